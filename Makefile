@@ -1,0 +1,130 @@
+# sealgate - GNU make build.
+#
+#   make            build bin/sealgated and bin/sealctl
+#   make run        install what is missing, build, start the demo gateway
+#   make test       install what is missing, build, run every test
+#   make check-asan the whole suite on an ASan+UBSan build
+#   make fuzz       libFuzzer targets (FUZZ_SECONDS each, default 60)
+#   make bench      benchmarks against Postfix (QUICK=1: short)
+#   make deps       install the Debian packages (root, apt-get)
+#
+# Each component folder becomes a static library; every .c file in it is
+# part of it, so adding a file needs no change here.
+
+CC      ?= cc
+BUILD   ?= build
+BINDIR  ?= bin
+SANITIZE ?=
+PYTHON  := /usr/bin/python3
+
+PKGS    := nss lmdb libuv libconfig libcares
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+WARN    := -Wall -Wextra -Werror -Wshadow -Wmissing-prototypes -Wstrict-prototypes
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=c11 -D_GNU_SOURCE $(WARN) -I. $(PKG_CFLAGS) -MMD -MP
+LDLIBS  := $(PKG_LIBS) -lpthread
+
+ifeq ($(SANITIZE),1)
+CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDFLAGS += -fsanitize=address,undefined
+endif
+ifeq ($(FUZZ),1)
+CFLAGS  += -fsanitize=address,undefined,fuzzer-no-link -fno-omit-frame-pointer
+endif
+
+.DEFAULT_GOAL := all
+
+# Link order: dependents before what they depend on.
+COMPONENTS := smtpd worker delivery queue certs common
+LIBS := $(foreach c,$(COMPONENTS),$(BUILD)/lib$(c).a)
+
+define component
+$(c)_OBJS := $$(patsubst %.c,$(BUILD)/%.o,$$(wildcard $(c)/*.c))
+$(BUILD)/lib$(c).a: $$($(c)_OBJS)
+	@rm -f $$@
+	$$(AR) rcs $$@ $$^
+endef
+$(foreach c,$(COMPONENTS),$(eval $(component)))
+
+SEALGATED_SRCS := cmd/sealgated.c cmd/master.c cmd/conf.c $(wildcard cmd/role*.c)
+SEALCTL_SRCS   := $(wildcard cmd/sealctl*.c) cmd/conf.c $(wildcard cmd/role_*.c)
+SEALGATED_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(SEALGATED_SRCS))
+SEALCTL_OBJS   := $(patsubst %.c,$(BUILD)/%.o,$(SEALCTL_SRCS))
+
+UNIT_SRCS  := $(wildcard tests/unit/test_*.c)
+UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
+FUZZ_SRCS  := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS  := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
+
+.PHONY: all deps run test test-run unit integration check-asan fuzz fuzz-build bench clean
+
+all: $(BINDIR)/sealgated $(BINDIR)/sealctl
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BINDIR)/sealgated: $(SEALGATED_OBJS) $(LIBS)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $(SEALGATED_OBJS) $(LIBS) $(LDLIBS)
+
+$(BINDIR)/sealctl: $(SEALCTL_OBJS) $(LIBS)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $(SEALCTL_OBJS) $(LIBS) $(LDLIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c $(LIBS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIBS) $(LDLIBS) -lcmocka
+
+deps:
+	@sh .ci/deps
+
+run: deps
+	@$(MAKE) --no-print-directory all
+	@sh cmd/demo.sh
+
+# test: everything, after set-up. test-run: the suites on what is built.
+test: deps
+	@$(MAKE) --no-print-directory all $(UNIT_BINS)
+	@$(MAKE) --no-print-directory test-run
+
+test-run: unit integration
+
+unit: $(UNIT_BINS)
+	@fail=0; for t in $(UNIT_BINS); do $$t || fail=1; done; \
+	if [ $$fail = 0 ]; then echo "unit: all passed"; else echo "unit: FAILED"; exit 1; fi
+
+integration: all
+	SEALGATE_BIN=$(abspath $(BINDIR)) $(PYTHON) -m pytest -q -ra tests/integration $(PYTEST_ARGS)
+
+ASAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1 \
+	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	LSAN_OPTIONS=suppressions=$(abspath tests/lsan.supp):print_suppressions=0
+
+check-asan: deps
+	@$(MAKE) --no-print-directory BUILD=build/asan BINDIR=build/asan/bin SANITIZE=1 \
+		CC=clang all $(patsubst $(BUILD)/%,build/asan/%,$(UNIT_BINS))
+	$(ASAN_ENV) $(MAKE) --no-print-directory BUILD=build/asan BINDIR=build/asan/bin \
+		SANITIZE=1 CC=clang test-run
+
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(LIBS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -fsanitize=fuzzer -o $@ $< $(LIBS) $(LDLIBS)
+
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	@$(MAKE) --no-print-directory BUILD=build/fuzz FUZZ=1 CC=clang fuzz-build
+	@sh tests/fuzz/run.sh build/fuzz/fuzz/fuzz $(FUZZ_SECONDS)
+
+fuzz-build: $(FUZZ_BINS)
+
+bench: deps
+	@$(MAKE) --no-print-directory all
+	@SEALGATE_BIN=$(abspath $(BINDIR)) QUICK=$(QUICK) sh tests/bench/run.sh
+
+clean:
+	rm -rf build bin
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,90 @@
+/*
+ * NAME
+ *	conf 3
+ * SUMMARY
+ *	load the whole sealgate configuration
+ * SYNOPSIS
+ *	#include "cmd/sealgate.h"
+ *
+ *	struct sealgate_conf *sealgate_conf_load(file, errors)
+ *	void	sealgate_conf_free(conf)
+ *	void	sealgate_conf_print_defaults(fp)
+ * DESCRIPTION
+ *	sealgate_conf_load() reads and checks file against the top-level
+ *	table and every component's section table. It returns NULL and
+ *	leaves one "FILE:LINE: message" line per problem in errors.
+ *
+ *	sealgate_conf_print_defaults() prints every key with its default,
+ *	as "section.key = value;", for sealgated -d.
+ */
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sealgate.h"
+
+#define SECTION(n, rows, member) { n, rows, offsetof(struct sealgate_conf, member) }
+
+static const struct sg_conf_section sections[] = {
+	SECTION(NULL, sg_conf_main_rows, main),
+	SECTION("queue", queue_conf_rows, queue),
+	SECTION("certs", certs_conf_rows, certs),
+	SECTION("smtpd", smtpd_conf_rows, smtpd),
+	SECTION("worker", worker_conf_rows, worker),
+	SECTION("delivery", delivery_conf_rows, delivery),
+};
+
+struct sealgate_conf *sealgate_conf_load(const char *file, struct sg_buf *errors)
+{
+	struct sg_arena *arena = sg_arena_new();
+	struct sealgate_conf *c = sg_arena_alloc(arena, sizeof(*c));
+	char	abs[PATH_MAX];
+
+	c->arena = arena;
+	c->file = sg_arena_strdup(arena, realpath(file, abs) ? abs : file);
+	if (sg_conf_load(c->file, sections, SG_NELEM(sections), c, arena, errors) < 0) {
+		sg_arena_free(arena);
+		return (NULL);
+	}
+	if (*c->main.pidfile == 0) {
+		size_t	n = strlen(c->main.state_dir) + sizeof("/sealgated.pid");
+
+		c->main.pidfile = sg_arena_alloc(arena, n);
+		snprintf(c->main.pidfile, n, "%s/sealgated.pid", c->main.state_dir);
+	}
+	return (c);
+}
+
+void	sealgate_conf_free(struct sealgate_conf *c)
+{
+	if (c)
+		sg_arena_free(c->arena);
+}
+
+/* sealgate_log_errors - one log line per configuration problem */
+
+void	sealgate_log_errors(const struct sg_buf *errors)
+{
+	const char *p = errors->data, *nl;
+
+	while (p && *p && (nl = strchr(p, '\n')) != NULL) {
+		char	text[512];
+
+		sg_error("event=config_error error=\"%s\"",
+			 sg_printable(text, sizeof(text), p, (size_t) (nl - p)));
+		p = nl + 1;
+	}
+}
+
+void	sealgate_conf_print_defaults(FILE *fp)
+{
+	for (size_t i = 0; i < SG_NELEM(sections); i++) {
+		for (const struct sg_conf_row *r = sections[i].rows; r->name; r++) {
+			fprintf(fp, "%s%s%s = %s;\n", sections[i].name ? sections[i].name : "",
+				sections[i].name ? "." : "", r->name,
+				r->def ? r->def : "(required)");
+		}
+	}
+}

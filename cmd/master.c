@@ -1,0 +1,356 @@
+/*
+ * NAME
+ *	master 3
+ * SUMMARY
+ *	the sealgated master: start, supervise and stop the role processes
+ * SYNOPSIS
+ *	#include "cmd/sealgate.h"
+ *
+ *	int	master_run(conf_file, foreground)
+ * DESCRIPTION
+ *	master_run() checks the configuration, makes the state directory,
+ *	writes the pidfile and starts each role (smtpd, worker, delivery) by
+ *	fork+exec of this very program with --role. Then it supervises:
+ *
+ *	A role that exits while the master is not stopping is logged and
+ *	started again after a delay that doubles from 500 ms to 60 s, and
+ *	falls back to 500 ms once a role has stayed up for a minute.
+ *
+ *	SIGTERM or SIGINT: every role gets SIGTERM; roles still alive after
+ *	4 s get SIGKILL; the master removes its pidfile and returns 0 when
+ *	the last role is gone.
+ *
+ *	SIGHUP: the configuration is read again. When it is valid the master
+ *	takes its log level and passes SIGHUP to every role, which re-reads
+ *	it too; when it is not, the errors are logged and nothing changes.
+ *
+ *	Without foreground the master first detaches (fork, setsid, stdio on
+ *	/dev/null) and everything logs to syslog.
+ * DIAGNOSTICS
+ *	An invalid configuration, an unusable state directory or another
+ *	running master (per the pidfile) are fatal.
+ */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "sealgate.h"
+
+#define RESTART_MIN_MS	500
+#define RESTART_MAX_MS	60000
+#define STABLE_MS	60000
+#define STOP_GRACE_MS	4000
+
+struct master;
+
+struct master_role {
+	const struct role_ops *ops;
+	struct master *m;
+	uv_process_t proc;
+	uv_timer_t restart;
+	bool	running;
+	int64_t	started_ms;
+	int64_t	backoff_ms;
+};
+
+struct master {
+	uv_loop_t loop;
+	uv_signal_t signals[3];
+	uv_timer_t kill_timer;
+	struct master_role roles[3];
+	struct sealgate_conf *conf;
+	const char *file;
+	bool	foreground;
+	bool	stopping;
+	bool	finished;		/* handles closed; the loop is ending */
+	char	exe[PATH_MAX];
+	char	pid[24];
+};
+
+static void master_start_role(struct master_role *);
+
+static int master_running_roles(const struct master *m)
+{
+	int	n = 0;
+
+	for (size_t i = 0; i < SG_NELEM(m->roles); i++)
+		n += m->roles[i].running;
+	return (n);
+}
+
+/* master_finish - the last role is gone: let the loop end */
+
+static void master_finish(struct master *m)
+{
+	if (m->finished)
+		return;
+	m->finished = true;
+	for (size_t i = 0; i < SG_NELEM(m->signals); i++)
+		uv_close((uv_handle_t *) &m->signals[i], NULL);
+	for (size_t i = 0; i < SG_NELEM(m->roles); i++)
+		uv_close((uv_handle_t *) &m->roles[i].restart, NULL);
+	uv_close((uv_handle_t *) &m->kill_timer, NULL);
+}
+
+static void master_on_restart(uv_timer_t *t)
+{
+	master_start_role(t->data);
+}
+
+/* master_on_role_closed - the process handle is free again */
+
+static void master_on_role_closed(uv_handle_t *h)
+{
+	struct master_role *r = h->data;
+	struct master *m = r->m;
+
+	if (m->stopping) {
+		if (master_running_roles(m) == 0)
+			master_finish(m);
+		return;
+	}
+	uv_timer_start(&r->restart, master_on_restart, (uint64_t) r->backoff_ms, 0);
+}
+
+static void master_on_role_exit(uv_process_t *proc, int64_t status, int signum)
+{
+	struct master_role *r = proc->data;
+	struct master *m = r->m;
+	int64_t	uptime = sg_mono_ms() - r->started_ms;
+
+	r->running = false;
+	if (m->stopping) {
+		sg_info("event=role_stopped role=%s pid=%d status=%lld signal=%d",
+			r->ops->name, proc->pid, (long long) status, signum);
+	} else {
+		if (uptime >= STABLE_MS)
+			r->backoff_ms = RESTART_MIN_MS;
+		sg_warn("event=role_exited role=%s pid=%d status=%lld signal=%d "
+			"uptime_ms=%lld restart_in_ms=%lld", r->ops->name, proc->pid,
+			(long long) status, signum, (long long) uptime,
+			(long long) r->backoff_ms);
+	}
+	uv_close((uv_handle_t *) proc, master_on_role_closed);
+}
+
+static void master_start_role(struct master_role *r)
+{
+	struct master *m = r->m;
+	char   *args[] = {
+		m->exe, "--role", (char *) r->ops->name, "-c", m->conf->file,
+		"--parent", m->pid, m->foreground ? "-f" : NULL, NULL,
+	};
+	uv_stdio_container_t stdio[3] = {
+		{.flags = UV_INHERIT_FD,.data.fd = 0},
+		{.flags = UV_INHERIT_FD,.data.fd = 1},
+		{.flags = UV_INHERIT_FD,.data.fd = 2},
+	};
+	uv_process_options_t opts = {
+		.exit_cb = master_on_role_exit,
+		.file = m->exe,
+		.args = args,
+		.stdio_count = 3,
+		.stdio = stdio,
+	};
+	int	err;
+
+	r->proc.data = r;
+	r->started_ms = sg_mono_ms();
+	if ((err = uv_spawn(&m->loop, &r->proc, &opts)) != 0) {
+		sg_error("event=role_spawn_failed role=%s error=\"%s\" restart_in_ms=%lld",
+			 r->ops->name, uv_strerror(err), (long long) r->backoff_ms);
+		uv_close((uv_handle_t *) &r->proc, master_on_role_closed);
+	} else {
+		r->running = true;
+		sg_info("event=role_started role=%s pid=%d", r->ops->name, r->proc.pid);
+	}
+	if (r->backoff_ms < RESTART_MAX_MS)
+		r->backoff_ms *= 2;
+}
+
+static void master_on_kill_timer(uv_timer_t *t)
+{
+	struct master *m = t->data;
+
+	for (size_t i = 0; i < SG_NELEM(m->roles); i++) {
+		if (m->roles[i].running) {
+			sg_warn("event=role_kill role=%s pid=%d", m->roles[i].ops->name,
+				m->roles[i].proc.pid);
+			uv_process_kill(&m->roles[i].proc, SIGKILL);
+		}
+	}
+}
+
+static void master_stop(struct master *m, int signum)
+{
+	if (m->stopping)
+		return;
+	m->stopping = true;
+	sg_info("event=stopping signal=%d roles=%d", signum, master_running_roles(m));
+	for (size_t i = 0; i < SG_NELEM(m->roles); i++) {
+		uv_timer_stop(&m->roles[i].restart);
+		if (m->roles[i].running)
+			uv_process_kill(&m->roles[i].proc, SIGTERM);
+	}
+	if (master_running_roles(m) == 0)
+		master_finish(m);
+	else
+		uv_timer_start(&m->kill_timer, master_on_kill_timer, STOP_GRACE_MS, 0);
+}
+
+static void master_reload(struct master *m)
+{
+	struct sg_buf errors = SG_BUF_INIT;
+	struct sealgate_conf *conf;
+
+	sg_debug("event=reload_begin file=\"%s\"", m->file);
+	if ((conf = sealgate_conf_load(m->file, &errors)) == NULL) {
+		sealgate_log_errors(&errors);
+		sg_warn("event=reload_failed file=\"%s\" action=keep_old_config", m->file);
+		sg_buf_free(&errors);
+		return;
+	}
+	sealgate_conf_free(m->conf);
+	m->conf = conf;
+	sg_log_set_level((enum sg_log_level) conf->main.log_level);
+	sg_info("event=reloaded log_level=%s",
+		sg_log_level_name((enum sg_log_level) conf->main.log_level));
+	for (size_t i = 0; i < SG_NELEM(m->roles); i++)
+		if (m->roles[i].running)
+			uv_process_kill(&m->roles[i].proc, SIGHUP);
+}
+
+static void master_on_signal(uv_signal_t *sig, int signum)
+{
+	struct master *m = sig->data;
+
+	if (signum == SIGHUP)
+		master_reload(m);
+	else
+		master_stop(m, signum);
+}
+
+/* master_state_dir - create the state directory, owned by the run user */
+
+static void master_state_dir(const struct sg_conf_main *c)
+{
+	struct passwd *pw;
+	struct group *gr;
+
+	if (mkdir(c->state_dir, 0750) < 0 && errno != EEXIST)
+		sg_fatal("event=state_dir_failed path=\"%s\" error=\"%s\"",
+			 c->state_dir, strerror(errno));
+	if (*c->user && geteuid() == 0 && (pw = getpwnam(c->user)) != NULL) {
+		gid_t	gid = *c->group && (gr = getgrnam(c->group)) ? gr->gr_gid : pw->pw_gid;
+
+		if (chown(c->state_dir, pw->pw_uid, gid) < 0)
+			sg_fatal("event=state_dir_failed path=\"%s\" error=\"%s\"",
+				 c->state_dir, strerror(errno));
+	}
+}
+
+/* master_pidfile - refuse a second master; record ours */
+
+static void master_pidfile(const char *path)
+{
+	FILE   *fp;
+	long	other;
+
+	if ((fp = fopen(path, "r")) != NULL) {
+		if (fscanf(fp, "%ld", &other) == 1 && other > 0 && other != (long) getpid()
+		    && kill((pid_t) other, 0) == 0)
+			sg_fatal("event=already_running pid=%ld pidfile=\"%s\"", other, path);
+		fclose(fp);
+	}
+	if ((fp = fopen(path, "w")) == NULL)
+		sg_fatal("event=pidfile_failed path=\"%s\" error=\"%s\"", path, strerror(errno));
+	fprintf(fp, "%ld\n", (long) getpid());
+	if (fclose(fp) != 0)
+		sg_fatal("event=pidfile_failed path=\"%s\" error=\"%s\"", path, strerror(errno));
+}
+
+static void master_detach(void)
+{
+	pid_t	pid = fork();
+	int	fd;
+
+	if (pid < 0)
+		sg_fatal("event=fork_failed error=\"%s\"", strerror(errno));
+	if (pid > 0)
+		_exit(0);
+	setsid();
+	if (chdir("/") < 0)
+		sg_fatal("event=chdir_failed error=\"%s\"", strerror(errno));
+	if ((fd = open("/dev/null", O_RDWR)) >= 0) {
+		dup2(fd, 0);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		if (fd > 2)
+			close(fd);
+	}
+}
+
+int	master_run(const char *conf_file, bool foreground)
+{
+	static const int signums[] = {SIGTERM, SIGINT, SIGHUP};
+	static const struct role_ops *const ops[] = {
+		&role_smtpd_ops, &role_worker_ops, &role_delivery_ops,
+	};
+	struct sg_buf errors = SG_BUF_INIT;
+	struct master m = {.foreground = foreground};
+	size_t	exelen = sizeof(m.exe);
+
+	if ((m.conf = sealgate_conf_load(conf_file, &errors)) == NULL) {
+		fputs(errors.data, stderr);
+		sg_fatal("event=config_invalid file=\"%s\"", conf_file);
+	}
+	m.file = m.conf->file;
+	sg_log_set_level((enum sg_log_level) m.conf->main.log_level);
+	if (uv_exepath(m.exe, &exelen) != 0)
+		sg_fatal("event=exepath_failed");
+	master_state_dir(&m.conf->main);
+	if (!foreground) {
+		master_detach();
+		sg_log_init("sealgated", "master", SG_LOG_SYSLOG);
+	}
+	master_pidfile(m.conf->main.pidfile);
+	snprintf(m.pid, sizeof(m.pid), "%ld", (long) getpid());
+	signal(SIGPIPE, SIG_IGN);
+
+	uv_loop_init(&m.loop);
+	uv_timer_init(&m.loop, &m.kill_timer);
+	m.kill_timer.data = &m;
+	for (size_t i = 0; i < SG_NELEM(signums); i++) {
+		uv_signal_init(&m.loop, &m.signals[i]);
+		m.signals[i].data = &m;
+		uv_signal_start(&m.signals[i], master_on_signal, signums[i]);
+	}
+	sg_info("event=starting version=%s config=\"%s\"", SG_VERSION, m.file);
+	for (size_t i = 0; i < SG_NELEM(m.roles); i++) {
+		struct master_role *r = &m.roles[i];
+
+		r->ops = ops[i];
+		r->m = &m;
+		r->backoff_ms = RESTART_MIN_MS;
+		uv_timer_init(&m.loop, &r->restart);
+		r->restart.data = r;
+		master_start_role(r);
+		r->backoff_ms = RESTART_MIN_MS;
+	}
+	uv_run(&m.loop, UV_RUN_DEFAULT);
+	uv_loop_close(&m.loop);
+	unlink(m.conf->main.pidfile);
+	sg_info("event=stopped");
+	sealgate_conf_free(m.conf);
+	sg_buf_free(&errors);
+	return (0);
+}

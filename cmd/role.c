@@ -1,0 +1,118 @@
+/*
+ * NAME
+ *	role 3
+ * SUMMARY
+ *	run one role process: config, signals, the role's libuv loop
+ * SYNOPSIS
+ *	#include "cmd/sealgate.h"
+ *
+ *	int	role_run(ops, conf_file, parent)
+ * DESCRIPTION
+ *	role_run() loads the configuration, starts the role on a fresh loop
+ *	and runs it until SIGTERM or SIGINT, when it asks the role to stop
+ *	and waits for the loop to drain. SIGHUP re-reads the configuration;
+ *	a configuration with errors is logged and ignored, and the role goes
+ *	on with the one it has.
+ *
+ *	When parent is not 0 the role was started by the master: it asks
+ *	the kernel for SIGTERM should the master die, so no role outlives it.
+ * DIAGNOSTICS
+ *	A configuration that fails at start, or a role that cannot start,
+ *	is fatal: the master logs the exit and restarts with backoff.
+ */
+
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include "sealgate.h"
+
+struct role_rt {
+	uv_loop_t loop;
+	uv_signal_t sigterm;
+	uv_signal_t sigint;
+	uv_signal_t sighup;
+	const struct role_ops *ops;
+	void   *state;
+	struct sealgate_conf *conf;
+	const char *file;
+	bool	stopping;
+};
+
+static void role_on_stop(uv_signal_t *sig, int signum)
+{
+	struct role_rt *rt = sig->data;
+
+	if (rt->stopping)
+		return;
+	rt->stopping = true;
+	sg_info("event=stopping signal=%d", signum);
+	uv_close((uv_handle_t *) &rt->sigterm, NULL);
+	uv_close((uv_handle_t *) &rt->sigint, NULL);
+	uv_close((uv_handle_t *) &rt->sighup, NULL);
+	if (rt->ops->stop && rt->state)
+		rt->ops->stop(rt->state);
+}
+
+static void role_on_hup(uv_signal_t *sig, int signum)
+{
+	struct role_rt *rt = sig->data;
+	struct sg_buf errors = SG_BUF_INIT;
+	struct sealgate_conf *conf;
+
+	(void) signum;
+	sg_debug("event=reload_begin file=\"%s\"", rt->file);
+	if ((conf = sealgate_conf_load(rt->file, &errors)) == NULL) {
+		sealgate_log_errors(&errors);
+		sg_warn("event=reload_failed file=\"%s\" action=keep_old_config", rt->file);
+		sg_buf_free(&errors);
+		return;
+	}
+	sg_log_set_level((enum sg_log_level) conf->main.log_level);
+	if (rt->ops->reload && rt->state)
+		rt->ops->reload(rt->state, conf);
+	sealgate_conf_free(rt->conf);
+	rt->conf = conf;
+	sg_info("event=reloaded log_level=%s",
+		sg_log_level_name((enum sg_log_level) conf->main.log_level));
+}
+
+static void role_watch(struct role_rt *rt, uv_signal_t *sig, uv_signal_cb cb, int signum)
+{
+	uv_signal_init(&rt->loop, sig);
+	sig->data = rt;
+	uv_signal_start(sig, cb, signum);
+}
+
+int	role_run(const struct role_ops *ops, const char *conf_file, pid_t parent)
+{
+	struct role_rt rt = {.ops = ops,.file = conf_file};
+	struct sg_buf errors = SG_BUF_INIT;
+
+	if (parent) {
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		if (getppid() != parent)
+			sg_fatal("event=orphaned parent=%ld", (long) parent);
+	}
+	if ((rt.conf = sealgate_conf_load(conf_file, &errors)) == NULL) {
+		sealgate_log_errors(&errors);
+		sg_fatal("event=config_invalid file=\"%s\"", conf_file);
+	}
+	sg_log_set_level((enum sg_log_level) rt.conf->main.log_level);
+	signal(SIGPIPE, SIG_IGN);
+	uv_loop_init(&rt.loop);
+	role_watch(&rt, &rt.sigterm, role_on_stop, SIGTERM);
+	role_watch(&rt, &rt.sigint, role_on_stop, SIGINT);
+	role_watch(&rt, &rt.sighup, role_on_hup, SIGHUP);
+	if (ops->start && (rt.state = ops->start(&rt.loop, rt.conf)) == NULL)
+		sg_fatal("event=start_failed");
+	sg_info("event=ready pid=%ld", (long) getpid());
+	uv_run(&rt.loop, UV_RUN_DEFAULT);
+	if (uv_loop_close(&rt.loop) != 0)
+		sg_warn("event=loop_not_empty");
+	sealgate_conf_free(rt.conf);
+	sg_buf_free(&errors);
+	sg_info("event=stopped");
+	return (0);
+}

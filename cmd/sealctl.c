@@ -1,0 +1,81 @@
+/*
+ * NAME
+ *	sealctl 8
+ * SUMMARY
+ *	sealgate administration: queue, certificates, incidents
+ * SYNOPSIS
+ *	sealctl [-c FILE] COMMAND [ARGS...]
+ * DESCRIPTION
+ *	sealctl works on the same state directory as a running sealgated,
+ *	which it never needs to stop. Each command lives in its own file
+ *	(sealctl_COMMAND.c) and is listed in the table below.
+ *
+ *	Exit status: 0 success, 1 partial failure (named on stderr),
+ *	2 usage or configuration error.
+ * FILES
+ *	/etc/sealgate/sealgate.conf, or $SEALGATE_CONF, or -c FILE.
+ */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sealgate.h"
+#include "sealctl.h"
+
+static int sealctl_config(const struct sealgate_conf *c, int argc, char **argv)
+{
+	if (argc == 2 && strcmp(argv[1], "check") == 0) {
+		printf("%s: configuration is valid\n", c->file);
+		return (SEALCTL_OK);
+	}
+	fprintf(stderr, "usage: sealctl config check\n");
+	return (SEALCTL_USAGE);
+}
+
+static const struct sealctl_command commands[] = {
+	{"config", sealctl_config, "config check"},
+	{"queue", sealctl_queue, "queue list|show|cat|hold|release|delete|retry|stats ..."},
+	{"cert", sealctl_cert, "cert init|import|list|show|remove|export ..."},
+};
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: sealctl [-c FILE] COMMAND [ARGS...]\ncommands:\n");
+	for (size_t i = 0; i < SG_NELEM(commands); i++)
+		fprintf(stderr, "  %s\n", commands[i].usage);
+	exit(SEALCTL_USAGE);
+}
+
+int	main(int argc, char **argv)
+{
+	const char *file = getenv("SEALGATE_CONF");
+	struct sg_buf errors = SG_BUF_INIT;
+	struct sealgate_conf *conf;
+	int	i = 1, rc;
+
+	if (file == NULL)
+		file = SEALGATE_DEFAULT_CONF;
+	if (i + 1 < argc && strcmp(argv[i], "-c") == 0) {
+		file = argv[i + 1];
+		i += 2;
+	}
+	if (i >= argc || argv[i][0] == '-')
+		usage();
+	for (size_t k = 0; k < SG_NELEM(commands); k++) {
+		if (strcmp(argv[i], commands[k].name) != 0)
+			continue;
+		sg_log_init("sealctl", commands[k].name, SG_LOG_STDERR);
+		sg_log_set_level(SG_LOG_WARNING);
+		if ((conf = sealgate_conf_load(file, &errors)) == NULL) {
+			fputs(errors.data, stderr);
+			sg_buf_free(&errors);
+			return (SEALCTL_USAGE);
+		}
+		rc = commands[k].run(conf, argc - i, argv + i);
+		sealgate_conf_free(conf);
+		return (rc);
+	}
+	fprintf(stderr, "sealctl: unknown command \"%s\"\n", argv[i]);
+	usage();
+}

@@ -1,0 +1,70 @@
+#ifndef SEALGATE_H
+#define SEALGATE_H
+
+/*
+ * NAME
+ *	sealgate 3h
+ * SUMMARY
+ *	what the programs in cmd/ share: the whole configuration, roles
+ * SYNOPSIS
+ *	#include "cmd/sealgate.h"
+ * DESCRIPTION
+ *	Private to cmd/. The configuration is the sum of the common top-level
+ *	keys and one section per component; each component sees only the
+ *	sections it is handed.
+ */
+
+#include <uv.h>
+
+#include "common/sg.h"
+#include "queue/queue.h"
+#include "certs/certs.h"
+#include "smtpd/smtpd.h"
+#include "worker/worker.h"
+#include "delivery/delivery.h"
+
+#define SEALGATE_DEFAULT_CONF "/etc/sealgate/sealgate.conf"
+
+struct sealgate_conf {
+	struct sg_arena *arena;		/* owns everything below */
+	char   *file;			/* absolute path it was read from */
+	struct sg_conf_main main;
+	struct queue_conf queue;
+	struct certs_conf certs;
+	struct smtpd_conf smtpd;
+	struct worker_conf worker;
+	struct delivery_conf delivery;
+};
+
+/* conf.c */
+struct sealgate_conf *sealgate_conf_load(const char *file, struct sg_buf *errors);
+void	sealgate_conf_free(struct sealgate_conf *);
+void	sealgate_conf_print_defaults(FILE *);
+void	sealgate_log_errors(const struct sg_buf *errors);
+
+/*
+ * A role is a process with one libuv loop on its main thread. start()
+ * builds the role's state on the loop and returns it (NULL on failure);
+ * reload() gets a new configuration (the old one is freed after it
+ * returns, so a role keeps no pointer into it); stop() begins a clean
+ * stop: the role closes its handles and the loop then ends. A role
+ * whose start is NULL is idle: it logs that it is up and waits.
+ */
+struct role_ops {
+	const char *name;
+	void   *(*start) (uv_loop_t *, const struct sealgate_conf *);
+	void	(*reload) (void *, const struct sealgate_conf *);
+	void	(*stop) (void *);
+};
+
+extern const struct role_ops role_smtpd_ops;
+extern const struct role_ops role_worker_ops;
+extern const struct role_ops role_delivery_ops;
+
+/* role.c */
+int	role_run(const struct role_ops *, const char *conf_file, pid_t parent);
+
+/* master.c */
+int	master_run(const char *conf_file, bool foreground);
+
+#endif

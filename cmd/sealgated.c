@@ -1,0 +1,128 @@
+/*
+ * NAME
+ *	sealgated 8
+ * SUMMARY
+ *	the sealgate mail gateway daemon
+ * SYNOPSIS
+ *	sealgated [-c FILE] [-f]		run: master and all roles
+ *	sealgated [-c FILE] -n			check the configuration
+ *	sealgated -d				print every key's default
+ *	sealgated [-c FILE] --role NAME [-f]	run one role alone
+ * DESCRIPTION
+ *	Without --role, sealgated is the master (master.c): it starts the
+ *	smtpd, worker and delivery roles as processes of this same program
+ *	and supervises them. -f keeps it in the foreground, logging to
+ *	stderr; otherwise it detaches and logs to syslog.
+ *
+ *	-n loads FILE, prints every problem as "FILE:LINE: message" on
+ *	stderr and exits 1, or exits 0 when the configuration is valid.
+ *
+ *	--role runs one role in this process (role.c); the master uses it,
+ *	and so do tests.
+ * SECURITY
+ *	Started as root so smtpd can bind port 25; each role drops to the
+ *	configured user where it can.
+ * FILES
+ *	/etc/sealgate/sealgate.conf, the default configuration.
+ */
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sealgate.h"
+
+static void usage(void)
+{
+	fprintf(stderr,
+		"usage: sealgated [-c FILE] [-f]          run the gateway\n"
+		"       sealgated [-c FILE] -n            check the configuration\n"
+		"       sealgated -d                      print the defaults\n"
+		"       sealgated [-c FILE] --role smtpd|worker|delivery [-f]\n");
+	exit(2);
+}
+
+static const struct role_ops *find_role(const char *name)
+{
+	static const struct role_ops *const roles[] = {
+		&role_smtpd_ops, &role_worker_ops, &role_delivery_ops,
+	};
+
+	for (size_t i = 0; i < SG_NELEM(roles); i++)
+		if (strcmp(roles[i]->name, name) == 0)
+			return (roles[i]);
+	return (NULL);
+}
+
+static int check_config(const char *file)
+{
+	struct sg_buf errors = SG_BUF_INIT;
+	struct sealgate_conf *c = sealgate_conf_load(file, &errors);
+
+	if (c == NULL) {
+		fputs(errors.data, stderr);
+		sg_buf_free(&errors);
+		return (1);
+	}
+	printf("%s: configuration is valid\n", c->file);
+	sealgate_conf_free(c);
+	return (0);
+}
+
+int	main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{"role", required_argument, NULL, 'r'},
+		{"parent", required_argument, NULL, 'p'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *file = getenv("SEALGATE_CONF");
+	const struct role_ops *role = NULL;
+	bool	foreground = false, check = false;
+	pid_t	parent = 0;
+	int	ch;
+
+	if (file == NULL)
+		file = SEALGATE_DEFAULT_CONF;
+	while ((ch = getopt_long(argc, argv, "c:dfnVh", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			file = optarg;
+			break;
+		case 'd':
+			sealgate_conf_print_defaults(stdout);
+			return (0);
+		case 'f':
+			foreground = true;
+			break;
+		case 'n':
+			check = true;
+			break;
+		case 'r':
+			if ((role = find_role(optarg)) == NULL) {
+				fprintf(stderr, "sealgated: unknown role \"%s\"\n", optarg);
+				usage();
+			}
+			break;
+		case 'p':
+			parent = (pid_t) atol(optarg);
+			break;
+		case 'V':
+			printf("sealgated %s\n", SG_VERSION);
+			return (0);
+		default:
+			usage();
+		}
+	}
+	if (optind != argc)
+		usage();
+	if (check)
+		return (check_config(file));
+	sg_log_init("sealgated", role ? role->name : "master",
+		    foreground ? SG_LOG_STDERR : SG_LOG_SYSLOG);
+	if (role)
+		return (role_run(role, file, parent));
+	return (master_run(file, foreground));
+}

@@ -1,0 +1,95 @@
+/*
+ * NAME
+ *	conf_main 3
+ * SUMMARY
+ *	the top-level configuration keys every program shares
+ * SYNOPSIS
+ *	#include "common/sg.h"
+ *
+ *	extern const struct sg_conf_row sg_conf_main_rows[];
+ * DESCRIPTION
+ *	state_dir is the only key without a default. hostname defaults to
+ *	the system's name; user and group, when set, must exist.
+ */
+
+#include <grp.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <string.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "sg.h"
+
+#define Q(s) "\"" s "\""
+#define OFF(f) offsetof(struct sg_conf_main, f)
+
+const char *const sg_conf_facilities[] = {
+	"mail", "daemon", "local0", "local1", "local2", "local3",
+	"local4", "local5", "local6", "local7", NULL,
+};
+
+int	sg_conf_facility_value(int index)
+{
+	static const int values[] = {
+		LOG_MAIL, LOG_DAEMON, LOG_LOCAL0, LOG_LOCAL1, LOG_LOCAL2,
+		LOG_LOCAL3, LOG_LOCAL4, LOG_LOCAL5, LOG_LOCAL6, LOG_LOCAL7,
+	};
+
+	return (index >= 0 && (size_t) index < SG_NELEM(values) ? values[index] : LOG_MAIL);
+}
+
+static const char *const log_levels[] = {
+	"debug", "info", "notice", "warning", "error", NULL,
+};
+
+/* check_identity - fill in the host name; user and group must exist */
+
+static int check_identity(struct sg_conf_ctx *ctx, const config_setting_t *g, void *base)
+{
+	struct sg_conf_main *m = base;
+	int	bad = 0;
+
+	if (*m->hostname == 0) {
+		char	name[256];
+
+		if (gethostname(name, sizeof(name)) < 0)
+			snprintf(name, sizeof(name), "localhost");
+		name[sizeof(name) - 1] = 0;
+		m->hostname = sg_arena_strdup(sg_conf_arena(ctx), name);
+	} else if (!sg_domain_valid(m->hostname, strlen(m->hostname))) {
+		sg_conf_error(ctx, g ? config_setting_get_member(g, "hostname") : NULL,
+			      "hostname: invalid host name \"%s\"", m->hostname);
+		bad++;
+	}
+	if (*m->user && getpwnam(m->user) == NULL) {
+		sg_conf_error(ctx, config_setting_get_member(g, "user"),
+			      "user: no such user \"%s\"", m->user);
+		bad++;
+	}
+	if (*m->group && getgrnam(m->group) == NULL) {
+		sg_conf_error(ctx, config_setting_get_member(g, "group"),
+			      "group: no such group \"%s\"", m->group);
+		bad++;
+	}
+	return (bad ? SG_EINVAL : 0);
+}
+
+const struct sg_conf_row sg_conf_main_rows[] = {
+	{.name = "state_dir",.type = SG_CONF_PATH,.offset = OFF(state_dir),
+	.flags = SG_CONF_F_REQUIRED | SG_CONF_F_DIR},
+	{.name = "hostname",.type = SG_CONF_STRING,.offset = OFF(hostname),.def = Q(""),
+	.check = check_identity},
+	{.name = "user",.type = SG_CONF_STRING,.offset = OFF(user),.def = Q("")},
+	{.name = "group",.type = SG_CONF_STRING,.offset = OFF(group),.def = Q("")},
+	{.name = "log_level",.type = SG_CONF_ENUM,.offset = OFF(log_level),
+	.def = Q("info"),.choices = log_levels},
+	{.name = "syslog_facility",.type = SG_CONF_ENUM,.offset = OFF(syslog_facility),
+	.def = Q("mail"),.choices = sg_conf_facilities},
+	{.name = "pidfile",.type = SG_CONF_PATH,.offset = OFF(pidfile),.def = Q("")},
+	{.name = "own_domains",.type = SG_CONF_DOMAINLIST,.offset = OFF(own_domains),
+	.def = "[]"},
+	{.name = "own_servers",.type = SG_CONF_CIDRLIST,.offset = OFF(own_servers),
+	.def = "[]"},
+	SG_CONF_END
+};

@@ -1,0 +1,279 @@
+#ifndef SG_H
+#define SG_H
+
+/*
+ * NAME
+ *	sg 3h
+ * SUMMARY
+ *	sealgate common library: errors, logging, memory, buffers, config
+ * SYNOPSIS
+ *	#include "common/sg.h"
+ * DESCRIPTION
+ *	The one public header of common/. Everything here is shared by all
+ *	roles and by sealctl; nothing here knows about SMTP, LMDB or NSS.
+ *
+ *	Error contract: library functions return 0 or a negative enum sg_err
+ *	and never print or exit. Programs report with sg_warn() and friends;
+ *	sg_fatal() is for a broken environment, sg_panic() for a bug.
+ *	Allocation through sg_x*() either succeeds or never returns.
+ */
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <libconfig.h>
+
+#define SG_VERSION "0.1.0"
+
+#if defined(__GNUC__)
+#define SG_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#define SG_NORETURN __attribute__((noreturn))
+#else
+#define SG_PRINTF(f, a)
+#define SG_NORETURN
+#endif
+
+#define SG_NELEM(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Errors: 0 is success, everything else a negative sg_err. */
+enum sg_err {
+	SG_OK = 0,
+	SG_ENOMEM = -1,		/* allocation failed (only non-x allocators) */
+	SG_EINVAL = -2,		/* bad argument or malformed input */
+	SG_EIO = -3,		/* read, write or fsync failed */
+	SG_EFULL = -4,		/* queue map or disk full: try again later */
+	SG_ECORRUPT = -5,	/* stored data failed its checks */
+	SG_ENOTFOUND = -6,	/* no such id, key or file */
+	SG_EEXIST = -7,		/* already there */
+	SG_EAGAIN = -8,		/* nothing now; try again */
+	SG_EBUSY = -9,		/* resource held by someone else */
+	SG_ETIMEOUT = -10,	/* deadline passed */
+	SG_EPROTO = -11,	/* peer broke the protocol */
+	SG_ETLS = -12,		/* TLS handshake or record error */
+	SG_ECRYPTO = -13,	/* signature, encryption or certificate error */
+	SG_EPASSWORD = -14,	/* wrong password or PIN */
+	SG_EUNSUPPORTED = -15,	/* valid but not supported content */
+	SG_EDENIED = -16,	/* refused by policy or permissions */
+	SG_ELIMIT = -17,	/* a configured limit was exceeded */
+	SG_ECLOSED = -18,	/* connection or handle closed */
+};
+
+const char *sg_strerror(int err);
+
+/* Logging: one line per event, key=value fields, to stderr or syslog. */
+enum sg_log_level {
+	SG_LOG_DEBUG,
+	SG_LOG_INFO,
+	SG_LOG_NOTICE,
+	SG_LOG_WARNING,
+	SG_LOG_ERROR,
+};
+
+enum sg_log_sink {
+	SG_LOG_STDERR,
+	SG_LOG_SYSLOG,
+};
+
+void	sg_log_init(const char *progname, const char *role, enum sg_log_sink);
+void	sg_log_set_level(enum sg_log_level);
+enum sg_log_level sg_log_get_level(void);
+int	sg_log_level_parse(const char *name, enum sg_log_level *out);
+const char *sg_log_level_name(enum sg_log_level);
+void	sg_log(enum sg_log_level, const char *fmt, ...) SG_PRINTF(2, 3);
+void	sg_vlog(enum sg_log_level, const char *fmt, va_list);
+
+#define sg_debug(...) do { \
+	if (sg_log_get_level() <= SG_LOG_DEBUG) sg_log(SG_LOG_DEBUG, __VA_ARGS__); \
+} while (0)
+#define sg_info(...) sg_log(SG_LOG_INFO, __VA_ARGS__)
+#define sg_notice(...) sg_log(SG_LOG_NOTICE, __VA_ARGS__)
+#define sg_warn(...) sg_log(SG_LOG_WARNING, __VA_ARGS__)
+#define sg_error(...) sg_log(SG_LOG_ERROR, __VA_ARGS__)
+SG_NORETURN void sg_fatal(const char *fmt, ...) SG_PRINTF(1, 2);
+SG_NORETURN void sg_panic(const char *fmt, ...) SG_PRINTF(1, 2);
+
+/*
+ * sg_printable() copies untrusted bytes into dst for a log line or a reply:
+ * control bytes, non-ASCII, quotes and backslashes become \xNN, so the
+ * result is safe inside key="..."; it is cut at dstlen-1 with "..." marking
+ * the cut. Returns dst.
+ */
+char   *sg_printable(char *dst, size_t dstlen, const void *src, size_t srclen);
+
+/* Memory: the x-functions die on failure. */
+void   *sg_xmalloc(size_t);
+void   *sg_xcalloc(size_t, size_t);
+void   *sg_xrealloc(void *, size_t);
+char   *sg_xstrdup(const char *);
+char   *sg_xstrndup(const char *, size_t);
+void   *sg_xmemdup(const void *, size_t);
+
+/* A self-growing, binary-safe buffer with a spare trailing NUL. */
+struct sg_buf {
+	char   *data;
+	size_t	len;
+	size_t	cap;
+};
+
+#define SG_BUF_INIT { NULL, 0, 0 }
+
+void	sg_buf_reserve(struct sg_buf *, size_t extra);
+void	sg_buf_append(struct sg_buf *, const void *, size_t);
+void	sg_buf_puts(struct sg_buf *, const char *);
+void	sg_buf_putc(struct sg_buf *, int);
+void	sg_buf_printf(struct sg_buf *, const char *fmt, ...) SG_PRINTF(2, 3);
+void	sg_buf_vprintf(struct sg_buf *, const char *fmt, va_list);
+void	sg_buf_consume(struct sg_buf *, size_t n);	/* drop n from front */
+void	sg_buf_reset(struct sg_buf *);
+void	sg_buf_free(struct sg_buf *);
+
+/* An arena: many small allocations freed at once (config, per-message). */
+struct sg_arena;
+
+struct sg_arena *sg_arena_new(void);
+void   *sg_arena_alloc(struct sg_arena *, size_t);	/* zeroed, aligned */
+char   *sg_arena_strdup(struct sg_arena *, const char *);
+char   *sg_arena_strndup(struct sg_arena *, const char *, size_t);
+void	sg_arena_free(struct sg_arena *);
+
+/* Parsers of numbers with an explicit length; 0 or SG_EINVAL. */
+int	sg_parse_u64(const char *s, size_t len, uint64_t *out);
+int	sg_parse_size(const char *s, size_t len, uint64_t *bytes);	/* 50M */
+int	sg_parse_duration(const char *s, size_t len, int64_t *msec);	/* 5m */
+
+/* Addresses: "host:port", "[v6]:port", and CIDR lists. */
+struct sg_cidr {
+	int	family;			/* AF_INET or AF_INET6 */
+	unsigned prefix;
+	uint8_t	addr[16];
+};
+
+struct sg_cidrlist {
+	size_t	n;
+	struct sg_cidr *v;
+};
+
+int	sg_cidr_parse(const char *s, size_t len, struct sg_cidr *out);
+bool	sg_cidr_match(const struct sg_cidr *, const struct sockaddr *);
+bool	sg_cidrlist_match(const struct sg_cidrlist *, const struct sockaddr *);
+
+/*
+ * sg_hostport_parse() splits "host:port", "[v6addr]:port" or a bare host
+ * (then *port = defport; defport 0 means a port is required). The host is
+ * copied NUL-terminated into host[hostlen]. Returns 0 or SG_EINVAL.
+ */
+int	sg_hostport_parse(const char *s, size_t len, char *host, size_t hostlen,
+			  unsigned *port, unsigned defport);
+/* sg_sockaddr_parse() resolves a numeric host:port; no DNS. */
+int	sg_sockaddr_parse(const char *s, size_t len, struct sockaddr_storage *);
+/* sg_sockaddr_str() formats an address as "ip" into buf (INET6_ADDRSTRLEN). */
+const char *sg_sockaddr_str(const struct sockaddr *, char *buf, size_t len);
+
+/* Domains: a syntactically valid DNS name (labels, lengths), no trailing dot. */
+bool	sg_domain_valid(const char *s, size_t len);
+
+/* Time. */
+int64_t	sg_now_ms(void);		/* CLOCK_REALTIME in ms */
+int64_t	sg_mono_ms(void);		/* CLOCK_MONOTONIC in ms */
+
+/*
+ * Config engine. A program's configuration is one libconfig file made of
+ * sections; each section is described by a table of rows (name, type,
+ * bounds, default) that fills a plain C struct. Loading walks the file,
+ * rejects unknown keys, checks every value and collects every error as
+ * "FILE:LINE: message" lines; the caller prints or logs them.
+ */
+enum sg_conf_type {
+	SG_CONF_BOOL,		/* bool */
+	SG_CONF_INT,		/* int64_t, within [min, max] */
+	SG_CONF_SIZE,		/* uint64_t bytes: 1048576 or "50M" */
+	SG_CONF_DURATION,	/* int64_t ms: 300 (seconds) or "5m", "250ms" */
+	SG_CONF_STRING,		/* char * */
+	SG_CONF_PATH,		/* char *, absolute or relative to the file */
+	SG_CONF_ENUM,		/* int: index into choices */
+	SG_CONF_STRLIST,	/* struct sg_strlist */
+	SG_CONF_DOMAINLIST,	/* struct sg_strlist, lower-cased domains */
+	SG_CONF_CIDRLIST,	/* struct sg_cidrlist */
+	SG_CONF_HOSTPORT,	/* char *, checked "host:port" */
+	SG_CONF_GROUPLIST,	/* struct sg_conf_array of elem_size elements */
+	SG_CONF_CUSTOM,		/* parse() fills the field */
+};
+
+/* Row flags. */
+#define SG_CONF_F_REQUIRED	(1u << 0)	/* no default: must be set */
+#define SG_CONF_F_FILE		(1u << 1)	/* PATH: must be a readable file */
+#define SG_CONF_F_DIR		(1u << 2)	/* PATH: must be a directory if present */
+#define SG_CONF_F_EXEC		(1u << 3)	/* PATH: must exist (library, program) */
+
+struct sg_strlist {
+	size_t	n;
+	char  **v;
+};
+
+struct sg_conf_array {
+	size_t	n;
+	void   *v;			/* n elements of the row's elem_size */
+};
+
+struct sg_conf_ctx;
+
+struct sg_conf_row {
+	const char *name;
+	enum sg_conf_type type;
+	size_t	offset;
+	unsigned flags;
+	const char *def;		/* default as config text; NULL: none */
+	int64_t	min, max;		/* INT, SIZE, DURATION; both 0: none */
+	const char *const *choices;	/* ENUM: NULL-terminated */
+	const struct sg_conf_row *elem_rows;	/* GROUPLIST: element table */
+	size_t	elem_size;		/* GROUPLIST */
+	int	(*parse) (struct sg_conf_ctx *, const config_setting_t *, void *field);
+	int	(*check) (struct sg_conf_ctx *, const config_setting_t *, void *base);
+};
+
+#define SG_CONF_END { NULL, 0, 0, 0, NULL, 0, 0, NULL, NULL, 0, NULL, NULL }
+
+/* A section: a group at top level ("queue = { ... };"), or the top itself. */
+struct sg_conf_section {
+	const char *name;		/* NULL for the top level */
+	const struct sg_conf_row *rows;
+	size_t	offset;			/* of its struct within the program's */
+};
+
+int	sg_conf_load(const char *file, const struct sg_conf_section *sections,
+		     size_t nsections, void *base, struct sg_arena *,
+		     struct sg_buf *errors);
+
+/* For parse()/check() callbacks. */
+void	sg_conf_error(struct sg_conf_ctx *, const config_setting_t *,
+		      const char *fmt, ...) SG_PRINTF(3, 4);
+struct sg_arena *sg_conf_arena(struct sg_conf_ctx *);
+const char *sg_conf_file(struct sg_conf_ctx *);
+/* Apply a row table to one group setting (for nested structures). */
+int	sg_conf_apply(struct sg_conf_ctx *, const config_setting_t *group,
+		      const struct sg_conf_row *rows, void *base);
+
+/*
+ * The top-level keys every program shares (section name NULL). Component
+ * sections live with their component (queue/queue.h, smtpd/smtpd.h, ...).
+ */
+struct sg_conf_main {
+	char   *state_dir;
+	char   *hostname;
+	char   *user;
+	char   *group;
+	int	log_level;		/* enum sg_log_level */
+	int	syslog_facility;	/* index into sg_conf_facilities */
+	char   *pidfile;
+	struct sg_strlist own_domains;
+	struct sg_cidrlist own_servers;
+};
+
+extern const struct sg_conf_row sg_conf_main_rows[];
+extern const char *const sg_conf_facilities[];
+int	sg_conf_facility_value(int index);
+
+#endif

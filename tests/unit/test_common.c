@@ -1,0 +1,355 @@
+/*
+ * NAME
+ *	test_common 1
+ * SUMMARY
+ *	unit tests of common/: parsers, buffers, arena, printable, config
+ */
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <cmocka.h>
+
+#include "common/sg.h"
+
+#define S(x) x, strlen(x)
+
+static void test_parse_u64(void **state)
+{
+	uint64_t v;
+
+	(void) state;
+	assert_int_equal(sg_parse_u64(S("0"), &v), 0);
+	assert_int_equal(v, 0);
+	assert_int_equal(sg_parse_u64(S("18446744073709551615"), &v), 0);
+	assert_true(v == UINT64_MAX);
+	assert_int_equal(sg_parse_u64(S("18446744073709551616"), &v), SG_EINVAL);
+	assert_int_equal(sg_parse_u64(S(""), &v), SG_EINVAL);
+	assert_int_equal(sg_parse_u64(S("-1"), &v), SG_EINVAL);
+	assert_int_equal(sg_parse_u64(S("12a"), &v), SG_EINVAL);
+	/* explicit length: trailing bytes beyond len are not read */
+	assert_int_equal(sg_parse_u64("123xyz", 3, &v), 0);
+	assert_int_equal(v, 123);
+}
+
+static void test_parse_size(void **state)
+{
+	uint64_t v;
+
+	(void) state;
+	assert_int_equal(sg_parse_size(S("50M"), &v), 0);
+	assert_true(v == 50ULL << 20);
+	assert_int_equal(sg_parse_size(S("1k"), &v), 0);
+	assert_true(v == 1024);
+	assert_int_equal(sg_parse_size(S("3G"), &v), 0);
+	assert_true(v == 3ULL << 30);
+	assert_int_equal(sg_parse_size(S("17"), &v), 0);
+	assert_true(v == 17);
+	assert_int_equal(sg_parse_size(S("1MB"), &v), SG_EINVAL);
+	assert_int_equal(sg_parse_size(S("M"), &v), SG_EINVAL);
+	assert_int_equal(sg_parse_size(S("99999999999999999999G"), &v), SG_EINVAL);
+	assert_int_equal(sg_parse_size(S("17179869184G"), &v), SG_EINVAL);	/* wraps */
+}
+
+static void test_parse_duration(void **state)
+{
+	int64_t	v;
+
+	(void) state;
+	assert_int_equal(sg_parse_duration(S("300"), &v), 0);
+	assert_true(v == 300000);
+	assert_int_equal(sg_parse_duration(S("250ms"), &v), 0);
+	assert_true(v == 250);
+	assert_int_equal(sg_parse_duration(S("5m"), &v), 0);
+	assert_true(v == 300000);
+	assert_int_equal(sg_parse_duration(S("5d"), &v), 0);
+	assert_true(v == 5LL * 86400000);
+	assert_int_equal(sg_parse_duration(S("2w"), &v), 0);
+	assert_int_equal(sg_parse_duration(S("5 m"), &v), SG_EINVAL);
+	assert_int_equal(sg_parse_duration(S("5y"), &v), SG_EINVAL);
+	assert_int_equal(sg_parse_duration(S("999999999999999999w"), &v), SG_EINVAL);
+}
+
+static struct sockaddr_storage addr(const char *ip)
+{
+	struct sockaddr_storage ss;
+	char	buf[64];
+
+	snprintf(buf, sizeof(buf), strchr(ip, ':') ? "[%s]:1" : "%s:1", ip);
+	assert_int_equal(sg_sockaddr_parse(buf, strlen(buf), &ss), 0);
+	return (ss);
+}
+
+static void test_cidr(void **state)
+{
+	struct sg_cidr c;
+	struct sockaddr_storage a;
+
+	(void) state;
+	assert_int_equal(sg_cidr_parse(S("10.1.0.0/16"), &c), 0);
+	a = addr("10.1.200.3");
+	assert_true(sg_cidr_match(&c, (struct sockaddr *) &a));
+	a = addr("10.2.0.1");
+	assert_false(sg_cidr_match(&c, (struct sockaddr *) &a));
+	/* v4-mapped v6 clients match v4 networks */
+	a = addr("::ffff:10.1.2.3");
+	assert_true(sg_cidr_match(&c, (struct sockaddr *) &a));
+	assert_int_equal(sg_cidr_parse(S("192.168.1.7"), &c), 0);
+	assert_int_equal(c.prefix, 32);
+	assert_int_equal(sg_cidr_parse(S("2001:db8::/32"), &c), 0);
+	a = addr("2001:db8:1::5");
+	assert_true(sg_cidr_match(&c, (struct sockaddr *) &a));
+	a = addr("2001:db9::5");
+	assert_false(sg_cidr_match(&c, (struct sockaddr *) &a));
+	assert_int_equal(sg_cidr_parse(S("10.0.0.0/33"), &c), SG_EINVAL);
+	assert_int_equal(sg_cidr_parse(S("10.0.0/8"), &c), SG_EINVAL);
+	assert_int_equal(sg_cidr_parse(S("10.0.0.0/"), &c), SG_EINVAL);
+	assert_int_equal(sg_cidr_parse(S("host.example/8"), &c), SG_EINVAL);
+	assert_int_equal(sg_cidr_parse(S("0.0.0.0/0"), &c), 0);
+	a = addr("203.0.113.9");
+	assert_true(sg_cidr_match(&c, (struct sockaddr *) &a));
+}
+
+static void test_hostport(void **state)
+{
+	char	host[64];
+	unsigned port;
+
+	(void) state;
+	assert_int_equal(sg_hostport_parse(S("127.0.0.1:2525"), host, sizeof(host), &port, 0), 0);
+	assert_string_equal(host, "127.0.0.1");
+	assert_int_equal(port, 2525);
+	assert_int_equal(sg_hostport_parse(S("[::1]:25"), host, sizeof(host), &port, 0), 0);
+	assert_string_equal(host, "::1");
+	assert_int_equal(sg_hostport_parse(S("mx.example.com"), host, sizeof(host), &port, 25), 0);
+	assert_int_equal(port, 25);
+	assert_int_equal(sg_hostport_parse(S("mx.example.com"), host, sizeof(host), &port, 0),
+			 SG_EINVAL);
+	assert_int_equal(sg_hostport_parse(S("h:0"), host, sizeof(host), &port, 0), SG_EINVAL);
+	assert_int_equal(sg_hostport_parse(S("h:65536"), host, sizeof(host), &port, 0), SG_EINVAL);
+	assert_int_equal(sg_hostport_parse(S("::1:25"), host, sizeof(host), &port, 0), SG_EINVAL);
+	assert_int_equal(sg_hostport_parse(S("[::1"), host, sizeof(host), &port, 0), SG_EINVAL);
+	assert_int_equal(sg_hostport_parse(S("[::1]x25"), host, sizeof(host), &port, 0), SG_EINVAL);
+	assert_int_equal(sg_hostport_parse(S("bad host:25"), host, sizeof(host), &port, 0), SG_EINVAL);
+	assert_int_equal(sg_hostport_parse(S(":25"), host, sizeof(host), &port, 0), SG_EINVAL);
+	/* a host that does not fit is refused, not cut */
+	assert_int_equal(sg_hostport_parse(S("aaaaaaaaaa.example:1"), host, 8, &port, 0), SG_EINVAL);
+}
+
+static void test_domain(void **state)
+{
+	(void) state;
+	assert_true(sg_domain_valid(S("example.com")));
+	assert_true(sg_domain_valid(S("a-b.c1.example")));
+	assert_false(sg_domain_valid(S("-a.example")));
+	assert_false(sg_domain_valid(S("a-.example")));
+	assert_false(sg_domain_valid(S("a..example")));
+	assert_false(sg_domain_valid(S("example.com.")));
+	assert_false(sg_domain_valid(S("exa mple.com")));
+	assert_false(sg_domain_valid(S("")));
+	char	label[80];
+
+	memset(label, 'a', 64);
+	label[64] = 0;
+	assert_false(sg_domain_valid(S(label)));
+	label[63] = 0;
+	assert_true(sg_domain_valid(S(label)));
+}
+
+static void test_printable(void **state)
+{
+	char	out[32];
+
+	(void) state;
+	assert_string_equal(sg_printable(out, sizeof(out), S("MAIL FROM:<a@b>")), "MAIL FROM:<a@b>");
+	assert_string_equal(sg_printable(out, sizeof(out), "a\r\n\"\\\0z", 7), "a\\x0d\\x0a\\x22\\x5c\\x00z");
+	/* cut with a marker, never in the middle of an escape */
+	assert_string_equal(sg_printable(out, 12, S("abcdefghijklmnop")), "abcdefgh...");
+	assert_string_equal(sg_printable(out, 12, S("abc\x01\x02\x03xyz")), "abc\\x01...");
+	assert_true(strlen(sg_printable(out, 12, S("abcdefghijklmnop"))) < 12);
+	assert_string_equal(sg_printable(out, 4, S("abc")), "abc");
+}
+
+static void test_buf(void **state)
+{
+	struct sg_buf b = SG_BUF_INIT;
+
+	(void) state;
+	for (int i = 0; i < 1000; i++)
+		sg_buf_printf(&b, "%d,", i);
+	assert_int_equal(b.len, strlen(b.data));
+	assert_memory_equal(b.data, "0,1,2,", 6);
+	sg_buf_consume(&b, 2);
+	assert_memory_equal(b.data, "1,2,", 4);
+	sg_buf_append(&b, "\0x", 2);
+	assert_int_equal(b.data[b.len], 0);
+	sg_buf_consume(&b, b.len + 5);
+	assert_int_equal(b.len, 0);
+	sg_buf_free(&b);
+	assert_null(b.data);
+}
+
+static void test_arena(void **state)
+{
+	struct sg_arena *a = sg_arena_new();
+
+	(void) state;
+	for (int i = 0; i < 5000; i++) {
+		unsigned char *p = sg_arena_alloc(a, (size_t) (i % 97) + 1);
+
+		assert_int_equal(((uintptr_t) p) % 16, 0);
+		assert_int_equal(p[0], 0);
+		p[0] = 1;
+	}
+	char   *big = sg_arena_alloc(a, 100000);
+
+	memset(big, 7, 100000);
+	assert_string_equal(sg_arena_strndup(a, "hello world", 5), "hello");
+	sg_arena_free(a);
+}
+
+static void test_strerror(void **state)
+{
+	(void) state;
+	assert_string_equal(sg_strerror(SG_OK), "success");
+	assert_string_equal(sg_strerror(SG_EFULL), "queue or disk full");
+	assert_string_equal(sg_strerror(SG_ECLOSED), "closed");
+	assert_string_equal(sg_strerror(-999), "unknown error");
+	assert_string_equal(sg_strerror(5), "unknown error");
+}
+
+/* A small program-level config to exercise the engine itself. */
+struct elem {
+	char   *addr;
+	bool	flag;
+};
+
+struct prog {
+	struct sg_conf_main main;
+	struct {
+		int64_t	n;
+		uint64_t size;
+		int64_t	ms;
+		struct sg_conf_array elems;
+	}	sec;
+};
+
+static const struct sg_conf_row elem_rows[] = {
+	{.name = "addr",.type = SG_CONF_HOSTPORT,.offset = offsetof(struct elem, addr),
+	.flags = SG_CONF_F_REQUIRED},
+	{.name = "flag",.type = SG_CONF_BOOL,.offset = offsetof(struct elem, flag),.def = "true"},
+	SG_CONF_END
+};
+
+#define SOFF(f) offsetof(struct prog, sec.f) - offsetof(struct prog, sec)
+static const struct sg_conf_row sec_rows[] = {
+	{.name = "n",.type = SG_CONF_INT,.offset = SOFF(n),.def = "7",.min = 1,.max = 10},
+	{.name = "size",.type = SG_CONF_SIZE,.offset = SOFF(size),.def = "\"2K\""},
+	{.name = "ms",.type = SG_CONF_DURATION,.offset = SOFF(ms),.def = "\"1m\""},
+	{.name = "elems",.type = SG_CONF_GROUPLIST,.offset = SOFF(elems),.def = "()",
+	.elem_rows = elem_rows,.elem_size = sizeof(struct elem)},
+	SG_CONF_END
+};
+
+static const struct sg_conf_section sections[] = {
+	{NULL, sg_conf_main_rows, offsetof(struct prog, main)},
+	{"sec", sec_rows, offsetof(struct prog, sec)},
+};
+
+static int load(const char *text, struct prog *p, struct sg_buf *errors, struct sg_arena **a)
+{
+	char	path[] = "/tmp/sg_conf_XXXXXX";
+	int	fd = mkstemp(path);
+
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t) strlen(text));
+	close(fd);
+	memset(p, 0, sizeof(*p));
+	*a = sg_arena_new();
+	int	rc = sg_conf_load(path, sections, SG_NELEM(sections), p, *a, errors);
+
+	unlink(path);
+	return (rc);
+}
+
+static void test_conf_defaults_and_values(void **state)
+{
+	struct prog p;
+	struct sg_buf e = SG_BUF_INIT;
+	struct sg_arena *a;
+
+	(void) state;
+	assert_int_equal(load("state_dir = \"/tmp\";\n", &p, &e, &a), 0);
+	assert_string_equal(p.main.state_dir, "/tmp");
+	assert_int_equal(p.sec.n, 7);
+	assert_true(p.sec.size == 2048);
+	assert_int_equal(p.sec.ms, 60000);
+	assert_int_equal(p.sec.elems.n, 0);
+	assert_int_equal(p.main.log_level, SG_LOG_INFO);
+	assert_true(strlen(p.main.hostname) > 0);
+	sg_arena_free(a);
+
+	assert_int_equal(load("state_dir = \"rel\";\nown_domains = [\"Example.COM\"];\n"
+			      "own_servers = [\"10.0.0.0/8\", \"::1\"];\n"
+			      "sec = { n = 3; size = 4096; ms = \"250ms\";\n"
+			      " elems = ( { addr = \"[::1]:25\"; flag = false; },\n"
+			      "           { addr = \"h.example:2\"; } ); };\n", &p, &e, &a), 0);
+	assert_true(p.main.state_dir[0] == '/');	/* relative to the file */
+	assert_string_equal(p.main.own_domains.v[0], "example.com");
+	assert_int_equal(p.main.own_servers.n, 2);
+	assert_int_equal(p.sec.n, 3);
+	assert_true(p.sec.size == 4096);
+	assert_int_equal(p.sec.ms, 250);
+	assert_int_equal(p.sec.elems.n, 2);
+	struct elem *el = p.sec.elems.v;
+
+	assert_string_equal(el[0].addr, "[::1]:25");
+	assert_false(el[0].flag);
+	assert_true(el[1].flag);
+	sg_arena_free(a);
+	sg_buf_free(&e);
+}
+
+static void test_conf_errors(void **state)
+{
+	struct prog p;
+	struct sg_buf e = SG_BUF_INIT;
+	struct sg_arena *a;
+
+	(void) state;
+	assert_int_equal(load("state_dir = \"/tmp\";\nsec = {\n n = 11;\n"
+			      " elems = ( { flag = 1; } );\n x = 1;\n};\n",
+			      &p, &e, &a), SG_EINVAL);
+	assert_non_null(strstr(e.data, ":3: n: 11 is out of range"));
+	assert_non_null(strstr(e.data, ":4: flag: expected true or false"));
+	assert_non_null(strstr(e.data, "missing required key \"addr\""));
+	assert_non_null(strstr(e.data, ":5: unknown key \"x\""));
+	sg_arena_free(a);
+	sg_buf_free(&e);
+}
+
+int	main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_parse_u64),
+		cmocka_unit_test(test_parse_size),
+		cmocka_unit_test(test_parse_duration),
+		cmocka_unit_test(test_cidr),
+		cmocka_unit_test(test_hostport),
+		cmocka_unit_test(test_domain),
+		cmocka_unit_test(test_printable),
+		cmocka_unit_test(test_buf),
+		cmocka_unit_test(test_arena),
+		cmocka_unit_test(test_strerror),
+		cmocka_unit_test(test_conf_defaults_and_values),
+		cmocka_unit_test(test_conf_errors),
+	};
+
+	sg_log_init("test_common", "test", SG_LOG_STDERR);
+	return (cmocka_run_group_tests_name("common", tests, NULL, NULL));
+}
