@@ -37,6 +37,7 @@ static const struct sealctl_command commands[] = {
 	{"config", sealctl_config, "config check"},
 	{"queue", sealctl_queue, "queue list|show|cat|hold|release|delete|retry|stats ..."},
 	{"cert", sealctl_cert, "cert init|import|list|show|remove|export ..."},
+	{"crl", sealctl_crl, "crl import FILE"},
 };
 
 static void usage(void)

@@ -32,5 +32,6 @@ int	sealctl_queue(const struct sealgate_conf *, int argc, char **argv);
 
 /* sealctl_cert.c */
 int	sealctl_cert(const struct sealgate_conf *, int argc, char **argv);
+int	sealctl_crl(const struct sealgate_conf *, int argc, char **argv);
 
 #endif

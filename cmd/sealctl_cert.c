@@ -23,3 +23,8 @@ int	sealctl_cert(const struct sealgate_conf *conf, int argc, char **argv)
 	fprintf(stderr, "sealctl: %s: no verbs are available in this build\n", argv[0]);
 	return (SEALCTL_USAGE);
 }
+
+int	sealctl_crl(const struct sealgate_conf *conf, int argc, char **argv)
+{
+	return (sealctl_cert(conf, argc, argv));
+}
