@@ -38,6 +38,7 @@ static const struct sealctl_command commands[] = {
 	{"queue", sealctl_queue, "queue list|show|cat|hold|release|delete|retry|stats ..."},
 	{"cert", sealctl_cert, "cert init|import|list|show|remove|export ..."},
 	{"crl", sealctl_crl, "crl import FILE"},
+	{"incidents", sealctl_incidents, "incidents list|show|ack ..."},
 };
 
 static void usage(void)

@@ -34,4 +34,7 @@ int	sealctl_queue(const struct sealgate_conf *, int argc, char **argv);
 int	sealctl_cert(const struct sealgate_conf *, int argc, char **argv);
 int	sealctl_crl(const struct sealgate_conf *, int argc, char **argv);
 
+/* sealctl_incidents.c */
+int	sealctl_incidents(const struct sealgate_conf *, int argc, char **argv);
+
 #endif

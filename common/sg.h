@@ -276,4 +276,8 @@ extern const struct sg_conf_row sg_conf_main_rows[];
 extern const char *const sg_conf_facilities[];
 int	sg_conf_facility_value(int index);
 
+/* Parts of this interface with owners of their own. */
+#include "common/sg_addr.h"
+#include "common/sg_rules.h"
+
 #endif
