@@ -68,7 +68,7 @@ struct master {
 	uv_timer_t kill_timer;
 	struct master_role roles[3];
 	struct sealgate_conf *conf;
-	const char *file;
+	char   *file;			/* absolute; outlives each config */
 	bool	foreground;
 	bool	stopping;
 	bool	finished;		/* handles closed; the loop is ending */
@@ -313,7 +313,7 @@ int	master_run(const char *conf_file, bool foreground)
 		fputs(errors.data, stderr);
 		sg_fatal("event=config_invalid file=\"%s\"", conf_file);
 	}
-	m.file = m.conf->file;
+	m.file = sg_xstrdup(m.conf->file);
 	sg_log_set_level((enum sg_log_level) m.conf->main.log_level);
 	if (uv_exepath(m.exe, &exelen) != 0)
 		sg_fatal("event=exepath_failed");
@@ -351,6 +351,7 @@ int	master_run(const char *conf_file, bool foreground)
 	unlink(m.conf->main.pidfile);
 	sg_info("event=stopped");
 	sealgate_conf_free(m.conf);
+	free(m.file);
 	sg_buf_free(&errors);
 	return (0);
 }

@@ -259,8 +259,9 @@ static int parse_enum(struct sg_conf_ctx *ctx, const config_setting_t *s,
 			*(int *) field = i;
 			return (0);
 		}
-		sg_buf_printf(&all, "%s%s", i ? ", " : "", r->choices[i]);
 	}
+	for (int i = 0; r->choices[i]; i++)
+		sg_buf_printf(&all, "%s%s", i ? ", " : "", r->choices[i]);
 	sg_conf_error(ctx, s, "%s: invalid value \"%s\" (one of: %s)", r->name, v, all.data);
 	sg_buf_free(&all);
 	return (SG_EINVAL);
