@@ -10,8 +10,40 @@
  *	#include "queue/queue.h"
  * DESCRIPTION
  *	The one public header of queue/. queue/ is the only code that
- *	touches LMDB.
+ *	touches LMDB. One environment lives in STATE_DIR/queue/ (data.mdb,
+ *	lock.mdb); wake-up sockets live in STATE_DIR (wake.worker,
+ *	wake.delivery).
+ *
+ *	Processes and threads. Every process (each role, sealctl, tests)
+ *	calls queue_open() once and queue_close() before it exits; never
+ *	share a struct queue across fork(). Within a process a struct queue
+ *	may be used from any number of threads at once: read transactions
+ *	are MDB_NOTLS, write transactions are serialised by LMDB (across
+ *	processes too). Every call below is one short transaction of its
+ *	own unless it says otherwise; none keeps a transaction open after
+ *	it returns.
+ *
+ *	Errors. Every function returns 0 or a negative enum sg_err and never
+ *	prints or exits (queue code only logs quarantined records).
+ *	SG_EFULL: the map (map_size_max) or the disk is full; nothing that
+ *	was committed before is harmed and the call may be retried once
+ *	space returns (smtpd: 452 4.3.1). SG_EIO: a write or fsync failed
+ *	(smtpd: 451). SG_ECORRUPT: a stored record failed its checks; it
+ *	has been (or, in read-only mode, will be) quarantined. SG_ENOTFOUND:
+ *	no such id.
+ *
+ *	Durability. The environment uses LMDB's default sync flags: when a
+ *	write call returns 0 its transaction is on disk.
+ *
+ *	Message life cycle (enum queue_state):
+ *	  spool (INCOMING) -> worker claim (WORKING) -> worker complete
+ *	  (READY, or HOLD) -> delivery attempt(s) (DEFERRED while some
+ *	  recipient is not final) -> all recipients final: the message
+ *	  leaves the queue; its envelope stays as a tracking record (DONE).
+ *	hold/release/delete/retry work on any live message.
  */
+
+#include <sys/types.h>
 
 #include "common/sg.h"
 
@@ -19,8 +51,486 @@
 struct queue_conf {
 	uint64_t map_size_max;		/* the LMDB map grows up to this */
 	int64_t	lease_ms;		/* how long a worker claim lasts */
+	uint64_t chunk_size;		/* body chunk size in bytes */
+	int64_t	commit_batch;		/* most messages in one group commit */
+	int64_t	max_readers;		/* LMDB reader slots (processes x threads) */
+	int64_t	track_keep_ms;		/* queue_track_prune() default age */
 };
 
 extern const struct sg_conf_row queue_conf_rows[];
+
+/* ---------------------------------------------------------------- ids */
+
+/*
+ * A message id is a 64-bit number: milliseconds since 2020-01-01 UTC in
+ * the top 48 bits and a counter in the low 16. Ids are unique across all
+ * processes (they are made inside the write transaction that stores the
+ * message) and sort by arrival. Printed as 13 characters of Crockford
+ * base32 (0-9 A-Z without I L O U), fixed width, so the text sorts like
+ * the number: "0J5ZQ3K2M8F0A". Parsing accepts lower case too.
+ */
+#define QUEUE_ID_LEN 13
+#define QUEUE_ID_BUFSZ (QUEUE_ID_LEN + 1)
+
+char   *queue_id_format(uint64_t id, char buf[QUEUE_ID_BUFSZ]);	/* returns buf */
+int	queue_id_parse(const char *s, size_t len, uint64_t *id);	/* 0 / SG_EINVAL */
+int64_t	queue_id_time_ms(uint64_t id);	/* the id's time, ms since the epoch */
+
+/* ----------------------------------------------------------- records */
+
+enum queue_state {
+	QUEUE_INCOMING = 0,		/* spooled, waiting for a worker */
+	QUEUE_WORKING,			/* claimed by a worker (lease) */
+	QUEUE_READY,			/* processed, waiting for delivery */
+	QUEUE_DEFERRED,			/* a delivery attempt failed temporarily */
+	QUEUE_HOLD,			/* held by an operator or an incident */
+	QUEUE_DONE,			/* tracking record only: left the queue */
+	QUEUE_NSTATES
+};
+
+const char *queue_state_name(enum queue_state);	/* "incoming", ... */
+int	queue_state_parse(const char *s, size_t len, enum queue_state *);
+
+enum queue_direction {
+	QUEUE_DIR_UNKNOWN = 0,
+	QUEUE_DIR_INBOUND,
+	QUEUE_DIR_OUTBOUND,
+};
+
+enum queue_ret {			/* RFC 3461 RET */
+	QUEUE_RET_NONE = 0,
+	QUEUE_RET_FULL,
+	QUEUE_RET_HDRS,
+};
+
+/* RFC 3461 NOTIFY bits; 0 means "not given" (default: failure). */
+#define QUEUE_NOTIFY_NEVER	(1u << 0)
+#define QUEUE_NOTIFY_SUCCESS	(1u << 1)
+#define QUEUE_NOTIFY_FAILURE	(1u << 2)
+#define QUEUE_NOTIFY_DELAY	(1u << 3)
+
+enum queue_rcpt_state {
+	QUEUE_RCPT_PENDING = 0,		/* not final */
+	QUEUE_RCPT_DEFERRED,		/* not final: a temporary failure */
+	QUEUE_RCPT_DELIVERED,		/* final */
+	QUEUE_RCPT_BOUNCED,		/* final: permanent failure (DSN sent) */
+	QUEUE_RCPT_DROPPED,		/* final: removed without a DSN */
+};
+
+const char *queue_rcpt_state_name(enum queue_rcpt_state);
+bool	queue_rcpt_final(enum queue_rcpt_state);
+
+/* Envelope flags. */
+#define QUEUE_F_PROCESSED	(1u << 0)	/* a processed body is stored */
+#define QUEUE_F_DSN		(1u << 1)	/* this message is a DSN we made */
+#define QUEUE_F_CORRUPT		(1u << 2)	/* tracking: quarantined */
+
+/*
+ * Strings are NUL-terminated. NULL and "" are the same on disk (both
+ * read back as ""), except that no field is ever NULL after a decode.
+ */
+struct queue_rcpt {
+	const char *addr;		/* the recipient as given in RCPT TO */
+	const char *orcpt;		/* ORCPT parameter, "" if none */
+	unsigned notify;		/* QUEUE_NOTIFY_* */
+	enum queue_rcpt_state state;
+	uint32_t attempts;
+	int64_t	next_attempt_ms;	/* 0: with the message */
+	int64_t	last_attempt_ms;
+	const char *reply;		/* last reply (delay/bounce reason) */
+	const char *dsn_status;		/* "4.4.1", "5.1.1", "2.0.0" */
+	const char *relay;		/* host[addr]:port that answered */
+};
+
+struct queue_env {
+	uint64_t id;
+	enum queue_state state;
+	uint32_t flags;			/* QUEUE_F_* */
+	int64_t	arrival_ms;
+	int64_t	next_attempt_ms;	/* READY/DEFERRED: when delivery is due */
+	int64_t	expire_ms;		/* 0: delivery's own maximum lifetime */
+	uint32_t attempts;
+	uint64_t size;			/* original body bytes */
+	uint64_t processed_size;	/* processed body bytes (F_PROCESSED) */
+	uint64_t parent;		/* split from this id, 0: none */
+	enum queue_direction direction;
+	enum queue_ret ret;
+	const char *listener;		/* the smtpd listener's name */
+	const char *client_addr;	/* "192.0.2.1" */
+	const char *client_name;	/* reverse name or "" */
+	const char *helo;
+	const char *tls_version;	/* "" when plain */
+	const char *tls_cipher;
+	const char *auth;		/* authenticated user or "" */
+	const char *sender;		/* "" is the null sender <> */
+	const char *envid;		/* ENVID or "" */
+	const char *subject;		/* for tracking, or "" */
+	const char *rule;		/* worker: the rule applied */
+	uint32_t crypto;		/* worker: its own bit set of actions done */
+	const char *crypto_note;	/* worker: free text, e.g. signer */
+	const char *reason;		/* why held / last incident / deleted by */
+	const char *route;		/* delivery: its own routing note */
+	size_t	nrcpt;
+	struct queue_rcpt *rcpt;
+	/* private to queue/: storage behind a decoded record */
+	size_t	rcpt_cap;
+	void   *raw;
+	size_t	raw_len;
+};
+
+/* Limits enforced on encode and decode. */
+#define QUEUE_MAX_RCPT		10000
+#define QUEUE_MAX_STRING	4096		/* bytes per string field */
+#define QUEUE_MAX_RECORD	(8u << 20)	/* one encoded envelope */
+
+/*
+ * queue_env_init() zeroes an envelope (no allocation). queue_env_free()
+ * releases what a decode or queue_get() attached to it and zeroes it;
+ * strings the caller set are the caller's. queue_env_rcpt_add() appends
+ * a recipient (copying nothing: the strings must outlive the envelope's
+ * next encode) and returns it, or NULL past QUEUE_MAX_RCPT.
+ */
+void	queue_env_init(struct queue_env *);
+void	queue_env_free(struct queue_env *);
+struct queue_rcpt *queue_env_rcpt_add(struct queue_env *, const char *addr);
+
+/*
+ * queue_env_encode() appends the versioned binary form to out (SG_ELIMIT
+ * past a limit). queue_env_decode() parses exactly len bytes, checking
+ * every length, and fills env; the strings point into data (which must
+ * outlive env's use) and the recipient array is reused across calls
+ * (free with queue_env_free). SG_ECORRUPT on any malformed input.
+ */
+int	queue_env_encode(const struct queue_env *, struct sg_buf *out);
+int	queue_env_decode(const void *data, size_t len, struct queue_env *env);
+
+/* ------------------------------------------------------ open / close */
+
+#define QUEUE_RDONLY	(1 << 0)	/* sealctl reads: no write calls */
+
+struct queue;
+
+/*
+ * queue_open() creates STATE_DIR/queue if needed, opens the environment
+ * (clearing stale reader slots) and its databases. The map is sized to
+ * map_size_max (address space only: the file grows with the data).
+ * Both configuration structs are copied. queue_close() accepts NULL.
+ */
+int	queue_open(const struct sg_conf_main *, const struct queue_conf *, int flags,
+		   struct queue **);
+void	queue_close(struct queue *);
+
+/* ---------------------------------------------------------- bodies */
+
+enum queue_body_kind {
+	QUEUE_BODY_ORIGINAL = 0,	/* as received */
+	QUEUE_BODY_PROCESSED = 1,	/* after the worker */
+};
+
+/*
+ * A body handed to the queue: either len bytes at data, or (data ==
+ * NULL) len bytes read with pread() from fd starting at offset. The
+ * queue never closes the fd.
+ */
+struct queue_body_src {
+	const void *data;
+	int	fd;
+	off_t	offset;
+	uint64_t len;
+};
+
+/*
+ * queue_body_read() copies up to len bytes of a body from byte off into
+ * buf, in one short read transaction; *got is 0 at the end. Use it in a
+ * loop (e.g. 256 KiB at a time) to stream a body of any size.
+ * QUEUE_BODY_PROCESSED falls back to the original when no processed
+ * body is stored. queue_body_foreach() calls fn once per stored chunk in
+ * order inside one read transaction (keep fn fast; a non-zero return
+ * stops the walk and is returned). *which (may be NULL) tells which
+ * body was used.
+ */
+int	queue_body_read(struct queue *, uint64_t id, enum queue_body_kind,
+			uint64_t off, void *buf, size_t len, size_t *got);
+int	queue_body_foreach(struct queue *, uint64_t id, enum queue_body_kind,
+			   int (*fn) (const void *chunk, size_t len, void *arg), void *arg,
+			   enum queue_body_kind *which);
+
+/* ----------------------------------------------------------- spool */
+
+/*
+ * queue_spool() stores one new message synchronously and returns its id.
+ * env->state chooses where it goes: QUEUE_INCOMING (the worker's inbox:
+ * mail from smtpd), QUEUE_READY (straight to delivery, skipping the
+ * worker: DSNs and other messages we make; its recipients are due at
+ * env->next_attempt_ms, 0 = now) or QUEUE_HOLD. env->id, arrival_ms (0 =
+ * now), size (from the body) and attempts are filled in by the queue.
+ * The consumer is woken after the commit. For tools, tests and
+ * delivery's DSNs; smtpd uses the committer below.
+ */
+int	queue_spool(struct queue *, const struct queue_env *, const struct queue_body_src *,
+		    uint64_t *id);
+
+/*
+ * Group commit. queue_committer_start() starts one writer thread;
+ * queue_submit() is thread-safe (call it from any libuv loop thread)
+ * and never blocks on I/O. The writer takes everything pending (up to
+ * commit_batch) into ONE write transaction, commits (fsync), then calls
+ * each request's done() ON THE WRITER THREAD with err 0 and req->id set,
+ * or with a negative sg_err for that message alone (SG_EFULL, SG_EIO,
+ * SG_ELIMIT, SG_EINVAL). done() must be quick and must not call back
+ * into the committer; typically it pushes the request on the owning
+ * loop's list and calls uv_async_send(). There is no artificial delay:
+ * a batch forms while the previous commit's fsync runs, so at low load
+ * the latency is one commit.
+ *
+ * The request, its env and its body (memory or fd) belong to the caller
+ * and must stay valid and unchanged until done() is called.
+ * queue_committer_stop() commits everything already submitted, joins the
+ * thread and frees the committer; submitting after or during stop is a
+ * bug.
+ */
+struct queue_req {
+	const struct queue_env *env;	/* in: as for queue_spool() */
+	struct queue_body_src body;	/* in */
+	void	(*done) (struct queue_req *, int err);
+	void   *arg;			/* the caller's */
+	uint64_t id;			/* out: the new id when err == 0 */
+	struct queue_req *next;		/* private to the committer */
+};
+
+struct queue_committer;
+
+int	queue_committer_start(struct queue *, struct queue_committer **);
+void	queue_submit(struct queue_committer *, struct queue_req *);
+void	queue_committer_stop(struct queue_committer *);
+
+/* ---------------------------------------------------------- reading */
+
+/*
+ * queue_get() copies the envelope of a live message (or, with
+ * QUEUE_GET_TRACK, of a tracking record) into env; env owns the copy
+ * (queue_env_free). SG_ENOTFOUND, SG_ECORRUPT.
+ */
+#define QUEUE_GET_TRACK (1 << 0)
+int	queue_get(struct queue *, uint64_t id, int flags, struct queue_env *env);
+
+/*
+ * queue_scan() walks live envelopes in id order, starting after *cursor
+ * (0: from the start), in read transactions of at most `page` records
+ * each (0: 1000), calling fn for each one. env (and its strings) is valid
+ * only during the call. A non-zero return from fn stops the walk and is
+ * returned. Records that fail to decode are logged, skipped and
+ * quarantined when the queue is writable. *cursor is left at the last
+ * id seen. QUEUE_SCAN_TRACK walks tracking records instead.
+ */
+#define QUEUE_SCAN_TRACK (1 << 0)
+int	queue_scan(struct queue *, int flags, uint64_t *cursor, size_t page,
+		   int (*fn) (const struct queue_env *, void *arg), void *arg);
+
+/* ---------------------------------------------------- worker: inbox */
+
+/*
+ * queue_claim() claims up to max messages from the inbox for owner (a
+ * short name such as "worker.1234.2"), each with a lease until now +
+ * lease_ms (0: the configured lease), in one write transaction; their
+ * state becomes QUEUE_WORKING. A message whose lease expired (its
+ * worker died) is claimable again. ids[] receives *n ids, oldest first.
+ * queue_lease_renew() extends owner's lease on id (SG_EBUSY: someone else
+ * holds it now; SG_ENOTFOUND: no longer in the inbox).
+ */
+int	queue_claim(struct queue *, const char *owner, int64_t lease_ms, size_t max,
+		    uint64_t *ids, size_t *n);
+int	queue_lease_renew(struct queue *, uint64_t id, const char *owner, int64_t lease_ms);
+
+/*
+ * queue_complete() finishes owner's claim on id in one write
+ * transaction. Each part becomes a message:
+ *  - one part: the message keeps its id; its envelope becomes *part->env
+ *    (rule, crypto, recipients subset/changes, reason), part->body (NULL:
+ *    deliver the original) is stored as the processed body, and it goes to
+ *    part->state: QUEUE_READY (delivery, due now), QUEUE_HOLD (incident) or
+ *    QUEUE_DONE (nothing to deliver: e.g. rejected and bounced);
+ *  - several parts (split, one per rule): each part gets a new id (written
+ *    to new_ids[i], may be NULL) with its own recipient subset and body
+ *    (NULL: a copy of the original) and parent = id; the original leaves
+ *    the queue (tracking record kept, reason "split");
+ *  - no parts: the message leaves the queue (tracking record kept).
+ * Idempotent: if the claim is gone because the message was already
+ * completed (or held, or deleted), it returns SG_EEXIST and changes
+ * nothing; if another owner holds it now (our lease expired), SG_EBUSY.
+ * The delivery role is woken after the commit.
+ */
+struct queue_part {
+	const struct queue_env *env;	/* rcpt subset, rule, crypto, flags */
+	const struct queue_body_src *body;	/* processed body or NULL */
+	enum queue_state state;		/* READY, HOLD or DONE */
+};
+
+int	queue_complete(struct queue *, uint64_t id, const char *owner,
+		       const struct queue_part *parts, size_t nparts, uint64_t *new_ids);
+
+/* --------------------------------------------------------- delivery */
+
+/*
+ * queue_due() takes up to max messages whose next attempt is <= now from
+ * the schedule, oldest due first, and in the same write transaction
+ * pushes their schedule entry to now + lease_ms (0: configured lease), so
+ * a delivery process that dies only delays them. ids[] gets *n ids.
+ * queue_next_due() tells when the earliest scheduled message is due
+ * (SG_ENOTFOUND: none), to size a poll timer.
+ */
+int	queue_due(struct queue *, int64_t now_ms, int64_t lease_ms, size_t max,
+		  uint64_t *ids, size_t *n);
+int	queue_next_due(struct queue *, int64_t *when_ms);
+
+/*
+ * queue_record() stores the results of one delivery attempt. For each
+ * result, recipient rcpt[index] gets the state, reply, dsn_status, relay
+ * and next_attempt_ms (DEFERRED), its attempts + 1 and last_attempt now.
+ * The message's attempts + 1 and its next attempt becomes the earliest
+ * next_attempt_ms of its non-final recipients (or next_attempt_ms given
+ * here if non-zero). When every recipient is final the message leaves
+ * the queue in the same transaction (*done = true): body and schedule
+ * entry are deleted, the envelope is kept as a tracking record. route
+ * (may be NULL) replaces env->route. Counters sent/deferred/bounced move.
+ */
+struct queue_result {
+	size_t	index;			/* into env->rcpt[] */
+	enum queue_rcpt_state state;
+	const char *reply;
+	const char *dsn_status;
+	const char *relay;
+	int64_t	next_attempt_ms;	/* DEFERRED: when to retry this one */
+};
+
+int	queue_record(struct queue *, uint64_t id, const struct queue_result *, size_t n,
+		     int64_t next_attempt_ms, const char *route, bool *done);
+
+/* queue_track_prune() deletes tracking records older than age_ms (0: the
+ * configured track_keep); *n (may be NULL) gets the number removed. */
+int	queue_track_prune(struct queue *, int64_t age_ms, size_t *n);
+
+/* ---------------------------------------------------- administration */
+
+/*
+ * Each takes n ids and writes one result per id into res[] (may be NULL):
+ * 0 or SG_ENOTFOUND (or SG_EINVAL when the change does not apply, e.g.
+ * releasing a message that is not held). They run in write
+ * transactions of at most a few thousand ids each; *changed (may be
+ * NULL) gets how many were changed. reason (may be NULL) is stored.
+ *  hold:    any live message -> HOLD (out of inbox and schedule);
+ *  release: HOLD -> READY due now if processed, else back to INCOMING;
+ *  delete:  removes the message; a tracking record remains;
+ *  retry:   READY/DEFERRED -> due now (recipients too).
+ */
+int	queue_hold(struct queue *, const uint64_t *ids, size_t n, const char *reason,
+		   int *res, size_t *changed);
+int	queue_release(struct queue *, const uint64_t *ids, size_t n, int *res, size_t *changed);
+int	queue_delete(struct queue *, const uint64_t *ids, size_t n, const char *reason,
+		     int *res, size_t *changed);
+int	queue_retry(struct queue *, const uint64_t *ids, size_t n, int *res, size_t *changed);
+
+/* ----------------------------------------------------- quarantine */
+
+/*
+ * queue_quarantine() moves the envelope of id aside (database
+ * "corrupt"), drops it from inbox and schedule and keeps its body for
+ * inspection; roles do this by themselves when a record fails to decode.
+ * queue_corrupt_count() counts quarantined records.
+ */
+int	queue_quarantine(struct queue *, uint64_t id);
+int	queue_corrupt_count(struct queue *, size_t *n);
+
+/* ---------------------------------------------------- incidents */
+
+struct queue_incident {
+	uint64_t id;			/* its own id, same format as messages */
+	uint64_t msg_id;		/* the message concerned, 0: none */
+	int64_t	time_ms;
+	const char *kind;		/* the worker's word: "no-cert", ... */
+	const char *sender;
+	const char *rcpt;		/* may be "" */
+	const char *rule;
+	const char *text;		/* human-readable detail */
+	int64_t	ack_ms;			/* 0: not acknowledged */
+	const char *ack_by;
+	/* private */
+	void   *raw;
+};
+
+/*
+ * queue_incident_add() stores an incident (its id, time_ms 0 = now, and
+ * ack fields are set by the queue). queue_incident_get() copies one out
+ * (queue_incident_free). queue_incident_list() walks incidents in id
+ * order after *cursor, unacknowledged only unless all is true, like
+ * queue_scan(). queue_incident_ack() marks one acknowledged (SG_EEXIST:
+ * already).
+ */
+int	queue_incident_add(struct queue *, const struct queue_incident *, uint64_t *id);
+int	queue_incident_get(struct queue *, uint64_t id, struct queue_incident *);
+void	queue_incident_free(struct queue_incident *);
+int	queue_incident_list(struct queue *, bool all, uint64_t *cursor,
+			    int (*fn) (const struct queue_incident *, void *), void *arg);
+int	queue_incident_ack(struct queue *, uint64_t id, const char *by);
+
+/* ------------------------------------------------- counters, stats */
+
+enum queue_counter {
+	QUEUE_C_RECEIVED,		/* messages spooled */
+	QUEUE_C_PROCESSED,		/* worker completions */
+	QUEUE_C_SENT,			/* recipients delivered */
+	QUEUE_C_DEFERRED,		/* recipient attempts deferred */
+	QUEUE_C_BOUNCED,		/* recipients bounced */
+	QUEUE_C_DROPPED,		/* recipients dropped */
+	QUEUE_C_DELETED,		/* messages deleted by an operator */
+	QUEUE_C_QUARANTINED,		/* records moved aside */
+	QUEUE_C_INCIDENTS,		/* incidents recorded */
+	QUEUE_NCOUNTERS
+};
+
+const char *queue_counter_name(enum queue_counter);
+
+/* queue_count() adds delta to a counter in its own transaction (for roles
+ * counting events the queue does not see). */
+int	queue_count(struct queue *, enum queue_counter, uint64_t delta);
+
+struct queue_stats {
+	uint64_t count[QUEUE_NSTATES];	/* live messages per state (DONE: tracking) */
+	uint64_t bytes[QUEUE_NSTATES];	/* their original sizes */
+	uint64_t recipients;		/* of live messages */
+	uint64_t oldest_id;		/* oldest live message, 0: empty */
+	int64_t	oldest_ms;
+	uint64_t corrupt;		/* quarantined records */
+	uint64_t incidents_open;
+	uint64_t counters[QUEUE_NCOUNTERS];
+	uint64_t db_bytes;		/* size of data.mdb */
+	uint64_t map_bytes;		/* map size */
+	uint64_t used_bytes;		/* pages in use x page size */
+	unsigned readers;		/* reader slots in use */
+};
+
+/* queue_stats() walks the whole queue in pages (cheap: envelopes only). */
+int	queue_stats(struct queue *, struct queue_stats *);
+
+/* -------------------------------------------------------- wake-ups */
+
+enum queue_role {
+	QUEUE_ROLE_WORKER,		/* STATE_DIR/wake.worker */
+	QUEUE_ROLE_DELIVERY,		/* STATE_DIR/wake.delivery */
+};
+
+/*
+ * The queue calls queue_wake() itself after each commit that gives a
+ * role work (spool -> worker, complete/release/retry -> delivery); it
+ * sends one datagram, ignoring every error (nobody listening, socket
+ * buffer full): consumers also poll slowly, so a lost wake-up only costs
+ * latency. queue_wake_listen() binds the role's socket (non-blocking,
+ * close-on-exec, replacing a stale one) and returns its fd for uv_poll;
+ * after it turns readable call queue_wake_drain(), then look for work.
+ * The caller closes the fd.
+ */
+void	queue_wake(struct queue *, enum queue_role);
+int	queue_wake_listen(struct queue *, enum queue_role, int *fd);
+void	queue_wake_drain(int fd);
 
 #endif
