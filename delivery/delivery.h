@@ -9,17 +9,312 @@
  * SYNOPSIS
  *	#include "delivery/delivery.h"
  * DESCRIPTION
- *	The one public header of delivery/.
+ *	The one public header of delivery/. It has two parts: the
+ *	configuration section and the agent the role runtime drives, and
+ *	the pure building blocks the agent is made of (reply parser, SMTP
+ *	client session, routing, retry schedule, DSN builder). The building
+ *	blocks do no I/O; they are public so that unit tests, fuzz targets
+ *	and sealctl exercise exactly the code the agent runs.
+ *
+ *	Ownership: every pointer handed to a delivery_* function stays the
+ *	caller's and must outlive the call only where a comment says so.
  */
 
+#include <uv.h>
+
 #include "common/sg.h"
+
+/* TLS policy levels, as in enQsig. */
+enum delivery_tls {
+	DELIVERY_TLS_NONE,		/* never STARTTLS */
+	DELIVERY_TLS_MAY,		/* STARTTLS if offered, else plaintext */
+	DELIVERY_TLS_ENCRYPT,		/* encrypted or defer 4.7.4 */
+	DELIVERY_TLS_VERIFY,		/* encrypted, chain and name verified */
+};
+
+enum delivery_auth {
+	DELIVERY_AUTH_NONE,
+	DELIVERY_AUTH_PLAIN,
+	DELIVERY_AUTH_LOGIN,
+};
+
+/* routes = ( { domains = [...]; hosts = [...]; tls = "..."; } ) */
+struct delivery_route_conf {
+	struct sg_strlist domains;	/* lower-cased */
+	struct sg_strlist hosts;	/* "host:port", tried in order */
+	int	tls;			/* enum delivery_tls */
+};
+
+/* tls_policies = ( { domains = [...]; policy = "..."; } ) */
+struct delivery_tlspol_conf {
+	struct sg_strlist domains;
+	int	policy;			/* enum delivery_tls */
+};
 
 /* The "delivery = { ... };" section of the configuration. */
 struct delivery_conf {
 	int64_t	smtp_port;		/* port of MX hosts (tests use others) */
 	int64_t	max_connections;	/* in total */
+	int64_t	destination_concurrency;	/* per destination */
+	struct sg_strlist dns_servers;	/* "ip[:port]"; empty: resolv.conf */
+	int64_t	dns_timeout;		/* ms, per try */
+	int64_t	dns_tries;
+	struct sg_conf_array routes;	/* of struct delivery_route_conf */
+	char   *smarthost;		/* "host:port"; "": none */
+	int	smarthost_tls;		/* enum delivery_tls */
+	int	smarthost_auth;		/* enum delivery_auth */
+	char   *smarthost_credentials;	/* file: user line, password line */
+	int	tls_policy;		/* default for MX destinations */
+	struct sg_conf_array tls_policies;	/* of struct delivery_tlspol_conf */
+	int64_t	retry_min;		/* ms: first backoff */
+	int64_t	retry_max;		/* ms: backoff cap */
+	int64_t	max_lifetime;		/* ms: then bounce */
+	int64_t	delay_warning;		/* ms; 0: never warn */
+	int64_t	connect_timeout;	/* ms, each stage below too */
+	int64_t	greeting_timeout;
+	int64_t	helo_timeout;
+	int64_t	starttls_timeout;
+	int64_t	mail_timeout;
+	int64_t	rcpt_timeout;
+	int64_t	data_timeout;
+	int64_t	data_block_timeout;
+	int64_t	dot_timeout;
+	int64_t	quit_timeout;
+	int64_t	reuse_time;		/* ms an idle connection is kept */
+	int64_t	reuse_count;		/* messages per connection */
+	int64_t	max_recipients;		/* per SMTP transaction */
+	char   *ehlo_name;		/* "": the top-level hostname */
+	int64_t	scan_interval;		/* ms between queue polls */
 };
 
 extern const struct sg_conf_row delivery_conf_rows[];
+
+/*
+ * Part 1: SMTP replies from the next hop (untrusted input).
+ *
+ * delivery_reply_parse() looks for one complete reply, single- or
+ * multi-line, at the start of buf[0..len). It returns 1 and sets *used
+ * to the bytes it spans when one is there, 0 when more input is needed,
+ * SG_EPROTO when the bytes cannot be a reply (bad code, codes that
+ * differ between lines, a line over DELIVERY_REPLY_LINE_MAX, more than
+ * DELIVERY_REPLY_LINES_MAX lines). Lines may end in CRLF or LF. The text
+ * is kept truncated at sizeof(text)-1, lines joined by a space; the
+ * enhanced status code (RFC 3463) is taken from the first line when its
+ * class matches the reply's.
+ */
+#define DELIVERY_REPLY_LINE_MAX 2048
+#define DELIVERY_REPLY_LINES_MAX 200
+#define DELIVERY_REPLY_TEXT_MAX 512
+
+struct delivery_reply {
+	int	code;			/* 200..599 */
+	char	enh[16];		/* "5.1.1" or "" */
+	char	text[DELIVERY_REPLY_TEXT_MAX];	/* without codes; NUL-terminated */
+	size_t	nlines;
+};
+
+int	delivery_reply_parse(const char *buf, size_t len, struct delivery_reply *,
+			     size_t *used);
+
+/* delivery_reply_format() writes "code enh text" into dst (always NUL-terminated). */
+void	delivery_reply_format(const struct delivery_reply *, char *dst, size_t len);
+
+/*
+ * Part 2: the SMTP client session, a pure state machine. Server bytes go
+ * in with delivery_session_input(); client bytes come out in the buffer
+ * delivery_session_output() returns, which the driver sends and resets.
+ * delivery_session_want() says what the driver must do next.
+ */
+enum delivery_status {
+	DELIVERY_PENDING,
+	DELIVERY_OK,
+	DELIVERY_TEMP,			/* 4xx or local trouble: retry */
+	DELIVERY_PERM,			/* 5xx: bounce */
+};
+
+#define DELIVERY_NOTIFY_NEVER	(1u << 0)
+#define DELIVERY_NOTIFY_SUCCESS	(1u << 1)
+#define DELIVERY_NOTIFY_FAILURE	(1u << 2)
+#define DELIVERY_NOTIFY_DELAY	(1u << 3)
+
+/* One recipient of one transaction; the session fills the result. */
+struct delivery_rcpt {
+	const char *addr;		/* in: envelope address, no <> */
+	const char *orcpt;		/* in: ORCPT (xtext) or NULL */
+	unsigned notify;		/* in: DELIVERY_NOTIFY_*; 0: not given */
+	int	status;			/* out: enum delivery_status */
+	int	code;			/* out: reply code (0: local) */
+	char	enh[16];		/* out: enhanced status */
+	char	reply[DELIVERY_REPLY_TEXT_MAX + 24];	/* out: the reason */
+};
+
+enum delivery_ret { DELIVERY_RET_NONE, DELIVERY_RET_FULL, DELIVERY_RET_HDRS };
+
+/* One message for one destination; must outlive its transaction. */
+struct delivery_msg {
+	const char *sender;		/* "" for the null sender */
+	uint64_t size;			/* 0: unknown */
+	bool	eightbit;		/* body needs 8BITMIME */
+	bool	smtputf8;		/* addresses need SMTPUTF8 */
+	int	ret;			/* enum delivery_ret */
+	const char *envid;		/* xtext or NULL */
+	struct delivery_rcpt *rcpts;
+	size_t	nrcpts;
+};
+
+struct delivery_session_params {
+	const char *ehlo_name;
+	const char *peer;		/* host name, for reasons and SNI */
+	int	tls;			/* enum delivery_tls */
+	bool	tls_possible;		/* the driver can do a handshake */
+	int	auth;			/* enum delivery_auth */
+	const char *auth_user;		/* copied; never logged */
+	const char *auth_pass;
+};
+
+enum delivery_want {
+	DELIVERY_WANT_READ,		/* waiting for the server */
+	DELIVERY_WANT_TLS,		/* run the TLS handshake, then _tls_result */
+	DELIVERY_WANT_MESSAGE,		/* idle: give a message or quit */
+	DELIVERY_WANT_BODY,		/* stream the body, then _body_end */
+	DELIVERY_WANT_CLOSE,		/* finished: close the connection */
+};
+
+/* Stages, for the driver's per-stage timeouts and for log lines. */
+enum delivery_stage {
+	DELIVERY_STAGE_GREETING, DELIVERY_STAGE_HELO, DELIVERY_STAGE_STARTTLS,
+	DELIVERY_STAGE_AUTH, DELIVERY_STAGE_IDLE, DELIVERY_STAGE_MAIL,
+	DELIVERY_STAGE_RCPT, DELIVERY_STAGE_DATA, DELIVERY_STAGE_BODY,
+	DELIVERY_STAGE_DOT, DELIVERY_STAGE_QUIT, DELIVERY_STAGE_CLOSED,
+};
+
+/* Why a session ended without a usable connection (before a message). */
+struct delivery_failure {
+	int	status;			/* DELIVERY_TEMP or DELIVERY_PERM */
+	bool	next_host;		/* another host may do better */
+	bool	plaintext_retry;	/* opportunistic: retry without TLS */
+	char	enh[16];
+	char	reason[DELIVERY_REPLY_TEXT_MAX + 128];
+};
+
+struct delivery_session;
+
+struct delivery_session *delivery_session_new(const struct delivery_session_params *);
+void	delivery_session_free(struct delivery_session *);
+int	delivery_session_input(struct delivery_session *, const char *, size_t);
+enum delivery_want delivery_session_want(const struct delivery_session *);
+enum delivery_stage delivery_session_stage(const struct delivery_session *);
+const char *delivery_session_stage_name(enum delivery_stage);
+struct sg_buf *delivery_session_output(struct delivery_session *);
+int	delivery_session_tls_result(struct delivery_session *, bool ok, bool chain_ok,
+				    bool name_ok, const char *why);
+int	delivery_session_message(struct delivery_session *, struct delivery_msg *);
+void	delivery_session_body(struct delivery_session *, const void *, size_t);
+void	delivery_session_body_end(struct delivery_session *);
+void	delivery_session_quit(struct delivery_session *);
+void	delivery_session_abort(struct delivery_session *, const char *why);
+struct delivery_msg *delivery_session_done(struct delivery_session *);
+const struct delivery_failure *delivery_session_failure(const struct delivery_session *);
+bool	delivery_session_tls_active(const struct delivery_session *);
+bool	delivery_session_reusable(const struct delivery_session *);
+
+/*
+ * delivery_dot_encode() is the body encoder the session uses: it
+ * dot-stuffs and turns every bare CR or LF into CRLF, so a bare line
+ * ending is never sent. *state starts at 0; delivery_dot_finish() ends
+ * the last line and appends the terminating ".\r\n".
+ */
+void	delivery_dot_encode(unsigned *state, const void *, size_t, struct sg_buf *);
+void	delivery_dot_finish(unsigned *state, struct sg_buf *);
+
+/*
+ * Part 3: routing. delivery_route() decides where mail for one domain
+ * goes: an internal route, the smarthost or MX, and under which TLS
+ * policy. A domain whose own policy requires TLS cannot go through a
+ * smarthost: kind DELIVERY_ROUTE_FAIL with the reason.
+ */
+enum delivery_route_kind {
+	DELIVERY_ROUTE_MX,
+	DELIVERY_ROUTE_HOSTS,		/* internal route or smarthost */
+	DELIVERY_ROUTE_FAIL,
+};
+
+struct delivery_route {
+	int	kind;
+	int	tls;			/* enum delivery_tls */
+	int	auth;			/* smarthost only */
+	bool	smarthost;
+	const struct sg_strlist *hosts;	/* HOSTS: points into the conf */
+	char	key[300];		/* destination: concurrency and reuse */
+	char	reason[300];		/* FAIL */
+};
+
+int	delivery_route(const struct delivery_conf *, const char *domain, size_t len,
+		       struct delivery_route *);
+const char *delivery_tls_name(int tls);
+
+/*
+ * Part 4: retries. delivery_retry_next() returns the time of the next
+ * attempt after `attempts` failed ones, or -1 when the message arrived
+ * at `arrival` has outlived max_lifetime (bounce it).
+ */
+int64_t	delivery_retry_next(const struct delivery_conf *, int64_t arrival,
+			    unsigned attempts, int64_t now);
+
+/*
+ * Part 5: RFC 3464 delivery status notifications. delivery_dsn_build()
+ * appends a complete message (headers, multipart/report) to out.
+ */
+enum delivery_dsn_kind { DELIVERY_DSN_FAILED, DELIVERY_DSN_DELAYED, DELIVERY_DSN_DELIVERED };
+
+struct delivery_dsn_rcpt {
+	const char *addr;
+	const char *orcpt;		/* "rfc822;x@y" or NULL */
+	int	kind;			/* enum delivery_dsn_kind */
+	const char *status;		/* "5.1.1" */
+	const char *remote_mta;		/* NULL: none */
+	const char *diagnostic;		/* the remote reply, or NULL */
+	int64_t	last_attempt;		/* ms, 0: none */
+};
+
+struct delivery_dsn {
+	const char *reporting_mta;	/* our host name */
+	const char *queue_id;
+	const char *sender;		/* envelope sender: the DSN's To */
+	const char *envid;		/* or NULL */
+	int64_t	arrival;		/* ms */
+	int64_t	now;
+	int64_t	retry_until;		/* for DELAYED */
+	const struct delivery_dsn_rcpt *rcpts;
+	size_t	nrcpts;
+	const char *original;		/* the message, or its headers */
+	size_t	original_len;
+	bool	full;			/* RET=FULL: message/rfc822 */
+};
+
+int	delivery_dsn_build(const struct delivery_dsn *, struct sg_buf *out);
+
+/*
+ * Part 6: the agent, driven by cmd/role_delivery.c on the role's loop.
+ * delivery_agent_start() takes its own copies of what it keeps from the
+ * configuration; delivery_agent_reload() swaps in a new one;
+ * delivery_agent_stop() closes every handle, after which the loop ends
+ * and delivery_agent_free() may be called.
+ */
+struct delivery_agent;
+
+struct delivery_agent_params {
+	const struct delivery_conf *conf;
+	const char *hostname;		/* EHLO default, Reporting-MTA */
+	const char *state_dir;
+	const void *queue_conf;		/* struct queue_conf * */
+	const void *certs_conf;		/* struct certs_conf * */
+};
+
+int	delivery_agent_start(uv_loop_t *, const struct delivery_agent_params *,
+			     struct delivery_agent **);
+int	delivery_agent_reload(struct delivery_agent *, const struct delivery_agent_params *);
+void	delivery_agent_stop(struct delivery_agent *);
+void	delivery_agent_free(struct delivery_agent *);
 
 #endif

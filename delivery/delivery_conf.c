@@ -7,16 +7,195 @@
  *	#include "delivery/delivery.h"
  *
  *	extern const struct sg_conf_row delivery_conf_rows[];
+ * DESCRIPTION
+ *	Every key has a default and bounds. Durations default like Postfix:
+ *	retries start at 5 minutes and double up to an hour, a message lives
+ *	5 days, SMTP stages wait as RFC 5321 section 4.5.3.2 asks.
+ *
+ *	Checks across keys: each route needs at least one valid host:port;
+ *	a smarthost with AUTH needs a readable credentials file and a TLS
+ *	policy of at least "required", since AUTH is never sent in
+ *	plaintext; retry_min must not exceed retry_max.
+ * DIAGNOSTICS
+ *	Errors are collected by the config engine as FILE:LINE: messages.
  */
+
+#include <string.h>
+#include <unistd.h>
 
 #include "delivery.h"
 
+#define Q(s) "\"" s "\""
 #define OFF(f) offsetof(struct delivery_conf, f)
+#define ROFF(f) offsetof(struct delivery_route_conf, f)
+#define TOFF(f) offsetof(struct delivery_tlspol_conf, f)
+
+static const char *const tls_levels[] = {
+	"none", "opportunistic", "required", "verify", NULL,
+};
+
+static const char *const auth_mechs[] = {
+	"none", "plain", "login", NULL,
+};
+
+/* check_route - a route has domains and hosts that parse */
+
+static int check_route(struct sg_conf_ctx *ctx, const config_setting_t *g, void *base)
+{
+	struct delivery_route_conf *r = base;
+	char	host[256];
+	unsigned port;
+	int	bad = 0;
+
+	if (r->domains.n == 0 || r->hosts.n == 0) {
+		sg_conf_error(ctx, g, "routes: a route needs domains and hosts");
+		return (SG_EINVAL);
+	}
+	for (size_t i = 0; i < r->hosts.n; i++) {
+		const char *h = r->hosts.v[i];
+
+		if (sg_hostport_parse(h, strlen(h), host, sizeof(host), &port, 0) < 0) {
+			sg_conf_error(ctx, g, "routes: invalid host \"%s\" (want host:port)", h);
+			bad++;
+		}
+	}
+	return (bad ? SG_EINVAL : 0);
+}
+
+static const struct sg_conf_row route_rows[] = {
+	{.name = "domains",.type = SG_CONF_DOMAINLIST,.offset = ROFF(domains),
+	.flags = SG_CONF_F_REQUIRED},
+	{.name = "hosts",.type = SG_CONF_STRLIST,.offset = ROFF(hosts),
+	.flags = SG_CONF_F_REQUIRED},
+	{.name = "tls",.type = SG_CONF_ENUM,.offset = ROFF(tls),.def = Q("opportunistic"),
+	.choices = tls_levels,.check = check_route},
+	SG_CONF_END
+};
+
+static const struct sg_conf_row tlspol_rows[] = {
+	{.name = "domains",.type = SG_CONF_DOMAINLIST,.offset = TOFF(domains),
+	.flags = SG_CONF_F_REQUIRED},
+	{.name = "policy",.type = SG_CONF_ENUM,.offset = TOFF(policy),
+	.flags = SG_CONF_F_REQUIRED,.choices = tls_levels},
+	SG_CONF_END
+};
+
+/* check_delivery - relations between keys */
+
+static int check_delivery(struct sg_conf_ctx *ctx, const config_setting_t *g, void *base)
+{
+	struct delivery_conf *c = base;
+	int	bad = 0;
+
+	if (c->retry_min > c->retry_max) {
+		sg_conf_error(ctx, g, "retry_min is larger than retry_max");
+		bad++;
+	}
+	for (size_t i = 0; i < c->dns_servers.n; i++) {
+		struct sockaddr_storage ss;
+		const char *s = c->dns_servers.v[i];
+
+		if (sg_sockaddr_parse(s, strlen(s), &ss) < 0) {
+			sg_conf_error(ctx, g, "dns_servers: \"%s\" is not a numeric ip:port", s);
+			bad++;
+		}
+	}
+	if (*c->smarthost) {
+		char	host[256];
+		unsigned port;
+
+		if (sg_hostport_parse(c->smarthost, strlen(c->smarthost), host, sizeof(host),
+				      &port, 25) < 0) {
+			sg_conf_error(ctx, g, "smarthost: invalid \"%s\" (want host:port)",
+				      c->smarthost);
+			bad++;
+		}
+	}
+	if (c->smarthost_auth != DELIVERY_AUTH_NONE) {
+		if (*c->smarthost == 0) {
+			sg_conf_error(ctx, g, "smarthost_auth is set but smarthost is not");
+			bad++;
+		}
+		if (*c->smarthost_credentials == 0
+		    || access(c->smarthost_credentials, R_OK) != 0) {
+			sg_conf_error(ctx, g, "smarthost_credentials: need a readable file "
+				      "with the user and the password when smarthost_auth is set");
+			bad++;
+		}
+		if (c->smarthost_tls < DELIVERY_TLS_ENCRYPT) {
+			sg_conf_error(ctx, g, "smarthost_tls must be \"required\" or \"verify\" "
+				      "with smarthost_auth: AUTH is never sent in plaintext");
+			bad++;
+		}
+	}
+	return (bad ? SG_EINVAL : 0);
+}
 
 const struct sg_conf_row delivery_conf_rows[] = {
 	{.name = "smtp_port",.type = SG_CONF_INT,.offset = OFF(smtp_port),.def = "25",
 	.min = 1,.max = 65535},
 	{.name = "max_connections",.type = SG_CONF_INT,.offset = OFF(max_connections),
 	.def = "100",.min = 1,.max = 100000},
+	{.name = "destination_concurrency",.type = SG_CONF_INT,
+		.offset = OFF(destination_concurrency),.def = "20",.min = 1,
+	.max = 100000},
+	{.name = "dns_servers",.type = SG_CONF_STRLIST,.offset = OFF(dns_servers),
+	.def = "[]"},
+	{.name = "dns_timeout",.type = SG_CONF_DURATION,.offset = OFF(dns_timeout),
+	.def = Q("5s"),.min = 50,.max = 60000},
+	{.name = "dns_tries",.type = SG_CONF_INT,.offset = OFF(dns_tries),.def = "2",
+	.min = 1,.max = 10},
+	{.name = "routes",.type = SG_CONF_GROUPLIST,.offset = OFF(routes),.def = "()",
+		.elem_rows = route_rows,
+	.elem_size = sizeof(struct delivery_route_conf)},
+	{.name = "smarthost",.type = SG_CONF_STRING,.offset = OFF(smarthost),.def = Q("")},
+	{.name = "smarthost_tls",.type = SG_CONF_ENUM,.offset = OFF(smarthost_tls),
+	.def = Q("opportunistic"),.choices = tls_levels},
+	{.name = "smarthost_auth",.type = SG_CONF_ENUM,.offset = OFF(smarthost_auth),
+	.def = Q("none"),.choices = auth_mechs},
+	{.name = "smarthost_credentials",.type = SG_CONF_PATH,
+	.offset = OFF(smarthost_credentials),.def = Q("")},
+	{.name = "tls_policy",.type = SG_CONF_ENUM,.offset = OFF(tls_policy),
+	.def = Q("opportunistic"),.choices = tls_levels},
+	{.name = "tls_policies",.type = SG_CONF_GROUPLIST,.offset = OFF(tls_policies),
+		.def = "()",.elem_rows = tlspol_rows,
+	.elem_size = sizeof(struct delivery_tlspol_conf)},
+	{.name = "retry_min",.type = SG_CONF_DURATION,.offset = OFF(retry_min),
+	.def = Q("5m"),.min = 100,.max = 7 * 86400000LL},
+	{.name = "retry_max",.type = SG_CONF_DURATION,.offset = OFF(retry_max),
+	.def = Q("1h"),.min = 100,.max = 7 * 86400000LL},
+	{.name = "max_lifetime",.type = SG_CONF_DURATION,.offset = OFF(max_lifetime),
+	.def = Q("5d"),.min = 100,.max = 100 * 86400000LL},
+	{.name = "delay_warning",.type = SG_CONF_DURATION,.offset = OFF(delay_warning),
+	.def = Q("0"),.min = 0,.max = 100 * 86400000LL},
+	{.name = "connect_timeout",.type = SG_CONF_DURATION,.offset = OFF(connect_timeout),
+	.def = Q("30s"),.min = 10,.max = 3600000},
+	{.name = "greeting_timeout",.type = SG_CONF_DURATION,
+	.offset = OFF(greeting_timeout),.def = Q("5m"),.min = 10,.max = 3600000},
+	{.name = "helo_timeout",.type = SG_CONF_DURATION,.offset = OFF(helo_timeout),
+	.def = Q("5m"),.min = 10,.max = 3600000},
+	{.name = "starttls_timeout",.type = SG_CONF_DURATION,
+	.offset = OFF(starttls_timeout),.def = Q("5m"),.min = 10,.max = 3600000},
+	{.name = "mail_timeout",.type = SG_CONF_DURATION,.offset = OFF(mail_timeout),
+	.def = Q("5m"),.min = 10,.max = 3600000},
+	{.name = "rcpt_timeout",.type = SG_CONF_DURATION,.offset = OFF(rcpt_timeout),
+	.def = Q("5m"),.min = 10,.max = 3600000},
+	{.name = "data_timeout",.type = SG_CONF_DURATION,.offset = OFF(data_timeout),
+	.def = Q("2m"),.min = 10,.max = 3600000},
+	{.name = "data_block_timeout",.type = SG_CONF_DURATION,
+	.offset = OFF(data_block_timeout),.def = Q("3m"),.min = 10,.max = 3600000},
+	{.name = "dot_timeout",.type = SG_CONF_DURATION,.offset = OFF(dot_timeout),
+	.def = Q("10m"),.min = 10,.max = 3600000},
+	{.name = "quit_timeout",.type = SG_CONF_DURATION,.offset = OFF(quit_timeout),
+	.def = Q("5m"),.min = 10,.max = 3600000},
+	{.name = "reuse_time",.type = SG_CONF_DURATION,.offset = OFF(reuse_time),
+	.def = Q("5s"),.min = 0,.max = 3600000},
+	{.name = "reuse_count",.type = SG_CONF_INT,.offset = OFF(reuse_count),
+	.def = "100",.min = 1,.max = 1000000},
+	{.name = "max_recipients",.type = SG_CONF_INT,.offset = OFF(max_recipients),
+	.def = "100",.min = 1,.max = 10000},
+	{.name = "ehlo_name",.type = SG_CONF_STRING,.offset = OFF(ehlo_name),.def = Q("")},
+	{.name = "scan_interval",.type = SG_CONF_DURATION,.offset = OFF(scan_interval),
+	.def = Q("1s"),.min = 10,.max = 3600000,.check = check_delivery},
 	SG_CONF_END
 };

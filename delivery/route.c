@@ -1,0 +1,105 @@
+/*
+ * NAME
+ *	route 3
+ * SUMMARY
+ *	where mail for a domain goes, and under which TLS policy
+ * SYNOPSIS
+ *	#include "delivery/delivery.h"
+ *
+ *	int	delivery_route(conf, domain, len, route)
+ *
+ *	const char *delivery_tls_name(tls)
+ * DESCRIPTION
+ *	delivery_route() decides in this order: an internal route listing
+ *	the domain (exact match, lower-case) goes to its hosts under the
+ *	route's own TLS level; else, with a smarthost, everything goes
+ *	there under smarthost_tls and smarthost_auth; else MX for the
+ *	domain under tls_policies (exact match) or the default tls_policy.
+ *
+ *	End-to-end TLS cannot be promised through a relay, so a domain
+ *	listed in tls_policies as "required" or "verify" that would go
+ *	through the smarthost gets DELIVERY_ROUTE_FAIL with the reason
+ *	(the behaviour of enQsig). The default tls_policy does not apply
+ *	to the smarthost hop; smarthost_tls does.
+ *
+ *	route->key names the destination for concurrency limits and
+ *	connection reuse: "route:N", "smarthost" or "mx:DOMAIN".
+ * DIAGNOSTICS
+ *	0, or SG_EINVAL for a domain that is not a valid DNS name.
+ */
+
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "delivery.h"
+
+static bool listed(const struct sg_strlist *l, const char *d, size_t len)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (strlen(l->v[i]) == len && strncasecmp(l->v[i], d, len) == 0)
+			return (true);
+	return (false);
+}
+
+/* domain_policy - the domain's own TLS policy; -1 when it has none */
+
+static int domain_policy(const struct delivery_conf *c, const char *d, size_t len)
+{
+	const struct delivery_tlspol_conf *t = c->tls_policies.v;
+
+	for (size_t i = 0; i < c->tls_policies.n; i++)
+		if (listed(&t[i].domains, d, len))
+			return (t[i].policy);
+	return (-1);
+}
+
+int	delivery_route(const struct delivery_conf *c, const char *d, size_t len,
+		       struct delivery_route *r)
+{
+	const struct delivery_route_conf *rt = c->routes.v;
+	int	pol;
+
+	memset(r, 0, sizeof(*r));
+	if (len == 0 || len > 255 || !sg_domain_valid(d, len))
+		return (SG_EINVAL);
+	for (size_t i = 0; i < c->routes.n; i++) {
+		if (listed(&rt[i].domains, d, len)) {
+			r->kind = DELIVERY_ROUTE_HOSTS;
+			r->tls = rt[i].tls;
+			r->hosts = &rt[i].hosts;
+			snprintf(r->key, sizeof(r->key), "route:%zu", i);
+			return (0);
+		}
+	}
+	pol = domain_policy(c, d, len);
+	if (c->smarthost && *c->smarthost) {
+		if (pol >= DELIVERY_TLS_ENCRYPT) {
+			r->kind = DELIVERY_ROUTE_FAIL;
+			snprintf(r->reason, sizeof(r->reason), "TLS policy \"%s\" for %.*s cannot "
+				 "be guaranteed end to end through smarthost %s",
+				 delivery_tls_name(pol), (int) len, d, c->smarthost);
+			return (0);
+		}
+		r->kind = DELIVERY_ROUTE_HOSTS;
+		r->smarthost = true;
+		r->tls = c->smarthost_tls;
+		r->auth = c->smarthost_auth;
+		snprintf(r->key, sizeof(r->key), "smarthost");
+		return (0);
+	}
+	r->kind = DELIVERY_ROUTE_MX;
+	r->tls = pol >= 0 ? pol : c->tls_policy;
+	snprintf(r->key, sizeof(r->key), "mx:%.*s", (int) len, d);
+	for (char *p = r->key; *p; p++)
+		if (*p >= 'A' && *p <= 'Z')
+			*p = (char) (*p - 'A' + 'a');
+	return (0);
+}
+
+const char *delivery_tls_name(int tls)
+{
+	static const char *const names[] = { "none", "opportunistic", "required", "verify" };
+
+	return (tls >= 0 && (size_t) tls < SG_NELEM(names) ? names[tls] : "?");
+}
