@@ -11,16 +11,214 @@
  * DESCRIPTION
  *	The one public header of certs/. certs/ owns everything NSS except
  *	the CMS (S/MIME) transforms.
+ *
+ *	NSS is process-global: a process opens at most one struct certs, with
+ *	certs_open(), after fork/exec and before it starts threads, and
+ *	closes it with certs_close() after its threads have ended and every
+ *	object obtained from this header has been freed.
+ *
+ *	Blocking: functions marked BLOCKS may wait on the network (OCSP, CRL
+ *	fetch over HTTP) or on a token; never call them on an event-loop
+ *	thread (use uv_queue_work). Everything in the TLS session API is
+ *	non-blocking and does no network I/O of its own.
  */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/socket.h>
 
 #include "common/sg.h"
 
 /* The "certs = { ... };" section of the configuration. */
+struct certs_pkcs11_conf {
+	char   *name;			/* module name, for logs and NSS */
+	char   *library;		/* path of the PKCS#11 module (.so) */
+	char   *token;			/* token label to use on it */
+	char   *pin_file;		/* file holding the token's PIN; "": none */
+};
+
+enum certs_revocation_policy {
+	CERTS_REV_SOFT_FAIL,		/* unknown status: logged, accepted */
+	CERTS_REV_HARD_FAIL,		/* unknown status: invalid */
+	CERTS_REV_OFF,			/* no revocation checks at all */
+};
+
+enum certs_tls_version_conf {
+	CERTS_TLS_1_2,
+	CERTS_TLS_1_3,
+};
+
 struct certs_conf {
 	char   *db_dir;			/* NSS sql: database; "": STATE_DIR/nssdb */
 	char   *password_file;		/* key database password; "": none */
+	int	revocation;		/* enum certs_revocation_policy */
+	bool	ocsp;			/* ask OCSP responders (AIA or default) */
+	char   *ocsp_responder;		/* default responder URL; "": use AIA */
+	char   *ocsp_responder_cert;	/* nickname of its signing cert */
+	int64_t	ocsp_timeout;		/* ms, per request */
+	int64_t	crl_fetch_interval;	/* ms between CRL fetches; 0: never */
+	int64_t	crl_fetch_timeout;	/* ms, per download */
+	struct sg_conf_array pkcs11;	/* of struct certs_pkcs11_conf */
+	char   *tls_cert;		/* server certificate nickname; "": none */
+	struct sg_strlist tls_sni_certs; /* more server certs, chosen by SNI */
+	int	tls_min_version;	/* enum certs_tls_version_conf */
+	int	tls_max_version;	/* enum certs_tls_version_conf */
+	int64_t	tls_session_timeout;	/* ms a server session stays resumable */
+	uint64_t tls_buffer_size;	/* bytes of ciphertext buffered each way */
 };
 
 extern const struct sg_conf_row certs_conf_rows[];
+
+/*
+ * Process set-up.
+ *
+ * certs_open() initialises NSS on the database of conf (creating the
+ * directory and an empty database when opened read-write and missing),
+ * reads the password file, logs in to the internal token and to every
+ * configured PKCS#11 token when CERTS_KEYS is given, and applies the
+ * revocation settings. Returns 0 and *out, or SG_EIO (database cannot be
+ * opened), SG_EPASSWORD (wrong password or PIN), SG_ENOTFOUND (module or
+ * token missing), SG_EBUSY (already open in this process). BLOCKS
+ * (file system, token).
+ *
+ * certs_close() ends NSS; returns 0, or SG_EBUSY when some reference was
+ * not freed (a bug in the caller; NSS then stays initialised).
+ */
+#define CERTS_RDONLY	(1u << 0)	/* public material only (smtpd) */
+#define CERTS_KEYS	(1u << 1)	/* log in, load PKCS#11 modules */
+
+struct certs;
+
+int	certs_open(const struct sg_conf_main *, const struct certs_conf *,
+		   unsigned flags, struct certs **out);
+int	certs_close(struct certs *);
+/* The directory of the database in use (valid until certs_close). */
+const char *certs_db_dir(const struct certs *);
+
+/*
+ * TLS sessions over memory buffers.
+ *
+ * A struct certs_tls is one TLS connection with no socket: the caller
+ * moves ciphertext between it and the network (libuv), and reads and
+ * writes plaintext. One session is used by one thread at a time; sessions
+ * are independent and may live on different threads. A session never
+ * blocks and never calls back into the caller.
+ *
+ * The loop, after each read from the network and after each call below:
+ *	certs_tls_feed(t, bytes, n)	ciphertext from the peer
+ *	certs_tls_handshake(t)		until 0 (done)
+ *	certs_tls_read(t, ...)		in a loop until SG_EAGAIN or 0
+ *	certs_tls_take(t, ...)		send what it returns to the peer
+ *
+ * Return values: 0 or a count is success; SG_EAGAIN means "feed more
+ * ciphertext, or take the pending ciphertext, then call again";
+ * SG_ECLOSED means the peer closed the transport in the middle; SG_ETLS a
+ * protocol error or alert (certs_tls_error() says which); SG_ELIMIT a
+ * buffer is full (back-pressure).
+ *
+ * Buffers: each direction holds at most conf.tls_buffer_size bytes of
+ * ciphertext (plus one TLS record). certs_tls_feed() accepts what fits and
+ * returns how much it took; certs_tls_in_room() says how much would fit,
+ * which is the right size for a libuv alloc_cb (stop reading at 0).
+ * certs_tls_write() takes plaintext while the outbound buffer has room.
+ *
+ * Ownership: the session copies everything it is given; strings it
+ * returns are owned by the session and valid until certs_tls_free().
+ */
+struct certs_tls;
+struct certs_tls_server;
+
+/*
+ * certs_tls_server_new() prepares server sessions: the certificate
+ * conf.tls_cert (nickname, with its key in the database or on a token)
+ * plus conf.tls_sni_certs, picked by the client's SNI name (the first
+ * whose names match; else tls_cert). Versions tls_min_version to
+ * tls_max_version, a server session cache and session tickets. Returns 0,
+ * SG_ENOTFOUND (no such certificate or no key for it), SG_EINVAL
+ * (tls_cert is empty). Call it before starting threads. The server object
+ * must outlive its sessions.
+ */
+int	certs_tls_server_new(struct certs *, struct certs_tls_server **out);
+void	certs_tls_server_free(struct certs_tls_server *);
+
+/* certs_tls_accept() starts a server session; peer may be NULL. */
+int	certs_tls_accept(struct certs_tls_server *, const struct sockaddr *peer,
+			 struct certs_tls **out);
+
+/*
+ * certs_tls_connect() starts a client session. server_name is sent as SNI
+ * and is the name the peer certificate is checked against (NULL: no SNI,
+ * name check fails). The peer's certificate is checked but never
+ * enforced: the handshake succeeds whatever the result, and
+ * certs_tls_peer() reports it so the caller applies its policy.
+ * The chain check uses the database's trust anchors and locally known
+ * CRLs only: no network I/O. peer may be NULL.
+ */
+int	certs_tls_connect(struct certs *, const char *server_name,
+			  const struct sockaddr *peer, struct certs_tls **out);
+
+/* Ciphertext in from the peer: returns bytes taken (<= len), or < 0. */
+ssize_t	certs_tls_feed(struct certs_tls *, const void *buf, size_t len);
+/* The peer closed its side of the transport (TCP FIN / uv EOF). */
+void	certs_tls_feed_eof(struct certs_tls *);
+size_t	certs_tls_in_room(const struct certs_tls *);
+
+/* Ciphertext out to the peer: copies up to len, returns bytes copied. */
+size_t	certs_tls_take(struct certs_tls *, void *buf, size_t len);
+size_t	certs_tls_pending(const struct certs_tls *);
+
+/* Drive the handshake: 0 done, SG_EAGAIN, SG_ECLOSED or SG_ETLS. */
+int	certs_tls_handshake(struct certs_tls *);
+bool	certs_tls_handshake_done(const struct certs_tls *);
+
+/*
+ * certs_tls_read() returns plaintext bytes (> 0), 0 when the peer sent
+ * close_notify or closed the transport, or SG_EAGAIN / SG_ETLS. Call it
+ * until it returns SG_EAGAIN or 0: NSS may hold decrypted data that no
+ * new network read will announce. Drives the handshake when not done.
+ */
+ssize_t	certs_tls_read(struct certs_tls *, void *buf, size_t len);
+
+/*
+ * certs_tls_write() encrypts up to len plaintext bytes and returns how
+ * many it took (> 0), SG_EAGAIN when the outbound buffer is full (take
+ * and send, then write again), or SG_ETLS.
+ */
+ssize_t	certs_tls_write(struct certs_tls *, const void *buf, size_t len);
+
+/* certs_tls_close_notify() queues close_notify; take and send it. */
+int	certs_tls_close_notify(struct certs_tls *);
+void	certs_tls_free(struct certs_tls *);
+
+/* Last NSS error of this session, e.g. "SSL_ERROR_BAD_CERT_ALERT". */
+const char *certs_tls_error(const struct certs_tls *);
+
+/* After the handshake. Strings are "" when unknown. */
+struct certs_tls_info {
+	char	version[16];		/* "TLSv1.3" */
+	char	cipher[80];		/* "TLS_AES_128_GCM_SHA256" */
+	char	peer_subject[256];	/* peer certificate subject, RFC 4514 */
+	char	sni[256];		/* server: the name the client asked for */
+	bool	resumed;		/* session resumption */
+};
+int	certs_tls_info(const struct certs_tls *, struct certs_tls_info *);
+
+/*
+ * Client side: the check of the server certificate, made during the
+ * handshake. presented: the server sent a certificate; chain_ok: it
+ * chains to a trusted anchor for TLS server use, is in its validity
+ * period and not revoked by a known CRL; name_ok: it is valid for
+ * server_name. reason: the NSS error of the first failed check, "" when
+ * both are fine.
+ */
+struct certs_tls_peer {
+	bool	presented;
+	bool	chain_ok;
+	bool	name_ok;
+	char	reason[96];
+};
+int	certs_tls_peer(const struct certs_tls *, struct certs_tls_peer *);
 
 #endif
