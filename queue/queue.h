@@ -124,6 +124,7 @@ bool	queue_rcpt_final(enum queue_rcpt_state);
 #define QUEUE_F_PROCESSED	(1u << 0)	/* a processed body is stored */
 #define QUEUE_F_DSN		(1u << 1)	/* this message is a DSN we made */
 #define QUEUE_F_CORRUPT		(1u << 2)	/* tracking: quarantined */
+#define QUEUE_F_WORKED		(1u << 3)	/* the worker is done with it */
 
 /*
  * Strings are NUL-terminated. NULL and "" are the same on disk (both

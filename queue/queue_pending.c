@@ -14,18 +14,6 @@
 
 #include "queue.h"
 
-char   *queue_id_format(uint64_t id, char buf[QUEUE_ID_BUFSZ]) { (void) id; buf[0] = 0; return (buf); }
-int	queue_id_parse(const char *s, size_t len, uint64_t *id) { (void) s; (void) len; (void) id; return (SG_EUNSUPPORTED); }
-int64_t	queue_id_time_ms(uint64_t id) { (void) id; return (0); }
-const char *queue_state_name(enum queue_state s) { (void) s; return ("?"); }
-int	queue_state_parse(const char *s, size_t len, enum queue_state *o) { (void) s; (void) len; (void) o; return (SG_EUNSUPPORTED); }
-const char *queue_rcpt_state_name(enum queue_rcpt_state s) { (void) s; return ("?"); }
-bool	queue_rcpt_final(enum queue_rcpt_state s) { return (s >= QUEUE_RCPT_DELIVERED); }
-void	queue_env_init(struct queue_env *e) { memset(e, 0, sizeof(*e)); }
-void	queue_env_free(struct queue_env *e) { memset(e, 0, sizeof(*e)); }
-struct queue_rcpt *queue_env_rcpt_add(struct queue_env *e, const char *a) { (void) e; (void) a; return (NULL); }
-int	queue_env_encode(const struct queue_env *e, struct sg_buf *o) { (void) e; (void) o; return (SG_EUNSUPPORTED); }
-int	queue_env_decode(const void *d, size_t l, struct queue_env *e) { (void) d; (void) l; (void) e; return (SG_EUNSUPPORTED); }
 int	queue_open(const struct sg_conf_main *m, const struct queue_conf *c, int f, struct queue **q) { (void) m; (void) c; (void) f; *q = NULL; return (SG_EUNSUPPORTED); }
 void	queue_close(struct queue *q) { (void) q; }
 int	queue_body_read(struct queue *q, uint64_t id, enum queue_body_kind k, uint64_t off, void *buf, size_t len, size_t *got) { (void) q; (void) id; (void) k; (void) off; (void) buf; (void) len; (void) got; return (SG_EUNSUPPORTED); }
@@ -54,7 +42,6 @@ int	queue_incident_get(struct queue *q, uint64_t id, struct queue_incident *i) {
 void	queue_incident_free(struct queue_incident *i) { (void) i; }
 int	queue_incident_list(struct queue *q, bool all, uint64_t *c, int (*fn) (const struct queue_incident *, void *), void *a) { (void) q; (void) all; (void) c; (void) fn; (void) a; return (SG_EUNSUPPORTED); }
 int	queue_incident_ack(struct queue *q, uint64_t id, const char *by) { (void) q; (void) id; (void) by; return (SG_EUNSUPPORTED); }
-const char *queue_counter_name(enum queue_counter c) { (void) c; return ("?"); }
 int	queue_count(struct queue *q, enum queue_counter c, uint64_t d) { (void) q; (void) c; (void) d; return (SG_EUNSUPPORTED); }
 int	queue_stats(struct queue *q, struct queue_stats *s) { (void) q; (void) s; return (SG_EUNSUPPORTED); }
 void	queue_wake(struct queue *q, enum queue_role r) { (void) q; (void) r; }

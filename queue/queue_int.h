@@ -1,0 +1,79 @@
+#ifndef QUEUE_INT_H
+#define QUEUE_INT_H
+
+/*
+ * NAME
+ *	queue_int 3h
+ * SUMMARY
+ *	queue/ internals: the LMDB schema and helpers shared by its files
+ * SYNOPSIS
+ *	#include "queue_int.h"
+ * DESCRIPTION
+ *	Private to queue/. The schema (all integers big-endian so that byte
+ *	order is numeric order):
+ *	  env      id(8)                  -> envelope record (queue_rec.c)
+ *	  body     id(8) kind(1) seq(4)   -> up to chunk_size bytes
+ *	  inbox    id(8)                  -> lease: expiry(8) owner (0: free)
+ *	  sched    due(8) id(8)           -> empty
+ *	  track    id(8)                  -> envelope record, state DONE
+ *	  corrupt  id(8)                  -> the raw bytes that failed checks
+ *	  incident id(8)                  -> incident record
+ *	  meta     "lastid" / "c:NAME"    -> u64
+ *	Invariants kept by every write: an INCOMING or WORKING envelope has
+ *	an inbox entry; a READY or DEFERRED one has exactly the schedule key
+ *	(next_attempt_ms, id); HOLD has neither.
+ */
+
+#include <lmdb.h>
+
+#include "queue.h"
+
+#define QUEUE_OWNER_MAX 64
+
+struct queue {
+	MDB_env *env;
+	MDB_dbi	db_env, db_body, db_inbox, db_sched, db_track, db_corrupt, db_inc, db_meta;
+	struct queue_conf conf;
+	int	flags;
+	int	wake_fd;		/* unbound datagram socket for sending */
+	char	dir[4096];		/* STATE_DIR/queue */
+	char	wake_path[2][108];
+};
+
+/* queue_open.c */
+int	queue_err(int mdb_rc);
+int	queue_txn_begin(struct queue *, bool rdonly, MDB_txn **);
+int	queue_txn_commit(MDB_txn *);
+void	queue_put_be64(uint8_t *, uint64_t);
+uint64_t queue_get_be64(const uint8_t *);
+int	queue_new_id(struct queue *, MDB_txn *, uint64_t *id);
+int	queue_counter_add(struct queue *, MDB_txn *, enum queue_counter, uint64_t delta);
+
+/* queue_store.c: envelopes inside a transaction */
+int	queue_env_load(struct queue *, MDB_txn *, MDB_dbi, uint64_t id, struct queue_env *);
+int	queue_env_store(struct queue *, MDB_txn *, MDB_dbi, const struct queue_env *,
+			unsigned put_flags);
+int	queue_sched_put(struct queue *, MDB_txn *, int64_t due, uint64_t id);
+int	queue_sched_del(struct queue *, MDB_txn *, int64_t due, uint64_t id);
+int	queue_inbox_put(struct queue *, MDB_txn *, uint64_t id, int64_t expiry,
+			const char *owner);
+int	queue_inbox_del(struct queue *, MDB_txn *, uint64_t id);
+int	queue_unlink(struct queue *, MDB_txn *, const struct queue_env *);
+int	queue_retire(struct queue *, MDB_txn *, struct queue_env *, const char *reason);
+int	queue_quarantine_txn(struct queue *, MDB_txn *, uint64_t id);
+
+/* queue_body.c */
+int	queue_body_write(struct queue *, MDB_txn *, uint64_t id, enum queue_body_kind,
+			 const struct queue_body_src *, bool append, uint64_t *len);
+int	queue_body_copy(struct queue *, MDB_txn *, uint64_t from, uint64_t to, uint64_t *len);
+int	queue_body_drop(struct queue *, MDB_txn *, uint64_t id);
+
+/* queue_spool.c */
+int	queue_spool_txn(struct queue *, MDB_txn *, const struct queue_env *,
+			const struct queue_body_src *, uint64_t *id);
+
+/* queue_rec.c: incidents */
+int	queue_incident_encode(const struct queue_incident *, struct sg_buf *);
+int	queue_incident_decode(const void *, size_t, struct queue_incident *);
+
+#endif
