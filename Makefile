@@ -58,7 +58,7 @@ UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 FUZZ_SRCS  := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS  := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
 
-.PHONY: all deps run test test-run unit integration check-asan fuzz fuzz-build bench clean
+.PHONY: all deps run test test-run lint unit integration check-asan fuzz fuzz-build bench clean
 
 all: $(BINDIR)/sealgated $(BINDIR)/sealctl
 
@@ -90,7 +90,10 @@ test: deps
 	@$(MAKE) --no-print-directory all $(UNIT_BINS)
 	@$(MAKE) --no-print-directory test-run
 
-test-run: unit integration
+test-run: lint unit integration
+
+lint:
+	@sh tests/lint.sh
 
 unit: $(UNIT_BINS)
 	@fail=0; for t in $(UNIT_BINS); do $$t || fail=1; done; \

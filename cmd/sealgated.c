@@ -82,6 +82,7 @@ int	main(int argc, char **argv)
 	const struct role_ops *role = NULL;
 	bool	foreground = false, check = false;
 	pid_t	parent = 0;
+	uint64_t ppid;
 	int	ch;
 
 	if (file == NULL)
@@ -107,7 +108,9 @@ int	main(int argc, char **argv)
 			}
 			break;
 		case 'p':
-			parent = (pid_t) atol(optarg);
+			if (sg_parse_u64(optarg, strlen(optarg), &ppid) < 0 || ppid > INT32_MAX)
+				usage();
+			parent = (pid_t) ppid;
 			break;
 		case 'V':
 			printf("sealgated %s\n", SG_VERSION);
