@@ -1,0 +1,477 @@
+/*
+ * NAME
+ *	resolve 3
+ * SUMMARY
+ *	MX, A and AAAA lookups with c-ares on a libuv loop
+ * SYNOPSIS
+ *	#include "delivery_int.h"
+ *
+ *	int	dl_resolver_new(loop, conf, out)
+ *	void	dl_resolver_free(r)
+ *	void	dl_resolve_mx(r, domain, port, cb, arg)
+ *	void	dl_resolve_hosts(r, hostports, defport, cb, arg)
+ *	void	dl_hosts_free(h)
+ * DESCRIPTION
+ *	One c-ares channel per loop. c-ares tells through its socket-state
+ *	callback which descriptors to watch; each gets one uv_poll_t, and
+ *	one timer drives c-ares's own timeouts. Lookups skip /etc/hosts and
+ *	search domains: names are FQDNs.
+ *
+ *	dl_resolve_mx() looks up the MX records of domain, sorts them by
+ *	preference with equal preferences shuffled, then resolves every
+ *	exchange to its A and AAAA addresses, in that order. No MX record
+ *	(NODATA) means the domain itself is the exchange (RFC 5321 5.1).
+ *	A null MX (RFC 7505) and NXDOMAIN are permanent failures; timeouts,
+ *	SERVFAIL and refusals are temporary.
+ *
+ *	dl_resolve_hosts() resolves a list of "host:port" (names or
+ *	literals) in the given order, for routes and the smarthost.
+ *
+ *	The callback owns the result and is called exactly once, from the
+ *	loop, or from dl_resolver_free() with a temporary "cancelled" result.
+ * DIAGNOSTICS
+ *	dl_resolver_new() returns SG_EINVAL when c-ares cannot be set up
+ *	with the configured servers.
+ */
+
+#include <ares.h>
+#include <arpa/nameser.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "delivery_int.h"
+
+struct watch {
+	uv_poll_t poll;
+	ares_socket_t fd;
+	struct dl_resolver *r;
+	struct watch *next;
+};
+
+struct dl_resolver {
+	uv_loop_t *loop;
+	ares_channel ch;
+	uv_timer_t timer;
+	struct watch *watches;
+	bool	closing;
+};
+
+struct target {
+	char	name[256];
+	unsigned port;
+	unsigned pref;
+	long	shuffle;
+	int	status;			/* ares status of its address lookup */
+	struct ares_addrinfo *ai;
+};
+
+struct req {
+	struct dl_resolver *r;
+	dl_resolve_cb cb;
+	void   *arg;
+	char	domain[256];
+	unsigned port;
+	bool	implicit;		/* no MX: the domain itself */
+	size_t	n, pending;
+	struct target *t;
+};
+
+static void arm_timer(struct dl_resolver *r);
+
+static void on_close_watch(uv_handle_t *h)
+{
+	free(h->data);
+}
+
+static void on_poll(uv_poll_t *p, int status, int events)
+{
+	struct watch *w = p->data;
+	ares_socket_t rfd = ARES_SOCKET_BAD, wfd = ARES_SOCKET_BAD;
+
+	if (status < 0 || (events & UV_READABLE))
+		rfd = w->fd;
+	if (status < 0 || (events & UV_WRITABLE))
+		wfd = w->fd;
+	ares_process_fd(w->r->ch, rfd, wfd);
+	arm_timer(w->r);
+}
+
+/* on_sock_state - c-ares opens, changes or closes a socket */
+
+static void on_sock_state(void *data, ares_socket_t fd, int readable, int writable)
+{
+	struct dl_resolver *r = data;
+	struct watch **pp, *w;
+
+	for (pp = &r->watches; *pp && (*pp)->fd != fd; pp = &(*pp)->next)
+		;
+	w = *pp;
+	if (!readable && !writable) {
+		if (w) {
+			/* Unlink now: c-ares may reuse the fd number at once. */
+			*pp = w->next;
+			uv_poll_stop(&w->poll);
+			uv_close((uv_handle_t *) &w->poll, on_close_watch);
+		}
+		return;
+	}
+	if (w == NULL) {
+		w = sg_xcalloc(1, sizeof(*w));
+		w->fd = fd;
+		w->r = r;
+		if (uv_poll_init_socket(r->loop, &w->poll, fd) != 0) {
+			free(w);
+			return;
+		}
+		w->poll.data = w;
+		w->next = r->watches;
+		r->watches = w;
+	}
+	uv_poll_start(&w->poll, (readable ? UV_READABLE : 0) | (writable ? UV_WRITABLE : 0),
+		      on_poll);
+}
+
+static void on_timer(uv_timer_t *t)
+{
+	struct dl_resolver *r = t->data;
+
+	ares_process_fd(r->ch, ARES_SOCKET_BAD, ARES_SOCKET_BAD);
+	arm_timer(r);
+}
+
+static void arm_timer(struct dl_resolver *r)
+{
+	struct timeval max = {1, 0}, tv, *tvp;
+
+	if (r->closing)
+		return;
+	tvp = ares_timeout(r->ch, &max, &tv);
+	uv_timer_start(&r->timer, on_timer, (uint64_t) tvp->tv_sec * 1000
+		       + (uint64_t) tvp->tv_usec / 1000 + 1, 0);
+}
+
+/* servers_csv - "ip:port" list in c-ares's syntax ("[v6]:port") */
+
+static int servers_csv(const struct delivery_conf *c, struct sg_buf *b)
+{
+	for (size_t i = 0; i < c->dns_servers.n; i++) {
+		struct sockaddr_storage ss;
+		const char *s = c->dns_servers.v[i];
+		char	ip[INET6_ADDRSTRLEN];
+		unsigned port;
+
+		if (sg_sockaddr_parse(s, strlen(s), &ss) < 0)
+			return (SG_EINVAL);
+		sg_sockaddr_str((struct sockaddr *) &ss, ip, sizeof(ip));
+		port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *) &ss)->sin6_port
+			     : ((struct sockaddr_in *) &ss)->sin_port);
+		sg_buf_printf(b, "%s%s%s%s:%u", i ? "," : "", ss.ss_family == AF_INET6 ? "[" : "",
+			      ip, ss.ss_family == AF_INET6 ? "]" : "", port ? port : 53);
+	}
+	return (0);
+}
+
+int	dl_resolver_new(uv_loop_t *loop, const struct delivery_conf *c, struct dl_resolver **out)
+{
+	struct dl_resolver *r = sg_xcalloc(1, sizeof(*r));
+	struct ares_options o = {0};
+	struct sg_buf csv = SG_BUF_INIT;
+	int	mask = ARES_OPT_SOCK_STATE_CB | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES
+		| ARES_OPT_FLAGS | ARES_OPT_LOOKUPS;
+
+	/* Idempotent and cheap; the role is single-threaded when it starts. */
+	ares_library_init(ARES_LIB_INIT_ALL);
+	r->loop = loop;
+	o.sock_state_cb = on_sock_state;
+	o.sock_state_cb_data = r;
+	o.timeout = (int) c->dns_timeout;
+	o.tries = (int) c->dns_tries;
+	o.flags = ARES_FLAG_NOSEARCH | ARES_FLAG_EDNS;
+	o.lookups = (char *) "b";
+	if (ares_init_options(&r->ch, &o, mask) != ARES_SUCCESS) {
+		free(r);
+		return (SG_EINVAL);
+	}
+	if (c->dns_servers.n > 0
+	    && (servers_csv(c, &csv) < 0
+		|| ares_set_servers_ports_csv(r->ch, csv.data) != ARES_SUCCESS)) {
+		sg_buf_free(&csv);
+		ares_destroy(r->ch);
+		free(r);
+		return (SG_EINVAL);
+	}
+	sg_buf_free(&csv);
+	uv_timer_init(loop, &r->timer);
+	r->timer.data = r;
+	*out = r;
+	return (0);
+}
+
+static void on_close_resolver(uv_handle_t *h)
+{
+	free(h->data);
+}
+
+void	dl_resolver_free(struct dl_resolver *r)
+{
+	if (r == NULL)
+		return;
+	r->closing = true;
+	/* Pending lookups call back with ARES_EDESTRUCTION from here. */
+	ares_destroy(r->ch);
+	while (r->watches) {
+		struct watch *w = r->watches;
+
+		r->watches = w->next;
+		uv_poll_stop(&w->poll);
+		uv_close((uv_handle_t *) &w->poll, on_close_watch);
+	}
+	uv_timer_stop(&r->timer);
+	uv_close((uv_handle_t *) &r->timer, on_close_resolver);
+}
+
+void	dl_hosts_free(struct dl_hosts *h)
+{
+	if (h) {
+		free(h->v);
+		free(h);
+	}
+}
+
+static void req_free(struct req *q)
+{
+	for (size_t i = 0; i < q->n; i++)
+		if (q->t[i].ai)
+			ares_freeaddrinfo(q->t[i].ai);
+	free(q->t);
+	free(q);
+}
+
+/* finish_error - the lookup failed as a whole */
+
+static void finish_error(struct req *q, int status, const char *enh, const char *fmt, ...)
+	SG_PRINTF(4, 5);
+
+static void finish_error(struct req *q, int status, const char *enh, const char *fmt, ...)
+{
+	struct dl_hosts *h = sg_xcalloc(1, sizeof(*h));
+	va_list ap;
+
+	h->status = status;
+	snprintf(h->enh, sizeof(h->enh), "%s", enh);
+	va_start(ap, fmt);
+	vsnprintf(h->reason, sizeof(h->reason), fmt, ap);
+	va_end(ap);
+	q->cb(q->arg, h);
+	req_free(q);
+}
+
+static bool temp_ares(int st)
+{
+	return (st != ARES_ENOTFOUND && st != ARES_ENODATA && st != ARES_ENONAME);
+}
+
+/* finish_addrs - every exchange resolved: addresses in target order */
+
+static void finish_addrs(struct req *q)
+{
+	struct dl_hosts *h = sg_xcalloc(1, sizeof(*h));
+	size_t	cap = 0;
+	int	last = ARES_SUCCESS;
+	bool	any_temp = false;
+
+	for (size_t i = 0; i < q->n; i++) {
+		struct target *t = &q->t[i];
+
+		if (t->status != ARES_SUCCESS) {
+			last = t->status;
+			any_temp |= temp_ares(t->status);
+			continue;
+		}
+		for (struct ares_addrinfo_node *a = t->ai ? t->ai->nodes : NULL; a; a = a->ai_next) {
+			if ((a->ai_family != AF_INET && a->ai_family != AF_INET6)
+			    || a->ai_addrlen > sizeof(struct sockaddr_storage))
+				continue;
+			if (h->n == cap) {
+				cap = cap ? cap * 2 : 8;
+				h->v = sg_xrealloc(h->v, cap * sizeof(*h->v));
+			}
+			memset(&h->v[h->n], 0, sizeof(h->v[h->n]));
+			snprintf(h->v[h->n].host, sizeof(h->v[h->n].host), "%s", t->name);
+			memcpy(&h->v[h->n].sa, a->ai_addr, a->ai_addrlen);
+			h->n++;
+		}
+	}
+	if (h->n > 0) {
+		h->status = DELIVERY_OK;
+	} else if (q->implicit && !any_temp) {
+		h->status = DELIVERY_PERM;
+		snprintf(h->enh, sizeof(h->enh), "5.1.2");
+		snprintf(h->reason, sizeof(h->reason), "domain %s has no MX and no address "
+			 "record", q->domain);
+	} else {
+		h->status = DELIVERY_TEMP;
+		snprintf(h->enh, sizeof(h->enh), "4.4.3");
+		snprintf(h->reason, sizeof(h->reason), "no address found for the mail "
+			 "hosts of %s (%s)", q->domain, ares_strerror(last));
+	}
+	q->cb(q->arg, h);
+	req_free(q);
+}
+
+static void start_addrs(struct req *q);
+
+static int cmp_target(const void *a, const void *b)
+{
+	const struct target *x = a, *y = b;
+
+	if (x->pref != y->pref)
+		return (x->pref < y->pref ? -1 : 1);
+	return (x->shuffle < y->shuffle ? -1 : x->shuffle > y->shuffle);
+}
+
+static void on_mx(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
+{
+	struct req *q = arg;
+	struct ares_mx_reply *mx = NULL;
+	size_t	n = 0;
+
+	(void) timeouts;
+	if (status == ARES_ENODATA
+	    || (status == ARES_SUCCESS && ares_parse_mx_reply(abuf, alen, &mx) == ARES_ENODATA)) {
+		q->implicit = true;
+		q->n = 1;
+		q->t = sg_xcalloc(1, sizeof(*q->t));
+		snprintf(q->t[0].name, sizeof(q->t[0].name), "%s", q->domain);
+		q->t[0].port = q->port;
+		start_addrs(q);
+		return;
+	}
+	if (status == ARES_ENOTFOUND) {
+		finish_error(q, DELIVERY_PERM, "5.1.2", "domain %s does not exist (NXDOMAIN)",
+			     q->domain);
+		return;
+	}
+	if (status != ARES_SUCCESS || mx == NULL) {
+		if (status == ARES_EDESTRUCTION || status == ARES_ECANCELLED)
+			finish_error(q, DELIVERY_TEMP, "4.4.3", "DNS lookup cancelled");
+		else
+			finish_error(q, DELIVERY_TEMP, "4.4.3", "MX lookup for %s failed: %s",
+				     q->domain, status != ARES_SUCCESS ? ares_strerror(status)
+				     : "malformed reply");
+		if (mx)
+			ares_free_data(mx);
+		return;
+	}
+	for (struct ares_mx_reply *m = mx; m; m = m->next)
+		n++;
+	q->t = sg_xcalloc(n, sizeof(*q->t));
+	for (struct ares_mx_reply *m = mx; m; m = m->next) {
+		struct target *t = &q->t[q->n];
+
+		/* RFC 7505: one MX "." means this domain takes no mail at all. */
+		if (m->host == NULL || *m->host == 0 || strcmp(m->host, ".") == 0) {
+			if (n == 1) {
+				ares_free_data(mx);
+				finish_error(q, DELIVERY_PERM, "5.1.10", "domain %s does not "
+					     "accept mail (null MX)", q->domain);
+				return;
+			}
+			continue;
+		}
+		snprintf(t->name, sizeof(t->name), "%s", m->host);
+		t->port = q->port;
+		t->pref = m->priority;
+		t->shuffle = random();
+		q->n++;
+	}
+	ares_free_data(mx);
+	qsort(q->t, q->n, sizeof(*q->t), cmp_target);
+	start_addrs(q);
+}
+
+struct addr_ctx {
+	struct req *q;
+	size_t	i;
+};
+
+static void on_addr(void *arg, int status, int timeouts, struct ares_addrinfo *ai)
+{
+	struct addr_ctx *c = arg;
+	struct req *q = c->q;
+
+	(void) timeouts;
+	q->t[c->i].status = status;
+	q->t[c->i].ai = ai;
+	free(c);
+	if (--q->pending == 0)
+		finish_addrs(q);
+}
+
+/* start_addrs - A and AAAA of every target, all at once */
+
+static void start_addrs(struct req *q)
+{
+	struct ares_addrinfo_hints hints = {.ai_family = AF_UNSPEC,.ai_socktype = SOCK_STREAM,
+	.ai_flags = ARES_AI_NOSORT};
+
+	if (q->n == 0) {
+		finish_addrs(q);
+		return;
+	}
+	/* One extra count: a callback that runs inside the call cannot finish q early. */
+	q->pending = q->n + 1;
+	for (size_t i = 0; i < q->n; i++) {
+		struct addr_ctx *c = sg_xcalloc(1, sizeof(*c));
+		char	port[8];
+
+		c->q = q;
+		c->i = i;
+		snprintf(port, sizeof(port), "%u", q->t[i].port);
+		ares_getaddrinfo(q->r->ch, q->t[i].name, port, &hints, on_addr, c);
+	}
+	if (--q->pending == 0)
+		finish_addrs(q);
+	else if (!q->r->closing)
+		arm_timer(q->r);
+}
+
+static struct req *req_new(struct dl_resolver *r, dl_resolve_cb cb, void *arg)
+{
+	struct req *q = sg_xcalloc(1, sizeof(*q));
+
+	q->r = r;
+	q->cb = cb;
+	q->arg = arg;
+	return (q);
+}
+
+void	dl_resolve_mx(struct dl_resolver *r, const char *domain, unsigned port,
+		      dl_resolve_cb cb, void *arg)
+{
+	struct req *q = req_new(r, cb, arg);
+
+	snprintf(q->domain, sizeof(q->domain), "%s", domain);
+	q->port = port;
+	ares_query(r->ch, q->domain, ns_c_in, ns_t_mx, on_mx, q);
+	if (!r->closing)
+		arm_timer(r);
+}
+
+void	dl_resolve_hosts(struct dl_resolver *r, const struct sg_strlist *hp, unsigned defport,
+			 dl_resolve_cb cb, void *arg)
+{
+	struct req *q = req_new(r, cb, arg);
+
+	q->t = sg_xcalloc(hp->n ? hp->n : 1, sizeof(*q->t));
+	for (size_t i = 0; i < hp->n; i++) {
+		struct target *t = &q->t[q->n];
+
+		if (sg_hostport_parse(hp->v[i], strlen(hp->v[i]), t->name, sizeof(t->name),
+				      &t->port, defport) == 0)
+			q->n++;
+	}
+	snprintf(q->domain, sizeof(q->domain), "%s", q->n ? q->t[0].name : "?");
+	start_addrs(q);
+}
