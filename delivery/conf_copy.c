@@ -16,7 +16,7 @@
 
 #include "delivery_int.h"
 
-static char *dup(struct sg_arena *a, const char *s)
+static char *copy_str(struct sg_arena *a, const char *s)
 {
 	return (sg_arena_strdup(a, s ? s : ""));
 }
@@ -26,7 +26,7 @@ static void copy_list(struct sg_arena *a, struct sg_strlist *dst, const struct s
 	dst->n = src->n;
 	dst->v = sg_arena_alloc(a, sizeof(char *) * (src->n + 1));
 	for (size_t i = 0; i < src->n; i++)
-		dst->v[i] = dup(a, src->v[i]);
+		dst->v[i] = copy_str(a, src->v[i]);
 }
 
 struct delivery_conf *dl_conf_copy(const struct delivery_conf *c, struct sg_arena *a)
@@ -38,9 +38,9 @@ struct delivery_conf *dl_conf_copy(const struct delivery_conf *c, struct sg_aren
 	struct delivery_tlspol_conf *td;
 
 	*n = *c;
-	n->smarthost = dup(a, c->smarthost);
-	n->smarthost_credentials = dup(a, c->smarthost_credentials);
-	n->ehlo_name = dup(a, c->ehlo_name);
+	n->smarthost = copy_str(a, c->smarthost);
+	n->smarthost_credentials = copy_str(a, c->smarthost_credentials);
+	n->ehlo_name = copy_str(a, c->ehlo_name);
 	copy_list(a, &n->dns_servers, &c->dns_servers);
 	rd = sg_arena_alloc(a, sizeof(*rd) * (c->routes.n + 1));
 	for (size_t i = 0; i < c->routes.n; i++) {
