@@ -9,8 +9,15 @@
  * SYNOPSIS
  *	#include "smtpd/smtpd.h"
  * DESCRIPTION
- *	The one public header of smtpd/.
+ *	The one public header of smtpd/. smtpd_start() binds every listener
+ *	and serves SMTP on the caller's libuv loop (plus conf.loops - 1 loops
+ *	on threads of its own); smtpd_reload() swaps in new policy and limits
+ *	for new sessions; smtpd_stop() closes listeners, says 421 to idle
+ *	clients, lets transactions waiting for the queue finish, and frees
+ *	everything once the caller's loop has no smtpd handle left.
  */
+
+#include <uv.h>
 
 #include "common/sg.h"
 
@@ -31,8 +38,80 @@ struct smtpd_listener_conf {
 struct smtpd_conf {
 	struct sg_conf_array listeners;	/* of struct smtpd_listener_conf */
 	uint64_t max_message_size;
+	int64_t	max_recipients;		/* per transaction */
+	int64_t	max_connections;	/* in total */
+	int64_t	max_connections_per_client;	/* per client address */
+	int64_t	command_timeout;	/* ms for one whole command line */
+	int64_t	data_timeout;		/* ms for DATA at most ... */
+	int64_t	min_data_rate;		/* ... and bytes/s it must keep up */
+	int64_t	error_soft_limit;	/* errors before replies are delayed */
+	int64_t	error_hard_limit;	/* errors before 421 and close */
+	int64_t	tarpit_delay;		/* ms each reply is held past the soft limit */
+	int64_t	greeting_delay;		/* ms of silence asked before the 220 */
+	uint64_t spill_threshold;	/* bodies larger go to a file */
+	int64_t	max_hops;		/* Received fields before 554 5.4.0 */
+	char   *recipient_allow_file;	/* "": everyone at own domains */
+	char   *recipient_deny_file;	/* "": nobody denied */
+	bool	strict_single_rule;
+	int64_t	loops;			/* event loops (threads); 0: one per core */
 };
 
 extern const struct sg_conf_row smtpd_conf_rows[];
+
+/*
+ * Spooling: smtpd hands each complete message to a submit function and
+ * sends 250 only when it reports a durable commit. The function may be
+ * called from any of smtpd's loop threads; done() may be called from any
+ * thread, exactly once, after the commit (err 0, qid the queue id) or
+ * when it failed (SG_EFULL: 452 4.3.1; other: 451 4.3.0).
+ */
+struct smtpd_envelope {
+	const char *sender;		/* "" for the null path */
+	size_t	nrcpts;
+	const char *const *rcpts;	/* local@domain each */
+	const char *const *orcpts;	/* DSN ORCPT each, or NULL entries */
+	const unsigned *notify;		/* DSN NOTIFY bits each (1 never, 2
+					 * success, 4 failure, 8 delay; 0 unset) */
+	const char *envid;		/* DSN ENVID or NULL */
+	int	ret;			/* DSN RET: 0 unset, 1 FULL, 2 HDRS */
+	bool	smtputf8;
+	bool	body_8bit;
+	bool	outbound;		/* from one of own_servers */
+	const char *listener;		/* listener name */
+	const char *client;		/* client address text */
+	const char *helo;
+	const char *session;		/* session id for logs */
+};
+
+typedef void smtpd_done_fn(void *arg, int err, const char *qid);
+typedef int smtpd_submit_fn(void *ctx, const struct smtpd_envelope *,
+			    const char *body, size_t len,
+			    smtpd_done_fn *done, void *arg);
+
+/* What smtpd_start() and smtpd_reload() need; copied, not kept. */
+struct smtpd_params {
+	const struct smtpd_conf *conf;
+	const struct sg_conf_main *main;
+	const struct sg_conf_array *rules;	/* of struct sg_rule, or NULL */
+	void   *keep;			/* rules stay valid until keep_free(keep) */
+	void	(*keep_free) (void *);
+	smtpd_submit_fn *submit;
+	void   *submit_ctx;
+	void   *tls;			/* struct certs_tls_server *, or NULL */
+};
+
+struct smtpd;
+
+/*
+ * smtpd_start() binds all listeners (so the caller may drop privileges
+ * when it returns) and starts serving. Returns 0 and *out, or SG_EIO
+ * (a listener cannot be bound; errors says which), SG_EINVAL (a TLS
+ * listener without a certificate, an unreadable list file).
+ */
+int	smtpd_start(uv_loop_t *, const struct smtpd_params *, struct smtpd **out,
+		    struct sg_buf *errors);
+int	smtpd_reload(struct smtpd *, const struct smtpd_params *, struct sg_buf *errors);
+/* smtpd_stop() begins the stop; done(arg) runs on the caller's loop when all is freed. */
+void	smtpd_stop(struct smtpd *, void (*done) (void *), void *arg);
 
 #endif
