@@ -83,6 +83,8 @@ static size_t queue_pop(struct queue *q, void *buf, size_t n)
 {
 	if (n > q->len)
 		n = q->len;
+	if (n == 0)
+		return (0);
 	memcpy(buf, q->p + q->off, n);
 	q->off += n;
 	q->len -= n;
