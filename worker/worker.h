@@ -86,4 +86,90 @@ void	worker_mime_base64_encode(const void *p, size_t len, struct sg_buf *out);
 int	worker_mime_base64_decode(const char *p, size_t len, struct sg_buf *out);
 void	worker_mime_qp_encode(const char *p, size_t len, struct sg_buf *out);
 
+/*
+ * S/MIME with NSS's CMS library (worker/smime*.c). NSS must be initialised
+ * (certs_open) before any of these is called; all are thread-safe. Each
+ * takes a whole message (header and body, any line ends) with its
+ * length and appends a whole canonical CRLF message to out. Certificates
+ * are NSS's CERTCertificate, named here without including NSS.
+ */
+struct CERTCertificateStr;
+struct worker_signer;
+
+#define WORKER_SIGNERS_MAX	8	/* signer infos we look at */
+
+/*
+ * worker_signer_new() caches everything signing needs from a key-bearing
+ * certificate, so no message pays a key lookup or a login: the cert, its
+ * private key, and enc (NULL: cert) for the encryption-key preference.
+ * Returns 0, SG_ENOTFOUND (no private key) or SG_ECRYPTO.
+ */
+int	worker_signer_new(struct CERTCertificateStr *cert, struct CERTCertificateStr *enc,
+			  struct worker_signer **out);
+void	worker_signer_free(struct worker_signer *);
+/* The signer's certificate (borrowed). */
+struct CERTCertificateStr *worker_signer_cert(const struct worker_signer *);
+
+/*
+ * worker_smime_sign() makes the entity 7-bit safe and signs it: detached
+ * (multipart/signed, micalg=sha-256) or opaque (signed-data), as enum
+ * sg_rule_signature says. SG_EINVAL: the message is not valid MIME.
+ */
+int	worker_smime_sign(const struct worker_signer *, int signature,
+			  const char *msg, size_t len, struct sg_buf *out);
+
+/*
+ * worker_smime_encrypt() wraps the entity in enveloped-data (AES-256-CBC)
+ * with one recipient info per certificate (RSA only in NSS 3.87).
+ */
+int	worker_smime_encrypt(struct CERTCertificateStr *const *certs, size_t n,
+			     const char *msg, size_t len, struct sg_buf *out);
+
+/*
+ * worker_smime_decrypt() decrypts a root-level enveloped-data entity
+ * with any key the database holds, and puts the plaintext entity in its
+ * place. SG_ENOTFOUND: the root is not enveloped-data (nothing done; a
+ * nested encrypted part is never decrypted, see EFAIL). SG_ECRYPTO: it
+ * could not be decrypted; reason says why.
+ */
+int	worker_smime_decrypt(const char *msg, size_t len, struct sg_buf *out,
+			     char *reason, size_t reasonlen);
+
+enum worker_sig_status {
+	WORKER_SIG_UNSIGNED,
+	WORKER_SIG_VALID,
+	WORKER_SIG_INVALID,
+};
+
+/* What worker_smime_verify() found. */
+struct worker_verdict {
+	int	status;			/* enum worker_sig_status */
+	char	reason[160];		/* INVALID: why */
+	char	signer[256];		/* e-mail address of the (first bad) signer */
+	int64_t	signing_time;		/* ms since the epoch; 0: none */
+	struct CERTCertificateStr *harvest[WORKER_SIGNERS_MAX];
+	size_t	nharvest;		/* VALID: the signers, to keep */
+};
+
+/*
+ * worker_smime_verify() verifies a root-level signature (detached or
+ * opaque; an opaque one is unwrapped) and writes the message to out with
+ * the result in header field "header", every copy of which arriving with
+ * the message is removed first. Valid means: every signer's signature is
+ * good, the signer's chain is valid now for e-mail signing (revocation
+ * as configured in NSS), and some signer's certificate carries the From
+ * address. A signature anywhere but at the root is "unsigned". Returns 0
+ * with *v filled, or SG_EINVAL when the message itself is not MIME.
+ * Free *v with worker_verdict_free().
+ */
+int	worker_smime_verify(const char *msg, size_t len, const char *header,
+			    struct sg_buf *out, struct worker_verdict *v);
+void	worker_verdict_free(struct worker_verdict *);
+
+/*
+ * worker_smime_strip() unwraps a root multipart/signed (the user's own
+ * signature) to its first part. SG_ENOTFOUND: not signed at the root.
+ */
+int	worker_smime_strip(const char *msg, size_t len, struct sg_buf *out);
+
 #endif

@@ -1,0 +1,449 @@
+/*
+ * NAME
+ *	test_smime 1
+ * SUMMARY
+ *	S/MIME transforms against a real PKI and real peers (openssl, cmsutil)
+ * DESCRIPTION
+ *	The set-up builds a throwaway PKI with openssl in a temporary
+ *	directory (a trusted CA with RSA and ECDSA users, a revoked user and
+ *	its CRL, and an untrusted CA with a user of its own), loads it into a
+ *	fresh NSS sql: database with certutil, pk12util and crlutil, and
+ *	opens NSS on it. Every test then checks one direction against an
+ *	independent implementation: what the gateway signs must verify with
+ *	openssl cms and NSS cmsutil, what it encrypts must decrypt there, and
+ *	what openssl makes must verify or decrypt here.
+ */
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include <cert.h>
+#include <nss.h>
+#include <pk11pub.h>
+
+#include "worker/worker.h"
+
+static char dir[] = "/tmp/test_smime.XXXXXX";
+static NSSInitContext *nss;
+
+static const char pki[] =
+	"set -e\n"
+	"cd \"$1\"\n"
+	"exec >pki.log 2>&1\n"
+	"ca() { openssl req -x509 -newkey rsa:2048 -nodes -keyout $1.key -out $1.crt -days 3650 \\\n"
+	"  -subj \"/CN=$1\" -addext basicConstraints=critical,CA:true \\\n"
+	"  -addext keyUsage=critical,keyCertSign,cRLSign; }\n"
+	"user() { # name email ca keyspec\n"
+	"  openssl req -newkey $4 -nodes -keyout $1.key -out $1.csr -subj \"/CN=$1/emailAddress=$2\"\n"
+	"  printf 'basicConstraints=CA:false\\nkeyUsage=critical,digitalSignature,keyEncipherment\\n"
+	"extendedKeyUsage=emailProtection\\nsubjectAltName=email:%s\\n' $2 > $1.ext\n"
+	"  openssl x509 -req -in $1.csr -CA $3.crt -CAkey $3.key -CAcreateserial -out $1.crt \\\n"
+	"    -days 365 -extfile $1.ext\n"
+	"  openssl pkcs12 -export -inkey $1.key -in $1.crt -certfile $3.crt -name $1 \\\n"
+	"    -passout pass: -out $1.p12; }\n"
+	"ca ca; ca evilca\n"
+	"user alice alice@example.com ca rsa:2048\n"
+	"user bob bob@example.com ca 'ec -pkeyopt ec_paramgen_curve:P-256'\n"
+	"user carol carol@example.com ca rsa:2048\n"
+	"user gw gw@example.com ca rsa:2048\n"
+	"user mallory alice@example.com evilca rsa:2048\n"
+	"printf '[ca]\\ndefault_ca=d\\n[d]\\ndatabase=index.txt\\ncrlnumber=crlnumber\\n"
+	"default_md=sha256\\ndefault_crl_days=30\\n' > ca.cnf\n"
+	": > index.txt; echo 01 > crlnumber\n"
+	"openssl ca -config ca.cnf -keyfile ca.key -cert ca.crt -revoke carol.crt\n"
+	"openssl ca -config ca.cnf -keyfile ca.key -cert ca.crt -gencrl -out ca.crl\n"
+	"openssl crl -in ca.crl -outform DER -out ca.crl.der\n"
+	"mkdir db\n"
+	"certutil -N -d sql:db --empty-password\n"
+	"certutil -A -d sql:db -n ca -t C,C,C -i ca.crt\n"
+	"for u in alice bob carol gw; do pk12util -d sql:db -i $u.p12 -W ''; done\n"
+	"crlutil -I -d sql:db -i ca.crl.der -B\n";
+
+/* run - a shell command in the test directory; its exit status */
+
+static int run(const char *fmt, ...)
+{
+	char	cmd[4096], full[4300];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	snprintf(full, sizeof(full), "cd %s && { %s ; } >>cmd.log 2>&1", dir, cmd);
+	return (system(full));
+}
+
+static void put_file(const char *name, const void *p, size_t len)
+{
+	char	path[512];
+	FILE   *fp;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	assert_non_null(fp = fopen(path, "wb"));
+	assert_int_equal(fwrite(p, 1, len, fp), len);
+	fclose(fp);
+}
+
+static void get_file(const char *name, struct sg_buf *b)
+{
+	char	path[512], chunk[4096];
+	FILE   *fp;
+	size_t	n;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	assert_non_null(fp = fopen(path, "rb"));
+	while ((n = fread(chunk, 1, sizeof(chunk), fp)) > 0)
+		sg_buf_append(b, chunk, n);
+	fclose(fp);
+}
+
+static CERTCertificate *cert(const char *nick)
+{
+	CERTCertificate *c = CERT_FindCertByNickname(CERT_GetDefaultCertDB(), nick);
+
+	assert_non_null(c);
+	return (c);
+}
+
+static int setup(void **state)
+{
+	char	path[600];
+
+	(void) state;
+	if (mkdtemp(dir) == NULL)
+		return (-1);
+	put_file("pki.sh", pki, strlen(pki));
+	if (run("sh pki.sh %s", dir) != 0) {
+		fprintf(stderr, "PKI set-up failed, see %s/pki.log\n", dir);
+		return (-1);
+	}
+	snprintf(path, sizeof(path), "sql:%s/db", dir);
+	nss = NSS_InitContext(path, "", "", "", NULL, NSS_INIT_NOROOTINIT);
+	return (nss ? 0 : -1);
+}
+
+static int teardown(void **state)
+{
+	(void) state;
+	if (nss)
+		NSS_ShutdownContext(nss);
+	if (getenv("KEEP_TEST_DIR") == NULL)
+		run("rm -rf %s", dir);
+	return (0);
+}
+
+static const char plain[] =
+	"From: Alice <alice@example.com>\r\nTo: bob@example.com\r\nSubject: invoice\r\n"
+	"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n"
+	"Content-Transfer-Encoding: 8bit\r\n\r\n"
+	"Gr\xc3\xbc\xc3\x9f""e, the invoice.\r\n.\r\nFrom here on\r\ntrailing space \r\n";
+
+static void sign_with(const char *nick, int signature, struct sg_buf *out)
+{
+	struct worker_signer *s;
+	CERTCertificate *c = cert(nick);
+
+	assert_int_equal(worker_signer_new(c, NULL, &s), 0);
+	CERT_DestroyCertificate(c);
+	assert_int_equal(worker_smime_sign(s, signature, plain, strlen(plain), out), 0);
+	worker_signer_free(s);
+}
+
+/* verify_here - the gateway's own verdict on a message */
+
+static int verify_here(const struct sg_buf *m, struct sg_buf *out, struct worker_verdict *v)
+{
+	sg_buf_reset(out);
+	return (worker_smime_verify(m->data, m->len, "X-Sealgate-Signature", out, v));
+}
+
+static void test_detached_interop(void **state)
+{
+	struct sg_buf m = SG_BUF_INIT, o = SG_BUF_INIT, c = SG_BUF_INIT;
+	struct worker_verdict v;
+
+	(void) state;
+	sign_with("alice", SG_RULE_SIG_DETACHED, &m);
+	/* 7-bit safe: no 8-bit byte left anywhere */
+	for (size_t i = 0; i < m.len; i++)
+		assert_true((unsigned char) m.data[i] < 0x80);
+	put_file("det.eml", m.data, m.len);
+	assert_int_equal(run("openssl cms -verify -in det.eml -CAfile ca.crt -out det.out"), 0);
+	/* what openssl says was signed is the 7-bit entity, decoding to our text */
+	get_file("det.out", &c);
+	assert_non_null(memmem(c.data, c.len, "Gr=C3=BC=C3=9Fe, the invoice.", 29));
+	/* NSS cmsutil on the detached pieces */
+	assert_int_equal(run("openssl smime -pk7out -in det.eml | openssl pkcs7 -outform DER -out det.der"
+			     " && cmsutil -D -d sql:db -i det.der -c det.out -u 4 -o /dev/null"), 0);
+	assert_int_not_equal(run("sed s/invoice/Invoice/ det.out > det.tam && "
+				 "cmsutil -D -d sql:db -i det.der -c det.tam -u 4 -o /dev/null"), 0);
+	/* and the gateway itself */
+	assert_int_equal(verify_here(&m, &o, &v), 0);
+	assert_int_equal(v.status, WORKER_SIG_VALID);
+	assert_string_equal(v.signer, "alice@example.com");
+	assert_int_equal(v.nharvest, 1);
+	worker_verdict_free(&v);
+	/* one flipped byte in the signed text: invalid */
+	char   *p = memmem(m.data, m.len, "the invoice", 11);
+
+	p[4] = 'I';
+	assert_int_equal(verify_here(&m, &o, &v), 0);
+	assert_int_equal(v.status, WORKER_SIG_INVALID);
+	assert_non_null(strstr(v.reason, "bad signature"));
+	assert_int_equal(v.nharvest, 0);
+	put_file("det.bad", m.data, m.len);
+	assert_int_not_equal(run("openssl cms -verify -in det.bad -CAfile ca.crt -out /dev/null"), 0);
+	sg_buf_free(&m);
+	sg_buf_free(&o);
+	sg_buf_free(&c);
+}
+
+static void test_opaque_ecdsa_interop(void **state)
+{
+	struct sg_buf m = SG_BUF_INIT, o = SG_BUF_INIT;
+	struct worker_verdict v;
+
+	(void) state;
+	sign_with("bob", SG_RULE_SIG_OPAQUE, &m);
+	put_file("opq.eml", m.data, m.len);
+	assert_int_equal(run("openssl cms -verify -in opq.eml -CAfile ca.crt -out opq.out"), 0);
+	assert_int_equal(run("openssl smime -pk7out -in opq.eml | openssl pkcs7 -outform DER -out opq.der"
+			     " && cmsutil -D -d sql:db -i opq.der -u 4 -o opq.nss"
+			     " && cmp opq.out opq.nss"), 0);
+	/* the gateway: From is alice, the signer bob: not valid */
+	assert_int_equal(verify_here(&m, &o, &v), 0);
+	assert_int_equal(v.status, WORKER_SIG_INVALID);
+	assert_non_null(strstr(v.reason, "not the From address"));
+	worker_verdict_free(&v);
+	sg_buf_free(&m);
+	sg_buf_free(&o);
+}
+
+/* openssl_signed - a message signed by openssl with nick's key, From from */
+
+static void openssl_signed(const char *nick, const char *from, const char *opts, struct sg_buf *m)
+{
+	char	msg[512];
+
+	snprintf(msg, sizeof(msg), "Content-Type: text/plain\r\n\r\nfrom openssl\r\n");
+	put_file("in.txt", msg, strlen(msg));
+	assert_int_equal(run("openssl cms -sign -in in.txt -signer %s.crt -inkey %s.key -certfile ca.crt"
+			     " %s -from '%s' -to bob@example.com -subject t -out os.eml",
+			     nick, nick, opts, from), 0);
+	sg_buf_reset(m);
+	get_file("os.eml", m);
+}
+
+static void test_openssl_signed(void **state)
+{
+	struct sg_buf m = SG_BUF_INIT, o = SG_BUF_INIT;
+	struct worker_verdict v;
+
+	(void) state;
+	openssl_signed("alice", "alice@example.com", "", &m);
+	assert_int_equal(verify_here(&m, &o, &v), 0);
+	assert_int_equal(v.status, WORKER_SIG_VALID);
+	worker_verdict_free(&v);
+	sg_buf_putc(&o, 0);
+	assert_true(strncmp(o.data, "X-Sealgate-Signature: valid; signer=\"alice@example.com\"", 55) == 0);
+
+	/* opaque from openssl: valid and unwrapped */
+	openssl_signed("alice", "alice@example.com", "-nodetach", &m);
+	assert_int_equal(verify_here(&m, &o, &v), 0);
+	assert_int_equal(v.status, WORKER_SIG_VALID);
+	worker_verdict_free(&v);
+	assert_non_null(memmem(o.data, o.len, "\r\n\r\nfrom openssl\r\n", 18));
+
+	/* untrusted issuer */
+	openssl_signed("mallory", "alice@example.com", "", &m);
+	assert_int_equal(verify_here(&m, &o, &v), 0);
+	assert_int_equal(v.status, WORKER_SIG_INVALID);
+	if (strstr(v.reason, "ISSUER") == NULL)
+		fail_msg("reason: %s", v.reason);
+	worker_verdict_free(&v);
+
+	/* revoked by the CRL in the database */
+	openssl_signed("carol", "carol@example.com", "", &m);
+	assert_int_equal(verify_here(&m, &o, &v), 0);
+	assert_int_equal(v.status, WORKER_SIG_INVALID);
+	assert_non_null(strstr(v.reason, "REVOKED"));
+	worker_verdict_free(&v);
+	sg_buf_free(&m);
+	sg_buf_free(&o);
+}
+
+static void test_encrypt_interop(void **state)
+{
+	struct sg_buf m = SG_BUF_INIT, e = SG_BUF_INIT, d = SG_BUF_INIT, want = SG_BUF_INIT;
+	CERTCertificate *rc[2] = { cert("alice"), cert("gw") };
+	char	why[160];
+	const char *msg = "From: gw@example.com\r\nTo: alice@example.com\r\nSubject: x\r\n"
+		"Content-Type: text/plain\r\n\r\nsecret text\r\n";
+
+	(void) state;
+	assert_int_equal(worker_smime_encrypt(rc, 2, msg, strlen(msg), &e), 0);
+	put_file("enc.eml", e.data, e.len);
+	sg_buf_puts(&want, "Content-Type: text/plain\r\n\r\nsecret text\r\n");
+	put_file("enc.want", want.data, want.len);
+	assert_int_equal(run("openssl cms -decrypt -in enc.eml -recip alice.crt -inkey alice.key"
+			     " -out enc.out && cmp enc.out enc.want"), 0);
+	assert_int_equal(run("openssl cms -decrypt -in enc.eml -recip gw.crt -inkey gw.key"
+			     " -out enc.out2 && cmp enc.out2 enc.want"), 0);
+	assert_int_equal(run("openssl smime -pk7out -in enc.eml -inform SMIME 2>/dev/null | true;"
+			     " sed '1,/^\\r*$/d' enc.eml | tr -d '\\r' | base64 -d > enc.der"
+			     " && cmsutil -D -d sql:db -i enc.der -o enc.nss && cmp enc.nss enc.want"), 0);
+	/* and back: the gateway decrypts its own output, byte for byte */
+	assert_int_equal(worker_smime_decrypt(e.data, e.len, &d, why, sizeof(why)), 0);
+	assert_non_null(memmem(d.data, d.len, want.data, want.len));
+	CERT_DestroyCertificate(rc[0]);
+	CERT_DestroyCertificate(rc[1]);
+	sg_buf_free(&m);
+	sg_buf_free(&e);
+	sg_buf_free(&d);
+	sg_buf_free(&want);
+}
+
+static void test_sign_then_encrypt(void **state)
+{
+	struct sg_buf s = SG_BUF_INIT, e = SG_BUF_INIT, d = SG_BUF_INIT, o = SG_BUF_INIT;
+	CERTCertificate *rc = cert("bob");
+	struct worker_verdict v;
+	char	why[160];
+
+	(void) state;
+	/* bob's key is EC: NSS 3.87 cannot encrypt to it */
+	sign_with("alice", SG_RULE_SIG_DETACHED, &s);
+	assert_int_equal(worker_smime_encrypt(&rc, 1, s.data, s.len, &e), SG_ECRYPTO);
+	CERT_DestroyCertificate(rc);
+	rc = cert("alice");
+	assert_int_equal(worker_smime_encrypt(&rc, 1, s.data, s.len, &e), 0);
+	CERT_DestroyCertificate(rc);
+	put_file("se.eml", e.data, e.len);
+	assert_int_equal(run("openssl cms -decrypt -in se.eml -recip alice.crt -inkey alice.key -out se.in"
+			     " && openssl cms -verify -in se.in -CAfile ca.crt -out /dev/null"), 0);
+	assert_int_equal(worker_smime_decrypt(e.data, e.len, &d, why, sizeof(why)), 0);
+	assert_int_equal(verify_here(&d, &o, &v), 0);
+	assert_int_equal(v.status, WORKER_SIG_VALID);
+	worker_verdict_free(&v);
+	sg_buf_free(&s);
+	sg_buf_free(&e);
+	sg_buf_free(&d);
+	sg_buf_free(&o);
+}
+
+static void test_openssl_encrypted(void **state)
+{
+	struct sg_buf m = SG_BUF_INIT, d = SG_BUF_INIT;
+	char	why[160];
+	const char *in = "Content-Type: text/plain\r\n\r\nfor alice only\r\n";
+
+	(void) state;
+	put_file("oe.txt", in, strlen(in));
+	assert_int_equal(run("openssl cms -encrypt -aes256 -in oe.txt -from x@y.z -to alice@example.com"
+			     " -subject s -out oe.eml alice.crt"), 0);
+	get_file("oe.eml", &m);
+	assert_int_equal(worker_smime_decrypt(m.data, m.len, &d, why, sizeof(why)), 0);
+	assert_non_null(memmem(d.data, d.len, in, strlen(in)));
+	assert_non_null(memmem(d.data, d.len, "Subject: s\r\n", 12));
+	/* to someone whose key we do not hold */
+	sg_buf_reset(&m);
+	sg_buf_reset(&d);
+	assert_int_equal(run("openssl cms -encrypt -aes256 -in oe.txt -out oe2.eml mallory.crt"), 0);
+	get_file("oe2.eml", &m);
+	assert_int_equal(worker_smime_decrypt(m.data, m.len, &d, why, sizeof(why)), SG_ECRYPTO);
+	assert_non_null(strstr(why, "no key for any recipient"));
+	assert_int_equal(d.len, 0);
+	/* weak cipher refused */
+	sg_buf_reset(&m);
+	assert_int_equal(run("openssl cms -encrypt -provider legacy -provider default -des -in oe.txt -out oe3.eml alice.crt"), 0);
+	get_file("oe3.eml", &m);
+	assert_int_equal(worker_smime_decrypt(m.data, m.len, &d, why, sizeof(why)), SG_ECRYPTO);
+	assert_non_null(strstr(why, "weak"));
+	sg_buf_free(&m);
+	sg_buf_free(&d);
+}
+
+static void test_efail_and_spoofing(void **state)
+{
+	struct sg_buf enc = SG_BUF_INIT, m = SG_BUF_INIT, o = SG_BUF_INIT, s = SG_BUF_INIT;
+	struct worker_verdict v;
+	CERTCertificate *rc = cert("alice");
+	char	why[160];
+	const char *inner = "Content-Type: text/plain\r\n\r\nsecret\r\n";
+	struct worker_mime_entity e;
+
+	(void) state;
+	assert_int_equal(worker_smime_encrypt(&rc, 1, inner, strlen(inner), &enc), 0);
+	CERT_DestroyCertificate(rc);
+	/* the encrypted entity wrapped between attacker parts */
+	assert_int_equal(worker_mime_parse(enc.data, enc.len, &e), 0);
+	sg_buf_puts(&m, "From: eve@evil.org\r\nContent-Type: multipart/mixed; boundary=E\r\n\r\n"
+		    "--E\r\nContent-Type: text/html\r\n\r\n<img src=\"http://evil.org/\r\n--E\r\n");
+	sg_buf_append(&m, enc.data, enc.len);
+	sg_buf_puts(&m, "\r\n--E\r\nContent-Type: text/html\r\n\r\n\">\r\n--E--\r\n");
+	assert_int_equal(worker_smime_decrypt(m.data, m.len, &o, why, sizeof(why)), SG_ENOTFOUND);
+	assert_int_equal(o.len, 0);
+
+	/* a signed part nested in an unsigned multipart is not "valid" */
+	sign_with("alice", SG_RULE_SIG_DETACHED, &s);
+	sg_buf_reset(&m);
+	sg_buf_puts(&m, "From: alice@example.com\r\nContent-Type: multipart/mixed; boundary=E\r\n\r\n"
+		    "--E\r\nContent-Type: text/plain\r\n\r\nPay to account 666\r\n--E\r\n");
+	sg_buf_append(&m, s.data, s.len);
+	sg_buf_puts(&m, "\r\n--E--\r\n");
+	assert_int_equal(verify_here(&m, &o, &v), 0);
+	assert_int_equal(v.status, WORKER_SIG_UNSIGNED);
+
+	/* a result header from outside is removed, ours is the only one */
+	sg_buf_reset(&m);
+	sg_buf_puts(&m, "X-Sealgate-Signature: valid; signer=\"ceo@example.com\"\r\n"
+		    "From: x@y.z\r\nx-sealgate-signature: valid\r\n\r\nhello\r\n");
+	assert_int_equal(verify_here(&m, &o, &v), 0);
+	assert_int_equal(v.status, WORKER_SIG_UNSIGNED);
+	sg_buf_putc(&o, 0);
+	assert_true(strncmp(o.data, "X-Sealgate-Signature: unsigned\r\n", 32) == 0);
+	assert_null(strcasestr(o.data + 32, "X-Sealgate-Signature"));
+	sg_buf_free(&enc);
+	sg_buf_free(&m);
+	sg_buf_free(&o);
+	sg_buf_free(&s);
+}
+
+static void test_strip(void **state)
+{
+	struct sg_buf s = SG_BUF_INIT, o = SG_BUF_INIT;
+
+	(void) state;
+	sign_with("alice", SG_RULE_SIG_DETACHED, &s);
+	assert_int_equal(worker_smime_strip(s.data, s.len, &o), 0);
+	sg_buf_putc(&o, 0);
+	assert_null(strstr(o.data, "multipart/signed"));
+	assert_non_null(strstr(o.data, "Subject: invoice\r\n"));
+	assert_non_null(strstr(o.data, "Content-Transfer-Encoding: quoted-printable\r\n"));
+	sg_buf_reset(&o);
+	assert_int_equal(worker_smime_strip(plain, strlen(plain), &o), SG_ENOTFOUND);
+	sg_buf_free(&s);
+	sg_buf_free(&o);
+}
+
+int	main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_detached_interop),
+		cmocka_unit_test(test_opaque_ecdsa_interop),
+		cmocka_unit_test(test_openssl_signed),
+		cmocka_unit_test(test_encrypt_interop),
+		cmocka_unit_test(test_sign_then_encrypt),
+		cmocka_unit_test(test_openssl_encrypted),
+		cmocka_unit_test(test_efail_and_spoofing),
+		cmocka_unit_test(test_strip),
+	};
+
+	return (cmocka_run_group_tests(tests, setup, teardown));
+}

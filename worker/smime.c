@@ -1,0 +1,301 @@
+/*
+ * NAME
+ *	smime 3
+ * SUMMARY
+ *	S/MIME outbound: cached signers, sign (detached, opaque), encrypt
+ * SYNOPSIS
+ *	#include "worker/worker.h"
+ *
+ *	int	worker_signer_new(cert, enc, out)
+ *
+ *	void	worker_signer_free(signer)
+ *
+ *	int	worker_smime_sign(signer, signature, msg, len, out)
+ *
+ *	int	worker_smime_encrypt(certs, n, msg, len, out)
+ * DESCRIPTION
+ *	NSS does the CMS; the MIME around it is ours. A message is first
+ *	made canonical (CRLF) and split into the header fields that stay
+ *	outside (From, To, Subject, ...) and the MIME entity that is
+ *	protected (the Content-* fields and the body).
+ *
+ *	worker_smime_sign() makes the entity 7-bit safe before hashing it, so
+ *	no later hop can change a signed byte, and then hashes exactly the
+ *	bytes it sends: in a multipart/signed, the first part's bytes up to
+ *	the CRLF that belongs to the next delimiter. Signed attributes:
+ *	signing time (also needed by ECDSA in NSS 3.87), S/MIME capabilities
+ *	and the encryption-key preference (RFC 8551 and Microsoft's OID);
+ *	the chain (without the root) is included.
+ *
+ *	worker_smime_encrypt() uses AES-256-CBC and one recipient info per
+ *	certificate. Sign-then-encrypt is worker_smime_sign() followed by
+ *	worker_smime_encrypt() on its output: the whole multipart/signed
+ *	entity is enveloped.
+ *
+ *	A signer holds its certificate, the certificate for the encryption
+ *	preference and the private key, found once: after that, a message
+ *	costs one private-key operation and no database look-up or login.
+ * DIAGNOSTICS
+ *	SG_EINVAL: not a MIME message. SG_ECRYPTO: NSS failed; PORT_GetError()
+ *	(thread-local) says why, worker__nss_reason() formats it.
+ */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "worker_int.h"
+
+struct worker_signer {
+	CERTCertificate *cert;
+	CERTCertificate *enc;
+	SECKEYPrivateKey *key;
+};
+
+void	worker__nss_reason(char *dst, size_t len, const char *what)
+{
+	PRErrorCode e = PORT_GetError();
+	const char *name = PR_ErrorToName(e);
+
+	snprintf(dst, len, "%s: %s", what, name ? name : "unknown NSS error");
+}
+
+/* worker__prepare - canonical copy, outer header fields, protected entity */
+
+int	worker__prepare(const char *msg, size_t len, const char *drop,
+			struct sg_buf *canon, struct sg_buf *outer, struct sg_buf *entity)
+{
+	worker_mime_canon(msg, len, canon);
+	return (worker_mime_split(canon->data ? canon->data : "", canon->len, drop, outer, entity));
+}
+
+/* worker__put_pkcs7 - outer fields and an application/pkcs7-mime entity */
+
+void	worker__put_pkcs7(struct sg_buf *out, const struct sg_buf *outer,
+			  const char *smime_type, const SECItem *der)
+{
+	sg_buf_append(out, outer->data, outer->len);
+	sg_buf_printf(out, "MIME-Version: 1.0\r\n"
+		      "Content-Type: application/pkcs7-mime; smime-type=%s;\r\n"
+		      " name=\"smime.p7m\"\r\n"
+		      "Content-Transfer-Encoding: base64\r\n"
+		      "Content-Disposition: attachment; filename=\"smime.p7m\"\r\n\r\n",
+		      smime_type);
+	worker_mime_base64_encode(der->data, der->len, out);
+}
+
+int	worker_signer_new(CERTCertificate *cert, CERTCertificate *enc, struct worker_signer **out)
+{
+	SECKEYPrivateKey *key = PK11_FindKeyByAnyCert(cert, NULL);
+	struct worker_signer *s;
+
+	if (key == NULL)
+		return (SG_ENOTFOUND);
+	s = sg_xcalloc(1, sizeof(*s));
+	s->cert = CERT_DupCertificate(cert);
+	s->enc = CERT_DupCertificate(enc ? enc : cert);
+	s->key = key;
+	*out = s;
+	return (0);
+}
+
+void	worker_signer_free(struct worker_signer *s)
+{
+	if (s == NULL)
+		return;
+	SECKEY_DestroyPrivateKey(s->key);
+	CERT_DestroyCertificate(s->enc);
+	CERT_DestroyCertificate(s->cert);
+	free(s);
+}
+
+CERTCertificate *worker_signer_cert(const struct worker_signer *s)
+{
+	return (s->cert);
+}
+
+/* encode - run the encoder over content, DER into der (from pool) */
+
+static int encode(NSSCMSMessage *cmsg, const char *p, size_t len, SECItem *der,
+		  PLArenaPool *pool)
+{
+	NSSCMSEncoderContext *ecx;
+
+	ecx = NSS_CMSEncoder_Start(cmsg, NULL, NULL, der, pool, NULL, NULL, NULL, NULL, NULL, NULL);
+	if (ecx == NULL)
+		return (SG_ECRYPTO);
+	if (len && NSS_CMSEncoder_Update(ecx, p, (unsigned long) len) != SECSuccess) {
+		NSS_CMSEncoder_Cancel(ecx);
+		return (SG_ECRYPTO);
+	}
+	return (NSS_CMSEncoder_Finish(ecx) == SECSuccess ? 0 : SG_ECRYPTO);
+}
+
+/* add_signer - one signer info with the attributes clients look for */
+
+static int add_signer(NSSCMSMessage *cmsg, NSSCMSSignedData *sigd, const struct worker_signer *s)
+{
+	NSSCMSSignerInfo *si = NSS_CMSSignerInfo_Create(cmsg, s->cert, SEC_OID_SHA256);
+	CERTCertDBHandle *db = CERT_GetDefaultCertDB();
+
+	if (si == NULL)
+		return (SG_ECRYPTO);
+	if (NSS_CMSSignerInfo_IncludeCerts(si, NSSCMSCM_CertChain, certUsageEmailSigner) != SECSuccess
+	    || NSS_CMSSignerInfo_AddSigningTime(si, PR_Now()) != SECSuccess
+	    || NSS_CMSSignerInfo_AddSMIMECaps(si) != SECSuccess
+	    || NSS_CMSSignerInfo_AddSMIMEEncKeyPrefs(si, s->enc, db) != SECSuccess
+	    || NSS_CMSSignerInfo_AddMSSMIMEEncKeyPrefs(si, s->enc, db) != SECSuccess
+	    || NSS_CMSSignedData_AddSignerInfo(sigd, si) != SECSuccess) {
+		NSS_CMSSignerInfo_Destroy(si);
+		return (SG_ECRYPTO);
+	}
+	return (0);
+}
+
+/* cms_sign - signed-data over p; detached leaves the content out */
+
+static int cms_sign(const struct worker_signer *s, const char *p, size_t len, bool detached,
+		    SECItem *der, PLArenaPool *pool)
+{
+	NSSCMSMessage *cmsg = NSS_CMSMessage_Create(NULL);
+	NSSCMSSignedData *sigd;
+	int	rc = SG_ECRYPTO;
+
+	if (cmsg == NULL)
+		return (SG_ECRYPTO);
+	if ((sigd = NSS_CMSSignedData_Create(cmsg)) == NULL)
+		goto out;
+	if (NSS_CMSContentInfo_SetContent_SignedData(cmsg, NSS_CMSMessage_GetContentInfo(cmsg),
+						     sigd) != SECSuccess) {
+		NSS_CMSSignedData_Destroy(sigd);
+		goto out;
+	}
+	if (NSS_CMSContentInfo_SetContent_Data(cmsg, NSS_CMSSignedData_GetContentInfo(sigd),
+					       NULL, detached ? PR_TRUE : PR_FALSE) != SECSuccess)
+		goto out;
+	if ((rc = add_signer(cmsg, sigd, s)) == 0)
+		rc = encode(cmsg, p, len, der, pool);
+out:
+	NSS_CMSMessage_Destroy(cmsg);
+	return (rc);
+}
+
+/* boundary - a fresh random boundary that does not occur in the entity */
+
+static void boundary(char *b, size_t blen, const struct sg_buf *entity)
+{
+	unsigned char r[12];
+
+	do {
+		if (PK11_GenerateRandom(r, sizeof(r)) != SECSuccess)
+			memset(r, 0x5a, sizeof(r));
+		snprintf(b, blen, "----=_sg_%02x%02x%02x%02x%02x%02x%02x%02x%02x%02x%02x%02x",
+			 r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11]);
+	} while (memmem(entity->data, entity->len, b, strlen(b)) != NULL);
+}
+
+static void put_detached(struct sg_buf *out, const struct sg_buf *outer,
+			 const struct sg_buf *entity, const SECItem *der)
+{
+	char	b[64];
+
+	boundary(b, sizeof(b), entity);
+	sg_buf_append(out, outer->data, outer->len);
+	sg_buf_printf(out, "MIME-Version: 1.0\r\n"
+		      "Content-Type: multipart/signed; protocol=\"application/pkcs7-signature\";\r\n"
+		      " micalg=sha-256; boundary=\"%s\"\r\n\r\n"
+		      "This is a cryptographically signed message in MIME format.\r\n\r\n"
+		      "--%s\r\n", b, b);
+	/* The CRLF before the next delimiter belongs to it, not to the entity. */
+	sg_buf_append(out, entity->data, entity->len);
+	sg_buf_printf(out, "\r\n--%s\r\n"
+		      "Content-Type: application/pkcs7-signature; name=\"smime.p7s\"\r\n"
+		      "Content-Transfer-Encoding: base64\r\n"
+		      "Content-Disposition: attachment; filename=\"smime.p7s\"\r\n\r\n", b);
+	worker_mime_base64_encode(der->data, der->len, out);
+	sg_buf_printf(out, "\r\n--%s--\r\n", b);
+}
+
+int	worker_smime_sign(const struct worker_signer *s, int signature,
+			  const char *msg, size_t len, struct sg_buf *out)
+{
+	struct sg_buf canon = SG_BUF_INIT, outer = SG_BUF_INIT, entity = SG_BUF_INIT;
+	struct sg_buf safe = SG_BUF_INIT;
+	PLArenaPool *pool = PORT_NewArena(4096);
+	SECItem der = { siBuffer, NULL, 0 };
+	bool	detached = signature == SG_RULE_SIG_DETACHED;
+	int	rc;
+
+	if ((rc = worker__prepare(msg, len, NULL, &canon, &outer, &entity)) < 0
+	    || (rc = worker_mime_to_7bit(entity.data, entity.len, &safe)) < 0)
+		goto out;
+	if ((rc = cms_sign(s, safe.data, safe.len, detached, &der, pool)) < 0)
+		goto out;
+	if (detached)
+		put_detached(out, &outer, &safe, &der);
+	else
+		worker__put_pkcs7(out, &outer, "signed-data", &der);
+out:
+	PORT_FreeArena(pool, PR_FALSE);
+	sg_buf_free(&canon);
+	sg_buf_free(&outer);
+	sg_buf_free(&entity);
+	sg_buf_free(&safe);
+	return (rc);
+}
+
+static int cms_encrypt(CERTCertificate *const *certs, size_t n, const char *p, size_t len,
+		       SECItem *der, PLArenaPool *pool)
+{
+	NSSCMSMessage *cmsg = NSS_CMSMessage_Create(NULL);
+	NSSCMSEnvelopedData *env;
+	int	rc = SG_ECRYPTO;
+
+	if (cmsg == NULL)
+		return (SG_ECRYPTO);
+	/* The key size in bits is mandatory: 0 fails with BAD_DATA. */
+	if ((env = NSS_CMSEnvelopedData_Create(cmsg, SEC_OID_AES_256_CBC, 256)) == NULL)
+		goto out;
+	if (NSS_CMSContentInfo_SetContent_EnvelopedData(cmsg, NSS_CMSMessage_GetContentInfo(cmsg),
+							env) != SECSuccess) {
+		NSS_CMSEnvelopedData_Destroy(env);
+		goto out;
+	}
+	if (NSS_CMSContentInfo_SetContent_Data(cmsg, NSS_CMSEnvelopedData_GetContentInfo(env),
+					       NULL, PR_FALSE) != SECSuccess)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		NSSCMSRecipientInfo *ri = NSS_CMSRecipientInfo_Create(cmsg, certs[i]);
+
+		if (ri == NULL)
+			goto out;
+		if (NSS_CMSEnvelopedData_AddRecipient(env, ri) != SECSuccess) {
+			NSS_CMSRecipientInfo_Destroy(ri);
+			goto out;
+		}
+	}
+	rc = encode(cmsg, p, len, der, pool);
+out:
+	NSS_CMSMessage_Destroy(cmsg);
+	return (rc);
+}
+
+int	worker_smime_encrypt(CERTCertificate *const *certs, size_t n,
+			     const char *msg, size_t len, struct sg_buf *out)
+{
+	struct sg_buf canon = SG_BUF_INIT, outer = SG_BUF_INIT, entity = SG_BUF_INIT;
+	PLArenaPool *pool = PORT_NewArena(4096);
+	SECItem der = { siBuffer, NULL, 0 };
+	int	rc;
+
+	if (n == 0)
+		rc = SG_EINVAL;
+	else if ((rc = worker__prepare(msg, len, NULL, &canon, &outer, &entity)) == 0
+		 && (rc = cms_encrypt(certs, n, entity.data, entity.len, &der, pool)) == 0)
+		worker__put_pkcs7(out, &outer, "enveloped-data", &der);
+	PORT_FreeArena(pool, PR_FALSE);
+	sg_buf_free(&canon);
+	sg_buf_free(&outer);
+	sg_buf_free(&entity);
+	return (rc);
+}

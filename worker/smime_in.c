@@ -1,0 +1,469 @@
+/*
+ * NAME
+ *	smime_in 3
+ * SUMMARY
+ *	S/MIME inbound: decrypt, verify, strip a client's signature
+ * SYNOPSIS
+ *	#include "worker/worker.h"
+ *
+ *	int	worker_smime_decrypt(msg, len, out, reason, reasonlen)
+ *
+ *	int	worker_smime_verify(msg, len, header, out, verdict)
+ *
+ *	void	worker_verdict_free(verdict)
+ *
+ *	int	worker_smime_strip(msg, len, out)
+ * DESCRIPTION
+ *	Only the root entity of a message is ever decrypted or counted as
+ *	signed. A multipart that wraps an encrypted or signed part between
+ *	other parts is left alone: merging decrypted text with parts an
+ *	attacker wrote is EFAIL, and calling a message signed when only one
+ *	of its parts is signed is signature spoofing.
+ *
+ *	worker_smime_decrypt() accepts AES-CBC (128, 192, 256) and 3DES
+ *	content encryption; anything weaker is refused. The plaintext must
+ *	itself be a MIME entity.
+ *
+ *	worker_smime_verify() checks, for each signer info: the signature
+ *	(NSS, over the exact first-part bytes for multipart/signed), the
+ *	signer's certificate now, for e-mail signing, with NSS's revocation
+ *	settings; then that one signer's certificate carries the From
+ *	address. A detached signature that also carries content of its own
+ *	is invalid: what is shown must be what is signed.
+ * DIAGNOSTICS
+ *	Reasons are NSS error names or short phrases, ready for a header.
+ */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "worker_int.h"
+
+static bool is_pkcs7(const struct worker_mime_entity *e, const char *what)
+{
+	char	x[40];
+
+	snprintf(x, sizeof(x), "x-%s", what);
+	return (strcmp(e->type, "application") == 0
+		&& (strcmp(e->subtype, what) == 0 || strcmp(e->subtype, x) == 0));
+}
+
+/* body_der - the DER of a pkcs7 entity, by its transfer encoding */
+
+static int body_der(const struct worker_mime_entity *e, struct sg_buf *der)
+{
+	const char *b = e->p + e->body_off;
+	size_t	n = e->len - e->body_off;
+
+	if (e->cte == WORKER_CTE_BASE64)
+		return (worker_mime_base64_decode(b, n, der));
+	if (e->cte == WORKER_CTE_BINARY || e->cte == WORKER_CTE_8BIT || e->cte == WORKER_CTE_7BIT) {
+		sg_buf_append(der, b, n);
+		return (0);
+	}
+	return (SG_EUNSUPPORTED);
+}
+
+static NSSCMSMessage *decode(const struct sg_buf *der, SECOidTag *tag)
+{
+	SECItem item = { siBuffer, (unsigned char *) der->data, (unsigned) der->len };
+	NSSCMSMessage *cmsg;
+
+	if (der->len == 0 || der->len > (size_t) 1 << 30)
+		return (NULL);
+	cmsg = NSS_CMSMessage_CreateFromDER(&item, NULL, NULL, NULL, NULL, NULL, NULL);
+	if (cmsg)
+		*tag = NSS_CMSContentInfo_GetContentTypeTag(NSS_CMSMessage_ContentLevel(cmsg, 0));
+	return (cmsg);
+}
+
+/* put_plain - outer fields and a decrypted or unwrapped inner entity */
+
+static int put_plain(struct sg_buf *out, const char *head, size_t headlen,
+		     const struct sg_buf *outer, const SECItem *inner)
+{
+	struct sg_buf c = SG_BUF_INIT;
+	struct worker_mime_entity e;
+	int	rc;
+
+	worker_mime_canon((const char *) inner->data, inner->len, &c);
+	if ((rc = worker_mime_parse(c.data ? c.data : "", c.len, &e)) == 0) {
+		sg_buf_append(out, head, headlen);
+		sg_buf_append(out, outer->data, outer->len);
+		sg_buf_puts(out, "MIME-Version: 1.0\r\n");
+		sg_buf_append(out, c.data, c.len);
+	}
+	sg_buf_free(&c);
+	return (rc);
+}
+
+static bool strong_cipher(SECOidTag alg)
+{
+	return (alg == SEC_OID_AES_256_CBC || alg == SEC_OID_AES_192_CBC
+		|| alg == SEC_OID_AES_128_CBC || alg == SEC_OID_DES_EDE3_CBC);
+}
+
+static int decrypt_cms(const struct sg_buf *der, const struct sg_buf *outer,
+		       struct sg_buf *out, char *reason, size_t rlen)
+{
+	SECOidTag tag = SEC_OID_UNKNOWN;
+	NSSCMSMessage *cmsg = decode(der, &tag);
+	NSSCMSEnvelopedData *env;
+	SECItem *plain;
+	int	rc = SG_ECRYPTO;
+
+	if (cmsg == NULL) {
+		worker__nss_reason(reason, rlen, PORT_GetError() == SEC_ERROR_NOT_A_RECIPIENT
+				   ? "no key for any recipient" : "cannot decrypt");
+		return (SG_ECRYPTO);
+	}
+	if (tag != SEC_OID_PKCS7_ENVELOPED_DATA) {
+		rc = SG_ENOTFOUND;
+		goto out;
+	}
+	env = NSS_CMSContentInfo_GetContent(NSS_CMSMessage_ContentLevel(cmsg, 0));
+	if (!strong_cipher(NSS_CMSContentInfo_GetContentEncAlgTag(NSS_CMSEnvelopedData_GetContentInfo(env)))) {
+		snprintf(reason, rlen, "weak content encryption algorithm refused");
+		goto out;
+	}
+	if ((plain = NSS_CMSMessage_GetContent(cmsg)) == NULL || plain->len == 0) {
+		snprintf(reason, rlen, "empty encrypted content");
+		goto out;
+	}
+	if (put_plain(out, "", 0, outer, plain) < 0)
+		snprintf(reason, rlen, "decrypted content is not a MIME entity");
+	else
+		rc = 0;
+out:
+	NSS_CMSMessage_Destroy(cmsg);
+	return (rc);
+}
+
+int	worker_smime_decrypt(const char *msg, size_t len, struct sg_buf *out,
+			     char *reason, size_t rlen)
+{
+	struct sg_buf canon = SG_BUF_INIT, outer = SG_BUF_INIT, entity = SG_BUF_INIT;
+	struct sg_buf der = SG_BUF_INIT;
+	struct worker_mime_entity e;
+	int	rc;
+
+	snprintf(reason, rlen, "%s", "");
+	if ((rc = worker__prepare(msg, len, NULL, &canon, &outer, &entity)) < 0
+	    || (rc = worker_mime_parse(entity.data, entity.len, &e)) < 0)
+		goto out;
+	if (!is_pkcs7(&e, "pkcs7-mime")
+	    || (e.smime_type[0] && strcmp(e.smime_type, "enveloped-data") != 0)) {
+		rc = SG_ENOTFOUND;
+		goto out;
+	}
+	if (body_der(&e, &der) < 0) {
+		snprintf(reason, rlen, "encrypted body is not valid base64");
+		rc = SG_ECRYPTO;
+		goto out;
+	}
+	rc = decrypt_cms(&der, &outer, out, reason, rlen);
+out:
+	sg_buf_free(&canon);
+	sg_buf_free(&outer);
+	sg_buf_free(&entity);
+	sg_buf_free(&der);
+	return (rc);
+}
+
+/* set_digests - hash the detached content with the signature's algorithms */
+
+static int set_digests(NSSCMSSignedData *sigd, const char *p, size_t len, PLArenaPool *pool)
+{
+	SECAlgorithmID **algs = NSS_CMSSignedData_GetDigestAlgs(sigd);
+	NSSCMSDigestContext *dcx;
+	SECItem **digests = NULL;
+
+	if (algs == NULL || (dcx = NSS_CMSDigestContext_StartMultiple(algs)) == NULL)
+		return (SG_ECRYPTO);
+	NSS_CMSDigestContext_Update(dcx, (const unsigned char *) p, (int) len);
+	if (NSS_CMSDigestContext_FinishMultiple(dcx, pool, &digests) != SECSuccess
+	    || NSS_CMSSignedData_SetDigests(sigd, algs, digests) != SECSuccess)
+		return (SG_ECRYPTO);
+	return (0);
+}
+
+/* from_address - the one From mailbox's address, into addr */
+
+static int from_address(const struct sg_buf *outer, char *addr, size_t alen)
+{
+	struct worker_mime_field f;
+	size_t	pos = 0, n = 0, s, e;
+	const char *v = NULL;
+	size_t	vlen = 0;
+
+	while (worker_mime_field_next(outer->data, outer->len, &pos, &f) == 0)
+		if (worker_mime_field_is(&f, "From") && n++ == 0) {
+			v = f.value;
+			vlen = f.vlen;
+		}
+	if (n != 1)
+		return (SG_EINVAL);
+	const char *lt = memchr(v, '<', vlen);
+
+	if (lt) {
+		const char *gt = memchr(lt, '>', vlen - (size_t) (lt - v));
+
+		if (gt == NULL || memchr(gt, '<', vlen - (size_t) (gt - v)) || memchr(v, ',', vlen))
+			return (SG_EINVAL);	/* one mailbox only */
+		s = (size_t) (lt + 1 - v);
+		e = (size_t) (gt - v);
+	} else {
+		for (s = 0; s < vlen && strchr(" \t\r\n", v[s]); s++);
+		for (e = vlen; e > s && strchr(" \t\r\n", v[e - 1]); e--);
+		if (memchr(v + s, ' ', e - s) || memchr(v + s, ',', e - s))
+			return (SG_EINVAL);
+	}
+	if (e <= s || e - s >= alen)
+		return (SG_EINVAL);
+	memcpy(addr, v + s, e - s);
+	addr[e - s] = 0;
+	return (0);
+}
+
+static bool cert_has_address(CERTCertificate *cert, const char *addr)
+{
+	for (const char *a = CERT_GetFirstEmailAddress(cert); a; a = CERT_GetNextEmailAddress(cert, a))
+		if (strcasecmp(a, addr) == 0)
+			return (true);
+	return (false);
+}
+
+static void invalid(struct worker_verdict *v, const char *fmt, const char *arg)
+{
+	if (v->status == WORKER_SIG_INVALID)
+		return;				/* the first reason counts */
+	v->status = WORKER_SIG_INVALID;
+	snprintf(v->reason, sizeof(v->reason), fmt, arg);
+}
+
+/* check_signer - signature, chain now, harvest; true if good */
+
+static bool check_signer(NSSCMSSignedData *sigd, int i, CERTCertDBHandle *db,
+			 struct worker_verdict *v, CERTCertificate **certp)
+{
+	NSSCMSSignerInfo *si = NSS_CMSSignedData_GetSignerInfo(sigd, i);
+	SECStatus rv = NSS_CMSSignedData_VerifySignerInfo(sigd, i, db, certUsageEmailSigner);
+	NSSCMSVerificationStatus st = NSS_CMSSignerInfo_GetVerificationStatus(si);
+	CERTCertificate *cert = NSS_CMSSignerInfo_GetSigningCertificate(si, db);
+	PRTime t;
+	char	why[96];
+
+	*certp = cert;
+	if (cert && cert->emailAddr && v->signer[0] == 0)
+		snprintf(v->signer, sizeof(v->signer), "%s", cert->emailAddr);
+	if (st == NSSCMSVS_SigningCertNotTrusted || st == NSSCMSVS_SigningCertNotFound) {
+		worker__nss_reason(why, sizeof(why), "signer certificate");
+		invalid(v, "%.120s", why);
+		return (false);
+	}
+	if (rv != SECSuccess || st != NSSCMSVS_GoodSignature) {
+		invalid(v, "bad signature (%.60s)", NSS_CMSUtil_VerificationStatusToString(st));
+		return (false);
+	}
+	/* NSS checked the chain at the claimed signing time; the truth is now. */
+	if (CERT_VerifyCertificateNow(db, cert, PR_TRUE, certificateUsageEmailSigner,
+				      NULL, NULL) != SECSuccess) {
+		worker__nss_reason(why, sizeof(why), "signer certificate");
+		invalid(v, "%.120s", why);
+		return (false);
+	}
+	if (NSS_CMSSignerInfo_GetSigningTime(si, &t) == SECSuccess && v->signing_time == 0)
+		v->signing_time = t / 1000;
+	return (true);
+}
+
+static void verify_cms(const struct sg_buf *der, const char *content, size_t clen,
+		       const struct sg_buf *outer, struct worker_verdict *v, SECItem **inner,
+		       NSSCMSMessage **keep)
+{
+	CERTCertDBHandle *db = CERT_GetDefaultCertDB();
+	PLArenaPool *pool = PORT_NewArena(1024);
+	SECOidTag tag = SEC_OID_UNKNOWN;
+	NSSCMSMessage *cmsg = decode(der, &tag);
+	NSSCMSSignedData *sigd;
+	CERTCertificate *certs[WORKER_SIGNERS_MAX];
+	char	from[256];
+	int	n;
+	bool	from_ok = false, all_ok = true;
+
+	*keep = cmsg;
+	if (cmsg == NULL || tag != SEC_OID_PKCS7_SIGNED_DATA) {
+		invalid(v, "%s", "signature cannot be decoded");
+		goto out;
+	}
+	sigd = NSS_CMSContentInfo_GetContent(NSS_CMSMessage_ContentLevel(cmsg, 0));
+	*inner = NSS_CMSMessage_GetContent(cmsg);
+	if (content && *inner && (*inner)->len) {
+		invalid(v, "%s", "detached signature carries content of its own");
+		goto out;
+	}
+	if (content && set_digests(sigd, content, clen, pool) < 0) {
+		invalid(v, "%s", "cannot hash the signed content");
+		goto out;
+	}
+	n = NSS_CMSSignedData_SignerInfoCount(sigd);
+	if (n <= 0 || n > WORKER_SIGNERS_MAX) {
+		invalid(v, "%s", n <= 0 ? "no signer" : "too many signers");
+		goto out;
+	}
+	/* Temporary import, never kept: harvesting is the caller's choice. */
+	(void) NSS_CMSSignedData_ImportCerts(sigd, db, certUsageEmailSigner, PR_FALSE);
+	for (int i = 0; i < n; i++) {
+		if (!check_signer(sigd, i, db, v, &certs[i]))
+			all_ok = false;
+	}
+	if (!all_ok)
+		goto out;
+	if (from_address(outer, from, sizeof(from)) < 0) {
+		invalid(v, "%s", "no single From address");
+		goto out;
+	}
+	for (int i = 0; i < n; i++)
+		from_ok |= cert_has_address(certs[i], from);
+	if (!from_ok) {
+		invalid(v, "signer is not the From address %.100s", from);
+		goto out;
+	}
+	v->status = WORKER_SIG_VALID;
+	for (int i = 0; i < n; i++)
+		v->harvest[v->nharvest++] = CERT_DupCertificate(certs[i]);
+out:
+	PORT_FreeArena(pool, PR_FALSE);
+}
+
+/* put_header - the result field, printable and quoted */
+
+static void put_header(struct sg_buf *out, const char *name, const struct worker_verdict *v)
+{
+	static const char *const word[] = { "unsigned", "valid", "invalid" };
+	char	esc[512];
+
+	sg_buf_printf(out, "%s: %s", name, word[v->status]);
+	if (v->status == WORKER_SIG_INVALID)
+		sg_buf_printf(out, "; reason=\"%s\"",
+			      sg_printable(esc, sizeof(esc), v->reason, strlen(v->reason)));
+	if (v->signer[0])
+		sg_buf_printf(out, "; signer=\"%s\"",
+			      sg_printable(esc, sizeof(esc), v->signer, strlen(v->signer)));
+	if (v->signing_time) {
+		time_t	t = (time_t) (v->signing_time / 1000);
+		struct tm tm;
+		char	ts[32];
+
+		gmtime_r(&t, &tm);
+		strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		sg_buf_printf(out, "; signed=%s", ts);
+	}
+	sg_buf_puts(out, "\r\n");
+}
+
+/* verify_detached - multipart/signed: exactly two parts, the second the signature */
+
+static void verify_detached(const struct worker_mime_entity *e, const struct sg_buf *outer,
+			    struct worker_verdict *v)
+{
+	struct worker_mime_span parts[3];
+	struct worker_mime_entity sig;
+	struct sg_buf der = SG_BUF_INIT;
+	NSSCMSMessage *cmsg = NULL;
+	SECItem *inner = NULL;
+	size_t	n;
+
+	if (worker_mime_parts(e, parts, SG_NELEM(parts), &n) < 0 || n != 2
+	    || worker_mime_parse(e->p + parts[1].off, parts[1].len, &sig) < 0
+	    || !is_pkcs7(&sig, "pkcs7-signature") || body_der(&sig, &der) < 0) {
+		invalid(v, "%s", "malformed multipart/signed");
+	} else {
+		verify_cms(&der, e->p + parts[0].off, parts[0].len, outer, v, &inner, &cmsg);
+	}
+	if (cmsg)
+		NSS_CMSMessage_Destroy(cmsg);
+	sg_buf_free(&der);
+}
+
+int	worker_smime_verify(const char *msg, size_t len, const char *header,
+			    struct sg_buf *out, struct worker_verdict *v)
+{
+	struct sg_buf canon = SG_BUF_INIT, outer = SG_BUF_INIT, entity = SG_BUF_INIT;
+	struct sg_buf der = SG_BUF_INIT, head = SG_BUF_INIT;
+	struct worker_mime_entity e;
+	NSSCMSMessage *cmsg = NULL;
+	SECItem *inner = NULL;
+	bool	unwrapped = false;
+	int	rc;
+
+	memset(v, 0, sizeof(*v));
+	if ((rc = worker__prepare(msg, len, header, &canon, &outer, &entity)) < 0
+	    || (rc = worker_mime_parse(entity.data, entity.len, &e)) < 0)
+		goto out;
+	if (strcmp(e.type, "multipart") == 0 && strcmp(e.subtype, "signed") == 0
+	    && (strcmp(e.protocol, "application/pkcs7-signature") == 0
+		|| strcmp(e.protocol, "application/x-pkcs7-signature") == 0)) {
+		verify_detached(&e, &outer, v);
+	} else if (is_pkcs7(&e, "pkcs7-mime") && strcmp(e.smime_type, "signed-data") == 0) {
+		if (body_der(&e, &der) < 0)
+			invalid(v, "%s", "signature is not valid base64");
+		else
+			verify_cms(&der, NULL, 0, &outer, v, &inner, &cmsg);
+	}
+	put_header(&head, header, v);
+	/* Opaque and valid: unwrap, so readers without S/MIME see the content. */
+	if (v->status == WORKER_SIG_VALID && inner && inner->len)
+		unwrapped = put_plain(out, head.data, head.len, &outer, inner) == 0;
+	if (!unwrapped) {
+		sg_buf_append(out, head.data, head.len);
+		sg_buf_append(out, outer.data, outer.len);
+		sg_buf_puts(out, "MIME-Version: 1.0\r\n");
+		sg_buf_append(out, entity.data, entity.len);
+	}
+out:
+	if (cmsg)
+		NSS_CMSMessage_Destroy(cmsg);
+	sg_buf_free(&canon);
+	sg_buf_free(&outer);
+	sg_buf_free(&entity);
+	sg_buf_free(&der);
+	sg_buf_free(&head);
+	return (rc);
+}
+
+void	worker_verdict_free(struct worker_verdict *v)
+{
+	for (size_t i = 0; i < v->nharvest; i++)
+		CERT_DestroyCertificate(v->harvest[i]);
+	v->nharvest = 0;
+}
+
+int	worker_smime_strip(const char *msg, size_t len, struct sg_buf *out)
+{
+	struct sg_buf canon = SG_BUF_INIT, outer = SG_BUF_INIT, entity = SG_BUF_INIT;
+	struct worker_mime_entity e;
+	struct worker_mime_span parts[3];
+	size_t	n;
+	int	rc;
+
+	if ((rc = worker__prepare(msg, len, NULL, &canon, &outer, &entity)) < 0
+	    || (rc = worker_mime_parse(entity.data, entity.len, &e)) < 0)
+		goto out;
+	if (strcmp(e.type, "multipart") != 0 || strcmp(e.subtype, "signed") != 0
+	    || worker_mime_parts(&e, parts, SG_NELEM(parts), &n) < 0 || n != 2) {
+		rc = SG_ENOTFOUND;
+		goto out;
+	}
+	sg_buf_append(out, outer.data, outer.len);
+	sg_buf_puts(out, "MIME-Version: 1.0\r\n");
+	sg_buf_append(out, e.p + parts[0].off, parts[0].len);
+out:
+	sg_buf_free(&canon);
+	sg_buf_free(&outer);
+	sg_buf_free(&entity);
+	return (rc);
+}
