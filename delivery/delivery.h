@@ -303,12 +303,14 @@ int	delivery_dsn_build(const struct delivery_dsn *, struct sg_buf *out);
  */
 struct delivery_agent;
 
+struct queue_conf;
+struct certs_conf;
+
 struct delivery_agent_params {
 	const struct delivery_conf *conf;
-	const char *hostname;		/* EHLO default, Reporting-MTA */
-	const char *state_dir;
-	const void *queue_conf;		/* struct queue_conf * */
-	const void *certs_conf;		/* struct certs_conf * */
+	const struct sg_conf_main *main;	/* hostname: EHLO, Reporting-MTA */
+	const struct queue_conf *queue;
+	const struct certs_conf *certs;
 };
 
 int	delivery_agent_start(uv_loop_t *, const struct delivery_agent_params *,

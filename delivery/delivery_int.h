@@ -15,6 +15,8 @@
 #include <sys/socket.h>
 
 #include "delivery.h"
+#include "queue/queue.h"
+#include "certs/certs.h"
 
 /* resolve.c: c-ares on the agent's loop. */
 struct dl_resolver;
@@ -46,5 +48,92 @@ void	dl_hosts_free(struct dl_hosts *);
 
 /* conf_copy.c: the agent keeps its own copy of its configuration. */
 struct delivery_conf *dl_conf_copy(const struct delivery_conf *, struct sg_arena *);
+
+/* agent.c and conn.c: the agent's tables. */
+struct dl_dest;
+struct dl_conn;
+
+/* The result of one recipient in the current attempt. */
+struct dl_rres {
+	bool	tried;			/* part of this attempt */
+	int	status;			/* enum delivery_status */
+	int	code;
+	char	enh[16];
+	char	reply[DELIVERY_REPLY_TEXT_MAX + 128];
+	char	relay[320];
+	char	tls[128];
+};
+
+/* One message in flight: its envelope and the results of this attempt. */
+struct dl_unit {
+	struct delivery_agent *a;
+	uint64_t id;
+	char	idstr[QUEUE_ID_BUFSZ];
+	struct queue_env env;
+	struct dl_rres *res;		/* env.nrcpt entries */
+	unsigned jobs;			/* outstanding */
+	int64_t	start_ms;
+	bool	eightbit;
+	struct dl_unit *hnext;		/* in the agent's id table */
+};
+
+/* One transaction's worth of a unit's recipients for one destination. */
+struct dl_job {
+	struct dl_unit *u;
+	struct dl_dest *d;
+	struct delivery_msg msg;
+	struct delivery_rcpt *rcpts;
+	size_t *idx;			/* msg.rcpts[i] is env.rcpt[idx[i]] */
+	struct dl_job *next;
+};
+
+struct dl_dest {
+	struct delivery_agent *a;
+	struct delivery_route route;
+	char	domain[256];		/* MX: the domain */
+	struct dl_job *jobs, **jobs_tail;
+	size_t	njobs;
+	struct dl_conn *idle;		/* connections waiting for a job */
+	struct dl_conn *conns;		/* every open connection */
+	unsigned active;		/* connections open */
+	unsigned connecting;		/* not yet ready for a message */
+	struct dl_hosts *hosts;		/* resolved next hops */
+	int64_t	hosts_ms;
+	bool	resolving;
+	struct dl_dest *next;
+};
+
+struct delivery_agent {
+	uv_loop_t *loop;
+	struct sg_arena *arena;		/* conf copies; old ones kept to stop */
+	struct delivery_conf *conf;
+	char   *hostname;
+	char   *ehlo;
+	char   *auth_user, *auth_pass;
+	struct queue *q;
+	struct certs *certs;		/* NULL: no TLS client here */
+	struct dl_resolver *res;
+	uv_timer_t scan_timer;
+	uv_poll_t wake_poll;
+	int	wake_fd;
+	struct dl_dest *dests;
+	struct dl_unit *table[1024];	/* units in flight by id */
+	size_t	nunits;
+	unsigned total;			/* connections open */
+	bool	stopping;
+	unsigned handles;		/* open handles of the agent itself */
+};
+
+/* conn.c */
+void	dl_conn_open(struct dl_dest *);
+void	dl_conn_give(struct dl_conn *, struct dl_job *);
+void	dl_conn_stop_all(struct dl_dest *);
+
+/* agent.c, for conn.c */
+struct dl_job *dl_dest_take(struct dl_dest *);
+void	dl_dest_dispatch(struct dl_dest *);
+void	dl_dest_fail(struct dl_dest *, int status, const char *enh, const char *reason);
+void	dl_dest_conn_closed(struct dl_dest *, struct dl_conn *);
+void	dl_job_done(struct dl_job *, const char *relay, const char *tls);
 
 #endif

@@ -1,0 +1,767 @@
+/*
+ * NAME
+ *	agent 3
+ * SUMMARY
+ *	the delivery agent: due messages, destinations, results, DSNs
+ * SYNOPSIS
+ *	#include "delivery/delivery.h"
+ *
+ *	int	delivery_agent_start(loop, params, out)
+ *	int	delivery_agent_reload(a, params)
+ *	void	delivery_agent_stop(a)
+ *	void	delivery_agent_free(a)
+ * DESCRIPTION
+ *	The agent runs on the delivery role's loop. It wakes on the queue's
+ *	datagram and on a timer (scan_interval), takes due messages with
+ *	queue_due() (which leases them), and splits each message's due
+ *	recipients by destination: the route of the recipient's domain,
+ *	found with the same address parser smtpd uses (sg_addr_parse). A
+ *	destination holds a queue of jobs (one SMTP transaction each, up to
+ *	max_recipients), its resolved next hops, and its connections, at
+ *	most destination_concurrency of them, max_connections in all.
+ *
+ *	When every job of a message has finished, its results are stored
+ *	in one queue_record() call: delivered, deferred with the next
+ *	attempt from the retry schedule, or bounced (a permanent failure,
+ *	or a temporary one past the message's lifetime). Bounces, delay
+ *	warnings (once, after delay_warning) and success notices
+ *	(NOTIFY=SUCCESS) are spooled as RFC 3464 reports from the null
+ *	sender before the results are recorded, so a crash in between may
+ *	repeat a report but never lose one. No report goes to the null
+ *	sender, nor for a report we made.
+ *
+ *	One log line per recipient result: queue id, recipient, relay
+ *	(host[address]:port), TLS version/cipher, delay, attempt, status,
+ *	enhanced status and the reply, escaped with sg_printable().
+ *
+ *	delivery_agent_stop() closes every handle: idle connections say
+ *	QUIT, busy ones are cut; recipients that were not tried are left
+ *	untouched in the queue, which hands them out again when their lease
+ *	ends. The agent frees itself when its last handle has closed.
+ * DIAGNOSTICS
+ *	delivery_agent_start() returns SG_EIO when the queue cannot be
+ *	opened, SG_EINVAL for unreadable credentials or DNS servers.
+ *	Everything later is logged.
+ */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "delivery_int.h"
+
+#define DUE_BATCH	256
+#define MAX_UNITS	20000		/* messages in flight at once */
+#define HOSTS_TTL_MS	60000		/* re-resolve a destination after this */
+#define DSN_HDRS_MAX	(64 * 1024)
+#define DSN_FULL_MAX	(10 * 1024 * 1024)
+
+static void scan(struct delivery_agent *a);
+static void maybe_free(struct delivery_agent *a);
+
+/* ------------------------------------------------------- the table */
+
+static struct dl_unit **slot(struct delivery_agent *a, uint64_t id)
+{
+	struct dl_unit **pp = &a->table[(id ^ (id >> 16)) % SG_NELEM(a->table)];
+
+	while (*pp && (*pp)->id != id)
+		pp = &(*pp)->hnext;
+	return (pp);
+}
+
+/* ---------------------------------------------------- destinations */
+
+static struct dl_dest *dest_get(struct delivery_agent *a, const struct delivery_route *r,
+				const char *domain)
+{
+	struct dl_dest *d;
+
+	for (d = a->dests; d; d = d->next)
+		if (strcmp(d->route.key, r->key) == 0)
+			return (d);
+	d = sg_xcalloc(1, sizeof(*d));
+	d->a = a;
+	d->route = *r;
+	snprintf(d->domain, sizeof(d->domain), "%s", domain);
+	d->jobs_tail = &d->jobs;
+	d->next = a->dests;
+	a->dests = d;
+	return (d);
+}
+
+static void dest_gc(struct dl_dest *d)
+{
+	struct delivery_agent *a = d->a;
+
+	if (d->njobs || d->active || d->resolving)
+		return;
+	for (struct dl_dest **pp = &a->dests; *pp; pp = &(*pp)->next) {
+		if (*pp == d) {
+			*pp = d->next;
+			break;
+		}
+	}
+	dl_hosts_free(d->hosts);
+	free(d);
+}
+
+static void dest_push(struct dl_dest *d, struct dl_job *j)
+{
+	j->next = NULL;
+	*d->jobs_tail = j;
+	d->jobs_tail = &j->next;
+	d->njobs++;
+}
+
+struct dl_job *dl_dest_take(struct dl_dest *d)
+{
+	struct dl_job *j = d->jobs;
+
+	if (j == NULL)
+		return (NULL);
+	d->jobs = j->next;
+	if (d->jobs == NULL)
+		d->jobs_tail = &d->jobs;
+	d->njobs--;
+	return (j);
+}
+
+static void on_resolved(void *arg, struct dl_hosts *h)
+{
+	struct dl_dest *d = arg;
+
+	d->resolving = false;
+	if (h->status != DELIVERY_OK) {
+		dl_dest_fail(d, h->status, h->enh, h->reason);
+		dl_hosts_free(h);
+		dest_gc(d);
+		return;
+	}
+	dl_hosts_free(d->hosts);
+	d->hosts = h;
+	d->hosts_ms = sg_mono_ms();
+	dl_dest_dispatch(d);
+}
+
+static void resolve(struct dl_dest *d)
+{
+	struct delivery_agent *a = d->a;
+
+	d->resolving = true;
+	if (d->route.kind == DELIVERY_ROUTE_MX)
+		dl_resolve_mx(a->res, d->domain, (unsigned) a->conf->smtp_port, on_resolved, d);
+	else if (d->route.smarthost) {
+		struct sg_strlist one = {1, &a->conf->smarthost};
+
+		dl_resolve_hosts(a->res, &one, 25, on_resolved, d);
+	} else {
+		dl_resolve_hosts(a->res, d->route.hosts, 25, on_resolved, d);
+	}
+}
+
+void	dl_dest_dispatch(struct dl_dest *d)
+{
+	struct delivery_agent *a = d->a;
+
+	while (d->njobs > 0 && d->idle)
+		dl_conn_give(d->idle, dl_dest_take(d));
+	if (d->njobs == 0 || a->stopping || d->resolving)
+		return;
+	if (d->hosts == NULL || sg_mono_ms() - d->hosts_ms > HOSTS_TTL_MS) {
+		if (d->active == 0) {
+			resolve(d);
+			return;
+		}
+	}
+	while (d->njobs > d->connecting && d->active < (unsigned) a->conf->destination_concurrency
+	       && a->total < (unsigned) a->conf->max_connections && d->hosts)
+		dl_conn_open(d);
+}
+
+void	dl_dest_fail(struct dl_dest *d, int status, const char *enh, const char *reason)
+{
+	struct dl_job *j;
+
+	while ((j = dl_dest_take(d)) != NULL) {
+		for (size_t i = 0; i < j->msg.nrcpts; i++) {
+			struct delivery_rcpt *r = &j->rcpts[i];
+
+			r->status = status;
+			r->code = 0;
+			snprintf(r->enh, sizeof(r->enh), "%s", enh);
+			snprintf(r->reply, sizeof(r->reply), "%s", reason);
+		}
+		dl_job_done(j, "none", "none");
+	}
+}
+
+void	dl_dest_conn_closed(struct dl_dest *d, struct dl_conn *c)
+{
+	struct delivery_agent *a = d->a;
+	bool	was_full = a->total >= (unsigned) a->conf->max_connections;
+
+	(void) c;
+	d->active--;
+	a->total--;
+	if (a->stopping) {
+		dest_gc(d);
+		maybe_free(a);
+		return;
+	}
+	dl_dest_dispatch(d);
+	if (was_full) {
+		for (struct dl_dest *o = a->dests; o; o = o->next)
+			if (o != d && o->njobs)
+				dl_dest_dispatch(o);
+	}
+	dest_gc(d);
+}
+
+/* ------------------------------------------------------------ DSNs */
+
+static void read_original(struct delivery_agent *a, struct dl_unit *u, bool full,
+			  struct sg_buf *b)
+{
+	size_t	max = full ? DSN_FULL_MAX : DSN_HDRS_MAX, got = 0;
+
+	if (full && u->env.size > DSN_FULL_MAX)
+		max = DSN_HDRS_MAX;
+	sg_buf_reserve(b, max);
+	while (b->len < max && queue_body_read(a->q, u->id, QUEUE_BODY_ORIGINAL, b->len,
+					       b->data + b->len, max - b->len, &got) == 0
+	       && got > 0)
+		b->len += got;
+}
+
+static void send_dsn(struct delivery_agent *a, struct dl_unit *u,
+		     const struct delivery_dsn_rcpt *rcpts, size_t n, int64_t now)
+{
+	struct delivery_dsn d = {
+		.reporting_mta = a->hostname,.queue_id = u->idstr,.sender = u->env.sender,
+		.envid = *u->env.envid ? u->env.envid : NULL,.arrival = u->env.arrival_ms,
+		.now = now,.rcpts = rcpts,.nrcpts = n,.full = u->env.ret == QUEUE_RET_FULL,
+		.retry_until = u->env.arrival_ms + a->conf->max_lifetime,
+	};
+	struct sg_buf orig = SG_BUF_INIT, msg = SG_BUF_INIT;
+	struct queue_env e;
+	struct queue_body_src src = {0};
+	uint64_t id = 0;
+	char	idstr[QUEUE_ID_BUFSZ];
+	int	rc;
+
+	read_original(a, u, d.full, &orig);
+	d.original = orig.data;
+	d.original_len = orig.len;
+	if (d.full && orig.len >= DSN_FULL_MAX)
+		d.full = false;
+	if (delivery_dsn_build(&d, &msg) < 0)
+		goto out;
+	queue_env_init(&e);
+	e.state = QUEUE_READY;
+	e.flags = QUEUE_F_DSN;
+	e.sender = "";
+	e.direction = QUEUE_DIR_OUTBOUND;
+	e.parent = u->id;
+	queue_env_rcpt_add(&e, u->env.sender);
+	src.data = msg.data;
+	src.len = msg.len;
+	rc = queue_spool(a->q, &e, &src, &id);
+	queue_env_free(&e);
+	if (rc < 0)
+		sg_error("id=%s event=dsn_failed kind=%s error=\"%s\"", u->idstr,
+			 rcpts[0].kind == DELIVERY_DSN_FAILED ? "bounce" : "notice",
+			 sg_strerror(rc));
+	else
+		sg_info("id=%s event=dsn dsn_id=%s kind=%s recipients=%zu", u->idstr,
+			queue_id_format(id, idstr), rcpts[0].kind == DELIVERY_DSN_FAILED
+			? "failure" : rcpts[0].kind == DELIVERY_DSN_DELAYED ? "delay"
+			: "success", n);
+out:
+	sg_buf_free(&orig);
+	sg_buf_free(&msg);
+}
+
+/* --------------------------------------------------------- results */
+
+static const char *status_name(enum queue_rcpt_state st)
+{
+	return (st == QUEUE_RCPT_DELIVERED ? "sent" : st == QUEUE_RCPT_BOUNCED ? "bounced"
+		: "deferred");
+}
+
+static void log_result(struct dl_unit *u, size_t i, enum queue_rcpt_state st,
+		       const struct dl_rres *r, unsigned attempt, int64_t now)
+{
+	char	rcpt[600], reply[800];
+
+	sg_printable(rcpt, sizeof(rcpt), u->env.rcpt[i].addr, strlen(u->env.rcpt[i].addr));
+	sg_printable(reply, sizeof(reply), r->reply, strlen(r->reply));
+	sg_info("id=%s event=delivery rcpt=\"%s\" relay=\"%s\" tls=\"%s\" delay=%.2f "
+		"attempt=%u status=%s dsn=%s reply=\"%s\"", u->idstr, rcpt, r->relay, r->tls,
+		(double) (now - u->env.arrival_ms) / 1000.0, attempt, status_name(st),
+		r->enh, reply);
+}
+
+static bool wants(unsigned notify, unsigned bit)
+{
+	if (notify & QUEUE_NOTIFY_NEVER)
+		return (false);
+	if (notify == 0)
+		return (bit == QUEUE_NOTIFY_FAILURE || bit == QUEUE_NOTIFY_DELAY);
+	return ((notify & bit) != 0);
+}
+
+/* decide - the queue state of one tried recipient */
+
+static enum queue_rcpt_state decide(struct delivery_agent *a, struct dl_unit *u,
+				    struct dl_rres *r, unsigned attempt, int64_t now,
+				    int64_t *next)
+{
+	int64_t	expire = u->env.expire_ms ? u->env.expire_ms
+		: u->env.arrival_ms + a->conf->max_lifetime;
+
+	*next = 0;
+	if (r->status == DELIVERY_OK)
+		return (QUEUE_RCPT_DELIVERED);
+	if (r->status == DELIVERY_PERM)
+		return (QUEUE_RCPT_BOUNCED);
+	*next = delivery_retry_next(a->conf, u->env.arrival_ms, attempt, now);
+	if (*next > expire)
+		*next = expire;
+	if (*next < 0 || now >= expire) {
+		char	why[sizeof(r->reply)];
+
+		snprintf(why, sizeof(why), "message expired after %lld s in the queue: %.500s",
+			 (long long) ((now - u->env.arrival_ms) / 1000), r->reply);
+		snprintf(r->reply, sizeof(r->reply), "%s", why);
+		return (QUEUE_RCPT_BOUNCED);
+	}
+	return (QUEUE_RCPT_DEFERRED);
+}
+
+static void unit_free(struct dl_unit *u)
+{
+	queue_env_free(&u->env);
+	free(u->res);
+	free(u);
+}
+
+static void unit_complete(struct dl_unit *u)
+{
+	struct delivery_agent *a = u->a;
+	size_t	n = u->env.nrcpt, nres = 0, nb = 0, ns = 0, nd = 0;
+	struct queue_result *res = sg_xcalloc(n ? n : 1, sizeof(*res));
+	struct delivery_dsn_rcpt *bounce = sg_xcalloc(n ? n : 1, sizeof(*bounce));
+	struct delivery_dsn_rcpt *success = sg_xcalloc(n ? n : 1, sizeof(*success));
+	struct delivery_dsn_rcpt *delay = sg_xcalloc(n ? n : 1, sizeof(*delay));
+	bool	dsn_ok = *u->env.sender && !(u->env.flags & QUEUE_F_DSN);
+	bool	warn = a->conf->delay_warning > 0 && !strstr(u->env.route, "delay-warned");
+	int64_t	now = sg_now_ms(), next;
+	bool	done = false;
+	int	rc;
+
+	for (size_t i = 0; i < n; i++) {
+		struct dl_rres *r = &u->res[i];
+		const struct queue_rcpt *q = &u->env.rcpt[i];
+		unsigned attempt = q->attempts + 1;
+		enum queue_rcpt_state st;
+		struct delivery_dsn_rcpt dr = {.addr = q->addr,.status = r->enh,
+			.remote_mta = NULL,.diagnostic = r->reply,.last_attempt = now,
+		.orcpt = *q->orcpt ? q->orcpt : NULL};
+
+		if (!r->tried)
+			continue;
+		/* At shutdown, a recipient cut off locally was not really tried. */
+		if (a->stopping && r->status == DELIVERY_TEMP && r->code == 0)
+			continue;
+		st = decide(a, u, r, attempt, now, &next);
+		log_result(u, i, st, r, attempt, now);
+		res[nres++] = (struct queue_result) {
+			.index = i,.state = st,.reply = r->reply,.dsn_status = r->enh,
+			.relay = r->relay,.next_attempt_ms = next,
+		};
+		if (strcmp(r->relay, "none") != 0) {
+			dr.remote_mta = r->relay;
+		}
+		if (st == QUEUE_RCPT_BOUNCED && wants(q->notify, QUEUE_NOTIFY_FAILURE)) {
+			dr.kind = DELIVERY_DSN_FAILED;
+			bounce[nb++] = dr;
+		} else if (st == QUEUE_RCPT_DELIVERED && wants(q->notify, QUEUE_NOTIFY_SUCCESS)) {
+			dr.kind = DELIVERY_DSN_DELIVERED;
+			success[ns++] = dr;
+		} else if (st == QUEUE_RCPT_DEFERRED && warn && wants(q->notify, QUEUE_NOTIFY_DELAY)
+			   && now - u->env.arrival_ms >= a->conf->delay_warning) {
+			dr.kind = DELIVERY_DSN_DELAYED;
+			delay[nd++] = dr;
+		}
+	}
+	if (dsn_ok && nb)
+		send_dsn(a, u, bounce, nb, now);
+	if (dsn_ok && ns)
+		send_dsn(a, u, success, ns, now);
+	if (dsn_ok && nd)
+		send_dsn(a, u, delay, nd, now);
+	if (nres > 0) {
+		rc = queue_record(a->q, u->id, res, nres, 0, nd ? "delay-warned" : NULL, &done);
+		if (rc < 0)
+			sg_error("id=%s event=record_failed error=\"%s\"", u->idstr, sg_strerror(rc));
+		else if (done)
+			sg_info("id=%s event=removed", u->idstr);
+	}
+	free(res);
+	free(bounce);
+	free(success);
+	free(delay);
+	*slot(a, u->id) = u->hnext;
+	a->nunits--;
+	unit_free(u);
+}
+
+void	dl_job_done(struct dl_job *j, const char *relay, const char *tls)
+{
+	struct dl_unit *u = j->u;
+
+	for (size_t i = 0; i < j->msg.nrcpts; i++) {
+		const struct delivery_rcpt *r = &j->rcpts[i];
+		struct dl_rres *rr = &u->res[j->idx[i]];
+
+		rr->status = r->status == DELIVERY_PENDING ? DELIVERY_TEMP : r->status;
+		rr->code = r->code;
+		snprintf(rr->enh, sizeof(rr->enh), "%s", *r->enh ? r->enh
+			 : rr->status == DELIVERY_OK ? "2.0.0" : rr->status == DELIVERY_TEMP
+			 ? "4.0.0" : "5.0.0");
+		snprintf(rr->reply, sizeof(rr->reply), "%s", *r->reply ? r->reply
+			 : "no result (internal)");
+		snprintf(rr->relay, sizeof(rr->relay), "%s", relay);
+		snprintf(rr->tls, sizeof(rr->tls), "%s", tls);
+	}
+	free(j->rcpts);
+	free(j->idx);
+	free(j);
+	if (--u->jobs == 0)
+		unit_complete(u);
+}
+
+/* ------------------------------------------------------- new units */
+
+static int scan_8bit(const void *chunk, size_t len, void *arg)
+{
+	const unsigned char *p = chunk;
+
+	for (size_t i = 0; i < len; i++) {
+		if (p[i] & 0x80) {
+			*(bool *) arg = true;
+			return (1);
+		}
+	}
+	return (0);
+}
+
+static void local_result(struct dl_rres *r, int status, const char *enh, const char *reason)
+{
+	r->tried = true;
+	r->status = status;
+	snprintf(r->enh, sizeof(r->enh), "%s", enh);
+	snprintf(r->reply, sizeof(r->reply), "%s", reason);
+	snprintf(r->relay, sizeof(r->relay), "none");
+	snprintf(r->tls, sizeof(r->tls), "none");
+}
+
+struct group {
+	struct dl_dest *d;
+	struct dl_job *j;
+};
+
+static struct dl_job *job_new(struct dl_unit *u, struct dl_dest *d, size_t max)
+{
+	struct dl_job *j = sg_xcalloc(1, sizeof(*j));
+	const struct queue_env *e = &u->env;
+
+	j->u = u;
+	j->d = d;
+	j->rcpts = sg_xcalloc(max, sizeof(*j->rcpts));
+	j->idx = sg_xcalloc(max, sizeof(*j->idx));
+	j->msg.sender = e->sender;
+	j->msg.size = (e->flags & QUEUE_F_PROCESSED) ? e->processed_size : e->size;
+	j->msg.eightbit = u->eightbit;
+	j->msg.ret = e->ret == QUEUE_RET_FULL ? DELIVERY_RET_FULL
+		: e->ret == QUEUE_RET_HDRS ? DELIVERY_RET_HDRS : DELIVERY_RET_NONE;
+	j->msg.envid = *e->envid ? e->envid : NULL;
+	j->msg.rcpts = j->rcpts;
+	for (const char *p = e->sender; *p; p++)
+		j->msg.smtputf8 |= (*p & 0x80) != 0;
+	return (j);
+}
+
+/* route_rcpt - the job for recipient i, or NULL with a local result set */
+
+static struct dl_job *route_rcpt(struct dl_unit *u, size_t i, struct group *g, size_t *ng,
+				 struct dl_job **jobs, size_t *njobs)
+{
+	struct delivery_agent *a = u->a;
+	const char *addr = u->env.rcpt[i].addr;
+	struct sg_addr pa;
+	struct delivery_route r;
+	struct dl_dest *d;
+	size_t	k, max = (size_t) a->conf->max_recipients;
+
+	if (sg_addr_parse(addr, strlen(addr), SG_ADDR_O_UTF8, &pa) < 0
+	    || (pa.flags & SG_ADDR_F_LITERAL)) {
+		local_result(&u->res[i], DELIVERY_PERM, "5.1.3",
+			     "recipient address cannot be routed");
+		return (NULL);
+	}
+	if (delivery_route(a->conf, pa.domain, pa.domain_len, &r) < 0) {
+		local_result(&u->res[i], DELIVERY_PERM, "5.1.2", "invalid recipient domain");
+		return (NULL);
+	}
+	if (r.kind == DELIVERY_ROUTE_FAIL) {
+		local_result(&u->res[i], DELIVERY_PERM, "5.7.4", r.reason);
+		return (NULL);
+	}
+	d = dest_get(a, &r, pa.domain);
+	for (k = 0; k < *ng && g[k].d != d; k++)
+		;
+	if (k == *ng || g[k].j->msg.nrcpts >= max) {
+		if (k == *ng)
+			(*ng)++;
+		g[k].d = d;
+		g[k].j = job_new(u, d, max);
+		jobs[(*njobs)++] = g[k].j;
+	}
+	if (pa.flags & SG_ADDR_F_UTF8)
+		g[k].j->msg.smtputf8 = true;
+	u->res[i].tried = true;
+	return (g[k].j);
+}
+
+static void unit_start(struct delivery_agent *a, uint64_t id, int64_t now)
+{
+	struct dl_unit *u = sg_xcalloc(1, sizeof(*u));
+	struct group *g;
+	struct dl_job **jobs;
+	size_t	ng = 0, njobs = 0;
+	int	rc;
+
+	u->a = a;
+	u->id = id;
+	queue_id_format(id, u->idstr);
+	queue_env_init(&u->env);
+	if ((rc = queue_get(a->q, id, 0, &u->env)) < 0) {
+		sg_warn("id=%s event=get_failed error=\"%s\"", u->idstr, sg_strerror(rc));
+		unit_free(u);
+		return;
+	}
+	if (u->env.state != QUEUE_READY && u->env.state != QUEUE_DEFERRED) {
+		unit_free(u);
+		return;
+	}
+	u->res = sg_xcalloc(u->env.nrcpt ? u->env.nrcpt : 1, sizeof(*u->res));
+	queue_body_foreach(a->q, id, QUEUE_BODY_PROCESSED, scan_8bit, &u->eightbit, NULL);
+	g = sg_xcalloc(u->env.nrcpt + 1, sizeof(*g));
+	jobs = sg_xcalloc(u->env.nrcpt + 1, sizeof(*jobs));
+	for (size_t i = 0; i < u->env.nrcpt; i++) {
+		const struct queue_rcpt *q = &u->env.rcpt[i];
+		struct dl_job *j;
+
+		if (queue_rcpt_final(q->state) || q->next_attempt_ms > now)
+			continue;
+		if ((j = route_rcpt(u, i, g, &ng, jobs, &njobs)) == NULL)
+			continue;
+		j->rcpts[j->msg.nrcpts] = (struct delivery_rcpt) {
+			.addr = q->addr,.orcpt = *q->orcpt ? q->orcpt : NULL,.notify = q->notify,
+		};
+		j->idx[j->msg.nrcpts++] = i;
+	}
+	*slot(a, id) = u;
+	a->nunits++;
+	u->jobs = (unsigned) njobs + 1;	/* held until every job is queued */
+	for (size_t k = 0; k < njobs; k++)
+		dest_push(jobs[k]->d, jobs[k]);
+	for (size_t k = 0; k < ng; k++)
+		dl_dest_dispatch(g[k].d);
+	free(g);
+	free(jobs);
+	if (--u->jobs == 0)
+		unit_complete(u);
+}
+
+/* --------------------------------------------------------- polling */
+
+static void scan(struct delivery_agent *a)
+{
+	uint64_t ids[DUE_BATCH];
+	int64_t	now = sg_now_ms();
+
+	for (int round = 0; round < 16 && !a->stopping && a->nunits < MAX_UNITS; round++) {
+		size_t	n = 0;
+		int	rc = queue_due(a->q, now, 0, DUE_BATCH, ids, &n);
+
+		if (rc < 0) {
+			sg_warn("event=queue_due_failed error=\"%s\"", sg_strerror(rc));
+			return;
+		}
+		for (size_t i = 0; i < n; i++)
+			if (*slot(a, ids[i]) == NULL)
+				unit_start(a, ids[i], now);
+		if (n < DUE_BATCH)
+			break;
+	}
+}
+
+static void on_scan_timer(uv_timer_t *t)
+{
+	scan(t->data);
+}
+
+static void on_wake(uv_poll_t *p, int status, int events)
+{
+	struct delivery_agent *a = p->data;
+
+	(void) status;
+	(void) events;
+	queue_wake_drain(a->wake_fd);
+	scan(a);
+}
+
+/* ------------------------------------------------------ life cycle */
+
+static int read_credentials(struct delivery_agent *a)
+{
+	FILE   *fp;
+	char	line[2][512];
+
+	if (a->conf->smarthost_auth == DELIVERY_AUTH_NONE)
+		return (0);
+	if ((fp = fopen(a->conf->smarthost_credentials, "r")) == NULL)
+		return (SG_EINVAL);
+	for (int i = 0; i < 2; i++) {
+		if (fgets(line[i], sizeof(line[i]), fp) == NULL)
+			line[i][0] = 0;
+		line[i][strcspn(line[i], "\r\n")] = 0;
+	}
+	fclose(fp);
+	if (*line[0] == 0 || *line[1] == 0)
+		return (SG_EINVAL);
+	free(a->auth_user);
+	if (a->auth_pass) {
+		explicit_bzero(a->auth_pass, strlen(a->auth_pass));
+		free(a->auth_pass);
+	}
+	a->auth_user = sg_xstrdup(line[0]);
+	a->auth_pass = sg_xstrdup(line[1]);
+	explicit_bzero(line, sizeof(line));
+	return (0);
+}
+
+static void set_conf(struct delivery_agent *a, const struct delivery_agent_params *p)
+{
+	a->conf = dl_conf_copy(p->conf, a->arena);
+	free(a->hostname);
+	free(a->ehlo);
+	a->hostname = sg_xstrdup(p->main->hostname);
+	a->ehlo = sg_xstrdup(*a->conf->ehlo_name ? a->conf->ehlo_name : p->main->hostname);
+}
+
+int	delivery_agent_start(uv_loop_t *loop, const struct delivery_agent_params *p,
+			     struct delivery_agent **out)
+{
+	struct delivery_agent *a = sg_xcalloc(1, sizeof(*a));
+	int	rc;
+
+	a->loop = loop;
+	a->arena = sg_arena_new();
+	a->wake_fd = -1;
+	set_conf(a, p);
+	if ((rc = read_credentials(a)) < 0
+	    || (rc = queue_open(p->main, p->queue, 0, &a->q)) < 0
+	    || (rc = dl_resolver_new(loop, a->conf, &a->res)) < 0) {
+		delivery_agent_free(a);
+		return (rc);
+	}
+	if (certs_open(p->main, p->certs, CERTS_RDONLY, &a->certs) < 0)
+		a->certs = NULL;	/* the role logs it: no STARTTLS then */
+	uv_timer_init(loop, &a->scan_timer);
+	a->scan_timer.data = a;
+	a->handles++;
+	uv_timer_start(&a->scan_timer, on_scan_timer, 0, (uint64_t) a->conf->scan_interval);
+	if (queue_wake_listen(a->q, QUEUE_ROLE_DELIVERY, &a->wake_fd) == 0) {
+		uv_poll_init(loop, &a->wake_poll, a->wake_fd);
+		a->wake_poll.data = a;
+		a->handles++;
+		uv_poll_start(&a->wake_poll, UV_READABLE, on_wake);
+	}
+	*out = a;
+	return (0);
+}
+
+int	delivery_agent_reload(struct delivery_agent *a, const struct delivery_agent_params *p)
+{
+	/* Old copies stay in the arena: destinations may still point into them. */
+	set_conf(a, p);
+	uv_timer_set_repeat(&a->scan_timer, (uint64_t) a->conf->scan_interval);
+	return (read_credentials(a));
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+	struct delivery_agent *a = h->data;
+
+	a->handles--;
+	maybe_free(a);
+}
+
+static void maybe_free(struct delivery_agent *a)
+{
+	if (a->stopping && a->handles == 0 && a->total == 0 && a->dests == NULL)
+		delivery_agent_free(a);
+}
+
+void	delivery_agent_stop(struct delivery_agent *a)
+{
+	struct dl_dest *d, *next;
+
+	a->stopping = true;
+	uv_timer_stop(&a->scan_timer);
+	uv_close((uv_handle_t *) &a->scan_timer, on_handle_closed);
+	if (a->wake_fd >= 0) {
+		uv_poll_stop(&a->wake_poll);
+		uv_close((uv_handle_t *) &a->wake_poll, on_handle_closed);
+	}
+	/* Lookups in progress call back now, failing their jobs locally. */
+	dl_resolver_free(a->res);
+	a->res = NULL;
+	for (d = a->dests; d; d = next) {
+		next = d->next;
+		dl_dest_fail(d, DELIVERY_TEMP, "4.3.2", "delivery agent shutting down");
+		dl_conn_stop_all(d);
+	}
+	for (d = a->dests; d; d = next) {
+		next = d->next;
+		dest_gc(d);
+	}
+	maybe_free(a);
+}
+
+void	delivery_agent_free(struct delivery_agent *a)
+{
+	if (a == NULL)
+		return;
+	if (a->wake_fd >= 0)
+		close(a->wake_fd);
+	dl_resolver_free(a->res);
+	if (a->certs)
+		certs_close(a->certs);
+	queue_close(a->q);
+	free(a->hostname);
+	free(a->ehlo);
+	free(a->auth_user);
+	if (a->auth_pass) {
+		explicit_bzero(a->auth_pass, strlen(a->auth_pass));
+		free(a->auth_pass);
+	}
+	sg_arena_free(a->arena);
+	free(a);
+}
