@@ -48,6 +48,7 @@ void	queue_put_be64(uint8_t *, uint64_t);
 uint64_t queue_get_be64(const uint8_t *);
 int	queue_new_id(struct queue *, MDB_txn *, uint64_t *id);
 int	queue_counter_add(struct queue *, MDB_txn *, enum queue_counter, uint64_t delta);
+int	queue_meta_counters(struct queue *, MDB_txn *, uint64_t *out);
 
 /* queue_store.c: envelopes inside a transaction */
 int	queue_env_load(struct queue *, MDB_txn *, MDB_dbi, uint64_t id, struct queue_env *);
@@ -66,7 +67,7 @@ int	queue_quarantine_txn(struct queue *, MDB_txn *, uint64_t id);
 int	queue_body_write(struct queue *, MDB_txn *, uint64_t id, enum queue_body_kind,
 			 const struct queue_body_src *, bool append, uint64_t *len);
 int	queue_body_copy(struct queue *, MDB_txn *, uint64_t from, uint64_t to, uint64_t *len);
-int	queue_body_drop(struct queue *, MDB_txn *, uint64_t id);
+int	queue_body_drop(struct queue *, MDB_txn *, uint64_t id, int kind);
 
 /* queue_spool.c */
 int	queue_spool_txn(struct queue *, MDB_txn *, const struct queue_env *,

@@ -1,0 +1,318 @@
+/*
+ * NAME
+ *	queue_deliv 3
+ * SUMMARY
+ *	the delivery side: due messages, attempt results, tracking records
+ * SYNOPSIS
+ *	#include "queue/queue.h"
+ *
+ *	int	queue_due(q, now_ms, lease_ms, max, ids, np)
+ *	int	queue_next_due(q, whenp)
+ *	int	queue_record(q, id, results, n, next_attempt_ms, route, donep)
+ *	int	queue_track_prune(q, age_ms, np)
+ * DESCRIPTION
+ *	The schedule is keyed by (due time, id), so due messages are the
+ *	first keys. Taking a message pushes its key to now + lease in the
+ *	same transaction: if the delivery process dies, the message simply
+ *	comes due again. A schedule key that no longer matches a live,
+ *	scheduled envelope is dropped where it is found.
+ *
+ *	queue_record() applies one attempt's per-recipient results; when
+ *	all recipients are final the message is retired in the same
+ *	transaction (tracking record kept, body and schedule key removed).
+ */
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "queue_int.h"
+
+#define RETRY_FALLBACK_MS 60000		/* no recipient said when: a minute */
+#define PRUNE_PER_TXN 5000
+
+struct due_key {
+	int64_t	due;
+	uint64_t id;
+};
+
+static int collect_due(struct queue *q, MDB_txn *txn, int64_t now, size_t max,
+		       struct due_key *keys, size_t *n)
+{
+	MDB_cursor *c;
+	MDB_val	k, d;
+	int	rc;
+
+	*n = 0;
+	if ((rc = mdb_cursor_open(txn, q->db_sched, &c)) != 0)
+		return (queue_err(rc));
+	for (rc = mdb_cursor_get(c, &k, &d, MDB_FIRST); rc == 0 && *n < max;
+	     rc = mdb_cursor_get(c, &k, &d, MDB_NEXT)) {
+		if (k.mv_size != 16)
+			continue;
+		int64_t	due = (int64_t) queue_get_be64(k.mv_data);
+
+		if (due > now)
+			break;
+		keys[*n].due = due;
+		keys[(*n)++].id = queue_get_be64((const uint8_t *) k.mv_data + 8);
+	}
+	mdb_cursor_close(c);
+	return (rc == 0 || rc == MDB_NOTFOUND ? 0 : queue_err(rc));
+}
+
+/* take_one - push one due message's key to until; 1 if it was stale */
+
+static int take_one(struct queue *q, MDB_txn *txn, const struct due_key *k, int64_t until,
+		    struct queue_env *env)
+{
+	int	err = queue_env_load(q, txn, q->db_env, k->id, env);
+
+	if (err == SG_ECORRUPT && (err = queue_quarantine_txn(q, txn, k->id)) == 0)
+		err = SG_ENOTFOUND;
+	if (err == 0 && (env->state != QUEUE_READY && env->state != QUEUE_DEFERRED))
+		err = SG_ENOTFOUND;
+	if (err == 0 && env->next_attempt_ms != k->due)
+		err = SG_ENOTFOUND;
+	if (err == SG_ENOTFOUND)
+		return (queue_sched_del(q, txn, k->due, k->id) == 0 ? 1 : SG_EIO);
+	if (err)
+		return (err);
+	if ((err = queue_sched_del(q, txn, k->due, k->id)) != 0 ||
+	    (err = queue_sched_put(q, txn, until, k->id)) != 0)
+		return (err);
+	env->next_attempt_ms = until;
+	return (queue_env_store(q, txn, q->db_env, env, 0));
+}
+
+int	queue_due(struct queue *q, int64_t now, int64_t lease_ms, size_t max,
+		  uint64_t *ids, size_t *n)
+{
+	struct due_key *keys;
+	struct queue_env env;
+	MDB_txn *txn;
+	size_t	found, kept = 0;
+	int	err;
+
+	*n = 0;
+	if (max == 0)
+		return (SG_EINVAL);
+	if (lease_ms <= 0)
+		lease_ms = q->conf.lease_ms;
+	if ((err = queue_txn_begin(q, false, &txn)) != 0)
+		return (err);
+	keys = sg_xcalloc(max, sizeof(*keys));
+	queue_env_init(&env);
+	if ((err = collect_due(q, txn, now, max, keys, &found)) == 0) {
+		for (size_t i = 0; i < found; i++) {
+			if ((err = take_one(q, txn, &keys[i], now + lease_ms, &env)) < 0)
+				break;
+			if (err == 0)
+				ids[kept++] = keys[i].id;
+			err = 0;
+		}
+	}
+	queue_env_free(&env);
+	free(keys);
+	if (err) {
+		mdb_txn_abort(txn);
+		return (err);
+	}
+	if ((err = queue_txn_commit(txn)) == 0)
+		*n = kept;
+	return (err);
+}
+
+int	queue_next_due(struct queue *q, int64_t *when)
+{
+	MDB_txn *txn;
+	MDB_cursor *c;
+	MDB_val	k, d;
+	int	rc, err;
+
+	if ((err = queue_txn_begin(q, true, &txn)) != 0)
+		return (err);
+	if ((rc = mdb_cursor_open(txn, q->db_sched, &c)) == 0) {
+		if ((rc = mdb_cursor_get(c, &k, &d, MDB_FIRST)) == 0 && k.mv_size == 16)
+			*when = (int64_t) queue_get_be64(k.mv_data);
+		else if (rc == 0)
+			rc = MDB_CORRUPTED;
+		mdb_cursor_close(c);
+	}
+	mdb_txn_abort(txn);
+	return (queue_err(rc));
+}
+
+/* ----------------------------------------------------------- results */
+
+static int apply_result(struct queue *q, MDB_txn *txn, struct queue_env *e,
+			const struct queue_result *r, int64_t now)
+{
+	static const enum queue_counter counter[] = {
+		[QUEUE_RCPT_DEFERRED] = QUEUE_C_DEFERRED,
+		[QUEUE_RCPT_DELIVERED] = QUEUE_C_SENT,
+		[QUEUE_RCPT_BOUNCED] = QUEUE_C_BOUNCED,
+		[QUEUE_RCPT_DROPPED] = QUEUE_C_DROPPED,
+	};
+	struct queue_rcpt *rc;
+
+	if (r->index >= e->nrcpt || (unsigned) r->state > QUEUE_RCPT_DROPPED)
+		return (SG_EINVAL);
+	rc = &e->rcpt[r->index];
+	rc->state = r->state;
+	rc->attempts++;
+	rc->last_attempt_ms = now;
+	rc->next_attempt_ms = r->state == QUEUE_RCPT_DEFERRED ? r->next_attempt_ms : 0;
+	if (r->reply)
+		rc->reply = r->reply;
+	if (r->dsn_status)
+		rc->dsn_status = r->dsn_status;
+	if (r->relay)
+		rc->relay = r->relay;
+	if (r->state == QUEUE_RCPT_PENDING)
+		return (0);
+	return (queue_counter_add(q, txn, counter[r->state], 1));
+}
+
+static int64_t next_time(const struct queue_env *e, int64_t given, int64_t now, bool *deferred)
+{
+	int64_t	best = 0;
+
+	*deferred = false;
+	for (size_t i = 0; i < e->nrcpt; i++) {
+		const struct queue_rcpt *r = &e->rcpt[i];
+
+		if (queue_rcpt_final(r->state))
+			continue;
+		*deferred |= r->state == QUEUE_RCPT_DEFERRED;
+		if (r->next_attempt_ms > 0 && (best == 0 || r->next_attempt_ms < best))
+			best = r->next_attempt_ms;
+	}
+	if (given > 0)
+		return (given);
+	return (best > 0 ? best : now + RETRY_FALLBACK_MS);
+}
+
+static bool all_final(const struct queue_env *e)
+{
+	for (size_t i = 0; i < e->nrcpt; i++)
+		if (!queue_rcpt_final(e->rcpt[i].state))
+			return (false);
+	return (true);
+}
+
+static int reschedule(struct queue *q, MDB_txn *txn, struct queue_env *e, int64_t given,
+		      int64_t now)
+{
+	bool	deferred;
+	int64_t	when = next_time(e, given, now, &deferred);
+	bool	linked = e->state == QUEUE_READY || e->state == QUEUE_DEFERRED;
+	int	err;
+
+	if (!linked)			/* held (or being worked on) meanwhile */
+		return (queue_env_store(q, txn, q->db_env, e, 0));
+	if ((err = queue_sched_del(q, txn, e->next_attempt_ms, e->id)) != 0)
+		return (err);
+	e->next_attempt_ms = when;
+	e->state = deferred ? QUEUE_DEFERRED : QUEUE_READY;
+	if ((err = queue_sched_put(q, txn, when, e->id)) != 0)
+		return (err);
+	return (queue_env_store(q, txn, q->db_env, e, 0));
+}
+
+int	queue_record(struct queue *q, uint64_t id, const struct queue_result *res, size_t n,
+		     int64_t next_attempt_ms, const char *route, bool *done)
+{
+	struct queue_env e;
+	int64_t	now = sg_now_ms();
+	MDB_txn *txn;
+	int	err;
+
+	if (done)
+		*done = false;
+	if ((err = queue_txn_begin(q, false, &txn)) != 0)
+		return (err);
+	queue_env_init(&e);
+	if ((err = queue_env_load(q, txn, q->db_env, id, &e)) != 0)
+		goto fail;
+	for (size_t i = 0; i < n && err == 0; i++)
+		err = apply_result(q, txn, &e, &res[i], now);
+	if (err)
+		goto fail;
+	e.attempts++;
+	if (route)
+		e.route = route;
+	if (all_final(&e)) {
+		err = queue_retire(q, txn, &e, NULL);
+		if (done && err == 0)
+			*done = true;
+	} else {
+		err = reschedule(q, txn, &e, next_attempt_ms, now);
+	}
+	if (err)
+		goto fail;
+	queue_env_free(&e);
+	return (queue_txn_commit(txn));
+fail:
+	mdb_txn_abort(txn);
+	queue_env_free(&e);
+	if (done)
+		*done = false;
+	return (err);
+}
+
+/* ---------------------------------------------------------- tracking */
+
+static int prune_some(struct queue *q, int64_t cutoff, size_t *n, bool *more)
+{
+	MDB_txn *txn;
+	MDB_cursor *c;
+	MDB_val	k, d;
+	size_t	count = 0;
+	int	rc, err;
+
+	*more = false;
+	if ((err = queue_txn_begin(q, false, &txn)) != 0)
+		return (err);
+	if ((rc = mdb_cursor_open(txn, q->db_track, &c)) != 0) {
+		mdb_txn_abort(txn);
+		return (queue_err(rc));
+	}
+	/* ids sort by time: the oldest records are always the first keys */
+	while ((rc = mdb_cursor_get(c, &k, &d, MDB_FIRST)) == 0) {
+		if (k.mv_size == 8 && queue_id_time_ms(queue_get_be64(k.mv_data)) >= cutoff)
+			break;
+		if (count == PRUNE_PER_TXN) {
+			*more = true;
+			break;
+		}
+		if ((rc = mdb_cursor_del(c, 0)) != 0)
+			break;
+		count++;
+	}
+	mdb_cursor_close(c);
+	if (rc != 0 && rc != MDB_NOTFOUND) {
+		mdb_txn_abort(txn);
+		return (queue_err(rc));
+	}
+	if ((err = queue_txn_commit(txn)) == 0)
+		*n += count;
+	return (err);
+}
+
+int	queue_track_prune(struct queue *q, int64_t age_ms, size_t *np)
+{
+	int64_t	cutoff;
+	size_t	n = 0;
+	bool	more;
+	int	err;
+
+	if (age_ms <= 0)
+		age_ms = q->conf.track_keep_ms;
+	cutoff = sg_now_ms() - age_ms;
+	do {
+		err = prune_some(q, cutoff, &n, &more);
+	} while (err == 0 && more);
+	if (np)
+		*np = n;
+	return (err);
+}

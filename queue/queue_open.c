@@ -1,0 +1,306 @@
+/*
+ * NAME
+ *	queue_open 3
+ * SUMMARY
+ *	the LMDB environment: open, close, transactions, ids, counters
+ * SYNOPSIS
+ *	#include "queue/queue.h"
+ *
+ *	int	queue_open(main, conf, flags, qp)
+ *	void	queue_close(q)
+ *	int	queue_count(q, counter, delta)
+ *
+ *	#include "queue_int.h"
+ *
+ *	int	queue_err(mdb_rc)
+ *	int	queue_txn_begin(q, rdonly, txnp)
+ *	int	queue_txn_commit(txn)
+ *	int	queue_new_id(q, txn, idp)
+ *	int	queue_counter_add(q, txn, counter, delta)
+ * DESCRIPTION
+ *	queue_open() makes STATE_DIR/queue (0700), creates the environment
+ *	with MDB_NOTLS (read transactions may be used from any thread) and
+ *	LMDB's default sync behaviour, sizes the map to map_size_max,
+ *	clears reader slots left by dead processes and opens the named
+ *	databases (creating them unless QUEUE_RDONLY). In read-only mode a
+ *	missing environment is SG_ENOTFOUND.
+ *
+ *	queue_txn_begin() adopts a map grown by another process
+ *	(MDB_MAP_RESIZED). queue_err() maps LMDB and errno codes to sg_err:
+ *	map full and disk full are SG_EFULL.
+ *
+ *	queue_new_id() makes the next id inside a write transaction: the
+ *	current time in the top 48 bits, or the last id + 1 if that is not
+ *	larger, so ids never repeat and always grow, across processes.
+ */
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "queue_int.h"
+
+#define QUEUE_EPOCH_MS 1577836800000LL
+
+int	queue_err(int rc)
+{
+	switch (rc) {
+	case 0:
+		return (0);
+	case MDB_MAP_FULL:
+	case ENOSPC:
+	case EDQUOT:
+		return (SG_EFULL);
+	case MDB_NOTFOUND:
+		return (SG_ENOTFOUND);
+	case MDB_KEYEXIST:
+		return (SG_EEXIST);
+	case MDB_CORRUPTED:
+	case MDB_PAGE_NOTFOUND:
+	case MDB_INVALID:
+	case MDB_VERSION_MISMATCH:
+		return (SG_ECORRUPT);
+	case ENOMEM:
+		return (SG_ENOMEM);
+	case MDB_READERS_FULL:
+	case MDB_TXN_FULL:
+	case MDB_BAD_VALSIZE:
+		return (SG_ELIMIT);
+	case ENOENT:
+		return (SG_ENOTFOUND);
+	case EACCES:
+	case EPERM:
+		return (SG_EDENIED);
+	default:
+		return (SG_EIO);
+	}
+}
+
+void	queue_put_be64(uint8_t *p, uint64_t v)
+{
+	for (int i = 7; i >= 0; i--) {
+		p[i] = (uint8_t) v;
+		v >>= 8;
+	}
+}
+
+uint64_t queue_get_be64(const uint8_t *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 0; i < 8; i++)
+		v = (v << 8) | p[i];
+	return (v);
+}
+
+int	queue_txn_begin(struct queue *q, bool rdonly, MDB_txn **txn)
+{
+	int	rc;
+
+	if (!rdonly && (q->flags & QUEUE_RDONLY))
+		return (SG_EDENIED);
+	rc = mdb_txn_begin(q->env, NULL, rdonly ? MDB_RDONLY : 0, txn);
+	if (rc == MDB_MAP_RESIZED) {
+		/* another process grew the map: adopt its size and retry */
+		mdb_env_set_mapsize(q->env, 0);
+		rc = mdb_txn_begin(q->env, NULL, rdonly ? MDB_RDONLY : 0, txn);
+	}
+	return (queue_err(rc));
+}
+
+int	queue_txn_commit(MDB_txn *txn)
+{
+	return (queue_err(mdb_txn_commit(txn)));
+}
+
+static int meta_get(struct queue *q, MDB_txn *txn, const char *name, uint64_t *v)
+{
+	MDB_val k = {strlen(name), (void *) name}, d;
+	int	rc = mdb_get(txn, q->db_meta, &k, &d);
+
+	*v = 0;
+	if (rc == MDB_NOTFOUND)
+		return (0);
+	if (rc != 0)
+		return (queue_err(rc));
+	if (d.mv_size != 8)
+		return (SG_ECORRUPT);
+	*v = queue_get_be64(d.mv_data);
+	return (0);
+}
+
+static int meta_put(struct queue *q, MDB_txn *txn, const char *name, uint64_t v)
+{
+	MDB_val k = {strlen(name), (void *) name}, d;
+	uint8_t	b[8];
+
+	queue_put_be64(b, v);
+	d.mv_size = 8;
+	d.mv_data = b;
+	return (queue_err(mdb_put(txn, q->db_meta, &k, &d, 0)));
+}
+
+int	queue_new_id(struct queue *q, MDB_txn *txn, uint64_t *id)
+{
+	uint64_t last, now;
+	int	err;
+
+	if ((err = meta_get(q, txn, "lastid", &last)) != 0)
+		return (err);
+	now = (uint64_t) (sg_now_ms() - QUEUE_EPOCH_MS) << 16;
+	*id = now > last ? now : last + 1;
+	return (meta_put(q, txn, "lastid", *id));
+}
+
+int	queue_counter_add(struct queue *q, MDB_txn *txn, enum queue_counter c, uint64_t delta)
+{
+	char	name[32];
+	uint64_t v;
+	int	err;
+
+	if (delta == 0)
+		return (0);
+	snprintf(name, sizeof(name), "c:%s", queue_counter_name(c));
+	if ((err = meta_get(q, txn, name, &v)) != 0)
+		return (err);
+	return (meta_put(q, txn, name, v + delta));
+}
+
+int	queue_count(struct queue *q, enum queue_counter c, uint64_t delta)
+{
+	MDB_txn *txn;
+	int	err;
+
+	if ((unsigned) c >= QUEUE_NCOUNTERS)
+		return (SG_EINVAL);
+	if ((err = queue_txn_begin(q, false, &txn)) != 0)
+		return (err);
+	if ((err = queue_counter_add(q, txn, c, delta)) != 0) {
+		mdb_txn_abort(txn);
+		return (err);
+	}
+	return (queue_txn_commit(txn));
+}
+
+/* queue_meta_counters - read every counter (for stats) */
+
+int	queue_meta_counters(struct queue *q, MDB_txn *txn, uint64_t *out)
+{
+	char	name[32];
+	int	err;
+
+	for (unsigned c = 0; c < QUEUE_NCOUNTERS; c++) {
+		snprintf(name, sizeof(name), "c:%s", queue_counter_name((enum queue_counter) c));
+		if ((err = meta_get(q, txn, name, &out[c])) != 0)
+			return (err);
+	}
+	return (0);
+}
+
+static int open_dbs(struct queue *q)
+{
+	static const char *const names[] = {
+		"env", "body", "inbox", "sched", "track", "corrupt", "incident", "meta",
+	};
+	MDB_dbi *dbis[] = {
+		&q->db_env, &q->db_body, &q->db_inbox, &q->db_sched, &q->db_track,
+		&q->db_corrupt, &q->db_inc, &q->db_meta,
+	};
+	bool	ro = (q->flags & QUEUE_RDONLY) != 0;
+	MDB_txn *txn;
+	int	rc;
+
+	if ((rc = mdb_txn_begin(q->env, NULL, ro ? MDB_RDONLY : 0, &txn)) != 0)
+		return (queue_err(rc));
+	for (size_t i = 0; i < SG_NELEM(names); i++) {
+		if ((rc = mdb_dbi_open(txn, names[i], ro ? 0 : MDB_CREATE, dbis[i])) != 0) {
+			mdb_txn_abort(txn);
+			return (queue_err(rc));
+		}
+	}
+	return (queue_err(mdb_txn_commit(txn)));
+}
+
+static int make_paths(struct queue *q, const char *state_dir)
+{
+	static const char *const roles[] = {"worker", "delivery"};
+
+	if (state_dir == NULL || *state_dir == 0)
+		return (SG_EINVAL);
+	if ((size_t) snprintf(q->dir, sizeof(q->dir), "%s/queue", state_dir) >= sizeof(q->dir))
+		return (SG_ELIMIT);
+	for (int i = 0; i < 2; i++) {
+		if ((size_t) snprintf(q->wake_path[i], sizeof(q->wake_path[i]), "%s/wake.%s",
+				      state_dir, roles[i]) >= sizeof(q->wake_path[i]))
+			return (SG_ELIMIT);
+	}
+	return (0);
+}
+
+static int open_env(struct queue *q)
+{
+	unsigned flags = MDB_NOTLS | ((q->flags & QUEUE_RDONLY) ? MDB_RDONLY : 0);
+	int	rc, dead;
+
+	if ((rc = mdb_env_create(&q->env)) != 0)
+		return (queue_err(rc));
+	mdb_env_set_maxdbs(q->env, 16);
+	mdb_env_set_mapsize(q->env, (size_t) q->conf.map_size_max);
+	mdb_env_set_maxreaders(q->env, (unsigned) q->conf.max_readers);
+	if ((rc = mdb_env_open(q->env, q->dir, flags, 0600)) != 0)
+		return (queue_err(rc));
+	mdb_reader_check(q->env, &dead);
+	if (dead > 0)
+		sg_info("event=queue-readers-cleared count=%d", dead);
+	return (open_dbs(q));
+}
+
+int	queue_open(const struct sg_conf_main *m, const struct queue_conf *c, int flags,
+		   struct queue **out)
+{
+	struct queue *q = sg_xcalloc(1, sizeof(*q));
+	int	err;
+
+	*out = NULL;
+	q->conf = *c;
+	q->flags = flags;
+	q->wake_fd = -1;
+	if (q->conf.chunk_size < 4096)
+		q->conf.chunk_size = 4096;
+	if (q->conf.commit_batch < 1)
+		q->conf.commit_batch = 1;
+	if (q->conf.max_readers < 16)
+		q->conf.max_readers = 126;
+	if (q->conf.map_size_max < (1 << 20))
+		q->conf.map_size_max = 1 << 20;
+	if ((err = make_paths(q, m->state_dir)) != 0)
+		goto fail;
+	if (!(flags & QUEUE_RDONLY) && mkdir(q->dir, 0700) != 0 && errno != EEXIST) {
+		err = queue_err(errno);
+		goto fail;
+	}
+	if ((err = open_env(q)) != 0)
+		goto fail;
+	if (!(flags & QUEUE_RDONLY))
+		q->wake_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	*out = q;
+	return (0);
+fail:
+	queue_close(q);
+	return (err);
+}
+
+void	queue_close(struct queue *q)
+{
+	if (q == NULL)
+		return;
+	if (q->env)
+		mdb_env_close(q->env);
+	if (q->wake_fd >= 0)
+		close(q->wake_fd);
+	free(q);
+}
