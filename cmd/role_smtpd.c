@@ -8,13 +8,252 @@
  *
  *	extern const struct role_ops role_smtpd_ops;
  * DESCRIPTION
- *	Binds the smtpd component to the role runtime (role.c). Until the
- *	component has a start function the role is idle: it comes up, logs
- *	that it is ready, and waits for signals.
+ *	Binds the smtpd component to the role runtime (role.c) and to the
+ *	queue. start() opens the certificate database read-only when a
+ *	listener uses TLS, binds every listener (smtpd_start), drops root
+ *	for the configured user and group, then opens the queue and starts
+ *	its group committer. Each complete message becomes one queue_req;
+ *	the committer calls back on its own thread after the fsync'd commit
+ *	and smtpd bounces the result to the connection's loop.
+ *
+ *	The rules list (strict single rule) lives in a configuration copy
+ *	this role loads for itself, so it stays valid for as long as a
+ *	session uses it, across reloads.
+ * SECURITY
+ *	smtpd never asks for private keys other than the TLS server key
+ *	(certs opened with CERTS_RDONLY), and runs unprivileged once its
+ *	ports are bound.
+ * DIAGNOSTICS
+ *	A failure to start is logged and start() returns NULL (the runtime
+ *	then exits and the master restarts the role with backoff).
  */
+
+#include <grp.h>
+#include <pwd.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "sealgate.h"
 
+struct role_smtpd {
+	struct smtpd *smtpd;
+	struct queue *queue;
+	struct queue_committer *committer;
+	struct certs *certs;
+	struct certs_tls_server *tls;
+};
+
+/* One message on its way to the queue. */
+struct spool_req {
+	struct queue_req req;
+	struct queue_env env;
+	smtpd_done_fn *done;
+	void   *arg;
+};
+
+/* spool_done - on the committer's thread, after the commit */
+
+static void spool_done(struct queue_req *req, int err)
+{
+	struct spool_req *r = req->arg;
+	char	id[QUEUE_ID_BUFSZ];
+
+	if (err == 0)
+		queue_id_format(req->id, id);
+	else
+		id[0] = 0;
+	r->done(r->arg, err, id);
+	queue_env_free(&r->env);
+	free(r);
+}
+
+static int spool_submit(void *ctx, const struct smtpd_envelope *e, const void *data,
+			int fd, uint64_t len, smtpd_done_fn *done, void *arg)
+{
+	struct role_smtpd *rs = ctx;
+	struct spool_req *r = sg_xcalloc(1, sizeof(*r));
+
+	queue_env_init(&r->env);
+	r->env.state = QUEUE_INCOMING;
+	r->env.direction = e->outbound ? QUEUE_DIR_OUTBOUND : QUEUE_DIR_INBOUND;
+	r->env.ret = e->ret == 1 ? QUEUE_RET_FULL : e->ret == 2 ? QUEUE_RET_HDRS : QUEUE_RET_NONE;
+	r->env.listener = e->listener;
+	r->env.client_addr = e->client;
+	r->env.helo = e->helo;
+	r->env.tls_version = e->tls_version;
+	r->env.tls_cipher = e->tls_cipher;
+	r->env.sender = e->sender;
+	r->env.envid = e->envid;
+	for (size_t i = 0; i < e->nrcpts; i++) {
+		struct queue_rcpt *q = queue_env_rcpt_add(&r->env, e->rcpts[i]);
+
+		if (q == NULL) {
+			queue_env_free(&r->env);
+			free(r);
+			return (SG_ELIMIT);
+		}
+		q->orcpt = e->orcpts[i];
+		q->notify = e->notify[i];
+	}
+	r->req.env = &r->env;
+	r->req.body = (struct queue_body_src) {.data = data,.fd = fd,.offset = 0,.len = len};
+	r->req.done = spool_done;
+	r->req.arg = r;
+	r->done = done;
+	r->arg = arg;
+	queue_submit(rs->committer, &r->req);
+	return (0);
+}
+
+static void keep_free(void *conf)
+{
+	sealgate_conf_free(conf);
+}
+
+/* params - smtpd's view of a configuration, with a copy of its own */
+
+static int params(struct role_smtpd *rs, const struct sealgate_conf *conf,
+		  struct smtpd_params *p)
+{
+	struct sg_buf errors = SG_BUF_INIT;
+	struct sealgate_conf *mine = sealgate_conf_load(conf->file, &errors);
+
+	if (mine == NULL) {
+		sealgate_log_errors(&errors);
+		sg_buf_free(&errors);
+		return (SG_EINVAL);
+	}
+	sg_buf_free(&errors);
+	*p = (struct smtpd_params) {
+		.conf = &mine->smtpd,.main = &mine->main,.rules = &mine->worker.rules,
+		.keep = mine,.keep_free = keep_free,
+		.submit = spool_submit,.submit_ctx = rs,.tls = rs->tls,
+	};
+	return (0);
+}
+
+/* tls_open - the server certificate, when some listener needs TLS */
+
+static int tls_open(struct role_smtpd *rs, const struct sealgate_conf *conf)
+{
+	const struct smtpd_listener_conf *l = conf->smtpd.listeners.v;
+	bool	need = false;
+	int	err;
+
+	for (size_t i = 0; i < conf->smtpd.listeners.n; i++)
+		need |= l[i].security != SMTPD_SEC_NONE;
+	if (!need)
+		return (0);
+	if ((err = certs_open(&conf->main, &conf->certs, CERTS_RDONLY, &rs->certs)) < 0) {
+		sg_error("event=certs_open_failed error=\"%s\"", sg_strerror(err));
+		return (err);
+	}
+	if ((err = certs_tls_server_new(rs->certs, &rs->tls)) < 0) {
+		sg_error("event=tls_server_failed cert=\"%s\" error=\"%s\"",
+			 conf->certs.tls_cert, sg_strerror(err));
+		return (err);
+	}
+	return (0);
+}
+
+/* drop_privileges - become user:group once the ports are bound */
+
+static int drop_privileges(const struct sg_conf_main *m)
+{
+	struct passwd *pw;
+	struct group *gr;
+	gid_t	gid;
+
+	if (*m->user == 0 || geteuid() != 0)
+		return (0);
+	if ((pw = getpwnam(m->user)) == NULL)
+		return (SG_ENOTFOUND);
+	gid = pw->pw_gid;
+	if (*m->group) {
+		if ((gr = getgrnam(m->group)) == NULL)
+			return (SG_ENOTFOUND);
+		gid = gr->gr_gid;
+	}
+	if (setgroups(1, &gid) < 0 || setgid(gid) < 0 || setuid(pw->pw_uid) < 0)
+		return (SG_EDENIED);
+	if (setuid(0) == 0)
+		return (SG_EDENIED);
+	sg_info("event=privileges_dropped user=%s uid=%ld gid=%ld", m->user,
+		(long) pw->pw_uid, (long) gid);
+	return (0);
+}
+
+static void *smtpd_role_start(uv_loop_t *loop, const struct sealgate_conf *conf)
+{
+	struct role_smtpd *rs = sg_xcalloc(1, sizeof(*rs));
+	struct sg_buf errors = SG_BUF_INIT;
+	struct smtpd_params p;
+	int	err;
+
+	if (tls_open(rs, conf) < 0 || params(rs, conf, &p) < 0)
+		return (NULL);
+	if ((err = smtpd_start(loop, &p, &rs->smtpd, &errors)) < 0) {
+		sealgate_log_errors(&errors);
+		sg_error("event=smtpd_start_failed error=\"%s\"", sg_strerror(err));
+		sg_buf_free(&errors);
+		return (NULL);
+	}
+	sg_buf_free(&errors);
+	if ((err = drop_privileges(&conf->main)) < 0) {
+		sg_error("event=privilege_drop_failed user=%s error=\"%s\"", conf->main.user,
+			 sg_strerror(err));
+		return (NULL);
+	}
+	if ((err = queue_open(&conf->main, &conf->queue, 0, &rs->queue)) < 0
+	    || (err = queue_committer_start(rs->queue, &rs->committer)) < 0) {
+		sg_error("event=queue_open_failed error=\"%s\"", sg_strerror(err));
+		return (NULL);
+	}
+	return (rs);
+}
+
+static void smtpd_role_reload(void *state, const struct sealgate_conf *conf)
+{
+	struct role_smtpd *rs = state;
+	struct sg_buf errors = SG_BUF_INIT;
+	struct smtpd_params p;
+
+	if (params(rs, conf, &p) < 0)
+		return;
+	if (smtpd_reload(rs->smtpd, &p, &errors) < 0) {
+		sealgate_log_errors(&errors);
+		sg_warn("event=smtpd_reload_failed action=keep_old_policy");
+		keep_free(p.keep);
+	}
+	sg_buf_free(&errors);
+}
+
+/* smtpd_role_stopped - every connection is gone: close the queue */
+
+static void smtpd_role_stopped(void *arg)
+{
+	struct role_smtpd *rs = arg;
+
+	queue_committer_stop(rs->committer);
+	queue_close(rs->queue);
+	if (rs->tls)
+		certs_tls_server_free(rs->tls);
+	if (rs->certs)
+		certs_close(rs->certs);
+	free(rs);
+}
+
+static void smtpd_role_stop(void *state)
+{
+	struct role_smtpd *rs = state;
+
+	smtpd_stop(rs->smtpd, smtpd_role_stopped, rs);
+}
+
 const struct role_ops role_smtpd_ops = {
 	.name = "smtpd",
+	.start = smtpd_role_start,
+	.reload = smtpd_role_reload,
+	.stop = smtpd_role_stop,
 };

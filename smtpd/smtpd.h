@@ -80,12 +80,19 @@ struct smtpd_envelope {
 	const char *listener;		/* listener name */
 	const char *client;		/* client address text */
 	const char *helo;
+	const char *tls_version;	/* "" when plain */
+	const char *tls_cipher;
 	const char *session;		/* session id for logs */
 };
 
 typedef void smtpd_done_fn(void *arg, int err, const char *qid);
+/*
+ * The body is len bytes at data, or (data NULL) len bytes of fd from
+ * offset 0. Envelope, body and fd stay valid until done() is called.
+ * A negative return means done() will not be called.
+ */
 typedef int smtpd_submit_fn(void *ctx, const struct smtpd_envelope *,
-			    const char *body, size_t len,
+			    const void *data, int fd, uint64_t len,
 			    smtpd_done_fn *done, void *arg);
 
 /* What smtpd_start() and smtpd_reload() need; copied, not kept. */

@@ -215,4 +215,74 @@ const char *smtpd_mail_params(const char *p, size_t len, uint64_t max_size,
 const char *smtpd_rcpt_params(const char *p, size_t len, struct smtpd_rcpt_params *);
 bool	smtpd_xtext_valid(const char *p, size_t len);
 
+/*
+ * The libuv driver: struct smtpd (smtpd_server.c) owns the loops; each
+ * struct smtpd_loop owns its listeners and connections (smtpd_conn.c).
+ */
+#include <pthread.h>
+
+#define SMTPD_RBUF	(64 * 1024)	/* one read, shared per loop */
+#define SMTPD_WQ_MAX	(256 * 1024)	/* unsent replies before we stop reading */
+#define SMTPD_CLIENT_BUCKETS 1024
+
+struct smtpd_conn;
+struct certs_tls_server;
+
+struct smtpd_client {
+	struct smtpd_client *next;
+	int	family;
+	uint8_t	addr[16];
+	unsigned n;
+};
+
+struct smtpd_loop {
+	struct smtpd *d;
+	uv_loop_t *loop;
+	uv_loop_t own;			/* for loops on threads of ours */
+	uv_thread_t thread;
+	bool	threaded;
+	uv_tcp_t *listeners;
+	size_t	nlisteners;
+	uv_async_t async;		/* commits done, stop */
+	pthread_mutex_t lock;		/* done list, stop flag */
+	struct smtpd_conn *done_head;
+	bool	stop_asked;
+	bool	stopping;
+	struct smtpd_conn *conns;	/* all live connections */
+	size_t	nconns;
+	char	rbuf[SMTPD_RBUF];
+	char	pbuf[SMTPD_RBUF];	/* TLS plaintext */
+};
+
+struct smtpd {
+	uv_loop_t *main;
+	pthread_mutex_t lock;		/* pol, clients, nconns */
+	struct smtpd_policy *pol;
+	struct smtpd_client *clients[SMTPD_CLIENT_BUCKETS];
+	size_t	nconns;
+	struct smtpd_listener_conf *listeners;
+	size_t	nlisteners;
+	struct sg_arena *arena;		/* listener names */
+	smtpd_submit_fn *submit;
+	void   *submit_ctx;
+	struct certs_tls_server *tls;
+	struct smtpd_loop *loops;
+	size_t	nloops;
+	atomic_uint_fast64_t next_id;
+	void	(*stop_done) (void *);
+	void   *stop_arg;
+	bool	stopping;
+};
+
+/* smtpd_server.c */
+struct smtpd_policy *smtpd_server_policy(struct smtpd *);
+bool	smtpd_server_admit(struct smtpd *, const struct sockaddr *);
+void	smtpd_server_release(struct smtpd *, const struct sockaddr *);
+void	smtpd_server_loop_idle(struct smtpd_loop *);
+
+/* smtpd_conn.c */
+void	smtpd_conn_accept(struct smtpd_loop *, uv_stream_t *server, size_t listener);
+void	smtpd_conn_done_all(struct smtpd_loop *);
+void	smtpd_conn_shutdown_all(struct smtpd_loop *);
+
 #endif
