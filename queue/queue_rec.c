@@ -18,7 +18,9 @@
  *	int	queue_incident_decode(data, len, inc)
  * DESCRIPTION
  *	A record is a magic byte ('Q' envelope, 'I' incident), a version
- *	byte, then fields: tag(1) length(varint) value. Integers are
+ *	byte, the length of what follows (varint; it must match exactly, so
+ *	a cut record is always caught), then fields: tag(1) length(varint)
+ *	value. Integers are
  *	LEB128 varints that must fill their value exactly; strings are
  *	their bytes plus a NUL that must be the only NUL. A recipient is a
  *	field whose value is itself a list of fields. Zero numbers and
@@ -113,6 +115,23 @@ static int put_str(struct sg_buf *b, int tag, const char *s)
 	return (0);
 }
 
+/* insert_length - put the length of the fields (from off) before them */
+
+static void insert_length(struct sg_buf *b, size_t off)
+{
+	size_t	n = b->len - off, k = varint_len(n);
+
+	uint8_t *p;
+
+	sg_buf_reserve(b, k);
+	memmove(b->data + off + k, b->data + off, n);
+	p = (uint8_t *) b->data + off;	/* by hand: sg_buf writes a NUL after */
+	for (size_t i = 0; i < k; i++, n >>= 7)
+		p[i] = (uint8_t) ((n & 0x7f) | (i + 1 < k ? 0x80 : 0));
+	b->len += k;
+	b->data[b->len] = 0;
+}
+
 static int put_rcpt(struct sg_buf *b, struct sg_buf *tmp, const struct queue_rcpt *r)
 {
 	int	err = 0;
@@ -160,13 +179,14 @@ static int put_env_strings(struct sg_buf *b, const struct queue_env *e)
 int	queue_env_encode(const struct queue_env *e, struct sg_buf *b)
 {
 	struct sg_buf tmp = SG_BUF_INIT;
-	size_t	start = b->len;
+	size_t	start = b->len, fields;
 	int	err = 0;
 
 	if (e->id == 0 || (unsigned) e->state >= QUEUE_NSTATES || e->nrcpt > QUEUE_MAX_RCPT)
 		return (e->id == 0 || (unsigned) e->state >= QUEUE_NSTATES ? SG_EINVAL : SG_ELIMIT);
 	sg_buf_putc(b, REC_ENV);
 	sg_buf_putc(b, REC_VERSION);
+	fields = b->len;
 	put_u64(b, E_ID, e->id);
 	put_u64(b, E_STATE, (uint64_t) e->state);
 	put_u64(b, E_FLAGS, e->flags);
@@ -184,6 +204,8 @@ int	queue_env_encode(const struct queue_env *e, struct sg_buf *b)
 	for (size_t i = 0; err == 0 && i < e->nrcpt; i++)
 		err = put_rcpt(b, &tmp, &e->rcpt[i]);
 	sg_buf_free(&tmp);
+	if (err == 0)
+		insert_length(b, fields);
 	if (err == 0 && b->len - start > QUEUE_MAX_RECORD)
 		err = SG_ELIMIT;
 	if (err)
@@ -279,6 +301,20 @@ static int val_str(struct rd v, const char **out)
 	if (n < 1 || n > QUEUE_MAX_STRING + 1 || memchr(v.p, 0, n) != v.end - 1)
 		return (SG_ECORRUPT);
 	*out = (const char *) v.p;
+	return (0);
+}
+
+/* header - magic, version, and a length that accounts for every byte */
+
+static int header(struct rd *r, size_t len, int magic)
+{
+	uint64_t n;
+
+	if (len < 3 || len > QUEUE_MAX_RECORD || r->p[0] != magic || r->p[1] != REC_VERSION)
+		return (SG_ECORRUPT);
+	r->p += 2;
+	if (get_varint(r, &n) != 0 || n != (uint64_t) (r->end - r->p))
+		return (SG_ECORRUPT);
 	return (0);
 }
 
@@ -452,9 +488,8 @@ int	queue_env_decode(const void *data, size_t len, struct queue_env *e)
 	int	tag;
 
 	env_reset(e);
-	if (len < 2 || len > QUEUE_MAX_RECORD || r.p[0] != REC_ENV || r.p[1] != REC_VERSION)
+	if (header(&r, len, REC_ENV) != 0)
 		return (SG_ECORRUPT);
-	r.p += 2;
 	while (r.p < r.end) {
 		if (next_field(&r, &tag, &val) != 0 || env_field(tag, val, e) != 0) {
 			e->nrcpt = 0;
@@ -501,11 +536,12 @@ struct queue_rcpt *queue_env_rcpt_add(struct queue_env *e, const char *addr)
 
 int	queue_incident_encode(const struct queue_incident *i, struct sg_buf *b)
 {
-	size_t	start = b->len;
+	size_t	start = b->len, fields;
 	int	err = 0;
 
 	sg_buf_putc(b, REC_INC);
 	sg_buf_putc(b, REC_VERSION);
+	fields = b->len;
 	put_u64(b, I_ID, i->id);
 	put_u64(b, I_MSG, i->msg_id);
 	put_i64(b, I_TIME, i->time_ms);
@@ -520,6 +556,7 @@ int	queue_incident_encode(const struct queue_incident *i, struct sg_buf *b)
 		b->len = start;
 		return (SG_ELIMIT);
 	}
+	insert_length(b, fields);
 	return (0);
 }
 
@@ -561,9 +598,8 @@ int	queue_incident_decode(const void *data, size_t len, struct queue_incident *i
 	memset(i, 0, sizeof(*i));
 	i->raw = raw;
 	i->kind = i->sender = i->rcpt = i->rule = i->text = i->ack_by = "";
-	if (len < 2 || len > QUEUE_MAX_RECORD || r.p[0] != REC_INC || r.p[1] != REC_VERSION)
+	if (header(&r, len, REC_INC) != 0)
 		return (SG_ECORRUPT);
-	r.p += 2;
 	while (r.p < r.end) {
 		if (next_field(&r, &tag, &val) != 0 || inc_field(tag, val, i) != 0)
 			return (SG_ECORRUPT);
