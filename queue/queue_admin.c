@@ -163,6 +163,8 @@ static int admin(struct queue *q, const uint64_t *ids, size_t n, struct admin *a
 	}
 	if (changed)
 		*changed = ch;
+	if (a->op == OP_DELETE && ch > 0)
+		queue_nudge(q);		/* make the freed pages usable at once */
 	if (a->wake_worker)
 		queue_wake(q, QUEUE_ROLE_WORKER);
 	if (a->wake_delivery)

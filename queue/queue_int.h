@@ -49,6 +49,7 @@ uint64_t queue_get_be64(const uint8_t *);
 int	queue_new_id(struct queue *, MDB_txn *, uint64_t *id);
 int	queue_counter_add(struct queue *, MDB_txn *, enum queue_counter, uint64_t delta);
 int	queue_meta_counters(struct queue *, MDB_txn *, uint64_t *out);
+void	queue_nudge(struct queue *);
 
 /* queue_store.c: envelopes inside a transaction */
 int	queue_env_load(struct queue *, MDB_txn *, MDB_dbi, uint64_t id, struct queue_env *);

@@ -17,6 +17,7 @@
  *	int	queue_txn_commit(txn)
  *	int	queue_new_id(q, txn, idp)
  *	int	queue_counter_add(q, txn, counter, delta)
+ *	void	queue_nudge(q)
  * DESCRIPTION
  *	queue_open() makes STATE_DIR/queue (0700), creates the environment
  *	with MDB_NOTLS (read transactions may be used from any thread) and
@@ -28,6 +29,11 @@
  *	queue_txn_begin() adopts a map grown by another process
  *	(MDB_MAP_RESIZED). queue_err() maps LMDB and errno codes to sg_err:
  *	map full and disk full are SG_EFULL.
+ *
+ *	queue_nudge() commits a tiny write. LMDB reuses the pages a
+ *	transaction freed only two commits later (the previous snapshot may
+ *	still be read), so when the map is full and mail has just left,
+ *	one small commit makes that space usable to the next writer.
  *
  *	queue_new_id() makes the next id inside a write transaction: the
  *	current time in the top 48 bits, or the last id + 1 if that is not
@@ -303,4 +309,18 @@ void	queue_close(struct queue *q)
 	if (q->wake_fd >= 0)
 		close(q->wake_fd);
 	free(q);
+}
+
+void	queue_nudge(struct queue *q)
+{
+	MDB_txn *txn;
+	uint64_t v;
+
+	if (queue_txn_begin(q, false, &txn) != 0)
+		return;
+	if (meta_get(q, txn, "nudge", &v) != 0 || meta_put(q, txn, "nudge", v + 1) != 0) {
+		mdb_txn_abort(txn);
+		return;
+	}
+	(void) mdb_txn_commit(txn);
 }

@@ -81,8 +81,8 @@ static void wake_for(struct queue *q, enum queue_state s)
 		queue_wake(q, QUEUE_ROLE_DELIVERY);
 }
 
-int	queue_spool(struct queue *q, const struct queue_env *env, const struct queue_body_src *body,
-		    uint64_t *id)
+static int spool_once(struct queue *q, const struct queue_env *env,
+		      const struct queue_body_src *body, uint64_t *id)
 {
 	MDB_txn *txn;
 	int	err;
@@ -93,7 +93,19 @@ int	queue_spool(struct queue *q, const struct queue_env *env, const struct queue
 		mdb_txn_abort(txn);
 		return (err);
 	}
-	if ((err = queue_txn_commit(txn)) == 0)
+	return (queue_txn_commit(txn));
+}
+
+int	queue_spool(struct queue *q, const struct queue_env *env, const struct queue_body_src *body,
+		    uint64_t *id)
+{
+	int	err = spool_once(q, env, body, id);
+
+	if (err == SG_EFULL) {
+		queue_nudge(q);		/* space freed by the last commit */
+		err = spool_once(q, env, body, id);
+	}
+	if (err == 0)
 		wake_for(q, env->state);
 	return (err);
 }
@@ -119,6 +131,7 @@ struct queue_committer {
 static void write_batch(struct queue_committer *c, size_t n)
 {
 	MDB_txn *txn;
+	bool	nudged = false;
 	int	err;
 	size_t	i;
 
@@ -134,7 +147,12 @@ again:
 
 		if ((err = queue_spool_txn(c->q, txn, r->env, &r->body, &r->id)) != 0) {
 			mdb_txn_abort(txn);
-			c->err[i] = err;
+			if (err == SG_EFULL && !nudged) {
+				queue_nudge(c->q);	/* space freed by the last commit */
+				nudged = true;
+			} else {
+				c->err[i] = err;
+			}
 			goto again;
 		}
 	}
