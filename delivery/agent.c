@@ -134,7 +134,7 @@ static void on_resolved(void *arg, struct dl_hosts *h)
 
 	d->resolving = false;
 	if (h->status != DELIVERY_OK) {
-		dl_dest_fail(d, h->status, h->enh, h->reason);
+		dl_dest_fail(d, h->status, h->enh, h->reason, NULL);
 		dl_hosts_free(h);
 		dest_gc(d);
 		return;
@@ -180,7 +180,8 @@ void	dl_dest_dispatch(struct dl_dest *d)
 		dl_conn_open(d);
 }
 
-void	dl_dest_fail(struct dl_dest *d, int status, const char *enh, const char *reason)
+void	dl_dest_fail(struct dl_dest *d, int status, const char *enh, const char *reason,
+		     const char *relay)
 {
 	struct dl_job *j;
 
@@ -193,7 +194,7 @@ void	dl_dest_fail(struct dl_dest *d, int status, const char *enh, const char *re
 			snprintf(r->enh, sizeof(r->enh), "%s", enh);
 			snprintf(r->reply, sizeof(r->reply), "%s", reason);
 		}
-		dl_job_done(j, "none", "none");
+		dl_job_done(j, relay ? relay : "none", "none");
 	}
 }
 
@@ -681,8 +682,12 @@ int	delivery_agent_start(uv_loop_t *loop, const struct delivery_agent_params *p,
 		delivery_agent_free(a);
 		return (rc);
 	}
-	if (certs_open(p->main, p->certs, CERTS_RDONLY, &a->certs) < 0)
-		a->certs = NULL;	/* the role logs it: no STARTTLS then */
+	if ((rc = certs_open(p->main, p->certs, CERTS_RDONLY, &a->certs)) < 0) {
+		a->certs = NULL;
+		sg_warn("event=tls_unavailable error=\"%s\" detail=\"no certificate database: "
+			"STARTTLS is never tried, required and verify destinations defer\"",
+			sg_strerror(rc));
+	}
 	uv_timer_init(loop, &a->scan_timer);
 	a->scan_timer.data = a;
 	a->handles++;
@@ -735,7 +740,7 @@ void	delivery_agent_stop(struct delivery_agent *a)
 	a->res = NULL;
 	for (d = a->dests; d; d = next) {
 		next = d->next;
-		dl_dest_fail(d, DELIVERY_TEMP, "4.3.2", "delivery agent shutting down");
+		dl_dest_fail(d, DELIVERY_TEMP, "4.3.2", "delivery agent shutting down", NULL);
 		dl_conn_stop_all(d);
 	}
 	for (d = a->dests; d; d = next) {

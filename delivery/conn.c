@@ -604,7 +604,7 @@ static void on_tcp_closed(uv_handle_t *h)
 	}
 	if (!c->ready_once && c->failed && c->d->njobs > 0) {
 		/* Every address failed: what waits for this destination waits longer. */
-		dl_dest_fail(c->d, c->fail_status, c->fail_enh, c->fail_reason);
+		dl_dest_fail(c->d, c->fail_status, c->fail_enh, c->fail_reason, c->relay);
 	}
 	finish(c);
 }

@@ -132,7 +132,8 @@ void	dl_conn_stop_all(struct dl_dest *);
 /* agent.c, for conn.c */
 struct dl_job *dl_dest_take(struct dl_dest *);
 void	dl_dest_dispatch(struct dl_dest *);
-void	dl_dest_fail(struct dl_dest *, int status, const char *enh, const char *reason);
+void	dl_dest_fail(struct dl_dest *, int status, const char *enh, const char *reason,
+		     const char *relay);
 void	dl_dest_conn_closed(struct dl_dest *, struct dl_conn *);
 void	dl_job_done(struct dl_job *, const char *relay, const char *tls);
 
