@@ -50,6 +50,8 @@ struct worker_signer {
 	CERTCertificate *cert;
 	CERTCertificate *enc;
 	SECKEYPrivateKey *key;
+	CERTCertificate *chain[8];	/* cert and its issuers, no root */
+	int	nchain;
 };
 
 void	worker__nss_reason(char *dst, size_t len, const char *what)
@@ -89,11 +91,28 @@ int	worker_signer_new(CERTCertificate *cert, CERTCertificate *enc, struct worker
 	SECKEYPrivateKey *key = PK11_FindKeyByAnyCert(cert, NULL);
 	struct worker_signer *s;
 
+	CERTCertificateList *chain;
+
 	if (key == NULL)
 		return (SG_ENOTFOUND);
+	/* Building the chain costs database look-ups: once, not per message. */
+	if ((chain = CERT_CertChainFromCert(cert, certUsageEmailSigner, PR_FALSE)) == NULL) {
+		SECKEY_DestroyPrivateKey(key);
+		return (SG_ECRYPTO);
+	}
 	s = sg_xcalloc(1, sizeof(*s));
+	for (int i = 0; i < chain->len && s->nchain < (int) SG_NELEM(s->chain); i++) {
+		CERTCertificate *c = CERT_FindCertByDERCert(CERT_GetDefaultCertDB(), &chain->certs[i]);
+
+		if (c)
+			s->chain[s->nchain++] = c;
+	}
+	CERT_DestroyCertificateList(chain);
 	s->cert = CERT_DupCertificate(cert);
-	s->enc = CERT_DupCertificate(enc ? enc : cert);
+	/* A seal certificate may be for signing only: then no preference. */
+	if (enc == NULL && CERT_CheckCertUsage(cert, KU_KEY_ENCIPHERMENT) == SECSuccess)
+		enc = cert;
+	s->enc = enc ? CERT_DupCertificate(enc) : NULL;
 	s->key = key;
 	*out = s;
 	return (0);
@@ -104,7 +123,10 @@ void	worker_signer_free(struct worker_signer *s)
 	if (s == NULL)
 		return;
 	SECKEY_DestroyPrivateKey(s->key);
-	CERT_DestroyCertificate(s->enc);
+	for (int i = 0; i < s->nchain; i++)
+		CERT_DestroyCertificate(s->chain[i]);
+	if (s->enc)
+		CERT_DestroyCertificate(s->enc);
 	CERT_DestroyCertificate(s->cert);
 	free(s);
 }
@@ -140,11 +162,22 @@ static int add_signer(NSSCMSMessage *cmsg, NSSCMSSignedData *sigd, const struct 
 
 	if (si == NULL)
 		return (SG_ECRYPTO);
-	if (NSS_CMSSignerInfo_IncludeCerts(si, NSSCMSCM_CertChain, certUsageEmailSigner) != SECSuccess
+	/*
+	 * The signer's own certificate via the signer info, its issuers from
+	 * the cache (NSSCMSCM_CertChain would rebuild the chain from the
+	 * database for every message; NSSCMSCM_None crashes NSS 3.87's encoder).
+	 */
+	for (int i = 1; i < s->nchain; i++) {
+		if (NSS_CMSSignedData_AddCertificate(sigd, s->chain[i]) != SECSuccess) {
+			NSS_CMSSignerInfo_Destroy(si);
+			return (SG_ECRYPTO);
+		}
+	}
+	if (NSS_CMSSignerInfo_IncludeCerts(si, NSSCMSCM_CertOnly, certUsageEmailSigner) != SECSuccess
 	    || NSS_CMSSignerInfo_AddSigningTime(si, PR_Now()) != SECSuccess
 	    || NSS_CMSSignerInfo_AddSMIMECaps(si) != SECSuccess
-	    || NSS_CMSSignerInfo_AddSMIMEEncKeyPrefs(si, s->enc, db) != SECSuccess
-	    || NSS_CMSSignerInfo_AddMSSMIMEEncKeyPrefs(si, s->enc, db) != SECSuccess
+	    || (s->enc && NSS_CMSSignerInfo_AddSMIMEEncKeyPrefs(si, s->enc, db) != SECSuccess)
+	    || (s->enc && NSS_CMSSignerInfo_AddMSSMIMEEncKeyPrefs(si, s->enc, db) != SECSuccess)
 	    || NSS_CMSSignedData_AddSignerInfo(sigd, si) != SECSuccess) {
 		NSS_CMSSignerInfo_Destroy(si);
 		return (SG_ECRYPTO);

@@ -101,7 +101,8 @@ struct worker_signer;
 /*
  * worker_signer_new() caches everything signing needs from a key-bearing
  * certificate, so no message pays a key lookup or a login: the cert, its
- * private key, and enc (NULL: cert) for the encryption-key preference.
+ * private key, and enc for the encryption-key preference (NULL: cert if it
+ * may encrypt, else no preference: a seal may be for signing only).
  * Returns 0, SG_ENOTFOUND (no private key) or SG_ECRYPTO.
  */
 int	worker_signer_new(struct CERTCertificateStr *cert, struct CERTCertificateStr *enc,

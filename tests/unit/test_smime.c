@@ -63,7 +63,17 @@ static const char pki[] =
 	"certutil -N -d sql:db --empty-password\n"
 	"certutil -A -d sql:db -n ca -t C,C,C -i ca.crt\n"
 	"for u in alice bob carol gw; do pk12util -d sql:db -i $u.p12 -W ''; done\n"
-	"crlutil -I -d sql:db -i ca.crl.der -B\n";
+	"crlutil -I -d sql:db -i ca.crl.der -B\n"
+	/* gpgsm: a private home trusting ca, with alice's key (passphrase x) */
+	"export GNUPGHOME=$PWD/gnupg; mkdir -m 700 gnupg\n"
+	"printf 'disable-crl-checks\\ndisable-trusted-cert-crl-check\\n' > gnupg/gpgsm.conf\n"
+	"echo \"$(openssl x509 -in ca.crt -noout -fingerprint -sha1 | cut -d= -f2) S relax\" "
+	"> gnupg/trustlist.txt\n"
+	"gpgsm --batch --import ca.crt\n"
+	"openssl pkcs12 -export -legacy -inkey alice.key -in alice.crt -passout pass:x -out alice_x.p12\n"
+	"echo x | gpgsm --batch --pinentry-mode loopback --passphrase-fd 0 --import alice_x.p12\n";
+
+#define GPGSM "GNUPGHOME=$PWD/gnupg gpgsm --batch --pinentry-mode loopback "
 
 /* run - a shell command in the test directory; its exit status */
 
@@ -133,6 +143,7 @@ static int teardown(void **state)
 	(void) state;
 	if (nss)
 		NSS_ShutdownContext(nss);
+	run("GNUPGHOME=$PWD/gnupg gpgconf --kill gpg-agent");
 	if (getenv("KEEP_TEST_DIR") == NULL)
 		run("rm -rf %s", dir);
 	return (0);
@@ -183,6 +194,8 @@ static void test_detached_interop(void **state)
 			     " && cmsutil -D -d sql:db -i det.der -c det.out -u 4 -o /dev/null"), 0);
 	assert_int_not_equal(run("sed s/invoice/Invoice/ det.out > det.tam && "
 				 "cmsutil -D -d sql:db -i det.der -c det.tam -u 4 -o /dev/null"), 0);
+	assert_int_equal(run(GPGSM "--verify det.der det.out"), 0);
+	assert_int_not_equal(run(GPGSM "--verify det.der det.tam"), 0);
 	/* and the gateway itself */
 	assert_int_equal(verify_here(&m, &o, &v), 0);
 	assert_int_equal(v.status, WORKER_SIG_VALID);
@@ -216,6 +229,7 @@ static void test_opaque_ecdsa_interop(void **state)
 	assert_int_equal(run("openssl smime -pk7out -in opq.eml | openssl pkcs7 -outform DER -out opq.der"
 			     " && cmsutil -D -d sql:db -i opq.der -u 4 -o opq.nss"
 			     " && cmp opq.out opq.nss"), 0);
+	assert_int_equal(run(GPGSM "--verify --output opq.gpg opq.der && cmp opq.out opq.gpg"), 0);
 	/* the gateway: From is alice, the signer bob: not valid */
 	assert_int_equal(verify_here(&m, &o, &v), 0);
 	assert_int_equal(v.status, WORKER_SIG_INVALID);
@@ -298,6 +312,8 @@ static void test_encrypt_interop(void **state)
 	assert_int_equal(run("openssl smime -pk7out -in enc.eml -inform SMIME 2>/dev/null | true;"
 			     " sed '1,/^\\r*$/d' enc.eml | tr -d '\\r' | base64 -d > enc.der"
 			     " && cmsutil -D -d sql:db -i enc.der -o enc.nss && cmp enc.nss enc.want"), 0);
+	assert_int_equal(run("echo x | " GPGSM "--passphrase-fd 0 --decrypt enc.der > enc.gpg"
+			     " && cmp enc.gpg enc.want"), 0);
 	/* and back: the gateway decrypts its own output, byte for byte */
 	assert_int_equal(worker_smime_decrypt(e.data, e.len, &d, why, sizeof(why)), 0);
 	assert_non_null(memmem(d.data, d.len, want.data, want.len));
@@ -367,6 +383,45 @@ static void test_openssl_encrypted(void **state)
 	assert_non_null(strstr(why, "weak"));
 	sg_buf_free(&m);
 	sg_buf_free(&d);
+}
+
+/* wrap_p7m - a message around base64 CMS made by gpgsm */
+
+static void wrap_p7m(const char *b64file, const char *smime_type, struct sg_buf *m)
+{
+	sg_buf_reset(m);
+	sg_buf_printf(m, "From: alice@example.com\r\nTo: bob@example.com\r\nSubject: g\r\n"
+		      "Content-Type: application/pkcs7-mime; smime-type=%s; name=smime.p7m\r\n"
+		      "Content-Transfer-Encoding: base64\r\n\r\n", smime_type);
+	get_file(b64file, m);
+}
+
+static void test_gpgsm_made(void **state)
+{
+	struct sg_buf m = SG_BUF_INIT, o = SG_BUF_INIT;
+	struct worker_verdict v;
+	char	why[160];
+	const char *in = "Content-Type: text/plain\r\n\r\nfrom gpgsm\r\n";
+
+	(void) state;
+	put_file("g.txt", in, strlen(in));
+	assert_int_equal(run("echo x | " GPGSM "--passphrase-fd 0 --base64 -u alice@example.com"
+			     " --include-certs -1 --sign g.txt | grep -v '^-----' > g.sig"), 0);
+	wrap_p7m("g.sig", "signed-data", &m);
+	assert_int_equal(verify_here(&m, &o, &v), 0);
+	if (v.status != WORKER_SIG_VALID)
+		fail_msg("gpgsm signature: %s", v.reason);
+	worker_verdict_free(&v);
+	assert_non_null(memmem(o.data, o.len, "\r\n\r\nfrom gpgsm\r\n", 16));
+
+	assert_int_equal(run(GPGSM "--base64 -r alice@example.com --encrypt g.txt"
+			     " | grep -v '^-----' > g.enc"), 0);
+	wrap_p7m("g.enc", "enveloped-data", &m);
+	sg_buf_reset(&o);
+	assert_int_equal(worker_smime_decrypt(m.data, m.len, &o, why, sizeof(why)), 0);
+	assert_non_null(memmem(o.data, o.len, in, strlen(in)));
+	sg_buf_free(&m);
+	sg_buf_free(&o);
 }
 
 static void test_efail_and_spoofing(void **state)
@@ -441,6 +496,7 @@ int	main(void)
 		cmocka_unit_test(test_encrypt_interop),
 		cmocka_unit_test(test_sign_then_encrypt),
 		cmocka_unit_test(test_openssl_encrypted),
+		cmocka_unit_test(test_gpgsm_made),
 		cmocka_unit_test(test_efail_and_spoofing),
 		cmocka_unit_test(test_strip),
 	};
