@@ -44,6 +44,7 @@
  *	exceeded.
  */
 
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -356,8 +357,8 @@ int	worker_mime_parse(const char *p, size_t len, struct worker_mime_entity *e)
 	if ((rc = parse_fields(e)) < 0)
 		return (rc);
 	if (e->type[0] == 0) {
-		strcpy(e->type, "text");
-		strcpy(e->subtype, "plain");
+		snprintf(e->type, sizeof(e->type), "text");
+		snprintf(e->subtype, sizeof(e->subtype), "plain");
 	}
 	if (strcmp(e->type, "multipart") == 0 && e->boundary[0] == 0)
 		return (SG_EINVAL);
