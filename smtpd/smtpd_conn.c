@@ -148,6 +148,7 @@ static void deadline_data(struct smtpd_conn *c, size_t n)
 	if (!c->in_data) {
 		c->in_data = true;
 		c->deadline = now + conf->data_timeout;
+		timer_set(c, T_DEADLINE, conf->data_timeout);
 	} else {
 		c->deadline += (int64_t) n *1000 / conf->min_data_rate;
 

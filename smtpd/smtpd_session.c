@@ -781,10 +781,11 @@ static size_t data_feed(struct smtpd_session *s, const char *p, size_t len)
 			tx->dstate = D_MID;
 			break;
 		case D_MID:{
-				size_t	j = i;
+				const char *cr = memchr(p + i, '\r', len - i);
+				size_t	lim = cr ? (size_t) (cr - p) : len;
+				const char *lf = memchr(p + i, '\n', lim - i);
+				size_t	j = lf ? (size_t) (lf - p) : lim;
 
-				while (j < len && p[j] != '\r' && p[j] != '\n')
-					j++;
 				if (tx->in_header && tx->lhead_len < sizeof(tx->lhead)) {
 					size_t	n = sizeof(tx->lhead) - tx->lhead_len;
 
