@@ -2,24 +2,959 @@
  * NAME
  *	sealctl_queue 3
  * SUMMARY
- *	sealctl queue: the queue verbs
+ *	sealctl queue: list, show, cat, hold, release, delete, retry, stats
  * SYNOPSIS
  *	#include "cmd/sealctl.h"
  *
  *	int	sealctl_queue(conf, argc, argv)
+ *
+ *	sealctl queue list [FILTERS] [--json]
+ *	sealctl queue show ID [--json]
+ *	sealctl queue cat ID [--processed]
+ *	sealctl queue hold|release|delete|retry ID... | - | --all [FILTERS]
+ *	sealctl queue stats [--json]
+ *	sealctl queue inject --rcpt R [--rcpt R...] [--sender S] [--state S]
+ *			[--count N] [--body-size N] [< BODY]
+ *
+ *	FILTERS: --state S, --from PAT, --to PAT, --older-than DUR
  * DESCRIPTION
- *	Dispatches the verbs of "sealctl queue". The verbs arrive with the
- *	queue component; none is wired yet, so every call is a usage error.
+ *	Reads (list, show, cat, stats) open the queue read-only and use
+ *	snapshot transactions, so they never block the daemon; changes
+ *	are ordinary write transactions, safe while it runs.
+ *
+ *	list prints a table, or with --json one JSON object per line with
+ *	postqueue -j's fields (queue_name, queue_id, arrival_time,
+ *	message_size, forced_expire, sender, recipients[] with address and
+ *	delay_reason) plus id, attempts, next_attempt and each recipient's
+ *	state. PAT is a shell glob (case-insensitive) when it contains * ?
+ *	or [, else a case-insensitive substring; --from tests the sender,
+ *	--to every recipient. --older-than takes a duration ("2h").
+ *
+ *	The bulk verbs take ids as arguments, or "-" to read ids (any
+ *	white space between them) from standard input, or --all with the
+ *	list filters. inject spools messages through the queue API like
+ *	smtpd does (with --count, through the group committer) and prints
+ *	their ids; it exists for tests and benchmarks.
+ * DIAGNOSTICS
+ *	Exit 0 on success, 1 when some ids were not found (named on
+ *	stderr), 2 on a usage or configuration error. Strings from the
+ *	queue are untrusted: JSON output escapes them fully, the table
+ *	shows them through sg_printable().
  */
 
+#include <ctype.h>
+#include <fnmatch.h>
+#include <getopt.h>
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "sealctl.h"
 
+#define OUTBUF (1 << 20)
+
+struct filter {
+	int	state;			/* -1: any */
+	const char *from;
+	const char *to;
+	int64_t	before_ms;		/* 0: any */
+};
+
+struct opts {
+	struct filter f;
+	bool	json;
+	bool	all;
+	bool	processed;
+	const char *sender;
+	struct sg_strlist rcpts;
+	int	inject_state;
+	uint64_t count;
+	uint64_t body_size;
+	int	first_arg;		/* index of the first operand */
+};
+
+/* ------------------------------------------------------------ output */
+
+static void put_u64(FILE *fp, uint64_t v)
+{
+	char	buf[24], *p = buf + sizeof(buf);
+
+	do {
+		*--p = (char) ('0' + v % 10);
+		v /= 10;
+	} while (v);
+	fwrite_unlocked(p, 1, (size_t) (buf + sizeof(buf) - p), fp);
+}
+
+/* utf8_len - length of a valid UTF-8 sequence at s, or 0 */
+
+static size_t utf8_len(const unsigned char *s, size_t n)
+{
+	size_t	len;
+	uint32_t cp;
+
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		len = 2, cp = s[0] & 0x1f;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		len = 3, cp = s[0] & 0x0f;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		len = 4, cp = s[0] & 0x07;
+	else
+		return (0);
+	if (len > n)
+		return (0);
+	for (size_t i = 1; i < len; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return (0);
+		cp = (cp << 6) | (s[i] & 0x3f);
+	}
+	if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+	    (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+		return (0);
+	return (len);
+}
+
+/* put_json_str - a JSON string; bytes that are not UTF-8 become \u00XX */
+
+static void put_json_str(FILE *fp, const char *str)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *s = (const unsigned char *) str;
+	size_t	n = strlen(str), run = 0, i = 0, k;
+
+	putc_unlocked('"', fp);
+	while (i < n) {
+		unsigned char c = s[i];
+
+		if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
+			i++, run++;
+			continue;
+		}
+		if (c >= 0x80 && (k = utf8_len(s + i, n - i)) > 0) {
+			i += k, run += k;
+			continue;
+		}
+		fwrite_unlocked(s + i - run, 1, run, fp);
+		run = 0;
+		if (c == '"' || c == '\\') {
+			putc_unlocked('\\', fp);
+			putc_unlocked(c, fp);
+		} else {
+			fputs_unlocked("\\u00", fp);
+			putc_unlocked(hex[c >> 4], fp);
+			putc_unlocked(hex[c & 15], fp);
+		}
+		i++;
+	}
+	fwrite_unlocked(s + n - run, 1, run, fp);
+	putc_unlocked('"', fp);
+}
+
+static void put_key(FILE *fp, const char *key, bool first)
+{
+	if (!first)
+		putc_unlocked(',', fp);
+	putc_unlocked('"', fp);
+	fputs_unlocked(key, fp);
+	fputs_unlocked("\":", fp);
+}
+
+static void put_kv_str(FILE *fp, const char *key, const char *v)
+{
+	put_key(fp, key, false);
+	put_json_str(fp, v);
+}
+
+static void put_kv_u64(FILE *fp, const char *key, uint64_t v)
+{
+	put_key(fp, key, false);
+	put_u64(fp, v);
+}
+
+static void put_rcpt_json(FILE *fp, const struct queue_rcpt *r, bool full)
+{
+	putc_unlocked('{', fp);
+	put_key(fp, "address", true);
+	put_json_str(fp, r->addr);
+	put_kv_str(fp, "delay_reason", r->reply);
+	put_kv_str(fp, "state", queue_rcpt_state_name(r->state));
+	put_kv_u64(fp, "attempts", r->attempts);
+	if (full) {
+		put_kv_str(fp, "orcpt", r->orcpt);
+		put_kv_u64(fp, "notify", r->notify);
+		put_kv_u64(fp, "next_attempt", (uint64_t) (r->next_attempt_ms / 1000));
+		put_kv_u64(fp, "last_attempt", (uint64_t) (r->last_attempt_ms / 1000));
+		put_kv_str(fp, "dsn_status", r->dsn_status);
+		put_kv_str(fp, "relay", r->relay);
+	}
+	putc_unlocked('}', fp);
+}
+
+static void put_env_full(FILE *fp, const struct queue_env *e)
+{
+	static const char *const dirs[] = {"unknown", "inbound", "outbound"};
+	static const char *const rets[] = {"", "FULL", "HDRS"};
+
+	put_kv_str(fp, "direction", dirs[e->direction]);
+	put_kv_str(fp, "listener", e->listener);
+	put_kv_str(fp, "client_address", e->client_addr);
+	put_kv_str(fp, "client_name", e->client_name);
+	put_kv_str(fp, "helo", e->helo);
+	put_kv_str(fp, "tls_version", e->tls_version);
+	put_kv_str(fp, "tls_cipher", e->tls_cipher);
+	put_kv_str(fp, "auth", e->auth);
+	put_kv_str(fp, "envid", e->envid);
+	put_kv_str(fp, "ret", rets[e->ret]);
+	put_kv_str(fp, "subject", e->subject);
+	put_kv_str(fp, "rule", e->rule);
+	put_kv_u64(fp, "crypto", e->crypto);
+	put_kv_str(fp, "crypto_note", e->crypto_note);
+	put_kv_str(fp, "reason", e->reason);
+	put_kv_str(fp, "route", e->route);
+	put_kv_u64(fp, "flags", e->flags);
+	put_kv_u64(fp, "processed_size", e->processed_size);
+	if (e->parent) {
+		char	p[QUEUE_ID_BUFSZ];
+
+		put_kv_str(fp, "parent", queue_id_format(e->parent, p));
+	}
+	put_kv_u64(fp, "expire", (uint64_t) (e->expire_ms / 1000));
+}
+
+static void put_env_json(FILE *fp, const struct queue_env *e, bool full)
+{
+	char	id[QUEUE_ID_BUFSZ];
+
+	queue_id_format(e->id, id);
+	fputs_unlocked("{\"queue_name\":\"", fp);
+	fputs_unlocked(queue_state_name(e->state), fp);
+	fputs_unlocked("\",\"queue_id\":\"", fp);
+	fputs_unlocked(id, fp);
+	fputs_unlocked("\",\"id\":\"", fp);
+	fputs_unlocked(id, fp);
+	putc_unlocked('"', fp);
+	put_kv_u64(fp, "arrival_time", (uint64_t) (e->arrival_ms / 1000));
+	put_kv_u64(fp, "message_size", e->size);
+	put_key(fp, "forced_expire", false);
+	fputs_unlocked("false", fp);
+	put_kv_str(fp, "sender", e->sender);
+	put_kv_u64(fp, "attempts", e->attempts);
+	put_kv_u64(fp, "next_attempt", (uint64_t) (e->next_attempt_ms / 1000));
+	if (full)
+		put_env_full(fp, e);
+	put_key(fp, "recipients", false);
+	putc_unlocked('[', fp);
+	for (size_t i = 0; i < e->nrcpt; i++) {
+		if (i)
+			putc_unlocked(',', fp);
+		put_rcpt_json(fp, &e->rcpt[i], full);
+	}
+	fputs_unlocked("]}\n", fp);
+}
+
+static void put_time(FILE *fp, int64_t ms)
+{
+	char	buf[32];
+	time_t	t = (time_t) (ms / 1000);
+	struct tm tm;
+
+	if (ms <= 0) {
+		fputs_unlocked("-", fp);
+		return;
+	}
+	gmtime_r(&t, &tm);
+	strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	fputs_unlocked(buf, fp);
+}
+
+static void put_env_table(FILE *fp, const struct queue_env *e)
+{
+	char	id[QUEUE_ID_BUFSZ], s[300];
+
+	fprintf(fp, "%-13s %9llu ", queue_id_format(e->id, id), (unsigned long long) e->size);
+	put_time(fp, e->arrival_ms);
+	fprintf(fp, " %-8s %s\n", queue_state_name(e->state),
+		e->sender[0] ? sg_printable(s, sizeof(s), e->sender, strlen(e->sender)) : "<>");
+	if (e->reason[0])
+		fprintf(fp, "%24s(%s)\n", "", sg_printable(s, sizeof(s), e->reason, strlen(e->reason)));
+	for (size_t i = 0; i < e->nrcpt; i++) {
+		const struct queue_rcpt *r = &e->rcpt[i];
+
+		fprintf(fp, "%24s%s", "", sg_printable(s, sizeof(s), r->addr, strlen(r->addr)));
+		if (r->state != QUEUE_RCPT_PENDING)
+			fprintf(fp, " [%s]", queue_rcpt_state_name(r->state));
+		if (r->reply[0])
+			fprintf(fp, " (%s)", sg_printable(s, sizeof(s), r->reply, strlen(r->reply)));
+		putc_unlocked('\n', fp);
+	}
+	putc_unlocked('\n', fp);
+}
+
+/* ----------------------------------------------------------- filters */
+
+static bool pat_match(const char *pat, const char *s)
+{
+	if (strpbrk(pat, "*?[") != NULL)
+		return (fnmatch(pat, s, FNM_CASEFOLD) == 0);
+	return (strcasestr(s, pat) != NULL);
+}
+
+static bool filter_match(const struct filter *f, const struct queue_env *e)
+{
+	if (f->state >= 0 && (int) e->state != f->state)
+		return (false);
+	if (f->before_ms && e->arrival_ms >= f->before_ms)
+		return (false);
+	if (f->from && !pat_match(f->from, e->sender))
+		return (false);
+	if (f->to) {
+		for (size_t i = 0; i < e->nrcpt; i++)
+			if (pat_match(f->to, e->rcpt[i].addr))
+				return (true);
+		return (false);
+	}
+	return (true);
+}
+
+/* --------------------------------------------------------- arguments */
+
+enum {
+	O_STATE = 256, O_FROM, O_TO, O_OLDER, O_JSON, O_ALL, O_PROCESSED, O_SENDER, O_RCPT,
+	O_COUNT, O_BODYSIZE,
+};
+
+static const struct option longopts[] = {
+	{"state", required_argument, NULL, O_STATE},
+	{"from", required_argument, NULL, O_FROM},
+	{"to", required_argument, NULL, O_TO},
+	{"older-than", required_argument, NULL, O_OLDER},
+	{"json", no_argument, NULL, O_JSON},
+	{"all", no_argument, NULL, O_ALL},
+	{"processed", no_argument, NULL, O_PROCESSED},
+	{"sender", required_argument, NULL, O_SENDER},
+	{"rcpt", required_argument, NULL, O_RCPT},
+	{"count", required_argument, NULL, O_COUNT},
+	{"body-size", required_argument, NULL, O_BODYSIZE},
+	{NULL, 0, NULL, 0},
+};
+
+static int opt_value(struct opts *o, int c, const char *arg)
+{
+	enum queue_state s;
+	int64_t	ms;
+
+	switch (c) {
+	case O_STATE:
+		if (queue_state_parse(arg, strlen(arg), &s) != 0)
+			return (-1);
+		o->f.state = (int) s;
+		o->inject_state = (int) s;
+		return (0);
+	case O_FROM:
+		o->f.from = arg;
+		return (0);
+	case O_TO:
+		o->f.to = arg;
+		return (0);
+	case O_OLDER:
+		if (sg_parse_duration(arg, strlen(arg), &ms) != 0)
+			return (-1);
+		o->f.before_ms = sg_now_ms() - ms;
+		return (0);
+	case O_SENDER:
+		o->sender = arg;
+		return (0);
+	case O_RCPT:
+		o->rcpts.v = sg_xrealloc(o->rcpts.v, (o->rcpts.n + 1) * sizeof(char *));
+		o->rcpts.v[o->rcpts.n++] = (char *) arg;
+		return (0);
+	case O_COUNT:
+		return (sg_parse_u64(arg, strlen(arg), &o->count) == 0 && o->count > 0 ? 0 : -1);
+	case O_BODYSIZE:
+		return (sg_parse_size(arg, strlen(arg), &o->body_size));
+	default:
+		return (-1);
+	}
+}
+
+static int parse_opts(int argc, char **argv, struct opts *o)
+{
+	int	c;
+
+	memset(o, 0, sizeof(*o));
+	o->f.state = -1;
+	o->inject_state = QUEUE_INCOMING;
+	o->count = 1;
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		switch (c) {
+		case O_JSON:
+			o->json = true;
+			break;
+		case O_ALL:
+			o->all = true;
+			break;
+		case O_PROCESSED:
+			o->processed = true;
+			break;
+		default:
+			if (opt_value(o, c, optarg) != 0) {
+				fprintf(stderr, "sealctl queue %s: bad option or value: %s\n", argv[0],
+					argv[optind - 1]);
+				return (-1);
+			}
+		}
+	}
+	o->first_arg = optind;
+	return (0);
+}
+
+/* ---------------------------------------------------------- opening */
+
+static int open_queue(const struct sealgate_conf *conf, int flags, struct queue **q)
+{
+	int	err = queue_open(&conf->main, &conf->queue, flags, q);
+
+	if (err == SG_ENOTFOUND && (flags & QUEUE_RDONLY))
+		return (SG_ENOTFOUND);	/* no queue yet: an empty one */
+	if (err != 0)
+		fprintf(stderr, "sealctl: cannot open the queue in %s: %s\n",
+			conf->main.state_dir, sg_strerror(err));
+	return (err);
+}
+
+/* ------------------------------------------------------------- list */
+
+struct list_ctx {
+	const struct filter *f;
+	bool	json;
+	FILE   *fp;
+	uint64_t n, bytes;
+};
+
+static int list_one(const struct queue_env *e, void *arg)
+{
+	struct list_ctx *c = arg;
+
+	if (!filter_match(c->f, e))
+		return (0);
+	c->n++;
+	c->bytes += e->size;
+	if (c->json)
+		put_env_json(c->fp, e, false);
+	else
+		put_env_table(c->fp, e);
+	return (0);
+}
+
+static int cmd_list(const struct sealgate_conf *conf, const struct opts *o, int argc)
+{
+	struct list_ctx c = {&o->f, o->json, stdout, 0, 0};
+	struct queue *q;
+	uint64_t cursor = 0;
+	int	err;
+
+	if (o->first_arg != argc)
+		return (SEALCTL_USAGE);
+	if ((err = open_queue(conf, QUEUE_RDONLY, &q)) == SG_ENOTFOUND)
+		goto summary;
+	if (err)
+		return (SEALCTL_USAGE);
+	setvbuf(stdout, NULL, _IOFBF, OUTBUF);
+	err = queue_scan(q, 0, &cursor, 2000, list_one, &c);
+	queue_close(q);
+	if (err) {
+		fprintf(stderr, "sealctl: queue list: %s\n", sg_strerror(err));
+		return (SEALCTL_PARTIAL);
+	}
+summary:
+	if (!o->json)
+		printf(c.n ? "-- %llu Kbytes in %llu messages.\n" : "Queue is empty\n",
+		       (unsigned long long) ((c.bytes + 1023) / 1024), (unsigned long long) c.n);
+	return (SEALCTL_OK);
+}
+
+/* ------------------------------------------------------- show / cat */
+
+static int one_id(const char *op, const struct opts *o, int argc, char **argv, uint64_t *id)
+{
+	if (o->first_arg + 1 != argc) {
+		fprintf(stderr, "usage: sealctl queue %s ID\n", op);
+		return (SEALCTL_USAGE);
+	}
+	if (queue_id_parse(argv[o->first_arg], strlen(argv[o->first_arg]), id) != 0) {
+		fprintf(stderr, "sealctl: %s: not a queue id\n", argv[o->first_arg]);
+		return (SEALCTL_PARTIAL);
+	}
+	return (SEALCTL_OK);
+}
+
+static int cmd_show(const struct sealgate_conf *conf, const struct opts *o, int argc,
+		    char **argv)
+{
+	struct queue_env e;
+	struct queue *q;
+	uint64_t id;
+	int	rc, err;
+
+	if ((rc = one_id("show", o, argc, argv, &id)) != 0)
+		return (rc);
+	if ((err = open_queue(conf, QUEUE_RDONLY, &q)) != 0)
+		return (err == SG_ENOTFOUND ? SEALCTL_PARTIAL : SEALCTL_USAGE);
+	queue_env_init(&e);
+	if ((err = queue_get(q, id, 0, &e)) == SG_ENOTFOUND)
+		err = queue_get(q, id, QUEUE_GET_TRACK, &e);
+	if (err == 0) {
+		if (o->json)
+			put_env_json(stdout, &e, true);
+		else
+			put_env_table(stdout, &e);
+	} else {
+		fprintf(stderr, "sealctl: %s: %s\n", argv[o->first_arg],
+			err == SG_ENOTFOUND ? "no such message" : sg_strerror(err));
+	}
+	queue_env_free(&e);
+	queue_close(q);
+	return (err ? SEALCTL_PARTIAL : SEALCTL_OK);
+}
+
+static int write_chunk(const void *p, size_t n, void *arg)
+{
+	return (fwrite(p, 1, n, arg) == n ? 0 : SG_EIO);
+}
+
+static int cmd_cat(const struct sealgate_conf *conf, const struct opts *o, int argc,
+		   char **argv)
+{
+	struct queue *q;
+	uint64_t id;
+	int	rc, err;
+
+	if ((rc = one_id("cat", o, argc, argv, &id)) != 0)
+		return (rc);
+	if ((err = open_queue(conf, QUEUE_RDONLY, &q)) != 0)
+		return (err == SG_ENOTFOUND ? SEALCTL_PARTIAL : SEALCTL_USAGE);
+	setvbuf(stdout, NULL, _IOFBF, OUTBUF);
+	err = queue_body_foreach(q, id, o->processed ? QUEUE_BODY_PROCESSED : QUEUE_BODY_ORIGINAL,
+				 write_chunk, stdout, NULL);
+	queue_close(q);
+	if (fflush(stdout) != 0 && err == 0)
+		err = SG_EIO;
+	if (err)
+		fprintf(stderr, "sealctl: %s: %s\n", argv[o->first_arg],
+			err == SG_ENOTFOUND ? "no such message" : sg_strerror(err));
+	return (err ? SEALCTL_PARTIAL : SEALCTL_OK);
+}
+
+/* ------------------------------------------------------------ bulk */
+
+struct idvec {
+	uint64_t *v;
+	size_t	n, cap;
+	bool	bad;			/* some token was not an id */
+};
+
+static void idvec_push(struct idvec *iv, uint64_t id)
+{
+	if (iv->n == iv->cap) {
+		iv->cap = iv->cap ? iv->cap * 2 : 1024;
+		iv->v = sg_xrealloc(iv->v, iv->cap * sizeof(*iv->v));
+	}
+	iv->v[iv->n++] = id;
+}
+
+static void idvec_token(struct idvec *iv, const char *s, size_t len)
+{
+	char	p[64];
+	uint64_t id;
+
+	if (queue_id_parse(s, len, &id) == 0) {
+		idvec_push(iv, id);
+		return;
+	}
+	fprintf(stderr, "sealctl: %s: not a queue id\n", sg_printable(p, sizeof(p), s, len));
+	iv->bad = true;
+}
+
+static void ids_from_stdin(struct idvec *iv)
+{
+	char	buf[65536];
+	char	tok[64];
+	size_t	n, tl = 0;
+
+	while ((n = fread(buf, 1, sizeof(buf), stdin)) > 0) {
+		for (size_t i = 0; i < n; i++) {
+			if (isspace((unsigned char) buf[i])) {
+				if (tl)
+					idvec_token(iv, tok, tl);
+				tl = 0;
+			} else if (tl < sizeof(tok)) {
+				tok[tl++] = buf[i];
+			}
+		}
+	}
+	if (tl)
+		idvec_token(iv, tok, tl);
+}
+
+struct collect {
+	const struct filter *f;
+	struct idvec *iv;
+};
+
+static int collect_one(const struct queue_env *e, void *arg)
+{
+	struct collect *c = arg;
+
+	if (filter_match(c->f, e))
+		idvec_push(c->iv, e->id);
+	return (0);
+}
+
+static int ids_from_filter(const struct sealgate_conf *conf, const struct filter *f,
+			   struct idvec *iv)
+{
+	struct collect c = {f, iv};
+	struct queue *q;
+	uint64_t cursor = 0;
+	int	err;
+
+	if ((err = open_queue(conf, QUEUE_RDONLY, &q)) != 0)
+		return (err == SG_ENOTFOUND ? 0 : err);
+	err = queue_scan(q, 0, &cursor, 5000, collect_one, &c);
+	queue_close(q);
+	return (err);
+}
+
+static int gather_ids(const struct sealgate_conf *conf, const struct opts *o, int argc,
+		      char **argv, struct idvec *iv)
+{
+	int	nargs = argc - o->first_arg;
+
+	if (o->all) {
+		if (nargs != 0)
+			return (-1);
+		return (ids_from_filter(conf, &o->f, iv) == 0 ? 0 : -2);
+	}
+	if (nargs < 1 || o->f.state >= 0 || o->f.from || o->f.to || o->f.before_ms)
+		return (-1);	/* filters only with --all */
+	if (nargs == 1 && strcmp(argv[o->first_arg], "-") == 0) {
+		ids_from_stdin(iv);
+		return (0);
+	}
+	for (int i = o->first_arg; i < argc; i++)
+		idvec_token(iv, argv[i], strlen(argv[i]));
+	return (0);
+}
+
+static const char *const done_words[] = {"held", "released", "deleted", "retried"};
+
+static int report(const char *op, int kind, const struct idvec *iv, const int *res,
+		  size_t changed)
+{
+	char	id[QUEUE_ID_BUFSZ];
+	bool	partial = iv->bad;
+
+	for (size_t i = 0; i < iv->n; i++) {
+		if (res[i] == SG_ENOTFOUND || res[i] == SG_ECORRUPT) {
+			fprintf(stderr, "sealctl: %s: %s\n", queue_id_format(iv->v[i], id),
+				res[i] == SG_ENOTFOUND ? "no such message" : "corrupt, quarantined");
+			partial = true;
+		} else if (res[i] == SG_EINVAL) {
+			fprintf(stderr, "sealctl: %s: cannot be %s in its state\n",
+				queue_id_format(iv->v[i], id), done_words[kind]);
+		}
+	}
+	fprintf(stderr, "sealctl: queue %s: %zu %s\n", op, changed, done_words[kind]);
+	return (partial ? SEALCTL_PARTIAL : SEALCTL_OK);
+}
+
+static int cmd_bulk(const struct sealgate_conf *conf, const struct opts *o, int argc,
+		    char **argv, int kind)
+{
+	struct idvec iv = {0};
+	struct queue *q;
+	size_t	changed = 0;
+	int    *res, err, rc;
+
+	if ((rc = gather_ids(conf, o, argc, argv, &iv)) != 0) {
+		free(iv.v);
+		return (rc == -1 ? SEALCTL_USAGE : SEALCTL_PARTIAL);
+	}
+	if ((err = open_queue(conf, 0, &q)) != 0) {
+		free(iv.v);
+		return (SEALCTL_USAGE);
+	}
+	res = sg_xcalloc(iv.n ? iv.n : 1, sizeof(*res));
+	if (kind == 0)
+		err = queue_hold(q, iv.v, iv.n, "held by sealctl", res, &changed);
+	else if (kind == 1)
+		err = queue_release(q, iv.v, iv.n, res, &changed);
+	else if (kind == 2)
+		err = queue_delete(q, iv.v, iv.n, "deleted by sealctl", res, &changed);
+	else
+		err = queue_retry(q, iv.v, iv.n, res, &changed);
+	queue_close(q);
+	rc = report(argv[0], kind, &iv, res, changed);
+	if (err) {
+		fprintf(stderr, "sealctl: queue %s: %s\n", argv[0], sg_strerror(err));
+		rc = SEALCTL_PARTIAL;
+	}
+	free(res);
+	free(iv.v);
+	return (rc);
+}
+
+/* ------------------------------------------------------------ stats */
+
+static void stats_text(const struct queue_stats *s)
+{
+	char	id[QUEUE_ID_BUFSZ];
+
+	for (int i = 0; i < QUEUE_NSTATES; i++)
+		printf("%-12s %10llu messages %14llu bytes\n", queue_state_name((enum queue_state) i),
+		       (unsigned long long) s->count[i], (unsigned long long) s->bytes[i]);
+	printf("recipients   %10llu\n", (unsigned long long) s->recipients);
+	if (s->oldest_id) {
+		printf("oldest       %s ", queue_id_format(s->oldest_id, id));
+		put_time(stdout, s->oldest_ms);
+		putchar('\n');
+	}
+	printf("corrupt      %10llu\nincidents    %10llu open\n",
+	       (unsigned long long) s->corrupt, (unsigned long long) s->incidents_open);
+	printf("database     %10llu bytes, %llu in use, map %llu (%.1f%%), %u readers\n",
+	       (unsigned long long) s->db_bytes, (unsigned long long) s->used_bytes,
+	       (unsigned long long) s->map_bytes,
+	       s->map_bytes ? 100.0 * (double) s->used_bytes / (double) s->map_bytes : 0.0,
+	       s->readers);
+	for (int i = 0; i < QUEUE_NCOUNTERS; i++)
+		printf("counter %-12s %10llu\n", queue_counter_name((enum queue_counter) i),
+		       (unsigned long long) s->counters[i]);
+}
+
+static void stats_json(const struct queue_stats *s)
+{
+	char	id[QUEUE_ID_BUFSZ];
+
+	fputs("{\"count\":{", stdout);
+	for (int i = 0; i < QUEUE_NSTATES; i++)
+		printf("%s\"%s\":%llu", i ? "," : "", queue_state_name((enum queue_state) i),
+		       (unsigned long long) s->count[i]);
+	fputs("},\"bytes\":{", stdout);
+	for (int i = 0; i < QUEUE_NSTATES; i++)
+		printf("%s\"%s\":%llu", i ? "," : "", queue_state_name((enum queue_state) i),
+		       (unsigned long long) s->bytes[i]);
+	printf("},\"recipients\":%llu,\"oldest_id\":\"%s\",\"oldest_time\":%lld,"
+	       "\"corrupt\":%llu,\"incidents_open\":%llu,\"db_bytes\":%llu,"
+	       "\"used_bytes\":%llu,\"map_bytes\":%llu,\"readers\":%u,\"counters\":{",
+	       (unsigned long long) s->recipients,
+	       s->oldest_id ? queue_id_format(s->oldest_id, id) : "",
+	       (long long) (s->oldest_ms / 1000), (unsigned long long) s->corrupt,
+	       (unsigned long long) s->incidents_open, (unsigned long long) s->db_bytes,
+	       (unsigned long long) s->used_bytes, (unsigned long long) s->map_bytes, s->readers);
+	for (int i = 0; i < QUEUE_NCOUNTERS; i++)
+		printf("%s\"%s\":%llu", i ? "," : "", queue_counter_name((enum queue_counter) i),
+		       (unsigned long long) s->counters[i]);
+	fputs("}}\n", stdout);
+}
+
+static int cmd_stats(const struct sealgate_conf *conf, const struct opts *o, int argc)
+{
+	struct queue_stats s;
+	struct queue *q;
+	int	err;
+
+	if (o->first_arg != argc)
+		return (SEALCTL_USAGE);
+	memset(&s, 0, sizeof(s));
+	if ((err = open_queue(conf, QUEUE_RDONLY, &q)) != 0 && err != SG_ENOTFOUND)
+		return (SEALCTL_USAGE);
+	if (err == 0) {
+		err = queue_stats(q, &s);
+		queue_close(q);
+	}
+	if (err && err != SG_ENOTFOUND) {
+		fprintf(stderr, "sealctl: queue stats: %s\n", sg_strerror(err));
+		return (SEALCTL_PARTIAL);
+	}
+	if (o->json)
+		stats_json(&s);
+	else
+		stats_text(&s);
+	return (SEALCTL_OK);
+}
+
+/* ----------------------------------------------------------- inject */
+
+struct inj {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	uint64_t done, failed;
+	int	err;
+};
+
+static void inj_done(struct queue_req *r, int err)
+{
+	struct inj *s = r->arg;
+
+	pthread_mutex_lock(&s->mu);
+	s->done++;
+	if (err) {
+		s->failed++;
+		s->err = err;
+	}
+	pthread_cond_signal(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+}
+
+static int inject_many(struct queue *q, const struct queue_env *e,
+		       const struct queue_body_src *b, uint64_t count)
+{
+	struct inj s = {.done = 0};
+	struct queue_committer *c;
+	struct queue_req *reqs;
+	uint64_t window = 4096, sent = 0;
+	int	err;
+
+	if ((err = queue_committer_start(q, &c)) != 0)
+		return (err);
+	reqs = sg_xcalloc((size_t) window, sizeof(*reqs));
+	pthread_mutex_init(&s.mu, NULL);
+	pthread_cond_init(&s.cv, NULL);
+	/* keep at most `window` requests in flight, reusing slots in order */
+	while (sent < count) {
+		pthread_mutex_lock(&s.mu);
+		while (sent - s.done >= window)
+			pthread_cond_wait(&s.cv, &s.mu);
+		pthread_mutex_unlock(&s.mu);
+		struct queue_req *r = &reqs[sent % window];
+
+		*r = (struct queue_req) {.env = e,.body = *b,.done = inj_done,.arg = &s};
+		queue_submit(c, r);
+		sent++;
+	}
+	queue_committer_stop(c);
+	free(reqs);
+	pthread_mutex_destroy(&s.mu);
+	pthread_cond_destroy(&s.cv);
+	if (s.failed)
+		fprintf(stderr, "sealctl: queue inject: %llu of %llu failed: %s\n",
+			(unsigned long long) s.failed, (unsigned long long) count,
+			sg_strerror(s.err));
+	return (s.failed ? s.err : 0);
+}
+
+static char *read_stdin(uint64_t *len)
+{
+	struct sg_buf b = SG_BUF_INIT;
+	char	buf[65536];
+	size_t	n;
+
+	while ((n = fread(buf, 1, sizeof(buf), stdin)) > 0)
+		sg_buf_append(&b, buf, n);
+	*len = b.len;
+	return (b.data ? b.data : sg_xstrdup(""));
+}
+
+static int cmd_inject(const struct sealgate_conf *conf, const struct opts *o, int argc)
+{
+	struct queue_body_src b = {.fd = -1};
+	struct queue_env e;
+	struct queue *q;
+	char   *body = NULL, id[QUEUE_ID_BUFSZ];
+	uint64_t nid;
+	int	err;
+
+	if (o->first_arg != argc || o->rcpts.n == 0) {
+		fprintf(stderr, "usage: sealctl queue inject --rcpt ADDR... [--sender S] "
+			"[--state incoming|ready|hold] [--count N] [--body-size N]\n");
+		return (SEALCTL_USAGE);
+	}
+	if (o->body_size) {
+		body = sg_xmalloc((size_t) o->body_size);
+		for (uint64_t i = 0; i < o->body_size; i++)
+			body[i] = (i % 78 == 77) ? '\n' : (char) ('a' + i % 26);
+		b.len = o->body_size;
+	} else {
+		body = read_stdin(&b.len);
+	}
+	b.data = body;
+	queue_env_init(&e);
+	e.state = (enum queue_state) o->inject_state;
+	e.sender = o->sender ? o->sender : "";
+	e.client_addr = "127.0.0.1";
+	e.listener = "sealctl";
+	for (size_t i = 0; i < o->rcpts.n; i++)
+		queue_env_rcpt_add(&e, o->rcpts.v[i]);
+	if ((err = open_queue(conf, 0, &q)) == 0) {
+		if (o->count > 1) {
+			err = inject_many(q, &e, &b, o->count);
+		} else if ((err = queue_spool(q, &e, &b, &nid)) == 0) {
+			puts(queue_id_format(nid, id));
+		} else {
+			fprintf(stderr, "sealctl: queue inject: %s\n", sg_strerror(err));
+		}
+		queue_close(q);
+	}
+	queue_env_free(&e);
+	free(body);
+	return (err ? SEALCTL_PARTIAL : SEALCTL_OK);
+}
+
+/* --------------------------------------------------------- dispatch */
+
+static void usage(void)
+{
+	fprintf(stderr,
+		"usage: sealctl queue list [--state S] [--from PAT] [--to PAT] [--older-than DUR] [--json]\n"
+		"       sealctl queue show ID [--json]\n"
+		"       sealctl queue cat ID [--processed]\n"
+		"       sealctl queue hold|release|delete|retry ID... | - | --all [FILTERS]\n"
+		"       sealctl queue stats [--json]\n"
+		"       sealctl queue inject --rcpt ADDR... [--sender S] [--state S] [--count N]\n"
+		"                            [--body-size N] [< BODY]\n"
+		"states: incoming working ready deferred hold\n");
+}
+
 int	sealctl_queue(const struct sealgate_conf *conf, int argc, char **argv)
 {
-	(void) conf;
-	(void) argc;
-	fprintf(stderr, "sealctl: %s: no verbs are available in this build\n", argv[0]);
-	return (SEALCTL_USAGE);
+	static const char *const bulk[] = {"hold", "release", "delete", "retry"};
+	struct opts o;
+	int	rc = SEALCTL_USAGE;
+
+	if (argc < 2) {
+		usage();
+		return (SEALCTL_USAGE);
+	}
+	argc--, argv++;			/* argv[0] is now the verb */
+	if (parse_opts(argc, argv, &o) != 0) {
+		usage();
+		free(o.rcpts.v);
+		return (SEALCTL_USAGE);
+	}
+	if (strcmp(argv[0], "list") == 0)
+		rc = cmd_list(conf, &o, argc);
+	else if (strcmp(argv[0], "show") == 0)
+		rc = cmd_show(conf, &o, argc, argv);
+	else if (strcmp(argv[0], "cat") == 0)
+		rc = cmd_cat(conf, &o, argc, argv);
+	else if (strcmp(argv[0], "stats") == 0)
+		rc = cmd_stats(conf, &o, argc);
+	else if (strcmp(argv[0], "inject") == 0)
+		rc = cmd_inject(conf, &o, argc);
+	else
+		for (int k = 0; k < 4; k++)
+			if (strcmp(argv[0], bulk[k]) == 0)
+				rc = cmd_bulk(conf, &o, argc, argv, k);
+	if (rc == SEALCTL_USAGE)
+		usage();
+	if (fflush(stdout) != 0 && rc == SEALCTL_OK)
+		rc = SEALCTL_PARTIAL;
+	free(o.rcpts.v);
+	return (rc);
 }
