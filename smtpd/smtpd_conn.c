@@ -437,6 +437,9 @@ static void input(struct smtpd_conn *c, const char *p, size_t n)
 		deadline_data(c, n);
 	if (c->pending.len == 0 && !paused(c)) {
 		used = smtpd_session_feed(&c->s, p, n);
+		if ((c->s.actions & SMTPD_ACT_STARTTLS) && used < n)
+			sg_info("session=%s event=starttls_injection discarded=%zu",
+				c->s.id, n - used);
 		if (actions(c))
 			return;
 	}
