@@ -98,6 +98,216 @@ int	certs_close(struct certs *);
 const char *certs_db_dir(const struct certs *);
 
 /*
+ * Certificates are NSS's CERTCertificate and keys SECKEYPrivateKey, named
+ * here without including NSS. Every certificate or key this header hands
+ * out is a new reference: CERT_DestroyCertificate() or
+ * SECKEY_DestroyPrivateKey() it (certs_close() fails while one is held).
+ */
+struct CERTCertificateStr;
+struct SECKEYPrivateKeyStr;
+
+/*
+ * certs_private_key() returns cert's private key in a form whose use
+ * costs no key derivation: with a password on the database the key is
+ * copied once per process into memory (see certs_keys.c); keys on
+ * PKCS#11 tokens stay there. NULL when there is none. Thread-safe.
+ */
+struct SECKEYPrivateKeyStr *certs_private_key(struct certs *, struct CERTCertificateStr *);
+
+/*
+ * Import.
+ *
+ * certs_import() adds the certificates or the PKCS#12 bundle in buf to
+ * the database. All of it is decoded and checked before anything is
+ * stored, so on error the database is unchanged. Returns 0, SG_EPASSWORD
+ * (PKCS#12 password wrong or missing), SG_ECORRUPT (damaged content),
+ * SG_EUNSUPPORTED (neither certificates nor PKCS#12, or --gateway on a
+ * certificate without key), SG_EDENIED (read-only), SG_EIO. err gets a
+ * one-line reason. BLOCKS (database).
+ *
+ * Rules: a certificate that comes with its private key replaces the
+ * key-less certificates of the same e-mail addresses (they are deleted);
+ * ca makes the leaf certificates (or a PKCS#12's CA certificates) trust
+ * anchors for e-mail and TLS; gateway (a domain) makes the imported
+ * key-bearing certificate the gateway certificate of that domain.
+ */
+enum certs_format {
+	CERTS_FMT_AUTO,			/* PEM, DER, PKCS#7 certs, else PKCS#12 */
+	CERTS_FMT_CERTS,		/* .pem .crt .cer .der: one or several */
+	CERTS_FMT_PKCS12,		/* .p12 .pfx */
+};
+
+struct certs_import_opts {
+	int	format;			/* enum certs_format */
+	const char *password;		/* PKCS#12; NULL: none */
+	bool	ca;
+	const char *gateway;		/* domain, or NULL */
+	bool	check_only;		/* decode and check; store nothing */
+};
+
+struct certs_import_result {
+	size_t	certs;			/* certificates stored */
+	size_t	keys;			/* private keys stored */
+	size_t	replaced;		/* key-less certificates removed */
+	char	nickname[128];		/* of the (first) leaf */
+};
+
+int	certs_import(struct certs *, const void *buf, size_t len,
+		     const struct certs_import_opts *, struct certs_import_result *,
+		     char *err, size_t errlen);
+/* The format a file name suggests by its extension. */
+int	certs_format_of(const char *filename);
+
+/* certs_crl_import() stores a CRL (DER or PEM). Returns as above. */
+int	certs_crl_import(struct certs *, const void *buf, size_t len, char *err, size_t errlen);
+
+/*
+ * Description, listing, removal.
+ *
+ * An ID names one certificate: its nickname, its SHA-256 fingerprint in
+ * hex (or a unique prefix of at least 8 digits; the list shows 16), or
+ * an e-mail address held by exactly one certificate.
+ */
+#define CERTS_EMAILS_MAX 8
+
+struct certs_desc {
+	char	id[17];			/* first 16 hex digits of the SHA-256 */
+	char	fingerprint[65];	/* SHA-256, hex */
+	char	nickname[128];
+	char	token[64];		/* "" for the database itself */
+	char	subject[256];
+	char	issuer[256];
+	char	serial[80];		/* hex */
+	char	emails[CERTS_EMAILS_MAX][128];
+	size_t	nemails;
+	int64_t	not_before, not_after;	/* seconds since the epoch */
+	bool	key;			/* private key present */
+	bool	ca;			/* a CA certificate */
+	char	trust[32];		/* NSS trust flags "SSL,EMAIL,CODE", or "" */
+	bool	harvested;
+	int64_t	harvested_at;		/* seconds since the epoch; 0: imported */
+	char	gateway[256];		/* domains it is the gateway cert of, space-separated */
+};
+
+int	certs_describe(struct certs *, struct CERTCertificateStr *, struct certs_desc *);
+/* certs_list() calls fn for each certificate (nickname order); fn != 0 stops. */
+int	certs_list(struct certs *, int (*fn)(const struct certs_desc *, void *), void *arg);
+/* certs_find() resolves an ID: 0, SG_ENOTFOUND, SG_EEXIST (ambiguous). */
+int	certs_find(struct certs *, const char *id, struct CERTCertificateStr **out);
+/* certs_remove() deletes the certificate (and its key) by ID. BLOCKS. */
+int	certs_remove(struct certs *, const char *id);
+/* certs_cert_free() is CERT_DestroyCertificate() for callers without NSS. */
+void	certs_cert_free(struct CERTCertificateStr *);
+/* certs_export_pem() appends the certificate as PEM. */
+int	certs_export_pem(struct CERTCertificateStr *, struct sg_buf *out);
+
+/*
+ * Validity and revocation. BLOCKS (OCSP, up to ocsp_timeout).
+ *
+ * certs_check() validates cert now for usage: chain to a trusted anchor,
+ * validity period, then revocation: a CRL in the database decides; else
+ * OCSP (AIA URL or the configured default responder, with NSS's cache).
+ * valid follows the configured policy: an unknown status makes the
+ * certificate invalid under hard-fail and valid (warning set) under
+ * soft-fail. Returns 0 (the verdict is in *out) or SG_EINVAL.
+ */
+enum certs_usage {
+	CERTS_USE_SIGN,			/* e-mail signer */
+	CERTS_USE_ENCRYPT,		/* e-mail recipient */
+	CERTS_USE_TLS_SERVER,
+};
+
+enum certs_rev {
+	CERTS_REV_NOT_CHECKED,		/* policy off, or chain invalid before */
+	CERTS_REV_GOOD,
+	CERTS_REV_REVOKED,
+	CERTS_REV_UNKNOWN,		/* no CRL, responder unreachable, ... */
+};
+
+struct certs_check {
+	bool	valid;
+	bool	warning;		/* valid only because of soft-fail */
+	int	rev;			/* enum certs_rev */
+	char	rev_source[8];		/* "crl", "ocsp" or "" */
+	char	reason[160];		/* why invalid or unknown; "" when good */
+};
+
+int	certs_check(struct certs *, struct CERTCertificateStr *, int usage, struct certs_check *);
+const char *certs_rev_name(int rev);	/* "good", "revoked", ... */
+
+/*
+ * Lookup for the worker. BLOCKS (certs_check).
+ *
+ * certs_find_signer() picks the signing certificate for a sender: the
+ * sender's own valid certificate with a private key (the newest), else
+ * the gateway certificate of the sender's domain. *gateway says which.
+ * The key is certs_private_key()'s. Returns 0, SG_ENOTFOUND.
+ */
+struct certs_signer {
+	struct CERTCertificateStr *cert;
+	struct SECKEYPrivateKeyStr *key;
+	bool	gateway;
+	struct certs_check check;
+};
+
+int	certs_find_signer(struct certs *, const char *sender, struct certs_signer *);
+void	certs_signer_free(struct certs_signer *);
+
+/*
+ * certs_find_recipient() lists the candidates for encrypting to rcpt:
+ * every certificate of the address, then the gateway certificate of its
+ * domain, each with its check. The caller encrypts to the valid ones
+ * (the recipient's own newest valid one; the gateway one when the
+ * recipient has none) and records the others. Returns 0 (n may be 0).
+ */
+struct certs_candidate {
+	struct CERTCertificateStr *cert;
+	bool	gateway;
+	struct certs_check check;
+};
+
+struct certs_candidates {
+	size_t	n;
+	struct certs_candidate *v;
+};
+
+int	certs_find_recipient(struct certs *, const char *rcpt, struct certs_candidates *);
+void	certs_candidates_free(struct certs_candidates *);
+
+/*
+ * certs_harvest() keeps the certificates of a verified signature:
+ * v[0] the signer, the rest intermediates. The signer must be valid now
+ * for e-mail signing (chain to a trusted CA; not revoked per the
+ * policy) and not signed with MD5 or SHA-1. Certificates only, never a
+ * key; marked harvested with the date. Returns 0 (stored), SG_EEXIST
+ * (already there), SG_ECRYPTO (not trustworthy; err says why), SG_EDENIED
+ * (read-only database). BLOCKS.
+ */
+int	certs_harvest(struct certs *, struct CERTCertificateStr *const *v, size_t n,
+		      char *err, size_t errlen);
+
+/*
+ * CRLs from distribution points. BLOCKS (HTTP, crl_fetch_timeout each).
+ *
+ * certs_crl_fetch() downloads the CRL of every http:// distribution
+ * point named by a certificate in the database (each URL once) and
+ * stores those that verify. *fetched and *failed count URLs. The
+ * schedule is the caller's: every certs_crl_interval() ms (0: never),
+ * off the event loop. Needs a read-write database.
+ */
+int	certs_crl_fetch(struct certs *, size_t *fetched, size_t *failed);
+int64_t	certs_crl_interval(const struct certs *);
+
+/*
+ * certs_sign_data() signs len bytes with cert's private key (SHA-256;
+ * PKCS#1 v1.5 for RSA, DER ECDSA-Sig-Value for EC) into out, as
+ * `openssl dgst -sha256 -verify` expects: a check that a key, on a
+ * token or in the database, works through this process.
+ */
+int	certs_sign_data(struct certs *, struct CERTCertificateStr *, const void *buf,
+			size_t len, struct sg_buf *out);
+
+/*
  * TLS sessions over memory buffers.
  *
  * A struct certs_tls is one TLS connection with no socket: the caller

@@ -365,6 +365,7 @@ int	certs_close(struct certs *c)
 	if (c == NULL)
 		return (0);
 	certs_keycache_free(c);
+	certs_fpcache_free(c);
 	SSL_ClearSessionCache();
 	if (c->sid_cache)
 		SSL_ShutdownServerSessionIDCache();

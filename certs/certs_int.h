@@ -45,6 +45,7 @@ struct certs {
 	char   *ocsp_nick;		/* its certificate's nickname */
 	int64_t	ocsp_timeout;
 	int64_t	crl_fetch_timeout;
+	int64_t	crl_fetch_interval;
 	pthread_mutex_t lock;		/* keys, ocsp_default */
 	struct certs_module *mods;
 	size_t	nmods;
@@ -58,6 +59,7 @@ struct certs {
 	bool	sid_cache;		/* server session cache configured */
 	/* private keys copied to session objects (password DB remedy) */
 	struct certs_keycache *keys;
+	struct certs_fpcache *fpcache;	/* certs_by_fingerprint() */
 };
 
 /* certs_db.c */
@@ -68,6 +70,47 @@ int	certs_nss_err(int fallback);
 const char *certs_nss_errname(void);
 /* The key for cert, in a form whose use costs no key derivation. */
 SECKEYPrivateKey *certs_key_for(struct certs *, CERTCertificate *);
+
+/* certs_meta.c: gateway domains and harvest dates, beside the DB */
+enum {
+	CERTS_META_GATEWAY = 1,
+	CERTS_META_HARVESTED,
+	CERTS_META_FORGET,
+};
+
+struct certs_meta_ent {
+	int	kind;
+	char	key[256];		/* domain, or fingerprint */
+	char	val[72];		/* fingerprint, or epoch seconds */
+};
+
+struct certs_meta {
+	size_t	n, cap;
+	struct certs_meta_ent *v;
+};
+
+void	certs_fingerprint(const CERTCertificate *, char hex[65]);
+int	certs_meta_load(const struct certs *, struct certs_meta *);
+int	certs_meta_parse(const char *buf, size_t len, struct certs_meta *);
+void	certs_meta_free(struct certs_meta *);
+int	certs_meta_update(struct certs *, int op, const char *key, const char *val);
+const char *certs_meta_gateway(const struct certs_meta *, const char *domain);
+int64_t	certs_meta_harvested(const struct certs_meta *, const char *fp);
+void	certs_meta_domains(const struct certs_meta *, const char *fp, char *buf, size_t len);
+
+/* certs_import.c, certs_p12.c */
+int	certs_p12_import(struct certs *, const void *buf, size_t len,
+			 const struct certs_import_opts *, struct certs_import_result *,
+			 CERTCertificate **leaf, char *err, size_t errlen);
+char   *certs_nickname_for(CERTCertificate *);
+int	certs_replace_public(struct certs *, CERTCertificate *keyed, size_t *removed);
+int	certs_set_trust(CERTCertificate *, const char *flags);
+
+/* certs_desc.c */
+size_t	certs_emails(CERTCertificate *, char out[][128], size_t max);
+bool	certs_has_key(CERTCertificate *);
+CERTCertificate *certs_by_fingerprint(struct certs *, const char *fp);
+void	certs_fpcache_free(struct certs *);
 
 /* certs_keys.c */
 void	certs_keycache_free(struct certs *);

@@ -8,6 +8,11 @@
  *
  *	SECKEYPrivateKey *certs_key_for(c, cert)
  *	void	certs_keycache_free(c)
+ *
+ *	#include "certs/certs.h"
+ *
+ *	SECKEYPrivateKey *certs_private_key(c, cert)
+ *	int	certs_sign_data(c, cert, buf, len, &out)
  * DESCRIPTION
  *	With a password on NSS's key database, softoken decrypts the
  *	attributes of a stored private key with a PBKDF2-derived key on
@@ -21,12 +26,20 @@
  *	SECKEY_DestroyPrivateKey(). Thread-safe.
  *
  *	certs_keycache_free() drops the copies (at certs_close()).
+ *
+ *	certs_private_key() is certs_key_for() for other components.
+ *	certs_sign_data() signs bytes with SHA-256 (RSA PKCS#1 v1.5, or
+ *	ECDSA with a DER signature), the key found as above: on a token the
+ *	token signs.
  * DIAGNOSTICS
  *	NULL when the certificate has no private key; PORT_GetError() says
  *	why.
  */
 
+#include <limits.h>
 #include <stdlib.h>
+
+#include <cryptohi.h>
 
 #include "certs_int.h"
 
@@ -93,4 +106,40 @@ void	certs_keycache_free(struct certs *c)
 		free(k);
 	}
 	c->keys = NULL;
+}
+
+SECKEYPrivateKey *certs_private_key(struct certs *c, CERTCertificate *cert)
+{
+	return (certs_key_for(c, cert));
+}
+
+int	certs_sign_data(struct certs *c, CERTCertificate *cert, const void *buf, size_t len,
+			struct sg_buf *out)
+{
+	SECKEYPrivateKey *key = certs_key_for(c, cert);
+	SECItem	sig = {siBuffer, NULL, 0};
+	SECOidTag alg;
+	int	rc = 0;
+
+	if (key == NULL)
+		return (SG_ENOTFOUND);
+	switch (SECKEY_GetPrivateKeyType(key)) {
+	case rsaKey:
+		alg = SEC_OID_PKCS1_SHA256_WITH_RSA_ENCRYPTION;
+		break;
+	case ecKey:
+		alg = SEC_OID_ANSIX962_ECDSA_SHA256_SIGNATURE;
+		break;
+	default:
+		SECKEY_DestroyPrivateKey(key);
+		return (SG_EUNSUPPORTED);
+	}
+	if (len > INT_MAX ||
+	    SEC_SignData(&sig, (const unsigned char *) buf, (int) len, key, alg) != SECSuccess)
+		rc = certs_nss_err(SG_ECRYPTO);
+	else
+		sg_buf_append(out, sig.data, sig.len);
+	SECITEM_FreeItem(&sig, PR_FALSE);
+	SECKEY_DestroyPrivateKey(key);
+	return (rc);
 }

@@ -2,29 +2,603 @@
  * NAME
  *	sealctl_cert 3
  * SUMMARY
- *	sealctl cert: the cert verbs
+ *	sealctl cert and sealctl crl: the certificate database
  * SYNOPSIS
  *	#include "cmd/sealctl.h"
  *
  *	int	sealctl_cert(conf, argc, argv)
+ *	int	sealctl_crl(conf, argc, argv)
  * DESCRIPTION
- *	Dispatches the verbs of "sealctl cert". The verbs arrive with the
- *	cert component; none is wired yet, so every call is a usage error.
+ *	sealctl cert init
+ *		create the database (certs.db_dir) if it is missing, with
+ *		the password of certs.password_file, or none.
+ *	sealctl cert import FILE [--password-file F] [--ca] [--gateway DOMAIN]
+ *		.pem .crt .cer .der (one or several certificates, PKCS#7)
+ *		or .p12 .pfx (key, certificate and chain; the password is
+ *		the first line of F). --ca: the certificates become trust
+ *		anchors. --gateway: the key-bearing certificate becomes the
+ *		gateway certificate of DOMAIN.
+ *	sealctl cert list [--json]
+ *		one line per certificate; --json: one JSON object per line.
+ *	sealctl cert show ID [--json]
+ *	sealctl cert remove ID
+ *	sealctl cert export ID
+ *		the certificate as PEM on stdout.
+ *	sealctl cert check ID [--usage sign|encrypt|tls] [--json]
+ *		validity and revocation now, under the configured policy.
+ *	sealctl cert signer ADDRESS [--json]
+ *	sealctl cert recipient ADDRESS [--json]
+ *		which certificate would sign for, or encrypt to, ADDRESS.
+ *	sealctl cert sign ID FILE OUT
+ *		sign FILE with ID's key (SHA-256) into OUT, as
+ *		`openssl dgst -sha256 -verify` expects: checks a key, for
+ *		instance one on a PKCS#11 token, works.
+ *	sealctl crl import FILE
+ *	sealctl crl fetch
+ *		download the CRLs of the certificates' distribution points.
+ *
+ *	ID: nickname, SHA-256 fingerprint (or a unique prefix of at least
+ *	8 hex digits) or an e-mail address held by one certificate.
+ * DIAGNOSTICS
+ *	Exit 0 on success, 1 on failure (the file or ID and the reason on
+ *	stderr; an import that fails leaves the database unchanged), 2 on
+ *	usage errors. A check that finds the certificate invalid exits 1.
  */
 
+#include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "sealctl.h"
 
+#define FILE_MAX (16u << 20)
+
+#define CERT_USAGE "usage: sealctl cert init | import FILE [--password-file F] [--ca]" \
+	" [--gateway DOMAIN] | list [--json] | show ID [--json] | remove ID | export ID |" \
+	" check ID [--usage sign|encrypt|tls] [--json] | signer ADDRESS [--json] |" \
+	" recipient ADDRESS [--json] | sign ID FILE OUT\n"
+
+struct opts {
+	const char *password_file;
+	const char *gateway;
+	const char *usage;
+	bool	ca;
+	bool	json;
+	int	nargs;
+	char   *args[3];
+};
+
+static int parse_opts(int argc, char **argv, struct opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	for (int i = 2; i < argc; i++) {
+		if (strcmp(argv[i], "--json") == 0)
+			o->json = true;
+		else if (strcmp(argv[i], "--ca") == 0)
+			o->ca = true;
+		else if (strcmp(argv[i], "--password-file") == 0 && i + 1 < argc)
+			o->password_file = argv[++i];
+		else if (strcmp(argv[i], "--gateway") == 0 && i + 1 < argc)
+			o->gateway = argv[++i];
+		else if (strcmp(argv[i], "--usage") == 0 && i + 1 < argc)
+			o->usage = argv[++i];
+		else if (argv[i][0] == '-' || o->nargs == 3)
+			return (-1);
+		else
+			o->args[o->nargs++] = argv[i];
+	}
+	return (0);
+}
+
+static int read_file(const char *path, struct sg_buf *out)
+{
+	char	buf[65536];
+	ssize_t	n;
+	int	fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return (-1);
+	while ((n = read(fd, buf, sizeof(buf))) > 0) {
+		if (out->len + (size_t) n > FILE_MAX) {
+			close(fd);
+			return (-2);
+		}
+		sg_buf_append(out, buf, (size_t) n);
+	}
+	close(fd);
+	return (n < 0 ? -1 : 0);
+}
+
+/* read_secret - the first line of a file; NULL on error */
+
+static char *read_secret(const char *path)
+{
+	struct sg_buf b = SG_BUF_INIT;
+	char   *s;
+
+	if (read_file(path, &b) < 0 || b.len > 1024) {
+		if (b.data)
+			explicit_bzero(b.data, b.len);
+		sg_buf_free(&b);
+		return (NULL);
+	}
+	sg_buf_putc(&b, 0);
+	b.data[strcspn(b.data, "\r\n")] = 0;
+	s = sg_xstrdup(b.data);
+	explicit_bzero(b.data, b.len);
+	sg_buf_free(&b);
+	return (s);
+}
+
+static int open_db(const struct sealgate_conf *conf, unsigned flags, struct certs **c)
+{
+	int	rc = certs_open(&conf->main, &conf->certs, flags | CERTS_KEYS, c);
+
+	if (rc == SG_ENOTFOUND && (flags & CERTS_RDONLY))
+		fprintf(stderr, "sealctl: no certificate database (run \"sealctl cert init\")\n");
+	else if (rc < 0)
+		fprintf(stderr, "sealctl: cannot open the certificate database: %s\n",
+			sg_strerror(rc));
+	return (rc);
+}
+
+static int close_db(struct certs *c, int status)
+{
+	if (certs_close(c) < 0) {
+		fprintf(stderr, "sealctl: certificate database did not close cleanly\n");
+		return (SEALCTL_PARTIAL);
+	}
+	return (status);
+}
+
+/* JSON and text output */
+
+static void json_str(struct sg_buf *b, const char *s)
+{
+	sg_buf_putc(b, '"');
+	for (const unsigned char *p = (const unsigned char *) s; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			sg_buf_printf(b, "\\%c", *p);
+		else if (*p < 0x20 || *p == 0x7f)
+			sg_buf_printf(b, "\\u%04x", *p);
+		else
+			sg_buf_putc(b, *p);
+	}
+	sg_buf_putc(b, '"');
+}
+
+static const char *iso_time(int64_t t, char *buf, size_t len)
+{
+	time_t	tt = (time_t) t;
+	struct tm tm;
+
+	if (t == 0 || gmtime_r(&tt, &tm) == NULL)
+		return ("");
+	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	return (buf);
+}
+
+static void desc_json(struct sg_buf *b, const struct certs_desc *d)
+{
+	char	t[32];
+
+	sg_buf_puts(b, "{\"id\":");
+	json_str(b, d->id);
+	sg_buf_puts(b, ",\"fingerprint\":");
+	json_str(b, d->fingerprint);
+	sg_buf_puts(b, ",\"nickname\":");
+	json_str(b, d->nickname);
+	sg_buf_puts(b, ",\"token\":");
+	json_str(b, d->token);
+	sg_buf_puts(b, ",\"subject\":");
+	json_str(b, d->subject);
+	sg_buf_puts(b, ",\"emails\":[");
+	for (size_t i = 0; i < d->nemails; i++) {
+		if (i)
+			sg_buf_putc(b, ',');
+		json_str(b, d->emails[i]);
+	}
+	sg_buf_puts(b, "],\"issuer\":");
+	json_str(b, d->issuer);
+	sg_buf_puts(b, ",\"serial\":");
+	json_str(b, d->serial);
+	sg_buf_puts(b, ",\"not_before\":");
+	json_str(b, iso_time(d->not_before, t, sizeof(t)));
+	sg_buf_puts(b, ",\"not_after\":");
+	json_str(b, iso_time(d->not_after, t, sizeof(t)));
+	sg_buf_printf(b, ",\"key\":%s,\"ca\":%s,\"trust\":", d->key ? "true" : "false",
+		      d->ca ? "true" : "false");
+	json_str(b, d->trust);
+	sg_buf_printf(b, ",\"source\":\"%s\",\"harvested_at\":",
+		      d->harvested ? "harvested" : "imported");
+	json_str(b, iso_time(d->harvested_at, t, sizeof(t)));
+	sg_buf_puts(b, ",\"gateway\":[");
+	for (const char *p = d->gateway; *p;) {
+		size_t	n = strcspn(p, " ");
+		char	dom[256];
+
+		snprintf(dom, sizeof(dom), "%.*s", (int) n, p);
+		if (p != d->gateway)
+			sg_buf_putc(b, ',');
+		json_str(b, dom);
+		p += n + (p[n] == ' ');
+	}
+	sg_buf_puts(b, "]}");
+}
+
+static int print_line(const struct certs_desc *d, void *arg)
+{
+	struct sg_buf b = SG_BUF_INIT;
+	char	t[32];
+	const bool *json = arg;
+
+	if (*json)
+		desc_json(&b, d);
+	else
+		sg_buf_printf(&b, "%s %-32s %s key=%s until=%s%s%s%s", d->id, d->nickname,
+			      d->nemails ? d->emails[0] : "-", d->key ? "yes" : "no",
+			      iso_time(d->not_after, t, sizeof(t)), d->harvested ? " harvested" : "",
+			      *d->gateway ? " gateway=" : "", d->gateway);
+	puts(b.data);
+	sg_buf_free(&b);
+	return (0);
+}
+
+static void print_show(const struct certs_desc *d)
+{
+	char	t[32];
+
+	printf("id: %s\nfingerprint: %s\nnickname: %s\n", d->id, d->fingerprint, d->nickname);
+	if (*d->token)
+		printf("token: %s\n", d->token);
+	printf("subject: %s\nissuer: %s\nserial: %s\n", d->subject, d->issuer, d->serial);
+	for (size_t i = 0; i < d->nemails; i++)
+		printf("email: %s\n", d->emails[i]);
+	printf("not_before: %s\n", iso_time(d->not_before, t, sizeof(t)));
+	printf("not_after: %s\n", iso_time(d->not_after, t, sizeof(t)));
+	printf("key: %s\nca: %s\ntrust: %s\nsource: %s\n", d->key ? "yes" : "no",
+	       d->ca ? "yes" : "no", d->trust, d->harvested ? "harvested" : "imported");
+	if (d->harvested)
+		printf("harvested_at: %s\n", iso_time(d->harvested_at, t, sizeof(t)));
+	if (*d->gateway)
+		printf("gateway: %s\n", d->gateway);
+}
+
+static void check_json(struct sg_buf *b, const struct certs_check *k)
+{
+	sg_buf_printf(b, "\"valid\":%s,\"warning\":%s,\"revocation\":\"%s\",\"source\":",
+		      k->valid ? "true" : "false", k->warning ? "true" : "false",
+		      certs_rev_name(k->rev));
+	json_str(b, k->rev_source);
+	sg_buf_puts(b, ",\"reason\":");
+	json_str(b, k->reason);
+}
+
+/* Verbs */
+
+static int cert_init(const struct sealgate_conf *conf)
+{
+	struct certs *c;
+
+	if (open_db(conf, 0, &c) < 0)
+		return (SEALCTL_PARTIAL);
+	printf("certificate database ready in %s\n", certs_db_dir(c));
+	return (close_db(c, SEALCTL_OK));
+}
+
+static int cert_import(const struct sealgate_conf *conf, const struct opts *o)
+{
+	struct certs_import_opts io = {.ca = o->ca,.gateway = o->gateway};
+	struct certs_import_result r;
+	struct sg_buf data = SG_BUF_INIT;
+	char	err[256], *pw = NULL;
+	const char *file = o->args[0];
+	struct certs *c;
+	int	rc;
+
+	if (o->password_file && (pw = read_secret(o->password_file)) == NULL) {
+		fprintf(stderr, "sealctl: %s: cannot read password file\n", o->password_file);
+		return (SEALCTL_PARTIAL);
+	}
+	if ((rc = read_file(file, &data)) < 0) {
+		fprintf(stderr, "sealctl: %s: %s\n", file, rc == -2 ? "larger than 16 MiB" :
+			"cannot read");
+		free(pw);
+		return (SEALCTL_PARTIAL);
+	}
+	io.format = certs_format_of(file);
+	io.password = pw;
+	if (open_db(conf, 0, &c) < 0)
+		rc = SG_EIO;
+	else {
+		rc = certs_import(c, data.data, data.len, &io, &r, err, sizeof(err));
+		if (rc < 0)
+			fprintf(stderr, "sealctl: %s: %s (%s)\n", file, err, sg_strerror(rc));
+		else
+			printf("%s: imported %zu certificate(s), %zu key(s), replaced %zu; "
+			       "nickname \"%s\"%s%s\n", file, r.certs, r.keys, r.replaced,
+			       r.nickname, o->gateway ? "; gateway for " : "",
+			       o->gateway ? o->gateway : "");
+		rc = close_db(c, rc < 0 ? SEALCTL_PARTIAL : SEALCTL_OK);
+	}
+	if (pw) {
+		explicit_bzero(pw, strlen(pw));
+		free(pw);
+	}
+	sg_buf_free(&data);
+	return (rc);
+}
+
+static int cert_list(const struct sealgate_conf *conf, const struct opts *o)
+{
+	struct certs *c;
+	bool	json = o->json;
+
+	if (open_db(conf, CERTS_RDONLY, &c) < 0)
+		return (SEALCTL_PARTIAL);
+	certs_list(c, print_line, &json);
+	return (close_db(c, SEALCTL_OK));
+}
+
+/* with_cert - open, resolve ID, run fn, close */
+
+static int with_cert(const struct sealgate_conf *conf, unsigned flags, const char *id,
+		     const struct opts *o,
+		     int (*fn)(struct certs *, struct CERTCertificateStr *, const struct opts *))
+{
+	struct CERTCertificateStr *cert;
+	struct certs *c;
+	int	rc;
+
+	if (open_db(conf, flags, &c) < 0)
+		return (SEALCTL_PARTIAL);
+	if ((rc = certs_find(c, id, &cert)) < 0) {
+		fprintf(stderr, "sealctl: %s: %s\n", id, rc == SG_EEXIST ?
+			"ambiguous, name it by fingerprint" : "no such certificate");
+		return (close_db(c, SEALCTL_PARTIAL));
+	}
+	rc = fn(c, cert, o);
+	certs_cert_free(cert);
+	return (close_db(c, rc));
+}
+
+static int do_show(struct certs *c, struct CERTCertificateStr *cert, const struct opts *o)
+{
+	struct certs_desc d;
+
+	certs_describe(c, cert, &d);
+	if (o->json)
+		print_line(&d, (void *) &o->json);
+	else
+		print_show(&d);
+	return (SEALCTL_OK);
+}
+
+static int do_export(struct certs *c, struct CERTCertificateStr *cert, const struct opts *o)
+{
+	struct sg_buf b = SG_BUF_INIT;
+
+	(void) c;
+	(void) o;
+	if (certs_export_pem(cert, &b) < 0)
+		return (SEALCTL_PARTIAL);
+	fwrite(b.data, 1, b.len, stdout);
+	sg_buf_free(&b);
+	return (SEALCTL_OK);
+}
+
+static int usage_of(const char *s)
+{
+	if (s == NULL || strcmp(s, "encrypt") == 0)
+		return (CERTS_USE_ENCRYPT);
+	if (strcmp(s, "sign") == 0)
+		return (CERTS_USE_SIGN);
+	if (strcmp(s, "tls") == 0)
+		return (CERTS_USE_TLS_SERVER);
+	return (-1);
+}
+
+static int do_check(struct certs *c, struct CERTCertificateStr *cert, const struct opts *o)
+{
+	struct certs_check k;
+	struct sg_buf b = SG_BUF_INIT;
+	struct certs_desc d;
+
+	certs_describe(c, cert, &d);
+	certs_check(c, cert, usage_of(o->usage), &k);
+	if (o->json) {
+		sg_buf_puts(&b, "{\"id\":");
+		json_str(&b, d.id);
+		sg_buf_putc(&b, ',');
+		check_json(&b, &k);
+		sg_buf_putc(&b, '}');
+	} else
+		sg_buf_printf(&b, "%s %s revocation=%s%s%s%s reason=\"%s\"", d.id,
+			      k.valid ? (k.warning ? "valid-with-warning" : "valid") : "invalid",
+			      certs_rev_name(k.rev), *k.rev_source ? " (" : "", k.rev_source,
+			      *k.rev_source ? ")" : "", k.reason);
+	puts(b.data);
+	sg_buf_free(&b);
+	return (k.valid ? SEALCTL_OK : SEALCTL_PARTIAL);
+}
+
+static int do_sign(struct certs *c, struct CERTCertificateStr *cert, const struct opts *o)
+{
+	struct sg_buf in = SG_BUF_INIT, sig = SG_BUF_INIT;
+	int	rc = SEALCTL_PARTIAL, fd, err;
+
+	if (read_file(o->args[1], &in) < 0)
+		fprintf(stderr, "sealctl: %s: cannot read\n", o->args[1]);
+	else if ((err = certs_sign_data(c, cert, in.data ? in.data : "", in.len, &sig)) < 0)
+		fprintf(stderr, "sealctl: %s: cannot sign: %s\n", o->args[0], sg_strerror(err));
+	else if ((fd = open(o->args[2], O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0)
+		fprintf(stderr, "sealctl: %s: cannot write\n", o->args[2]);
+	else {
+		rc = write(fd, sig.data, sig.len) == (ssize_t) sig.len ? SEALCTL_OK : SEALCTL_PARTIAL;
+		close(fd);
+	}
+	sg_buf_free(&in);
+	sg_buf_free(&sig);
+	return (rc);
+}
+
+static void describe_line(struct certs *c, struct sg_buf *b, struct CERTCertificateStr *cert,
+			  bool gateway, const struct certs_check *k, bool json)
+{
+	struct certs_desc d;
+
+	certs_describe(c, cert, &d);
+	if (json) {
+		sg_buf_puts(b, "{\"id\":");
+		json_str(b, d.id);
+		sg_buf_puts(b, ",\"nickname\":");
+		json_str(b, d.nickname);
+		sg_buf_printf(b, ",\"gateway\":%s,", gateway ? "true" : "false");
+		check_json(b, k);
+		sg_buf_putc(b, '}');
+	} else
+		sg_buf_printf(b, "%s %s%s %s revocation=%s reason=\"%s\"", d.id, d.nickname,
+			      gateway ? " (gateway)" : "", k->valid ? "valid" : "invalid",
+			      certs_rev_name(k->rev), k->reason);
+}
+
+static int cert_signer(const struct sealgate_conf *conf, const struct opts *o)
+{
+	struct certs_signer s;
+	struct sg_buf b = SG_BUF_INIT;
+	struct certs *c;
+	int	rc;
+
+	if (open_db(conf, CERTS_RDONLY, &c) < 0)
+		return (SEALCTL_PARTIAL);
+	if ((rc = certs_find_signer(c, o->args[0], &s)) < 0)
+		fprintf(stderr, "sealctl: %s: no signing certificate\n", o->args[0]);
+	else {
+		describe_line(c, &b, s.cert, s.gateway, &s.check, o->json);
+		puts(b.data);
+		certs_signer_free(&s);
+	}
+	sg_buf_free(&b);
+	return (close_db(c, rc < 0 ? SEALCTL_PARTIAL : SEALCTL_OK));
+}
+
+static int cert_recipient(const struct sealgate_conf *conf, const struct opts *o)
+{
+	struct certs_candidates cs;
+	struct certs *c;
+
+	if (open_db(conf, CERTS_RDONLY, &c) < 0)
+		return (SEALCTL_PARTIAL);
+	certs_find_recipient(c, o->args[0], &cs);
+	for (size_t i = 0; i < cs.n; i++) {
+		struct sg_buf b = SG_BUF_INIT;
+
+		describe_line(c, &b, cs.v[i].cert, cs.v[i].gateway, &cs.v[i].check, o->json);
+		puts(b.data);
+		sg_buf_free(&b);
+	}
+	if (cs.n == 0)
+		fprintf(stderr, "sealctl: %s: no certificate\n", o->args[0]);
+	certs_candidates_free(&cs);
+	return (close_db(c, SEALCTL_OK));
+}
+
+static int cert_remove(const struct sealgate_conf *conf, const struct opts *o)
+{
+	struct certs *c;
+	int	rc;
+
+	if (open_db(conf, 0, &c) < 0)
+		return (SEALCTL_PARTIAL);
+	if ((rc = certs_remove(c, o->args[0])) < 0)
+		fprintf(stderr, "sealctl: %s: %s\n", o->args[0], rc == SG_EEXIST ?
+			"ambiguous, name it by fingerprint" : sg_strerror(rc));
+	return (close_db(c, rc < 0 ? SEALCTL_PARTIAL : SEALCTL_OK));
+}
+
+static int usage(const char *text)
+{
+	fputs(text, stderr);
+	return (SEALCTL_USAGE);
+}
+
 int	sealctl_cert(const struct sealgate_conf *conf, int argc, char **argv)
 {
-	(void) conf;
-	(void) argc;
-	fprintf(stderr, "sealctl: %s: no verbs are available in this build\n", argv[0]);
-	return (SEALCTL_USAGE);
+	struct opts o;
+	const char *verb = argc > 1 ? argv[1] : "";
+
+	if (argc < 2 || parse_opts(argc, argv, &o) < 0)
+		return (usage(CERT_USAGE));
+	if (strcmp(verb, "init") == 0 && o.nargs == 0)
+		return (cert_init(conf));
+	if (strcmp(verb, "import") == 0 && o.nargs == 1)
+		return (cert_import(conf, &o));
+	if (strcmp(verb, "list") == 0 && o.nargs == 0)
+		return (cert_list(conf, &o));
+	if (strcmp(verb, "show") == 0 && o.nargs == 1)
+		return (with_cert(conf, CERTS_RDONLY, o.args[0], &o, do_show));
+	if (strcmp(verb, "export") == 0 && o.nargs == 1)
+		return (with_cert(conf, CERTS_RDONLY, o.args[0], &o, do_export));
+	if (strcmp(verb, "check") == 0 && o.nargs == 1 && usage_of(o.usage) >= 0)
+		return (with_cert(conf, CERTS_RDONLY, o.args[0], &o, do_check));
+	if (strcmp(verb, "remove") == 0 && o.nargs == 1)
+		return (cert_remove(conf, &o));
+	if (strcmp(verb, "signer") == 0 && o.nargs == 1)
+		return (cert_signer(conf, &o));
+	if (strcmp(verb, "recipient") == 0 && o.nargs == 1)
+		return (cert_recipient(conf, &o));
+	if (strcmp(verb, "sign") == 0 && o.nargs == 3)
+		return (with_cert(conf, CERTS_RDONLY, o.args[0], &o, do_sign));
+	return (usage(CERT_USAGE));
+}
+
+static int crl_import(const struct sealgate_conf *conf, const char *file)
+{
+	struct sg_buf data = SG_BUF_INIT;
+	struct certs *c;
+	char	err[160];
+	int	rc;
+
+	if (read_file(file, &data) < 0) {
+		fprintf(stderr, "sealctl: %s: cannot read\n", file);
+		sg_buf_free(&data);
+		return (SEALCTL_PARTIAL);
+	}
+	if (open_db(conf, 0, &c) < 0) {
+		sg_buf_free(&data);
+		return (SEALCTL_PARTIAL);
+	}
+	if ((rc = certs_crl_import(c, data.data ? data.data : "", data.len, err, sizeof(err))) < 0)
+		fprintf(stderr, "sealctl: %s: %s\n", file, err);
+	else
+		printf("%s: CRL imported\n", file);
+	sg_buf_free(&data);
+	return (close_db(c, rc < 0 ? SEALCTL_PARTIAL : SEALCTL_OK));
+}
+
+static int crl_fetch(const struct sealgate_conf *conf)
+{
+	struct certs *c;
+	size_t	ok, bad;
+	int	rc;
+
+	if (open_db(conf, 0, &c) < 0)
+		return (SEALCTL_PARTIAL);
+	if ((rc = certs_crl_fetch(c, &ok, &bad)) < 0)
+		fprintf(stderr, "sealctl: crl fetch: %s\n", sg_strerror(rc));
+	else
+		printf("fetched=%zu failed=%zu\n", ok, bad);
+	return (close_db(c, rc < 0 || bad ? SEALCTL_PARTIAL : SEALCTL_OK));
 }
 
 int	sealctl_crl(const struct sealgate_conf *conf, int argc, char **argv)
 {
-	return (sealctl_cert(conf, argc, argv));
+	if (argc == 3 && strcmp(argv[1], "import") == 0)
+		return (crl_import(conf, argv[2]));
+	if (argc == 2 && strcmp(argv[1], "fetch") == 0)
+		return (crl_fetch(conf));
+	return (usage("usage: sealctl crl import FILE | fetch\n"));
 }

@@ -1,0 +1,194 @@
+/*
+ * NAME
+ *	certs_p12 3
+ * SUMMARY
+ *	import a PKCS#12 bundle: key, certificate and chain
+ * SYNOPSIS
+ *	#include "certs_int.h"
+ *
+ *	int	certs_p12_import(c, buf, len, opts, &result, &leaf, err, errlen)
+ * DESCRIPTION
+ *	Decodes the whole bundle and checks its integrity MAC with the
+ *	password (as a big-endian UCS-2 string with its terminator, as
+ *	PKCS#12 wants) before anything is stored: a wrong password or a
+ *	damaged file leaves the database as it was. Then the bags are
+ *	imported: the private key into the internal token, the certificates
+ *	into the database. Certificates with no friendly name, or with one
+ *	that another subject uses, are named as certs_nickname_for() says.
+ *
+ *	*leaf gets the key-bearing certificate (a reference), which then
+ *	replaces the key-less certificates of its addresses and, with
+ *	opts->gateway, becomes that domain's gateway certificate. With
+ *	opts->ca the bundle's CA certificates become trust anchors.
+ *	opts->check_only stops after the checks.
+ * BUGS
+ *	With opts->gateway, a bundle that turns out to hold no private key
+ *	is reported as an error after its certificates were stored.
+ */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <p12.h>
+#include <secerr.h>
+
+#include "certs_int.h"
+
+/* bmp_password - UTF-8 to big-endian UCS-2 plus 00 00 */
+
+static int bmp_password(const char *pw, SECItem *out)
+{
+	unsigned int len = (unsigned int) strlen(pw), outlen = 0;
+	unsigned int max = 4 * len + 2;
+
+	out->type = siBuffer;
+	out->data = PORT_ZAlloc(max + 2);
+	if (out->data == NULL)
+		return (SG_ENOMEM);
+	if (len && !PORT_UCS2_UTF8Conversion(PR_TRUE, (unsigned char *) pw, len, out->data,
+					      max, &outlen)) {
+		SECITEM_ZfreeItem(out, PR_FALSE);
+		return (SG_EINVAL);
+	}
+	out->data[outlen] = 0;
+	out->data[outlen + 1] = 0;
+	out->len = outlen + 2;
+	return (0);
+}
+
+static SECItem *nickname_cb(SECItem *old, PRBool *cancel, void *arg)
+{
+	CERTCertificate *cert = arg;
+	char   *nick, fp[65];
+	struct sg_buf b = SG_BUF_INIT;
+	SECItem *it;
+
+	*cancel = PR_FALSE;
+	if (cert == NULL) {
+		*cancel = PR_TRUE;
+		return (NULL);
+	}
+	nick = certs_nickname_for(cert);
+	sg_buf_puts(&b, nick);
+	free(nick);
+	if (old && old->len && old->len == b.len && memcmp(old->data, b.data, b.len) == 0) {
+		certs_fingerprint(cert, fp);
+		sg_buf_printf(&b, " [%.12s]", fp);
+	}
+	if (old && old->len == b.len && memcmp(old->data, b.data, b.len) == 0) {
+		*cancel = PR_TRUE;
+		sg_buf_free(&b);
+		return (NULL);
+	}
+	it = SECITEM_AllocItem(NULL, NULL, (unsigned int) b.len + 1);
+	if (it) {
+		memcpy(it->data, b.data, b.len + 1);
+		it->len = (unsigned int) b.len;
+	}
+	sg_buf_free(&b);
+	return (it);
+}
+
+static int decode(SEC_PKCS12DecoderContext *dcx, const void *buf, size_t len,
+		  char *err, size_t errlen)
+{
+	if (SEC_PKCS12DecoderUpdate(dcx, (unsigned char *) buf, len) != SECSuccess) {
+		int	e = PORT_GetError();
+
+		snprintf(err, errlen, "%s: %s", e == SEC_ERROR_BAD_PASSWORD ?
+			 "wrong password" : "damaged PKCS#12 data", certs_nss_errname());
+		return (e == SEC_ERROR_BAD_PASSWORD ? SG_EPASSWORD : SG_ECORRUPT);
+	}
+	if (SEC_PKCS12DecoderVerify(dcx) != SECSuccess) {
+		int	e = PORT_GetError();
+		bool	pw = e == SEC_ERROR_BAD_PASSWORD || e == SEC_ERROR_PKCS12_INVALID_MAC;
+
+		snprintf(err, errlen, "%s: %s", pw ? "wrong password" : "damaged PKCS#12 data",
+			 certs_nss_errname());
+		return (pw ? SG_EPASSWORD : SG_ECORRUPT);
+	}
+	if (SEC_PKCS12DecoderValidateBags(dcx, nickname_cb) != SECSuccess) {
+		snprintf(err, errlen, "unusable PKCS#12 content: %s", certs_nss_errname());
+		return (SG_EUNSUPPORTED);
+	}
+	return (0);
+}
+
+/* after_import - leaf, trust, replacement, gateway */
+
+static int after_import(struct certs *c, SEC_PKCS12DecoderContext *dcx,
+			const struct certs_import_opts *o, struct certs_import_result *r,
+			CERTCertificate **leaf, char *err, size_t errlen)
+{
+	CERTCertList *list = SEC_PKCS12DecoderGetCerts(dcx);
+	CERTCertDBHandle *db = CERT_GetDefaultCertDB();
+	char	fp[65];
+
+	if (list == NULL)
+		return (0);
+	for (CERTCertListNode *n = CERT_LIST_HEAD(list); !CERT_LIST_END(n, list);
+	     n = CERT_LIST_NEXT(n)) {
+		CERTCertificate *perm = CERT_FindCertByDERCert(db, &n->cert->derCert);
+
+		if (perm == NULL)
+			continue;
+		r->certs++;
+		if (*leaf == NULL && certs_has_key(perm)) {
+			*leaf = CERT_DupCertificate(perm);
+			r->keys++;
+		} else if (o->ca && CERT_IsCACert(perm, NULL))
+			certs_set_trust(perm, "C,C,C");
+		CERT_DestroyCertificate(perm);
+	}
+	CERT_DestroyCertList(list);
+	if (*leaf == NULL) {
+		if (o->gateway) {
+			snprintf(err, errlen, "--gateway: the bundle holds no private key");
+			return (SG_EUNSUPPORTED);
+		}
+		return (0);
+	}
+	snprintf(r->nickname, sizeof(r->nickname), "%s", (*leaf)->nickname ? (*leaf)->nickname : "");
+	certs_replace_public(c, *leaf, &r->replaced);
+	if (o->gateway) {
+		certs_fingerprint(*leaf, fp);
+		return (certs_meta_update(c, CERTS_META_GATEWAY, o->gateway, fp));
+	}
+	return (0);
+}
+
+int	certs_p12_import(struct certs *c, const void *buf, size_t len,
+			 const struct certs_import_opts *o, struct certs_import_result *r,
+			 CERTCertificate **leaf, char *err, size_t errlen)
+{
+	PK11SlotInfo *slot = PK11_GetInternalKeySlot();
+	SEC_PKCS12DecoderContext *dcx;
+	SECItem	pw = {siBuffer, NULL, 0};
+	int	rc;
+
+	*leaf = NULL;
+	if (slot == NULL)
+		return (SG_EIO);
+	if ((rc = bmp_password(o->password ? o->password : "", &pw)) < 0) {
+		PK11_FreeSlot(slot);
+		snprintf(err, errlen, "password is not valid UTF-8");
+		return (rc);
+	}
+	dcx = SEC_PKCS12DecoderStart(&pw, slot, NULL, NULL, NULL, NULL, NULL, NULL);
+	if (dcx == NULL) {
+		rc = SG_ENOMEM;
+		snprintf(err, errlen, "cannot start PKCS#12 decoder: %s", certs_nss_errname());
+	} else if ((rc = decode(dcx, buf, len, err, errlen)) == 0 && !o->check_only) {
+		if (SEC_PKCS12DecoderImportBags(dcx) != SECSuccess) {
+			rc = certs_nss_err(SG_EIO);
+			snprintf(err, errlen, "cannot store the bundle: %s", certs_nss_errname());
+		} else
+			rc = after_import(c, dcx, o, r, leaf, err, errlen);
+	}
+	if (dcx)
+		SEC_PKCS12DecoderFinish(dcx);
+	SECITEM_ZfreeItem(&pw, PR_FALSE);
+	PK11_FreeSlot(slot);
+	return (rc);
+}
