@@ -9,6 +9,7 @@
  *	int	master_run(conf_file, foreground)
  * DESCRIPTION
  *	master_run() checks the configuration, makes the state directory,
+ *	creates the queue and the certificate database on first start,
  *	writes the pidfile and starts each role (smtpd, worker, delivery) by
  *	fork+exec of this very program with --role. Then it supervises:
  *
@@ -33,14 +34,11 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <limits.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "sealgate.h"
@@ -239,25 +237,6 @@ static void master_on_signal(uv_signal_t *sig, int signum)
 		master_stop(m, signum);
 }
 
-/* master_state_dir - create the state directory, owned by the run user */
-
-static void master_state_dir(const struct sg_conf_main *c)
-{
-	struct passwd *pw;
-	struct group *gr;
-
-	if (mkdir(c->state_dir, 0750) < 0 && errno != EEXIST)
-		sg_fatal("event=state_dir_failed path=\"%s\" error=\"%s\"",
-			 c->state_dir, strerror(errno));
-	if (*c->user && geteuid() == 0 && (pw = getpwnam(c->user)) != NULL) {
-		gid_t	gid = *c->group && (gr = getgrnam(c->group)) ? gr->gr_gid : pw->pw_gid;
-
-		if (chown(c->state_dir, pw->pw_uid, gid) < 0)
-			sg_fatal("event=state_dir_failed path=\"%s\" error=\"%s\"",
-				 c->state_dir, strerror(errno));
-	}
-}
-
 /* master_pidfile - refuse a second master; record ours */
 
 static void master_pidfile(const char *path)
@@ -317,7 +296,7 @@ int	master_run(const char *conf_file, bool foreground)
 	sg_log_set_level((enum sg_log_level) m.conf->main.log_level);
 	if (uv_exepath(m.exe, &exelen) != 0)
 		sg_fatal("event=exepath_failed");
-	master_state_dir(&m.conf->main);
+	role_prepare_state(m.conf);
 	if (!foreground) {
 		master_detach();
 		sg_log_init("sealgated", "master", SG_LOG_SYSLOG);

@@ -16,12 +16,20 @@
  *
  *	When parent is not 0 the role was started by the master: it asks
  *	the kernel for SIGTERM should the master die, so no role outlives it.
+ *	A role run alone creates the queue and certificate database itself
+ *	when they are missing (role_prepare_state(), which the master calls
+ *	before it starts any role).
  * DIAGNOSTICS
  *	A configuration that fails at start, or a role that cannot start,
  *	is fatal: the master logs the exit and restarts with backoff.
  */
 
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
 #include <signal.h>
+#include <string.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <sys/prctl.h>
 #include <unistd.h>
@@ -39,6 +47,50 @@ struct role_rt {
 	const char *file;
 	bool	stopping;
 };
+
+/* prepare_state_dir - create the state directory, owned by the run user */
+
+static void prepare_state_dir(const struct sg_conf_main *c)
+{
+	struct passwd *pw;
+	struct group *gr;
+
+	if (mkdir(c->state_dir, 0750) < 0 && errno != EEXIST)
+		sg_fatal("event=state_dir_failed path=\"%s\" error=\"%s\"",
+			 c->state_dir, strerror(errno));
+	if (*c->user && geteuid() == 0 && (pw = getpwnam(c->user)) != NULL) {
+		gid_t	gid = *c->group && (gr = getgrnam(c->group)) ? gr->gr_gid : pw->pw_gid;
+
+		if (chown(c->state_dir, pw->pw_uid, gid) < 0)
+			sg_fatal("event=state_dir_failed path=\"%s\" error=\"%s\"",
+				 c->state_dir, strerror(errno));
+	}
+}
+
+/*
+ * role_prepare_state - create the state directory, queue and certificate database
+ *
+ * Roles open what they need as they start, some of them read-only; doing
+ * the creating here, once, before any role runs, means no role ever races
+ * another for it. Both are closed again before the roles are exec'd.
+ * A role run alone (no parent master) does it for itself.
+ */
+
+void	role_prepare_state(const struct sealgate_conf *c)
+{
+	struct queue *q;
+	struct certs *certs;
+	int	err;
+
+	prepare_state_dir(&c->main);
+	if ((err = queue_open(&c->main, &c->queue, 0, &q)) < 0)
+		sg_fatal("event=queue_open_failed state_dir=\"%s\" error=\"%s\"",
+			 c->main.state_dir, sg_strerror(err));
+	queue_close(q);
+	if ((err = certs_open(&c->main, &c->certs, 0, &certs)) < 0)
+		sg_fatal("event=certs_open_failed error=\"%s\"", sg_strerror(err));
+	certs_close(certs);
+}
 
 static void role_on_stop(uv_signal_t *sig, int signum)
 {
@@ -100,6 +152,8 @@ int	role_run(const struct role_ops *ops, const char *conf_file, pid_t parent)
 		sg_fatal("event=config_invalid file=\"%s\"", conf_file);
 	}
 	sg_log_set_level((enum sg_log_level) rt.conf->main.log_level);
+	if (parent == 0)
+		role_prepare_state(rt.conf);
 	signal(SIGPIPE, SIG_IGN);
 	uv_loop_init(&rt.loop);
 	role_watch(&rt, &rt.sigterm, role_on_stop, SIGTERM);

@@ -62,6 +62,7 @@ extern const struct role_ops role_worker_ops;
 extern const struct role_ops role_delivery_ops;
 
 /* role.c */
+void	role_prepare_state(const struct sealgate_conf *);
 int	role_run(const struct role_ops *, const char *conf_file, pid_t parent);
 
 /* master.c */
