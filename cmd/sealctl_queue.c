@@ -14,7 +14,7 @@
  *	sealctl queue hold|release|delete|retry ID... | - | --all [FILTERS]
  *	sealctl queue stats [--json]
  *	sealctl queue inject --rcpt R [--rcpt R...] [--sender S] [--state S]
- *			[--count N] [--body-size N] [< BODY]
+ *			[--count N] [--body-size N] [--delay DUR] [< BODY]
  *
  *	FILTERS: --state S, --from PAT, --to PAT, --older-than DUR
  * DESCRIPTION
@@ -74,6 +74,7 @@ struct opts {
 	int	inject_state;
 	uint64_t count;
 	uint64_t body_size;
+	int64_t	delay_ms;		/* inject --state ready: due after this */
 	int	first_arg;		/* index of the first operand */
 };
 
@@ -324,7 +325,7 @@ static bool filter_match(const struct filter *f, const struct queue_env *e)
 
 enum {
 	O_STATE = 256, O_FROM, O_TO, O_OLDER, O_JSON, O_ALL, O_PROCESSED, O_SENDER, O_RCPT,
-	O_COUNT, O_BODYSIZE,
+	O_COUNT, O_BODYSIZE, O_DELAY,
 };
 
 static const struct option longopts[] = {
@@ -339,6 +340,7 @@ static const struct option longopts[] = {
 	{"rcpt", required_argument, NULL, O_RCPT},
 	{"count", required_argument, NULL, O_COUNT},
 	{"body-size", required_argument, NULL, O_BODYSIZE},
+	{"delay", required_argument, NULL, O_DELAY},
 	{NULL, 0, NULL, 0},
 };
 
@@ -376,6 +378,8 @@ static int opt_value(struct opts *o, int c, const char *arg)
 		return (sg_parse_u64(arg, strlen(arg), &o->count) == 0 && o->count > 0 ? 0 : -1);
 	case O_BODYSIZE:
 		return (sg_parse_size(arg, strlen(arg), &o->body_size));
+	case O_DELAY:
+		return (sg_parse_duration(arg, strlen(arg), &o->delay_ms));
 	default:
 		return (-1);
 	}
@@ -871,8 +875,6 @@ static int cmd_inject(const struct sealgate_conf *conf, const struct opts *o, in
 	int	err;
 
 	if (o->first_arg != argc || o->rcpts.n == 0) {
-		fprintf(stderr, "usage: sealctl queue inject --rcpt ADDR... [--sender S] "
-			"[--state incoming|ready|hold] [--count N] [--body-size N]\n");
 		return (SEALCTL_USAGE);
 	}
 	if (o->body_size) {
@@ -889,6 +891,7 @@ static int cmd_inject(const struct sealgate_conf *conf, const struct opts *o, in
 	e.sender = o->sender ? o->sender : "";
 	e.client_addr = "127.0.0.1";
 	e.listener = "sealctl";
+	e.next_attempt_ms = o->delay_ms ? sg_now_ms() + o->delay_ms : 0;
 	for (size_t i = 0; i < o->rcpts.n; i++)
 		queue_env_rcpt_add(&e, o->rcpts.v[i]);
 	if ((err = open_queue(conf, 0, &q)) == 0) {
@@ -917,7 +920,7 @@ static void usage(void)
 		"       sealctl queue hold|release|delete|retry ID... | - | --all [FILTERS]\n"
 		"       sealctl queue stats [--json]\n"
 		"       sealctl queue inject --rcpt ADDR... [--sender S] [--state S] [--count N]\n"
-		"                            [--body-size N] [< BODY]\n"
+		"                            [--body-size N] [--delay DUR] [< BODY]\n"
 		"states: incoming working ready deferred hold\n");
 }
 

@@ -1,0 +1,226 @@
+"""sealctl queue: every verb against a running sealgated.
+
+The queue is filled through the queue API (`sealctl queue inject`, which
+spools like smtpd does). Messages are injected on hold, or ready but due
+only in an hour, so that the running worker and delivery roles leave them
+alone while a test looks at them.
+"""
+import json
+import os
+import subprocess
+import time
+
+import pytest
+
+from conftest import SEALCTL
+
+
+def inject(env, *rcpts, sender="s@example.com", state="hold", count=None, body=b"x\r\n",
+           delay=None):
+    args = ["queue", "inject", "--sender", sender, "--state", state]
+    for r in rcpts:
+        args += ["--rcpt", r]
+    if count:
+        args += ["--count", str(count)]
+    if delay:
+        args += ["--delay", delay]
+    r = subprocess.run([SEALCTL, "-c", str(env.conf)] + args, input=body,
+                       capture_output=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    return r.stdout.decode().split()
+
+
+def listing(env, *filters):
+    out = env.sealctl("queue", "list", "--json", *filters).stdout
+    return [json.loads(line) for line in out.splitlines()]
+
+
+def by_id(env):
+    return {m["id"]: m for m in listing(env)}
+
+
+@pytest.fixture
+def running(sealgate):
+    sealgate.write_config()
+    sealgate.start()
+    return sealgate
+
+
+def test_empty_queue_before_any_mail(sealgate):
+    sealgate.write_config()
+    r = sealgate.sealctl("queue", "list")
+    assert "Queue is empty" in r.stdout
+    assert sealgate.sealctl("queue", "list", "--json").stdout == ""
+    st = json.loads(sealgate.sealctl("queue", "stats", "--json").stdout)
+    assert st["count"]["hold"] == 0
+
+
+def test_list_json_fields_and_escaping(running):
+    nasty = 'a"b\\c\x01\x7f\xc3\xa4@example.com'
+    [held] = inject(running, "r1@example.net", "r2@example.org", sender=nasty)
+    [ready] = inject(running, "r3@example.net", state="ready", delay="1h")
+    [null] = inject(running, "r4@example.net", sender="")
+    msgs = by_id(running)
+    assert set(msgs) >= {held, ready, null}
+    m = msgs[held]
+    # postqueue -j's fields, plus ours
+    for key in ("queue_name", "queue_id", "arrival_time", "message_size", "forced_expire",
+                "sender", "recipients", "attempts", "next_attempt"):
+        assert key in m, key
+    assert m["queue_name"] == "hold" and m["queue_id"] == held
+    assert m["sender"] == nasty                 # JSON escaping round-trips exactly
+    assert [r["address"] for r in m["recipients"]] == ["r1@example.net", "r2@example.org"]
+    assert all("delay_reason" in r for r in m["recipients"])
+    assert m["message_size"] == 3
+    assert abs(m["arrival_time"] - time.time()) < 120
+    assert msgs[ready]["queue_name"] == "ready"
+    assert msgs[ready]["next_attempt"] > time.time() + 3000
+    assert msgs[null]["sender"] == ""
+    # the table shows untrusted text escaped, and the null sender as <>
+    table = running.sealctl("queue", "list").stdout
+    assert "\x01" not in table and "\\x01" in table
+    assert "<>" in table and "3 messages" in table
+
+
+def test_invalid_utf8_is_escaped_not_passed_through(running):
+    [mid] = inject(running, "r@example.net", sender="x\xff\xfe@example.com".encode(
+        "latin-1").decode("latin-1"))
+    raw = subprocess.run([SEALCTL, "-c", str(running.conf), "queue", "list", "--json"],
+                         capture_output=True).stdout
+    raw.decode("utf-8")                         # must be valid UTF-8
+    line = [l for l in raw.splitlines() if mid.encode() in l][0]
+    assert json.loads(line)["sender"].startswith("x")
+
+
+def test_show_and_cat(running):
+    body = bytes(range(256)) + b"\r\n.\r\nend\r\n"
+    [mid] = inject(running, "r@example.net", body=body)
+    shown = json.loads(running.sealctl("queue", "show", mid, "--json").stdout)
+    assert shown["id"] == mid and shown["client_address"] == "127.0.0.1"
+    assert shown["recipients"][0]["address"] == "r@example.net"
+    assert "orcpt" in shown["recipients"][0]
+    text = running.sealctl("queue", "show", mid).stdout
+    assert mid in text and "r@example.net" in text
+    cat = subprocess.run([SEALCTL, "-c", str(running.conf), "queue", "cat", mid],
+                         capture_output=True)
+    assert cat.returncode == 0 and cat.stdout == body
+    # no processed body yet: --processed gives the original
+    cat = subprocess.run([SEALCTL, "-c", str(running.conf), "queue", "cat", mid,
+                          "--processed"], capture_output=True)
+    assert cat.stdout == body
+    r = running.sealctl("queue", "show", "0000000000001", check=False)
+    assert r.returncode == 1 and "0000000000001" in r.stderr
+    r = running.sealctl("queue", "cat", "not-an-id", check=False)
+    assert r.returncode == 1
+
+
+def test_jq_pipeline_delete(running):
+    a = inject(running, "r@example.net", sender="alice@a.example", count=10)
+    assert a == []                             # --count goes through the committer
+    inject(running, "r@example.net", sender="bob@b.example", count=7)
+    assert len(listing(running)) == 17
+    pipe = (f"{SEALCTL} -c {running.conf} queue list --json | "
+            f"jq -r 'select(.sender | startswith(\"alice@\")) | .id' | "
+            f"{SEALCTL} -c {running.conf} queue delete -")
+    r = subprocess.run(pipe, shell=True, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert "10 deleted" in r.stderr
+    left = listing(running)
+    assert len(left) == 7 and all(m["sender"] == "bob@b.example" for m in left)
+    st = json.loads(running.sealctl("queue", "stats", "--json").stdout)
+    assert st["counters"]["deleted"] == 10
+    assert st["count"]["done"] == 10            # tracking records stay
+
+
+def test_all_with_filters(running):
+    inject(running, "x@one.example", sender="a@corp.example", count=3)
+    inject(running, "y@two.example", sender="b@corp.example", count=4)
+    inject(running, "z@two.example", sender="c@else.example", state="ready", delay="1h",
+           count=2)
+    # --to with a glob, --from with a substring, --state
+    r = running.sealctl("queue", "release", "--all", "--to", "*@one.example")
+    assert "3 released" in r.stderr
+    assert all(m["queue_name"] != "hold" for m in listing(running, "--to", "one.example"))
+    r = running.sealctl("queue", "hold", "--all", "--state", "ready", "--from", "ELSE.example")
+    assert "2 held" in r.stderr
+    assert len(listing(running, "--state", "hold")) == 4 + 2
+    r = running.sealctl("queue", "delete", "--all", "--state", "hold", "--to", "y@*")
+    assert "4 deleted" in r.stderr
+    assert [m["sender"] for m in listing(running, "--state", "hold")] == ["c@else.example"] * 2
+
+
+def test_older_than(running):
+    old = set(inject(running, "r@example.net") + inject(running, "r@example.net"))
+    time.sleep(2.2)
+    new = set(inject(running, "r@example.net"))
+    got = {m["id"] for m in listing(running, "--older-than", "2s")}
+    assert got == old
+    r = running.sealctl("queue", "delete", "--all", "--older-than", "2s")
+    assert "2 deleted" in r.stderr
+    assert {m["id"] for m in listing(running)} == new
+
+
+def test_hold_release_retry_and_exit_codes(running):
+    [ready] = inject(running, "r@example.net", state="ready", delay="1h")
+    r = running.sealctl("queue", "hold", ready, "0000000000001", check=False)
+    assert r.returncode == 1                    # partial: one id missing, named
+    assert "0000000000001" in r.stderr and "1 held" in r.stderr
+    assert by_id(running)[ready]["queue_name"] == "hold"
+    running.sealctl("queue", "release", ready)
+    m = by_id(running).get(ready)
+    assert m is None or m["queue_name"] != "hold"
+    # retry: a message due in an hour becomes due now
+    [later] = inject(running, "r@example.net", state="ready", delay="1h")
+    running.sealctl("queue", "hold", later)
+    r = running.sealctl("queue", "retry", later)
+    assert "cannot be retried" in r.stderr      # held: not applicable, not an error
+    running.sealctl("queue", "release", later)
+    [again] = inject(running, "r@example.net", state="ready", delay="1h")
+    before = by_id(running)[again]["next_attempt"]
+    running.sealctl("queue", "retry", again)
+    m = by_id(running).get(again)
+    assert m is None or m["next_attempt"] < before - 3000
+    # usage errors
+    for args in (("queue", "hold"), ("queue", "hold", "--all", again),
+                 ("queue", "hold", "--from", "x", again), ("queue", "frobnicate"),
+                 ("queue", "list", "--state", "nosuch"), ("queue", "list", "--older-than", "x")):
+        r = running.sealctl(*args, check=False)
+        assert r.returncode == 2, args
+    r = running.sealctl("queue", "delete", "-", input="garbage\n", check=False)
+    assert r.returncode == 1 and "garbage" in r.stderr
+
+
+def test_stats(running):
+    inject(running, "a@example.net", "b@example.net", count=5, body=b"y" * 1000)
+    st = json.loads(running.sealctl("queue", "stats", "--json").stdout)
+    assert st["count"]["hold"] == 5 and st["bytes"]["hold"] == 5000
+    assert st["recipients"] == 10
+    assert st["counters"]["received"] == 5
+    assert st["db_bytes"] > 0 and st["map_bytes"] >= st["used_bytes"] > 0
+    assert st["oldest_id"] and abs(st["oldest_time"] - time.time()) < 120
+    text = running.sealctl("queue", "stats").stdout
+    assert "hold" in text and "database" in text
+
+
+def test_map_full_is_reported_and_harmless(sealgate):
+    sealgate.write_config('queue = { map_size_max = "1M"; };')
+    sealgate.start()
+    big = b"z" * 200_000
+    ids = []
+    for _ in range(20):
+        r = subprocess.run([SEALCTL, "-c", str(sealgate.conf), "queue", "inject", "--rcpt",
+                            "r@example.net", "--state", "hold"], input=big,
+                           capture_output=True, timeout=60)
+        if r.returncode != 0:
+            assert r.returncode == 1 and b"full" in r.stderr.lower(), r.stderr
+            break
+        ids += r.stdout.decode().split()
+    else:
+        pytest.fail("a 1M map took 4M of mail")
+    assert 1 <= len(ids) < 6
+    for mid in ids:                             # what was accepted is intact
+        out = subprocess.run([SEALCTL, "-c", str(sealgate.conf), "queue", "cat", mid],
+                             capture_output=True).stdout
+        assert out == big
+    sealgate.sealctl("queue", "delete", ids[0])
+    inject(sealgate, "r@example.net", body=big)  # space came back
