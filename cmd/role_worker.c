@@ -8,13 +8,51 @@
  *
  *	extern const struct role_ops role_worker_ops;
  * DESCRIPTION
- *	Binds the worker component to the role runtime (role.c). Until the
- *	component has a start function the role is idle: it comes up, logs
- *	that it is ready, and waits for signals.
+ *	Binds the crypto worker (worker/agent.c) to the role runtime
+ *	(role.c): start() opens NSS with the keys, the queue and the pool
+ *	of crypto threads; reload() hands the pool a copy of the new worker
+ *	section (rules included); stop() ends the threads after their
+ *	current batch and closes everything.
+ * DIAGNOSTICS
+ *	A start that fails is logged by the agent and made fatal by the
+ *	runtime.
  */
 
 #include "sealgate.h"
 
+static void worker_params(const struct sealgate_conf *conf, struct worker_agent_params *p)
+{
+	p->conf = &conf->worker;
+	p->main = &conf->main;
+	p->queue = &conf->queue;
+	p->certs = &conf->certs;
+}
+
+static void *worker_start(uv_loop_t *loop, const struct sealgate_conf *conf)
+{
+	struct worker_agent_params p;
+	struct worker_agent *a = NULL;
+
+	worker_params(conf, &p);
+	return (worker_agent_start(loop, &p, &a) < 0 ? NULL : a);
+}
+
+static void worker_reload(void *state, const struct sealgate_conf *conf)
+{
+	struct worker_agent_params p;
+
+	worker_params(conf, &p);
+	worker_agent_reload(state, &p);
+}
+
+static void worker_stop(void *state)
+{
+	worker_agent_stop(state);
+}
+
 const struct role_ops role_worker_ops = {
 	.name = "worker",
+	.start = worker_start,
+	.reload = worker_reload,
+	.stop = worker_stop,
 };

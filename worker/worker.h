@@ -173,4 +173,47 @@ void	worker_verdict_free(struct worker_verdict *);
  */
 int	worker_smime_strip(const char *msg, size_t len, struct sg_buf *out);
 
+/*
+ * The worker role (worker/agent.c, pool.c, process.c). The agent owns a
+ * pool of crypto threads that claim batches from the queue's inbox under
+ * a lease, apply the rules to each message and complete it (processed
+ * body, split per rule, held as an incident, or rejected with a notice
+ * to the sender). A wake-up datagram on the role's socket, or a poll
+ * every second, starts a claim. Processing is idempotent: a message
+ * claimed again after a crash is completed once (queue_complete).
+ */
+struct uv_loop_s;
+struct queue;
+struct certs;
+struct worker_agent;
+
+struct worker_agent_params {
+	const struct worker_conf *conf;
+	const struct sg_conf_main *main;
+	const struct queue_conf *queue;
+	const struct certs_conf *certs;
+};
+
+int	worker_agent_start(struct uv_loop_s *, const struct worker_agent_params *,
+			   struct worker_agent **out);
+void	worker_agent_reload(struct worker_agent *, const struct worker_agent_params *);
+void	worker_agent_stop(struct worker_agent *);
+
+/*
+ * worker_run_once() is one pass of one crypto thread on the calling
+ * thread: claim what the inbox holds (up to conf->batch at a time) and
+ * process it, until it is empty. *processed counts the messages. For
+ * tests and tools; the role uses the agent.
+ */
+int	worker_run_once(struct queue *, struct certs *, const struct worker_conf *,
+			const char *hostname, size_t *processed);
+
+/* Crypto actions done, in queue_env.crypto. */
+#define WORKER_DID_DECRYPT	(1u << 0)
+#define WORKER_DID_VERIFY	(1u << 1)
+#define WORKER_DID_SIGN		(1u << 2)
+#define WORKER_DID_ENCRYPT	(1u << 3)
+#define WORKER_DID_STRIP	(1u << 4)
+#define WORKER_DID_HARVEST	(1u << 5)
+
 #endif

@@ -21,6 +21,8 @@
 #include <smime.h>
 
 #include "worker.h"
+#include "queue/queue.h"
+#include "certs/certs.h"
 
 /* smime.c */
 void	worker__nss_reason(char *dst, size_t len, const char *what);
@@ -28,5 +30,65 @@ int	worker__prepare(const char *msg, size_t len, const char *drop,
 			struct sg_buf *canon, struct sg_buf *outer, struct sg_buf *entity);
 void	worker__put_pkcs7(struct sg_buf *out, const struct sg_buf *outer,
 			  const char *smime_type, const SECItem *der);
+
+/* A snapshot of the configuration, shared by the threads (pool.c). */
+struct worker_snap {
+	int	refs;			/* under the pool's mutex */
+	struct sg_arena *arena;		/* owns everything below */
+	struct worker_conf conf;	/* deep copy */
+	char   *hostname;
+};
+
+struct worker_snap *worker__snap_new(const struct worker_conf *, const char *hostname);
+
+/* The state one crypto thread carries between messages (process.c). */
+#define WORKER_SIGNER_CACHE	32
+#define WORKER_SIGNER_TTL_MS	60000
+
+struct worker_cached_signer {
+	char	sender[256];		/* lower case; "" free */
+	struct worker_signer *signer;	/* NULL: none found (negative cache) */
+	int64_t	expires;
+};
+
+struct worker_thread {
+	struct queue *q;
+	struct certs *certs;
+	char	owner[64];
+	struct worker_cached_signer cache[WORKER_SIGNER_CACHE];
+	unsigned next_slot;
+	struct worker_notify *notify;	/* shared rate limit, may be NULL */
+};
+
+void	worker__thread_init(struct worker_thread *, struct queue *, struct certs *,
+			    const char *owner, struct worker_notify *);
+void	worker__thread_done(struct worker_thread *);
+int	worker__claim_and_process(struct worker_thread *, const struct worker_snap *, size_t *n);
+int	worker__process(struct worker_thread *, const struct worker_snap *, uint64_t id);
+
+/* pool.c */
+struct worker_pool;
+struct worker_pool *worker__pool_start(struct queue *, struct certs *, const struct worker_conf *,
+				       const char *hostname, size_t nthreads);
+void	worker__pool_kick(struct worker_pool *);
+void	worker__pool_reload(struct worker_pool *, const struct worker_conf *, const char *hostname);
+void	worker__pool_stop(struct worker_pool *);
+
+/* notice.c: incidents and the mails they cause */
+struct worker_notify;
+struct worker_notify *worker__notify_new(void);
+void	worker__notify_free(struct worker_notify *);
+struct worker_failure {
+	uint64_t msg_id;
+	const char *kind;		/* "no-cert", "bad-signature", ... */
+	const char *sender;
+	const char *rcpt;
+	const char *rule;
+	const char *text;
+};
+void	worker__incident(struct worker_thread *, const struct worker_snap *,
+			 const struct worker_failure *);
+void	worker__bounce(struct worker_thread *, const struct worker_snap *,
+		       const struct queue_env *, const struct worker_failure *);
 
 #endif

@@ -1,0 +1,183 @@
+/*
+ * NAME
+ *	notice 3
+ * SUMMARY
+ *	crypto incidents, their notification mails, and rejection notices
+ * SYNOPSIS
+ *	#include "worker/worker_int.h"
+ *
+ *	struct worker_notify *worker__notify_new(void)
+ *
+ *	void	worker__incident(thread, snap, failure)
+ *
+ *	void	worker__bounce(thread, snap, env, failure)
+ * DESCRIPTION
+ *	worker__incident() records a crypto failure in the queue (time,
+ *	message id, sender, recipient, rule, kind, text) and, when the
+ *	configuration names a notify address, spools a short mail to it,
+ *	at most notify_max_per_hour an hour for the whole process (a
+ *	storm of failures must not become a storm of mail).
+ *
+ *	worker__bounce() tells the sender that a message was rejected by a
+ *	rule and why (no copy reached anyone). Neither mail goes back through
+ *	the worker: both are spooled straight to delivery, from the null
+ *	sender, so they can never loop.
+ * DIAGNOSTICS
+ *	Failures to record or spool are logged; the message at hand is
+ *	handled the same either way.
+ */
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "worker_int.h"
+
+struct worker_notify {
+	pthread_mutex_t mu;
+	int64_t	window;			/* start of the current hour */
+	int64_t	sent;
+};
+
+struct worker_notify *worker__notify_new(void)
+{
+	struct worker_notify *n = sg_xcalloc(1, sizeof(*n));
+
+	pthread_mutex_init(&n->mu, NULL);
+	return (n);
+}
+
+void	worker__notify_free(struct worker_notify *n)
+{
+	if (n == NULL)
+		return;
+	pthread_mutex_destroy(&n->mu);
+	free(n);
+}
+
+/* notify_allowed - one more notification this hour? */
+
+static bool notify_allowed(struct worker_notify *n, int64_t max)
+{
+	int64_t	now = sg_mono_ms();
+	bool	ok;
+
+	if (n == NULL)
+		return (false);
+	pthread_mutex_lock(&n->mu);
+	if (n->window == 0 || now - n->window >= 3600 * 1000) {
+		n->window = now;
+		n->sent = 0;
+	}
+	if ((ok = n->sent < max))
+		n->sent++;
+	pthread_mutex_unlock(&n->mu);
+	return (ok);
+}
+
+/* spool_text - a plain-text mail from the null sender to one address */
+
+static int spool_text(struct queue *q, const char *hostname, const char *to,
+		      const char *subject, const struct sg_buf *text)
+{
+	struct queue_env env;
+	struct sg_buf m = SG_BUF_INIT;
+	struct queue_body_src body = {.fd = -1 };
+	char	date[64];
+	time_t	t = time(NULL);
+	struct tm tm;
+	uint64_t id;
+	int	rc;
+
+	gmtime_r(&t, &tm);
+	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000", &tm);
+	sg_buf_printf(&m, "From: Mail Gateway <MAILER-DAEMON@%s>\r\nTo: <%s>\r\nSubject: %s\r\n"
+		      "Date: %s\r\nAuto-Submitted: auto-generated\r\nMIME-Version: 1.0\r\n"
+		      "Content-Type: text/plain; charset=us-ascii\r\n\r\n",
+		      hostname, to, subject, date);
+	sg_buf_append(&m, text->data, text->len);
+	queue_env_init(&env);
+	env.state = QUEUE_READY;
+	env.sender = "";
+	env.flags = QUEUE_F_DSN;
+	env.direction = QUEUE_DIR_OUTBOUND;
+	env.subject = subject;
+	if (queue_env_rcpt_add(&env, to) == NULL) {
+		rc = SG_ELIMIT;
+	} else {
+		body.data = m.data;
+		body.len = m.len;
+		rc = queue_spool(q, &env, &body, &id);
+	}
+	queue_env_free(&env);
+	sg_buf_free(&m);
+	return (rc);
+}
+
+/* describe - the incident as text: printable, one fact a line */
+
+static void describe(struct sg_buf *b, const struct worker_failure *f)
+{
+	char	id[QUEUE_ID_BUFSZ], esc[600];
+
+	queue_id_format(f->msg_id, id);
+	sg_buf_printf(b, "message: %s\r\nkind: %s\r\n", id, f->kind);
+	sg_buf_printf(b, "sender: %s\r\n", sg_printable(esc, sizeof(esc), f->sender, strlen(f->sender)));
+	sg_buf_printf(b, "recipient: %s\r\n", sg_printable(esc, sizeof(esc), f->rcpt, strlen(f->rcpt)));
+	sg_buf_printf(b, "rule: %s\r\n", f->rule);
+	sg_buf_printf(b, "reason: %s\r\n", sg_printable(esc, sizeof(esc), f->text, strlen(f->text)));
+}
+
+void	worker__incident(struct worker_thread *t, const struct worker_snap *s,
+			 const struct worker_failure *f)
+{
+	struct queue_incident inc = {
+		.msg_id = f->msg_id,.kind = f->kind,.sender = f->sender,.rcpt = f->rcpt,
+		.rule = f->rule,.text = f->text,
+	};
+	struct sg_buf text = SG_BUF_INIT;
+	char	id[QUEUE_ID_BUFSZ], esc[300];
+	uint64_t iid = 0;
+	int	rc;
+
+	if ((rc = queue_incident_add(t->q, &inc, &iid)) < 0)
+		sg_error("id=%s event=incident_not_recorded kind=%s error=\"%s\"",
+			 queue_id_format(f->msg_id, id), f->kind, sg_strerror(rc));
+	sg_warn("id=%s event=crypto_incident kind=%s rule=%s reason=\"%s\"",
+		queue_id_format(f->msg_id, id), f->kind, f->rule,
+		sg_printable(esc, sizeof(esc), f->text, strlen(f->text)));
+	if (*s->conf.notify == 0 || !notify_allowed(t->notify, s->conf.notify_max_per_hour))
+		return;
+	sg_buf_puts(&text, "The mail gateway recorded a crypto incident.\r\n\r\n");
+	describe(&text, f);
+	sg_buf_printf(&text, "incident: %s\r\n\r\nSee: sealctl incidents show %s\r\n",
+		      queue_id_format(iid, id), id);
+	if ((rc = spool_text(t->q, s->hostname, s->conf.notify, "Crypto incident", &text)) < 0)
+		sg_error("event=notify_failed error=\"%s\"", sg_strerror(rc));
+	sg_buf_free(&text);
+}
+
+void	worker__bounce(struct worker_thread *t, const struct worker_snap *s,
+		       const struct queue_env *env, const struct worker_failure *f)
+{
+	struct sg_buf text = SG_BUF_INIT;
+	char	esc[600];
+	int	rc;
+
+	if (*env->sender == 0 || (env->flags & QUEUE_F_DSN))
+		return;				/* never answer a bounce */
+	sg_buf_puts(&text, "Your message was not delivered to anyone: a security rule of the\r\n"
+		    "mail gateway could not be met.\r\n\r\n");
+	sg_buf_printf(&text, "subject: %s\r\n",
+		      sg_printable(esc, sizeof(esc), env->subject, strlen(env->subject)));
+	for (size_t i = 0; i < env->nrcpt; i++)
+		sg_buf_printf(&text, "recipient: %s\r\n",
+			      sg_printable(esc, sizeof(esc), env->rcpt[i].addr, strlen(env->rcpt[i].addr)));
+	sg_buf_printf(&text, "reason: %s\r\n", sg_printable(esc, sizeof(esc), f->text, strlen(f->text)));
+	if ((rc = spool_text(t->q, s->hostname, env->sender, "Undelivered mail: security rule",
+			     &text)) < 0)
+		sg_error("event=reject_notice_failed error=\"%s\"", sg_strerror(rc));
+	sg_buf_free(&text);
+}

@@ -1,0 +1,425 @@
+/*
+ * NAME
+ *	process 3
+ * SUMMARY
+ *	one crypto thread: claim, apply the rules, complete
+ * SYNOPSIS
+ *	#include "worker/worker_int.h"
+ *
+ *	int	worker__claim_and_process(thread, snap, n)
+ *
+ *	int	worker__process(thread, snap, id)
+ *
+ *	int	worker_run_once(queue, certs, conf, hostname, processed)
+ * DESCRIPTION
+ *	worker__process() reads a claimed message, classifies each
+ *	recipient with sg_rules_classify(), and makes one part per rule
+ *	(recipients no rule matches form a part that passes unchanged).
+ *	Each part goes through the rule's steps in order: decrypt, verify
+ *	(result header, harvest), strip the client's signature, sign,
+ *	encrypt. A failed step is a crypto incident, then its on_failure
+ *	decides: pass (go on with the message as it was before the step),
+ *	hold (the part is held with the reason, unprocessed) or reject (no
+ *	copy to anyone in the part; the sender gets a notice). All parts
+ *	are written back in one queue_complete() transaction, which is
+ *	idempotent: a message completed before a crash is not completed
+ *	twice.
+ *
+ *	Encryption picks, per recipient, the recipient's own newest valid
+ *	certificate, else the valid gateway certificate of its domain.
+ *	Under "mandatory" one recipient without either stops the whole
+ *	part (nobody gets it); under "if-possible" the part then goes out
+ *	signed only.
+ *
+ *	Signing certificates are looked up once per sender and cached per
+ *	thread for WORKER_SIGNER_TTL_MS, so a message pays no key look-up.
+ * DIAGNOSTICS
+ *	Queue errors are logged with the message id; the claim then
+ *	expires and the message is tried again.
+ */
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "worker_int.h"
+
+#define CLAIM_MAX	1024
+
+struct part {
+	int	rule;			/* index, -1: no rule */
+	struct queue_env env;		/* shallow copy with its own rcpt array */
+	struct sg_buf body;
+	bool	changed;		/* body differs from the original */
+	enum queue_state state;
+	char	reason[200];
+	char	note[300];
+};
+
+void	worker__thread_init(struct worker_thread *t, struct queue *q, struct certs *c,
+			    const char *owner, struct worker_notify *n)
+{
+	memset(t, 0, sizeof(*t));
+	t->q = q;
+	t->certs = c;
+	t->notify = n;
+	snprintf(t->owner, sizeof(t->owner), "%s", owner);
+}
+
+void	worker__thread_done(struct worker_thread *t)
+{
+	for (size_t i = 0; i < WORKER_SIGNER_CACHE; i++)
+		worker_signer_free(t->cache[i].signer);
+	memset(t->cache, 0, sizeof(t->cache));
+}
+
+/* signer_for - the cached signer of a sender, looked up when stale */
+
+static struct worker_signer *signer_for(struct worker_thread *t, const char *sender)
+{
+	int64_t	now = sg_mono_ms();
+	struct worker_cached_signer *c;
+	struct certs_signer cs;
+	char	key[256];
+
+	snprintf(key, sizeof(key), "%s", sender);
+	for (char *p = key; *p; p++)
+		*p = (char) tolower((unsigned char) *p);
+	for (size_t i = 0; i < WORKER_SIGNER_CACHE; i++) {
+		c = &t->cache[i];
+		if (c->sender[0] && strcmp(c->sender, key) == 0 && c->expires > now)
+			return (c->signer);
+	}
+	c = &t->cache[t->next_slot++ % WORKER_SIGNER_CACHE];
+	worker_signer_free(c->signer);
+	c->signer = NULL;
+	memset(&cs, 0, sizeof(cs));
+	if (t->certs && certs_find_signer(t->certs, sender, &cs) == 0) {
+		if (worker_signer_new(cs.cert, NULL, &c->signer) < 0)
+			c->signer = NULL;
+		certs_signer_free(&cs);
+	}
+	snprintf(c->sender, sizeof(c->sender), "%s", key);
+	c->expires = now + WORKER_SIGNER_TTL_MS;
+	return (c->signer);
+}
+
+/* pick_cert - the recipient's own valid certificate, else a valid gateway one */
+
+static CERTCertificate *pick_cert(struct worker_thread *t, const char *rcpt, bool gateway_only)
+{
+	struct certs_candidates cc = { 0, NULL };
+	CERTCertificate *best = NULL;
+
+	if (t->certs == NULL || certs_find_recipient(t->certs, rcpt, &cc) < 0)
+		return (NULL);
+	for (int pass = gateway_only ? 1 : 0; pass < 2 && best == NULL; pass++)
+		for (size_t i = 0; i < cc.n && best == NULL; i++)
+			if (cc.v[i].check.valid && cc.v[i].gateway == (pass == 1))
+				best = CERT_DupCertificate(cc.v[i].cert);
+	certs_candidates_free(&cc);
+	return (best);
+}
+
+/* fail - record, then apply on_failure; true when the part stops here */
+
+static bool fail(struct worker_thread *t, const struct worker_snap *s, struct part *p,
+		 const struct sg_rule *r, int action, const char *kind, const char *text)
+{
+	struct worker_failure f = {
+		.msg_id = p->env.id,.kind = kind,.sender = p->env.sender,
+		.rcpt = p->env.nrcpt ? p->env.rcpt[0].addr : "",.rule = r->name,.text = text,
+	};
+
+	worker__incident(t, s, &f);
+	snprintf(p->reason, sizeof(p->reason), "%s: %s", kind, text);
+	if (action == SG_RULE_FAIL_PASS)
+		return (false);
+	if (action == SG_RULE_FAIL_HOLD) {
+		p->state = QUEUE_HOLD;
+	} else {
+		p->state = QUEUE_DONE;
+		for (size_t i = 0; i < p->env.nrcpt; i++) {
+			p->env.rcpt[i].state = QUEUE_RCPT_BOUNCED;
+			p->env.rcpt[i].reply = p->reason;
+			p->env.rcpt[i].dsn_status = "5.7.1";
+		}
+		worker__bounce(t, s, &p->env, &f);
+	}
+	p->changed = false;			/* held or rejected: as received */
+	return (true);
+}
+
+static void replace(struct part *p, struct sg_buf *next)
+{
+	sg_buf_free(&p->body);
+	p->body = *next;
+	*next = (struct sg_buf) SG_BUF_INIT;
+	p->changed = true;
+}
+
+static bool step_decrypt(struct worker_thread *t, const struct worker_snap *s,
+			 struct part *p, const struct sg_rule *r)
+{
+	struct sg_buf out = SG_BUF_INIT;
+	char	why[160];
+	int	rc = worker_smime_decrypt(p->body.data, p->body.len, &out, why, sizeof(why));
+
+	if (rc == 0) {
+		replace(p, &out);
+		p->env.crypto |= WORKER_DID_DECRYPT;
+		return (false);
+	}
+	sg_buf_free(&out);
+	return (rc == SG_ECRYPTO && fail(t, s, p, r, r->on_decrypt_failure, "undecryptable", why));
+}
+
+static bool step_verify(struct worker_thread *t, const struct worker_snap *s,
+			struct part *p, const struct sg_rule *r)
+{
+	struct sg_buf out = SG_BUF_INIT;
+	struct worker_verdict v;
+	char	err[160];
+	bool	stop = false;
+
+	if (worker_smime_verify(p->body.data, p->body.len, s->conf.result_header, &out, &v) < 0) {
+		sg_buf_free(&out);
+		return (false);			/* not MIME: nothing to verify */
+	}
+	replace(p, &out);
+	p->env.crypto |= WORKER_DID_VERIFY;
+	if (v.status == WORKER_SIG_VALID) {
+		snprintf(p->note, sizeof(p->note), "signer=%s", v.signer);
+		if (r->harvest && t->certs
+		    && certs_harvest(t->certs, v.harvest, v.nharvest, err, sizeof(err)) == 0)
+			p->env.crypto |= WORKER_DID_HARVEST;
+	} else if (v.status == WORKER_SIG_INVALID) {
+		stop = fail(t, s, p, r, r->on_verify_failure, "bad-signature", v.reason);
+	}
+	worker_verdict_free(&v);
+	return (stop);
+}
+
+static bool step_sign(struct worker_thread *t, const struct worker_snap *s,
+		      struct part *p, const struct sg_rule *r)
+{
+	struct worker_signer *signer = signer_for(t, p->env.sender);
+	struct sg_buf out = SG_BUF_INIT;
+	char	why[160];
+
+	if (signer == NULL)
+		return (r->sign == SG_RULE_SIGN_REQUIRED
+			&& fail(t, s, p, r, r->on_sign_failure, "no-signing-cert",
+				"no valid signing certificate for the sender or its domain"));
+	if (worker_smime_sign(signer, r->signature, p->body.data, p->body.len, &out) < 0) {
+		worker__nss_reason(why, sizeof(why), "signing failed");
+		sg_buf_free(&out);
+		return (fail(t, s, p, r, r->on_sign_failure, "sign-failed", why));
+	}
+	replace(p, &out);
+	p->env.crypto |= WORKER_DID_SIGN;
+	return (false);
+}
+
+static bool step_encrypt(struct worker_thread *t, const struct worker_snap *s,
+			 struct part *p, const struct sg_rule *r)
+{
+	CERTCertificate **certs = sg_xcalloc(p->env.nrcpt + 1, sizeof(*certs));
+	struct sg_buf out = SG_BUF_INIT;
+	size_t	n = 0;
+	char	why[300];
+	bool	stop = false;
+
+	why[0] = 0;
+	for (size_t i = 0; i < p->env.nrcpt; i++) {
+		if ((certs[n] = pick_cert(t, p->env.rcpt[i].addr, false)) == NULL) {
+			snprintf(why, sizeof(why), "no valid certificate for %.200s", p->env.rcpt[i].addr);
+			break;
+		}
+		n++;
+	}
+	if (why[0]) {
+		if (r->encrypt == SG_RULE_ENC_MANDATORY)
+			stop = fail(t, s, p, r, r->on_encrypt_failure, "no-cert", why);
+		goto out;
+	}
+	if (r->encrypt_to_self && *p->env.sender && (certs[n] = pick_cert(t, p->env.sender, true)))
+		n++;
+	if (worker_smime_encrypt(certs, n, p->body.data, p->body.len, &out) < 0) {
+		worker__nss_reason(why, sizeof(why), "encryption failed");
+		stop = fail(t, s, p, r, r->on_encrypt_failure, "encrypt-failed", why);
+		goto out;
+	}
+	replace(p, &out);
+	p->env.crypto |= WORKER_DID_ENCRYPT;
+out:
+	for (size_t i = 0; i < n; i++)
+		CERT_DestroyCertificate(certs[i]);
+	free(certs);
+	sg_buf_free(&out);
+	return (stop);
+}
+
+/* apply - the rule's steps in order; each may end the part */
+
+static void apply(struct worker_thread *t, const struct worker_snap *s, struct part *p,
+		  const struct sg_buf *original)
+{
+	const struct sg_rule *r;
+	struct sg_buf out = SG_BUF_INIT;
+
+	p->state = QUEUE_READY;
+	if (p->rule < 0)
+		return;
+	r = &((const struct sg_rule *) s->conf.rules.v)[p->rule];
+	p->env.rule = r->name;
+	sg_buf_append(&p->body, original->data, original->len);
+	if (r->decrypt && step_decrypt(t, s, p, r))
+		return;
+	if (r->verify && step_verify(t, s, p, r))
+		return;
+	if (r->strip_client_signature
+	    && worker_smime_strip(p->body.data, p->body.len, &out) == 0) {
+		replace(p, &out);
+		p->env.crypto |= WORKER_DID_STRIP;
+	}
+	sg_buf_free(&out);
+	if (r->sign != SG_RULE_SIGN_OFF && step_sign(t, s, p, r))
+		return;
+	if (r->encrypt != SG_RULE_ENC_OFF)
+		(void) step_encrypt(t, s, p, r);
+}
+
+static int collect(const void *chunk, size_t len, void *arg)
+{
+	sg_buf_append(arg, chunk, len);
+	return (0);
+}
+
+/* make_parts - one part per rule, recipients in their original order */
+
+static size_t make_parts(const struct worker_snap *s, const struct queue_env *env, struct part *parts)
+{
+	size_t	n = 0;
+
+	for (size_t i = 0; i < env->nrcpt; i++) {
+		const char *a = env->rcpt[i].addr;
+		int	rule = sg_rules_classify(&s->conf.rules, (enum sg_rule_dir) env->direction,
+						 env->listener, env->sender, strlen(env->sender),
+						 a, strlen(a));
+		size_t	k;
+
+		if (queue_rcpt_final(env->rcpt[i].state))
+			continue;
+		for (k = 0; k < n && parts[k].rule != rule; k++);
+		if (k == n) {
+			parts[n].rule = rule;
+			parts[n].env = *env;
+			parts[n].env.nrcpt = 0;
+			parts[n].env.rcpt = sg_xcalloc(env->nrcpt, sizeof(struct queue_rcpt));
+			n++;
+		}
+		parts[k].env.rcpt[parts[k].env.nrcpt++] = env->rcpt[i];
+	}
+	return (n);
+}
+
+static void log_part(const struct part *p, uint64_t id)
+{
+	char	ids[QUEUE_ID_BUFSZ];
+
+	sg_info("id=%s event=processed rule=%s rcpts=%zu crypto=0x%x state=%s%s%s",
+		queue_id_format(id, ids), p->rule < 0 ? "-" : p->env.rule, p->env.nrcpt,
+		p->env.crypto, queue_state_name(p->state), p->reason[0] ? " reason=" : "",
+		p->reason[0] ? "incident" : "");
+}
+
+int	worker__process(struct worker_thread *t, const struct worker_snap *s, uint64_t id)
+{
+	struct queue_env env;
+	struct sg_buf original = SG_BUF_INIT;
+	struct part *parts = NULL;
+	struct queue_part *qp = NULL;
+	struct queue_body_src *src = NULL;
+	size_t	n = 0;
+	char	ids[QUEUE_ID_BUFSZ];
+	int	rc;
+
+	queue_env_init(&env);
+	if ((rc = queue_get(t->q, id, 0, &env)) < 0
+	    || (rc = queue_body_foreach(t->q, id, QUEUE_BODY_ORIGINAL, collect, &original, NULL)) < 0)
+		goto out;
+	parts = sg_xcalloc(env.nrcpt + 1, sizeof(*parts));
+	qp = sg_xcalloc(env.nrcpt + 1, sizeof(*qp));
+	src = sg_xcalloc(env.nrcpt + 1, sizeof(*src));
+	n = make_parts(s, &env, parts);
+	for (size_t i = 0; i < n; i++) {
+		apply(t, s, &parts[i], &original);
+		parts[i].env.reason = parts[i].reason;
+		parts[i].env.crypto_note = parts[i].note;
+		parts[i].env.flags |= QUEUE_F_WORKED;
+		src[i] = (struct queue_body_src) {.data = parts[i].body.data,.fd = -1,
+			.len = parts[i].body.len };
+		qp[i] = (struct queue_part) {.env = &parts[i].env,
+			.body = parts[i].changed ? &src[i] : NULL,.state = parts[i].state };
+		log_part(&parts[i], id);
+	}
+	rc = queue_complete(t->q, id, t->owner, qp, n, NULL);
+	if (rc == SG_EEXIST || rc == SG_EBUSY)
+		sg_info("id=%s event=complete_skipped reason=%s", queue_id_format(id, ids),
+			rc == SG_EEXIST ? "already_completed" : "lease_lost");
+out:
+	if (rc < 0 && rc != SG_EEXIST && rc != SG_EBUSY)
+		sg_error("id=%s event=process_failed error=\"%s\"", queue_id_format(id, ids),
+			 sg_strerror(rc));
+	for (size_t i = 0; i < n; i++) {
+		free(parts[i].env.rcpt);
+		sg_buf_free(&parts[i].body);
+	}
+	free(parts);
+	free(qp);
+	free(src);
+	sg_buf_free(&original);
+	queue_env_free(&env);
+	return (rc == SG_EEXIST || rc == SG_EBUSY ? 0 : rc);
+}
+
+int	worker__claim_and_process(struct worker_thread *t, const struct worker_snap *s, size_t *n)
+{
+	uint64_t ids[CLAIM_MAX];
+	size_t	max = (size_t) s->conf.batch, got = 0;
+	int	rc;
+
+	*n = 0;
+	if (max > CLAIM_MAX)
+		max = CLAIM_MAX;
+	if ((rc = queue_claim(t->q, t->owner, 0, max, ids, &got)) < 0)
+		return (rc);
+	for (size_t i = 0; i < got; i++)
+		(void) worker__process(t, s, ids[i]);
+	*n = got;
+	return (0);
+}
+
+int	worker_run_once(struct queue *q, struct certs *c, const struct worker_conf *conf,
+			const char *hostname, size_t *processed)
+{
+	struct worker_snap *s = worker__snap_new(conf, hostname);
+	struct worker_notify *nt = worker__notify_new();
+	struct worker_thread t;
+	char	owner[64];
+	size_t	n;
+	int	rc;
+
+	snprintf(owner, sizeof(owner), "worker.%ld.once", (long) getpid());
+	worker__thread_init(&t, q, c, owner, nt);
+	*processed = 0;
+	while ((rc = worker__claim_and_process(&t, s, &n)) == 0 && n > 0)
+		*processed += n;
+	worker__thread_done(&t);
+	worker__notify_free(nt);
+	sg_arena_free(s->arena);
+	return (rc);
+}
