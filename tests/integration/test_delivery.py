@@ -416,3 +416,24 @@ def test_success_notification_when_asked(sealgate, port):
         wait_until(lambda: sender.messages, 15, what="success DSN")
         _, blocks = dsn_parts(sender.messages[0]["body"])
         assert blocks[1]["Action"] == "delivered" and blocks[1]["Status"] == "2.0.0"
+
+
+def test_stop_is_clean_with_connections_open(sealgate, port):
+    """SIGTERM with an idle cached connection and a message mid-retry: the
+    loop drains (no handle left), the role exits 0, and untried mail stays."""
+    recs = dns_records("--mx-host=idle.test,mx.idle.test,10",
+                       "--host-record=mx.idle.test,127.0.0.11",
+                       "--mx-host=later.test,mx.later.test,10",
+                       "--host-record=mx.later.test,127.0.0.14")
+    with Dns(recs) as dns, SmtpPeer("127.0.0.11", port) as mx:
+        config(sealgate, dns, port, extra='reuse_time = "30s";')
+        d = sealgate.start(role="delivery")
+        Injector(sealgate).inject("s@sender.test", ["u@idle.test", "v@later.test"])
+        wait_result(d, "u@idle.test", "sent")
+        wait_result(d, "v@later.test", "deferred")
+        assert mx.current == 1           # the cached connection is still open
+        assert d.stop() == 0
+        log = d.log()
+        assert "event=stopped" in log and "loop_not_empty" not in log
+        assert "Sanitizer" not in log
+        assert mx.all_commands()[-1] == (False, "QUIT")
