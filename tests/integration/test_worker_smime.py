@@ -1,0 +1,93 @@
+"""The crypto worker inside the running gateway: smtpd -> worker -> delivery.
+
+Mail is submitted over SMTP from 127.0.0.1 (an own server: outbound),
+processed by the worker role with the rules in the config, and delivered
+by the delivery role to a recording SMTP peer (peers.SmtpPeer). What
+arrives is checked with openssl; incidents with sealctl.
+"""
+import json
+import smtplib
+import subprocess
+
+from conftest import free_port, wait_until
+from peers import SmtpPeer
+from pki import get_pki
+
+RULES = """
+worker = { threads = 2; notify = "admin@example.com"; rules = (
+  { name = "secret"; direction = "outbound"; recipients = [ "@secret.test" ];
+    sign = "if-possible"; encrypt = "mandatory"; on_encrypt_failure = "reject"; },
+  { name = "out"; direction = "outbound"; sign = "if-possible"; encrypt = "if-possible"; },
+  { name = "in"; direction = "inbound"; decrypt = true; verify = true; harvest = true; }
+); };
+"""
+
+
+def gateway(sealgate, sink):
+    pki = get_pki()
+    sealgate.state_dir.mkdir(exist_ok=True)
+    sealgate.write_config(
+        'own_domains = [ "example.com" ];\nown_servers = [ "127.0.0.1" ];\n'
+        'certs = { revocation = "off"; };\n'
+        f'delivery = {{ routes = ( {{ domains = [ "partner.test", "secret.test", '
+        f'"example.com" ]; hosts = [ "127.0.0.1:{sink.port}" ]; }} ); }};\n' + RULES)
+    sealgate.sealctl("cert", "init")
+    sealgate.sealctl("cert", "import", pki.root.cert, "--ca")
+    sealgate.sealctl("cert", "import", pki.chain)
+    pw = pki.password_file("gateway", sealgate.dir)
+    sealgate.sealctl("cert", "import", pki["gateway"].p12, "--password-file", pw,
+                     "--gateway", "example.com")
+    sealgate.start()
+    return pki
+
+
+def send(sealgate, sender, rcpts, subject="invoice"):
+    body = (f"From: {sender}\r\nTo: {', '.join(rcpts)}\r\nSubject: {subject}\r\n"
+            "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n"
+            "\r\nGr\u00fc\u00dfe, invoice attached.\r\n").encode()
+    with smtplib.SMTP("127.0.0.1", sealgate.smtp_port, timeout=10) as s:
+        s.sendmail(sender, rcpts, body)
+
+
+def arrived(sink, rcpt, timeout=20):
+    def found():
+        return [m for m in sink.messages if rcpt in m["rcpts"]]
+    return wait_until(found, timeout, what=f"mail to {rcpt} at the sink")[0]
+
+
+def test_outbound_signed_by_gateway_verifies_with_openssl(sealgate, tmp_path):
+    with SmtpPeer(port=free_port()) as sink:
+        pki = gateway(sealgate, sink)
+        send(sealgate, "carl@example.com", ["someone@partner.test"])
+        m = arrived(sink, "someone@partner.test")
+        eml = tmp_path / "out.eml"
+        eml.write_bytes(m["body"])
+        assert b"multipart/signed" in m["body"]
+        assert all(b < 0x80 for b in m["body"])
+        r = subprocess.run(["openssl", "cms", "-verify", "-in", str(eml), "-CAfile",
+                            str(pki.root.cert), "-signer", str(tmp_path / "s.pem"),
+                            "-out", str(tmp_path / "content")], capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        subj = subprocess.run(["openssl", "x509", "-in", str(tmp_path / "s.pem"), "-noout",
+                               "-subject"], capture_output=True, text=True).stdout
+        assert "example.com gateway" in subj
+        assert b"Gr=C3=BC=C3=9Fe" in (tmp_path / "content").read_bytes()
+
+
+def test_mandatory_encryption_refused_informs_sender_and_admin(sealgate):
+    with SmtpPeer(port=free_port()) as sink:
+        gateway(sealgate, sink)
+        send(sealgate, "carl@example.com", ["nocert@secret.test"], subject="secret plans")
+        notice = arrived(sink, "carl@example.com")
+        assert notice["sender"] == ""
+        assert b"no valid certificate for nocert@secret.test" in notice["body"]
+        alert = arrived(sink, "admin@example.com")
+        assert b"kind: no-cert" in alert["body"]
+        assert not [m for m in sink.messages if "nocert@secret.test" in m["rcpts"]]
+        rows = [json.loads(line) for line in
+                sealgate.sealctl("incidents", "list", "--json").stdout.splitlines()]
+        assert len(rows) == 1 and rows[0]["kind"] == "no-cert"
+        assert rows[0]["rule"] == "secret"
+        sealgate.sealctl("incidents", "ack", rows[0]["id"])
+        assert sealgate.sealctl("incidents", "list", "--json").stdout == ""
+        assert sealgate.sealctl("incidents", "ack", rows[0]["id"], check=False).returncode == 1
