@@ -438,7 +438,7 @@ static void received(struct smtpd_session *s)
 	sg_buf_printf(b, "Received: from %s ([%s])\r\n\tby %s (sealgate) with %s%s%s id %s.%u",
 		      helo, s->peer_str, s->pol->hostname, tx->smtputf8 ? "UTF8SMTP" : "",
 		      tx->smtputf8 ? "" : (s->esmtp ? "ESMTP" : "SMTP"),
-		      s->tls ? "S" : "", s->id, s->messages);
+		      s->tls ? "S" : "", s->id, s->messages + 1);
 	if (s->tls)
 		sg_buf_printf(b, "\r\n\t(using %s with cipher %s)", s->tls_version, s->tls_cipher);
 	if (tx->nrcpts == 1)
