@@ -349,7 +349,9 @@ static void unit_free(struct dl_unit *u)
 	free(u);
 }
 
-static void unit_complete(struct dl_unit *u)
+/* unit_record - DSNs and queue results of one finished unit, then free it */
+
+static void unit_record(struct dl_unit *u)
 {
 	struct delivery_agent *a = u->a;
 	size_t	n = u->env.nrcpt, nres = 0, nb = 0, ns = 0, nd = 0;
@@ -418,6 +420,45 @@ static void unit_complete(struct dl_unit *u)
 	*slot(a, u->id) = u->hnext;
 	a->nunits--;
 	unit_free(u);
+}
+
+/*
+ * flush_done - record every unit finished since the last loop iteration.
+ * They are taken together so that one queue transaction (one fsync) can
+ * carry them all once the queue offers a call for several messages;
+ * until then each is its own transaction.
+ */
+static void flush_done(struct delivery_agent *a)
+{
+	struct dl_unit *list = a->done;
+
+	a->done = NULL;
+	while (list) {
+		struct dl_unit *u = list;
+
+		list = u->dnext;
+		unit_record(u);
+	}
+}
+
+static void on_check(uv_check_t *h)
+{
+	struct delivery_agent *a = h->data;
+
+	uv_check_stop(h);
+	flush_done(a);
+}
+
+static void unit_complete(struct dl_unit *u)
+{
+	struct delivery_agent *a = u->a;
+
+	u->dnext = a->done;
+	a->done = u;
+	if (a->stopping)
+		flush_done(a);
+	else
+		uv_check_start(&a->check, on_check);
 }
 
 void	dl_job_done(struct dl_job *j, const char *relay, const char *tls)
@@ -691,6 +732,9 @@ int	delivery_agent_start(uv_loop_t *loop, const struct delivery_agent_params *p,
 	uv_timer_init(loop, &a->scan_timer);
 	a->scan_timer.data = a;
 	a->handles++;
+	uv_check_init(loop, &a->check);
+	a->check.data = a;
+	a->handles++;
 	uv_timer_start(&a->scan_timer, on_scan_timer, 0, (uint64_t) a->conf->scan_interval);
 	if (queue_wake_listen(a->q, QUEUE_ROLE_DELIVERY, &a->wake_fd) == 0) {
 		uv_poll_init(loop, &a->wake_poll, a->wake_fd);
@@ -729,6 +773,9 @@ void	delivery_agent_stop(struct delivery_agent *a)
 	struct dl_dest *d, *next;
 
 	a->stopping = true;
+	flush_done(a);
+	uv_check_stop(&a->check);
+	uv_close((uv_handle_t *) &a->check, on_handle_closed);
 	uv_timer_stop(&a->scan_timer);
 	uv_close((uv_handle_t *) &a->scan_timer, on_handle_closed);
 	if (a->wake_fd >= 0) {

@@ -75,6 +75,7 @@ struct dl_unit {
 	int64_t	start_ms;
 	bool	eightbit;
 	struct dl_unit *hnext;		/* in the agent's id table */
+	struct dl_unit *dnext;		/* finished, waiting to be recorded */
 };
 
 /* One transaction's worth of a unit's recipients for one destination. */
@@ -114,6 +115,8 @@ struct delivery_agent {
 	struct certs *certs;		/* NULL: no TLS client here */
 	struct dl_resolver *res;
 	uv_timer_t scan_timer;
+	uv_check_t check;		/* records finished units each iteration */
+	struct dl_unit *done;
 	uv_poll_t wake_poll;
 	int	wake_fd;
 	struct dl_dest *dests;

@@ -127,6 +127,10 @@ class SmtpPeer:
                 asyncio.start_server(self._handle, self.host, self.port))
             started.set()
             self._loop.run_forever()
+            tasks = asyncio.all_tasks(self._loop)
+            for t in tasks:
+                t.cancel()
+            self._loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
             self._server.close()
             self._loop.run_until_complete(self._server.wait_closed())
             self._loop.close()
