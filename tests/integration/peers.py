@@ -123,6 +123,7 @@ class SmtpPeer:
 
         def run():
             self._loop = asyncio.new_event_loop()
+            asyncio.set_event_loop(self._loop)
             self._server = self._loop.run_until_complete(
                 asyncio.start_server(self._handle, self.host, self.port))
             started.set()
@@ -130,7 +131,8 @@ class SmtpPeer:
             tasks = asyncio.all_tasks(self._loop)
             for t in tasks:
                 t.cancel()
-            self._loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+            if tasks:
+                self._loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
             self._server.close()
             self._loop.run_until_complete(self._server.wait_closed())
             self._loop.close()
