@@ -14,7 +14,7 @@
  *	sealctl queue hold|release|delete|retry ID... | - | --all [FILTERS]
  *	sealctl queue stats [--json]
  *	sealctl queue inject --rcpt R [--rcpt R...] [--sender S] [--state S]
- *			[--count N] [--body-size N] [--delay DUR] [< BODY]
+ *			[--count N [--sync]] [--body-size N] [--delay DUR] [< BODY]
  *
  *	FILTERS: --state S, --from PAT, --to PAT, --older-than DUR
  * DESCRIPTION
@@ -33,8 +33,9 @@
  *	The bulk verbs take ids as arguments, or "-" to read ids (any
  *	white space between them) from standard input, or --all with the
  *	list filters. inject spools messages through the queue API like
- *	smtpd does (with --count, through the group committer) and prints
- *	their ids; it exists for tests and benchmarks.
+ *	smtpd does (with --count, through the group committer, or with
+ *	--sync one transaction each) and prints the id of a single message;
+ *	it exists for tests and benchmarks.
  * DIAGNOSTICS
  *	Exit 0 on success, 1 when some ids were not found (named on
  *	stderr), 2 on a usage or configuration error. Strings from the
@@ -69,6 +70,7 @@ struct opts {
 	bool	json;
 	bool	all;
 	bool	processed;
+	bool	sync;			/* inject: one transaction per message */
 	const char *sender;
 	struct sg_strlist rcpts;
 	int	inject_state;
@@ -325,7 +327,7 @@ static bool filter_match(const struct filter *f, const struct queue_env *e)
 
 enum {
 	O_STATE = 256, O_FROM, O_TO, O_OLDER, O_JSON, O_ALL, O_PROCESSED, O_SENDER, O_RCPT,
-	O_COUNT, O_BODYSIZE, O_DELAY,
+	O_COUNT, O_BODYSIZE, O_DELAY, OPT_SYNC,
 };
 
 static const struct option longopts[] = {
@@ -341,6 +343,7 @@ static const struct option longopts[] = {
 	{"count", required_argument, NULL, O_COUNT},
 	{"body-size", required_argument, NULL, O_BODYSIZE},
 	{"delay", required_argument, NULL, O_DELAY},
+	{"sync", no_argument, NULL, OPT_SYNC},
 	{NULL, 0, NULL, 0},
 };
 
@@ -405,6 +408,9 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			break;
 		case O_PROCESSED:
 			o->processed = true;
+			break;
+		case OPT_SYNC:
+			o->sync = true;
 			break;
 		default:
 			if (opt_value(o, c, optarg) != 0) {
@@ -895,7 +901,12 @@ static int cmd_inject(const struct sealgate_conf *conf, const struct opts *o, in
 	for (size_t i = 0; i < o->rcpts.n; i++)
 		queue_env_rcpt_add(&e, o->rcpts.v[i]);
 	if ((err = open_queue(conf, 0, &q)) == 0) {
-		if (o->count > 1) {
+		if (o->count > 1 && o->sync) {
+			for (uint64_t i = 0; i < o->count && err == 0; i++)
+				err = queue_spool(q, &e, &b, &nid);
+			if (err)
+				fprintf(stderr, "sealctl: queue inject: %s\n", sg_strerror(err));
+		} else if (o->count > 1) {
 			err = inject_many(q, &e, &b, o->count);
 		} else if ((err = queue_spool(q, &e, &b, &nid)) == 0) {
 			puts(queue_id_format(nid, id));
@@ -919,7 +930,7 @@ static void usage(void)
 		"       sealctl queue cat ID [--processed]\n"
 		"       sealctl queue hold|release|delete|retry ID... | - | --all [FILTERS]\n"
 		"       sealctl queue stats [--json]\n"
-		"       sealctl queue inject --rcpt ADDR... [--sender S] [--state S] [--count N]\n"
+		"       sealctl queue inject --rcpt ADDR... [--sender S] [--state S] [--count N [--sync]]\n"
 		"                            [--body-size N] [--delay DUR] [< BODY]\n"
 		"states: incoming working ready deferred hold\n");
 }
