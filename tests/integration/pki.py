@@ -81,10 +81,12 @@ ENTITIES = {
     "gateway": {"kind": "user", "email": "gateway@example.com", "algo": "rsa",
                 "cn": "example.com gateway"},
     "frank": {"kind": "user", "email": "frank@example.net"},
+    "mallory": {"kind": "user", "email": "mallory@example.net", "md": "sha1"},
     "ocsp": {"kind": "ocsp", "cn": "Test OCSP responder"},
     "server": {"kind": "tls", "dns": ["localhost"], "ips": ["127.0.0.1"], "algo": "rsa"},
     "sni": {"kind": "tls", "dns": ["sni.test"], "algo": "ec"},
 }
+# mallory: signed with SHA-1 (never harvested).
 # Self-signed, chains to nothing we trust.
 SELF_SIGNED = {"eve": {"kind": "user", "email": "eve@example.net"}}
 
@@ -198,7 +200,7 @@ class PKI:
         path.write_text("\n".join(lines) + "\n")
         return path
 
-    def _issue(self, e, ca_name, extensions, extfile=None, days=None, expired=False):
+    def _issue(self, e, ca_name, extensions, extfile=None, days=None, expired=False, md=None):
         csr = self.dir / f"{e.name}.csr"
         conf = self.dir / ca_name / "ca.cnf"
         self._run("req", "-new", "-key", e.key, "-subj", f"/CN={e.cn}", "-out", csr,
@@ -207,6 +209,8 @@ class PKI:
                 "-extensions", extensions]
         if extfile:
             args += ["-extfile", extfile]
+        if md:
+            args += ["-md", md]
         if expired:
             now = datetime.datetime.utcnow()
             args += ["-startdate", (now - datetime.timedelta(days=400)).strftime("%Y%m%d%H%M%SZ"),
@@ -256,7 +260,8 @@ class PKI:
         for name, spec in ENTITIES.items():
             e = self.entities[name]
             self._newkey(e)
-            self._issue(e, "inter", "ext", self._extfile(e), expired=spec.get("expired", False))
+            self._issue(e, "inter", "ext", self._extfile(e), expired=spec.get("expired", False),
+                        md=spec.get("md"))
             if spec["kind"] in ("user", "tls"):
                 self._p12(e, self.chain)
         for name in SELF_SIGNED:
