@@ -21,6 +21,9 @@
  *	opts->gateway, becomes that domain's gateway certificate. With
  *	opts->ca the bundle's CA certificates become trust anchors.
  *	opts->check_only stops after the checks.
+ *
+ *	Before NSS sees the bytes, every iteration count in them must be at
+ *	most 1,000,000 (SG_ELIMIT otherwise): NSS would run any count.
  * BUGS
  *	With opts->gateway, a bundle that turns out to hold no private key
  *	is reported as an error after its certificates were stored.
@@ -34,6 +37,83 @@
 #include <secerr.h>
 
 #include "certs_int.h"
+
+/*
+ * Key-derivation bounds. A bundle names its own PBKDF iteration counts;
+ * NSS runs whatever it says, so a crafted file could keep a process busy
+ * for hours. Before decoding, every (OCTET STRING salt, INTEGER count)
+ * pair in the DER tree (PBE and PBKDF2 parameters, MacData) is checked,
+ * descending into OCTET STRINGs that hold DER. Indefinite (BER) lengths
+ * end the walk of their branch; NSS judges the rest.
+ */
+#define ITERATIONS_MAX 1000000
+#define DEPTH_MAX 24
+
+struct tlv {
+	unsigned tag;
+	const unsigned char *val;
+	size_t	len;
+};
+
+/* tlv_next - one element at *p; 0, or -1 when it does not parse */
+
+static int tlv_next(const unsigned char **p, const unsigned char *end, struct tlv *t)
+{
+	size_t	len, n;
+
+	if (end - *p < 2 || ((*p)[0] & 0x1f) == 0x1f)
+		return (-1);
+	t->tag = *(*p)++;
+	len = *(*p)++;
+	if (len & 0x80) {
+		n = len & 0x7f;
+		if (n == 0 || n > 4 || (size_t) (end - *p) < n)
+			return (-1);
+		for (len = 0; n > 0; n--)
+			len = (len << 8) | *(*p)++;
+	}
+	if (len > (size_t) (end - *p))
+		return (-1);
+	t->val = *p;
+	t->len = len;
+	*p += len;
+	return (0);
+}
+
+static bool count_too_big(const struct tlv *t)
+{
+	size_t	i = 0;
+	uint64_t v = 0;
+
+	if (t->len > 0 && (t->val[0] & 0x80))
+		return (false);
+	while (i < t->len && t->val[i] == 0)
+		i++;
+	if (t->len - i > 4)
+		return (true);
+	for (; i < t->len; i++)
+		v = (v << 8) | t->val[i];
+	return (v > ITERATIONS_MAX);
+}
+
+static int walk(const unsigned char *p, size_t len, int depth)
+{
+	const unsigned char *end = p + len;
+	unsigned prev = 0;
+	struct tlv t;
+
+	if (depth > DEPTH_MAX)
+		return (0);
+	while (p < end && tlv_next(&p, end, &t) == 0) {
+		if (prev == 0x04 && t.tag == 0x02 && count_too_big(&t))
+			return (SG_ELIMIT);
+		if (((t.tag & 0x20) || (t.tag == 0x04 && t.len > 1 && t.val[0] == 0x30)) &&
+		    walk(t.val, t.len, depth + 1) < 0)
+			return (SG_ELIMIT);
+		prev = t.tag;
+	}
+	return (0);
+}
 
 /* bmp_password - UTF-8 to big-endian UCS-2 plus 00 00 */
 
@@ -170,6 +250,11 @@ int	certs_p12_import(struct certs *c, const void *buf, size_t len,
 	*leaf = NULL;
 	if (slot == NULL)
 		return (SG_EIO);
+	if (walk(buf, len, 0) < 0) {
+		PK11_FreeSlot(slot);
+		snprintf(err, errlen, "key derivation of more than %d iterations", ITERATIONS_MAX);
+		return (SG_ELIMIT);
+	}
 	if ((rc = bmp_password(o->password ? o->password : "", &pw)) < 0) {
 		PK11_FreeSlot(slot);
 		snprintf(err, errlen, "password is not valid UTF-8");

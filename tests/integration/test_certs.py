@@ -365,3 +365,19 @@ def test_pkcs11_token_key_signs(db, pki):
     r = subprocess.run([sealctl, "-c", str(db.conf), "cert", "list"], env=env,
                        capture_output=True, text=True)
     assert r.returncode == 1
+
+
+def test_pkcs12_iteration_bound(db, pki):
+    """A bundle may not make us run more than 1,000,000 key-derivation rounds."""
+    b = pki["bob"]
+    for n, ok in ((1000001, False), (999999, True)):
+        f = db.dir / f"iter{n}.p12"
+        subprocess.run(["openssl", "pkcs12", "-export", "-in", str(b.cert), "-inkey", str(b.key),
+                        "-keypbe", "NONE", "-certpbe", "NONE", "-iter", str(n),
+                        "-passout", "pass:x", "-out", str(f)], check=True, capture_output=True)
+        r = db.sealctl("cert", "import", f, "--password-file", pwfile(db, pki, "bob", "x"),
+                       check=False)
+        assert (r.returncode == 0) == ok, r.stderr
+        if not ok:
+            assert "1000000 iterations" in r.stderr
+            assert by_email(listing(db), "bob@example.org") == []
