@@ -31,6 +31,7 @@
 #include <grp.h>
 #include <pwd.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -184,6 +185,21 @@ static int drop_privileges(const struct sg_conf_main *m)
 	return (0);
 }
 
+/* raise_fd_limit - room for max_connections sockets plus our own files */
+
+static void raise_fd_limit(const struct smtpd_conf *c)
+{
+	struct rlimit rl;
+	rlim_t	want = (rlim_t) c->max_connections + 256;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= want)
+		return;
+	rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= want ? want : rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur < want)
+		sg_warn("event=fd_limit_low limit=%llu max_connections=%lld",
+			(unsigned long long) rl.rlim_cur, (long long) c->max_connections);
+}
+
 static void *smtpd_role_start(uv_loop_t *loop, const struct sealgate_conf *conf)
 {
 	struct role_smtpd *rs = sg_xcalloc(1, sizeof(*rs));
@@ -191,6 +207,7 @@ static void *smtpd_role_start(uv_loop_t *loop, const struct sealgate_conf *conf)
 	struct smtpd_params p;
 	int	err;
 
+	raise_fd_limit(&conf->smtpd);
 	if (tls_open(rs, conf) < 0 || params(rs, conf, &p) < 0)
 		return (NULL);
 	if ((err = smtpd_start(loop, &p, &rs->smtpd, &errors)) < 0) {
