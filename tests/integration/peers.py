@@ -20,6 +20,8 @@ the highest number of sessions open at once. Script knobs:
     data       reply after the final dot (default "250 2.0.0 queued")
     delay      seconds to hold each reply to DATA's dot (for concurrency)
     drop_in_data  close the connection in the middle of DATA
+    silent     accept the connection and never say anything
+    eightbit   offer 8BITMIME (default True)
 
 Dns(records) runs dnsmasq on a loopback high port; records is a list of
 dnsmasq options such as "--mx-host=a.test,mx1.a.test,10". Unknown names
@@ -88,7 +90,7 @@ class SmtpPeer:
     def __init__(self, host="127.0.0.1", port=0, name="peer.test", starttls="none",
                  cert=None, key=None, greeting=None, ehlo_extra=(), auth=None,
                  mail="250 2.1.0 ok", rcpt=None, data="250 2.0.0 queued", delay=0.0,
-                 drop_in_data=False, tmpdir=None):
+                 drop_in_data=False, tmpdir=None, silent=False, eightbit=True):
         self.host = host
         self.port = port or free_port(host)
         self.name = name
@@ -101,6 +103,8 @@ class SmtpPeer:
         self.data = data
         self.delay = delay
         self.drop_in_data = drop_in_data
+        self.silent = silent
+        self.eightbit = eightbit
         self.sessions = []
         self.messages = []      # dicts: sender, rcpts, body (bytes), tls
         self.auth_ok = []       # users that authenticated
@@ -188,7 +192,9 @@ class SmtpPeer:
         await writer.drain()
 
     def _ehlo_lines(self, s):
-        lines = [self.name, "PIPELINING", "8BITMIME", "SIZE 100000000", "DSN"]
+        lines = [self.name, "PIPELINING", "SIZE 100000000", "DSN"]
+        if self.eightbit:
+            lines.append("8BITMIME")
         if self.starttls != "none" and not s.tls:
             lines.append("STARTTLS")
         if s.tls or self.starttls == "none":
@@ -196,6 +202,9 @@ class SmtpPeer:
         return lines
 
     async def _dialogue(self, s, index, reader, writer):
+        if self.silent:
+            await reader.read()         # until the client gives up
+            return
         await self._send(writer, self.greeting)
         if not self.greeting.startswith("2"):
             return

@@ -437,3 +437,67 @@ def test_stop_is_clean_with_connections_open(sealgate, port):
         assert "event=stopped" in log and "loop_not_empty" not in log
         assert "Sanitizer" not in log
         assert mx.all_commands()[-1] == (False, "QUIT")
+
+
+def test_greeting_timeout_moves_to_next_mx(sealgate, port):
+    recs = dns_records("--mx-host=mute.test,mx1.mute.test,10",
+                       "--mx-host=mute.test,mx2.mute.test,20",
+                       "--host-record=mx1.mute.test,127.0.0.10",
+                       "--host-record=mx2.mute.test,127.0.0.11")
+    with Dns(recs) as dns, SmtpPeer("127.0.0.10", port, silent=True) as mute, \
+            SmtpPeer("127.0.0.11", port) as mx2:
+        config(sealgate, dns, port, extra='greeting_timeout = "1s";')
+        d = sealgate.start(role="delivery")
+        Injector(sealgate).inject("s@sender.test", ["u@mute.test"])
+        r = wait_result(d, "u@mute.test", "sent")
+        assert r["relay"] == f"mx2.mute.test[127.0.0.11]:{port}"
+        assert len(mute.sessions) == 1 and mx2.rcpts_delivered() == ["u@mute.test"]
+
+
+def test_8bit_body_to_a_peer_without_8bitmime_bounces_clearly(sealgate, port):
+    recs = dns_records("--mx-host=seven.test,mx.seven.test,10",
+                       "--host-record=mx.seven.test,127.0.0.11")
+    with Dns(recs) as dns, SmtpPeer("127.0.0.11", port, eightbit=False) as mx:
+        config(sealgate, dns, port)
+        d = sealgate.start(role="delivery")
+        Injector(sealgate).inject("s@sender.test", ["u@seven.test"],
+                                  body="Subject: caf\u00e9\r\n\r\nna\u00efve\r\n".encode())
+        r = wait_result(d, "u@seven.test", "bounced")
+        assert r["dsn"] == "5.6.3" and "8BITMIME" in r["reply"]
+        assert not any(c.startswith("MAIL") for _, c in mx.all_commands())
+
+
+def test_delay_warning_once(sealgate, port):
+    recs = dns_records("--mx-host=slow2.test,mx.slow2.test,10",
+                       "--host-record=mx.slow2.test,127.0.0.11")
+    with Dns(recs) as dns, SmtpPeer(SENDER_HOST, port) as sender, \
+            SmtpPeer("127.0.0.11", port, rcpt={"u@slow2.test": "451 4.3.0 later"}):
+        config(sealgate, dns, port, extra='delay_warning = "1s"; retry_min = "500ms"; '
+               'retry_max = "500ms";')
+        d = sealgate.start(role="delivery")
+        Injector(sealgate).inject("s@sender.test", ["u@slow2.test"])
+        wait_until(lambda: sender.messages, 15, what="delay notice")
+        wait_until(lambda: len(results(d, "u@slow2.test")) >= 4, 15, what="more attempts")
+        assert len(sender.messages) == 1
+        msg, blocks = dsn_parts(sender.messages[0]["body"])
+        assert "Delayed Mail" in msg["Subject"]
+        assert blocks[1]["Action"] == "delayed" and blocks[1]["Status"] == "4.3.0"
+        assert blocks[1]["Will-Retry-Until"]
+
+
+@pytest.mark.parametrize("body, message", [
+    ('smarthost = "relay.test:25"; smarthost_auth = "plain"; smarthost_credentials = "/etc/passwd";',
+     'smarthost_tls must be "required" or "verify" with smarthost_auth'),
+    ('routes = ( { domains = [ "a.test" ]; hosts = [ "nohost" ]; } );', 'invalid host "nohost"'),
+    ('tls_policy = "sometimes";', "one of: none"),
+    ('dns_servers = [ "dns.example:53" ];', "is not a numeric ip:port"),
+    ('retry_min = "2h"; retry_max = "1h";', "retry_min is larger than retry_max"),
+])
+def test_bad_delivery_config_is_refused(sealgate, body, message):
+    import subprocess
+    from conftest import SEALGATED
+    sealgate.state_dir.mkdir()
+    sealgate.write_config(f"delivery = {{ {body} }};")
+    r = subprocess.run([SEALGATED, "-n", "-c", str(sealgate.conf)], capture_output=True, text=True)
+    assert r.returncode == 1
+    assert message in r.stderr, r.stderr
