@@ -221,6 +221,10 @@ int	queue_open(const struct sg_conf_main *, const struct queue_conf *, int flags
 		   struct queue **);
 void	queue_close(struct queue *);
 
+/* queue_reader_check() clears reader slots left by dead processes (*dead,
+ * may be NULL, gets how many); call it from a slow timer. */
+int	queue_reader_check(struct queue *, int *dead);
+
 /* ---------------------------------------------------------- bodies */
 
 enum queue_body_kind {
@@ -417,7 +421,7 @@ int	queue_track_prune(struct queue *, int64_t age_ms, size_t *n);
  * Each takes n ids and writes one result per id into res[] (may be NULL):
  * 0 or SG_ENOTFOUND (or SG_EINVAL when the change does not apply, e.g.
  * releasing a message that is not held). They run in write
- * transactions of at most a few thousand ids each; *changed (may be
+ * transactions of at most 10,000 ids each; *changed (may be
  * NULL) gets how many were changed. reason (may be NULL) is stored.
  *  hold:    any live message -> HOLD (out of inbox and schedule);
  *  release: HOLD -> READY due now if processed, else back to INCOMING;
@@ -528,7 +532,8 @@ enum queue_role {
  * latency. queue_wake_listen() binds the role's socket (non-blocking,
  * close-on-exec, replacing a stale one) and returns its fd for uv_poll;
  * after it turns readable call queue_wake_drain(), then look for work.
- * The caller closes the fd.
+ * The caller closes the fd. SG_ELIMIT: STATE_DIR is too long for a socket
+ * name (about 90 bytes); then there are no wake-ups, only polling.
  */
 void	queue_wake(struct queue *, enum queue_role);
 int	queue_wake_listen(struct queue *, enum queue_role, int *fd);

@@ -24,7 +24,7 @@
 
 #include "queue_int.h"
 
-#define ADMIN_PER_TXN 2000
+#define ADMIN_PER_TXN 10000
 
 enum op { OP_HOLD, OP_RELEASE, OP_DELETE, OP_RETRY };
 

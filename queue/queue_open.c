@@ -9,6 +9,7 @@
  *	int	queue_open(main, conf, flags, qp)
  *	void	queue_close(q)
  *	int	queue_count(q, counter, delta)
+ *	int	queue_reader_check(q, deadp)
  *
  *	#include "queue_int.h"
  *
@@ -25,6 +26,9 @@
  *	clears reader slots left by dead processes and opens the named
  *	databases (creating them unless QUEUE_RDONLY). In read-only mode a
  *	missing environment is SG_ENOTFOUND.
+ *
+ *	queue_reader_check() frees reader slots of dead processes; roles
+ *	call it now and then (a dead reader pins old pages: the file grows).
  *
  *	queue_txn_begin() adopts a map grown by another process
  *	(MDB_MAP_RESIZED). queue_err() maps LMDB and errno codes to sg_err:
@@ -239,11 +243,12 @@ static int make_paths(struct queue *q, const char *state_dir)
 		return (SG_EINVAL);
 	if ((size_t) snprintf(q->dir, sizeof(q->dir), "%s/queue", state_dir) >= sizeof(q->dir))
 		return (SG_ELIMIT);
-	for (int i = 0; i < 2; i++) {
+	/* a state_dir too long for a socket name costs wake-ups, not the queue:
+	 * consumers poll anyway */
+	for (int i = 0; i < 2; i++)
 		if ((size_t) snprintf(q->wake_path[i], sizeof(q->wake_path[i]), "%s/wake.%s",
 				      state_dir, roles[i]) >= sizeof(q->wake_path[i]))
-			return (SG_ELIMIT);
-	}
+			q->wake_path[i][0] = 0;
 	return (0);
 }
 
@@ -323,4 +328,13 @@ void	queue_nudge(struct queue *q)
 		return;
 	}
 	(void) mdb_txn_commit(txn);
+}
+
+int	queue_reader_check(struct queue *q, int *dead)
+{
+	int	n = 0, rc = mdb_reader_check(q->env, &n);
+
+	if (dead)
+		*dead = n;
+	return (queue_err(rc));
 }

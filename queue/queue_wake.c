@@ -39,7 +39,7 @@ void	queue_wake(struct queue *q, enum queue_role role)
 	struct sockaddr_un sun;
 	char	c = 'w';
 
-	if (q->wake_fd < 0)
+	if (q->wake_fd < 0 || q->wake_path[role == QUEUE_ROLE_DELIVERY][0] == 0)
 		return;
 	wake_addr(q, role, &sun);
 	(void) sendto(q->wake_fd, &c, 1, MSG_DONTWAIT, (struct sockaddr *) &sun, sizeof(sun));
@@ -51,6 +51,8 @@ int	queue_wake_listen(struct queue *q, enum queue_role role, int *fdp)
 	int	fd, err;
 
 	*fdp = -1;
+	if (q->wake_path[role == QUEUE_ROLE_DELIVERY][0] == 0)
+		return (SG_ELIMIT);	/* state_dir too long for a socket name */
 	wake_addr(q, role, &sun);
 	if ((fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) < 0)
 		return (SG_EIO);
