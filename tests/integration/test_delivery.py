@@ -402,7 +402,8 @@ def test_connection_reuse_and_destination_limit(sealgate, port):
         wait_until(lambda: len(mx.messages) == 40, 30, what="40 messages")
         assert mx.max_concurrent == 2
         assert len(mx.sessions) <= 4, len(mx.sessions)
-        assert len(results(d, "u@bulk.test")) == 40
+        wait_until(lambda: len(results(d, "u@bulk.test")) == 40, 15, what="40 results")
+        assert all(r["status"] == "sent" for r in results(d, "u@bulk.test"))
 
 
 def test_success_notification_when_asked(sealgate, port):
