@@ -10,9 +10,10 @@
  * DESCRIPTION
  *	Binds the smtpd component to the role runtime (role.c) and to the
  *	queue. start() opens the certificate database read-only when a
- *	listener uses TLS, binds every listener (smtpd_start), drops root
- *	for the configured user and group, then opens the queue and starts
- *	its group committer. Each complete message becomes one queue_req;
+ *	listener uses TLS, binds every listener (smtpd_start), opens the
+ *	queue and starts its group committer, then drops root for the
+ *	configured user and group (the open queue stays usable whoever owns
+ *	its files). Each complete message becomes one queue_req;
  *	the committer calls back on its own thread after the fsync'd commit
  *	and smtpd bounces the result to the connection's loop.
  *
@@ -217,14 +218,14 @@ static void *smtpd_role_start(uv_loop_t *loop, const struct sealgate_conf *conf)
 		return (NULL);
 	}
 	sg_buf_free(&errors);
-	if ((err = drop_privileges(&conf->main)) < 0) {
-		sg_error("event=privilege_drop_failed user=%s error=\"%s\"", conf->main.user,
-			 sg_strerror(err));
-		return (NULL);
-	}
 	if ((err = queue_open(&conf->main, &conf->queue, 0, &rs->queue)) < 0
 	    || (err = queue_committer_start(rs->queue, &rs->committer)) < 0) {
 		sg_error("event=queue_open_failed error=\"%s\"", sg_strerror(err));
+		return (NULL);
+	}
+	if ((err = drop_privileges(&conf->main)) < 0) {
+		sg_error("event=privilege_drop_failed user=%s error=\"%s\"", conf->main.user,
+			 sg_strerror(err));
 		return (NULL);
 	}
 	return (rs);

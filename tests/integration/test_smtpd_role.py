@@ -1,0 +1,136 @@
+"""The smtpd role as a process: privileges, reload, several loops, strict single
+rule, clean stop, and running under the master."""
+import os
+import pwd
+import signal
+import threading
+import time
+
+from conftest import wait_until
+from test_smtpd_util import Raw, queue_list, send_message, smtpd_config
+
+
+def proc_ids(pid):
+    uid = gid = None
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("Uid:"):
+                uid = [int(x) for x in line.split()[1:]]
+            if line.startswith("Gid:"):
+                gid = [int(x) for x in line.split()[1:]]
+    return uid, gid
+
+
+def test_drops_privileges_after_binding(sealgate):
+    if os.geteuid() != 0:
+        import pytest
+        pytest.skip("needs root")
+    nobody = pwd.getpwnam("nobody")
+    smtpd_config(sealgate, top='user = "nobody"; group = "nogroup";')
+    os.chown(sealgate.state_dir, nobody.pw_uid, nobody.pw_gid)
+    # pytest's directories are private to root: let nobody pass through
+    for p in (sealgate.dir, sealgate.dir.parent, sealgate.dir.parent.parent):
+        os.chmod(p, os.stat(p).st_mode | 0o011)
+    d = sealgate.start(role="smtpd")
+    d.wait_log(r"event=privileges_dropped user=nobody")
+    uid, gid = proc_ids(d.pid)
+    assert set(uid) == {nobody.pw_uid}
+    assert nobody.pw_uid != 0 and 0 not in gid
+    # it still works: the queue was opened as nobody
+    assert send_message(sealgate.smtp_port)[0] == 250
+    assert len(queue_list(sealgate)) == 1
+
+
+def test_reload_changes_policy_for_new_sessions(sealgate):
+    smtpd_config(sealgate)
+    d = sealgate.start(role="smtpd")
+    old = Raw(sealgate.smtp_port).greet()
+    old.ehlo()
+    assert old.cmd("MAIL FROM:<a@x.test>")[0] == 250
+    smtpd_config(sealgate, domains='"own.test", "new.test"')
+    d.signal(signal.SIGHUP)
+    d.wait_log(r"event=reloaded")
+    c = Raw(sealgate.smtp_port).greet()
+    c.ehlo()
+    assert c.cmd("MAIL FROM:<a@x.test>")[0] == 250
+    assert c.cmd("RCPT TO:<u@new.test>")[0] == 250
+    # the session that began before the reload keeps its policy
+    assert old.cmd("RCPT TO:<u@new.test>")[0] == 554
+    # a broken file is refused and the old policy stays
+    sealgate.conf.write_text(sealgate.conf.read_text() + "\nsmtpd_bogus = 1;\n")
+    d.signal(signal.SIGHUP)
+    d.wait_log(r"event=reload_failed")
+    c = Raw(sealgate.smtp_port).greet()
+    c.ehlo()
+    assert c.cmd("MAIL FROM:<a@x.test>")[0] == 250
+    assert c.cmd("RCPT TO:<u@new.test>")[0] == 250
+
+
+def test_several_loops_and_clean_stop(sealgate):
+    smtpd_config(sealgate, smtpd="loops = 2; max_connections_per_client = 200;")
+    d = sealgate.start(role="smtpd")
+    d.wait_log(r"event=listening .* loops=2")
+    results = []
+
+    def client():
+        for _ in range(20):
+            results.append(send_message(sealgate.smtp_port)[0])
+    threads = [threading.Thread(target=client) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert results == [250] * 160
+    assert len(queue_list(sealgate)) == 160
+    idle = Raw(sealgate.smtp_port).greet()
+    assert d.stop() == 0
+    code, lines = idle.reply()
+    assert code == 421 and lines[0].startswith("4.3.2")
+    assert "event=loop_not_empty" not in d.log()
+
+
+RULES = """
+worker = {
+  rules = (
+    { name = "sales"; recipients = [ "@sales.own.test" ]; sign = "required"; },
+    { name = "rest"; }
+  );
+};
+"""
+
+
+def test_strict_single_rule(sealgate):
+    smtpd_config(sealgate, smtpd="strict_single_rule = true;", top=RULES,
+                 domains='"own.test", "sales.own.test"')
+    sealgate.start(role="smtpd")
+    c = Raw(sealgate.smtp_port).greet()
+    c.ehlo()
+    assert c.cmd("MAIL FROM:<a@x.test>")[0] == 250
+    assert c.cmd("RCPT TO:<x@sales.own.test>")[0] == 250
+    assert c.cmd("RCPT TO:<y@sales.own.test>")[0] == 250
+    code, lines = c.cmd("RCPT TO:<u@own.test>")
+    assert code == 452 and lines[0].startswith("4.5.3")
+    assert c.cmd("DATA")[0] == 354
+    assert c.cmd(b"Subject: s\r\n\r\nx\r\n.\r\n")[0] == 250
+    # the retry in its own transaction goes through
+    assert c.cmd("MAIL FROM:<a@x.test>")[0] == 250
+    assert c.cmd("RCPT TO:<u@own.test>")[0] == 250
+    assert c.cmd("RCPT TO:<x@sales.own.test>")[0] == 452
+
+
+def test_without_strict_single_rule_mixed_recipients_pass(sealgate):
+    smtpd_config(sealgate, top=RULES, domains='"own.test", "sales.own.test"')
+    sealgate.start(role="smtpd")
+    c = Raw(sealgate.smtp_port).greet()
+    c.ehlo()
+    assert c.cmd("MAIL FROM:<a@x.test>")[0] == 250
+    assert c.cmd("RCPT TO:<x@sales.own.test>")[0] == 250
+    assert c.cmd("RCPT TO:<u@own.test>")[0] == 250
+
+
+def test_under_the_master(sealgate):
+    smtpd_config(sealgate)
+    d = sealgate.start()
+    assert send_message(sealgate.smtp_port)[0] == 250
+    wait_until(lambda: "role=smtpd" in d.log(), what="smtpd log")
+    assert d.stop() == 0
