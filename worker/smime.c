@@ -52,6 +52,10 @@ struct worker_signer {
 	SECKEYPrivateKey *key;
 	CERTCertificate *chain[8];	/* cert and its issuers, no root */
 	int	nchain;
+	SECKEYPrivateKey *mem_key;	/* in-memory copy; NULL: sign on the token */
+	SECKEYPublicKey *pub;
+	struct sg_buf isn;		/* DER IssuerAndSerialNumber of cert */
+	CERTCertificateList *chain_der;	/* the chain, for the in-memory path */
 };
 
 void	worker__nss_reason(char *dst, size_t len, const char *what)
@@ -107,13 +111,18 @@ int	worker_signer_new(CERTCertificate *cert, CERTCertificate *enc, struct worker
 		if (c)
 			s->chain[s->nchain++] = c;
 	}
-	CERT_DestroyCertificateList(chain);
+	s->chain_der = chain;
 	s->cert = CERT_DupCertificate(cert);
 	/* A seal certificate may be for signing only: then no preference. */
 	if (enc == NULL && CERT_CheckCertUsage(cert, KU_KEY_ENCIPHERMENT) == SECSuccess)
 		enc = cert;
 	s->enc = enc ? CERT_DupCertificate(enc) : NULL;
 	s->key = key;
+	worker__issuer_sn(cert, &s->isn);
+	/* A key on an HSM does not leave it: then NSS signs on the token. */
+	if (PK11_IsInternal(key->pkcs11Slot)
+	    && (s->pub = CERT_ExtractPublicKey(cert)) != NULL)
+		s->mem_key = PK11_CopyTokenPrivKeyToSessionPrivKey(key->pkcs11Slot, key);
 	*out = s;
 	return (0);
 }
@@ -123,6 +132,12 @@ void	worker_signer_free(struct worker_signer *s)
 	if (s == NULL)
 		return;
 	SECKEY_DestroyPrivateKey(s->key);
+	if (s->mem_key)
+		SECKEY_DestroyPrivateKey(s->mem_key);
+	if (s->pub)
+		SECKEY_DestroyPublicKey(s->pub);
+	sg_buf_free(&s->isn);
+	CERT_DestroyCertificateList(s->chain_der);
 	for (int i = 0; i < s->nchain; i++)
 		CERT_DestroyCertificate(s->chain[i]);
 	if (s->enc)
@@ -153,27 +168,63 @@ static int encode(NSSCMSMessage *cmsg, const char *p, size_t len, SECItem *der,
 	return (NSS_CMSEncoder_Finish(ecx) == SECSuccess ? 0 : SG_ECRYPTO);
 }
 
+/*
+ * new_signer_info - with the in-memory key when there is one (the signer
+ * id is then a placeholder subject key id, replaced after encoding, see
+ * smime_sid.c), else by certificate (NSS finds the key on the token).
+ */
+static NSSCMSSignerInfo *new_signer_info(NSSCMSMessage *cmsg, const struct worker_signer *s)
+{
+	static unsigned char placeholder[20];
+	SECItem ski = { siBuffer, placeholder, sizeof(placeholder) };
+	SECKEYPrivateKey *k;
+	SECKEYPublicKey *pub;
+	NSSCMSSignerInfo *si;
+
+	if (s->mem_key == NULL)
+		return (NSS_CMSSignerInfo_Create(cmsg, s->cert, SEC_OID_SHA256));
+	/* NSS takes both keys and destroys them once it has signed. */
+	if ((k = SECKEY_CopyPrivateKey(s->mem_key)) == NULL)
+		return (NULL);
+	if ((pub = SECKEY_CopyPublicKey(s->pub)) == NULL) {
+		SECKEY_DestroyPrivateKey(k);
+		return (NULL);
+	}
+	if ((si = NSS_CMSSignerInfo_CreateWithSubjKeyID(cmsg, &ski, pub, k, SEC_OID_SHA256)) == NULL) {
+		SECKEY_DestroyPrivateKey(k);
+		SECKEY_DestroyPublicKey(pub);
+	}
+	return (si);
+}
+
 /* add_signer - one signer info with the attributes clients look for */
 
 static int add_signer(NSSCMSMessage *cmsg, NSSCMSSignedData *sigd, const struct worker_signer *s)
 {
-	NSSCMSSignerInfo *si = NSS_CMSSignerInfo_Create(cmsg, s->cert, SEC_OID_SHA256);
+	NSSCMSSignerInfo *si = new_signer_info(cmsg, s);
 	CERTCertDBHandle *db = CERT_GetDefaultCertDB();
 
 	if (si == NULL)
 		return (SG_ECRYPTO);
 	/*
-	 * The signer's own certificate via the signer info, its issuers from
-	 * the cache (NSSCMSCM_CertChain would rebuild the chain from the
-	 * database for every message; NSSCMSCM_None crashes NSS 3.87's encoder).
+	 * The chain from the cache (NSSCMSCM_CertChain would rebuild it from
+	 * the database for every message). NSS 3.87's encoder crashes on a
+	 * signer info without a certificate list, so the in-memory signer gets
+	 * a copy of the cached one; the other brings its own certificate and
+	 * the issuers are added to the signed data.
 	 */
-	for (int i = 1; i < s->nchain; i++) {
+	if (s->mem_key && (si->certList = CERT_DupCertList(s->chain_der)) == NULL) {
+		NSS_CMSSignerInfo_Destroy(si);
+		return (SG_ECRYPTO);
+	}
+	for (int i = 1; s->mem_key == NULL && i < s->nchain; i++) {
 		if (NSS_CMSSignedData_AddCertificate(sigd, s->chain[i]) != SECSuccess) {
 			NSS_CMSSignerInfo_Destroy(si);
 			return (SG_ECRYPTO);
 		}
 	}
-	if (NSS_CMSSignerInfo_IncludeCerts(si, NSSCMSCM_CertOnly, certUsageEmailSigner) != SECSuccess
+	if ((s->mem_key == NULL
+	     && NSS_CMSSignerInfo_IncludeCerts(si, NSSCMSCM_CertOnly, certUsageEmailSigner) != SECSuccess)
 	    || NSS_CMSSignerInfo_AddSigningTime(si, PR_Now()) != SECSuccess
 	    || NSS_CMSSignerInfo_AddSMIMECaps(si) != SECSuccess
 	    || (s->enc && NSS_CMSSignerInfo_AddSMIMEEncKeyPrefs(si, s->enc, db) != SECSuccess)
@@ -210,6 +261,25 @@ static int cms_sign(const struct worker_signer *s, const char *p, size_t len, bo
 		rc = encode(cmsg, p, len, der, pool);
 out:
 	NSS_CMSMessage_Destroy(cmsg);
+	return (rc);
+}
+
+/* sign_der - the signature as DER in sig, its signer named by issuer and serial */
+
+static int sign_der(const struct worker_signer *s, const char *p, size_t len, bool detached,
+		    struct sg_buf *sig)
+{
+	PLArenaPool *pool = PORT_NewArena(4096);
+	SECItem der = { siBuffer, NULL, 0 };
+	int	rc;
+
+	if ((rc = cms_sign(s, p, len, detached, &der, pool)) == 0) {
+		if (s->mem_key)
+			rc = worker__sid_to_issuer_sn(der.data, der.len, s->isn.data, s->isn.len, sig);
+		else
+			sg_buf_append(sig, der.data, der.len);
+	}
+	PORT_FreeArena(pool, PR_FALSE);
 	return (rc);
 }
 
@@ -253,8 +323,7 @@ int	worker_smime_sign(const struct worker_signer *s, int signature,
 			  const char *msg, size_t len, struct sg_buf *out)
 {
 	struct sg_buf canon = SG_BUF_INIT, outer = SG_BUF_INIT, entity = SG_BUF_INIT;
-	struct sg_buf safe = SG_BUF_INIT;
-	PLArenaPool *pool = PORT_NewArena(4096);
+	struct sg_buf safe = SG_BUF_INIT, sig = SG_BUF_INIT;
 	SECItem der = { siBuffer, NULL, 0 };
 	bool	detached = signature == SG_RULE_SIG_DETACHED;
 	int	rc;
@@ -262,14 +331,16 @@ int	worker_smime_sign(const struct worker_signer *s, int signature,
 	if ((rc = worker__prepare(msg, len, NULL, &canon, &outer, &entity)) < 0
 	    || (rc = worker_mime_to_7bit(entity.data, entity.len, &safe)) < 0)
 		goto out;
-	if ((rc = cms_sign(s, safe.data, safe.len, detached, &der, pool)) < 0)
+	if ((rc = sign_der(s, safe.data, safe.len, detached, &sig)) < 0)
 		goto out;
+	der.data = (unsigned char *) sig.data;
+	der.len = (unsigned) sig.len;
 	if (detached)
 		put_detached(out, &outer, &safe, &der);
 	else
 		worker__put_pkcs7(out, &outer, "signed-data", &der);
 out:
-	PORT_FreeArena(pool, PR_FALSE);
+	sg_buf_free(&sig);
 	sg_buf_free(&canon);
 	sg_buf_free(&outer);
 	sg_buf_free(&entity);

@@ -31,6 +31,11 @@ int	worker__prepare(const char *msg, size_t len, const char *drop,
 void	worker__put_pkcs7(struct sg_buf *out, const struct sg_buf *outer,
 			  const char *smime_type, const SECItem *der);
 
+/* smime_sid.c */
+void	worker__issuer_sn(CERTCertificate *, struct sg_buf *out);
+int	worker__sid_to_issuer_sn(const void *der, size_t len, const void *isn, size_t isnlen,
+				 struct sg_buf *out);
+
 /* A snapshot of the configuration, shared by the threads (pool.c). */
 struct worker_snap {
 	int	refs;			/* under the pool's mutex */
