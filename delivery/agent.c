@@ -79,10 +79,11 @@ static struct dl_dest *dest_get(struct delivery_agent *a, const struct delivery_
 	struct dl_dest *d;
 
 	for (d = a->dests; d; d = d->next)
-		if (strcmp(d->route.key, r->key) == 0)
+		if (d->gen == a->gen && strcmp(d->route.key, r->key) == 0)
 			return (d);
 	d = sg_xcalloc(1, sizeof(*d));
 	d->a = a;
+	d->gen = a->gen;
 	d->route = *r;
 	snprintf(d->domain, sizeof(d->domain), "%s", domain);
 	d->jobs_tail = &d->jobs;
@@ -748,8 +749,15 @@ int	delivery_agent_start(uv_loop_t *loop, const struct delivery_agent_params *p,
 
 int	delivery_agent_reload(struct delivery_agent *a, const struct delivery_agent_params *p)
 {
-	/* Old copies stay in the arena: destinations may still point into them. */
+	/*
+	 * Old copies stay in the arena: destinations may still point into
+	 * them. Destinations made under the old configuration finish what
+	 * they hold; new mail gets new ones, routed by the new rules.
+	 */
 	set_conf(a, p);
+	a->gen++;
+	for (struct dl_dest *d = a->dests; d; d = d->next)
+		dl_conn_quit_idle(d);
 	uv_timer_set_repeat(&a->scan_timer, (uint64_t) a->conf->scan_interval);
 	return (read_credentials(a));
 }

@@ -9,6 +9,7 @@
  *	void	dl_conn_open(dest)
  *	void	dl_conn_give(conn, job)
  *	void	dl_conn_stop_all(dest)
+ *	void	dl_conn_quit_idle(dest)
  * DESCRIPTION
  *	dl_conn_open() starts a connection for a destination whose next
  *	hops are resolved. It tries the addresses in order: a refused or
@@ -30,7 +31,8 @@
  *	every undecided recipient as a temporary failure.
  *
  *	dl_conn_give() hands an idle connection a job. dl_conn_stop_all()
- *	closes the connections of a destination at shutdown.
+ *	closes the connections of a destination at shutdown;
+ *	dl_conn_quit_idle() ends its idle ones (after a reload).
  */
 
 #include <stdio.h>
@@ -682,4 +684,15 @@ void	dl_conn_stop_all(struct dl_dest *d)
 	/* Closing is asynchronous: the list does not change under us. */
 	for (struct dl_conn *c = d->conns; c; c = c->dnext)
 		conn_stop(c);
+}
+
+void	dl_conn_quit_idle(struct dl_dest *d)
+{
+	while (d->idle) {
+		struct dl_conn *c = d->idle;
+
+		unlink_idle(c);
+		delivery_session_quit(c->s);
+		pump(c);
+	}
 }

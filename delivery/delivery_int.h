@@ -101,6 +101,7 @@ struct dl_dest {
 	struct dl_hosts *hosts;		/* resolved next hops */
 	int64_t	hosts_ms;
 	bool	resolving;
+	unsigned gen;			/* configuration generation it was made for */
 	struct dl_dest *next;
 };
 
@@ -120,6 +121,7 @@ struct delivery_agent {
 	uv_poll_t wake_poll;
 	int	wake_fd;
 	struct dl_dest *dests;
+	unsigned gen;			/* bumped by each reload */
 	struct dl_unit *table[1024];	/* units in flight by id */
 	size_t	nunits;
 	unsigned total;			/* connections open */
@@ -131,6 +133,7 @@ struct delivery_agent {
 void	dl_conn_open(struct dl_dest *);
 void	dl_conn_give(struct dl_conn *, struct dl_job *);
 void	dl_conn_stop_all(struct dl_dest *);
+void	dl_conn_quit_idle(struct dl_dest *);
 
 /* agent.c, for conn.c */
 struct dl_job *dl_dest_take(struct dl_dest *);

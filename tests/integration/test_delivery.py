@@ -502,3 +502,25 @@ def test_bad_delivery_config_is_refused(sealgate, body, message):
     r = subprocess.run([SEALGATED, "-n", "-c", str(sealgate.conf)], capture_output=True, text=True)
     assert r.returncode == 1
     assert message in r.stderr, r.stderr
+
+
+def test_reload_reroutes_new_mail(sealgate, port):
+    import signal
+    with Dns(dns_records()) as dns, SmtpPeer("127.0.0.40", port) as old, \
+            SmtpPeer("127.0.0.41", port) as new:
+        route = 'routes = ( {{ domains = [ "corp.test" ]; hosts = [ "{}:{}" ]; }} ); ' \
+                'reuse_time = "30s";'
+        config(sealgate, dns, port, extra=route.format("127.0.0.40", port))
+        d = sealgate.start(role="delivery")
+        inj = Injector(sealgate)
+        inj.inject("s@sender.test", ["a@corp.test"])
+        wait_result(d, "a@corp.test", "sent")
+        assert old.current == 1          # kept for reuse
+        config(sealgate, dns, port, extra=route.format("127.0.0.41", port))
+        d.signal(signal.SIGHUP)
+        d.wait_log("event=reloaded")
+        inj.inject("s@sender.test", ["b@corp.test"])
+        r = wait_result(d, "b@corp.test", "sent")
+        assert r["relay"] == f"127.0.0.41[127.0.0.41]:{port}"
+        assert new.rcpts_delivered() == ["b@corp.test"]
+        wait_until(lambda: old.current == 0, 5, what="old connection closed")
