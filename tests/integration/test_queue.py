@@ -224,3 +224,30 @@ def test_map_full_is_reported_and_harmless(sealgate):
         assert out == big
     sealgate.sealctl("queue", "delete", ids[0])
     inject(sealgate, "r@example.net", body=big)  # space came back
+
+
+def test_mail_from_a_real_smtp_client(sealgate):
+    """smtplib -> smtpd role -> queue; sealctl sees, shows, cats and deletes it."""
+    import smtplib
+    sealgate.write_config('own_domains = [ "example.net", "example.org" ];')
+    sealgate.start(role="smtpd")
+    body = b"Subject: via smtp\r\n\r\nline one\r\n"
+    with smtplib.SMTP("127.0.0.1", sealgate.smtp_port, timeout=10) as s:
+        s.ehlo("client.test")
+        s.mail("alice@x.test")
+        s.rcpt("bob@example.net")
+        s.rcpt("carol@example.org")
+        code, text = s.data(body)
+    assert code == 250, text
+    mid = text.decode().rsplit(" ", 1)[1]
+    shown = json.loads(sealgate.sealctl("queue", "show", mid, "--json").stdout)
+    assert shown["sender"] == "alice@x.test" and shown["helo"] == "client.test"
+    assert shown["client_address"] == "127.0.0.1"
+    assert [r["address"] for r in shown["recipients"]] == ["bob@example.net",
+                                                           "carol@example.org"]
+    assert mid in {m["id"] for m in listing(sealgate)}
+    cat = subprocess.run([SEALCTL, "-c", str(sealgate.conf), "queue", "cat", mid],
+                         capture_output=True)
+    assert cat.returncode == 0 and b"line one" in cat.stdout
+    sealgate.sealctl("queue", "delete", mid)
+    assert mid not in {m["id"] for m in listing(sealgate)}
