@@ -177,24 +177,11 @@ static NSSCMSSignerInfo *new_signer_info(NSSCMSMessage *cmsg, const struct worke
 {
 	static unsigned char placeholder[20];
 	SECItem ski = { siBuffer, placeholder, sizeof(placeholder) };
-	SECKEYPrivateKey *k;
-	SECKEYPublicKey *pub;
-	NSSCMSSignerInfo *si;
 
 	if (s->mem_key == NULL)
 		return (NSS_CMSSignerInfo_Create(cmsg, s->cert, SEC_OID_SHA256));
-	/* NSS takes both keys and destroys them once it has signed. */
-	if ((k = SECKEY_CopyPrivateKey(s->mem_key)) == NULL)
-		return (NULL);
-	if ((pub = SECKEY_CopyPublicKey(s->pub)) == NULL) {
-		SECKEY_DestroyPrivateKey(k);
-		return (NULL);
-	}
-	if ((si = NSS_CMSSignerInfo_CreateWithSubjKeyID(cmsg, &ski, pub, k, SEC_OID_SHA256)) == NULL) {
-		SECKEY_DestroyPrivateKey(k);
-		SECKEY_DestroyPublicKey(pub);
-	}
-	return (si);
+	/* NSS copies both keys (a cheap reference for an in-memory key). */
+	return (NSS_CMSSignerInfo_CreateWithSubjKeyID(cmsg, &ski, s->pub, s->mem_key, SEC_OID_SHA256));
 }
 
 /* add_signer - one signer info with the attributes clients look for */
