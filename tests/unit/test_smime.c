@@ -244,6 +244,32 @@ static void test_opaque_ecdsa_interop(void **state)
 	sg_buf_free(&o);
 }
 
+/* every key type in every form verifies with all three implementations */
+
+static void test_sign_matrix(void **state)
+{
+	static const char *const nicks[] = { "alice", "bob" };	/* RSA, ECDSA */
+	struct sg_buf m = SG_BUF_INIT;
+
+	(void) state;
+	for (size_t k = 0; k < SG_NELEM(nicks); k++) {
+		for (int form = SG_RULE_SIG_DETACHED; form <= SG_RULE_SIG_OPAQUE; form++) {
+			sg_buf_reset(&m);
+			sign_with(nicks[k], form, &m);
+			put_file("mx.eml", m.data, m.len);
+			if (run("openssl cms -verify -in mx.eml -CAfile ca.crt -out mx.out"
+				" && openssl smime -pk7out -in mx.eml | openssl pkcs7 -outform DER -out mx.der"
+				" && cmsutil -D -d sql:db -i mx.der -u 4 %s -o /dev/null"
+				" && " GPGSM "--verify mx.der %s",
+				form == SG_RULE_SIG_DETACHED ? "-c mx.out" : "",
+				form == SG_RULE_SIG_DETACHED ? "mx.out" : "") != 0)
+				fail_msg("%s %s: not verified by all (see cmd.log)", nicks[k],
+					 form == SG_RULE_SIG_DETACHED ? "detached" : "opaque");
+		}
+	}
+	sg_buf_free(&m);
+}
+
 /* openssl_signed - a message signed by openssl with nick's key, From from */
 
 static void openssl_signed(const char *nick, const char *from, const char *opts, struct sg_buf *m)
@@ -285,6 +311,13 @@ static void test_openssl_signed(void **state)
 	assert_int_equal(v.status, WORKER_SIG_INVALID);
 	if (strstr(v.reason, "ISSUER") == NULL)
 		fail_msg("reason: %s", v.reason);
+	worker_verdict_free(&v);
+
+	/* two signers, one of them untrusted: the message is not valid */
+	openssl_signed("alice", "alice@example.com", "-signer mallory.crt -inkey mallory.key", &m);
+	assert_int_equal(verify_here(&m, &o, &v), 0);
+	assert_int_equal(v.status, WORKER_SIG_INVALID);
+	assert_int_equal(v.nharvest, 0);
 	worker_verdict_free(&v);
 
 	/* revoked by the CRL in the database */
@@ -497,6 +530,7 @@ int	main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_detached_interop),
 		cmocka_unit_test(test_opaque_ecdsa_interop),
+		cmocka_unit_test(test_sign_matrix),
 		cmocka_unit_test(test_openssl_signed),
 		cmocka_unit_test(test_encrypt_interop),
 		cmocka_unit_test(test_sign_then_encrypt),
