@@ -210,11 +210,13 @@ static void flush(struct dl_conn *c)
 	}
 	while (off < o->len) {
 		ssize_t	n = certs_tls_write(c->tls, o->data + off, o->len - off);
+		size_t	queued = certs_tls_pending(c->tls);
 
 		if (n > 0)
 			off += (size_t) n;
 		send_cipher(c);
-		if (n == SG_EAGAIN)
+		/* Full buffer: sending it made room. Anything else is stuck. */
+		if (n == SG_EAGAIN && queued > 0)
 			continue;
 		if (n < 0) {
 			sg_buf_reset(o);

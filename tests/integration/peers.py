@@ -108,6 +108,7 @@ class SmtpPeer:
         self.sessions = []
         self.messages = []      # dicts: sender, rcpts, body (bytes), tls
         self.auth_ok = []       # users that authenticated
+        self.bare_line_endings = 0  # DATA lines with a bare CR or LF
         self.current = 0
         self.max_concurrent = 0
         self._lock = threading.Lock()
@@ -281,6 +282,9 @@ class SmtpPeer:
             raw = await reader.readline()
             if not raw:
                 raise ConnectionError("eof in DATA")
+            if b"\r" in raw[:-2] or not raw.endswith(b"\r\n"):
+                with self._lock:
+                    self.bare_line_endings += 1
             if raw == b".\r\n":
                 return b"".join(lines)
             if self.drop_in_data and len(lines) > 2:

@@ -524,3 +524,21 @@ def test_reload_reroutes_new_mail(sealgate, port):
         assert r["relay"] == f"127.0.0.41[127.0.0.41]:{port}"
         assert new.rcpts_delivered() == ["b@corp.test"]
         wait_until(lambda: old.current == 0, 5, what="old connection closed")
+
+
+def test_large_body_over_tls_arrives_intact_with_crlf_only(sealgate, port, tmp_path):
+    lines = [b"Subject: big\r\n", b"\r\n"]
+    for i in range(6000):
+        lines.append(b".leading dot %d\r\n" % i if i % 7 == 0 else b"line %d of text\r\n" % i)
+    body = b"".join(lines) + b"bare LF here\nbare CR here\rlast line without end"
+    with Dns(dns_records(*TLS_RECS)) as dns, SmtpPeer(
+            "127.0.0.11", port, starttls="offer", tmpdir=tmp_path) as mx:
+        config(sealgate, dns, port, extra='tls_policy = "required";')
+        d = sealgate.start(role="delivery")
+        Injector(sealgate).inject("s@sender.test", ["u@tls.test"], body=body)
+        wait_result(d, "u@tls.test", "sent")
+        got = mx.messages[0]["body"]
+        assert mx.messages[0]["tls"] is True
+        assert mx.bare_line_endings == 0
+        want = b"".join(lines) + b"bare LF here\r\nbare CR here\r\nlast line without end\r\n"
+        assert got == want
