@@ -299,6 +299,22 @@ int	certs_crl_fetch(struct certs *, size_t *fetched, size_t *failed);
 int64_t	certs_crl_interval(const struct certs *);
 
 /*
+ * certs_crl_timer_start() runs certs_crl_fetch() every crl_fetch_interval
+ * on libuv's thread pool (first run one interval after the start), one
+ * run at a time, then calls done(arg, rc, fetched, failed) on the loop
+ * thread. Interval 0: no timer, *out = NULL. certs_crl_timer_stop() ends
+ * it (done is not called afterwards); the loop ends once a run in
+ * progress has finished. For the read-write role (the worker).
+ */
+struct uv_loop_s;
+struct certs_crl_timer;
+
+int	certs_crl_timer_start(struct uv_loop_s *, struct certs *,
+			      void (*done) (void *arg, int rc, size_t fetched, size_t failed),
+			      void *arg, struct certs_crl_timer **out);
+void	certs_crl_timer_stop(struct certs_crl_timer *);
+
+/*
  * certs_sign_data() signs len bytes with cert's private key (SHA-256;
  * PKCS#1 v1.5 for RSA, DER ECDSA-Sig-Value for EC) into out, as
  * `openssl dgst -sha256 -verify` expects: a check that a key, on a

@@ -19,6 +19,7 @@
 #include <secmod.h>
 #include <keyhi.h>
 #include <pthread.h>
+#include <uv.h>
 
 #include "certs.h"
 

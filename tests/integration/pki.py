@@ -20,7 +20,9 @@ http://127.0.0.1:CRL_PORT/inter.crl, ports picked free at build time.
 Files for entity NAME in the directory: NAME.pem (certificate), NAME.der,
 NAME.key (PEM, unencrypted PKCS#8), NAME.p12 (AES-256/SHA-256, OpenSSL 3
 default) and NAME-legacy.p12 (RC2-40/3DES, SHA-1 MAC) with password
-NAME-pw and the chain, NAME.full.pem (certificate + chain).
+NAME-pw and the chain, NAME.full.pem (certificate + chain). ports.txt
+names the two ports ("ocsp N", "crl N") for programs that cannot import
+this module.
 """
 import contextlib
 import datetime
@@ -267,6 +269,7 @@ class PKI:
         for name in SELF_SIGNED:
             self._self_signed(self.entities[name])
         self._revoke(self["carol"])
+        (self.dir / "ports.txt").write_text(f"ocsp {self.ocsp_port}\ncrl {self.crl_port}\n")
         return self
 
     def _self_signed(self, e):

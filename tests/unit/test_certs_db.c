@@ -15,7 +15,9 @@
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
+#include <time.h>
 #include <cmocka.h>
+#include <uv.h>
 
 #include <cert.h>
 #include <cryptohi.h>
@@ -84,6 +86,8 @@ static void fx_open(struct fixture *f, const char *name, const char *password, u
 	f->conf.ocsp_responder = "";
 	f->conf.ocsp_responder_cert = "";
 	f->conf.ocsp_timeout = 2000;
+	f->conf.crl_fetch_interval = 50;
+	f->conf.crl_fetch_timeout = 5000;
 	f->conf.revocation = CERTS_REV_SOFT_FAIL;
 	f->conf.ocsp = false;
 	f->conf.tls_cert = "";
@@ -167,23 +171,33 @@ static void test_meta_parse(void **state)
 
 /* The password remedy: no key derivation per signature. */
 
+/* per_sign_ms - the fastest of n signatures: robust against a busy machine */
+
 static double per_sign_ms(struct certs *c, CERTCertificate *cert, bool cached, int n)
 {
 	static const char data[] = "an e-invoice";
-	int64_t	t0 = sg_mono_ms();
+	double	best = 1e9;
 
 	for (int i = 0; i < n; i++) {
-		SECKEYPrivateKey *key = cached ? certs_private_key(c, cert) :
-			PK11_FindKeyByAnyCert(cert, NULL);
+		struct timespec t0, t1;
+		SECKEYPrivateKey *key;
 		SECItem	sig = {siBuffer, NULL, 0};
 
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		key = cached ? certs_private_key(c, cert) : PK11_FindKeyByAnyCert(cert, NULL);
 		assert_non_null(key);
 		assert_int_equal(SEC_SignData(&sig, (const unsigned char *) data, sizeof(data), key,
 					      SEC_OID_PKCS1_SHA256_WITH_RSA_ENCRYPTION), SECSuccess);
+		clock_gettime(CLOCK_MONOTONIC, &t1);
 		SECITEM_FreeItem(&sig, PR_FALSE);
 		SECKEY_DestroyPrivateKey(key);
+		double	ms = (double) (t1.tv_sec - t0.tv_sec) * 1e3 +
+			(double) (t1.tv_nsec - t0.tv_nsec) / 1e6;
+
+		if (ms < best)
+			best = ms;
 	}
-	return ((double) (sg_mono_ms() - t0) / n);
+	return (best);
 }
 
 static void test_password_db_key_cache(void **state)
@@ -198,8 +212,8 @@ static void test_password_db_key_cache(void **state)
 	assert_int_equal(import(&f, "alice.p12", "wrong", false, NULL), SG_EPASSWORD);
 	assert_int_equal(import(&f, "alice.p12", "alice-pw", false, NULL), 0);
 	assert_int_equal(certs_find(f.c, "alice@example.com", &cert), 0);
-	slow = per_sign_ms(f.c, cert, false, 5);
-	fast = per_sign_ms(f.c, cert, true, 20);
+	slow = per_sign_ms(f.c, cert, false, 6);
+	fast = per_sign_ms(f.c, cert, true, 30);
 	print_message("RSA-2048 signature: %.2f ms stored key, %.2f ms cached copy\n", slow, fast);
 	assert_true(fast * 4 < slow);
 	CERT_DestroyCertificate(cert);
@@ -321,6 +335,84 @@ static void test_signer_and_recipients(void **state)
 	fx_close(&f);
 }
 
+/* The CRL schedule: a fetch on libuv's pool, the result on the loop. */
+
+struct crl_run {
+	int	calls, rc;
+	size_t	fetched, failed;
+	struct certs_crl_timer *timer;
+};
+
+static void crl_done(void *arg, int rc, size_t fetched, size_t failed)
+{
+	struct crl_run *r = arg;
+
+	r->calls++;
+	r->rc = rc;
+	r->fetched = fetched;
+	r->failed = failed;
+	certs_crl_timer_stop(r->timer);
+}
+
+static unsigned crl_port(void)
+{
+	char	path[512], name[16];
+	unsigned port = 0, p;
+	FILE   *fp;
+
+	snprintf(path, sizeof(path), "%s/pki/ports.txt", dir);
+	assert_non_null(fp = fopen(path, "r"));
+	while (fscanf(fp, "%15s %u", name, &p) == 2)
+		if (strcmp(name, "crl") == 0)
+			port = p;
+	fclose(fp);
+	assert_true(port > 0);
+	return (port);
+}
+
+static void test_crl_timer(void **state)
+{
+	struct fixture f;
+	struct crl_run run = {0};
+	struct certs_check k;
+	CERTCertificate *carol;
+	struct tc_proc http = {0, -1, -1};
+	char	port[16], root[512];
+	uv_loop_t loop;
+
+	(void) state;
+	snprintf(port, sizeof(port), "%u", crl_port());
+	snprintf(root, sizeof(root), "%s/pki", dir);
+	char   *argv[] = {"python3", "-m", "http.server", port, "--bind", "127.0.0.1",
+		"--directory", root, NULL};
+
+	assert_int_equal(tc_spawn(&http, argv), 0);
+	fx_open(&f, "crltimer", NULL, 0);
+	base(&f);
+	assert_int_equal(import(&f, "carol.pem", NULL, false, NULL), 0);
+	assert_int_equal(certs_find(f.c, "carol@example.com", &carol), 0);
+	certs_check(f.c, carol, CERTS_USE_ENCRYPT, &k);
+	assert_int_not_equal(k.rev, CERTS_REV_REVOKED);
+	/* the server may take a moment: retry runs until one fetched */
+	for (int i = 0; i < 50 && run.fetched == 0; i++) {
+		assert_int_equal(uv_loop_init(&loop), 0);
+		memset(&run, 0, sizeof(run));
+		assert_int_equal(certs_crl_timer_start(&loop, f.c, crl_done, &run, &run.timer), 0);
+		assert_non_null(run.timer);
+		uv_run(&loop, UV_RUN_DEFAULT);
+		assert_int_equal(uv_loop_close(&loop), 0);
+		assert_int_equal(run.calls, 1);
+		assert_int_equal(run.rc, 0);
+	}
+	assert_int_equal(run.fetched, 1);
+	certs_check(f.c, carol, CERTS_USE_ENCRYPT, &k);
+	assert_int_equal(k.rev, CERTS_REV_REVOKED);
+	assert_string_equal(k.rev_source, "crl");
+	CERT_DestroyCertificate(carol);
+	tc_reap(&http);
+	fx_close(&f);
+}
+
 static void test_close_reports_leaks(void **state)
 {
 	struct fixture f;
@@ -343,6 +435,7 @@ int	main(void)
 		cmocka_unit_test(test_password_db_key_cache),
 		cmocka_unit_test(test_harvest),
 		cmocka_unit_test(test_signer_and_recipients),
+		cmocka_unit_test(test_crl_timer),
 		cmocka_unit_test(test_close_reports_leaks),
 	};
 
