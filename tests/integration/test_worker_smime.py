@@ -91,3 +91,26 @@ def test_mandatory_encryption_refused_informs_sender_and_admin(sealgate):
         sealgate.sealctl("incidents", "ack", rows[0]["id"])
         assert sealgate.sealctl("incidents", "list", "--json").stdout == ""
         assert sealgate.sealctl("incidents", "ack", rows[0]["id"], check=False).returncode == 1
+
+
+def test_inbound_verified_header_stamped_spoof_removed(sealgate, tmp_path):
+    with SmtpPeer(port=free_port()) as sink:
+        pki = gateway(sealgate, sink)
+        frank = pki["frank"]
+        (tmp_path / "in.txt").write_bytes(b"Content-Type: text/plain\r\n\r\nsigned by frank\r\n")
+        subprocess.run(["openssl", "cms", "-sign", "-in", str(tmp_path / "in.txt"),
+                        "-signer", str(frank.cert), "-inkey", str(frank.key),
+                        "-certfile", str(pki.chain), "-from", "frank@example.net",
+                        "-to", "alice@example.com", "-subject", "hello",
+                        "-out", str(tmp_path / "s.eml")], check=True)
+        signed = (b"X-Sealgate-Signature: valid; signer=\"ceo@example.com\"\r\n"
+                  + (tmp_path / "s.eml").read_bytes().replace(b"\r\n", b"\n").replace(b"\n", b"\r\n"))
+        # a stranger's address: inbound to an own domain
+        with smtplib.SMTP("127.0.0.1", sealgate.smtp_port, timeout=10,
+                          source_address=("127.0.0.2", 0)) as s:
+            s.sendmail("frank@example.net", ["alice@example.com"], signed)
+        m = arrived(sink, "alice@example.com")
+        head = m["body"].split(b"\r\n\r\n", 1)[0]
+        stamps = [h for h in head.split(b"\r\n") if h.lower().startswith(b"x-sealgate-signature")]
+        assert len(stamps) == 1, head
+        assert stamps[0].startswith(b'X-Sealgate-Signature: valid; signer="frank@example.net"')
