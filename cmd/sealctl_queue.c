@@ -29,6 +29,7 @@
  *	state. PAT is a shell glob (case-insensitive) when it contains * ?
  *	or [, else a case-insensitive substring; --from tests the sender,
  *	--to every recipient. --older-than takes a duration ("2h").
+ *	--state done lists the tracking records of messages that left.
  *
  *	The bulk verbs take ids as arguments, or "-" to read ids (any
  *	white space between them) from standard input, or --all with the
@@ -476,7 +477,8 @@ static int cmd_list(const struct sealgate_conf *conf, const struct opts *o, int 
 	if (err)
 		return (SEALCTL_USAGE);
 	setvbuf(stdout, NULL, _IOFBF, OUTBUF);
-	err = queue_scan(q, 0, &cursor, 2000, list_one, &c);
+	err = queue_scan(q, o->f.state == QUEUE_DONE ? QUEUE_SCAN_TRACK : 0, &cursor, 2000,
+			 list_one, &c);
 	queue_close(q);
 	if (err) {
 		fprintf(stderr, "sealctl: queue list: %s\n", sg_strerror(err));
@@ -932,7 +934,7 @@ static void usage(void)
 		"       sealctl queue stats [--json]\n"
 		"       sealctl queue inject --rcpt ADDR... [--sender S] [--state S] [--count N [--sync]]\n"
 		"                            [--body-size N] [--delay DUR] [< BODY]\n"
-		"states: incoming working ready deferred hold\n");
+		"states: incoming working ready deferred hold (done: tracking records)\n");
 }
 
 int	sealctl_queue(const struct sealgate_conf *conf, int argc, char **argv)

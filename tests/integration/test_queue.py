@@ -130,6 +130,8 @@ def test_jq_pipeline_delete(running):
     st = json.loads(running.sealctl("queue", "stats", "--json").stdout)
     assert st["counters"]["deleted"] == 10
     assert st["count"]["done"] == 10            # tracking records stay
+    done = listing(running, "--state", "done")
+    assert len(done) == 10 and all(m["sender"] == "alice@a.example" for m in done)
 
 
 def test_all_with_filters(running):

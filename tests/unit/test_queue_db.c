@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <signal.h>
 #include <unistd.h>
 #include <lmdb.h>
 #include <cmocka.h>
@@ -46,7 +47,7 @@ static int setup(void **state)
 {
 	struct fix *f = calloc(1, sizeof(*f));
 
-	strcpy(f->dir, "/tmp/test_queue_db.XXXXXX");
+	snprintf(f->dir, sizeof(f->dir), "/tmp/test_queue_db.%s", "XXXXXX");
 	assert_non_null(mkdtemp(f->dir));
 	f->main.state_dir = f->dir;
 	conf_defaults(&f->conf);
@@ -608,6 +609,49 @@ static int collect_ids(const struct queue_env *e, void *arg)
 	return (0);
 }
 
+static void test_writer_killed_mid_txn(void **state)
+{
+	struct fix *f = *state;
+	char	path[128];
+	int	p[2], status;
+	pid_t	pid;
+	uint64_t id, cursor = 0;
+	size_t	n = 0;
+
+	snprintf(path, sizeof(path), "%s/queue", f->dir);
+	assert_int_equal(pipe(p), 0);
+	if ((pid = fork()) == 0) {
+		/* a writer that dies holding the write lock, mid-transaction */
+		MDB_env *env;
+		MDB_txn *txn;
+		MDB_dbi	dbi;
+		uint8_t	kb[8] = {0, 0, 0, 0, 0, 0, 0, 1};
+		MDB_val	k = {8, kb}, d = {4, "half"};
+
+		if (mdb_env_create(&env) || mdb_env_set_maxdbs(env, 16) ||
+		    mdb_env_set_mapsize(env, f->conf.map_size_max) ||
+		    mdb_env_open(env, path, MDB_NOTLS, 0600) || mdb_txn_begin(env, NULL, 0, &txn) ||
+		    mdb_dbi_open(txn, "env", 0, &dbi) || mdb_put(txn, dbi, &k, &d, 0))
+			_exit(2);
+		if (write(p[1], "x", 1) != 1)
+			_exit(3);
+		pause();
+		_exit(4);
+	}
+	close(p[1]);
+	char	c;
+
+	assert_int_equal(read(p[0], &c, 1), 1);	/* the child is inside its txn */
+	close(p[0]);
+	kill(pid, SIGKILL);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	/* the next writer is not blocked, and the half-done write is gone */
+	id = spool(f->q, QUEUE_INCOMING, "after the crash", 1, 0);
+	assert_int_equal(queue_scan(f->q, 0, &cursor, 0, count_env, &n), 0);
+	assert_int_equal(n, 1);
+	assert_true(id != 1);
+}
+
 static void test_two_processes(void **state)
 {
 	struct fix *f = *state;
@@ -698,6 +742,7 @@ int	main(void)
 		cmocka_unit_test_setup_teardown(test_corrupt_quarantined, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_map_full, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_two_processes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_writer_killed_mid_txn, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_incidents, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wake, setup, teardown),
 	};
