@@ -108,6 +108,17 @@ static int spool_submit(void *ctx, const struct smtpd_envelope *e, const void *d
 	return (0);
 }
 
+/* role_free - the TLS server, the certificate database and the state */
+
+static void role_free(struct role_smtpd *rs)
+{
+	if (rs->tls)
+		certs_tls_server_free(rs->tls);
+	if (rs->certs)
+		certs_close(rs->certs);
+	free(rs);
+}
+
 static void keep_free(void *conf)
 {
 	sealgate_conf_free(conf);
@@ -147,6 +158,11 @@ static int tls_open(struct role_smtpd *rs, const struct sealgate_conf *conf)
 		need |= l[i].security != SMTPD_SEC_NONE;
 	if (!need)
 		return (0);
+	if (*conf->certs.tls_cert == 0) {
+		sg_error("event=tls_needs_certificate reason=\"a listener uses TLS but "
+			 "certs.tls_cert names no server certificate\"");
+		return (SG_EINVAL);
+	}
 	if ((err = certs_open(&conf->main, &conf->certs, CERTS_RDONLY, &rs->certs)) < 0) {
 		sg_error("event=certs_open_failed error=\"%s\"", sg_strerror(err));
 		return (err);
@@ -209,8 +225,10 @@ static void *smtpd_role_start(uv_loop_t *loop, const struct sealgate_conf *conf)
 	int	err;
 
 	raise_fd_limit(&conf->smtpd);
-	if (tls_open(rs, conf) < 0 || params(rs, conf, &p) < 0)
+	if (tls_open(rs, conf) < 0 || params(rs, conf, &p) < 0) {
+		role_free(rs);
 		return (NULL);
+	}
 	if ((err = smtpd_start(loop, &p, &rs->smtpd, &errors)) < 0) {
 		sealgate_log_errors(&errors);
 		sg_error("event=smtpd_start_failed error=\"%s\"", sg_strerror(err));
@@ -255,11 +273,7 @@ static void smtpd_role_stopped(void *arg)
 
 	queue_committer_stop(rs->committer);
 	queue_close(rs->queue);
-	if (rs->tls)
-		certs_tls_server_free(rs->tls);
-	if (rs->certs)
-		certs_close(rs->certs);
-	free(rs);
+	role_free(rs);
 }
 
 static void smtpd_role_stop(void *state)
