@@ -114,3 +114,23 @@ def test_inbound_verified_header_stamped_spoof_removed(sealgate, tmp_path):
         stamps = [h for h in head.split(b"\r\n") if h.lower().startswith(b"x-sealgate-signature")]
         assert len(stamps) == 1, head
         assert stamps[0].startswith(b'X-Sealgate-Signature: valid; signer="frank@example.net"')
+
+
+def test_reload_and_clean_stop(sealgate):
+    with SmtpPeer(port=free_port()) as sink:
+        gateway(sealgate, sink)
+        d = sealgate.daemons[-1]
+        send(sealgate, "carl@example.com", ["one@partner.test"])
+        arrived(sink, "one@partner.test")
+        # a new rule set on SIGHUP: now nothing is signed
+        text = sealgate.conf.read_text().replace('sign = "if-possible"; encrypt = "if-possible";',
+                                                 'sign = "off";')
+        sealgate.conf.write_text(text)
+        d.signal(1)
+        d.wait_log(r"event=worker_reloaded", timeout=10)
+        send(sealgate, "carl@example.com", ["two@partner.test"])
+        assert b"multipart/signed" not in arrived(sink, "two@partner.test")["body"]
+        assert d.stop() == 0
+        log = d.log()
+        assert "role=worker event=stopped" in log
+        assert "Sanitizer" not in log and "runtime error" not in log
