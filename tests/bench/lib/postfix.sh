@@ -82,7 +82,8 @@ smtp_tls_security_level = none
 smtpd_tls_security_level = none
 biff = no
 EOF2
-	postfix -c "$_d/etc" set-permissions >/dev/null 2>&1 || true
+	# no "postfix set-permissions": it would also reset modes of the
+	# installed programs; "start" creates the private queue directories
 	postfix -c "$_d/etc" check >/dev/null 2>&1
 }
 
