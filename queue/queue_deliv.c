@@ -232,7 +232,12 @@ int	queue_record(struct queue *q, uint64_t id, const struct queue_result *res, s
 	if ((err = queue_txn_begin(q, false, &txn)) != 0)
 		return (err);
 	queue_env_init(&e);
-	if ((err = queue_env_load(q, txn, q->db_env, id, &e)) != 0)
+	if ((err = queue_env_load(q, txn, q->db_env, id, &e)) == SG_ECORRUPT) {
+		if (queue_quarantine_txn(q, txn, id) == 0 && queue_txn_commit(txn) == 0)
+			txn = NULL;
+		goto fail;
+	}
+	if (err)
 		goto fail;
 	for (size_t i = 0; i < n && err == 0; i++)
 		err = apply_result(q, txn, &e, &res[i], now);
@@ -253,7 +258,8 @@ int	queue_record(struct queue *q, uint64_t id, const struct queue_result *res, s
 	queue_env_free(&e);
 	return (queue_txn_commit(txn));
 fail:
-	mdb_txn_abort(txn);
+	if (txn)
+		mdb_txn_abort(txn);
 	queue_env_free(&e);
 	if (done)
 		*done = false;
