@@ -67,6 +67,12 @@ static const char conf_text[] =
 	"   sign = \"if-possible\"; encrypt = \"mandatory\"; on_encrypt_failure = \"reject\"; },\n"
 	" { name = \"held\"; direction = \"outbound\"; recipients = [ \"@hold.org\" ];\n"
 	"   encrypt = \"mandatory\"; on_encrypt_failure = \"hold\"; },\n"
+	" { name = \"req\"; direction = \"outbound\"; recipients = [ \"@req.org\" ];\n"
+	"   sign = \"required\"; on_sign_failure = \"hold\"; },\n"
+	" { name = \"strip\"; direction = \"outbound\"; recipients = [ \"@strip.org\" ];\n"
+	"   sign = \"required\"; strip_client_signature = true; },\n"
+	" { name = \"strict\"; direction = \"inbound\"; recipients = [ \"@strict.example.com\" ];\n"
+	"   verify = true; on_verify_failure = \"hold\"; },\n"
 	" { name = \"outbound\"; direction = \"outbound\"; sign = \"if-possible\";"
 	"   encrypt = \"if-possible\"; },\n"
 	" { name = \"inbound\"; direction = \"inbound\"; decrypt = true; verify = true; harvest = true; }\n"
@@ -385,6 +391,83 @@ static void test_harvest_then_encrypt(void **state)
 	sg_buf_free(&m);
 }
 
+static int count_kind(const struct queue_incident *inc, void *arg)
+{
+	struct found *f = arg;
+
+	if (inc->msg_id == f->id && strcmp(inc->kind, f->rcpt) == 0)
+		f->n++;
+	return (0);
+}
+
+/* incidents_of - how many incidents of kind the message has */
+
+static size_t incidents_of(uint64_t id, const char *kind)
+{
+	struct found f = {.id = id,.rcpt = kind };
+	uint64_t cursor = 0;
+
+	assert_int_equal(queue_incident_list(q, true, &cursor, count_kind, &f), 0);
+	return (f.n);
+}
+
+static void test_failure_modes(void **state)
+{
+	const char *req[] = { "r@req.org", NULL };
+	const char *strict[] = { "s@strict.example.com", NULL };
+	const char *in[] = { "alice@example.com", NULL };
+	const char *strip[] = { "t@strip.org", NULL };
+	struct sg_buf m = SG_BUF_INIT;
+	uint64_t id;
+	uint32_t crypto;
+
+	(void) state;
+	/* sign required, no certificate for the sender's domain: held */
+	id = spool(QUEUE_DIR_OUTBOUND, "carl@nosuch.org", req, body_from("carl@nosuch.org"));
+	assert_int_equal(work(), 1);
+	assert_int_equal(processed(id, NULL, NULL), QUEUE_HOLD);
+	assert_int_equal(incidents_of(id, "no-signing-cert"), 1);
+
+	/* a tampered signature under on_verify_failure = hold: held */
+	assert_int_equal(run("printf 'Content-Type: text/plain\\r\\n\\r\\noriginal\\r\\n' > v.txt &&"
+			     " openssl cms -sign -in v.txt -signer dave.crt -inkey dave.key"
+			     " -from dave@other.org -to s@strict.example.com -subject v -out v.eml &&"
+			     " sed -i s/original/changed!/ v.eml"), 0);
+	file_get("v.eml", &m);
+	sg_buf_putc(&m, 0);
+	id = spool(QUEUE_DIR_INBOUND, "dave@other.org", strict, m.data);
+	assert_int_equal(work(), 1);
+	assert_int_equal(processed(id, NULL, NULL), QUEUE_HOLD);
+	assert_int_equal(incidents_of(id, "bad-signature"), 1);
+
+	/* encrypted to a key we do not hold, on_decrypt_failure = pass: delivered as is */
+	sg_buf_reset(&m);
+	assert_int_equal(run("openssl cms -encrypt -aes256 -in v.txt -out e.eml bob.crt"), 0);
+	file_get("e.eml", &m);
+	sg_buf_putc(&m, 0);
+	id = spool(QUEUE_DIR_INBOUND, "bob@partner.org", in, m.data);
+	assert_int_equal(work(), 1);
+	assert_int_equal(processed(id, &crypto, NULL), QUEUE_READY);
+	assert_int_equal(crypto & WORKER_DID_DECRYPT, 0);
+	assert_int_equal(incidents_of(id, "undecryptable"), 1);
+
+	/* a client's own signature is replaced by the gateway's */
+	sg_buf_reset(&m);
+	assert_int_equal(run("openssl cms -sign -in v.txt -signer alice.crt -inkey alice.key"
+			     " -from alice@example.com -to t@strip.org -subject s -out c.eml"), 0);
+	file_get("c.eml", &m);
+	sg_buf_putc(&m, 0);
+	id = spool(QUEUE_DIR_OUTBOUND, "alice@example.com", strip, m.data);
+	assert_int_equal(work(), 1);
+	assert_int_equal(processed(id, &crypto, "t7.eml"), QUEUE_READY);
+	assert_true(crypto & WORKER_DID_STRIP);
+	assert_true(crypto & WORKER_DID_SIGN);
+	assert_int_equal(run("[ $(grep -c 'Content-Type: multipart/signed' t7.eml) = 1 ] &&"
+			     " openssl cms -verify -in t7.eml -CAfile ca.crt -out t7.out &&"
+			     " grep -q original t7.out"), 0);
+	sg_buf_free(&m);
+}
+
 static void test_idempotent(void **state)
 {
 	const char *r[] = { "bob@partner.org", NULL };
@@ -404,6 +487,7 @@ int	main(void)
 		cmocka_unit_test(test_mandatory_all_or_nothing_and_split),
 		cmocka_unit_test(test_hold),
 		cmocka_unit_test(test_harvest_then_encrypt),
+		cmocka_unit_test(test_failure_modes),
 		cmocka_unit_test(test_idempotent),
 	};
 
