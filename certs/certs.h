@@ -60,6 +60,7 @@ struct certs_conf {
 	int64_t	ocsp_timeout;		/* ms, per request */
 	int64_t	crl_fetch_interval;	/* ms between CRL fetches; 0: never */
 	int64_t	crl_fetch_timeout;	/* ms, per download */
+	int64_t	lookup_cache_ttl;	/* ms a recipient lookup is reused; 0: off */
 	struct sg_conf_array pkcs11;	/* of struct certs_pkcs11_conf */
 	char   *tls_cert;		/* server certificate nickname; "": none */
 	struct sg_strlist tls_sni_certs; /* more server certs, chosen by SNI */
@@ -259,6 +260,8 @@ void	certs_signer_free(struct certs_signer *);
  * domain, each with its check. The caller encrypts to the valid ones
  * (the recipient's own newest valid one; the gateway one when the
  * recipient has none) and records the others. Returns 0 (n may be 0).
+ * Results, verdicts included, are reused for lookup_cache_ttl (per
+ * process, at most 4096 addresses): a lookup costs database queries.
  */
 struct certs_candidate {
 	struct CERTCertificateStr *cert;

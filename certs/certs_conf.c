@@ -82,6 +82,8 @@ const struct sg_conf_row certs_conf_rows[] = {
 	.offset = OFF(crl_fetch_interval),.def = Q("6h"),.min = 0,.max = 7 * 86400000LL},
 	{.name = "crl_fetch_timeout",.type = SG_CONF_DURATION,
 	.offset = OFF(crl_fetch_timeout),.def = Q("30s"),.min = 1000,.max = 600000},
+	{.name = "lookup_cache_ttl",.type = SG_CONF_DURATION,.offset = OFF(lookup_cache_ttl),
+	.def = Q("1m"),.min = 0,.max = 3600000},
 	{.name = "pkcs11",.type = SG_CONF_GROUPLIST,.offset = OFF(pkcs11),.def = "()",
 	.elem_rows = pkcs11_rows,.elem_size = sizeof(struct certs_pkcs11_conf)},
 	{.name = "tls_cert",.type = SG_CONF_STRING,.offset = OFF(tls_cert),.def = Q("")},

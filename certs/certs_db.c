@@ -366,6 +366,7 @@ int	certs_close(struct certs *c)
 		return (0);
 	certs_keycache_free(c);
 	certs_fpcache_free(c);
+	certs_lcache_free(c);
 	SSL_ClearSessionCache();
 	if (c->sid_cache)
 		SSL_ShutdownServerSessionIDCache();

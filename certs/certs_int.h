@@ -61,6 +61,9 @@ struct certs {
 	/* private keys copied to session objects (password DB remedy) */
 	struct certs_keycache *keys;
 	struct certs_fpcache *fpcache;	/* certs_by_fingerprint() */
+	int64_t	lookup_ttl;		/* ms; 0: no recipient cache */
+	struct certs_lcache *lcache;	/* certs_find_recipient() results */
+	size_t	nlcache;
 };
 
 /* certs_db.c */
@@ -112,6 +115,9 @@ size_t	certs_emails(CERTCertificate *, char out[][128], size_t max);
 bool	certs_has_key(CERTCertificate *);
 CERTCertificate *certs_by_fingerprint(struct certs *, const char *fp);
 void	certs_fpcache_free(struct certs *);
+
+/* certs_lookup.c */
+void	certs_lcache_free(struct certs *);
 
 /* certs_keys.c */
 void	certs_keycache_free(struct certs *);

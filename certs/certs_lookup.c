@@ -18,6 +18,10 @@
  *	what follows its last '@', compared without case; gateway
  *	certificates are found through certs_meta.c.
  *
+ *	certs_find_recipient() keeps its results (certificate references
+ *	and verdicts) for lookup_cache_ttl, at most 4096 addresses; a full
+ *	cache is emptied rather than scanned for the oldest entry.
+ *
  *	certs_harvest() refuses a signer signed with MD5 or SHA-1, one that
  *	is not valid now for e-mail signing, and stores certificates only:
  *	PK11_ImportCert never carries a key. Intermediates are kept when
@@ -29,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <secoid.h>
 
@@ -142,12 +147,94 @@ void	certs_signer_free(struct certs_signer *s)
 	memset(s, 0, sizeof(*s));
 }
 
+/* The recipient cache: address -> candidates with verdicts, for lookup_ttl. */
+
+#define LCACHE_MAX 4096
+
+struct certs_lcache {
+	struct certs_lcache *next;
+	char	addr[321];
+	int64_t	expires;
+	struct certs_candidates cs;
+};
+
+static void copy_candidates(struct certs_candidates *dst, const struct certs_candidates *src)
+{
+	dst->n = src->n;
+	dst->v = src->n ? sg_xcalloc(src->n, sizeof(*dst->v)) : NULL;
+	for (size_t i = 0; i < src->n; i++) {
+		dst->v[i] = src->v[i];
+		dst->v[i].cert = CERT_DupCertificate(src->v[i].cert);
+	}
+}
+
+static bool lcache_get(struct certs *c, const char *addr, struct certs_candidates *out)
+{
+	int64_t	now = sg_mono_ms();
+	bool	hit = false;
+
+	pthread_mutex_lock(&c->lock);
+	for (struct certs_lcache *e = c->lcache; e && !hit; e = e->next)
+		if (e->expires > now && strcasecmp(e->addr, addr) == 0) {
+			copy_candidates(out, &e->cs);
+			hit = true;
+		}
+	pthread_mutex_unlock(&c->lock);
+	return (hit);
+}
+
+/* lcache_drop - unlink expired entries, or all when full; free them */
+
+static void lcache_prune(struct certs *c, int64_t now)
+{
+	struct certs_lcache **pp = &c->lcache, *e;
+	bool	all = c->nlcache >= LCACHE_MAX;
+
+	while ((e = *pp) != NULL) {
+		if (all || e->expires <= now) {
+			*pp = e->next;
+			certs_candidates_free(&e->cs);
+			free(e);
+			c->nlcache--;
+		} else
+			pp = &e->next;
+	}
+}
+
+static void lcache_put(struct certs *c, const char *addr, const struct certs_candidates *cs)
+{
+	struct certs_lcache *e;
+	int64_t	now = sg_mono_ms();
+
+	if (c->lookup_ttl <= 0 || strlen(addr) >= sizeof(e->addr))
+		return;
+	e = sg_xcalloc(1, sizeof(*e));
+	snprintf(e->addr, sizeof(e->addr), "%s", addr);
+	e->expires = now + c->lookup_ttl;
+	copy_candidates(&e->cs, cs);
+	pthread_mutex_lock(&c->lock);
+	lcache_prune(c, now);
+	e->next = c->lcache;
+	c->lcache = e;
+	c->nlcache++;
+	pthread_mutex_unlock(&c->lock);
+}
+
+void	certs_lcache_free(struct certs *c)
+{
+	c->nlcache = LCACHE_MAX;
+	lcache_prune(c, 0);
+	c->nlcache = 0;
+}
+
 int	certs_find_recipient(struct certs *c, const char *rcpt, struct certs_candidates *cs)
 {
 	size_t	cap = 0;
 	CERTCertificate *gw;
 
 	memset(cs, 0, sizeof(*cs));
+	if (c->lookup_ttl > 0 && lcache_get(c, rcpt, cs))
+		return (0);
 	own_certs(rcpt, false, cs, &cap);
 	if ((gw = gateway_cert(c, rcpt)) != NULL) {
 		bool	dup = false;
@@ -161,6 +248,7 @@ int	certs_find_recipient(struct certs *c, const char *rcpt, struct certs_candida
 	}
 	for (size_t i = 0; i < cs->n; i++)
 		certs_check(c, cs->v[i].cert, CERTS_USE_ENCRYPT, &cs->v[i].check);
+	lcache_put(c, rcpt, cs);
 	return (0);
 }
 

@@ -33,6 +33,7 @@ int	certs_revocation_setup(struct certs *c, const struct certs_conf *conf)
 	c->ocsp_timeout = conf->ocsp_timeout;
 	c->crl_fetch_timeout = conf->crl_fetch_timeout;
 	c->crl_fetch_interval = conf->crl_fetch_interval;
+	c->lookup_ttl = conf->lookup_cache_ttl;
 	if (conf->ocsp_responder && *conf->ocsp_responder) {
 		c->ocsp_url = sg_xstrdup(conf->ocsp_responder);
 		c->ocsp_nick = sg_xstrdup(conf->ocsp_responder_cert);

@@ -335,6 +335,34 @@ static void test_signer_and_recipients(void **state)
 	fx_close(&f);
 }
 
+/* Recipient lookups are reused for lookup_cache_ttl, and only then. */
+
+static void test_recipient_cache(void **state)
+{
+	struct fixture f;
+	struct certs_candidates cs;
+
+	(void) state;
+	for (int ttl = 0; ttl < 2; ttl++) {
+		fx_open(&f, ttl ? "lcache1" : "lcache0", NULL, 0);
+		certs_close(f.c);
+		f.conf.lookup_cache_ttl = ttl ? 60000 : 0;
+		assert_int_equal(certs_open(&f.main, &f.conf, 0, &f.c), 0);
+		base(&f);
+		assert_int_equal(import(&f, "bob.pem", NULL, false, NULL), 0);
+		assert_int_equal(certs_find_recipient(f.c, "bob@example.org", &cs), 0);
+		assert_int_equal(cs.n, 1);
+		certs_candidates_free(&cs);
+		assert_int_equal(certs_remove(f.c, "bob@example.org"), 0);
+		assert_int_equal(certs_find_recipient(f.c, "BOB@example.org", &cs), 0);
+		assert_int_equal(cs.n, ttl ? 1 : 0);
+		if (ttl)
+			assert_string_equal(cs.v[0].cert->subjectName, "CN=bob");
+		certs_candidates_free(&cs);
+		fx_close(&f);
+	}
+}
+
 /* The CRL schedule: a fetch on libuv's pool, the result on the loop. */
 
 struct crl_run {
@@ -435,6 +463,7 @@ int	main(void)
 		cmocka_unit_test(test_password_db_key_cache),
 		cmocka_unit_test(test_harvest),
 		cmocka_unit_test(test_signer_and_recipients),
+		cmocka_unit_test(test_recipient_cache),
 		cmocka_unit_test(test_crl_timer),
 		cmocka_unit_test(test_close_reports_leaks),
 	};
