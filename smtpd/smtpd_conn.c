@@ -274,6 +274,7 @@ static void on_done(void *arg, int err, const char *qid)
 }
 
 static void commit_finish(struct smtpd_conn *);
+static void tls_pump(struct smtpd_conn *);
 
 static void envelope(struct smtpd_conn *c)
 {
@@ -324,10 +325,12 @@ static void submit(struct smtpd_conn *c)
 static void commit_finish(struct smtpd_conn *c)
 {
 	struct smtpd_tx *tx = c->s.tx;
+	char	from[SG_ADDR_PATH_MAX * 2];
 
 	if (c->commit_err == 0)
-		sg_info("id=%s session=%s event=queued from=<%s> nrcpt=%zu size=%llu",
-			c->qid, c->s.id, tx->sender, tx->nrcpts,
+		sg_info("id=%s session=%s event=queued from=\"%s\" nrcpt=%zu size=%llu",
+			c->qid, c->s.id, sg_printable(from, sizeof(from), tx->sender,
+						      strlen(tx->sender)), tx->nrcpts,
 			(unsigned long long) tx->body.size);
 	else
 		sg_warn("session=%s event=spool_failed error=\"%s\"", c->s.id,
@@ -343,6 +346,8 @@ static void commit_finish(struct smtpd_conn *c)
 	}
 	deadline_command(c);
 	conn_process(c);
+	if (c->tls && !c->closing && !paused(c))
+		tls_pump(c);		/* NSS may hold plaintext read ahead */
 }
 
 void	smtpd_conn_done_all(struct smtpd_loop *lp)

@@ -132,3 +132,28 @@ def test_plain_and_tls_listeners_side_by_side(sealgate):
         s.sendmail("a@x.test", ["u@own.test"], b"Subject: a\r\n\r\nx\r\n")
     [m] = queue_list(sealgate)
     assert m["listener"] == "mx"
+
+
+def test_pipelined_transactions_and_large_message_over_tls(sealgate):
+    start_tls(sealgate, security="smtps")
+    raw = socket.create_connection(("127.0.0.1", sealgate.smtp_port), timeout=20)
+    tls = ctx().wrap_socket(raw, server_hostname="localhost")
+    f = tls.makefile("rb")
+    assert f.readline().startswith(b"220 ")
+    big = b"Subject: big\r\n\r\n" + (b"z" * 998 + b"\r\n") * 1500      # 1.5 MB
+    one = b"MAIL FROM:<a@x.test>\r\nRCPT TO:<u@own.test>\r\nDATA\r\n%s.\r\n"
+    # three transactions in one write: the later ones wait, read ahead and
+    # decrypted, while the first is committed
+    tls.sendall(b"EHLO c.test\r\n" + one % b"Subject: 1\r\n\r\nx\r\n" + one % big
+                + one % b"Subject: 3\r\n\r\ny\r\n" + b"QUIT\r\n")
+    replies = []
+    while True:
+        line = f.readline()
+        assert line, replies
+        if line[3:4] == b" ":
+            replies.append(line[:3])
+        if line.startswith(b"221"):
+            break
+    assert replies == [b"250"] + [b"250", b"250", b"354", b"250"] * 3 + [b"221"]
+    sizes = sorted(m["size"] for m in queue_list(sealgate))
+    assert len(sizes) == 3 and sizes[2] > len(big)
