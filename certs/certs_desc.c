@@ -117,9 +117,9 @@ static void trust_string(const CERTCertTrust *t, char *dst, size_t len)
 	sg_buf_free(&b);
 }
 
-int	certs_describe(struct certs *c, CERTCertificate *cert, struct certs_desc *d)
+static void describe(CERTCertificate *cert, const struct certs_meta *meta,
+		     struct certs_desc *d)
 {
-	struct certs_meta meta;
 	PRTime	nb, na;
 	CERTCertTrust trust;
 
@@ -141,11 +141,19 @@ int	certs_describe(struct certs *c, CERTCertificate *cert, struct certs_desc *d)
 	d->ca = CERT_IsCACert(cert, NULL);
 	if (CERT_GetCertTrust(cert, &trust) == SECSuccess)
 		trust_string(&trust, d->trust, sizeof(d->trust));
-	if (certs_meta_load(c, &meta) == 0) {
-		d->harvested_at = certs_meta_harvested(&meta, d->fingerprint);
+	if (meta) {
+		d->harvested_at = certs_meta_harvested(meta, d->fingerprint);
 		d->harvested = d->harvested_at != 0;
-		certs_meta_domains(&meta, d->fingerprint, d->gateway, sizeof(d->gateway));
+		certs_meta_domains(meta, d->fingerprint, d->gateway, sizeof(d->gateway));
 	}
+}
+
+int	certs_describe(struct certs *c, CERTCertificate *cert, struct certs_desc *d)
+{
+	struct certs_meta meta;
+	bool	ok = certs_meta_load(c, &meta) == 0;
+
+	describe(cert, ok ? &meta : NULL, d);
 	certs_meta_free(&meta);
 	return (0);
 }
@@ -162,20 +170,24 @@ int	certs_list(struct certs *c, int (*fn)(const struct certs_desc *, void *), vo
 {
 	CERTCertList *list = PK11_ListCerts(PK11CertListUnique, NULL);
 	struct certs_desc *v = NULL;
+	struct certs_meta meta;
 	size_t	n = 0, cap = 0;
 	int	rc = 0;
+	bool	ok;
 
 	if (list == NULL)
 		return (0);
+	ok = certs_meta_load(c, &meta) == 0;
 	for (CERTCertListNode *node = CERT_LIST_HEAD(list); !CERT_LIST_END(node, list);
 	     node = CERT_LIST_NEXT(node)) {
 		if (n == cap) {
 			cap = cap ? 2 * cap : 32;
 			v = sg_xrealloc(v, cap * sizeof(*v));
 		}
-		certs_describe(c, node->cert, &v[n++]);
+		describe(node->cert, ok ? &meta : NULL, &v[n++]);
 	}
 	CERT_DestroyCertList(list);
+	certs_meta_free(&meta);
 	if (n)
 		qsort(v, n, sizeof(*v), by_nickname);
 	for (size_t i = 0; i < n && rc == 0; i++)

@@ -87,10 +87,12 @@ def test_import_several_pem_and_pkcs7(db, pki):
     assert {"bob@example.org", "frank@example.net", "carol@example.com"} <= emails
 
 
-@pytest.mark.parametrize("legacy", [False, True], ids=["aes", "legacy"])
-def test_import_pkcs12_right_and_wrong_password(db, pki, legacy):
+@pytest.mark.parametrize("legacy,ext", [(False, "p12"), (True, "p12"), (False, "pfx"),
+                                        (True, "bin")], ids=["aes", "legacy", "pfx", "guessed"])
+def test_import_pkcs12_right_and_wrong_password(db, pki, legacy, ext):
     e = pki["alice"]
-    f = e.p12_legacy if legacy else e.p12
+    f = db.dir / f"alice.{ext}"
+    shutil.copy(e.p12_legacy if legacy else e.p12, f)
     before = listing(db)
     bad = db.sealctl("cert", "import", f, "--password-file", pwfile(db, pki, "alice", "nope"),
                      check=False)
