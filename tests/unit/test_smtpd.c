@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <arpa/inet.h>
 #include <cmocka.h>
 
@@ -445,6 +446,56 @@ static void test_spill(void **state)
 	smtpd_session_free(&s);
 }
 
+static void test_policy(void **state)
+{
+	static struct sg_conf_main m;
+	struct smtpd_conf c;
+	struct smtpd_params p;
+	struct smtpd_policy *pol;
+	struct sg_buf err = SG_BUF_INIT;
+	struct sg_addr a;
+	char	path[] = "/tmp/test_smtpd_listXXXXXX";
+	int	fd = mkstemp(path);
+	FILE   *f = fdopen(fd, "w");
+
+	(void) state;
+	fputs("# comment\n  Alice@Own.Test  \n\n@blocked.own.test # trailing\n", f);
+	fclose(f);
+	memset(&m, 0, sizeof(m));
+	m.hostname = "mx.own.test";
+	m.state_dir = "/tmp";
+	m.own_domains.n = 1;
+	m.own_domains.v = own_v;
+	memset(&c, 0, sizeof(c));
+	c.recipient_deny_file = path;
+	memset(&p, 0, sizeof(p));
+	p.conf = &c;
+	p.main = &m;
+	assert_int_equal(smtpd_policy_new(&p, &pol, &err), 0);
+	sg_addr_parse(S("alice@own.test"), 0, &a);
+	assert_int_equal(smtpd_policy_rcpt(pol, false, &a), SMTPD_RCPT_DENIED);
+	sg_addr_parse(S("x@blocked.own.test"), 0, &a);
+	assert_int_equal(smtpd_policy_rcpt(pol, true, &a), SMTPD_RCPT_DENIED);
+	sg_addr_parse(S("bob@own.test"), 0, &a);
+	assert_int_equal(smtpd_policy_rcpt(pol, false, &a), SMTPD_RCPT_OK);
+	sg_addr_parse(S("bob@far.test"), 0, &a);
+	assert_int_equal(smtpd_policy_rcpt(pol, false, &a), SMTPD_RCPT_RELAY);
+	assert_int_equal(smtpd_policy_rcpt(pol, true, &a), SMTPD_RCPT_OK);
+	sg_addr_parse(S("bob%far.test@own.test"), 0, &a);
+	assert_int_equal(smtpd_policy_rcpt(pol, false, &a), SMTPD_RCPT_RELAY);
+	smtpd_policy_unref(pol);
+	/* a line that is no address is an error naming the line */
+	f = fopen(path, "w");
+	fputs("ok@own.test\nnot an address\n", f);
+	fclose(f);
+	assert_int_equal(smtpd_policy_new(&p, &pol, &err), SG_EINVAL);
+	assert_non_null(strstr(err.data, ":2: not an address"));
+	sg_buf_reset(&err);
+	unlink(path);
+	assert_int_equal(smtpd_policy_new(&p, &pol, &err), SG_EIO);
+	sg_buf_free(&err);
+}
+
 int	main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -459,6 +510,7 @@ int	main(void)
 		cmocka_unit_test(test_line_rules),
 		cmocka_unit_test(test_data_refusals),
 		cmocka_unit_test(test_spill),
+		cmocka_unit_test(test_policy),
 	};
 
 	sg_log_init("test_smtpd", "test", SG_LOG_STDERR);
