@@ -355,7 +355,10 @@ static int import_certs(struct certs *c, const char *p, size_t len,
 	return (rc);
 }
 
-/* looks_like_certs - PEM text, or DER that parses as a certificate package */
+/*
+ * looks_like_certs - PEM text, or DER that parses as a certificate package
+ * of real certificates (NSS's package decoder accepts some PKCS#12 files)
+ */
 
 static bool looks_like_certs(const char *p, size_t len)
 {
@@ -364,8 +367,11 @@ static bool looks_like_certs(const char *p, size_t len)
 
 	if (find_mem(p, len, "-----BEGIN "))
 		return (true);
+	size_t	leaf;
+
 	memset(&d, 0, sizeof(d));
-	yes = CERT_DecodeCertPackage((char *) p, (int) len, collect, &d) == SECSuccess && d.n;
+	yes = CERT_DecodeCertPackage((char *) p, (int) len, collect, &d) == SECSuccess && d.n &&
+		check_all(&d, &leaf) == 0;
 	ders_free(&d);
 	return (yes);
 }
