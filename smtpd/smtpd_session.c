@@ -517,7 +517,7 @@ static void cmd_starttls(struct smtpd_session *s, const char *arg, size_t len)
 		return;
 	}
 	if (!tls_offered(s)) {
-		refuse(s, "502 5.5.1 Error: command not implemented");
+		refuse(s, "502 5.5.1 Error: command not available");
 		return;
 	}
 	if (len) {
@@ -534,7 +534,7 @@ static void cmd_unimpl(struct smtpd_session *s, const char *arg, size_t len)
 {
 	(void) arg;
 	(void) len;
-	refuse(s, "502 5.5.1 Error: command not implemented");
+	refuse(s, "502 5.5.1 Error: command not available");
 }
 
 /* Command table flags: where a command may appear. */
