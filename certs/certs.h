@@ -372,7 +372,10 @@ struct certs_tls_server;
 int	certs_tls_server_new(struct certs *, struct certs_tls_server **out);
 void	certs_tls_server_free(struct certs_tls_server *);
 
-/* certs_tls_accept() starts a server session; peer may be NULL. */
+/*
+ * certs_tls_accept() starts a server session; peer may be NULL. Several
+ * threads (libuv loops) may accept on one server object.
+ */
 int	certs_tls_accept(struct certs_tls_server *, const struct sockaddr *peer,
 			 struct certs_tls **out);
 

@@ -25,7 +25,9 @@
  *	int	certs_tls_info(t, &info)
  *	int	certs_tls_peer(t, &peer)
  * DESCRIPTION
- *	The contract is in certs.h. A server keeps one model socket per
+ *	The contract is in certs.h. A server object is shared by the threads
+ *	that accept: its model sockets are only read, under its mutex (the
+ *	copy in SSL_ImportFD and SSL_ReconfigFD). A server keeps one model socket per
  *	certificate (tls_cert first, then tls_sni_certs); each session is
  *	imported from the first, and the SNI hook switches a session to the
  *	model whose certificate matches the name the client asked for.
@@ -59,6 +61,7 @@
 
 struct certs_tls_server {
 	struct certs *c;
+	pthread_mutex_t lock;		/* models are read by imports and SNI */
 	size_t	n;
 	PRFileDesc **models;
 	CERTCertificate **certs;
@@ -109,11 +112,16 @@ static PRInt32 sni_hook(PRFileDesc *fd, const SECItem *names, PRUint32 n, void *
 	for (PRUint32 i = 0; i < n; i++) {
 		int	k = sni_match(s, &names[i]);
 
+		PRFileDesc *ok = fd;
+
 		if (k < 0)
 			continue;
-		if (k > 0 && SSL_ReconfigFD(s->models[k], fd) == NULL)
-			return (SSL_SNI_SEND_ALERT);
-		return ((PRInt32) i);
+		if (k > 0) {
+			pthread_mutex_lock(&s->lock);
+			ok = SSL_ReconfigFD(s->models[k], fd);
+			pthread_mutex_unlock(&s->lock);
+		}
+		return (ok ? (PRInt32) i : SSL_SNI_SEND_ALERT);
 	}
 	return (SSL_SNI_CURRENT_CONFIG_IS_USED);
 }
@@ -182,6 +190,7 @@ int	certs_tls_server_new(struct certs *c, struct certs_tls_server **out)
 		return (rc);
 	s = sg_xcalloc(1, sizeof(*s));
 	s->c = c;
+	pthread_mutex_init(&s->lock, NULL);
 	s->models = sg_xcalloc(max, sizeof(*s->models));
 	s->certs = sg_xcalloc(max, sizeof(*s->certs));
 	s->keys = sg_xcalloc(max, sizeof(*s->keys));
@@ -212,6 +221,7 @@ void	certs_tls_server_free(struct certs_tls_server *s)
 	free(s->models);
 	free(s->certs);
 	free(s->keys);
+	pthread_mutex_destroy(&s->lock);
 	free(s);
 }
 
@@ -226,8 +236,9 @@ static void on_handshake(PRFileDesc *fd, void *arg)
 }
 
 static struct certs_tls *session_new(struct certs *c, const struct sockaddr *peer,
-				     PRFileDesc *model)
+				     struct certs_tls_server *srv)
 {
+	PRFileDesc *model = srv ? srv->models[0] : NULL;
 	PRFileDesc *base = certs_memio_new(c->tls_buffer, peer);
 	struct certs_tls *t;
 
@@ -235,7 +246,12 @@ static struct certs_tls *session_new(struct certs *c, const struct sockaddr *pee
 		return (NULL);
 	t = sg_xcalloc(1, sizeof(*t));
 	t->c = c;
-	if ((t->fd = SSL_ImportFD(model, base)) == NULL) {
+	if (srv)
+		pthread_mutex_lock(&srv->lock);
+	t->fd = SSL_ImportFD(model, base);
+	if (srv)
+		pthread_mutex_unlock(&srv->lock);
+	if (t->fd == NULL) {
 		PR_Close(base);
 		free(t);
 		return (NULL);
@@ -253,7 +269,7 @@ int	certs_tls_accept(struct certs_tls_server *s, const struct sockaddr *peer,
 {
 	struct certs_tls *t;
 
-	if ((*out = t = session_new(s->c, peer, s->models[0])) == NULL)
+	if ((*out = t = session_new(s->c, peer, s)) == NULL)
 		return (SG_ETLS);
 	t->server = true;
 	if (SSL_ResetHandshake(t->fd, PR_TRUE) != SECSuccess) {

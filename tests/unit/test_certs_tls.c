@@ -20,6 +20,7 @@
 #include <setjmp.h>
 #include <stdint.h>
 #include <arpa/inet.h>
+#include <pthread.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <cmocka.h>
@@ -502,6 +503,47 @@ static void test_resumption(void **state)
 	}
 }
 
+/* Several threads accept on one server object (smtpd runs several loops). */
+
+static void *handshakes(void *arg)
+{
+	intptr_t fails = 0;
+
+	(void) arg;
+	for (int i = 0; i < 12; i++) {
+		struct certs_tls *c, *s;
+		struct certs_tls_info info;
+		bool	sni = i % 2;
+
+		if (certs_tls_connect(certs, sni ? "sni.test" : "localhost", NULL, &c) != 0)
+			return ((void *) 1);
+		if (certs_tls_accept(server, NULL, &s) != 0) {
+			certs_tls_free(c);
+			return ((void *) 1);
+		}
+		if (handshake_pair(c, s) != 0 || certs_tls_info(c, &info) != 0 ||
+		    strcmp(info.peer_subject, sni ? "CN=sni" : "CN=server") != 0)
+			fails++;
+		certs_tls_free(c);
+		certs_tls_free(s);
+	}
+	return ((void *) fails);
+}
+
+static void test_threads(void **state)
+{
+	pthread_t t[4];
+	void   *rc;
+
+	(void) state;
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, handshakes, NULL), 0);
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(pthread_join(t[i], &rc), 0);
+		assert_null(rc);
+	}
+}
+
 /* A peer that goes away, and one that talks nonsense. */
 
 static void test_server_peer_closes_mid_handshake(void **state)
@@ -615,6 +657,7 @@ int	main(void)
 		cmocka_unit_test(test_sni_picks_certificate),
 		cmocka_unit_test(test_backpressure),
 		cmocka_unit_test(test_resumption),
+		cmocka_unit_test(test_threads),
 		cmocka_unit_test(test_server_peer_closes_mid_handshake),
 		cmocka_unit_test(test_s_client_killed_mid_handshake),
 		cmocka_unit_test(test_garbage),
