@@ -56,6 +56,8 @@ struct worker_signer {
 	SECKEYPublicKey *pub;
 	struct sg_buf isn;		/* DER IssuerAndSerialNumber of cert */
 	CERTCertificateList *chain_der;	/* the chain, for the in-memory path */
+	struct sg_buf ekp;		/* encryption key preference value, or empty */
+	struct sg_buf ms_ekp;		/* the same for Outlook's OID */
 };
 
 void	worker__nss_reason(char *dst, size_t len, const char *what)
@@ -117,6 +119,16 @@ int	worker_signer_new(CERTCertificate *cert, CERTCertificate *enc, struct worker
 	if (enc == NULL && CERT_CheckCertUsage(cert, KU_KEY_ENCIPHERMENT) == SECSuccess)
 		enc = cert;
 	s->enc = enc ? CERT_DupCertificate(enc) : NULL;
+	/*
+	 * NSS's AddSMIMEEncKeyPrefs verifies the certificate (chain, database)
+	 * on every call: verify once here and add ready-made values instead.
+	 */
+	if (s->enc && CERT_VerifyCertNow(CERT_GetDefaultCertDB(), s->enc, PR_TRUE,
+					 certUsageEmailRecipient, NULL) == SECSuccess) {
+		worker__issuer_sn(s->enc, &s->ms_ekp);
+		sg_buf_append(&s->ekp, s->ms_ekp.data, s->ms_ekp.len);
+		s->ekp.data[0] = (char) 0xa0;	/* [0] IMPLICIT IssuerAndSerialNumber */
+	}
 	s->key = key;
 	worker__issuer_sn(cert, &s->isn);
 	/* A key on an HSM does not leave it: then NSS signs on the token. */
@@ -137,6 +149,8 @@ void	worker_signer_free(struct worker_signer *s)
 	if (s->pub)
 		SECKEY_DestroyPublicKey(s->pub);
 	sg_buf_free(&s->isn);
+	sg_buf_free(&s->ekp);
+	sg_buf_free(&s->ms_ekp);
 	CERT_DestroyCertificateList(s->chain_der);
 	for (int i = 0; i < s->nchain; i++)
 		CERT_DestroyCertificate(s->chain[i]);
@@ -184,12 +198,47 @@ static NSSCMSSignerInfo *new_signer_info(NSSCMSMessage *cmsg, const struct worke
 	return (NSS_CMSSignerInfo_CreateWithSubjKeyID(cmsg, &ski, s->pub, s->mem_key, SEC_OID_SHA256));
 }
 
+/*
+ * add_attr - a signed attribute with a value encoded in advance, added
+ * the way NSS adds its own (the signer info's NULL-terminated array, in
+ * the message's arena): the exported API has no call for it in 3.87.
+ */
+static int add_attr(NSSCMSMessage *cmsg, NSSCMSSignerInfo *si, SECOidTag tag,
+		    const struct sg_buf *value)
+{
+	PLArenaPool *pool = cmsg->poolp;	/* NSS_CMSMessage_GetArena is not exported */
+	SECOidData *oid = SECOID_FindOIDByTag(tag);
+	NSSCMSAttribute *a = PORT_ArenaZAlloc(pool, sizeof(*a));
+	SECItem *v = PORT_ArenaZAlloc(pool, sizeof(*v));
+	NSSCMSAttribute **list;
+	size_t	n = 0;
+
+	if (oid == NULL || a == NULL || v == NULL
+	    || (a->values = PORT_ArenaZAlloc(pool, 2 * sizeof(SECItem *))) == NULL
+	    || (v->data = PORT_ArenaAlloc(pool, value->len)) == NULL
+	    || SECITEM_CopyItem(pool, &a->type, &oid->oid) != SECSuccess)
+		return (SG_ECRYPTO);
+	memcpy(v->data, value->data, value->len);
+	v->len = (unsigned) value->len;
+	a->values[0] = v;
+	a->typeTag = oid;
+	a->encoded = PR_TRUE;
+	while (si->authAttr && si->authAttr[n])
+		n++;
+	if ((list = PORT_ArenaZAlloc(pool, (n + 2) * sizeof(*list))) == NULL)
+		return (SG_ECRYPTO);
+	for (size_t i = 0; i < n; i++)
+		list[i] = si->authAttr[i];
+	list[n] = a;
+	si->authAttr = list;
+	return (0);
+}
+
 /* add_signer - one signer info with the attributes clients look for */
 
 static int add_signer(NSSCMSMessage *cmsg, NSSCMSSignedData *sigd, const struct worker_signer *s)
 {
 	NSSCMSSignerInfo *si = new_signer_info(cmsg, s);
-	CERTCertDBHandle *db = CERT_GetDefaultCertDB();
 
 	if (si == NULL)
 		return (SG_ECRYPTO);
@@ -214,8 +263,9 @@ static int add_signer(NSSCMSMessage *cmsg, NSSCMSSignedData *sigd, const struct 
 	     && NSS_CMSSignerInfo_IncludeCerts(si, NSSCMSCM_CertOnly, certUsageEmailSigner) != SECSuccess)
 	    || NSS_CMSSignerInfo_AddSigningTime(si, PR_Now()) != SECSuccess
 	    || NSS_CMSSignerInfo_AddSMIMECaps(si) != SECSuccess
-	    || (s->enc && NSS_CMSSignerInfo_AddSMIMEEncKeyPrefs(si, s->enc, db) != SECSuccess)
-	    || (s->enc && NSS_CMSSignerInfo_AddMSSMIMEEncKeyPrefs(si, s->enc, db) != SECSuccess)
+	    || (s->ekp.len && add_attr(cmsg, si, SEC_OID_SMIME_ENCRYPTION_KEY_PREFERENCE, &s->ekp) < 0)
+	    || (s->ekp.len && add_attr(cmsg, si, SEC_OID_MS_SMIME_ENCRYPTION_KEY_PREFERENCE,
+				       &s->ms_ekp) < 0)
 	    || NSS_CMSSignedData_AddSignerInfo(sigd, si) != SECSuccess) {
 		NSS_CMSSignerInfo_Destroy(si);
 		return (SG_ECRYPTO);
