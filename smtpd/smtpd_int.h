@@ -248,6 +248,7 @@ struct smtpd_loop {
 	struct smtpd_conn *done_head;
 	bool	stop_asked;
 	bool	stopping;
+	uint64_t accept_warned;		/* loop time of the last accept warning */
 	struct smtpd_conn *conns;	/* all live connections */
 	size_t	nconns;
 	char	rbuf[SMTPD_RBUF];

@@ -136,7 +136,11 @@ static void on_connection(uv_stream_t *server, int status)
 	struct smtpd_loop *lp = server->data;
 
 	if (status < 0) {
-		sg_warn("event=accept_failed error=\"%s\"", uv_strerror(status));
+		/* out of descriptors comes in storms: say so once a second */
+		if (uv_now(lp->loop) - lp->accept_warned >= 1000) {
+			lp->accept_warned = uv_now(lp->loop);
+			sg_warn("event=accept_failed error=\"%s\"", uv_strerror(status));
+		}
 		return;
 	}
 	smtpd_conn_accept(lp, server, (size_t) ((uv_tcp_t *) server - lp->listeners));
