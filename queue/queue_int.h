@@ -24,6 +24,7 @@
  *	(next_attempt_ms, id); HOLD has neither.
  */
 
+#include <sys/types.h>
 #include <lmdb.h>
 
 #include "queue.h"
@@ -38,6 +39,8 @@ struct queue {
 	int	wake_fd;		/* unbound datagram socket for sending */
 	char	dir[4096];		/* STATE_DIR/queue */
 	char	wake_path[2][108];
+	uid_t	owner_uid;		/* (uid_t) -1: leave ownership alone */
+	gid_t	owner_gid;
 };
 
 /* queue_open.c */
@@ -50,6 +53,7 @@ int	queue_new_id(struct queue *, MDB_txn *, uint64_t *id);
 int	queue_counter_add(struct queue *, MDB_txn *, enum queue_counter, uint64_t delta);
 int	queue_meta_counters(struct queue *, MDB_txn *, uint64_t *out);
 void	queue_nudge(struct queue *);
+void	queue_give_to_user(struct queue *, const struct sg_conf_main *);
 
 /* queue_store.c: envelopes inside a transaction */
 int	queue_env_load(struct queue *, MDB_txn *, MDB_dbi, uint64_t id, struct queue_env *);

@@ -27,6 +27,10 @@
  *	databases (creating them unless QUEUE_RDONLY). In read-only mode a
  *	missing environment is SG_ENOTFOUND.
  *
+ *	Run as root with a "user" configured, queue_open() hands the queue
+ *	directory and its files to that user, so that roles which drop
+ *	privileges before they open the queue can still open it.
+ *
  *	queue_reader_check() frees reader slots of dead processes; roles
  *	call it now and then (a dead reader pins old pages: the file grows).
  *
@@ -45,6 +49,8 @@
  */
 
 #include <errno.h>
+#include <grp.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -252,6 +258,38 @@ static int make_paths(struct queue *q, const char *state_dir)
 	return (0);
 }
 
+/* queue_give_to_user - root made it: let the configured user's roles open it */
+
+static void chown_path(const char *path, uid_t uid, gid_t gid)
+{
+	if (chown(path, uid, gid) != 0)
+		sg_warn("event=queue-chown-failed path=\"%s\" error=\"%s\"", path,
+			strerror(errno));
+}
+
+void	queue_give_to_user(struct queue *q, const struct sg_conf_main *m)
+{
+	static const char *const files[] = {"", "/data.mdb", "/lock.mdb"};
+	char	path[sizeof(q->dir) + 16];
+	struct passwd *pw;
+	struct group *gr;
+	gid_t	gid;
+
+	if (geteuid() != 0 || m->user == NULL || m->user[0] == 0)
+		return;
+	if ((pw = getpwnam(m->user)) == NULL)
+		return;		/* the configuration check reports unknown users */
+	gid = pw->pw_gid;
+	if (m->group && m->group[0] && (gr = getgrnam(m->group)) != NULL)
+		gid = gr->gr_gid;
+	for (size_t i = 0; i < SG_NELEM(files); i++) {
+		snprintf(path, sizeof(path), "%s%s", q->dir, files[i]);
+		chown_path(path, pw->pw_uid, gid);
+	}
+	q->owner_uid = pw->pw_uid;
+	q->owner_gid = gid;
+}
+
 static int open_env(struct queue *q)
 {
 	unsigned flags = MDB_NOTLS | ((q->flags & QUEUE_RDONLY) ? MDB_RDONLY : 0);
@@ -280,6 +318,8 @@ int	queue_open(const struct sg_conf_main *m, const struct queue_conf *c, int fla
 	q->conf = *c;
 	q->flags = flags;
 	q->wake_fd = -1;
+	q->owner_uid = (uid_t) -1;
+	q->owner_gid = (gid_t) -1;
 	if (q->conf.chunk_size < 4096)
 		q->conf.chunk_size = 4096;
 	if (q->conf.commit_batch < 1)
@@ -296,6 +336,8 @@ int	queue_open(const struct sg_conf_main *m, const struct queue_conf *c, int fla
 	}
 	if ((err = open_env(q)) != 0)
 		goto fail;
+	if (!(flags & QUEUE_RDONLY))
+		queue_give_to_user(q, m);
 	if (!(flags & QUEUE_RDONLY))
 		q->wake_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	*out = q;

@@ -21,6 +21,7 @@
 #include <fcntl.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -62,6 +63,11 @@ int	queue_wake_listen(struct queue *q, enum queue_role role, int *fdp)
 		close(fd);
 		return (err);
 	}
+	/* producers are other roles, maybe under the configured user: sending a
+	 * datagram needs write permission on the socket */
+	(void) chmod(sun.sun_path, 0660);
+	if (q->owner_uid != (uid_t) -1 && chown(sun.sun_path, q->owner_uid, q->owner_gid) != 0)
+		sg_warn("event=wake-chown-failed path=\"%s\"", sun.sun_path);
 	*fdp = fd;
 	return (0);
 }
