@@ -51,7 +51,8 @@ static inline int tc_sh(const char *fmt, ...)
 	va_start(ap, fmt);
 	sg_buf_vprintf(&b, fmt, ap);
 	va_end(ap);
-	sg_buf_puts(&b, " >/dev/null 2>/tmp/tc_sh.err || { cat /tmp/tc_sh.err >&2; exit 1; }");
+	sg_buf_puts(&b, " >/dev/null 2>/tmp/tc_sh.$$.err || { cat /tmp/tc_sh.$$.err >&2;"
+		    " rm -f /tmp/tc_sh.$$.err; exit 1; }; rm -f /tmp/tc_sh.$$.err");
 	rc = system(b.data);
 	sg_buf_free(&b);
 	return (rc);
