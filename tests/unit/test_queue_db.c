@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <signal.h>
+#include <pwd.h>
 #include <unistd.h>
 #include <lmdb.h>
 #include <cmocka.h>
@@ -712,6 +713,26 @@ static void test_incidents(void **state)
 	assert_int_equal(n, 1);
 }
 
+static void test_given_to_user(void **state)
+{
+	struct fix *f = *state;
+	struct sg_conf_main m = f->main;
+	struct queue *q;
+	struct stat sb;
+	char	path[128];
+
+	if (geteuid() != 0)
+		skip();
+	queue_close(f->q);
+	f->q = NULL;
+	m.user = "nobody";
+	assert_int_equal(queue_open(&m, &f->conf, 0, &q), 0);
+	snprintf(path, sizeof(path), "%s/queue/data.mdb", f->dir);
+	assert_int_equal(stat(path, &sb), 0);
+	assert_true(sb.st_uid == getpwnam("nobody")->pw_uid);
+	queue_close(q);
+}
+
 static void test_wake(void **state)
 {
 	struct fix *f = *state;
@@ -745,6 +766,7 @@ int	main(void)
 		cmocka_unit_test_setup_teardown(test_writer_killed_mid_txn, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_incidents, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wake, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_given_to_user, setup, teardown),
 	};
 
 	sg_log_init("test_queue_db", "test", SG_LOG_STDERR);
