@@ -21,6 +21,16 @@
  *	fetch over HTTP) or on a token; never call them on an event-loop
  *	thread (use uv_queue_work). Everything in the TLS session API is
  *	non-blocking and does no network I/O of its own.
+ *
+ *	Who opens how:
+ *	  smtpd     CERTS_RDONLY | CERTS_KEYS  certs_tls_server_new, accept
+ *	  delivery  CERTS_RDONLY               certs_tls_connect
+ *	  worker    CERTS_KEYS (read-write)    lookups, harvest, CRL timer
+ *	  sealctl   per command                import, list, check, ...
+ *	The read-write process creates the database when it is missing.
+ *	Changes made by another process (sealctl) reach a running role's
+ *	lookups within lookup_cache_ttl, and its CRL checks within about a
+ *	minute (NSS re-reads CRLs from the database every 60 s).
  */
 
 #include <stdbool.h>
