@@ -11,8 +11,12 @@
  * DESCRIPTION
  *	certs_revocation_setup() copies the OCSP settings and applies the
  *	process-wide ones NSS has: the request timeout and its response
- *	cache (1000 entries, kept between 1 hour and 1 day, as NSS's
- *	defaults). The default responder is switched on lazily, at the
+ *	cache: 1000 entries, a fetch at most once a minute per certificate
+ *	and at least once a day. NSS's own minimum is an hour, and it also
+ *	applies to failures: one unreachable moment of the responder would
+ *	then make certificates unknown (invalid under hard-fail) for an
+ *	hour. A good answer is kept until its nextUpdate within those
+ *	bounds. The default responder is switched on lazily, at the
  *	first check, because its certificate may be imported after a role
  *	has started.
  *
@@ -40,7 +44,7 @@ int	certs_revocation_setup(struct certs *c, const struct certs_conf *conf)
 	}
 	if (CERT_SetOCSPTimeout((PRUint32) ((conf->ocsp_timeout + 999) / 1000)) != SECSuccess)
 		return (SG_EINVAL);
-	if (CERT_OCSPCacheSettings(1000, 3600, 86400) != SECSuccess)
+	if (CERT_OCSPCacheSettings(1000, 60, 86400) != SECSuccess)
 		return (SG_EINVAL);
 	return (0);
 }
