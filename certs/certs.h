@@ -97,7 +97,7 @@ extern const struct sg_conf_row certs_conf_rows[];
  * certs_close() ends NSS; returns 0, or SG_EBUSY when some reference was
  * not freed (a bug in the caller; NSS then stays initialised).
  */
-#define CERTS_RDONLY	(1u << 0)	/* public material only (smtpd) */
+#define CERTS_RDONLY	(1u << 0)	/* read-only database (smtpd, delivery) */
 #define CERTS_KEYS	(1u << 1)	/* log in, load PKCS#11 modules */
 
 struct certs;
@@ -133,8 +133,10 @@ struct SECKEYPrivateKeyStr *certs_private_key(struct certs *, struct CERTCertifi
  * stored, so on error the database is unchanged. Returns 0, SG_EPASSWORD
  * (PKCS#12 password wrong or missing), SG_ECORRUPT (damaged content),
  * SG_EUNSUPPORTED (neither certificates nor PKCS#12, or --gateway on a
- * certificate without key), SG_EDENIED (read-only), SG_EIO. err gets a
- * one-line reason. BLOCKS (database).
+ * certificate without key), SG_ELIMIT (over 16 MiB, over 64 certificates,
+ * or a PKCS#12 key derivation of more than 1,000,000 iterations),
+ * SG_EDENIED (read-only), SG_EIO. err gets a one-line reason. BLOCKS
+ * (database).
  *
  * Rules: a certificate that comes with its private key replaces the
  * key-less certificates of the same e-mail addresses (they are deleted);
