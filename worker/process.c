@@ -208,13 +208,17 @@ static bool step_sign(struct worker_thread *t, const struct worker_snap *s,
 	struct worker_signer *signer = signer_for(t, p->env.sender);
 	struct sg_buf out = SG_BUF_INIT;
 	char	why[160];
+	int	rc;
 
 	if (signer == NULL)
 		return (r->sign == SG_RULE_SIGN_REQUIRED
 			&& fail(t, s, p, r, r->on_sign_failure, "no-signing-cert",
 				"no valid signing certificate for the sender or its domain"));
-	if (worker_smime_sign(signer, r->signature, p->body.data, p->body.len, &out) < 0) {
-		worker__nss_reason(why, sizeof(why), "signing failed");
+	if ((rc = worker_smime_sign(signer, r->signature, p->body.data, p->body.len, &out)) < 0) {
+		if (rc == SG_ECRYPTO)
+			worker__nss_reason(why, sizeof(why), "signing failed");
+		else
+			snprintf(why, sizeof(why), "message cannot be signed: %s", sg_strerror(rc));
 		sg_buf_free(&out);
 		return (fail(t, s, p, r, r->on_sign_failure, "sign-failed", why));
 	}
@@ -231,6 +235,7 @@ static bool step_encrypt(struct worker_thread *t, const struct worker_snap *s,
 	size_t	n = 0;
 	char	why[300];
 	bool	stop = false;
+	int	rc;
 
 	why[0] = 0;
 	for (size_t i = 0; i < p->env.nrcpt; i++) {
@@ -247,8 +252,11 @@ static bool step_encrypt(struct worker_thread *t, const struct worker_snap *s,
 	}
 	if (r->encrypt_to_self && *p->env.sender && (certs[n] = pick_cert(t, p->env.sender, true)))
 		n++;
-	if (worker_smime_encrypt(certs, n, p->body.data, p->body.len, &out) < 0) {
-		worker__nss_reason(why, sizeof(why), "encryption failed");
+	if ((rc = worker_smime_encrypt(certs, n, p->body.data, p->body.len, &out)) < 0) {
+		if (rc == SG_ECRYPTO)
+			worker__nss_reason(why, sizeof(why), "encryption failed");
+		else
+			snprintf(why, sizeof(why), "message cannot be encrypted: %s", sg_strerror(rc));
 		stop = fail(t, s, p, r, r->on_encrypt_failure, "encrypt-failed", why);
 		goto out;
 	}

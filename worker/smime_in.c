@@ -389,6 +389,50 @@ static void verify_detached(const struct worker_mime_entity *e, const struct sg_
 	sg_buf_free(&der);
 }
 
+/* named - is the header line at p (to its end e) a field called name? */
+
+static bool named(const char *p, const char *e, const char *name)
+{
+	size_t	n = strlen(name);
+	const char *c;
+
+	if ((size_t) (e - p) <= n || strncasecmp(p, name, n) != 0)
+		return (false);
+	for (c = p + n; c < e && (*c == ' ' || *c == '\t'); c++);
+	return (c < e && *c == ':');
+}
+
+/*
+ * stamp_malformed - a message we cannot parse as MIME is "invalid", and
+ * even then no copy of the result field may come through: drop every
+ * line of the header section that names it (and its continuation lines),
+ * as leniently as any reader downstream might parse them.
+ */
+static void stamp_malformed(const struct sg_buf *canon, const char *header, struct sg_buf *out,
+			    struct worker_verdict *v)
+{
+	const char *p = canon->data ? canon->data : "", *end = p + canon->len;
+	struct sg_buf head = SG_BUF_INIT;
+	bool	dropping = false, in_head = true;
+
+	invalid(v, "%s", "message is not valid MIME");
+	put_header(&head, header, v);
+	sg_buf_append(out, head.data, head.len);
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t) (end - p));
+		const char *e = nl ? nl + 1 : end;
+
+		if (in_head && (e - p <= 2 && (*p == '\r' || *p == '\n')))
+			in_head = false;
+		if (in_head && *p != ' ' && *p != '\t')
+			dropping = named(p, e, header);
+		if (!(in_head && dropping))
+			sg_buf_append(out, p, (size_t) (e - p));
+		p = e;
+	}
+	sg_buf_free(&head);
+}
+
 int	worker_smime_verify(const char *msg, size_t len, const char *header,
 			    struct sg_buf *out, struct worker_verdict *v)
 {
@@ -398,12 +442,15 @@ int	worker_smime_verify(const char *msg, size_t len, const char *header,
 	NSSCMSMessage *cmsg = NULL;
 	SECItem *inner = NULL;
 	bool	unwrapped = false;
-	int	rc;
+	int	rc = 0;
 
 	memset(v, 0, sizeof(*v));
-	if ((rc = worker__prepare(msg, len, header, &canon, &outer, &entity)) < 0
-	    || (rc = worker_mime_parse(entity.data, entity.len, &e)) < 0)
+	if (worker__prepare(msg, len, header, &canon, &outer, &entity) < 0
+	    || worker_mime_parse(entity.data, entity.len, &e) < 0) {
+		stamp_malformed(&canon, header, out, v);
+		rc = 0;
 		goto out;
+	}
 	if (strcmp(e.type, "multipart") == 0 && strcmp(e.subtype, "signed") == 0
 	    && (strcmp(e.protocol, "application/pkcs7-signature") == 0
 		|| strcmp(e.protocol, "application/x-pkcs7-signature") == 0)) {

@@ -159,9 +159,10 @@ struct worker_verdict {
  * the message is removed first. Valid means: every signer's signature is
  * good, the signer's chain is valid now for e-mail signing (revocation
  * as configured in NSS), and some signer's certificate carries the From
- * address. A signature anywhere but at the root is "unsigned". Returns 0
- * with *v filled, or SG_EINVAL when the message itself is not MIME.
- * Free *v with worker_verdict_free().
+ * address. A signature anywhere but at the root is "unsigned". A message
+ * that is not valid MIME is "invalid" (and still loses every copy of the
+ * header field). Returns 0 with *v filled; free it with
+ * worker_verdict_free().
  */
 int	worker_smime_verify(const char *msg, size_t len, const char *header,
 			    struct sg_buf *out, struct worker_verdict *v);

@@ -502,6 +502,20 @@ static void test_efail_and_spoofing(void **state)
 	sg_buf_putc(&o, 0);
 	assert_true(strncmp(o.data, "X-Sealgate-Signature: unsigned\r\n", 32) == 0);
 	assert_null(strcasestr(o.data + 32, "X-Sealgate-Signature"));
+
+	/* not even valid MIME: invalid, and the spoofed fields still go */
+	sg_buf_reset(&m);
+	sg_buf_puts(&m, "X-Sealgate-Signature : valid\r\n\tsigner=\"ceo@example.com\"\r\n"
+		    "From: x@y.z\r\nContent-Type: text/plain\r\nContent-Type: text/html\r\n"
+		    "x-sealgate-signature: valid\r\n\r\nX-Sealgate-Signature: in the body\r\n");
+	assert_int_equal(verify_here(&m, &o, &v), 0);
+	assert_int_equal(v.status, WORKER_SIG_INVALID);
+	sg_buf_putc(&o, 0);
+	assert_true(strncmp(o.data, "X-Sealgate-Signature: invalid; reason=\"message is not valid MIME\"\r\n"
+			    "From: x@y.z\r\n", 80) == 0);
+	assert_null(strstr(o.data, "ceo@"));
+	assert_null(strstr(o.data, "x-sealgate-signature: valid"));
+	assert_non_null(strstr(o.data, "\r\n\r\nX-Sealgate-Signature: in the body\r\n"));
 	sg_buf_free(&enc);
 	sg_buf_free(&m);
 	sg_buf_free(&o);
