@@ -120,6 +120,7 @@ struct smtpd_tx {
 	bool	bad_eol;		/* bare CR or LF seen */
 	bool	too_long;		/* a text line over SMTPD_TEXT_MAX */
 	bool	too_big;		/* over max_message_size */
+	uint64_t discarded;		/* bytes read on after too_big */
 	unsigned hops;			/* Received header fields seen */
 	char	lhead[9];		/* first bytes of a header line */
 	size_t	lhead_len;

@@ -822,15 +822,44 @@ static size_t data_feed(struct smtpd_session *s, const char *p, size_t len)
 	return (len);
 }
 
+/*
+ * data_flood - a message already too big is read on to its end, as RFC
+ * 5321 asks, but only for as much again as the limit: then 552 and close,
+ * so nobody can keep a connection busy by streaming forever.
+ */
+
+static void data_flood(struct smtpd_session *s, size_t n)
+{
+	struct smtpd_tx *tx = s->tx;
+
+	if (s->state != SMTPD_S_DATA || !tx->too_big)
+		return;
+	tx->discarded += n;
+	if (tx->discarded <= s->pol->conf.max_message_size)
+		return;
+	sg_info("session=%s event=data_flood client=%s", s->id, s->peer_str);
+	refuse(s, "552 5.3.4 Error: message too big");
+	if (s->state != SMTPD_S_CLOSED) {
+		smtpd_reply(s, "421 4.7.0 %s Error: closing connection", s->pol->hostname);
+		s->actions |= SMTPD_ACT_CLOSE;
+		tx_free(s);
+		session_enter(s, SMTPD_S_CLOSED);
+	}
+}
+
 size_t	smtpd_session_feed(struct smtpd_session *s, const char *p, size_t len)
 {
 	size_t	i = 0;
 
 	while (i < len && !(s->actions & STOP_ACTS)) {
 		switch (s->state) {
-		case SMTPD_S_DATA:
-			i += data_feed(s, p + i, len - i);
-			break;
+		case SMTPD_S_DATA:{
+				size_t	n = data_feed(s, p + i, len - i);
+
+				i += n;
+				data_flood(s, n);
+				break;
+			}
 		case SMTPD_S_GREETED:
 		case SMTPD_S_READY:
 		case SMTPD_S_MAIL:

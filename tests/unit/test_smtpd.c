@@ -443,6 +443,15 @@ static void test_spill(void **state)
 	assert_true(s.tx->too_big);
 	feed_all(&s, S(".\r\n"), 1000);
 	expect(&s, "552 5.3.4 Error: message too big\r\n");
+	/* streaming on and on past the limit: cut off after as much again */
+	feed_all(&s, S("MAIL FROM:<a@x.test>\r\nRCPT TO:<u@own.test>\r\nDATA\r\n"), 1000);
+	sg_buf_reset(&s.out);
+	for (int i = 0; i < 250 && s.state == SMTPD_S_DATA; i++)
+		smtpd_session_feed(&s, line, sizeof(line));
+	assert_int_equal(s.state, SMTPD_S_CLOSED);
+	assert_true(s.actions & SMTPD_ACT_CLOSE);
+	expect(&s, "552 5.3.4 Error: message too big\r\n"
+	       "421 4.7.0 mx.own.test Error: closing connection\r\n");
 	smtpd_session_free(&s);
 }
 
