@@ -94,11 +94,17 @@ extern const struct sg_conf_row certs_conf_rows[];
  * token missing), SG_EBUSY (already open in this process). BLOCKS
  * (file system, token).
  *
+ * With CERTS_INIT (read-write), a database that has no password gets the
+ * one of password_file, so a password can be added later; *out's
+ * certs_password_set() then says so. A database that has a password
+ * keeps it (change it with certutil -W).
+ *
  * certs_close() ends NSS; returns 0, or SG_EBUSY when some reference was
  * not freed (a bug in the caller; NSS then stays initialised).
  */
 #define CERTS_RDONLY	(1u << 0)	/* read-only database (smtpd, delivery) */
 #define CERTS_KEYS	(1u << 1)	/* log in, load PKCS#11 modules */
+#define CERTS_INIT	(1u << 2)	/* sealctl cert init: see below */
 
 struct certs;
 
@@ -107,6 +113,8 @@ int	certs_open(const struct sg_conf_main *, const struct certs_conf *,
 int	certs_close(struct certs *);
 /* The directory of the database in use (valid until certs_close). */
 const char *certs_db_dir(const struct certs *);
+/* True when this certs_open() put the password on the database. */
+bool	certs_password_set(const struct certs *);
 
 /*
  * Certificates are NSS's CERTCertificate and keys SECKEYPrivateKey, named

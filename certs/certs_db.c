@@ -9,6 +9,7 @@
  *	int	certs_open(main, conf, flags, &out)
  *	int	certs_close(c)
  *	const char *certs_db_dir(c)
+ *	bool	certs_password_set(c)
  *
  *	#include "certs_int.h"
  *
@@ -21,7 +22,8 @@
  *	where DIR is conf->db_dir or STATE_DIR/nssdb. Read-write, it creates
  *	DIR (mode 0700) and a database whose key store is protected by the
  *	password from conf->password_file, or by file permissions only when
- *	there is none. With CERTS_KEYS it logs in to the internal token and
+ *	there is none. With CERTS_INIT an existing database without password
+ *	gets that password (PK11_ChangePW from the empty one). With CERTS_KEYS it logs in to the internal token and
  *	loads each configured PKCS#11 module, logging in to its token with
  *	the PIN from its pin_file, so no private-key use later prompts.
  *
@@ -185,18 +187,27 @@ static char *db_path(const struct sg_conf_main *m, const struct certs_conf *conf
 	return (b.data);
 }
 
-/* init_key_store - a new database gets its password (or none) set */
-
-static int init_key_store(struct certs *c)
+/*
+ * init_key_store - a new database gets its password (or none) set; with
+ * CERTS_INIT, one without a password gets the configured one
+ */
+static int init_key_store(struct certs *c, unsigned flags)
 {
 	PK11SlotInfo *slot = PK11_GetInternalKeySlot();
 	int	rc = 0;
 
 	if (slot == NULL)
 		return (SG_EIO);
-	if (PK11_NeedUserInit(slot) &&
-	    PK11_InitPin(slot, NULL, c->password ? c->password : "") != SECSuccess)
-		rc = certs_nss_err(SG_EIO);
+	if (PK11_NeedUserInit(slot)) {
+		if (PK11_InitPin(slot, NULL, c->password ? c->password : "") != SECSuccess)
+			rc = certs_nss_err(SG_EIO);
+	} else if ((flags & CERTS_INIT) && c->password && *c->password &&
+		   PK11_CheckUserPassword(slot, "") == SECSuccess) {
+		if (PK11_ChangePW(slot, "", c->password) != SECSuccess)
+			rc = certs_nss_err(SG_EIO);
+		else
+			c->pw_set = true;
+	}
 	PK11_FreeSlot(slot);
 	return (rc);
 }
@@ -319,7 +330,7 @@ static int open_rest(struct certs *c, const struct certs_conf *conf, unsigned fl
 {
 	int	rc;
 
-	if (!c->rdonly && (rc = init_key_store(c)) < 0)
+	if (!c->rdonly && (rc = init_key_store(c, flags)) < 0)
 		return (rc);
 	if ((flags & CERTS_KEYS) || !c->rdonly)
 		if ((rc = login_internal()) < 0)
@@ -392,4 +403,9 @@ int	certs_close(struct certs *c)
 const char *certs_db_dir(const struct certs *c)
 {
 	return (c->dir);
+}
+
+bool	certs_password_set(const struct certs *c)
+{
+	return (c->pw_set);
 }

@@ -39,6 +39,7 @@ struct certs {
 	char   *dir;
 	char   *password;		/* NULL: no password */
 	bool	rdonly;
+	bool	pw_set;			/* CERTS_INIT added the password */
 	int	revocation;		/* enum certs_revocation_policy */
 	bool	ocsp;
 	bool	ocsp_default;		/* default responder enabled */

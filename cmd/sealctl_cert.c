@@ -11,7 +11,8 @@
  * DESCRIPTION
  *	sealctl cert init
  *		create the database (certs.db_dir) if it is missing, with
- *		the password of certs.password_file, or none.
+ *		the password of certs.password_file, or none; an existing
+ *		database without password gets that password.
  *	sealctl cert import FILE [--password-file F] [--ca] [--gateway DOMAIN]
  *		.pem .crt .cer .der (one or several certificates, PKCS#7)
  *		or .p12 .pfx (key, certificate and chain; the password is
@@ -283,9 +284,10 @@ static int cert_init(const struct sealgate_conf *conf)
 {
 	struct certs *c;
 
-	if (open_db(conf, 0, &c) < 0)
+	if (open_db(conf, CERTS_INIT, &c) < 0)
 		return (SEALCTL_PARTIAL);
-	printf("certificate database ready in %s\n", certs_db_dir(c));
+	printf("certificate database ready in %s%s\n", certs_db_dir(c),
+	       certs_password_set(c) ? "; password set from certs.password_file" : "");
 	return (close_db(c, SEALCTL_OK));
 }
 

@@ -383,3 +383,22 @@ def test_pkcs12_iteration_bound(db, pki):
         if not ok:
             assert "1000000 iterations" in r.stderr
             assert by_email(listing(db), "bob@example.org") == []
+
+
+def test_password_added_to_existing_database(sealgate, pki):
+    sealgate.write_config()
+    sealgate.sealctl("cert", "init")
+    sealgate.sealctl("cert", "import", pki.root.cert, "--ca")
+    sealgate.sealctl("cert", "import", pki["bob"].p12, "--password-file", pwfile(sealgate, pki, "bob"))
+    pw = sealgate.dir / "db.pw"
+    pw.write_text("later\n")
+    sealgate.write_config(f'certs = {{ password_file = "{pw}"; }};')
+    assert "password set" in sealgate.sealctl("cert", "init").stdout
+    assert "password set" not in sealgate.sealctl("cert", "init").stdout
+    assert by_email(listing(sealgate), "bob@example.org")[0]["key"] is True
+    # the key now needs the password: a wrong one is refused ...
+    pw.write_text("wrong\n")
+    assert sealgate.sealctl("cert", "list", check=False).returncode == 1
+    # ... and without one the database no longer opens for keys
+    sealgate.write_config()
+    assert sealgate.sealctl("cert", "signer", "bob@example.org", check=False).returncode == 1
