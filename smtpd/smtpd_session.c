@@ -454,6 +454,10 @@ static void cmd_data(struct smtpd_session *s, const char *arg, size_t len)
 		refuse(s, "501 5.5.4 Syntax: DATA");
 		return;
 	}
+	if (s->tx->declared_size > 0)	/* one allocation instead of doublings */
+		sg_buf_reserve(&s->tx->body.mem, (size_t) (s->tx->declared_size + 1024 <
+			s->pol->conf.spill_threshold ? s->tx->declared_size + 1024
+			: s->pol->conf.spill_threshold));
 	received(s);
 	s->tx->dstate = D_BOL;
 	s->tx->in_header = true;
