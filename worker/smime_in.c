@@ -80,23 +80,28 @@ static NSSCMSMessage *decode(const struct sg_buf *der, SECOidTag *tag)
 	return (cmsg);
 }
 
-/* put_plain - outer fields and a decrypted or unwrapped inner entity */
-
+/*
+ * put_plain - outer fields and a decrypted or unwrapped inner entity. Of
+ * the inner header only the Content-* fields are kept: anything else in
+ * there (a second From, a forged result header) must not become a field
+ * of the message.
+ */
 static int put_plain(struct sg_buf *out, const char *head, size_t headlen,
 		     const struct sg_buf *outer, const SECItem *inner)
 {
-	struct sg_buf c = SG_BUF_INIT;
-	struct worker_mime_entity e;
+	struct sg_buf c = SG_BUF_INIT, dropped = SG_BUF_INIT, entity = SG_BUF_INIT;
 	int	rc;
 
 	worker_mime_canon((const char *) inner->data, inner->len, &c);
-	if ((rc = worker_mime_parse(c.data ? c.data : "", c.len, &e)) == 0) {
+	if ((rc = worker_mime_split(c.data ? c.data : "", c.len, NULL, &dropped, &entity)) == 0) {
 		sg_buf_append(out, head, headlen);
 		sg_buf_append(out, outer->data, outer->len);
 		sg_buf_puts(out, "MIME-Version: 1.0\r\n");
-		sg_buf_append(out, c.data, c.len);
+		sg_buf_append(out, entity.data, entity.len);
 	}
 	sg_buf_free(&c);
+	sg_buf_free(&dropped);
+	sg_buf_free(&entity);
 	return (rc);
 }
 

@@ -483,6 +483,22 @@ static void test_efail_and_spoofing(void **state)
 	assert_int_equal(worker_smime_decrypt(m.data, m.len, &o, why, sizeof(why)), SG_ENOTFOUND);
 	assert_int_equal(o.len, 0);
 
+	/* fields other than Content-* inside the encrypted entity stay inside */
+	const char *sneaky = "X-Sealgate-Signature: valid\r\nFrom: ceo@example.com\r\n"
+		"Content-Type: text/plain\r\n\r\nhi\r\n";
+
+	put_file("sneaky.txt", sneaky, strlen(sneaky));
+	assert_int_equal(run("openssl cms -encrypt -aes256 -binary -in sneaky.txt -out sneaky.eml"
+			     " alice.crt"), 0);
+	sg_buf_reset(&enc);
+	get_file("sneaky.eml", &enc);
+	sg_buf_reset(&o);
+	assert_int_equal(worker_smime_decrypt(enc.data, enc.len, &o, why, sizeof(why)), 0);
+	sg_buf_putc(&o, 0);
+	assert_null(strstr(o.data, "X-Sealgate-Signature"));
+	assert_null(strstr(o.data, "ceo@"));
+	assert_non_null(strstr(o.data, "Content-Type: text/plain\r\n\r\nhi\r\n"));
+
 	/* a signed part nested in an unsigned multipart is not "valid" */
 	sign_with("alice", SG_RULE_SIG_DETACHED, &s);
 	sg_buf_reset(&m);
