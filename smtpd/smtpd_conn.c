@@ -628,7 +628,7 @@ static void conn_free(struct smtpd_conn *c)
 	if (c->tls)
 		certs_tls_free(c->tls);
 	free(c);
-	if (lp->stopping && lp->nconns == 0)
+	if (lp->stopping)
 		smtpd_server_loop_idle(lp);
 }
 

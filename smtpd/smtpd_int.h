@@ -244,6 +244,7 @@ struct smtpd_loop {
 	bool	threaded;
 	uv_tcp_t *listeners;
 	size_t	nlisteners;
+	size_t	listeners_open;		/* while stopping: closes not yet finished */
 	uv_async_t async;		/* commits done, stop */
 	pthread_mutex_t lock;		/* done list, stop flag */
 	struct smtpd_conn *done_head;

@@ -207,6 +207,16 @@ static void loop_thread(void *arg)
 	uv_run(lp->loop, UV_RUN_DEFAULT);
 }
 
+/* on_listener_closed - the listener array is freed only after the last */
+
+static void on_listener_closed(uv_handle_t *h)
+{
+	struct smtpd_loop *lp = h->data;
+
+	lp->listeners_open--;
+	smtpd_server_loop_idle(lp);
+}
+
 /* loop_stop - close a loop's listeners and say goodbye to its clients */
 
 static void loop_stop(struct smtpd_loop *lp)
@@ -214,11 +224,11 @@ static void loop_stop(struct smtpd_loop *lp)
 	if (lp->stopping)
 		return;
 	lp->stopping = true;
+	lp->listeners_open = lp->nlisteners;
 	for (size_t i = 0; i < lp->nlisteners; i++)
-		uv_close((uv_handle_t *) & lp->listeners[i], NULL);
+		uv_close((uv_handle_t *) & lp->listeners[i], on_listener_closed);
 	smtpd_conn_shutdown_all(lp);
-	if (lp->nconns == 0)
-		smtpd_server_loop_idle(lp);
+	smtpd_server_loop_idle(lp);
 }
 
 static void on_async(uv_async_t *a)
@@ -268,7 +278,12 @@ static void on_main_async_closed(uv_handle_t *h)
 
 void	smtpd_server_loop_idle(struct smtpd_loop *lp)
 {
-	if (uv_is_closing((uv_handle_t *) & lp->async))
+	/*
+	 * libuv finishes closes newest first, so the async handle, whose close
+	 * frees everything, must be closed after every other handle is done.
+	 */
+	if (lp->nconns > 0 || lp->listeners_open > 0
+	    || uv_is_closing((uv_handle_t *) & lp->async))
 		return;
 	if (lp->threaded)
 		uv_close((uv_handle_t *) & lp->async, NULL);
