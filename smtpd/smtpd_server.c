@@ -345,6 +345,22 @@ int	smtpd_start(uv_loop_t *loop, const struct smtpd_params *p, struct smtpd **ou
 	return (0);
 }
 
+/* listeners_changed - a reload cannot rebind: tell the operator */
+
+static bool listeners_changed(const struct smtpd *d, const struct smtpd_conf *c)
+{
+	const struct smtpd_listener_conf *v = c->listeners.v;
+
+	if (c->listeners.n != d->nlisteners)
+		return (true);
+	for (size_t i = 0; i < d->nlisteners; i++)
+		if (strcmp(v[i].address, d->listeners[i].address) != 0
+		    || strcmp(v[i].name, d->listeners[i].name) != 0
+		    || v[i].security != d->listeners[i].security)
+			return (true);
+	return (false);
+}
+
 int	smtpd_reload(struct smtpd *d, const struct smtpd_params *p, struct sg_buf *errors)
 {
 	struct smtpd_policy *pol, *old;
@@ -352,6 +368,8 @@ int	smtpd_reload(struct smtpd *d, const struct smtpd_params *p, struct sg_buf *e
 
 	if ((err = smtpd_policy_new(p, &pol, errors)) < 0)
 		return (err);
+	if (listeners_changed(d, p->conf))
+		sg_warn("event=listeners_unchanged reason=\"listeners change on restart only\"");
 	pthread_mutex_lock(&d->lock);
 	old = d->pol;
 	d->pol = pol;

@@ -56,6 +56,12 @@ def test_reload_changes_policy_for_new_sessions(sealgate):
     assert c.cmd("RCPT TO:<u@new.test>")[0] == 250
     # the session that began before the reload keeps its policy
     assert old.cmd("RCPT TO:<u@new.test>")[0] == 554
+    # listeners are bound once: a change waits for a restart, and says so
+    smtpd_config(sealgate, domains='"own.test", "new.test"',
+                 listeners=f'( {{ address = "127.0.0.1:{sealgate.smtp_port}"; }}, '
+                           f'{{ address = "127.0.0.1:{sealgate.smtp_port + 1}"; }} )')
+    d.signal(signal.SIGHUP)
+    d.wait_log(r"event=listeners_unchanged")
     # a broken file is refused and the old policy stays
     sealgate.conf.write_text(sealgate.conf.read_text() + "\nsmtpd_bogus = 1;\n")
     d.signal(signal.SIGHUP)
