@@ -38,6 +38,10 @@
  *	with a revocation policy that reads local CRLs only and fetches
  *	nothing, so it cannot block.
  *
+ *	TLS 1.2 renegotiation is refused both ways: a client could make the
+ *	server pay a private-key operation per request, and SMTP never needs
+ *	it.
+ *
  *	Outbound back-pressure is applied before NSS sees plaintext: a write
  *	is refused (SG_EAGAIN) while the ciphertext queue holds
  *	tls_buffer_size bytes, and otherwise limited to the room left, so
@@ -140,6 +144,7 @@ static PRFileDesc *new_model(struct certs *c)
 	    SSL_OptionSet(model, SSL_HANDSHAKE_AS_SERVER, PR_TRUE) != SECSuccess ||
 	    SSL_OptionSet(model, SSL_HANDSHAKE_AS_CLIENT, PR_FALSE) != SECSuccess ||
 	    SSL_OptionSet(model, SSL_ENABLE_SESSION_TICKETS, PR_TRUE) != SECSuccess ||
+	    SSL_OptionSet(model, SSL_ENABLE_RENEGOTIATION, SSL_RENEGOTIATE_NEVER) != SECSuccess ||
 	    set_versions(model, c) < 0) {
 		PR_Close(model);
 		return (NULL);
@@ -330,6 +335,7 @@ static int client_setup(struct certs_tls *t, const char *server_name)
 	    SSL_OptionSet(fd, SSL_HANDSHAKE_AS_CLIENT, PR_TRUE) != SECSuccess ||
 	    SSL_OptionSet(fd, SSL_HANDSHAKE_AS_SERVER, PR_FALSE) != SECSuccess ||
 	    SSL_OptionSet(fd, SSL_ENABLE_SESSION_TICKETS, PR_TRUE) != SECSuccess ||
+	    SSL_OptionSet(fd, SSL_ENABLE_RENEGOTIATION, SSL_RENEGOTIATE_NEVER) != SECSuccess ||
 	    set_versions(fd, t->c) < 0)
 		return (SG_ETLS);
 	if (server_name && *server_name) {
