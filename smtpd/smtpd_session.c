@@ -40,7 +40,9 @@
  *	octets; message text ends only at CRLF "." CRLF, its lines are at
  *	most 1000 octets, and a bare CR or LF anywhere in it makes the whole
  *	message refused after the final dot (550 5.5.2), so no SMTP smuggling
- *	can ride through us. HTTP requests end the session without a reply.
+ *	can ride through us. A message over the size limit is read on to its
+ *	end and refused, but a client that streams on for as much again is
+ *	cut off. HTTP requests end the session without a reply.
  *	Every refusal counts as an error; past error_soft_limit each reply is
  *	delayed by tarpit_delay, at error_hard_limit the session says 421
  *	and closes.
