@@ -140,3 +140,16 @@ def test_under_the_master(sealgate):
     assert send_message(sealgate.smtp_port)[0] == 250
     wait_until(lambda: "role=smtpd" in d.log(), what="smtpd log")
     assert d.stop() == 0
+
+
+def test_config_checks(sealgate):
+    import subprocess
+    from conftest import SEALGATED
+    for smtpd, msg in [("error_soft_limit = 5; error_hard_limit = 5;", "error_hard_limit"),
+                       ("max_recipients = 99;", "max_recipients"),
+                       ('tarpit_delay = "1s";', "tarpit_delay"),
+                       ('recipient_deny_file = "/nonexistent/deny";', "recipient_deny_file")]:
+        smtpd_config(sealgate, smtpd=smtpd)
+        r = subprocess.run([SEALGATED, "-n", "-c", str(sealgate.conf)], capture_output=True,
+                           text=True, timeout=30)
+        assert r.returncode != 0 and msg in r.stderr, (smtpd, r.stderr)
