@@ -435,7 +435,9 @@ def build_injector():
     flags = subprocess.run(["pkg-config", "--cflags", "--libs", "lmdb", "libconfig", "libuv"],
                            capture_output=True, text=True, check=True).stdout.split()
     san = ["-fsanitize=address,undefined"] if "asan" in str(lib) else []
-    subprocess.run(["cc", "-std=gnu11", "-D_GNU_SOURCE", "-I", str(REPO), "-o", str(exe),
+    # The sanitizer build is made with clang: link with its runtime too.
+    cc = "clang" if san and shutil.which("clang") else "cc"
+    subprocess.run([cc, "-std=gnu11", "-D_GNU_SOURCE", "-I", str(REPO), "-o", str(exe),
                     str(src), str(lib / "libqueue.a"), str(lib / "libcommon.a")] + flags
                    + san + ["-lpthread"], check=True, capture_output=True, text=True)
     _injector_path = str(exe)
