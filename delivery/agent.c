@@ -52,6 +52,7 @@
 #include "delivery_int.h"
 
 #define DUE_BATCH	256
+#define WAKE_COALESCE_MS 5
 #define MAX_UNITS	20000		/* messages in flight at once */
 #define HOSTS_TTL_MS	60000		/* re-resolve a destination after this */
 #define DSN_HDRS_MAX	(64 * 1024)
@@ -659,6 +660,16 @@ static void on_scan_timer(uv_timer_t *t)
 	scan(t->data);
 }
 
+static void on_wake_timer(uv_timer_t *t)
+{
+	scan(t->data);
+}
+
+/*
+ * on_wake - work was queued. Taking due messages is a write transaction
+ * (it leases them), so the scan waits WAKE_COALESCE_MS: wake-ups that
+ * arrive meanwhile (one per message the worker finishes) share one.
+ */
 static void on_wake(uv_poll_t *p, int status, int events)
 {
 	struct delivery_agent *a = p->data;
@@ -666,7 +677,8 @@ static void on_wake(uv_poll_t *p, int status, int events)
 	(void) status;
 	(void) events;
 	queue_wake_drain(a->wake_fd);
-	scan(a);
+	if (!uv_is_active((uv_handle_t *) &a->wake_timer))
+		uv_timer_start(&a->wake_timer, on_wake_timer, WAKE_COALESCE_MS, 0);
 }
 
 /* ------------------------------------------------------ life cycle */
@@ -733,6 +745,9 @@ int	delivery_agent_start(uv_loop_t *loop, const struct delivery_agent_params *p,
 	uv_timer_init(loop, &a->scan_timer);
 	a->scan_timer.data = a;
 	a->handles++;
+	uv_timer_init(loop, &a->wake_timer);
+	a->wake_timer.data = a;
+	a->handles++;
 	uv_check_init(loop, &a->check);
 	a->check.data = a;
 	a->handles++;
@@ -786,6 +801,8 @@ void	delivery_agent_stop(struct delivery_agent *a)
 	uv_close((uv_handle_t *) &a->check, on_handle_closed);
 	uv_timer_stop(&a->scan_timer);
 	uv_close((uv_handle_t *) &a->scan_timer, on_handle_closed);
+	uv_timer_stop(&a->wake_timer);
+	uv_close((uv_handle_t *) &a->wake_timer, on_handle_closed);
 	if (a->wake_fd >= 0) {
 		uv_poll_stop(&a->wake_poll);
 		uv_close((uv_handle_t *) &a->wake_poll, on_handle_closed);
