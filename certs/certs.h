@@ -23,7 +23,8 @@
  *	non-blocking and does no network I/O of its own.
  *
  *	Who opens how:
- *	  smtpd     CERTS_RDONLY | CERTS_KEYS  certs_tls_server_new, accept
+ *	  smtpd     CERTS_RDONLY | CERTS_KEYS | CERTS_TLS
+ *	                                       certs_tls_server_new, accept
  *	  delivery  CERTS_RDONLY               certs_tls_connect
  *	  worker    CERTS_KEYS (read-write)    lookups, harvest, CRL timer
  *	  sealctl   per command                import, list, check, ...
@@ -62,6 +63,7 @@ enum certs_tls_version_conf {
 
 struct certs_conf {
 	char   *db_dir;			/* NSS sql: database; "": STATE_DIR/nssdb */
+	char   *tls_db_dir;		/* CERTS_TLS opens this one; "": db_dir */
 	char   *password_file;		/* key database password; "": none */
 	int	revocation;		/* enum certs_revocation_policy */
 	bool	ocsp;			/* ask OCSP responders (AIA or default) */
@@ -94,6 +96,11 @@ extern const struct sg_conf_row certs_conf_rows[];
  * token missing), SG_EBUSY (already open in this process). BLOCKS
  * (file system, token).
  *
+ * With CERTS_TLS the database is tls_db_dir when one is configured: a
+ * separate database for the TLS server key, so the internet-facing smtpd
+ * never opens the one holding the S/MIME keys (with both in one
+ * database, smtpd could use every key in it).
+ *
  * With CERTS_INIT (read-write), a database that has no password gets the
  * one of password_file, so a password can be added later; *out's
  * certs_password_set() then says so. A database that has a password
@@ -105,6 +112,7 @@ extern const struct sg_conf_row certs_conf_rows[];
 #define CERTS_RDONLY	(1u << 0)	/* read-only database (smtpd, delivery) */
 #define CERTS_KEYS	(1u << 1)	/* log in, load PKCS#11 modules */
 #define CERTS_INIT	(1u << 2)	/* sealctl cert init: see below */
+#define CERTS_TLS	(1u << 3)	/* open tls_db_dir (smtpd's own keys) */
 
 struct certs;
 

@@ -67,6 +67,8 @@ static int check_certs(struct sg_conf_ctx *ctx, const config_setting_t *g, void 
 const struct sg_conf_row certs_conf_rows[] = {
 	{.name = "db_dir",.type = SG_CONF_PATH,.offset = OFF(db_dir),.def = Q(""),
 	.flags = SG_CONF_F_DIR},
+	{.name = "tls_db_dir",.type = SG_CONF_PATH,.offset = OFF(tls_db_dir),.def = Q(""),
+	.flags = SG_CONF_F_DIR},
 	{.name = "password_file",.type = SG_CONF_PATH,.offset = OFF(password_file),
 	.def = Q(""),.flags = SG_CONF_F_FILE},
 	{.name = "revocation",.type = SG_CONF_ENUM,.offset = OFF(revocation),

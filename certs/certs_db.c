@@ -19,7 +19,8 @@
  *	const char *certs_nss_errname()
  * DESCRIPTION
  *	certs_open() initialises NSS with NSS_InitContext on "sql:DIR",
- *	where DIR is conf->db_dir or STATE_DIR/nssdb. Read-write, it creates
+ *	where DIR is conf->db_dir or STATE_DIR/nssdb (with CERTS_TLS,
+ *	conf->tls_db_dir when set). Read-write, it creates
  *	DIR (mode 0700) and a database whose key store is protected by the
  *	password from conf->password_file, or by file permissions only when
  *	there is none. With CERTS_INIT an existing database without password
@@ -176,11 +177,14 @@ static int make_dir(const char *dir)
 	return (0);
 }
 
-static char *db_path(const struct sg_conf_main *m, const struct certs_conf *conf)
+static char *db_path(const struct sg_conf_main *m, const struct certs_conf *conf,
+		     unsigned flags)
 {
 	struct sg_buf b = SG_BUF_INIT;
 
-	if (conf->db_dir && *conf->db_dir)
+	if ((flags & CERTS_TLS) && conf->tls_db_dir && *conf->tls_db_dir)
+		sg_buf_puts(&b, conf->tls_db_dir);
+	else if (conf->db_dir && *conf->db_dir)
 		sg_buf_puts(&b, conf->db_dir);
 	else
 		sg_buf_printf(&b, "%s/nssdb", m->state_dir);
@@ -351,7 +355,7 @@ int	certs_open(const struct sg_conf_main *m, const struct certs_conf *conf,
 		return (SG_EBUSY);
 	c = sg_xcalloc(1, sizeof(*c));
 	pthread_mutex_init(&c->lock, NULL);
-	c->dir = db_path(m, conf);
+	c->dir = db_path(m, conf, flags);
 	c->rdonly = (flags & CERTS_RDONLY) != 0;
 	copy_tls_conf(c, conf);
 	if (*conf->password_file &&

@@ -40,6 +40,9 @@
  *
  *	ID: nickname, SHA-256 fingerprint (or a unique prefix of at least
  *	8 hex digits) or an e-mail address held by one certificate.
+ *
+ *	--tls, with any cert verb, works on certs.tls_db_dir (the TLS
+ *	server's own database) instead of certs.db_dir.
  * DIAGNOSTICS
  *	Exit 0 on success, 1 on failure (the file or ID and the reason on
  *	stderr; an import that fails leaves the database unchanged), 2 on
@@ -57,17 +60,19 @@
 
 #define FILE_MAX (16u << 20)
 
-#define CERT_USAGE "usage: sealctl cert init | import FILE [--password-file F] [--ca]" \
+#define CERT_USAGE "usage: sealctl cert [--tls] init | import FILE [--password-file F] [--ca]" \
 	" [--gateway DOMAIN] | list [--json] | show ID [--json] | remove ID | export ID |" \
 	" check ID [--usage sign|encrypt|tls] [--json] | signer ADDRESS [--json] |" \
 	" recipient ADDRESS [--json] | sign ID FILE OUT\n"
 
 struct opts {
+	unsigned db;			/* CERTS_TLS with --tls */
 	const char *password_file;
 	const char *gateway;
 	const char *usage;
 	bool	ca;
 	bool	json;
+	const char *verb;
 	int	nargs;
 	char   *args[3];
 };
@@ -75,9 +80,11 @@ struct opts {
 static int parse_opts(int argc, char **argv, struct opts *o)
 {
 	memset(o, 0, sizeof(*o));
-	for (int i = 2; i < argc; i++) {
+	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--json") == 0)
 			o->json = true;
+		else if (strcmp(argv[i], "--tls") == 0)
+			o->db = CERTS_TLS;
 		else if (strcmp(argv[i], "--ca") == 0)
 			o->ca = true;
 		else if (strcmp(argv[i], "--password-file") == 0 && i + 1 < argc)
@@ -88,10 +95,12 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			o->usage = argv[++i];
 		else if (argv[i][0] == '-' || o->nargs == 3)
 			return (-1);
+		else if (o->verb == NULL)
+			o->verb = argv[i];
 		else
 			o->args[o->nargs++] = argv[i];
 	}
-	return (0);
+	return (o->verb ? 0 : -1);
 }
 
 static int read_file(const char *path, struct sg_buf *out)
@@ -134,9 +143,10 @@ static char *read_secret(const char *path)
 	return (s);
 }
 
-static int open_db(const struct sealgate_conf *conf, unsigned flags, struct certs **c)
+static int open_db(const struct sealgate_conf *conf, const struct opts *o, unsigned flags,
+		   struct certs **c)
 {
-	int	rc = certs_open(&conf->main, &conf->certs, flags | CERTS_KEYS, c);
+	int	rc = certs_open(&conf->main, &conf->certs, flags | CERTS_KEYS | (o ? o->db : 0), c);
 
 	if (rc == SG_ENOTFOUND && (flags & CERTS_RDONLY))
 		fprintf(stderr, "sealctl: no certificate database (run \"sealctl cert init\")\n");
@@ -280,11 +290,11 @@ static void check_json(struct sg_buf *b, const struct certs_check *k)
 
 /* Verbs */
 
-static int cert_init(const struct sealgate_conf *conf)
+static int cert_init(const struct sealgate_conf *conf, const struct opts *o)
 {
 	struct certs *c;
 
-	if (open_db(conf, CERTS_INIT, &c) < 0)
+	if (open_db(conf, o, CERTS_INIT, &c) < 0)
 		return (SEALCTL_PARTIAL);
 	printf("certificate database ready in %s%s\n", certs_db_dir(c),
 	       certs_password_set(c) ? "; password set from certs.password_file" : "");
@@ -313,7 +323,7 @@ static int cert_import(const struct sealgate_conf *conf, const struct opts *o)
 	}
 	io.format = certs_format_of(file);
 	io.password = pw;
-	if (open_db(conf, 0, &c) < 0)
+	if (open_db(conf, o, 0, &c) < 0)
 		rc = SG_EIO;
 	else {
 		rc = certs_import(c, data.data, data.len, &io, &r, err, sizeof(err));
@@ -339,7 +349,7 @@ static int cert_list(const struct sealgate_conf *conf, const struct opts *o)
 	struct certs *c;
 	bool	json = o->json;
 
-	if (open_db(conf, CERTS_RDONLY, &c) < 0)
+	if (open_db(conf, o, CERTS_RDONLY, &c) < 0)
 		return (SEALCTL_PARTIAL);
 	certs_list(c, print_line, &json);
 	return (close_db(c, SEALCTL_OK));
@@ -355,7 +365,7 @@ static int with_cert(const struct sealgate_conf *conf, unsigned flags, const cha
 	struct certs *c;
 	int	rc;
 
-	if (open_db(conf, flags, &c) < 0)
+	if (open_db(conf, o, flags, &c) < 0)
 		return (SEALCTL_PARTIAL);
 	if ((rc = certs_find(c, id, &cert)) < 0) {
 		fprintf(stderr, "sealctl: %s: %s\n", id, rc == SG_EEXIST ?
@@ -474,7 +484,7 @@ static int cert_signer(const struct sealgate_conf *conf, const struct opts *o)
 	struct certs *c;
 	int	rc;
 
-	if (open_db(conf, CERTS_RDONLY, &c) < 0)
+	if (open_db(conf, o, CERTS_RDONLY, &c) < 0)
 		return (SEALCTL_PARTIAL);
 	if ((rc = certs_find_signer(c, o->args[0], &s)) < 0)
 		fprintf(stderr, "sealctl: %s: no signing certificate\n", o->args[0]);
@@ -492,7 +502,7 @@ static int cert_recipient(const struct sealgate_conf *conf, const struct opts *o
 	struct certs_candidates cs;
 	struct certs *c;
 
-	if (open_db(conf, CERTS_RDONLY, &c) < 0)
+	if (open_db(conf, o, CERTS_RDONLY, &c) < 0)
 		return (SEALCTL_PARTIAL);
 	certs_find_recipient(c, o->args[0], &cs);
 	for (size_t i = 0; i < cs.n; i++) {
@@ -513,7 +523,7 @@ static int cert_remove(const struct sealgate_conf *conf, const struct opts *o)
 	struct certs *c;
 	int	rc;
 
-	if (open_db(conf, 0, &c) < 0)
+	if (open_db(conf, o, 0, &c) < 0)
 		return (SEALCTL_PARTIAL);
 	if ((rc = certs_remove(c, o->args[0])) < 0)
 		fprintf(stderr, "sealctl: %s: %s\n", o->args[0], rc == SG_EEXIST ?
@@ -530,12 +540,13 @@ static int usage(const char *text)
 int	sealctl_cert(const struct sealgate_conf *conf, int argc, char **argv)
 {
 	struct opts o;
-	const char *verb = argc > 1 ? argv[1] : "";
+	const char *verb;
 
-	if (argc < 2 || parse_opts(argc, argv, &o) < 0)
+	if (parse_opts(argc, argv, &o) < 0)
 		return (usage(CERT_USAGE));
+	verb = o.verb;
 	if (strcmp(verb, "init") == 0 && o.nargs == 0)
-		return (cert_init(conf));
+		return (cert_init(conf, &o));
 	if (strcmp(verb, "import") == 0 && o.nargs == 1)
 		return (cert_import(conf, &o));
 	if (strcmp(verb, "list") == 0 && o.nargs == 0)
@@ -569,7 +580,7 @@ static int crl_import(const struct sealgate_conf *conf, const char *file)
 		sg_buf_free(&data);
 		return (SEALCTL_PARTIAL);
 	}
-	if (open_db(conf, 0, &c) < 0) {
+	if (open_db(conf, NULL, 0, &c) < 0) {
 		sg_buf_free(&data);
 		return (SEALCTL_PARTIAL);
 	}
@@ -587,7 +598,7 @@ static int crl_fetch(const struct sealgate_conf *conf)
 	size_t	ok, bad;
 	int	rc;
 
-	if (open_db(conf, 0, &c) < 0)
+	if (open_db(conf, NULL, 0, &c) < 0)
 		return (SEALCTL_PARTIAL);
 	if ((rc = certs_crl_fetch(c, &ok, &bad)) < 0)
 		fprintf(stderr, "sealctl: crl fetch: %s\n", sg_strerror(rc));

@@ -402,3 +402,20 @@ def test_password_added_to_existing_database(sealgate, pki):
     # ... and without one the database no longer opens for keys
     sealgate.write_config()
     assert sealgate.sealctl("cert", "signer", "bob@example.org", check=False).returncode == 1
+
+
+def test_separate_tls_database(sealgate, pki):
+    tls = sealgate.dir / "tlsdb"
+    sealgate.write_config(f'certs = {{ tls_db_dir = "{tls}"; tls_cert = "server"; }};')
+    sealgate.sealctl("cert", "init")
+    sealgate.sealctl("cert", "--tls", "init")
+    sealgate.sealctl("cert", "--tls", "import", pki["server"].p12, "--password-file",
+                     pwfile(sealgate, pki, "server"))
+    sealgate.sealctl("cert", "import", pki["alice"].p12, "--password-file",
+                     pwfile(sealgate, pki, "alice"))
+    tls_rows = [json.loads(l) for l in
+                sealgate.sealctl("cert", "list", "--json", "--tls").stdout.splitlines()]
+    main_rows = listing(sealgate)
+    assert [r["nickname"] for r in tls_rows if r["key"]] == ["server"]
+    assert [r["nickname"] for r in main_rows if r["key"]] == ["alice"]
+    assert (tls / "key4.db").exists()
