@@ -22,8 +22,8 @@
  *	session uses it, across reloads.
  * SECURITY
  *	smtpd never asks for private keys other than the TLS server key
- *	(certs opened with CERTS_RDONLY), and runs unprivileged once its
- *	ports are bound.
+ *	(certs opened with CERTS_RDONLY), runs unprivileged once its ports
+ *	are bound, and dumps no core (the key is in its memory).
  * DIAGNOSTICS
  *	A failure to start is logged and start() returns NULL (the runtime
  *	then exits and the master restarts the role with backoff).
@@ -32,6 +32,7 @@
 #include <grp.h>
 #include <pwd.h>
 #include <stdlib.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <string.h>
 #include <unistd.h>
@@ -175,6 +176,16 @@ static int tls_open(struct role_smtpd *rs, const struct sealgate_conf *conf)
 	return (0);
 }
 
+/* no_core - the TLS key is in memory: no core file, no ptrace by our uid */
+
+static void no_core(void)
+{
+	struct rlimit rl = {0, 0};
+
+	setrlimit(RLIMIT_CORE, &rl);
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+}
+
 /* drop_privileges - become user:group once the ports are bound */
 
 static int drop_privileges(const struct sg_conf_main *m)
@@ -225,6 +236,7 @@ static void *smtpd_role_start(uv_loop_t *loop, const struct sealgate_conf *conf)
 	int	err;
 
 	raise_fd_limit(&conf->smtpd);
+	no_core();
 	if (tls_open(rs, conf) < 0 || params(rs, conf, &p) < 0) {
 		role_free(rs);
 		return (NULL);
