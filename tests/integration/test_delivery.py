@@ -542,3 +542,17 @@ def test_large_body_over_tls_arrives_intact_with_crlf_only(sealgate, port, tmp_p
         assert mx.bare_line_endings == 0
         want = b"".join(lines) + b"bare LF here\r\nbare CR here\r\nlast line without end\r\n"
         assert got == want
+
+
+def test_opportunistic_failed_handshake_retries_in_plaintext(sealgate, port, tmp_path):
+    with Dns(dns_records(*TLS_RECS)) as dns, SmtpPeer(
+            "127.0.0.11", port, starttls="broken", tmpdir=tmp_path) as mx:
+        config(sealgate, dns, port, extra='tls_policy = "opportunistic";')
+        d = sealgate.start(role="delivery")
+        Injector(sealgate).inject("s@sender.test", ["u@tls.test"])
+        r = wait_result(d, "u@tls.test", "sent")
+        assert r["tls"] == "none" and r["attempt"] == "1"
+        assert len(mx.sessions) == 2
+        second = [c for c in mx.sessions[1].commands]
+        assert (False, "STARTTLS") not in second
+        assert mx.messages[0]["tls"] is False
