@@ -24,7 +24,8 @@
 
 /* Direction of a message, decided by smtpd from own_servers/own_domains. */
 enum sg_rule_dir {
-	SG_RULE_DIR_ANY,		/* in a rule: either; never a message's */
+	SG_RULE_DIR_ANY,		/* rule: either; message: unknown (only
+					 * rules for any direction match it) */
 	SG_RULE_DIR_INBOUND,
 	SG_RULE_DIR_OUTBOUND,
 };

@@ -350,6 +350,12 @@ static int collect(const void *chunk, size_t len, void *arg)
 	return (0);
 }
 
+static enum sg_rule_dir rule_dir(enum queue_direction d)
+{
+	return (d == QUEUE_DIR_INBOUND ? SG_RULE_DIR_INBOUND
+		: d == QUEUE_DIR_OUTBOUND ? SG_RULE_DIR_OUTBOUND : SG_RULE_DIR_ANY);
+}
+
 /* make_parts - one part per rule, recipients in their original order */
 
 static size_t make_parts(const struct worker_snap *s, const struct queue_env *env, struct part *parts)
@@ -358,7 +364,7 @@ static size_t make_parts(const struct worker_snap *s, const struct queue_env *en
 
 	for (size_t i = 0; i < env->nrcpt; i++) {
 		const char *a = env->rcpt[i].addr;
-		int	rule = sg_rules_classify(&s->conf.rules, (enum sg_rule_dir) env->direction,
+		int	rule = sg_rules_classify(&s->conf.rules, rule_dir(env->direction),
 						 env->listener, env->sender, strlen(env->sender),
 						 a, strlen(a));
 		size_t	k;
