@@ -22,7 +22,9 @@
  *	session uses it, across reloads.
  * SECURITY
  *	smtpd never asks for private keys other than the TLS server key
- *	(certs opened with CERTS_RDONLY), runs unprivileged once its ports
+ *	(certs opened read-only, and on tls_db_dir when one is configured, so
+ *	the S/MIME keys can live in a database smtpd never opens), logs in
+ *	only to reach that key, runs unprivileged once its ports
  *	are bound, and dumps no core (the key is in its memory).
  * DIAGNOSTICS
  *	A failure to start is logged and start() returns NULL (the runtime
@@ -164,7 +166,8 @@ static int tls_open(struct role_smtpd *rs, const struct sealgate_conf *conf)
 			 "certs.tls_cert names no server certificate\"");
 		return (SG_EINVAL);
 	}
-	if ((err = certs_open(&conf->main, &conf->certs, CERTS_RDONLY, &rs->certs)) < 0) {
+	if ((err = certs_open(&conf->main, &conf->certs, CERTS_RDONLY | CERTS_KEYS | CERTS_TLS,
+			      &rs->certs)) < 0) {
 		sg_error("event=certs_open_failed error=\"%s\"", sg_strerror(err));
 		return (err);
 	}
