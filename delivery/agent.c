@@ -163,6 +163,30 @@ static void resolve(struct dl_dest *d)
 	}
 }
 
+/*
+ * free_a_slot - every connection is taken and d has waiting mail: an
+ * idle connection cached for another destination gives its place up.
+ */
+static void free_a_slot(struct delivery_agent *a, struct dl_dest *d)
+{
+	for (struct dl_dest *o = a->dests; o; o = o->next) {
+		if (o != d && o->idle) {
+			dl_conn_quit_idle(o);
+			return;
+		}
+	}
+}
+
+bool	dl_agent_starved(const struct delivery_agent *a, const struct dl_dest *except)
+{
+	if (a->total < (unsigned) a->conf->max_connections)
+		return (false);
+	for (const struct dl_dest *o = a->dests; o; o = o->next)
+		if (o != except && o->njobs > o->connecting)
+			return (true);
+	return (false);
+}
+
 void	dl_dest_dispatch(struct dl_dest *d)
 {
 	struct delivery_agent *a = d->a;
@@ -180,6 +204,8 @@ void	dl_dest_dispatch(struct dl_dest *d)
 	while (d->njobs > d->connecting && d->active < (unsigned) a->conf->destination_concurrency
 	       && a->total < (unsigned) a->conf->max_connections && d->hosts)
 		dl_conn_open(d);
+	if (d->njobs > d->connecting && a->total >= (unsigned) a->conf->max_connections)
+		free_a_slot(a, d);
 }
 
 void	dl_dest_fail(struct dl_dest *d, int status, const char *enh, const char *reason,

@@ -344,6 +344,11 @@ static void go_idle(struct dl_conn *c)
 		dl_conn_give(c, j);
 		return;
 	}
+	if (dl_agent_starved(c->a, c->d)) {
+		/* Another destination waits for a connection slot: give ours up. */
+		delivery_session_quit(c->s);
+		return;
+	}
 	c->inext = c->d->idle;
 	c->d->idle = c;
 	arm(c, c->a->conf->reuse_time);

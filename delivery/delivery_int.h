@@ -139,6 +139,7 @@ void	dl_conn_quit_idle(struct dl_dest *);
 /* agent.c, for conn.c */
 struct dl_job *dl_dest_take(struct dl_dest *);
 void	dl_dest_dispatch(struct dl_dest *);
+bool	dl_agent_starved(const struct delivery_agent *, const struct dl_dest *except);
 void	dl_dest_fail(struct dl_dest *, int status, const char *enh, const char *reason,
 		     const char *relay);
 void	dl_dest_conn_closed(struct dl_dest *, struct dl_conn *);

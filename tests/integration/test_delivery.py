@@ -556,3 +556,21 @@ def test_opportunistic_failed_handshake_retries_in_plaintext(sealgate, port, tmp
         second = [c for c in mx.sessions[1].commands]
         assert (False, "STARTTLS") not in second
         assert mx.messages[0]["tls"] is False
+
+
+def test_total_connection_limit(sealgate, port):
+    # Two destinations (two MX domains) served by one recording peer: the
+    # peer sees every connection the agent opens, whatever the domain.
+    recs = dns_records("--mx-host=one.test,mx.both.test,10", "--mx-host=two.test,mx.both.test,10",
+                       "--host-record=mx.both.test,127.0.0.11")
+    with Dns(recs) as dns, SmtpPeer("127.0.0.11", port, delay=0.05) as mx:
+        # Idle connections are kept long: one destination's cached ones must
+        # still give way to the other's waiting mail.
+        config(sealgate, dns, port, extra='destination_concurrency = 5; max_connections = 2; '
+               'reuse_time = "30s";')
+        d = sealgate.start(role="delivery")
+        inj = Injector(sealgate)
+        inj.inject("s@sender.test", ["u@one.test"], count=15)
+        inj.inject("s@sender.test", ["u@two.test"], count=15)
+        wait_until(lambda: len(mx.messages) == 30, 30, what="30 messages")
+        assert mx.max_concurrent == 2
