@@ -413,9 +413,8 @@ static void unit_record(struct dl_unit *u)
 			.index = i,.state = st,.reply = r->reply,.dsn_status = r->enh,
 			.relay = r->relay,.next_attempt_ms = next,
 		};
-		if (strcmp(r->relay, "none") != 0) {
-			dr.remote_mta = r->relay;
-		}
+		if (*r->mta)
+			dr.remote_mta = r->mta;	/* RFC 3464: the host name only */
 		if (st == QUEUE_RCPT_BOUNCED && wants(q->notify, QUEUE_NOTIFY_FAILURE)) {
 			dr.kind = DELIVERY_DSN_FAILED;
 			bounce[nb++] = dr;
@@ -505,6 +504,8 @@ void	dl_job_done(struct dl_job *j, const char *relay, const char *tls)
 		snprintf(rr->reply, sizeof(rr->reply), "%s", *r->reply ? r->reply
 			 : "no result (internal)");
 		snprintf(rr->relay, sizeof(rr->relay), "%s", relay);
+		snprintf(rr->mta, sizeof(rr->mta), "%.*s", (int) strcspn(relay, "["),
+			 strcmp(relay, "none") ? relay : "");
 		snprintf(rr->tls, sizeof(rr->tls), "%s", tls);
 	}
 	free(j->rcpts);

@@ -61,6 +61,7 @@ struct dl_rres {
 	char	enh[16];
 	char	reply[DELIVERY_REPLY_TEXT_MAX + 128];
 	char	relay[320];
+	char	mta[256];		/* the relay's host name, for DSNs */
 	char	tls[128];
 };
 

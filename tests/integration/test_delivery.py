@@ -179,7 +179,7 @@ def test_5xx_bounce_is_rfc3464_with_remote_reply(sealgate, port):
         rb = blocks[1]
         assert rb["Final-Recipient"] == "rfc822; gone@hard.test"
         assert rb["Action"] == "failed" and rb["Status"] == "5.1.1"
-        assert rb["Remote-MTA"] == f"dns; mx.hard.test[127.0.0.11]:{port}"
+        assert rb["Remote-MTA"] == "dns; mx.hard.test"
         assert rb["Diagnostic-Code"] == "smtp; 550 5.1.1 no such user"
         headers = msg.get_payload()[2]
         assert headers.get_content_type() == "text/rfc822-headers"
