@@ -574,3 +574,14 @@ def test_total_connection_limit(sealgate, port):
         inj.inject("s@sender.test", ["u@two.test"], count=15)
         wait_until(lambda: len(mx.messages) == 30, 30, what="30 messages")
         assert mx.max_concurrent == 2
+
+
+def test_aaaa_only_mail_host(sealgate, port):
+    recs = dns_records("--mx-host=six.test,mx.six.test,10", "--host-record=mx.six.test,::1")
+    with Dns(recs) as dns, SmtpPeer("::1", port) as mx:
+        config(sealgate, dns, port)
+        d = sealgate.start(role="delivery")
+        Injector(sealgate).inject("s@sender.test", ["u@six.test"])
+        r = wait_result(d, "u@six.test", "sent")
+        assert r["relay"] == f"mx.six.test[::1]:{port}"
+        assert mx.rcpts_delivered() == ["u@six.test"]
