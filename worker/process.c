@@ -30,8 +30,9 @@
  *	Encryption picks, per recipient, the recipient's own newest valid
  *	certificate, else the valid gateway certificate of its domain.
  *	Under "mandatory" one recipient without either stops the whole
- *	part (nobody gets it); under "if-possible" the part then goes out
- *	signed only.
+ *	part (nobody gets it); under "if-possible" those recipients get a
+ *	part of their own, signed but not encrypted, and the others still
+ *	get encrypted mail.
  *
  *	Signing certificates are looked up once per sender and cached per
  *	thread for WORKER_SIGNER_TTL_MS, so a message pays no key look-up.
@@ -58,6 +59,10 @@ struct part {
 	enum queue_state state;
 	char	reason[200];
 	char	note[300];
+	/* if-possible: recipients without a certificate, and their plain copy */
+	struct queue_rcpt *rest;
+	size_t	nrest;
+	struct sg_buf rest_body;
 };
 
 void	worker__thread_init(struct worker_thread *t, struct queue *q, struct certs *c,
@@ -271,10 +276,31 @@ static bool step_sign(struct worker_thread *t, const struct worker_snap *s,
 	return (false);
 }
 
+/*
+ * set_aside - under if-possible, the recipients without a certificate
+ * leave this part with a copy of the unencrypted body: they become a part
+ * of their own, and the others still get encrypted mail.
+ */
+static void set_aside(struct part *p, const bool *has_cert)
+{
+	size_t	k = 0;
+
+	p->rest = sg_xcalloc(p->env.nrcpt, sizeof(*p->rest));
+	for (size_t i = 0; i < p->env.nrcpt; i++) {
+		if (has_cert[i])
+			p->env.rcpt[k++] = p->env.rcpt[i];
+		else
+			p->rest[p->nrest++] = p->env.rcpt[i];
+	}
+	p->env.nrcpt = k;
+	sg_buf_append(&p->rest_body, p->body.data, p->body.len);
+}
+
 static bool step_encrypt(struct worker_thread *t, const struct worker_snap *s,
 			 struct part *p, const struct sg_rule *r)
 {
 	CERTCertificate **certs = sg_xcalloc(p->env.nrcpt + 1, sizeof(*certs));
+	bool   *has = sg_xcalloc(p->env.nrcpt + 1, sizeof(*has));
 	struct sg_buf out = SG_BUF_INIT;
 	size_t	n = 0;
 	char	why[300];
@@ -283,17 +309,19 @@ static bool step_encrypt(struct worker_thread *t, const struct worker_snap *s,
 
 	why[0] = 0;
 	for (size_t i = 0; i < p->env.nrcpt; i++) {
-		if ((certs[n] = pick_cert(t, p->env.rcpt[i].addr, false)) == NULL) {
+		if ((certs[n] = pick_cert(t, p->env.rcpt[i].addr, false)) != NULL)
+			has[i] = true, n++;
+		else if (why[0] == 0)
 			snprintf(why, sizeof(why), "no valid certificate for %.200s", p->env.rcpt[i].addr);
-			break;
-		}
-		n++;
 	}
-	if (why[0]) {
-		if (r->encrypt == SG_RULE_ENC_MANDATORY)
-			stop = fail(t, s, p, r, r->on_encrypt_failure, "no-cert", why);
+	if (why[0] && r->encrypt == SG_RULE_ENC_MANDATORY) {
+		stop = fail(t, s, p, r, r->on_encrypt_failure, "no-cert", why);
 		goto out;
 	}
+	if (n == 0)
+		goto out;			/* if-possible, and nobody can */
+	if (why[0])
+		set_aside(p, has);
 	if (r->encrypt_to_self && *p->env.sender && (certs[n] = pick_cert(t, p->env.sender, true)))
 		n++;
 	if ((rc = worker_smime_encrypt(certs, n, p->body.data, p->body.len, &out)) < 0) {
@@ -310,6 +338,7 @@ out:
 	for (size_t i = 0; i < n; i++)
 		CERT_DestroyCertificate(certs[i]);
 	free(certs);
+	free(has);
 	sg_buf_free(&out);
 	return (stop);
 }
@@ -384,6 +413,24 @@ static size_t make_parts(const struct worker_snap *s, const struct queue_env *en
 	return (n);
 }
 
+/* split_rest - the recipients set aside by step_encrypt become part q */
+
+static void split_rest(struct part *p, struct part *q)
+{
+	q->rule = p->rule;
+	q->env = p->env;
+	q->env.crypto &= ~WORKER_DID_ENCRYPT;
+	q->env.rcpt = p->rest;
+	q->env.nrcpt = p->nrest;
+	q->body = p->rest_body;
+	q->changed = true;
+	q->state = QUEUE_READY;		/* whatever became of the encrypted part */
+	snprintf(q->note, sizeof(q->note), "%s", p->note);
+	p->rest = NULL;
+	p->nrest = 0;
+	p->rest_body = (struct sg_buf) SG_BUF_INIT;
+}
+
 static void log_part(const struct part *p, uint64_t id)
 {
 	char	ids[QUEUE_ID_BUFSZ];
@@ -413,8 +460,12 @@ int	worker__process(struct worker_thread *t, const struct worker_snap *s, uint64
 	qp = sg_xcalloc(env.nrcpt + 1, sizeof(*qp));
 	src = sg_xcalloc(env.nrcpt + 1, sizeof(*src));
 	n = make_parts(s, &env, parts);
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0, made = n; i < made; i++) {
 		apply(t, s, &parts[i], &original);
+		if (parts[i].nrest)
+			split_rest(&parts[i], &parts[n++]);
+	}
+	for (size_t i = 0; i < n; i++) {
 		parts[i].env.reason = parts[i].reason;
 		parts[i].env.crypto_note = parts[i].note;
 		parts[i].env.flags |= QUEUE_F_WORKED;
@@ -434,6 +485,8 @@ out:
 			 sg_strerror(rc));
 	for (size_t i = 0; i < n; i++) {
 		free(parts[i].env.rcpt);
+		free(parts[i].rest);
+		sg_buf_free(&parts[i].rest_body);
 		sg_buf_free(&parts[i].body);
 	}
 	free(parts);

@@ -352,6 +352,29 @@ static void test_mandatory_all_or_nothing_and_split(void **state)
 	assert_true(find(0, "admin@example.com").n >= 1);
 }
 
+static void test_if_possible_splits_by_certificate(void **state)
+{
+	const char *r[] = { "bob@partner.org", "nobody@nowhere.org", NULL };
+	uint64_t id = spool(QUEUE_DIR_OUTBOUND, "carl@example.com", r, body_from("carl@example.com"));
+	struct found enc, plain;
+	uint32_t crypto;
+
+	(void) state;
+	assert_int_equal(work(), 1);
+	enc = find(id, "bob@partner.org");
+	plain = find(id, "nobody@nowhere.org");
+	assert_int_equal(enc.n, 1);
+	assert_int_equal(plain.n, 1);
+	assert_true(enc.id != plain.id);
+	/* bob's copy is encrypted to bob; the other one is signed, in clear */
+	assert_int_equal(processed(enc.id, &crypto, "t8a.eml"), QUEUE_READY);
+	assert_true(crypto & WORKER_DID_ENCRYPT);
+	assert_int_equal(run("openssl cms -decrypt -in t8a.eml -recip bob.crt -inkey bob.key -out /dev/null"), 0);
+	assert_int_equal(processed(plain.id, &crypto, "t8b.eml"), QUEUE_READY);
+	assert_int_equal(crypto & (WORKER_DID_ENCRYPT | WORKER_DID_SIGN), WORKER_DID_SIGN);
+	assert_int_equal(run("openssl cms -verify -in t8b.eml -CAfile ca.crt -out /dev/null"), 0);
+}
+
 static void test_hold(void **state)
 {
 	const char *r[] = { "z@hold.org", NULL };
@@ -485,6 +508,7 @@ int	main(void)
 		cmocka_unit_test(test_gateway_sign_and_encrypt),
 		cmocka_unit_test(test_personal_over_gateway),
 		cmocka_unit_test(test_mandatory_all_or_nothing_and_split),
+		cmocka_unit_test(test_if_possible_splits_by_certificate),
 		cmocka_unit_test(test_hold),
 		cmocka_unit_test(test_harvest_then_encrypt),
 		cmocka_unit_test(test_failure_modes),
