@@ -264,8 +264,8 @@ static void read_original(struct delivery_agent *a, struct dl_unit *u, bool full
 		b->len += got;
 }
 
-static void send_dsn(struct delivery_agent *a, struct dl_unit *u,
-		     const struct delivery_dsn_rcpt *rcpts, size_t n, int64_t now)
+static int send_dsn(struct delivery_agent *a, struct dl_unit *u,
+		    const struct delivery_dsn_rcpt *rcpts, size_t n, int64_t now)
 {
 	struct delivery_dsn d = {
 		.reporting_mta = a->hostname,.queue_id = u->idstr,.sender = u->env.sender,
@@ -285,7 +285,7 @@ static void send_dsn(struct delivery_agent *a, struct dl_unit *u,
 	d.original_len = orig.len;
 	if (d.full && orig.len >= DSN_FULL_MAX)
 		d.full = false;
-	if (delivery_dsn_build(&d, &msg) < 0)
+	if ((rc = delivery_dsn_build(&d, &msg)) < 0)
 		goto out;
 	queue_env_init(&e);
 	e.state = QUEUE_READY;
@@ -310,6 +310,7 @@ static void send_dsn(struct delivery_agent *a, struct dl_unit *u,
 out:
 	sg_buf_free(&orig);
 	sg_buf_free(&msg);
+	return (rc < 0 ? rc : 0);
 }
 
 /* --------------------------------------------------------- results */
@@ -379,71 +380,102 @@ static void unit_free(struct dl_unit *u)
 
 /* unit_record - DSNs and queue results of one finished unit, then free it */
 
+/* The reports one attempt of one message asks for. */
+struct reports {
+	struct delivery_dsn_rcpt *v[3];	/* failed, delayed, delivered */
+	size_t	n[3];
+};
+
+/* classify - queue state of one tried recipient, and the report it wants */
+
+static void classify(struct dl_unit *u, size_t i, int64_t now, struct queue_result *out,
+		     struct reports *rp, bool warn)
+{
+	struct delivery_agent *a = u->a;
+	struct dl_rres *r = &u->res[i];
+	const struct queue_rcpt *q = &u->env.rcpt[i];
+	struct delivery_dsn_rcpt dr = {.addr = q->addr,.status = r->enh,
+		.remote_mta = *r->mta ? r->mta : NULL,.diagnostic = r->reply,
+	.last_attempt = now,.orcpt = *q->orcpt ? q->orcpt : NULL};
+	int64_t	next;
+	enum queue_rcpt_state st = decide(a, u, r, q->attempts + 1, now, &next);
+
+	*out = (struct queue_result) {
+		.index = i,.state = st,.reply = r->reply,.dsn_status = r->enh,
+		.relay = r->relay,.next_attempt_ms = next,
+	};
+	if (st == QUEUE_RCPT_BOUNCED && wants(q->notify, QUEUE_NOTIFY_FAILURE))
+		dr.kind = DELIVERY_DSN_FAILED;
+	else if (st == QUEUE_RCPT_DELIVERED && wants(q->notify, QUEUE_NOTIFY_SUCCESS))
+		dr.kind = DELIVERY_DSN_DELIVERED;
+	else if (st == QUEUE_RCPT_DEFERRED && warn && wants(q->notify, QUEUE_NOTIFY_DELAY)
+		 && now - u->env.arrival_ms >= a->conf->delay_warning)
+		dr.kind = DELIVERY_DSN_DELAYED;
+	else
+		return;
+	rp->v[dr.kind][rp->n[dr.kind]++] = dr;
+}
+
+/*
+ * keep_bounced - the bounce could not be stored: a recipient is final
+ * only with its report, so it stays deferred and bounces next time.
+ */
+static void keep_bounced(struct dl_unit *u, struct queue_result *res, size_t n, int64_t now)
+{
+	for (size_t k = 0; k < n; k++) {
+		if (res[k].state != QUEUE_RCPT_BOUNCED)
+			continue;
+		res[k].state = QUEUE_RCPT_DEFERRED;
+		res[k].next_attempt_ms = now + u->a->conf->retry_min;
+	}
+}
+
+/* unit_record - reports and queue results of one finished unit, then free it */
+
 static void unit_record(struct dl_unit *u)
 {
 	struct delivery_agent *a = u->a;
-	size_t	n = u->env.nrcpt, nres = 0, nb = 0, ns = 0, nd = 0;
+	size_t	n = u->env.nrcpt, nres = 0;
 	struct queue_result *res = sg_xcalloc(n ? n : 1, sizeof(*res));
-	struct delivery_dsn_rcpt *bounce = sg_xcalloc(n ? n : 1, sizeof(*bounce));
-	struct delivery_dsn_rcpt *success = sg_xcalloc(n ? n : 1, sizeof(*success));
-	struct delivery_dsn_rcpt *delay = sg_xcalloc(n ? n : 1, sizeof(*delay));
+	struct reports rp = {{NULL}, {0}};
 	bool	dsn_ok = *u->env.sender && !(u->env.flags & QUEUE_F_DSN);
 	bool	warn = a->conf->delay_warning > 0 && !strstr(u->env.route, "delay-warned");
-	int64_t	now = sg_now_ms(), next;
-	bool	done = false;
+	bool	warned = false, done = false;
+	int64_t	now = sg_now_ms();
 	int	rc;
 
+	for (int k = 0; k < 3; k++)
+		rp.v[k] = sg_xcalloc(n ? n : 1, sizeof(*rp.v[k]));
 	for (size_t i = 0; i < n; i++) {
-		struct dl_rres *r = &u->res[i];
-		const struct queue_rcpt *q = &u->env.rcpt[i];
-		unsigned attempt = q->attempts + 1;
-		enum queue_rcpt_state st;
-		struct delivery_dsn_rcpt dr = {.addr = q->addr,.status = r->enh,
-			.remote_mta = NULL,.diagnostic = r->reply,.last_attempt = now,
-		.orcpt = *q->orcpt ? q->orcpt : NULL};
+		const struct dl_rres *r = &u->res[i];
 
-		if (!r->tried)
-			continue;
 		/* At shutdown, a recipient cut off locally was not really tried. */
-		if (a->stopping && r->status == DELIVERY_TEMP && r->code == 0)
-			continue;
-		st = decide(a, u, r, attempt, now, &next);
-		log_result(u, i, st, r, attempt, now);
-		res[nres++] = (struct queue_result) {
-			.index = i,.state = st,.reply = r->reply,.dsn_status = r->enh,
-			.relay = r->relay,.next_attempt_ms = next,
-		};
-		if (*r->mta)
-			dr.remote_mta = r->mta;	/* RFC 3464: the host name only */
-		if (st == QUEUE_RCPT_BOUNCED && wants(q->notify, QUEUE_NOTIFY_FAILURE)) {
-			dr.kind = DELIVERY_DSN_FAILED;
-			bounce[nb++] = dr;
-		} else if (st == QUEUE_RCPT_DELIVERED && wants(q->notify, QUEUE_NOTIFY_SUCCESS)) {
-			dr.kind = DELIVERY_DSN_DELIVERED;
-			success[ns++] = dr;
-		} else if (st == QUEUE_RCPT_DEFERRED && warn && wants(q->notify, QUEUE_NOTIFY_DELAY)
-			   && now - u->env.arrival_ms >= a->conf->delay_warning) {
-			dr.kind = DELIVERY_DSN_DELAYED;
-			delay[nd++] = dr;
-		}
+		if (r->tried && !(a->stopping && r->status == DELIVERY_TEMP && r->code == 0))
+			classify(u, i, now, &res[nres++], &rp, warn);
 	}
-	if (dsn_ok && nb)
-		send_dsn(a, u, bounce, nb, now);
-	if (dsn_ok && ns)
-		send_dsn(a, u, success, ns, now);
-	if (dsn_ok && nd)
-		send_dsn(a, u, delay, nd, now);
+	if (dsn_ok && rp.n[DELIVERY_DSN_FAILED]
+	    && send_dsn(a, u, rp.v[DELIVERY_DSN_FAILED], rp.n[DELIVERY_DSN_FAILED], now) < 0)
+		keep_bounced(u, res, nres, now);
+	if (dsn_ok && rp.n[DELIVERY_DSN_DELIVERED])
+		send_dsn(a, u, rp.v[DELIVERY_DSN_DELIVERED], rp.n[DELIVERY_DSN_DELIVERED], now);
+	if (dsn_ok && rp.n[DELIVERY_DSN_DELAYED])
+		warned = send_dsn(a, u, rp.v[DELIVERY_DSN_DELAYED], rp.n[DELIVERY_DSN_DELAYED],
+				  now) == 0;
+	for (size_t k = 0; k < nres; k++) {
+		size_t	i = res[k].index;
+
+		log_result(u, i, res[k].state, &u->res[i], u->env.rcpt[i].attempts + 1, now);
+	}
 	if (nres > 0) {
-		rc = queue_record(a->q, u->id, res, nres, 0, nd ? "delay-warned" : NULL, &done);
+		rc = queue_record(a->q, u->id, res, nres, 0, warned ? "delay-warned" : NULL, &done);
 		if (rc < 0)
 			sg_error("id=%s event=record_failed error=\"%s\"", u->idstr, sg_strerror(rc));
 		else if (done)
 			sg_info("id=%s event=removed", u->idstr);
 	}
 	free(res);
-	free(bounce);
-	free(success);
-	free(delay);
+	for (int k = 0; k < 3; k++)
+		free(rp.v[k]);
 	*slot(a, u->id) = u->hnext;
 	a->nunits--;
 	unit_free(u);
