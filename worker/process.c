@@ -113,6 +113,18 @@ static struct worker_signer *signer_for(struct worker_thread *t, const char *sen
 	return (c->signer);
 }
 
+/* rsa - NSS 3.87 encrypts to RSA keys only (ECDH arrived in 3.100) */
+
+static bool rsa(CERTCertificate *c)
+{
+	SECKEYPublicKey *k = CERT_ExtractPublicKey(c);
+	bool	ok = k && k->keyType == rsaKey;
+
+	if (k)
+		SECKEY_DestroyPublicKey(k);
+	return (ok);
+}
+
 /* pick_cert - the recipient's own valid certificate, else a valid gateway one */
 
 static CERTCertificate *pick_cert(struct worker_thread *t, const char *rcpt, bool gateway_only)
@@ -124,7 +136,7 @@ static CERTCertificate *pick_cert(struct worker_thread *t, const char *rcpt, boo
 		return (NULL);
 	for (int pass = gateway_only ? 1 : 0; pass < 2 && best == NULL; pass++)
 		for (size_t i = 0; i < cc.n && best == NULL; i++)
-			if (cc.v[i].check.valid && cc.v[i].gateway == (pass == 1))
+			if (cc.v[i].check.valid && cc.v[i].gateway == (pass == 1) && rsa(cc.v[i].cert))
 				best = CERT_DupCertificate(cc.v[i].cert);
 	certs_candidates_free(&cc);
 	return (best);

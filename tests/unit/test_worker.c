@@ -47,7 +47,7 @@ static const char pki[] =
 	"openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 3650 \\\n"
 	"  -subj /CN=ca -addext basicConstraints=critical,CA:true -addext keyUsage=critical,keyCertSign,cRLSign\n"
 	"user() {\n"
-	"  openssl req -newkey rsa:2048 -nodes -keyout $1.key -out $1.csr -subj \"/CN=$1/emailAddress=$2\"\n"
+	"  openssl req -newkey ${KEY:-rsa:2048} -nodes -keyout $1.key -out $1.csr -subj \"/CN=$1/emailAddress=$2\"\n"
 	"  printf 'basicConstraints=CA:false\\nkeyUsage=critical,digitalSignature,keyEncipherment\\n"
 	"extendedKeyUsage=emailProtection\\nsubjectAltName=email:%s\\n' $2 > $1.ext\n"
 	"  openssl x509 -req -in $1.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out $1.crt -days 365 -extfile $1.ext\n"
@@ -57,6 +57,7 @@ static const char pki[] =
 	"user bob bob@partner.org\n"
 	"user x x@secret.org\n"
 	"user dave dave@other.org\n"
+	"KEY='ec -pkeyopt ec_paramgen_curve:P-256' user eve eve@ec.org\n"
 	"mkdir state\n";
 
 static const char conf_text[] =
@@ -84,6 +85,8 @@ static const struct sg_conf_section sections[] = {
 	{"certs", certs_conf_rows, offsetof(struct conf, certs)},
 	{"worker", worker_conf_rows, offsetof(struct conf, worker)},
 };
+
+static size_t incidents_of(uint64_t id, const char *kind);
 
 static int run(const char *fmt, ...)
 {
@@ -163,6 +166,7 @@ static int setup(void **state)
 	import("alice.p12", false, NULL);
 	import("bob.crt", false, NULL);
 	import("x.crt", false, NULL);
+	import("eve.crt", false, NULL);
 	return (0);
 }
 
@@ -375,6 +379,20 @@ static void test_if_possible_splits_by_certificate(void **state)
 	assert_int_equal(run("openssl cms -verify -in t8b.eml -CAfile ca.crt -out /dev/null"), 0);
 }
 
+static void test_ec_recipient_not_encrypted(void **state)
+{
+	const char *r[] = { "eve@ec.org", NULL };
+	uint64_t id = spool(QUEUE_DIR_OUTBOUND, "carl@example.com", r, body_from("carl@example.com"));
+	uint32_t crypto;
+
+	(void) state;
+	/* NSS 3.87 cannot encrypt to an EC key: treated as no certificate */
+	assert_int_equal(work(), 1);
+	assert_int_equal(processed(id, &crypto, NULL), QUEUE_READY);
+	assert_int_equal(crypto & (WORKER_DID_ENCRYPT | WORKER_DID_SIGN), WORKER_DID_SIGN);
+	assert_int_equal(incidents_of(id, "encrypt-failed"), 0);
+}
+
 static void test_hold(void **state)
 {
 	const char *r[] = { "z@hold.org", NULL };
@@ -509,6 +527,7 @@ int	main(void)
 		cmocka_unit_test(test_personal_over_gateway),
 		cmocka_unit_test(test_mandatory_all_or_nothing_and_split),
 		cmocka_unit_test(test_if_possible_splits_by_certificate),
+		cmocka_unit_test(test_ec_recipient_not_encrypted),
 		cmocka_unit_test(test_hold),
 		cmocka_unit_test(test_harvest_then_encrypt),
 		cmocka_unit_test(test_failure_modes),
