@@ -253,9 +253,10 @@ static bool step_verify(struct worker_thread *t, const struct worker_snap *s,
 	}
 	if (v.status == WORKER_SIG_VALID) {
 		snprintf(p->note, sizeof(p->note), "signer=%s", v.signer);
-		if (r->harvest && t->certs
-		    && certs_harvest(t->certs, v.harvest, v.nharvest, err, sizeof(err)) == 0)
-			p->env.crypto |= WORKER_DID_HARVEST;
+		/* One signer at a time: certs_harvest() reads v[1..] as its issuers. */
+		for (size_t i = 0; r->harvest && t->certs && i < v.nharvest; i++)
+			if (certs_harvest(t->certs, &v.harvest[i], 1, err, sizeof(err)) == 0)
+				p->env.crypto |= WORKER_DID_HARVEST;
 	} else if (v.status == WORKER_SIG_INVALID) {
 		stop = fail(t, s, p, r, r->on_verify_failure, "bad-signature", v.reason);
 	}
