@@ -332,26 +332,42 @@ static void job_finished(struct dl_conn *c)
 	dl_job_done(j, c->relay, *c->tlsdesc ? c->tlsdesc : "none");
 }
 
-static void go_idle(struct dl_conn *c)
+/* start_job - hand the session a message; pump() carries it on */
+
+static void start_job(struct dl_conn *c, struct dl_job *j)
+{
+	c->job = j;
+	c->body_off = 0;
+	if (delivery_session_message(c->s, &j->msg) < 0)
+		delivery_session_abort(c->s, "internal: session not ready");
+}
+
+/*
+ * next_job - the session is idle: the next job of the destination, or
+ * QUIT, or wait in the idle list. Returns false when there is nothing to
+ * do until a job or the reuse timer comes.
+ */
+static bool next_job(struct dl_conn *c)
 {
 	struct dl_job *j;
 
 	if (c->a->stopping || c->messages >= (unsigned) c->a->conf->reuse_count) {
 		delivery_session_quit(c->s);
-		return;
+		return (true);
 	}
 	if ((j = dl_dest_take(c->d)) != NULL) {
-		dl_conn_give(c, j);
-		return;
+		start_job(c, j);
+		return (true);
 	}
 	if (dl_agent_starved(c->a, c->d)) {
 		/* Another destination waits for a connection slot: give ours up. */
 		delivery_session_quit(c->s);
-		return;
+		return (true);
 	}
 	c->inext = c->d->idle;
 	c->d->idle = c;
 	arm(c, c->a->conf->reuse_time);
+	return (false);
 }
 
 static void unlink_idle(struct dl_conn *c)
@@ -369,37 +385,36 @@ static void unlink_idle(struct dl_conn *c)
 
 static void pump(struct dl_conn *c)
 {
-	for (int guard = 0; guard < 64 && !c->closing; guard++) {
-		enum delivery_want w;
-
+	/*
+	 * Every turn either returns to wait for the network or a timer, or
+	 * moves the session on (a message given, finished or refused), so
+	 * the loop ends; messages refused before MAIL do not recurse.
+	 */
+	while (!c->closing) {
 		flush(c);
 		if (c->job && delivery_session_done(c->s))
 			job_finished(c);
-		w = delivery_session_want(c->s);
-		switch (w) {
+		switch (delivery_session_want(c->s)) {
 		case DELIVERY_WANT_READ:
 			arm(c, stage_timeout(c->a->conf, delivery_session_stage(c->s)));
 			return;
 		case DELIVERY_WANT_TLS:
-			if (c->plain_retry) {
-				delivery_session_tls_result(c->s, false, false, false,
-							    "TLS skipped on plaintext retry");
-				continue;
-			}
 			arm(c, c->a->conf->starttls_timeout);
 			tls_start(c);
 			if (delivery_session_want(c->s) == DELIVERY_WANT_TLS)
 				return;
 			continue;
 		case DELIVERY_WANT_MESSAGE:
-			if (c->job)
+			if (c->job) {
+				/* A message given must be taken or refused at once. */
+				delivery_session_abort(c->s, "internal: message not started");
 				continue;
+			}
 			if (!c->ready_once) {
 				c->ready_once = true;
 				c->d->connecting--;
 			}
-			go_idle(c);
-			if (c->job == NULL && delivery_session_want(c->s) == DELIVERY_WANT_MESSAGE)
+			if (!next_job(c))
 				return;
 			continue;
 		case DELIVERY_WANT_BODY:
@@ -666,11 +681,7 @@ void	dl_conn_open(struct dl_dest *d)
 void	dl_conn_give(struct dl_conn *c, struct dl_job *j)
 {
 	unlink_idle(c);
-	c->job = j;
-	c->body_off = 0;
-	if (delivery_session_message(c->s, &j->msg) < 0) {
-		delivery_session_abort(c->s, "internal: session not ready");
-	}
+	start_job(c, j);
 	pump(c);
 }
 

@@ -585,3 +585,17 @@ def test_aaaa_only_mail_host(sealgate, port):
         r = wait_result(d, "u@six.test", "sent")
         assert r["relay"] == f"mx.six.test[::1]:{port}"
         assert mx.rcpts_delivered() == ["u@six.test"]
+
+
+def test_many_messages_refused_before_mail_on_one_connection(sealgate, port):
+    recs = dns_records("--mx-host=seven.test,mx.seven.test,10",
+                       "--host-record=mx.seven.test,127.0.0.11")
+    with Dns(recs) as dns, SmtpPeer("127.0.0.11", port, eightbit=False) as mx:
+        config(sealgate, dns, port, extra="reuse_count = 1000; destination_concurrency = 1;")
+        d = sealgate.start(role="delivery")
+        Injector(sealgate).inject("", ["u@seven.test"], body=b"Subject: x\r\n\r\n\xff\r\n",
+                                  count=300)
+        wait_until(lambda: len(results(d, "u@seven.test")) == 300, 30, what="300 results")
+        assert {r["status"] for r in results(d, "u@seven.test")} == {"bounced"}
+        assert len(mx.sessions) <= 3
+        assert "event=dsn " not in d.log()        # the null sender gets no report
