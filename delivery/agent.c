@@ -466,13 +466,17 @@ static void unit_record(struct dl_unit *u)
 
 		log_result(u, i, res[k].state, &u->res[i], u->env.rcpt[i].attempts + 1, now);
 	}
-	if (nres > 0) {
-		rc = queue_record(a->q, u->id, res, nres, 0, warned ? "delay-warned" : NULL, &done);
-		if (rc < 0)
-			sg_error("id=%s event=record_failed error=\"%s\"", u->idstr, sg_strerror(rc));
-		else if (done)
-			sg_info("id=%s event=removed", u->idstr);
-	}
+	/*
+	 * Also with no result: queue_due() leased the message, and the
+	 * record puts it back on the schedule, at its recipients' next
+	 * attempt or, when stopping, now, so a restart takes it at once.
+	 */
+	rc = queue_record(a->q, u->id, res, nres, a->stopping ? now : 0,
+			  warned ? "delay-warned" : NULL, &done);
+	if (rc < 0)
+		sg_error("id=%s event=record_failed error=\"%s\"", u->idstr, sg_strerror(rc));
+	else if (done)
+		sg_info("id=%s event=removed", u->idstr);
 	free(res);
 	for (int k = 0; k < 3; k++)
 		free(rp.v[k]);

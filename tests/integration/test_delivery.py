@@ -599,3 +599,18 @@ def test_many_messages_refused_before_mail_on_one_connection(sealgate, port):
         assert {r["status"] for r in results(d, "u@seven.test")} == {"bounced"}
         assert len(mx.sessions) <= 3
         assert "event=dsn " not in d.log()        # the null sender gets no report
+
+
+def test_message_cut_off_by_stop_is_retried_at_once_after_restart(sealgate, port):
+    recs = dns_records("--mx-host=cut.test,mx.cut.test,10", "--host-record=mx.cut.test,127.0.0.11")
+    with Dns(recs) as dns, SmtpPeer("127.0.0.11", port, delay=2.0) as mx:
+        config(sealgate, dns, port)
+        d = sealgate.start(role="delivery")
+        Injector(sealgate).inject("s@sender.test", ["u@cut.test"])
+        wait_until(lambda: any(c == "DATA" for _, c in mx.all_commands()), 10, what="DATA")
+        assert d.stop() == 0                     # cut off while waiting for the 250
+        assert results(d, "u@cut.test") == []    # nothing recorded as tried
+        mx.delay = 0
+        d2 = sealgate.start(role="delivery")
+        r = wait_result(d2, "u@cut.test", "sent", timeout=10)   # not after the 5 min lease
+        assert r["attempt"] == "1"
