@@ -374,6 +374,30 @@ struct queue_part {
 int	queue_complete(struct queue *, uint64_t id, const char *owner,
 		       const struct queue_part *parts, size_t nparts, uint64_t *new_ids);
 
+/*
+ * queue_complete_batch() completes many of owner's claims in ONE write
+ * transaction (one fsync) and wakes delivery once after the commit. Each
+ * item is exactly a queue_complete() call, done in a nested transaction,
+ * so one item's failure never loses the others' work; items[i].result
+ * gets that call's result (0, SG_EEXIST, SG_EBUSY, SG_EINVAL for bad
+ * parts, SG_ECORRUPT when the record was quarantined, SG_ELIMIT, SG_EFULL
+ * ...) and new_ids (may be NULL) is filled on a split. Returns 0 when the
+ * transaction committed (look at each result), else the error that lost
+ * the whole transaction (SG_EIO, SG_EFULL), which every item that had
+ * succeeded then carries as its result too. Keep n to a batch (the worker
+ * passes what it claimed at once); the write lock is held meanwhile.
+ */
+struct queue_completion {
+	uint64_t id;			/* in: a message owner has claimed */
+	const struct queue_part *parts;	/* in: as for queue_complete() */
+	size_t	nparts;
+	uint64_t *new_ids;		/* in: nparts slots or NULL; out on split */
+	int	result;			/* out */
+};
+
+int	queue_complete_batch(struct queue *, const char *owner,
+			     struct queue_completion *items, size_t n);
+
 /* --------------------------------------------------------- delivery */
 
 /*

@@ -9,6 +9,7 @@
  *	int	queue_claim(q, owner, lease_ms, max, ids, np)
  *	int	queue_lease_renew(q, id, owner, lease_ms)
  *	int	queue_complete(q, id, owner, parts, nparts, new_ids)
+ *	int	queue_complete_batch(q, owner, items, n)
  * DESCRIPTION
  *	An inbox entry holds the lease: expiry and owner; expiry 0 means
  *	free. A claim takes entries whose expiry has passed, so the work
@@ -18,6 +19,13 @@
  *	which makes completion idempotent: the second completion of the
  *	same message finds no inbox entry (SG_EEXIST), and a worker whose
  *	lease was taken over finds another owner (SG_EBUSY).
+ *
+ *	queue_complete_batch() is the group commit of completions: all
+ *	items ride one write transaction (one fsync), each in a nested
+ *	transaction of its own, so an item that fails (lost lease, corrupt
+ *	record, a record over a limit, even the map filling up) is undone
+ *	alone and the others keep their work. queue_complete() is the batch
+ *	of one.
  */
 
 #include <stdlib.h>
@@ -274,45 +282,107 @@ static bool any_ready(const struct queue_part *parts, size_t n)
 	return (false);
 }
 
-int	queue_complete(struct queue *q, uint64_t id, const char *owner,
-		       const struct queue_part *parts, size_t nparts, uint64_t *new_ids)
+static bool item_ok(const struct queue_completion *it)
+{
+	return ((it->nparts == 0 || it->parts != NULL) && check_parts(it->parts, it->nparts) == 0);
+}
+
+/* apply_item - the work of one completion inside txn (its own child) */
+
+static int apply_item(struct queue *q, MDB_txn *txn, const char *owner,
+		      const struct queue_completion *it, struct queue_env *old)
+{
+	int	err;
+
+	if ((err = check_lease(q, txn, it->id, owner)) != 0)
+		return (err);
+	if ((err = queue_env_load(q, txn, q->db_env, it->id, old)) == SG_ECORRUPT)
+		return (queue_quarantine_txn(q, txn, it->id) == 0 ? 1 : SG_EIO);
+	if (err || (err = queue_inbox_del(q, txn, it->id)) != 0)
+		return (err);
+	old->state = QUEUE_HOLD;	/* unlinked: no inbox, no schedule */
+	if (it->nparts == 0)
+		err = queue_retire(q, txn, old, NULL);
+	else if (it->nparts == 1)
+		err = complete_one(q, txn, old, &it->parts[0]);
+	else
+		err = complete_split(q, txn, old, it->parts, it->nparts, it->new_ids);
+	if (err == 0)
+		err = queue_counter_add(q, txn, QUEUE_C_PROCESSED, 1);
+	return (err);
+}
+
+/*
+ * complete_item - one completion in a nested transaction: whatever goes
+ * wrong with it (a lost lease, a record too large, the map full) is
+ * undone alone and the others in the batch keep their work. A corrupt
+ * record is quarantined (committed) and reported as SG_ECORRUPT.
+ */
+static int complete_item(struct queue *q, MDB_txn *parent, const char *owner,
+			 const struct queue_completion *it)
 {
 	struct queue_env old;
 	MDB_txn *txn;
+	int	err, rc;
+
+	if (!item_ok(it))
+		return (SG_EINVAL);
+	if ((rc = mdb_txn_begin(q->env, parent, 0, &txn)) != 0)
+		return (queue_err(rc));
+	queue_env_init(&old);
+	err = apply_item(q, txn, owner, it, &old);
+	queue_env_free(&old);
+	if (err < 0) {
+		mdb_txn_abort(txn);
+		return (err);
+	}
+	if ((rc = mdb_txn_commit(txn)) != 0)
+		return (queue_err(rc));
+	return (err == 1 ? SG_ECORRUPT : 0);
+}
+
+/* batch_failed - the batch's transaction is lost: so is every change in it */
+
+static int batch_failed(struct queue_completion *items, size_t n, bool begun, int err)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!begun || items[i].result == 0 || items[i].result == SG_ECORRUPT)
+			items[i].result = err;
+	return (err);
+}
+
+int	queue_complete_batch(struct queue *q, const char *owner,
+			     struct queue_completion *items, size_t n)
+{
+	MDB_txn *txn;
+	bool	wake = false;
 	int	err;
 
-	if (!owner_ok(owner) || (nparts > 0 && parts == NULL) || check_parts(parts, nparts) != 0)
+	if (n > 0 && items == NULL)
 		return (SG_EINVAL);
+	if (!owner_ok(owner))
+		return (batch_failed(items, n, false, SG_EINVAL));
+	if (n == 0)
+		return (0);
 	if ((err = queue_txn_begin(q, false, &txn)) != 0)
-		return (err);
-	queue_env_init(&old);
-	if ((err = check_lease(q, txn, id, owner)) != 0)
-		goto fail;
-	if ((err = queue_env_load(q, txn, q->db_env, id, &old)) == SG_ECORRUPT) {
-		if (queue_quarantine_txn(q, txn, id) == 0 && queue_txn_commit(txn) == 0)
-			txn = NULL;
-		goto fail;
-	}
-	if (err || (err = queue_inbox_del(q, txn, id)) != 0)
-		goto fail;
-	old.state = QUEUE_HOLD;		/* unlinked: no inbox, no schedule */
-	if (nparts == 0)
-		err = queue_retire(q, txn, &old, NULL);
-	else if (nparts == 1)
-		err = complete_one(q, txn, &old, &parts[0]);
-	else
-		err = complete_split(q, txn, &old, parts, nparts, new_ids);
-	if (err == 0)
-		err = queue_counter_add(q, txn, QUEUE_C_PROCESSED, 1);
-	if (err)
-		goto fail;
-	queue_env_free(&old);
-	if ((err = queue_txn_commit(txn)) == 0 && any_ready(parts, nparts))
+		return (batch_failed(items, n, false, err));
+	for (size_t i = 0; i < n; i++)
+		items[i].result = complete_item(q, txn, owner, &items[i]);
+	if ((err = queue_txn_commit(txn)) != 0)
+		return (batch_failed(items, n, true, err));
+	for (size_t i = 0; i < n; i++)
+		wake |= items[i].result == 0 && any_ready(items[i].parts, items[i].nparts);
+	if (wake)
 		queue_wake(q, QUEUE_ROLE_DELIVERY);
-	return (err);
-fail:
-	if (txn)
-		mdb_txn_abort(txn);
-	queue_env_free(&old);
-	return (err);
+	return (0);
+}
+
+int	queue_complete(struct queue *q, uint64_t id, const char *owner,
+		       const struct queue_part *parts, size_t nparts, uint64_t *new_ids)
+{
+	struct queue_completion it = {.id = id,.parts = parts,.nparts = nparts,
+		.new_ids = new_ids };
+	int	err = queue_complete_batch(q, owner, &it, 1);
+
+	return (err ? err : it.result);
 }

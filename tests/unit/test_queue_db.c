@@ -316,6 +316,107 @@ static void test_lease_expiry(void **state)
 	queue_env_free(&e);
 }
 
+/* state_of - a live message's state, or -1 */
+
+static int state_of(struct queue *q, uint64_t id)
+{
+	struct queue_env e;
+	int	st;
+
+	queue_env_init(&e);
+	st = queue_get(q, id, 0, &e) == 0 ? (int) e.state : -1;
+	queue_env_free(&e);
+	return (st);
+}
+
+/*
+ * One batch holding: a good completion with a processed body (a), one
+ * already completed (b), one whose lease another worker took (c), one with
+ * bad parts (d), one that fails half-way through its writes (f: a string
+ * over the limit, after its inbox entry was deleted) and one leaving the
+ * queue (e). The good ones commit together, the others change nothing,
+ * and delivery is woken once.
+ */
+static void test_complete_batch(void **state)
+{
+	struct fix *f = *state;
+	uint64_t c = spool(f->q, QUEUE_INCOMING, "c", 1, 0), ids[8];
+	uint64_t a, b, d, e, g;
+	struct queue_env env, bad, empty;
+	struct queue_stats st;
+	struct sg_buf out = SG_BUF_INIT;
+	char	huge[QUEUE_MAX_STRING + 10], ch;
+	size_t	n;
+	int	fd;
+
+	assert_int_equal(queue_claim(f->q, "w1", 30, 1, ids, &n), 0);
+	assert_true(n == 1 && ids[0] == c);
+	usleep(50000);
+	assert_int_equal(queue_claim(f->q, "w2", 60000, 1, ids, &n), 0);
+	assert_true(n == 1 && ids[0] == c);
+	a = spool(f->q, QUEUE_INCOMING, "a", 1, 0);
+	b = spool(f->q, QUEUE_INCOMING, "b", 1, 0);
+	d = spool(f->q, QUEUE_INCOMING, "d", 1, 0);
+	e = spool(f->q, QUEUE_INCOMING, "e", 1, 0);
+	g = spool(f->q, QUEUE_INCOMING, "g", 1, 0);
+	assert_int_equal(queue_claim(f->q, "w1", 60000, 8, ids, &n), 0);
+	assert_int_equal(n, 5);
+	queue_env_init(&env);
+	assert_int_equal(queue_get(f->q, a, 0, &env), 0);
+	env.rule = "batch";
+	struct queue_part good = {.env = &env,.state = QUEUE_READY};
+
+	assert_int_equal(queue_complete(f->q, b, "w1", &good, 1, NULL), 0);
+	empty = env;
+	empty.nrcpt = 0;
+	bad = env;
+	memset(huge, 'x', sizeof(huge) - 1);
+	huge[sizeof(huge) - 1] = 0;
+	bad.rule = huge;
+	struct queue_body_src body = {.data = "signed-a",.fd = -1,.len = 8};
+	struct queue_part pa = {.env = &env,.body = &body,.state = QUEUE_READY};
+	struct queue_part pd = {.env = &empty,.state = QUEUE_READY};
+	struct queue_part pg = {.env = &bad,.state = QUEUE_READY};
+	struct queue_completion items[] = {
+		{.id = a,.parts = &pa,.nparts = 1}, {.id = b,.parts = &good,.nparts = 1},
+		{.id = c,.parts = &good,.nparts = 1}, {.id = d,.parts = &pd,.nparts = 1},
+		{.id = e,.parts = NULL,.nparts = 0}, {.id = g,.parts = &pg,.nparts = 1},
+	};
+
+	assert_int_equal(queue_wake_listen(f->q, QUEUE_ROLE_DELIVERY, &fd), 0);
+	assert_int_equal(queue_complete_batch(f->q, "w1", items, 6), 0);
+	assert_int_equal(items[0].result, 0);
+	assert_int_equal(items[1].result, SG_EEXIST);
+	assert_int_equal(items[2].result, SG_EBUSY);
+	assert_int_equal(items[3].result, SG_EINVAL);
+	assert_int_equal(items[4].result, 0);
+	assert_int_equal(items[5].result, SG_ELIMIT);
+	/* one wake-up for the whole batch */
+	assert_int_equal(recv(fd, &ch, 1, MSG_DONTWAIT), 1);
+	assert_true(recv(fd, &ch, 1, MSG_DONTWAIT) < 0);
+	close(fd);
+	assert_int_equal(state_of(f->q, a), QUEUE_READY);
+	read_all(f->q, a, QUEUE_BODY_PROCESSED, &out);
+	assert_true(out.len == 8 && memcmp(out.data, "signed-a", 8) == 0);
+	assert_int_equal(state_of(f->q, e), -1);	/* left the queue */
+	/* the failed ones are untouched: still claimed, and can be completed */
+	assert_int_equal(state_of(f->q, c), QUEUE_WORKING);
+	assert_int_equal(state_of(f->q, d), QUEUE_WORKING);
+	assert_int_equal(state_of(f->q, g), QUEUE_WORKING);
+	assert_int_equal(queue_complete(f->q, c, "w2", &good, 1, NULL), 0);
+	assert_int_equal(queue_complete(f->q, d, "w1", &good, 1, NULL), 0);
+	assert_int_equal(queue_complete(f->q, g, "w1", &good, 1, NULL), 0);
+	assert_int_equal(queue_stats(f->q, &st), 0);
+	assert_true(st.counters[QUEUE_C_PROCESSED] == 6);	/* b, a, e, c, d, g */
+	/* a second run of the same batch changes nothing */
+	assert_int_equal(queue_complete_batch(f->q, "w1", items, 2), 0);
+	assert_true(items[0].result == SG_EEXIST && items[1].result == SG_EEXIST);
+	assert_int_equal(queue_complete_batch(f->q, "", items, 1), SG_EINVAL);
+	assert_int_equal(items[0].result, SG_EINVAL);
+	queue_env_free(&env);
+	sg_buf_free(&out);
+}
+
 static void test_schedule_order(void **state)
 {
 	struct fix *f = *state;
@@ -756,6 +857,7 @@ int	main(void)
 		cmocka_unit_test_setup_teardown(test_big_body_from_fd, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_group_commit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lease_expiry, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_complete_batch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_schedule_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_record_results, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_split, setup, teardown),
