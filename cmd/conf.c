@@ -9,6 +9,7 @@
  *	struct sealgate_conf *sealgate_conf_load(file, errors)
  *	void	sealgate_conf_free(conf)
  *	void	sealgate_conf_print_defaults(fp)
+ *	void	sealgate_state_dir(main)
  * DESCRIPTION
  *	sealgate_conf_load() reads and checks file against the top-level
  *	table and every component's section table. It returns NULL and
@@ -16,12 +17,20 @@
  *
  *	sealgate_conf_print_defaults() prints every key with its default,
  *	as "section.key = value;", for sealgated -d.
+ *
+ *	sealgate_state_dir() creates the state directory when it is missing
+ *	and, run as root with a user configured, hands it to that user.
  */
 
+#include <errno.h>
+#include <grp.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "sealgate.h"
 
@@ -61,6 +70,25 @@ void	sealgate_conf_free(struct sealgate_conf *c)
 {
 	if (c)
 		sg_arena_free(c->arena);
+}
+
+/* sealgate_state_dir - create the state directory, owned by the run user */
+
+void	sealgate_state_dir(const struct sg_conf_main *c)
+{
+	struct passwd *pw;
+	struct group *gr;
+
+	if (mkdir(c->state_dir, 0750) < 0 && errno != EEXIST)
+		sg_fatal("event=state_dir_failed path=\"%s\" error=\"%s\"",
+			 c->state_dir, strerror(errno));
+	if (*c->user && geteuid() == 0 && (pw = getpwnam(c->user)) != NULL) {
+		gid_t	gid = *c->group && (gr = getgrnam(c->group)) ? gr->gr_gid : pw->pw_gid;
+
+		if (chown(c->state_dir, pw->pw_uid, gid) < 0)
+			sg_fatal("event=state_dir_failed path=\"%s\" error=\"%s\"",
+				 c->state_dir, strerror(errno));
+	}
 }
 
 /* sealgate_log_errors - one log line per configuration problem */

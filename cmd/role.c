@@ -24,12 +24,7 @@
  *	is fatal: the master logs the exit and restarts with backoff.
  */
 
-#include <errno.h>
-#include <grp.h>
-#include <pwd.h>
 #include <signal.h>
-#include <string.h>
-#include <sys/stat.h>
 #include <stdlib.h>
 #include <sys/prctl.h>
 #include <unistd.h>
@@ -48,25 +43,6 @@ struct role_rt {
 	bool	stopping;
 };
 
-/* prepare_state_dir - create the state directory, owned by the run user */
-
-static void prepare_state_dir(const struct sg_conf_main *c)
-{
-	struct passwd *pw;
-	struct group *gr;
-
-	if (mkdir(c->state_dir, 0750) < 0 && errno != EEXIST)
-		sg_fatal("event=state_dir_failed path=\"%s\" error=\"%s\"",
-			 c->state_dir, strerror(errno));
-	if (*c->user && geteuid() == 0 && (pw = getpwnam(c->user)) != NULL) {
-		gid_t	gid = *c->group && (gr = getgrnam(c->group)) ? gr->gr_gid : pw->pw_gid;
-
-		if (chown(c->state_dir, pw->pw_uid, gid) < 0)
-			sg_fatal("event=state_dir_failed path=\"%s\" error=\"%s\"",
-				 c->state_dir, strerror(errno));
-	}
-}
-
 /*
  * role_prepare_state - create the state directory, queue and certificate database
  *
@@ -82,7 +58,7 @@ void	role_prepare_state(const struct sealgate_conf *c)
 	struct certs *certs;
 	int	err;
 
-	prepare_state_dir(&c->main);
+	sealgate_state_dir(&c->main);
 	if ((err = queue_open(&c->main, &c->queue, 0, &q)) < 0)
 		sg_fatal("event=queue_open_failed state_dir=\"%s\" error=\"%s\"",
 			 c->main.state_dir, sg_strerror(err));

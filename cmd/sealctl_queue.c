@@ -429,8 +429,12 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 
 static int open_queue(const struct sealgate_conf *conf, int flags, struct queue **q)
 {
-	int	err = queue_open(&conf->main, &conf->queue, flags, q);
+	int	err;
 
+	/* A change to a queue that was never made makes it, as sealgated would. */
+	if ((flags & QUEUE_RDONLY) == 0)
+		sealgate_state_dir(&conf->main);
+	err = queue_open(&conf->main, &conf->queue, flags, q);
 	if (err == SG_ENOTFOUND && (flags & QUEUE_RDONLY))
 		return (SG_ENOTFOUND);	/* no queue yet: an empty one */
 	if (err != 0)

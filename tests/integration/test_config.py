@@ -25,10 +25,24 @@ def test_minimal_config_is_valid(tmp_path):
 
 
 def test_sealctl_works_against_minimal_config(tmp_path):
+    # a state directory no daemon has made yet
     p = write(tmp_path, f'state_dir = "{tmp_path}/state";\n')
-    r = subprocess.run([SEALCTL, "-c", str(p), "config", "check"], capture_output=True, text=True)
+    ctl = lambda *a, **kw: subprocess.run([SEALCTL, "-c", str(p)] + list(a), capture_output=True,
+                                          text=True, **kw)
+    r = ctl("config", "check")
     assert r.returncode == 0, r.stderr
     assert "valid" in r.stdout
+    r = ctl("queue", "list")
+    assert r.returncode == 0 and "Queue is empty" in r.stdout, r.stderr
+    r = ctl("queue", "inject", "--rcpt", "a@example.org", "--sync")
+    assert r.returncode == 0, r.stderr
+    r = ctl("queue", "list", "--json")
+    assert r.returncode == 0 and '"a@example.org"' in r.stdout, r.stderr
+    r = ctl("cert", "list")
+    assert r.returncode == 1 and "sealctl cert init" in r.stderr
+    assert ctl("cert", "init").returncode == 0
+    r = ctl("cert", "list", "--json")
+    assert r.returncode == 0, r.stderr
 
 
 def test_example_config_is_valid(tmp_path):
