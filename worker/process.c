@@ -6,9 +6,11 @@
  * SYNOPSIS
  *	#include "worker/worker_int.h"
  *
- *	int	worker__claim_and_process(thread, snap, n)
+ *	int	worker__process(thread, snap, id, done)
  *
- *	int	worker__process(thread, snap, id)
+ *	void	worker__done_log(done)
+ *
+ *	void	worker__done_free(done)
  *
  *	int	worker_run_once(queue, certs, conf, hostname, processed)
  * DESCRIPTION
@@ -22,10 +24,11 @@
  *	encrypt. A failed step is a crypto incident, then its on_failure
  *	decides: pass (go on with the message as it was before the step),
  *	hold (the part is held with the reason, unprocessed) or reject (no
- *	copy to anyone in the part; the sender gets a notice). All parts
- *	are written back in one queue_complete() transaction, which is
- *	idempotent: a message completed before a crash is not completed
- *	twice.
+ *	copy to anyone in the part; the sender gets a notice). The parts
+ *	are left in *done for the thread's group commit (batch.c), which
+ *	writes them back as one item of queue_complete_batch();
+ *	worker__done_log() logs them once committed, worker__done_free()
+ *	releases them.
  *
  *	Encryption picks, per recipient, the recipient's own newest valid
  *	certificate, else the valid gateway certificate of its domain.
@@ -37,8 +40,8 @@
  *	Signing certificates are looked up once per sender and cached per
  *	thread for WORKER_SIGNER_TTL_MS, so a message pays no key look-up.
  * DIAGNOSTICS
- *	Queue errors are logged with the message id; the claim then
- *	expires and the message is tried again.
+ *	A message that cannot be read is logged with its id and left out;
+ *	its claim expires and it is tried again.
  */
 
 #include <ctype.h>
@@ -48,8 +51,6 @@
 #include <unistd.h>
 
 #include "worker_int.h"
-
-#define CLAIM_MAX	1024
 
 struct part {
 	int	rule;			/* index, -1: no rule */
@@ -444,86 +445,102 @@ static void split_rest(struct part *p, struct part *q)
 	p->rest_body = (struct sg_buf) SG_BUF_INIT;
 }
 
-static void log_part(const struct part *p, uint64_t id)
+/* What worker__process() leaves for the group commit (struct worker_done.own). */
+struct worker_parts {
+	struct queue_env env;		/* the parts' strings point into it */
+	struct part *parts;
+	struct queue_part *qp;
+	struct queue_body_src *src;
+	size_t	n;
+};
+
+void	worker__done_log(const struct worker_done *d)
 {
+	const struct worker_parts *w = d->own;
 	char	ids[QUEUE_ID_BUFSZ];
 
-	sg_info("id=%s event=processed rule=%s rcpts=%zu crypto=0x%x state=%s%s%s",
-		queue_id_format(id, ids), p->rule < 0 ? "-" : p->env.rule, p->env.nrcpt,
-		p->env.crypto, queue_state_name(p->state), p->reason[0] ? " reason=" : "",
-		p->reason[0] ? "incident" : "");
+	for (size_t i = 0; i < w->n; i++) {
+		const struct part *p = &w->parts[i];
+
+		sg_info("id=%s event=processed rule=%s rcpts=%zu crypto=0x%x state=%s%s%s",
+			queue_id_format(d->c.id, ids), p->rule < 0 ? "-" : p->env.rule,
+			p->env.nrcpt, p->env.crypto, queue_state_name(p->state),
+			p->reason[0] ? " reason=" : "", p->reason[0] ? "incident" : "");
+	}
 }
 
-int	worker__process(struct worker_thread *t, const struct worker_snap *s, uint64_t id)
+void	worker__done_free(struct worker_done *d)
 {
-	struct queue_env env;
+	struct worker_parts *w = d->own;
+
+	if (w == NULL)
+		return;
+	for (size_t i = 0; i < w->n; i++) {
+		free(w->parts[i].env.rcpt);
+		free(w->parts[i].rest);
+		sg_buf_free(&w->parts[i].rest_body);
+		sg_buf_free(&w->parts[i].body);
+	}
+	free(w->parts);
+	free(w->qp);
+	free(w->src);
+	queue_env_free(&w->env);
+	free(w);
+	memset(d, 0, sizeof(*d));
+}
+
+/* hand_over - the parts as queue_complete_batch() takes them */
+
+static void hand_over(struct worker_parts *w, struct worker_done *d)
+{
+	d->bytes = 0;
+	for (size_t i = 0; i < w->n; i++) {
+		struct part *p = &w->parts[i];
+
+		p->env.reason = p->reason;
+		p->env.crypto_note = p->note;
+		p->env.flags |= QUEUE_F_WORKED;
+		w->src[i] = (struct queue_body_src) {.data = p->body.data,.fd = -1,
+			.len = p->body.len };
+		w->qp[i] = (struct queue_part) {.env = &p->env,
+			.body = p->changed ? &w->src[i] : NULL,.state = p->state };
+		d->bytes += p->body.len + p->rest_body.len;
+	}
+	d->c.parts = w->qp;
+	d->c.nparts = w->n;
+}
+
+int	worker__process(struct worker_thread *t, const struct worker_snap *s, uint64_t id,
+			struct worker_done *d)
+{
+	struct worker_parts *w = sg_xcalloc(1, sizeof(*w));
 	struct sg_buf original = SG_BUF_INIT;
-	struct part *parts = NULL;
-	struct queue_part *qp = NULL;
-	struct queue_body_src *src = NULL;
-	size_t	n = 0;
 	char	ids[QUEUE_ID_BUFSZ];
 	int	rc;
 
-	queue_env_init(&env);
-	if ((rc = queue_get(t->q, id, 0, &env)) < 0
-	    || (rc = queue_body_foreach(t->q, id, QUEUE_BODY_ORIGINAL, collect, &original, NULL)) < 0)
-		goto out;
-	parts = sg_xcalloc(env.nrcpt + 1, sizeof(*parts));
-	qp = sg_xcalloc(env.nrcpt + 1, sizeof(*qp));
-	src = sg_xcalloc(env.nrcpt + 1, sizeof(*src));
-	n = make_parts(s, &env, parts);
-	for (size_t i = 0, made = n; i < made; i++) {
-		apply(t, s, &parts[i], &original);
-		if (parts[i].nrest)
-			split_rest(&parts[i], &parts[n++]);
-	}
-	for (size_t i = 0; i < n; i++) {
-		parts[i].env.reason = parts[i].reason;
-		parts[i].env.crypto_note = parts[i].note;
-		parts[i].env.flags |= QUEUE_F_WORKED;
-		src[i] = (struct queue_body_src) {.data = parts[i].body.data,.fd = -1,
-			.len = parts[i].body.len };
-		qp[i] = (struct queue_part) {.env = &parts[i].env,
-			.body = parts[i].changed ? &src[i] : NULL,.state = parts[i].state };
-		log_part(&parts[i], id);
-	}
-	rc = queue_complete(t->q, id, t->owner, qp, n, NULL);
-	if (rc == SG_EEXIST || rc == SG_EBUSY)
-		sg_info("id=%s event=complete_skipped reason=%s", queue_id_format(id, ids),
-			rc == SG_EEXIST ? "already_completed" : "lease_lost");
-out:
-	if (rc < 0 && rc != SG_EEXIST && rc != SG_EBUSY)
+	memset(d, 0, sizeof(*d));
+	d->c.id = id;
+	d->own = w;
+	queue_env_init(&w->env);
+	if ((rc = queue_get(t->q, id, 0, &w->env)) < 0
+	    || (rc = queue_body_foreach(t->q, id, QUEUE_BODY_ORIGINAL, collect, &original, NULL)) < 0) {
 		sg_error("id=%s event=process_failed error=\"%s\"", queue_id_format(id, ids),
 			 sg_strerror(rc));
-	for (size_t i = 0; i < n; i++) {
-		free(parts[i].env.rcpt);
-		free(parts[i].rest);
-		sg_buf_free(&parts[i].rest_body);
-		sg_buf_free(&parts[i].body);
-	}
-	free(parts);
-	free(qp);
-	free(src);
-	sg_buf_free(&original);
-	queue_env_free(&env);
-	return (rc == SG_EEXIST || rc == SG_EBUSY ? 0 : rc);
-}
-
-int	worker__claim_and_process(struct worker_thread *t, const struct worker_snap *s, size_t *n)
-{
-	uint64_t ids[CLAIM_MAX];
-	size_t	max = (size_t) s->conf.batch, got = 0;
-	int	rc;
-
-	*n = 0;
-	if (max > CLAIM_MAX)
-		max = CLAIM_MAX;
-	if ((rc = queue_claim(t->q, t->owner, 0, max, ids, &got)) < 0)
+		sg_buf_free(&original);
+		worker__done_free(d);
 		return (rc);
-	for (size_t i = 0; i < got; i++)
-		(void) worker__process(t, s, ids[i]);
-	*n = got;
+	}
+	w->parts = sg_xcalloc(w->env.nrcpt + 1, sizeof(*w->parts));
+	w->qp = sg_xcalloc(w->env.nrcpt + 1, sizeof(*w->qp));
+	w->src = sg_xcalloc(w->env.nrcpt + 1, sizeof(*w->src));
+	w->n = make_parts(s, &w->env, w->parts);
+	for (size_t i = 0, made = w->n; i < made; i++) {
+		apply(t, s, &w->parts[i], &original);
+		if (w->parts[i].nrest)
+			split_rest(&w->parts[i], &w->parts[w->n++]);
+	}
+	sg_buf_free(&original);
+	hand_over(w, d);
 	return (0);
 }
 

@@ -68,8 +68,20 @@ struct worker_thread {
 void	worker__thread_init(struct worker_thread *, struct queue *, struct certs *,
 			    const char *owner, struct worker_notify *);
 void	worker__thread_done(struct worker_thread *);
+/* A processed message waiting for its thread's group commit. */
+struct worker_done {
+	struct queue_completion c;	/* id, parts; result after the commit */
+	size_t	bytes;			/* bodies it holds */
+	struct worker_parts *own;	/* what c points into (process.c) */
+};
+
+int	worker__process(struct worker_thread *, const struct worker_snap *, uint64_t id,
+			struct worker_done *);
+void	worker__done_log(const struct worker_done *);
+void	worker__done_free(struct worker_done *);
+
+/* batch.c */
 int	worker__claim_and_process(struct worker_thread *, const struct worker_snap *, size_t *n);
-int	worker__process(struct worker_thread *, const struct worker_snap *, uint64_t id);
 
 /* pool.c */
 struct worker_pool;

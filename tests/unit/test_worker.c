@@ -520,6 +520,53 @@ static void test_idempotent(void **state)
 	assert_int_equal(work(), 0);
 }
 
+/*
+ * A pass over more messages than one batch, each batch written back in one
+ * group commit: every message gets its own outcome (signed and encrypted,
+ * held, rejected), one left behind by a worker that died is taken over,
+ * and each is completed exactly once.
+ */
+static void test_batch_group_commit(void **state)
+{
+	const char *ok[] = { "bob@partner.org", NULL }, *held[] = { "z@hold.org", NULL };
+	const char *rejected[] = { "y@secret.org", NULL };
+	const char *from = "carl@example.com";
+	uint64_t ids[7], got[8];
+	struct queue_stats st;
+	int64_t	batch = conf.worker.batch;
+	uint64_t before;
+	uint32_t crypto;
+	size_t	n;
+
+	(void) state;
+	assert_int_equal(queue_stats(q, &st), 0);
+	before = st.counters[QUEUE_C_PROCESSED];
+	ids[0] = spool(QUEUE_DIR_OUTBOUND, from, ok, body_from(from));
+	/* a worker claimed it and died: its lease runs out */
+	assert_int_equal(queue_claim(q, "worker.dead", 1, 8, got, &n), 0);
+	assert_true(n == 1 && got[0] == ids[0]);
+	usleep(5000);
+	for (int i = 1; i < 5; i++)
+		ids[i] = spool(QUEUE_DIR_OUTBOUND, from, ok, body_from(from));
+	ids[5] = spool(QUEUE_DIR_OUTBOUND, from, held, body_from(from));
+	ids[6] = spool(QUEUE_DIR_OUTBOUND, from, rejected, body_from(from));
+	conf.worker.batch = 3;
+	assert_int_equal(work(), 7);
+	conf.worker.batch = batch;
+	for (int i = 0; i < 5; i++) {
+		assert_int_equal(processed(ids[i], &crypto, NULL), QUEUE_READY);
+		assert_int_equal(crypto & (WORKER_DID_SIGN | WORKER_DID_ENCRYPT),
+				 WORKER_DID_SIGN | WORKER_DID_ENCRYPT);
+	}
+	assert_int_equal(processed(ids[5], NULL, NULL), QUEUE_HOLD);
+	assert_int_equal(processed(ids[6], NULL, NULL), QUEUE_DONE);
+	assert_int_equal(queue_stats(q, &st), 0);
+	assert_true(st.counters[QUEUE_C_PROCESSED] - before == 7);
+	/* the dead worker's late completion is refused */
+	assert_int_equal(queue_complete(q, ids[0], "worker.dead", NULL, 0, NULL), SG_EEXIST);
+	assert_int_equal(work(), 0);
+}
+
 int	main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -532,6 +579,7 @@ int	main(void)
 		cmocka_unit_test(test_harvest_then_encrypt),
 		cmocka_unit_test(test_failure_modes),
 		cmocka_unit_test(test_idempotent),
+		cmocka_unit_test(test_batch_group_commit),
 	};
 
 	return (cmocka_run_group_tests(tests, setup, teardown));
