@@ -34,7 +34,7 @@
  *	zeroed PRIOMethods; the socket-only ones answer
  *	PR_NOT_IMPLEMENTED_ERROR.
  * DIAGNOSTICS
- *	certs_memio_new() returns NULL only when NSPR cannot make a stub.
+ *	certs_memio_new() returns NULL only when NSPR cannot make the layer.
  */
 
 #include <stdlib.h>
