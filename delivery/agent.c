@@ -21,7 +21,8 @@
  *	most destination_concurrency of them, max_connections in all.
  *
  *	When every job of a message has finished, its results are stored
- *	in one queue_record() call: delivered, deferred with the next
+ *	with those of every other message finished in the same loop
+ *	iteration, in one queue_record_many() call (one fsync): delivered, deferred with the next
  *	attempt from the retry schedule, or bounced (a permanent failure,
  *	or a temporary one past the message's lifetime). Bounces, delay
  *	warnings (once, after delay_warning) and success notices
@@ -378,8 +379,6 @@ static void unit_free(struct dl_unit *u)
 	free(u);
 }
 
-/* unit_record - DSNs and queue results of one finished unit, then free it */
-
 /* The reports one attempt of one message asks for. */
 struct reports {
 	struct delivery_dsn_rcpt *v[3];	/* failed, delayed, delivered */
@@ -430,9 +429,11 @@ static void keep_bounced(struct dl_unit *u, struct queue_result *res, size_t n, 
 	}
 }
 
-/* unit_record - reports and queue results of one finished unit, then free it */
-
-static void unit_record(struct dl_unit *u)
+/*
+ * unit_results - reports and queue results of one finished unit, into
+ * *it (it->res is allocated here, freed by unit_recorded).
+ */
+static void unit_results(struct dl_unit *u, struct queue_record_item *it)
 {
 	struct delivery_agent *a = u->a;
 	size_t	n = u->env.nrcpt, nres = 0;
@@ -440,9 +441,8 @@ static void unit_record(struct dl_unit *u)
 	struct reports rp = {{NULL}, {0}};
 	bool	dsn_ok = *u->env.sender && !(u->env.flags & QUEUE_F_DSN);
 	bool	warn = a->conf->delay_warning > 0 && !strstr(u->env.route, "delay-warned");
-	bool	warned = false, done = false;
+	bool	warned = false;
 	int64_t	now = sg_now_ms();
-	int	rc;
 
 	for (int k = 0; k < 3; k++)
 		rp.v[k] = sg_xcalloc(n ? n : 1, sizeof(*rp.v[k]));
@@ -466,42 +466,64 @@ static void unit_record(struct dl_unit *u)
 
 		log_result(u, i, res[k].state, &u->res[i], u->env.rcpt[i].attempts + 1, now);
 	}
+	for (int k = 0; k < 3; k++)
+		free(rp.v[k]);
 	/*
 	 * Also with no result: queue_due() leased the message, and the
 	 * record puts it back on the schedule, at its recipients' next
 	 * attempt or, when stopping, now, so a restart takes it at once.
 	 */
-	rc = queue_record(a->q, u->id, res, nres, a->stopping ? now : 0,
-			  warned ? "delay-warned" : NULL, &done);
-	if (rc < 0)
-		sg_error("id=%s event=record_failed error=\"%s\"", u->idstr, sg_strerror(rc));
-	else if (done)
+	*it = (struct queue_record_item) {.id = u->id,.res = res,.nres = nres,
+		.next_attempt_ms = a->stopping ? now : 0,
+	.route = warned ? "delay-warned" : NULL };
+}
+
+/* unit_recorded - log what the queue made of the unit's results, free it */
+
+static void unit_recorded(struct dl_unit *u, struct queue_record_item *it)
+{
+	struct delivery_agent *a = u->a;
+
+	if (it->result < 0)
+		sg_error("id=%s event=record_failed error=\"%s\"", u->idstr,
+			 sg_strerror(it->result));
+	else if (it->done)
 		sg_info("id=%s event=removed", u->idstr);
-	free(res);
-	for (int k = 0; k < 3; k++)
-		free(rp.v[k]);
+	free((void *) it->res);
 	*slot(a, u->id) = u->hnext;
 	a->nunits--;
 	unit_free(u);
 }
 
 /*
- * flush_done - record every unit finished since the last loop iteration.
- * They are taken together so that one queue transaction (one fsync) can
- * carry them all once the queue offers a call for several messages;
- * until then each is its own transaction.
+ * flush_done - record every unit finished since the last loop iteration
+ * in one queue transaction: one fsync for all of them, which is what
+ * bounds the delivery rate. Their reports were spooled before, so a crash
+ * in between repeats a report and never loses one.
  */
 static void flush_done(struct delivery_agent *a)
 {
-	struct dl_unit *list = a->done;
+	struct queue_record_item *items;
+	struct dl_unit **units;
+	size_t	n = 0;
 
+	for (struct dl_unit *u = a->done; u; u = u->dnext)
+		n++;
+	if (n == 0)
+		return;
+	items = sg_xcalloc(n, sizeof(*items));
+	units = sg_xcalloc(n, sizeof(*units));
+	n = 0;
+	for (struct dl_unit *u = a->done; u; u = u->dnext)
+		units[n++] = u;
 	a->done = NULL;
-	while (list) {
-		struct dl_unit *u = list;
-
-		list = u->dnext;
-		unit_record(u);
-	}
+	for (size_t i = 0; i < n; i++)
+		unit_results(units[i], &items[i]);
+	queue_record_many(a->q, items, n);	/* each item carries its result */
+	for (size_t i = 0; i < n; i++)
+		unit_recorded(units[i], &items[i]);
+	free(units);
+	free(items);
 }
 
 static void on_check(uv_check_t *h)

@@ -435,6 +435,29 @@ struct queue_result {
 int	queue_record(struct queue *, uint64_t id, const struct queue_result *, size_t n,
 		     int64_t next_attempt_ms, const char *route, bool *done);
 
+/*
+ * queue_record_many() stores many messages' attempts in ONE write
+ * transaction (one fsync). Each item is exactly a queue_record() call,
+ * done in a nested transaction, so one item's failure never loses the
+ * others'; items[i].result gets that call's result (0, SG_ENOTFOUND,
+ * SG_EINVAL, SG_ECORRUPT when the record was quarantined, SG_EFULL ...)
+ * and items[i].done whether the message left the queue. Returns 0 when
+ * the transaction committed (look at each result), else the error that
+ * lost it, which every item that had succeeded then carries too (done
+ * false). The write lock is held meanwhile: keep n to a loop's worth.
+ */
+struct queue_record_item {
+	uint64_t id;			/* in: the message */
+	const struct queue_result *res;	/* in: as for queue_record() */
+	size_t	nres;
+	int64_t	next_attempt_ms;	/* in: 0 or the message's next attempt */
+	const char *route;		/* in: NULL or the new env->route */
+	bool	done;			/* out: all final, left the queue */
+	int	result;			/* out */
+};
+
+int	queue_record_many(struct queue *, struct queue_record_item *items, size_t n);
+
 /* queue_track_prune() deletes tracking records older than age_ms (0: the
  * configured track_keep); *n (may be NULL) gets the number removed. */
 int	queue_track_prune(struct queue *, int64_t age_ms, size_t *n);

@@ -9,6 +9,7 @@
  *	int	queue_due(q, now_ms, lease_ms, max, ids, np)
  *	int	queue_next_due(q, whenp)
  *	int	queue_record(q, id, results, n, next_attempt_ms, route, donep)
+ *	int	queue_record_many(q, items, n)
  *	int	queue_track_prune(q, age_ms, np)
  * DESCRIPTION
  *	The schedule is keyed by (due time, id), so due messages are the
@@ -20,6 +21,16 @@
  *	queue_record() applies one attempt's per-recipient results; when
  *	all recipients are final the message is retired in the same
  *	transaction (tracking record kept, body and schedule key removed).
+ *	queue_record_many() does that for many messages in one write
+ *	transaction, hence one fsync for all of them: it is what bounds
+ *	delivery's rate, since every message finishes with a record. Each
+ *	message rides a nested transaction, so one that fails is undone
+ *	alone; queue_record() is the batch of one.
+ * DIAGNOSTICS
+ *	Per item: SG_ENOTFOUND (no such message), SG_EINVAL (a result's
+ *	index or state out of range), SG_ECORRUPT (the record failed its
+ *	checks and was quarantined), SG_EFULL, SG_EIO. A lost commit is the
+ *	result of every item that had succeeded.
  */
 
 #include <stdlib.h>
@@ -219,51 +230,103 @@ static int reschedule(struct queue *q, MDB_txn *txn, struct queue_env *e, int64_
 	return (queue_env_store(q, txn, q->db_env, e, 0));
 }
 
-int	queue_record(struct queue *q, uint64_t id, const struct queue_result *res, size_t n,
-		     int64_t next_attempt_ms, const char *route, bool *done)
+/* apply_item - one message's results inside txn; 1: quarantined instead */
+
+static int apply_item(struct queue *q, MDB_txn *txn, const struct queue_record_item *it,
+		      int64_t now, bool *done)
 {
 	struct queue_env e;
+	int	err;
+
+	queue_env_init(&e);
+	if ((err = queue_env_load(q, txn, q->db_env, it->id, &e)) == SG_ECORRUPT)
+		err = queue_quarantine_txn(q, txn, it->id) == 0 ? 1 : SG_ECORRUPT;
+	for (size_t i = 0; i < it->nres && err == 0; i++)
+		err = apply_result(q, txn, &e, &it->res[i], now);
+	if (err == 0) {
+		e.attempts++;
+		if (it->route)
+			e.route = it->route;
+		if (all_final(&e)) {
+			err = queue_retire(q, txn, &e, NULL);
+			*done = err == 0;
+		} else {
+			err = reschedule(q, txn, &e, it->next_attempt_ms, now);
+		}
+	}
+	queue_env_free(&e);
+	return (err);
+}
+
+/*
+ * record_item - one message in a nested transaction: a bad result, a
+ * missing or corrupt record, a record grown too large is undone alone and
+ * the other messages of the batch keep theirs. A corrupt record is
+ * quarantined (that much commits) and reported as SG_ECORRUPT.
+ */
+static int record_item(struct queue *q, MDB_txn *parent, struct queue_record_item *it,
+		       int64_t now)
+{
+	MDB_txn *txn;
+	bool	done = false;
+	int	err, rc;
+
+	if (it->nres > 0 && it->res == NULL)
+		return (SG_EINVAL);
+	if ((rc = mdb_txn_begin(q->env, parent, 0, &txn)) != 0)
+		return (queue_err(rc));
+	if ((err = apply_item(q, txn, it, now, &done)) < 0) {
+		mdb_txn_abort(txn);
+		return (err);
+	}
+	if ((rc = mdb_txn_commit(txn)) != 0)
+		return (queue_err(rc));
+	if (err == 1)
+		return (SG_ECORRUPT);
+	it->done = done;
+	return (0);
+}
+
+int	queue_record_many(struct queue *q, struct queue_record_item *items, size_t n)
+{
 	int64_t	now = sg_now_ms();
 	MDB_txn *txn;
 	int	err;
 
-	if (done)
-		*done = false;
-	if ((err = queue_txn_begin(q, false, &txn)) != 0)
-		return (err);
-	queue_env_init(&e);
-	if ((err = queue_env_load(q, txn, q->db_env, id, &e)) == SG_ECORRUPT) {
-		if (queue_quarantine_txn(q, txn, id) == 0 && queue_txn_commit(txn) == 0)
-			txn = NULL;
-		goto fail;
+	if (n > 0 && items == NULL)
+		return (SG_EINVAL);
+	for (size_t i = 0; i < n; i++) {
+		items[i].done = false;
+		items[i].result = 0;
 	}
-	if (err)
-		goto fail;
-	for (size_t i = 0; i < n && err == 0; i++)
-		err = apply_result(q, txn, &e, &res[i], now);
-	if (err)
-		goto fail;
-	e.attempts++;
-	if (route)
-		e.route = route;
-	if (all_final(&e)) {
-		err = queue_retire(q, txn, &e, NULL);
-		if (done && err == 0)
-			*done = true;
-	} else {
-		err = reschedule(q, txn, &e, next_attempt_ms, now);
+	if (n == 0)
+		return (0);
+	if ((err = queue_txn_begin(q, false, &txn)) == 0) {
+		for (size_t i = 0; i < n; i++)
+			items[i].result = record_item(q, txn, &items[i], now);
+		err = queue_txn_commit(txn);
 	}
-	if (err)
-		goto fail;
-	queue_env_free(&e);
-	return (queue_txn_commit(txn));
-fail:
-	if (txn)
-		mdb_txn_abort(txn);
-	queue_env_free(&e);
-	if (done)
-		*done = false;
+	if (err == 0)
+		return (0);
+	/* the transaction is lost, and every change in it but nothing else */
+	for (size_t i = 0; i < n; i++) {
+		if (items[i].result == 0 || items[i].result == SG_ECORRUPT)
+			items[i].result = err;
+		items[i].done = false;
+	}
 	return (err);
+}
+
+int	queue_record(struct queue *q, uint64_t id, const struct queue_result *res, size_t n,
+		     int64_t next_attempt_ms, const char *route, bool *done)
+{
+	struct queue_record_item it = {.id = id,.res = res,.nres = n,
+		.next_attempt_ms = next_attempt_ms,.route = route };
+	int	err = queue_record_many(q, &it, 1);
+
+	if (done)
+		*done = err == 0 && it.done;
+	return (err ? err : it.result);
 }
 
 /* ---------------------------------------------------------- tracking */
