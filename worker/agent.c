@@ -18,12 +18,28 @@
  *	(0: one per core) and listens for wake-ups on STATE_DIR/wake.worker.
  *	NSS is opened before any thread starts, as NSS requires.
  *
- *	worker_agent_stop() closes the wake-up handle; once libuv has
- *	closed it the threads finish their batch and are joined, then the
- *	queue and NSS are closed and the agent frees itself.
+ *	Housekeeping nobody else does: every worker.housekeeping a run on
+ *	libuv's thread pool (a prune of a week of tracking records may take
+ *	a while, and must not stall wake-ups) clears LMDB reader slots left
+ *	by dead processes (queue_reader_check) and deletes tracking records
+ *	older than queue.track_keep (queue_track_prune); one run at a time.
+ *	CRLs are fetched every certs.crl_fetch_interval by certs'
+ *	own timer (certs_crl_timer_start), the worker being the role with a
+ *	writable certificate database.
+ *
+ *	worker_agent_stop() closes the wake-up handle and the timers; once
+ *	libuv has closed them and no housekeeping run is in flight, the
+ *	threads finish their batch and are joined, and the queue is closed.
+ *	The certificate database is closed last: certs_crl_timer_stop()
+ *	gives no word when a fetch still running on the thread pool has
+ *	ended, so when a CRL timer was started the agent waits until the
+ *	loop holds nothing but its own wait timer (that fetch then is over)
+ *	before certs_close(), then frees itself.
  * DIAGNOSTICS
  *	A start that fails returns the error (and logs what failed); the
  *	runtime makes it fatal and the master restarts the role.
+ *	Housekeeping and CRL fetches log what they did (or why they
+ *	failed) and go on at the next interval.
  */
 
 #include <stdlib.h>
@@ -33,11 +49,23 @@
 #include "worker_int.h"
 
 struct worker_agent {
+	uv_loop_t *loop;
 	struct queue *q;
 	struct certs *certs;
 	struct worker_pool *pool;
 	uv_poll_t wake;
 	int	fd;
+	uv_timer_t hk;			/* housekeeping */
+	uv_work_t hk_work;
+	bool	hk_busy;		/* a run is queued or running */
+	int	hk_dead;		/* results of the last run */
+	size_t	hk_pruned;
+	int	hk_rc[2];
+	struct certs_crl_timer *crl;
+	bool	had_crl;		/* a CRL fetch may still be running at stop */
+	bool	stopping;
+	int	closing;		/* handles not yet closed */
+	uv_timer_t reap;		/* stop: waits for the last CRL fetch */
 };
 
 static void on_wake(uv_poll_t *h, int status, int events)
@@ -59,6 +87,72 @@ static size_t nthreads(const struct worker_conf *c)
 	return (n > 0 ? (size_t) n : 1);
 }
 
+/* ------------------------------------------------------- housekeeping */
+
+static void finish(struct worker_agent *);
+
+static void hk_run(uv_work_t *w)
+{
+	struct worker_agent *a = w->data;
+
+	a->hk_dead = 0;
+	a->hk_pruned = 0;
+	a->hk_rc[0] = queue_reader_check(a->q, &a->hk_dead);
+	a->hk_rc[1] = queue_track_prune(a->q, 0, &a->hk_pruned);
+}
+
+static void hk_done(uv_work_t *w, int status)
+{
+	struct worker_agent *a = w->data;
+
+	a->hk_busy = false;
+	if (status == 0 && (a->hk_rc[0] < 0 || a->hk_rc[1] < 0))
+		sg_warn("event=housekeeping_failed reader_check=\"%s\" track_prune=\"%s\"",
+			sg_strerror(a->hk_rc[0]), sg_strerror(a->hk_rc[1]));
+	else if (status == 0 && (a->hk_dead > 0 || a->hk_pruned > 0))
+		sg_info("event=housekeeping stale_readers=%d tracking_pruned=%zu",
+			a->hk_dead, a->hk_pruned);
+	if (a->stopping)
+		finish(a);
+}
+
+static void on_hk_timer(uv_timer_t *h)
+{
+	struct worker_agent *a = h->data;
+
+	if (a->hk_busy || a->stopping)
+		return;
+	a->hk_work.data = a;
+	if (uv_queue_work(a->loop, &a->hk_work, hk_run, hk_done) == 0)
+		a->hk_busy = true;
+}
+
+static void on_crl(void *arg, int rc, size_t fetched, size_t failed)
+{
+	(void) arg;
+	if (rc < 0)
+		sg_warn("event=crl_fetch_failed error=\"%s\"", sg_strerror(rc));
+	else
+		sg_info("event=crl_fetch fetched=%zu failed=%zu", fetched, failed);
+}
+
+static int timers_start(struct worker_agent *a, const struct worker_conf *c)
+{
+	uint64_t ms = (uint64_t) c->housekeeping_ms;
+	int	rc;
+
+	uv_timer_init(a->loop, &a->hk);
+	a->hk.data = a;
+	if (uv_timer_start(&a->hk, on_hk_timer, ms, ms) < 0)
+		return (SG_EIO);
+	if ((rc = certs_crl_timer_start(a->loop, a->certs, on_crl, a, &a->crl)) < 0)
+		return (rc);
+	a->had_crl = a->crl != NULL;
+	return (0);
+}
+
+/* -------------------------------------------------------- start, stop */
+
 int	worker_agent_start(uv_loop_t *loop, const struct worker_agent_params *p,
 			   struct worker_agent **out)
 {
@@ -66,6 +160,7 @@ int	worker_agent_start(uv_loop_t *loop, const struct worker_agent_params *p,
 	int	rc;
 
 	a->fd = -1;
+	a->loop = loop;
 	if ((rc = certs_open(p->main, p->certs, CERTS_KEYS, &a->certs)) < 0) {
 		sg_error("event=worker_start_failed step=certs_open error=\"%s\"", sg_strerror(rc));
 		goto fail;
@@ -82,7 +177,11 @@ int	worker_agent_start(uv_loop_t *loop, const struct worker_agent_params *p,
 	uv_poll_init(loop, &a->wake, a->fd);
 	a->wake.data = a;
 	uv_poll_start(&a->wake, UV_READABLE, on_wake);
-	sg_info("event=worker_started threads=%zu rules=%zu", nthreads(p->conf), p->conf->rules.n);
+	if ((rc = timers_start(a, p->conf)) < 0)
+		sg_warn("event=timer_failed error=\"%s\"", sg_strerror(rc));
+	sg_info("event=worker_started threads=%zu rules=%zu housekeeping_ms=%lld crl_fetch=%s",
+		nthreads(p->conf), p->conf->rules.n, (long long) p->conf->housekeeping_ms,
+		a->crl ? "on" : "off");
 	*out = a;
 	return (0);
 fail:
@@ -101,21 +200,69 @@ void	worker_agent_reload(struct worker_agent *a, const struct worker_agent_param
 	sg_info("event=worker_reloaded rules=%zu", p->conf->rules.n);
 }
 
-static void on_closed(uv_handle_t *h)
+static void close_certs(struct worker_agent *a)
 {
-	struct worker_agent *a = h->data;
 	int	rc;
 
-	worker__pool_stop(a->pool);
-	close(a->fd);
-	queue_close(a->q);
 	if ((rc = certs_close(a->certs)) < 0)
 		sg_warn("event=certs_close_failed error=\"%s\"", sg_strerror(rc));
 	free(a);
 }
 
+static void on_reaped(uv_handle_t *h)
+{
+	close_certs(h->data);
+}
+
+/* on_reap - has the CRL timer's last fetch ended (the loop holds only us)? */
+
+static void on_reap(uv_timer_t *h)
+{
+	bool	busy;
+
+	uv_unref((uv_handle_t *) h);
+	busy = uv_loop_alive(h->loop) != 0;
+	uv_ref((uv_handle_t *) h);
+	if (busy)
+		return;
+	uv_timer_stop(h);
+	uv_close((uv_handle_t *) h, on_reaped);
+}
+
+/* finish - every handle closed and no housekeeping in flight: tear down */
+
+static void finish(struct worker_agent *a)
+{
+	if (a->closing > 0 || a->hk_busy)
+		return;
+	worker__pool_stop(a->pool);
+	close(a->fd);
+	queue_close(a->q);
+	if (!a->had_crl) {
+		close_certs(a);
+		return;
+	}
+	uv_timer_init(a->loop, &a->reap);
+	a->reap.data = a;
+	uv_timer_start(&a->reap, on_reap, 0, 20);
+}
+
+static void on_closed(uv_handle_t *h)
+{
+	struct worker_agent *a = h->data;
+
+	a->closing--;
+	finish(a);
+}
+
 void	worker_agent_stop(struct worker_agent *a)
 {
+	a->stopping = true;
+	a->closing = 2;
+	certs_crl_timer_stop(a->crl);
+	a->crl = NULL;
 	uv_poll_stop(&a->wake);
 	uv_close((uv_handle_t *) &a->wake, on_closed);
+	uv_timer_stop(&a->hk);
+	uv_close((uv_handle_t *) &a->hk, on_closed);
 }

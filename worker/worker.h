@@ -22,6 +22,7 @@ struct worker_conf {
 	char   *result_header;		/* verification result header name */
 	char   *notify;			/* incident notification address; "": none */
 	int64_t	notify_max_per_hour;	/* notification mails per hour at most */
+	int64_t	housekeeping_ms;	/* reader check + tracking prune period */
 };
 
 extern const struct sg_conf_row worker_conf_rows[];
@@ -177,11 +178,14 @@ int	worker_smime_strip(const char *msg, size_t len, struct sg_buf *out);
 /*
  * The worker role (worker/agent.c, pool.c, process.c). The agent owns a
  * pool of crypto threads that claim batches from the queue's inbox under
- * a lease, apply the rules to each message and complete it (processed
- * body, split per rule, held as an incident, or rejected with a notice
- * to the sender). A wake-up datagram on the role's socket, or a poll
- * every second, starts a claim. Processing is idempotent: a message
- * claimed again after a crash is completed once (queue_complete).
+ * a lease, apply the rules to each message and complete the batch in one
+ * group commit (processed body, split per rule, held as an incident, or
+ * rejected with a notice to the sender). A wake-up datagram on the role's
+ * socket, or a poll every second, starts a claim. Processing is
+ * idempotent: a message claimed again after a crash is completed once
+ * (queue_complete_batch). A slow timer clears stale LMDB reader slots and
+ * prunes tracking records older than queue.track_keep, off the loop
+ * thread; CRLs are fetched every certs.crl_fetch_interval.
  */
 struct uv_loop_s;
 struct queue;

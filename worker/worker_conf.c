@@ -58,5 +58,7 @@ const struct sg_conf_row worker_conf_rows[] = {
 	{.name = "notify",.type = SG_CONF_STRING,.offset = OFF(notify),.def = Q("")},
 	{.name = "notify_max_per_hour",.type = SG_CONF_INT,.offset = OFF(notify_max_per_hour),
 	.def = "60",.min = 0,.max = 100000,.check = check_header},
+	{.name = "housekeeping",.type = SG_CONF_DURATION,.offset = OFF(housekeeping_ms),
+	.def = Q("1m"),.min = 100,.max = 86400000},
 	SG_CONF_END
 };

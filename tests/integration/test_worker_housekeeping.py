@@ -1,0 +1,63 @@
+"""The worker role's housekeeping: old tracking records go, CRL fetches run, stop is clean.
+
+The worker role runs alone (no smtpd, no delivery) on a short
+worker.housekeeping; tracking records are made with sealctl (inject a held
+message, delete it), so their age is known to the second.
+"""
+import json
+import time
+
+CONF = """
+queue = { track_keep = "4s"; };
+certs = { revocation = "off"; crl_fetch_interval = "%s"; };
+worker = { housekeeping = "200ms"; rules = ( { name = "pass"; } ); };
+"""
+
+
+def tracked(sealgate):
+    out = sealgate.sealctl("queue", "list", "--state", "done", "--json").stdout
+    return {json.loads(l)["id"] for l in out.splitlines() if l.strip()}
+
+
+def finished_message(sealgate):
+    """A message that left the queue: its tracking record remains."""
+    before = tracked(sealgate)
+    sealgate.sealctl("queue", "inject", "--rcpt", "x@partner.test", "--state", "hold",
+                     input="Subject: t\r\n\r\nhi\r\n")
+    out = sealgate.sealctl("queue", "list", "--state", "hold", "--json").stdout
+    for line in out.splitlines():
+        sealgate.sealctl("queue", "delete", json.loads(line)["id"])
+    new = tracked(sealgate) - before
+    assert len(new) == 1, new
+    return new.pop()
+
+
+def test_old_tracking_records_are_pruned_young_ones_kept(sealgate):
+    sealgate.write_config(CONF % "0")
+    old = finished_message(sealgate)
+    time.sleep(2)
+    young = finished_message(sealgate)
+    d = sealgate.start(role="worker")
+    d.wait_log(r"event=housekeeping stale_readers=0 tracking_pruned=1", timeout=15)
+    left = tracked(sealgate)
+    assert old not in left
+    assert young in left
+    # its turn comes too, once it is older than track_keep
+    d.wait_log(r"event=housekeeping stale_readers=0 tracking_pruned=1", timeout=15, count=2)
+    assert tracked(sealgate) == set()
+    assert d.stop() == 0
+    log = d.log()
+    assert "event=housekeeping_failed" not in log
+    assert "Sanitizer" not in log and "runtime error" not in log
+
+
+def test_crl_timer_runs_and_stop_is_clean(sealgate):
+    sealgate.write_config(CONF % "300ms")
+    d = sealgate.start(role="worker")
+    assert "crl_fetch=on" in d.wait_log(r"event=worker_started .*")[0].group(0)
+    d.wait_log(r"event=crl_fetch fetched=0 failed=0", count=2, timeout=15)
+    assert d.stop() == 0
+    log = d.log()
+    assert "role=worker event=stopped" in log
+    assert "event=loop_not_empty" not in log and "certs_close_failed" not in log
+    assert "Sanitizer" not in log and "runtime error" not in log
