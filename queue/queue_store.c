@@ -68,8 +68,10 @@ int	queue_env_store(struct queue *q, MDB_txn *txn, MDB_dbi dbi, const struct que
 	int	err;
 
 	(void) q;
-	if ((err = queue_env_encode(env, &b)) != 0)
+	if ((err = queue_env_encode(env, &b)) != 0) {
+		sg_buf_free(&b);		/* a partial encoding */
 		return (err);
+	}
 	queue_put_be64(kb, env->id);
 	d.mv_size = b.len;
 	d.mv_data = b.data;
