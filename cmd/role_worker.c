@@ -10,9 +10,11 @@
  * DESCRIPTION
  *	Binds the crypto worker (worker/agent.c) to the role runtime
  *	(role.c): start() opens NSS with the keys, the queue and the pool
- *	of crypto threads; reload() hands the pool a copy of the new worker
- *	section (rules included); stop() ends the threads after their
- *	current batch and closes everything.
+ *	of crypto threads, and starts the housekeeping and CRL timers;
+ *	reload() hands the pool a copy of the new worker section (rules
+ *	included); stop() ends the threads after their current batch, waits
+ *	for a housekeeping run or CRL download in flight, and closes
+ *	everything.
  * DIAGNOSTICS
  *	A start that fails is logged by the agent and made fatal by the
  *	runtime.
