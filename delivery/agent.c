@@ -54,6 +54,7 @@
 
 #define DUE_BATCH	256
 #define WAKE_COALESCE_MS 5
+#define SCAN_DEFER_MS	50		/* a scan waits this long for a flush */
 #define MAX_UNITS	20000		/* messages in flight at once */
 #define HOSTS_TTL_MS	60000		/* re-resolve a destination after this */
 #define DSN_HDRS_MAX	(64 * 1024)
@@ -495,14 +496,23 @@ static void unit_recorded(struct dl_unit *u, struct queue_record_item *it)
 	unit_free(u);
 }
 
+static void start_due(struct delivery_agent *a, const uint64_t *ids, size_t n, int64_t now);
+
 /*
  * flush_done - record every unit finished since the last loop iteration
  * in one queue transaction: one fsync for all of them, which is what
  * bounds the delivery rate. Their reports were spooled before, so a crash
- * in between repeats a report and never loses one.
+ * in between repeats a report and never loses one. When a scan is waiting
+ * for its wake-up timer, the due messages are taken in that transaction
+ * too, saving the scan its own commit.
  */
 static void flush_done(struct delivery_agent *a)
 {
+	uint64_t ids[DUE_BATCH];
+	int64_t	now = sg_now_ms();
+	struct queue_take take = {.now_ms = now,.max = DUE_BATCH,.ids = ids };
+	bool	taking = !a->stopping && a->nunits < MAX_UNITS
+		&& uv_is_active((uv_handle_t *) &a->wake_timer);
 	struct queue_record_item *items;
 	struct dl_unit **units;
 	size_t	n = 0;
@@ -519,11 +529,21 @@ static void flush_done(struct delivery_agent *a)
 	a->done = NULL;
 	for (size_t i = 0; i < n; i++)
 		unit_results(units[i], &items[i]);
-	queue_record_many(a->q, items, n);	/* each item carries its result */
+	/* each item and the take carry their own result */
+	queue_record_due(a->q, items, n, taking ? &take : NULL);
 	for (size_t i = 0; i < n; i++)
 		unit_recorded(units[i], &items[i]);
 	free(units);
 	free(items);
+	if (!taking)
+		return;
+	uv_timer_stop(&a->wake_timer);
+	a->scan_deferred = false;
+	if (take.result < 0)
+		sg_warn("event=queue_due_failed error=\"%s\"", sg_strerror(take.result));
+	start_due(a, ids, take.n, now);
+	if (take.n == DUE_BATCH || take.result < 0)
+		scan(a);		/* more are due, or try again alone */
 }
 
 static void on_check(uv_check_t *h)
@@ -719,6 +739,13 @@ static void unit_start(struct delivery_agent *a, uint64_t id, int64_t now)
 
 /* --------------------------------------------------------- polling */
 
+static void start_due(struct delivery_agent *a, const uint64_t *ids, size_t n, int64_t now)
+{
+	for (size_t i = 0; i < n; i++)
+		if (*slot(a, ids[i]) == NULL)
+			unit_start(a, ids[i], now);
+}
+
 static void scan(struct delivery_agent *a)
 {
 	uint64_t ids[DUE_BATCH];
@@ -732,9 +759,7 @@ static void scan(struct delivery_agent *a)
 			sg_warn("event=queue_due_failed error=\"%s\"", sg_strerror(rc));
 			return;
 		}
-		for (size_t i = 0; i < n; i++)
-			if (*slot(a, ids[i]) == NULL)
-				unit_start(a, ids[i], now);
+		start_due(a, ids, n, now);
 		if (n < DUE_BATCH)
 			break;
 	}
@@ -745,9 +770,23 @@ static void on_scan_timer(uv_timer_t *t)
 	scan(t->data);
 }
 
+/*
+ * on_wake_timer - scan for the work a wake-up announced. While messages
+ * are in flight, the next flush_done() is imminent and takes the due
+ * messages in its own transaction, so the scan waits for it, but no
+ * longer than SCAN_DEFER_MS.
+ */
 static void on_wake_timer(uv_timer_t *t)
 {
-	scan(t->data);
+	struct delivery_agent *a = t->data;
+
+	if (a->nunits > 0 && !a->scan_deferred && !a->stopping) {
+		a->scan_deferred = true;
+		uv_timer_start(&a->wake_timer, on_wake_timer, SCAN_DEFER_MS, 0);
+		return;
+	}
+	a->scan_deferred = false;
+	scan(a);
 }
 
 /*

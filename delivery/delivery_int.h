@@ -118,6 +118,7 @@ struct delivery_agent {
 	struct dl_resolver *res;
 	uv_timer_t scan_timer;
 	uv_timer_t wake_timer;		/* coalesces wake-ups into one scan */
+	bool	scan_deferred;		/* wake_timer waits for the next flush */
 	uv_check_t check;		/* records finished units each iteration */
 	struct dl_unit *done;
 	uv_poll_t wake_poll;

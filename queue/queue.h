@@ -458,6 +458,25 @@ struct queue_record_item {
 
 int	queue_record_many(struct queue *, struct queue_record_item *items, size_t n);
 
+/*
+ * queue_record_due() is queue_record_many() that, when take is not NULL,
+ * also does queue_due(take->now_ms, take->lease_ms, take->max, take->ids)
+ * after the results in the same transaction (nested: its failure, in
+ * take->result, loses no result), so a busy delivery loop commits once
+ * per iteration. take->n gets the ids taken (0 if the commit failed).
+ */
+struct queue_take {
+	int64_t	now_ms;			/* in */
+	int64_t	lease_ms;		/* in: 0: the configured lease */
+	size_t	max;			/* in: > 0, the room in ids[] */
+	uint64_t *ids;			/* out: the messages taken */
+	size_t	n;			/* out */
+	int	result;			/* out */
+};
+
+int	queue_record_due(struct queue *, struct queue_record_item *items, size_t n,
+			 struct queue_take *take);
+
 /* queue_track_prune() deletes tracking records older than age_ms (0: the
  * configured track_keep); *n (may be NULL) gets the number removed. */
 int	queue_track_prune(struct queue *, int64_t age_ms, size_t *n);

@@ -2,7 +2,8 @@
  * NAME
  *	test_queue_record 1
  * SUMMARY
- *	unit tests of delivery results: queue_record_many() and queue_record()
+ *	unit tests of delivery results: queue_record_many(), queue_record_due()
+ *	and queue_record()
  * DESCRIPTION
  *	Each test opens a real queue in its own temporary state directory,
  *	spools messages, leases them with queue_due() as delivery does and
@@ -401,6 +402,42 @@ static void test_record_is_one_item(void **state)
 	assert_int_equal(queue_record_many(f->q, NULL, 1), SG_EINVAL);
 }
 
+/* Results and the next due messages in one transaction. */
+static void test_record_due(void **state)
+{
+	struct fix *f = *state;
+	uint64_t a = spool_ready(f->q, 1), b = spool_ready(f->q, 1), c = spool_ready(f->q, 1);
+	uint64_t ids[8], t0;
+	size_t	n = 0;
+	struct queue_result r = {0, QUEUE_RCPT_DELIVERED, "250 ok", "2.0.0", "mx", 0};
+	struct queue_result bad = {5, QUEUE_RCPT_DELIVERED, "250 ok", "2.0.0", "mx", 0};
+
+	assert_int_equal(queue_due(f->q, sg_now_ms(), 0, 1, ids, &n), 0);
+	assert_true(n == 1 && ids[0] == a);
+	struct queue_record_item it[] = {
+		{.id = a,.res = &r,.nres = 1},
+		{.id = 0x7fffffffffffULL,.res = &bad,.nres = 1},
+	};
+	struct queue_take take = {.now_ms = sg_now_ms(),.max = 8,.ids = ids };
+
+	t0 = last_txnid(f->dir);
+	assert_int_equal(queue_record_due(f->q, it, 2, &take), 0);
+	assert_true(last_txnid(f->dir) == t0 + 1);
+	assert_int_equal(it[0].result, 0);
+	assert_true(it[0].done);
+	assert_int_equal(it[1].result, SG_ENOTFOUND);
+	assert_int_equal(take.result, 0);
+	assert_int_equal(take.n, 2);
+	assert_true(ids[0] == b && ids[1] == c);
+	assert_int_equal(lease_all(f->q), 0);	/* b and c are leased */
+	/* a take alone; nothing due is no error */
+	take = (struct queue_take) {.now_ms = sg_now_ms(),.max = 8,.ids = ids };
+	assert_int_equal(queue_record_due(f->q, NULL, 0, &take), 0);
+	assert_true(take.result == 0 && take.n == 0);
+	take.max = 0;
+	assert_int_equal(queue_record_due(f->q, it, 1, &take), SG_EINVAL);
+}
+
 int	main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -409,6 +446,7 @@ int	main(void)
 		cmocka_unit_test_setup_teardown(test_many_corrupt, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_many_one_txn, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_record_is_one_item, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_record_due, setup, teardown),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));
