@@ -149,6 +149,32 @@ int	sg_rules_classify(const struct sg_conf_array *rules, enum sg_rule_dir dir,
 	return (-1);
 }
 
+/* rule_inert - the rule neither changes nor inspects a message */
+
+static bool rule_inert(const struct sg_rule *r)
+{
+	return (r->sign == 0 && r->encrypt == 0 && !r->decrypt && !r->verify
+		&& !r->harvest && !r->strip_client_signature);
+}
+
+const char *sg_rules_pass(const struct sg_conf_array *rules, enum sg_rule_dir dir,
+			  const char *listener, const char *sender,
+			  const char *const *rcpts, size_t nrcpts)
+{
+	const struct sg_rule *v = rules->v;
+	int	first = -2;
+
+	for (size_t i = 0; i < nrcpts; i++) {
+		int	k = sg_rules_classify(rules, dir, listener, sender, strlen(sender),
+					      rcpts[i], strlen(rcpts[i]));
+
+		if ((first != -2 && k != first) || (k >= 0 && !rule_inert(&v[k])))
+			return (NULL);
+		first = k;
+	}
+	return (first >= 0 ? v[first].name : "");
+}
+
 /* check_patterns - reject bad patterns, lower-case good ones */
 
 static int check_patterns(struct sg_conf_ctx *ctx, const config_setting_t *g,

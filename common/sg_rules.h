@@ -106,4 +106,15 @@ int	sg_rules_classify(const struct sg_conf_array *rules, enum sg_rule_dir dir,
 			  const char *listener, const char *sender, size_t senderlen,
 			  const char *rcpt, size_t rcptlen);
 
+/*
+ * sg_rules_pass() tells whether a whole message would pass the worker
+ * unchanged: every recipient falls under the same rule, and that rule
+ * has no action (or no rule matches). It returns that rule's name ("" for
+ * none), or NULL when the worker has work to do. smtpd uses it to spool
+ * such mail straight for delivery. Pure, like sg_rules_classify().
+ */
+const char *sg_rules_pass(const struct sg_conf_array *rules, enum sg_rule_dir dir,
+			  const char *listener, const char *sender,
+			  const char *const *rcpts, size_t nrcpts);
+
 #endif

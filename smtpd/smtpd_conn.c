@@ -298,6 +298,10 @@ static void envelope(struct smtpd_conn *c)
 		.tls_version = c->s.tls_version,.tls_cipher = c->s.tls_cipher,
 		.session = c->s.id,
 	};
+	if (c->s.pol->rules)
+		e->pass_rule = sg_rules_pass(c->s.pol->rules, tx->outbound ? SG_RULE_DIR_OUTBOUND
+					     : SG_RULE_DIR_INBOUND, c->s.listener, tx->sender,
+					     rcpts, tx->nrcpts);
 }
 
 static void submit(struct smtpd_conn *c)
