@@ -40,10 +40,10 @@ import ssl
 import subprocess
 import tempfile
 import threading
-import time
 from pathlib import Path
 
-from conftest import BIN, REPO, free_port, wait_until
+import queue_tool
+from conftest import free_port, wait_until
 
 
 # ----------------------------------------------------------------- SMTP
@@ -413,35 +413,10 @@ int main(int argc, char **argv)
 }
 '''
 
-_injector_path = None
-
-
-def _libdir():
-    for d in (BIN.parent, REPO / "build", BIN):
-        if (d / "libqueue.a").exists() and (d / "libcommon.a").exists():
-            return d
-    raise AssertionError(f"libqueue.a not found near {BIN}")
-
 
 def build_injector():
     """Compile qinject once per test process; returns its path."""
-    global _injector_path
-    if _injector_path and Path(_injector_path).exists():
-        return _injector_path
-    d = Path(tempfile.mkdtemp(prefix="qinject."))
-    src, exe = d / "qinject.c", d / "qinject"
-    src.write_text(INJECT_C)
-    lib = _libdir()
-    flags = subprocess.run(["pkg-config", "--cflags", "--libs", "lmdb", "libconfig", "libuv"],
-                           capture_output=True, text=True, check=True).stdout.split()
-    san = ["-fsanitize=address,undefined"] if "asan" in str(lib) else []
-    # The sanitizer build is made with clang: link with its runtime too.
-    cc = "clang" if san and shutil.which("clang") else "cc"
-    subprocess.run([cc, "-std=gnu11", "-D_GNU_SOURCE", "-I", str(REPO), "-o", str(exe),
-                    str(src), str(lib / "libqueue.a"), str(lib / "libcommon.a")] + flags
-                   + san + ["-lpthread"], check=True, capture_output=True, text=True)
-    _injector_path = str(exe)
-    return _injector_path
+    return queue_tool.build("qinject", INJECT_C)
 
 
 class Injector:

@@ -28,7 +28,6 @@ import contextlib
 import datetime
 import functools
 import http.server
-import os
 import shutil
 import socket
 import subprocess

@@ -10,7 +10,6 @@ MX is a recording peer too, so each report is parsed as a real message.
 import email
 import email.policy
 import re
-import time
 
 import pytest
 

@@ -6,7 +6,6 @@ only in an hour, so that the running worker and delivery roles leave them
 alone while a test looks at them.
 """
 import json
-import os
 import subprocess
 import time
 

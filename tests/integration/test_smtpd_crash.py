@@ -6,7 +6,6 @@ as ID" must be in the queue (after the kill and again after a restart), and
 each such ID must name exactly the message the client sent. Clients that lost
 their connection after the final dot prove the kill hit the window.
 """
-import socket
 import threading
 import time
 

@@ -4,7 +4,6 @@ import os
 import pwd
 import signal
 import threading
-import time
 
 from conftest import wait_until
 from test_smtpd_util import Raw, queue_list, send_message, smtpd_config

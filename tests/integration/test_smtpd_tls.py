@@ -8,7 +8,6 @@ import socket
 import ssl
 import subprocess
 
-import pytest
 
 from conftest import free_port
 from test_smtpd_util import Raw, queue_body, queue_list, smtpd_config, tls_setup

@@ -9,11 +9,11 @@ import json
 import os
 import socket
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 
-from conftest import BIN, REPO
+import queue_tool
+
 
 QREAD_C = r'''
 #include <stdio.h>
@@ -105,36 +105,10 @@ int main(int argc, char **argv)
 }
 '''
 
-_qread = None
-
-
-def _libdir():
-    for d in (BIN.parent, BIN.parent / "build", REPO / "build"):
-        if (d / "libqueue.a").exists() and (d / "libcommon.a").exists():
-            return d
-    raise AssertionError(f"libqueue.a not found near {BIN}")
-
 
 def qread_exe():
     """Build qread once per test process; returns its path."""
-    global _qread
-    if _qread and Path(_qread).exists():
-        return _qread
-    d = Path(tempfile.mkdtemp(prefix="qread."))
-    src, exe = d / "qread.c", d / "qread"
-    src.write_text(QREAD_C)
-    lib = _libdir()
-    flags = subprocess.run(["pkg-config", "--cflags", "--libs", "lmdb", "libconfig", "libuv"],
-                           capture_output=True, text=True, check=True).stdout.split()
-    san = ["-fsanitize=address,undefined"] if "asan" in str(lib) else []
-    cc = "clang" if san else "cc"
-    r = subprocess.run([cc, "-std=gnu11", "-D_GNU_SOURCE", "-I", str(REPO), "-o", str(exe),
-                        str(src), str(lib / "libqueue.a"), str(lib / "libcommon.a")] + flags
-                       + san + ["-lpthread"], capture_output=True, text=True)
-    if r.returncode != 0:
-        raise AssertionError("qread build failed:\n" + r.stderr)
-    _qread = str(exe)
-    return _qread
+    return queue_tool.build("qread", QREAD_C)
 
 
 def _qenv():
