@@ -25,50 +25,8 @@
 #include <cmocka.h>
 
 #include "queue/queue.h"
+#include "queue_fixture.h"
 
-struct fix {
-	char	dir[64];
-	struct sg_conf_main main;
-	struct queue_conf conf;
-	struct queue *q;
-};
-
-static void conf_defaults(struct queue_conf *c)
-{
-	memset(c, 0, sizeof(*c));
-	c->map_size_max = 1ULL << 30;
-	c->lease_ms = 300000;
-	c->chunk_size = 64 << 10;
-	c->commit_batch = 256;
-	c->max_readers = 126;
-	c->track_keep_ms = 7 * 86400000LL;
-}
-
-static int setup(void **state)
-{
-	struct fix *f = calloc(1, sizeof(*f));
-
-	snprintf(f->dir, sizeof(f->dir), "/tmp/test_queue_db.%s", "XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
-	f->main.state_dir = f->dir;
-	conf_defaults(&f->conf);
-	assert_int_equal(queue_open(&f->main, &f->conf, 0, &f->q), 0);
-	*state = f;
-	return (0);
-}
-
-static int teardown(void **state)
-{
-	struct fix *f = *state;
-	char	cmd[128];
-
-	queue_close(f->q);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
-	if (system(cmd) != 0)
-		return (-1);
-	free(f);
-	return (0);
-}
 
 static uint64_t spool(struct queue *q, enum queue_state s, const char *body, size_t nrcpt,
 		      int64_t next)
@@ -608,29 +566,10 @@ static void test_corrupt_quarantined(void **state)
 	struct fix *f = *state;
 	uint64_t a = spool(f->q, QUEUE_INCOMING, "a", 1, 0);
 	uint64_t b = spool(f->q, QUEUE_INCOMING, "b", 1, 0), ids[4], cursor = 0;
-	char	path[128];
-	MDB_env *env;
-	MDB_txn *txn;
-	MDB_dbi	dbi;
-	uint8_t	kb[8];
-	MDB_val	k = {8, kb}, d = {5, "junk!"};
 	size_t	n = 0, nc;
 
 	/* damage b's envelope behind the queue's back, as a bad disk would */
-	queue_close(f->q);
-	snprintf(path, sizeof(path), "%s/queue", f->dir);
-	assert_int_equal(mdb_env_create(&env), 0);
-	mdb_env_set_maxdbs(env, 16);
-	mdb_env_set_mapsize(env, f->conf.map_size_max);
-	assert_int_equal(mdb_env_open(env, path, 0, 0600), 0);
-	assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
-	assert_int_equal(mdb_dbi_open(txn, "env", 0, &dbi), 0);
-	for (int i = 0; i < 8; i++)
-		kb[i] = (uint8_t) (b >> (56 - 8 * i));
-	assert_int_equal(mdb_put(txn, dbi, &k, &d, 0), 0);
-	assert_int_equal(mdb_txn_commit(txn), 0);
-	mdb_env_close(env);
-	assert_int_equal(queue_open(&f->main, &f->conf, 0, &f->q), 0);
+	fixture_corrupt_env(f, b);
 
 	assert_int_equal(queue_scan(f->q, 0, &cursor, 0, count_env, &n), 0);
 	assert_int_equal(n, 1);		/* skipped, not fatal */
@@ -853,22 +792,22 @@ static void test_wake(void **state)
 int	main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_spool_get_body, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_big_body_from_fd, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_group_commit, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_lease_expiry, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_complete_batch, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_schedule_order, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_record_results, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_split, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_admin, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_corrupt_quarantined, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_map_full, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_two_processes, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_writer_killed_mid_txn, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_incidents, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_wake, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_given_to_user, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_spool_get_body, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_big_body_from_fd, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_group_commit, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_lease_expiry, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_complete_batch, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_schedule_order, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_record_results, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_split, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_admin, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_corrupt_quarantined, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_map_full, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_two_processes, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_writer_killed_mid_txn, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_incidents, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_wake, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_given_to_user, fixture_setup, fixture_teardown),
 	};
 
 	sg_log_init("test_queue_db", "test", SG_LOG_STDERR);

@@ -27,45 +27,8 @@
 #include <cmocka.h>
 
 #include "queue/queue.h"
+#include "queue_fixture.h"
 
-struct fix {
-	char	dir[64];
-	struct sg_conf_main main;
-	struct queue_conf conf;
-	struct queue *q;
-};
-
-static int setup(void **state)
-{
-	struct fix *f = calloc(1, sizeof(*f));
-
-	snprintf(f->dir, sizeof(f->dir), "/tmp/test_queue_record.%s", "XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
-	f->main.state_dir = f->dir;
-	f->conf.map_size_max = 1ULL << 30;
-	f->conf.lease_ms = 300000;
-	f->conf.chunk_size = 64 << 10;
-	f->conf.commit_batch = 256;
-	f->conf.max_readers = 126;
-	f->conf.track_keep_ms = 7 * 86400000LL;
-	assert_int_equal(queue_open(&f->main, &f->conf, 0, &f->q), 0);
-	*state = f;
-	return (0);
-}
-
-static int teardown(void **state)
-{
-	struct fix *f = *state;
-	char	cmd[128];
-
-	if (f->q)
-		queue_close(f->q);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
-	if (system(cmd) != 0)
-		return (-1);
-	free(f);
-	return (0);
-}
 
 /* spool_ready - a READY message with nrcpt recipients, due now */
 
@@ -269,30 +232,11 @@ static void test_many_corrupt(void **state)
 {
 	struct fix *f = *state;
 	uint64_t a = spool_ready(f->q, 1), b = spool_ready(f->q, 1);
-	char	path[128];
-	MDB_env *env;
-	MDB_txn *txn;
-	MDB_dbi	dbi;
-	uint8_t	kb[8];
-	MDB_val	k = {8, kb}, d = {5, "junk!"};
 	size_t	nc;
 
 	assert_int_equal(lease_all(f->q), 2);
 	/* damage a's envelope behind the queue's back, as a bad disk would */
-	queue_close(f->q);
-	snprintf(path, sizeof(path), "%s/queue", f->dir);
-	assert_int_equal(mdb_env_create(&env), 0);
-	mdb_env_set_maxdbs(env, 16);
-	mdb_env_set_mapsize(env, f->conf.map_size_max);
-	assert_int_equal(mdb_env_open(env, path, 0, 0600), 0);
-	assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
-	assert_int_equal(mdb_dbi_open(txn, "env", 0, &dbi), 0);
-	for (int i = 0; i < 8; i++)
-		kb[i] = (uint8_t) (a >> (56 - 8 * i));
-	assert_int_equal(mdb_put(txn, dbi, &k, &d, 0), 0);
-	assert_int_equal(mdb_txn_commit(txn), 0);
-	mdb_env_close(env);
-	assert_int_equal(queue_open(&f->main, &f->conf, 0, &f->q), 0);
+	fixture_corrupt_env(f, a);
 
 	struct queue_result r[] = {{0, QUEUE_RCPT_DELIVERED, "250 ok", "2.0.0", "mx", 0}};
 	struct queue_record_item it[] = {
@@ -441,12 +385,12 @@ static void test_record_due(void **state)
 int	main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_many_mixed, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_many_limit_undone, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_many_corrupt, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_many_one_txn, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_record_is_one_item, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_record_due, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_many_mixed, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_many_limit_undone, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_many_corrupt, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_many_one_txn, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_record_is_one_item, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_record_due, fixture_setup, fixture_teardown),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));

@@ -1,0 +1,97 @@
+#ifndef QUEUE_FIXTURE_H
+#define QUEUE_FIXTURE_H
+
+/*
+ * NAME
+ *	queue_fixture 3h
+ * SUMMARY
+ *	what the queue unit tests share: a real queue in a temporary directory
+ * SYNOPSIS
+ *	#include "queue_fixture.h"	(after cmocka.h)
+ * DESCRIPTION
+ *	fixture_setup()/fixture_teardown() are cmocka group-less setup and
+ *	teardown functions: each test gets a struct fix with its own state
+ *	directory and an open queue. fixture_conf() fills the queue section
+ *	with the configuration's defaults. fixture_corrupt_env() overwrites a
+ *	message's envelope record behind the queue's back, as a bad disk
+ *	would, and reopens the queue.
+ */
+
+#include <lmdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "queue/queue.h"
+
+struct fix {
+	char	dir[64];
+	struct sg_conf_main main;
+	struct queue_conf conf;
+	struct queue *q;
+};
+
+static inline void fixture_conf(struct queue_conf *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->map_size_max = 1ULL << 30;
+	c->lease_ms = 300000;
+	c->chunk_size = 64 << 10;
+	c->commit_batch = 256;
+	c->max_readers = 126;
+	c->track_keep_ms = 7 * 86400000LL;
+}
+
+static inline int fixture_setup(void **state)
+{
+	struct fix *f = calloc(1, sizeof(*f));
+
+	snprintf(f->dir, sizeof(f->dir), "/tmp/test_queue.XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	f->main.state_dir = f->dir;
+	fixture_conf(&f->conf);
+	assert_int_equal(queue_open(&f->main, &f->conf, 0, &f->q), 0);
+	*state = f;
+	return (0);
+}
+
+static inline int fixture_teardown(void **state)
+{
+	struct fix *f = *state;
+	char	cmd[128];
+
+	if (f->q)
+		queue_close(f->q);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
+	if (system(cmd) != 0)
+		return (-1);
+	free(f);
+	return (0);
+}
+
+static inline void fixture_corrupt_env(struct fix *f, uint64_t id)
+{
+	char	path[128];
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi	dbi;
+	uint8_t	kb[8];
+	MDB_val	k = {8, kb}, d = {5, "junk!"};
+
+	queue_close(f->q);
+	snprintf(path, sizeof(path), "%s/queue", f->dir);
+	assert_int_equal(mdb_env_create(&env), 0);
+	mdb_env_set_maxdbs(env, 16);
+	mdb_env_set_mapsize(env, f->conf.map_size_max);
+	assert_int_equal(mdb_env_open(env, path, 0, 0600), 0);
+	assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	assert_int_equal(mdb_dbi_open(txn, "env", 0, &dbi), 0);
+	for (int i = 0; i < 8; i++)
+		kb[i] = (uint8_t) (id >> (56 - 8 * i));
+	assert_int_equal(mdb_put(txn, dbi, &k, &d, 0), 0);
+	assert_int_equal(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+	assert_int_equal(queue_open(&f->main, &f->conf, 0, &f->q), 0);
+}
+
+#endif
