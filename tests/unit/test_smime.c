@@ -23,6 +23,8 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "test_dir.h"
+
 #include <cert.h>
 #include <nss.h>
 #include <pk11pub.h>
@@ -75,44 +77,6 @@ static const char pki[] =
 
 #define GPGSM "GNUPGHOME=$PWD/gnupg gpgsm --batch --pinentry-mode loopback "
 
-/* run - a shell command in the test directory; its exit status */
-
-static int run(const char *fmt, ...)
-{
-	char	cmd[4096], full[4300];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	snprintf(full, sizeof(full), "cd %s && { %s ; } >>cmd.log 2>&1", dir, cmd);
-	return (system(full));
-}
-
-static void put_file(const char *name, const void *p, size_t len)
-{
-	char	path[512];
-	FILE   *fp;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	assert_non_null(fp = fopen(path, "wb"));
-	assert_int_equal(fwrite(p, 1, len, fp), len);
-	fclose(fp);
-}
-
-static void get_file(const char *name, struct sg_buf *b)
-{
-	char	path[512], chunk[4096];
-	FILE   *fp;
-	size_t	n;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	assert_non_null(fp = fopen(path, "rb"));
-	while ((n = fread(chunk, 1, sizeof(chunk), fp)) > 0)
-		sg_buf_append(b, chunk, n);
-	fclose(fp);
-}
-
 static CERTCertificate *cert(const char *nick)
 {
 	CERTCertificate *c = CERT_FindCertByNickname(CERT_GetDefaultCertDB(), nick);
@@ -128,8 +92,8 @@ static int setup(void **state)
 	(void) state;
 	if (mkdtemp(dir) == NULL)
 		return (-1);
-	put_file("pki.sh", pki, strlen(pki));
-	if (run("sh pki.sh %s", dir) != 0) {
+	tdir_put(dir, "pki.sh", pki, strlen(pki));
+	if (tdir_run(dir, "sh pki.sh %s", dir) != 0) {
 		fprintf(stderr, "PKI set-up failed, see %s/pki.log\n", dir);
 		return (-1);
 	}
@@ -148,9 +112,9 @@ static int teardown(void **state)
 		fprintf(stderr, "NSS shutdown failed: a reference leaked\n");
 		rc = -1;
 	}
-	run("GNUPGHOME=$PWD/gnupg gpgconf --kill gpg-agent");
+	tdir_run(dir, "GNUPGHOME=$PWD/gnupg gpgconf --kill gpg-agent");
 	if (getenv("KEEP_TEST_DIR") == NULL)
-		run("rm -rf %s", dir);
+		tdir_run(dir, "rm -rf %s", dir);
 	return (rc);
 }
 
@@ -189,18 +153,18 @@ static void test_detached_interop(void **state)
 	/* 7-bit safe: no 8-bit byte left anywhere */
 	for (size_t i = 0; i < m.len; i++)
 		assert_true((unsigned char) m.data[i] < 0x80);
-	put_file("det.eml", m.data, m.len);
-	assert_int_equal(run("openssl cms -verify -in det.eml -CAfile ca.crt -out det.out"), 0);
+	tdir_put(dir, "det.eml", m.data, m.len);
+	assert_int_equal(tdir_run(dir, "openssl cms -verify -in det.eml -CAfile ca.crt -out det.out"), 0);
 	/* what openssl says was signed is the 7-bit entity, decoding to our text */
-	get_file("det.out", &c);
+	tdir_get(dir, "det.out", &c);
 	assert_non_null(memmem(c.data, c.len, "Gr=C3=BC=C3=9Fe, the invoice.", 29));
 	/* NSS cmsutil on the detached pieces */
-	assert_int_equal(run("openssl smime -pk7out -in det.eml | openssl pkcs7 -outform DER -out det.der"
+	assert_int_equal(tdir_run(dir, "openssl smime -pk7out -in det.eml | openssl pkcs7 -outform DER -out det.der"
 			     " && cmsutil -D -d sql:db -i det.der -c det.out -u 4 -o /dev/null"), 0);
-	assert_int_not_equal(run("sed s/invoice/Invoice/ det.out > det.tam && "
+	assert_int_not_equal(tdir_run(dir, "sed s/invoice/Invoice/ det.out > det.tam && "
 				 "cmsutil -D -d sql:db -i det.der -c det.tam -u 4 -o /dev/null"), 0);
-	assert_int_equal(run(GPGSM "--verify det.der det.out"), 0);
-	assert_int_not_equal(run(GPGSM "--verify det.der det.tam"), 0);
+	assert_int_equal(tdir_run(dir, GPGSM "--verify det.der det.out"), 0);
+	assert_int_not_equal(tdir_run(dir, GPGSM "--verify det.der det.tam"), 0);
 	/* and the gateway itself */
 	assert_int_equal(verify_here(&m, &o, &v), 0);
 	assert_int_equal(v.status, WORKER_SIG_VALID);
@@ -215,8 +179,8 @@ static void test_detached_interop(void **state)
 	assert_int_equal(v.status, WORKER_SIG_INVALID);
 	assert_non_null(strstr(v.reason, "bad signature"));
 	assert_int_equal(v.nharvest, 0);
-	put_file("det.bad", m.data, m.len);
-	assert_int_not_equal(run("openssl cms -verify -in det.bad -CAfile ca.crt -out /dev/null"), 0);
+	tdir_put(dir, "det.bad", m.data, m.len);
+	assert_int_not_equal(tdir_run(dir, "openssl cms -verify -in det.bad -CAfile ca.crt -out /dev/null"), 0);
 	sg_buf_free(&m);
 	sg_buf_free(&o);
 	sg_buf_free(&c);
@@ -229,12 +193,12 @@ static void test_opaque_ecdsa_interop(void **state)
 
 	(void) state;
 	sign_with("bob", SG_RULE_SIG_OPAQUE, &m);
-	put_file("opq.eml", m.data, m.len);
-	assert_int_equal(run("openssl cms -verify -in opq.eml -CAfile ca.crt -out opq.out"), 0);
-	assert_int_equal(run("openssl smime -pk7out -in opq.eml | openssl pkcs7 -outform DER -out opq.der"
+	tdir_put(dir, "opq.eml", m.data, m.len);
+	assert_int_equal(tdir_run(dir, "openssl cms -verify -in opq.eml -CAfile ca.crt -out opq.out"), 0);
+	assert_int_equal(tdir_run(dir, "openssl smime -pk7out -in opq.eml | openssl pkcs7 -outform DER -out opq.der"
 			     " && cmsutil -D -d sql:db -i opq.der -u 4 -o opq.nss"
 			     " && cmp opq.out opq.nss"), 0);
-	assert_int_equal(run(GPGSM "--verify --output opq.gpg opq.der && cmp opq.out opq.gpg"), 0);
+	assert_int_equal(tdir_run(dir, GPGSM "--verify --output opq.gpg opq.der && cmp opq.out opq.gpg"), 0);
 	/* the gateway: From is alice, the signer bob: not valid */
 	assert_int_equal(verify_here(&m, &o, &v), 0);
 	assert_int_equal(v.status, WORKER_SIG_INVALID);
@@ -256,8 +220,8 @@ static void test_sign_matrix(void **state)
 		for (int form = SG_RULE_SIG_DETACHED; form <= SG_RULE_SIG_OPAQUE; form++) {
 			sg_buf_reset(&m);
 			sign_with(nicks[k], form, &m);
-			put_file("mx.eml", m.data, m.len);
-			if (run("openssl cms -verify -in mx.eml -CAfile ca.crt -out mx.out"
+			tdir_put(dir, "mx.eml", m.data, m.len);
+			if (tdir_run(dir, "openssl cms -verify -in mx.eml -CAfile ca.crt -out mx.out"
 				" && openssl smime -pk7out -in mx.eml | openssl pkcs7 -outform DER -out mx.der"
 				" && cmsutil -D -d sql:db -i mx.der -u 4 %s -o /dev/null"
 				" && " GPGSM "--verify mx.der %s",
@@ -277,12 +241,12 @@ static void openssl_signed(const char *nick, const char *from, const char *opts,
 	char	msg[512];
 
 	snprintf(msg, sizeof(msg), "Content-Type: text/plain\r\n\r\nfrom openssl\r\n");
-	put_file("in.txt", msg, strlen(msg));
-	assert_int_equal(run("openssl cms -sign -in in.txt -signer %s.crt -inkey %s.key -certfile ca.crt"
+	tdir_put(dir, "in.txt", msg, strlen(msg));
+	assert_int_equal(tdir_run(dir, "openssl cms -sign -in in.txt -signer %s.crt -inkey %s.key -certfile ca.crt"
 			     " %s -from '%s' -to bob@example.com -subject t -out os.eml",
 			     nick, nick, opts, from), 0);
 	sg_buf_reset(m);
-	get_file("os.eml", m);
+	tdir_get(dir, "os.eml", m);
 }
 
 static void test_openssl_signed(void **state)
@@ -340,17 +304,17 @@ static void test_encrypt_interop(void **state)
 
 	(void) state;
 	assert_int_equal(worker_smime_encrypt(rc, 2, msg, strlen(msg), &e), 0);
-	put_file("enc.eml", e.data, e.len);
+	tdir_put(dir, "enc.eml", e.data, e.len);
 	sg_buf_puts(&want, "Content-Type: text/plain\r\n\r\nsecret text\r\n");
-	put_file("enc.want", want.data, want.len);
-	assert_int_equal(run("openssl cms -decrypt -in enc.eml -recip alice.crt -inkey alice.key"
+	tdir_put(dir, "enc.want", want.data, want.len);
+	assert_int_equal(tdir_run(dir, "openssl cms -decrypt -in enc.eml -recip alice.crt -inkey alice.key"
 			     " -out enc.out && cmp enc.out enc.want"), 0);
-	assert_int_equal(run("openssl cms -decrypt -in enc.eml -recip gw.crt -inkey gw.key"
+	assert_int_equal(tdir_run(dir, "openssl cms -decrypt -in enc.eml -recip gw.crt -inkey gw.key"
 			     " -out enc.out2 && cmp enc.out2 enc.want"), 0);
-	assert_int_equal(run("openssl smime -pk7out -in enc.eml -inform SMIME 2>/dev/null | true;"
+	assert_int_equal(tdir_run(dir, "openssl smime -pk7out -in enc.eml -inform SMIME 2>/dev/null | true;"
 			     " sed '1,/^\\r*$/d' enc.eml | tr -d '\\r' | base64 -d > enc.der"
 			     " && cmsutil -D -d sql:db -i enc.der -o enc.nss && cmp enc.nss enc.want"), 0);
-	assert_int_equal(run("echo x | " GPGSM "--passphrase-fd 0 --decrypt enc.der > enc.gpg"
+	assert_int_equal(tdir_run(dir, "echo x | " GPGSM "--passphrase-fd 0 --decrypt enc.der > enc.gpg"
 			     " && cmp enc.gpg enc.want"), 0);
 	/* and back: the gateway decrypts its own output, byte for byte */
 	assert_int_equal(worker_smime_decrypt(e.data, e.len, &d, why, sizeof(why)), 0);
@@ -378,8 +342,8 @@ static void test_sign_then_encrypt(void **state)
 	rc = cert("alice");
 	assert_int_equal(worker_smime_encrypt(&rc, 1, s.data, s.len, &e), 0);
 	CERT_DestroyCertificate(rc);
-	put_file("se.eml", e.data, e.len);
-	assert_int_equal(run("openssl cms -decrypt -in se.eml -recip alice.crt -inkey alice.key -out se.in"
+	tdir_put(dir, "se.eml", e.data, e.len);
+	assert_int_equal(tdir_run(dir, "openssl cms -decrypt -in se.eml -recip alice.crt -inkey alice.key -out se.in"
 			     " && openssl cms -verify -in se.in -CAfile ca.crt -out /dev/null"), 0);
 	assert_int_equal(worker_smime_decrypt(e.data, e.len, &d, why, sizeof(why)), 0);
 	assert_int_equal(verify_here(&d, &o, &v), 0);
@@ -398,25 +362,25 @@ static void test_openssl_encrypted(void **state)
 	const char *in = "Content-Type: text/plain\r\n\r\nfor alice only\r\n";
 
 	(void) state;
-	put_file("oe.txt", in, strlen(in));
-	assert_int_equal(run("openssl cms -encrypt -aes256 -in oe.txt -from x@y.z -to alice@example.com"
+	tdir_put(dir, "oe.txt", in, strlen(in));
+	assert_int_equal(tdir_run(dir, "openssl cms -encrypt -aes256 -in oe.txt -from x@y.z -to alice@example.com"
 			     " -subject s -out oe.eml alice.crt"), 0);
-	get_file("oe.eml", &m);
+	tdir_get(dir, "oe.eml", &m);
 	assert_int_equal(worker_smime_decrypt(m.data, m.len, &d, why, sizeof(why)), 0);
 	assert_non_null(memmem(d.data, d.len, in, strlen(in)));
 	assert_non_null(memmem(d.data, d.len, "Subject: s\r\n", 12));
 	/* to someone whose key we do not hold */
 	sg_buf_reset(&m);
 	sg_buf_reset(&d);
-	assert_int_equal(run("openssl cms -encrypt -aes256 -in oe.txt -out oe2.eml mallory.crt"), 0);
-	get_file("oe2.eml", &m);
+	assert_int_equal(tdir_run(dir, "openssl cms -encrypt -aes256 -in oe.txt -out oe2.eml mallory.crt"), 0);
+	tdir_get(dir, "oe2.eml", &m);
 	assert_int_equal(worker_smime_decrypt(m.data, m.len, &d, why, sizeof(why)), SG_ECRYPTO);
 	assert_non_null(strstr(why, "no key for any recipient"));
 	assert_int_equal(d.len, 0);
 	/* weak cipher refused */
 	sg_buf_reset(&m);
-	assert_int_equal(run("openssl cms -encrypt -provider legacy -provider default -des -in oe.txt -out oe3.eml alice.crt"), 0);
-	get_file("oe3.eml", &m);
+	assert_int_equal(tdir_run(dir, "openssl cms -encrypt -provider legacy -provider default -des -in oe.txt -out oe3.eml alice.crt"), 0);
+	tdir_get(dir, "oe3.eml", &m);
 	assert_int_equal(worker_smime_decrypt(m.data, m.len, &d, why, sizeof(why)), SG_ECRYPTO);
 	assert_non_null(strstr(why, "weak"));
 	sg_buf_free(&m);
@@ -431,7 +395,7 @@ static void wrap_p7m(const char *b64file, const char *smime_type, struct sg_buf 
 	sg_buf_printf(m, "From: alice@example.com\r\nTo: bob@example.com\r\nSubject: g\r\n"
 		      "Content-Type: application/pkcs7-mime; smime-type=%s; name=smime.p7m\r\n"
 		      "Content-Transfer-Encoding: base64\r\n\r\n", smime_type);
-	get_file(b64file, m);
+	tdir_get(dir, b64file, m);
 }
 
 static void test_gpgsm_made(void **state)
@@ -442,8 +406,8 @@ static void test_gpgsm_made(void **state)
 	const char *in = "Content-Type: text/plain\r\n\r\nfrom gpgsm\r\n";
 
 	(void) state;
-	put_file("g.txt", in, strlen(in));
-	assert_int_equal(run("echo x | " GPGSM "--passphrase-fd 0 --base64 -u alice@example.com"
+	tdir_put(dir, "g.txt", in, strlen(in));
+	assert_int_equal(tdir_run(dir, "echo x | " GPGSM "--passphrase-fd 0 --base64 -u alice@example.com"
 			     " --include-certs -1 --sign g.txt | grep -v '^-----' > g.sig"), 0);
 	wrap_p7m("g.sig", "signed-data", &m);
 	assert_int_equal(verify_here(&m, &o, &v), 0);
@@ -452,7 +416,7 @@ static void test_gpgsm_made(void **state)
 	worker_verdict_free(&v);
 	assert_non_null(memmem(o.data, o.len, "\r\n\r\nfrom gpgsm\r\n", 16));
 
-	assert_int_equal(run(GPGSM "--base64 -r alice@example.com --encrypt g.txt"
+	assert_int_equal(tdir_run(dir, GPGSM "--base64 -r alice@example.com --encrypt g.txt"
 			     " | grep -v '^-----' > g.enc"), 0);
 	wrap_p7m("g.enc", "enveloped-data", &m);
 	sg_buf_reset(&o);
@@ -487,11 +451,11 @@ static void test_efail_and_spoofing(void **state)
 	const char *sneaky = "X-Sealgate-Signature: valid\r\nFrom: ceo@example.com\r\n"
 		"Content-Type: text/plain\r\n\r\nhi\r\n";
 
-	put_file("sneaky.txt", sneaky, strlen(sneaky));
-	assert_int_equal(run("openssl cms -encrypt -aes256 -binary -in sneaky.txt -out sneaky.eml"
+	tdir_put(dir, "sneaky.txt", sneaky, strlen(sneaky));
+	assert_int_equal(tdir_run(dir, "openssl cms -encrypt -aes256 -binary -in sneaky.txt -out sneaky.eml"
 			     " alice.crt"), 0);
 	sg_buf_reset(&enc);
-	get_file("sneaky.eml", &enc);
+	tdir_get(dir, "sneaky.eml", &enc);
 	sg_buf_reset(&o);
 	assert_int_equal(worker_smime_decrypt(enc.data, enc.len, &o, why, sizeof(why)), 0);
 	sg_buf_putc(&o, 0);

@@ -22,6 +22,8 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "test_dir.h"
+
 #include "common/sg.h"
 #include "queue/queue.h"
 #include "certs/certs.h"
@@ -88,43 +90,6 @@ static const struct sg_conf_section sections[] = {
 
 static size_t incidents_of(uint64_t id, const char *kind);
 
-static int run(const char *fmt, ...)
-{
-	char	cmd[4096], full[4300];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	snprintf(full, sizeof(full), "cd %s && { %s ; } >>cmd.log 2>&1", dir, cmd);
-	return (system(full));
-}
-
-static void file_get(const char *name, struct sg_buf *b)
-{
-	char	path[512], chunk[4096];
-	FILE   *fp;
-	size_t	n;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	if ((fp = fopen(path, "rb")) == NULL)
-		fail_msg("cannot open %s", path);
-	while ((n = fread(chunk, 1, sizeof(chunk), fp)) > 0)
-		sg_buf_append(b, chunk, n);
-	fclose(fp);
-}
-
-static void file_put(const char *name, const void *p, size_t len)
-{
-	char	path[512];
-	FILE   *fp;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	assert_non_null(fp = fopen(path, "wb"));
-	assert_int_equal(fwrite(p, 1, len, fp), len);
-	fclose(fp);
-}
-
 static void import(const char *file, bool ca, const char *gateway)
 {
 	struct sg_buf b = SG_BUF_INIT;
@@ -133,7 +98,7 @@ static void import(const char *file, bool ca, const char *gateway)
 	struct certs_import_result r;
 	char	err[200];
 
-	file_get(file, &b);
+	tdir_get(dir, file, &b);
 	if (certs_import(certs, b.data, b.len, &o, &r, err, sizeof(err)) < 0)
 		fail_msg("import %s: %s", file, err);
 	sg_buf_free(&b);
@@ -147,10 +112,10 @@ static int setup(void **state)
 	(void) state;
 	if (mkdtemp(dir) == NULL)
 		return (-1);
-	file_put("pki.sh", pki, strlen(pki));
-	if (run("sh pki.sh %s", dir) != 0)
+	tdir_put(dir, "pki.sh", pki, strlen(pki));
+	if (tdir_run(dir, "sh pki.sh %s", dir) != 0)
 		return (-1);
-	file_put("sealgate.conf", conf_text, strlen(conf_text));
+	tdir_put(dir, "sealgate.conf", conf_text, strlen(conf_text));
 	snprintf(path, sizeof(path), "%s/sealgate.conf", dir);
 	arena = sg_arena_new();
 	if (sg_conf_load(path, sections, SG_NELEM(sections), &conf, arena, &errs) < 0) {
@@ -178,7 +143,7 @@ static int teardown(void **state)
 		assert_int_equal(certs_close(certs), 0);
 	sg_arena_free(arena);
 	if (getenv("KEEP_TEST_DIR") == NULL)
-		run("rm -rf %s", dir);
+		tdir_run(dir, "rm -rf %s", dir);
 	return (0);
 }
 
@@ -236,7 +201,7 @@ static enum queue_state processed(uint64_t id, uint32_t *crypto, const char *fil
 		sg_buf_append(&b, buf, got);
 		off += got;
 	}
-	file_put(file, b.data, b.len);
+	tdir_put(dir, file, b.data, b.len);
 	sg_buf_free(&b);
 	return (st);
 }
@@ -264,12 +229,12 @@ static void test_gateway_sign_and_encrypt(void **state)
 	assert_int_equal(crypto & (WORKER_DID_SIGN | WORKER_DID_ENCRYPT),
 			 WORKER_DID_SIGN | WORKER_DID_ENCRYPT);
 	/* bob decrypts; inside, the gateway's signature verifies */
-	assert_int_equal(run("openssl cms -decrypt -in t1.eml -recip bob.crt -inkey bob.key -out t1.in"
+	assert_int_equal(tdir_run(dir, "openssl cms -decrypt -in t1.eml -recip bob.crt -inkey bob.key -out t1.in"
 			     " && openssl cms -verify -in t1.in -CAfile ca.crt -signer t1.signer"
 			     " -out /dev/null && openssl x509 -in t1.signer -noout -subject"
 			     " | grep -q CN.=.gw"), 0);
 	/* the gateway's own copy: encrypted to itself too */
-	assert_int_equal(run("openssl cms -decrypt -in t1.eml -recip gw.crt -inkey gw.key -out /dev/null"), 0);
+	assert_int_equal(tdir_run(dir, "openssl cms -decrypt -in t1.eml -recip gw.crt -inkey gw.key -out /dev/null"), 0);
 }
 
 static void test_personal_over_gateway(void **state)
@@ -283,7 +248,7 @@ static void test_personal_over_gateway(void **state)
 	assert_int_equal(processed(id, &crypto, "t2.eml"), QUEUE_READY);
 	/* no certificate for the recipient: if-possible means signed only */
 	assert_int_equal(crypto & (WORKER_DID_SIGN | WORKER_DID_ENCRYPT), WORKER_DID_SIGN);
-	assert_int_equal(run("openssl cms -verify -in t2.eml -CAfile ca.crt -signer t2.signer"
+	assert_int_equal(tdir_run(dir, "openssl cms -verify -in t2.eml -CAfile ca.crt -signer t2.signer"
 			     " -out /dev/null && openssl x509 -in t2.signer -noout -subject"
 			     " | grep -q CN.=.alice"), 0);
 }
@@ -373,10 +338,10 @@ static void test_if_possible_splits_by_certificate(void **state)
 	/* bob's copy is encrypted to bob; the other one is signed, in clear */
 	assert_int_equal(processed(enc.id, &crypto, "t8a.eml"), QUEUE_READY);
 	assert_true(crypto & WORKER_DID_ENCRYPT);
-	assert_int_equal(run("openssl cms -decrypt -in t8a.eml -recip bob.crt -inkey bob.key -out /dev/null"), 0);
+	assert_int_equal(tdir_run(dir, "openssl cms -decrypt -in t8a.eml -recip bob.crt -inkey bob.key -out /dev/null"), 0);
 	assert_int_equal(processed(plain.id, &crypto, "t8b.eml"), QUEUE_READY);
 	assert_int_equal(crypto & (WORKER_DID_ENCRYPT | WORKER_DID_SIGN), WORKER_DID_SIGN);
-	assert_int_equal(run("openssl cms -verify -in t8b.eml -CAfile ca.crt -out /dev/null"), 0);
+	assert_int_equal(tdir_run(dir, "openssl cms -verify -in t8b.eml -CAfile ca.crt -out /dev/null"), 0);
 }
 
 static void test_ec_recipient_not_encrypted(void **state)
@@ -413,22 +378,22 @@ static void test_harvest_then_encrypt(void **state)
 
 	(void) state;
 	/* dave signs with a certificate the gateway has never seen */
-	assert_int_equal(run("printf 'Content-Type: text/plain\\r\\n\\r\\nhi alice\\r\\n' > d.txt &&"
+	assert_int_equal(tdir_run(dir, "printf 'Content-Type: text/plain\\r\\n\\r\\nhi alice\\r\\n' > d.txt &&"
 			     " openssl cms -sign -in d.txt -signer dave.crt -inkey dave.key"
 			     " -from dave@other.org -to alice@example.com -subject hi -out d.eml"), 0);
-	file_get("d.eml", &m);
+	tdir_get(dir, "d.eml", &m);
 	sg_buf_putc(&m, 0);
 	id = spool(QUEUE_DIR_INBOUND, "dave@other.org", in, m.data);
 	assert_int_equal(work(), 1);
 	assert_int_equal(processed(id, &crypto, "t5.eml"), QUEUE_READY);
 	assert_true(crypto & WORKER_DID_HARVEST);
-	assert_int_equal(run("head -1 t5.eml | grep -q '^X-Sealgate-Signature: valid; signer=\"dave@other.org\"'"), 0);
+	assert_int_equal(tdir_run(dir, "head -1 t5.eml | grep -q '^X-Sealgate-Signature: valid; signer=\"dave@other.org\"'"), 0);
 	/* now mail to dave is encrypted to the harvested certificate */
 	id = spool(QUEUE_DIR_OUTBOUND, "alice@example.com", out, body_from("alice@example.com"));
 	assert_int_equal(work(), 1);
 	assert_int_equal(processed(id, &crypto, "t6.eml"), QUEUE_READY);
 	assert_true(crypto & WORKER_DID_ENCRYPT);
-	assert_int_equal(run("openssl cms -decrypt -in t6.eml -recip dave.crt -inkey dave.key -out /dev/null"), 0);
+	assert_int_equal(tdir_run(dir, "openssl cms -decrypt -in t6.eml -recip dave.crt -inkey dave.key -out /dev/null"), 0);
 	sg_buf_free(&m);
 }
 
@@ -470,11 +435,11 @@ static void test_failure_modes(void **state)
 	assert_int_equal(incidents_of(id, "no-signing-cert"), 1);
 
 	/* a tampered signature under on_verify_failure = hold: held */
-	assert_int_equal(run("printf 'Content-Type: text/plain\\r\\n\\r\\noriginal\\r\\n' > v.txt &&"
+	assert_int_equal(tdir_run(dir, "printf 'Content-Type: text/plain\\r\\n\\r\\noriginal\\r\\n' > v.txt &&"
 			     " openssl cms -sign -in v.txt -signer dave.crt -inkey dave.key"
 			     " -from dave@other.org -to s@strict.example.com -subject v -out v.eml &&"
 			     " sed -i s/original/changed!/ v.eml"), 0);
-	file_get("v.eml", &m);
+	tdir_get(dir, "v.eml", &m);
 	sg_buf_putc(&m, 0);
 	id = spool(QUEUE_DIR_INBOUND, "dave@other.org", strict, m.data);
 	assert_int_equal(work(), 1);
@@ -483,8 +448,8 @@ static void test_failure_modes(void **state)
 
 	/* encrypted to a key we do not hold, on_decrypt_failure = pass: delivered as is */
 	sg_buf_reset(&m);
-	assert_int_equal(run("openssl cms -encrypt -aes256 -in v.txt -out e.eml bob.crt"), 0);
-	file_get("e.eml", &m);
+	assert_int_equal(tdir_run(dir, "openssl cms -encrypt -aes256 -in v.txt -out e.eml bob.crt"), 0);
+	tdir_get(dir, "e.eml", &m);
 	sg_buf_putc(&m, 0);
 	id = spool(QUEUE_DIR_INBOUND, "bob@partner.org", in, m.data);
 	assert_int_equal(work(), 1);
@@ -494,16 +459,16 @@ static void test_failure_modes(void **state)
 
 	/* a client's own signature is replaced by the gateway's */
 	sg_buf_reset(&m);
-	assert_int_equal(run("openssl cms -sign -in v.txt -signer alice.crt -inkey alice.key"
+	assert_int_equal(tdir_run(dir, "openssl cms -sign -in v.txt -signer alice.crt -inkey alice.key"
 			     " -from alice@example.com -to t@strip.org -subject s -out c.eml"), 0);
-	file_get("c.eml", &m);
+	tdir_get(dir, "c.eml", &m);
 	sg_buf_putc(&m, 0);
 	id = spool(QUEUE_DIR_OUTBOUND, "alice@example.com", strip, m.data);
 	assert_int_equal(work(), 1);
 	assert_int_equal(processed(id, &crypto, "t7.eml"), QUEUE_READY);
 	assert_true(crypto & WORKER_DID_STRIP);
 	assert_true(crypto & WORKER_DID_SIGN);
-	assert_int_equal(run("[ $(grep -c 'Content-Type: multipart/signed' t7.eml) = 1 ] &&"
+	assert_int_equal(tdir_run(dir, "[ $(grep -c 'Content-Type: multipart/signed' t7.eml) = 1 ] &&"
 			     " openssl cms -verify -in t7.eml -CAfile ca.crt -out t7.out &&"
 			     " grep -q original t7.out"), 0);
 	sg_buf_free(&m);
