@@ -135,11 +135,21 @@ struct SECKEYPrivateKeyStr;
 
 /*
  * certs_private_key() returns cert's private key in a form whose use
- * costs no key derivation: with a password on the database the key is
+ * costs no database read or key derivation: a key of the database is
  * copied once per process into memory (see certs_keys.c); keys on
  * PKCS#11 tokens stay there. NULL when there is none. Thread-safe.
  */
 struct SECKEYPrivateKeyStr *certs_private_key(struct certs *, struct CERTCertificateStr *);
+
+/*
+ * certs_key_in_memory() copies a key of NSS's internal token into memory
+ * (a session object) such that NSS's copies of it are cheap references;
+ * NULL for a key on another token. certs_key_in_memory_free() frees the
+ * copy; no reference to it may be used afterwards. For a process that
+ * signs with one key all its life (see certs_keys.c).
+ */
+struct SECKEYPrivateKeyStr *certs_key_in_memory(struct SECKEYPrivateKeyStr *);
+void	certs_key_in_memory_free(struct SECKEYPrivateKeyStr *);
 
 /*
  * Import.

@@ -134,7 +134,7 @@ int	worker_signer_new(CERTCertificate *cert, CERTCertificate *enc, struct worker
 	/* A key on an HSM does not leave it: then NSS signs on the token. */
 	if (PK11_IsInternal(key->pkcs11Slot)
 	    && (s->pub = CERT_ExtractPublicKey(cert)) != NULL)
-		s->mem_key = PK11_CopyTokenPrivKeyToSessionPrivKey(key->pkcs11Slot, key);
+		s->mem_key = certs_key_in_memory(key);
 	*out = s;
 	return (0);
 }
@@ -144,8 +144,7 @@ void	worker_signer_free(struct worker_signer *s)
 	if (s == NULL)
 		return;
 	SECKEY_DestroyPrivateKey(s->key);
-	if (s->mem_key)
-		SECKEY_DestroyPrivateKey(s->mem_key);
+	certs_key_in_memory_free(s->mem_key);
 	if (s->pub)
 		SECKEY_DestroyPublicKey(s->pub);
 	sg_buf_free(&s->isn);
@@ -194,7 +193,7 @@ static NSSCMSSignerInfo *new_signer_info(NSSCMSMessage *cmsg, const struct worke
 
 	if (s->mem_key == NULL)
 		return (NSS_CMSSignerInfo_Create(cmsg, s->cert, SEC_OID_SHA256));
-	/* NSS copies both keys (a cheap reference for an in-memory key). */
+	/* NSS copies both keys: references, see certs_key_in_memory(). */
 	return (NSS_CMSSignerInfo_CreateWithSubjKeyID(cmsg, &ski, s->pub, s->mem_key, SEC_OID_SHA256));
 }
 
