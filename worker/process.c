@@ -19,9 +19,9 @@
  *	(recipients no rule matches form a part that passes unchanged).
  *	Each part goes through the rule's steps in order: decrypt, verify
  *	(result header; each signer then checked with certs_check(), so the
- *	configured revocation policy and OCSP apply; harvest), strip the
- *	client's signature, sign,
- *	encrypt. A failed step is a crypto incident, then its on_failure
+ *	configured revocation policy and OCSP apply; harvest, each signer
+ *	with the intermediates that came with it), strip the client's
+ *	signature, sign, encrypt. A failed step is a crypto incident, then its on_failure
  *	decides: pass (go on with the message as it was before the step),
  *	hold (the part is held with the reason, unprocessed) or reject (no
  *	copy to anyone in the part; the sender gets a notice). The parts
@@ -204,7 +204,7 @@ static bool revocation_ok(struct worker_thread *t, const struct worker_verdict *
 	struct certs_check c;
 
 	for (size_t i = 0; t->certs && i < v->nharvest; i++) {
-		if (certs_check(t->certs, v->harvest[i], CERTS_USE_SIGN, &c) == 0 && !c.valid) {
+		if (certs_check(t->certs, v->harvest[i].cert[0], CERTS_USE_SIGN, &c) == 0 && !c.valid) {
 			snprintf(why, len, "signer certificate: %.100s", c.reason[0] ? c.reason : "not valid");
 			return (false);
 		}
@@ -254,9 +254,10 @@ static bool step_verify(struct worker_thread *t, const struct worker_snap *s,
 	}
 	if (v.status == WORKER_SIG_VALID) {
 		snprintf(p->note, sizeof(p->note), "signer=%s", v.signer);
-		/* One signer at a time: certs_harvest() reads v[1..] as its issuers. */
+		/* One signer at a time, with its issuers (they may be new too). */
 		for (size_t i = 0; r->harvest && t->certs && i < v.nharvest; i++)
-			if (certs_harvest(t->certs, &v.harvest[i], 1, err, sizeof(err)) == 0)
+			if (certs_harvest(t->certs, v.harvest[i].cert, v.harvest[i].n, err,
+					  sizeof(err)) == 0)
 				p->env.crypto |= WORKER_DID_HARVEST;
 	} else if (v.status == WORKER_SIG_INVALID) {
 		stop = fail(t, s, p, r, r->on_verify_failure, "bad-signature", v.reason);

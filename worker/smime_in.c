@@ -285,6 +285,24 @@ static bool check_signer(NSSCMSSignedData *sigd, int i, CERTCertDBHandle *db,
 	return (true);
 }
 
+/* hold_chain - cert and its issuers below the trust anchor, referenced */
+
+static void hold_chain(CERTCertificate *cert, struct worker_chain *ch)
+{
+	CERTCertificate *c = CERT_DupCertificate(cert), *issuer;
+	PRTime	now = PR_Now();
+
+	ch->cert[ch->n++] = c;
+	while (ch->n < WORKER_CHAIN_MAX && !c->isRoot
+	       && (issuer = CERT_FindCertIssuer(c, now, certUsageEmailSigner)) != NULL) {
+		if (issuer->isRoot) {
+			CERT_DestroyCertificate(issuer);
+			break;
+		}
+		ch->cert[ch->n++] = c = issuer;
+	}
+}
+
 static void verify_cms(const struct sg_buf *der, const char *content, size_t clen,
 		       const struct sg_buf *outer, struct worker_verdict *v, SECItem **inner,
 		       NSSCMSMessage **keep)
@@ -339,7 +357,7 @@ static void verify_cms(const struct sg_buf *der, const char *content, size_t cle
 	}
 	v->status = WORKER_SIG_VALID;
 	for (int i = 0; i < n; i++)
-		v->harvest[v->nharvest++] = CERT_DupCertificate(certs[i]);
+		hold_chain(certs[i], &v->harvest[v->nharvest++]);
 out:
 	PORT_FreeArena(pool, PR_FALSE);
 }
@@ -489,8 +507,11 @@ out:
 
 void	worker_verdict_free(struct worker_verdict *v)
 {
-	for (size_t i = 0; i < v->nharvest; i++)
-		CERT_DestroyCertificate(v->harvest[i]);
+	for (size_t i = 0; i < v->nharvest; i++) {
+		for (size_t j = 0; j < v->harvest[i].n; j++)
+			CERT_DestroyCertificate(v->harvest[i].cert[j]);
+		v->harvest[i].n = 0;
+	}
 	v->nharvest = 0;
 }
 

@@ -98,6 +98,7 @@ struct CERTCertificateStr;
 struct worker_signer;
 
 #define WORKER_SIGNERS_MAX	8	/* signer infos we look at */
+#define WORKER_CHAIN_MAX	8	/* a signer and its issuers, kept */
 
 /*
  * worker_signer_new() caches everything signing needs from a key-bearing
@@ -143,13 +144,25 @@ enum worker_sig_status {
 	WORKER_SIG_INVALID,
 };
 
+/*
+ * A valid signer's certificate, then its issuers up to but not including
+ * the trust anchor. The issuers may be temporary certificates that came
+ * with the message: holding them keeps them findable, so that the chain
+ * can be checked again (revocation policy) and harvested after the CMS
+ * message is gone.
+ */
+struct worker_chain {
+	struct CERTCertificateStr *cert[WORKER_CHAIN_MAX];
+	size_t	n;
+};
+
 /* What worker_smime_verify() found. */
 struct worker_verdict {
 	int	status;			/* enum worker_sig_status */
 	char	reason[160];		/* INVALID: why */
 	char	signer[256];		/* e-mail address of the (first bad) signer */
 	int64_t	signing_time;		/* ms since the epoch; 0: none */
-	struct CERTCertificateStr *harvest[WORKER_SIGNERS_MAX];
+	struct worker_chain harvest[WORKER_SIGNERS_MAX];
 	size_t	nharvest;		/* VALID: the signers, to keep */
 };
 

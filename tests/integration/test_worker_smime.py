@@ -134,3 +134,45 @@ def test_reload_and_clean_stop(sealgate):
         log = d.log()
         assert "role=worker event=stopped" in log
         assert "Sanitizer" not in log and "runtime error" not in log
+
+
+def test_harvest_keeps_the_signers_intermediate_then_encrypts(sealgate, tmp_path):
+    """Only the root is trusted: the intermediate comes with alice's signature
+    and must be kept with her certificate, or it does not chain later. Here
+    example.org is the own domain and alice@example.com a partner (RSA: NSS
+    3.87 encrypts to RSA keys only)."""
+    pki = get_pki()
+    alice = pki["alice"]
+    with SmtpPeer(port=free_port()) as sink:
+        sealgate.state_dir.mkdir(exist_ok=True)
+        sealgate.write_config(
+            'own_domains = [ "example.org" ];\nown_servers = [ "127.0.0.1" ];\n'
+            'certs = { revocation = "off"; };\n'
+            f'delivery = {{ routes = ( {{ domains = [ "example.org", "example.com" ]; '
+            f'hosts = [ "127.0.0.1:{sink.port}" ]; }} ); }};\n' + RULES)
+        sealgate.sealctl("cert", "init")
+        sealgate.sealctl("cert", "import", pki.root.cert, "--ca")
+        sealgate.start()
+        (tmp_path / "in.txt").write_bytes(b"Content-Type: text/plain\r\n\r\nmy certificate\r\n")
+        subprocess.run(["openssl", "cms", "-sign", "-in", str(tmp_path / "in.txt"),
+                        "-signer", str(alice.cert), "-inkey", str(alice.key),
+                        "-certfile", str(pki.inter.cert), "-from", "alice@example.com",
+                        "-to", "bob@example.org", "-subject", "hello",
+                        "-out", str(tmp_path / "s.eml")], check=True)
+        signed = (tmp_path / "s.eml").read_bytes().replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+        with smtplib.SMTP("127.0.0.1", sealgate.smtp_port, timeout=10,
+                          source_address=("127.0.0.2", 0)) as s:
+            s.sendmail("alice@example.com", ["bob@example.org"], signed)
+        body = arrived(sink, "bob@example.org")["body"]
+        assert b'X-Sealgate-Signature: valid; signer="alice@example.com"' in body, body[:300]
+        listed = sealgate.sealctl("cert", "list").stdout
+        assert "Sealgate Test Intermediate CA" in listed, listed
+        # the reply is encrypted to the harvested certificate
+        send(sealgate, "bob@example.org", ["alice@example.com"], subject="reply")
+        m = arrived(sink, "alice@example.com")
+        assert b"enveloped-data" in m["body"], m["body"][:400]
+        (tmp_path / "r.eml").write_bytes(m["body"])
+        r = subprocess.run(["openssl", "cms", "-decrypt", "-in", str(tmp_path / "r.eml"),
+                            "-recip", str(alice.cert), "-inkey", str(alice.key)],
+                           capture_output=True)
+        assert r.returncode == 0 and b"invoice attached" in r.stdout, r.stderr
