@@ -278,6 +278,7 @@ int	sg_conf_facility_value(int index);
 
 /* Parts of this interface with owners of their own. */
 #include "common/sg_addr.h"
+#include "common/sg_dsn.h"
 #include "common/sg_rules.h"
 
 #endif

@@ -267,9 +267,9 @@ static void read_original(struct delivery_agent *a, struct dl_unit *u, bool full
 }
 
 static int send_dsn(struct delivery_agent *a, struct dl_unit *u,
-		    const struct delivery_dsn_rcpt *rcpts, size_t n, int64_t now)
+		    const struct sg_dsn_rcpt *rcpts, size_t n, int64_t now)
 {
-	struct delivery_dsn d = {
+	struct sg_dsn d = {
 		.reporting_mta = a->hostname,.queue_id = u->idstr,.sender = u->env.sender,
 		.envid = *u->env.envid ? u->env.envid : NULL,.arrival = u->env.arrival_ms,
 		.now = now,.rcpts = rcpts,.nrcpts = n,.full = u->env.ret == QUEUE_RET_FULL,
@@ -287,7 +287,7 @@ static int send_dsn(struct delivery_agent *a, struct dl_unit *u,
 	d.original_len = orig.len;
 	if (d.full && orig.len >= DSN_FULL_MAX)
 		d.full = false;
-	if ((rc = delivery_dsn_build(&d, &msg)) < 0)
+	if ((rc = sg_dsn_build(&d, &msg)) < 0)
 		goto out;
 	queue_env_init(&e);
 	e.state = QUEUE_READY;
@@ -302,12 +302,12 @@ static int send_dsn(struct delivery_agent *a, struct dl_unit *u,
 	queue_env_free(&e);
 	if (rc < 0)
 		sg_error("id=%s event=dsn_failed kind=%s error=\"%s\"", u->idstr,
-			 rcpts[0].kind == DELIVERY_DSN_FAILED ? "bounce" : "notice",
+			 rcpts[0].kind == SG_DSN_FAILED ? "bounce" : "notice",
 			 sg_strerror(rc));
 	else
 		sg_info("id=%s event=dsn dsn_id=%s kind=%s recipients=%zu", u->idstr,
-			queue_id_format(id, idstr), rcpts[0].kind == DELIVERY_DSN_FAILED
-			? "failure" : rcpts[0].kind == DELIVERY_DSN_DELAYED ? "delay"
+			queue_id_format(id, idstr), rcpts[0].kind == SG_DSN_FAILED
+			? "failure" : rcpts[0].kind == SG_DSN_DELAYED ? "delay"
 			: "success", n);
 out:
 	sg_buf_free(&orig);
@@ -382,7 +382,7 @@ static void unit_free(struct dl_unit *u)
 
 /* The reports one attempt of one message asks for. */
 struct reports {
-	struct delivery_dsn_rcpt *v[3];	/* failed, delayed, delivered */
+	struct sg_dsn_rcpt *v[3];	/* failed, delayed, delivered */
 	size_t	n[3];
 };
 
@@ -394,7 +394,7 @@ static void classify(struct dl_unit *u, size_t i, int64_t now, struct queue_resu
 	struct delivery_agent *a = u->a;
 	struct dl_rres *r = &u->res[i];
 	const struct queue_rcpt *q = &u->env.rcpt[i];
-	struct delivery_dsn_rcpt dr = {.addr = q->addr,.status = r->enh,
+	struct sg_dsn_rcpt dr = {.addr = q->addr,.status = r->enh,
 		.remote_mta = *r->mta ? r->mta : NULL,.diagnostic = r->reply,
 	.last_attempt = now,.orcpt = *q->orcpt ? q->orcpt : NULL};
 	int64_t	next;
@@ -405,12 +405,12 @@ static void classify(struct dl_unit *u, size_t i, int64_t now, struct queue_resu
 		.relay = r->relay,.next_attempt_ms = next,
 	};
 	if (st == QUEUE_RCPT_BOUNCED && wants(q->notify, QUEUE_NOTIFY_FAILURE))
-		dr.kind = DELIVERY_DSN_FAILED;
+		dr.kind = SG_DSN_FAILED;
 	else if (st == QUEUE_RCPT_DELIVERED && wants(q->notify, QUEUE_NOTIFY_SUCCESS))
-		dr.kind = DELIVERY_DSN_DELIVERED;
+		dr.kind = SG_DSN_DELIVERED;
 	else if (st == QUEUE_RCPT_DEFERRED && warn && wants(q->notify, QUEUE_NOTIFY_DELAY)
 		 && now - u->env.arrival_ms >= a->conf->delay_warning)
-		dr.kind = DELIVERY_DSN_DELAYED;
+		dr.kind = SG_DSN_DELAYED;
 	else
 		return;
 	rp->v[dr.kind][rp->n[dr.kind]++] = dr;
@@ -454,13 +454,13 @@ static void unit_results(struct dl_unit *u, struct queue_record_item *it)
 		if (r->tried && !(a->stopping && r->status == DELIVERY_TEMP && r->code == 0))
 			classify(u, i, now, &res[nres++], &rp, warn);
 	}
-	if (dsn_ok && rp.n[DELIVERY_DSN_FAILED]
-	    && send_dsn(a, u, rp.v[DELIVERY_DSN_FAILED], rp.n[DELIVERY_DSN_FAILED], now) < 0)
+	if (dsn_ok && rp.n[SG_DSN_FAILED]
+	    && send_dsn(a, u, rp.v[SG_DSN_FAILED], rp.n[SG_DSN_FAILED], now) < 0)
 		keep_bounced(u, res, nres, now);
-	if (dsn_ok && rp.n[DELIVERY_DSN_DELIVERED])
-		send_dsn(a, u, rp.v[DELIVERY_DSN_DELIVERED], rp.n[DELIVERY_DSN_DELIVERED], now);
-	if (dsn_ok && rp.n[DELIVERY_DSN_DELAYED])
-		warned = send_dsn(a, u, rp.v[DELIVERY_DSN_DELAYED], rp.n[DELIVERY_DSN_DELAYED],
+	if (dsn_ok && rp.n[SG_DSN_DELIVERED])
+		send_dsn(a, u, rp.v[SG_DSN_DELIVERED], rp.n[SG_DSN_DELIVERED], now);
+	if (dsn_ok && rp.n[SG_DSN_DELAYED])
+		warned = send_dsn(a, u, rp.v[SG_DSN_DELAYED], rp.n[SG_DSN_DELAYED],
 				  now) == 0;
 	for (size_t k = 0; k < nres; k++) {
 		size_t	i = res[k].index;

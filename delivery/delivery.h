@@ -12,7 +12,8 @@
  *	The one public header of delivery/. It has two parts: the
  *	configuration section and the agent the role runtime drives, and
  *	the pure building blocks the agent is made of (reply parser, SMTP
- *	client session, routing, retry schedule, DSN builder). The building
+ *	client session, routing, retry schedule; reports are built with
+ *	common's sg_dsn_build()). The building
  *	blocks do no I/O; they are public so that unit tests, fuzz targets
  *	and sealctl exercise exactly the code the agent runs.
  *
@@ -262,40 +263,7 @@ int64_t	delivery_retry_next(const struct delivery_conf *, int64_t arrival,
 			    unsigned attempts, int64_t now);
 
 /*
- * Part 5: RFC 3464 delivery status notifications. delivery_dsn_build()
- * appends a complete message (headers, multipart/report) to out.
- */
-enum delivery_dsn_kind { DELIVERY_DSN_FAILED, DELIVERY_DSN_DELAYED, DELIVERY_DSN_DELIVERED };
-
-struct delivery_dsn_rcpt {
-	const char *addr;
-	const char *orcpt;		/* "rfc822;x@y" or NULL */
-	int	kind;			/* enum delivery_dsn_kind */
-	const char *status;		/* "5.1.1" */
-	const char *remote_mta;		/* NULL: none */
-	const char *diagnostic;		/* the remote reply, or NULL */
-	int64_t	last_attempt;		/* ms, 0: none */
-};
-
-struct delivery_dsn {
-	const char *reporting_mta;	/* our host name */
-	const char *queue_id;
-	const char *sender;		/* envelope sender: the DSN's To */
-	const char *envid;		/* or NULL */
-	int64_t	arrival;		/* ms */
-	int64_t	now;
-	int64_t	retry_until;		/* for DELAYED */
-	const struct delivery_dsn_rcpt *rcpts;
-	size_t	nrcpts;
-	const char *original;		/* the message, or its headers */
-	size_t	original_len;
-	bool	full;			/* RET=FULL: message/rfc822 */
-};
-
-int	delivery_dsn_build(const struct delivery_dsn *, struct sg_buf *out);
-
-/*
- * Part 6: the agent, driven by cmd/role_delivery.c on the role's loop.
+ * Part 5: the agent, driven by cmd/role_delivery.c on the role's loop.
  * delivery_agent_start() takes its own copies of what it keeps from the
  * configuration; delivery_agent_reload() swaps in a new one;
  * delivery_agent_stop() closes every handle, after which the loop ends

@@ -10,7 +10,7 @@
  *
  *	void	worker__incident(thread, snap, failure)
  *
- *	void	worker__bounce(thread, snap, env, failure)
+ *	void	worker__bounce(thread, snap, env, failure, original)
  * DESCRIPTION
  *	worker__incident() records a crypto failure in the queue (time,
  *	message id, sender, recipient, rule, kind, text) and, when the
@@ -18,10 +18,14 @@
  *	at most notify_max_per_hour an hour for the whole process (a
  *	storm of failures must not become a storm of mail).
  *
- *	worker__bounce() tells the sender that a message was rejected by a
- *	rule and why (no copy reached anyone). Neither mail goes back through
- *	the worker: both are spooled straight to delivery, from the null
- *	sender, so they can never loop.
+ *	worker__bounce() tells the sender, in an RFC 3464 report (status
+ *	5.7.1, the reason as an X-Sealgate diagnostic), that a message was
+ *	rejected by a rule and that no copy reached anyone. It returns the
+ *	header of the original as received, never its body, whatever RET
+ *	asked for: by then the body may have been decrypted, and the sender
+ *	address may be forged. Neither mail goes back through the worker:
+ *	both are spooled straight to delivery, from the null sender, so
+ *	they can never loop.
  * DIAGNOSTICS
  *	Failures to record or spool are logged; the message at hand is
  *	handled the same either way.
@@ -77,18 +81,37 @@ static bool notify_allowed(struct worker_notify *n, int64_t max)
 	return (ok);
 }
 
+/* spool_report - a message from the null sender to one address, for delivery */
+
+static int spool_report(struct queue *q, const char *to, const char *subject, uint64_t parent,
+			const struct sg_buf *msg)
+{
+	struct queue_env env;
+	struct queue_body_src body = {.fd = -1,.data = msg->data,.len = msg->len };
+	uint64_t id;
+	int	rc;
+
+	queue_env_init(&env);
+	env.state = QUEUE_READY;
+	env.sender = "";
+	env.flags = QUEUE_F_DSN;
+	env.direction = QUEUE_DIR_OUTBOUND;
+	env.subject = subject;
+	env.parent = parent;
+	rc = queue_env_rcpt_add(&env, to) == NULL ? SG_ELIMIT : queue_spool(q, &env, &body, &id);
+	queue_env_free(&env);
+	return (rc);
+}
+
 /* spool_text - a plain-text mail from the null sender to one address */
 
 static int spool_text(struct queue *q, const char *hostname, const char *to,
 		      const char *subject, const struct sg_buf *text)
 {
-	struct queue_env env;
 	struct sg_buf m = SG_BUF_INIT;
-	struct queue_body_src body = {.fd = -1 };
 	char	date[64];
 	time_t	t = time(NULL);
 	struct tm tm;
-	uint64_t id;
 	int	rc;
 
 	gmtime_r(&t, &tm);
@@ -98,20 +121,7 @@ static int spool_text(struct queue *q, const char *hostname, const char *to,
 		      "Content-Type: text/plain; charset=us-ascii\r\n\r\n",
 		      hostname, to, subject, date);
 	sg_buf_append(&m, text->data, text->len);
-	queue_env_init(&env);
-	env.state = QUEUE_READY;
-	env.sender = "";
-	env.flags = QUEUE_F_DSN;
-	env.direction = QUEUE_DIR_OUTBOUND;
-	env.subject = subject;
-	if (queue_env_rcpt_add(&env, to) == NULL) {
-		rc = SG_ELIMIT;
-	} else {
-		body.data = m.data;
-		body.len = m.len;
-		rc = queue_spool(q, &env, &body, &id);
-	}
-	queue_env_free(&env);
+	rc = spool_report(q, to, subject, 0, &m);
 	sg_buf_free(&m);
 	return (rc);
 }
@@ -160,24 +170,36 @@ void	worker__incident(struct worker_thread *t, const struct worker_snap *s,
 }
 
 void	worker__bounce(struct worker_thread *t, const struct worker_snap *s,
-		       const struct queue_env *env, const struct worker_failure *f)
+		       const struct queue_env *env, const struct worker_failure *f,
+		       const struct sg_buf *original)
 {
-	struct sg_buf text = SG_BUF_INIT;
-	char	esc[600];
+	char	id[QUEUE_ID_BUFSZ];
+	struct sg_dsn d = {
+		.reporting_mta = s->hostname,.queue_id = queue_id_format(env->id, id),
+		.sender = env->sender,.envid = *env->envid ? env->envid : NULL,
+		.explanation = "A security rule of the mail gateway could not be met, so no copy\r\n"
+		"of your message was delivered to anyone.",
+		.arrival = env->arrival_ms,.now = sg_now_ms(),.nrcpts = env->nrcpt,
+		.original = original->data,.original_len = original->len,.full = false,
+	};
+	struct sg_dsn_rcpt *r;
+	struct sg_buf msg = SG_BUF_INIT;
 	int	rc;
 
-	if (*env->sender == 0 || (env->flags & QUEUE_F_DSN))
+	if (*env->sender == 0 || (env->flags & QUEUE_F_DSN) || env->nrcpt == 0)
 		return;				/* never answer a bounce */
-	sg_buf_puts(&text, "Your message was not delivered to anyone: a security rule of the\r\n"
-		    "mail gateway could not be met.\r\n\r\n");
-	sg_buf_printf(&text, "subject: %s\r\n",
-		      sg_printable(esc, sizeof(esc), env->subject, strlen(env->subject)));
+	r = sg_xcalloc(env->nrcpt, sizeof(*r));
 	for (size_t i = 0; i < env->nrcpt; i++)
-		sg_buf_printf(&text, "recipient: %s\r\n",
-			      sg_printable(esc, sizeof(esc), env->rcpt[i].addr, strlen(env->rcpt[i].addr)));
-	sg_buf_printf(&text, "reason: %s\r\n", sg_printable(esc, sizeof(esc), f->text, strlen(f->text)));
-	if ((rc = spool_text(t->q, s->hostname, env->sender, "Undelivered mail: security rule",
-			     &text)) < 0)
-		sg_error("event=reject_notice_failed error=\"%s\"", sg_strerror(rc));
-	sg_buf_free(&text);
+		r[i] = (struct sg_dsn_rcpt) {
+			.addr = env->rcpt[i].addr,.kind = SG_DSN_FAILED,.status = "5.7.1",
+			.orcpt = *env->rcpt[i].orcpt ? env->rcpt[i].orcpt : NULL,
+			.diagnostic = f->text,.diagnostic_type = "X-Sealgate",
+		};
+	d.rcpts = r;
+	if ((rc = sg_dsn_build(&d, &msg)) == 0)
+		rc = spool_report(t->q, env->sender, "Undelivered mail: security rule", env->id, &msg);
+	if (rc < 0)
+		sg_error("id=%s event=reject_notice_failed error=\"%s\"", id, sg_strerror(rc));
+	sg_buf_free(&msg);
+	free(r);
 }

@@ -56,6 +56,7 @@ struct part {
 	int	rule;			/* index, -1: no rule */
 	struct queue_env env;		/* shallow copy with its own rcpt array */
 	struct sg_buf body;
+	const struct sg_buf *original;	/* the message as received */
 	bool	changed;		/* body differs from the original */
 	enum queue_state state;
 	char	reason[200];
@@ -166,7 +167,7 @@ static bool fail(struct worker_thread *t, const struct worker_snap *s, struct pa
 			p->env.rcpt[i].reply = p->reason;
 			p->env.rcpt[i].dsn_status = "5.7.1";
 		}
-		worker__bounce(t, s, &p->env, &f);
+		worker__bounce(t, s, &p->env, &f, p->original);
 	}
 	p->changed = false;			/* held or rejected: as received */
 	return (true);
@@ -371,6 +372,7 @@ static void apply(struct worker_thread *t, const struct worker_snap *s, struct p
 		return;
 	r = &((const struct sg_rule *) s->conf.rules.v)[p->rule];
 	p->env.rule = r->name;
+	p->original = original;
 	sg_buf_append(&p->body, original->data, original->len);
 	if (r->decrypt && step_decrypt(t, s, p, r))
 		return;

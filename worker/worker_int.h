@@ -106,6 +106,7 @@ struct worker_failure {
 void	worker__incident(struct worker_thread *, const struct worker_snap *,
 			 const struct worker_failure *);
 void	worker__bounce(struct worker_thread *, const struct worker_snap *,
-		       const struct queue_env *, const struct worker_failure *);
+		       const struct queue_env *, const struct worker_failure *,
+		       const struct sg_buf *original);
 
 #endif

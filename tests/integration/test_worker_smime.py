@@ -5,6 +5,7 @@ processed by the worker role with the rules in the config, and delivered
 by the delivery role to a recording SMTP peer (peers.SmtpPeer). What
 arrives is checked with openssl; incidents with sealctl.
 """
+import email
 import json
 import smtplib
 import subprocess
@@ -80,7 +81,19 @@ def test_mandatory_encryption_refused_informs_sender_and_admin(sealgate):
         send(sealgate, "carl@example.com", ["nocert@secret.test"], subject="secret plans")
         notice = arrived(sink, "carl@example.com")
         assert notice["sender"] == ""
-        assert b"no valid certificate for nocert@secret.test" in notice["body"]
+        report = email.message_from_bytes(notice["body"])
+        assert report.get_content_type() == "multipart/report"
+        assert report.get_param("report-type") == "delivery-status"
+        text, status, returned = report.get_payload()
+        assert "no copy of your message was delivered to anyone" in " ".join(text.get_payload().split())
+        fields = status.as_bytes().replace(b"\r\n", b"\n")
+        for f in (b"Action: failed", b"Status: 5.7.1", b"Final-Recipient: rfc822; nocert@secret.test",
+                  b"Diagnostic-Code: X-Sealgate; no valid certificate for nocert@secret.test"):
+            assert f in fields, fields
+        # the header as received, never the body (it may have been decrypted)
+        assert returned.get_content_type() == "text/rfc822-headers"
+        assert b"Subject: secret plans" in returned.as_bytes()
+        assert b"invoice attached" not in notice["body"]
         alert = arrived(sink, "admin@example.com")
         assert b"kind: no-cert" in alert["body"]
         assert not [m for m in sink.messages if "nocert@secret.test" in m["rcpts"]]

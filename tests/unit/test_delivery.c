@@ -565,20 +565,20 @@ static void test_retry(void **state)
 
 static void test_dsn(void **state)
 {
-	struct delivery_dsn_rcpt r[2] = {
-		{.addr = "a@x",.kind = DELIVERY_DSN_FAILED,.status = "5.1.1",
+	struct sg_dsn_rcpt r[2] = {
+		{.addr = "a@x",.kind = SG_DSN_FAILED,.status = "5.1.1",
 			.remote_mta = "mx.x",.diagnostic = "550 5.1.1 no\r\nInjected: yes",
 		.last_attempt = 1700000000000},
-		{.addr = "b@x",.kind = DELIVERY_DSN_DELAYED,.status = "4.2.0"},
+		{.addr = "b@x",.kind = SG_DSN_DELAYED,.status = "4.2.0"},
 	};
 	const char *orig = "Subject: hi\r\nFrom: s@y\r\n\r\nbody text\r\n";
-	struct delivery_dsn d = {.reporting_mta = "gw.test",.queue_id = "Q1",.sender = "s@y",
+	struct sg_dsn d = {.reporting_mta = "gw.test",.queue_id = "Q1",.sender = "s@y",
 		.arrival = 1700000000000,.now = 1700000100000,.rcpts = r,.nrcpts = 2,
 	.original = orig,.original_len = strlen(orig)};
 	struct sg_buf b = SG_BUF_INIT;
 
 	(void) state;
-	assert_int_equal(delivery_dsn_build(&d, &b), 0);
+	assert_int_equal(sg_dsn_build(&d, &b), 0);
 	sg_buf_putc(&b, 0);
 	assert_non_null(strstr(b.data, "Subject: Undelivered Mail Returned to Sender\r\n"));
 	assert_non_null(strstr(b.data, "report-type=delivery-status"));
@@ -591,7 +591,7 @@ static void test_dsn(void **state)
 	assert_null(strstr(b.data, "body text"));
 	sg_buf_free(&b);
 	d.sender = "";
-	assert_int_equal(delivery_dsn_build(&d, &b), SG_EINVAL);
+	assert_int_equal(sg_dsn_build(&d, &b), SG_EINVAL);
 	sg_buf_free(&b);
 }
 

@@ -4,18 +4,21 @@
  * SUMMARY
  *	RFC 3464 delivery status notifications (bounces, delays, successes)
  * SYNOPSIS
- *	#include "delivery/delivery.h"
+ *	#include "common/sg.h"
  *
- *	int	delivery_dsn_build(dsn, out)
+ *	int	sg_dsn_build(dsn, out)
  * DESCRIPTION
- *	delivery_dsn_build() appends one complete message to out: headers
+ *	sg_dsn_build() appends one complete message to out: headers
  *	(From MAILER-DAEMON at the reporting MTA, To the envelope sender,
  *	Auto-Submitted: auto-replied) and a multipart/report body
  *	(RFC 6522) with three parts: a human-readable text/plain
  *	explanation, the message/delivery-status part with one per-message
  *	block and one block per recipient, and the original as
  *	message/rfc822 (RET=FULL) or its header section as
- *	text/rfc822-headers.
+ *	text/rfc822-headers. An explanation, when given, is a paragraph of
+ *	the human-readable part. A diagnostic is typed "smtp" (a remote
+ *	reply) unless the recipient says otherwise ("X-Sealgate" for a
+ *	failure of the gateway's own, as Postfix writes "X-Postfix").
  *
  *	Remote replies are untrusted: they are cut at the first CR or LF
  *	so no one can inject header fields into the report. Lines of the
@@ -32,7 +35,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "delivery.h"
+#include "sg.h"
 
 static void rfc5322_date(int64_t ms, char *buf, size_t len)
 {
@@ -60,26 +63,31 @@ static void put_field(struct sg_buf *b, const char *name, const char *v)
 
 static const char *action_name(int kind)
 {
-	return (kind == DELIVERY_DSN_FAILED ? "failed" : kind == DELIVERY_DSN_DELAYED ? "delayed"
+	return (kind == SG_DSN_FAILED ? "failed" : kind == SG_DSN_DELAYED ? "delayed"
 		: "delivered");
 }
 
-static void human_part(const struct delivery_dsn *d, int kind, struct sg_buf *b)
+static void human_part(const struct sg_dsn *d, int kind, struct sg_buf *b)
 {
+	const char *attached = d->original == NULL || d->original_len == 0 ? ""
+		: d->full ? " It is attached below." : " Its header is attached below.";
+
 	sg_buf_puts(b, "Content-Description: Notification\r\n"
 		    "Content-Type: text/plain; charset=us-ascii\r\n\r\n");
 	sg_buf_printf(b, "This is the mail system at host %s.\r\n\r\n", d->reporting_mta);
-	if (kind == DELIVERY_DSN_FAILED)
-		sg_buf_puts(b, "Your message could not be delivered to one or more recipients.\r\n"
-			    "It is attached below. The reasons are listed here:\r\n\r\n");
-	else if (kind == DELIVERY_DSN_DELAYED)
+	if (d->explanation)
+		sg_buf_printf(b, "%s\r\n\r\n", d->explanation);
+	if (kind == SG_DSN_FAILED)
+		sg_buf_printf(b, "Your message could not be delivered to one or more recipients.%s\r\n"
+			      "The reasons are listed here:\r\n\r\n", attached);
+	else if (kind == SG_DSN_DELAYED)
 		sg_buf_puts(b, "Your message could not be delivered yet. It will be retried\r\n"
 			    "until the time shown below; you need not send it again.\r\n\r\n");
 	else
 		sg_buf_puts(b, "Your message was delivered to the recipients listed below,\r\n"
 			    "as you asked.\r\n\r\n");
 	for (size_t i = 0; i < d->nrcpts; i++) {
-		const struct delivery_dsn_rcpt *r = &d->rcpts[i];
+		const struct sg_dsn_rcpt *r = &d->rcpts[i];
 		char	line[1100];
 
 		snprintf(line, sizeof(line), "<%s>: %s", r->addr,
@@ -89,7 +97,7 @@ static void human_part(const struct delivery_dsn *d, int kind, struct sg_buf *b)
 	sg_buf_puts(b, "\r\n");
 }
 
-static void status_part(const struct delivery_dsn *d, struct sg_buf *b)
+static void status_part(const struct sg_dsn *d, struct sg_buf *b)
 {
 	char	date[64];
 
@@ -102,7 +110,7 @@ static void status_part(const struct delivery_dsn *d, struct sg_buf *b)
 	rfc5322_date(d->arrival, date, sizeof(date));
 	put_field(b, "Arrival-Date", date);
 	for (size_t i = 0; i < d->nrcpts; i++) {
-		const struct delivery_dsn_rcpt *r = &d->rcpts[i];
+		const struct sg_dsn_rcpt *r = &d->rcpts[i];
 		char	v[1100];
 
 		sg_buf_puts(b, "\r\n");
@@ -117,14 +125,15 @@ static void status_part(const struct delivery_dsn *d, struct sg_buf *b)
 			put_field(b, "Remote-MTA", v);
 		}
 		if (r->diagnostic) {
-			snprintf(v, sizeof(v), "smtp; %s", r->diagnostic);
+			snprintf(v, sizeof(v), "%s; %s",
+				 r->diagnostic_type ? r->diagnostic_type : "smtp", r->diagnostic);
 			put_field(b, "Diagnostic-Code", v);
 		}
 		if (r->last_attempt) {
 			rfc5322_date(r->last_attempt, date, sizeof(date));
 			put_field(b, "Last-Attempt-Date", date);
 		}
-		if (r->kind == DELIVERY_DSN_DELAYED && d->retry_until) {
+		if (r->kind == SG_DSN_DELAYED && d->retry_until) {
 			rfc5322_date(d->retry_until, date, sizeof(date));
 			put_field(b, "Will-Retry-Until", date);
 		}
@@ -145,7 +154,7 @@ static size_t header_len(const char *p, size_t len)
 	return (len);
 }
 
-static void original_part(const struct delivery_dsn *d, struct sg_buf *b)
+static void original_part(const struct sg_dsn *d, struct sg_buf *b)
 {
 	size_t	n = d->full ? d->original_len : header_len(d->original, d->original_len);
 
@@ -157,10 +166,10 @@ static void original_part(const struct delivery_dsn *d, struct sg_buf *b)
 		sg_buf_puts(b, "\r\n");
 }
 
-int	delivery_dsn_build(const struct delivery_dsn *d, struct sg_buf *b)
+int	sg_dsn_build(const struct sg_dsn *d, struct sg_buf *b)
 {
 	char	date[64], boundary[96];
-	int	kind = DELIVERY_DSN_DELIVERED;
+	int	kind = SG_DSN_DELIVERED;
 	const char *subject;
 
 	if (d->sender == NULL || *d->sender == 0 || d->nrcpts == 0)
@@ -168,8 +177,8 @@ int	delivery_dsn_build(const struct delivery_dsn *d, struct sg_buf *b)
 	for (size_t i = 0; i < d->nrcpts; i++)
 		if (d->rcpts[i].kind < kind)
 			kind = d->rcpts[i].kind;
-	subject = kind == DELIVERY_DSN_FAILED ? "Undelivered Mail Returned to Sender"
-		: kind == DELIVERY_DSN_DELAYED ? "Delayed Mail (still being retried)"
+	subject = kind == SG_DSN_FAILED ? "Undelivered Mail Returned to Sender"
+		: kind == SG_DSN_DELAYED ? "Delayed Mail (still being retried)"
 		: "Successful Mail Delivery Report";
 	snprintf(boundary, sizeof(boundary), "%s.%lld/%s", d->queue_id, (long long) d->now,
 		 d->reporting_mta);
