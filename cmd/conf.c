@@ -23,9 +23,7 @@
  */
 
 #include <errno.h>
-#include <grp.h>
 #include <limits.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,19 +74,15 @@ void	sealgate_conf_free(struct sealgate_conf *c)
 
 void	sealgate_state_dir(const struct sg_conf_main *c)
 {
-	struct passwd *pw;
-	struct group *gr;
+	uid_t	uid;
+	gid_t	gid;
 
 	if (mkdir(c->state_dir, 0750) < 0 && errno != EEXIST)
 		sg_fatal("event=state_dir_failed path=\"%s\" error=\"%s\"",
 			 c->state_dir, strerror(errno));
-	if (*c->user && geteuid() == 0 && (pw = getpwnam(c->user)) != NULL) {
-		gid_t	gid = *c->group && (gr = getgrnam(c->group)) ? gr->gr_gid : pw->pw_gid;
-
-		if (chown(c->state_dir, pw->pw_uid, gid) < 0)
-			sg_fatal("event=state_dir_failed path=\"%s\" error=\"%s\"",
-				 c->state_dir, strerror(errno));
-	}
+	if (geteuid() == 0 && sg_conf_run_ids(c, &uid, &gid) && chown(c->state_dir, uid, gid) < 0)
+		sg_fatal("event=state_dir_failed path=\"%s\" error=\"%s\"",
+			 c->state_dir, strerror(errno));
 }
 
 /* sealgate_log_errors - one log line per configuration problem */

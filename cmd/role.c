@@ -14,6 +14,15 @@
  *	a configuration with errors is logged and ignored, and the role goes
  *	on with the one it has.
  *
+ *	Every role dumps no core and cannot be traced by its own uid (keys
+ *	and credentials are in its memory). Once started (ports bound,
+ *	queue and certificate database open), the roles that face the
+ *	network, smtpd and delivery, run as the configured user and group.
+ *	The worker (keeps_user) stays the user that started it: it reads
+ *	private keys from the database and writes harvested certificates
+ *	and CRLs to it while it runs, and a database the run user could
+ *	open would hand those keys to a compromised smtpd.
+ *
  *	When parent is not 0 the role was started by the master: it asks
  *	the kernel for SIGTERM should the master die, so no role outlives it.
  *	A role run alone creates the queue and certificate database itself
@@ -24,9 +33,11 @@
  *	is fatal: the master logs the exit and restarts with backoff.
  */
 
+#include <grp.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "sealgate.h"
@@ -66,6 +77,36 @@ void	role_prepare_state(const struct sealgate_conf *c)
 	if ((err = certs_open(&c->main, &c->certs, 0, &certs)) < 0)
 		sg_fatal("event=certs_open_failed error=\"%s\"", sg_strerror(err));
 	certs_close(certs);
+}
+
+/* no_core - keys are in memory: no core file, no ptrace by our uid */
+
+static void no_core(void)
+{
+	struct rlimit rl = {0, 0};
+
+	setrlimit(RLIMIT_CORE, &rl);
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+}
+
+/* drop_privileges - become user:group, for good */
+
+static int drop_privileges(const struct sg_conf_main *m)
+{
+	uid_t	uid;
+	gid_t	gid;
+
+	if (*m->user == 0 || geteuid() != 0)
+		return (0);
+	if (!sg_conf_run_ids(m, &uid, &gid))
+		return (SG_ENOTFOUND);
+	if (setgroups(1, &gid) < 0 || setgid(gid) < 0 || setuid(uid) < 0)
+		return (SG_EDENIED);
+	if (setuid(0) == 0)
+		return (SG_EDENIED);
+	sg_info("event=privileges_dropped user=%s uid=%ld gid=%ld", m->user, (long) uid,
+		(long) gid);
+	return (0);
 }
 
 static void role_on_stop(uv_signal_t *sig, int signum)
@@ -117,6 +158,7 @@ int	role_run(const struct role_ops *ops, const char *conf_file, pid_t parent)
 {
 	struct role_rt rt = {.ops = ops,.file = conf_file};
 	struct sg_buf errors = SG_BUF_INIT;
+	int	err;
 
 	if (parent) {
 		prctl(PR_SET_PDEATHSIG, SIGTERM);
@@ -135,8 +177,12 @@ int	role_run(const struct role_ops *ops, const char *conf_file, pid_t parent)
 	role_watch(&rt, &rt.sigterm, role_on_stop, SIGTERM);
 	role_watch(&rt, &rt.sigint, role_on_stop, SIGINT);
 	role_watch(&rt, &rt.sighup, role_on_hup, SIGHUP);
+	no_core();
 	if (ops->start && (rt.state = ops->start(&rt.loop, rt.conf)) == NULL)
 		sg_fatal("event=start_failed");
+	if (!ops->keeps_user && (err = drop_privileges(&rt.conf->main)) < 0)
+		sg_fatal("event=privilege_drop_failed user=%s error=\"%s\"", rt.conf->main.user,
+			 sg_strerror(err));
 	sg_info("event=ready pid=%ld", (long) getpid());
 	uv_run(&rt.loop, UV_RUN_DEFAULT);
 	if (uv_loop_close(&rt.loop) != 0)

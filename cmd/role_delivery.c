@@ -49,7 +49,8 @@ static void delivery_reload(void *state, const struct sealgate_conf *conf)
 	delivery_params(conf, &p);
 	if ((rc = delivery_agent_reload(state, &p)) < 0)
 		sg_warn("event=delivery_reload error=\"%s\" detail=\"smarthost credentials "
-			"unreadable\"", sg_strerror(rc));
+			"unreadable, the old ones stay (a file only root may read is read "
+			"at start, before the role drops privileges)\"", sg_strerror(rc));
 }
 
 static void delivery_stop(void *state)

@@ -11,9 +11,9 @@
  *	Binds the smtpd component to the role runtime (role.c) and to the
  *	queue. start() opens the certificate database read-only when a
  *	listener uses TLS, binds every listener (smtpd_start), opens the
- *	queue and starts its group committer, then drops root for the
- *	configured user and group (the open queue stays usable whoever owns
- *	its files). Each complete message becomes one queue_req;
+ *	queue and starts its group committer; the runtime then drops root
+ *	for the configured user and group. Each complete message becomes
+ *	one queue_req;
  *	the committer calls back on its own thread after the fsync'd commit
  *	and smtpd bounces the result to the connection's loop.
  *
@@ -31,10 +31,7 @@
  *	then exits and the master restarts the role with backoff).
  */
 
-#include <grp.h>
-#include <pwd.h>
 #include <stdlib.h>
-#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <string.h>
 #include <unistd.h>
@@ -181,43 +178,6 @@ static int tls_open(struct role_smtpd *rs, const struct sealgate_conf *conf)
 	return (0);
 }
 
-/* no_core - the TLS key is in memory: no core file, no ptrace by our uid */
-
-static void no_core(void)
-{
-	struct rlimit rl = {0, 0};
-
-	setrlimit(RLIMIT_CORE, &rl);
-	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-}
-
-/* drop_privileges - become user:group once the ports are bound */
-
-static int drop_privileges(const struct sg_conf_main *m)
-{
-	struct passwd *pw;
-	struct group *gr;
-	gid_t	gid;
-
-	if (*m->user == 0 || geteuid() != 0)
-		return (0);
-	if ((pw = getpwnam(m->user)) == NULL)
-		return (SG_ENOTFOUND);
-	gid = pw->pw_gid;
-	if (*m->group) {
-		if ((gr = getgrnam(m->group)) == NULL)
-			return (SG_ENOTFOUND);
-		gid = gr->gr_gid;
-	}
-	if (setgroups(1, &gid) < 0 || setgid(gid) < 0 || setuid(pw->pw_uid) < 0)
-		return (SG_EDENIED);
-	if (setuid(0) == 0)
-		return (SG_EDENIED);
-	sg_info("event=privileges_dropped user=%s uid=%ld gid=%ld", m->user,
-		(long) pw->pw_uid, (long) gid);
-	return (0);
-}
-
 /* raise_fd_limit - room for max_connections sockets plus our own files */
 
 static void raise_fd_limit(const struct smtpd_conf *c)
@@ -241,7 +201,6 @@ static void *smtpd_role_start(uv_loop_t *loop, const struct sealgate_conf *conf)
 	int	err;
 
 	raise_fd_limit(&conf->smtpd);
-	no_core();
 	if (tls_open(rs, conf) < 0 || params(rs, conf, &p) < 0) {
 		role_free(rs);
 		return (NULL);
@@ -256,11 +215,6 @@ static void *smtpd_role_start(uv_loop_t *loop, const struct sealgate_conf *conf)
 	if ((err = queue_open(&conf->main, &conf->queue, 0, &rs->queue)) < 0
 	    || (err = queue_committer_start(rs->queue, &rs->committer)) < 0) {
 		sg_error("event=queue_open_failed error=\"%s\"", sg_strerror(err));
-		return (NULL);
-	}
-	if ((err = drop_privileges(&conf->main)) < 0) {
-		sg_error("event=privilege_drop_failed user=%s error=\"%s\"", conf->main.user,
-			 sg_strerror(err));
 		return (NULL);
 	}
 	return (rs);

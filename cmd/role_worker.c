@@ -56,5 +56,6 @@ const struct role_ops role_worker_ops = {
 	.name = "worker",
 	.start = worker_start,
 	.reload = worker_reload,
+	.keeps_user = true,
 	.stop = worker_stop,
 };

@@ -56,6 +56,7 @@ struct role_ops {
 	void   *(*start) (uv_loop_t *, const struct sealgate_conf *);
 	void	(*reload) (void *, const struct sealgate_conf *);
 	void	(*stop) (void *);
+	bool	keeps_user;		/* stays the user that started it (see role.c) */
 };
 
 extern const struct role_ops role_smtpd_ops;

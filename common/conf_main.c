@@ -7,9 +7,14 @@
  *	#include "common/sg.h"
  *
  *	extern const struct sg_conf_row sg_conf_main_rows[];
+ *
+ *	bool	sg_conf_run_ids(main, &uid, &gid)
  * DESCRIPTION
  *	state_dir is the only key without a default. hostname defaults to
  *	the system's name; user and group, when set, must exist.
+ *
+ *	sg_conf_run_ids() looks up the user the roles run as: the one
+ *	place that turns user and group into ids.
  */
 
 #include <grp.h>
@@ -73,6 +78,18 @@ static int check_identity(struct sg_conf_ctx *ctx, const config_setting_t *g, vo
 		bad++;
 	}
 	return (bad ? SG_EINVAL : 0);
+}
+
+bool	sg_conf_run_ids(const struct sg_conf_main *m, uid_t *uid, gid_t *gid)
+{
+	struct passwd *pw;
+	struct group *gr;
+
+	if (m->user == NULL || *m->user == 0 || (pw = getpwnam(m->user)) == NULL)
+		return (false);
+	*uid = pw->pw_uid;
+	*gid = m->group && *m->group && (gr = getgrnam(m->group)) ? gr->gr_gid : pw->pw_gid;
+	return (true);
 }
 
 const struct sg_conf_row sg_conf_main_rows[] = {

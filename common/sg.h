@@ -23,6 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 #include <netinet/in.h>
 #include <libconfig.h>
 
@@ -273,6 +274,13 @@ struct sg_conf_main {
 };
 
 extern const struct sg_conf_row sg_conf_main_rows[];
+
+/*
+ * sg_conf_run_ids() gives the uid and gid the roles run as: main's user,
+ * with group's gid when one is named. False when no user is configured or
+ * the system does not know it (the configuration check reports that).
+ */
+bool	sg_conf_run_ids(const struct sg_conf_main *, uid_t *uid, gid_t *gid);
 extern const char *const sg_conf_facilities[];
 int	sg_conf_facility_value(int index);
 

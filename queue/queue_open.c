@@ -49,8 +49,6 @@
  */
 
 #include <errno.h>
-#include <grp.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -271,22 +269,16 @@ void	queue_give_to_user(struct queue *q, const struct sg_conf_main *m)
 {
 	static const char *const files[] = {"", "/data.mdb", "/lock.mdb"};
 	char	path[sizeof(q->dir) + 16];
-	struct passwd *pw;
-	struct group *gr;
+	uid_t	uid;
 	gid_t	gid;
 
-	if (geteuid() != 0 || m->user == NULL || m->user[0] == 0)
+	if (geteuid() != 0 || !sg_conf_run_ids(m, &uid, &gid))
 		return;
-	if ((pw = getpwnam(m->user)) == NULL)
-		return;		/* the configuration check reports unknown users */
-	gid = pw->pw_gid;
-	if (m->group && m->group[0] && (gr = getgrnam(m->group)) != NULL)
-		gid = gr->gr_gid;
 	for (size_t i = 0; i < SG_NELEM(files); i++) {
 		snprintf(path, sizeof(path), "%s%s", q->dir, files[i]);
-		chown_path(path, pw->pw_uid, gid);
+		chown_path(path, uid, gid);
 	}
-	q->owner_uid = pw->pw_uid;
+	q->owner_uid = uid;
 	q->owner_gid = gid;
 }
 

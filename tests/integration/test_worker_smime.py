@@ -7,6 +7,8 @@ arrives is checked with openssl; incidents with sealctl.
 """
 import email
 import json
+import os
+import pwd
 import smtplib
 import subprocess
 
@@ -24,11 +26,11 @@ worker = { threads = 2; notify = "admin@example.com"; rules = (
 """
 
 
-def gateway(sealgate, sink):
+def gateway(sealgate, sink, top=""):
     pki = get_pki()
     sealgate.state_dir.mkdir(exist_ok=True)
     sealgate.write_config(
-        'own_domains = [ "example.com" ];\nown_servers = [ "127.0.0.1" ];\n'
+        top + 'own_domains = [ "example.com" ];\nown_servers = [ "127.0.0.1" ];\n'
         'certs = { revocation = "off"; };\n'
         f'delivery = {{ routes = ( {{ domains = [ "partner.test", "secret.test", '
         f'"example.com" ]; hosts = [ "127.0.0.1:{sink.port}" ]; }} ); }};\n' + RULES)
@@ -189,3 +191,32 @@ def test_harvest_keeps_the_signers_intermediate_then_encrypts(sealgate, tmp_path
                             "-recip", str(alice.cert), "-inkey", str(alice.key)],
                            capture_output=True)
         assert r.returncode == 0 and b"invoice attached" in r.stdout, r.stderr
+
+
+def test_network_roles_run_as_the_user_the_worker_keeps_its_own(sealgate):
+    """smtpd and delivery drop to user/group once started; the worker, which
+    reads private keys and writes the database while it runs, does not (a
+    database the run user could open would give smtpd the keys)."""
+    if os.geteuid() != 0:
+        import pytest
+        pytest.skip("needs root")
+    nobody = pwd.getpwnam("nobody")
+    # pytest's directories are private to root: let nobody pass through
+    for p in (sealgate.dir, sealgate.dir.parent, sealgate.dir.parent.parent):
+        os.chmod(p, os.stat(p).st_mode | 0o011)
+    with SmtpPeer(port=free_port()) as sink:
+        gateway(sealgate, sink, top='user = "nobody"; group = "nogroup";\n')
+        d = sealgate.daemons[-1]
+        pids = {m.group(1): int(m.group(2))
+                for m in d.wait_log(r"event=role_started role=(\w+) pid=(\d+)", count=3)}
+        d.wait_log(r"event=privileges_dropped user=nobody", count=2)
+        uids = {}
+        for role, pid in pids.items():
+            with open(f"/proc/{pid}/status") as f:
+                uids[role] = {int(x) for line in f if line.startswith("Uid:")
+                              for x in line.split()[1:]}
+        assert uids == {"smtpd": {nobody.pw_uid}, "delivery": {nobody.pw_uid}, "worker": {0}}
+        # mail still flows: received as nobody, signed as root, delivered as nobody
+        send(sealgate, "carl@example.com", ["someone@partner.test"])
+        assert b"multipart/signed" in arrived(sink, "someone@partner.test")["body"]
+        assert "privilege_drop_failed" not in d.log()
