@@ -26,8 +26,8 @@
  *	route elsewhere in a sendmail-style system (%, ! unquoted; %, !, @,
  *	: inside quotes) sets SG_ADDR_F_ROUTING, and the caller decides.
  *
- *	sg_addr_domain_in() compares the lower-cased domain exactly with a
- *	list of lower-cased domains; address literals never match.
+ *	sg_addr_domain_in() matches the domain against a list of domain
+ *	patterns (sg_domain_listed()); address literals never match.
  *
  *	sg_addr_format() writes local@domain, or "" for the null path.
  * DIAGNOSTICS
@@ -308,10 +308,7 @@ bool	sg_addr_domain_in(const struct sg_addr *a, const struct sg_strlist *domains
 {
 	if (a->flags & (SG_ADDR_F_LITERAL | SG_ADDR_F_NULL | SG_ADDR_F_POSTMASTER))
 		return (false);
-	for (size_t i = 0; i < domains->n; i++)
-		if (strcmp(domains->v[i], a->domain) == 0)
-			return (true);
-	return (false);
+	return (sg_domain_listed(domains, a->domain, a->domain_len));
 }
 
 int	sg_addr_format(const struct sg_addr *a, char *buf, size_t buflen)

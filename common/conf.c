@@ -297,7 +297,7 @@ static int parse_strings(struct sg_conf_ctx *ctx, const config_setting_t *s,
 		if (r->type == SG_CONF_DOMAINLIST) {
 			for (char *p = v[i]; *p; p++)
 				*p = (char) tolower((unsigned char) *p);
-			if (!sg_domain_valid(v[i], strlen(v[i]))) {
+			if (!sg_domain_pattern_valid(v[i], strlen(v[i]))) {
 				sg_conf_error(ctx, e, "%s: invalid domain \"%s\"", r->name, t);
 				bad++;
 			}

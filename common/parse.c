@@ -12,18 +12,29 @@
  *	int	sg_cidr_parse(s, len, cidr)
  *	int	sg_hostport_parse(s, len, host, hostlen, port, defport)
  *	bool	sg_domain_valid(s, len)
+ *	bool	sg_domain_pattern_valid(s, len)
+ *	bool	sg_domain_match(pattern, d, len)
+ *	bool	sg_domain_listed(list, d, len)
  * DESCRIPTION
  *	Every parser reads exactly len bytes (no NUL needed), rejects
  *	overflow instead of wrapping, and returns 0 or SG_EINVAL.
  *
  *	Sizes take an optional K, M or G suffix (powers of 1024). Durations
  *	take ms, s, m, h, d or w; a bare number means seconds.
+ *
+ *	A domain pattern is a domain, matched exactly, or "*.parent", which
+ *	matches every name below parent but not parent itself (list both
+ *	for both). Matching ignores case. sg_domain_listed() asks whether
+ *	any pattern of a list matches; every list of domains in the
+ *	configuration (own_domains, routes, TLS policies) and the rules'
+ *	"*.domain" use these, so they cannot disagree.
  */
 
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "sg.h"
@@ -304,6 +315,33 @@ bool	sg_domain_valid(const char *s, size_t len)
 			return (false);
 	}
 	return (label > 0 && s[len - 1] != '-');
+}
+
+bool	sg_domain_pattern_valid(const char *s, size_t len)
+{
+	if (len > 2 && s[0] == '*' && s[1] == '.')
+		return (sg_domain_valid(s + 2, len - 2));
+	return (sg_domain_valid(s, len));
+}
+
+bool	sg_domain_match(const char *pattern, const char *d, size_t len)
+{
+	size_t	n = strlen(pattern);
+
+	if (n > 2 && pattern[0] == '*' && pattern[1] == '.') {
+		/* ".parent" at the end, after at least one label of d's own */
+		n--;
+		return (len > n && strncasecmp(d + len - n, pattern + 1, n) == 0);
+	}
+	return (n == len && strncasecmp(pattern, d, len) == 0);
+}
+
+bool	sg_domain_listed(const struct sg_strlist *l, const char *d, size_t len)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (sg_domain_match(l->v[i], d, len))
+			return (true);
+	return (false);
 }
 
 int64_t	sg_now_ms(void)

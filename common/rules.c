@@ -84,15 +84,6 @@ bool	sg_rule_pattern_valid(const char *p)
 	return (sg_domain_valid(at + 1, strlen(at + 1)));
 }
 
-/* suffix_ci - does s[0..len) end with the NUL-terminated suffix? */
-
-static bool suffix_ci(const char *s, size_t len, const char *suffix)
-{
-	size_t	n = strlen(suffix);
-
-	return (len >= n && strncasecmp(s + len - n, suffix, n) == 0);
-}
-
 bool	sg_rule_pattern_match(const char *p, const char *addr, size_t len)
 {
 	const char *dom;
@@ -102,14 +93,9 @@ bool	sg_rule_pattern_match(const char *p, const char *addr, size_t len)
 		return (len == 0);
 	if (len == 0)
 		return (false);
-	if (p[0] == '@') {
+	if (p[0] == '@' || (p[0] == '*' && p[1] == '.')) {
 		dom = domain_of(addr, len, &dlen);
-		return (dom && dlen == strlen(p + 1) && strncasecmp(dom, p + 1, dlen) == 0);
-	}
-	if (p[0] == '*' && p[1] == '.') {
-		dom = domain_of(addr, len, &dlen);
-		/* "*.example.com" wants "x.example.com": a label before the dot. */
-		return (dom && dlen > strlen(p + 1) && suffix_ci(dom, dlen, p + 1));
+		return (dom && sg_domain_match(p[0] == '@' ? p + 1 : p, dom, dlen));
 	}
 	return (strlen(p) == len && strncasecmp(p, addr, len) == 0);
 }

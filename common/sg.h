@@ -175,6 +175,11 @@ const char *sg_sockaddr_str(const struct sockaddr *, char *buf, size_t len);
 
 /* Domains: a syntactically valid DNS name (labels, lengths), no trailing dot. */
 bool	sg_domain_valid(const char *s, size_t len);
+/* Domain patterns: "name" (exact) or "*.parent" (any name below parent). */
+struct sg_strlist;
+bool	sg_domain_pattern_valid(const char *s, size_t len);
+bool	sg_domain_match(const char *pattern, const char *d, size_t len);
+bool	sg_domain_listed(const struct sg_strlist *, const char *d, size_t len);
 
 /* Time. */
 int64_t	sg_now_ms(void);		/* CLOCK_REALTIME in ms */
@@ -196,7 +201,7 @@ enum sg_conf_type {
 	SG_CONF_PATH,		/* char *, absolute or relative to the file */
 	SG_CONF_ENUM,		/* int: index into choices */
 	SG_CONF_STRLIST,	/* struct sg_strlist */
-	SG_CONF_DOMAINLIST,	/* struct sg_strlist, lower-cased domains */
+	SG_CONF_DOMAINLIST,	/* struct sg_strlist, lower-cased domain patterns */
 	SG_CONF_CIDRLIST,	/* struct sg_cidrlist */
 	SG_CONF_HOSTPORT,	/* char *, checked "host:port" */
 	SG_CONF_GROUPLIST,	/* struct sg_conf_array of elem_size elements */

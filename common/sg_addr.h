@@ -66,7 +66,7 @@ int	sg_addr_parse(const char *s, size_t len, unsigned opts, struct sg_addr *out)
 int	sg_addr_parse_path(const char *s, size_t len, unsigned opts,
 			   struct sg_addr *out, size_t *used);
 
-/* sg_addr_domain_in() - the address's domain is one of domains (exact). */
+/* sg_addr_domain_in() - the address's domain matches a pattern of domains. */
 bool	sg_addr_domain_in(const struct sg_addr *, const struct sg_strlist *domains);
 
 /*

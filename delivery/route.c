@@ -10,11 +10,12 @@
  *
  *	const char *delivery_tls_name(tls)
  * DESCRIPTION
- *	delivery_route() decides in this order: an internal route listing
- *	the domain (exact match, lower-case) goes to its hosts under the
- *	route's own TLS level; else, with a smarthost, everything goes
- *	there under smarthost_tls and smarthost_auth; else MX for the
- *	domain under tls_policies (exact match) or the default tls_policy.
+ *	delivery_route() decides in this order: the first internal route
+ *	listing the domain (a name, or "*.parent" for the names below it;
+ *	case ignored) goes to its hosts under the route's own TLS level;
+ *	else, with a smarthost, everything goes there under smarthost_tls
+ *	and smarthost_auth; else MX for the domain under the first
+ *	tls_policies entry listing it, or the default tls_policy.
  *
  *	End-to-end TLS cannot be promised through a relay, so a domain
  *	listed in tls_policies as "required" or "verify" that would go
@@ -34,14 +35,6 @@
 
 #include "delivery.h"
 
-static bool listed(const struct sg_strlist *l, const char *d, size_t len)
-{
-	for (size_t i = 0; i < l->n; i++)
-		if (strlen(l->v[i]) == len && strncasecmp(l->v[i], d, len) == 0)
-			return (true);
-	return (false);
-}
-
 /* domain_policy - the domain's own TLS policy; -1 when it has none */
 
 static int domain_policy(const struct delivery_conf *c, const char *d, size_t len)
@@ -49,7 +42,7 @@ static int domain_policy(const struct delivery_conf *c, const char *d, size_t le
 	const struct delivery_tlspol_conf *t = c->tls_policies.v;
 
 	for (size_t i = 0; i < c->tls_policies.n; i++)
-		if (listed(&t[i].domains, d, len))
+		if (sg_domain_listed(&t[i].domains, d, len))
 			return (t[i].policy);
 	return (-1);
 }
@@ -64,7 +57,7 @@ int	delivery_route(const struct delivery_conf *c, const char *d, size_t len,
 	if (len == 0 || len > 255 || !sg_domain_valid(d, len))
 		return (SG_EINVAL);
 	for (size_t i = 0; i < c->routes.n; i++) {
-		if (listed(&rt[i].domains, d, len)) {
+		if (sg_domain_listed(&rt[i].domains, d, len)) {
 			r->kind = DELIVERY_ROUTE_HOSTS;
 			r->tls = rt[i].tls;
 			r->hosts = &rt[i].hosts;

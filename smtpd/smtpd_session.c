@@ -320,13 +320,16 @@ static bool rcpt_rule(struct smtpd_session *s, const char *rcpt)
 
 static bool rcpt_postmaster(struct smtpd_session *s, struct sg_addr *a)
 {
-	const char *d;
+	const char *d = NULL;
 
 	if (!(a->flags & SG_ADDR_F_POSTMASTER))
 		return (true);
-	if (s->pol->own_domains.n == 0)
+	/* the first own domain that is a name, not a "*.parent" pattern */
+	for (size_t i = 0; d == NULL && i < s->pol->own_domains.n; i++)
+		if (s->pol->own_domains.v[i][0] != '*')
+			d = s->pol->own_domains.v[i];
+	if (d == NULL)
 		return (false);
-	d = s->pol->own_domains.v[0];
 	a->domain_len = strlen(d);
 	memcpy(a->domain, d, a->domain_len + 1);
 	a->flags &= ~SG_ADDR_F_POSTMASTER;

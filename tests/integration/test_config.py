@@ -81,6 +81,8 @@ def test_every_key_is_documented_in_example():
     ('state_dir = "/tmp/x";\nsmtpd = { max_message_size = "lots"; };\n', 2, "invalid size"),
     ('state_dir = "/tmp/x";\nown_servers = [ "10.0.0.0/33" ];\n', 2, "invalid address"),
     ('state_dir = "/tmp/x";\nown_domains = [ "exa mple.com" ];\n', 2, "invalid domain"),
+    ('state_dir = "/tmp/x";\nown_domains = [ "ok.test",\n "*example.com" ];\n', 3,
+     "invalid domain \"*example.com\""),
     ('state_dir = 5;\n', 1, "expected a string"),
     ('hostname = "gw.example.com";\n', None, 'missing required key "state_dir"'),
 ])

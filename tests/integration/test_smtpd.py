@@ -217,6 +217,23 @@ def test_relay_tricks_from_strangers(sealgate, rcpt, code):
     assert c.cmd("RCPT TO:<u@OWN.Test>")[0] == 250    # own domain, any case
 
 
+def test_own_domain_patterns_cover_subdomains_only(sealgate):
+    start(sealgate, domains='"*.corp.test", "own.test"')
+    c = Raw(sealgate.smtp_port).greet()
+    c.ehlo()
+    assert c.cmd("MAIL FROM:<a@x.test>")[0] == 250
+    assert c.cmd("RCPT TO:<u@eu.Corp.test>")[0] == 250
+    assert c.cmd("RCPT TO:<u@a.b.corp.test>")[0] == 250
+    for rcpt in ("u@corp.test", "u@evilcorp.test", "u@corp.test.evil.test"):
+        assert c.cmd(f"RCPT TO:<{rcpt}>")[0] == 554, rcpt
+    # <Postmaster> is postmaster at the first own domain that is a name
+    assert c.cmd("RCPT TO:<Postmaster>")[0] == 250
+    assert c.cmd("DATA")[0] == 354
+    assert c.cmd(b"Subject: x\r\n\r\nx\r\n.\r\n")[0] == 250
+    [m] = queue_list(sealgate)
+    assert "postmaster@own.test" in [r["addr"].lower() for r in m["rcpts"]], m
+
+
 def test_own_servers_may_relay(sealgate):
     start(sealgate, top='own_servers = [ "127.0.0.0/8" ];')
     c = Raw(sealgate.smtp_port).greet()

@@ -141,6 +141,30 @@ static void test_hostport(void **state)
 	assert_int_equal(sg_hostport_parse(S("aaaaaaaaaa.example:1"), host, 8, &port, 0), SG_EINVAL);
 }
 
+static void test_domain_pattern(void **state)
+{
+	char   *v[] = {"own.test", "*.partner.test"};
+	struct sg_strlist l = {2, v};
+
+	(void) state;
+	assert_true(sg_domain_pattern_valid(S("*.partner.test")));
+	assert_true(sg_domain_pattern_valid(S("partner.test")));
+	assert_false(sg_domain_pattern_valid(S("*partner.test")));
+	assert_false(sg_domain_pattern_valid(S("*.")));
+	assert_false(sg_domain_pattern_valid(S("a.*.test")));
+	/* "*.parent" is every name below parent, never parent itself */
+	assert_true(sg_domain_match("*.partner.test", S("mx.Partner.TEST")));
+	assert_true(sg_domain_match("*.partner.test", S("a.b.partner.test")));
+	assert_false(sg_domain_match("*.partner.test", S("partner.test")));
+	assert_false(sg_domain_match("*.partner.test", S("evilpartner.test")));
+	assert_true(sg_domain_match("own.test", S("OWN.test")));
+	assert_false(sg_domain_match("own.test", S("x.own.test")));
+	assert_true(sg_domain_listed(&l, S("own.test")));
+	assert_true(sg_domain_listed(&l, S("eu.partner.test")));
+	assert_false(sg_domain_listed(&l, S("partner.test")));
+	assert_false(sg_domain_listed(&l, S("own.test.evil")));
+}
+
 static void test_domain(void **state)
 {
 	(void) state;
@@ -342,6 +366,7 @@ int	main(void)
 		cmocka_unit_test(test_cidr),
 		cmocka_unit_test(test_hostport),
 		cmocka_unit_test(test_domain),
+		cmocka_unit_test(test_domain_pattern),
 		cmocka_unit_test(test_printable),
 		cmocka_unit_test(test_buf),
 		cmocka_unit_test(test_arena),

@@ -504,11 +504,11 @@ static void test_session_malformed_reply(void **state)
 
 static void test_route(void **state)
 {
-	char   *d1[] = {"internal.test"}, *h1[] = {"10.0.0.5:25"};
-	char   *d2[] = {"bank.test"}, *d3[] = {"loose.test"};
-	struct delivery_route_conf routes[] = {{{1, d1}, {1, h1}, DELIVERY_TLS_NONE}};
+	char   *d1[] = {"internal.test", "*.internal.test"}, *h1[] = {"10.0.0.5:25"};
+	char   *d2[] = {"bank.test", "*.bank.test"}, *d3[] = {"loose.test"};
+	struct delivery_route_conf routes[] = {{{2, d1}, {1, h1}, DELIVERY_TLS_NONE}};
 	struct delivery_tlspol_conf pols[] = {
-		{{1, d2}, DELIVERY_TLS_VERIFY}, {{1, d3}, DELIVERY_TLS_NONE},
+		{{2, d2}, DELIVERY_TLS_VERIFY}, {{1, d3}, DELIVERY_TLS_NONE},
 	};
 	struct delivery_conf c = {.smarthost = "",.tls_policy = DELIVERY_TLS_MAY,
 		.routes = {1, routes},.tls_policies = {2, pols},
@@ -527,6 +527,15 @@ static void test_route(void **state)
 	assert_int_equal(r.tls, DELIVERY_TLS_MAY);
 	assert_string_equal(r.key, "mx:other.test");
 	assert_int_equal(delivery_route(&c, S("bad..test"), &r), SG_EINVAL);
+	/* "*.parent" patterns: the names below, not look-alikes */
+	assert_int_equal(delivery_route(&c, S("eu.Internal.test"), &r), 0);
+	assert_string_equal(r.key, "route:0");
+	assert_int_equal(delivery_route(&c, S("evilinternal.test"), &r), 0);
+	assert_int_equal(r.kind, DELIVERY_ROUTE_MX);
+	assert_int_equal(delivery_route(&c, S("online.bank.test"), &r), 0);
+	assert_int_equal(r.tls, DELIVERY_TLS_VERIFY);
+	assert_int_equal(delivery_route(&c, S("x.loose.test"), &r), 0);
+	assert_int_equal(r.tls, DELIVERY_TLS_MAY);
 
 	c.smarthost = "relay.test:587";
 	assert_int_equal(delivery_route(&c, S("bank.test"), &r), 0);
