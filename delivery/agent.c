@@ -22,8 +22,10 @@
  *
  *	When every job of a message has finished, its results are stored
  *	with those of every other message finished in the same loop
- *	iteration, in one queue_record_many() call (one fsync): delivered, deferred with the next
- *	attempt from the retry schedule, or bounced (a permanent failure,
+ *	iteration, in one queue_record_many() call (one fsync): delivered,
+ *	deferred with the next attempt from the retry schedule (at once
+ *	for recipients the server refused with "452 4.5.3 too many
+ *	recipients" while it took others), or bounced (a permanent failure,
  *	or a temporary one past the message's lifetime). Bounces, delay
  *	warnings (once, after delay_warning) and success notices
  *	(NOTIFY=SUCCESS) are spooled as RFC 3464 reports from the null
@@ -347,9 +349,24 @@ static bool wants(unsigned notify, unsigned bit)
 
 /* decide - the queue state of one tried recipient */
 
+/* too_many_rcpts - the server's limit of recipients per transaction */
+
+static bool too_many_rcpts(const struct dl_rres *r)
+{
+	return (r->code == 452 && (strcmp(r->enh, "4.5.3") == 0
+				   || (*r->enh == 0 && strcasestr(r->reply, "too many recipients"))));
+}
+
+/*
+ * decide - the queue state of one tried recipient. A recipient refused
+ * only because the transaction already had as many as the server takes
+ * is retried at once, in a new transaction (RFC 5321 4.5.3.1.10), not
+ * after the backoff, as long as the attempt delivered to someone: each
+ * such round makes progress, so it cannot spin.
+ */
 static enum queue_rcpt_state decide(struct delivery_agent *a, struct dl_unit *u,
 				    struct dl_rres *r, unsigned attempt, int64_t now,
-				    int64_t *next)
+				    bool progressed, int64_t *next)
 {
 	int64_t	expire = u->env.expire_ms ? u->env.expire_ms
 		: u->env.arrival_ms + a->conf->max_lifetime;
@@ -359,6 +376,10 @@ static enum queue_rcpt_state decide(struct delivery_agent *a, struct dl_unit *u,
 		return (QUEUE_RCPT_DELIVERED);
 	if (r->status == DELIVERY_PERM)
 		return (QUEUE_RCPT_BOUNCED);
+	if (progressed && too_many_rcpts(r) && now < expire) {
+		*next = now;
+		return (QUEUE_RCPT_DEFERRED);
+	}
 	*next = delivery_retry_next(a->conf, u->env.arrival_ms, attempt, now);
 	if (*next > expire)
 		*next = expire;
@@ -388,8 +409,8 @@ struct reports {
 
 /* classify - queue state of one tried recipient, and the report it wants */
 
-static void classify(struct dl_unit *u, size_t i, int64_t now, struct queue_result *out,
-		     struct reports *rp, bool warn)
+static void classify(struct dl_unit *u, size_t i, int64_t now, bool progressed,
+		     struct queue_result *out, struct reports *rp, bool warn)
 {
 	struct delivery_agent *a = u->a;
 	struct dl_rres *r = &u->res[i];
@@ -398,7 +419,7 @@ static void classify(struct dl_unit *u, size_t i, int64_t now, struct queue_resu
 		.remote_mta = *r->mta ? r->mta : NULL,.diagnostic = r->reply,
 	.last_attempt = now,.orcpt = *q->orcpt ? q->orcpt : NULL};
 	int64_t	next;
-	enum queue_rcpt_state st = decide(a, u, r, q->attempts + 1, now, &next);
+	enum queue_rcpt_state st = decide(a, u, r, q->attempts + 1, now, progressed, &next);
 
 	*out = (struct queue_result) {
 		.index = i,.state = st,.reply = r->reply,.dsn_status = r->enh,
@@ -442,17 +463,19 @@ static void unit_results(struct dl_unit *u, struct queue_record_item *it)
 	struct reports rp = {{NULL}, {0}};
 	bool	dsn_ok = *u->env.sender && !(u->env.flags & QUEUE_F_DSN);
 	bool	warn = a->conf->delay_warning > 0 && !strstr(u->env.route, "delay-warned");
-	bool	warned = false;
+	bool	warned = false, progressed = false;
 	int64_t	now = sg_now_ms();
 
 	for (int k = 0; k < 3; k++)
 		rp.v[k] = sg_xcalloc(n ? n : 1, sizeof(*rp.v[k]));
+	for (size_t i = 0; i < n; i++)
+		progressed |= u->res[i].tried && u->res[i].status == DELIVERY_OK;
 	for (size_t i = 0; i < n; i++) {
 		const struct dl_rres *r = &u->res[i];
 
 		/* At shutdown, a recipient cut off locally was not really tried. */
 		if (r->tried && !(a->stopping && r->status == DELIVERY_TEMP && r->code == 0))
-			classify(u, i, now, &res[nres++], &rp, warn);
+			classify(u, i, now, progressed, &res[nres++], &rp, warn);
 	}
 	if (dsn_ok && rp.n[SG_DSN_FAILED]
 	    && send_dsn(a, u, rp.v[SG_DSN_FAILED], rp.n[SG_DSN_FAILED], now) < 0)

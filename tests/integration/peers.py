@@ -22,6 +22,8 @@ the highest number of sessions open at once. Script knobs:
     drop_in_data  close the connection in the middle of DATA
     silent     accept the connection and never say anything
     eightbit   offer 8BITMIME (default True)
+    max_rcpts  accept at most this many RCPTs a transaction, then
+               "452 4.5.3 Too many recipients" (RFC 5321 4.5.3.1.10)
 
 Dns(records) runs dnsmasq on a loopback high port; records is a list of
 dnsmasq options such as "--mx-host=a.test,mx1.a.test,10". Unknown names
@@ -90,7 +92,7 @@ class SmtpPeer:
     def __init__(self, host="127.0.0.1", port=0, name="peer.test", starttls="none",
                  cert=None, key=None, greeting=None, ehlo_extra=(), auth=None,
                  mail="250 2.1.0 ok", rcpt=None, data="250 2.0.0 queued", delay=0.0,
-                 drop_in_data=False, tmpdir=None, silent=False, eightbit=True):
+                 drop_in_data=False, tmpdir=None, silent=False, eightbit=True, max_rcpts=0):
         self.host = host
         self.port = port or free_port(host)
         self.name = name
@@ -105,6 +107,7 @@ class SmtpPeer:
         self.drop_in_data = drop_in_data
         self.silent = silent
         self.eightbit = eightbit
+        self.max_rcpts = max_rcpts
         self.sessions = []
         self.messages = []      # dicts: sender, rcpts, body (bytes), tls
         self.auth_ok = []       # users that authenticated
@@ -248,6 +251,8 @@ class SmtpPeer:
             elif verb == "RCPT":
                 addr = line[8:].split(">")[0].lstrip("<")
                 reply = self._reply_for(self.rcpt, addr, "250 2.1.5 ok", index)
+                if self.max_rcpts and len(rcpts) >= self.max_rcpts:
+                    reply = "452 4.5.3 Too many recipients"
                 if reply.startswith("2"):
                     rcpts.append(addr)
                 await self._send(writer, reply)

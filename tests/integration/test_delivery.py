@@ -206,6 +206,24 @@ def test_partial_success(sealgate, port):
         assert [b["Final-Recipient"] for b in blocks[1:]] == ["rfc822; bad@mix.test"]
 
 
+def test_too_many_recipients_go_on_at_once_in_new_transactions(sealgate, port):
+    """A server taking 2 RCPTs a transaction answers the third "452 4.5.3":
+    the rest goes in further transactions right away, not after the backoff
+    (retry_min is an hour here)."""
+    recs = dns_records("--mx-host=few.test,mx.few.test,10",
+                       "--host-record=mx.few.test,127.0.0.11")
+    rcpts = [f"u{i}@few.test" for i in range(5)]
+    with Dns(recs) as dns, SmtpPeer("127.0.0.11", port, max_rcpts=2) as mx:
+        config(sealgate, dns, port, extra='retry_min = "1h"; retry_max = "1h";')
+        d = sealgate.start(role="delivery")
+        Injector(sealgate).inject("s@sender.test", rcpts)
+        for r in rcpts:
+            wait_result(d, r, "sent", timeout=10)
+        assert sorted(mx.rcpts_delivered()) == rcpts
+        assert [len(m["rcpts"]) for m in mx.messages] == [2, 2, 1]
+        assert wait_result(d, "u4@few.test", "sent")["attempt"] == "3"
+
+
 def test_expiry_bounces(sealgate, port):
     recs = dns_records("--mx-host=slowbox.test,mx.slowbox.test,10",
                        "--host-record=mx.slowbox.test,127.0.0.11")
