@@ -54,7 +54,7 @@ struct queue_conf {
 	uint64_t chunk_size;		/* body chunk size in bytes */
 	int64_t	commit_batch;		/* most messages in one group commit */
 	int64_t	max_readers;		/* LMDB reader slots (processes x threads) */
-	int64_t	track_keep_ms;		/* queue_track_prune() default age */
+	int64_t	track_keep_ms;		/* the age the worker prunes tracking at */
 };
 
 extern const struct sg_conf_row queue_conf_rows[];
@@ -477,8 +477,8 @@ struct queue_take {
 int	queue_record_due(struct queue *, struct queue_record_item *items, size_t n,
 			 struct queue_take *take);
 
-/* queue_track_prune() deletes tracking records older than age_ms (0: the
- * configured track_keep); *n (may be NULL) gets the number removed. */
+/* queue_track_prune() deletes tracking records older than age_ms (0: all);
+ * *n (may be NULL) gets the number removed. */
 int	queue_track_prune(struct queue *, int64_t age_ms, size_t *n);
 
 /* ---------------------------------------------------- administration */

@@ -431,9 +431,7 @@ int	queue_track_prune(struct queue *q, int64_t age_ms, size_t *np)
 	bool	more;
 	int	err;
 
-	if (age_ms <= 0)
-		age_ms = q->conf.track_keep_ms;
-	cutoff = sg_now_ms() - age_ms;
+	cutoff = sg_now_ms() - (age_ms > 0 ? age_ms : 0);
 	do {
 		err = prune_some(q, cutoff, &n, &more);
 	} while (err == 0 && more);

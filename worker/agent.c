@@ -23,6 +23,8 @@
  *	a while, and must not stall wake-ups) clears LMDB reader slots left
  *	by dead processes (queue_reader_check) and deletes tracking records
  *	older than queue.track_keep (queue_track_prune); one run at a time.
+ *	A reload applies new rules, a new housekeeping pace and a new
+ *	track_keep; only the CRL timer keeps the pace it started with.
  *	CRLs are fetched every certs.crl_fetch_interval by certs'
  *	own timer (certs_crl_timer_start), the worker being the role with a
  *	writable certificate database.
@@ -56,7 +58,10 @@ struct worker_agent {
 	uv_poll_t wake;
 	int	fd;
 	uv_timer_t hk;			/* housekeeping */
+	int64_t	hk_every;		/* worker.housekeeping, ms */
+	int64_t	track_keep;		/* queue.track_keep, ms */
 	uv_work_t hk_work;
+	int64_t	hk_keep;		/* track_keep for the run in flight */
 	bool	hk_busy;		/* a run is queued or running */
 	int	hk_dead;		/* results of the last run */
 	size_t	hk_pruned;
@@ -98,7 +103,7 @@ static void hk_run(uv_work_t *w)
 	a->hk_dead = 0;
 	a->hk_pruned = 0;
 	a->hk_rc[0] = queue_reader_check(a->q, &a->hk_dead);
-	a->hk_rc[1] = queue_track_prune(a->q, 0, &a->hk_pruned);
+	a->hk_rc[1] = queue_track_prune(a->q, a->hk_keep, &a->hk_pruned);
 }
 
 static void hk_done(uv_work_t *w, int status)
@@ -122,6 +127,7 @@ static void on_hk_timer(uv_timer_t *h)
 
 	if (a->hk_busy || a->stopping)
 		return;
+	a->hk_keep = a->track_keep;		/* reload changes only the loop's copy */
 	a->hk_work.data = a;
 	if (uv_queue_work(a->loop, &a->hk_work, hk_run, hk_done) == 0)
 		a->hk_busy = true;
@@ -136,14 +142,27 @@ static void on_crl(void *arg, int rc, size_t fetched, size_t failed)
 		sg_info("event=crl_fetch fetched=%zu failed=%zu", fetched, failed);
 }
 
-static int timers_start(struct worker_agent *a, const struct worker_conf *c)
+/* hk_schedule - (re)start the housekeeping timer at the configured pace */
+
+static int hk_schedule(struct worker_agent *a, const struct worker_agent_params *p)
 {
-	uint64_t ms = (uint64_t) c->housekeeping_ms;
+	uint64_t ms = (uint64_t) p->conf->housekeeping_ms;
+
+	a->track_keep = p->queue->track_keep_ms;
+	if (a->hk_every == p->conf->housekeeping_ms)
+		return (0);
+	a->hk_every = p->conf->housekeeping_ms;
+	return (uv_timer_start(&a->hk, on_hk_timer, ms, ms) < 0 ? SG_EIO : 0);
+}
+
+static int timers_start(struct worker_agent *a, const struct worker_agent_params *p)
+{
 	int	rc;
 
 	uv_timer_init(a->loop, &a->hk);
 	a->hk.data = a;
-	if (uv_timer_start(&a->hk, on_hk_timer, ms, ms) < 0)
+	a->hk_every = -1;
+	if (hk_schedule(a, p) < 0)
 		return (SG_EIO);
 	if ((rc = certs_crl_timer_start(a->loop, a->certs, on_crl, a, &a->crl)) < 0)
 		return (rc);
@@ -177,7 +196,7 @@ int	worker_agent_start(uv_loop_t *loop, const struct worker_agent_params *p,
 	uv_poll_init(loop, &a->wake, a->fd);
 	a->wake.data = a;
 	uv_poll_start(&a->wake, UV_READABLE, on_wake);
-	if ((rc = timers_start(a, p->conf)) < 0)
+	if ((rc = timers_start(a, p)) < 0)
 		sg_warn("event=timer_failed error=\"%s\"", sg_strerror(rc));
 	sg_info("event=worker_started threads=%zu rules=%zu housekeeping_ms=%lld crl_fetch=%s",
 		nthreads(p->conf), p->conf->rules.n, (long long) p->conf->housekeeping_ms,
@@ -197,7 +216,10 @@ fail:
 void	worker_agent_reload(struct worker_agent *a, const struct worker_agent_params *p)
 {
 	worker__pool_reload(a->pool, p->conf, p->main->hostname);
-	sg_info("event=worker_reloaded rules=%zu", p->conf->rules.n);
+	if (hk_schedule(a, p) < 0)
+		sg_warn("event=timer_failed error=\"%s\"", sg_strerror(SG_EIO));
+	sg_info("event=worker_reloaded rules=%zu housekeeping_ms=%lld track_keep_ms=%lld",
+		p->conf->rules.n, (long long) a->hk_every, (long long) a->track_keep);
 }
 
 static void close_certs(struct worker_agent *a)

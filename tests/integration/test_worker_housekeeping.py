@@ -58,6 +58,20 @@ def test_old_tracking_records_are_pruned_young_ones_kept(sealgate):
     assert "Sanitizer" not in log and "runtime error" not in log
 
 
+def test_reload_applies_housekeeping_pace_and_track_keep(sealgate):
+    sealgate.write_config((CONF % "0").replace('"200ms"', '"1h"').replace('"4s"', '"7d"'))
+    gone = finished_message(sealgate)
+    d = sealgate.start(role="worker")
+    time.sleep(1)
+    assert "event=housekeeping " not in d.log() and gone in tracked(sealgate)
+    sealgate.write_config(CONF % "0")           # every 200ms, keep 4s
+    d.signal(1)
+    d.wait_log(r"event=worker_reloaded rules=1 housekeeping_ms=200 track_keep_ms=4000")
+    d.wait_log(r"event=housekeeping stale_readers=0 tracking_pruned=1", timeout=15)
+    assert gone not in tracked(sealgate)
+    assert d.stop() == 0
+
+
 def test_crl_timer_runs_and_stop_is_clean(sealgate):
     sealgate.write_config(CONF % "300ms")
     d = sealgate.start(role="worker")
