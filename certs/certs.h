@@ -344,8 +344,10 @@ int64_t	certs_crl_interval(const struct certs *);
  * on libuv's thread pool (first run one interval after the start), one
  * run at a time, then calls done(arg, rc, fetched, failed) on the loop
  * thread. Interval 0: no timer, *out = NULL. certs_crl_timer_stop() ends
- * it (done is not called afterwards); the loop ends once a run in
- * progress has finished. For the read-write role (the worker).
+ * it (done is not called afterwards) and calls stopped(arg) (may be
+ * NULL) on the loop thread once no run is in progress and the timer is
+ * gone: from then on certs_close() may run. For the read-write role (the
+ * worker).
  */
 struct uv_loop_s;
 struct certs_crl_timer;
@@ -353,7 +355,7 @@ struct certs_crl_timer;
 int	certs_crl_timer_start(struct uv_loop_s *, struct certs *,
 			      void (*done) (void *arg, int rc, size_t fetched, size_t failed),
 			      void *arg, struct certs_crl_timer **out);
-void	certs_crl_timer_stop(struct certs_crl_timer *);
+void	certs_crl_timer_stop(struct certs_crl_timer *, void (*stopped) (void *arg), void *arg);
 
 /*
  * certs_sign_data() signs len bytes with cert's private key (SHA-256;

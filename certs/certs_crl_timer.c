@@ -7,7 +7,7 @@
  *	#include "certs/certs.h"
  *
  *	int	certs_crl_timer_start(loop, c, done, arg, &timer)
- *	void	certs_crl_timer_stop(timer)
+ *	void	certs_crl_timer_stop(timer, stopped, arg)
  * DESCRIPTION
  *	certs_crl_timer_start() runs certs_crl_fetch() every
  *	crl_fetch_interval (the first time one interval after the start) on
@@ -16,9 +16,11 @@
  *	on the loop thread, for the role to log. With an interval of 0 no
  *	timer is made (*timer = NULL, returns 0).
  *
- *	certs_crl_timer_stop() stops it; the memory goes when the timer
- *	handle is closed and any run in progress has finished, so the loop
- *	ends only after that run. done is not called after stop.
+ *	certs_crl_timer_stop() stops it; when the timer handle is closed
+ *	and any run in progress has finished, stopped(arg) is called (when
+ *	not NULL) and the memory goes. The caller may close the database
+ *	from then on, not before: the run uses it. done is not called after
+ *	stop.
  * DIAGNOSTICS
  *	SG_EIO when libuv refuses the timer.
  */
@@ -36,14 +38,19 @@ struct certs_crl_timer {
 	bool	busy;			/* a run is queued or running */
 	bool	closed;			/* timer handle closed */
 	bool	stopping;
+	void	(*stopped) (void *);
+	void   *stopped_arg;
 	int	rc;
 	size_t	fetched, failed;
 };
 
 static void maybe_free(struct certs_crl_timer *t)
 {
-	if (t->closed && !t->busy)
-		free(t);
+	if (!t->closed || t->busy)
+		return;
+	if (t->stopped)
+		t->stopped(t->stopped_arg);
+	free(t);
 }
 
 static void on_work(uv_work_t *w)
@@ -94,8 +101,7 @@ int	certs_crl_timer_start(uv_loop_t *loop, struct certs *c,
 	}
 	t->timer.data = t;
 	if (uv_timer_start(&t->timer, on_timer, ms, ms) < 0) {
-		t->stopping = true;
-		certs_crl_timer_stop(t);
+		certs_crl_timer_stop(t, NULL, NULL);
 		return (SG_EIO);
 	}
 	*out = t;
@@ -110,11 +116,13 @@ static void on_close(uv_handle_t *h)
 	maybe_free(t);
 }
 
-void	certs_crl_timer_stop(struct certs_crl_timer *t)
+void	certs_crl_timer_stop(struct certs_crl_timer *t, void (*stopped) (void *), void *arg)
 {
 	if (t == NULL)
 		return;
 	t->stopping = true;
+	t->stopped = stopped;
+	t->stopped_arg = arg;
 	uv_timer_stop(&t->timer);
 	uv_close((uv_handle_t *) &t->timer, on_close);
 }

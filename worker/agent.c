@@ -30,13 +30,10 @@
  *	writable certificate database.
  *
  *	worker_agent_stop() closes the wake-up handle and the timers; once
- *	libuv has closed them and no housekeeping run is in flight, the
- *	threads finish their batch and are joined, and the queue is closed.
- *	The certificate database is closed last: certs_crl_timer_stop()
- *	gives no word when a fetch still running on the thread pool has
- *	ended, so when a CRL timer was started the agent waits until the
- *	loop holds nothing but its own wait timer (that fetch then is over)
- *	before certs_close(), then frees itself.
+ *	libuv has closed them, no housekeeping run is in flight and the CRL
+ *	timer says its last fetch is over, the threads finish their batch
+ *	and are joined, the queue is closed, and the certificate database
+ *	last.
  * DIAGNOSTICS
  *	A start that fails returns the error (and logs what failed); the
  *	runtime makes it fatal and the master restarts the role.
@@ -67,10 +64,8 @@ struct worker_agent {
 	size_t	hk_pruned;
 	int	hk_rc[2];
 	struct certs_crl_timer *crl;
-	bool	had_crl;		/* a CRL fetch may still be running at stop */
 	bool	stopping;
-	int	closing;		/* handles not yet closed */
-	uv_timer_t reap;		/* stop: waits for the last CRL fetch */
+	int	closing;		/* handles (and the CRL timer) not yet closed */
 };
 
 static void on_wake(uv_poll_t *h, int status, int events)
@@ -166,7 +161,6 @@ static int timers_start(struct worker_agent *a, const struct worker_agent_params
 		return (SG_EIO);
 	if ((rc = certs_crl_timer_start(a->loop, a->certs, on_crl, a, &a->crl)) < 0)
 		return (rc);
-	a->had_crl = a->crl != NULL;
 	return (0);
 }
 
@@ -222,66 +216,40 @@ void	worker_agent_reload(struct worker_agent *a, const struct worker_agent_param
 		p->conf->rules.n, (long long) a->hk_every, (long long) a->track_keep);
 }
 
-static void close_certs(struct worker_agent *a)
-{
-	int	rc;
-
-	if ((rc = certs_close(a->certs)) < 0)
-		sg_warn("event=certs_close_failed error=\"%s\"", sg_strerror(rc));
-	free(a);
-}
-
-static void on_reaped(uv_handle_t *h)
-{
-	close_certs(h->data);
-}
-
-/* on_reap - has the CRL timer's last fetch ended (the loop holds only us)? */
-
-static void on_reap(uv_timer_t *h)
-{
-	bool	busy;
-
-	uv_unref((uv_handle_t *) h);
-	busy = uv_loop_alive(h->loop) != 0;
-	uv_ref((uv_handle_t *) h);
-	if (busy)
-		return;
-	uv_timer_stop(h);
-	uv_close((uv_handle_t *) h, on_reaped);
-}
-
-/* finish - every handle closed and no housekeeping in flight: tear down */
+/* finish - every handle closed and nothing in flight: tear down */
 
 static void finish(struct worker_agent *a)
 {
+	int	rc;
+
 	if (a->closing > 0 || a->hk_busy)
 		return;
 	worker__pool_stop(a->pool);
 	close(a->fd);
 	queue_close(a->q);
-	if (!a->had_crl) {
-		close_certs(a);
-		return;
-	}
-	uv_timer_init(a->loop, &a->reap);
-	a->reap.data = a;
-	uv_timer_start(&a->reap, on_reap, 0, 20);
+	if ((rc = certs_close(a->certs)) < 0)
+		sg_warn("event=certs_close_failed error=\"%s\"", sg_strerror(rc));
+	free(a);
 }
 
-static void on_closed(uv_handle_t *h)
+static void on_gone(void *arg)
 {
-	struct worker_agent *a = h->data;
+	struct worker_agent *a = arg;
 
 	a->closing--;
 	finish(a);
 }
 
+static void on_closed(uv_handle_t *h)
+{
+	on_gone(h->data);
+}
+
 void	worker_agent_stop(struct worker_agent *a)
 {
 	a->stopping = true;
-	a->closing = 2;
-	certs_crl_timer_stop(a->crl);
+	a->closing = a->crl ? 3 : 2;
+	certs_crl_timer_stop(a->crl, on_gone, a);
 	a->crl = NULL;
 	uv_poll_stop(&a->wake);
 	uv_close((uv_handle_t *) &a->wake, on_closed);

@@ -369,7 +369,15 @@ struct crl_run {
 	int	calls, rc;
 	size_t	fetched, failed;
 	struct certs_crl_timer *timer;
+	int	stopped;		/* calls of the stop callback */
 };
+
+static void crl_stopped(void *arg)
+{
+	struct crl_run *r = arg;
+
+	r->stopped++;
+}
 
 static void crl_done(void *arg, int rc, size_t fetched, size_t failed)
 {
@@ -379,7 +387,7 @@ static void crl_done(void *arg, int rc, size_t fetched, size_t failed)
 	r->rc = rc;
 	r->fetched = fetched;
 	r->failed = failed;
-	certs_crl_timer_stop(r->timer);
+	certs_crl_timer_stop(r->timer, crl_stopped, r);
 }
 
 static unsigned crl_port(void)
@@ -430,6 +438,7 @@ static void test_crl_timer(void **state)
 		uv_run(&loop, UV_RUN_DEFAULT);
 		assert_int_equal(uv_loop_close(&loop), 0);
 		assert_int_equal(run.calls, 1);
+		assert_int_equal(run.stopped, 1);
 		assert_int_equal(run.rc, 0);
 	}
 	assert_int_equal(run.fetched, 1);
