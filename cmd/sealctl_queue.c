@@ -14,6 +14,7 @@
  *	sealctl queue hold|release|delete|retry ID... | - | --all [FILTERS]
  *	sealctl queue stats [--json]
  *	sealctl queue inject --rcpt R [--rcpt R...] [--sender S] [--state S]
+ *			[--notify N] [--ret FULL|HDRS] [--envid ID]
  *			[--count N [--sync]] [--body-size N] [--delay DUR] [< BODY]
  *
  *	FILTERS: --state S, --from PAT, --to PAT, --older-than DUR
@@ -36,7 +37,10 @@
  *	list filters. inject spools messages through the queue API like
  *	smtpd does (with --count, through the group committer, or with
  *	--sync one transaction each) and prints the id of a single message;
- *	it exists for tests and benchmarks.
+ *	--notify (NEVER, or a comma list of SUCCESS, FAILURE, DELAY), --ret
+ *	and --envid give it the DSN parameters of RFC 3461 as MAIL and RCPT
+ *	would. It exists for tests, benchmarks and scripts that check a
+ *	route.
  * DIAGNOSTICS
  *	Exit 0 on success, 1 when some ids were not found (named on
  *	stderr), 2 on a usage or configuration error. Strings from the
@@ -51,6 +55,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -78,6 +83,9 @@ struct opts {
 	uint64_t count;
 	uint64_t body_size;
 	int64_t	delay_ms;		/* inject --state ready: due after this */
+	unsigned notify;		/* inject: QUEUE_NOTIFY_* for every recipient */
+	enum queue_ret ret;		/* inject: RET */
+	const char *envid;		/* inject: ENVID */
 	int	first_arg;		/* index of the first operand */
 };
 
@@ -328,7 +336,7 @@ static bool filter_match(const struct filter *f, const struct queue_env *e)
 
 enum {
 	O_STATE = 256, O_FROM, O_TO, O_OLDER, O_JSON, O_ALL, O_PROCESSED, O_SENDER, O_RCPT,
-	O_COUNT, O_BODYSIZE, O_DELAY, OPT_SYNC,
+	O_COUNT, O_BODYSIZE, O_DELAY, OPT_SYNC, O_NOTIFY, O_RET, O_ENVID,
 };
 
 static const struct option longopts[] = {
@@ -345,8 +353,54 @@ static const struct option longopts[] = {
 	{"body-size", required_argument, NULL, O_BODYSIZE},
 	{"delay", required_argument, NULL, O_DELAY},
 	{"sync", no_argument, NULL, OPT_SYNC},
+	{"notify", required_argument, NULL, O_NOTIFY},
+	{"ret", required_argument, NULL, O_RET},
+	{"envid", required_argument, NULL, O_ENVID},
 	{NULL, 0, NULL, 0},
 };
+
+/* parse_notify - RFC 3461 NOTIFY: NEVER, or a list of SUCCESS, FAILURE, DELAY */
+
+static int parse_notify(const char *arg, unsigned *out)
+{
+	static const struct {
+		const char *name;
+		unsigned bit;
+	} words[] = {
+		{"NEVER", QUEUE_NOTIFY_NEVER}, {"SUCCESS", QUEUE_NOTIFY_SUCCESS},
+		{"FAILURE", QUEUE_NOTIFY_FAILURE}, {"DELAY", QUEUE_NOTIFY_DELAY},
+	};
+	unsigned bits = 0;
+
+	for (const char *p = arg, *end; *p; p = *end ? end + 1 : end) {
+		size_t	i, n;
+
+		end = p + strcspn(p, ",");
+		n = (size_t) (end - p);
+		for (i = 0; i < SG_NELEM(words); i++)
+			if (strlen(words[i].name) == n && strncasecmp(words[i].name, p, n) == 0)
+				break;
+		if (i == SG_NELEM(words))
+			return (-1);
+		bits |= words[i].bit;
+	}
+	if (bits == 0 || ((bits & QUEUE_NOTIFY_NEVER) && bits != QUEUE_NOTIFY_NEVER))
+		return (-1);
+	*out = bits;
+	return (0);
+}
+
+/* envid_ok - ENVID as RFC 3461 allows it: printable ASCII, at most 100 */
+
+static bool envid_ok(const char *s)
+{
+	size_t	n = strlen(s);
+
+	for (size_t i = 0; i < n; i++)
+		if (s[i] < '!' || s[i] > '~' || s[i] == '+' || s[i] == '=')
+			return (false);
+	return (n > 0 && n <= 100);
+}
 
 static int opt_value(struct opts *o, int c, const char *arg)
 {
@@ -384,6 +438,15 @@ static int opt_value(struct opts *o, int c, const char *arg)
 		return (sg_parse_size(arg, strlen(arg), &o->body_size));
 	case O_DELAY:
 		return (sg_parse_duration(arg, strlen(arg), &o->delay_ms));
+	case O_NOTIFY:
+		return (parse_notify(arg, &o->notify));
+	case O_RET:
+		o->ret = strcasecmp(arg, "FULL") == 0 ? QUEUE_RET_FULL
+			: strcasecmp(arg, "HDRS") == 0 ? QUEUE_RET_HDRS : QUEUE_RET_NONE;
+		return (o->ret == QUEUE_RET_NONE ? -1 : 0);
+	case O_ENVID:
+		o->envid = arg;
+		return (envid_ok(arg) ? 0 : -1);
 	default:
 		return (-1);
 	}
@@ -904,8 +967,20 @@ static int cmd_inject(const struct sealgate_conf *conf, const struct opts *o, in
 	e.client_addr = "127.0.0.1";
 	e.listener = "sealctl";
 	e.next_attempt_ms = o->delay_ms ? sg_now_ms() + o->delay_ms : 0;
-	for (size_t i = 0; i < o->rcpts.n; i++)
-		queue_env_rcpt_add(&e, o->rcpts.v[i]);
+	e.ret = o->ret;
+	e.envid = o->envid ? o->envid : "";
+	for (size_t i = 0; i < o->rcpts.n; i++) {
+		struct queue_rcpt *r = queue_env_rcpt_add(&e, o->rcpts.v[i]);
+
+		if (r == NULL) {
+			fprintf(stderr, "sealctl: queue inject: more than %d recipients\n",
+				QUEUE_MAX_RCPT);
+			queue_env_free(&e);
+			free(body);
+			return (SEALCTL_USAGE);
+		}
+		r->notify = o->notify;
+	}
 	if ((err = open_queue(conf, 0, &q)) == 0) {
 		if (o->count > 1 && o->sync) {
 			for (uint64_t i = 0; i < o->count && err == 0; i++)
@@ -937,6 +1012,7 @@ static void usage(void)
 		"       sealctl queue hold|release|delete|retry ID... | - | --all [FILTERS]\n"
 		"       sealctl queue stats [--json]\n"
 		"       sealctl queue inject --rcpt ADDR... [--sender S] [--state S] [--count N [--sync]]\n"
+		"                            [--notify NEVER|SUCCESS,FAILURE,DELAY] [--ret FULL|HDRS] [--envid ID]\n"
 		"                            [--body-size N] [--delay DUR] [< BODY]\n"
 		"states: incoming working ready deferred hold (done: tracking records)\n");
 }

@@ -169,10 +169,11 @@ class Env:
             d.wait_log(r"event=ready", count=1 if role else 3)
         return d
 
-    def sealctl(self, *args, input=None, check=True):
-        """Run sealctl against this config; returns CompletedProcess (text)."""
+    def sealctl(self, *args, input=None, check=True, text=True):
+        """Run sealctl against this config; returns CompletedProcess (text,
+        or bytes with text=False)."""
         r = subprocess.run([SEALCTL, "-c", str(self.conf)] + [str(a) for a in args],
-                           input=input, capture_output=True, text=True, timeout=120)
+                           input=input, capture_output=True, text=text, timeout=120)
         if check and r.returncode != 0:
             raise AssertionError(f"sealctl {args} failed ({r.returncode}):\n"
                                  f"{r.stdout}\n{r.stderr}")

@@ -30,9 +30,9 @@ dnsmasq options such as "--mx-host=a.test,mx1.a.test,10". Unknown names
 below the given local domains are NXDOMAIN; "--server=/slow.test/127.0.0.1#9"
 makes a domain time out.
 
-Injector(sealgate_env) builds a tiny C program against the tree's queue
-library once per test run and puts READY messages straight into the queue,
-as the worker would after processing, so delivery is tested on its own.
+Injector(sealgate_env) puts READY messages straight into the queue with
+`sealctl queue inject` (DSN parameters included), as the worker would after
+processing, so delivery is tested on its own.
 """
 import asyncio
 import os
@@ -44,7 +44,6 @@ import tempfile
 import threading
 from pathlib import Path
 
-import queue_tool
 from conftest import free_port, wait_until
 
 
@@ -359,90 +358,29 @@ class Dns:
 
 # ------------------------------------------------------------- injector
 
-INJECT_C = r'''
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include "common/sg.h"
-#include "queue/queue.h"
-
-/* qinject CONF SENDER RCPT... < BODY: READY messages, ids on stdout.
- * Env: QI_COUNT copies, QI_NOTIFY bits (QUEUE_NOTIFY_*), QI_RET, QI_ENVID. */
-int main(int argc, char **argv)
-{
-	struct sg_conf_main m;
-	struct queue_conf qc;
-	struct { struct sg_conf_main m; struct queue_conf q; } all;
-	const struct sg_conf_section secs[] = {
-		{NULL, sg_conf_main_rows, offsetof(__typeof__(all), m)},
-		{"queue", queue_conf_rows, offsetof(__typeof__(all), q)},
-	};
-	struct sg_arena *ar = sg_arena_new();
-	struct sg_buf err = SG_BUF_INIT, body = SG_BUF_INIT;
-	struct queue *q;
-	char buf[65536], ids[QUEUE_ID_BUFSZ];
-	size_t n;
-	int count = getenv("QI_COUNT") ? (int) strtol(getenv("QI_COUNT"), NULL, 10) : 1;
-
-	if (argc < 4) return 2;
-	if (sg_conf_load(argv[1], secs, 2, &all, ar, &err) < 0) {
-		fprintf(stderr, "%s", err.data); return 1;
-	}
-	m = all.m; qc = all.q;
-	while ((n = fread(buf, 1, sizeof(buf), stdin)) > 0) sg_buf_append(&body, buf, n);
-	if (queue_open(&m, &qc, 0, &q) < 0) { fprintf(stderr, "queue_open\n"); return 1; }
-	for (int k = 0; k < count; k++) {
-		struct queue_env e;
-		struct queue_body_src src = { body.data, -1, 0, body.len };
-		uint64_t id;
-		int rc;
-
-		queue_env_init(&e);
-		e.state = QUEUE_READY;
-		e.sender = argv[2];
-		e.direction = QUEUE_DIR_OUTBOUND;
-		e.ret = getenv("QI_RET") ? (enum queue_ret) strtol(getenv("QI_RET"), NULL, 10) : 0;
-		e.envid = getenv("QI_ENVID") ? getenv("QI_ENVID") : "";
-		for (int i = 3; i < argc; i++) {
-			struct queue_rcpt *r = queue_env_rcpt_add(&e, argv[i]);
-			r->notify = getenv("QI_NOTIFY") ? (unsigned) strtol(getenv("QI_NOTIFY"), NULL, 10) : 0;
-		}
-		if ((rc = queue_spool(q, &e, &src, &id)) < 0) {
-			fprintf(stderr, "queue_spool: %s\n", sg_strerror(rc)); return 1;
-		}
-		printf("%s\n", queue_id_format(id, ids));
-		queue_env_free(&e);
-	}
-	queue_close(q);
-	return 0;
-}
-'''
-
-
-def build_injector():
-    """Compile qinject once per test process; returns its path."""
-    return queue_tool.build("qinject", INJECT_C)
+NOTIFY_WORDS = ((1, "NEVER"), (2, "SUCCESS"), (4, "FAILURE"), (8, "DELAY"))
 
 
 class Injector:
+    """READY messages straight into the queue, with sealctl queue inject."""
+
     def __init__(self, env):
         self.env = env
-        self.exe = build_injector()
-        # Only the keys the queue needs: the injector links no other component.
-        self.conf = Path(env.dir) / "qinject.conf"
-        self.conf.write_text(f'state_dir = "{env.state_dir}";\n')
 
     def inject(self, sender, rcpts, body=b"Subject: test\r\n\r\nhello\r\n", count=1,
                notify=0, ret=0, envid=None):
-        e = dict(os.environ, QI_COUNT=str(count), QI_NOTIFY=str(notify), QI_RET=str(ret),
-                 ASAN_OPTIONS="detect_leaks=0")
+        """notify: QUEUE_NOTIFY_* bits; ret: 1 FULL, 2 HDRS. Returns the id
+        of a single message ([] for several)."""
+        args = ["queue", "inject", "--state", "ready", "--sender", sender, "--count", count]
+        for r in rcpts:
+            args += ["--rcpt", r]
+        if notify:
+            args += ["--notify", ",".join(w for bit, w in NOTIFY_WORDS if notify & bit)]
+        if ret:
+            args += ["--ret", {1: "FULL", 2: "HDRS"}[ret]]
         if envid:
-            e["QI_ENVID"] = envid
-        r = subprocess.run([self.exe, str(self.conf), sender] + list(rcpts), input=body,
-                           capture_output=True, env=e, timeout=60)
-        if r.returncode != 0:
-            raise AssertionError("qinject failed: " + r.stderr.decode())
-        return r.stdout.decode().split()
+            args += ["--envid", envid]
+        return self.env.sealctl(*args, input=body, text=False).stdout.decode().split()
 
 
 # ------------------------------------------------------------ NSS db

@@ -54,6 +54,22 @@ def test_empty_queue_before_any_mail(sealgate):
     assert st["count"]["hold"] == 0
 
 
+def test_inject_with_dsn_parameters(sealgate):
+    sealgate.write_config()
+    r = sealgate.sealctl("queue", "inject", "--rcpt", "a@example.net", "--rcpt", "b@example.net",
+                         "--state", "hold", "--notify", "success,FAILURE", "--ret", "hdrs",
+                         "--envid", "INV-2026-0042", input="Subject: x\r\n\r\nx\r\n")
+    [qid] = r.stdout.split()
+    m = json.loads(sealgate.sealctl("queue", "show", qid, "--json").stdout)
+    assert (m["ret"], m["envid"]) == ("HDRS", "INV-2026-0042")
+    assert [x["notify"] for x in m["recipients"]] == [2 | 4, 2 | 4]   # SUCCESS, FAILURE
+    for bad in (["--notify", "NEVER,SUCCESS"], ["--notify", "SOMETIMES"], ["--ret", "ALL"],
+                ["--envid", "has space"], ["--envid", "x" * 101]):
+        r = sealgate.sealctl("queue", "inject", "--rcpt", "a@example.net", *bad,
+                             input="x\r\n", check=False)
+        assert r.returncode == 2 and "bad option or value" in r.stderr, (bad, r.stderr)
+
+
 def test_list_json_fields_and_escaping(running):
     nasty = 'a"b\\c\x01\x7f\xc3\xa4@example.com'
     [held] = inject(running, "r1@example.net", "r2@example.org", sender=nasty)

@@ -1,9 +1,6 @@
-"""Helpers for the smtpd integration tests: a raw SMTP client, a queue reader,
-a TLS server certificate in an NSS database, and config writing.
-
-qread is a small C program built once per test process against the tree's
-queue library (public API only): `qread CONF` prints one JSON object per
-live message; `qread CONF ID` writes that message's original body.
+"""Helpers for the smtpd integration tests: a raw SMTP client, a queue reader
+(sealctl queue list/show/cat), a TLS server certificate in an NSS database,
+and config writing.
 """
 import json
 import os
@@ -12,126 +9,35 @@ import subprocess
 import time
 from pathlib import Path
 
-import queue_tool
 
-
-QREAD_C = r'''
-#include <stdio.h>
-#include <string.h>
-#include "common/sg.h"
-#include "queue/queue.h"
-
-static void jstr(const char *s)
-{
-	putchar('"');
-	for (; s && *s; s++) {
-		unsigned char c = (unsigned char) *s;
-		if (c == '"' || c == '\\') printf("\\%c", c);
-		else if (c < 32) printf("\\u%04x", c);
-		else putchar(c);
-	}
-	putchar('"');
-}
-
-static int one(const struct queue_env *e, void *arg)
-{
-	char id[QUEUE_ID_BUFSZ];
-	(void) arg;
-	printf("{\"id\":\"%s\",\"state\":\"%s\",\"size\":%llu,\"direction\":%d,\"ret\":%d,",
-	       queue_id_format(e->id, id), queue_state_name(e->state),
-	       (unsigned long long) e->size, (int) e->direction, (int) e->ret);
-	printf("\"sender\":"); jstr(e->sender);
-	printf(",\"envid\":"); jstr(e->envid);
-	printf(",\"listener\":"); jstr(e->listener);
-	printf(",\"client\":"); jstr(e->client_addr);
-	printf(",\"helo\":"); jstr(e->helo);
-	printf(",\"tls_version\":"); jstr(e->tls_version);
-	printf(",\"tls_cipher\":"); jstr(e->tls_cipher);
-	printf(",\"rcpts\":[");
-	for (size_t i = 0; i < e->nrcpt; i++) {
-		printf("%s{\"addr\":", i ? "," : "");
-		jstr(e->rcpt[i].addr);
-		printf(",\"orcpt\":"); jstr(e->rcpt[i].orcpt);
-		printf(",\"notify\":%u}", e->rcpt[i].notify);
-	}
-	printf("]}\n");
-	return 0;
-}
-
-int main(int argc, char **argv)
-{
-	struct sg_conf_main m;
-	struct queue_conf qc;
-	struct queue *q;
-	uint64_t cursor = 0, id;
-	char buf[65536];
-	size_t got;
-	int err;
-
-	if (argc < 2)
-		return 2;
-	memset(&m, 0, sizeof(m));
-	memset(&qc, 0, sizeof(qc));
-	m.state_dir = argv[1];
-	m.hostname = "localhost";
-	qc.map_size_max = 1ull << 32;
-	qc.lease_ms = 300000;
-	qc.chunk_size = 65536;
-	qc.commit_batch = 64;
-	qc.max_readers = 126;
-	qc.track_keep_ms = 86400000;
-	if ((err = queue_open(&m, &qc, QUEUE_RDONLY, &q)) < 0) {
-		fprintf(stderr, "queue_open: %s\n", sg_strerror(err));
-		return 1;
-	}
-	if (argc == 2) {
-		err = queue_scan(q, 0, &cursor, 0, one, NULL);
-	} else {
-		if (queue_id_parse(argv[2], strlen(argv[2]), &id) < 0)
-			return 2;
-		for (uint64_t off = 0;; off += got) {
-			if ((err = queue_body_read(q, id, QUEUE_BODY_ORIGINAL, off, buf,
-						   sizeof(buf), &got)) < 0 || got == 0)
-				break;
-			fwrite(buf, 1, got, stdout);
-		}
-	}
-	queue_close(q);
-	if (err < 0) {
-		fprintf(stderr, "qread: %s\n", sg_strerror(err));
-		return 1;
-	}
-	return 0;
-}
-'''
-
-
-def qread_exe():
-    """Build qread once per test process; returns its path."""
-    return queue_tool.build("qread", QREAD_C)
-
-
-def _qenv():
-    return dict(os.environ, ASAN_OPTIONS="detect_leaks=0")
+DIRECTIONS = {"unknown": 0, "inbound": 1, "outbound": 2}
+RETS = {"": 0, "FULL": 1, "HDRS": 2}
 
 
 def queue_list(env):
-    """Every live message as a dict (id, sender, rcpts, ...)."""
+    """Every live message as a dict (id, state, size, direction, ret, sender,
+    envid, listener, client, helo, tls_version, tls_cipher, rcpts with addr,
+    orcpt and notify), read with sealctl queue list and show."""
     if not (Path(env.state_dir) / "queue").exists():
         return []
-    r = subprocess.run([qread_exe(), str(env.state_dir)], capture_output=True, text=True,
-                       timeout=60, env=_qenv())
-    if r.returncode != 0:
-        raise AssertionError("qread failed: " + r.stderr)
-    return [json.loads(line) for line in r.stdout.splitlines() if line.strip()]
+    out = []
+    for line in env.sealctl("queue", "list", "--json").stdout.splitlines():
+        j = json.loads(env.sealctl("queue", "show", json.loads(line)["id"], "--json").stdout)
+        out.append({
+            "id": j["id"], "state": j["queue_name"], "size": j["message_size"],
+            "direction": DIRECTIONS[j["direction"]], "ret": RETS[j["ret"]],
+            "sender": j["sender"], "envid": j["envid"], "listener": j["listener"],
+            "client": j["client_address"], "helo": j["helo"],
+            "tls_version": j["tls_version"], "tls_cipher": j["tls_cipher"],
+            "rcpts": [{"addr": r["address"], "orcpt": r["orcpt"], "notify": r["notify"]}
+                      for r in j["recipients"]],
+        })
+    return out
 
 
 def queue_body(env, qid):
-    r = subprocess.run([qread_exe(), str(env.state_dir), qid], capture_output=True,
-                       timeout=60, env=_qenv())
-    if r.returncode != 0:
-        raise AssertionError("qread failed: " + r.stderr.decode())
-    return r.stdout
+    """The original body of message qid, as received."""
+    return env.sealctl("queue", "cat", qid, text=False).stdout
 
 
 # ------------------------------------------------------------ config
