@@ -16,6 +16,8 @@
  *	A role that exits while the master is not stopping is logged and
  *	started again after a delay that doubles from 500 ms to 60 s, and
  *	falls back to 500 ms once a role has stayed up for a minute.
+ *	A role that exits with ROLE_EXIT_RESTART asked for it (smtpd after
+ *	a reload that changed its listeners) and is started again at once.
  *
  *	SIGTERM or SIGINT: every role gets SIGTERM; roles still alive after
  *	4 s get SIGKILL; the master removes its pidfile and returns 0 when
@@ -56,6 +58,7 @@ struct master_role {
 	uv_process_t proc;
 	uv_timer_t restart;
 	bool	running;
+	bool	again;			/* it asked to be started again at once */
 	int64_t	started_ms;
 	int64_t	backoff_ms;
 };
@@ -116,7 +119,8 @@ static void master_on_role_closed(uv_handle_t *h)
 			master_finish(m);
 		return;
 	}
-	uv_timer_start(&r->restart, master_on_restart, (uint64_t) r->backoff_ms, 0);
+	uv_timer_start(&r->restart, master_on_restart, r->again ? 0 : (uint64_t) r->backoff_ms, 0);
+	r->again = false;
 }
 
 static void master_on_role_exit(uv_process_t *proc, int64_t status, int signum)
@@ -129,6 +133,11 @@ static void master_on_role_exit(uv_process_t *proc, int64_t status, int signum)
 	if (m->stopping) {
 		sg_info("event=role_stopped role=%s pid=%d status=%lld signal=%d",
 			r->ops->name, proc->pid, (long long) status, signum);
+	} else if (status == ROLE_EXIT_RESTART && signum == 0) {
+		/* A reload it could not apply in place: not a failure, no backoff. */
+		r->again = true;
+		sg_info("event=role_restarting role=%s pid=%d reason=reload", r->ops->name,
+			proc->pid);
 	} else {
 		if (uptime >= STABLE_MS)
 			r->backoff_ms = RESTART_MIN_MS;

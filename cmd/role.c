@@ -12,7 +12,10 @@
  *	and runs it until SIGTERM or SIGINT, when it asks the role to stop
  *	and waits for the loop to drain. SIGHUP re-reads the configuration;
  *	a configuration with errors is logged and ignored, and the role goes
- *	on with the one it has.
+ *	on with the one it has. When the role says the new configuration
+ *	needs a new process (ROLE_RESTART), the role stops cleanly and exits
+ *	with ROLE_EXIT_RESTART, and the master starts it again at once; run
+ *	alone, it logs that a restart is needed.
  *
  *	Every role dumps no core and cannot be traced by its own uid (keys
  *	and credentials are in its memory). Once started (ports bound,
@@ -51,6 +54,8 @@ struct role_rt {
 	void   *state;
 	struct sealgate_conf *conf;
 	const char *file;
+	pid_t	parent;			/* the master, 0: run alone */
+	int	status;			/* exit status */
 	bool	stopping;
 };
 
@@ -129,6 +134,7 @@ static void role_on_hup(uv_signal_t *sig, int signum)
 	struct role_rt *rt = sig->data;
 	struct sg_buf errors = SG_BUF_INIT;
 	struct sealgate_conf *conf;
+	bool	again = false;
 
 	(void) signum;
 	sg_debug("event=reload_begin file=\"%s\"", rt->file);
@@ -140,11 +146,20 @@ static void role_on_hup(uv_signal_t *sig, int signum)
 	}
 	sg_log_set_level((enum sg_log_level) conf->main.log_level);
 	if (rt->ops->reload && rt->state)
-		rt->ops->reload(rt->state, conf);
+		again = rt->ops->reload(rt->state, conf) == ROLE_RESTART;
 	sealgate_conf_free(rt->conf);
 	rt->conf = conf;
 	sg_info("event=reloaded log_level=%s",
 		sg_log_level_name((enum sg_log_level) conf->main.log_level));
+	if (again && rt->parent == 0) {
+		sg_warn("event=restart_needed reason=\"listeners changed; run alone, the role "
+			"cannot start itself again\"");
+	} else if (again) {
+		/* The master (root) starts a new one at once, which binds the new set. */
+		sg_info("event=restarting reason=\"listeners changed\"");
+		rt->status = ROLE_EXIT_RESTART;
+		role_on_stop(&rt->sigterm, SIGHUP);
+	}
 }
 
 static void role_watch(struct role_rt *rt, uv_signal_t *sig, uv_signal_cb cb, int signum)
@@ -156,7 +171,7 @@ static void role_watch(struct role_rt *rt, uv_signal_t *sig, uv_signal_cb cb, in
 
 int	role_run(const struct role_ops *ops, const char *conf_file, pid_t parent)
 {
-	struct role_rt rt = {.ops = ops,.file = conf_file};
+	struct role_rt rt = {.ops = ops,.file = conf_file,.parent = parent};
 	struct sg_buf errors = SG_BUF_INIT;
 	int	err;
 
@@ -190,5 +205,5 @@ int	role_run(const struct role_ops *ops, const char *conf_file, pid_t parent)
 	sealgate_conf_free(rt.conf);
 	sg_buf_free(&errors);
 	sg_info("event=stopped");
-	return (0);
+	return (rt.status);
 }

@@ -41,7 +41,7 @@ static void *delivery_start(uv_loop_t *loop, const struct sealgate_conf *conf)
 	return (a);
 }
 
-static void delivery_reload(void *state, const struct sealgate_conf *conf)
+static enum role_reload delivery_reload(void *state, const struct sealgate_conf *conf)
 {
 	struct delivery_agent_params p;
 	int	rc;
@@ -51,6 +51,7 @@ static void delivery_reload(void *state, const struct sealgate_conf *conf)
 		sg_warn("event=delivery_reload error=\"%s\" detail=\"smarthost credentials "
 			"unreadable, the old ones stay (a file only root may read is read "
 			"at start, before the role drops privileges)\"", sg_strerror(rc));
+	return (ROLE_RELOADED);
 }
 
 static void delivery_stop(void *state)

@@ -220,20 +220,22 @@ static void *smtpd_role_start(uv_loop_t *loop, const struct sealgate_conf *conf)
 	return (rs);
 }
 
-static void smtpd_role_reload(void *state, const struct sealgate_conf *conf)
+static enum role_reload smtpd_role_reload(void *state, const struct sealgate_conf *conf)
 {
 	struct role_smtpd *rs = state;
 	struct sg_buf errors = SG_BUF_INIT;
 	struct smtpd_params p;
+	int	rc;
 
 	if (params(rs, conf, &p) < 0)
-		return;
-	if (smtpd_reload(rs->smtpd, &p, &errors) < 0) {
+		return (ROLE_RELOADED);
+	if ((rc = smtpd_reload(rs->smtpd, &p, &errors)) < 0) {
 		sealgate_log_errors(&errors);
 		sg_warn("event=smtpd_reload_failed action=keep_old_policy");
 		keep_free(p.keep);
 	}
 	sg_buf_free(&errors);
+	return (rc == SMTPD_RELOAD_REBIND ? ROLE_RESTART : ROLE_RELOADED);
 }
 
 /* smtpd_role_stopped - every connection is gone: close the queue */

@@ -39,12 +39,13 @@ static void *worker_start(uv_loop_t *loop, const struct sealgate_conf *conf)
 	return (worker_agent_start(loop, &p, &a) < 0 ? NULL : a);
 }
 
-static void worker_reload(void *state, const struct sealgate_conf *conf)
+static enum role_reload worker_reload(void *state, const struct sealgate_conf *conf)
 {
 	struct worker_agent_params p;
 
 	worker_params(conf, &p);
 	worker_agent_reload(state, &p);
+	return (ROLE_RELOADED);
 }
 
 static void worker_stop(void *state)

@@ -47,14 +47,22 @@ void	sealgate_state_dir(const struct sg_conf_main *);
  * A role is a process with one libuv loop on its main thread. start()
  * builds the role's state on the loop and returns it (NULL on failure);
  * reload() gets a new configuration (the old one is freed after it
- * returns, so a role keeps no pointer into it); stop() begins a clean
- * stop: the role closes its handles and the loop then ends. A role
- * whose start is NULL is idle: it logs that it is up and waits.
+ * returns, so a role keeps no pointer into it) and returns ROLE_RELOADED,
+ * or ROLE_RESTART when part of it can only take effect in a new process
+ * (smtpd's listeners: they are bound before privileges are dropped);
+ * stop() begins a clean stop: the role closes its handles and the loop
+ * then ends. A role whose start is NULL is idle: it logs that it is up
+ * and waits.
  */
+enum role_reload { ROLE_RELOADED, ROLE_RESTART };
+
+/* A role that exits with this status asks the master to start it again now. */
+#define ROLE_EXIT_RESTART	75
+
 struct role_ops {
 	const char *name;
 	void   *(*start) (uv_loop_t *, const struct sealgate_conf *);
-	void	(*reload) (void *, const struct sealgate_conf *);
+	enum role_reload (*reload) (void *, const struct sealgate_conf *);
 	void	(*stop) (void *);
 	bool	keeps_user;		/* stays the user that started it (see role.c) */
 };

@@ -120,6 +120,13 @@ struct smtpd;
  */
 int	smtpd_start(uv_loop_t *, const struct smtpd_params *, struct smtpd **out,
 		    struct sg_buf *errors);
+/*
+ * smtpd_reload() swaps in the new policy and limits for new sessions. It
+ * cannot rebind: when the listeners differ from those bound it returns
+ * SMTPD_RELOAD_REBIND (the policy is still applied) and the caller starts
+ * a new smtpd to bind them.
+ */
+#define SMTPD_RELOAD_REBIND	1
 int	smtpd_reload(struct smtpd *, const struct smtpd_params *, struct sg_buf *errors);
 /* smtpd_stop() begins the stop; done(arg) runs on the caller's loop when all is freed. */
 void	smtpd_stop(struct smtpd *, void (*done) (void *), void *arg);

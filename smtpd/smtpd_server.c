@@ -345,7 +345,7 @@ int	smtpd_start(uv_loop_t *loop, const struct smtpd_params *p, struct smtpd **ou
 	return (0);
 }
 
-/* listeners_changed - a reload cannot rebind: tell the operator */
+/* listeners_changed - a reload cannot rebind: the caller must restart */
 
 static bool listeners_changed(const struct smtpd *d, const struct smtpd_conf *c)
 {
@@ -368,14 +368,12 @@ int	smtpd_reload(struct smtpd *d, const struct smtpd_params *p, struct sg_buf *e
 
 	if ((err = smtpd_policy_new(p, &pol, errors)) < 0)
 		return (err);
-	if (listeners_changed(d, p->conf))
-		sg_warn("event=listeners_unchanged reason=\"listeners change on restart only\"");
 	pthread_mutex_lock(&d->lock);
 	old = d->pol;
 	d->pol = pol;
 	pthread_mutex_unlock(&d->lock);
 	smtpd_policy_unref(old);
-	return (0);
+	return (listeners_changed(d, p->conf) ? SMTPD_RELOAD_REBIND : 0);
 }
 
 void	smtpd_stop(struct smtpd *d, void (*done) (void *), void *arg)

@@ -3,9 +3,12 @@ rule, clean stop, and running under the master."""
 import os
 import pwd
 import signal
+import socket
 import threading
 
-from conftest import wait_until
+import pytest
+
+from conftest import free_port, wait_until
 from test_smtpd_util import Raw, queue_list, send_message, smtpd_config
 
 
@@ -22,7 +25,6 @@ def proc_ids(pid):
 
 def test_drops_privileges_after_binding(sealgate):
     if os.geteuid() != 0:
-        import pytest
         pytest.skip("needs root")
     nobody = pwd.getpwnam("nobody")
     smtpd_config(sealgate, top='user = "nobody"; group = "nogroup";')
@@ -55,12 +57,12 @@ def test_reload_changes_policy_for_new_sessions(sealgate):
     assert c.cmd("RCPT TO:<u@new.test>")[0] == 250
     # the session that began before the reload keeps its policy
     assert old.cmd("RCPT TO:<u@new.test>")[0] == 554
-    # listeners are bound once: a change waits for a restart, and says so
+    # run alone, a listener change waits for a restart, and says so
     smtpd_config(sealgate, domains='"own.test", "new.test"',
                  listeners=f'( {{ address = "127.0.0.1:{sealgate.smtp_port}"; }}, '
                            f'{{ address = "127.0.0.1:{sealgate.smtp_port + 1}"; }} )')
     d.signal(signal.SIGHUP)
-    d.wait_log(r"event=listeners_unchanged")
+    d.wait_log(r"event=restart_needed")
     # a broken file is refused and the old policy stays
     sealgate.conf.write_text(sealgate.conf.read_text() + "\nsmtpd_bogus = 1;\n")
     d.signal(signal.SIGHUP)
@@ -138,6 +140,27 @@ def test_under_the_master(sealgate):
     d = sealgate.start()
     assert send_message(sealgate.smtp_port)[0] == 250
     wait_until(lambda: "role=smtpd" in d.log(), what="smtpd log")
+    assert d.stop() == 0
+
+
+def test_listener_change_on_reload_rebinds_under_the_master(sealgate):
+    """smtpd cannot rebind once unprivileged: it stops cleanly and the master
+    starts a new one at once (no crash backoff), which binds the new set."""
+    smtpd_config(sealgate)
+    d = sealgate.start()
+    old = int(d.wait_log(r"event=role_started role=smtpd pid=(\d+)")[0].group(1))
+    assert send_message(sealgate.smtp_port)[0] == 250
+    port = free_port()
+    smtpd_config(sealgate, listeners=f'( {{ address = "127.0.0.1:{port}"; }} )')
+    d.signal(signal.SIGHUP)
+    d.wait_log(rf"event=role_restarting role=smtpd pid={old} reason=reload")
+    new = int(d.wait_log(r"event=role_started role=smtpd pid=(\d+)", count=2)[-1].group(1))
+    assert new != old
+    d.wait_log(rf"event=listening listener=\S+ address=127.0.0.1:{port}")
+    assert send_message(port)[0] == 250
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", sealgate.smtp_port), timeout=2)
+    assert "event=role_exited" not in d.log()
     assert d.stop() == 0
 
 
