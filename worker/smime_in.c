@@ -51,6 +51,22 @@ static bool is_pkcs7(const struct worker_mime_entity *e, const char *what)
 		&& (strcmp(e->subtype, what) == 0 || strcmp(e->subtype, x) == 0));
 }
 
+/*
+ * enveloped_entity - application/pkcs7-mime (or x-) with smime-type
+ * enveloped-data or none, or the alternative RFC 8551 3.2.2 asks
+ * receivers to take: application/octet-stream named *.p7m. Only the
+ * decoder can tell what an untyped one holds.
+ */
+static bool enveloped_entity(const struct worker_mime_entity *e)
+{
+	size_t	n = strlen(e->name);
+
+	if (is_pkcs7(e, "pkcs7-mime"))
+		return (e->smime_type[0] == 0 || strcmp(e->smime_type, "enveloped-data") == 0);
+	return (strcmp(e->type, "application") == 0 && strcmp(e->subtype, "octet-stream") == 0
+		&& n > 4 && strcmp(e->name + n - 4, ".p7m") == 0);
+}
+
 /* body_der - the DER of a pkcs7 entity, by its transfer encoding */
 
 static int body_der(const struct worker_mime_entity *e, struct sg_buf *der)
@@ -159,8 +175,7 @@ int	worker_smime_decrypt(const char *msg, size_t len, struct sg_buf *out,
 	if ((rc = worker__prepare(msg, len, NULL, &canon, &outer, &entity)) < 0
 	    || (rc = worker_mime_parse(entity.data, entity.len, &e)) < 0)
 		goto out;
-	if (!is_pkcs7(&e, "pkcs7-mime")
-	    || (e.smime_type[0] && strcmp(e.smime_type, "enveloped-data") != 0)) {
+	if (!enveloped_entity(&e)) {
 		rc = SG_ENOTFOUND;
 		goto out;
 	}

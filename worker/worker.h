@@ -130,6 +130,7 @@ int	worker_smime_encrypt(struct CERTCertificateStr *const *certs, size_t n,
 
 /*
  * worker_smime_decrypt() decrypts a root-level enveloped-data entity
+ * (application/pkcs7-mime, x-pkcs7-mime, or octet-stream named *.p7m)
  * with any key the database holds, and puts the plaintext entity in its
  * place. SG_ENOTFOUND: the root is not enveloped-data (nothing done; a
  * nested encrypted part is never decrypted, see EFAIL). SG_ECRYPTO: it

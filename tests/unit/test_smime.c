@@ -422,6 +422,18 @@ static void test_gpgsm_made(void **state)
 	sg_buf_reset(&o);
 	assert_int_equal(worker_smime_decrypt(m.data, m.len, &o, why, sizeof(why)), 0);
 	assert_non_null(memmem(o.data, o.len, in, strlen(in)));
+	/* RFC 8551 3.2.2: the same as application/octet-stream named *.p7m */
+	sg_buf_reset(&m);
+	sg_buf_puts(&m, "From: alice@example.com\r\nSubject: g\r\n"
+		    "Content-Type: application/octet-stream; name=\"Secret.P7M\"\r\n"
+		    "Content-Transfer-Encoding: base64\r\n\r\n");
+	tdir_get(dir, "g.enc", &m);
+	sg_buf_reset(&o);
+	assert_int_equal(worker_smime_decrypt(m.data, m.len, &o, why, sizeof(why)), 0);
+	assert_non_null(memmem(o.data, o.len, in, strlen(in)));
+	/* but not any octet-stream */
+	memcpy(memmem(m.data, m.len, ".P7M", 4), ".PDF", 4);
+	assert_int_equal(worker_smime_decrypt(m.data, m.len, &o, why, sizeof(why)), SG_ENOTFOUND);
 	sg_buf_free(&m);
 	sg_buf_free(&o);
 }
