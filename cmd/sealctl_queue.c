@@ -8,7 +8,7 @@
  *
  *	int	sealctl_queue(conf, argc, argv)
  *
- *	sealctl queue list [FILTERS] [--json]
+ *	sealctl queue list [FILTERS] [--json [--full]]
  *	sealctl queue show ID [--json]
  *	sealctl queue cat ID [--processed]
  *	sealctl queue hold|release|delete|retry ID... | - | --all [FILTERS]
@@ -27,7 +27,7 @@
  *	postqueue -j's fields (queue_name, queue_id, arrival_time,
  *	message_size, forced_expire, sender, recipients[] with address and
  *	delay_reason) plus id, attempts, next_attempt and each recipient's
- *	state. PAT is a shell glob (case-insensitive) when it contains * ?
+ *	state; with --full every field show --json prints. PAT is a shell glob (case-insensitive) when it contains * ?
  *	or [, else a case-insensitive substring; --from tests the sender,
  *	--to every recipient. --older-than takes a duration ("2h").
  *	--state done lists the tracking records of messages that left.
@@ -74,6 +74,7 @@ struct filter {
 struct opts {
 	struct filter f;
 	bool	json;
+	bool	full;			/* list --json: every field */
 	bool	all;
 	bool	processed;
 	bool	sync;			/* inject: one transaction per message */
@@ -336,7 +337,7 @@ static bool filter_match(const struct filter *f, const struct queue_env *e)
 
 enum {
 	O_STATE = 256, O_FROM, O_TO, O_OLDER, O_JSON, O_ALL, O_PROCESSED, O_SENDER, O_RCPT,
-	O_COUNT, O_BODYSIZE, O_DELAY, OPT_SYNC, O_NOTIFY, O_RET, O_ENVID,
+	O_COUNT, O_BODYSIZE, O_DELAY, OPT_SYNC, O_NOTIFY, O_RET, O_ENVID, O_FULL,
 };
 
 static const struct option longopts[] = {
@@ -345,6 +346,7 @@ static const struct option longopts[] = {
 	{"to", required_argument, NULL, O_TO},
 	{"older-than", required_argument, NULL, O_OLDER},
 	{"json", no_argument, NULL, O_JSON},
+	{"full", no_argument, NULL, O_FULL},
 	{"all", no_argument, NULL, O_ALL},
 	{"processed", no_argument, NULL, O_PROCESSED},
 	{"sender", required_argument, NULL, O_SENDER},
@@ -467,6 +469,9 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		case O_JSON:
 			o->json = true;
 			break;
+		case O_FULL:
+			o->full = true;
+			break;
 		case O_ALL:
 			o->all = true;
 			break;
@@ -511,6 +516,7 @@ static int open_queue(const struct sealgate_conf *conf, int flags, struct queue 
 struct list_ctx {
 	const struct filter *f;
 	bool	json;
+	bool	full;			/* --json --full: every field, as show */
 	FILE   *fp;
 	uint64_t n, bytes;
 };
@@ -524,7 +530,7 @@ static int list_one(const struct queue_env *e, void *arg)
 	c->n++;
 	c->bytes += e->size;
 	if (c->json)
-		put_env_json(c->fp, e, false);
+		put_env_json(c->fp, e, c->full);
 	else
 		put_env_table(c->fp, e);
 	return (0);
@@ -532,7 +538,7 @@ static int list_one(const struct queue_env *e, void *arg)
 
 static int cmd_list(const struct sealgate_conf *conf, const struct opts *o, int argc)
 {
-	struct list_ctx c = {&o->f, o->json, stdout, 0, 0};
+	struct list_ctx c = {&o->f, o->json, o->full, stdout, 0, 0};
 	struct queue *q;
 	uint64_t cursor = 0;
 	int	err;
@@ -1006,7 +1012,7 @@ static int cmd_inject(const struct sealgate_conf *conf, const struct opts *o, in
 static void usage(void)
 {
 	fprintf(stderr,
-		"usage: sealctl queue list [--state S] [--from PAT] [--to PAT] [--older-than DUR] [--json]\n"
+		"usage: sealctl queue list [--state S] [--from PAT] [--to PAT] [--older-than DUR] [--json [--full]]\n"
 		"       sealctl queue show ID [--json]\n"
 		"       sealctl queue cat ID [--processed]\n"
 		"       sealctl queue hold|release|delete|retry ID... | - | --all [FILTERS]\n"

@@ -63,6 +63,11 @@ def test_inject_with_dsn_parameters(sealgate):
     m = json.loads(sealgate.sealctl("queue", "show", qid, "--json").stdout)
     assert (m["ret"], m["envid"]) == ("HDRS", "INV-2026-0042")
     assert [x["notify"] for x in m["recipients"]] == [2 | 4, 2 | 4]   # SUCCESS, FAILURE
+    # list --json --full carries what show --json does, for every message
+    [full] = listing(sealgate, "--full")
+    assert full == m
+    [short] = listing(sealgate)
+    assert "envid" not in short and "orcpt" not in short["recipients"][0]
     for bad in (["--notify", "NEVER,SUCCESS"], ["--notify", "SOMETIMES"], ["--ret", "ALL"],
                 ["--envid", "has space"], ["--envid", "x" * 101]):
         r = sealgate.sealctl("queue", "inject", "--rcpt", "a@example.net", *bad,

@@ -17,12 +17,12 @@ RETS = {"": 0, "FULL": 1, "HDRS": 2}
 def queue_list(env):
     """Every live message as a dict (id, state, size, direction, ret, sender,
     envid, listener, client, helo, tls_version, tls_cipher, rcpts with addr,
-    orcpt and notify), read with sealctl queue list and show."""
+    orcpt and notify), read with sealctl queue list --json --full."""
     if not (Path(env.state_dir) / "queue").exists():
         return []
     out = []
-    for line in env.sealctl("queue", "list", "--json").stdout.splitlines():
-        j = json.loads(env.sealctl("queue", "show", json.loads(line)["id"], "--json").stdout)
+    for line in env.sealctl("queue", "list", "--json", "--full").stdout.splitlines():
+        j = json.loads(line)
         out.append({
             "id": j["id"], "state": j["queue_name"], "size": j["message_size"],
             "direction": DIRECTIONS[j["direction"]], "ret": RETS[j["ret"]],
