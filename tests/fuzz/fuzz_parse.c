@@ -11,6 +11,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "common/sg.h"
 
@@ -38,6 +39,12 @@ int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 	if (sg_sockaddr_parse(s, len, &ss) == 0)
 		(void) sg_cidr_match(&c, (struct sockaddr *) &ss);
 	(void) sg_domain_valid(s, len);
+	(void) sg_domain_pattern_valid(s, len);
+	/* a peer's domain against both kinds of pattern: a match is a suffix */
+	if (sg_domain_match("*.example.com", s, len)
+	    && (len <= 12 || strncasecmp(s + len - 12, ".example.com", 12) != 0))
+		abort();
+	(void) sg_domain_match("example.com", s, len);
 	if (strlen(sg_printable(out, sizeof(out), s, len)) >= sizeof(out))
 		abort();
 	free(s);
