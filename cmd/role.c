@@ -152,11 +152,11 @@ static void role_on_hup(uv_signal_t *sig, int signum)
 	sg_info("event=reloaded log_level=%s",
 		sg_log_level_name((enum sg_log_level) conf->main.log_level));
 	if (again && rt->parent == 0) {
-		sg_warn("event=restart_needed reason=\"listeners changed; run alone, the role "
-			"cannot start itself again\"");
+		sg_warn("event=restart_needed reason=\"run alone, the role cannot start itself "
+			"again\"");
 	} else if (again) {
-		/* The master (root) starts a new one at once, which binds the new set. */
-		sg_info("event=restarting reason=\"listeners changed\"");
+		/* The master (root) starts a new process at once. */
+		sg_info("event=restarting reason=\"the new configuration needs a new process\"");
 		rt->status = ROLE_EXIT_RESTART;
 		role_on_stop(&rt->sigterm, SIGHUP);
 	}

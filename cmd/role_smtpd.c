@@ -235,7 +235,11 @@ static enum role_reload smtpd_role_reload(void *state, const struct sealgate_con
 		keep_free(p.keep);
 	}
 	sg_buf_free(&errors);
-	return (rc == SMTPD_RELOAD_REBIND ? ROLE_RESTART : ROLE_RELOADED);
+	if (rc != SMTPD_RELOAD_REBIND)
+		return (ROLE_RELOADED);
+	/* Bound as root before the drop: only a new process can bind them. */
+	sg_info("event=listeners_changed action=restart");
+	return (ROLE_RESTART);
 }
 
 /* smtpd_role_stopped - every connection is gone: close the queue */

@@ -27,9 +27,10 @@
  *	postqueue -j's fields (queue_name, queue_id, arrival_time,
  *	message_size, forced_expire, sender, recipients[] with address and
  *	delay_reason) plus id, attempts, next_attempt and each recipient's
- *	state; with --full every field show --json prints. PAT is a shell glob (case-insensitive) when it contains * ?
- *	or [, else a case-insensitive substring; --from tests the sender,
- *	--to every recipient. --older-than takes a duration ("2h").
+ *	state; with --full every field that show --json prints. PAT is a
+ *	shell glob (case-insensitive) when it contains * ? or [, else a
+ *	case-insensitive substring; --from tests the sender, --to every
+ *	recipient. --older-than takes a duration ("2h").
  *	--state done lists the tracking records of messages that left.
  *
  *	The bulk verbs take ids as arguments, or "-" to read ids (any

@@ -21,14 +21,14 @@
  *	(result header; each signer then checked with certs_check(), so the
  *	configured revocation policy and OCSP apply; harvest, each signer
  *	with the intermediates that came with it), strip the client's
- *	signature, sign, encrypt. A failed step is a crypto incident, then its on_failure
- *	decides: pass (go on with the message as it was before the step),
- *	hold (the part is held with the reason, unprocessed) or reject (no
- *	copy to anyone in the part; the sender gets a notice). The parts
- *	are left in *done for the thread's group commit (batch.c), which
- *	writes them back as one item of queue_complete_batch();
- *	worker__done_log() logs them once committed, worker__done_free()
- *	releases them.
+ *	signature, sign, encrypt. A failed step is a crypto incident, then
+ *	its on_failure decides: pass (go on with the message as it was
+ *	before the step), hold (the part is held with the reason,
+ *	unprocessed) or reject (no copy to anyone in the part; the sender
+ *	gets an RFC 3464 report). The parts are left in *done for the
+ *	thread's group commit (batch.c), which writes them back as one item
+ *	of queue_complete_batch(); worker__done_log() logs them once
+ *	committed, worker__done_free() releases them.
  *
  *	Encryption picks, per recipient, the recipient's own newest valid
  *	certificate, else the valid gateway certificate of its domain.

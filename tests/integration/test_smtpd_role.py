@@ -62,6 +62,7 @@ def test_reload_changes_policy_for_new_sessions(sealgate):
                  listeners=f'( {{ address = "127.0.0.1:{sealgate.smtp_port}"; }}, '
                            f'{{ address = "127.0.0.1:{sealgate.smtp_port + 1}"; }} )')
     d.signal(signal.SIGHUP)
+    d.wait_log(r"event=listeners_changed action=restart")
     d.wait_log(r"event=restart_needed")
     # a broken file is refused and the old policy stays
     sealgate.conf.write_text(sealgate.conf.read_text() + "\nsmtpd_bogus = 1;\n")
