@@ -9,6 +9,7 @@ MX is a recording peer too, so each report is parsed as a real message.
 """
 import email
 import email.policy
+import os
 import re
 
 import pytest
@@ -296,9 +297,14 @@ def test_required_never_sends_mail_in_plaintext(sealgate, port, tmp_path, mode, 
         assert mx.messages == []
 
 
-def test_verify(sealgate, port, tmp_path):
+@pytest.mark.parametrize("user", [None, "nobody"])
+def test_verify(sealgate, port, tmp_path, user):
+    """Run as nobody too: delivery drops privileges once started, and must
+    still read the trust anchors of the database it opened as root."""
     from pki import get_pki
     p = get_pki()
+    if user and os.geteuid() != 0:
+        pytest.skip("needs root")
     recs = dns_records("--mx-host=selfsigned.test,mx.tls.test,10",
                        "--host-record=mx.tls.test,127.0.0.11",
                        "--mx-host=good.test,mx.good.test,10",
@@ -316,7 +322,14 @@ def test_verify(sealgate, port, tmp_path):
                      cert=other, key=other_key) as wrong:
         config(sealgate, dns, port, trust=[p.root.cert],
                extra='tls_policy = "verify";')
+        if user:
+            sealgate.conf.write_text(f'user = "{user}"; group = "nogroup";\n'
+                                     + sealgate.conf.read_text())
+            for d in (sealgate.dir, sealgate.dir.parent, sealgate.dir.parent.parent):
+                os.chmod(d, os.stat(d).st_mode | 0o011)
         d = sealgate.start(role="delivery")
+        if user:
+            d.wait_log(rf"event=privileges_dropped user={user}")
         Injector(sealgate).inject("s@sender.test", ["u@selfsigned.test", "v@good.test",
                                                     "w@wrongname.test"])
         r = wait_result(d, "u@selfsigned.test", "deferred")
