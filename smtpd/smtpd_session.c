@@ -466,7 +466,7 @@ static void cmd_data(struct smtpd_session *s, const char *arg, size_t len)
 	received(s);
 	s->tx->dstate = D_BOL;
 	s->tx->in_header = true;
-	smtpd_reply(s, "354 End data with <CR><LF>.<CR><LF>");
+	smtpd_reply(s, "354 2.0.0 End data with <CR><LF>.<CR><LF>");
 	session_enter(s, SMTPD_S_DATA);
 }
 

@@ -60,11 +60,14 @@ def test_every_reply_has_enhanced_status_code(sealgate):
     c.ehlo()        # RFC 2034: all replies but the greeting and EHLO/HELO's
     for line in ["NOOP", "VRFY u", "HELP", "RSET", "MAIL FROM:<a@x.test>",
                  "RCPT TO:<u@own.test>", "RCPT TO:<u@evil.test>", "BDAT 10", "FOO",
-                 "MAIL FROM:<b@x.test>", "DATA x", "QUIT"]:
+                 "MAIL FROM:<b@x.test>", "DATA x", "DATA", "Subject: s\r\n\r\nx\r\n.",
+                 "QUIT"]:
         code, lines = c.cmd(line)
         last = lines[-1]
         assert last[0] in "245" and last[1] == "." and last.split()[0].count(".") == 2, \
             (line, code, lines)
+        if line == "DATA":
+            assert code == 354, lines      # 354 too (RFC 2034 excepts only those two)
 
 
 def test_pipelining_in_one_write(sealgate):
