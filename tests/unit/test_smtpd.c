@@ -206,9 +206,9 @@ static const char dialogue_out[] =
 	"250-mx.own.test\r\n250-PIPELINING\r\n250-SIZE 10000\r\n250-8BITMIME\r\n"
 	"250-ENHANCEDSTATUSCODES\r\n250-SMTPUTF8\r\n250 DSN\r\n"
 	"250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n554 5.7.1 Relay access denied\r\n"
-	"354 End data with <CR><LF>.<CR><LF>\r\n"
+	"354 2.0.0 End data with <CR><LF>.<CR><LF>\r\n"
 	"250 2.0.0 Ok: queued as QID1\r\n"
-	"250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354 End data with <CR><LF>.<CR><LF>\r\n"
+	"250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354 2.0.0 End data with <CR><LF>.<CR><LF>\r\n"
 	"250 2.0.0 Ok: queued as QID1\r\n"
 	"221 2.0.0 Bye\r\n";
 
