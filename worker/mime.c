@@ -54,19 +54,26 @@
 
 int	worker_mime_canon(const char *p, size_t len, struct sg_buf *out)
 {
-	size_t	start = 0;
+	size_t	start = 0, i = 0;
 
 	sg_buf_reserve(out, len + len / 32 + 2);
-	for (size_t i = 0; i < len; i++) {
-		if (p[i] == '\r' && i + 1 < len && p[i + 1] == '\n') {
-			i++;
+	/* line by line with memchr: mail is CRLF already, nearly always */
+	while (i < len) {
+		const char *lf = memchr(p + i, '\n', len - i);
+		size_t	end = lf ? (size_t) (lf - p) : len;
+		const char *cr = memchr(p + i, '\r', end - i);
+		size_t	at;
+
+		if (cr && lf && (size_t) (cr - p) + 1 == end) {
+			i = end + 1;			/* CRLF */
 			continue;
 		}
-		if (p[i] != '\r' && p[i] != '\n')
-			continue;
-		sg_buf_append(out, p + start, i - start);
+		if (cr == NULL && lf == NULL)
+			break;
+		at = cr ? (size_t) (cr - p) : end;	/* a bare CR, else a bare LF */
+		sg_buf_append(out, p + start, at - start);
 		sg_buf_append(out, "\r\n", 2);
-		start = i + 1;
+		start = i = at + 1;
 	}
 	sg_buf_append(out, p + start, len - start);
 	return (0);

@@ -45,22 +45,43 @@
 
 #define LINE_MAX_OCTETS	998
 
+/* ascii_line - no NUL, no 8-bit byte, no LF in p[0..n): eight bytes a step */
+
+static bool ascii_line(const char *p, size_t n)
+{
+	const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+	const uint64_t lfs = ones * '\n';
+	size_t	i = 0;
+
+	for (; i + 8 <= n; i += 8) {
+		uint64_t v;
+
+		memcpy(&v, p + i, 8);
+		/* a high bit, a zero byte, or a byte equal to LF (zero after xor) */
+		if ((v & highs) || ((v - ones) & ~v & highs) || (((v ^ lfs) - ones) & ~(v ^ lfs) & highs))
+			return (false);
+	}
+	for (; i < n; i++)
+		if (p[i] == 0 || (unsigned char) p[i] >= 0x80 || p[i] == '\n')
+			return (false);
+	return (true);
+}
+
 /* is_7bit - no 8-bit byte, no NUL, no bare CR or LF, no over-long line */
 
 static bool is_7bit(const char *p, size_t len)
 {
-	size_t	col = 0;
+	const char *end = p + len, *cr;
 
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char) p[i];
-
-		if (c == '\r' && i + 1 < len && p[i + 1] == '\n') {
-			i++;
-			col = 0;
-			continue;
-		}
-		if (c == 0 || c >= 0x80 || c == '\r' || c == '\n' || ++col > LINE_MAX_OCTETS)
+	for (; p < end; p = cr + 2) {
+		cr = memchr(p, '\r', (size_t) (end - p));
+		if ((size_t) ((cr ? cr : end) - p) > LINE_MAX_OCTETS
+		    || !ascii_line(p, (size_t) ((cr ? cr : end) - p)))
 			return (false);
+		if (cr == NULL)
+			return (true);		/* the last line, without CRLF */
+		if (cr + 1 == end || cr[1] != '\n')
+			return (false);		/* a bare CR */
 	}
 	return (true);
 }

@@ -34,6 +34,85 @@ static void test_canon(void **state)
 	sg_buf_free(&b);
 }
 
+/*
+ * The byte-at-a-time definitions the word-at-a-time code in mime.c and
+ * mime_enc.c must agree with, on random text made of the bytes that
+ * matter (CR, LF, NUL, 8-bit) and plain ones, in runs long enough to
+ * cross 8-byte words and the 998-octet line limit.
+ */
+static void ref_canon(const char *p, size_t len, struct sg_buf *out)
+{
+	for (size_t i = 0; i < len; i++) {
+		if (p[i] == '\r' && i + 1 < len && p[i + 1] == '\n')
+			sg_buf_append(out, p + i++, 2);
+		else if (p[i] == '\r' || p[i] == '\n')
+			sg_buf_append(out, "\r\n", 2);
+		else
+			sg_buf_putc(out, p[i]);
+	}
+}
+
+static bool ref_is_7bit(const char *p, size_t len)
+{
+	size_t	col = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char) p[i];
+
+		if (c == '\r' && i + 1 < len && p[i + 1] == '\n') {
+			i++;
+			col = 0;
+		} else if (c == 0 || c >= 0x80 || c == '\r' || c == '\n' || ++col > 998) {
+			return (false);
+		}
+	}
+	return (true);
+}
+
+static void random_text(char *p, size_t len, unsigned *seed)
+{
+	static const char bytes[] = "\r\n\0\x80\xff" "ab";
+	unsigned plain = rand_r(seed) % 4;	/* how rare the special bytes are */
+	unsigned kinds = 1 + rand_r(seed) % 7;	/* which of them: a few only, often */
+	unsigned first = rand_r(seed) % 7;
+
+	for (size_t i = 0; i < len; i++)
+		p[i] = rand_r(seed) % (plain * 40 + 1) ? 'x'
+			: bytes[(first + rand_r(seed) % kinds) % 7];
+}
+
+static void test_fast_paths_agree(void **state)
+{
+	struct sg_buf a = SG_BUF_INIT, b = SG_BUF_INIT, ent = SG_BUF_INIT;
+	unsigned seed = 42;
+	char	text[2100];
+	const char *head = "Content-Type: application/octet-stream\r\n\r\n";
+
+	(void) state;
+	for (int round = 0; round < 20000; round++) {
+		size_t	len = (size_t) rand_r(&seed) % (round % 50 ? 40 : sizeof(text));
+
+		random_text(text, len, &seed);
+		sg_buf_reset(&a);
+		sg_buf_reset(&b);
+		worker_mime_canon(text, len, &a);
+		ref_canon(text, len, &b);
+		assert_int_equal(a.len, b.len);
+		assert_memory_equal(a.data ? a.data : "", b.data ? b.data : "", a.len);
+		/* a leaf is copied unchanged exactly when its body is 7-bit */
+		sg_buf_reset(&ent);
+		sg_buf_puts(&ent, head);
+		sg_buf_append(&ent, text, len);
+		sg_buf_reset(&a);
+		assert_int_equal(worker_mime_to_7bit(ent.data, ent.len, &a), 0);
+		assert_int_equal(a.len == ent.len && memcmp(a.data, ent.data, a.len) == 0,
+				 ref_is_7bit(text, len));
+	}
+	sg_buf_free(&a);
+	sg_buf_free(&b);
+	sg_buf_free(&ent);
+}
+
 static void test_parse_entity(void **state)
 {
 	struct worker_mime_entity e;
@@ -157,6 +236,7 @@ int	main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_canon),
+		cmocka_unit_test(test_fast_paths_agree),
 		cmocka_unit_test(test_parse_entity),
 		cmocka_unit_test(test_parts),
 		cmocka_unit_test(test_7bit),
