@@ -104,34 +104,6 @@ static void put_u64(FILE *fp, uint64_t v)
 	fwrite_unlocked(p, 1, (size_t) (buf + sizeof(buf) - p), fp);
 }
 
-/* utf8_len - length of a valid UTF-8 sequence at s, or 0 */
-
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-	size_t	len;
-	uint32_t cp;
-
-	if (s[0] >= 0xc2 && s[0] <= 0xdf)
-		len = 2, cp = s[0] & 0x1f;
-	else if (s[0] >= 0xe0 && s[0] <= 0xef)
-		len = 3, cp = s[0] & 0x0f;
-	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-		len = 4, cp = s[0] & 0x07;
-	else
-		return (0);
-	if (len > n)
-		return (0);
-	for (size_t i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return (0);
-		cp = (cp << 6) | (s[i] & 0x3f);
-	}
-	if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-	    (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-		return (0);
-	return (len);
-}
-
 /* put_json_str - a JSON string; bytes that are not UTF-8 become \u00XX */
 
 static void put_json_str(FILE *fp, const char *str)
@@ -148,7 +120,7 @@ static void put_json_str(FILE *fp, const char *str)
 			i++, run++;
 			continue;
 		}
-		if (c >= 0x80 && (k = utf8_len(s + i, n - i)) > 0) {
+		if (c >= 0x80 && (k = sg_utf8_len(s + i, n - i)) > 0) {
 			i += k, run += k;
 			continue;
 		}

@@ -50,35 +50,6 @@ static bool atext(unsigned char c)
 	return (c != 0 && strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL);
 }
 
-/* utf8_len - length of the well-formed UTF-8 sequence at s, or 0 */
-
-static size_t utf8_len(const unsigned char *s, size_t len)
-{
-	size_t	n;
-	unsigned cp;
-
-	if (s[0] >= 0xc2 && s[0] <= 0xdf)
-		n = 2, cp = s[0] & 0x1f;
-	else if (s[0] >= 0xe0 && s[0] <= 0xef)
-		n = 3, cp = s[0] & 0x0f;
-	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-		n = 4, cp = s[0] & 0x07;
-	else
-		return (0);
-	if (n > len)
-		return (0);
-	for (size_t i = 1; i < n; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return (0);
-		cp = (cp << 6) | (s[i] & 0x3f);
-	}
-	/* overlong forms, surrogates and beyond U+10FFFF */
-	if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff))
-	    || (cp >= 0xd800 && cp <= 0xdfff))
-		return (0);
-	return (n);
-}
-
 /* scan_dot_string - Dot-string at s; returns bytes used (0: none) */
 
 static size_t scan_dot_string(const unsigned char *s, size_t len, unsigned opts,
@@ -94,7 +65,7 @@ static size_t scan_dot_string(const unsigned char *s, size_t len, unsigned opts,
 			i++;
 			need_atom = false;
 		} else if (s[i] >= 0x80 && (opts & SG_ADDR_O_UTF8)
-			   && (n = utf8_len(s + i, len - i)) > 0) {
+			   && (n = sg_utf8_len(s + i, len - i)) > 0) {
 			*flags |= SG_ADDR_F_UTF8;
 			i += n;
 			need_atom = false;
@@ -128,7 +99,7 @@ static size_t scan_quoted(const unsigned char *s, size_t len, unsigned opts,
 		} else if (c >= 32 && c <= 126) {
 			i++;
 		} else if (c >= 0x80 && (opts & SG_ADDR_O_UTF8)
-			   && (n = utf8_len(s + i, len - i)) > 0) {
+			   && (n = sg_utf8_len(s + i, len - i)) > 0) {
 			*flags |= SG_ADDR_F_UTF8;
 			i += n;
 			continue;
@@ -156,7 +127,7 @@ static size_t scan_domain(const unsigned char *s, size_t len, unsigned opts,
 		    || (c >= 'A' && c <= 'Z') || (c == '-' && label > 0))
 			n = 1;
 		else if (c >= 0x80 && (opts & SG_ADDR_O_UTF8)
-			 && (n = utf8_len(s + i, len - i)) > 0)
+			 && (n = sg_utf8_len(s + i, len - i)) > 0)
 			out->flags |= SG_ADDR_F_UTF8;
 		else if (c == '.' && label > 0 && !hyphen_end) {
 			if (i + 1 > SG_ADDR_DOMAIN_MAX)

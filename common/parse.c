@@ -15,12 +15,17 @@
  *	bool	sg_domain_pattern_valid(s, len)
  *	bool	sg_domain_match(pattern, d, len)
  *	bool	sg_domain_listed(list, d, len)
+ *	size_t	sg_utf8_len(s, len)
  * DESCRIPTION
  *	Every parser reads exactly len bytes (no NUL needed), rejects
  *	overflow instead of wrapping, and returns 0 or SG_EINVAL.
  *
  *	Sizes take an optional K, M or G suffix (powers of 1024). Durations
  *	take ms, s, m, h, d or w; a bare number means seconds.
+ *
+ *	sg_utf8_len() is the length of the well-formed UTF-8 sequence at s
+ *	(2 to 4 bytes; no overlong form, surrogate or code point beyond
+ *	U+10FFFF), or 0: for parsers and printers of peer text.
  *
  *	A domain pattern is a domain, matched exactly, or "*.parent", which
  *	matches every name below parent but not parent itself (list both
@@ -315,6 +320,35 @@ bool	sg_domain_valid(const char *s, size_t len)
 			return (false);
 	}
 	return (label > 0 && s[len - 1] != '-');
+}
+
+/* sg_utf8_len - length of the well-formed UTF-8 sequence at s, or 0 */
+
+size_t	sg_utf8_len(const unsigned char *s, size_t len)
+{
+	size_t	n;
+	unsigned cp;
+
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		n = 2, cp = s[0] & 0x1f;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		n = 3, cp = s[0] & 0x0f;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		n = 4, cp = s[0] & 0x07;
+	else
+		return (0);
+	if (n > len)
+		return (0);
+	for (size_t i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return (0);
+		cp = (cp << 6) | (s[i] & 0x3f);
+	}
+	/* overlong forms, surrogates and beyond U+10FFFF */
+	if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff))
+	    || (cp >= 0xd800 && cp <= 0xdfff))
+		return (0);
+	return (n);
 }
 
 bool	sg_domain_pattern_valid(const char *s, size_t len)

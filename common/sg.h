@@ -173,6 +173,9 @@ int	sg_sockaddr_parse(const char *s, size_t len, struct sockaddr_storage *);
 /* sg_sockaddr_str() formats an address as "ip" into buf (INET6_ADDRSTRLEN). */
 const char *sg_sockaddr_str(const struct sockaddr *, char *buf, size_t len);
 
+/* UTF-8: length of the well-formed sequence at s (at most len bytes), or 0. */
+size_t	sg_utf8_len(const unsigned char *s, size_t len);
+
 /* Domains: a syntactically valid DNS name (labels, lengths), no trailing dot. */
 bool	sg_domain_valid(const char *s, size_t len);
 /* Domain patterns: "name" (exact) or "*.parent" (any name below parent). */
