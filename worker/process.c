@@ -106,7 +106,8 @@ static struct worker_signer *signer_for(struct worker_thread *t, const char *sen
 	c->signer = NULL;
 	memset(&cs, 0, sizeof(cs));
 	if (t->certs && certs_find_signer(t->certs, sender, &cs) == 0) {
-		if (worker_signer_new(cs.cert, NULL, &c->signer) < 0)
+		/* the key is certs' in-memory copy: no second look-up, no second copy */
+		if (worker_signer_new(cs.cert, cs.key, NULL, &c->signer) < 0)
 			c->signer = NULL;
 		certs_signer_free(&cs);
 	}

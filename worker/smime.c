@@ -6,7 +6,7 @@
  * SYNOPSIS
  *	#include "worker/worker.h"
  *
- *	int	worker_signer_new(cert, enc, out)
+ *	int	worker_signer_new(cert, key, enc, out)
  *
  *	void	worker_signer_free(signer)
  *
@@ -49,10 +49,9 @@
 struct worker_signer {
 	CERTCertificate *cert;
 	CERTCertificate *enc;
-	SECKEYPrivateKey *key;
 	CERTCertificate *chain[8];	/* cert and its issuers, no root */
 	int	nchain;
-	SECKEYPrivateKey *mem_key;	/* in-memory copy; NULL: sign on the token */
+	SECKEYPrivateKey *mem_key;	/* the caller's in-memory key; NULL: sign on the token */
 	SECKEYPublicKey *pub;
 	struct sg_buf isn;		/* DER IssuerAndSerialNumber of cert */
 	CERTCertificateList *chain_der;	/* the chain, for the in-memory path */
@@ -92,20 +91,17 @@ void	worker__put_pkcs7(struct sg_buf *out, const struct sg_buf *outer,
 	worker_mime_base64_encode(der->data, der->len, out);
 }
 
-int	worker_signer_new(CERTCertificate *cert, CERTCertificate *enc, struct worker_signer **out)
+int	worker_signer_new(CERTCertificate *cert, SECKEYPrivateKey *key, CERTCertificate *enc,
+			  struct worker_signer **out)
 {
-	SECKEYPrivateKey *key = PK11_FindKeyByAnyCert(cert, NULL);
 	struct worker_signer *s;
-
 	CERTCertificateList *chain;
 
 	if (key == NULL)
 		return (SG_ENOTFOUND);
 	/* Building the chain costs database look-ups: once, not per message. */
-	if ((chain = CERT_CertChainFromCert(cert, certUsageEmailSigner, PR_FALSE)) == NULL) {
-		SECKEY_DestroyPrivateKey(key);
+	if ((chain = CERT_CertChainFromCert(cert, certUsageEmailSigner, PR_FALSE)) == NULL)
 		return (SG_ECRYPTO);
-	}
 	s = sg_xcalloc(1, sizeof(*s));
 	for (int i = 0; i < chain->len && s->nchain < (int) SG_NELEM(s->chain); i++) {
 		CERTCertificate *c = CERT_FindCertByDERCert(CERT_GetDefaultCertDB(), &chain->certs[i]);
@@ -129,12 +125,11 @@ int	worker_signer_new(CERTCertificate *cert, CERTCertificate *enc, struct worker
 		sg_buf_append(&s->ekp, s->ms_ekp.data, s->ms_ekp.len);
 		s->ekp.data[0] = (char) 0xa0;	/* [0] IMPLICIT IssuerAndSerialNumber */
 	}
-	s->key = key;
 	worker__issuer_sn(cert, &s->isn);
 	/* A key on an HSM does not leave it: then NSS signs on the token. */
 	if (PK11_IsInternal(key->pkcs11Slot)
 	    && (s->pub = CERT_ExtractPublicKey(cert)) != NULL)
-		s->mem_key = certs_key_in_memory(key);
+		s->mem_key = SECKEY_CopyPrivateKey(key);
 	*out = s;
 	return (0);
 }
@@ -143,8 +138,8 @@ void	worker_signer_free(struct worker_signer *s)
 {
 	if (s == NULL)
 		return;
-	SECKEY_DestroyPrivateKey(s->key);
-	certs_key_in_memory_free(s->mem_key);
+	if (s->mem_key)
+		SECKEY_DestroyPrivateKey(s->mem_key);
 	if (s->pub)
 		SECKEY_DestroyPublicKey(s->pub);
 	sg_buf_free(&s->isn);

@@ -102,13 +102,16 @@ struct worker_signer;
 
 /*
  * worker_signer_new() caches everything signing needs from a key-bearing
- * certificate, so no message pays a key lookup or a login: the cert, its
- * private key, and enc for the encryption-key preference (NULL: cert if it
- * may encrypt, else no preference: a seal may be for signing only).
- * Returns 0, SG_ENOTFOUND (no private key) or SG_ECRYPTO.
+ * certificate, so no message pays a key lookup or a login: the cert, a
+ * reference to its private key as certs_private_key() or
+ * certs_key_in_memory() gave it (the key's owner keeps it alive for the
+ * signer's life), and enc for the encryption-key preference (NULL: cert if
+ * it may encrypt, else no preference: a seal may be for signing only).
+ * Returns 0, SG_ENOTFOUND (no key) or SG_ECRYPTO.
  */
-int	worker_signer_new(struct CERTCertificateStr *cert, struct CERTCertificateStr *enc,
-			  struct worker_signer **out);
+struct SECKEYPrivateKeyStr;
+int	worker_signer_new(struct CERTCertificateStr *cert, struct SECKEYPrivateKeyStr *key,
+			  struct CERTCertificateStr *enc, struct worker_signer **out);
 void	worker_signer_free(struct worker_signer *);
 /* The signer's certificate (borrowed). */
 struct CERTCertificateStr *worker_signer_cert(const struct worker_signer *);

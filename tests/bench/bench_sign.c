@@ -7,7 +7,8 @@
  *	bench_sign DBDIR NICKNAME THREADS SECONDS SIZE
  * DESCRIPTION
  *	Opens NSS on DBDIR, makes one cached signer from the certificate
- *	NICKNAME, and has THREADS threads sign SIZE-byte messages (detached,
+ *	NICKNAME and its key copied into memory (as certs does for the
+ *	worker), and has THREADS threads sign SIZE-byte messages (detached,
  *	SHA-256) for SECONDS. Prints the total rate in messages per second on
  *	stdout. Run by tests/bench/bench_sign, which builds the PKI and prints
  *	the bench lines next to NSS's rsaperf.
@@ -20,10 +21,12 @@
 
 #include <cert.h>
 #include <nss.h>
+#include <pk11pub.h>
 #include <prerror.h>
 #include <secport.h>
 
 #include "worker/worker.h"
+#include "certs/certs.h"
 
 struct job {
 	const struct worker_signer *signer;
@@ -69,6 +72,7 @@ int	main(int argc, char **argv)
 	char	db[1024];
 	NSSInitContext *nss;
 	CERTCertificate *cert;
+	SECKEYPrivateKey *token = NULL, *key = NULL;
 	struct worker_signer *signer;
 	struct job jobs[64];
 	pthread_t tids[64];
@@ -85,7 +89,9 @@ int	main(int argc, char **argv)
 	snprintf(db, sizeof(db), "sql:%s", argv[1]);
 	if ((nss = NSS_InitContext(db, "", "", "", NULL, NSS_INIT_READONLY)) == NULL
 	    || (cert = CERT_FindCertByNickname(CERT_GetDefaultCertDB(), argv[2])) == NULL
-	    || worker_signer_new(cert, NULL, &signer) < 0) {
+	    || (token = PK11_FindKeyByAnyCert(cert, NULL)) == NULL
+	    || (key = certs_key_in_memory(token)) == NULL
+	    || worker_signer_new(cert, key, NULL, &signer) < 0) {
 		fprintf(stderr, "bench_sign: cannot open %s or its key %s\n", db, argv[2]);
 		return (1);
 	}
@@ -106,6 +112,8 @@ int	main(int argc, char **argv)
 	}
 	printf("%.1f\n", (double) total * 1000.0 / (double) (sg_mono_ms() - t0));
 	worker_signer_free(signer);
+	certs_key_in_memory_free(key);
+	SECKEY_DestroyPrivateKey(token);
 	CERT_DestroyCertificate(cert);
 	free(msg);
 	NSS_ShutdownContext(nss);

@@ -27,9 +27,11 @@
 
 #include <cert.h>
 #include <nss.h>
+#include <keyhi.h>
 #include <pk11pub.h>
 
 #include "worker/worker.h"
+#include "certs/certs.h"
 
 static char dir[] = "/tmp/test_smime.XXXXXX";
 static NSSInitContext *nss;
@@ -128,11 +130,15 @@ static void sign_with(const char *nick, int signature, struct sg_buf *out)
 {
 	struct worker_signer *s;
 	CERTCertificate *c = cert(nick);
+	SECKEYPrivateKey *token = PK11_FindKeyByAnyCert(c, NULL);
+	SECKEYPrivateKey *key = token ? certs_key_in_memory(token) : NULL;
 
-	assert_int_equal(worker_signer_new(c, NULL, &s), 0);
+	assert_int_equal(worker_signer_new(c, key, NULL, &s), 0);
 	CERT_DestroyCertificate(c);
+	SECKEY_DestroyPrivateKey(token);
 	assert_int_equal(worker_smime_sign(s, signature, plain, strlen(plain), out), 0);
 	worker_signer_free(s);
+	certs_key_in_memory_free(key);
 }
 
 /* verify_here - the gateway's own verdict on a message */
