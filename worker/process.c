@@ -198,43 +198,6 @@ static bool step_decrypt(struct worker_thread *t, const struct worker_snap *s,
 	return (rc == SG_ECRYPTO && fail(t, s, p, r, r->on_decrypt_failure, "undecryptable", why));
 }
 
-/* revocation_ok - every signer valid now under the configured policy */
-
-static bool revocation_ok(struct worker_thread *t, const struct worker_verdict *v,
-			  char *why, size_t len)
-{
-	struct certs_check c;
-
-	for (size_t i = 0; t->certs && i < v->nharvest; i++) {
-		if (certs_check(t->certs, v->harvest[i].cert[0], CERTS_USE_SIGN, &c) == 0 && !c.valid) {
-			snprintf(why, len, "signer certificate: %.100s", c.reason[0] ? c.reason : "not valid");
-			return (false);
-		}
-	}
-	return (true);
-}
-
-/* restamp - the verdict turned invalid after the fact: rewrite the result field */
-static bool restamp(struct worker_thread *t, const struct worker_snap *s, struct part *p,
-		    const struct sg_rule *r, const char *why)
-{
-	struct sg_buf outer = SG_BUF_INIT, entity = SG_BUF_INIT, next = SG_BUF_INIT;
-	char	esc[300];
-
-	if (worker_mime_split(p->body.data, p->body.len, s->conf.result_header, &outer, &entity) == 0) {
-		sg_buf_printf(&next, "%s: invalid; reason=\"%s\"\r\n", s->conf.result_header,
-			      sg_printable(esc, sizeof(esc), why, strlen(why)));
-		sg_buf_append(&next, outer.data, outer.len);
-		sg_buf_puts(&next, "MIME-Version: 1.0\r\n");
-		sg_buf_append(&next, entity.data, entity.len);
-		replace(p, &next);
-	}
-	sg_buf_free(&outer);
-	sg_buf_free(&entity);
-	sg_buf_free(&next);
-	return (fail(t, s, p, r, r->on_verify_failure, "bad-signature", why));
-}
-
 static bool step_verify(struct worker_thread *t, const struct worker_snap *s,
 			struct part *p, const struct sg_rule *r)
 {
@@ -243,17 +206,13 @@ static bool step_verify(struct worker_thread *t, const struct worker_snap *s,
 	char	err[160];
 	bool	stop = false;
 
-	if (worker_smime_verify(p->body.data, p->body.len, s->conf.result_header, &out, &v) < 0) {
+	if (worker_smime_verify(t->certs, p->body.data, p->body.len, s->conf.result_header,
+				&out, &v) < 0) {
 		sg_buf_free(&out);
 		return (false);			/* not MIME: nothing to verify */
 	}
 	replace(p, &out);
 	p->env.crypto |= WORKER_DID_VERIFY;
-	if (v.status == WORKER_SIG_VALID && !revocation_ok(t, &v, err, sizeof(err))) {
-		/* NSS knew no better, but the configured policy (OCSP) says no. */
-		worker_verdict_free(&v);
-		return (restamp(t, s, p, r, err));
-	}
 	if (v.status == WORKER_SIG_VALID) {
 		snprintf(p->note, sizeof(p->note), "signer=%s", v.signer);
 		/* One signer at a time, with its issuers (they may be new too). */

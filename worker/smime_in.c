@@ -8,7 +8,7 @@
  *
  *	int	worker_smime_decrypt(msg, len, out, reason, reasonlen)
  *
- *	int	worker_smime_verify(msg, len, header, out, verdict)
+ *	int	worker_smime_verify(certs, msg, len, header, out, verdict)
  *
  *	void	worker_verdict_free(verdict)
  *
@@ -26,9 +26,9 @@
  *
  *	worker_smime_verify() checks, for each signer info: the signature
  *	(NSS, over the exact first-part bytes for multipart/signed), the
- *	signer's certificate now, for e-mail signing, with NSS's revocation
- *	settings; then that one signer's certificate carries the From
- *	address. A detached signature that also carries content of its own
+ *	signer's certificate now, for e-mail signing, under certs' revocation
+ *	policy (certs_check(); with certs NULL, NSS's own settings); then
+ *	that one signer's certificate carries the From address. A detached signature that also carries content of its own
  *	is invalid: what is shown must be what is signed.
  * DIAGNOSTICS
  *	Reasons are NSS error names or short phrases, ready for a header.
@@ -266,7 +266,7 @@ static void invalid(struct worker_verdict *v, const char *fmt, const char *arg)
 
 /* check_signer - signature, chain now, harvest; true if good */
 
-static bool check_signer(NSSCMSSignedData *sigd, int i, CERTCertDBHandle *db,
+static bool check_signer(struct certs *c, NSSCMSSignedData *sigd, int i, CERTCertDBHandle *db,
 			 struct worker_verdict *v, CERTCertificate **certp)
 {
 	NSSCMSSignerInfo *si = NSS_CMSSignedData_GetSignerInfo(sigd, i);
@@ -288,9 +288,20 @@ static bool check_signer(NSSCMSSignedData *sigd, int i, CERTCertDBHandle *db,
 		invalid(v, "bad signature (%.60s)", NSS_CMSUtil_VerificationStatusToString(st));
 		return (false);
 	}
-	/* NSS checked the chain at the claimed signing time; the truth is now. */
-	if (CERT_VerifyCertificateNow(db, cert, PR_TRUE, certificateUsageEmailSigner,
-				      NULL, NULL) != SECSuccess) {
+	/*
+	 * NSS checked the chain at the claimed signing time; the truth is now,
+	 * under the configured revocation policy (OCSP, CRLs) when there is
+	 * one. The message's intermediates are still known here.
+	 */
+	if (c) {
+		struct certs_check chk;
+
+		if (certs_check(c, cert, CERTS_USE_SIGN, &chk) < 0 || !chk.valid) {
+			invalid(v, "signer certificate: %.100s", chk.reason[0] ? chk.reason : "not valid");
+			return (false);
+		}
+	} else if (CERT_VerifyCertificateNow(db, cert, PR_TRUE, certificateUsageEmailSigner,
+					     NULL, NULL) != SECSuccess) {
 		worker__nss_reason(why, sizeof(why), "signer certificate");
 		invalid(v, "%.120s", why);
 		return (false);
@@ -318,7 +329,7 @@ static void hold_chain(CERTCertificate *cert, struct worker_chain *ch)
 	}
 }
 
-static void verify_cms(const struct sg_buf *der, const char *content, size_t clen,
+static void verify_cms(struct certs *c, const struct sg_buf *der, const char *content, size_t clen,
 		       const struct sg_buf *outer, struct worker_verdict *v, SECItem **inner,
 		       NSSCMSMessage **keep)
 {
@@ -355,7 +366,7 @@ static void verify_cms(const struct sg_buf *der, const char *content, size_t cle
 	/* Temporary import, never kept: harvesting is the caller's choice. */
 	(void) NSS_CMSSignedData_ImportCerts(sigd, db, certUsageEmailSigner, PR_FALSE);
 	for (int i = 0; i < n; i++) {
-		if (!check_signer(sigd, i, db, v, &certs[i]))
+		if (!check_signer(c, sigd, i, db, v, &certs[i]))
 			all_ok = false;
 	}
 	if (!all_ok)
@@ -405,7 +416,8 @@ static void put_header(struct sg_buf *out, const char *name, const struct worker
 
 /* verify_detached - multipart/signed: exactly two parts, the second the signature */
 
-static void verify_detached(const struct worker_mime_entity *e, const struct sg_buf *outer,
+static void verify_detached(struct certs *c, const struct worker_mime_entity *e,
+			    const struct sg_buf *outer,
 			    struct worker_verdict *v)
 {
 	struct worker_mime_span parts[3];
@@ -420,7 +432,7 @@ static void verify_detached(const struct worker_mime_entity *e, const struct sg_
 	    || !is_pkcs7(&sig, "pkcs7-signature") || body_der(&sig, &der) < 0) {
 		invalid(v, "%s", "malformed multipart/signed");
 	} else {
-		verify_cms(&der, e->p + parts[0].off, parts[0].len, outer, v, &inner, &cmsg);
+		verify_cms(c, &der, e->p + parts[0].off, parts[0].len, outer, v, &inner, &cmsg);
 	}
 	if (cmsg)
 		NSS_CMSMessage_Destroy(cmsg);
@@ -471,7 +483,7 @@ static void stamp_malformed(const struct sg_buf *canon, const char *header, stru
 	sg_buf_free(&head);
 }
 
-int	worker_smime_verify(const char *msg, size_t len, const char *header,
+int	worker_smime_verify(struct certs *c, const char *msg, size_t len, const char *header,
 			    struct sg_buf *out, struct worker_verdict *v)
 {
 	struct sg_buf canon = SG_BUF_INIT, outer = SG_BUF_INIT, entity = SG_BUF_INIT;
@@ -492,12 +504,12 @@ int	worker_smime_verify(const char *msg, size_t len, const char *header,
 	if (strcmp(e.type, "multipart") == 0 && strcmp(e.subtype, "signed") == 0
 	    && (strcmp(e.protocol, "application/pkcs7-signature") == 0
 		|| strcmp(e.protocol, "application/x-pkcs7-signature") == 0)) {
-		verify_detached(&e, &outer, v);
+		verify_detached(c, &e, &outer, v);
 	} else if (is_pkcs7(&e, "pkcs7-mime") && strcmp(e.smime_type, "signed-data") == 0) {
 		if (body_der(&e, &der) < 0)
 			invalid(v, "%s", "signature is not valid base64");
 		else
-			verify_cms(&der, NULL, 0, &outer, v, &inner, &cmsg);
+			verify_cms(c, &der, NULL, 0, &outer, v, &inner, &cmsg);
 	}
 	put_header(&head, header, v);
 	/* Opaque and valid: unwrap, so readers without S/MIME see the content. */

@@ -152,8 +152,7 @@ enum worker_sig_status {
  * A valid signer's certificate, then its issuers up to but not including
  * the trust anchor. The issuers may be temporary certificates that came
  * with the message: holding them keeps them findable, so that the chain
- * can be checked again (revocation policy) and harvested after the CMS
- * message is gone.
+ * can be harvested after the CMS message is gone.
  */
 struct worker_chain {
 	struct CERTCertificateStr *cert[WORKER_CHAIN_MAX];
@@ -175,14 +174,16 @@ struct worker_verdict {
  * opaque; an opaque one is unwrapped) and writes the message to out with
  * the result in header field "header", every copy of which arriving with
  * the message is removed first. Valid means: every signer's signature is
- * good, the signer's chain is valid now for e-mail signing (revocation
- * as configured in NSS), and some signer's certificate carries the From
+ * good, the signer's chain is valid now for e-mail signing (certs_check()
+ * under c's revocation policy; c NULL: as configured in NSS), and some
+ * signer's certificate carries the From
  * address. A signature anywhere but at the root is "unsigned". A message
  * that is not valid MIME is "invalid" (and still loses every copy of the
  * header field). Returns 0 with *v filled; free it with
  * worker_verdict_free().
  */
-int	worker_smime_verify(const char *msg, size_t len, const char *header,
+struct certs;
+int	worker_smime_verify(struct certs *c, const char *msg, size_t len, const char *header,
 			    struct sg_buf *out, struct worker_verdict *v);
 void	worker_verdict_free(struct worker_verdict *);
 

@@ -220,3 +220,39 @@ def test_network_roles_run_as_the_user_the_worker_keeps_its_own(sealgate):
         send(sealgate, "carl@example.com", ["someone@partner.test"])
         assert b"multipart/signed" in arrived(sink, "someone@partner.test")["body"]
         assert "privilege_drop_failed" not in d.log()
+
+
+def test_signer_revoked_by_ocsp_is_invalid_under_the_policy(sealgate, tmp_path):
+    """NSS alone would call carol's signature good; certs' revocation policy
+    (hard-fail, OCSP) is applied while the verdict is made."""
+    pki = get_pki()
+    with SmtpPeer(port=free_port()) as sink, pki.ocsp_responder():
+        sealgate.state_dir.mkdir(exist_ok=True)
+        sealgate.write_config(
+            'own_domains = [ "example.org" ];\nown_servers = [ "127.0.0.1" ];\n'
+            'certs = { revocation = "hard-fail"; };\n'
+            f'delivery = {{ routes = ( {{ domains = [ "example.org" ]; '
+            f'hosts = [ "127.0.0.1:{sink.port}" ]; }} ); }};\n' + RULES)
+        sealgate.sealctl("cert", "init")
+        sealgate.sealctl("cert", "import", pki.root.cert, "--ca")
+        sealgate.start()
+        for name, rcpt in (("carol", "u1@example.org"), ("alice", "u2@example.org")):
+            e = pki[name]
+            (tmp_path / "in.txt").write_bytes(b"Content-Type: text/plain\r\n\r\nhello\r\n")
+            subprocess.run(["openssl", "cms", "-sign", "-in", str(tmp_path / "in.txt"),
+                            "-signer", str(e.cert), "-inkey", str(e.key),
+                            "-certfile", str(pki.inter.cert), "-from", e.email, "-to", rcpt,
+                            "-subject", "hi", "-out", str(tmp_path / "s.eml")], check=True)
+            signed = (tmp_path / "s.eml").read_bytes().replace(b"\r\n", b"\n").replace(
+                b"\n", b"\r\n")
+            with smtplib.SMTP("127.0.0.1", sealgate.smtp_port, timeout=10,
+                              source_address=("127.0.0.2", 0)) as s:
+                s.sendmail(e.email, [rcpt], signed)
+        head = arrived(sink, "u1@example.org")["body"].split(b"\r\n\r\n", 1)[0]
+        assert b'X-Sealgate-Signature: invalid; reason="signer certificate: ' in head, head
+        assert b"REVOKED" in head, head
+        head = arrived(sink, "u2@example.org")["body"].split(b"\r\n\r\n", 1)[0]
+        assert b'X-Sealgate-Signature: valid; signer="alice@example.com"' in head, head
+        rows = [json.loads(line) for line in
+                sealgate.sealctl("incidents", "list", "--json").stdout.splitlines()]
+        assert [r["kind"] for r in rows] == ["bad-signature"]
