@@ -14,15 +14,22 @@
  *	1. libpkix validates the chain for the usage with CRLs that are
  *	   already in the database, fetching nothing. A failure ends the
  *	   check (invalid; revoked when a CRL lists the certificate).
- *	2. If the database holds a CRL of the issuer, that CRL was
- *	   consulted in step 1 and the status is good (source "crl").
- *	3. Otherwise OCSP is asked (CERT_CheckOCSPStatus: the AIA responder,
- *	   or the configured default responder, through NSS's response
+ *	2. If the database holds a current CRL of the issuer (its
+ *	   nextUpdate not passed), that CRL was consulted in step 1 and the
+ *	   status is good (source "crl"). A stale CRL proves nothing.
+ *	3. Otherwise, when there is a responder to ask (the configured
+ *	   default responder, or an OCSP URL in the certificate's AIA),
+ *	   OCSP is asked (CERT_CheckOCSPStatus, through NSS's response
  *	   cache): good, revoked, or unknown when no answer came.
+ *	4. Otherwise the status is unknown.
  *
  *	libpkix reports missing revocation information as "revoked" under
  *	strict policies, so steps 2 and 3 ask directly instead, which keeps
- *	revoked and unknown apart.
+ *	revoked and unknown apart. "Good" is only ever an answer somebody
+ *	gave: NSS's CERT_CheckOCSPStatus() returns success when there is no
+ *	responder to ask, and, in its soft failure mode, when the responder
+ *	did not answer; step 3 therefore runs only with a responder, and
+ *	certs_revocation_setup() keeps NSS in the hard failure mode.
  *
  *	The default responder is switched on at the first check that needs
  *	it (its certificate may be imported after the process started);
@@ -36,6 +43,7 @@
 #include <string.h>
 
 #include <ocsp.h>
+#include <secder.h>
 #include <secerr.h>
 #include <certdb.h>
 
@@ -81,14 +89,39 @@ static int verify_chain(CERTCertificate *cert, int usage, bool crl)
 	return (PORT_GetError());
 }
 
-static bool have_crl(CERTCertificate *cert)
+/* crl_state - the issuer's CRL in the database: none, current or stale */
+
+enum { CRL_NONE, CRL_CURRENT, CRL_STALE };
+
+static int crl_state(CERTCertificate *cert)
 {
 	CERTSignedCrl *crl = SEC_FindCrlByName(CERT_GetDefaultCertDB(), &cert->derIssuer,
 					       SEC_CRL_TYPE);
+	PRTime	next;
+	int	st = CRL_CURRENT;
 
 	if (crl == NULL)
-		return (false);
+		return (CRL_NONE);
+	/* No nextUpdate: the issuer promises no newer list; take it as current. */
+	if (crl->crl.nextUpdate.len > 0
+	    && (DER_DecodeTimeChoice(&next, &crl->crl.nextUpdate) != SECSuccess
+		|| next < PR_Now()))
+		st = CRL_STALE;
 	SEC_DestroyCrl(crl);
+	return (st);
+}
+
+/* ocsp_askable - is there a responder to ask about cert at all */
+
+static bool ocsp_askable(const struct certs *c, CERTCertificate *cert)
+{
+	char   *url;
+
+	if (c->ocsp_url)
+		return (true);
+	if ((url = CERT_GetOCSPAuthorityInfoAccessLocation(cert)) == NULL)
+		return (false);
+	PORT_Free(url);
 	return (true);
 }
 
@@ -152,7 +185,7 @@ static void apply_policy(const struct certs *c, struct certs_check *o)
 
 int	certs_check(struct certs *c, CERTCertificate *cert, int usage, struct certs_check *o)
 {
-	int	e;
+	int	e, crl;
 
 	memset(o, 0, sizeof(*o));
 	if (cert == NULL)
@@ -171,14 +204,18 @@ int	certs_check(struct certs *c, CERTCertificate *cert, int usage, struct certs_
 		o->valid = true;
 		return (0);
 	}
-	if (have_crl(cert)) {
+	crl = crl_state(cert);
+	if (crl == CRL_CURRENT) {
 		o->rev = CERTS_REV_GOOD;
 		snprintf(o->rev_source, sizeof(o->rev_source), "crl");
-	} else if (c->ocsp)
+	} else if (c->ocsp && ocsp_askable(c, cert))
 		ask_ocsp(c, cert, o);
 	else {
 		o->rev = CERTS_REV_UNKNOWN;
-		snprintf(o->reason, sizeof(o->reason), "no CRL of the issuer, OCSP off");
+		snprintf(o->reason, sizeof(o->reason), "%s, %s",
+			 crl == CRL_STALE ? "the issuer's CRL is out of date" :
+			 "no CRL of the issuer",
+			 c->ocsp ? "no OCSP responder (the certificate names none)" : "OCSP off");
 	}
 	apply_policy(c, o);
 	return (0);

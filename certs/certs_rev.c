@@ -46,6 +46,9 @@ int	certs_revocation_setup(struct certs *c, const struct certs_conf *conf)
 		return (SG_EINVAL);
 	if (CERT_OCSPCacheSettings(1000, 60, 86400) != SECSuccess)
 		return (SG_EINVAL);
+	/* The soft mode would turn "no answer" into success: certs_check() decides. */
+	if (CERT_SetOCSPFailureMode(ocspMode_FailureIsVerificationFailure) != SECSuccess)
+		return (SG_EINVAL);
 	return (0);
 }
 

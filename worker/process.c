@@ -84,6 +84,18 @@ void	worker__thread_done(struct worker_thread *t)
 	memset(t->cache, 0, sizeof(t->cache));
 }
 
+/* warn_unknown - a certificate used only because the policy is soft-fail */
+
+static void warn_unknown(const char *use, const char *addr, const struct certs_check *chk)
+{
+	char	esc[256];
+
+	if (chk->warning)
+		sg_warn("event=revocation_unknown use=%s address=\"%s\" reason=\"%s\" "
+			"action=used policy=soft-fail", use,
+			sg_printable(esc, sizeof(esc), addr, strlen(addr)), chk->reason);
+}
+
 /* signer_for - the cached signer of a sender, looked up when stale */
 
 static struct worker_signer *signer_for(struct worker_thread *t, const char *sender)
@@ -106,6 +118,7 @@ static struct worker_signer *signer_for(struct worker_thread *t, const char *sen
 	c->signer = NULL;
 	memset(&cs, 0, sizeof(cs));
 	if (t->certs && certs_find_signer(t->certs, sender, &cs) == 0) {
+		warn_unknown("sign", sender, &cs.check);
 		/* the key is certs' in-memory copy: no second look-up, no second copy */
 		if (worker_signer_new(cs.cert, cs.key, NULL, &c->signer) < 0)
 			c->signer = NULL;
@@ -139,8 +152,10 @@ static CERTCertificate *pick_cert(struct worker_thread *t, const char *rcpt, boo
 		return (NULL);
 	for (int pass = gateway_only ? 1 : 0; pass < 2 && best == NULL; pass++)
 		for (size_t i = 0; i < cc.n && best == NULL; i++)
-			if (cc.v[i].check.valid && cc.v[i].gateway == (pass == 1) && rsa(cc.v[i].cert))
+			if (cc.v[i].check.valid && cc.v[i].gateway == (pass == 1) && rsa(cc.v[i].cert)) {
 				best = CERT_DupCertificate(cc.v[i].cert);
+				warn_unknown("encrypt", rcpt, &cc.v[i].check);
+			}
 	certs_candidates_free(&cc);
 	return (best);
 }

@@ -300,6 +300,10 @@ static bool check_signer(struct certs *c, NSSCMSSignedData *sigd, int i, CERTCer
 			invalid(v, "signer certificate: %.100s", chk.reason[0] ? chk.reason : "not valid");
 			return (false);
 		}
+		if (chk.warning)
+			sg_warn("event=revocation_unknown use=verify signer=\"%s\" reason=\"%s\" "
+				"action=valid policy=soft-fail", sg_printable(why, sizeof(why),
+				v->signer, strlen(v->signer)), chk.reason);
 	} else if (CERT_VerifyCertificateNow(db, cert, PR_TRUE, certificateUsageEmailSigner,
 					     NULL, NULL) != SECSuccess) {
 		worker__nss_reason(why, sizeof(why), "signer certificate");

@@ -57,6 +57,7 @@ class Entity:
         self.ips = spec.get("ips", [])
         self.algo = spec.get("algo", "ec")
         self.cn = spec.get("cn", name)
+        self.revinfo = spec.get("revinfo", True)
         d = pki.dir
         self.cert = d / f"{name}.pem"
         self.der = d / f"{name}.der"
@@ -83,11 +84,13 @@ ENTITIES = {
                 "cn": "example.com gateway"},
     "frank": {"kind": "user", "email": "frank@example.net"},
     "mallory": {"kind": "user", "email": "mallory@example.net", "md": "sha1"},
+    "grace": {"kind": "user", "email": "grace@example.com", "algo": "rsa", "revinfo": False},
     "ocsp": {"kind": "ocsp", "cn": "Test OCSP responder"},
     "server": {"kind": "tls", "dns": ["localhost"], "ips": ["127.0.0.1"], "algo": "rsa"},
     "sni": {"kind": "tls", "dns": ["sni.test"], "algo": "ec"},
 }
 # mallory: signed with SHA-1 (never harvested).
+# grace: neither an OCSP URL nor a CRL distribution point (revocation unknowable).
 # Self-signed, chains to nothing we trust.
 SELF_SIGNED = {"eve": {"kind": "user", "email": "eve@example.net"}}
 
@@ -194,7 +197,7 @@ class PKI:
                       "extendedKeyUsage = OCSPSigning", "noCheck = ignored"]
         if san:
             lines.append("subjectAltName = " + ",".join(san))
-        if e.kind in ("user", "tls"):
+        if e.kind in ("user", "tls") and e.revinfo:
             lines.append(f"authorityInfoAccess = OCSP;URI:{self.ocsp_url}")
             lines.append(f"crlDistributionPoints = URI:{self.crl_url}")
         path = self.dir / f"{e.name}.ext"
@@ -294,6 +297,20 @@ class PKI:
         self._run("ca", "-config", conf, "-cert", self.inter.cert, "-keyfile", self.inter.key,
                   "-gencrl", "-out", self.crl_pem)
         self._run("crl", "-in", self.crl_pem, "-outform", "DER", "-out", self.crl)
+
+    def short_lived_crl(self, out):
+        """Write to out (PEM) a CRL of the intermediate whose nextUpdate is one
+        second after its thisUpdate, from a copy of the CA directory, so the
+        shared PKI's CRL numbering is left alone."""
+        work = Path(tempfile.mkdtemp(prefix="sealgate-ca-"))
+        try:
+            shutil.copytree(self.dir / "inter", work / "inter")
+            conf = work / "inter" / "ca.cnf"
+            conf.write_text(CA_CONF.replace("{dir}", str(work / "inter")))
+            self._run("ca", "-config", conf, "-cert", self.inter.cert, "-keyfile",
+                      self.inter.key, "-gencrl", "-crlsec", "1", "-out", out)
+        finally:
+            shutil.rmtree(work, True)
 
     # peers
 

@@ -6,6 +6,7 @@ Python HTTP server for CRL distribution points, SoftHSM2 with NSS's
 certutil/modutil for the token.
 """
 import json
+import time
 import os
 import shutil
 import subprocess
@@ -267,6 +268,42 @@ def test_ocsp_revoked_good_and_responder_down(db, pki):
     write_conf(db, 'revocation = "off";')
     v = check(db, "carol@example.com")
     assert (v["valid"], v["revocation"]) == (True, "not-checked")
+
+
+def test_no_revocation_information_is_unknown_never_good(db, pki):
+    """grace's certificate names no OCSP responder and no CRL distribution
+    point, and her CA's CRL was never imported: nothing can say she is not
+    revoked. NSS's OCSP call answers success for "nothing to ask"; that is
+    unknown, so hard-fail refuses and soft-fail warns."""
+    db.sealctl("cert", "import", pki["grace"].cert)
+    write_conf(db, 'revocation = "hard-fail";')
+    for usage in ("encrypt", "sign"):
+        v = check(db, "grace@example.com", usage)
+        assert (v["valid"], v["revocation"]) == (False, "unknown"), v
+        assert "no OCSP responder" in v["reason"], v
+    r = db.sealctl("cert", "recipient", "grace@example.com", "--json")
+    assert json.loads(r.stdout)["valid"] is False
+    write_conf(db, 'revocation = "soft-fail";')
+    v = check(db, "grace@example.com")
+    assert (v["valid"], v["warning"], v["revocation"]) == (True, True, "unknown"), v
+    # the issuer's CRL, once imported, covers her: good (crl) ...
+    write_conf(db, 'revocation = "hard-fail";')
+    db.sealctl("crl", "import", pki.crl_pem)
+    v = check(db, "grace@example.com")
+    assert (v["valid"], v["revocation"], v["source"]) == (True, "good", "crl"), v
+
+
+def test_stale_crl_is_no_answer(db, pki, tmp_path):
+    """A CRL past its nextUpdate says nothing about today: unknown, not good."""
+    stale = tmp_path / "stale.crl"
+    pki.short_lived_crl(stale)
+    db.sealctl("cert", "import", pki["grace"].cert)
+    db.sealctl("crl", "import", stale)
+    time.sleep(1.5)
+    write_conf(db, 'revocation = "hard-fail";')
+    v = check(db, "grace@example.com")
+    assert (v["valid"], v["revocation"]) == (False, "unknown"), v
+    assert "out of date" in v["reason"], v
 
 
 def test_ocsp_default_responder(db, pki):

@@ -236,7 +236,8 @@ def test_signer_revoked_by_ocsp_is_invalid_under_the_policy(sealgate, tmp_path):
         sealgate.sealctl("cert", "init")
         sealgate.sealctl("cert", "import", pki.root.cert, "--ca")
         sealgate.start()
-        for name, rcpt in (("carol", "u1@example.org"), ("alice", "u2@example.org")):
+        for name, rcpt in (("carol", "u1@example.org"), ("alice", "u2@example.org"),
+                           ("grace", "u3@example.org")):
             e = pki[name]
             (tmp_path / "in.txt").write_bytes(b"Content-Type: text/plain\r\n\r\nhello\r\n")
             subprocess.run(["openssl", "cms", "-sign", "-in", str(tmp_path / "in.txt"),
@@ -253,6 +254,42 @@ def test_signer_revoked_by_ocsp_is_invalid_under_the_policy(sealgate, tmp_path):
         assert b"REVOKED" in head, head
         head = arrived(sink, "u2@example.org")["body"].split(b"\r\n\r\n", 1)[0]
         assert b'X-Sealgate-Signature: valid; signer="alice@example.com"' in head, head
+        # grace's certificate names no responder: unknown, so invalid under hard-fail
+        head = arrived(sink, "u3@example.org")["body"].split(b"\r\n\r\n", 1)[0]
+        assert b'X-Sealgate-Signature: invalid; reason="signer certificate: ' in head, head
+        assert b"no OCSP responder" in head, head
         rows = [json.loads(line) for line in
                 sealgate.sealctl("incidents", "list", "--json").stdout.splitlines()]
-        assert [r["kind"] for r in rows] == ["bad-signature"]
+        assert [r["kind"] for r in rows] == ["bad-signature", "bad-signature"]
+
+
+def test_signer_without_revocation_information_under_soft_fail(sealgate, tmp_path):
+    """Soft-fail accepts a signer whose revocation nobody can tell, and says so
+    in the log instead of calling it good."""
+    pki = get_pki()
+    with SmtpPeer(port=free_port()) as sink:
+        sealgate.state_dir.mkdir(exist_ok=True)
+        sealgate.write_config(
+            'own_domains = [ "example.org" ];\nown_servers = [ "127.0.0.1" ];\n'
+            'certs = { revocation = "soft-fail"; };\n'
+            f'delivery = {{ routes = ( {{ domains = [ "example.org" ]; '
+            f'hosts = [ "127.0.0.1:{sink.port}" ]; }} ); }};\n' + RULES)
+        sealgate.sealctl("cert", "init")
+        sealgate.sealctl("cert", "import", pki.root.cert, "--ca")
+        d = sealgate.start()
+        e = pki["grace"]
+        (tmp_path / "in.txt").write_bytes(b"Content-Type: text/plain\r\n\r\nhello\r\n")
+        subprocess.run(["openssl", "cms", "-sign", "-in", str(tmp_path / "in.txt"),
+                        "-signer", str(e.cert), "-inkey", str(e.key),
+                        "-certfile", str(pki.inter.cert), "-from", e.email,
+                        "-to", "u1@example.org", "-subject", "hi",
+                        "-out", str(tmp_path / "s.eml")], check=True)
+        signed = (tmp_path / "s.eml").read_bytes().replace(b"\r\n", b"\n").replace(
+            b"\n", b"\r\n")
+        with smtplib.SMTP("127.0.0.1", sealgate.smtp_port, timeout=10,
+                          source_address=("127.0.0.2", 0)) as s:
+            s.sendmail(e.email, ["u1@example.org"], signed)
+        head = arrived(sink, "u1@example.org")["body"].split(b"\r\n\r\n", 1)[0]
+        assert b'X-Sealgate-Signature: valid; signer="grace@example.com"' in head, head
+        d.wait_log(r'event=revocation_unknown use=verify signer="grace@example.com" '
+                   r'reason="no CRL of the issuer, no OCSP responder.*policy=soft-fail')
