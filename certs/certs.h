@@ -186,14 +186,23 @@ struct certs_import_opts {
 
 struct certs_import_result {
 	size_t	certs;			/* certificates stored */
+	size_t	existed;		/* of those, already in the database */
 	size_t	keys;			/* private keys stored */
 	size_t	replaced;		/* key-less certificates removed */
 	char	nickname[128];		/* of the (first) leaf */
+	bool	leaf_ec;		/* the leaf has an EC key: see certs_can_receive() */
 };
 
 int	certs_import(struct certs *, const void *buf, size_t len,
 		     const struct certs_import_opts *, struct certs_import_result *,
 		     char *err, size_t errlen);
+/*
+ * certs_can_receive() tells whether mail can be encrypted to cert (and
+ * decrypted with its key): NSS 3.87's CMS layer has RSA key transport
+ * only, so an EC certificate signs but cannot receive encrypted mail.
+ */
+bool	certs_can_receive(struct CERTCertificateStr *cert);
+
 /* The format a file name suggests by its extension. */
 int	certs_format_of(const char *filename);
 

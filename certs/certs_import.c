@@ -231,7 +231,7 @@ int	certs_replace_public(struct certs *c, CERTCertificate *keyed, size_t *remove
 
 /* store_one - make one decoded certificate permanent; returns it */
 
-static int store_one(const SECItem *der, bool ca, CERTCertificate **out)
+static int store_one(const SECItem *der, bool ca, CERTCertificate **out, bool *existed)
 {
 	CERTCertDBHandle *db = CERT_GetDefaultCertDB();
 	CERTCertificate *cert, *perm;
@@ -242,6 +242,7 @@ static int store_one(const SECItem *der, bool ca, CERTCertificate **out)
 	*out = NULL;
 	if ((cert = CERT_NewTempCertificate(db, (SECItem *) der, NULL, PR_FALSE, PR_TRUE)) == NULL)
 		return (SG_ECORRUPT);
+	*existed = cert->isperm;
 	if (!cert->isperm) {
 		nick = certs_nickname_for(cert);
 		slot = PK11_GetInternalKeySlot();
@@ -293,16 +294,20 @@ static int store_all(struct certs *c, const struct ders *d, size_t leaf,
 
 	for (size_t i = 0; i < d->n && rc == 0; i++) {
 		CERTCertificate *cert;
+		bool	existed;
 
-		if ((rc = store_one(&d->v[i], o->ca, &cert)) < 0) {
+		if ((rc = store_one(&d->v[i], o->ca, &cert, &existed)) < 0) {
 			snprintf(err, errlen, "cannot store certificate %zu: %s", i + 1,
 				 certs_nss_errname());
 			break;
 		}
 		r->certs++;
-		if (i == leaf)
+		r->existed += existed;
+		if (i == leaf) {
 			snprintf(r->nickname, sizeof(r->nickname), "%s",
 				 cert->nickname ? cert->nickname : "");
+			r->leaf_ec = !CERT_IsCACert(cert, NULL) && !certs_can_receive(cert);
+		}
 		if (certs_has_key(cert))
 			certs_replace_public(c, cert, &r->replaced);
 		if (i == leaf && o->gateway) {
@@ -374,6 +379,11 @@ static bool looks_like_certs(const char *p, size_t len)
 		check_all(&d, &leaf) == 0;
 	ders_free(&d);
 	return (yes);
+}
+
+bool	certs_can_receive(CERTCertificate *cert)
+{
+	return (CERT_GetCertKeyType(&cert->subjectPublicKeyInfo) == rsaKey);
 }
 
 int	certs_import(struct certs *c, const void *buf, size_t len,

@@ -195,6 +195,29 @@ static int decode(SEC_PKCS12DecoderContext *dcx, const void *buf, size_t len,
 	return (0);
 }
 
+/* count_perm - certificates of the bundle already in the database */
+
+static size_t count_perm(SEC_PKCS12DecoderContext *dcx)
+{
+	CERTCertList *list = SEC_PKCS12DecoderGetCerts(dcx);
+	CERTCertDBHandle *db = CERT_GetDefaultCertDB();
+	size_t	n = 0;
+
+	if (list == NULL)
+		return (0);
+	for (CERTCertListNode *e = CERT_LIST_HEAD(list); !CERT_LIST_END(e, list);
+	     e = CERT_LIST_NEXT(e)) {
+		CERTCertificate *perm = CERT_FindCertByDERCert(db, &e->cert->derCert);
+
+		if (perm) {
+			n += perm->isperm;
+			CERT_DestroyCertificate(perm);
+		}
+	}
+	CERT_DestroyCertList(list);
+	return (n);
+}
+
 /* after_import - leaf, trust, replacement, gateway */
 
 static int after_import(struct certs *c, SEC_PKCS12DecoderContext *dcx,
@@ -230,6 +253,7 @@ static int after_import(struct certs *c, SEC_PKCS12DecoderContext *dcx,
 		return (0);
 	}
 	snprintf(r->nickname, sizeof(r->nickname), "%s", (*leaf)->nickname ? (*leaf)->nickname : "");
+	r->leaf_ec = !certs_can_receive(*leaf);
 	certs_replace_public(c, *leaf, &r->replaced);
 	if (o->gateway) {
 		certs_fingerprint(*leaf, fp);
@@ -265,6 +289,7 @@ int	certs_p12_import(struct certs *c, const void *buf, size_t len,
 		rc = SG_ENOMEM;
 		snprintf(err, errlen, "cannot start PKCS#12 decoder: %s", certs_nss_errname());
 	} else if ((rc = decode(dcx, buf, len, err, errlen)) == 0 && !o->check_only) {
+		r->existed = count_perm(dcx);
 		if (SEC_PKCS12DecoderImportBags(dcx) != SECSuccess) {
 			rc = certs_nss_err(SG_EIO);
 			snprintf(err, errlen, "cannot store the bundle: %s", certs_nss_errname());

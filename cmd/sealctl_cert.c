@@ -49,6 +49,7 @@
  *	usage errors. A check that finds the certificate invalid exits 1.
  */
 
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -107,40 +108,51 @@ static int read_file(const char *path, struct sg_buf *out)
 {
 	char	buf[65536];
 	ssize_t	n;
-	int	fd = open(path, O_RDONLY | O_CLOEXEC);
+	int	fd = open(path, O_RDONLY | O_CLOEXEC), err = 0;
 
 	if (fd < 0)
-		return (-1);
+		return (-errno);
 	while ((n = read(fd, buf, sizeof(buf))) > 0) {
 		if (out->len + (size_t) n > FILE_MAX) {
 			close(fd);
-			return (-2);
+			return (-EFBIG);
 		}
 		sg_buf_append(out, buf, (size_t) n);
 	}
+	if (n < 0)
+		err = -errno;
 	close(fd);
-	return (n < 0 ? -1 : 0);
+	return (err);
 }
 
-/* read_secret - the first line of a file; NULL on error */
+/* read_failed - say why path could not be read (err from read_file) */
 
-static char *read_secret(const char *path)
+static int read_failed(const char *path, const char *what, int err)
+{
+	fprintf(stderr, "sealctl: %s: cannot read%s%s: %s\n", path, *what ? " " : "", what,
+		err == -EFBIG ? "larger than 16 MiB" : strerror(-err));
+	return (SEALCTL_PARTIAL);
+}
+
+/* read_secret - the first line of a file into *out; 0 or as read_file() */
+
+static int read_secret(const char *path, char **out)
 {
 	struct sg_buf b = SG_BUF_INIT;
-	char   *s;
+	int	err = read_file(path, &b);
 
-	if (read_file(path, &b) < 0 || b.len > 1024) {
-		if (b.data)
-			explicit_bzero(b.data, b.len);
-		sg_buf_free(&b);
-		return (NULL);
+	*out = NULL;
+	if (err == 0 && b.len > 1024)
+		err = -EFBIG;
+	if (err == 0) {
+		sg_buf_putc(&b, 0);
+		b.data[strcspn(b.data, "\r\n")] = 0;
+		*out = sg_xstrdup(b.data);
 	}
-	sg_buf_putc(&b, 0);
-	b.data[strcspn(b.data, "\r\n")] = 0;
-	s = sg_xstrdup(b.data);
-	explicit_bzero(b.data, b.len);
+	if (b.data)
+		explicit_bzero(b.data, b.len);
 	sg_buf_free(&b);
-	return (s);
+	return (err);
 }
 
 static int open_db(const struct sealgate_conf *conf, const struct opts *o, unsigned flags,
@@ -301,6 +313,32 @@ static int cert_init(const struct sealgate_conf *conf, const struct opts *o)
 	return (close_db(c, SEALCTL_OK));
 }
 
+static void import_failed(const char *file, const struct opts *o, int rc, const char *err)
+{
+	fprintf(stderr, "sealctl: %s: %s (%s)\n", file, err, sg_strerror(rc));
+	if (rc == SG_EPASSWORD && o->password_file == NULL)
+		fprintf(stderr, "sealctl: %s: give the bundle's password with "
+			"--password-file FILE (its first line)\n", file);
+}
+
+static void import_done(const char *file, const struct opts *o,
+			const struct certs_import_result *r)
+{
+	if (r->certs > 0 && r->existed == r->certs && r->replaced == 0 && o->gateway == NULL)
+		printf("%s: already in the database (%zu certificate(s)); nickname \"%s\"\n",
+		       file, r->certs, r->nickname);
+	else
+		printf("%s: imported %zu certificate(s) (%zu already there), %zu key(s), "
+		       "replaced %zu; nickname \"%s\"%s%s\n", file, r->certs, r->existed,
+		       r->keys, r->replaced, r->nickname, o->gateway ? "; gateway for " : "",
+		       o->gateway ? o->gateway : "");
+	if (r->leaf_ec)
+		fprintf(stderr, "sealctl: %s: note: \"%s\" has an EC key: it can sign, but it "
+			"cannot receive encrypted mail: this version encrypts and decrypts "
+			"with RSA keys only (no ECDH yet), so mail to it leaves unencrypted "
+			"or, where encryption is mandatory, is refused\n", file, r->nickname);
+}
+
 static int cert_import(const struct sealgate_conf *conf, const struct opts *o)
 {
 	struct certs_import_opts io = {.ca = o->ca,.gateway = o->gateway};
@@ -311,15 +349,13 @@ static int cert_import(const struct sealgate_conf *conf, const struct opts *o)
 	struct certs *c;
 	int	rc;
 
-	if (o->password_file && (pw = read_secret(o->password_file)) == NULL) {
-		fprintf(stderr, "sealctl: %s: cannot read password file\n", o->password_file);
-		return (SEALCTL_PARTIAL);
-	}
 	if ((rc = read_file(file, &data)) < 0) {
-		fprintf(stderr, "sealctl: %s: %s\n", file, rc == -2 ? "larger than 16 MiB" :
-			"cannot read");
-		free(pw);
-		return (SEALCTL_PARTIAL);
+		sg_buf_free(&data);
+		return (read_failed(file, "", rc));
+	}
+	if (o->password_file && (rc = read_secret(o->password_file, &pw)) < 0) {
+		sg_buf_free(&data);
+		return (read_failed(o->password_file, "the password file", rc));
 	}
 	io.format = certs_format_of(file);
 	io.password = pw;
@@ -328,12 +364,9 @@ static int cert_import(const struct sealgate_conf *conf, const struct opts *o)
 	else {
 		rc = certs_import(c, data.data, data.len, &io, &r, err, sizeof(err));
 		if (rc < 0)
-			fprintf(stderr, "sealctl: %s: %s (%s)\n", file, err, sg_strerror(rc));
+			import_failed(file, o, rc, err);
 		else
-			printf("%s: imported %zu certificate(s), %zu key(s), replaced %zu; "
-			       "nickname \"%s\"%s%s\n", file, r.certs, r.keys, r.replaced,
-			       r.nickname, o->gateway ? "; gateway for " : "",
-			       o->gateway ? o->gateway : "");
+			import_done(file, o, &r);
 		rc = close_db(c, rc < 0 ? SEALCTL_PARTIAL : SEALCTL_OK);
 	}
 	if (pw) {
@@ -442,12 +475,12 @@ static int do_sign(struct certs *c, struct CERTCertificateStr *cert, const struc
 	struct sg_buf in = SG_BUF_INIT, sig = SG_BUF_INIT;
 	int	rc = SEALCTL_PARTIAL, fd, err;
 
-	if (read_file(o->args[1], &in) < 0)
-		fprintf(stderr, "sealctl: %s: cannot read\n", o->args[1]);
+	if ((err = read_file(o->args[1], &in)) < 0)
+		read_failed(o->args[1], "", err);
 	else if ((err = certs_sign_data(c, cert, in.data ? in.data : "", in.len, &sig)) < 0)
 		fprintf(stderr, "sealctl: %s: cannot sign: %s\n", o->args[0], sg_strerror(err));
 	else if ((fd = open(o->args[2], O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0)
-		fprintf(stderr, "sealctl: %s: cannot write\n", o->args[2]);
+		fprintf(stderr, "sealctl: %s: cannot write: %s\n", o->args[2], strerror(errno));
 	else {
 		rc = write(fd, sig.data, sig.len) == (ssize_t) sig.len ? SEALCTL_OK : SEALCTL_PARTIAL;
 		close(fd);
@@ -575,10 +608,9 @@ static int crl_import(const struct sealgate_conf *conf, const char *file)
 	char	err[160];
 	int	rc;
 
-	if (read_file(file, &data) < 0) {
-		fprintf(stderr, "sealctl: %s: cannot read\n", file);
+	if ((rc = read_file(file, &data)) < 0) {
 		sg_buf_free(&data);
-		return (SEALCTL_PARTIAL);
+		return (read_failed(file, "", rc));
 	}
 	if (open_db(conf, NULL, 0, &c) < 0) {
 		sg_buf_free(&data);

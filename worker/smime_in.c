@@ -137,8 +137,16 @@ static int decrypt_cms(const struct sg_buf *der, const struct sg_buf *outer,
 	int	rc = SG_ECRYPTO;
 
 	if (cmsg == NULL) {
-		worker__nss_reason(reason, rlen, PORT_GetError() == SEC_ERROR_NOT_A_RECIPIENT
-				   ? "no key for any recipient" : "cannot decrypt");
+		unsigned kinds = worker__recipient_kinds(der->data, der->len);
+
+		worker__nss_reason(reason, rlen, PORT_GetError() == SEC_ERROR_NOT_A_RECIPIENT ?
+				   "no key for any recipient" : "cannot decrypt");
+		if ((kinds & WORKER_RI_KARI) && !(kinds & WORKER_RI_KTRI))
+			snprintf(reason, rlen, "encrypted by ECDH key agreement to an EC "
+				 "certificate, which this version cannot decrypt (RSA only)");
+		else if (kinds & WORKER_RI_KARI)
+			snprintf(reason + strlen(reason), rlen - strlen(reason), " (some "
+				 "recipients are EC certificates: ECDH is not supported)");
 		return (SG_ECRYPTO);
 	}
 	if (tag != SEC_OID_PKCS7_ENVELOPED_DATA) {

@@ -31,6 +31,23 @@ int	worker__prepare(const char *msg, size_t len, const char *drop,
 void	worker__put_pkcs7(struct sg_buf *out, const struct sg_buf *outer,
 			  const char *smime_type, const SECItem *der);
 
+/* der.c */
+struct worker_der {
+	const unsigned char *p;		/* the tag */
+	size_t	hdr;			/* tag and length octets */
+	size_t	len;			/* content octets */
+	size_t	eoc;			/* 2 for an indefinite length, else 0 */
+};
+int	worker__der_read(const unsigned char *p, size_t n, struct worker_der *);
+const unsigned char *worker__der_content(const struct worker_der *);
+size_t	worker__der_size(const struct worker_der *);
+
+/* smime_ri.c */
+#define WORKER_RI_KTRI	(1u << 0)	/* key transport (RSA) */
+#define WORKER_RI_KARI	(1u << 1)	/* key agreement (ECDH) */
+#define WORKER_RI_OTHER	(1u << 2)	/* KEK, password, other */
+unsigned worker__recipient_kinds(const void *der, size_t len);
+
 /* smime_sid.c */
 void	worker__issuer_sn(CERTCertificate *, struct sg_buf *out);
 int	worker__sid_to_issuer_sn(const void *der, size_t len, const void *isn, size_t isnlen,

@@ -102,10 +102,30 @@ def test_import_pkcs12_right_and_wrong_password(db, pki, legacy, ext):
     assert listing(db) == before
     missing = db.sealctl("cert", "import", f, check=False)
     assert missing.returncode == 1 and listing(db) == before
-    db.sealctl("cert", "import", f, "--password-file", pwfile(db, pki, "alice"))
+    assert "--password-file" in missing.stderr, missing.stderr
+    r = db.sealctl("cert", "import", f, "--password-file", pwfile(db, pki, "alice"))
+    assert "already in the database" not in r.stdout, r.stdout
     rows = by_email(listing(db), "alice@example.com")
     assert len(rows) == 1 and rows[0]["key"] is True
     assert rows[0]["issuer"] == "CN=Sealgate Test Intermediate CA"
+    again = db.sealctl("cert", "import", f, "--password-file", pwfile(db, pki, "alice"))
+    assert "already in the database" in again.stdout, again.stdout
+    assert len(by_email(listing(db), "alice@example.com")) == 1
+
+
+def test_import_twice_says_already_there_and_unreadable_says_why(db, pki, tmp_path):
+    r = db.sealctl("cert", "import", pki["frank"].cert)
+    assert "imported 1 certificate(s) (0 already there)" in r.stdout, r.stdout
+    r = db.sealctl("cert", "import", pki["frank"].cert)
+    assert r.returncode == 0 and "already in the database" in r.stdout, r.stdout
+    r = db.sealctl("cert", "import", tmp_path / "nonexistent.pem", check=False)
+    assert r.returncode == 1 and "No such file or directory" in r.stderr, r.stderr
+    r = db.sealctl("cert", "import", pki["alice"].p12, "--password-file",
+                   tmp_path / "no-pw-file", check=False)
+    assert r.returncode == 1 and "the password file" in r.stderr, r.stderr
+    assert "No such file or directory" in r.stderr, r.stderr
+    r = db.sealctl("crl", "import", tmp_path / "none.crl", check=False)
+    assert r.returncode == 1 and "No such file or directory" in r.stderr, r.stderr
 
 
 @pytest.mark.parametrize("content", [b"", b"hello, world\n", b"\x30\x82\x05\x00" + b"\x01" * 60,

@@ -293,3 +293,40 @@ def test_signer_without_revocation_information_under_soft_fail(sealgate, tmp_pat
         assert b'X-Sealgate-Signature: valid; signer="grace@example.com"' in head, head
         d.wait_log(r'event=revocation_unknown use=verify signer="grace@example.com" '
                    r'reason="no CRL of the issuer, no OCSP responder.*policy=soft-fail')
+
+
+def test_mail_encrypted_to_an_ec_certificate_says_why_it_cannot_be_read(sealgate, tmp_path):
+    """NSS 3.87 has no ECDH key agreement: mail encrypted to an EC
+    certificate cannot be decrypted. The incident says so in words (not
+    SEC_ERROR_BAD_DER), and sealctl says so when such a key is imported."""
+    pki = get_pki()
+    with SmtpPeer(port=free_port()) as sink:
+        sealgate.state_dir.mkdir(exist_ok=True)
+        sealgate.write_config(
+            'own_domains = [ "example.org" ];\nown_servers = [ "127.0.0.1" ];\n'
+            'certs = { revocation = "off"; };\n'
+            f'delivery = {{ routes = ( {{ domains = [ "example.org" ]; '
+            f'hosts = [ "127.0.0.1:{sink.port}" ]; }} ); }};\n' + RULES)
+        sealgate.sealctl("cert", "init")
+        sealgate.sealctl("cert", "import", pki.root.cert, "--ca")
+        pw = pki.password_file("bob", sealgate.dir)
+        r = sealgate.sealctl("cert", "import", pki["bob"].p12, "--password-file", pw)
+        assert "EC key" in r.stderr and "cannot receive encrypted mail" in r.stderr, r.stderr
+        r = sealgate.sealctl("cert", "import", pki["alice"].cert)
+        assert "cannot receive encrypted mail" not in r.stderr, r.stderr
+        sealgate.start()
+        (tmp_path / "in.txt").write_bytes(b"Content-Type: text/plain\r\n\r\nsecret\r\n")
+        subprocess.run(["openssl", "cms", "-encrypt", "-aes256", "-in", str(tmp_path / "in.txt"),
+                        "-from", "partner@example.net", "-to", "bob@example.org",
+                        "-subject", "for bob", "-out", str(tmp_path / "e.eml"),
+                        str(pki["bob"].cert)], check=True)
+        enc = (tmp_path / "e.eml").read_bytes().replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+        with smtplib.SMTP("127.0.0.1", sealgate.smtp_port, timeout=10,
+                          source_address=("127.0.0.2", 0)) as s:
+            s.sendmail("partner@example.net", ["bob@example.org"], enc)
+        rows = wait_until(lambda: [json.loads(line) for line in sealgate.sealctl(
+            "incidents", "list", "--json").stdout.splitlines()], 20, what="an incident")
+        assert rows[0]["kind"] == "undecryptable", rows
+        reason = rows[0]["reason"]
+        assert "ECDH" in reason and "EC certificate" in reason, reason
+        assert "BAD_DER" not in reason, reason

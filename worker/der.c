@@ -1,0 +1,85 @@
+/*
+ * NAME
+ *	der 3
+ * SUMMARY
+ *	read one BER/DER TLV: the walker for the CMS structures NSS hides
+ * SYNOPSIS
+ *	#include "worker/worker_int.h"
+ *
+ *	int	worker__der_read(p, n, t)
+ *	const unsigned char *worker__der_content(t)
+ *	size_t	worker__der_size(t)
+ * DESCRIPTION
+ *	worker__der_read() reads the TLV at p (n bytes available) into t:
+ *	a one-octet tag, then a definite length of at most four octets, or,
+ *	for a constructed value, an indefinite length (NSS's encoder streams
+ *	the outer layers of a CMS message that way), whose end-of-contents
+ *	is found by reading the elements inside, at most 32 levels deep.
+ *	Nothing is copied: t points into p.
+ *
+ *	worker__der_content() is where t's content starts; t->len bytes of
+ *	it. worker__der_size() is the whole TLV: header, content and the
+ *	end-of-contents octets of an indefinite length.
+ * DIAGNOSTICS
+ *	SG_EINVAL: a multi-octet tag, a length past n, a primitive value
+ *	of indefinite length, or nesting deeper than 32.
+ */
+
+#include "worker_int.h"
+
+#define DER_DEPTH 32
+
+static int der_read_depth(const unsigned char *p, size_t n, struct worker_der *t, int depth)
+{
+	size_t	len = 0, nl, off;
+	struct worker_der c;
+
+	if (n < 2 || (p[0] & 0x1f) == 0x1f || depth > DER_DEPTH)
+		return (SG_EINVAL);
+	t->p = p;
+	t->eoc = 0;
+	if (p[1] == 0x80) {
+		if (!(p[0] & 0x20))
+			return (SG_EINVAL);
+		for (off = 2; off + 2 <= n && (p[off] != 0 || p[off + 1] != 0);
+		     off += c.hdr + c.len + c.eoc)
+			if (der_read_depth(p + off, n - off, &c, depth + 1) < 0)
+				return (SG_EINVAL);
+		if (off + 2 > n)
+			return (SG_EINVAL);
+		t->hdr = 2;
+		t->len = off - 2;
+		t->eoc = 2;
+		return (0);
+	}
+	if (p[1] < 0x80) {
+		t->hdr = 2;
+		len = p[1];
+	} else {
+		nl = p[1] & 0x7f;
+		if (nl > 4 || n < 2 + nl)
+			return (SG_EINVAL);
+		for (size_t i = 0; i < nl; i++)
+			len = len << 8 | p[2 + i];
+		t->hdr = 2 + nl;
+	}
+	if (len > n - t->hdr)
+		return (SG_EINVAL);
+	t->len = len;
+	return (0);
+}
+
+int	worker__der_read(const unsigned char *p, size_t n, struct worker_der *t)
+{
+	return (der_read_depth(p, n, t, 0));
+}
+
+const unsigned char *worker__der_content(const struct worker_der *t)
+{
+	return (t->p + t->hdr);
+}
+
+size_t	worker__der_size(const struct worker_der *t)
+{
+	return (t->hdr + t->len + t->eoc);
+}
