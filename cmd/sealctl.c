@@ -16,12 +16,37 @@
  *	/etc/sealgate/sealgate.conf, or $SEALGATE_CONF, or -c FILE.
  */
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "sealgate.h"
 #include "sealctl.h"
+
+int	sealctl_queue_open(const struct sealgate_conf *conf, int flags, struct queue **q)
+{
+	const char *dir = conf->main.state_dir;
+	struct stat st;
+	int	err;
+
+	if (flags & SEALCTL_QUEUE_MAKE)
+		sealgate_state_dir(&conf->main);
+	errno = 0;
+	if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+		fprintf(stderr, "sealctl: state directory %s: %s (state_dir in %s)\n", dir,
+			strerror(errno ? errno : ENOTDIR), conf->file);
+		return (SG_EINVAL);
+	}
+	err = queue_open(&conf->main, &conf->queue, flags & ~SEALCTL_QUEUE_MAKE, q);
+	if (err == SG_ENOTFOUND && (flags & QUEUE_RDONLY))
+		return (SG_ENOTFOUND);	/* no queue yet: an empty one */
+	if (err != 0)
+		fprintf(stderr, "sealctl: cannot open the queue in %s: %s\n", dir,
+			sg_strerror(err));
+	return (err);
+}
 
 static int sealctl_config(const struct sealgate_conf *c, int argc, char **argv)
 {

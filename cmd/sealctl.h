@@ -27,6 +27,16 @@ struct sealctl_command {
 	const char *usage;
 };
 
+/*
+ * sealctl_queue_open() opens the queue of conf's state directory (flags:
+ * QUEUE_RDONLY, or SEALCTL_QUEUE_MAKE to create the state directory as
+ * sealgated would). A state directory that does not exist is an error,
+ * never an empty queue. SG_ENOTFOUND (read-only): the directory holds no
+ * queue yet. Any other failure has been explained on stderr.
+ */
+#define SEALCTL_QUEUE_MAKE (1 << 30)
+int	sealctl_queue_open(const struct sealgate_conf *, int flags, struct queue **);
+
 /* sealctl_queue.c */
 int	sealctl_queue(const struct sealgate_conf *, int argc, char **argv);
 

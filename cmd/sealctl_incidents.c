@@ -208,11 +208,14 @@ int	sealctl_incidents(const struct sealgate_conf *conf, int argc, char **argv)
 			" | ack ID...\n");
 		return (SEALCTL_USAGE);
 	}
-	if ((rc = queue_open(&conf->main, &conf->queue, write ? 0 : QUEUE_RDONLY, &q)) < 0) {
-		fprintf(stderr, "sealctl: cannot open the queue in %s: %s\n", conf->main.state_dir,
-			sg_strerror(rc));
-		return (SEALCTL_USAGE);
+	if ((rc = sealctl_queue_open(conf, write ? 0 : QUEUE_RDONLY, &q)) == SG_ENOTFOUND) {
+		if (strcmp(verb, "list") == 0)
+			return (SEALCTL_OK);	/* no queue yet: no incidents */
+		fprintf(stderr, "sealctl: no queue in %s yet\n", conf->main.state_dir);
+		return (SEALCTL_PARTIAL);
 	}
+	if (rc < 0)
+		return (SEALCTL_USAGE);
 	if (strcmp(verb, "list") == 0)
 		rc = cmd_list(q, argc, argv);
 	else if (strcmp(verb, "show") == 0)

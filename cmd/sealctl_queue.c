@@ -49,7 +49,9 @@
  *	shows them through sg_printable().
  */
 
+#include <arpa/inet.h>
 #include <ctype.h>
+#include <errno.h>
 #include <fnmatch.h>
 #include <getopt.h>
 #include <pthread.h>
@@ -88,6 +90,8 @@ struct opts {
 	unsigned notify;		/* inject: QUEUE_NOTIFY_* for every recipient */
 	enum queue_ret ret;		/* inject: RET */
 	const char *envid;		/* inject: ENVID */
+	const char *client;		/* inject: the client it stands for; NULL: own */
+	struct sockaddr_storage client_sa;
 	int	first_arg;		/* index of the first operand */
 };
 
@@ -310,7 +314,7 @@ static bool filter_match(const struct filter *f, const struct queue_env *e)
 
 enum {
 	O_STATE = 256, O_FROM, O_TO, O_OLDER, O_JSON, O_ALL, O_PROCESSED, O_SENDER, O_RCPT,
-	O_COUNT, O_BODYSIZE, O_DELAY, OPT_SYNC, O_NOTIFY, O_RET, O_ENVID, O_FULL,
+	O_COUNT, O_BODYSIZE, O_DELAY, OPT_SYNC, O_NOTIFY, O_RET, O_ENVID, O_FULL, O_CLIENT,
 };
 
 static const struct option longopts[] = {
@@ -331,6 +335,7 @@ static const struct option longopts[] = {
 	{"notify", required_argument, NULL, O_NOTIFY},
 	{"ret", required_argument, NULL, O_RET},
 	{"envid", required_argument, NULL, O_ENVID},
+	{"client", required_argument, NULL, O_CLIENT},
 	{NULL, 0, NULL, 0},
 };
 
@@ -362,6 +367,23 @@ static int parse_notify(const char *arg, unsigned *out)
 	if (bits == 0 || ((bits & QUEUE_NOTIFY_NEVER) && bits != QUEUE_NOTIFY_NEVER))
 		return (-1);
 	*out = bits;
+	return (0);
+}
+
+/* parse_client - a numeric IPv4 or IPv6 address (no port) */
+
+static int parse_client(const char *arg, struct sockaddr_storage *ss)
+{
+	struct sockaddr_in *v4 = (struct sockaddr_in *) ss;
+	struct sockaddr_in6 *v6 = (struct sockaddr_in6 *) ss;
+
+	memset(ss, 0, sizeof(*ss));
+	if (inet_pton(AF_INET, arg, &v4->sin_addr) == 1)
+		v4->sin_family = AF_INET;
+	else if (inet_pton(AF_INET6, arg, &v6->sin6_addr) == 1)
+		v6->sin6_family = AF_INET6;
+	else
+		return (-1);
 	return (0);
 }
 
@@ -422,6 +444,9 @@ static int opt_value(struct opts *o, int c, const char *arg)
 	case O_ENVID:
 		o->envid = arg;
 		return (envid_ok(arg) ? 0 : -1);
+	case O_CLIENT:
+		o->client = arg;
+		return (parse_client(arg, &o->client_sa));
 	default:
 		return (-1);
 	}
@@ -429,7 +454,7 @@ static int opt_value(struct opts *o, int c, const char *arg)
 
 static int parse_opts(int argc, char **argv, struct opts *o)
 {
-	int	c;
+	int	c, li = -1;
 
 	memset(o, 0, sizeof(*o));
 	o->f.state = -1;
@@ -437,7 +462,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	o->count = 1;
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "", longopts, &li)) != -1) {
 		switch (c) {
 		case O_JSON:
 			o->json = true;
@@ -455,9 +480,14 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			o->sync = true;
 			break;
 		default:
-			if (opt_value(o, c, optarg) != 0) {
+			if (c == '?' || li < 0) {
 				fprintf(stderr, "sealctl queue %s: bad option or value: %s\n", argv[0],
 					argv[optind - 1]);
+				return (-1);
+			}
+			if (opt_value(o, c, optarg) != 0) {
+				fprintf(stderr, "sealctl queue %s: bad option or value: --%s %s\n",
+					argv[0], longopts[li].name, optarg ? optarg : "");
 				return (-1);
 			}
 		}
@@ -468,21 +498,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 
 /* ---------------------------------------------------------- opening */
 
-static int open_queue(const struct sealgate_conf *conf, int flags, struct queue **q)
-{
-	int	err;
-
-	/* A change to a queue that was never made makes it, as sealgated would. */
-	if ((flags & QUEUE_RDONLY) == 0)
-		sealgate_state_dir(&conf->main);
-	err = queue_open(&conf->main, &conf->queue, flags, q);
-	if (err == SG_ENOTFOUND && (flags & QUEUE_RDONLY))
-		return (SG_ENOTFOUND);	/* no queue yet: an empty one */
-	if (err != 0)
-		fprintf(stderr, "sealctl: cannot open the queue in %s: %s\n",
-			conf->main.state_dir, sg_strerror(err));
-	return (err);
-}
+#define NOUSAGE 102			/* exit 2; the reason is on stderr, no usage */
 
 /* ------------------------------------------------------------- list */
 
@@ -518,10 +534,10 @@ static int cmd_list(const struct sealgate_conf *conf, const struct opts *o, int 
 
 	if (o->first_arg != argc)
 		return (SEALCTL_USAGE);
-	if ((err = open_queue(conf, QUEUE_RDONLY, &q)) == SG_ENOTFOUND)
+	if ((err = sealctl_queue_open(conf, QUEUE_RDONLY, &q)) == SG_ENOTFOUND)
 		goto summary;
 	if (err)
-		return (SEALCTL_USAGE);
+		return (NOUSAGE);
 	setvbuf(stdout, NULL, _IOFBF, OUTBUF);
 	err = queue_scan(q, o->f.state == QUEUE_DONE ? QUEUE_SCAN_TRACK : 0, &cursor, 2000,
 			 list_one, &c);
@@ -562,8 +578,8 @@ static int cmd_show(const struct sealgate_conf *conf, const struct opts *o, int 
 
 	if ((rc = one_id("show", o, argc, argv, &id)) != 0)
 		return (rc);
-	if ((err = open_queue(conf, QUEUE_RDONLY, &q)) != 0)
-		return (err == SG_ENOTFOUND ? SEALCTL_PARTIAL : SEALCTL_USAGE);
+	if ((err = sealctl_queue_open(conf, QUEUE_RDONLY, &q)) != 0)
+		return (err == SG_ENOTFOUND ? SEALCTL_PARTIAL : NOUSAGE);
 	queue_env_init(&e);
 	if ((err = queue_get(q, id, 0, &e)) == SG_ENOTFOUND)
 		err = queue_get(q, id, QUEUE_GET_TRACK, &e);
@@ -595,8 +611,8 @@ static int cmd_cat(const struct sealgate_conf *conf, const struct opts *o, int a
 
 	if ((rc = one_id("cat", o, argc, argv, &id)) != 0)
 		return (rc);
-	if ((err = open_queue(conf, QUEUE_RDONLY, &q)) != 0)
-		return (err == SG_ENOTFOUND ? SEALCTL_PARTIAL : SEALCTL_USAGE);
+	if ((err = sealctl_queue_open(conf, QUEUE_RDONLY, &q)) != 0)
+		return (err == SG_ENOTFOUND ? SEALCTL_PARTIAL : NOUSAGE);
 	setvbuf(stdout, NULL, _IOFBF, OUTBUF);
 	err = queue_body_foreach(q, id, o->processed ? QUEUE_BODY_PROCESSED : QUEUE_BODY_ORIGINAL,
 				 write_chunk, stdout, NULL);
@@ -682,7 +698,7 @@ static int ids_from_filter(const struct sealgate_conf *conf, const struct filter
 	uint64_t cursor = 0;
 	int	err;
 
-	if ((err = open_queue(conf, QUEUE_RDONLY, &q)) != 0)
+	if ((err = sealctl_queue_open(conf, QUEUE_RDONLY, &q)) != 0)
 		return (err == SG_ENOTFOUND ? 0 : err);
 	err = queue_scan(q, 0, &cursor, 5000, collect_one, &c);
 	queue_close(q);
@@ -697,7 +713,7 @@ static int gather_ids(const struct sealgate_conf *conf, const struct opts *o, in
 	if (o->all) {
 		if (nargs != 0)
 			return (-1);
-		return (ids_from_filter(conf, &o->f, iv) == 0 ? 0 : -2);
+		return (ids_from_filter(conf, &o->f, iv) == 0 ? 0 : -2);	/* said why */
 	}
 	if (nargs < 1 || o->f.state >= 0 || o->f.from || o->f.to || o->f.before_ms)
 		return (-1);	/* filters only with --all */
@@ -742,11 +758,11 @@ static int cmd_bulk(const struct sealgate_conf *conf, const struct opts *o, int 
 
 	if ((rc = gather_ids(conf, o, argc, argv, &iv)) != 0) {
 		free(iv.v);
-		return (rc == -1 ? SEALCTL_USAGE : SEALCTL_PARTIAL);
+		return (rc == -1 ? SEALCTL_USAGE : NOUSAGE);
 	}
-	if ((err = open_queue(conf, 0, &q)) != 0) {
+	if ((err = sealctl_queue_open(conf, 0, &q)) != 0) {
 		free(iv.v);
-		return (SEALCTL_USAGE);
+		return (NOUSAGE);
 	}
 	res = sg_xcalloc(iv.n ? iv.n : 1, sizeof(*res));
 	if (kind == 0)
@@ -830,8 +846,8 @@ static int cmd_stats(const struct sealgate_conf *conf, const struct opts *o, int
 	if (o->first_arg != argc)
 		return (SEALCTL_USAGE);
 	memset(&s, 0, sizeof(s));
-	if ((err = open_queue(conf, QUEUE_RDONLY, &q)) != 0 && err != SG_ENOTFOUND)
-		return (SEALCTL_USAGE);
+	if ((err = sealctl_queue_open(conf, QUEUE_RDONLY, &q)) != 0 && err != SG_ENOTFOUND)
+		return (NOUSAGE);
 	if (err == 0) {
 		err = queue_stats(q, &s);
 		queue_close(q);
@@ -943,7 +959,11 @@ static int cmd_inject(const struct sealgate_conf *conf, const struct opts *o, in
 	queue_env_init(&e);
 	e.state = (enum queue_state) o->inject_state;
 	e.sender = o->sender ? o->sender : "";
-	e.client_addr = "127.0.0.1";
+	/* Classified as smtpd would classify that client; by default an own server. */
+	e.client_addr = o->client ? o->client : "127.0.0.1";
+	e.direction = o->client == NULL || sg_cidrlist_match(&conf->main.own_servers,
+				(const struct sockaddr *) &o->client_sa) ?
+		QUEUE_DIR_OUTBOUND : QUEUE_DIR_INBOUND;
 	e.listener = "sealctl";
 	e.next_attempt_ms = o->delay_ms ? sg_now_ms() + o->delay_ms : 0;
 	e.ret = o->ret;
@@ -960,7 +980,7 @@ static int cmd_inject(const struct sealgate_conf *conf, const struct opts *o, in
 		}
 		r->notify = o->notify;
 	}
-	if ((err = open_queue(conf, 0, &q)) == 0) {
+	if ((err = sealctl_queue_open(conf, SEALCTL_QUEUE_MAKE, &q)) == 0) {
 		if (o->count > 1 && o->sync) {
 			for (uint64_t i = 0; i < o->count && err == 0; i++)
 				err = queue_spool(q, &e, &b, &nid);
@@ -992,7 +1012,7 @@ static void usage(void)
 		"       sealctl queue stats [--json]\n"
 		"       sealctl queue inject --rcpt ADDR... [--sender S] [--state S] [--count N [--sync]]\n"
 		"                            [--notify NEVER|SUCCESS,FAILURE,DELAY] [--ret FULL|HDRS] [--envid ID]\n"
-		"                            [--body-size N] [--delay DUR] [< BODY]\n"
+		"                            [--client IP] [--body-size N] [--delay DUR] [< BODY]\n"
 		"states: incoming working ready deferred hold (done: tracking records)\n");
 }
 
@@ -1028,6 +1048,8 @@ int	sealctl_queue(const struct sealgate_conf *conf, int argc, char **argv)
 				rc = cmd_bulk(conf, &o, argc, argv, k);
 	if (rc == SEALCTL_USAGE)
 		usage();
+	else if (rc == NOUSAGE)
+		rc = SEALCTL_USAGE;
 	if (fflush(stdout) != 0 && rc == SEALCTL_OK)
 		rc = SEALCTL_PARTIAL;
 	free(o.rcpts.v);

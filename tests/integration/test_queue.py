@@ -46,12 +46,30 @@ def running(sealgate):
 
 
 def test_empty_queue_before_any_mail(sealgate):
+    """A state directory with no queue in it yet (installed, never started)."""
     sealgate.write_config()
+    sealgate.state_dir.mkdir()
     r = sealgate.sealctl("queue", "list")
     assert "Queue is empty" in r.stdout
     assert sealgate.sealctl("queue", "list", "--json").stdout == ""
     st = json.loads(sealgate.sealctl("queue", "stats", "--json").stdout)
     assert st["count"]["hold"] == 0
+
+
+def test_missing_state_dir_is_an_error_not_an_empty_queue(sealgate, tmp_path):
+    missing = tmp_path / "no" / "such" / "state"
+    sealgate.write_config()
+    conf = sealgate.conf.read_text().replace(str(sealgate.state_dir), str(missing))
+    sealgate.conf.write_text(conf)
+    for verb in (["list"], ["list", "--json"], ["stats"], ["stats", "--json"],
+                 ["show", "00CQ3FV37W000"], ["hold", "--all"], ["delete", "00CQ3FV37W000"]):
+        r = sealgate.sealctl("queue", *verb, check=False)
+        assert r.returncode == 2, (verb, r)
+        assert str(missing) in r.stderr and "No such file or directory" in r.stderr, (verb, r)
+        assert "usage:" not in r.stderr and "Queue is empty" not in r.stdout, (verb, r)
+    r = sealgate.sealctl("incidents", "list", check=False)
+    assert r.returncode == 2 and str(missing) in r.stderr, r
+    assert not missing.exists()
 
 
 def test_inject_with_dsn_parameters(sealgate):

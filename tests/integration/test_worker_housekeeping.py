@@ -28,6 +28,7 @@ def tracked(sealgate):
 
 def finished_message(sealgate):
     """A message that left the queue: its tracking record remains."""
+    sealgate.state_dir.mkdir(exist_ok=True)     # as the daemon's first start makes it
     before = tracked(sealgate)
     sealgate.sealctl("queue", "inject", "--rcpt", "x@partner.test", "--state", "hold",
                      input="Subject: t\r\n\r\nhi\r\n")

@@ -11,6 +11,7 @@ import os
 import pwd
 import smtplib
 import subprocess
+from pathlib import Path
 
 from conftest import free_port, wait_until
 from peers import SmtpPeer
@@ -330,3 +331,53 @@ def test_mail_encrypted_to_an_ec_certificate_says_why_it_cannot_be_read(sealgate
         reason = rows[0]["reason"]
         assert "ECDH" in reason and "EC certificate" in reason, reason
         assert "BAD_DER" not in reason, reason
+
+
+def example_rules():
+    """The rules sealgate.conf.example ships (enQsig's three defaults)."""
+    import re
+    text = (Path(__file__).resolve().parents[2] / "sealgate.conf.example").read_text()
+    return re.search(r"^\trules = \(.*?^\t\);", text, re.S | re.M).group(0)
+
+
+def test_injected_mail_is_classified_like_smtpd(sealgate):
+    """sealctl queue inject stands for an own server unless --client says
+    otherwise, so the README's inject example gets signed by the default
+    outbound rule; --client with a stranger's address makes it inbound."""
+    pki = get_pki()
+    with SmtpPeer(port=free_port()) as sink:
+        sealgate.state_dir.mkdir(exist_ok=True)
+        sealgate.write_config(
+            'own_domains = [ "example.com" ];\nown_servers = [ "10.1.0.0/16" ];\n'
+            'certs = { revocation = "off"; };\n'
+            f'delivery = {{ routes = ( {{ domains = [ "partner.test", "example.com" ]; '
+            f'hosts = [ "127.0.0.1:{sink.port}" ]; }} ); }};\n'
+            'worker = {\n' + example_rules() + '\n};\n')
+        sealgate.sealctl("cert", "init")
+        sealgate.sealctl("cert", "import", pki.root.cert, "--ca")
+        sealgate.sealctl("cert", "import", pki.chain)
+        pw = pki.password_file("gateway", sealgate.dir)
+        sealgate.sealctl("cert", "import", pki["gateway"].p12, "--password-file", pw,
+                         "--gateway", "example.com")
+        sealgate.start()
+        body = "From: erp@example.com\r\nSubject: invoice\r\n\r\nplease pay\r\n"
+        out = sealgate.sealctl("queue", "inject", "--sender", "erp@example.com",
+                               "--rcpt", "buyer@partner.test", input=body).stdout.split()
+        got = arrived(sink, "buyer@partner.test")
+        assert b"multipart/signed" in got["body"].split(b"\r\n\r\n", 1)[0], got["body"][:400]
+        m = json.loads(sealgate.sealctl("queue", "show", out[0], "--json").stdout)
+        assert (m["direction"], m["rule"]) == ("outbound", "outbound"), m
+        out = sealgate.sealctl("queue", "inject", "--sender", "a@stranger.test",
+                               "--client", "192.0.2.7", "--rcpt", "u@example.com",
+                               input="Subject: hi\r\n\r\nhi\r\n").stdout.split()
+        arrived(sink, "u@example.com")
+        m = json.loads(sealgate.sealctl("queue", "show", out[0], "--json").stdout)
+        assert (m["direction"], m["rule"], m["client_address"]) == \
+            ("inbound", "inbound", "192.0.2.7"), m
+        out = sealgate.sealctl("queue", "inject", "--client", "10.1.2.3", "--rcpt",
+                               "x@partner.test", "--state", "hold", input="x\r\n").stdout.split()
+        m = json.loads(sealgate.sealctl("queue", "show", out[0], "--json").stdout)
+        assert m["direction"] == "outbound", m
+        r = sealgate.sealctl("queue", "inject", "--client", "not-an-ip", "--rcpt",
+                             "x@partner.test", input="x\r\n", check=False)
+        assert r.returncode == 2 and "--client" in r.stderr, r.stderr
