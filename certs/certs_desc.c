@@ -34,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <nssb64.h>
 
@@ -47,15 +48,23 @@ struct certs_fpcache {
 	CERTCertificate *cert;
 };
 
+/*
+ * certs_emails - each address once: NSS lists the subject's emailAddress
+ * and the alternative names one after the other, and many CAs put the
+ * same address in both.
+ */
 size_t	certs_emails(CERTCertificate *cert, char out[][128], size_t max)
 {
-	size_t	n = 0;
+	size_t	n = 0, i;
 
 	for (const char *e = CERT_GetFirstEmailAddress(cert); e && n < max;
 	     e = CERT_GetNextEmailAddress(cert, e)) {
 		if (strlen(e) >= 128)
 			continue;
-		snprintf(out[n++], 128, "%s", e);
+		for (i = 0; i < n && strcasecmp(out[i], e) != 0; i++)
+			;
+		if (i == n)
+			snprintf(out[n++], 128, "%s", e);
 	}
 	return (n);
 }

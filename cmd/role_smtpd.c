@@ -89,6 +89,7 @@ static int spool_submit(void *ctx, const struct smtpd_envelope *e, const void *d
 	r->env.tls_cipher = e->tls_cipher;
 	r->env.sender = e->sender;
 	r->env.envid = e->envid;
+	r->env.subject = e->subject ? e->subject : "";
 	for (size_t i = 0; i < e->nrcpts; i++) {
 		struct queue_rcpt *q = queue_env_rcpt_add(&r->env, e->rcpts[i]);
 

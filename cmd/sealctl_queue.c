@@ -940,7 +940,7 @@ static int cmd_inject(const struct sealgate_conf *conf, const struct opts *o, in
 	struct queue_body_src b = {.fd = -1};
 	struct queue_env e;
 	struct queue *q;
-	char   *body = NULL, id[QUEUE_ID_BUFSZ];
+	char   *body = NULL, id[QUEUE_ID_BUFSZ], subject[256];
 	uint64_t nid;
 	int	err;
 
@@ -965,6 +965,8 @@ static int cmd_inject(const struct sealgate_conf *conf, const struct opts *o, in
 				(const struct sockaddr *) &o->client_sa) ?
 		QUEUE_DIR_OUTBOUND : QUEUE_DIR_INBOUND;
 	e.listener = "sealctl";
+	if (sg_header_get(body, (size_t) b.len, "Subject", subject, sizeof(subject)) >= 0)
+		e.subject = subject;
 	e.next_attempt_ms = o->delay_ms ? sg_now_ms() + o->delay_ms : 0;
 	e.ret = o->ret;
 	e.envid = o->envid ? o->envid : "";

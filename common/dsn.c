@@ -141,22 +141,9 @@ static void status_part(const struct sg_dsn *d, struct sg_buf *b)
 	sg_buf_puts(b, "\r\n");
 }
 
-/* header_len - the header section of the original, up to its empty line */
-
-static size_t header_len(const char *p, size_t len)
-{
-	for (size_t i = 0; i + 1 < len; i++) {
-		if (p[i] == '\n' && p[i + 1] == '\n')
-			return (i + 1);
-		if (p[i] == '\n' && p[i + 1] == '\r' && i + 2 < len && p[i + 2] == '\n')
-			return (i + 1);
-	}
-	return (len);
-}
-
 static void original_part(const struct sg_dsn *d, struct sg_buf *b)
 {
-	size_t	n = d->full ? d->original_len : header_len(d->original, d->original_len);
+	size_t	n = d->full ? d->original_len : sg_header_len(d->original, d->original_len);
 
 	sg_buf_printf(b, "Content-Description: %s\r\nContent-Type: %s\r\n\r\n",
 		      d->full ? "Undelivered Message" : "Undelivered Message Headers",

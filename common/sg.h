@@ -104,6 +104,10 @@ SG_NORETURN void sg_panic(const char *fmt, ...) SG_PRINTF(1, 2);
  */
 char   *sg_printable(char *dst, size_t dstlen, const void *src, size_t srclen);
 
+/* Header fields of a message (header.c). */
+size_t	sg_header_len(const char *p, size_t len);
+int	sg_header_get(const char *p, size_t len, const char *name, char *out, size_t outlen);
+
 /* Memory: the x-functions die on failure. */
 void   *sg_xmalloc(size_t);
 void   *sg_xcalloc(size_t, size_t);

@@ -83,6 +83,7 @@ struct smtpd_envelope {
 	const char *tls_version;	/* "" when plain */
 	const char *tls_cipher;
 	const char *session;		/* session id for logs */
+	const char *subject;		/* Subject field, unfolded, cut; "": none */
 	const char *pass_rule;		/* NULL: for the worker; else the rule
 					 * under which it passes unchanged ("":
 					 * none), straight to delivery */

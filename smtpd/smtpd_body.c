@@ -11,6 +11,7 @@
  *	int	smtpd_body_map(b, p, len)
  *	void	smtpd_body_unmap(b, p, len)
  *	void	smtpd_body_free(b)
+ *	size_t	smtpd_body_head(b, buf, len, &p)
  * DESCRIPTION
  *	Small messages, the common case, stay in one growing buffer. Once a
  *	body would pass spill_at bytes it moves to an unnamed temporary file
@@ -18,6 +19,10 @@
  *	50 MB message arrives; nothing is left on disk when the process
  *	dies. smtpd_body_map() gives the whole body as one span (the buffer,
  *	or a read-only mapping of the file) for the queue.
+ *
+ *	smtpd_body_head() gives the first (at most) len bytes of the body at
+ *	*p: the buffer itself, or a copy read from the file into buf (len
+ *	bytes); it returns how many there are (0 on a read error).
  *
  *	Append errors are sticky in b->err and stop further writes; the
  *	session then answers 451 instead of acknowledging.
@@ -123,4 +128,17 @@ void	smtpd_body_free(struct smtpd_body *b)
 		close(b->fd);
 	b->fd = -1;
 	b->size = 0;
+}
+
+size_t	smtpd_body_head(const struct smtpd_body *b, char *buf, size_t len, const char **p)
+{
+	ssize_t	n;
+
+	if (b->fd < 0) {
+		*p = b->mem.data ? b->mem.data : "";
+		return (b->mem.len < len ? b->mem.len : len);
+	}
+	*p = buf;
+	n = pread(b->fd, buf, len, 0);
+	return (n > 0 ? (size_t) n : 0);
 }

@@ -276,6 +276,24 @@ static void on_done(void *arg, int err, const char *qid)
 static void commit_finish(struct smtpd_conn *);
 static void tls_pump(struct smtpd_conn *);
 
+/*
+ * subject - the Subject field for the tracking record. A header section
+ * longer than SUBJECT_SCAN hides it: worth no more reading on this path.
+ */
+#define SUBJECT_SCAN	16384
+#define SUBJECT_MAX	256
+
+static const char *subject(struct smtpd_tx *tx)
+{
+	char	buf[SUBJECT_SCAN], *out = sg_arena_alloc(tx->arena, SUBJECT_MAX);
+	const char *p;
+	size_t	n = smtpd_body_head(&tx->body, buf, sizeof(buf), &p);
+
+	if (sg_header_get(p, n, "Subject", out, SUBJECT_MAX) < 0)
+		out[0] = 0;
+	return (out);
+}
+
 static void envelope(struct smtpd_conn *c)
 {
 	struct smtpd_tx *tx = c->s.tx;
@@ -296,7 +314,7 @@ static void envelope(struct smtpd_conn *c)
 		.outbound = tx->outbound,.listener = c->s.listener,
 		.client = c->s.peer_str,.helo = c->s.helo,
 		.tls_version = c->s.tls_version,.tls_cipher = c->s.tls_cipher,
-		.session = c->s.id,
+		.session = c->s.id,.subject = subject(tx),
 	};
 	if (c->s.pol->rules)
 		e->pass_rule = sg_rules_pass(c->s.pol->rules, tx->outbound ? SG_RULE_DIR_OUTBOUND

@@ -47,6 +47,10 @@ int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 	(void) sg_domain_match("example.com", s, len);
 	if (strlen(sg_printable(out, sizeof(out), s, len)) >= sizeof(out))
 		abort();
+	if (sg_header_len(s, len) > len)
+		abort();
+	if (sg_header_get(s, len, "Subject", out, sizeof(out)) >= (int) sizeof(out))
+		abort();
 	free(s);
 	return (0);
 }

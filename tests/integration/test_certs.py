@@ -184,6 +184,20 @@ def test_list_and_show_json(db, pki):
     assert r.returncode == 1 and "no such certificate" in r.stderr
 
 
+def test_address_in_subject_and_alt_names_is_listed_once(db, tmp_path):
+    key, crt = tmp_path / "dup.key", tmp_path / "dup.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-nodes", "-keyout", str(key), "-out", str(crt),
+                    "-days", "30", "-subj", "/CN=dup/emailAddress=Dup@Example.com",
+                    "-addext", "subjectAltName=email:dup@example.com,email:other@example.com"],
+                   check=True, capture_output=True)
+    db.sealctl("cert", "import", crt)
+    [row] = [r for r in listing(db) if "CN=dup" in r["subject"]]
+    assert sorted(e.lower() for e in row["emails"]) == ["dup@example.com", "other@example.com"], row
+    shown = db.sealctl("cert", "show", row["id"]).stdout
+    assert shown.lower().count("email: dup@example.com") == 1, shown
+
+
 def test_export_and_remove(db, pki):
     db.sealctl("cert", "import", pki["frank"].der)
     pem = db.sealctl("cert", "export", "frank@example.net").stdout

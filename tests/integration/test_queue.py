@@ -79,7 +79,7 @@ def test_inject_with_dsn_parameters(sealgate):
                          "--envid", "INV-2026-0042", input="Subject: x\r\n\r\nx\r\n")
     [qid] = r.stdout.split()
     m = json.loads(sealgate.sealctl("queue", "show", qid, "--json").stdout)
-    assert (m["ret"], m["envid"]) == ("HDRS", "INV-2026-0042")
+    assert (m["ret"], m["envid"], m["subject"]) == ("HDRS", "INV-2026-0042", "x")
     assert [x["notify"] for x in m["recipients"]] == [2 | 4, 2 | 4]   # SUCCESS, FAILURE
     # list --json --full carries what show --json does, for every message
     [full] = listing(sealgate, "--full")
@@ -266,6 +266,33 @@ def test_map_full_is_reported_and_harmless(sealgate):
     inject(sealgate, "r@example.net", body=big)  # space came back
 
 
+def test_subject_is_tracked_unfolded_also_from_a_spilled_body(sealgate):
+    """The tracking record carries the Subject field: folded lines joined,
+    found in a body kept in memory and in one spilled to a file."""
+    import smtplib
+    sealgate.write_config('own_domains = [ "example.net" ];\n'
+                          'smtpd = { listeners = ( { address = "127.0.0.1:%d"; } ); '
+                          'spill_threshold = "4K"; };' % sealgate.smtp_port)
+    sealgate.start(role="smtpd")
+    cases = [(b"From: a@x.test\r\nSubject: Rechnung 4711\r\n\tfor May\r\n\r\nhi\r\n",
+              "Rechnung 4711 for May"),
+             (b"Subject: big one\r\n\r\n" + (b"y" * 76 + b"\r\n") * 200,
+              "big one"),
+             (b"X-Other: 1\r\n\r\nSubject: in the body\r\n", "")]
+    ids = []
+    with smtplib.SMTP("127.0.0.1", sealgate.smtp_port, timeout=10) as s:
+        s.ehlo("client.test")
+        for body, _ in cases:
+            s.mail("a@x.test")
+            s.rcpt("b@example.net")
+            code, text = s.data(body)
+            assert code == 250, text
+            ids.append(text.decode().rsplit(" ", 1)[1])
+    for mid, (_, want) in zip(ids, cases):
+        shown = json.loads(sealgate.sealctl("queue", "show", mid, "--json").stdout)
+        assert shown["subject"] == want, shown
+
+
 def test_mail_from_a_real_smtp_client(sealgate):
     """smtplib -> smtpd role -> queue; sealctl sees, shows, cats and deletes it."""
     import smtplib
@@ -282,6 +309,7 @@ def test_mail_from_a_real_smtp_client(sealgate):
     mid = text.decode().rsplit(" ", 1)[1]
     shown = json.loads(sealgate.sealctl("queue", "show", mid, "--json").stdout)
     assert shown["sender"] == "alice@x.test" and shown["helo"] == "client.test"
+    assert shown["subject"] == "via smtp", shown
     assert shown["client_address"] == "127.0.0.1"
     assert [r["address"] for r in shown["recipients"]] == ["bob@example.net",
                                                            "carol@example.org"]

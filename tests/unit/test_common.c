@@ -357,6 +357,28 @@ static void test_conf_errors(void **state)
 	sg_buf_free(&e);
 }
 
+static void test_header_get(void **state)
+{
+	static const char m1[] = "From: a@b\r\nSUBJECT:  Rechnung\r\n\t 4711\r\n  x\r\nX: 1\r\n\r\n"
+		"Subject: body\r\n";
+	static const char m2[] = "Subjects: no\nSubject:\tlf\tonly\n\nbody";
+	static const char m3[] = "\r\nSubject: not a header\r\n";
+	char	out[8], big[64];
+
+	(void) state;
+	assert_int_equal(sg_header_get(m1, sizeof(m1) - 1, "Subject", big, sizeof(big)), 17);
+	assert_string_equal(big, "Rechnung  4711  x");
+	assert_int_equal(sg_header_get(m1, sizeof(m1) - 1, "subject", out, sizeof(out)), 7);
+	assert_string_equal(out, "Rechnun");
+	assert_int_equal(sg_header_get(m2, sizeof(m2) - 1, "Subject", big, sizeof(big)), 7);
+	assert_string_equal(big, "lf only");
+	assert_int_equal(sg_header_get(m3, sizeof(m3) - 1, "Subject", big, sizeof(big)),
+			 SG_ENOTFOUND);
+	assert_int_equal(sg_header_len(m3, sizeof(m3) - 1), 0);
+	assert_int_equal(sg_header_get(m1, 30, "X", big, sizeof(big)), SG_ENOTFOUND);
+	assert_int_equal(sg_header_len(m2, sizeof(m2) - 1), 30);
+}
+
 int	main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -368,6 +390,7 @@ int	main(void)
 		cmocka_unit_test(test_domain),
 		cmocka_unit_test(test_domain_pattern),
 		cmocka_unit_test(test_printable),
+		cmocka_unit_test(test_header_get),
 		cmocka_unit_test(test_buf),
 		cmocka_unit_test(test_arena),
 		cmocka_unit_test(test_strerror),
