@@ -29,9 +29,16 @@
  *
  *	Without foreground the master first detaches (fork, setsid, stdio on
  *	/dev/null) and everything logs to syslog.
+ *	Before it detaches (or, in the foreground, starts anything), the
+ *	master makes sure the first start can succeed: no other master runs,
+ *	the state directory can be made, and every role's check() passes (a
+ *	listener that cannot be bound, a TLS certificate that is missing).
+ *	Until then its warnings and errors also go to stderr, so that
+ *	whoever started it reads why it refused.
  * DIAGNOSTICS
- *	An invalid configuration, an unusable state directory or another
- *	running master (per the pidfile) are fatal.
+ *	An invalid configuration, an unusable state directory, another
+ *	running master (per the pidfile) or a role that cannot start are
+ *	fatal: exit status 1, the reason on stderr.
  */
 
 #include <errno.h>
@@ -246,9 +253,9 @@ static void master_on_signal(uv_signal_t *sig, int signum)
 		master_stop(m, signum);
 }
 
-/* master_pidfile - refuse a second master; record ours */
+/* master_refuse_second - another live master holds the pidfile: fatal */
 
-static void master_pidfile(const char *path)
+static void master_refuse_second(const char *path)
 {
 	FILE   *fp;
 	long	other;
@@ -259,11 +266,44 @@ static void master_pidfile(const char *path)
 			sg_fatal("event=already_running pid=%ld pidfile=\"%s\"", other, path);
 		fclose(fp);
 	}
+}
+
+/* master_pidfile - refuse a second master; record ours */
+
+static void master_pidfile(const char *path)
+{
+	FILE   *fp;
+
+	master_refuse_second(path);
 	if ((fp = fopen(path, "w")) == NULL)
 		sg_fatal("event=pidfile_failed path=\"%s\" error=\"%s\"", path, strerror(errno));
 	fprintf(fp, "%ld\n", (long) getpid());
 	if (fclose(fp) != 0)
 		sg_fatal("event=pidfile_failed path=\"%s\" error=\"%s\"", path, strerror(errno));
+}
+
+/*
+ * master_check_roles - what would stop a role from starting, found before
+ * the master detaches: a port in use, a missing server certificate. Only
+ * the first start is checked; later restarts back off as before.
+ */
+static void master_check_roles(const struct sealgate_conf *conf,
+			       const struct role_ops *const *ops, size_t n)
+{
+	struct sg_buf errors = SG_BUF_INIT;
+	bool	bad = false;
+
+	for (size_t i = 0; i < n; i++) {
+		if (ops[i]->check == NULL || ops[i]->check(conf, &errors) == 0)
+			continue;
+		for (const char *p = errors.data, *nl; p && (nl = strchr(p, '\n')); p = nl + 1)
+			sg_error("event=role_cannot_start role=%s error=\"%.*s\"", ops[i]->name,
+				 (int) (nl - p), p);
+		sg_buf_free(&errors);
+		bad = true;
+	}
+	if (bad)
+		sg_fatal("event=start_refused reason=\"a role cannot start; see above\"");
 }
 
 static void master_detach(void)
@@ -303,12 +343,17 @@ int	master_run(const char *conf_file, bool foreground)
 	}
 	m.file = sg_xstrdup(m.conf->file);
 	sg_log_set_level((enum sg_log_level) m.conf->main.log_level);
+	/* Until it detaches, whoever started the master sees why it cannot start. */
+	sg_log_echo(!foreground);
 	if (uv_exepath(m.exe, &exelen) != 0)
 		sg_fatal("event=exepath_failed");
+	master_refuse_second(m.conf->main.pidfile);
 	role_prepare_state(m.conf);
+	master_check_roles(m.conf, ops, SG_NELEM(ops));
 	if (!foreground) {
 		master_detach();
 		sg_log_init("sealgated", "master", SG_LOG_SYSLOG);
+		sg_log_echo(false);
 	}
 	master_pidfile(m.conf->main.pidfile);
 	snprintf(m.pid, sizeof(m.pid), "%ld", (long) getpid());

@@ -26,6 +26,10 @@
  *	the S/MIME keys can live in a database smtpd never opens), logs in
  *	only to reach that key, runs unprivileged once its ports
  *	are bound, and dumps no core (the key is in its memory).
+ *	check() is what start() would refuse, tried without starting: the
+ *	TLS server certificate and a bind of every listener. The master runs
+ *	it before its first start, so that a daemon that cannot serve says
+ *	so and exits instead of detaching.
  * DIAGNOSTICS
  *	A failure to start is logged and start() returns NULL (the runtime
  *	then exits and the master restarts the role with backoff).
@@ -261,8 +265,28 @@ static void smtpd_role_stop(void *state)
 	smtpd_stop(rs->smtpd, smtpd_role_stopped, rs);
 }
 
+/* smtpd_role_check - the server certificate and every listener, then let go */
+
+static int smtpd_role_check(const struct sealgate_conf *conf, struct sg_buf *errors)
+{
+	struct role_smtpd rs = {0};
+	int	err = tls_open(&rs, conf);
+
+	if (rs.tls)
+		certs_tls_server_free(rs.tls);
+	if (rs.certs)
+		certs_close(rs.certs);
+	if (err < 0)
+		sg_buf_printf(errors, "the TLS server certificate \"%s\" is not usable: %s\n",
+			      conf->certs.tls_cert, sg_strerror(err));
+	if (smtpd_listeners_check(&conf->smtpd, errors) < 0)
+		err = SG_EIO;
+	return (err);
+}
+
 const struct role_ops role_smtpd_ops = {
 	.name = "smtpd",
+	.check = smtpd_role_check,
 	.start = smtpd_role_start,
 	.reload = smtpd_role_reload,
 	.stop = smtpd_role_stop,

@@ -5,10 +5,17 @@
  *	sealgate administration: queue, certificates, incidents
  * SYNOPSIS
  *	sealctl [-c FILE] COMMAND [ARGS...]
+ *	sealctl --help | --version | COMMAND --help
  * DESCRIPTION
  *	sealctl works on the same state directory as a running sealgated,
  *	which it never needs to stop. Each command lives in its own file
  *	(sealctl_COMMAND.c) and is listed in the table below.
+ *
+ *	The command table holds every verb's usage line: --help (no
+ *	configuration needed), "COMMAND --help" and every usage error print
+ *	from it (sealctl_usage()). sealctl_queue_open() is the one way the
+ *	commands open the queue: a state directory that does not exist is
+ *	an error, never an empty queue.
  *
  *	Exit status: 0 success, 1 partial failure (named on stderr),
  *	2 usage or configuration error.
@@ -54,24 +61,74 @@ static int sealctl_config(const struct sealgate_conf *c, int argc, char **argv)
 		printf("%s: configuration is valid\n", c->file);
 		return (SEALCTL_OK);
 	}
-	fprintf(stderr, "usage: sealctl config check\n");
+	sealctl_usage(stderr, "config");
 	return (SEALCTL_USAGE);
 }
 
+/* Every verb of every command, the one text --help and usage errors print. */
 static const struct sealctl_command commands[] = {
-	{"config", sealctl_config, "config check"},
-	{"queue", sealctl_queue, "queue list|show|cat|hold|release|delete|retry|stats ..."},
-	{"cert", sealctl_cert, "cert init|import|list|show|remove|export ..."},
-	{"crl", sealctl_crl, "crl import FILE"},
-	{"incidents", sealctl_incidents, "incidents list|show|ack ..."},
+	{"config", sealctl_config,
+		"config check\n"},
+	{"queue", sealctl_queue,
+		"queue list [--state S] [--from PAT] [--to PAT] [--older-than DUR]"
+		" [--json [--full]]\n"
+		"queue show ID [--json]\n"
+		"queue cat ID [--processed]\n"
+		"queue hold|release|delete|retry ID... | - | --all [--state S] [--from PAT]"
+		" [--to PAT] [--older-than DUR]\n"
+		"queue stats [--json]\n"
+		"queue inject --rcpt ADDR... [--sender S] [--client IP] [--state S]"
+		" [--notify LIST] [--ret FULL|HDRS]\n"
+		"             [--envid ID] [--count N [--sync]] [--body-size N] [--delay DUR]"
+		" < MESSAGE\n"},
+	{"cert", sealctl_cert,
+		"cert [--tls] init\n"
+		"cert [--tls] import FILE [--password-file F] [--ca] [--gateway DOMAIN]\n"
+		"cert [--tls] list [--json] | show ID [--json] | export ID | remove ID\n"
+		"cert [--tls] check ID [--usage sign|encrypt|tls] [--json]\n"
+		"cert signer ADDRESS [--json] | recipient ADDRESS [--json]\n"
+		"cert sign ID FILE OUT\n"},
+	{"crl", sealctl_crl,
+		"crl import FILE | fetch\n"},
+	{"incidents", sealctl_incidents,
+		"incidents list [--all] [--json] | show ID [--json] | ack ID...\n"},
 };
 
-static void usage(void)
+/* put_usage - one command's lines, each after "sealctl " but continuations */
+
+static void put_usage(FILE *fp, const struct sealctl_command *c, const char *lead)
 {
-	fprintf(stderr, "usage: sealctl [-c FILE] COMMAND [ARGS...]\ncommands:\n");
+	for (const char *p = c->usage, *nl; (nl = strchr(p, '\n')) != NULL; p = nl + 1) {
+		fprintf(fp, "%s%s%.*s\n", lead, *p == ' ' ? "        " : "sealctl ",
+			(int) (nl - p), p);
+		lead = "       ";
+	}
+}
+
+void	sealctl_usage(FILE *fp, const char *name)
+{
 	for (size_t i = 0; i < SG_NELEM(commands); i++)
-		fprintf(stderr, "  %s\n", commands[i].usage);
-	exit(SEALCTL_USAGE);
+		if (strcmp(commands[i].name, name) == 0)
+			put_usage(fp, &commands[i], "usage: ");
+}
+
+static void help(FILE *fp)
+{
+	fprintf(fp, "usage: sealctl [-c FILE] COMMAND [ARGS...]\n"
+		"       sealctl --help | --version | COMMAND --help\n\n");
+	for (size_t i = 0; i < SG_NELEM(commands); i++)
+		put_usage(fp, &commands[i], "       ");
+	fprintf(fp, "\nFILE: the configuration (default %s, or $SEALGATE_CONF).\n"
+		"Exit status: 0 success, 1 partial failure (named on stderr),"
+		" 2 usage or configuration error.\n", SEALGATE_DEFAULT_CONF);
+}
+
+static bool wants_help(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++)
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+			return (true);
+	return (false);
 }
 
 int	main(int argc, char **argv)
@@ -83,15 +140,29 @@ int	main(int argc, char **argv)
 
 	if (file == NULL)
 		file = SEALGATE_DEFAULT_CONF;
+	if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+		help(stdout);
+		return (SEALCTL_OK);
+	}
+	if (argc == 2 && (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0)) {
+		printf("sealctl %s\n", SG_VERSION);
+		return (SEALCTL_OK);
+	}
 	if (i + 1 < argc && strcmp(argv[i], "-c") == 0) {
 		file = argv[i + 1];
 		i += 2;
 	}
-	if (i >= argc || argv[i][0] == '-')
-		usage();
+	if (i >= argc || argv[i][0] == '-') {
+		help(stderr);
+		return (SEALCTL_USAGE);
+	}
 	for (size_t k = 0; k < SG_NELEM(commands); k++) {
 		if (strcmp(argv[i], commands[k].name) != 0)
 			continue;
+		if (wants_help(argc - i, argv + i)) {
+			put_usage(stdout, &commands[k], "usage: ");
+			return (SEALCTL_OK);
+		}
 		sg_log_init("sealctl", commands[k].name, SG_LOG_STDERR);
 		sg_log_set_level(SG_LOG_WARNING);
 		if ((conf = sealgate_conf_load(file, &errors)) == NULL) {
@@ -104,5 +175,6 @@ int	main(int argc, char **argv)
 		return (rc);
 	}
 	fprintf(stderr, "sealctl: unknown command \"%s\"\n", argv[i]);
-	usage();
+	help(stderr);
+	return (SEALCTL_USAGE);
 }

@@ -24,8 +24,11 @@ enum {
 struct sealctl_command {
 	const char *name;
 	int	(*run) (const struct sealgate_conf *, int argc, char **argv);
-	const char *usage;
+	const char *usage;		/* every verb: lines without "sealctl " */
 };
+
+/* sealctl_usage() prints the usage lines of command name (sealctl.c). */
+void	sealctl_usage(FILE *, const char *name);
 
 /*
  * sealctl_queue_open() opens the queue of conf's state directory (flags:

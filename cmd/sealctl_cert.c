@@ -61,11 +61,6 @@
 
 #define FILE_MAX (16u << 20)
 
-#define CERT_USAGE "usage: sealctl cert [--tls] init | import FILE [--password-file F] [--ca]" \
-	" [--gateway DOMAIN] | list [--json] | show ID [--json] | remove ID | export ID |" \
-	" check ID [--usage sign|encrypt|tls] [--json] | signer ADDRESS [--json] |" \
-	" recipient ADDRESS [--json] | sign ID FILE OUT\n"
-
 struct opts {
 	unsigned db;			/* CERTS_TLS with --tls */
 	const char *password_file;
@@ -564,9 +559,9 @@ static int cert_remove(const struct sealgate_conf *conf, const struct opts *o)
 	return (close_db(c, rc < 0 ? SEALCTL_PARTIAL : SEALCTL_OK));
 }
 
-static int usage(const char *text)
+static int usage(const char *command)
 {
-	fputs(text, stderr);
+	sealctl_usage(stderr, command);
 	return (SEALCTL_USAGE);
 }
 
@@ -576,7 +571,7 @@ int	sealctl_cert(const struct sealgate_conf *conf, int argc, char **argv)
 	const char *verb;
 
 	if (parse_opts(argc, argv, &o) < 0)
-		return (usage(CERT_USAGE));
+		return (usage("cert"));
 	verb = o.verb;
 	if (strcmp(verb, "init") == 0 && o.nargs == 0)
 		return (cert_init(conf, &o));
@@ -598,7 +593,7 @@ int	sealctl_cert(const struct sealgate_conf *conf, int argc, char **argv)
 		return (cert_recipient(conf, &o));
 	if (strcmp(verb, "sign") == 0 && o.nargs == 3)
 		return (with_cert(conf, CERTS_RDONLY, o.args[0], &o, do_sign));
-	return (usage(CERT_USAGE));
+	return (usage("cert"));
 }
 
 static int crl_import(const struct sealgate_conf *conf, const char *file)
@@ -645,5 +640,5 @@ int	sealctl_crl(const struct sealgate_conf *conf, int argc, char **argv)
 		return (crl_import(conf, argv[2]));
 	if (argc == 2 && strcmp(argv[1], "fetch") == 0)
 		return (crl_fetch(conf));
-	return (usage("usage: sealctl crl import FILE | fetch\n"));
+	return (usage("crl"));
 }

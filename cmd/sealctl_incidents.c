@@ -204,8 +204,7 @@ int	sealctl_incidents(const struct sealgate_conf *conf, int argc, char **argv)
 	int	rc;
 
 	if (strcmp(verb, "list") != 0 && strcmp(verb, "show") != 0 && !write) {
-		fprintf(stderr, "usage: sealctl incidents list [--all] [--json] | show ID [--json]"
-			" | ack ID...\n");
+		sealctl_usage(stderr, "incidents");
 		return (SEALCTL_USAGE);
 	}
 	if ((rc = sealctl_queue_open(conf, write ? 0 : QUEUE_RDONLY, &q)) == SG_ENOTFOUND) {

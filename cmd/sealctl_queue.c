@@ -1006,16 +1006,8 @@ static int cmd_inject(const struct sealgate_conf *conf, const struct opts *o, in
 
 static void usage(void)
 {
-	fprintf(stderr,
-		"usage: sealctl queue list [--state S] [--from PAT] [--to PAT] [--older-than DUR] [--json [--full]]\n"
-		"       sealctl queue show ID [--json]\n"
-		"       sealctl queue cat ID [--processed]\n"
-		"       sealctl queue hold|release|delete|retry ID... | - | --all [FILTERS]\n"
-		"       sealctl queue stats [--json]\n"
-		"       sealctl queue inject --rcpt ADDR... [--sender S] [--state S] [--count N [--sync]]\n"
-		"                            [--notify NEVER|SUCCESS,FAILURE,DELAY] [--ret FULL|HDRS] [--envid ID]\n"
-		"                            [--client IP] [--body-size N] [--delay DUR] [< BODY]\n"
-		"states: incoming working ready deferred hold (done: tracking records)\n");
+	sealctl_usage(stderr, "queue");
+	fprintf(stderr, "states: incoming working ready deferred hold (done: tracking records)\n");
 }
 
 int	sealctl_queue(const struct sealgate_conf *conf, int argc, char **argv)

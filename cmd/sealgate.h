@@ -61,6 +61,8 @@ enum role_reload { ROLE_RELOADED, ROLE_RESTART };
 
 struct role_ops {
 	const char *name;
+	/* NULL, or: can start() succeed? 0, or < 0 with a line per problem */
+	int	(*check) (const struct sealgate_conf *, struct sg_buf *errors);
 	void   *(*start) (uv_loop_t *, const struct sealgate_conf *);
 	enum role_reload (*reload) (void *, const struct sealgate_conf *);
 	void	(*stop) (void *);

@@ -8,6 +8,7 @@
  *	sealgated [-c FILE] -n			check the configuration
  *	sealgated -d				print every key's default
  *	sealgated [-c FILE] --role NAME [-f]	run one role alone
+ *	sealgated --help | --version
  * DESCRIPTION
  *	Without --role, sealgated is the master (master.c): it starts the
  *	smtpd, worker and delivery roles as processes of this same program
@@ -33,14 +34,19 @@
 
 #include "sealgate.h"
 
-static void usage(void)
+SG_NORETURN static void usage(FILE *fp, int status)
 {
-	fprintf(stderr,
-		"usage: sealgated [-c FILE] [-f]          run the gateway\n"
+	fprintf(fp,
+		"usage: sealgated [-c FILE] [-f]          run the gateway (-f: in the foreground,\n"
+		"                                         logging to stderr)\n"
 		"       sealgated [-c FILE] -n            check the configuration\n"
-		"       sealgated -d                      print the defaults\n"
-		"       sealgated [-c FILE] --role smtpd|worker|delivery [-f]\n");
-	exit(2);
+		"       sealgated -d                      print every key with its default\n"
+		"       sealgated [-c FILE] --role smtpd|worker|delivery [-f]\n"
+		"                                         run one role alone\n"
+		"       sealgated --help | --version\n"
+		"FILE: the configuration (default %s, or $SEALGATE_CONF).\n",
+		SEALGATE_DEFAULT_CONF);
+	exit(status);
 }
 
 static const struct role_ops *find_role(const char *name)
@@ -76,6 +82,7 @@ int	main(int argc, char **argv)
 		{"role", required_argument, NULL, 'r'},
 		{"parent", required_argument, NULL, 'p'},
 		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
 	};
 	const char *file = getenv("SEALGATE_CONF");
@@ -104,23 +111,25 @@ int	main(int argc, char **argv)
 		case 'r':
 			if ((role = find_role(optarg)) == NULL) {
 				fprintf(stderr, "sealgated: unknown role \"%s\"\n", optarg);
-				usage();
+				usage(stderr, 2);
 			}
 			break;
 		case 'p':
 			if (sg_parse_u64(optarg, strlen(optarg), &ppid) < 0 || ppid > INT32_MAX)
-				usage();
+				usage(stderr, 2);
 			parent = (pid_t) ppid;
 			break;
 		case 'V':
 			printf("sealgated %s\n", SG_VERSION);
 			return (0);
+		case 'h':
+			usage(stdout, 0);
 		default:
-			usage();
+			usage(stderr, 2);
 		}
 	}
 	if (optind != argc)
-		usage();
+		usage(stderr, 2);
 	if (check)
 		return (check_config(file));
 	sg_log_init("sealgated", role ? role->name : "master",

@@ -8,6 +8,7 @@
  *
  *	void	sg_log_init(progname, role, sink)
  *	void	sg_log(level, fmt, ...)
+ *	void	sg_log_echo(on)
  *	void	sg_fatal(fmt, ...)
  *	void	sg_panic(fmt, ...)
  * DESCRIPTION
@@ -17,6 +18,10 @@
  *
  *	The logger is the one piece of process-wide state in common/: a
  *	process has one role and one log, set up once in main().
+ *
+ *	sg_log_echo() makes a syslog logger also write its warnings and
+ *	errors to stderr: a daemon that has not detached yet owes them to
+ *	whoever started it.
  *
  *	sg_fatal() logs and exits 1 (the environment is broken); sg_panic()
  *	logs and aborts (a bug: leave a core for the developer).
@@ -42,7 +47,8 @@ static struct {
 	const char *role;
 	enum sg_log_sink sink;
 	enum sg_log_level level;
-} sg_log_state = { "sealgate", "main", SG_LOG_STDERR, SG_LOG_INFO };
+	bool	echo;			/* syslog, and warnings up on stderr too */
+} sg_log_state = { "sealgate", "main", SG_LOG_STDERR, SG_LOG_INFO, false };
 
 static const char *const level_names[] = {
 	"debug", "info", "notice", "warning", "error",
@@ -61,6 +67,11 @@ void	sg_log_init(const char *progname, const char *role, enum sg_log_sink sink)
 	sg_log_state.sink = sink;
 	if (sink == SG_LOG_SYSLOG)
 		openlog(progname, LOG_PID | LOG_NDELAY, LOG_MAIL);
+}
+
+void	sg_log_echo(bool on)
+{
+	sg_log_state.echo = on;
 }
 
 void	sg_log_set_level(enum sg_log_level level)
@@ -109,6 +120,8 @@ void	sg_vlog(enum sg_log_level level, const char *fmt, va_list ap)
 
 	if (sg_log_state.sink == SG_LOG_SYSLOG) {
 		syslog(level_prio[level], "%s", line);
+		if (sg_log_state.echo && level >= SG_LOG_WARNING)
+			fprintf(stderr, "%s: %s\n", sg_log_state.progname, line);
 	} else {
 		struct timespec ts;
 		struct tm tm;
@@ -159,6 +172,7 @@ void	sg_panic(const char *fmt, ...)
 /* sg_printable - escape untrusted bytes for a log line or a reply */
 
 #define PRINTABLE(c) ((c) >= 0x20 && (c) < 0x7f && (c) != '"' && (c) != '\\')
+#define QUOTED(c) ((c) == '"' || (c) == '\\')	/* as \" and \\ */
 
 char   *sg_printable(char *dst, size_t dstlen, const void *src, size_t srclen)
 {
@@ -171,13 +185,13 @@ char   *sg_printable(char *dst, size_t dstlen, const void *src, size_t srclen)
 	size_t	limit = dstlen - 1, total = 0;
 
 	for (size_t i = 0; i < srclen && total <= limit; i++)
-		total += PRINTABLE(s[i]) ? 1 : 4;
+		total += PRINTABLE(s[i]) ? 1 : QUOTED(s[i]) ? 2 : 4;
 	/* When it will not all fit, keep room for "..." so no escape is split. */
 	size_t	room = total > limit ? 3 : 0;
 
 	for (size_t i = 0; i < srclen; i++) {
 		unsigned char c = s[i];
-		size_t	need = PRINTABLE(c) ? 1 : 4;
+		size_t	need = PRINTABLE(c) ? 1 : QUOTED(c) ? 2 : 4;
 
 		if (o + need + room > limit) {
 			if (o + 3 <= limit) {
@@ -187,6 +201,9 @@ char   *sg_printable(char *dst, size_t dstlen, const void *src, size_t srclen)
 			break;
 		}
 		if (PRINTABLE(c)) {
+			dst[o++] = (char) c;
+		} else if (QUOTED(c)) {
+			dst[o++] = '\\';
 			dst[o++] = (char) c;
 		} else {
 			dst[o++] = '\\';

@@ -79,6 +79,7 @@ enum sg_log_sink {
 };
 
 void	sg_log_init(const char *progname, const char *role, enum sg_log_sink);
+void	sg_log_echo(bool on);
 void	sg_log_set_level(enum sg_log_level);
 enum sg_log_level sg_log_get_level(void);
 int	sg_log_level_parse(const char *name, enum sg_log_level *out);
@@ -98,8 +99,8 @@ SG_NORETURN void sg_panic(const char *fmt, ...) SG_PRINTF(1, 2);
 
 /*
  * sg_printable() copies untrusted bytes into dst for a log line or a reply:
- * control bytes, non-ASCII, quotes and backslashes become \xNN, so the
- * result is safe inside key="..."; it is cut at dstlen-1 with "..." marking
+ * control bytes and non-ASCII become \xNN, quotes and backslashes \" and
+ * \\, so the result is safe inside key="..."; it is cut at dstlen-1 with "..." marking
  * the cut. Returns dst.
  */
 char   *sg_printable(char *dst, size_t dstlen, const void *src, size_t srclen);

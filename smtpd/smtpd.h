@@ -129,6 +129,14 @@ int	smtpd_start(uv_loop_t *, const struct smtpd_params *, struct smtpd **out,
  */
 #define SMTPD_RELOAD_REBIND	1
 int	smtpd_reload(struct smtpd *, const struct smtpd_params *, struct sg_buf *errors);
+/*
+ * smtpd_listeners_check() tries to bind each listener of conf the way
+ * smtpd_start() will, and closes the sockets again, so that a daemon can
+ * refuse to start before it detaches. Exclusive (no SO_REUSEPORT): a
+ * port that another gateway's smtpd holds is "in use". Returns 0, or
+ * SG_EIO with one "listener NAME: ADDRESS: reason" line per failure.
+ */
+int	smtpd_listeners_check(const struct smtpd_conf *, struct sg_buf *errors);
 /* smtpd_stop() begins the stop; done(arg) runs on the caller's loop when all is freed. */
 void	smtpd_stop(struct smtpd *, void (*done) (void *), void *arg);
 

@@ -9,6 +9,7 @@
  *	int	smtpd_start(loop, params, out, errors)
  *	int	smtpd_reload(d, params, errors)
  *	void	smtpd_stop(d, done, arg)
+ *	int	smtpd_listeners_check(conf, errors)
  *
  *	#include "smtpd/smtpd_int.h"
  *
@@ -26,6 +27,9 @@
  *	smtpd_reload() builds a new policy and makes it the one new sessions
  *	get; running sessions keep theirs. Listeners are not changed by a
  *	reload.
+ *
+ *	smtpd_listeners_check() binds each configured listener exclusively
+ *	and closes it again: the master's check before it detaches.
  *
  *	smtpd_stop() closes the listeners of every loop, says 421 to idle
  *	clients and lets pending commits finish; when every connection is
@@ -45,6 +49,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "smtpd_int.h"
 
@@ -171,6 +177,44 @@ static int listen_one(struct smtpd *d, struct smtpd_loop *lp, size_t i, struct s
 		return (SG_EIO);
 	}
 	return (0);
+}
+
+/* check_one - can this listener be bound now (then let go again) */
+
+static int check_one(const struct smtpd_listener_conf *l, struct sg_buf *errors)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int	fd, on = 1, err = 0;
+
+	if (sg_sockaddr_parse(l->address, strlen(l->address), &ss) < 0) {
+		sg_buf_printf(errors, "listener %s: address \"%s\" is not numeric host:port\n",
+			      l->name, l->address);
+		return (SG_EINVAL);
+	}
+	len = ss.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+	if ((fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0
+	    || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) < 0
+	    || bind(fd, (struct sockaddr *) &ss, len) < 0)
+		err = errno;
+	if (fd >= 0)
+		close(fd);
+	if (err == 0)
+		return (0);
+	sg_buf_printf(errors, "listener %s: %s: %s%s\n", l->name, l->address, strerror(err),
+		      err == EACCES ? " (ports below 1024 need root)" : "");
+	return (SG_EIO);
+}
+
+int	smtpd_listeners_check(const struct smtpd_conf *c, struct sg_buf *errors)
+{
+	const struct smtpd_listener_conf *l = c->listeners.v;
+	int	rc = 0;
+
+	for (size_t i = 0; i < c->listeners.n; i++)
+		if (check_one(&l[i], errors) < 0)
+			rc = SG_EIO;
+	return (rc);
 }
 
 static void on_async(uv_async_t *);

@@ -116,3 +116,66 @@ def test_role_runs_alone(sealgate):
     assert d.wait_log(r"role=delivery event=ready")
     assert children_of(d.pid) == []
     assert d.stop() == 0
+
+
+# ------------------------------------------------ a daemon that cannot start
+
+def start_as_admin(sealgate, *args, timeout=20):
+    """sealgated as an administrator starts it: detached unless -f is given.
+    A daemon it left running (it should not have) is stopped afterwards."""
+    import subprocess
+    from conftest import SEALGATED
+    pidfile = sealgate.state_dir / "sealgated.pid"
+    try:
+        r = subprocess.run([SEALGATED, "-c", str(sealgate.conf), *args],
+                           capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired as e:
+        r = subprocess.CompletedProcess(e.cmd, None, e.stdout, e.stderr)
+    if r.returncode == 0 and not getattr(sealgate, "keep_running", False):
+        # it detached: a daemon is running, so stop it
+        deadline = time.time() + 5
+        while not pidfile.exists() and time.time() < deadline:
+            time.sleep(0.05)
+        if pidfile.exists():
+            os.kill(int(pidfile.read_text()), signal.SIGTERM)
+    return r
+
+
+def test_first_start_with_a_port_in_use_says_so_and_exits(sealgate):
+    import socket
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        sealgate.write_config(listeners=f'( {{ name = "mx"; address = "127.0.0.1:{port}"; }} )')
+        for fg in ((), ("-f",)):
+            r = start_as_admin(sealgate, *fg)
+            assert r.returncode == 1, (fg, r)
+            assert f"listener mx: 127.0.0.1:{port}: Address already in use" in r.stderr, r.stderr
+            assert "event=start_refused" in r.stderr, r.stderr
+            assert not (sealgate.state_dir / "sealgated.pid").exists()
+
+
+def test_first_start_with_a_missing_tls_certificate_says_so(sealgate):
+    sealgate.write_config(
+        'certs = { tls_cert = "no-such-nickname"; };',
+        listeners=f'( {{ address = "127.0.0.1:{sealgate.smtp_port}"; security = "starttls"; }} )')
+    r = start_as_admin(sealgate)
+    assert r.returncode == 1, r
+    assert '"no-such-nickname"' in r.stderr and "not usable" in r.stderr, r.stderr
+
+
+def test_state_dir_without_parent_and_second_master_fail_on_stderr(sealgate, tmp_path):
+    conf = sealgate.write_config()
+    good = conf.read_text()
+    conf.write_text(good.replace(str(sealgate.state_dir), str(tmp_path / "no" / "state")))
+    r = start_as_admin(sealgate)
+    assert r.returncode == 1 and "event=state_dir_failed" in r.stderr, r
+    assert str(tmp_path / "no" / "state") in r.stderr, r.stderr
+    conf.write_text(good)
+    d = sealgate.start()
+    role_pids(d)
+    sealgate.keep_running = True
+    r = start_as_admin(sealgate)
+    assert r.returncode == 1 and f"event=already_running pid={d.pid}" in r.stderr, r
+    assert d.proc.poll() is None
