@@ -38,8 +38,13 @@ def test_demo_signs_mail_and_stops_on_ctrl_c(tmp_path):
                 s.sendmail("a@example.test", ["b@example.org"],
                            b"From: a@example.test\r\nTo: b@example.org\r\n"
                            b"Subject: demo\r\n\r\nhello from the demo\r\n")
-            dumps = wait_until(lambda: list((run / "delivered").iterdir()), timeout=30,
-                               what="the sink to receive the mail")
+            # smtp-sink writes its file while the message arrives: read it only
+            # once the sink has answered 250 (the delivery is logged after that)
+            wait_until(lambda: re.search(r"event=delivery rcpt=\"b@example.org\".*status=sent",
+                                         log.read_text()), timeout=30,
+                       what="the sink to accept the mail")
+            dumps = list((run / "delivered").iterdir())
+            assert len(dumps) == 1, dumps
             raw = dumps[0].read_bytes()
             msg = raw[raw.index(b"Received: from"):]        # drop smtp-sink's X- lines
             assert b"multipart/signed" in msg
