@@ -188,6 +188,7 @@ static void put_env_full(FILE *fp, const struct queue_env *e)
 {
 	static const char *const dirs[] = {"unknown", "inbound", "outbound"};
 	static const char *const rets[] = {"", "FULL", "HDRS"};
+	char	crypto[WORKER_CRYPTO_WORDS_MAX];
 
 	put_kv_str(fp, "direction", dirs[e->direction]);
 	put_kv_str(fp, "listener", e->listener);
@@ -201,7 +202,7 @@ static void put_env_full(FILE *fp, const struct queue_env *e)
 	put_kv_str(fp, "ret", rets[e->ret]);
 	put_kv_str(fp, "subject", e->subject);
 	put_kv_str(fp, "rule", e->rule);
-	put_kv_u64(fp, "crypto", e->crypto);
+	put_kv_str(fp, "crypto", worker_crypto_words(e->crypto, crypto, sizeof(crypto)));
 	put_kv_str(fp, "crypto_note", e->crypto_note);
 	put_kv_str(fp, "reason", e->reason);
 	put_kv_str(fp, "route", e->route);

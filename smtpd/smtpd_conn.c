@@ -350,10 +350,10 @@ static void commit_finish(struct smtpd_conn *c)
 	char	from[SG_ADDR_PATH_MAX * 2];
 
 	if (c->commit_err == 0)
-		sg_info("id=%s session=%s event=queued from=\"%s\" nrcpt=%zu size=%llu",
-			c->qid, c->s.id, sg_printable(from, sizeof(from), tx->sender,
-						      strlen(tx->sender)), tx->nrcpts,
-			(unsigned long long) tx->body.size);
+		sg_info("id=%s session=%s event=queued client=%s listener=%s from=\"%s\" "
+			"nrcpt=%zu size=%llu", c->qid, c->s.id, c->s.peer_str, c->s.listener,
+			sg_printable(from, sizeof(from), tx->sender, strlen(tx->sender)),
+			tx->nrcpts, (unsigned long long) tx->body.size);
 	else
 		sg_warn("session=%s event=spool_failed error=\"%s\"", c->s.id,
 			sg_strerror(c->commit_err));

@@ -169,6 +169,8 @@ struct smtpd_session {
 	bool	line_bad;		/* a bare CR inside the line */
 	unsigned errors;
 	unsigned messages;
+	const char *cmd;		/* the command being handled, for logs */
+	const char *cmd_rcpt;		/* RCPT: its address once parsed, for logs */
 	struct smtpd_tx *tx;
 	struct sg_buf out;		/* replies not yet written */
 	unsigned actions;		/* SMTPD_ACT_* */

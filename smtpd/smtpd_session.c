@@ -104,6 +104,24 @@ static void tx_free(struct smtpd_session *s)
 
 static void refuse(struct smtpd_session *s, const char *fmt, ...) SG_PRINTF(2, 3);
 
+/*
+ * log_reject - the line an administrator greps first, as Postfix's
+ * "NOQUEUE: reject": who, under which command, for whom, and the reply.
+ */
+static void log_reject(const struct smtpd_session *s, const char *reply)
+{
+	const char *from = s->tx && s->tx->sender ? s->tx->sender : "";
+	const char *to = s->cmd_rcpt ? s->cmd_rcpt : "";
+	char	helo[80], f[300], t[300];
+
+	sg_info("session=%s event=reject client=%s listener=%s helo=\"%s\" command=%s "
+		"from=\"%s\" to=\"%s\" reply=\"%s\"", s->id, s->peer_str, s->listener,
+		sg_printable(helo, sizeof(helo), s->helo, strlen(s->helo)),
+		s->cmd ? s->cmd : s->state == SMTPD_S_DATA ? "end-of-data" : "-",
+		sg_printable(f, sizeof(f), from, strlen(from)),
+		sg_printable(t, sizeof(t), to, strlen(to)), reply);
+}
+
 static void refuse(struct smtpd_session *s, const char *fmt, ...)
 {
 	char	line[SMTPD_CMD_MAX];
@@ -114,7 +132,7 @@ static void refuse(struct smtpd_session *s, const char *fmt, ...)
 	va_end(ap);
 	smtpd_reply(s, "%s", line);
 	s->errors++;
-	sg_debug("session=%s event=refused errors=%u reply=\"%.60s\"", s->id, s->errors, line);
+	log_reject(s, line);
 	if (s->errors >= (unsigned) s->pol->conf.error_hard_limit) {
 		sg_info("session=%s event=error_limit client=%s errors=%u", s->id,
 			s->peer_str, s->errors);
@@ -411,13 +429,14 @@ static void cmd_rcpt(struct smtpd_session *s, const char *arg, size_t len)
 		refuse(s, "550 5.1.1 Recipient address rejected: no postmaster here");
 		return;
 	}
+	sg_addr_format(&a, buf, sizeof(buf));
+	s->cmd_rcpt = buf;			/* until dispatch() returns */
 	if (s->tx->nrcpts >= (size_t) s->pol->conf.max_recipients) {
 		refuse(s, "452 4.5.3 Too many recipients");
 		return;
 	}
 	if (!rcpt_verdict(s, &a))
 		return;
-	sg_addr_format(&a, buf, sizeof(buf));
 	if (!rcpt_rule(s, buf)) {
 		refuse(s, "452 4.5.3 Recipient falls under another rule: send it separately");
 		return;
@@ -626,13 +645,18 @@ static void dispatch(struct smtpd_session *s, const char *p, size_t len)
 
 		if (strlen(c->name) != vlen || strncasecmp(p, c->name, vlen) != 0)
 			continue;
+		s->cmd = c->name;
 		if ((why = precondition(s, c->flags)) != NULL)
 			refuse(s, "%s", why);
 		else
 			c->fn(s, arg, alen);
+		s->cmd = NULL;
+		s->cmd_rcpt = NULL;
 		return;
 	}
+	s->cmd = "unknown";
 	refuse(s, "500 5.5.2 Error: command not recognized");
+	s->cmd = NULL;
 }
 
 /* line_done - a command line ended (CRLF, or a bare LF we refuse) */

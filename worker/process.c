@@ -439,11 +439,13 @@ void	worker__done_log(const struct worker_done *d)
 
 	for (size_t i = 0; i < w->n; i++) {
 		const struct part *p = &w->parts[i];
+		char	crypto[WORKER_CRYPTO_WORDS_MAX];
 
-		sg_info("id=%s event=processed rule=%s rcpts=%zu crypto=0x%x state=%s%s%s",
+		sg_info("id=%s event=processed rule=%s rcpts=%zu crypto=%s state=%s%s%s",
 			queue_id_format(d->c.id, ids), p->rule < 0 ? "-" : p->env.rule,
-			p->env.nrcpt, p->env.crypto, queue_state_name(p->state),
-			p->reason[0] ? " reason=" : "", p->reason[0] ? "incident" : "");
+			p->env.nrcpt, worker_crypto_words(p->env.crypto, crypto, sizeof(crypto)),
+			queue_state_name(p->state), p->reason[0] ? " reason=" : "",
+			p->reason[0] ? "incident" : "");
 	}
 }
 

@@ -239,4 +239,12 @@ int	worker_run_once(struct queue *, struct certs *, const struct worker_conf *,
 #define WORKER_DID_STRIP	(1u << 4)
 #define WORKER_DID_HARVEST	(1u << 5)
 
+/*
+ * worker_crypto_words() writes the actions in bits as words, in the order
+ * they happen: "decrypted,verified,stripped,signed,encrypted,harvested";
+ * "none" for 0. Returns buf, cut at len - 1.
+ */
+#define WORKER_CRYPTO_WORDS_MAX 64
+const char *worker_crypto_words(uint32_t bits, char *buf, size_t len);
+
 #endif

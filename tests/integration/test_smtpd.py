@@ -270,6 +270,37 @@ def test_recipient_allow_and_deny_lists(sealgate):
     assert code == 550 and lines[0].startswith("5.7.1")
 
 
+def test_every_rejection_is_logged_with_who_what_and_the_reply(sealgate):
+    """Like Postfix's NOQUEUE: reject lines, at info: client, helo, sender,
+    recipient and the reply, for relay, unknown user, size and policy."""
+    allow = sealgate.dir / "allow"
+    allow.write_text("alice@own.test\n")
+    d = start(sealgate, smtpd=f'recipient_allow_file = "{allow}"; '
+              'max_message_size = "10K";')
+    c = Raw(sealgate.smtp_port).greet()
+    c.ehlo("client.example")
+    assert c.cmd("MAIL FROM:<a@x.test> SIZE=999999")[0] == 552
+    assert c.cmd("MAIL FROM:<a@x.test>")[0] == 250
+    assert c.cmd("RCPT TO:<victim@elsewhere.test>")[0] == 554
+    assert c.cmd("RCPT TO:<nobody@own.test>")[0] == 550
+    assert c.cmd("RCPT TO:<alice@own.test>")[0] == 250
+    assert c.cmd("DATA")[0] == 354
+    assert c.cmd(b"Subject: big\r\n\r\n" + (b"x" * 70 + b"\r\n") * 200 + b".\r\n")[0] == 552
+    assert c.cmd("NONSENSE")[0] == 500
+    head = r'event=reject client=127\.0\.0\.1 listener=\S+ helo="client\.example" '
+    d.wait_log(head + r'command=MAIL from="" to="" reply="552 5\.3\.4 ')
+    d.wait_log(head + r'command=RCPT from="a@x\.test" to="victim@elsewhere\.test" '
+               r'reply="554 5\.7\.1 Relay access denied"')
+    d.wait_log(head + r'command=RCPT from="a@x\.test" to="nobody@own\.test" '
+               r'reply="550 5\.1\.1 Recipient address rejected: user unknown"')
+    d.wait_log(head + r'command=end-of-data from="a@x\.test" to="" reply="552 5\.3\.4 ')
+    d.wait_log(head + r'command=unknown from="" to="" reply="500 5\.5\.2 ')
+    c.cmd("QUIT")
+    # accepted mail: the queued line names the client and the listener
+    send_message(sealgate.smtp_port, "a@x.test", ["alice@own.test"], b"Subject: ok\r\n\r\nhi\r\n")
+    d.wait_log(r'event=queued client=127\.0\.0\.1 listener=\S+ from="a@x\.test"')
+
+
 def test_recipient_limit(sealgate):
     start(sealgate, smtpd="max_recipients = 100;")
     c = Raw(sealgate.smtp_port).greet()
