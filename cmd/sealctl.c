@@ -91,7 +91,8 @@ static const struct sealctl_command commands[] = {
 	{"crl", sealctl_crl,
 		"crl import FILE | fetch\n"},
 	{"incidents", sealctl_incidents,
-		"incidents list [--all] [--json] | show ID [--json] | ack ID...\n"},
+		"incidents list [--all] [--json] | show ID [--json]\n"
+		"incidents ack ID... [--release | --delete]\n"},
 };
 
 /* put_usage - one command's lines, each after "sealctl " but continuations */

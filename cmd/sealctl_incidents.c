@@ -10,14 +10,20 @@
  *
  *	sealctl incidents list [--all] [--json]
  *	sealctl incidents show ID [--json]
- *	sealctl incidents ack ID...
+ *	sealctl incidents ack ID... [--release | --delete]
  * DESCRIPTION
  *	The worker records every crypto failure (no certificate under
  *	mandatory encryption, bad signature, undecryptable mail, ...) as an
  *	incident in the queue. list shows the unacknowledged ones (--all:
  *	every one) as a table or, with --json, one JSON object per line;
  *	show prints one incident; ack marks incidents as seen (by the user
- *	running sealctl) so list no longer shows them.
+ *	running sealctl) so list no longer shows them, and with --release or
+ *	--delete also releases (the cause is fixed) or deletes the messages
+ *	of the incident that are still held.
+ *
+ *	An incident is a group: every failure of one cause (kind, rule and
+ *	text) while it is open, with a count, first and last time and the
+ *	ids of the messages concerned (the first 1000).
  *
  *	Reads open the queue read-only (snapshots, never blocking the
  *	daemon); ack is a short write transaction.
@@ -28,6 +34,7 @@
  */
 
 #include <pwd.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -82,7 +89,12 @@ static int put_one_json(const struct queue_incident *inc, void *arg)
 	put_json("reason", inc->text, false);
 	put_json("acknowledged", inc->ack_ms ? a : "", false);
 	put_json("acknowledged_by", inc->ack_by, false);
-	printf("}\n");
+	fmt_time(inc->last_ms, t, sizeof(t));
+	put_json("last_seen", t, false);
+	printf(",\"count\":%llu,\"message_ids\":[", (unsigned long long) inc->count);
+	for (size_t i = 0; i < inc->nmsgs; i++)
+		printf("%s\"%s\"", i ? "," : "", queue_id_format(queue_incident_msg(inc, i), msg));
+	printf("]}\n");
 	return (0);
 }
 
@@ -91,8 +103,9 @@ static int put_one_row(const struct queue_incident *inc, void *arg)
 	char	id[QUEUE_ID_BUFSZ], msg[QUEUE_ID_BUFSZ], t[32], s[80], r[80], x[160];
 
 	(void) arg;
-	fmt_time(inc->time_ms, t, sizeof(t));
-	printf("%-13s  %-20s  %-13s  %-16s  %-24s  %-24s  %s\n", queue_id_format(inc->id, id), t,
+	fmt_time(inc->last_ms, t, sizeof(t));
+	printf("%-13s  %-20s  %6llu  %-13s  %-16s  %-24s  %-24s  %s\n",
+	       queue_id_format(inc->id, id), t, (unsigned long long) inc->count,
 	       inc->msg_id ? queue_id_format(inc->msg_id, msg) : "-", inc->kind,
 	       sg_printable(s, sizeof(s), inc->sender, strlen(inc->sender)),
 	       sg_printable(r, sizeof(r), inc->rcpt, strlen(inc->rcpt)),
@@ -100,14 +113,24 @@ static int put_one_row(const struct queue_incident *inc, void *arg)
 	return (0);
 }
 
+#define SHOW_MSGS 20			/* message ids show lists; --json: all */
+
 static void put_detail(const struct queue_incident *inc)
 {
 	char	id[QUEUE_ID_BUFSZ], t[32], b[600];
 
 	printf("id:           %s\n", queue_id_format(inc->id, id));
 	fmt_time(inc->time_ms, t, sizeof(t));
-	printf("time:         %s\n", t);
-	printf("message:      %s\n", inc->msg_id ? queue_id_format(inc->msg_id, id) : "-");
+	printf("first seen:   %s\n", t);
+	fmt_time(inc->last_ms, t, sizeof(t));
+	printf("last seen:    %s\n", t);
+	printf("count:        %llu\n", (unsigned long long) inc->count);
+	printf("messages:    ");
+	for (size_t i = 0; i < inc->nmsgs && i < SHOW_MSGS; i++)
+		printf(" %s", queue_id_format(queue_incident_msg(inc, i), id));
+	if (inc->nmsgs > SHOW_MSGS)
+		printf(" ... (%zu more with --json)", inc->nmsgs - SHOW_MSGS);
+	printf("%s\n", inc->nmsgs ? "" : " -");
 	printf("kind:         %s\n", inc->kind);
 	printf("rule:         %s\n", sg_printable(b, sizeof(b), inc->rule, strlen(inc->rule)));
 	printf("sender:       %s\n", sg_printable(b, sizeof(b), inc->sender, strlen(inc->sender)));
@@ -138,8 +161,8 @@ static int cmd_list(struct queue *q, int argc, char **argv)
 			return (SEALCTL_USAGE);
 		}
 	if (!json)
-		printf("%-13s  %-20s  %-13s  %-16s  %-24s  %-24s  %s\n", "ID", "TIME", "MESSAGE",
-		       "KIND", "SENDER", "RECIPIENT", "REASON");
+		printf("%-13s  %-20s  %6s  %-13s  %-16s  %-24s  %-24s  %s\n", "ID", "LAST SEEN",
+		       "COUNT", "FIRST MESSAGE", "KIND", "SENDER", "RECIPIENT", "REASON");
 	rc = queue_incident_list(q, has_flag(argc, argv, "--all"), &cursor,
 				 json ? put_one_json : put_one_row, NULL);
 	if (rc < 0) {
@@ -172,27 +195,86 @@ static int cmd_show(struct queue *q, int argc, char **argv)
 	return (SEALCTL_OK);
 }
 
+/*
+ * settle - after an ack: release (cause fixed) or delete (given up) the
+ * held messages of the incident, one step for an operator. Messages no
+ * longer held (delivered, deleted, released) are left alone.
+ */
+static int settle(struct queue *q, const struct queue_incident *inc, bool release,
+		  const char *what)
+{
+	uint64_t *ids = sg_xcalloc(inc->nmsgs ? inc->nmsgs : 1, sizeof(*ids));
+	int    *res = sg_xcalloc(inc->nmsgs ? inc->nmsgs : 1, sizeof(*res));
+	size_t	n = 0, changed = 0;
+	struct queue_env e;
+	int	rc;
+
+	for (size_t i = 0; i < inc->nmsgs; i++) {
+		queue_env_init(&e);
+		if (queue_get(q, queue_incident_msg(inc, i), 0, &e) == 0 && e.state == QUEUE_HOLD)
+			ids[n++] = e.id;
+		queue_env_free(&e);
+	}
+	rc = release ? queue_release(q, ids, n, res, &changed)
+		: queue_delete(q, ids, n, "deleted with its incident", res, &changed);
+	if (rc == 0)
+		printf("%s: %zu held message(s) %s\n", what, changed, release ? "released"
+		       : "deleted");
+	else
+		fprintf(stderr, "sealctl: incidents ack: %s: %s\n", what, sg_strerror(rc));
+	free(ids);
+	free(res);
+	return (rc);
+}
+
+static int ack_one(struct queue *q, const char *arg, const char *by, int settle_how)
+{
+	struct queue_incident inc;
+	uint64_t id;
+	int	rc;
+
+	if (queue_id_parse(arg, strlen(arg), &id) < 0) {
+		fprintf(stderr, "sealctl: incidents ack: bad id \"%s\"\n", arg);
+		return (-1);
+	}
+	if ((rc = queue_incident_ack(q, id, by)) < 0) {
+		fprintf(stderr, "sealctl: incidents ack: %s: %s\n", arg,
+			rc == SG_EEXIST ? "already acknowledged" : sg_strerror(rc));
+		return (-1);
+	}
+	if (settle_how == 0)
+		return (0);
+	memset(&inc, 0, sizeof(inc));
+	if ((rc = queue_incident_get(q, id, &inc)) == 0)
+		rc = settle(q, &inc, settle_how > 0, arg);
+	queue_incident_free(&inc);
+	return (rc);
+}
+
 static int cmd_ack(struct queue *q, int argc, char **argv)
 {
 	struct passwd *pw = getpwuid(getuid());
 	const char *by = pw ? pw->pw_name : "sealctl";
-	int	status = SEALCTL_OK, rc;
-	uint64_t id;
+	int	status = SEALCTL_OK, how = 0, nids = 0;
 
-	if (argc < 3) {
+	/* --release: the cause is fixed; --delete: the held mail is given up */
+	for (int i = 2; i < argc; i++) {
+		if (strcmp(argv[i], "--release") == 0 || strcmp(argv[i], "--delete") == 0) {
+			if (how != 0)
+				return (SEALCTL_USAGE);
+			how = argv[i][2] == 'r' ? 1 : -1;
+		} else if (argv[i][0] == '-')
+			return (SEALCTL_USAGE);
+		else
+			nids++;
+	}
+	if (nids == 0) {
 		fprintf(stderr, "sealctl: incidents ack: want incident ids\n");
 		return (SEALCTL_USAGE);
 	}
-	for (int i = 2; i < argc; i++) {
-		if (queue_id_parse(argv[i], strlen(argv[i]), &id) < 0) {
-			fprintf(stderr, "sealctl: incidents ack: bad id \"%s\"\n", argv[i]);
+	for (int i = 2; i < argc; i++)
+		if (argv[i][0] != '-' && ack_one(q, argv[i], by, how) < 0)
 			status = SEALCTL_PARTIAL;
-		} else if ((rc = queue_incident_ack(q, id, by)) < 0) {
-			fprintf(stderr, "sealctl: incidents ack: %s: %s\n", argv[i],
-				rc == SG_EEXIST ? "already acknowledged" : sg_strerror(rc));
-			status = SEALCTL_PARTIAL;
-		}
-	}
 	return (status);
 }
 

@@ -353,7 +353,8 @@ int	queue_lease_renew(struct queue *, uint64_t id, const char *owner, int64_t le
  *  - one part: the message keeps its id; its envelope becomes *part->env
  *    (rule, crypto, recipients subset/changes, reason), part->body (NULL:
  *    deliver the original) is stored as the processed body, and it goes to
- *    part->state: QUEUE_READY (delivery, due now), QUEUE_HOLD (incident) or
+ *    part->state: QUEUE_READY (delivery, due now), QUEUE_HOLD (incident;
+ *    a release sends it through the worker again) or
  *    QUEUE_DONE (nothing to deliver: e.g. rejected and bounced);
  *  - several parts (split, one per rule): each part gets a new id (written
  *    to new_ids[i], may be NULL) with its own recipient subset and body
@@ -490,7 +491,8 @@ int	queue_track_prune(struct queue *, int64_t age_ms, size_t *n);
  * transactions of at most 10,000 ids each; *changed (may be
  * NULL) gets how many were changed. reason (may be NULL) is stored.
  *  hold:    any live message -> HOLD (out of inbox and schedule);
- *  release: HOLD -> READY due now if processed, else back to INCOMING;
+ *  release: HOLD -> READY due now if the worker finished with it, else back
+ *           to INCOMING (held by an incident: the rules run again);
  *  delete:  removes the message; a tracking record remains;
  *  retry:   READY/DEFERRED -> due now (recipients too).
  */
@@ -514,10 +516,20 @@ int	queue_corrupt_count(struct queue *, size_t *n);
 
 /* ---------------------------------------------------- incidents */
 
+/*
+ * An incident is a group: every failure of the same kind, rule and text
+ * (the same cause) while the incident is open. It keeps the first
+ * failure's message, sender and recipient, the count, the first and last
+ * time, and the ids of the first QUEUE_INCIDENT_MSGS messages concerned.
+ */
+#define QUEUE_INCIDENT_MSGS	1000
+
 struct queue_incident {
 	uint64_t id;			/* its own id, same format as messages */
-	uint64_t msg_id;		/* the message concerned, 0: none */
-	int64_t	time_ms;
+	uint64_t msg_id;		/* the first message concerned, 0: none */
+	int64_t	time_ms;		/* first seen */
+	int64_t	last_ms;		/* last seen */
+	uint64_t count;			/* failures in this group, >= 1 */
 	const char *kind;		/* the worker's word: "no-cert", ... */
 	const char *sender;
 	const char *rcpt;		/* may be "" */
@@ -525,19 +537,28 @@ struct queue_incident {
 	const char *text;		/* human-readable detail */
 	int64_t	ack_ms;			/* 0: not acknowledged */
 	const char *ack_by;
+	const uint8_t *msgs;		/* nmsgs ids, 8 bytes big-endian each */
+	size_t	nmsgs;
 	/* private */
 	void   *raw;
 };
 
+/* queue_incident_msg() is the i-th message id of inc (i < inc->nmsgs). */
+uint64_t queue_incident_msg(const struct queue_incident *, size_t i);
+
 /*
- * queue_incident_add() stores an incident (its id, time_ms 0 = now, and
- * ack fields are set by the queue). queue_incident_get() copies one out
- * (queue_incident_free). queue_incident_list() walks incidents in id
- * order after *cursor, unacknowledged only unless all is true, like
- * queue_scan(). queue_incident_ack() marks one acknowledged (SG_EEXIST:
- * already).
+ * queue_incident_add() records one failure: when an open incident of the
+ * same kind, rule and text exists it is counted there (count, last time,
+ * message id), else a new incident is stored (its id, time_ms 0 = now,
+ * and the ack fields are set by the queue). *id gets the incident's id
+ * and *created (may be NULL) whether it is new. queue_incident_get()
+ * copies one out (queue_incident_free). queue_incident_list() walks
+ * incidents in id order after *cursor, unacknowledged only unless all is
+ * true, like queue_scan(). queue_incident_ack() marks one acknowledged
+ * (SG_EEXIST: already); the next failure of that cause opens a new one.
  */
-int	queue_incident_add(struct queue *, const struct queue_incident *, uint64_t *id);
+int	queue_incident_add(struct queue *, const struct queue_incident *, uint64_t *id,
+			   bool *created);
 int	queue_incident_get(struct queue *, uint64_t id, struct queue_incident *);
 void	queue_incident_free(struct queue_incident *);
 int	queue_incident_list(struct queue *, bool all, uint64_t *cursor,

@@ -15,6 +15,14 @@
  *	Incidents take ids from the same generator as messages, so they
  *	sort by time and print the same way. They are kept until an
  *	operator acknowledges them, and after (for the record).
+ *
+ *	Failures of one cause (kind, rule and text) while its incident is
+ *	open are counted in that incident: a missing signing certificate
+ *	under load is one incident with a count, not thousands. The
+ *	"incopen" table maps a hash of the cause to its open incident; an
+ *	acknowledgement takes it out, so the next failure opens a new one.
+ *	A hash that points to an incident of another cause (a collision)
+ *	only costs a second incident.
  */
 
 #include <stdlib.h>
@@ -41,24 +49,122 @@ static int inc_put(struct queue *q, MDB_txn *txn, const struct queue_incident *i
 	return (err);
 }
 
-int	queue_incident_add(struct queue *q, const struct queue_incident *in, uint64_t *id)
+/* cause_key - the open-incident index key: a hash of kind, rule and text */
+
+static void cause_key(const struct queue_incident *inc, uint8_t kb[8])
+{
+	const char *parts[] = {inc->kind, inc->rule, inc->text};
+	uint64_t h = 1469598103934665603ULL;	/* FNV-1a */
+
+	for (size_t i = 0; i < SG_NELEM(parts); i++)
+		for (const unsigned char *p = (const unsigned char *) (parts[i] ? parts[i] : "");; p++) {
+			h = (h ^ *p) * 1099511628211ULL;
+			if (*p == 0)
+				break;
+		}
+	queue_put_be64(kb, h);
+}
+
+static bool same_cause(const struct queue_incident *a, const struct queue_incident *b)
+{
+	return (strcmp(a->kind, b->kind ? b->kind : "") == 0
+		&& strcmp(a->rule, b->rule ? b->rule : "") == 0
+		&& strcmp(a->text, b->text ? b->text : "") == 0);
+}
+
+static int load(struct queue *, MDB_txn *, uint64_t, struct queue_incident *);
+
+/* count_in - one more failure in the open incident g: 0, or 1 if g is not it */
+
+static int count_in(struct queue *q, MDB_txn *txn, struct queue_incident *g,
+		    const struct queue_incident *in, int64_t now)
+{
+	struct sg_buf ids = SG_BUF_INIT;
+	uint8_t	b[8];
+	int	err;
+
+	if (g->ack_ms != 0 || !same_cause(g, in))
+		return (1);
+	g->count++;
+	g->last_ms = now;
+	sg_buf_append(&ids, g->msgs, 8 * g->nmsgs);
+	/* the same message failing again (processed twice) is listed once */
+	if (in->msg_id && g->nmsgs < QUEUE_INCIDENT_MSGS
+	    && (g->nmsgs == 0 || queue_incident_msg(g, g->nmsgs - 1) != in->msg_id)) {
+		queue_put_be64(b, in->msg_id);
+		sg_buf_append(&ids, b, 8);
+	}
+	g->msgs = (const uint8_t *) ids.data;
+	g->nmsgs = ids.len / 8;
+	err = inc_put(q, txn, g);
+	sg_buf_free(&ids);
+	return (err);
+}
+
+/* open_new - a new incident for this cause, indexed as its open one */
+
+static int open_new(struct queue *q, MDB_txn *txn, const struct queue_incident *in,
+		    const uint8_t kb[8], int64_t now, uint64_t *id)
 {
 	struct queue_incident inc = *in;
-	MDB_txn *txn;
+	uint8_t	mb[8], vb[8];
+	MDB_val	k = {8, (void *) kb}, v = {8, vb};
 	int	err;
+
+	inc.time_ms = inc.last_ms = in->time_ms > 0 ? in->time_ms : now;
+	inc.count = 1;
+	inc.ack_ms = 0;
+	inc.ack_by = NULL;
+	inc.msgs = NULL;
+	inc.nmsgs = 0;
+	if (in->msg_id) {
+		queue_put_be64(mb, in->msg_id);
+		inc.msgs = mb;
+		inc.nmsgs = 1;
+	}
+	if ((err = queue_new_id(q, txn, &inc.id)) != 0 || (err = inc_put(q, txn, &inc)) != 0)
+		return (err);
+	queue_put_be64(vb, inc.id);
+	*id = inc.id;
+	return (queue_err(mdb_put(txn, q->db_incopen, &k, &v, 0)));
+}
+
+int	queue_incident_add(struct queue *q, const struct queue_incident *in, uint64_t *id,
+			   bool *created)
+{
+	struct queue_incident g;
+	uint8_t	kb[8];
+	MDB_val	k = {8, kb}, v;
+	MDB_txn *txn;
+	int64_t	now = sg_now_ms();
+	uint64_t gid = 0;
+	int	err, rc;
 
 	if ((err = queue_txn_begin(q, false, &txn)) != 0)
 		return (err);
-	inc.time_ms = in->time_ms > 0 ? in->time_ms : sg_now_ms();
-	inc.ack_ms = 0;
-	inc.ack_by = NULL;
-	if ((err = queue_new_id(q, txn, &inc.id)) != 0 || (err = inc_put(q, txn, &inc)) != 0 ||
-	    (err = queue_counter_add(q, txn, QUEUE_C_INCIDENTS, 1)) != 0) {
+	memset(&g, 0, sizeof(g));
+	cause_key(in, kb);
+	err = 1;				/* 1: no open incident takes it */
+	if ((rc = mdb_get(txn, q->db_incopen, &k, &v)) == 0 && v.mv_size == 8) {
+		gid = queue_get_be64(v.mv_data);
+		/* a lost or reused slot (hash collision) just opens a new incident */
+		if (load(q, txn, gid, &g) == 0)
+			err = count_in(q, txn, &g, in, now);
+	} else if (rc != MDB_NOTFOUND)
+		err = queue_err(rc);
+	if (created)
+		*created = err == 1;
+	if (err == 1)
+		err = open_new(q, txn, in, kb, now, &gid);
+	queue_incident_free(&g);
+	if (err == 0)
+		err = queue_counter_add(q, txn, QUEUE_C_INCIDENTS, 1);
+	if (err) {
 		mdb_txn_abort(txn);
 		return (err);
 	}
 	if ((err = queue_txn_commit(txn)) == 0 && id)
-		*id = inc.id;
+		*id = gid;
 	return (err);
 }
 
@@ -146,6 +252,24 @@ int	queue_incident_list(struct queue *q, bool all, uint64_t *cursor,
 	return (err ? err : stop);
 }
 
+/* close_cause - an acknowledged incident is no longer its cause's open one */
+
+static int close_cause(struct queue *q, MDB_txn *txn, const struct queue_incident *inc)
+{
+	uint8_t	kb[8];
+	MDB_val	k = {8, kb}, v;
+	int	rc;
+
+	cause_key(inc, kb);
+	if ((rc = mdb_get(txn, q->db_incopen, &k, &v)) == MDB_NOTFOUND)
+		return (0);
+	if (rc != 0)
+		return (queue_err(rc));
+	if (v.mv_size == 8 && queue_get_be64(v.mv_data) != inc->id)
+		return (0);
+	return (queue_err(mdb_del(txn, q->db_incopen, &k, NULL)));
+}
+
 int	queue_incident_ack(struct queue *q, uint64_t id, const char *by)
 {
 	struct queue_incident inc;
@@ -161,7 +285,8 @@ int	queue_incident_ack(struct queue *q, uint64_t id, const char *by)
 		} else {
 			inc.ack_ms = sg_now_ms();
 			inc.ack_by = by ? by : "";
-			err = inc_put(q, txn, &inc);
+			if ((err = inc_put(q, txn, &inc)) == 0)
+				err = close_cause(q, txn, &inc);
 		}
 	}
 	queue_incident_free(&inc);

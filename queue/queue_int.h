@@ -34,6 +34,7 @@
 struct queue {
 	MDB_env *env;
 	MDB_dbi	db_env, db_body, db_inbox, db_sched, db_track, db_corrupt, db_inc, db_meta;
+	MDB_dbi	db_incopen;		/* open incident per cause: hash -> id */
 	struct queue_conf conf;
 	int	flags;
 	int	wake_fd;		/* unbound datagram socket for sending */

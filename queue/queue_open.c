@@ -219,10 +219,11 @@ static int open_dbs(struct queue *q)
 {
 	static const char *const names[] = {
 		"env", "body", "inbox", "sched", "track", "corrupt", "incident", "meta",
+		"incopen",
 	};
 	MDB_dbi *dbis[] = {
 		&q->db_env, &q->db_body, &q->db_inbox, &q->db_sched, &q->db_track,
-		&q->db_corrupt, &q->db_inc, &q->db_meta,
+		&q->db_corrupt, &q->db_inc, &q->db_meta, &q->db_incopen,
 	};
 	bool	ro = (q->flags & QUEUE_RDONLY) != 0;
 	MDB_txn *txn;

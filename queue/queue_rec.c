@@ -60,6 +60,7 @@ enum {					/* recipient tags */
 
 enum {					/* incident tags */
 	I_ID = 1, I_MSG, I_TIME, I_KIND, I_SENDER, I_RCPT, I_RULE, I_TEXT, I_ACK, I_ACKBY,
+	I_LAST, I_COUNT, I_MSGS,
 };
 
 /* ------------------------------------------------------------ writing */
@@ -552,6 +553,15 @@ int	queue_incident_encode(const struct queue_incident *i, struct sg_buf *b)
 	err |= put_str(b, I_TEXT, i->text);
 	put_i64(b, I_ACK, i->ack_ms);
 	err |= put_str(b, I_ACKBY, i->ack_by);
+	put_i64(b, I_LAST, i->last_ms);
+	put_u64(b, I_COUNT, i->count);
+	if (i->nmsgs > QUEUE_INCIDENT_MSGS)
+		err = SG_ELIMIT;
+	else if (i->nmsgs > 0) {
+		sg_buf_putc(b, I_MSGS);
+		put_varint(b, 8 * i->nmsgs);
+		sg_buf_append(b, i->msgs, 8 * i->nmsgs);
+	}
 	if (err) {
 		b->len = start;
 		return (SG_ELIMIT);
@@ -583,6 +593,16 @@ static int inc_field(int tag, struct rd v, struct queue_incident *i)
 		return (val_i64(v, &i->ack_ms));
 	case I_ACKBY:
 		return (val_str(v, &i->ack_by));
+	case I_LAST:
+		return (val_i64(v, &i->last_ms));
+	case I_COUNT:
+		return (val_u64(v, UINT64_MAX, &i->count));
+	case I_MSGS:
+		if ((v.end - v.p) % 8 != 0 || (size_t) (v.end - v.p) > 8 * QUEUE_INCIDENT_MSGS)
+			return (SG_ECORRUPT);
+		i->msgs = v.p;
+		i->nmsgs = (size_t) (v.end - v.p) / 8;
+		return (0);
 	default:
 		return (unknown(tag));
 	}
@@ -604,5 +624,15 @@ int	queue_incident_decode(const void *data, size_t len, struct queue_incident *i
 		if (next_field(&r, &tag, &val) != 0 || inc_field(tag, val, i) != 0)
 			return (SG_ECORRUPT);
 	}
+	/* records from before grouping: one failure each */
+	if (i->count == 0)
+		i->count = 1;
+	if (i->last_ms == 0)
+		i->last_ms = i->time_ms;
 	return (i->id == 0 ? SG_ECORRUPT : 0);
+}
+
+uint64_t queue_incident_msg(const struct queue_incident *i, size_t n)
+{
+	return (n < i->nmsgs ? queue_get_be64(i->msgs + 8 * n) : 0);
 }

@@ -186,6 +186,12 @@ static int place(struct queue *q, MDB_txn *txn, struct queue_env *e, enum queue_
 {
 	int	err;
 
+	/*
+	 * Held by an incident, the worker did not finish: a release must run
+	 * the rules again (the cause may be fixed), never send it as it is.
+	 */
+	if (s == QUEUE_HOLD)
+		e->flags &= ~QUEUE_F_WORKED;
 	e->state = s == QUEUE_DONE ? QUEUE_HOLD : s;
 	e->next_attempt_ms = s == QUEUE_READY ? sg_now_ms() : 0;
 	if ((err = queue_env_store(q, txn, q->db_env, e, put_flags)) != 0)

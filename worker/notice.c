@@ -13,10 +13,12 @@
  *	void	worker__bounce(thread, snap, env, failure, original)
  * DESCRIPTION
  *	worker__incident() records a crypto failure in the queue (time,
- *	message id, sender, recipient, rule, kind, text) and, when the
- *	configuration names a notify address, spools a short mail to it,
- *	at most notify_max_per_hour an hour for the whole process (a
- *	storm of failures must not become a storm of mail).
+ *	message id, sender, recipient, rule, kind, text), where failures of
+ *	one cause are counted in one open incident, and, when the failure
+ *	opened a new incident and the configuration names a notify address,
+ *	spools a short mail to it, at most notify_max_per_hour an hour for
+ *	the whole process (a storm of failures must not become a storm of
+ *	mail).
  *
  *	worker__bounce() tells the sender, in an RFC 3464 report (status
  *	5.7.1, the reason as an X-Sealgate diagnostic), that a message was
@@ -148,17 +150,21 @@ void	worker__incident(struct worker_thread *t, const struct worker_snap *s,
 		.rule = f->rule,.text = f->text,
 	};
 	struct sg_buf text = SG_BUF_INIT;
-	char	id[QUEUE_ID_BUFSZ], esc[300];
+	char	id[QUEUE_ID_BUFSZ], iids[QUEUE_ID_BUFSZ], esc[300];
 	uint64_t iid = 0;
+	bool	created = true;
 	int	rc;
 
-	if ((rc = queue_incident_add(t->q, &inc, &iid)) < 0)
+	if ((rc = queue_incident_add(t->q, &inc, &iid, &created)) < 0)
 		sg_error("id=%s event=incident_not_recorded kind=%s error=\"%s\"",
 			 queue_id_format(f->msg_id, id), f->kind, sg_strerror(rc));
-	sg_warn("id=%s event=crypto_incident kind=%s rule=%s reason=\"%s\"",
-		queue_id_format(f->msg_id, id), f->kind, f->rule,
+	sg_warn("id=%s event=crypto_incident incident=%s new=%s kind=%s rule=%s reason=\"%s\"",
+		queue_id_format(f->msg_id, id), iid ? queue_id_format(iid, iids) : "-",
+		created ? "yes" : "no", f->kind, f->rule,
 		sg_printable(esc, sizeof(esc), f->text, strlen(f->text)));
-	if (*s->conf.notify == 0 || !notify_allowed(t->notify, s->conf.notify_max_per_hour))
+	/* One mail per incident: later failures of the same cause are counted in it. */
+	if (!created || *s->conf.notify == 0
+	    || !notify_allowed(t->notify, s->conf.notify_max_per_hour))
 		return;
 	sg_buf_puts(&text, "The mail gateway recorded a crypto incident.\r\n\r\n");
 	describe(&text, f);

@@ -11,6 +11,7 @@ import os
 import pwd
 import smtplib
 import subprocess
+import time
 from pathlib import Path
 
 from conftest import free_port, wait_until
@@ -381,3 +382,51 @@ def test_injected_mail_is_classified_like_smtpd(sealgate):
         r = sealgate.sealctl("queue", "inject", "--client", "not-an-ip", "--rcpt",
                              "x@partner.test", input="x\r\n", check=False)
         assert r.returncode == 2 and "--client" in r.stderr, r.stderr
+
+
+def test_a_storm_of_one_cause_is_one_incident_acked_with_its_mail(sealgate):
+    """No signing certificate for a domain, under load: one incident with a
+    count and the message ids, one notification, and one ack that deletes
+    (or releases) every message it held."""
+    with SmtpPeer(port=free_port()) as sink:
+        sealgate.state_dir.mkdir(exist_ok=True)
+        sealgate.write_config(
+            'own_domains = [ "example.com" ];\nown_servers = [ "127.0.0.1" ];\n'
+            f'delivery = {{ routes = ( {{ domains = [ "partner.test", "example.com" ]; '
+            f'hosts = [ "127.0.0.1:{sink.port}" ]; }} ); }};\n'
+            'worker = { notify = "admin@example.com"; rules = (\n'
+            '  { name = "seal"; direction = "outbound"; sign = "required"; } ); };\n')
+        sealgate.sealctl("cert", "init")
+        sealgate.start()
+        ids = [sealgate.sealctl("queue", "inject", "--sender", "erp@nocert.test", "--rcpt",
+                                "buyer@partner.test", "--count", "1",
+                                input=f"Subject: invoice {i}\r\n\r\npay\r\n").stdout.strip()
+               for i in range(20)]
+
+        def incidents():
+            return [json.loads(line) for line in
+                    sealgate.sealctl("incidents", "list", "--json").stdout.splitlines()]
+        wait_until(lambda: incidents() and incidents()[0]["count"] == 20, 30,
+                   what="20 failures counted")
+        [inc] = incidents()
+        assert inc["kind"] == "no-signing-cert" and sorted(inc["message_ids"]) == sorted(ids)
+        held = sealgate.sealctl("queue", "list", "--state", "hold", "--json").stdout
+        assert len(held.splitlines()) == 20
+        time.sleep(1)
+        notices = [m for m in sink.messages if "admin@example.com" in m["rcpts"]]
+        assert len(notices) == 1, notices
+        r = sealgate.sealctl("incidents", "ack", inc["id"], "--delete")
+        assert "20 held message(s) deleted" in r.stdout, r.stdout
+        assert sealgate.sealctl("queue", "list", "--state", "hold", "--json").stdout == ""
+        assert incidents() == []
+        # the cause is still there: a new incident opens, and --release re-runs the mail
+        for i in range(3):
+            sealgate.sealctl("queue", "inject", "--sender", "erp@nocert.test", "--rcpt",
+                             "buyer@partner.test", input="Subject: again\r\n\r\npay\r\n")
+        wait_until(lambda: incidents() and incidents()[0]["count"] == 3, 30, what="3 more")
+        [again] = incidents()
+        assert again["id"] != inc["id"]
+        r = sealgate.sealctl("incidents", "ack", again["id"], "--release")
+        assert "3 held message(s) released" in r.stdout, r.stdout
+        wait_until(lambda: incidents() and incidents()[0]["count"] == 3, 30,
+                   what="the released mail to fail again into a new incident")

@@ -736,7 +736,7 @@ static void test_incidents(void **state)
 	uint64_t id, cursor = 0;
 	size_t	n = 0;
 
-	assert_int_equal(queue_incident_add(f->q, &in, &id), 0);
+	assert_int_equal(queue_incident_add(f->q, &in, &id, NULL), 0);
 	assert_int_equal(queue_incident_get(f->q, id, &out), 0);
 	assert_string_equal(out.kind, "no-cert");
 	assert_true(out.msg_id == 5 && out.time_ms > 0 && out.ack_ms == 0);
@@ -751,6 +751,46 @@ static void test_incidents(void **state)
 	cursor = 0;
 	assert_int_equal(queue_incident_list(f->q, true, &cursor, count_inc, &n), 0);
 	assert_int_equal(n, 1);
+}
+
+/* one cause, one open incident: counted, capped, closed by an ack */
+static void test_incident_groups(void **state)
+{
+	struct fix *f = *state;
+	struct queue_incident in = {.kind = "no-signing-cert",.sender = "erp@x",.rcpt = "c@d",
+		.rule = "outbound",.text = "no valid signing certificate"}, out;
+	uint64_t first, id, other, after;
+	bool	created;
+
+	in.msg_id = 10;
+	assert_int_equal(queue_incident_add(f->q, &in, &first, &created), 0);
+	assert_true(created);
+	for (uint64_t m = 11; m < 11 + QUEUE_INCIDENT_MSGS + 5; m++) {
+		in.msg_id = m;
+		assert_int_equal(queue_incident_add(f->q, &in, &id, &created), 0);
+		assert_true(id == first && !created);
+	}
+	in.msg_id = 10 + QUEUE_INCIDENT_MSGS + 4;	/* the same message again */
+	assert_int_equal(queue_incident_add(f->q, &in, &id, &created), 0);
+	assert_int_equal(queue_incident_get(f->q, first, &out), 0);
+	assert_int_equal(out.count, QUEUE_INCIDENT_MSGS + 7);
+	assert_int_equal(out.nmsgs, QUEUE_INCIDENT_MSGS);
+	assert_int_equal(queue_incident_msg(&out, 0), 10);
+	assert_int_equal(queue_incident_msg(&out, QUEUE_INCIDENT_MSGS - 1), 10 + QUEUE_INCIDENT_MSGS - 1);
+	assert_true(out.last_ms >= out.time_ms && out.msg_id == 10);
+	queue_incident_free(&out);
+	/* another cause: its own incident */
+	in.text = "no valid signing certificate for another domain";
+	assert_int_equal(queue_incident_add(f->q, &in, &other, &created), 0);
+	assert_true(created && other != first);
+	/* acknowledged: the next failure of the first cause opens a new one */
+	in.text = "no valid signing certificate";
+	assert_int_equal(queue_incident_ack(f->q, first, "admin"), 0);
+	assert_int_equal(queue_incident_add(f->q, &in, &after, &created), 0);
+	assert_true(created && after != first && after != other);
+	assert_int_equal(queue_incident_get(f->q, after, &out), 0);
+	assert_true(out.count == 1 && out.nmsgs == 1);
+	queue_incident_free(&out);
 }
 
 static void test_given_to_user(void **state)
@@ -806,6 +846,7 @@ int	main(void)
 		cmocka_unit_test_setup_teardown(test_two_processes, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_writer_killed_mid_txn, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_incidents, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_incident_groups, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_wake, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_given_to_user, fixture_setup, fixture_teardown),
 	};
