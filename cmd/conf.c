@@ -9,6 +9,7 @@
  *	struct sealgate_conf *sealgate_conf_load(file, errors)
  *	void	sealgate_conf_free(conf)
  *	void	sealgate_conf_print_defaults(fp)
+ *	void	sealgate_conf_print(conf, all, fp)
  *	void	sealgate_state_dir(main)
  * DESCRIPTION
  *	sealgate_conf_load() reads and checks file against the top-level
@@ -16,7 +17,10 @@
  *	leaves one "FILE:LINE: message" line per problem in errors.
  *
  *	sealgate_conf_print_defaults() prints every key with its default,
- *	as "section.key = value;", for sealgated -d.
+ *	as "section.key = value;", for sealgated -d. sealgate_conf_print()
+ *	prints the effective configuration conf was loaded as, in the same
+ *	form: the keys its file sets to other than their defaults, or with
+ *	all every key (sealgated -n -d [-a], sealctl config show [--all]).
  *
  *	sealgate_state_dir() creates the state directory when it is missing
  *	and, run as root with a user configured, hands it to that user.
@@ -109,4 +113,16 @@ void	sealgate_conf_print_defaults(FILE *fp)
 				r->def ? r->def : "(required)");
 		}
 	}
+}
+
+void	sealgate_conf_print(const struct sealgate_conf *c, bool all, FILE *fp)
+{
+	struct sg_buf out = SG_BUF_INIT;
+
+	if (sg_conf_print(c->file, sections, SG_NELEM(sections), c,
+			  all ? SG_CONF_PRINT_ALL : 0, &out) < 0)
+		sg_buf_printf(&out, "%s: cannot be read again\n", c->file);
+	if (out.len)
+		fputs(out.data, fp);
+	sg_buf_free(&out);
 }

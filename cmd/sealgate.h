@@ -40,6 +40,7 @@ struct sealgate_conf {
 struct sealgate_conf *sealgate_conf_load(const char *file, struct sg_buf *errors);
 void	sealgate_conf_free(struct sealgate_conf *);
 void	sealgate_conf_print_defaults(FILE *);
+void	sealgate_conf_print(const struct sealgate_conf *, bool all, FILE *);
 void	sealgate_log_errors(const struct sg_buf *errors);
 void	sealgate_state_dir(const struct sg_conf_main *);
 
