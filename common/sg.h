@@ -81,6 +81,7 @@ enum sg_log_sink {
 void	sg_log_init(const char *progname, const char *role, enum sg_log_sink);
 void	sg_log_echo(bool on);
 void	sg_log_set_level(enum sg_log_level);
+void	sg_log_set_facility(int facility);	/* LOG_MAIL, LOG_LOCAL0, ... */
 enum sg_log_level sg_log_get_level(void);
 int	sg_log_level_parse(const char *name, enum sg_log_level *out);
 const char *sg_log_level_name(enum sg_log_level);
