@@ -31,8 +31,10 @@
  *	compares against what runs, and so does the pidfile it removes at
  *	the end. It takes its log level and syslog facility, passes SIGHUP
  *	to every role, which re-reads the file too, and ends with
- *	"event=reloaded ... status=complete" or "status=partial". When the
- *	file is not valid, the errors are logged and nothing changes.
+ *	"event=reloaded ... status=complete" or "status=partial". A role
+ *	just started, which does not watch SIGHUP yet, is not sent one: it
+ *	has not read the file and will read the new one. When the file is
+ *	not valid, the errors are logged and nothing changes.
  *
  *	Without foreground the master first detaches (fork, setsid, stdio on
  *	/dev/null) and everything logs to syslog.
@@ -228,6 +230,30 @@ static void master_stop(struct master *m, int signum)
 		uv_timer_start(&m->kill_timer, master_on_kill_timer, STOP_GRACE_MS, 0);
 }
 
+/*
+ * master_role_hears_hup - may the role be sent SIGHUP? A role watches for
+ * it before it first reads the configuration; one that does not yet (just
+ * exec'd: the default action would kill it) has not read the file and
+ * will read the new one.
+ */
+
+static bool master_role_hears_hup(pid_t pid)
+{
+	char	path[64], line[256];
+	bool	hears = false;
+	FILE   *fp;
+
+	snprintf(path, sizeof(path), "/proc/%ld/status", (long) pid);
+	if ((fp = fopen(path, "r")) == NULL)
+		return (true);		/* no /proc: as before */
+	while (fgets(line, sizeof(line), fp)) {
+		if (strncmp(line, "SigIgn:", 7) == 0 || strncmp(line, "SigCgt:", 7) == 0)
+			hears |= (strtoull(line + 7, NULL, 16) >> (SIGHUP - 1)) & 1;
+	}
+	fclose(fp);
+	return (hears);
+}
+
 static void master_reload(struct master *m)
 {
 	struct sg_buf errors = SG_BUF_INIT;
@@ -249,7 +275,7 @@ static void master_reload(struct master *m)
 		sg_log_level_name((enum sg_log_level) conf->main.log_level), changed, restart,
 		restart ? "partial" : "complete");
 	for (size_t i = 0; i < SG_NELEM(m->roles); i++)
-		if (m->roles[i].running)
+		if (m->roles[i].running && master_role_hears_hup(m->roles[i].proc.pid))
 			uv_process_kill(&m->roles[i].proc, SIGHUP);
 }
 

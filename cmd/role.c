@@ -24,6 +24,11 @@
  *	master starts it again at once; run alone, it logs that a restart is
  *	needed.
  *
+ *	SIGHUP is watched before the configuration is first read, and
+ *	ignored once the role is stopping: a reload signal never kills a
+ *	role (one that stops to restart would otherwise die of the next,
+ *	and be restarted with backoff as if it had crashed).
+ *
  *	Every role dumps no core and cannot be traced by its own uid (keys
  *	and credentials are in its memory). Once started (ports bound,
  *	queue and certificate database open), the roles that face the
@@ -132,6 +137,8 @@ static void role_on_stop(uv_signal_t *sig, int signum)
 	uv_close((uv_handle_t *) &rt->sigterm, NULL);
 	uv_close((uv_handle_t *) &rt->sigint, NULL);
 	uv_close((uv_handle_t *) &rt->sighup, NULL);
+	/* libuv put back the default, which would kill a clean stop */
+	signal(SIGHUP, SIG_IGN);
 	if (rt->ops->stop && rt->state)
 		rt->ops->stop(rt->state);
 }
@@ -185,6 +192,13 @@ int	role_run(const struct role_ops *ops, const char *conf_file, pid_t parent)
 	struct sg_buf errors = SG_BUF_INIT;
 	int	err;
 
+	/*
+	 * The master may pass a SIGHUP on at any time: watch for it before
+	 * the file is read (one that comes early just means one more read).
+	 */
+	signal(SIGHUP, SIG_IGN);
+	uv_loop_init(&rt.loop);
+	role_watch(&rt, &rt.sighup, role_on_hup, SIGHUP);
 	if (parent) {
 		prctl(PR_SET_PDEATHSIG, SIGTERM);
 		if (getppid() != parent)
@@ -198,10 +212,8 @@ int	role_run(const struct role_ops *ops, const char *conf_file, pid_t parent)
 	if (parent == 0)
 		role_prepare_state(rt.conf);
 	signal(SIGPIPE, SIG_IGN);
-	uv_loop_init(&rt.loop);
 	role_watch(&rt, &rt.sigterm, role_on_stop, SIGTERM);
 	role_watch(&rt, &rt.sigint, role_on_stop, SIGINT);
-	role_watch(&rt, &rt.sighup, role_on_hup, SIGHUP);
 	no_core();
 	if (ops->start && (rt.state = ops->start(&rt.loop, rt.conf)) == NULL)
 		sg_fatal("event=start_failed");

@@ -17,6 +17,7 @@ import os
 import re
 import signal
 import subprocess
+import time
 
 from conftest import REPO, SEALGATED, free_port, wait_until
 from peers import Dns, Injector, SmtpPeer
@@ -303,3 +304,32 @@ def test_role_alone_reports_restart_keys(sealgate):
     d.wait_log(r"role=worker event=reloaded .*status=partial")
     assert d.stop() == 0
 
+
+def test_rapid_sighups_never_kill_a_role(sealgate):
+    # Listener and loop changes make smtpd stop and start again while
+    # more SIGHUPs arrive: none may meet a role without its handler.
+    sealgate.state_dir.mkdir()
+    ports = (sealgate.smtp_port, free_port())
+
+    def conf(i):
+        write_atomically(sealgate.conf, config_text({
+            "state_dir": f'"{sealgate.state_dir}"',
+            "smtpd.listeners": f'( {{ address = "127.0.0.1:{ports[i % 2]}"; }} )',
+            "smtpd.loops": str(1 + (i // 2) % 2)}))
+
+    conf(0)
+    d = sealgate.start()
+    for i in range(1, 41):
+        conf(i)
+        d.signal(signal.SIGHUP)
+        time.sleep(0.005 * (i % 4))
+    # pending SIGHUPs merge: count the reloads, then one more, paced
+    time.sleep(0.5)
+    n = d.log().count("role=master event=reloaded ")
+    assert n > 1
+    d.signal(signal.SIGHUP)
+    d.wait_log(r"role=master event=reloaded ", count=n + 1)
+    wait_until(lambda: d.log().count("event=role_restarting role=smtpd")
+               == d.log().count("role=smtpd event=ready") - 1, 10, what="smtpd up again")
+    assert "event=role_exited" not in d.log()
+    assert d.stop() == 0
