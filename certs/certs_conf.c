@@ -11,7 +11,9 @@
  *	Database and password, revocation policy (OCSP, CRL fetching),
  *	PKCS#11 modules and the TLS server settings. Cross-key rules
  *	(version range, responder URL and its certificate) are checked
- *	after the section is read.
+ *	after the section is read. Each role reads these keys when it opens
+ *	the database at start: none is SG_CONF_F_LIVE (a reload reports a
+ *	change as needing a restart).
  * DIAGNOSTICS
  *	Every error names its key.
  */

@@ -9,14 +9,35 @@
  *	struct sealgate_conf *sealgate_conf_load(file, errors)
  *	void	sealgate_conf_free(conf)
  *	void	sealgate_conf_print_defaults(fp)
+ *	void	sealgate_conf_print(conf, all, fp)
+ *	int	sealgate_conf_reloaded(running, new, log, changed)
+ *	void	sealgate_conf_keep_running(new, running)
  *	void	sealgate_state_dir(main)
+ *	void	sealgate_log_apply(main)
  * DESCRIPTION
  *	sealgate_conf_load() reads and checks file against the top-level
  *	table and every component's section table. It returns NULL and
  *	leaves one "FILE:LINE: message" line per problem in errors.
  *
  *	sealgate_conf_print_defaults() prints every key with its default,
- *	as "section.key = value;", for sealgated -d.
+ *	as "section.key = value;", for sealgated -d; a key a running gateway
+ *	does not apply on SIGHUP (no SG_CONF_F_LIVE) is followed by
+ *	"# needs restart". sealgate_conf_print() prints the effective
+ *	configuration conf was loaded as, in the same form: the keys its
+ *	file sets to other than their defaults, or with all every key
+ *	(sealgated -n -d [-a], sealctl config show [--all]).
+ *
+ *	sealgate_conf_reloaded() compares the configuration a process runs
+ *	with and a new one just loaded. With log, each changed key is
+ *	logged: "event=reload_changed key=K" when it takes effect,
+ *	"event=reload_partial key=K needs=restart" when it does not. Then
+ *	new keeps the running value of every such key
+ *	(sealgate_conf_keep_running()), so that it describes what runs and
+ *	the next reload compares against that. It returns the number of
+ *	keys that need a restart and sets *changed to the number changed.
+ *
+ *	sealgate_log_apply() sets the process's log level and syslog
+ *	facility from the configuration, at start and on SIGHUP.
  *
  *	sealgate_state_dir() creates the state directory when it is missing
  *	and, run as root with a user configured, hands it to that user.
@@ -85,6 +106,12 @@ void	sealgate_state_dir(const struct sg_conf_main *c)
 			 c->state_dir, strerror(errno));
 }
 
+void	sealgate_log_apply(const struct sg_conf_main *c)
+{
+	sg_log_set_level((enum sg_log_level) c->log_level);
+	sg_log_set_facility(sg_conf_facility_value(c->syslog_facility));
+}
+
 /* sealgate_log_errors - one log line per configuration problem */
 
 void	sealgate_log_errors(const struct sg_buf *errors)
@@ -104,9 +131,58 @@ void	sealgate_conf_print_defaults(FILE *fp)
 {
 	for (size_t i = 0; i < SG_NELEM(sections); i++) {
 		for (const struct sg_conf_row *r = sections[i].rows; r->name; r++) {
-			fprintf(fp, "%s%s%s = %s;\n", sections[i].name ? sections[i].name : "",
+			fprintf(fp, "%s%s%s = %s;%s\n", sections[i].name ? sections[i].name : "",
 				sections[i].name ? "." : "", r->name,
-				r->def ? r->def : "(required)");
+				r->def ? r->def : "(required)",
+				r->flags & SG_CONF_F_LIVE ? "" : "  # needs restart");
 		}
 	}
+}
+
+void	sealgate_conf_print(const struct sealgate_conf *c, bool all, FILE *fp)
+{
+	struct sg_buf out = SG_BUF_INIT;
+
+	if (sg_conf_print(c->file, sections, SG_NELEM(sections), c,
+			  all ? SG_CONF_PRINT_ALL : 0, &out) < 0)
+		sg_buf_printf(&out, "%s: cannot be read again\n", c->file);
+	if (out.len)
+		fputs(out.data, fp);
+	sg_buf_free(&out);
+}
+
+struct report {
+	bool	log;
+	int	restart;
+};
+
+static void on_changed(void *arg, const struct sg_conf_section *sec, const struct sg_conf_row *r)
+{
+	struct report *rep = arg;
+	bool	live = r->flags & SG_CONF_F_LIVE;
+
+	rep->restart += !live;
+	if (!rep->log)
+		return;
+	if (live)
+		sg_info("event=reload_changed key=%s%s%s", sec->name ? sec->name : "",
+			sec->name ? "." : "", r->name);
+	else
+		sg_warn("event=reload_partial key=%s%s%s needs=restart", sec->name ? sec->name : "",
+			sec->name ? "." : "", r->name);
+}
+
+int	sealgate_conf_reloaded(const struct sealgate_conf *running, struct sealgate_conf *new,
+			       bool log, int *changed)
+{
+	struct report rep = {.log = log};
+
+	*changed = sg_conf_diff(sections, SG_NELEM(sections), running, new, on_changed, &rep);
+	sealgate_conf_keep_running(new, running);
+	return (rep.restart);
+}
+
+void	sealgate_conf_keep_running(struct sealgate_conf *new, const struct sealgate_conf *running)
+{
+	sg_conf_keep(sections, SG_NELEM(sections), new, running, new->arena);
 }

@@ -24,8 +24,17 @@
  *	the last role is gone.
  *
  *	SIGHUP: the configuration is read again. When it is valid the master
- *	takes its log level and passes SIGHUP to every role, which re-reads
- *	it too; when it is not, the errors are logged and nothing changes.
+ *	logs every key that changed: "event=reload_changed key=K" for those
+ *	a running gateway applies, "event=reload_partial key=K needs=restart"
+ *	for those only a restart applies (SG_CONF_F_LIVE in the tables says
+ *	which); it keeps the running value of the latter, so the next reload
+ *	compares against what runs, and so does the pidfile it removes at
+ *	the end. It takes its log level and syslog facility, passes SIGHUP
+ *	to every role, which re-reads the file too, and ends with
+ *	"event=reloaded ... status=complete" or "status=partial". A role
+ *	just started, which does not watch SIGHUP yet, is not sent one: it
+ *	has not read the file and will read the new one. When the file is
+ *	not valid, the errors are logged and nothing changes.
  *
  *	Without foreground the master first detaches (fork, setsid, stdio on
  *	/dev/null) and everything logs to syslog.
@@ -221,10 +230,35 @@ static void master_stop(struct master *m, int signum)
 		uv_timer_start(&m->kill_timer, master_on_kill_timer, STOP_GRACE_MS, 0);
 }
 
+/*
+ * master_role_hears_hup - may the role be sent SIGHUP? A role watches for
+ * it before it first reads the configuration; one that does not yet (just
+ * exec'd: the default action would kill it) has not read the file and
+ * will read the new one.
+ */
+
+static bool master_role_hears_hup(pid_t pid)
+{
+	char	path[64], line[256];
+	bool	hears = false;
+	FILE   *fp;
+
+	snprintf(path, sizeof(path), "/proc/%ld/status", (long) pid);
+	if ((fp = fopen(path, "r")) == NULL)
+		return (true);		/* no /proc: as before */
+	while (fgets(line, sizeof(line), fp)) {
+		if (strncmp(line, "SigIgn:", 7) == 0 || strncmp(line, "SigCgt:", 7) == 0)
+			hears |= (strtoull(line + 7, NULL, 16) >> (SIGHUP - 1)) & 1;
+	}
+	fclose(fp);
+	return (hears);
+}
+
 static void master_reload(struct master *m)
 {
 	struct sg_buf errors = SG_BUF_INIT;
 	struct sealgate_conf *conf;
+	int	changed, restart;
 
 	sg_debug("event=reload_begin file=\"%s\"", m->file);
 	if ((conf = sealgate_conf_load(m->file, &errors)) == NULL) {
@@ -233,13 +267,15 @@ static void master_reload(struct master *m)
 		sg_buf_free(&errors);
 		return;
 	}
+	restart = sealgate_conf_reloaded(m->conf, conf, true, &changed);
 	sealgate_conf_free(m->conf);
 	m->conf = conf;
-	sg_log_set_level((enum sg_log_level) conf->main.log_level);
-	sg_info("event=reloaded log_level=%s",
-		sg_log_level_name((enum sg_log_level) conf->main.log_level));
+	sealgate_log_apply(&conf->main);
+	sg_info("event=reloaded log_level=%s changed=%d needs_restart=%d status=%s",
+		sg_log_level_name((enum sg_log_level) conf->main.log_level), changed, restart,
+		restart ? "partial" : "complete");
 	for (size_t i = 0; i < SG_NELEM(m->roles); i++)
-		if (m->roles[i].running)
+		if (m->roles[i].running && master_role_hears_hup(m->roles[i].proc.pid))
 			uv_process_kill(&m->roles[i].proc, SIGHUP);
 }
 
@@ -342,7 +378,7 @@ int	master_run(const char *conf_file, bool foreground)
 		sg_fatal("event=config_invalid file=\"%s\"", conf_file);
 	}
 	m.file = sg_xstrdup(m.conf->file);
-	sg_log_set_level((enum sg_log_level) m.conf->main.log_level);
+	sealgate_log_apply(&m.conf->main);
 	/* Until it detaches, whoever started the master sees why it cannot start. */
 	sg_log_echo(!foreground);
 	if (uv_exepath(m.exe, &exelen) != 0)

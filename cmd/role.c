@@ -12,10 +12,22 @@
  *	and runs it until SIGTERM or SIGINT, when it asks the role to stop
  *	and waits for the loop to drain. SIGHUP re-reads the configuration;
  *	a configuration with errors is logged and ignored, and the role goes
- *	on with the one it has. When the role says the new configuration
- *	needs a new process (ROLE_RESTART), the role stops cleanly and exits
- *	with ROLE_EXIT_RESTART, and the master starts it again at once; run
- *	alone, it logs that a restart is needed.
+ *	on with the one it has. Keys a running gateway cannot apply keep
+ *	their running values (sealgate_conf_reloaded()): the role's reload()
+ *	never sees a new state_dir or queue size half applied. Run alone,
+ *	the role logs each changed key (reload_changed, or reload_partial
+ *	with needs=restart) as the master does; under the master, the master
+ *	logs them once. Its "event=reloaded" line ends in status=complete,
+ *	or status=partial when some changed key needs a restart. When the
+ *	role says the new configuration needs a new process (ROLE_RESTART),
+ *	the role stops cleanly and exits with ROLE_EXIT_RESTART, and the
+ *	master starts it again at once; run alone, it logs that a restart is
+ *	needed.
+ *
+ *	SIGHUP is watched before the configuration is first read, and
+ *	ignored once the role is stopping: a reload signal never kills a
+ *	role (one that stops to restart would otherwise die of the next,
+ *	and be restarted with backoff as if it had crashed).
  *
  *	Every role dumps no core and cannot be traced by its own uid (keys
  *	and credentials are in its memory). Once started (ports bound,
@@ -125,6 +137,8 @@ static void role_on_stop(uv_signal_t *sig, int signum)
 	uv_close((uv_handle_t *) &rt->sigterm, NULL);
 	uv_close((uv_handle_t *) &rt->sigint, NULL);
 	uv_close((uv_handle_t *) &rt->sighup, NULL);
+	/* libuv put back the default, which would kill a clean stop */
+	signal(SIGHUP, SIG_IGN);
 	if (rt->ops->stop && rt->state)
 		rt->ops->stop(rt->state);
 }
@@ -135,6 +149,7 @@ static void role_on_hup(uv_signal_t *sig, int signum)
 	struct sg_buf errors = SG_BUF_INIT;
 	struct sealgate_conf *conf;
 	bool	again = false;
+	int	changed, restart;
 
 	(void) signum;
 	sg_debug("event=reload_begin file=\"%s\"", rt->file);
@@ -144,13 +159,15 @@ static void role_on_hup(uv_signal_t *sig, int signum)
 		sg_buf_free(&errors);
 		return;
 	}
-	sg_log_set_level((enum sg_log_level) conf->main.log_level);
+	restart = sealgate_conf_reloaded(rt->conf, conf, rt->parent == 0, &changed);
+	sealgate_log_apply(&conf->main);
 	if (rt->ops->reload && rt->state)
 		again = rt->ops->reload(rt->state, conf) == ROLE_RESTART;
 	sealgate_conf_free(rt->conf);
 	rt->conf = conf;
-	sg_info("event=reloaded log_level=%s",
-		sg_log_level_name((enum sg_log_level) conf->main.log_level));
+	sg_info("event=reloaded log_level=%s changed=%d needs_restart=%d status=%s",
+		sg_log_level_name((enum sg_log_level) conf->main.log_level), changed, restart,
+		restart ? "partial" : "complete");
 	if (again && rt->parent == 0) {
 		sg_warn("event=restart_needed reason=\"run alone, the role cannot start itself "
 			"again\"");
@@ -175,6 +192,13 @@ int	role_run(const struct role_ops *ops, const char *conf_file, pid_t parent)
 	struct sg_buf errors = SG_BUF_INIT;
 	int	err;
 
+	/*
+	 * The master may pass a SIGHUP on at any time: watch for it before
+	 * the file is read (one that comes early just means one more read).
+	 */
+	signal(SIGHUP, SIG_IGN);
+	uv_loop_init(&rt.loop);
+	role_watch(&rt, &rt.sighup, role_on_hup, SIGHUP);
 	if (parent) {
 		prctl(PR_SET_PDEATHSIG, SIGTERM);
 		if (getppid() != parent)
@@ -184,14 +208,12 @@ int	role_run(const struct role_ops *ops, const char *conf_file, pid_t parent)
 		sealgate_log_errors(&errors);
 		sg_fatal("event=config_invalid file=\"%s\"", conf_file);
 	}
-	sg_log_set_level((enum sg_log_level) rt.conf->main.log_level);
+	sealgate_log_apply(&rt.conf->main);
 	if (parent == 0)
 		role_prepare_state(rt.conf);
 	signal(SIGPIPE, SIG_IGN);
-	uv_loop_init(&rt.loop);
 	role_watch(&rt, &rt.sigterm, role_on_stop, SIGTERM);
 	role_watch(&rt, &rt.sigint, role_on_stop, SIGINT);
-	role_watch(&rt, &rt.sighup, role_on_hup, SIGHUP);
 	no_core();
 	if (ops->start && (rt.state = ops->start(&rt.loop, rt.conf)) == NULL)
 		sg_fatal("event=start_failed");

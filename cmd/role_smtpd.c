@@ -19,7 +19,14 @@
  *
  *	The rules list (strict single rule) lives in a configuration copy
  *	this role loads for itself, so it stays valid for as long as a
- *	session uses it, across reloads.
+ *	session uses it, across reloads; keys only a restart applies keep
+ *	their running values in it too.
+ *
+ *	reload() swaps in the new policy and limits for new sessions and
+ *	raises the descriptor limit for a larger max_connections. Listeners
+ *	and the number of loops are bound to threads and sockets made as
+ *	root: when either changed, reload() asks for a new process, which
+ *	the master starts at once.
  * SECURITY
  *	smtpd never asks for private keys other than the TLS server key
  *	(certs opened read-only, and on tls_db_dir when one is configured, so
@@ -48,6 +55,7 @@ struct role_smtpd {
 	struct queue_committer *committer;
 	struct certs *certs;
 	struct certs_tls_server *tls;
+	int64_t	loops;			/* as started */
 };
 
 /* One message on its way to the queue. */
@@ -145,6 +153,7 @@ static int params(struct role_smtpd *rs, const struct sealgate_conf *conf,
 		return (SG_EINVAL);
 	}
 	sg_buf_free(&errors);
+	sealgate_conf_keep_running(mine, conf);
 	*p = (struct smtpd_params) {
 		.conf = &mine->smtpd,.main = &mine->main,.rules = &mine->worker.rules,
 		.keep = mine,.keep_free = keep_free,
@@ -206,6 +215,7 @@ static void *smtpd_role_start(uv_loop_t *loop, const struct sealgate_conf *conf)
 	int	err;
 
 	raise_fd_limit(&conf->smtpd);
+	rs->loops = conf->smtpd.loops;
 	if (tls_open(rs, conf) < 0 || params(rs, conf, &p) < 0) {
 		role_free(rs);
 		return (NULL);
@@ -234,16 +244,18 @@ static enum role_reload smtpd_role_reload(void *state, const struct sealgate_con
 
 	if (params(rs, conf, &p) < 0)
 		return (ROLE_RELOADED);
+	raise_fd_limit(&conf->smtpd);
 	if ((rc = smtpd_reload(rs->smtpd, &p, &errors)) < 0) {
 		sealgate_log_errors(&errors);
 		sg_warn("event=smtpd_reload_failed action=keep_old_policy");
 		keep_free(p.keep);
 	}
 	sg_buf_free(&errors);
-	if (rc != SMTPD_RELOAD_REBIND)
+	if (rc < 0 || (rc != SMTPD_RELOAD_REBIND && conf->smtpd.loops == rs->loops))
 		return (ROLE_RELOADED);
 	/* Bound as root before the drop: only a new process can bind them. */
-	sg_info("event=listeners_changed action=restart");
+	sg_info("event=%s action=restart",
+		rc == SMTPD_RELOAD_REBIND ? "listeners_changed" : "loops_changed");
 	return (ROLE_RESTART);
 }
 

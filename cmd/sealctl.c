@@ -17,6 +17,9 @@
  *	commands open the queue: a state directory that does not exist is
  *	an error, never an empty queue.
  *
+ *	"config show" prints the effective configuration as sealgated -n -d
+ *	does ("config show --all": every key).
+ *
  *	Exit status: 0 success, 1 partial failure (named on stderr),
  *	2 usage or configuration error.
  * FILES
@@ -61,6 +64,11 @@ static int sealctl_config(const struct sealgate_conf *c, int argc, char **argv)
 		printf("%s: configuration is valid\n", c->file);
 		return (SEALCTL_OK);
 	}
+	if ((argc == 2 || (argc == 3 && strcmp(argv[2], "--all") == 0))
+	    && strcmp(argv[1], "show") == 0) {
+		sealgate_conf_print(c, argc == 3, stdout);
+		return (SEALCTL_OK);
+	}
 	sealctl_usage(stderr, "config");
 	return (SEALCTL_USAGE);
 }
@@ -68,7 +76,7 @@ static int sealctl_config(const struct sealgate_conf *c, int argc, char **argv)
 /* Every verb of every command, the one text --help and usage errors print. */
 static const struct sealctl_command commands[] = {
 	{"config", sealctl_config,
-		"config check\n"},
+		"config check | show [--all]\n"},
 	{"queue", sealctl_queue,
 		"queue list [--state S] [--from PAT] [--to PAT] [--older-than DUR]"
 		" [--json [--full]]\n"

@@ -40,7 +40,12 @@ struct sealgate_conf {
 struct sealgate_conf *sealgate_conf_load(const char *file, struct sg_buf *errors);
 void	sealgate_conf_free(struct sealgate_conf *);
 void	sealgate_conf_print_defaults(FILE *);
+void	sealgate_conf_print(const struct sealgate_conf *, bool all, FILE *);
+int	sealgate_conf_reloaded(const struct sealgate_conf *running, struct sealgate_conf *new,
+			       bool log, int *changed);
+void	sealgate_conf_keep_running(struct sealgate_conf *new, const struct sealgate_conf *running);
 void	sealgate_log_errors(const struct sg_buf *errors);
+void	sealgate_log_apply(const struct sg_conf_main *);
 void	sealgate_state_dir(const struct sg_conf_main *);
 
 /*

@@ -6,6 +6,7 @@
  * SYNOPSIS
  *	sealgated [-c FILE] [-f]		run: master and all roles
  *	sealgated [-c FILE] -n			check the configuration
+ *	sealgated [-c FILE] -n -d [-a]		print the effective configuration
  *	sealgated -d				print every key's default
  *	sealgated [-c FILE] --role NAME [-f]	run one role alone
  *	sealgated --help | --version
@@ -17,6 +18,13 @@
  *
  *	-n loads FILE, prints every problem as "FILE:LINE: message" on
  *	stderr and exits 1, or exits 0 when the configuration is valid.
+ *	With -d it prints, instead of "valid", the effective configuration:
+ *	each key FILE sets to other than its default, as -d prints keys
+ *	("section.key = value;"), with values as loaded (sizes, durations
+ *	and paths normalised); -a prints every key with its value.
+ *
+ *	-d alone prints every key with its default; "# needs restart" marks
+ *	the keys a running gateway does not apply on SIGHUP.
  *
  *	--role runs one role in this process (role.c); the master uses it,
  *	and so do tests.
@@ -40,6 +48,7 @@ SG_NORETURN static void usage(FILE *fp, int status)
 		"usage: sealgated [-c FILE] [-f]          run the gateway (-f: in the foreground,\n"
 		"                                         logging to stderr)\n"
 		"       sealgated [-c FILE] -n            check the configuration\n"
+		"       sealgated [-c FILE] -n -d [-a]    print the effective configuration\n"
 		"       sealgated -d                      print every key with its default\n"
 		"       sealgated [-c FILE] --role smtpd|worker|delivery [-f]\n"
 		"                                         run one role alone\n"
@@ -61,7 +70,9 @@ static const struct role_ops *find_role(const char *name)
 	return (NULL);
 }
 
-static int check_config(const char *file)
+/* check_config - -n: the problems, or "valid", or (print) the effective keys */
+
+static int check_config(const char *file, bool print, bool all)
 {
 	struct sg_buf errors = SG_BUF_INIT;
 	struct sealgate_conf *c = sealgate_conf_load(file, &errors);
@@ -71,7 +82,10 @@ static int check_config(const char *file)
 		sg_buf_free(&errors);
 		return (1);
 	}
-	printf("%s: configuration is valid\n", c->file);
+	if (print)
+		sealgate_conf_print(c, all, stdout);
+	else
+		printf("%s: configuration is valid\n", c->file);
 	sealgate_conf_free(c);
 	return (0);
 }
@@ -87,21 +101,24 @@ int	main(int argc, char **argv)
 	};
 	const char *file = getenv("SEALGATE_CONF");
 	const struct role_ops *role = NULL;
-	bool	foreground = false, check = false;
+	bool	foreground = false, check = false, print = false, all = false;
 	pid_t	parent = 0;
 	uint64_t ppid;
 	int	ch;
 
 	if (file == NULL)
 		file = SEALGATE_DEFAULT_CONF;
-	while ((ch = getopt_long(argc, argv, "c:dfnVh", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "ac:dfnVh", longopts, NULL)) != -1) {
 		switch (ch) {
+		case 'a':
+			all = true;
+			break;
 		case 'c':
 			file = optarg;
 			break;
 		case 'd':
-			sealgate_conf_print_defaults(stdout);
-			return (0);
+			print = true;
+			break;
 		case 'f':
 			foreground = true;
 			break;
@@ -128,10 +145,14 @@ int	main(int argc, char **argv)
 			usage(stderr, 2);
 		}
 	}
-	if (optind != argc)
+	if (optind != argc || (all && !(check && print)))
 		usage(stderr, 2);
 	if (check)
-		return (check_config(file));
+		return (check_config(file, print, all));
+	if (print) {
+		sealgate_conf_print_defaults(stdout);
+		return (0);
+	}
 	sg_log_init("sealgated", role ? role->name : "master",
 		    foreground ? SG_LOG_STDERR : SG_LOG_SYSLOG);
 	if (role)

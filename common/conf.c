@@ -19,12 +19,28 @@
  *	Unknown keys, wrong types, out-of-range values, bad addresses and
  *	missing files are errors. All of them are collected, one
  *	"FILE:LINE: message" line each, into errors; the return value is 0
- *	when there were none, else SG_EINVAL.
+ *	when there were none, else SG_EINVAL. A value out of range names the
+ *	range ("1K to 16G").
+ *
+ *	The raw text of the file and of every file it includes is read too
+ *	(sg_conf_scan()), for three things libconfig 1.5 hides. An integer
+ *	literal beyond 32 bits without the L suffix, which libconfig wraps
+ *	(5000000000 becomes 705032704), is read as written: in range it is
+ *	taken, out of range the message says so with the number written.
+ *	Two adjacent string literals, which libconfig joins (["a" "b"] is
+ *	one element "ab"), are an error at the first one's line. And when
+ *	libconfig refuses the file, every dotted key in it ("queue.lease =
+ *	...", as sealgated -d prints keys) is reported with the group form
+ *	to write instead, in place of a bare "syntax error".
  *
  *	sg_conf_apply() applies a row table to one group; parse() callbacks
  *	use it for nested structures.
  * DIAGNOSTICS
  *	A default that fails to parse is a bug: sg_panic().
+ * BUGS
+ *	Literals are matched to settings by file, line and name, and only
+ *	when libconfig's wrapped value is what wrapping the written one
+ *	gives; integers inside arrays are not recovered (no key has any).
  */
 
 #include <ctype.h>
@@ -38,16 +54,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "sg.h"
+#include "conf_int.h"
 
-struct sg_conf_ctx {
-	const char *file;
-	char	dir[PATH_MAX];
-	struct sg_arena *arena;
-	struct sg_buf *errors;
-	int	nerr;
-	const struct sg_conf_row *in_default;	/* row whose default is parsed */
-};
+#define CONF_TEXT_MAX	(16 << 20)	/* a larger file is not scanned */
+#define INCLUDE_DEPTH	10		/* as libconfig */
 
 struct sg_arena *sg_conf_arena(struct sg_conf_ctx *ctx)
 {
@@ -59,21 +69,13 @@ const char *sg_conf_file(struct sg_conf_ctx *ctx)
 	return (ctx->file);
 }
 
-/* sg_conf_error - record "FILE:LINE: message" */
+/* report - "FILE:LINE: message"; libconfig names included files as written */
 
-void	sg_conf_error(struct sg_conf_ctx *ctx, const config_setting_t *s,
-		      const char *fmt, ...)
+static void report(struct sg_conf_ctx *ctx, const char *file, unsigned line,
+		   const char *fmt, va_list ap)
 {
-	const char *file = NULL;
-	unsigned line = 0;
-	va_list	ap;
-
 	if (ctx->in_default)
 		sg_panic("event=bad_default key=%s", ctx->in_default->name);
-	if (s) {
-		file = config_setting_source_file(s);
-		line = config_setting_source_line(s);
-	}
 	if (file == NULL)
 		file = ctx->file;
 	sg_buf_printf(ctx->errors, "%s%s%s", *file == '/' ? "" : ctx->dir,
@@ -82,11 +84,35 @@ void	sg_conf_error(struct sg_conf_ctx *ctx, const config_setting_t *s,
 		sg_buf_printf(ctx->errors, ":%u: ", line);
 	else
 		sg_buf_puts(ctx->errors, ": ");
-	va_start(ap, fmt);
 	sg_buf_vprintf(ctx->errors, fmt, ap);
-	va_end(ap);
 	sg_buf_putc(ctx->errors, '\n');
 	ctx->nerr++;
+}
+
+/* sg_conf_error - record "FILE:LINE: message" */
+
+void	sg_conf_error(struct sg_conf_ctx *ctx, const config_setting_t *s,
+		      const char *fmt, ...)
+{
+	va_list	ap;
+
+	va_start(ap, fmt);
+	report(ctx, s ? config_setting_source_file(s) : NULL,
+	       s ? config_setting_source_line(s) : 0, fmt, ap);
+	va_end(ap);
+}
+
+static void raw_error(struct sg_conf_ctx *ctx, const char *file, unsigned line,
+		      const char *fmt, ...) SG_PRINTF(4, 5);
+
+static void raw_error(struct sg_conf_ctx *ctx, const char *file, unsigned line,
+		      const char *fmt, ...)
+{
+	va_list	ap;
+
+	va_start(ap, fmt);
+	report(ctx, file, line, fmt, ap);
+	va_end(ap);
 }
 
 static const char *type_name(int type)
@@ -129,14 +155,70 @@ static int want(struct sg_conf_ctx *ctx, const config_setting_t *s,
 	return (SG_EINVAL);
 }
 
+/* out_of_range - "key: TEXT is out of range (1K to 16G)" */
+
+static int out_of_range(struct sg_conf_ctx *ctx, const config_setting_t *s,
+			const struct sg_conf_row *r, const char *text)
+{
+	struct sg_buf range = SG_BUF_INIT;
+
+	if (r->min || r->max)
+		sg_conf__range(&range, r);
+	else
+		sg_buf_puts(&range, *text == '-' ? "not negative" : "too large");
+	sg_conf_error(ctx, s, "%s: %s is out of range (%s)", r->name, text, range.data);
+	sg_buf_free(&range);
+	return (SG_EINVAL);
+}
+
 static int in_range(struct sg_conf_ctx *ctx, const config_setting_t *s,
 		    const struct sg_conf_row *r, int64_t v, const char *text)
 {
-	if ((r->min || r->max) && (v < r->min || v > r->max)) {
-		sg_conf_error(ctx, s, "%s: %s is out of range", r->name, text);
-		return (SG_EINVAL);
-	}
+	if ((r->min || r->max) && (v < r->min || v > r->max))
+		return (out_of_range(ctx, s, r, text));
 	return (0);
+}
+
+/* find_lit - the literal libconfig wrapped into s, if there is one */
+
+static const struct sg_conf_lit *find_lit(const struct sg_conf_ctx *ctx,
+					  const config_setting_t *s)
+{
+	const char *file = config_setting_source_file(s);
+	const char *name = config_setting_name(s);
+	unsigned line = config_setting_source_line(s);
+	long long got = config_setting_get_int64(s);
+
+	if (file == NULL || name == NULL || config_setting_type(s) != CONFIG_TYPE_INT)
+		return (NULL);
+	for (size_t i = 0; i < ctx->nlits; i++) {
+		const struct sg_conf_lit *l = &ctx->lits[i];
+
+		if (l->line == line && strcmp(l->name, name) == 0 && strcmp(l->file, file) == 0
+		    && (l->huge || (int32_t) (uint32_t) (uint64_t) l->value == got))
+			return (l);
+	}
+	return (NULL);
+}
+
+/*
+ * int_value - an integer setting as written: *text is its digits and
+ * *huge says it is beyond 64 bits (then *v means nothing).
+ */
+
+static void int_value(struct sg_conf_ctx *ctx, const config_setting_t *s, int64_t *v,
+		      bool *huge, char *buf, size_t len, const char **text)
+{
+	const struct sg_conf_lit *l = find_lit(ctx, s);
+
+	*huge = l && l->huge;
+	*v = l ? l->value : (int64_t) config_setting_get_int64(s);
+	if (*huge) {
+		*text = l->text;
+	} else {
+		snprintf(buf, len, "%lld", (long long) *v);
+		*text = buf;
+	}
 }
 
 /* scalar_text - an integer setting as digits, or a string setting's text */
@@ -146,14 +228,12 @@ static int scalar_text(struct sg_conf_ctx *ctx, const config_setting_t *s,
 		       const char **text)
 {
 	if (is_int(s)) {
-		long long v = config_setting_get_int64(s);
+		int64_t	v;
+		bool	huge;
 
-		if (v < 0) {
-			sg_conf_error(ctx, s, "%s: negative value %lld", r->name, v);
-			return (SG_EINVAL);
-		}
-		snprintf(buf, len, "%lld", v);
-		*text = buf;
+		int_value(ctx, s, &v, &huge, buf, len, text);
+		if (huge ? **text == '-' : v < 0)
+			return (out_of_range(ctx, s, r, *text));
 		return (0);
 	}
 	if (config_setting_type(s) == CONFIG_TYPE_STRING) {
@@ -163,6 +243,26 @@ static int scalar_text(struct sg_conf_ctx *ctx, const config_setting_t *s,
 	sg_conf_error(ctx, s, "%s: expected a number or a string, found %s",
 		      r->name, type_name(config_setting_type(s)));
 	return (SG_EINVAL);
+}
+
+/*
+ * number_syntax - digits and a unit: a size (units "kKmMgG") or a
+ * duration (units NULL) whose parse failed only because it is too large
+ */
+
+static bool number_syntax(const char *t, const char *units)
+{
+	static const char *const dunits[] = {"", "ms", "s", "m", "h", "d", "w"};
+	size_t	n = strspn(t, "0123456789");
+
+	if (n == 0)
+		return (false);
+	if (units)
+		return (t[n] == 0 || (strchr(units, t[n]) && t[n + 1] == 0));
+	for (size_t i = 0; i < SG_NELEM(dunits); i++)
+		if (strcmp(t + n, dunits[i]) == 0)
+			return (true);
+	return (false);
 }
 
 static int parse_size(struct sg_conf_ctx *ctx, const config_setting_t *s,
@@ -175,6 +275,8 @@ static int parse_size(struct sg_conf_ctx *ctx, const config_setting_t *s,
 	if (scalar_text(ctx, s, r, buf, sizeof(buf), &t) < 0)
 		return (SG_EINVAL);
 	if (sg_parse_size(t, strlen(t), &v) < 0 || v > INT64_MAX) {
+		if (number_syntax(t, "kKmMgG"))
+			return (out_of_range(ctx, s, r, t));
 		sg_conf_error(ctx, s, "%s: invalid size \"%s\" (use bytes or K, M, G)",
 			      r->name, t);
 		return (SG_EINVAL);
@@ -195,6 +297,8 @@ static int parse_duration(struct sg_conf_ctx *ctx, const config_setting_t *s,
 	if (scalar_text(ctx, s, r, buf, sizeof(buf), &t) < 0)
 		return (SG_EINVAL);
 	if (sg_parse_duration(t, strlen(t), &v) < 0) {
+		if (number_syntax(t, NULL))
+			return (out_of_range(ctx, s, r, t));
 		sg_conf_error(ctx, s, "%s: invalid duration \"%s\" (use e.g. 30s, 5m, 2h, 5d)",
 			      r->name, t);
 		return (SG_EINVAL);
@@ -345,12 +449,11 @@ static int parse_grouplist(struct sg_conf_ctx *ctx, const config_setting_t *s,
 	return (bad ? SG_EINVAL : 0);
 }
 
-/* parse_row - one present setting into its field */
+/* parse_field - one present setting into the row's field */
 
-static int parse_row(struct sg_conf_ctx *ctx, const config_setting_t *s,
-		     const struct sg_conf_row *r, void *base)
+static int parse_field(struct sg_conf_ctx *ctx, const config_setting_t *s,
+		       const struct sg_conf_row *r, void *field)
 {
-	void   *field = (char *) base + r->offset;
 	char	host[256];
 	unsigned port;
 
@@ -366,10 +469,14 @@ static int parse_row(struct sg_conf_ctx *ctx, const config_setting_t *s,
 				      r->name, type_name(config_setting_type(s)));
 			return (SG_EINVAL);
 		} else {
-			int64_t	v = config_setting_get_int64(s);
-			char	t[32];
+			int64_t	v;
+			bool	huge;
+			char	buf[32];
+			const char *t;
 
-			snprintf(t, sizeof(t), "%lld", (long long) v);
+			int_value(ctx, s, &v, &huge, buf, sizeof(buf), &t);
+			if (huge)
+				return (out_of_range(ctx, s, r, t));
 			if (in_range(ctx, s, r, v, t) < 0)
 				return (SG_EINVAL);
 			*(int64_t *) field = v;
@@ -412,9 +519,15 @@ static int parse_row(struct sg_conf_ctx *ctx, const config_setting_t *s,
 	sg_panic("event=bad_row key=%s type=%d", r->name, (int) r->type);
 }
 
-/* apply_default - parse the row's default text like a value from the file */
+static int parse_row(struct sg_conf_ctx *ctx, const config_setting_t *s,
+		     const struct sg_conf_row *r, void *base)
+{
+	return (parse_field(ctx, s, r, (char *) base + r->offset));
+}
 
-static int apply_default(struct sg_conf_ctx *ctx, const struct sg_conf_row *r, void *base)
+/* sg_conf__default - parse the row's default text like a value from the file */
+
+int	sg_conf__default(struct sg_conf_ctx *ctx, const struct sg_conf_row *r, void *field)
 {
 	config_t tmp;
 	struct sg_buf text = SG_BUF_INIT;
@@ -427,11 +540,16 @@ static int apply_default(struct sg_conf_ctx *ctx, const struct sg_conf_row *r, v
 	if (config_read_string(&tmp, text.data) != CONFIG_TRUE)
 		sg_panic("event=bad_default key=%s def=%s", r->name, r->def);
 	ctx->in_default = r;
-	rc = parse_row(ctx, config_lookup(&tmp, "v"), r, base);
+	rc = parse_field(ctx, config_lookup(&tmp, "v"), r, field);
 	ctx->in_default = NULL;
 	config_destroy(&tmp);
 	sg_buf_free(&text);
 	return (rc);
+}
+
+static int apply_default(struct sg_conf_ctx *ctx, const struct sg_conf_row *r, void *base)
+{
+	return (sg_conf__default(ctx, r, (char *) base + r->offset));
 }
 
 static const struct sg_conf_row *find_row(const struct sg_conf_row *rows, const char *name)
@@ -496,6 +614,176 @@ int	sg_conf_apply(struct sg_conf_ctx *ctx, const config_setting_t *group,
 	return (bad ? SG_EINVAL : 0);
 }
 
+/* ------------------------------------------------------- the raw text */
+
+struct raw {
+	struct sg_conf_ctx *ctx;
+	const char *file;		/* as libconfig names it */
+	int	depth;			/* of includes */
+	bool	refused;		/* libconfig refused the file */
+	const char *errfile;		/* ... at this place */
+	unsigned errline;
+	bool	explained;		/* a dotted key there says why */
+};
+
+static void raw_scan(struct raw *, const char *file, const char *path);
+
+/* lit_value - an integer literal as written: sign, 0x, digits */
+
+static bool lit_value(const char *t, size_t n, int64_t *v, bool *huge)
+{
+	bool	neg = n > 0 && t[0] == '-';
+	size_t	i = n > 0 && (t[0] == '-' || t[0] == '+');
+	uint64_t u = 0;
+
+	*huge = false;
+	if (n - i > 2 && t[i] == '0' && (t[i + 1] == 'x' || t[i + 1] == 'X')) {
+		for (i += 2; i < n && isxdigit((unsigned char) t[i]); i++) {
+			*huge |= u > (UINT64_MAX >> 4);
+			u = (u << 4) | (uint64_t) (isdigit((unsigned char) t[i]) ? t[i] - '0'
+						   : (tolower((unsigned char) t[i]) - 'a' + 10));
+		}
+		if (i != n)
+			return (false);
+	} else if (sg_parse_u64(t + i, n - i, &u) < 0) {
+		for (size_t k = i; k < n; k++)
+			if (!isdigit((unsigned char) t[k]))
+				return (false);	/* L suffix, a float: not ours */
+		*huge = n > i;
+	}
+	*huge |= u > (uint64_t) INT64_MAX + neg;
+	*v = *huge ? 0 : neg ? (int64_t) (0 - u) : (int64_t) u;
+	return (true);
+}
+
+static void on_integer(void *arg, unsigned line, const char *name, size_t namelen,
+		       const char *num, size_t numlen)
+{
+	struct raw *raw = arg;
+	struct sg_conf_ctx *ctx = raw->ctx;
+	struct sg_conf_lit *l;
+	int64_t	v;
+	bool	huge;
+
+	if (!lit_value(num, numlen, &v, &huge) || (!huge && v >= INT32_MIN && v <= INT32_MAX))
+		return;
+	ctx->lits = sg_xrealloc(ctx->lits, (ctx->nlits + 1) * sizeof(*ctx->lits));
+	l = &ctx->lits[ctx->nlits++];
+	l->file = sg_arena_strdup(ctx->arena, raw->file);
+	l->line = line;
+	l->name = sg_arena_strndup(ctx->arena, name, namelen);
+	l->text = sg_arena_strndup(ctx->arena, num, numlen);
+	l->value = v;
+	l->huge = huge;
+}
+
+/*
+ * as_written - the administrator's own text for a one-line message: as
+ * it is, but cut at len-1 bytes (with "...") and with line breaks and
+ * other control bytes made blanks
+ */
+
+static char *as_written(char *dst, size_t len, const char *src, size_t n)
+{
+	size_t	k = 0;
+
+	for (size_t i = 0; i < n && k + 1 < len; i++)
+		dst[k++] = (unsigned char) src[i] < 0x20 ? ' ' : src[i];
+	if (k < n && len > 4)
+		memcpy(dst + len - 4, "...", 3), k = len - 1;
+	dst[k] = 0;
+	return (dst);
+}
+
+static void on_adjacent(void *arg, unsigned line, const char *a, size_t alen,
+			const char *b, size_t blen, bool in_list)
+{
+	struct raw *raw = arg;
+	char	pa[80], pb[80];
+
+	raw_error(raw->ctx, raw->file, line, "adjacent strings \"%s\" \"%s\" are joined into "
+		  "one by libconfig; %s", as_written(pa, sizeof(pa), a, alen),
+		  as_written(pb, sizeof(pb), b, blen), in_list
+		  ? "separate list elements with commas" : "write one string");
+}
+
+/* on_dotted - "queue.lease = 5m;" as "queue = { lease = 5m; };" */
+
+static void on_dotted(void *arg, unsigned line, const char *name, size_t namelen,
+		      const char *value, size_t valuelen)
+{
+	struct raw *raw = arg;
+	struct sg_buf hint = SG_BUF_INIT;
+	size_t	groups = 0;
+	char	shown[160];
+
+	if (!raw->refused)
+		return;
+	for (size_t i = 0, start = 0; i <= namelen; i++) {
+		if (i < namelen && name[i] != '.')
+			continue;
+		if (i == namelen)
+			sg_buf_printf(&hint, "%.*s = ", (int) (i - start), name + start);
+		else if (i > start)
+			sg_buf_printf(&hint, "%.*s = { ", (int) (i - start), name + start), groups++;
+		start = i + 1;
+	}
+	as_written(shown, sizeof(shown), value, valuelen);
+	sg_buf_printf(&hint, "%s;", valuelen ? shown : "...");
+	while (groups-- > 0)
+		sg_buf_puts(&hint, " };");
+	raw_error(raw->ctx, raw->file, line, "dotted key \"%.*s\" is not libconfig syntax "
+		  "(sealgated -d writes keys so); write it inside its group: %s",
+		  (int) namelen, name, hint.data);
+	sg_buf_free(&hint);
+	if (raw->errline == line && strcmp(raw->errfile, raw->file) == 0)
+		raw->explained = true;
+}
+
+static void on_include(void *arg, unsigned line, const char *path, size_t len)
+{
+	struct raw *raw = arg;
+	struct sg_buf name = SG_BUF_INIT, full = SG_BUF_INIT;
+
+	(void) line;
+	if (raw->depth >= INCLUDE_DEPTH)
+		return;
+	sg_buf_append(&name, path, len);
+	/* libconfig 1.5 puts the include directory before every name */
+	sg_buf_printf(&full, "%s/%s", raw->ctx->dir, name.data);
+	raw->depth++;
+	raw_scan(raw, name.data, full.data);
+	raw->depth--;
+	sg_buf_free(&name);
+	sg_buf_free(&full);
+}
+
+/* raw_scan - one file's text (path) that libconfig calls file */
+
+static void raw_scan(struct raw *raw, const char *file, const char *path)
+{
+	static const struct sg_conf_scan_ops ops = {
+		.adjacent = on_adjacent,.integer = on_integer,
+		.dotted = on_dotted,.include = on_include,
+	};
+	struct sg_buf text = SG_BUF_INIT;
+	const char *outer = raw->file;
+	FILE   *fp;
+	char	chunk[8192];
+	size_t	n;
+
+	if ((fp = fopen(path, "r")) == NULL)
+		return;			/* libconfig says so */
+	while ((n = fread(chunk, 1, sizeof(chunk), fp)) > 0 && text.len < CONF_TEXT_MAX)
+		sg_buf_append(&text, chunk, n);
+	fclose(fp);
+	raw->file = file;
+	if (text.len < CONF_TEXT_MAX)
+		sg_conf_scan(text.data ? text.data : "", text.len, &ops, raw);
+	raw->file = outer;
+	sg_buf_free(&text);
+}
+
 static int read_file(struct sg_conf_ctx *ctx, config_t *cf)
 {
 	FILE   *fp;
@@ -508,18 +796,21 @@ static int read_file(struct sg_conf_ctx *ctx, config_t *cf)
 	}
 	fclose(fp);
 	config_set_include_dir(cf, ctx->dir);
-	if (config_read_file(cf, ctx->file) != CONFIG_TRUE) {
-		const char *ef = config_error_file(cf);
+	if (config_read_file(cf, ctx->file) == CONFIG_TRUE) {
+		struct raw raw = {.ctx = ctx};
 
-		if (ef == NULL)
-			ef = ctx->file;
-		sg_buf_printf(ctx->errors, "%s%s%s:%d: %s\n", *ef == '/' ? "" : ctx->dir,
-			      *ef == '/' ? "" : "/", ef, config_error_line(cf),
-			      config_error_text(cf));
-		ctx->nerr++;
-		return (SG_EINVAL);
+		raw_scan(&raw, ctx->file, ctx->file);
+		return (0);
 	}
-	return (0);
+
+	const char *ef = config_error_file(cf);
+	struct raw raw = {.ctx = ctx,.refused = true,.errfile = ef ? ef : ctx->file,
+	.errline = (unsigned) config_error_line(cf)};
+
+	raw_scan(&raw, ctx->file, ctx->file);
+	if (!raw.explained)
+		raw_error(ctx, raw.errfile, raw.errline, "%s", config_error_text(cf));
+	return (SG_EINVAL);
 }
 
 int	sg_conf_load(const char *file, const struct sg_conf_section *sections,
@@ -537,6 +828,7 @@ int	sg_conf_load(const char *file, const struct sg_conf_section *sections,
 	config_init(&cf);
 	if (read_file(&ctx, &cf) < 0) {
 		config_destroy(&cf);
+		free(ctx.lits);
 		return (SG_EINVAL);
 	}
 	root = config_root_setting(&cf);
@@ -557,5 +849,6 @@ int	sg_conf_load(const char *file, const struct sg_conf_section *sections,
 		apply_rows(&ctx, g, sec->rows, sbase);
 	}
 	config_destroy(&cf);
+	free(ctx.lits);
 	return (ctx.nerr ? SG_EINVAL : 0);
 }

@@ -11,7 +11,9 @@
  *	bool	sg_conf_run_ids(main, &uid, &gid)
  * DESCRIPTION
  *	state_dir is the only key without a default. hostname defaults to
- *	the system's name; user and group, when set, must exist.
+ *	the system's name; user and group, when set, must exist. state_dir,
+ *	user, group and pidfile are used at start only; the others are
+ *	SG_CONF_F_LIVE (each role and the master apply them on SIGHUP).
  *
  *	sg_conf_run_ids() looks up the user the roles run as: the one
  *	place that turns user and group into ids.
@@ -96,17 +98,17 @@ const struct sg_conf_row sg_conf_main_rows[] = {
 	{.name = "state_dir",.type = SG_CONF_PATH,.offset = OFF(state_dir),
 	.flags = SG_CONF_F_REQUIRED | SG_CONF_F_DIR},
 	{.name = "hostname",.type = SG_CONF_STRING,.offset = OFF(hostname),.def = Q(""),
-	.check = check_identity},
+	.check = check_identity,.flags = SG_CONF_F_LIVE},
 	{.name = "user",.type = SG_CONF_STRING,.offset = OFF(user),.def = Q("")},
 	{.name = "group",.type = SG_CONF_STRING,.offset = OFF(group),.def = Q("")},
 	{.name = "log_level",.type = SG_CONF_ENUM,.offset = OFF(log_level),
-	.def = Q("info"),.choices = log_levels},
+	.def = Q("info"),.choices = log_levels,.flags = SG_CONF_F_LIVE},
 	{.name = "syslog_facility",.type = SG_CONF_ENUM,.offset = OFF(syslog_facility),
-	.def = Q("mail"),.choices = sg_conf_facilities},
+	.def = Q("mail"),.choices = sg_conf_facilities,.flags = SG_CONF_F_LIVE},
 	{.name = "pidfile",.type = SG_CONF_PATH,.offset = OFF(pidfile),.def = Q("")},
 	{.name = "own_domains",.type = SG_CONF_DOMAINLIST,.offset = OFF(own_domains),
-	.def = "[]"},
+	.def = "[]",.flags = SG_CONF_F_LIVE},
 	{.name = "own_servers",.type = SG_CONF_CIDRLIST,.offset = OFF(own_servers),
-	.def = "[]"},
+	.def = "[]",.flags = SG_CONF_F_LIVE},
 	SG_CONF_END
 };

@@ -7,6 +7,7 @@
  *	#include "common/sg.h"
  *
  *	void	sg_log_init(progname, role, sink)
+ *	void	sg_log_set_facility(facility)
  *	void	sg_log(level, fmt, ...)
  *	void	sg_log_echo(on)
  *	void	sg_fatal(fmt, ...)
@@ -15,6 +16,8 @@
  *	sg_log_init() names the process (progname) and its role; every line
  *	then reads "level=L role=R <fields>", on stderr prefixed with an ISO
  *	time and progname[pid]. Lines below the current level are dropped.
+ *	sg_log_set_facility() chooses the syslog facility (LOG_MAIL until
+ *	then); like the level, it may change while the process runs.
  *
  *	The logger is the one piece of process-wide state in common/: a
  *	process has one role and one log, set up once in main().
@@ -48,7 +51,8 @@ static struct {
 	enum sg_log_sink sink;
 	enum sg_log_level level;
 	bool	echo;			/* syslog, and warnings up on stderr too */
-} sg_log_state = { "sealgate", "main", SG_LOG_STDERR, SG_LOG_INFO, false };
+	int	facility;
+} sg_log_state = { "sealgate", "main", SG_LOG_STDERR, SG_LOG_INFO, false, LOG_MAIL };
 
 static const char *const level_names[] = {
 	"debug", "info", "notice", "warning", "error",
@@ -77,6 +81,11 @@ void	sg_log_echo(bool on)
 void	sg_log_set_level(enum sg_log_level level)
 {
 	sg_log_state.level = level;
+}
+
+void	sg_log_set_facility(int facility)
+{
+	sg_log_state.facility = facility;
 }
 
 enum sg_log_level sg_log_get_level(void)
@@ -119,7 +128,7 @@ void	sg_vlog(enum sg_log_level level, const char *fmt, va_list ap)
 			*p = ' ';
 
 	if (sg_log_state.sink == SG_LOG_SYSLOG) {
-		syslog(level_prio[level], "%s", line);
+		syslog(sg_log_state.facility | level_prio[level], "%s", line);
 		if (sg_log_state.echo && level >= SG_LOG_WARNING)
 			fprintf(stderr, "%s: %s\n", sg_log_state.progname, line);
 	} else {

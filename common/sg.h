@@ -81,6 +81,7 @@ enum sg_log_sink {
 void	sg_log_init(const char *progname, const char *role, enum sg_log_sink);
 void	sg_log_echo(bool on);
 void	sg_log_set_level(enum sg_log_level);
+void	sg_log_set_facility(int facility);	/* LOG_MAIL, LOG_LOCAL0, ... */
 enum sg_log_level sg_log_get_level(void);
 int	sg_log_level_parse(const char *name, enum sg_log_level *out);
 const char *sg_log_level_name(enum sg_log_level);
@@ -196,9 +197,11 @@ int64_t	sg_mono_ms(void);		/* CLOCK_MONOTONIC in ms */
 /*
  * Config engine. A program's configuration is one libconfig file made of
  * sections; each section is described by a table of rows (name, type,
- * bounds, default) that fills a plain C struct. Loading walks the file,
- * rejects unknown keys, checks every value and collects every error as
- * "FILE:LINE: message" lines; the caller prints or logs them.
+ * bounds, default, flags) that fills a plain C struct. Loading walks the
+ * file, rejects unknown keys, checks every value and collects every error
+ * as "FILE:LINE: message" lines; the caller prints or logs them. The raw
+ * text is read too, for what libconfig hides: integers it would wrap,
+ * adjacent strings it would join, dotted keys it calls a syntax error.
  */
 enum sg_conf_type {
 	SG_CONF_BOOL,		/* bool */
@@ -221,6 +224,13 @@ enum sg_conf_type {
 #define SG_CONF_F_FILE		(1u << 1)	/* PATH: must be a readable file */
 #define SG_CONF_F_DIR		(1u << 2)	/* PATH: must be a directory if present */
 #define SG_CONF_F_EXEC		(1u << 3)	/* PATH: must exist (library, program) */
+/*
+ * A running gateway applies a new value on SIGHUP (a role that needs a new
+ * process for it asks the master for one). Rows without it need a restart
+ * of sealgated: a reload logs them as reload_partial. Only top-level rows
+ * of a section carry it; GROUPLIST elements go with their list.
+ */
+#define SG_CONF_F_LIVE		(1u << 4)
 
 struct sg_strlist {
 	size_t	n;
@@ -260,6 +270,54 @@ struct sg_conf_section {
 int	sg_conf_load(const char *file, const struct sg_conf_section *sections,
 		     size_t nsections, void *base, struct sg_arena *,
 		     struct sg_buf *errors);
+
+/*
+ * Values as configuration text (conf_print.c). sg_conf_format() appends
+ * the row's value in the struct at base, in a form the loader reads back
+ * to the same value ("50M", "5m", [ "a", "b" ], ( { ... } )); CUSTOM rows
+ * give SG_EUNSUPPORTED. sg_conf_print() appends "section.key = value;"
+ * lines for a configuration loaded from file: with SG_CONF_PRINT_ALL every
+ * key, else the required ones and those the file sets to something other
+ * than the default (what "postconf -n" shows).
+ */
+#define SG_CONF_PRINT_ALL	(1u << 0)
+int	sg_conf_format(const struct sg_conf_row *, const void *base, struct sg_buf *out);
+int	sg_conf_print(const char *file, const struct sg_conf_section *sections,
+		      size_t nsections, const void *base, unsigned flags, struct sg_buf *out);
+/*
+ * sg_conf_diff() calls changed() for every row whose value differs between
+ * two loaded configurations (compared as sg_conf_format() text); returns
+ * the number of such rows. sg_conf_keep() copies into to, from from, the
+ * value of every row without SG_CONF_F_LIVE (allocated in to's arena): a
+ * reloaded configuration that still describes what runs.
+ */
+typedef void sg_conf_changed_fn(void *arg, const struct sg_conf_section *,
+				const struct sg_conf_row *);
+int	sg_conf_diff(const struct sg_conf_section *sections, size_t nsections,
+		     const void *old, const void *new, sg_conf_changed_fn *changed, void *arg);
+void	sg_conf_keep(const struct sg_conf_section *sections, size_t nsections,
+		     void *to, const void *from, struct sg_arena *);
+
+/*
+ * The raw-text scanner (conf_scan.c): libconfig 1.5's lexical syntax
+ * (comments #, // and slash-star, strings with escapes, @include), read
+ * with an explicit length. It reports what libconfig silently changes or
+ * only calls a syntax error; line numbers count from 1.
+ */
+struct sg_conf_scan_ops {
+	/* Two string literals with nothing but blanks or comments between. */
+	void	(*adjacent) (void *arg, unsigned line, const char *a, size_t alen,
+			     const char *b, size_t blen, bool in_list);
+	/* An integer literal right after "name =" (or ":"), as written. */
+	void	(*integer) (void *arg, unsigned line, const char *name, size_t namelen,
+			    const char *num, size_t numlen);
+	/* "a.b = value": a dotted name; value is the raw text up to ";". */
+	void	(*dotted) (void *arg, unsigned line, const char *name, size_t namelen,
+			   const char *value, size_t valuelen);
+	void	(*include) (void *arg, unsigned line, const char *path, size_t len);
+};
+
+void	sg_conf_scan(const char *text, size_t len, const struct sg_conf_scan_ops *, void *arg);
 
 /* For parse()/check() callbacks. */
 void	sg_conf_error(struct sg_conf_ctx *, const config_setting_t *,

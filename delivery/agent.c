@@ -33,6 +33,12 @@
  *	repeat a report but never lose one. No report goes to the null
  *	sender, nor for a report we made.
  *
+ *	delivery_agent_reload() takes a new configuration: new mail is
+ *	routed by it, idle connections made under the old one say QUIT,
+ *	the scan interval changes at the next scan, the smarthost
+ *	credentials are read again, and new DNS servers, timeout or tries
+ *	go to the resolver (lookups under way finish with the old ones).
+ *
  *	One log line per recipient result: queue id, recipient, relay
  *	(host[address]:port), TLS version/cipher, delay, attempt, status,
  *	enhanced status and the reply, escaped with sg_printable().
@@ -916,8 +922,42 @@ int	delivery_agent_start(uv_loop_t *loop, const struct delivery_agent_params *p,
 	return (0);
 }
 
+/* dns_changed - do the resolver's settings differ? */
+
+static bool dns_changed(const struct delivery_conf *o, const struct delivery_conf *n)
+{
+	if (o->dns_timeout != n->dns_timeout || o->dns_tries != n->dns_tries
+	    || o->dns_servers.n != n->dns_servers.n)
+		return (true);
+	for (size_t i = 0; i < n->dns_servers.n; i++)
+		if (strcmp(o->dns_servers.v[i], n->dns_servers.v[i]) != 0)
+			return (true);
+	return (false);
+}
+
+/* reload_dns - new lookups go to the new servers; old ones finish */
+
+static void reload_dns(struct delivery_agent *a, const struct delivery_conf *n)
+{
+	struct sg_buf servers = SG_BUF_INIT;
+	int	rc;
+
+	for (size_t i = 0; i < n->dns_servers.n; i++)
+		sg_buf_printf(&servers, "%s%s", i ? "," : "", n->dns_servers.v[i]);
+	if ((rc = dl_resolver_reload(a->res, n)) < 0)
+		sg_warn("event=dns_reload_failed servers=%s error=\"%s\" action=keep_old",
+			servers.len ? servers.data : "system", sg_strerror(rc));
+	else
+		sg_info("event=dns_reloaded servers=%s timeout_ms=%lld tries=%lld",
+			servers.len ? servers.data : "system", (long long) n->dns_timeout,
+			(long long) n->dns_tries);
+	sg_buf_free(&servers);
+}
+
 int	delivery_agent_reload(struct delivery_agent *a, const struct delivery_agent_params *p)
 {
+	if (dns_changed(a->conf, p->conf))
+		reload_dns(a, p->conf);
 	/*
 	 * Old copies stay in the arena: destinations may still point into
 	 * them. Destinations made under the old configuration finish what

@@ -265,7 +265,8 @@ int64_t	delivery_retry_next(const struct delivery_conf *, int64_t arrival,
 /*
  * Part 5: the agent, driven by cmd/role_delivery.c on the role's loop.
  * delivery_agent_start() takes its own copies of what it keeps from the
- * configuration; delivery_agent_reload() swaps in a new one;
+ * configuration; delivery_agent_reload() swaps in a new one (DNS
+ * settings included: new lookups use them);
  * delivery_agent_stop() closes every handle, after which the loop ends
  * and delivery_agent_free() may be called.
  */

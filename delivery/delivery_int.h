@@ -39,6 +39,7 @@ struct dl_hosts {
 typedef void (*dl_resolve_cb) (void *arg, struct dl_hosts *result);
 
 int	dl_resolver_new(uv_loop_t *, const struct delivery_conf *, struct dl_resolver **);
+int	dl_resolver_reload(struct dl_resolver *, const struct delivery_conf *);
 void	dl_resolver_free(struct dl_resolver *);
 void	dl_resolve_mx(struct dl_resolver *, const char *domain, unsigned port,
 		      dl_resolve_cb, void *arg);

@@ -7,6 +7,7 @@
  *	#include "delivery_int.h"
  *
  *	int	dl_resolver_new(loop, conf, out)
+ *	int	dl_resolver_reload(r, conf)
  *	void	dl_resolver_free(r)
  *	void	dl_resolve_mx(r, domain, port, cb, arg)
  *	void	dl_resolve_hosts(r, hostports, defport, cb, arg)
@@ -16,6 +17,12 @@
  *	callback which descriptors to watch; each gets one uv_poll_t, and
  *	one timer drives c-ares's own timeouts. Lookups skip /etc/hosts and
  *	search domains: names are FQDNs.
+ *
+ *	dl_resolver_reload() applies new dns_servers, dns_timeout and
+ *	dns_tries: c-ares 1.18 cannot change a channel's servers while it
+ *	has queries, so a new channel takes every new lookup, and the old
+ *	one finishes those it has and is destroyed (from the timer, never
+ *	inside one of its own callbacks) once it has none.
  *
  *	dl_resolve_mx() looks up the MX records of domain, sorts them by
  *	preference with equal preferences shuffled, then resolves every
@@ -30,8 +37,9 @@
  *	The callback owns the result and is called exactly once, from the
  *	loop, or from dl_resolver_free() with a temporary "cancelled" result.
  * DIAGNOSTICS
- *	dl_resolver_new() returns SG_EINVAL when c-ares cannot be set up
- *	with the configured servers.
+ *	dl_resolver_new() and dl_resolver_reload() return SG_EINVAL when
+ *	c-ares cannot be set up with the configured servers (a reload then
+ *	leaves the resolver as it was).
  */
 
 #include <ares.h>
@@ -42,16 +50,25 @@
 
 #include "delivery_int.h"
 
+/* A c-ares channel and the lookups begun on it. */
+struct chan {
+	ares_channel ch;
+	struct dl_resolver *r;
+	unsigned reqs;			/* begun and not yet finished */
+	struct chan *next;		/* older channels, draining */
+};
+
 struct watch {
 	uv_poll_t poll;
 	ares_socket_t fd;
-	struct dl_resolver *r;
+	struct chan *c;
 	struct watch *next;
 };
 
 struct dl_resolver {
 	uv_loop_t *loop;
-	ares_channel ch;
+	struct chan *cur;		/* takes new lookups */
+	struct chan *old;		/* replaced by a reload, draining */
 	uv_timer_t timer;
 	struct watch *watches;
 	bool	closing;
@@ -67,7 +84,7 @@ struct target {
 };
 
 struct req {
-	struct dl_resolver *r;
+	struct chan *c;
 	dl_resolve_cb cb;
 	void   *arg;
 	char	domain[256];
@@ -93,15 +110,16 @@ static void on_poll(uv_poll_t *p, int status, int events)
 		rfd = w->fd;
 	if (status < 0 || (events & UV_WRITABLE))
 		wfd = w->fd;
-	ares_process_fd(w->r->ch, rfd, wfd);
-	arm_timer(w->r);
+	ares_process_fd(w->c->ch, rfd, wfd);
+	arm_timer(w->c->r);
 }
 
 /* on_sock_state - c-ares opens, changes or closes a socket */
 
 static void on_sock_state(void *data, ares_socket_t fd, int readable, int writable)
 {
-	struct dl_resolver *r = data;
+	struct chan *c = data;
+	struct dl_resolver *r = c->r;
 	struct watch **pp, *w;
 
 	for (pp = &r->watches; *pp && (*pp)->fd != fd; pp = &(*pp)->next)
@@ -119,7 +137,7 @@ static void on_sock_state(void *data, ares_socket_t fd, int readable, int writab
 	if (w == NULL) {
 		w = sg_xcalloc(1, sizeof(*w));
 		w->fd = fd;
-		w->r = r;
+		w->c = c;
 		if (uv_poll_init_socket(r->loop, &w->poll, fd) != 0) {
 			free(w);
 			return;
@@ -132,23 +150,60 @@ static void on_sock_state(void *data, ares_socket_t fd, int readable, int writab
 		      on_poll);
 }
 
+static void chan_free(struct chan *c)
+{
+	struct watch **pp = &c->r->watches, *w;
+
+	/* Lookups still on it call back with ARES_EDESTRUCTION from here. */
+	ares_destroy(c->ch);
+	/* c-ares reports its sockets closed; a watch it left must not outlive c */
+	while ((w = *pp) != NULL) {
+		if (w->c == c) {
+			*pp = w->next;
+			uv_poll_stop(&w->poll);
+			uv_close((uv_handle_t *) &w->poll, on_close_watch);
+		} else {
+			pp = &w->next;
+		}
+	}
+	free(c);
+}
+
+/* on_timer - c-ares's timeouts on every channel; drained old ones go */
+
 static void on_timer(uv_timer_t *t)
 {
 	struct dl_resolver *r = t->data;
+	struct chan **pp = &r->old, *c;
 
-	ares_process_fd(r->ch, ARES_SOCKET_BAD, ARES_SOCKET_BAD);
+	ares_process_fd(r->cur->ch, ARES_SOCKET_BAD, ARES_SOCKET_BAD);
+	while ((c = *pp) != NULL) {
+		ares_process_fd(c->ch, ARES_SOCKET_BAD, ARES_SOCKET_BAD);
+		if (c->reqs == 0) {
+			*pp = c->next;
+			chan_free(c);
+		} else {
+			pp = &c->next;
+		}
+	}
 	arm_timer(r);
 }
+
+/* arm_timer - the next c-ares timeout of any channel, at most a second */
 
 static void arm_timer(struct dl_resolver *r)
 {
 	struct timeval max = {1, 0}, tv, *tvp;
+	uint64_t ms = 1000;
 
 	if (r->closing)
 		return;
-	tvp = ares_timeout(r->ch, &max, &tv);
-	uv_timer_start(&r->timer, on_timer, (uint64_t) tvp->tv_sec * 1000
-		       + (uint64_t) tvp->tv_usec / 1000 + 1, 0);
+	for (struct chan *c = r->cur; c; c = c == r->cur ? r->old : c->next) {
+		tvp = ares_timeout(c->ch, &max, &tv);
+		if ((uint64_t) tvp->tv_sec * 1000 + (uint64_t) tvp->tv_usec / 1000 < ms)
+			ms = (uint64_t) tvp->tv_sec * 1000 + (uint64_t) tvp->tv_usec / 1000;
+	}
+	uv_timer_start(&r->timer, on_timer, ms + 1, 0);
 }
 
 /* servers_csv - "ip:port" list in c-ares's syntax ("[v6]:port") */
@@ -172,39 +227,67 @@ static int servers_csv(const struct delivery_conf *c, struct sg_buf *b)
 	return (0);
 }
 
-int	dl_resolver_new(uv_loop_t *loop, const struct delivery_conf *c, struct dl_resolver **out)
+/* chan_new - a channel with the configured servers, timeout and tries */
+
+static int chan_new(struct dl_resolver *r, const struct delivery_conf *c, struct chan **out)
 {
-	struct dl_resolver *r = sg_xcalloc(1, sizeof(*r));
+	struct chan *n = sg_xcalloc(1, sizeof(*n));
 	struct ares_options o = {0};
 	struct sg_buf csv = SG_BUF_INIT;
 	int	mask = ARES_OPT_SOCK_STATE_CB | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES
 		| ARES_OPT_FLAGS | ARES_OPT_LOOKUPS;
 
-	/* Idempotent and cheap; the role is single-threaded when it starts. */
-	ares_library_init(ARES_LIB_INIT_ALL);
-	r->loop = loop;
+	n->r = r;
 	o.sock_state_cb = on_sock_state;
-	o.sock_state_cb_data = r;
+	o.sock_state_cb_data = n;
 	o.timeout = (int) c->dns_timeout;
 	o.tries = (int) c->dns_tries;
 	o.flags = ARES_FLAG_NOSEARCH | ARES_FLAG_EDNS;
 	o.lookups = (char *) "b";
-	if (ares_init_options(&r->ch, &o, mask) != ARES_SUCCESS) {
-		free(r);
+	if (ares_init_options(&n->ch, &o, mask) != ARES_SUCCESS) {
+		free(n);
 		return (SG_EINVAL);
 	}
+	/* A fresh channel has no queries: setting servers cannot fail on that. */
 	if (c->dns_servers.n > 0
 	    && (servers_csv(c, &csv) < 0
-		|| ares_set_servers_ports_csv(r->ch, csv.data) != ARES_SUCCESS)) {
+		|| ares_set_servers_ports_csv(n->ch, csv.data) != ARES_SUCCESS)) {
 		sg_buf_free(&csv);
-		ares_destroy(r->ch);
-		free(r);
+		chan_free(n);
 		return (SG_EINVAL);
 	}
 	sg_buf_free(&csv);
+	*out = n;
+	return (0);
+}
+
+int	dl_resolver_new(uv_loop_t *loop, const struct delivery_conf *c, struct dl_resolver **out)
+{
+	struct dl_resolver *r = sg_xcalloc(1, sizeof(*r));
+
+	/* Idempotent and cheap; the role is single-threaded when it starts. */
+	ares_library_init(ARES_LIB_INIT_ALL);
+	r->loop = loop;
+	if (chan_new(r, c, &r->cur) < 0) {
+		free(r);
+		return (SG_EINVAL);
+	}
 	uv_timer_init(loop, &r->timer);
 	r->timer.data = r;
 	*out = r;
+	return (0);
+}
+
+int	dl_resolver_reload(struct dl_resolver *r, const struct delivery_conf *c)
+{
+	struct chan *n;
+
+	if (chan_new(r, c, &n) < 0)
+		return (SG_EINVAL);
+	r->cur->next = r->old;
+	r->old = r->cur;
+	r->cur = n;
+	arm_timer(r);
 	return (0);
 }
 
@@ -218,8 +301,13 @@ void	dl_resolver_free(struct dl_resolver *r)
 	if (r == NULL)
 		return;
 	r->closing = true;
-	/* Pending lookups call back with ARES_EDESTRUCTION from here. */
-	ares_destroy(r->ch);
+	chan_free(r->cur);
+	while (r->old) {
+		struct chan *c = r->old;
+
+		r->old = c->next;
+		chan_free(c);
+	}
 	while (r->watches) {
 		struct watch *w = r->watches;
 
@@ -241,6 +329,7 @@ void	dl_hosts_free(struct dl_hosts *h)
 
 static void req_free(struct req *q)
 {
+	q->c->reqs--;
 	for (size_t i = 0; i < q->n; i++)
 		if (q->t[i].ai)
 			ares_freeaddrinfo(q->t[i].ai);
@@ -429,19 +518,26 @@ static void start_addrs(struct req *q)
 		c->q = q;
 		c->i = i;
 		snprintf(port, sizeof(port), "%u", q->t[i].port);
-		ares_getaddrinfo(q->r->ch, q->t[i].name, port, &hints, on_addr, c);
+		ares_getaddrinfo(q->c->ch, q->t[i].name, port, &hints, on_addr, c);
 	}
-	if (--q->pending == 0)
+	if (--q->pending == 0) {
 		finish_addrs(q);
-	else if (!q->r->closing)
-		arm_timer(q->r);
+	} else {
+		struct dl_resolver *r = q->c->r;
+
+		if (!r->closing)
+			arm_timer(r);
+	}
 }
+
+/* req_new - a lookup on the current channel, which it keeps to the end */
 
 static struct req *req_new(struct dl_resolver *r, dl_resolve_cb cb, void *arg)
 {
 	struct req *q = sg_xcalloc(1, sizeof(*q));
 
-	q->r = r;
+	q->c = r->cur;
+	q->c->reqs++;
 	q->cb = cb;
 	q->arg = arg;
 	return (q);
@@ -454,7 +550,7 @@ void	dl_resolve_mx(struct dl_resolver *r, const char *domain, unsigned port,
 
 	snprintf(q->domain, sizeof(q->domain), "%s", domain);
 	q->port = port;
-	ares_query(r->ch, q->domain, ns_c_in, ns_t_mx, on_mx, q);
+	ares_query(q->c->ch, q->domain, ns_c_in, ns_t_mx, on_mx, q);
 	if (!r->closing)
 		arm_timer(r);
 }

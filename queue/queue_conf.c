@@ -11,7 +11,9 @@
  *	One row per key of "queue = { ... };", each with its default and
  *	bounds. The map is address space only, so the default is large;
  *	chunks bound the size of one LMDB value (bodies are never one huge
- *	value); commit_batch bounds one group commit.
+ *	value); commit_batch bounds one group commit. Every role opens the
+ *	queue with these at start, so only track_keep, which the worker's
+ *	housekeeping reads each run, is SG_CONF_F_LIVE.
  */
 
 #include "queue.h"
@@ -31,6 +33,6 @@ const struct sg_conf_row queue_conf_rows[] = {
 	{.name = "max_readers",.type = SG_CONF_INT,.offset = OFF(max_readers),
 	.def = "256",.min = 16,.max = 65536},
 	{.name = "track_keep",.type = SG_CONF_DURATION,.offset = OFF(track_keep_ms),
-	.def = Q("7d"),.min = 0,.max = INT64_MAX},
+	.def = Q("7d"),.min = 0,.max = INT64_MAX,.flags = SG_CONF_F_LIVE},
 	SG_CONF_END
 };

@@ -12,7 +12,9 @@
  *	Every limit has a default that suits an internet-facing gateway
  *	and bounds that keep it meaningful: at least 100 recipients (RFC
  *	5321 4.5.3.1.8), timeouts of at least a minute for commands (RFC
- *	5321 asks five), a tarpit between 2 and 10 seconds.
+ *	5321 asks five), a tarpit between 2 and 10 seconds. Every key is
+ *	SG_CONF_F_LIVE: a reload gives new sessions a new policy, and a
+ *	change of listeners or loops a new smtpd process.
  * DIAGNOSTICS
  *	A hard error limit not above the soft one, or a list file that
  *	cannot be read, is a configuration error.
@@ -68,43 +70,44 @@ static const struct sg_conf_row listener_rows[] = {
 const struct sg_conf_row smtpd_conf_rows[] = {
 	{.name = "listeners",.type = SG_CONF_GROUPLIST,.offset = OFF(listeners),
 		.def = "( { address = \"127.0.0.1:25\"; } )",
-	.elem_rows = listener_rows,.elem_size = sizeof(struct smtpd_listener_conf)},
+	.elem_rows = listener_rows,.elem_size = sizeof(struct smtpd_listener_conf),
+	.flags = SG_CONF_F_LIVE},
 	{.name = "max_message_size",.type = SG_CONF_SIZE,.offset = OFF(max_message_size),
-	.def = Q("50M"),.min = 1024,.max = (int64_t) 1 << 34},
+	.def = Q("50M"),.min = 1024,.max = (int64_t) 1 << 34,.flags = SG_CONF_F_LIVE},
 	{.name = "max_recipients",.type = SG_CONF_INT,.offset = OFF(max_recipients),
-	.def = "1000",.min = 100,.max = 100000},
+	.def = "1000",.min = 100,.max = 100000,.flags = SG_CONF_F_LIVE},
 	{.name = "max_connections",.type = SG_CONF_INT,.offset = OFF(max_connections),
-	.def = "2000",.min = 1,.max = 1000000},
+	.def = "2000",.min = 1,.max = 1000000,.flags = SG_CONF_F_LIVE},
 	{.name = "max_connections_per_client",.type = SG_CONF_INT,
 		.offset = OFF(max_connections_per_client),
-	.def = "50",.min = 1,.max = 1000000},
+	.def = "50",.min = 1,.max = 1000000,.flags = SG_CONF_F_LIVE},
 	{.name = "command_timeout",.type = SG_CONF_DURATION,.offset = OFF(command_timeout),
-	.def = Q("5m"),.min = 1000,.max = 3600000},
+	.def = Q("5m"),.min = 1000,.max = 3600000,.flags = SG_CONF_F_LIVE},
 	{.name = "data_timeout",.type = SG_CONF_DURATION,.offset = OFF(data_timeout),
-	.def = Q("10m"),.min = 1000,.max = 86400000},
+	.def = Q("10m"),.min = 1000,.max = 86400000,.flags = SG_CONF_F_LIVE},
 	{.name = "min_data_rate",.type = SG_CONF_INT,.offset = OFF(min_data_rate),
-	.def = "500",.min = 1,.max = 1000000000},
+	.def = "500",.min = 1,.max = 1000000000,.flags = SG_CONF_F_LIVE},
 	{.name = "error_soft_limit",.type = SG_CONF_INT,.offset = OFF(error_soft_limit),
-	.def = "10",.min = 0,.max = 1000},
+	.def = "10",.min = 0,.max = 1000,.flags = SG_CONF_F_LIVE},
 	{.name = "error_hard_limit",.type = SG_CONF_INT,.offset = OFF(error_hard_limit),
-	.def = "20",.min = 1,.max = 1000},
+	.def = "20",.min = 1,.max = 1000,.flags = SG_CONF_F_LIVE},
 	{.name = "tarpit_delay",.type = SG_CONF_DURATION,.offset = OFF(tarpit_delay),
-	.def = Q("2s"),.min = 2000,.max = 10000},
+	.def = Q("2s"),.min = 2000,.max = 10000,.flags = SG_CONF_F_LIVE},
 	{.name = "greeting_delay",.type = SG_CONF_DURATION,.offset = OFF(greeting_delay),
-	.def = "0",.min = 0,.max = 30000},
+	.def = "0",.min = 0,.max = 30000,.flags = SG_CONF_F_LIVE},
 	{.name = "spill_threshold",.type = SG_CONF_SIZE,.offset = OFF(spill_threshold),
-	.def = Q("256K"),.min = 4096,.max = (int64_t) 1 << 30},
+	.def = Q("256K"),.min = 4096,.max = (int64_t) 1 << 30,.flags = SG_CONF_F_LIVE},
 	{.name = "max_hops",.type = SG_CONF_INT,.offset = OFF(max_hops),
-	.def = "50",.min = 10,.max = 1000},
+	.def = "50",.min = 10,.max = 1000,.flags = SG_CONF_F_LIVE},
 	{.name = "recipient_allow_file",.type = SG_CONF_PATH,
 		.offset = OFF(recipient_allow_file),
-	.flags = SG_CONF_F_FILE,.def = Q("")},
+	.flags = SG_CONF_F_FILE | SG_CONF_F_LIVE,.def = Q("")},
 	{.name = "recipient_deny_file",.type = SG_CONF_PATH,
 		.offset = OFF(recipient_deny_file),
-	.flags = SG_CONF_F_FILE,.def = Q("")},
+	.flags = SG_CONF_F_FILE | SG_CONF_F_LIVE,.def = Q("")},
 	{.name = "strict_single_rule",.type = SG_CONF_BOOL,.offset = OFF(strict_single_rule),
-	.def = "false"},
+	.def = "false",.flags = SG_CONF_F_LIVE},
 	{.name = "loops",.type = SG_CONF_INT,.offset = OFF(loops),
-	.def = "1",.min = 0,.max = 64,.check = check_limits},
+	.def = "1",.min = 0,.max = 64,.check = check_limits,.flags = SG_CONF_F_LIVE},
 	SG_CONF_END
 };

@@ -10,7 +10,8 @@
  * DESCRIPTION
  *	The rules list uses the element table of common/rules.c, so smtpd
  *	and the worker read the very same rules. Without a rules list every
- *	message passes unchanged.
+ *	message passes unchanged. A reload hands the pool a new snapshot of
+ *	every key (SG_CONF_F_LIVE) but threads: the pool is made at start.
  */
 
 #include <string.h>
@@ -50,15 +51,17 @@ const struct sg_conf_row worker_conf_rows[] = {
 	{.name = "threads",.type = SG_CONF_INT,.offset = OFF(threads),.def = "0",
 	.min = 0,.max = 256},
 	{.name = "batch",.type = SG_CONF_INT,.offset = OFF(batch),.def = "16",
-	.min = 1,.max = 1024},
+	.min = 1,.max = 1024,.flags = SG_CONF_F_LIVE},
 	{.name = "rules",.type = SG_CONF_GROUPLIST,.offset = OFF(rules),.def = "( )",
-	.elem_rows = sg_rule_rows,.elem_size = sizeof(struct sg_rule)},
+	.elem_rows = sg_rule_rows,.elem_size = sizeof(struct sg_rule),
+	.flags = SG_CONF_F_LIVE},
 	{.name = "result_header",.type = SG_CONF_STRING,.offset = OFF(result_header),
-	.def = Q("X-Sealgate-Signature")},
-	{.name = "notify",.type = SG_CONF_STRING,.offset = OFF(notify),.def = Q("")},
+	.def = Q("X-Sealgate-Signature"),.flags = SG_CONF_F_LIVE},
+	{.name = "notify",.type = SG_CONF_STRING,.offset = OFF(notify),.def = Q(""),
+	.flags = SG_CONF_F_LIVE},
 	{.name = "notify_max_per_hour",.type = SG_CONF_INT,.offset = OFF(notify_max_per_hour),
-	.def = "60",.min = 0,.max = 100000,.check = check_header},
+	.def = "60",.min = 0,.max = 100000,.check = check_header,.flags = SG_CONF_F_LIVE},
 	{.name = "housekeeping",.type = SG_CONF_DURATION,.offset = OFF(housekeeping_ms),
-	.def = Q("1m"),.min = 100,.max = 86400000},
+	.def = Q("1m"),.min = 100,.max = 86400000,.flags = SG_CONF_F_LIVE},
 	SG_CONF_END
 };

@@ -6,7 +6,9 @@
  * DESCRIPTION
  *	Feeds the same bytes, with their exact length, to every parser in
  *	common/ that reads configuration or peer-supplied text. A parser that
- *	reads past len trips ASan because the copy below has no slack.
+ *	reads past len trips ASan because the copy below has no slack. The
+ *	configuration scanner's callbacks check that every span they get
+ *	lies inside the input.
  */
 
 #include <stdlib.h>
@@ -16,6 +18,42 @@
 #include "common/sg.h"
 
 int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t len);
+
+static const char *in_start, *in_end;
+
+static void inside(const char *p, size_t n)
+{
+	if (n > 0 && (p < in_start || p + n > in_end))
+		abort();
+}
+
+static void on_adjacent(void *arg, unsigned line, const char *a, size_t alen,
+			const char *b, size_t blen, bool in_list)
+{
+	(void) arg;
+	(void) in_list;
+	if (line == 0)
+		abort();
+	inside(a, alen);
+	inside(b, blen);
+}
+
+static void on_named(void *arg, unsigned line, const char *name, size_t namelen,
+		     const char *v, size_t vlen)
+{
+	(void) arg;
+	if (line == 0 || namelen == 0)
+		abort();
+	inside(name, namelen);
+	inside(v, vlen);
+}
+
+static void on_include(void *arg, unsigned line, const char *path, size_t n)
+{
+	(void) arg;
+	(void) line;
+	inside(path, n);
+}
 
 int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 {
@@ -51,6 +89,11 @@ int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 		abort();
 	if (sg_header_get(s, len, "Subject", out, sizeof(out)) >= (int) sizeof(out))
 		abort();
+	static const struct sg_conf_scan_ops ops = {on_adjacent, on_named, on_named, on_include};
+
+	in_start = s;
+	in_end = s + len;
+	sg_conf_scan(s, len, &ops, NULL);
 	free(s);
 	return (0);
 }

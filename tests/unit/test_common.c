@@ -379,6 +379,150 @@ static void test_header_get(void **state)
 	assert_int_equal(sg_header_len(m2, sizeof(m2) - 1), 30);
 }
 
+/* The raw-text scanner: what it reports, as one line per callback. */
+
+static void scan_adjacent(void *arg, unsigned line, const char *a, size_t alen,
+			  const char *b, size_t blen, bool in_list)
+{
+	sg_buf_printf(arg, "adjacent %u %.*s|%.*s %s\n", line, (int) alen, a, (int) blen, b,
+		      in_list ? "list" : "scalar");
+}
+
+static void scan_integer(void *arg, unsigned line, const char *name, size_t namelen,
+			 const char *num, size_t numlen)
+{
+	sg_buf_printf(arg, "integer %u %.*s=%.*s\n", line, (int) namelen, name, (int) numlen, num);
+}
+
+static void scan_dotted(void *arg, unsigned line, const char *name, size_t namelen,
+			const char *value, size_t valuelen)
+{
+	sg_buf_printf(arg, "dotted %u %.*s=%.*s\n", line, (int) namelen, name, (int) valuelen,
+		      value);
+}
+
+static void scan_include(void *arg, unsigned line, const char *path, size_t len)
+{
+	sg_buf_printf(arg, "include %u %.*s\n", line, (int) len, path);
+}
+
+static void test_conf_scan(void **state)
+{
+	static const struct sg_conf_scan_ops ops = {
+		scan_adjacent, scan_integer, scan_dotted, scan_include,
+	};
+	static const struct {
+		const char *text, *want;
+	}	cases[] = {
+		{"a = [ \"x\" \"y\" ];", "adjacent 1 x|y list\n"},
+		{"a = \"x\"\n /* c\n */ \"y\";", "adjacent 1 x|y scalar\n"},
+		{"a = ( \"x\" # c\n \"y\" );", "adjacent 1 x|y list\n"},
+		{"a = [ \"x\", \"y\" ]; b = \"p\\\"q\";", ""},
+		{"# \"x\" \"y\"\n// \"x\" \"y\"\n/* \"x\" \"y\" */", ""},
+		{"s = \"a#b//c/*d\"; t = 1;", "integer 1 t=1\n"},
+		{"g = { n =\n 5000000000; m = 0x10L; f = 1.5e+3; };",
+		 "integer 1 n=5000000000\ninteger 2 m=0x10L\n"},
+		{"l = [ 1, 2 ]; x : -3;", "integer 1 x=-3\n"},
+		{"queue.lease = \"5m\";  # restart\n", "dotted 1 queue.lease=\"5m\"\n"},
+		{"x = 1;\na.b.c = ( { d = \"e\"; } ); y = 2;",
+		 "integer 1 x=1\ndotted 2 a.b.c=( { d = \"e\"; } )\ninteger 2 y=2\n"},
+		{"a.b = 5\nc = 6;", "dotted 1 a.b=5\ninteger 2 c=6\n"},
+		{"a.b =", "dotted 1 a.b=\n"},
+		{"v = 1.5; w = .5;", ""},
+		{"@include \"x.cfg\"\n  @include \"y.cfg\"", "include 1 x.cfg\ninclude 2 y.cfg\n"},
+		{"s = \"unterminated", ""},
+		{"/* unterminated", ""},
+		{"a = \"x\\", ""},
+	};
+
+	(void) state;
+	for (size_t i = 0; i < SG_NELEM(cases); i++) {
+		struct sg_buf got = SG_BUF_INIT;
+		size_t	n = strlen(cases[i].text);
+		char   *copy = malloc(n ? n : 1);	/* no NUL: the length is the limit */
+
+		memcpy(copy, cases[i].text, n);
+		sg_conf_scan(copy, n, &ops, &got);
+		if (strcmp(got.data ? got.data : "", cases[i].want) != 0)
+			fail_msg("case %zu: %s\ngot:\n%swant:\n%s", i, cases[i].text,
+				 got.data ? got.data : "", cases[i].want);
+		free(copy);
+		sg_buf_free(&got);
+	}
+}
+
+static void test_conf_ranges(void **state)
+{
+	struct prog p;
+	struct sg_buf e = SG_BUF_INIT;
+	struct sg_arena *a;
+
+	(void) state;
+	/* libconfig alone reads 5000000000 as 705032704, 3000000000 as -1294967296 */
+	assert_int_equal(load("state_dir = \"/tmp\";\nsec = {\n n = 5000000000;\n"
+			      " size = 3000000000;\n ms = -1;\n};\n", &p, &e, &a), SG_EINVAL);
+	assert_non_null(strstr(e.data, ":3: n: 5000000000 is out of range (1 to 10)\n"));
+	assert_non_null(strstr(e.data, ":5: ms: -1 is out of range (not negative)\n"));
+	assert_null(strstr(e.data, "size"));
+	sg_arena_free(a);
+	sg_buf_reset(&e);
+	assert_int_equal(load("state_dir = \"/tmp\";\nsec = { size = 3000000000;"
+			      " ms = 99999999999999999999; };\n", &p, &e, &a), SG_EINVAL);
+	assert_non_null(strstr(e.data, "ms: 99999999999999999999 is out of range (too large)"));
+	sg_arena_free(a);
+	sg_buf_reset(&e);
+	assert_int_equal(load("state_dir = \"/tmp\";\nsec = { size = 3000000000;"
+			      " ms = 0x100000; };\n", &p, &e, &a), 0);
+	assert_true(p.sec.size == 3000000000ULL);
+	assert_int_equal(p.sec.ms, 0x100000LL * 1000);
+	sg_arena_free(a);
+	sg_buf_free(&e);
+}
+
+static const struct sg_conf_section one[] = {
+	{"sec", sec_rows, offsetof(struct prog, sec)},
+};
+
+static void on_changed(void *arg, const struct sg_conf_section *sec, const struct sg_conf_row *r)
+{
+	sg_buf_printf(arg, "%s.%s ", sec->name, r->name);
+}
+
+static void test_conf_format_diff_keep(void **state)
+{
+	struct prog p, q;
+	struct sg_buf e = SG_BUF_INIT, out = SG_BUF_INIT;
+	struct sg_arena *a, *b;
+
+	(void) state;
+	assert_int_equal(load("state_dir = \"/tmp\";\nown_servers = [ \"10.0.0.0/8\", \"::1\" ];\n"
+			      "sec = { size = \"3M\"; ms = 7200;\n"
+			      " elems = ( { addr = \"h:1\"; } ); };\n", &p, &e, &a), 0);
+	assert_int_equal(sg_conf_format(&sg_conf_main_rows[8], &p.main, &out), 0);
+	assert_string_equal(out.data, "[ \"10.0.0.0/8\", \"::1\" ]");
+	sg_buf_reset(&out);
+	for (const struct sg_conf_row *r = sec_rows; r->name; r++) {
+		assert_int_equal(sg_conf_format(r, &p.sec, &out), 0);
+		sg_buf_puts(&out, "|");
+	}
+	assert_string_equal(out.data, "7|\"3M\"|\"2h\"|( { addr = \"h:1\"; flag = true; } )|");
+	assert_int_equal(load("state_dir = \"/tmp\";\n"
+			      "sec = { n = 8; size = 3145728; ms = \"2h\";\n"
+			      " elems = ( { addr = \"h:2\"; } ); };\n", &q, &e, &b), 0);
+	sg_buf_reset(&out);
+	/* size is the same, written otherwise; n and the element differ */
+	assert_int_equal(sg_conf_diff(one, 1, &p, &q, on_changed, &out), 2);
+	assert_string_equal(out.data, "sec.n sec.elems ");
+	/* none of sec's rows is live: q takes them all from p, deeply */
+	sg_conf_keep(one, 1, &q, &p, b);
+	sg_arena_free(a);
+	assert_int_equal(q.sec.n, 7);
+	assert_string_equal(((struct elem *) q.sec.elems.v)[0].addr, "h:1");
+	sg_arena_free(b);
+	sg_buf_free(&e);
+	sg_buf_free(&out);
+}
+
 int	main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -396,6 +540,9 @@ int	main(void)
 		cmocka_unit_test(test_strerror),
 		cmocka_unit_test(test_conf_defaults_and_values),
 		cmocka_unit_test(test_conf_errors),
+		cmocka_unit_test(test_conf_scan),
+		cmocka_unit_test(test_conf_ranges),
+		cmocka_unit_test(test_conf_format_diff_keep),
 	};
 
 	sg_log_init("test_common", "test", SG_LOG_STDERR);
