@@ -236,6 +236,15 @@ static int open_dbs(struct queue *q)
 			return (queue_err(rc));
 		}
 	}
+	/* newer than the others: a queue no role has opened since may lack it,
+	 * and readers never use it */
+	rc = mdb_dbi_open(txn, "taken", ro ? 0 : MDB_CREATE, &q->db_taken);
+	if (rc == MDB_NOTFOUND && ro)
+		q->db_taken = 0;
+	else if (rc != 0) {
+		mdb_txn_abort(txn);
+		return (queue_err(rc));
+	}
 	return (queue_err(mdb_txn_commit(txn)));
 }
 
