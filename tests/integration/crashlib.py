@@ -227,16 +227,14 @@ class Load:
 
     def _client(self, n):
         rng = random.Random(self._seed * 100 + n)
-        seq = 0
+        seq = [0]                   # survives the sessions: a tag is used once
         while not self._stop.is_set():
             if self._pause.is_set():
                 time.sleep(0.05)
                 continue
             try:
                 with socket.create_connection((self.host, self.port), timeout=10) as s:
-                    f = s.makefile("rb")
-                    self._session(s, f, rng, n, seq_ref := [seq])
-                    seq = seq_ref[0]
+                    self._session(s, s.makefile("rb"), rng, n, seq)
             except (OSError, EOFError, ValueError, AssertionError):
                 with self._lock:
                     self.errors += 1
