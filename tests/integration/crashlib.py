@@ -4,8 +4,9 @@
 
 Sink(directory) runs an SMTP server in a process of its own (this file run as
 a program, so it never competes with the test's threads for the GIL). Every
-message it accepts is written to directory/NNNNNNNN.eml (written, then
-renamed) before it answers 250, so what is in the directory is exactly what
+message it accepts is appended to directory/sink.log as one record
+("SINK <length>\\r\\n" and the message, with X-Sink-From and X-Sink-To
+lines on top) before it answers 250, so what is in the log is exactly what
 the next hop took responsibility for. sink.stall() makes it hold every new
 greeting and every reply to the final dot until sink.resume(): the gateway
 keeps taking due messages and waits, as with a slow next hop.
@@ -64,8 +65,22 @@ class Sink:
     def resume(self):
         self.proc.send_signal(signal.SIGUSR2)
 
+    def records(self):
+        """Every message in the log so far (bytes each)."""
+        return list(read_records(self.dir / "sink.log"))
+
     def count(self):
-        return sum(1 for p in os.scandir(self.dir) if p.name.endswith(".eml"))
+        """How many messages arrived; reads only what is new since the last call."""
+        path = self.dir / "sink.log"
+        if not hasattr(self, "_seen"):
+            self._seen, self._off = 0, 0
+        if path.exists():
+            with open(path, "rb") as f:
+                f.seek(self._off)
+                for _ in read_records(f):
+                    self._seen += 1
+                self._off = f.tell()
+        return self._seen
 
     def close(self):
         self.proc.terminate()
@@ -93,13 +108,11 @@ def _sink_main(directory, host, port):
         while not gate["open"]:
             await asyncio.sleep(0.02)
 
+    log = open(d / "sink.log", "ab", buffering=0)
+
     def store(sender, rcpts, body):
-        gate["n"] += 1
-        name = d / f"{os.getpid()}-{gate['n']:08d}"
-        tmp = name.with_suffix(".tmp")
-        head = f"X-Sink-From: <{sender}>\r\nX-Sink-To: {','.join(rcpts)}\r\n".encode()
-        tmp.write_bytes(head + body)
-        tmp.rename(name.with_suffix(".eml"))
+        msg = f"X-Sink-From: <{sender}>\r\nX-Sink-To: {','.join(rcpts)}\r\n".encode() + body
+        log.write(b"SINK %d\r\n" % len(msg) + msg)     # one write: whole records
 
     async def handle(reader, writer):
         try:
@@ -274,6 +287,27 @@ class Load:
 
 # --------------------------------------------------------------- checks
 
+def read_records(src):
+    """The messages in a sink log (a path, or a file positioned at a record),
+    stopping before a record that is not complete yet; a file is left after
+    the last complete one."""
+    if isinstance(src, (str, Path)):
+        if not Path(src).exists():
+            return
+        with open(src, "rb") as f:
+            yield from read_records(f)
+        return
+    while True:
+        start = src.tell()
+        head = src.readline()
+        data = src.read(int(head[5:-2])) if head.startswith(b"SINK ") and \
+            head.endswith(b"\r\n") else None
+        if data is None or len(data) < int(head[5:-2]):
+            src.seek(start)
+            return
+        yield data
+
+
 TAG = re.compile(rb"^Subject: crash (\S+)\r$", re.M)
 
 
@@ -295,11 +329,10 @@ class Arrivals:
     """Everything in a sink's directory, parsed."""
 
     def __init__(self, sink_dir):
-        self.files = sorted(p for p in Path(sink_dir).iterdir() if p.suffix == ".eml")
-        self.by_tag = {}            # tag -> [(path, signed, digest)]
+        self.records = list(read_records(Path(sink_dir) / "sink.log"))
+        self.by_tag = {}            # tag -> [(record index, signed, digest)]
         self.untagged = []
-        for p in self.files:
-            msg = p.read_bytes()
+        for p, msg in enumerate(self.records):
             m = TAG.search(msg.partition(b"\r\n\r\n")[0] + b"\r\n")
             if not m:
                 self.untagged.append(p)
@@ -329,8 +362,8 @@ class Arrivals:
         strangers = [t for t in self.by_tag if t not in load.sent]
         if strangers or self.untagged:
             problems.append(f"{len(strangers) + len(self.untagged)} arrivals never entered: "
-                            f"{strangers[:3]} {[p.name for p in self.untagged[:3]]}")
-        altered = [(t, str(p)) for t, v in self.by_tag.items() if t in load.sent
+                            f"{strangers[:3]} {[self.records[p][:300] for p in self.untagged[:2]]}")
+        altered = [(t, p) for t, v in self.by_tag.items() if t in load.sent
                    for p, _, d in v if d != load.sent[t]]
         if altered:
             problems.append(f"{len(altered)} arrived altered or truncated, e.g. {altered[:3]}")
@@ -342,17 +375,17 @@ class Arrivals:
 
     def verify(self, ca, tmpdir, limit=None, threads=2):
         """openssl cms -verify on every signed arrival (or a sample of limit);
-        returns the paths that failed."""
+        returns the record indexes that failed, and how many were checked."""
         paths = [p for v in self.by_tag.values() for p, s, _ in v if s]
         if limit and len(paths) > limit:
             paths = random.Random(1).sample(paths, limit)
 
         def one(p):
-            msg = p.read_bytes()
+            msg = self.records[p]
             # the sink's own header lines are not part of what was signed
             while msg.startswith(b"X-Sink-"):
                 msg = msg.split(b"\r\n", 1)[1]
-            tmp = Path(tmpdir) / (p.name + ".in")
+            tmp = Path(tmpdir) / f"verify-{p}.eml"
             tmp.write_bytes(msg)
             r = subprocess.run(["openssl", "cms", "-verify", "-in", str(tmp), "-CAfile",
                                 str(ca), "-purpose", "any", "-out", "/dev/null"],

@@ -98,7 +98,13 @@ def final_crash(sealgate, d, sink, load, p, capsys):
     sink.stall()
     wait_until(lambda: live(sealgate) >= p["inflight"], 600, interval=0.5,
                what=f"{p['inflight']} messages in flight")
-    time.sleep(0.5)                                 # delivery takes what came due
+    # Let the worker catch up, so that most of them are in delivery's hands,
+    # as in a gateway whose next hop is slow; then load again, and kill.
+    load.pause()
+    wait_until(lambda: queue_stats(sealgate)["count"]["incoming"] == 0, 120, interval=0.5,
+               what="the worker to catch up")
+    load.resume()
+    time.sleep(1.0)
     d.kill()
     load.stop()
     c = queue_stats(sealgate)["count"]
@@ -108,18 +114,18 @@ def final_crash(sealgate, d, sink, load, p, capsys):
     sink.resume()
     t0 = time.monotonic()
     d = sealgate.start(ready=False)
-
-    def drained():
-        arrived = Arrivals(sink.dir).tags()
-        return all(t in arrived for t in load.acked) and live(sealgate) == 0
-    wait_until(drained, 120 if LONG else 60, interval=0.25,
-               what="every acknowledged message at the sink")
+    # Empty means drained: delivery records a message only after the sink's
+    # 250, so whatever is missing at the sink then is lost (checked later).
+    wait_until(lambda: live(sealgate) == 0, 120 if LONG else 60, interval=0.2,
+               what="the queue to drain after the restart")
     took = time.monotonic() - t0
     say(capsys, f"restart-to-drained {took:.1f} s with {inflight} in flight "
         f"(target {DRAIN_LIMIT_S} s)")
-    released = d.log()
+    log = d.log()
     for role in ("worker", "delivery"):
-        assert f"event=leases_released role={role} " in released
+        m = re.search(rf"event=leases_released role={role} count=(\d+)", log)
+        assert m, f"no leases_released line from {role}"
+        say(capsys, f"{role} released {m.group(1)} leases at start")
     return d, took
 
 
@@ -139,7 +145,7 @@ def test_crash_suite(sealgate, tmp_path, capsys):
             load.stop()
         arrivals = Arrivals(sink.dir)
         say(capsys, f"sent {len(load.sent)}, acknowledged {len(load.acked)}, "
-            f"arrived {len(arrivals.files)} ({arrivals.duplicates()} duplicates), "
+            f"arrived {len(arrivals.records)} ({arrivals.duplicates()} duplicates), "
             f"client errors {load.errors}")
         assert len(load.acked) > 100, "the load never got going"
         problems = arrivals.check(load)
