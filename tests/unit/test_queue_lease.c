@@ -107,9 +107,9 @@ static void test_worker_claims_released(void **state)
 static void test_delivery_taken_released(void **state)
 {
 	struct fix *f = *state;
-	int64_t	now = sg_now_ms();
 	uint64_t a = spool(f->q, QUEUE_READY), b = spool(f->q, QUEUE_READY);
 	uint64_t c = spool(f->q, QUEUE_READY), ids[8];
+	int64_t	now = sg_now_ms();		/* after the spools: all three are due */
 	struct queue_env e;
 	size_t	n, released;
 
