@@ -4,6 +4,7 @@
 #   make run        install what is missing, build, start the demo gateway
 #   make test       install what is missing, build, run every test
 #   make check-asan the whole suite on an ASan+UBSan build
+#   make test-crash the long crash suite (kill -9 under load, 10,000 in flight)
 #   make fuzz       libFuzzer targets (FUZZ_SECONDS each, default 60)
 #   make bench      benchmarks against Postfix (QUICK=1: short)
 #   make deps       install the Debian packages (root, apt-get)
@@ -58,7 +59,8 @@ UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 FUZZ_SRCS  := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS  := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
 
-.PHONY: all deps run test test-run lint unit integration check-asan fuzz fuzz-build bench clean
+.PHONY: all deps run test test-run lint unit integration check-asan fuzz fuzz-build bench clean \
+	test-crash
 
 all: $(BINDIR)/sealgated $(BINDIR)/sealctl
 
@@ -101,6 +103,12 @@ unit: $(UNIT_BINS)
 
 integration: all
 	SEALGATE_BIN=$(abspath $(BINDIR)) $(PYTHON) -m pytest -q -ra tests/integration $(PYTEST_ARGS)
+
+# The long crash suite; the short one is part of integration (test_crash.py).
+test-crash: deps
+	@$(MAKE) --no-print-directory all
+	SEALGATE_BIN=$(abspath $(BINDIR)) SEALGATE_CRASH_LONG=1 $(PYTHON) -m pytest -q -ra \
+		tests/integration/test_crash.py tests/integration/test_power_cut.py $(PYTEST_ARGS)
 
 ASAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1 \
 	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \

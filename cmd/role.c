@@ -43,6 +43,25 @@
  *	A role run alone creates the queue and certificate database itself
  *	when they are missing (role_prepare_state(), which the master calls
  *	before it starts any role).
+ *
+ *	Recovery after a crash. A role that takes leases (worker: claims;
+ *	delivery: the messages queue_due() takes) holds the role's lock for
+ *	its whole life (queue_role_lock()). Holding it proves that no other
+ *	process of the role is alive, so before the role starts, it releases
+ *	every lease of the role left in the queue (queue_leases_release())
+ *	and logs "event=leases_released role=ROLE count=N": whatever a killed
+ *	predecessor had taken is processed or sent at once, not after
+ *	queue.lease. Started by the master, a role whose lock is still held
+ *	(a predecessor of a killed master still stopping) waits up to 10 s
+ *	for it; run alone beside a running gateway it refuses to start
+ *	("event=role_busy holder_pid=N"), since the other process is alive
+ *	and keeps its leases.
+ *
+ *	The master releases nothing when it reaps a role: until a new
+ *	process of that role runs, nobody could take the released messages
+ *	anyway, and the new one releases them before it looks for work. So
+ *	the root master never opens the queue, and one rule (whoever holds
+ *	the lock releases) is all there is to trust.
  * DIAGNOSTICS
  *	A configuration that fails at start, or a role that cannot start,
  *	is fatal: the master logs the exit and restarts with backoff.
@@ -67,6 +86,7 @@ struct role_rt {
 	struct sealgate_conf *conf;
 	const char *file;
 	pid_t	parent;			/* the master, 0: run alone */
+	int	lock_fd;		/* the role's lock, -1: none */
 	int	status;			/* exit status */
 	bool	stopping;
 };
@@ -94,6 +114,60 @@ void	role_prepare_state(const struct sealgate_conf *c)
 	if ((err = certs_open(&c->main, &c->certs, 0, &certs)) < 0)
 		sg_fatal("event=certs_open_failed error=\"%s\"", sg_strerror(err));
 	certs_close(certs);
+}
+
+#define ROLE_LOCK_WAIT_MS 10000
+
+/* role_lock - the role's lock for the life of this process, or a fatal error */
+
+static void role_lock(struct role_rt *rt)
+{
+	const char *name = rt->ops->name;
+	const struct sg_conf_main *m = &rt->conf->main;
+	pid_t	holder = 0;
+	int	err;
+
+	err = queue_role_lock(m, rt->ops->lease_role, 0, &rt->lock_fd, &holder);
+	if (err == SG_EBUSY && rt->parent) {
+		sg_warn("event=role_lock_wait role=%s holder_pid=%ld wait_ms=%d", name,
+			(long) holder, ROLE_LOCK_WAIT_MS);
+		err = queue_role_lock(m, rt->ops->lease_role, ROLE_LOCK_WAIT_MS, &rt->lock_fd,
+				      &holder);
+	}
+	if (err == SG_EBUSY)
+		sg_fatal("event=role_busy role=%s holder_pid=%ld detail=\"another %s process "
+			 "works on state_dir %s and keeps its leases: stop it first\"", name,
+			 (long) holder, name, m->state_dir);
+	if (err < 0)
+		sg_fatal("event=role_lock_failed role=%s state_dir=\"%s\" error=\"%s\"", name,
+			 m->state_dir, sg_strerror(err));
+}
+
+/*
+ * role_recover - hold the role's lock, then release every lease its dead
+ * predecessors left, before the role looks for work (see above)
+ */
+static void role_recover(struct role_rt *rt)
+{
+	const char *name = rt->ops->name;
+	struct queue *q;
+	int64_t	t0 = sg_mono_ms();
+	size_t	n = 0;
+	int	err;
+
+	role_lock(rt);
+	if ((err = queue_open(&rt->conf->main, &rt->conf->queue, 0, &q)) < 0)
+		sg_fatal("event=queue_open_failed state_dir=\"%s\" error=\"%s\"",
+			 rt->conf->main.state_dir, sg_strerror(err));
+	err = queue_leases_release(q, rt->ops->lease_role, &n);
+	queue_close(q);
+	if (err < 0)
+		sg_warn("event=leases_release_failed role=%s count=%zu error=\"%s\" "
+			"detail=\"the others come back when their lease ends\"", name, n,
+			sg_strerror(err));
+	else
+		sg_info("event=leases_released role=%s count=%zu ms=%lld", name, n,
+			(long long) (sg_mono_ms() - t0));
 }
 
 /* no_core - keys are in memory: no core file, no ptrace by our uid */
@@ -188,7 +262,7 @@ static void role_watch(struct role_rt *rt, uv_signal_t *sig, uv_signal_cb cb, in
 
 int	role_run(const struct role_ops *ops, const char *conf_file, pid_t parent)
 {
-	struct role_rt rt = {.ops = ops,.file = conf_file,.parent = parent};
+	struct role_rt rt = {.ops = ops,.file = conf_file,.parent = parent,.lock_fd = -1};
 	struct sg_buf errors = SG_BUF_INIT;
 	int	err;
 
@@ -211,6 +285,8 @@ int	role_run(const struct role_ops *ops, const char *conf_file, pid_t parent)
 	sealgate_log_apply(&rt.conf->main);
 	if (parent == 0)
 		role_prepare_state(rt.conf);
+	if (ops->leases)
+		role_recover(&rt);
 	signal(SIGPIPE, SIG_IGN);
 	role_watch(&rt, &rt.sigterm, role_on_stop, SIGTERM);
 	role_watch(&rt, &rt.sigint, role_on_stop, SIGINT);
@@ -226,6 +302,8 @@ int	role_run(const struct role_ops *ops, const char *conf_file, pid_t parent)
 		sg_warn("event=loop_not_empty");
 	sealgate_conf_free(rt.conf);
 	sg_buf_free(&errors);
+	if (rt.lock_fd >= 0)
+		close(rt.lock_fd);	/* the role has let go of everything it took */
 	sg_info("event=stopped");
 	return (rt.status);
 }

@@ -64,4 +64,6 @@ const struct role_ops role_delivery_ops = {
 	.start = delivery_start,
 	.reload = delivery_reload,
 	.stop = delivery_stop,
+	.leases = true,
+	.lease_role = QUEUE_ROLE_DELIVERY,
 };

@@ -59,4 +59,6 @@ const struct role_ops role_worker_ops = {
 	.reload = worker_reload,
 	.keeps_user = true,
 	.stop = worker_stop,
+	.leases = true,
+	.lease_role = QUEUE_ROLE_WORKER,
 };

@@ -72,6 +72,8 @@ struct role_ops {
 	enum role_reload (*reload) (void *, const struct sealgate_conf *);
 	void	(*stop) (void *);
 	bool	keeps_user;		/* stays the user that started it (see role.c) */
+	bool	leases;			/* takes leases of lease_role: holds its lock */
+	enum queue_role lease_role;
 };
 
 extern const struct role_ops role_smtpd_ops;

@@ -405,7 +405,8 @@ int	queue_complete_batch(struct queue *, const char *owner,
  * queue_due() takes up to max messages whose next attempt is <= now from
  * the schedule, oldest due first, and in the same write transaction
  * pushes their schedule entry to now + lease_ms (0: configured lease), so
- * a delivery process that dies only delays them. ids[] gets *n ids.
+ * a delivery process that dies only delays them (until the next delivery
+ * process starts: queue_leases_release()). ids[] gets *n ids.
  * queue_next_due() tells when the earliest scheduled message is due
  * (SG_ENOTFOUND: none), to size a poll timer.
  */
@@ -625,5 +626,36 @@ enum queue_role {
 void	queue_wake(struct queue *, enum queue_role);
 int	queue_wake_listen(struct queue *, enum queue_role, int *fd);
 void	queue_wake_drain(int fd);
+
+/* --------------------------------------------- recovery after a crash */
+
+/*
+ * A role's leases (the worker's claims, the messages delivery took with
+ * queue_due()) outlive a process that dies; left alone they come back
+ * only when the lease ends (queue.lease, 5 minutes). A role's lock makes
+ * it safe to end them at once.
+ *
+ * queue_role_lock() takes the role's lock: an exclusive flock() on
+ * STATE_DIR/lock.worker or lock.delivery (made 0600, handed to the run
+ * user like the queue, close-on-exec), with this process's pid written
+ * into it. It returns the descriptor in *fd; the lock lasts until that is
+ * closed, which exit() does. When another process holds it, it tries
+ * again every 50 ms for up to wait_ms, then gives SG_EBUSY with the
+ * holder's pid in *holder (may be NULL; 0 if unknown). Every process that
+ * takes a role's leases holds that role's lock for as long as it runs:
+ * the roles do (cmd/role.c).
+ *
+ * queue_leases_release() ends every outstanding lease of one role:
+ * QUEUE_ROLE_WORKER, every claimed inbox entry becomes free (state
+ * INCOMING); QUEUE_ROLE_DELIVERY, every message queue_due() took that is
+ * still where it put it becomes due now. Write transactions of at most
+ * 10,000 messages each; *n (may be NULL) gets how many were released.
+ * Call it only holding the role's lock: that proves that no live process
+ * holds one of these leases, so nothing is handed out twice. The caller
+ * then looks for work itself (nobody else is woken).
+ */
+int	queue_role_lock(const struct sg_conf_main *, enum queue_role, int64_t wait_ms, int *fd,
+			pid_t *holder);
+int	queue_leases_release(struct queue *, enum queue_role, size_t *n);
 
 #endif

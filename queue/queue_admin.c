@@ -74,7 +74,8 @@ static int op_retry(struct queue *q, MDB_txn *txn, struct queue_env *e, struct a
 
 	if (e->state != QUEUE_READY && e->state != QUEUE_DEFERRED)
 		return (SG_EINVAL);
-	if ((err = queue_sched_del(q, txn, e->next_attempt_ms, e->id)) != 0)
+	if ((err = queue_sched_del(q, txn, e->next_attempt_ms, e->id)) != 0 ||
+	    (err = queue_taken_del(q, txn, e->id)) != 0)
 		return (err);
 	e->next_attempt_ms = sg_now_ms();
 	for (size_t i = 0; i < e->nrcpt; i++)

@@ -15,8 +15,10 @@
  * DESCRIPTION
  *	The schedule is keyed by (due time, id), so due messages are the
  *	first keys. Taking a message pushes its key to now + lease in the
- *	same transaction: if the delivery process dies, the message simply
- *	comes due again. A schedule key that no longer matches a live,
+ *	same transaction and notes it in the taken table: if the delivery
+ *	process dies, the message comes due again when the lease ends, or
+ *	at once when the next delivery process starts and releases what its
+ *	dead predecessor took (queue_lease.c). A schedule key that no longer matches a live,
  *	scheduled envelope is dropped where it is found.
  *
  *	queue_record() applies one attempt's per-recipient results; when
@@ -93,7 +95,8 @@ static int take_one(struct queue *q, MDB_txn *txn, const struct due_key *k, int6
 	if (err)
 		return (err);
 	if ((err = queue_sched_del(q, txn, k->due, k->id)) != 0 ||
-	    (err = queue_sched_put(q, txn, until, k->id)) != 0)
+	    (err = queue_sched_put(q, txn, until, k->id)) != 0 ||
+	    (err = queue_taken_put(q, txn, k->id, until)) != 0)
 		return (err);
 	env->next_attempt_ms = until;
 	return (queue_env_store(q, txn, q->db_env, env, 0));
@@ -241,7 +244,8 @@ static int reschedule(struct queue *q, MDB_txn *txn, struct queue_env *e, int64_
 
 	if (!linked)			/* held (or being worked on) meanwhile */
 		return (queue_env_store(q, txn, q->db_env, e, 0));
-	if ((err = queue_sched_del(q, txn, e->next_attempt_ms, e->id)) != 0)
+	if ((err = queue_sched_del(q, txn, e->next_attempt_ms, e->id)) != 0 ||
+	    (err = queue_taken_del(q, txn, e->id)) != 0)
 		return (err);
 	e->next_attempt_ms = when;
 	e->state = deferred ? QUEUE_DEFERRED : QUEUE_READY;

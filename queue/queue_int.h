@@ -15,13 +15,18 @@
  *	  body     id(8) kind(1) seq(4)   -> up to chunk_size bytes
  *	  inbox    id(8)                  -> lease: expiry(8) owner (0: free)
  *	  sched    due(8) id(8)           -> empty
+ *	  taken    id(8)                  -> due(8): queue_due() leased it
  *	  track    id(8)                  -> envelope record, state DONE
  *	  corrupt  id(8)                  -> the raw bytes that failed checks
  *	  incident id(8)                  -> incident record
  *	  meta     "lastid" / "c:NAME"    -> u64
  *	Invariants kept by every write: an INCOMING or WORKING envelope has
  *	an inbox entry; a READY or DEFERRED one has exactly the schedule key
- *	(next_attempt_ms, id); HOLD has neither.
+ *	(next_attempt_ms, id); HOLD has neither. A taken entry is written
+ *	with the schedule key queue_due() pushes to the end of its lease and
+ *	deleted wherever that key moves again (results, hold, retry, delete);
+ *	queue_leases_release() trusts it only while the envelope's
+ *	next_attempt_ms still equals its due.
  */
 
 #include <sys/types.h>
@@ -34,6 +39,8 @@
 struct queue {
 	MDB_env *env;
 	MDB_dbi	db_env, db_body, db_inbox, db_sched, db_track, db_corrupt, db_inc, db_meta;
+	/* newer tables: 0 when read-only on a queue that lacks them */
+	MDB_dbi	db_taken;		/* what delivery took: id -> due time */
 	MDB_dbi	db_incopen;		/* open incident per cause: hash -> id */
 	struct queue_conf conf;
 	int	flags;
@@ -65,6 +72,8 @@ int	queue_sched_del(struct queue *, MDB_txn *, int64_t due, uint64_t id);
 int	queue_inbox_put(struct queue *, MDB_txn *, uint64_t id, int64_t expiry,
 			const char *owner);
 int	queue_inbox_del(struct queue *, MDB_txn *, uint64_t id);
+int	queue_taken_put(struct queue *, MDB_txn *, uint64_t id, int64_t due);
+int	queue_taken_del(struct queue *, MDB_txn *, uint64_t id);
 int	queue_unlink(struct queue *, MDB_txn *, const struct queue_env *);
 int	queue_retire(struct queue *, MDB_txn *, struct queue_env *, const char *reason);
 int	queue_quarantine_txn(struct queue *, MDB_txn *, uint64_t id);

@@ -219,23 +219,32 @@ static int open_dbs(struct queue *q)
 {
 	static const char *const names[] = {
 		"env", "body", "inbox", "sched", "track", "corrupt", "incident", "meta",
-		"incopen",
 	};
 	MDB_dbi *dbis[] = {
 		&q->db_env, &q->db_body, &q->db_inbox, &q->db_sched, &q->db_track,
-		&q->db_corrupt, &q->db_inc, &q->db_meta, &q->db_incopen,
+		&q->db_corrupt, &q->db_inc, &q->db_meta,
 	};
+	/* newer than the others: a queue no role has opened since may lack
+	 * them, and readers never use them */
+	static const char *const newer[] = {"taken", "incopen"};
+	MDB_dbi *newer_dbis[] = {&q->db_taken, &q->db_incopen};
 	bool	ro = (q->flags & QUEUE_RDONLY) != 0;
 	MDB_txn *txn;
-	int	rc;
+	int	rc = 0;
 
 	if ((rc = mdb_txn_begin(q->env, NULL, ro ? MDB_RDONLY : 0, &txn)) != 0)
 		return (queue_err(rc));
-	for (size_t i = 0; i < SG_NELEM(names); i++) {
-		if ((rc = mdb_dbi_open(txn, names[i], ro ? 0 : MDB_CREATE, dbis[i])) != 0) {
-			mdb_txn_abort(txn);
-			return (queue_err(rc));
+	for (size_t i = 0; i < SG_NELEM(names) && rc == 0; i++)
+		rc = mdb_dbi_open(txn, names[i], ro ? 0 : MDB_CREATE, dbis[i]);
+	for (size_t i = 0; i < SG_NELEM(newer) && rc == 0; i++)
+		if ((rc = mdb_dbi_open(txn, newer[i], ro ? 0 : MDB_CREATE, newer_dbis[i]))
+		    == MDB_NOTFOUND && ro) {
+			*newer_dbis[i] = 0;
+			rc = 0;
 		}
+	if (rc != 0) {
+		mdb_txn_abort(txn);
+		return (queue_err(rc));
 	}
 	return (queue_err(mdb_txn_commit(txn)));
 }

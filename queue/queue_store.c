@@ -12,6 +12,8 @@
  *	int	queue_sched_del(q, txn, due, id)
  *	int	queue_inbox_put(q, txn, id, expiry, owner)
  *	int	queue_inbox_del(q, txn, id)
+ *	int	queue_taken_put(q, txn, id, due)
+ *	int	queue_taken_del(q, txn, id)
  *	int	queue_unlink(q, txn, env)
  *	int	queue_retire(q, txn, env, reason)
  *	int	queue_quarantine_txn(q, txn, id)
@@ -23,8 +25,11 @@
  *	transaction; the strings then point into env->raw. A record that
  *	fails its checks, or whose id differs from its key, is SG_ECORRUPT.
  *
+ *	queue_taken_put() notes that queue_due() leased id until due;
+ *	queue_taken_del() forgets it (no entry is not an error).
+ *
  *	queue_unlink() removes a live envelope's inbox or schedule entry
- *	according to its state. queue_retire() makes a live message a
+ *	(and a taken note) according to its state. queue_retire() makes a live message a
  *	tracking record: unlinked, bodies dropped, envelope moved to track
  *	with state DONE. queue_quarantine_txn() moves an undecodable
  *	envelope's bytes to the corrupt database and logs it; dangling
@@ -131,14 +136,39 @@ int	queue_inbox_del(struct queue *q, MDB_txn *txn, uint64_t id)
 	return (rc == MDB_NOTFOUND ? 0 : queue_err(rc));
 }
 
+int	queue_taken_put(struct queue *q, MDB_txn *txn, uint64_t id, int64_t due)
+{
+	uint8_t	kb[8], vb[8];
+	MDB_val	k = {8, kb}, d = {8, vb};
+
+	queue_put_be64(kb, id);
+	queue_put_be64(vb, (uint64_t) (due > 0 ? due : 0));
+	return (queue_err(mdb_put(txn, q->db_taken, &k, &d, 0)));
+}
+
+int	queue_taken_del(struct queue *q, MDB_txn *txn, uint64_t id)
+{
+	uint8_t	kb[8];
+	MDB_val	k = {8, kb};
+	int	rc;
+
+	queue_put_be64(kb, id);
+	rc = mdb_del(txn, q->db_taken, &k, NULL);
+	return (rc == MDB_NOTFOUND ? 0 : queue_err(rc));
+}
+
 int	queue_unlink(struct queue *q, MDB_txn *txn, const struct queue_env *env)
 {
+	int	err;
+
 	switch (env->state) {
 	case QUEUE_INCOMING:
 	case QUEUE_WORKING:
 		return (queue_inbox_del(q, txn, env->id));
 	case QUEUE_READY:
 	case QUEUE_DEFERRED:
+		if ((err = queue_taken_del(q, txn, env->id)) != 0)
+			return (err);
 		return (queue_sched_del(q, txn, env->next_attempt_ms, env->id));
 	default:
 		return (0);
@@ -176,7 +206,7 @@ int	queue_quarantine_txn(struct queue *q, MDB_txn *txn, uint64_t id)
 		return (queue_err(rc));
 	if ((rc = mdb_del(txn, q->db_env, &k, NULL)) != 0)
 		return (queue_err(rc));
-	if ((err = queue_inbox_del(q, txn, id)) != 0)
+	if ((err = queue_inbox_del(q, txn, id)) != 0 || (err = queue_taken_del(q, txn, id)) != 0)
 		return (err);
 	sg_warn("%s: event=quarantined reason=\"envelope record failed its checks\"",
 		queue_id_format(id, idbuf));
