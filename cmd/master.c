@@ -135,7 +135,14 @@ static void master_on_role_closed(uv_handle_t *h)
 			master_finish(m);
 		return;
 	}
-	uv_timer_start(&r->restart, master_on_restart, r->again ? 0 : (uint64_t) r->backoff_ms, 0);
+	if (r->again) {
+		uv_timer_start(&r->restart, master_on_restart, 0, 0);
+	} else {
+		/* only a failure makes the next one wait longer */
+		uv_timer_start(&r->restart, master_on_restart, (uint64_t) r->backoff_ms, 0);
+		r->backoff_ms = r->backoff_ms * 2 < RESTART_MAX_MS ? r->backoff_ms * 2
+			: RESTART_MAX_MS;
+	}
 	r->again = false;
 }
 
@@ -196,8 +203,6 @@ static void master_start_role(struct master_role *r)
 		r->running = true;
 		sg_info("event=role_started role=%s pid=%d", r->ops->name, r->proc.pid);
 	}
-	if (r->backoff_ms < RESTART_MAX_MS)
-		r->backoff_ms *= 2;
 }
 
 static void master_on_kill_timer(uv_timer_t *t)
@@ -413,7 +418,6 @@ int	master_run(const char *conf_file, bool foreground)
 		uv_timer_init(&m.loop, &r->restart);
 		r->restart.data = r;
 		master_start_role(r);
-		r->backoff_ms = RESTART_MIN_MS;
 	}
 	uv_run(&m.loop, UV_RUN_DEFAULT);
 	uv_loop_close(&m.loop);

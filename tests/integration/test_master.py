@@ -1,5 +1,6 @@
 """The master: three role processes, restart on crash, SIGTERM, SIGHUP."""
 import os
+import re
 import signal
 import time
 
@@ -51,6 +52,28 @@ def test_restart_backoff_grows(sealgate):
         m = d.wait_log(rf"role_exited role=delivery pid={pid} .*restart_in_ms=(\d+)")
         delays.append(int(m[-1].group(1)))
     assert delays[0] < delays[1] < delays[2], delays
+
+
+def test_restarts_asked_for_by_a_reload_do_not_grow_the_backoff(sealgate):
+    """smtpd restarts itself for new listeners; those are not failures, so a
+    crash after three of them still waits only the first delay."""
+    from conftest import free_port
+    conf = sealgate.write_config()
+    d = sealgate.start()
+    role_pids(d)
+    d.wait_log(r"role=smtpd event=ready")
+    for i in range(3):
+        port = free_port()
+        conf.write_text(conf.read_text().replace(
+            re.search(r'address = "127\.0\.0\.1:(\d+)"', conf.read_text()).group(0),
+            f'address = "127.0.0.1:{port}"'))
+        d.signal(signal.SIGHUP)
+        d.wait_log(r"event=role_restarting role=smtpd", count=i + 1)
+        d.wait_log(r"role=smtpd event=ready", count=i + 2)
+    pid = int(d.wait_log(r"event=role_started role=smtpd pid=(\d+)", count=4)[-1].group(1))
+    os.kill(pid, signal.SIGKILL)
+    m = d.wait_log(rf"role_exited role=smtpd pid={pid} .*restart_in_ms=(\d+)")
+    assert int(m[-1].group(1)) == 500, m[-1].group(0)
 
 
 def test_sigterm_stops_everything_within_5s(sealgate):
