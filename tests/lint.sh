@@ -6,7 +6,8 @@
 #     atoi, atol (use snprintf, sg_buf, sg_parse_*);
 #  3. no folder includes another folder's private header (X/X_int.h);
 #  4. library code never exits: exit() and abort() only in common/log.c and
-#     in the programs under cmd/.
+#     in the programs under cmd/;
+#  5. every log event is in the README's log reference.
 # Prints each violation as FILE:LINE: what, and exits 1 if there was any.
 set -u
 cd "$(dirname "$0")/.."
@@ -38,6 +39,16 @@ done | grep . && status=1
 grep -nE '(^|[^_a-z])(exit|abort)\s*\(' $(echo "$src" | grep -vE '^(cmd/|common/log\.c)') |
 	grep -vE '^[^:]+:[0-9]+:\s*(\*|/\*|//)' |
 	sed 's/$/  <- library code returns errors; only programs exit/' | grep . && status=1
+
+# 5. every event the code logs is described in the README's log reference
+#    (event=NAME in a format string; listeners_changed/loops_changed are
+#    chosen at run time).
+events=$(grep -ohE 'event=[a-z_]+' $src | sed 's/event=//' | sort -u)
+events="$events listeners_changed loops_changed"
+for e in $events; do
+	sed -n '/^### Log reference/,/^## /p' README.md | grep -q "\`$e\`" ||
+		{ echo "README.md: event=$e is not in the log reference"; status=1; }
+done
 
 [ $status = 0 ] && echo "lint: ok"
 exit $status
