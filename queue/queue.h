@@ -125,6 +125,7 @@ bool	queue_rcpt_final(enum queue_rcpt_state);
 #define QUEUE_F_DSN		(1u << 1)	/* this message is a DSN we made */
 #define QUEUE_F_CORRUPT		(1u << 2)	/* tracking: quarantined */
 #define QUEUE_F_WORKED		(1u << 3)	/* the worker is done with it */
+#define QUEUE_F_LONGLINES	(1u << 4)	/* a line over 998 octets: the worker makes it legal */
 
 /*
  * Strings are NUL-terminated. NULL and "" are the same on disk (both

@@ -39,6 +39,17 @@
  *
  *	Signing certificates are looked up once per sender and cached per
  *	thread for WORKER_SIGNER_TTL_MS, so a message pays no key look-up.
+ *
+ *	A message smtpd flagged for lines over 998 octets
+ *	(QUEUE_F_LONGLINES: own servers may send them) is made legal
+ *	(worker_mime_legal) in every part that leaves: in a rule's steps
+ *	after verify and strip, which must see the bytes as received, and
+ *	before sign and encrypt, so the signature covers what is sent; a part
+ *	no rule changed (no rule, held, nothing to do) gets the legal form of
+ *	the original as its processed body, so that not even a release by
+ *	an operator sends the long lines on. A notice to the sender carries
+ *	the legal header too. The processed log line says what was done
+ *	(long_lines=...).
  * DIAGNOSTICS
  *	A message that cannot be read is logged with its id and left out;
  *	its claim expires and it is tried again.
@@ -56,8 +67,9 @@ struct part {
 	int	rule;			/* index, -1: no rule */
 	struct queue_env env;		/* shallow copy with its own rcpt array */
 	struct sg_buf body;
-	const struct sg_buf *original;	/* the message as received */
+	const struct sg_buf *original;	/* as received, or its legal form: for a notice */
 	bool	changed;		/* body differs from the original */
+	unsigned legal;			/* WORKER_LEGAL_*: long lines made legal */
 	enum queue_state state;
 	char	reason[200];
 	char	note[300];
@@ -186,6 +198,7 @@ static bool fail(struct worker_thread *t, const struct worker_snap *s, struct pa
 		worker__bounce(t, s, &p->env, &f, p->original);
 	}
 	p->changed = false;			/* held or rejected: as received */
+	p->legal = 0;
 	return (true);
 }
 
@@ -195,6 +208,21 @@ static void replace(struct part *p, struct sg_buf *next)
 	p->body = *next;
 	*next = (struct sg_buf) SG_BUF_INIT;
 	p->changed = true;
+}
+
+/* step_legal - lines over 998 octets made legal (smtpd flagged the message) */
+
+static void step_legal(struct part *p)
+{
+	struct sg_buf out = SG_BUF_INIT;
+	unsigned how = 0;
+
+	if ((p->env.flags & QUEUE_F_LONGLINES)
+	    && worker_mime_legal(p->body.data, p->body.len, &out, &how) == 0 && how) {
+		replace(p, &out);
+		p->legal |= how;
+	}
+	sg_buf_free(&out);
 }
 
 static bool step_decrypt(struct worker_thread *t, const struct worker_snap *s,
@@ -334,10 +362,12 @@ out:
 	return (stop);
 }
 
-/* apply - the rule's steps in order; each may end the part */
-
+/*
+ * apply - the rule's steps in order; each may end the part. A notice to
+ * the sender quotes the header of shown: the original, or its legal form.
+ */
 static void apply(struct worker_thread *t, const struct worker_snap *s, struct part *p,
-		  const struct sg_buf *original)
+		  const struct sg_buf *original, const struct sg_buf *shown)
 {
 	const struct sg_rule *r;
 	struct sg_buf out = SG_BUF_INIT;
@@ -347,7 +377,7 @@ static void apply(struct worker_thread *t, const struct worker_snap *s, struct p
 		return;
 	r = &((const struct sg_rule *) s->conf.rules.v)[p->rule];
 	p->env.rule = r->name;
-	p->original = original;
+	p->original = shown;
 	sg_buf_append(&p->body, original->data, original->len);
 	if (r->decrypt && step_decrypt(t, s, p, r))
 		return;
@@ -359,6 +389,7 @@ static void apply(struct worker_thread *t, const struct worker_snap *s, struct p
 		p->env.crypto |= WORKER_DID_STRIP;
 	}
 	sg_buf_free(&out);
+	step_legal(p);
 	if (r->sign != SG_RULE_SIGN_OFF && step_sign(t, s, p, r))
 		return;
 	if (r->encrypt != SG_RULE_ENC_OFF)
@@ -405,6 +436,20 @@ static size_t make_parts(const struct worker_snap *s, const struct queue_env *en
 	return (n);
 }
 
+/*
+ * legal_unchanged - a part that leaves with the original body (no rule,
+ * held, or no step changed it) takes its legal form instead.
+ */
+static void legal_unchanged(struct part *p, const struct sg_buf *legal, unsigned how)
+{
+	if (p->changed || p->state == QUEUE_DONE)
+		return;
+	sg_buf_reset(&p->body);
+	sg_buf_append(&p->body, legal->data, legal->len);
+	p->changed = true;
+	p->legal = how;
+}
+
 /* split_rest - the recipients set aside by step_encrypt become part q */
 
 static void split_rest(struct part *p, struct part *q)
@@ -416,6 +461,7 @@ static void split_rest(struct part *p, struct part *q)
 	q->env.nrcpt = p->nrest;
 	q->body = p->rest_body;
 	q->changed = true;
+	q->legal = p->legal;
 	q->state = QUEUE_READY;		/* whatever became of the encrypted part */
 	snprintf(q->note, sizeof(q->note), "%s", p->note);
 	p->rest = NULL;
@@ -432,6 +478,23 @@ struct worker_parts {
 	size_t	n;
 };
 
+/* legal_words - " long_lines=qp,folded" for the log, or "" */
+
+static const char *legal_words(unsigned how, char *buf, size_t len)
+{
+	static const char *const words[] = {
+		"folded", "qp", "base64", "rewrapped", "broken",
+	};
+	size_t	n = 0;
+
+	buf[0] = 0;
+	for (size_t i = 0; i < SG_NELEM(words) && n < len; i++)
+		if (how & (1u << i))
+			n += (size_t) snprintf(buf + n, len - n, "%s%s",
+					       n ? "," : " long_lines=", words[i]);
+	return (buf);
+}
+
 void	worker__done_log(const struct worker_done *d)
 {
 	const struct worker_parts *w = d->own;
@@ -441,11 +504,13 @@ void	worker__done_log(const struct worker_done *d)
 		const struct part *p = &w->parts[i];
 		char	crypto[WORKER_CRYPTO_WORDS_MAX];
 
-		sg_info("id=%s event=processed rule=%s rcpts=%zu crypto=%s state=%s%s%s",
+		char	how[80];
+
+		sg_info("id=%s event=processed rule=%s rcpts=%zu crypto=%s state=%s%s%s%s",
 			queue_id_format(d->c.id, ids), p->rule < 0 ? "-" : p->env.rule,
 			p->env.nrcpt, worker_crypto_words(p->env.crypto, crypto, sizeof(crypto)),
 			queue_state_name(p->state), p->reason[0] ? " reason=" : "",
-			p->reason[0] ? "incident" : "");
+			p->reason[0] ? "incident" : "", legal_words(p->legal, how, sizeof(how)));
 	}
 }
 
@@ -494,8 +559,9 @@ int	worker__process(struct worker_thread *t, const struct worker_snap *s, uint64
 			struct worker_done *d)
 {
 	struct worker_parts *w = sg_xcalloc(1, sizeof(*w));
-	struct sg_buf original = SG_BUF_INIT;
+	struct sg_buf original = SG_BUF_INIT, legal = SG_BUF_INIT;
 	char	ids[QUEUE_ID_BUFSZ];
+	unsigned how = 0;
 	int	rc;
 
 	memset(d, 0, sizeof(*d));
@@ -514,12 +580,17 @@ int	worker__process(struct worker_thread *t, const struct worker_snap *s, uint64
 	w->qp = sg_xcalloc(w->env.nrcpt + 1, sizeof(*w->qp));
 	w->src = sg_xcalloc(w->env.nrcpt + 1, sizeof(*w->src));
 	w->n = make_parts(s, &w->env, w->parts);
+	if (w->env.flags & QUEUE_F_LONGLINES)
+		worker_mime_legal(original.data, original.len, &legal, &how);
 	for (size_t i = 0, made = w->n; i < made; i++) {
-		apply(t, s, &w->parts[i], &original);
+		apply(t, s, &w->parts[i], &original, how ? &legal : &original);
 		if (w->parts[i].nrest)
 			split_rest(&w->parts[i], &w->parts[w->n++]);
 	}
+	for (size_t i = 0; how && i < w->n; i++)
+		legal_unchanged(&w->parts[i], &legal, how);
 	sg_buf_free(&original);
+	sg_buf_free(&legal);
 	hand_over(w, d);
 	return (0);
 }

@@ -36,6 +36,7 @@ extern const struct sg_conf_row worker_conf_rows[];
 #define WORKER_MIME_DEPTH	16	/* nesting of multiparts we follow */
 #define WORKER_MIME_PARTS	256	/* parts of one multipart */
 #define WORKER_MIME_FIELD_MAX	(64 * 1024)	/* one unfolded header field */
+#define WORKER_MIME_LINE_MAX	998	/* octets a line, CRLF not counted (RFC 5322) */
 
 enum worker_cte {
 	WORKER_CTE_7BIT,		/* also: none given */
@@ -86,6 +87,21 @@ int	worker_mime_split(const char *p, size_t len, const char *drop,
 void	worker_mime_base64_encode(const void *p, size_t len, struct sg_buf *out);
 int	worker_mime_base64_decode(const char *p, size_t len, struct sg_buf *out);
 void	worker_mime_qp_encode(const char *p, size_t len, struct sg_buf *out);
+
+/*
+ * Over-long lines (worker/mime_legal.c). worker_mime_long() tells whether
+ * a line is over WORKER_MIME_LINE_MAX; worker_mime_legal() appends a copy
+ * in which none is, re-encoding or folding only what has to change, and
+ * sets *how (may be NULL) to what it did. It never fails.
+ */
+#define WORKER_LEGAL_FOLDED	(1u << 0)	/* a header line folded at white space */
+#define WORKER_LEGAL_QP		(1u << 1)	/* a text body made quoted-printable */
+#define WORKER_LEGAL_BASE64	(1u << 2)	/* a body made base64 */
+#define WORKER_LEGAL_REWRAPPED	(1u << 3)	/* encoded lines re-wrapped, same content */
+#define WORKER_LEGAL_BROKEN	(1u << 4)	/* lines broken with CRLF SP (as Postfix) */
+
+bool	worker_mime_long(const char *p, size_t len);
+int	worker_mime_legal(const char *p, size_t len, struct sg_buf *out, unsigned *how);
 
 /*
  * S/MIME with NSS's CMS library (worker/smime*.c). NSS must be initialised

@@ -2,13 +2,17 @@
  * NAME
  *	fuzz_mime 1
  * SUMMARY
- *	libFuzzer target: worker/ MIME framing, 7-bit conversion, base64
+ *	libFuzzer target: worker/ MIME framing, 7-bit conversion, long lines, base64
  * DESCRIPTION
  *	Feeds the bytes, canonicalised, to the entity parser, the multipart
- *	splitter, the 7-bit converter and the message splitter, and raw to
- *	the base64 decoder. Besides memory errors it checks invariants: part
- *	spans lie inside the entity, 7-bit output is 7-bit and parses again,
- *	and base64 round-trips.
+ *	splitter, the 7-bit converter, the long-line legaliser and the
+ *	message splitter, and raw to the legaliser and the base64 decoder.
+ *	Besides memory errors it checks invariants: part spans lie inside
+ *	the entity, 7-bit output is 7-bit and parses again, base64
+ *	round-trips, and the legaliser's output has no line over 998
+ *	octets, is its own fixed point, equals an input that had no such
+ *	line, parses when the input did (unless lines had to be broken), and
+ *	survives the 7-bit conversion signing applies after it.
  */
 
 #include <stdlib.h>
@@ -31,6 +35,33 @@ static void check_7bit(const char *p, size_t len)
 	    || memcmp(again.data, p, len) != 0)
 		abort();
 	sg_buf_free(&again);
+}
+
+/* check_legal - worker_mime_legal() on p, and what must hold of its output */
+
+static void check_legal(const char *p, size_t len)
+{
+	struct sg_buf o = SG_BUF_INIT, again = SG_BUF_INIT, seven = SG_BUF_INIT;
+	struct worker_mime_entity e;
+	unsigned how, how2;
+	bool	parsed = worker_mime_parse(p, len, &e) == 0;
+
+	if (worker_mime_legal(p, len, &o, &how) < 0 || worker_mime_long(o.data, o.len))
+		abort();
+	if (!worker_mime_long(p, len) && (how || o.len != len || (len && memcmp(o.data, p, len))))
+		abort();
+	if (worker_mime_legal(o.data, o.len, &again, &how2) < 0 || how2 || again.len != o.len
+	    || (o.len && memcmp(again.data, o.data, o.len) != 0))
+		abort();
+	/* a folded field grows by its CRLFs: keep clear of the field limit */
+	if (parsed && !(how & WORKER_LEGAL_BROKEN) && len < WORKER_MIME_FIELD_MAX / 2
+	    && worker_mime_parse(o.data, o.len, &e) < 0)
+		abort();
+	if (worker_mime_to_7bit(o.data, o.len, &seven) == 0)
+		check_7bit(seven.data, seven.len);
+	sg_buf_free(&o);
+	sg_buf_free(&again);
+	sg_buf_free(&seven);
 }
 
 int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
@@ -56,6 +87,8 @@ int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 	if (worker_mime_to_7bit(m, c.len, &o) == 0)
 		check_7bit(o.data, o.len);
 	sg_buf_reset(&o);
+	check_legal(m, c.len);
+	check_legal(copy, len);
 	(void) worker_mime_split(m, c.len, "X-Sealgate-Signature", &o, &e);
 	sg_buf_reset(&o);
 	if (worker_mime_base64_decode(copy, len, &d) == 0) {

@@ -147,10 +147,10 @@ static int teardown(void **state)
 	return (0);
 }
 
-/* spool - a message as smtpd would store it; returns its id */
+/* spool_flags - a message as smtpd would store it, with envelope flags; returns its id */
 
-static uint64_t spool(enum queue_direction dir_, const char *from, const char *const *rcpts,
-		      const char *body)
+static uint64_t spool_flags(enum queue_direction dir_, const char *from, const char *const *rcpts,
+			    const char *body, uint32_t flags)
 {
 	struct queue_env env;
 	struct queue_body_src b = {.data = body,.fd = -1,.len = strlen(body) };
@@ -162,11 +162,18 @@ static uint64_t spool(enum queue_direction dir_, const char *from, const char *c
 	env.sender = from;
 	env.listener = "mx";
 	env.subject = "test";
+	env.flags = flags;
 	for (const char *const *r = rcpts; *r; r++)
 		assert_non_null(queue_env_rcpt_add(&env, *r));
 	assert_int_equal(queue_spool(q, &env, &b, &id), 0);
 	queue_env_free(&env);
 	return (id);
+}
+
+static uint64_t spool(enum queue_direction dir_, const char *from, const char *const *rcpts,
+		      const char *body)
+{
+	return (spool_flags(dir_, from, rcpts, body, 0));
 }
 
 static size_t work(void)
@@ -474,6 +481,51 @@ static void test_failure_modes(void **state)
 	sg_buf_free(&m);
 }
 
+/*
+ * Lines over 998 octets, flagged by smtpd: every part that leaves is legal,
+ * whether signed (the signature over the legal form verifies), held, or
+ * under no rule; an unflagged message is not looked at.
+ */
+static void test_long_lines(void **state)
+{
+	const char *sign[] = { "r@req.org", NULL };
+	const char *held[] = { "z@hold.org", NULL };
+	const char *none[] = { "n@nowhere.test", NULL };
+	const char *legal = "LC_ALL=C awk '{ if (length($0) > 999) exit 1 }' %s";
+	struct sg_buf m = SG_BUF_INIT;
+	uint64_t id[4];
+	uint32_t crypto;
+
+	(void) state;
+	sg_buf_puts(&m, "From: carl@example.com\r\nTo: someone\r\nSubject: ");
+	for (int i = 0; i < 200; i++)
+		sg_buf_printf(&m, "word%d ", i);
+	sg_buf_puts(&m, "\r\n\r\n<Invoice>");
+	for (int i = 0; i < 150; i++)
+		sg_buf_puts(&m, "<Item>10.00</Item>");
+	sg_buf_puts(&m, "</Invoice>\r\n");
+	sg_buf_putc(&m, 0);
+	id[0] = spool_flags(QUEUE_DIR_OUTBOUND, "carl@example.com", sign, m.data, QUEUE_F_LONGLINES);
+	id[1] = spool_flags(QUEUE_DIR_OUTBOUND, "carl@example.com", held, m.data, QUEUE_F_LONGLINES);
+	id[2] = spool_flags(QUEUE_DIR_UNKNOWN, "carl@example.com", none, m.data, QUEUE_F_LONGLINES);
+	id[3] = spool_flags(QUEUE_DIR_UNKNOWN, "carl@example.com", none, m.data, 0);
+	assert_int_equal(work(), 4);
+	assert_int_equal(processed(id[0], &crypto, "ll0.eml"), QUEUE_READY);
+	assert_true(crypto & WORKER_DID_SIGN);
+	assert_int_equal(tdir_run(dir, legal, "ll0.eml"), 0);
+	assert_int_equal(tdir_run(dir, "openssl cms -verify -in ll0.eml -CAfile ca.crt -out ll0.out"
+			     " && grep -q 'quoted-printable' ll0.out"), 0);
+	assert_int_equal(processed(id[1], NULL, "ll1.eml"), QUEUE_HOLD);
+	assert_int_equal(tdir_run(dir, legal, "ll1.eml"), 0);
+	assert_int_equal(processed(id[2], NULL, "ll2.eml"), QUEUE_READY);
+	assert_int_equal(tdir_run(dir, legal, "ll2.eml"), 0);
+	assert_int_equal(tdir_run(dir, "grep -q '^Content-Transfer-Encoding: quoted-printable' ll2.eml"), 0);
+	/* not flagged: no processed body, delivery sends the original */
+	assert_int_equal(processed(id[3], NULL, "ll3.eml"), QUEUE_READY);
+	assert_int_not_equal(tdir_run(dir, legal, "ll3.eml"), 0);
+	sg_buf_free(&m);
+}
+
 static void test_idempotent(void **state)
 {
 	const char *r[] = { "bob@partner.org", NULL };
@@ -543,6 +595,7 @@ int	main(void)
 		cmocka_unit_test(test_hold),
 		cmocka_unit_test(test_harvest_then_encrypt),
 		cmocka_unit_test(test_failure_modes),
+		cmocka_unit_test(test_long_lines),
 		cmocka_unit_test(test_idempotent),
 		cmocka_unit_test(test_batch_group_commit),
 	};
