@@ -93,6 +93,8 @@ static int spool_submit(void *ctx, const struct smtpd_envelope *e, const void *d
 	r->env.state = e->pass_rule ? QUEUE_READY : QUEUE_INCOMING;
 	r->env.rule = e->pass_rule;
 	r->env.direction = e->outbound ? QUEUE_DIR_OUTBOUND : QUEUE_DIR_INBOUND;
+	if (e->long_lines)
+		r->env.flags |= QUEUE_F_LONGLINES;
 	r->env.ret = e->ret == 1 ? QUEUE_RET_FULL : e->ret == 2 ? QUEUE_RET_HDRS : QUEUE_RET_NONE;
 	r->env.listener = e->listener;
 	r->env.client_addr = e->client;

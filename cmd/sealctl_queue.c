@@ -40,8 +40,9 @@
  *	--sync one transaction each) and prints the id of a single message;
  *	--notify (NEVER, or a comma list of SUCCESS, FAILURE, DELAY), --ret
  *	and --envid give it the DSN parameters of RFC 3461 as MAIL and RCPT
- *	would. It exists for tests, benchmarks and scripts that check a
- *	route.
+ *	would; a body with a line over 998 octets is flagged for the worker
+ *	to make legal, as smtpd flags it. It exists for tests, benchmarks
+ *	and scripts that check a route.
  * DIAGNOSTICS
  *	Exit 0 on success, 1 when some ids were not found (named on
  *	stderr), 2 on a usage or configuration error. Strings from the
@@ -971,6 +972,9 @@ static int cmd_inject(const struct sealgate_conf *conf, const struct opts *o, in
 	e.next_attempt_ms = o->delay_ms ? sg_now_ms() + o->delay_ms : 0;
 	e.ret = o->ret;
 	e.envid = o->envid ? o->envid : "";
+	/* as smtpd does: a line over 998 octets sends it through the worker's fix */
+	if (worker_mime_long(body, (size_t) b.len))
+		e.flags |= QUEUE_F_LONGLINES;
 	for (size_t i = 0; i < o->rcpts.n; i++) {
 		struct queue_rcpt *r = queue_env_rcpt_add(&e, o->rcpts.v[i]);
 

@@ -50,6 +50,8 @@ struct smtpd_conf {
 	int64_t	greeting_delay;		/* ms of silence asked before the 220 */
 	uint64_t spill_threshold;	/* bodies larger go to a file */
 	int64_t	max_hops;		/* Received fields before 554 5.4.0 */
+	uint64_t max_line_length;	/* text line with CRLF, most clients: 550 5.5.2 */
+	uint64_t max_line_length_own_servers;	/* the same for own_servers */
 	char   *recipient_allow_file;	/* "": everyone at own domains */
 	char   *recipient_deny_file;	/* "": nobody denied */
 	bool	strict_single_rule;
@@ -77,6 +79,9 @@ struct smtpd_envelope {
 	bool	smtputf8;
 	bool	body_8bit;
 	bool	outbound;		/* from one of own_servers */
+	bool	long_lines;		/* a text line over 998 octets (RFC 5322
+					 * 2.1.1): never passes, the worker makes
+					 * it legal */
 	const char *listener;		/* listener name */
 	const char *client;		/* client address text */
 	const char *helo;

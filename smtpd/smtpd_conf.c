@@ -15,6 +15,14 @@
  *	5321 asks five), a tarpit between 2 and 10 seconds. Every key is
  *	SG_CONF_F_LIVE: a reload gives new sessions a new policy, and a
  *	change of listeners or loops a new smtpd process.
+ *
+ *	Text lines have two limits, both counting the CRLF and neither below
+ *	RFC 5321's 1000 octets: max_line_length for the internet (default
+ *	exactly that) and max_line_length_own_servers for own_servers
+ *	(default 64K: ERP systems write whole e-invoices, XML or HTML, on
+ *	one line). smtpd holds no line in memory, it only counts, so a
+ *	generous limit costs nothing here; the worker makes longer lines
+ *	legal before the mail leaves (worker/mime_legal.c).
  * DIAGNOSTICS
  *	A hard error limit not above the soft one, or a list file that
  *	cannot be read, is a configuration error.
@@ -99,6 +107,11 @@ const struct sg_conf_row smtpd_conf_rows[] = {
 	.def = Q("256K"),.min = 4096,.max = (int64_t) 1 << 30,.flags = SG_CONF_F_LIVE},
 	{.name = "max_hops",.type = SG_CONF_INT,.offset = OFF(max_hops),
 	.def = "50",.min = 10,.max = 1000,.flags = SG_CONF_F_LIVE},
+	{.name = "max_line_length",.type = SG_CONF_SIZE,.offset = OFF(max_line_length),
+	.def = "1000",.min = 1000,.max = (int64_t) 1 << 30,.flags = SG_CONF_F_LIVE},
+	{.name = "max_line_length_own_servers",.type = SG_CONF_SIZE,
+		.offset = OFF(max_line_length_own_servers),
+	.def = Q("64K"),.min = 1000,.max = (int64_t) 1 << 30,.flags = SG_CONF_F_LIVE},
 	{.name = "recipient_allow_file",.type = SG_CONF_PATH,
 		.offset = OFF(recipient_allow_file),
 	.flags = SG_CONF_F_FILE | SG_CONF_F_LIVE,.def = Q("")},

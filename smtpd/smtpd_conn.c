@@ -311,12 +311,14 @@ static void envelope(struct smtpd_conn *c)
 		.sender = tx->sender,.nrcpts = tx->nrcpts,.rcpts = rcpts,
 		.orcpts = orcpts,.notify = notify,.envid = tx->envid,.ret = tx->ret,
 		.smtputf8 = tx->smtputf8,.body_8bit = tx->body_8bit,
-		.outbound = tx->outbound,.listener = c->s.listener,
+		.outbound = tx->outbound,.long_lines = tx->longest > SMTPD_TEXT_MAX,
+		.listener = c->s.listener,
 		.client = c->s.peer_str,.helo = c->s.helo,
 		.tls_version = c->s.tls_version,.tls_cipher = c->s.tls_cipher,
 		.session = c->s.id,.subject = subject(tx),
 	};
-	if (c->s.pol->rules)
+	/* over-long lines must be made legal: no shortcut past the worker */
+	if (c->s.pol->rules && !e->long_lines)
 		e->pass_rule = sg_rules_pass(c->s.pol->rules, tx->outbound ? SG_RULE_DIR_OUTBOUND
 					     : SG_RULE_DIR_INBOUND, c->s.listener, tx->sender,
 					     rcpts, tx->nrcpts);

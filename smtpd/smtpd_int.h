@@ -24,7 +24,8 @@
 #include "smtpd.h"
 
 #define SMTPD_CMD_MAX		512	/* command line, CRLF included (RFC 5321) */
-#define SMTPD_TEXT_MAX		1000	/* text line, CRLF included */
+#define SMTPD_TEXT_MAX		1000	/* text line, CRLF included (RFC 5321);
+					 * longer ones are flagged for the worker */
 #define SMTPD_HELO_MAX		255
 #define SMTPD_ENVID_MAX		100	/* RFC 3461 */
 #define SMTPD_ORCPT_MAX		500
@@ -53,6 +54,7 @@ int	smtpd_policy_new(const struct smtpd_params *, struct smtpd_policy **out,
 struct smtpd_policy *smtpd_policy_ref(struct smtpd_policy *);
 void	smtpd_policy_unref(struct smtpd_policy *);
 bool	smtpd_policy_outbound(const struct smtpd_policy *, const struct sockaddr *);
+uint64_t smtpd_policy_line_max(const struct smtpd_policy *, bool outbound);
 
 /* What a recipient check decided. */
 enum smtpd_rcpt_verdict {
@@ -117,9 +119,11 @@ struct smtpd_tx {
 	struct smtpd_body body;
 	/* DATA parser */
 	int	dstate;
-	size_t	line_len;
+	uint64_t line_len;		/* the current line so far, as sent */
+	uint64_t line_max;		/* this client's limit, CRLF included */
+	uint64_t longest;		/* longest line, CRLF included */
 	bool	bad_eol;		/* bare CR or LF seen */
-	bool	too_long;		/* a text line over SMTPD_TEXT_MAX */
+	bool	too_long;		/* a text line over line_max */
 	bool	too_big;		/* over max_message_size */
 	uint64_t discarded;		/* bytes read on after too_big */
 	unsigned hops;			/* Received header fields seen */

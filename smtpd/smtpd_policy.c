@@ -10,6 +10,7 @@
  *	struct smtpd_policy *smtpd_policy_ref(pol)
  *	void	smtpd_policy_unref(pol)
  *	bool	smtpd_policy_outbound(pol, peer)
+ *	uint64_t smtpd_policy_line_max(pol, outbound)
  *	enum smtpd_rcpt_verdict smtpd_policy_rcpt(pol, outbound, addr)
  * DESCRIPTION
  *	smtpd_policy_new() copies what sessions need out of the configuration
@@ -25,6 +26,12 @@
  *	local part hides another route (%, !, quoted @) or an address
  *	literal. The deny list applies to all recipients; the allow list,
  *	when there is one, to recipients at own domains.
+ *
+ *	smtpd_policy_line_max() is the longest text line (CRLF included) a
+ *	client may send: max_line_length_own_servers for own_servers, else
+ *	max_line_length, and never less than RFC 5321's 1000 octets (a
+ *	limit left at 0 by a caller that built the configuration by hand
+ *	means that).
  *
  *	References are atomic: sessions on several loop threads share one
  *	policy, and the last unref frees it.
@@ -185,6 +192,14 @@ void	smtpd_policy_unref(struct smtpd_policy *pol)
 bool	smtpd_policy_outbound(const struct smtpd_policy *pol, const struct sockaddr *peer)
 {
 	return (sg_cidrlist_match(&pol->own_servers, peer));
+}
+
+uint64_t smtpd_policy_line_max(const struct smtpd_policy *pol, bool outbound)
+{
+	uint64_t max = outbound ? pol->conf.max_line_length_own_servers
+		: pol->conf.max_line_length;
+
+	return (max < SMTPD_TEXT_MAX ? SMTPD_TEXT_MAX : max);
 }
 
 /* listed - the address or its @domain is on a sorted list */

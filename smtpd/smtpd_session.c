@@ -37,10 +37,15 @@
  *	it took; the driver keeps the rest and feeds it again afterwards.
  *
  *	Input rules: a command line ends with CRLF only, and is at most 512
- *	octets; message text ends only at CRLF "." CRLF, its lines are at
- *	most 1000 octets, and a bare CR or LF anywhere in it makes the whole
- *	message refused after the final dot (550 5.5.2), so no SMTP smuggling
- *	can ride through us. A message over the size limit is read on to its
+ *	octets; message text ends only at CRLF "." CRLF, and a bare CR or LF
+ *	anywhere in it makes the whole message refused after the final dot
+ *	(550 5.5.2), so no SMTP smuggling can ride through us. Text lines
+ *	may be as long as the client's class allows (smtpd_policy_line_max:
+ *	RFC 5321's 1000 octets, more for own_servers); a longer one makes
+ *	the message refused after the final dot (550 5.5.2). Lines are only
+ *	counted, never held, so the limit costs no memory. A message with a
+ *	line over 1000 octets is accepted with tx->longest telling so: it
+ *	must go through the worker, which makes it legal. A message over the size limit is read on to its
  *	end and refused, but a client that streams on for as much again is
  *	cut off. HTTP requests end the session without a reply.
  *	Every refusal counts as an error; past error_soft_limit each reply is
@@ -270,6 +275,7 @@ static struct smtpd_tx *tx_new(struct smtpd_session *s)
 	tx->arena = a;
 	tx->rule = -2;
 	tx->outbound = s->outbound;
+	tx->line_max = smtpd_policy_line_max(s->pol, s->outbound);
 	smtpd_body_init(&tx->body, s->pol->state_dir, s->pol->conf.spill_threshold);
 	return (tx);
 }
@@ -731,7 +737,9 @@ static void data_emit(struct smtpd_session *s, const char *p, size_t n)
 
 static void data_line_end(struct smtpd_tx *tx)
 {
-	if (tx->line_len > SMTPD_TEXT_MAX)
+	if (tx->line_len > tx->longest)
+		tx->longest = tx->line_len;
+	if (tx->line_len > tx->line_max)
 		tx->too_long = true;
 	if (tx->in_header) {
 		if (tx->line_len == 2)
@@ -755,7 +763,8 @@ static void data_end(struct smtpd_session *s)
 	else if (tx->bad_eol)
 		refuse(s, "550 5.5.2 Error: bare CR or LF in message text");
 	else if (tx->too_long)
-		refuse(s, "550 5.5.2 Error: message text line longer than 1000 octets");
+		refuse(s, "550 5.5.2 Error: message text line longer than %llu octets",
+		       (unsigned long long) tx->line_max);
 	else if (tx->hops > (unsigned) s->pol->conf.max_hops)
 		refuse(s, "554 5.4.0 Error: too many hops");
 	else if (tx->body.err)

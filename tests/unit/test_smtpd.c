@@ -413,6 +413,122 @@ static void test_data_refusals(void **state)
 	}
 }
 
+/*
+ * Text lines: own_servers may send lines up to max_line_length_own_servers,
+ * everyone else up to max_line_length (0 here: RFC 5321's 1000). A line
+ * over 1000 octets is only counted (tx->longest), for the worker to make
+ * legal; one over the client's limit refuses the message after the dot.
+ * Bare CR or LF stays refused whatever the limit.
+ */
+struct line_case {
+	const char *peer;
+	size_t	line;			/* octets before the CRLF */
+	const char *reply;		/* NULL: accepted */
+	const char *tail;		/* after the long line, before the dot */
+};
+
+static const struct line_case line_cases[] = {
+	{"192.0.2.7", 1500, NULL, "\r\n"},
+	{"192.0.2.7", 3998, NULL, "\r\n"},
+	{"192.0.2.7", 3999, "550 5.5.2 Error: message text line longer than 4000 octets\r\n", "\r\n"},
+	{"192.0.2.7", 1500, "550 5.5.2 Error: bare CR or LF in message text\r\n", "\n"},
+	{"198.51.100.1", 998, NULL, "\r\n"},
+	{"198.51.100.1", 999, "550 5.5.2 Error: message text line longer than 1000 octets\r\n", "\r\n"},
+	{"198.51.100.1", 1500, "550 5.5.2 Error: message text line longer than 1000 octets\r\n",
+	"\r\n"},
+};
+
+static struct smtpd_policy *line_policy(void)
+{
+	static struct sg_conf_main m;
+	static struct sg_cidr own;
+	struct smtpd_conf c;
+	struct smtpd_params p;
+	struct smtpd_policy *pol;
+	struct sg_buf err = SG_BUF_INIT;
+
+	memset(&m, 0, sizeof(m));
+	m.hostname = "mx.own.test";
+	m.state_dir = "/tmp";
+	m.own_domains.n = 1;
+	m.own_domains.v = own_v;
+	assert_int_equal(sg_cidr_parse(S("192.0.2.0/24"), &own), 0);
+	m.own_servers.n = 1;
+	m.own_servers.v = &own;
+	memset(&c, 0, sizeof(c));
+	c.max_message_size = 100000;
+	c.max_recipients = 100;
+	c.error_soft_limit = 10;
+	c.error_hard_limit = 20;
+	c.tarpit_delay = 2000;
+	c.spill_threshold = 4096;
+	c.max_hops = 20;
+	c.max_line_length_own_servers = 4000;	/* max_line_length 0: the RFC's */
+	memset(&p, 0, sizeof(p));
+	p.conf = &c;
+	p.main = &m;
+	assert_int_equal(smtpd_policy_new(&p, &pol, &err), 0);
+	sg_buf_free(&err);
+	return (pol);
+}
+
+static void line_case(struct smtpd_policy *pol, const struct line_case *lc, size_t step)
+{
+	struct smtpd_session s;
+	struct sockaddr_in sin = {.sin_family = AF_INET};
+	struct sg_buf text = SG_BUF_INIT;
+	const char *body;
+	size_t	len;
+	unsigned acts;
+
+	inet_pton(AF_INET, lc->peer, &sin.sin_addr);
+	smtpd_session_init(&s, pol, (struct sockaddr *) &sin, "mx", SMTPD_SEC_NONE, 1);
+	smtpd_session_greet(&s);
+	feed_all(&s, S("EHLO c\r\nMAIL FROM:<a@own.test>\r\nRCPT TO:<u@own.test>\r\nDATA\r\n"),
+		 1000);
+	sg_buf_reset(&s.out);
+	sg_buf_puts(&text, "Subject: t\r\n\r\n");
+	for (size_t i = 0; i < lc->line; i++)
+		sg_buf_putc(&text, i % 80 == 79 ? ' ' : 'a' + (int) (i % 26));
+	sg_buf_puts(&text, lc->tail);
+	sg_buf_puts(&text, "short\r\n");
+	acts = feed_all(&s, text.data, text.len, step);
+	/* feed_all commits a message at once: look before the dot */
+	assert_false(acts & SMTPD_ACT_MESSAGE);
+	assert_int_equal(s.state, SMTPD_S_DATA);
+	if (lc->reply == NULL) {
+		assert_int_equal(s.tx->longest, lc->line + 2);
+		assert_int_equal(smtpd_body_map(&s.tx->body, &body, &len), 0);
+		assert_memory_equal(body + len - (text.len - 14), text.data + 14, text.len - 14);
+		smtpd_body_unmap(&s.tx->body, body, len);
+	}
+	acts = feed_all(&s, S(".\r\n"), step);
+	if (lc->reply == NULL) {
+		assert_true(acts & SMTPD_ACT_MESSAGE);
+		expect(&s, "250 2.0.0 Ok: queued as QID1\r\n");
+	} else {
+		assert_false(acts & SMTPD_ACT_MESSAGE);
+		expect(&s, lc->reply);
+		assert_int_equal(s.state, SMTPD_S_READY);
+	}
+	sg_buf_free(&text);
+	smtpd_session_free(&s);
+}
+
+static void test_line_length_per_class(void **state)
+{
+	struct smtpd_policy *pol = line_policy();
+
+	(void) state;
+	assert_int_equal(smtpd_policy_line_max(pol, true), 4000);
+	assert_int_equal(smtpd_policy_line_max(pol, false), SMTPD_TEXT_MAX);
+	for (size_t i = 0; i < SG_NELEM(line_cases); i++) {
+		line_case(pol, &line_cases[i], 100000);
+		line_case(pol, &line_cases[i], 7);
+	}
+	smtpd_policy_unref(pol);
+}
+
 static void test_spill(void **state)
 {
 	struct smtpd_session s;
@@ -518,6 +634,7 @@ int	main(void)
 		cmocka_unit_test(test_tarpit_and_hard_limit),
 		cmocka_unit_test(test_line_rules),
 		cmocka_unit_test(test_data_refusals),
+		cmocka_unit_test(test_line_length_per_class),
 		cmocka_unit_test(test_spill),
 		cmocka_unit_test(test_policy),
 	};
