@@ -77,7 +77,7 @@
 #define B64_COLS 76
 
 static void legal_entity(const char *p, size_t len, struct sg_buf *out, int depth,
-			 bool message, bool digest, unsigned *how);
+			 bool msg, bool digest, unsigned *how);
 
 bool	worker_mime_long(const char *p, size_t len)
 {
@@ -334,8 +334,10 @@ static void multipart(const struct worker_mime_entity *e, struct sg_buf *out, in
 	each_line(e->p + at, e->len - at, out, false, how);
 }
 
-static void message(const struct worker_mime_entity *e, struct sg_buf *out, int depth,
-		    unsigned *how)
+/* enclosed - a message/rfc822 (or global) part: its header, then the message inside */
+
+static void enclosed(const struct worker_mime_entity *e, struct sg_buf *out, int depth,
+		     unsigned *how)
 {
 	struct head h;
 
@@ -350,7 +352,7 @@ static void message(const struct worker_mime_entity *e, struct sg_buf *out, int 
 
 /* reencode - a leaf body in quoted-printable (text) or base64, with fields to say so */
 
-static void reencode(const struct worker_mime_entity *e, bool message, bool text,
+static void reencode(const struct worker_mime_entity *e, bool msg, bool text,
 		     struct sg_buf *out, unsigned *how)
 {
 	const char *body = e->p + e->body_off;
@@ -358,9 +360,9 @@ static void reencode(const struct worker_mime_entity *e, bool message, bool text
 	struct head h;
 
 	put_header(e, true, &h, out, how);
-	if (message && !h.version)
+	if (msg && !h.version)
 		sg_buf_puts(out, "MIME-Version: 1.0\r\n");
-	if (message && !h.ctype)
+	if (msg && !h.ctype)
 		sg_buf_printf(out, "Content-Type: text/plain; charset=%s\r\n", charset(body, blen));
 	sg_buf_printf(out, "Content-Transfer-Encoding: %s\r\n\r\n",
 		      text ? "quoted-printable" : "base64");
@@ -371,7 +373,9 @@ static void reencode(const struct worker_mime_entity *e, bool message, bool text
 	*how |= text ? WORKER_LEGAL_QP : WORKER_LEGAL_BASE64;
 }
 
-static void leaf(const struct worker_mime_entity *e, bool message, struct sg_buf *out,
+/* leaf - a body that is not a container; msg: it is a whole message */
+
+static void leaf(const struct worker_mime_entity *e, bool msg, struct sg_buf *out,
 		 unsigned *how)
 {
 	const char *body = e->p + e->body_off;
@@ -398,7 +402,7 @@ static void leaf(const struct worker_mime_entity *e, bool message, struct sg_buf
 		broken(e, out, how);
 		return;
 	default:
-		reencode(e, message, strcmp(e->type, "text") == 0 && e->cte != WORKER_CTE_BINARY,
+		reencode(e, msg, strcmp(e->type, "text") == 0 && e->cte != WORKER_CTE_BINARY,
 			 out, how);
 	}
 }
@@ -436,7 +440,7 @@ static void legal_entity(const char *p, size_t len, struct sg_buf *out, int dept
 	else if ((strcmp(e.type, "message") == 0 && (strcmp(e.subtype, "rfc822") == 0
 						     || strcmp(e.subtype, "global") == 0))
 		 || (digest && !has_ctype(&e)))
-		message(&e, out, depth, how);
+		enclosed(&e, out, depth, how);
 	else if (strcmp(e.type, "message") == 0)
 		broken(&e, out, how);		/* partial, external-body: 7bit only */
 	else
