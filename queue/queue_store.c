@@ -125,15 +125,22 @@ int	queue_inbox_put(struct queue *q, MDB_txn *txn, uint64_t id, int64_t expiry,
 	return (queue_err(mdb_put(txn, q->db_inbox, &k, &d, 0)));
 }
 
-int	queue_inbox_del(struct queue *q, MDB_txn *txn, uint64_t id)
+/* del_id - remove id's entry from dbi, if there is one */
+
+static int del_id(MDB_txn *txn, MDB_dbi dbi, uint64_t id)
 {
 	uint8_t	kb[8];
 	MDB_val	k = {8, kb};
 	int	rc;
 
 	queue_put_be64(kb, id);
-	rc = mdb_del(txn, q->db_inbox, &k, NULL);
+	rc = mdb_del(txn, dbi, &k, NULL);
 	return (rc == MDB_NOTFOUND ? 0 : queue_err(rc));
+}
+
+int	queue_inbox_del(struct queue *q, MDB_txn *txn, uint64_t id)
+{
+	return (del_id(txn, q->db_inbox, id));
 }
 
 int	queue_taken_put(struct queue *q, MDB_txn *txn, uint64_t id, int64_t due)
@@ -148,13 +155,7 @@ int	queue_taken_put(struct queue *q, MDB_txn *txn, uint64_t id, int64_t due)
 
 int	queue_taken_del(struct queue *q, MDB_txn *txn, uint64_t id)
 {
-	uint8_t	kb[8];
-	MDB_val	k = {8, kb};
-	int	rc;
-
-	queue_put_be64(kb, id);
-	rc = mdb_del(txn, q->db_taken, &k, NULL);
-	return (rc == MDB_NOTFOUND ? 0 : queue_err(rc));
+	return (del_id(txn, q->db_taken, id));
 }
 
 int	queue_unlink(struct queue *q, MDB_txn *txn, const struct queue_env *env)

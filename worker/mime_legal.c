@@ -79,6 +79,18 @@
 static void legal_entity(const char *p, size_t len, struct sg_buf *out, int depth,
 			 bool msg, bool digest, unsigned *how);
 
+/* line_at - the line at p: *n bytes of text, then *eol bytes of CRLF or LF (0 at the end) */
+
+static void line_at(const char *p, const char *end, size_t *n, size_t *eol)
+{
+	const char *lf = memchr(p, '\n', (size_t) (end - p));
+
+	*n = (size_t) ((lf ? lf : end) - p);
+	*eol = lf ? 1 : 0;
+	if (*n > 0 && lf && p[*n - 1] == '\r')
+		(*n)--, (*eol)++;
+}
+
 bool	worker_mime_long(const char *p, size_t len)
 {
 	const char *end;
@@ -87,16 +99,14 @@ bool	worker_mime_long(const char *p, size_t len)
 		return (false);
 	end = p + len;
 	while ((size_t) (end - p) > MAX) {
-		const char *lf = memchr(p, '\n', (size_t) (end - p));
-		size_t	n = (size_t) ((lf ? lf : end) - p);
+		size_t	n, eol;
 
-		if (n > 0 && lf && p[n - 1] == '\r')
-			n--;
+		line_at(p, end, &n, &eol);
 		if (n > MAX)
 			return (true);
-		if (lf == NULL)
+		if (eol == 0)
 			return (false);
-		p = lf + 1;
+		p += n + eol;
 	}
 	return (false);
 }
@@ -168,11 +178,9 @@ static void each_line(const char *p, size_t len, struct sg_buf *out, bool fold, 
 	const char *end = p + len;
 
 	while (p < end) {
-		const char *lf = memchr(p, '\n', (size_t) (end - p));
-		size_t	n = (size_t) ((lf ? lf : end) - p), eol = lf ? 1 : 0;
+		size_t	n, eol;
 
-		if (n > 0 && lf && p[n - 1] == '\r')
-			n--, eol++;
+		line_at(p, end, &n, &eol);
 		if (n > MAX)
 			break_line(p, n, out, fold, how);
 		else
@@ -189,11 +197,9 @@ static void qp_rewrap(const char *p, size_t len, struct sg_buf *out, unsigned *h
 	const char *end = p + len;
 
 	while (p < end) {
-		const char *lf = memchr(p, '\n', (size_t) (end - p));
-		size_t	n = (size_t) ((lf ? lf : end) - p), eol = lf ? 1 : 0;
+		size_t	n, eol;
 
-		if (n > 0 && lf && p[n - 1] == '\r')
-			n--, eol++;
+		line_at(p, end, &n, &eol);
 		while (n > MAX) {
 			size_t	k = 0;
 
@@ -217,11 +223,9 @@ static void b64_rewrap(const char *p, size_t len, struct sg_buf *out, unsigned *
 	const char *end = p + len;
 
 	while (p < end) {
-		const char *lf = memchr(p, '\n', (size_t) (end - p));
-		size_t	n = (size_t) ((lf ? lf : end) - p), eol = lf ? 1 : 0;
+		size_t	n, eol;
 
-		if (n > 0 && lf && p[n - 1] == '\r')
-			n--, eol++;
+		line_at(p, end, &n, &eol);
 		if (n > MAX) {
 			*how |= WORKER_LEGAL_REWRAPPED;
 			for (; n > B64_COLS; p += B64_COLS, n -= B64_COLS) {
