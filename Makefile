@@ -49,8 +49,8 @@ $(BUILD)/lib$(c).a: $$($(c)_OBJS)
 endef
 $(foreach c,$(COMPONENTS),$(eval $(component)))
 
-SEALGATED_SRCS := cmd/sealgated.c cmd/master.c cmd/conf.c $(wildcard cmd/role*.c)
-SEALCTL_SRCS   := $(wildcard cmd/sealctl*.c) cmd/conf.c $(wildcard cmd/role_*.c)
+SEALGATED_SRCS := cmd/sealgated.c cmd/master.c cmd/conf.c cmd/status.c $(wildcard cmd/role*.c)
+SEALCTL_SRCS   := $(wildcard cmd/sealctl*.c) cmd/conf.c cmd/status.c $(wildcard cmd/role_*.c)
 SEALGATED_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(SEALGATED_SRCS))
 SEALCTL_OBJS   := $(patsubst %.c,$(BUILD)/%.o,$(SEALCTL_SRCS))
 
