@@ -150,6 +150,7 @@ void	status_report_ready(void);
 int	status_report_parse(const char *line, size_t len, struct status_msg *);
 int	status_write(const char *state_dir, const struct status *);
 int	status_read(const char *state_dir, struct status *);
+int	status_parse(const char *data, size_t len, struct status *);
 const char *status_role_state_name(int state);
 char   *status_exit_reason(const struct status_role *, char *buf, size_t len);
 long	status_master_pid(const char *pidfile);

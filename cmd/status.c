@@ -13,6 +13,7 @@
  *
  *	int	status_write(state_dir, st)
  *	int	status_read(state_dir, st)
+ *	int	status_parse(data, len, st)
  *	const char *status_role_state_name(state)
  *	char   *status_exit_reason(role, buf, len)
  *	long	status_master_pid(pidfile)
@@ -51,9 +52,10 @@
  *
  *	(one line per record; MS: milliseconds since the epoch, 0: never).
  *	Strings are quoted, with \", \\ and \xNN escapes. status_read()
- *	parses such a file with explicit lengths (at most 256 KiB, 1024
- *	bytes a line, STATUS_LISTENERS_MAX listeners); unknown keys and
- *	records are skipped, so a newer master's file reads.
+ *	reads such a file; status_parse() parses the len bytes at data with
+ *	explicit lengths (at most 256 KiB, 1024 bytes a line,
+ *	STATUS_LISTENERS_MAX listeners); unknown keys and records are
+ *	skipped, so a newer master's file reads.
  *
  *	status_exit_reason() says in words why a role's last process
  *	ended: "killed by signal 9 (KILL)", "exit status 1", "restart for
@@ -64,7 +66,8 @@
  *	names; a pidfile left behind by a crash or a power cut means nothing.
  * DIAGNOSTICS
  *	status_write(): SG_EIO (errno tells). status_read(): SG_ENOTFOUND
- *	(no file), SG_EIO, SG_ECORRUPT (not a status file, or too large).
+ *	(no file), SG_EIO, SG_ECORRUPT (not a status file, or too large);
+ *	status_parse(): SG_ECORRUPT.
  * SECURITY
  *	The master runs as root and smtpd faces the internet: a line from a
  *	role is parsed with an explicit length into fixed-size fields, and
@@ -441,13 +444,30 @@ static int read_line(struct status *st, const char *p, const char *end)
 	return (0);
 }
 
-int	status_read(const char *state_dir, struct status *st)
+int	status_parse(const char *data, size_t len, struct status *st)
 {
 	static const char magic[] = "sealgate-status 1\n";
+	int	err = 0;
+
+	memset(st, 0, sizeof(*st));
+	if (len > STATUS_FILE_MAX || len < sizeof(magic) - 1
+	    || memcmp(data, magic, sizeof(magic) - 1) != 0)
+		return (SG_ECORRUPT);
+	for (const char *p = data + sizeof(magic) - 1, *end = data + len, *nl;
+	     err == 0 && p < end; p = nl + 1) {
+		if ((nl = memchr(p, '\n', (size_t) (end - p))) == NULL || nl - p > STATUS_LINE_MAX)
+			return (SG_ECORRUPT);
+		err = read_line(st, p, nl);
+	}
+	return (err);
+}
+
+int	status_read(const char *state_dir, struct status *st)
+{
 	char	path[4096], *data;
 	ssize_t	got;
 	size_t	len = 0;
-	int	fd, err = 0;
+	int	fd, err;
 
 	memset(st, 0, sizeof(*st));
 	if ((size_t) snprintf(path, sizeof(path), "%s/%s", state_dir, STATUS_FILE) >= sizeof(path))
@@ -459,16 +479,7 @@ int	status_read(const char *state_dir, struct status *st)
 	       && (got = read(fd, data + len, STATUS_FILE_MAX + 1 - len)) > 0)
 		len += (size_t) got;
 	close(fd);
-	if (len > STATUS_FILE_MAX || len < sizeof(magic) - 1
-	    || memcmp(data, magic, sizeof(magic) - 1) != 0)
-		err = SG_ECORRUPT;
-	for (const char *p = data + sizeof(magic) - 1, *end = data + len, *nl;
-	     err == 0 && p < end; p = nl + 1) {
-		if ((nl = memchr(p, '\n', (size_t) (end - p))) == NULL || nl - p > STATUS_LINE_MAX)
-			err = SG_ECORRUPT;
-		else
-			err = read_line(st, p, nl);
-	}
+	err = status_parse(data, len, st);
 	free(data);
 	return (err);
 }
