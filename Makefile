@@ -80,6 +80,11 @@ $(BUILD)/tests/%: tests/unit/%.c $(LIBS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIBS) $(LDLIBS) -lcmocka
 
+# Tests of cmd/ code link the one cmd/ file they test.
+$(BUILD)/tests/test_status: tests/unit/test_status.c $(BUILD)/cmd/status.o $(LIBS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/cmd/status.o $(LIBS) $(LDLIBS) -lcmocka
+
 deps:
 	@sh .ci/deps
 
@@ -123,6 +128,10 @@ check-asan: deps
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(LIBS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -fsanitize=fuzzer -o $@ $< $(LIBS) $(LDLIBS)
+
+$(BUILD)/fuzz/fuzz_status: tests/fuzz/fuzz_status.c $(BUILD)/cmd/status.o $(LIBS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -fsanitize=fuzzer -o $@ $< $(BUILD)/cmd/status.o $(LIBS) $(LDLIBS)
 
 FUZZ_SECONDS ?= 60
 fuzz: deps

@@ -178,7 +178,9 @@ int	status_report_parse(const char *line, size_t len, struct status_msg *msg)
 	char	verb[16], state[8];
 
 	memset(msg, 0, sizeof(*msg));
-	if (len == 0 || len > STATUS_LINE_MAX || !take_field(&p, end, verb, sizeof(verb)))
+	/* no field is empty, the last one included */
+	if (len == 0 || len > STATUS_LINE_MAX || line[len - 1] == '\t'
+	    || !take_field(&p, end, verb, sizeof(verb)))
 		return (SG_EINVAL);
 	if (strcmp(verb, "ready") == 0 && p == end) {
 		msg->kind = STATUS_MSG_READY;
