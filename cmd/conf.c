@@ -50,7 +50,8 @@
  *	facility from the configuration, at start and on SIGHUP.
  *
  *	sealgate_state_dir() creates the state directory when it is missing
- *	and, run as root with a user configured, hands it to that user.
+ *	and, run as root with a user configured, hands it to that user,
+ *	unless that user can write it already (owner, or group with rwx).
  */
 
 #include <errno.h>
@@ -101,17 +102,29 @@ void	sealgate_conf_free(struct sealgate_conf *c)
 		sg_arena_free(c->arena);
 }
 
-/* sealgate_state_dir - create the state directory, owned by the run user */
-
+/*
+ * sealgate_state_dir - create the state directory, writable by the run user
+ *
+ * A directory the run user can already write, as owner or through its
+ * group (systemd's StateDirectory= with Group=: root:sealgate 0770), keeps
+ * its owner: systemd would otherwise take the whole tree back at the next
+ * start, file by file.
+ */
 void	sealgate_state_dir(const struct sg_conf_main *c)
 {
+	struct stat st;
 	uid_t	uid;
 	gid_t	gid;
 
 	if (mkdir(c->state_dir, 0750) < 0 && errno != EEXIST)
 		sg_fatal("event=state_dir_failed path=\"%s\" error=\"%s\"",
 			 c->state_dir, strerror(errno));
-	if (geteuid() == 0 && sg_conf_run_ids(c, &uid, &gid) && chown(c->state_dir, uid, gid) < 0)
+	if (geteuid() != 0 || !sg_conf_run_ids(c, &uid, &gid))
+		return;
+	if (stat(c->state_dir, &st) == 0 && (st.st_uid == uid
+					     || (st.st_gid == gid && (st.st_mode & 0070) == 0070)))
+		return;
+	if (chown(c->state_dir, uid, gid) < 0)
 		sg_fatal("event=state_dir_failed path=\"%s\" error=\"%s\"",
 			 c->state_dir, strerror(errno));
 }
