@@ -235,6 +235,8 @@ static void master_on_ready(struct master_role *r)
 	snprintf(m->st.state, sizeof(m->st.state), "running");
 	sg_info("event=all_ready roles=%zu ms=%lld", SG_NELEM(m->roles),
 		(long long) (sg_mono_ms() - m->t0));
+	/* whoever systemd lets go on now (sealctl status) reads "running" */
+	master_publish(m);
 	master_notify(m, "READY=1\nSTATUS=all roles ready");
 }
 
