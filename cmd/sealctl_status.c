@@ -190,6 +190,12 @@ static void check_roles(struct report *r)
 				age((ro->restart_at_ms - r->now + 999) / 1000, t, sizeof(t)),
 				(unsigned long long) ro->failures, ro->failures == 1 ? "" : "s",
 				why);
+		else if (ro->state != STATUS_RUNNING && ro->state != STATUS_STOPPING
+			 && ro->failures > 0)
+			problem(r, DEGRADED, "role %s is %s (for %s) after %llu failure%s in a row "
+				"(last: %s)", ro->name, status_role_state_name(ro->state),
+				age(up, t, sizeof(t)), (unsigned long long) ro->failures,
+				ro->failures == 1 ? "" : "s", why);
 		else if (ro->state != STATUS_RUNNING && ro->state != STATUS_STOPPING)
 			problem(r, DEGRADED, "role %s is %s (for %s)", ro->name,
 				status_role_state_name(ro->state), age(up, t, sizeof(t)));
