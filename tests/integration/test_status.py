@@ -162,6 +162,13 @@ def test_status_of_a_gateway_that_moved_mail(sealgate, tmp_path):
         assert rc == 1 and j["status"] == "degraded"
         old = [c for c in j["certificates"] if c["nickname"] == "old gateway"]
         assert old and old[0]["expired"] is True and old[0]["days_left"] < -300
+        # TLS server certificates are watched too (sealctl reads the file: the
+        # daemon, with no TLS listener, does not care)
+        conf = sealgate.conf.read_text()
+        sealgate.conf.write_text(conf + 'certs = { tls_sni_certs = [ "soon gateway" ]; };\n')
+        rc, j = status_json(sealgate)
+        soon = [c for c in j["certificates"] if c["nickname"] == "soon gateway"]
+        assert soon[0]["use"] == "gateway soon.test, tls" and j["certificates_checked"] == 2
 
 
 def test_a_role_killed_again_and_again_is_degraded(sealgate):
