@@ -8,6 +8,9 @@
 #   make fuzz       libFuzzer targets (FUZZ_SECONDS each, default 60)
 #   make bench      benchmarks against Postfix (QUICK=1: short)
 #   make deps       install the Debian packages (root, apt-get)
+#   make man        the manuals in build/man (sealgate.conf.5 from the config table)
+#   make install    binaries, manuals, unit, example config (DESTDIR, PREFIX)
+#   make deb        build/sealgate_VERSION_ARCH.deb from a staged install
 #
 # Each component folder becomes a static library; every .c file in it is
 # part of it, so adding a file needs no change here.
@@ -49,8 +52,8 @@ $(BUILD)/lib$(c).a: $$($(c)_OBJS)
 endef
 $(foreach c,$(COMPONENTS),$(eval $(component)))
 
-SEALGATED_SRCS := cmd/sealgated.c cmd/master.c cmd/conf.c $(wildcard cmd/role*.c)
-SEALCTL_SRCS   := $(wildcard cmd/sealctl*.c) cmd/conf.c $(wildcard cmd/role_*.c)
+SEALGATED_SRCS := cmd/sealgated.c cmd/master.c cmd/conf.c cmd/status.c $(wildcard cmd/role*.c)
+SEALCTL_SRCS   := $(wildcard cmd/sealctl*.c) cmd/conf.c cmd/status.c $(wildcard cmd/role_*.c)
 SEALGATED_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(SEALGATED_SRCS))
 SEALCTL_OBJS   := $(patsubst %.c,$(BUILD)/%.o,$(SEALCTL_SRCS))
 
@@ -60,7 +63,7 @@ FUZZ_SRCS  := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS  := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
 
 .PHONY: all deps run test test-run lint unit integration check-asan fuzz fuzz-build bench clean \
-	test-crash
+	test-crash man install uninstall deb
 
 all: $(BINDIR)/sealgated $(BINDIR)/sealctl
 
@@ -79,6 +82,11 @@ $(BINDIR)/sealctl: $(SEALCTL_OBJS) $(LIBS)
 $(BUILD)/tests/%: tests/unit/%.c $(LIBS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIBS) $(LDLIBS) -lcmocka
+
+# Tests of cmd/ code link the one cmd/ file they test.
+$(BUILD)/tests/test_status: tests/unit/test_status.c $(BUILD)/cmd/status.o $(LIBS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/cmd/status.o $(LIBS) $(LDLIBS) -lcmocka
 
 deps:
 	@sh .ci/deps
@@ -124,6 +132,10 @@ $(BUILD)/fuzz/%: tests/fuzz/%.c $(LIBS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -fsanitize=fuzzer -o $@ $< $(LIBS) $(LDLIBS)
 
+$(BUILD)/fuzz/fuzz_status: tests/fuzz/fuzz_status.c $(BUILD)/cmd/status.o $(LIBS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -fsanitize=fuzzer -o $@ $< $(BUILD)/cmd/status.o $(LIBS) $(LDLIBS)
+
 FUZZ_SECONDS ?= 60
 fuzz: deps
 	@$(MAKE) --no-print-directory BUILD=build/fuzz FUZZ=1 CC=clang fuzz-build
@@ -134,6 +146,73 @@ fuzz-build: $(FUZZ_BINS)
 bench: deps
 	@$(MAKE) --no-print-directory all
 	@SEALGATE_BIN=$(abspath $(BINDIR)) QUICK=$(QUICK) sh tests/bench/run.sh
+
+# ------------------------------------------------------------ install
+
+VERSION    := $(shell sed -n 's/^\#define SG_VERSION "\(.*\)"/\1/p' common/sg.h)
+PREFIX     ?= /usr/local
+SBINDIR    ?= $(PREFIX)/sbin
+MANDIR     ?= $(PREFIX)/share/man
+DOCDIR     ?= $(PREFIX)/share/doc/sealgate
+SYSCONFDIR ?= /etc
+# Debian puts package units in /lib/systemd/system; /usr/local/lib/systemd/system
+# is on systemd's search path for installs from source.
+UNITDIR    ?= $(if $(filter /usr,$(PREFIX)),/lib/systemd/system,$(PREFIX)/lib/systemd/system)
+MANDATE    := $(shell git log -1 --format=%cs -- sealgate.conf.example 2>/dev/null || date +%F)
+MANPAGES   := $(BUILD)/man/sealgated.8 $(BUILD)/man/sealctl.8 $(BUILD)/man/sealgate.conf.5
+
+man: $(MANPAGES)
+
+$(BUILD)/man/%.8: dist/man/%.8 common/sg.h
+	@mkdir -p $(dir $@)
+	sed 's/@VERSION@/$(VERSION)/g' $< > $@
+
+# From the table the config engine uses and the example's comments; fails
+# (and names the key) when the two disagree.
+$(BUILD)/man/sealgate.conf.5: $(BINDIR)/sealgated sealgate.conf.example dist/man/conf-man.py
+	@mkdir -p $(dir $@)
+	$(BINDIR)/sealgated --keys | $(PYTHON) dist/man/conf-man.py --example sealgate.conf.example \
+		--version $(VERSION) --date $(MANDATE) > $@.tmp
+	mv $@.tmp $@
+
+# The configuration is installed once and never overwritten: it is the
+# example with the roles' user and group set (the package creates them).
+install: all $(MANPAGES)
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5 \
+		$(DESTDIR)$(DOCDIR) $(DESTDIR)$(SYSCONFDIR)/sealgate $(DESTDIR)$(UNITDIR)
+	install -m 0755 $(BINDIR)/sealgated $(BINDIR)/sealctl $(DESTDIR)$(SBINDIR)/
+	for m in $(MANPAGES); do \
+		s=$${m##*.}; gzip -9n < $$m > $(DESTDIR)$(MANDIR)/man$$s/$$(basename $$m).gz; \
+	done
+	sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+		dist/sealgate.service.in > $(DESTDIR)$(UNITDIR)/sealgate.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/sealgate.service
+	install -m 0644 sealgate.conf.example README.md $(DESTDIR)$(DOCDIR)/
+	@if [ -e $(DESTDIR)$(SYSCONFDIR)/sealgate/sealgate.conf ]; then \
+		echo "install: keeping $(DESTDIR)$(SYSCONFDIR)/sealgate/sealgate.conf"; \
+	else \
+		sed -e 's/^# user = "sealgate";/user = "sealgate";/' \
+		    -e 's/^# group = "sealgate";/group = "sealgate";/' sealgate.conf.example \
+			> $(DESTDIR)$(SYSCONFDIR)/sealgate/sealgate.conf; \
+		chmod 0644 $(DESTDIR)$(SYSCONFDIR)/sealgate/sealgate.conf; \
+	fi
+
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/sealgated $(DESTDIR)$(SBINDIR)/sealctl \
+		$(DESTDIR)$(MANDIR)/man8/sealgated.8.gz $(DESTDIR)$(MANDIR)/man8/sealctl.8.gz \
+		$(DESTDIR)$(MANDIR)/man5/sealgate.conf.5.gz $(DESTDIR)$(UNITDIR)/sealgate.service
+	rm -rf $(DESTDIR)$(DOCDIR)
+	@echo "uninstall: $(DESTDIR)$(SYSCONFDIR)/sealgate/sealgate.conf and the state directory stay"
+
+# A binary package from a staged install, with dpkg-deb (no debian/ tree
+# needed): PREFIX=/usr, shared library dependencies from dpkg-shlibdeps.
+DEBARCH := $(shell dpkg --print-architecture 2>/dev/null)
+DEB     := $(BUILD)/sealgate_$(VERSION)_$(DEBARCH).deb
+
+deb: all
+	rm -rf $(BUILD)/deb
+	$(MAKE) --no-print-directory install DESTDIR=$(abspath $(BUILD)/deb/root) PREFIX=/usr
+	sh dist/deb/build.sh $(BUILD)/deb $(VERSION) $(DEBARCH) $(DEB)
 
 clean:
 	rm -rf build bin

@@ -210,6 +210,19 @@ int	certs_format_of(const char *filename);
 int	certs_crl_import(struct certs *, const void *buf, size_t len, char *err, size_t errlen);
 
 /*
+ * certs_crl_list() calls fn for each CRL stored in the database; fn != 0
+ * stops (and is returned). SG_EIO: the database cannot be read.
+ */
+struct certs_crl_desc {
+	char	issuer[256];
+	int64_t	this_update;		/* seconds since the epoch */
+	int64_t	next_update;		/* 0: none given */
+	size_t	entries;		/* revoked certificates listed */
+};
+
+int	certs_crl_list(struct certs *, int (*fn)(const struct certs_crl_desc *, void *), void *arg);
+
+/*
  * Description, listing, removal.
  *
  * An ID names one certificate: its nickname, its SHA-256 fingerprint in

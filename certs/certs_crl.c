@@ -9,6 +9,7 @@
  *	int	certs_crl_import(c, buf, len, err, errlen)
  *	int	certs_crl_fetch(c, &fetched, &failed)
  *	int64_t	certs_crl_interval(c)
+ *	int	certs_crl_list(c, fn, arg)
  * DESCRIPTION
  *	certs_crl_import() takes a CRL as DER or PEM ("X509 CRL") and
  *	stores it in the database; NSS verifies its signature with the
@@ -20,11 +21,17 @@
  *	ones), downloads each with the HTTP client NSS registered for OCSP
  *	(plain HTTP, no proxy; at most 10 MiB, within crl_fetch_timeout) and
  *	imports what verifies. BLOCKS; run it off the event loop.
+ *
+ *	certs_crl_list() describes every CRL in the database (issuer, this
+ *	and next update) to fn, in the database's order, read-only or not:
+ *	sealctl status shows their ages.
  * DIAGNOSTICS
  *	certs_crl_import(): SG_ECORRUPT (not a CRL), SG_ECRYPTO (signature
  *	or issuer), SG_EDENIED (read-only); err names the NSS error.
  *	certs_crl_fetch(): SG_EDENIED, SG_EUNSUPPORTED (no HTTP client);
- *	per-URL failures are counted, not returned.
+ *	per-URL failures are counted, not returned. certs_crl_list():
+ *	SG_EIO when the database cannot be read, else fn's first non-zero
+ *	return.
  */
 
 #include <stdio.h>
@@ -33,6 +40,7 @@
 
 #include <nssb64.h>
 #include <ocsp.h>
+#include <secder.h>
 #include <secerr.h>
 
 #include "certs_int.h"
@@ -228,4 +236,46 @@ int	certs_crl_fetch(struct certs *c, size_t *fetched, size_t *failed)
 		free(u.v[i]);
 	}
 	return (0);
+}
+
+/* crl_time - a CRL time field in seconds since the epoch; 0: absent or bad */
+
+static int64_t crl_time(const SECItem *it)
+{
+	PRTime	t;
+
+	if (it->len == 0 || DER_DecodeTimeChoice(&t, it) != SECSuccess)
+		return (0);
+	return ((int64_t) (t / PR_USEC_PER_SEC));
+}
+
+int	certs_crl_list(struct certs *c, int (*fn)(const struct certs_crl_desc *, void *), void *arg)
+{
+	CERTCrlHeadNode *head = NULL;
+	struct certs_crl_desc d;
+	char   *name;
+	int	rc = 0;
+
+	(void) c;
+	if (SEC_LookupCrls(CERT_GetDefaultCertDB(), &head, SEC_CRL_TYPE) != SECSuccess)
+		return (SG_EIO);
+	if (head == NULL)
+		return (0);
+	for (CERTCrlNode *n = head->first; n && rc == 0; n = n->next) {
+		if (n->crl == NULL)
+			continue;
+		memset(&d, 0, sizeof(d));
+		if ((name = CERT_NameToAscii(&n->crl->crl.name)) != NULL) {
+			snprintf(d.issuer, sizeof(d.issuer), "%s", name);
+			PORT_Free(name);
+		}
+		d.this_update = crl_time(&n->crl->crl.lastUpdate);
+		d.next_update = crl_time(&n->crl->crl.nextUpdate);
+		d.entries = 0;
+		for (CERTCrlEntry **e = n->crl->crl.entries; e && *e; e++)
+			d.entries++;
+		rc = fn(&d, arg);
+	}
+	PORT_FreeArena(head->arena, PR_FALSE);
+	return (rc);
 }

@@ -9,6 +9,7 @@
  *	struct sealgate_conf *sealgate_conf_load(file, errors)
  *	void	sealgate_conf_free(conf)
  *	void	sealgate_conf_print_defaults(fp)
+ *	void	sealgate_conf_print_table(fp)
  *	void	sealgate_conf_print(conf, all, fp)
  *	int	sealgate_conf_reloaded(running, new, log, changed)
  *	void	sealgate_conf_keep_running(new, running)
@@ -22,7 +23,16 @@
  *	sealgate_conf_print_defaults() prints every key with its default,
  *	as "section.key = value;", for sealgated -d; a key a running gateway
  *	does not apply on SIGHUP (no SG_CONF_F_LIVE) is followed by
- *	"# needs restart". sealgate_conf_print() prints the effective
+ *	"# needs restart".
+ *
+ *	sealgate_conf_print_table() prints the tables themselves for the
+ *	manual sealgate.conf(5) (sealgated --keys; dist/man/conf-man.py):
+ *	one row a line, tab-separated: key, type, default ("" when the key
+ *	is required), "live" or "restart", "required" or "", min and max
+ *	("" when unbounded; durations in ms, sizes in bytes) and the
+ *	choices of an enum, comma-separated. The keys of a list of groups
+ *	(smtpd.listeners) follow it as "smtpd.listeners[].address", with
+ *	the list's live flag. sealgate_conf_print() prints the effective
  *	configuration conf was loaded as, in the same form: the keys its
  *	file sets to other than their defaults, or with all every key
  *	(sealgated -n -d [-a], sealctl config show [--all]).
@@ -40,7 +50,8 @@
  *	facility from the configuration, at start and on SIGHUP.
  *
  *	sealgate_state_dir() creates the state directory when it is missing
- *	and, run as root with a user configured, hands it to that user.
+ *	and, run as root with a user configured, hands it to that user,
+ *	unless that user can write it already (owner, or group with rwx).
  */
 
 #include <errno.h>
@@ -91,17 +102,29 @@ void	sealgate_conf_free(struct sealgate_conf *c)
 		sg_arena_free(c->arena);
 }
 
-/* sealgate_state_dir - create the state directory, owned by the run user */
-
+/*
+ * sealgate_state_dir - create the state directory, writable by the run user
+ *
+ * A directory the run user can already write, as owner or through its
+ * group (systemd's StateDirectory= with Group=: root:sealgate 0770), keeps
+ * its owner: systemd would otherwise take the whole tree back at the next
+ * start, file by file.
+ */
 void	sealgate_state_dir(const struct sg_conf_main *c)
 {
+	struct stat st;
 	uid_t	uid;
 	gid_t	gid;
 
 	if (mkdir(c->state_dir, 0750) < 0 && errno != EEXIST)
 		sg_fatal("event=state_dir_failed path=\"%s\" error=\"%s\"",
 			 c->state_dir, strerror(errno));
-	if (geteuid() == 0 && sg_conf_run_ids(c, &uid, &gid) && chown(c->state_dir, uid, gid) < 0)
+	if (geteuid() != 0 || !sg_conf_run_ids(c, &uid, &gid))
+		return;
+	if (stat(c->state_dir, &st) == 0 && (st.st_uid == uid
+					     || (st.st_gid == gid && (st.st_mode & 0070) == 0070)))
+		return;
+	if (chown(c->state_dir, uid, gid) < 0)
 		sg_fatal("event=state_dir_failed path=\"%s\" error=\"%s\"",
 			 c->state_dir, strerror(errno));
 }
@@ -135,6 +158,46 @@ void	sealgate_conf_print_defaults(FILE *fp)
 				sections[i].name ? "." : "", r->name,
 				r->def ? r->def : "(required)",
 				r->flags & SG_CONF_F_LIVE ? "" : "  # needs restart");
+		}
+	}
+}
+
+static void print_row(FILE *fp, const char *prefix, const struct sg_conf_row *r, bool live)
+{
+	static const char *const types[] = {
+		"bool", "int", "size", "duration", "string", "path", "enum", "strlist",
+		"domainlist", "cidrlist", "hostport", "grouplist", "custom",
+	};
+
+	fprintf(fp, "%s%s\t%s\t%s\t%s\t%s\t", prefix, r->name,
+		(size_t) r->type < SG_NELEM(types) ? types[r->type] : "?", r->def ? r->def : "",
+		live ? "live" : "restart", r->flags & SG_CONF_F_REQUIRED ? "required" : "");
+	if (r->min || r->max)
+		fprintf(fp, "%lld\t%lld\t", (long long) r->min, (long long) r->max);
+	else
+		fputs("\t\t", fp);
+	for (const char *const *c = r->choices; c && *c; c++)
+		fprintf(fp, "%s%s", c == r->choices ? "" : ",", *c);
+	fputc('\n', fp);
+}
+
+void	sealgate_conf_print_table(FILE *fp)
+{
+	char	prefix[128];
+
+	for (size_t i = 0; i < SG_NELEM(sections); i++) {
+		for (const struct sg_conf_row *r = sections[i].rows; r->name; r++) {
+			bool	live = r->flags & SG_CONF_F_LIVE;
+
+			snprintf(prefix, sizeof(prefix), "%s%s", sections[i].name ?
+				 sections[i].name : "", sections[i].name ? "." : "");
+			print_row(fp, prefix, r, live);
+			if (r->type != SG_CONF_GROUPLIST || r->elem_rows == NULL)
+				continue;
+			snprintf(prefix, sizeof(prefix), "%s%s%s[].", sections[i].name ?
+				 sections[i].name : "", sections[i].name ? "." : "", r->name);
+			for (const struct sg_conf_row *e = r->elem_rows; e->name; e++)
+				print_row(fp, prefix, e, live);
 		}
 	}
 }

@@ -40,6 +40,8 @@
  *
  *	When parent is not 0 the role was started by the master: it asks
  *	the kernel for SIGTERM should the master die, so no role outlives it.
+ *	Once it is up it tells the master so on its report socket
+ *	(status_report_ready(), which closes the socket).
  *	A role run alone creates the queue and certificate database itself
  *	when they are missing (role_prepare_state(), which the master calls
  *	before it starts any role).
@@ -297,6 +299,7 @@ int	role_run(const struct role_ops *ops, const char *conf_file, pid_t parent)
 		sg_fatal("event=privilege_drop_failed user=%s error=\"%s\"", rt.conf->main.user,
 			 sg_strerror(err));
 	sg_info("event=ready pid=%ld", (long) getpid());
+	status_report_ready();
 	uv_run(&rt.loop, UV_RUN_DEFAULT);
 	if (uv_loop_close(&rt.loop) != 0)
 		sg_warn("event=loop_not_empty");

@@ -12,7 +12,9 @@
  *	queue. start() opens the certificate database read-only when a
  *	listener uses TLS, binds every listener (smtpd_start), opens the
  *	queue and starts its group committer; the runtime then drops root
- *	for the configured user and group. Each complete message becomes
+ *	for the configured user and group. It tells the master each
+ *	listener it bound, or, when it cannot start, why each is not bound
+ *	(status_report_listener()). Each complete message becomes
  *	one queue_req;
  *	the committer calls back on its own thread after the fsync'd commit
  *	and smtpd bounces the result to the connection's loop.
@@ -209,25 +211,85 @@ static void raise_fd_limit(const struct smtpd_conf *c)
 			(unsigned long long) rl.rlim_cur, (long long) c->max_connections);
 }
 
+/*
+ * report_listeners - tell the master about every listener: bound (why
+ * NULL), or not, with smtpd's line about it ("listener NAME: ADDRESS:
+ * reason") when there is one, else why smtpd did not start at all.
+ */
+static void report_listeners(const struct sealgate_conf *conf, const struct sg_buf *errors,
+			     const char *why)
+{
+	const struct smtpd_listener_conf *l = conf->smtpd.listeners.v;
+	char	head[160], reason[256];
+
+	for (size_t i = 0; i < conf->smtpd.listeners.n; i++) {
+		const char *p = errors->data, *nl, *own = NULL;
+		size_t	hl = (size_t) snprintf(head, sizeof(head), "listener %s: ", l[i].name);
+
+		if (why == NULL) {
+			status_report_listener(l[i].name, l[i].address, NULL);
+			continue;
+		}
+		for (; p && (nl = strchr(p, '\n')) != NULL && own == NULL; p = nl + 1)
+			if (hl < sizeof(head) && strncmp(p, head, hl) == 0)
+				own = p + hl;
+		if (own) {
+			nl = strchr(own, '\n');
+			if (strncmp(own, l[i].address, strlen(l[i].address)) == 0
+			    && strncmp(own + strlen(l[i].address), ": ", 2) == 0)
+				own += strlen(l[i].address) + 2;
+			snprintf(reason, sizeof(reason), "%.*s", (int) (nl - own), own);
+		} else {
+			snprintf(reason, sizeof(reason), "smtpd did not start: %s", why);
+		}
+		status_report_listener(l[i].name, l[i].address, reason);
+	}
+}
+
+/* first_line - the first line of errors, or text */
+
+static const char *first_line(const struct sg_buf *errors, const char *text, char *buf,
+			      size_t len)
+{
+	const char *nl = errors->data ? strchr(errors->data, '\n') : NULL;
+
+	if (nl == NULL)
+		return (text);
+	snprintf(buf, len, "%.*s", (int) (nl - errors->data), errors->data);
+	return (buf);
+}
+
 static void *smtpd_role_start(uv_loop_t *loop, const struct sealgate_conf *conf)
 {
 	struct role_smtpd *rs = sg_xcalloc(1, sizeof(*rs));
 	struct sg_buf errors = SG_BUF_INIT;
 	struct smtpd_params p;
+	char	line[256];
 	int	err;
 
 	raise_fd_limit(&conf->smtpd);
 	rs->loops = conf->smtpd.loops;
-	if (tls_open(rs, conf) < 0 || params(rs, conf, &p) < 0) {
+	if ((err = tls_open(rs, conf)) < 0) {
+		snprintf(line, sizeof(line), "no usable TLS server certificate (certs.tls_cert "
+			 "\"%s\"): %s", conf->certs.tls_cert, sg_strerror(err));
+		report_listeners(conf, &errors, line);
+		role_free(rs);
+		return (NULL);
+	}
+	if (params(rs, conf, &p) < 0) {
+		report_listeners(conf, &errors, "the configuration cannot be read again");
 		role_free(rs);
 		return (NULL);
 	}
 	if ((err = smtpd_start(loop, &p, &rs->smtpd, &errors)) < 0) {
+		report_listeners(conf, &errors, first_line(&errors, sg_strerror(err), line,
+							   sizeof(line)));
 		sealgate_log_errors(&errors);
 		sg_error("event=smtpd_start_failed error=\"%s\"", sg_strerror(err));
 		sg_buf_free(&errors);
 		return (NULL);
 	}
+	report_listeners(conf, &errors, NULL);
 	sg_buf_free(&errors);
 	if ((err = queue_open(&conf->main, &conf->queue, 0, &rs->queue)) < 0
 	    || (err = queue_committer_start(rs->queue, &rs->committer)) < 0) {

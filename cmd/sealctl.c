@@ -2,7 +2,7 @@
  * NAME
  *	sealctl 8
  * SUMMARY
- *	sealgate administration: queue, certificates, incidents
+ *	sealgate administration: queue, certificates, incidents, status
  * SYNOPSIS
  *	sealctl [-c FILE] COMMAND [ARGS...]
  *	sealctl --help | --version | COMMAND --help
@@ -21,7 +21,8 @@
  *	does ("config show --all": every key).
  *
  *	Exit status: 0 success, 1 partial failure (named on stderr),
- *	2 usage or configuration error.
+ *	2 usage or configuration error; "status" has its own: 0 healthy,
+ *	1 degraded, 2 not running (sealctl_status.c).
  * FILES
  *	/etc/sealgate/sealgate.conf, or $SEALGATE_CONF, or -c FILE.
  */
@@ -101,6 +102,8 @@ static const struct sealctl_command commands[] = {
 	{"incidents", sealctl_incidents,
 		"incidents list [--all] [--json] | show ID [--json]\n"
 		"incidents ack ID... [--release | --delete]\n"},
+	{"status", sealctl_status,
+		"status [--json]\n"},
 };
 
 /* put_usage - one command's lines, each after "sealctl " but continuations */
@@ -129,7 +132,8 @@ static void help(FILE *fp)
 		put_usage(fp, &commands[i], "       ");
 	fprintf(fp, "\nFILE: the configuration (default %s, or $SEALGATE_CONF).\n"
 		"Exit status: 0 success, 1 partial failure (named on stderr),"
-		" 2 usage or configuration error.\n", SEALGATE_DEFAULT_CONF);
+		" 2 usage or configuration error;\n"
+		"status: 0 healthy, 1 degraded, 2 not running.\n", SEALGATE_DEFAULT_CONF);
 }
 
 static bool wants_help(int argc, char **argv)

@@ -47,6 +47,9 @@ int	sealctl_queue(const struct sealgate_conf *, int argc, char **argv);
 int	sealctl_cert(const struct sealgate_conf *, int argc, char **argv);
 int	sealctl_crl(const struct sealgate_conf *, int argc, char **argv);
 
+/* sealctl_status.c */
+int	sealctl_status(const struct sealgate_conf *, int argc, char **argv);
+
 /* sealctl_incidents.c */
 int	sealctl_incidents(const struct sealgate_conf *, int argc, char **argv);
 

@@ -40,6 +40,7 @@ struct sealgate_conf {
 struct sealgate_conf *sealgate_conf_load(const char *file, struct sg_buf *errors);
 void	sealgate_conf_free(struct sealgate_conf *);
 void	sealgate_conf_print_defaults(FILE *);
+void	sealgate_conf_print_table(FILE *);
 void	sealgate_conf_print(const struct sealgate_conf *, bool all, FILE *);
 int	sealgate_conf_reloaded(const struct sealgate_conf *running, struct sealgate_conf *new,
 			       bool log, int *changed);
@@ -84,7 +85,78 @@ extern const struct role_ops role_delivery_ops;
 void	role_prepare_state(const struct sealgate_conf *);
 int	role_run(const struct role_ops *, const char *conf_file, pid_t parent);
 
+/*
+ * status.c: what the roles tell the master (lines on an inherited socket)
+ * and what the master publishes for sealctl (STATE_DIR/master.status).
+ */
+#define STATUS_FILE		"master.status"
+#define STATUS_ROLES		3
+#define STATUS_LISTENERS_MAX	64
+#define STATUS_LINE_MAX		1024
+
+enum status_role_state {
+	STATUS_STARTING,		/* started, not ready yet */
+	STATUS_RUNNING,			/* said it is ready */
+	STATUS_RESTARTING,		/* exited; started again at restart_at_ms */
+	STATUS_STOPPING,		/* the master is stopping */
+};
+
+struct status_role {
+	char	name[16];
+	int	state;			/* enum status_role_state; -1: unknown */
+	long	pid;			/* of the current process, 0: none */
+	int64_t	started_ms;		/* wall clock, ms since the epoch */
+	int64_t	ready_ms;		/* 0: not yet */
+	uint64_t restarts;		/* starts after the first */
+	uint64_t failures;		/* failed exits in a row (see master.c) */
+	int64_t	exit_ms;		/* the last exit, 0: none yet */
+	int	exit_status;
+	int	exit_signal;
+	bool	exit_asked;		/* it asked for a new process */
+	int64_t	restart_at_ms;		/* RESTARTING: when */
+};
+
+struct status_listener {
+	char	name[128];
+	char	address[128];
+	bool	bound;
+	char	error[256];		/* why it is not bound, or "" */
+};
+
+struct status {
+	long	pid;			/* the master */
+	char	state[16];		/* "starting", "running", "stopping" */
+	int64_t	started_ms;
+	int64_t	ready_ms;		/* every role was ready once; 0: not yet */
+	int64_t	written_ms;
+	char	version[32];
+	char	config[256];
+	size_t	nroles;
+	struct status_role roles[STATUS_ROLES];
+	size_t	nlisteners;
+	struct status_listener listeners[STATUS_LISTENERS_MAX];
+};
+
+enum status_msg_kind { STATUS_MSG_READY = 1, STATUS_MSG_LISTENER };
+
+struct status_msg {
+	int	kind;			/* enum status_msg_kind */
+	struct status_listener listener;
+};
+
+void	status_report_init(int fd);
+void	status_report_listener(const char *name, const char *address, const char *error);
+void	status_report_ready(void);
+int	status_report_parse(const char *line, size_t len, struct status_msg *);
+int	status_write(const char *state_dir, const struct status *);
+int	status_read(const char *state_dir, struct status *);
+int	status_parse(const char *data, size_t len, struct status *);
+const char *status_role_state_name(int state);
+char   *status_exit_reason(const struct status_role *, char *buf, size_t len);
+long	status_master_pid(const char *pidfile);
+
 /* master.c */
-int	master_run(const char *conf_file, bool foreground);
+#define MASTER_SYSLOG	(1 << 0)	/* log to syslog even in the foreground */
+int	master_run(const char *conf_file, bool foreground, unsigned flags);
 
 #endif

@@ -4,17 +4,19 @@
  * SUMMARY
  *	the sealgate mail gateway daemon
  * SYNOPSIS
- *	sealgated [-c FILE] [-f]		run: master and all roles
+ *	sealgated [-c FILE] [-f [--syslog]]	run: master and all roles
  *	sealgated [-c FILE] -n			check the configuration
  *	sealgated [-c FILE] -n -d [-a]		print the effective configuration
  *	sealgated -d				print every key's default
  *	sealgated [-c FILE] --role NAME [-f]	run one role alone
+ *	sealgated --keys			the configuration table, for manuals
  *	sealgated --help | --version
  * DESCRIPTION
  *	Without --role, sealgated is the master (master.c): it starts the
  *	smtpd, worker and delivery roles as processes of this same program
  *	and supervises them. -f keeps it in the foreground, logging to
- *	stderr; otherwise it detaches and logs to syslog.
+ *	stderr (with --syslog: to syslog, as under systemd); otherwise it
+ *	detaches and logs to syslog.
  *
  *	-n loads FILE, prints every problem as "FILE:LINE: message" on
  *	stderr and exits 1, or exits 0 when the configuration is valid.
@@ -27,7 +29,12 @@
  *	the keys a running gateway does not apply on SIGHUP.
  *
  *	--role runs one role in this process (role.c); the master uses it,
- *	and so do tests.
+ *	and so do tests. The master adds --parent PID and --report-fd N,
+ *	the socket on which the role reports to it (status.c).
+ *
+ *	--keys prints the configuration tables, one key a line
+ *	(sealgate_conf_print_table()): what the manual sealgate.conf(5) is
+ *	made from.
  * SECURITY
  *	Started as root so smtpd can bind port 25; each role drops to the
  *	configured user where it can.
@@ -45,11 +52,13 @@
 SG_NORETURN static void usage(FILE *fp, int status)
 {
 	fprintf(fp,
-		"usage: sealgated [-c FILE] [-f]          run the gateway (-f: in the foreground,\n"
-		"                                         logging to stderr)\n"
+		"usage: sealgated [-c FILE] [-f [--syslog]]\n"
+		"                                         run the gateway (-f: in the foreground,\n"
+		"                                         logging to stderr, or to syslog)\n"
 		"       sealgated [-c FILE] -n            check the configuration\n"
 		"       sealgated [-c FILE] -n -d [-a]    print the effective configuration\n"
 		"       sealgated -d                      print every key with its default\n"
+		"       sealgated --keys                  print the configuration table\n"
 		"       sealgated [-c FILE] --role smtpd|worker|delivery [-f]\n"
 		"                                         run one role alone\n"
 		"       sealgated --help | --version\n"
@@ -95,6 +104,9 @@ int	main(int argc, char **argv)
 	static const struct option longopts[] = {
 		{"role", required_argument, NULL, 'r'},
 		{"parent", required_argument, NULL, 'p'},
+		{"report-fd", required_argument, NULL, 'R'},
+		{"syslog", no_argument, NULL, 's'},
+		{"keys", no_argument, NULL, 'K'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
@@ -102,8 +114,9 @@ int	main(int argc, char **argv)
 	const char *file = getenv("SEALGATE_CONF");
 	const struct role_ops *role = NULL;
 	bool	foreground = false, check = false, print = false, all = false;
+	bool	syslog = false, keys = false;
 	pid_t	parent = 0;
-	uint64_t ppid;
+	uint64_t ppid, fd;
 	int	ch;
 
 	if (file == NULL)
@@ -136,6 +149,17 @@ int	main(int argc, char **argv)
 				usage(stderr, 2);
 			parent = (pid_t) ppid;
 			break;
+		case 'R':
+			if (sg_parse_u64(optarg, strlen(optarg), &fd) < 0 || fd < 3 || fd > 1023)
+				usage(stderr, 2);
+			status_report_init((int) fd);
+			break;
+		case 's':
+			syslog = true;
+			break;
+		case 'K':
+			keys = true;
+			break;
 		case 'V':
 			printf("sealgated %s\n", SG_VERSION);
 			return (0);
@@ -145,8 +169,12 @@ int	main(int argc, char **argv)
 			usage(stderr, 2);
 		}
 	}
-	if (optind != argc || (all && !(check && print)))
+	if (optind != argc || (all && !(check && print)) || (syslog && !foreground))
 		usage(stderr, 2);
+	if (keys) {
+		sealgate_conf_print_table(stdout);
+		return (0);
+	}
 	if (check)
 		return (check_config(file, print, all));
 	if (print) {
@@ -154,8 +182,8 @@ int	main(int argc, char **argv)
 		return (0);
 	}
 	sg_log_init("sealgated", role ? role->name : "master",
-		    foreground ? SG_LOG_STDERR : SG_LOG_SYSLOG);
+		    foreground && !syslog ? SG_LOG_STDERR : SG_LOG_SYSLOG);
 	if (role)
 		return (role_run(role, file, parent));
-	return (master_run(file, foreground));
+	return (master_run(file, foreground, syslog ? MASTER_SYSLOG : 0));
 }
