@@ -97,7 +97,7 @@ static void give_to_user(int fd, const struct sg_conf_main *m)
 	gid_t	gid;
 
 	if (geteuid() == 0 && sg_conf_run_ids(m, &uid, &gid) && fchown(fd, uid, gid) != 0)
-		sg_warn("event=queue-chown-failed path=lock error=\"%s\"", strerror(errno));
+		sg_warn("event=queue_chown_failed path=lock error=\"%s\"", strerror(errno));
 }
 
 int	queue_role_lock(const struct sg_conf_main *m, enum queue_role role, int64_t wait_ms,

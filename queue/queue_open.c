@@ -271,7 +271,7 @@ static int make_paths(struct queue *q, const char *state_dir)
 static void chown_path(const char *path, uid_t uid, gid_t gid)
 {
 	if (chown(path, uid, gid) != 0)
-		sg_warn("event=queue-chown-failed path=\"%s\" error=\"%s\"", path,
+		sg_warn("event=queue_chown_failed path=\"%s\" error=\"%s\"", path,
 			strerror(errno));
 }
 
@@ -306,7 +306,7 @@ static int open_env(struct queue *q)
 		return (queue_err(rc));
 	mdb_reader_check(q->env, &dead);
 	if (dead > 0)
-		sg_info("event=queue-readers-cleared count=%d", dead);
+		sg_info("event=queue_readers_cleared count=%d", dead);
 	return (open_dbs(q));
 }
 

@@ -50,7 +50,7 @@ static void note_bad(struct page *p, uint64_t id)
 {
 	char	buf[QUEUE_ID_BUFSZ];
 
-	sg_warn("%s: event=corrupt-record reason=\"envelope failed its checks; skipped\"",
+	sg_warn("id=%s event=corrupt_record reason=\"envelope failed its checks; skipped\"",
 		queue_id_format(id, buf));
 	if (p->nbad < MAX_BAD)
 		p->bad[p->nbad++] = id;

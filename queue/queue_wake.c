@@ -67,7 +67,7 @@ int	queue_wake_listen(struct queue *q, enum queue_role role, int *fdp)
 	 * datagram needs write permission on the socket */
 	(void) chmod(sun.sun_path, 0660);
 	if (q->owner_uid != (uid_t) -1 && chown(sun.sun_path, q->owner_uid, q->owner_gid) != 0)
-		sg_warn("event=wake-chown-failed path=\"%s\"", sun.sun_path);
+		sg_warn("event=wake_chown_failed path=\"%s\"", sun.sun_path);
 	*fdp = fd;
 	return (0);
 }

@@ -43,7 +43,7 @@ grep -nE '(^|[^_a-z])(exit|abort)\s*\(' $(echo "$src" | grep -vE '^(cmd/|common/
 # 5. every event the code logs is described in the README's log reference
 #    (event=NAME in a format string; listeners_changed/loops_changed are
 #    chosen at run time).
-events=$(grep -ohE 'event=[a-z_]+' $src | sed 's/event=//' | sort -u)
+events=$(grep -ohE 'event=[a-z_-]+' $src | sed 's/event=//' | sort -u)
 events="$events listeners_changed loops_changed"
 for e in $events; do
 	sed -n '/^### Log reference/,/^## /p' README.md | grep -q "\`$e\`" ||

@@ -28,6 +28,7 @@ import contextlib
 import datetime
 import functools
 import http.server
+import os
 import shutil
 import socket
 import subprocess
@@ -44,6 +45,23 @@ def _free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def _fixed_port():
+    """A port to write into certificates (OCSP and CRL URLs) and listen on
+    later, maybe minutes later: chosen below the kernel's ephemeral range,
+    so that no outgoing connection or free_port() of another test can take
+    it meanwhile, and at random, so that test runs side by side differ."""
+    import random
+    rng = random.Random(os.getpid() ^ int.from_bytes(os.urandom(4), "little"))
+    while True:
+        port = rng.randrange(20000, 32000)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+                return port
+            except OSError:
+                continue
 
 
 class Entity:
@@ -135,8 +153,8 @@ class PKI:
 
     def __init__(self, directory, ocsp_port=None, crl_port=None):
         self.dir = Path(directory)
-        self.ocsp_port = ocsp_port or _free_port()
-        self.crl_port = crl_port or _free_port()
+        self.ocsp_port = ocsp_port or _fixed_port()
+        self.crl_port = crl_port or _fixed_port()
         self.ocsp_url = f"http://127.0.0.1:{self.ocsp_port}/"
         self.crl_url = f"http://127.0.0.1:{self.crl_port}/inter.crl"
         self.entities = {n: Entity(self, n, s) for n, s in {**ENTITIES, **SELF_SIGNED}.items()}
