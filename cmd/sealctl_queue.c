@@ -942,9 +942,9 @@ static int cmd_inject(const struct sealgate_conf *conf, const struct opts *o, in
 	struct queue_body_src b = {.fd = -1};
 	struct queue_env e;
 	struct queue *q;
-	char   *body = NULL, id[QUEUE_ID_BUFSZ], subject[256];
+	char   *body = NULL, id[QUEUE_ID_BUFSZ], subject[256], raw[1024];
 	uint64_t nid;
-	int	err;
+	int	err, n;
 
 	if (o->first_arg != argc || o->rcpts.n == 0) {
 		return (SEALCTL_USAGE);
@@ -967,8 +967,10 @@ static int cmd_inject(const struct sealgate_conf *conf, const struct opts *o, in
 				(const struct sockaddr *) &o->client_sa) ?
 		QUEUE_DIR_OUTBOUND : QUEUE_DIR_INBOUND;
 	e.listener = "sealctl";
-	if (sg_header_get(body, (size_t) b.len, "Subject", subject, sizeof(subject)) >= 0)
+	if ((n = sg_header_get(body, (size_t) b.len, "Subject", raw, sizeof(raw))) >= 0) {
+		sg_rfc2047_decode(raw, (size_t) n, subject, sizeof(subject));
 		e.subject = subject;
+	}
 	e.next_attempt_ms = o->delay_ms ? sg_now_ms() + o->delay_ms : 0;
 	e.ret = o->ret;
 	e.envid = o->envid ? o->envid : "";

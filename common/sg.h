@@ -110,6 +110,15 @@ char   *sg_printable(char *dst, size_t dstlen, const void *src, size_t srclen);
 size_t	sg_header_len(const char *p, size_t len);
 int	sg_header_get(const char *p, size_t len, const char *name, char *out, size_t outlen);
 
+/*
+ * sg_rfc2047_decode() writes a header value's text with its RFC 2047
+ * encoded-words decoded into out as one line of UTF-8 (no control
+ * characters), cut between characters at outlen - 1 bytes; returns its
+ * length (rfc2047.c).
+ */
+#define SG_RFC2047_WORD_MAX 1024	/* text bytes of one encoded-word */
+size_t	sg_rfc2047_decode(const char *in, size_t len, char *out, size_t outlen);
+
 /* Memory: the x-functions die on failure. */
 void   *sg_xmalloc(size_t);
 void   *sg_xcalloc(size_t, size_t);

@@ -277,20 +277,25 @@ static void commit_finish(struct smtpd_conn *);
 static void tls_pump(struct smtpd_conn *);
 
 /*
- * subject - the Subject field for the tracking record. A header section
- * longer than SUBJECT_SCAN hides it: worth no more reading on this path.
+ * subject - the Subject field for the tracking record, its RFC 2047
+ * encoded-words decoded to UTF-8. A header section longer than
+ * SUBJECT_SCAN hides it: worth no more reading on this path.
  */
 #define SUBJECT_SCAN	16384
+#define SUBJECT_RAW	1024
 #define SUBJECT_MAX	256
 
 static const char *subject(struct smtpd_tx *tx)
 {
-	char	buf[SUBJECT_SCAN], *out = sg_arena_alloc(tx->arena, SUBJECT_MAX);
+	char	buf[SUBJECT_SCAN], raw[SUBJECT_RAW], *out = sg_arena_alloc(tx->arena, SUBJECT_MAX);
 	const char *p;
 	size_t	n = smtpd_body_head(&tx->body, buf, sizeof(buf), &p);
+	int	len = sg_header_get(p, n, "Subject", raw, sizeof(raw));
 
-	if (sg_header_get(p, n, "Subject", out, SUBJECT_MAX) < 0)
+	if (len < 0)
 		out[0] = 0;
+	else
+		sg_rfc2047_decode(raw, (size_t) len, out, SUBJECT_MAX);
 	return (out);
 }
 

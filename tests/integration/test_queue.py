@@ -268,7 +268,8 @@ def test_map_full_is_reported_and_harmless(sealgate):
 
 def test_subject_is_tracked_unfolded_also_from_a_spilled_body(sealgate):
     """The tracking record carries the Subject field: folded lines joined,
-    found in a body kept in memory and in one spilled to a file."""
+    encoded-words decoded, found in a body kept in memory and in one
+    spilled to a file."""
     import smtplib
     sealgate.write_config('own_domains = [ "example.net" ];\n'
                           'smtpd = { listeners = ( { address = "127.0.0.1:%d"; } ); '
@@ -278,7 +279,11 @@ def test_subject_is_tracked_unfolded_also_from_a_spilled_body(sealgate):
               "Rechnung 4711 for May"),
              (b"Subject: big one\r\n\r\n" + (b"y" * 76 + b"\r\n") * 200,
               "big one"),
-             (b"X-Other: 1\r\n\r\nSubject: in the body\r\n", "")]
+             (b"X-Other: 1\r\n\r\nSubject: in the body\r\n", ""),
+             # RFC 2047: decoded, the space between two encoded-words dropped
+             (b"Subject: =?UTF-8?Q?Gr=C3=BC=C3=9Fe?=\r\n =?ISO-8859-1?Q?_aus_K=F6ln?= "
+              b"=?x-unknown?Q?kept?=\r\n\r\nhi\r\n",
+              "Gr\u00fc\u00dfe aus K\u00f6ln =?x-unknown?Q?kept?=")]
     ids = []
     with smtplib.SMTP("127.0.0.1", sealgate.smtp_port, timeout=10) as s:
         s.ehlo("client.test")
