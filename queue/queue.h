@@ -75,6 +75,7 @@ extern const struct sg_conf_row queue_conf_rows[];
 char   *queue_id_format(uint64_t id, char buf[QUEUE_ID_BUFSZ]);	/* returns buf */
 int	queue_id_parse(const char *s, size_t len, uint64_t *id);	/* 0 / SG_EINVAL */
 int64_t	queue_id_time_ms(uint64_t id);	/* the id's time, ms since the epoch */
+uint64_t queue_id_at(int64_t ms);	/* the smallest id of that millisecond */
 
 /* ----------------------------------------------------------- records */
 
@@ -126,6 +127,7 @@ bool	queue_rcpt_final(enum queue_rcpt_state);
 #define QUEUE_F_CORRUPT		(1u << 2)	/* tracking: quarantined */
 #define QUEUE_F_WORKED		(1u << 3)	/* the worker is done with it */
 #define QUEUE_F_LONGLINES	(1u << 4)	/* a line over 998 octets: the worker makes it legal */
+#define QUEUE_F_REJECTED	(1u << 5)	/* tracking: refused at SMTP, never queued */
 
 /*
  * Strings are NUL-terminated. NULL and "" are the same on disk (both
@@ -142,6 +144,7 @@ struct queue_rcpt {
 	const char *reply;		/* last reply (delay/bounce reason) */
 	const char *dsn_status;		/* "4.4.1", "5.1.1", "2.0.0" */
 	const char *relay;		/* host[addr]:port that answered */
+	const char *tls;		/* TLS of that attempt: "TLSv1.3/CIPHER", "none" */
 };
 
 struct queue_env {
@@ -433,6 +436,7 @@ struct queue_result {
 	const char *dsn_status;
 	const char *relay;
 	int64_t	next_attempt_ms;	/* DEFERRED: when to retry this one */
+	const char *tls;		/* NULL: leave as it was */
 };
 
 int	queue_record(struct queue *, uint64_t id, const struct queue_result *, size_t n,
@@ -480,9 +484,93 @@ struct queue_take {
 int	queue_record_due(struct queue *, struct queue_record_item *items, size_t n,
 			 struct queue_take *take);
 
-/* queue_track_prune() deletes tracking records older than age_ms (0: all);
- * *n (may be NULL) gets the number removed. */
+/* queue_track_prune() deletes tracking records older than age_ms (0: all),
+ * with their index entries; *n (may be NULL) gets the number removed. */
 int	queue_track_prune(struct queue *, int64_t age_ms, size_t *n);
+
+/* ---------------------------------------------------- message tracking */
+
+/*
+ * What became of a message, as a set of QUEUE_TS_* bits: the message's
+ * own word (queue_track_status_word) and every recipient's outcome. A
+ * recipient tried more than once was deferred on the way, so a message
+ * delivered after a retry has both DELIVERED and DEFERRED. Words:
+ *  queued    live, waiting for the worker or delivery
+ *  deferred  live with a temporary failure (or: deferred before it ended)
+ *  held      live, on hold
+ *  delivered every recipient delivered (bit: some recipient)
+ *  bounced   every recipient bounced (bit: some recipient)
+ *  partial   some recipients delivered, some bounced
+ *  dropped   removed without a report (bit: some recipient)
+ *  deleted   removed by an operator before it was finished
+ *  split     handed on as one copy per rule (the copies have their ids)
+ *  rejected  refused at SMTP: never queued (QUEUE_F_REJECTED)
+ */
+#define QUEUE_TS_QUEUED		(1u << 0)
+#define QUEUE_TS_DEFERRED	(1u << 1)
+#define QUEUE_TS_HELD		(1u << 2)
+#define QUEUE_TS_DELIVERED	(1u << 3)
+#define QUEUE_TS_BOUNCED	(1u << 4)
+#define QUEUE_TS_PARTIAL	(1u << 5)
+#define QUEUE_TS_DROPPED	(1u << 6)
+#define QUEUE_TS_DELETED	(1u << 7)
+#define QUEUE_TS_SPLIT		(1u << 8)
+#define QUEUE_TS_REJECTED	(1u << 9)
+
+unsigned queue_track_status(const struct queue_env *);
+const char *queue_track_status_word(const struct queue_env *);
+/* queue_track_rcpt_word() is one recipient's word ("rejected" when refused at SMTP). */
+const char *queue_track_rcpt_word(const struct queue_env *, const struct queue_rcpt *);
+/* queue_track_status_parse() gives the bit of a word: 0 or SG_EINVAL. */
+int	queue_track_status_parse(const char *word, size_t len, unsigned *bit);
+
+/*
+ * Tracking records are indexed in the transaction that writes them and
+ * unindexed in the one that prunes them: by sender, by recipient (both
+ * lower-cased, domain first, so a domain is one range) and by a summary
+ * (status bits, direction, subject folded to lower case) in id order,
+ * which is arrival order, so a time range is a key range.
+ *
+ * queue_track_search() calls fn for every message that matches q,
+ * newest first: tracking records and (q->live) live messages, merged in
+ * id order, at most q->limit (0: all). env is valid during the call
+ * only; a non-zero return from fn stops the search and is returned.
+ * Patterns (from, to) are case-insensitive: an address matches whole
+ * ("<>" is the null sender), "@domain" matches that domain, a pattern
+ * with * ? or [ is a shell glob on the whole address, anything else a
+ * substring. subject is a substring, case-insensitive for ASCII and
+ * Latin-1 letters. status: any of the QUEUE_TS_* bits (0: any).
+ * Everything runs in short read transactions (pages); each match is
+ * checked against the record itself, so an index entry is only ever a
+ * candidate. A queue whose indexes are not built (opened read-only
+ * before any role has opened it with this version) is searched by
+ * reading every record. stats (may be NULL) tells how the search went.
+ */
+struct queue_track_query {
+	int64_t	since_ms;		/* arrival >= since; 0: no bound */
+	int64_t	until_ms;		/* arrival < until; 0: no bound */
+	const char *from;		/* sender pattern, NULL: any */
+	const char *to;			/* recipient pattern, NULL: any */
+	const char *subject;		/* substring, NULL: any */
+	unsigned status;		/* QUEUE_TS_* bits, any of them; 0: any */
+	int	direction;		/* enum queue_direction; -1: any */
+	size_t	limit;			/* 0: no limit */
+	bool	live;			/* live messages too */
+	bool	finished;		/* tracking records */
+};
+
+struct queue_track_stats {
+	const char *plan;		/* "sender", "recipient", "sender+recipient",
+					 * "summary" or "scan" (no indexes) */
+	uint64_t keys;			/* index keys read */
+	uint64_t summaries;		/* summaries read */
+	uint64_t records;		/* records decoded */
+	uint64_t matched;		/* messages given to fn */
+};
+
+int	queue_track_search(struct queue *, const struct queue_track_query *,
+			   int (*fn) (const struct queue_env *, void *), void *arg,
+			   struct queue_track_stats *stats);
 
 /* ---------------------------------------------------- administration */
 

@@ -202,6 +202,8 @@ static int apply_result(struct queue *q, MDB_txn *txn, struct queue_env *e,
 		rc->dsn_status = r->dsn_status;
 	if (r->relay)
 		rc->relay = r->relay;
+	if (r->tls)
+		rc->tls = r->tls;
 	if (r->state == QUEUE_RCPT_PENDING)
 		return (0);
 	return (queue_counter_add(q, txn, counter[r->state], 1));
@@ -391,11 +393,35 @@ int	queue_record(struct queue *q, uint64_t id, const struct queue_result *res, s
 
 /* ---------------------------------------------------------- tracking */
 
+/* prune_one - the first tracking record and its index entries, if older than cutoff */
+
+static int prune_one(struct queue *q, MDB_txn *txn, MDB_cursor *c, int64_t cutoff,
+		     struct queue_env *e, struct sg_buf *raw)
+{
+	MDB_val	k, d;
+	int	rc;
+
+	/* ids sort by time: the oldest records are always the first keys */
+	if ((rc = mdb_cursor_get(c, &k, &d, MDB_FIRST)) != 0)
+		return (queue_err(rc));
+	if (k.mv_size == 8 && queue_id_time_ms(queue_get_be64(k.mv_data)) >= cutoff)
+		return (SG_ENOTFOUND);
+	sg_buf_reset(raw);
+	sg_buf_append(raw, d.mv_data, d.mv_size);
+	if ((rc = mdb_cursor_del(c, 0)) != 0)
+		return (queue_err(rc));
+	/* one that does not decode leaves stale index entries: searches skip them */
+	if (queue_env_decode(raw->data, raw->len, e) != 0)
+		return (0);
+	return (queue_track_index_del(q, txn, e));
+}
+
 static int prune_some(struct queue *q, int64_t cutoff, size_t *n, bool *more)
 {
+	struct sg_buf raw = SG_BUF_INIT;
+	struct queue_env e;
 	MDB_txn *txn;
 	MDB_cursor *c;
-	MDB_val	k, d;
 	size_t	count = 0;
 	int	rc, err;
 
@@ -406,22 +432,18 @@ static int prune_some(struct queue *q, int64_t cutoff, size_t *n, bool *more)
 		mdb_txn_abort(txn);
 		return (queue_err(rc));
 	}
-	/* ids sort by time: the oldest records are always the first keys */
-	while ((rc = mdb_cursor_get(c, &k, &d, MDB_FIRST)) == 0) {
-		if (k.mv_size == 8 && queue_id_time_ms(queue_get_be64(k.mv_data)) >= cutoff)
-			break;
-		if (count == PRUNE_PER_TXN) {
+	queue_env_init(&e);
+	while ((err = prune_one(q, txn, c, cutoff, &e, &raw)) == 0)
+		if (++count == PRUNE_PER_TXN) {
 			*more = true;
 			break;
 		}
-		if ((rc = mdb_cursor_del(c, 0)) != 0)
-			break;
-		count++;
-	}
 	mdb_cursor_close(c);
-	if (rc != 0 && rc != MDB_NOTFOUND) {
+	queue_env_free(&e);
+	sg_buf_free(&raw);
+	if (err != 0 && err != SG_ENOTFOUND) {
 		mdb_txn_abort(txn);
-		return (queue_err(rc));
+		return (err);
 	}
 	if ((err = queue_txn_commit(txn)) == 0)
 		*n += count;

@@ -9,6 +9,7 @@
  *	char	*queue_id_format(id, buf)
  *	int	queue_id_parse(s, len, id)
  *	int64_t	queue_id_time_ms(id)
+ *	uint64_t queue_id_at(ms)
  *	const char *queue_state_name(state)
  *	int	queue_state_parse(s, len, state)
  *	const char *queue_rcpt_state_name(state)
@@ -78,6 +79,17 @@ int	queue_id_parse(const char *s, size_t len, uint64_t *id)
 int64_t	queue_id_time_ms(uint64_t id)
 {
 	return ((int64_t) (id >> 16) + QUEUE_EPOCH_MS);
+}
+
+/* queue_id_at - the smallest id of millisecond ms (1 before the epoch) */
+
+uint64_t queue_id_at(int64_t ms)
+{
+	if (ms <= QUEUE_EPOCH_MS)
+		return (1);
+	if ((uint64_t) (ms - QUEUE_EPOCH_MS) >= (1ULL << 48))
+		return (UINT64_MAX);
+	return ((uint64_t) (ms - QUEUE_EPOCH_MS) << 16);
 }
 
 static const char *const state_names[QUEUE_NSTATES] = {

@@ -20,6 +20,16 @@
  *	  corrupt  id(8)                  -> the raw bytes that failed checks
  *	  incident id(8)                  -> incident record
  *	  meta     "lastid" / "c:NAME"    -> u64
+ *	  tsend    addrkey(sender) id(8)  -> empty: tracking by sender
+ *	  trcpt    addrkey(rcpt) id(8)    -> empty: tracking by recipient
+ *	  tsum     id(8)                  -> summary of a tracking record
+ *	addrkey is the lower-cased address as "reversed.domain" NUL "local"
+ *	NUL (at most QUEUE_ADDRKEY_MAX bytes); a summary is version(1),
+ *	status bits(2), direction(1) and the subject folded to lower case.
+ *	A tracking record and its index entries are written and deleted in
+ *	the same transaction (queue_track.c); meta "trackidx" = 1 says that
+ *	every tracking record has them (records from before they existed
+ *	were indexed when a writer first opened the queue).
  *	Invariants kept by every write: an INCOMING or WORKING envelope has
  *	an inbox entry; a READY or DEFERRED one has exactly the schedule key
  *	(next_attempt_ms, id); HOLD has neither. A taken entry is written
@@ -42,6 +52,7 @@ struct queue {
 	/* newer tables: 0 when read-only on a queue that lacks them */
 	MDB_dbi	db_taken;		/* what delivery took: id -> due time */
 	MDB_dbi	db_incopen;		/* open incident per cause: hash -> id */
+	MDB_dbi	db_tsend, db_trcpt, db_tsum;	/* tracking indexes */
 	struct queue_conf conf;
 	int	flags;
 	int	wake_fd;		/* unbound datagram socket for sending */
@@ -83,6 +94,20 @@ int	queue_body_write(struct queue *, MDB_txn *, uint64_t id, enum queue_body_kin
 			 const struct queue_body_src *, bool append, uint64_t *len);
 int	queue_body_copy(struct queue *, MDB_txn *, uint64_t from, uint64_t to, uint64_t *len);
 int	queue_body_drop(struct queue *, MDB_txn *, uint64_t id, int kind);
+
+/* queue_track.c: tracking indexes inside a write transaction */
+#define QUEUE_ADDRKEY_MAX 480
+#define QUEUE_SUMMARY_VERSION 1
+size_t	queue_addr_key(const char *addr, uint8_t *key);
+int	queue_addr_from_key(const uint8_t *key, size_t len, char *out, size_t outlen);
+size_t	queue_track_summary(const struct queue_env *, uint8_t *out, size_t outlen);
+void	queue_track_fold(const char *s, size_t len, char *out);
+bool	queue_track_indexed(struct queue *, MDB_txn *);
+int	queue_track_index_put(struct queue *, MDB_txn *, const struct queue_env *);
+int	queue_track_index_del(struct queue *, MDB_txn *, const struct queue_env *);
+int	queue_track_index_build(struct queue *);
+int	queue_meta_get(struct queue *, MDB_txn *, const char *name, uint64_t *v);
+int	queue_meta_put(struct queue *, MDB_txn *, const char *name, uint64_t v);
 
 /* queue_spool.c */
 int	queue_spool_txn(struct queue *, MDB_txn *, const struct queue_env *,

@@ -43,6 +43,10 @@
  *	still be read), so when the map is full and mail has just left,
  *	one small commit makes that space usable to the next writer.
  *
+ *	A writer's queue_open() also indexes tracking records that have
+ *	no index entries yet (a queue from before the indexes), in
+ *	transactions of a few thousand (queue_track_index_build).
+ *
  *	queue_new_id() makes the next id inside a write transaction: the
  *	current time in the top 48 bits, or the last id + 1 if that is not
  *	larger, so ids never repeat and always grow, across processes.
@@ -131,7 +135,7 @@ int	queue_txn_commit(MDB_txn *txn)
 	return (queue_err(mdb_txn_commit(txn)));
 }
 
-static int meta_get(struct queue *q, MDB_txn *txn, const char *name, uint64_t *v)
+int	queue_meta_get(struct queue *q, MDB_txn *txn, const char *name, uint64_t *v)
 {
 	MDB_val k = {strlen(name), (void *) name}, d;
 	int	rc = mdb_get(txn, q->db_meta, &k, &d);
@@ -147,7 +151,7 @@ static int meta_get(struct queue *q, MDB_txn *txn, const char *name, uint64_t *v
 	return (0);
 }
 
-static int meta_put(struct queue *q, MDB_txn *txn, const char *name, uint64_t v)
+int	queue_meta_put(struct queue *q, MDB_txn *txn, const char *name, uint64_t v)
 {
 	MDB_val k = {strlen(name), (void *) name}, d;
 	uint8_t	b[8];
@@ -163,11 +167,11 @@ int	queue_new_id(struct queue *q, MDB_txn *txn, uint64_t *id)
 	uint64_t last, now;
 	int	err;
 
-	if ((err = meta_get(q, txn, "lastid", &last)) != 0)
+	if ((err = queue_meta_get(q, txn, "lastid", &last)) != 0)
 		return (err);
 	now = (uint64_t) (sg_now_ms() - QUEUE_EPOCH_MS) << 16;
 	*id = now > last ? now : last + 1;
-	return (meta_put(q, txn, "lastid", *id));
+	return (queue_meta_put(q, txn, "lastid", *id));
 }
 
 int	queue_counter_add(struct queue *q, MDB_txn *txn, enum queue_counter c, uint64_t delta)
@@ -179,9 +183,9 @@ int	queue_counter_add(struct queue *q, MDB_txn *txn, enum queue_counter c, uint6
 	if (delta == 0)
 		return (0);
 	snprintf(name, sizeof(name), "c:%s", queue_counter_name(c));
-	if ((err = meta_get(q, txn, name, &v)) != 0)
+	if ((err = queue_meta_get(q, txn, name, &v)) != 0)
 		return (err);
-	return (meta_put(q, txn, name, v + delta));
+	return (queue_meta_put(q, txn, name, v + delta));
 }
 
 int	queue_count(struct queue *q, enum queue_counter c, uint64_t delta)
@@ -209,7 +213,7 @@ int	queue_meta_counters(struct queue *q, MDB_txn *txn, uint64_t *out)
 
 	for (unsigned c = 0; c < QUEUE_NCOUNTERS; c++) {
 		snprintf(name, sizeof(name), "c:%s", queue_counter_name((enum queue_counter) c));
-		if ((err = meta_get(q, txn, name, &out[c])) != 0)
+		if ((err = queue_meta_get(q, txn, name, &out[c])) != 0)
 			return (err);
 	}
 	return (0);
@@ -226,8 +230,9 @@ static int open_dbs(struct queue *q)
 	};
 	/* newer than the others: a queue no role has opened since may lack
 	 * them, and readers never use them */
-	static const char *const newer[] = {"taken", "incopen"};
-	MDB_dbi *newer_dbis[] = {&q->db_taken, &q->db_incopen};
+	static const char *const newer[] = {"taken", "incopen", "tsend", "trcpt", "tsum"};
+	MDB_dbi *newer_dbis[] = {&q->db_taken, &q->db_incopen, &q->db_tsend, &q->db_trcpt,
+		&q->db_tsum};
 	bool	ro = (q->flags & QUEUE_RDONLY) != 0;
 	MDB_txn *txn;
 	int	rc = 0;
@@ -338,6 +343,8 @@ int	queue_open(const struct sg_conf_main *m, const struct queue_conf *c, int fla
 	}
 	if ((err = open_env(q)) != 0)
 		goto fail;
+	if (!(flags & QUEUE_RDONLY) && (err = queue_track_index_build(q)) != 0)
+		goto fail;
 	if (!(flags & QUEUE_RDONLY))
 		queue_give_to_user(q, m);
 	if (!(flags & QUEUE_RDONLY))
@@ -367,7 +374,7 @@ void	queue_nudge(struct queue *q)
 
 	if (queue_txn_begin(q, false, &txn) != 0)
 		return;
-	if (meta_get(q, txn, "nudge", &v) != 0 || meta_put(q, txn, "nudge", v + 1) != 0) {
+	if (queue_meta_get(q, txn, "nudge", &v) != 0 || queue_meta_put(q, txn, "nudge", v + 1) != 0) {
 		mdb_txn_abort(txn);
 		return;
 	}

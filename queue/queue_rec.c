@@ -55,7 +55,7 @@ enum {					/* envelope tags */
 
 enum {					/* recipient tags */
 	R_ADDR = 1, R_ORCPT, R_NOTIFY, R_STATE, R_ATTEMPTS, R_NEXT, R_LAST, R_REPLY,
-	R_DSN, R_RELAY,
+	R_DSN, R_RELAY, R_TLS,
 };
 
 enum {					/* incident tags */
@@ -148,6 +148,7 @@ static int put_rcpt(struct sg_buf *b, struct sg_buf *tmp, const struct queue_rcp
 	err |= put_str(tmp, R_REPLY, r->reply);
 	err |= put_str(tmp, R_DSN, r->dsn_status);
 	err |= put_str(tmp, R_RELAY, r->relay);
+	err |= put_str(tmp, R_TLS, r->tls);
 	if (err)
 		return (SG_ELIMIT);
 	sg_buf_putc(b, E_RCPT);
@@ -353,6 +354,8 @@ static int rcpt_field(int tag, struct rd v, struct queue_rcpt *r)
 		return (val_str(v, &r->dsn_status));
 	case R_RELAY:
 		return (val_str(v, &r->relay));
+	case R_TLS:
+		return (val_str(v, &r->tls));
 	default:
 		return (unknown(tag));
 	}
@@ -372,7 +375,7 @@ static int rcpt_decode(struct rd v, struct queue_env *e)
 	}
 	r = &e->rcpt[e->nrcpt];
 	memset(r, 0, sizeof(*r));
-	r->addr = r->orcpt = r->reply = r->dsn_status = r->relay = "";
+	r->addr = r->orcpt = r->reply = r->dsn_status = r->relay = r->tls = "";
 	while (v.p < v.end) {
 		if (next_field(&v, &tag, &val) != 0 || rcpt_field(tag, val, r) != 0)
 			return (SG_ECORRUPT);
@@ -529,7 +532,7 @@ struct queue_rcpt *queue_env_rcpt_add(struct queue_env *e, const char *addr)
 	r = &e->rcpt[e->nrcpt++];
 	memset(r, 0, sizeof(*r));
 	r->addr = addr;
-	r->orcpt = r->reply = r->dsn_status = r->relay = "";
+	r->orcpt = r->reply = r->dsn_status = r->relay = r->tls = "";
 	return (r);
 }
 

@@ -31,7 +31,7 @@
  *	queue_unlink() removes a live envelope's inbox or schedule entry
  *	(and a taken note) according to its state. queue_retire() makes a live message a
  *	tracking record: unlinked, bodies dropped, envelope moved to track
- *	with state DONE. queue_quarantine_txn() moves an undecodable
+ *	with state DONE and indexed (queue_track.c) in the same transaction. queue_quarantine_txn() moves an undecodable
  *	envelope's bytes to the corrupt database and logs it; dangling
  *	schedule keys are dropped later by queue_due().
  */
@@ -190,6 +190,8 @@ int	queue_retire(struct queue *q, MDB_txn *txn, struct queue_env *env, const cha
 	env->state = QUEUE_DONE;
 	if (reason)
 		env->reason = reason;
+	if ((err = queue_track_index_put(q, txn, env)) != 0)
+		return (err);
 	return (queue_env_store(q, txn, q->db_track, env, 0));
 }
 

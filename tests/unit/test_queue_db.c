@@ -423,8 +423,8 @@ static void test_record_results(void **state)
 	assert_int_equal(queue_due(f->q, sg_now_ms(), 0, 2, ids, &n), 0);
 	assert_int_equal(n, 1);
 	struct queue_result r1[] = {
-		{0, QUEUE_RCPT_DELIVERED, "250 ok", "2.0.0", "mx[192.0.2.9]:25", 0},
-		{1, QUEUE_RCPT_DEFERRED, "451 4.7.1 later", "4.7.1", "mx[192.0.2.9]:25", later},
+		{0, QUEUE_RCPT_DELIVERED, "250 ok", "2.0.0", "mx[192.0.2.9]:25", 0, NULL},
+		{1, QUEUE_RCPT_DEFERRED, "451 4.7.1 later", "4.7.1", "mx[192.0.2.9]:25", later, NULL},
 	};
 
 	assert_int_equal(queue_record(f->q, id, r1, 2, 0, "mx", &done), 0);
@@ -438,7 +438,7 @@ static void test_record_results(void **state)
 	assert_int_equal(e.rcpt[1].attempts, 1);
 	assert_int_equal(queue_due(f->q, sg_now_ms(), 0, 2, ids, &n), 0);
 	assert_int_equal(n, 0);
-	struct queue_result r2[] = {{1, QUEUE_RCPT_BOUNCED, "550 5.1.1 no", "5.1.1", "mx", 0}};
+	struct queue_result r2[] = {{1, QUEUE_RCPT_BOUNCED, "550 5.1.1 no", "5.1.1", "mx", 0, NULL}};
 
 	assert_int_equal(queue_record(f->q, id, r2, 1, 0, NULL, &done), 0);
 	assert_true(done);

@@ -153,8 +153,8 @@ static void test_delivery_stale_notes(void **state)
 
 	assert_int_equal(queue_due(f->q, sg_now_ms(), MINUTES_5, 8, ids, &n), 0);
 	assert_int_equal(n, 5);
-	struct queue_result ok = {0, QUEUE_RCPT_DELIVERED, "250 ok", "2.0.0", "mx", 0};
-	struct queue_result defer = {0, QUEUE_RCPT_DEFERRED, "451 later", "4.0.0", "mx", when};
+	struct queue_result ok = {0, QUEUE_RCPT_DELIVERED, "250 ok", "2.0.0", "mx", 0, NULL};
+	struct queue_result defer = {0, QUEUE_RCPT_DEFERRED, "451 later", "4.0.0", "mx", when, NULL};
 
 	assert_int_equal(queue_record(f->q, done, &ok, 1, 0, NULL, &fin), 0);
 	assert_true(fin);

@@ -119,17 +119,17 @@ static void test_many_mixed(void **state)
 
 	assert_int_equal(lease_all(f->q), 4);
 	struct queue_result ra[] = {
-		{0, QUEUE_RCPT_DELIVERED, "250 ok a0", "2.0.0", "mx[192.0.2.9]:25", 0},
-		{1, QUEUE_RCPT_DELIVERED, "250 ok a1", "2.0.0", "mx[192.0.2.9]:25", 0},
+		{0, QUEUE_RCPT_DELIVERED, "250 ok a0", "2.0.0", "mx[192.0.2.9]:25", 0, NULL},
+		{1, QUEUE_RCPT_DELIVERED, "250 ok a1", "2.0.0", "mx[192.0.2.9]:25", 0, NULL},
 	};
 	struct queue_result rb[] = {
-		{0, QUEUE_RCPT_DELIVERED, "250 ok b0", "2.0.0", "mx", 0},
-		{1, QUEUE_RCPT_DEFERRED, "451 4.7.1 later", "4.7.1", "mx", later},
+		{0, QUEUE_RCPT_DELIVERED, "250 ok b0", "2.0.0", "mx", 0, NULL},
+		{1, QUEUE_RCPT_DEFERRED, "451 4.7.1 later", "4.7.1", "mx", later, NULL},
 	};
-	struct queue_result rc[] = {{0, QUEUE_RCPT_BOUNCED, "550 5.1.1 no", "5.1.1", "mx", 0}};
+	struct queue_result rc[] = {{0, QUEUE_RCPT_BOUNCED, "550 5.1.1 no", "5.1.1", "mx", 0, NULL}};
 	struct queue_result rd[] = {
-		{0, QUEUE_RCPT_DELIVERED, "250 ok d0", "2.0.0", "mx", 0},
-		{7, QUEUE_RCPT_DELIVERED, "250 bad index", "2.0.0", "mx", 0},
+		{0, QUEUE_RCPT_DELIVERED, "250 ok d0", "2.0.0", "mx", 0, NULL},
+		{7, QUEUE_RCPT_DELIVERED, "250 bad index", "2.0.0", "mx", 0, NULL},
 	};
 	struct queue_record_item it[] = {
 		{.id = a,.res = ra,.nres = 2,.route = "via-a"},
@@ -203,8 +203,8 @@ static void test_many_limit_undone(void **state)
 	memset(huge, 'x', QUEUE_MAX_STRING + 1);
 	huge[QUEUE_MAX_STRING + 1] = 0;
 	assert_int_equal(lease_all(f->q), 2);
-	struct queue_result ra[] = {{0, QUEUE_RCPT_DEFERRED, huge, "4.0.0", "mx", 0}};
-	struct queue_result rb[] = {{0, QUEUE_RCPT_DELIVERED, "250 ok", "2.0.0", "mx", 0}};
+	struct queue_result ra[] = {{0, QUEUE_RCPT_DEFERRED, huge, "4.0.0", "mx", 0, NULL}};
+	struct queue_result rb[] = {{0, QUEUE_RCPT_DELIVERED, "250 ok", "2.0.0", "mx", 0, NULL}};
 	struct queue_record_item it[] = {
 		{.id = a,.res = ra,.nres = 1},
 		{.id = b,.res = rb,.nres = 1},
@@ -238,7 +238,7 @@ static void test_many_corrupt(void **state)
 	/* damage a's envelope behind the queue's back, as a bad disk would */
 	fixture_corrupt_env(f, a);
 
-	struct queue_result r[] = {{0, QUEUE_RCPT_DELIVERED, "250 ok", "2.0.0", "mx", 0}};
+	struct queue_result r[] = {{0, QUEUE_RCPT_DELIVERED, "250 ok", "2.0.0", "mx", 0, NULL}};
 	struct queue_record_item it[] = {
 		{.id = a,.res = r,.nres = 1},
 		{.id = b,.res = r,.nres = 1},
@@ -261,7 +261,7 @@ static void test_many_one_txn(void **state)
 	enum { N = 40 };
 	uint64_t ids[N], t0, t1;
 	struct queue_record_item it[N];
-	struct queue_result r = {0, QUEUE_RCPT_DELIVERED, "250 ok", "2.0.0", "mx", 0};
+	struct queue_result r = {0, QUEUE_RCPT_DELIVERED, "250 ok", "2.0.0", "mx", 0, NULL};
 	bool	done;
 
 	for (size_t i = 0; i < N; i++)
@@ -301,10 +301,10 @@ static void test_record_is_one_item(void **state)
 
 	assert_int_equal(lease_all(f->q), 2);
 	struct queue_result r[] = {
-		{1, QUEUE_RCPT_DEFERRED, "421 busy", "4.3.2", "mx[192.0.2.1]:25", 0},
-		{0, QUEUE_RCPT_DROPPED, "dropped", "5.0.0", "none", 0},
+		{1, QUEUE_RCPT_DEFERRED, "421 busy", "4.3.2", "mx[192.0.2.1]:25", 0, NULL},
+		{0, QUEUE_RCPT_DROPPED, "dropped", "5.0.0", "none", 0, NULL},
 	};
-	struct queue_result bad = {2, QUEUE_RCPT_DELIVERED, "250", "2.0.0", "mx", 0};
+	struct queue_result bad = {2, QUEUE_RCPT_DELIVERED, "250", "2.0.0", "mx", 0, NULL};
 	struct queue_record_item it = {.id = b,.res = r,.nres = 2,.next_attempt_ms = later,
 		.route = "r2" };
 
@@ -353,8 +353,8 @@ static void test_record_due(void **state)
 	uint64_t a = spool_ready(f->q, 1), b = spool_ready(f->q, 1), c = spool_ready(f->q, 1);
 	uint64_t ids[8], t0;
 	size_t	n = 0;
-	struct queue_result r = {0, QUEUE_RCPT_DELIVERED, "250 ok", "2.0.0", "mx", 0};
-	struct queue_result bad = {5, QUEUE_RCPT_DELIVERED, "250 ok", "2.0.0", "mx", 0};
+	struct queue_result r = {0, QUEUE_RCPT_DELIVERED, "250 ok", "2.0.0", "mx", 0, NULL};
+	struct queue_result bad = {5, QUEUE_RCPT_DELIVERED, "250 ok", "2.0.0", "mx", 0, NULL};
 
 	assert_int_equal(queue_due(f->q, sg_now_ms(), 0, 1, ids, &n), 0);
 	assert_true(n == 1 && ids[0] == a);
