@@ -2,7 +2,7 @@
  * NAME
  *	sealctl 8
  * SUMMARY
- *	sealgate administration: queue, certificates, incidents, status
+ *	sealgate administration: queue, tracking, certificates, incidents, status
  * SYNOPSIS
  *	sealctl [-c FILE] COMMAND [ARGS...]
  *	sealctl --help | --version | COMMAND --help
@@ -90,6 +90,10 @@ static const struct sealctl_command commands[] = {
 		" [--notify LIST] [--ret FULL|HDRS]\n"
 		"             [--envid ID] [--count N [--sync]] [--body-size N] [--delay DUR]"
 		" < MESSAGE\n"},
+	{"track", sealctl_track,
+		"track search [--from PAT] [--to PAT] [--subject TEXT] [--since T] [--until T]\n"
+		"             [--status S] [--direction D] [--json] [--limit N] [--stats]\n"
+		"track show ID [--json]\n"},
 	{"cert", sealctl_cert,
 		"cert [--tls] init\n"
 		"cert [--tls] import FILE [--password-file F] [--ca] [--gateway DOMAIN]\n"

@@ -40,6 +40,16 @@ void	sealctl_usage(FILE *, const char *name);
 #define SEALCTL_QUEUE_MAKE (1 << 30)
 int	sealctl_queue_open(const struct sealgate_conf *, int flags, struct queue **);
 
+/* sealctl_json.c: JSON values (untrusted strings escaped), times, text */
+void	sealctl_json_str(FILE *, const char *);
+void	sealctl_json_u64(FILE *, uint64_t);
+void	sealctl_json_key(FILE *, const char *key, bool first);
+void	sealctl_json_kv_str(FILE *, const char *key, const char *v, bool first);
+void	sealctl_json_kv_u64(FILE *, const char *key, uint64_t v, bool first);
+void	sealctl_json_kv_time(FILE *, const char *key, int64_t ms, bool first);
+char   *sealctl_time(int64_t ms, char *buf, size_t len);
+void	sealctl_put_text(FILE *, const char *, size_t max);
+
 /* sealctl_queue.c */
 int	sealctl_queue(const struct sealgate_conf *, int argc, char **argv);
 
@@ -49,6 +59,9 @@ int	sealctl_crl(const struct sealgate_conf *, int argc, char **argv);
 
 /* sealctl_status.c */
 int	sealctl_status(const struct sealgate_conf *, int argc, char **argv);
+
+/* sealctl_track.c */
+int	sealctl_track(const struct sealgate_conf *, int argc, char **argv);
 
 /* sealctl_incidents.c */
 int	sealctl_incidents(const struct sealgate_conf *, int argc, char **argv);

@@ -42,33 +42,14 @@
 
 #include "sealctl.h"
 
-/* put_json - a JSON string with every byte outside printable ASCII escaped */
-
 static void put_json(const char *key, const char *s, bool first)
 {
-	printf("%s\"%s\":\"", first ? "" : ",", key);
-	for (const unsigned char *p = (const unsigned char *) (s ? s : ""); *p; p++) {
-		if (*p == '"' || *p == '\\')
-			printf("\\%c", *p);
-		else if (*p < 0x20 || *p >= 0x7f)
-			printf("\\u%04x", *p);
-		else
-			putchar(*p);
-	}
-	putchar('"');
+	sealctl_json_kv_str(stdout, key, s, first);
 }
 
 static void fmt_time(int64_t ms, char *buf, size_t len)
 {
-	time_t	t = (time_t) (ms / 1000);
-	struct tm tm;
-
-	if (ms == 0) {
-		snprintf(buf, len, "-");
-		return;
-	}
-	gmtime_r(&t, &tm);
-	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	sealctl_time(ms, buf, len);
 }
 
 static int put_one_json(const struct queue_incident *inc, void *arg)

@@ -98,79 +98,21 @@ struct opts {
 
 /* ------------------------------------------------------------ output */
 
-static void put_u64(FILE *fp, uint64_t v)
-{
-	char	buf[24], *p = buf + sizeof(buf);
-
-	do {
-		*--p = (char) ('0' + v % 10);
-		v /= 10;
-	} while (v);
-	fwrite_unlocked(p, 1, (size_t) (buf + sizeof(buf) - p), fp);
-}
-
-/* put_json_str - a JSON string; bytes that are not UTF-8 become \u00XX */
-
-static void put_json_str(FILE *fp, const char *str)
-{
-	static const char hex[] = "0123456789abcdef";
-	const unsigned char *s = (const unsigned char *) str;
-	size_t	n = strlen(str), run = 0, i = 0, k;
-
-	putc_unlocked('"', fp);
-	while (i < n) {
-		unsigned char c = s[i];
-
-		if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
-			i++, run++;
-			continue;
-		}
-		if (c >= 0x80 && (k = sg_utf8_len(s + i, n - i)) > 0) {
-			i += k, run += k;
-			continue;
-		}
-		fwrite_unlocked(s + i - run, 1, run, fp);
-		run = 0;
-		if (c == '"' || c == '\\') {
-			putc_unlocked('\\', fp);
-			putc_unlocked(c, fp);
-		} else {
-			fputs_unlocked("\\u00", fp);
-			putc_unlocked(hex[c >> 4], fp);
-			putc_unlocked(hex[c & 15], fp);
-		}
-		i++;
-	}
-	fwrite_unlocked(s + n - run, 1, run, fp);
-	putc_unlocked('"', fp);
-}
-
-static void put_key(FILE *fp, const char *key, bool first)
-{
-	if (!first)
-		putc_unlocked(',', fp);
-	putc_unlocked('"', fp);
-	fputs_unlocked(key, fp);
-	fputs_unlocked("\":", fp);
-}
-
 static void put_kv_str(FILE *fp, const char *key, const char *v)
 {
-	put_key(fp, key, false);
-	put_json_str(fp, v);
+	sealctl_json_kv_str(fp, key, v, false);
 }
 
 static void put_kv_u64(FILE *fp, const char *key, uint64_t v)
 {
-	put_key(fp, key, false);
-	put_u64(fp, v);
+	sealctl_json_kv_u64(fp, key, v, false);
 }
 
 static void put_rcpt_json(FILE *fp, const struct queue_rcpt *r, bool full)
 {
 	putc_unlocked('{', fp);
-	put_key(fp, "address", true);
-	put_json_str(fp, r->addr);
+	sealctl_json_key(fp, "address", true);
+	sealctl_json_str(fp, r->addr);
 	put_kv_str(fp, "delay_reason", r->reply);
 	put_kv_str(fp, "state", queue_rcpt_state_name(r->state));
 	put_kv_u64(fp, "attempts", r->attempts);
@@ -181,6 +123,7 @@ static void put_rcpt_json(FILE *fp, const struct queue_rcpt *r, bool full)
 		put_kv_u64(fp, "last_attempt", (uint64_t) (r->last_attempt_ms / 1000));
 		put_kv_str(fp, "dsn_status", r->dsn_status);
 		put_kv_str(fp, "relay", r->relay);
+		put_kv_str(fp, "tls", r->tls);
 	}
 	putc_unlocked('}', fp);
 }
@@ -231,14 +174,14 @@ static void put_env_json(FILE *fp, const struct queue_env *e, bool full)
 	putc_unlocked('"', fp);
 	put_kv_u64(fp, "arrival_time", (uint64_t) (e->arrival_ms / 1000));
 	put_kv_u64(fp, "message_size", e->size);
-	put_key(fp, "forced_expire", false);
+	sealctl_json_key(fp, "forced_expire", false);
 	fputs_unlocked("false", fp);
 	put_kv_str(fp, "sender", e->sender);
 	put_kv_u64(fp, "attempts", e->attempts);
 	put_kv_u64(fp, "next_attempt", (uint64_t) (e->next_attempt_ms / 1000));
 	if (full)
 		put_env_full(fp, e);
-	put_key(fp, "recipients", false);
+	sealctl_json_key(fp, "recipients", false);
 	putc_unlocked('[', fp);
 	for (size_t i = 0; i < e->nrcpt; i++) {
 		if (i)
@@ -251,16 +194,8 @@ static void put_env_json(FILE *fp, const struct queue_env *e, bool full)
 static void put_time(FILE *fp, int64_t ms)
 {
 	char	buf[32];
-	time_t	t = (time_t) (ms / 1000);
-	struct tm tm;
 
-	if (ms <= 0) {
-		fputs_unlocked("-", fp);
-		return;
-	}
-	gmtime_r(&t, &tm);
-	strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	fputs_unlocked(buf, fp);
+	fputs_unlocked(sealctl_time(ms, buf, sizeof(buf)), fp);
 }
 
 static void put_env_table(FILE *fp, const struct queue_env *e)
