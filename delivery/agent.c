@@ -429,7 +429,7 @@ static void classify(struct dl_unit *u, size_t i, int64_t now, bool progressed,
 
 	*out = (struct queue_result) {
 		.index = i,.state = st,.reply = r->reply,.dsn_status = r->enh,
-		.relay = r->relay,.next_attempt_ms = next,
+		.relay = r->relay,.next_attempt_ms = next,.tls = r->tls,
 	};
 	if (st == QUEUE_RCPT_BOUNCED && wants(q->notify, QUEUE_NOTIFY_FAILURE))
 		dr.kind = SG_DSN_FAILED;

@@ -202,6 +202,35 @@ static bool fail(struct worker_thread *t, const struct worker_snap *s, struct pa
 	return (true);
 }
 
+/*
+ * note - append "key=value" to the part's note for the tracking record
+ * ("; " between them, so a value never holds ';'); cut at its size.
+ */
+static void note(struct part *p, const char *key, const char *value)
+{
+	size_t	n = strlen(p->note);
+	char	v[200];
+
+	snprintf(v, sizeof(v), "%s", value);
+	for (char *c = v; *c; c++)
+		if (*c == ';' || (unsigned char) *c < 0x20)
+			*c = ',';
+	snprintf(p->note + n, sizeof(p->note) - n, "%s%s=%s", n ? "; " : "", key, v);
+}
+
+/* cert_name - the name sealctl cert list shows: nickname, else CN, else address */
+
+static const char *cert_name(CERTCertificate *c, char *buf, size_t len)
+{
+	char   *cn = c->nickname ? NULL : CERT_GetCommonName(&c->subject);
+
+	snprintf(buf, len, "%s", c->nickname ? c->nickname : cn ? cn
+		 : c->emailAddr ? c->emailAddr : "?");
+	if (cn)
+		PORT_Free(cn);
+	return (buf);
+}
+
 static void replace(struct part *p, struct sg_buf *next)
 {
 	sg_buf_free(&p->body);
@@ -256,8 +285,13 @@ static bool step_verify(struct worker_thread *t, const struct worker_snap *s,
 	}
 	replace(p, &out);
 	p->env.crypto |= WORKER_DID_VERIFY;
+	note(p, "verify", v.status == WORKER_SIG_VALID ? "valid" : v.status == WORKER_SIG_INVALID
+	     ? "invalid" : "unsigned");
+	if (v.signer[0])
+		note(p, "signer", v.signer);
+	if (v.status == WORKER_SIG_INVALID)
+		note(p, "verify-reason", v.reason);
 	if (v.status == WORKER_SIG_VALID) {
-		snprintf(p->note, sizeof(p->note), "signer=%s", v.signer);
 		/* One signer at a time, with its issuers (they may be new too). */
 		for (size_t i = 0; r->harvest && t->certs && i < v.nharvest; i++)
 			if (certs_harvest(t->certs, v.harvest[i].cert, v.harvest[i].n, err,
@@ -292,6 +326,7 @@ static bool step_sign(struct worker_thread *t, const struct worker_snap *s,
 	}
 	replace(p, &out);
 	p->env.crypto |= WORKER_DID_SIGN;
+	note(p, "sign-cert", cert_name(worker_signer_cert(signer), why, sizeof(why)));
 	return (false);
 }
 
@@ -313,6 +348,25 @@ static void set_aside(struct part *p, const bool *has_cert)
 	}
 	p->env.nrcpt = k;
 	sg_buf_append(&p->rest_body, p->body.data, p->body.len);
+}
+
+/* note_certs - the certificates a part was encrypted to */
+
+static void note_certs(struct part *p, CERTCertificate **certs, size_t n)
+{
+	char	names[200], one[80];
+	size_t	k = 0;
+
+	names[0] = 0;
+	for (size_t i = 0; i < n && k + 1 < sizeof(names); i++) {
+		int	w = snprintf(names + k, sizeof(names) - k, "%s%s", i ? "," : "",
+				     cert_name(certs[i], one, sizeof(one)));
+
+		if (w < 0)
+			break;
+		k += (size_t) w;
+	}
+	note(p, "encrypt-certs", names);
 }
 
 static bool step_encrypt(struct worker_thread *t, const struct worker_snap *s,
@@ -353,6 +407,7 @@ static bool step_encrypt(struct worker_thread *t, const struct worker_snap *s,
 	}
 	replace(p, &out);
 	p->env.crypto |= WORKER_DID_ENCRYPT;
+	note_certs(p, certs, n);
 out:
 	for (size_t i = 0; i < n; i++)
 		CERT_DestroyCertificate(certs[i]);
@@ -454,6 +509,8 @@ static void legal_unchanged(struct part *p, const struct sg_buf *legal, unsigned
 
 static void split_rest(struct part *p, struct part *q)
 {
+	char   *cut;
+
 	q->rule = p->rule;
 	q->env = p->env;
 	q->env.crypto &= ~WORKER_DID_ENCRYPT;
@@ -464,6 +521,8 @@ static void split_rest(struct part *p, struct part *q)
 	q->legal = p->legal;
 	q->state = QUEUE_READY;		/* whatever became of the encrypted part */
 	snprintf(q->note, sizeof(q->note), "%s", p->note);
+	if ((cut = strstr(q->note, "encrypt-certs=")) != NULL)	/* the last note: not this copy's */
+		*(cut > q->note ? cut - 2 : cut) = 0;
 	p->rest = NULL;
 	p->nrest = 0;
 	p->rest_body = (struct sg_buf) SG_BUF_INIT;
