@@ -17,7 +17,9 @@
  *	(status_report_listener()). Each complete message becomes
  *	one queue_req;
  *	the committer calls back on its own thread after the fsync'd commit
- *	and smtpd bounces the result to the connection's loop.
+ *	and smtpd bounces the result to the connection's loop. A permanently
+ *	refused recipient or message becomes a tracking note the committer
+ *	stores with its next commit (track_reject).
  *
  *	The rules list (strict single rule) lives in a configuration copy
  *	this role loads for itself, so it stays valid for as long as a
@@ -44,6 +46,7 @@
  *	then exits and the master restarts the role with backoff).
  */
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <sys/resource.h>
 #include <string.h>
@@ -58,6 +61,7 @@ struct role_smtpd {
 	struct certs *certs;
 	struct certs_tls_server *tls;
 	int64_t	loops;			/* as started */
+	atomic_bool notes_full;		/* refusals are not tracked for now: said once */
 };
 
 /* One message on its way to the queue. */
@@ -127,6 +131,64 @@ static int spool_submit(void *ctx, const struct smtpd_envelope *e, const void *d
 	return (0);
 }
 
+/* dsn_of - the enhanced status code of a reply line ("550 5.1.1 ..."), or "" */
+
+static void dsn_of(const char *reply, char *out, size_t len)
+{
+	size_t	n = reply[0] && reply[1] && reply[2] && reply[3] == ' '
+		? strspn(reply + 4, "0123456789.") : 0;
+
+	snprintf(out, len, "%.*s", n >= 5 && reply[5] == '.' ? (int) n : 0, reply + 4);
+}
+
+/*
+ * track_reject - on a loop thread: a refused recipient or message becomes
+ * a tracking record (status "rejected") through the committer, which
+ * copies it and stores it with its next commit. A flood of refusals fills
+ * its notes; then they are only logged, and that is said once.
+ */
+static void track_reject(void *ctx, const struct smtpd_rejection *r)
+{
+	struct role_smtpd *rs = ctx;
+	struct queue_env e;
+	char	dsn[16], reason[64];
+	int	err = 0;
+
+	if (rs->committer == NULL)
+		return;				/* the queue is still being opened */
+	dsn_of(r->reply, dsn, sizeof(dsn));
+	snprintf(reason, sizeof(reason), "refused at SMTP (%s)", r->command);
+	queue_env_init(&e);
+	e.state = QUEUE_DONE;
+	e.flags = QUEUE_F_REJECTED;
+	e.arrival_ms = sg_now_ms();
+	e.direction = r->outbound ? QUEUE_DIR_OUTBOUND : QUEUE_DIR_INBOUND;
+	e.listener = r->listener;
+	e.client_addr = r->client;
+	e.helo = r->helo;
+	e.tls_version = r->tls_version;
+	e.tls_cipher = r->tls_cipher;
+	e.sender = r->sender;
+	e.reason = reason;
+	for (size_t i = 0; i < r->nrcpts && err == 0; i++) {
+		struct queue_rcpt *q = queue_env_rcpt_add(&e, r->rcpts[i]);
+
+		if (q == NULL)
+			break;
+		q->state = QUEUE_RCPT_BOUNCED;
+		q->reply = r->reply;
+		q->dsn_status = dsn;
+		q->last_attempt_ms = e.arrival_ms;
+	}
+	err = queue_track_note(rs->committer, &e);
+	queue_env_free(&e);
+	if (err == SG_ELIMIT && !atomic_exchange(&rs->notes_full, true))
+		sg_warn("session=%s event=reject_tracking_full pending=%d action=log-only",
+			r->session, QUEUE_NOTES_MAX);
+	else if (err == 0)
+		atomic_store(&rs->notes_full, false);
+}
+
 /* role_free - the TLS server, the certificate database and the state */
 
 static void role_free(struct role_smtpd *rs)
@@ -161,7 +223,7 @@ static int params(struct role_smtpd *rs, const struct sealgate_conf *conf,
 	*p = (struct smtpd_params) {
 		.conf = &mine->smtpd,.main = &mine->main,.rules = &mine->worker.rules,
 		.keep = mine,.keep_free = keep_free,
-		.submit = spool_submit,.submit_ctx = rs,.tls = rs->tls,
+		.submit = spool_submit,.submit_ctx = rs,.tls = rs->tls,.reject = track_reject,
 	};
 	return (0);
 }

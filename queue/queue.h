@@ -310,6 +310,18 @@ struct queue_req {
 struct queue_committer;
 
 int	queue_committer_start(struct queue *, struct queue_committer **);
+/*
+ * queue_track_note() hands the committer a tracking record of mail that
+ * never entered the queue (refused at SMTP: flags QUEUE_F_REJECTED, its
+ * recipients BOUNCED with the reply). It is copied at once and stored,
+ * with a new id and state DONE, in the next group commit or within a
+ * second; never blocks on I/O, thread-safe. SG_ELIMIT: QUEUE_NOTES_MAX
+ * notes wait already (a flood), this one is not kept. A note is also
+ * dropped, silently, when the map is over 90% full or its write fails:
+ * notes never cost mail its room or its commit.
+ */
+#define QUEUE_NOTES_MAX 1000
+int	queue_track_note(struct queue_committer *, const struct queue_env *);
 void	queue_submit(struct queue_committer *, struct queue_req *);
 void	queue_committer_stop(struct queue_committer *);
 

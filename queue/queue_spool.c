@@ -10,6 +10,7 @@
  *	int	queue_committer_start(q, cp)
  *	void	queue_submit(c, req)
  *	void	queue_committer_stop(c)
+ *	int	queue_track_note(c, env)
  *
  *	#include "queue_int.h"
  *
@@ -27,11 +28,21 @@
  *	rewritten without it, so the others are unaffected and as many as
  *	fit are stored. Only then does each request's done() run, on the
  *	committer's thread.
+ *
+ *	Tracking notes (mail refused at SMTP) are copied by
+ *	queue_track_note() and wait, at most QUEUE_NOTES_MAX of them, for the
+ *	next commit, or NOTE_DELAY_MS when no message comes: so a flood of
+ *	refusals costs at most one commit a second. They are written in a
+ *	child transaction after the messages (new ids, indexed like every
+ *	tracking record), so they never cost a message its commit; when that
+ *	fails, or the map is over 90% full, they are dropped: the log has
+ *	every refusal anyway.
  */
 
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "queue_int.h"
 
@@ -114,17 +125,71 @@ int	queue_spool(struct queue *q, const struct queue_env *env, const struct queue
 
 #define PENDING 1
 
+#define NOTE_DELAY_MS	1000		/* a note waits at most this for a commit */
+#define NOTE_MAP_FULL	0.9		/* no notes once the map is this full */
+
 struct queue_committer {
 	struct queue *q;
 	pthread_t thread;
 	pthread_mutex_t mu;
-	pthread_cond_t cv;
+	pthread_cond_t cv;		/* on CLOCK_MONOTONIC */
 	struct queue_req *head, *tail;
 	bool	stop;
 	size_t	max;
 	struct queue_req **batch;
 	int    *err;
+	/* tracking notes (queue_track_note): copies, waiting and taken */
+	struct queue_env *notes[QUEUE_NOTES_MAX], *taken[QUEUE_NOTES_MAX];
+	size_t	nnotes, ntaken;
+	int64_t	notes_since;		/* sg_mono_ms() of the oldest waiting */
 };
+
+/* map_nearly_full - notes are worth less than the mail that needs the room */
+
+static bool map_nearly_full(struct queue *q)
+{
+	MDB_envinfo info;
+	MDB_stat st;
+
+	if (mdb_env_info(q->env, &info) != 0 || mdb_env_stat(q->env, &st) != 0)
+		return (true);
+	return ((double) (info.me_last_pgno + 1) * st.ms_psize
+		> NOTE_MAP_FULL * (double) info.me_mapsize);
+}
+
+/*
+ * write_notes - the taken notes as tracking records, in a child of txn:
+ * they never cost a message its commit; when they fail they are dropped.
+ */
+static void write_notes(struct queue_committer *c, MDB_txn *parent)
+{
+	struct queue *q = c->q;
+	MDB_txn *txn;
+	int	err = 0;
+
+	if (c->ntaken == 0 || map_nearly_full(q) || mdb_txn_begin(q->env, parent, 0, &txn) != 0)
+		return;
+	for (size_t i = 0; i < c->ntaken && err == 0; i++) {
+		struct queue_env *e = c->taken[i];
+
+		if ((err = queue_new_id(q, txn, &e->id)) == 0
+		    && (err = queue_track_index_put(q, txn, e)) == 0)
+			err = queue_env_store(q, txn, q->db_track, e, 0);
+	}
+	if (err)
+		mdb_txn_abort(txn);
+	else
+		(void) mdb_txn_commit(txn);
+}
+
+static void free_taken(struct queue_committer *c)
+{
+	for (size_t i = 0; i < c->ntaken; i++) {
+		queue_env_free(c->taken[i]);
+		free(c->taken[i]);
+	}
+	c->ntaken = 0;
+}
 
 /* write_batch - one transaction for all; a failing request is left out */
 
@@ -156,6 +221,7 @@ again:
 			goto again;
 		}
 	}
+	write_notes(c, txn);
 	err = queue_txn_commit(txn);
 fail_rest:
 	for (i = 0; i < n; i++)
@@ -176,6 +242,36 @@ static size_t take_batch(struct queue_committer *c)
 	return (n);
 }
 
+/* take_notes - every waiting note rides this commit */
+
+static void take_notes(struct queue_committer *c)
+{
+	memcpy(c->taken, c->notes, c->nnotes * sizeof(*c->notes));
+	c->ntaken = c->nnotes;
+	c->nnotes = 0;
+}
+
+/* idle - nothing to commit yet: no message, and no note that waited long enough */
+
+static bool idle(struct queue_committer *c)
+{
+	struct timespec ts;
+	int64_t	due;
+
+	if (c->head != NULL || c->stop)
+		return (false);
+	if (c->nnotes == 0) {
+		pthread_cond_wait(&c->cv, &c->mu);
+		return (true);
+	}
+	if ((due = c->notes_since + NOTE_DELAY_MS) <= sg_mono_ms())
+		return (false);
+	ts.tv_sec = due / 1000;
+	ts.tv_nsec = (due % 1000) * 1000000;
+	pthread_cond_timedwait(&c->cv, &c->mu, &ts);
+	return (true);
+}
+
 static void *committer_main(void *arg)
 {
 	struct queue_committer *c = arg;
@@ -183,13 +279,15 @@ static void *committer_main(void *arg)
 
 	for (;;) {
 		pthread_mutex_lock(&c->mu);
-		while (c->head == NULL && !c->stop)
-			pthread_cond_wait(&c->cv, &c->mu);
+		while (idle(c))
+			;
 		n = take_batch(c);
+		take_notes(c);
 		pthread_mutex_unlock(&c->mu);
-		if (n == 0)
+		if (n == 0 && c->ntaken == 0)
 			break;		/* stopping, and nothing left */
 		write_batch(c, n);
+		free_taken(c);
 		bool	worker = false, delivery = false;
 
 		for (size_t i = 0; i < n; i++) {
@@ -215,6 +313,7 @@ static void *committer_main(void *arg)
 int	queue_committer_start(struct queue *q, struct queue_committer **out)
 {
 	struct queue_committer *c;
+	pthread_condattr_t ca;
 
 	*out = NULL;
 	if (q->flags & QUEUE_RDONLY)
@@ -225,7 +324,10 @@ int	queue_committer_start(struct queue *q, struct queue_committer **out)
 	c->batch = sg_xcalloc(c->max, sizeof(*c->batch));
 	c->err = sg_xcalloc(c->max, sizeof(*c->err));
 	pthread_mutex_init(&c->mu, NULL);
-	pthread_cond_init(&c->cv, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);	/* sg_mono_ms() */
+	pthread_cond_init(&c->cv, &ca);
+	pthread_condattr_destroy(&ca);
 	if (pthread_create(&c->thread, NULL, committer_main, c) != 0) {
 		pthread_mutex_destroy(&c->mu);
 		pthread_cond_destroy(&c->cv);
@@ -249,6 +351,43 @@ void	queue_submit(struct queue_committer *c, struct queue_req *r)
 	c->tail = r;
 	pthread_cond_signal(&c->cv);
 	pthread_mutex_unlock(&c->mu);
+}
+
+int	queue_track_note(struct queue_committer *c, const struct queue_env *in)
+{
+	struct queue_env tmp = *in, *e;
+	struct sg_buf b = SG_BUF_INIT;
+	int	err;
+
+	tmp.id = 1;				/* made at the commit */
+	tmp.state = QUEUE_DONE;
+	if ((err = queue_env_encode(&tmp, &b)) != 0) {
+		sg_buf_free(&b);
+		return (err);
+	}
+	e = sg_xcalloc(1, sizeof(*e));
+	queue_env_init(e);
+	if ((err = queue_env_decode(b.data, b.len, e)) != 0) {
+		sg_buf_free(&b);
+		queue_env_free(e);
+		free(e);
+		return (err);
+	}
+	e->raw = b.data;			/* the copy owns its strings */
+	e->raw_len = b.len;
+	pthread_mutex_lock(&c->mu);
+	if (c->nnotes == QUEUE_NOTES_MAX || c->stop) {
+		pthread_mutex_unlock(&c->mu);
+		queue_env_free(e);
+		free(e);
+		return (SG_ELIMIT);
+	}
+	if (c->nnotes == 0)
+		c->notes_since = sg_mono_ms();
+	c->notes[c->nnotes++] = e;
+	pthread_cond_signal(&c->cv);
+	pthread_mutex_unlock(&c->mu);
+	return (0);
 }
 
 void	queue_committer_stop(struct queue_committer *c)

@@ -104,6 +104,30 @@ typedef int smtpd_submit_fn(void *ctx, const struct smtpd_envelope *,
 			    const void *data, int fd, uint64_t len,
 			    smtpd_done_fn *done, void *arg);
 
+/*
+ * Message tracking of refused mail: a refused RCPT (its recipient) or a
+ * refused message (DATA or the final dot: every recipient) is handed to
+ * reject() with the reply, on the loop thread that refused it; reject()
+ * must copy what it keeps and never block. Everything else refused is
+ * only logged (event=reject).
+ */
+struct smtpd_rejection {
+	const char *session;		/* session id */
+	const char *client;		/* client address text */
+	const char *helo;
+	const char *listener;
+	const char *tls_version;	/* "" when plain */
+	const char *tls_cipher;
+	bool	outbound;		/* from one of own_servers */
+	const char *sender;		/* "" for the null path */
+	const char *const *rcpts;
+	size_t	nrcpts;
+	const char *command;		/* "RCPT", "DATA" or "end-of-data" */
+	const char *reply;		/* the whole reply line */
+};
+
+typedef void smtpd_reject_fn(void *ctx, const struct smtpd_rejection *);
+
 /* What smtpd_start() and smtpd_reload() need; copied, not kept. */
 struct smtpd_params {
 	const struct smtpd_conf *conf;
@@ -114,6 +138,7 @@ struct smtpd_params {
 	smtpd_submit_fn *submit;
 	void   *submit_ctx;
 	void   *tls;			/* struct certs_tls_server *, or NULL */
+	smtpd_reject_fn *reject;	/* NULL: refusals are only logged; ctx: submit_ctx */
 };
 
 struct smtpd;

@@ -257,6 +257,43 @@ static void conn_flush(struct smtpd_conn *c)
 		sg_buf_reset(out);
 }
 
+/*
+ * on_reject - a permanently refused recipient or message, for message
+ * tracking: for whom, and the reply. Temporary refusals (4xx: the client
+ * comes back) and every other refused command are only logged.
+ */
+static void on_reject(const struct smtpd_session *s, const char *reply)
+{
+	struct smtpd_conn *c = s->owner;
+	struct smtpd *d = c->lp->d;
+	const struct smtpd_tx *tx = s->tx;
+	const char *cmd = s->cmd ? s->cmd : s->state == SMTPD_S_DATA ? "end-of-data" : "";
+	const char *one = s->cmd_rcpt, **all = NULL;
+	struct smtpd_rejection r = {
+		.session = s->id,.client = s->peer_str,.helo = s->helo,.listener = s->listener,
+		.tls_version = s->tls_version,.tls_cipher = s->tls_cipher,.outbound = s->outbound,
+		.sender = tx && tx->sender ? tx->sender : "",.command = cmd,.reply = reply,
+	};
+
+	if (d->reject == NULL || reply[0] != '5')
+		return;
+	if (strcmp(cmd, "RCPT") == 0 && one != NULL && *one) {
+		r.rcpts = &one;
+		r.nrcpts = 1;
+	} else if ((strcmp(cmd, "DATA") == 0 || strcmp(cmd, "end-of-data") == 0) && tx
+		   && tx->nrcpts > 0) {
+		all = sg_xcalloc(tx->nrcpts, sizeof(*all));
+		for (size_t i = 0; i < tx->nrcpts; i++)
+			all[i] = tx->rcpts[i].addr;
+		r.rcpts = all;
+		r.nrcpts = tx->nrcpts;
+	} else {
+		return;
+	}
+	d->reject(d->submit_ctx, &r);
+	free(all);
+}
+
 /* submit - hand the complete message to the queue */
 
 static void on_done(void *arg, int err, const char *qid)
@@ -760,6 +797,8 @@ void	smtpd_conn_accept(struct smtpd_loop *lp, uv_stream_t *server, size_t listen
 			   atomic_fetch_add(&d->next_id, 1));
 	smtpd_policy_unref(pol);
 	c->s.now_ms = sg_now_ms();
+	c->s.on_reject = on_reject;
+	c->s.owner = c;
 	if (lp->stopping || !(c->admitted = smtpd_server_admit(d, (struct sockaddr *) &peer))) {
 		refuse_conn(c);
 		return;

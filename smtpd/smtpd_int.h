@@ -180,6 +180,9 @@ struct smtpd_session {
 	unsigned actions;		/* SMTPD_ACT_* */
 	int64_t	delay_ms;
 	int64_t	now_ms;			/* wall clock for Received, set by driver */
+	/* the driver's hook for each refused command (after its log line); NULL: none */
+	void	(*on_reject) (const struct smtpd_session *, const char *reply);
+	void   *owner;			/* the driver's, for on_reject */
 };
 
 /* smtpd_session.c */
@@ -275,6 +278,7 @@ struct smtpd {
 	struct sg_arena *arena;		/* listener names */
 	smtpd_submit_fn *submit;
 	void   *submit_ctx;
+	smtpd_reject_fn *reject;
 	struct certs_tls_server *tls;
 	struct smtpd_loop *loops;
 	size_t	nloops;

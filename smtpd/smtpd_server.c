@@ -367,6 +367,7 @@ int	smtpd_start(uv_loop_t *loop, const struct smtpd_params *p, struct smtpd **ou
 	d->arena = sg_arena_new();
 	d->submit = p->submit;
 	d->submit_ctx = p->submit_ctx;
+	d->reject = p->reject;
 	d->tls = p->tls;
 	pthread_mutex_init(&d->lock, NULL);
 	atomic_init(&d->next_id, (uint64_t) sg_now_ms() << 16);

@@ -125,6 +125,8 @@ static void log_reject(const struct smtpd_session *s, const char *reply)
 		s->cmd ? s->cmd : s->state == SMTPD_S_DATA ? "end-of-data" : "-",
 		sg_printable(f, sizeof(f), from, strlen(from)),
 		sg_printable(t, sizeof(t), to, strlen(to)), reply);
+	if (s->on_reject)
+		s->on_reject(s, reply);
 }
 
 static void refuse(struct smtpd_session *s, const char *fmt, ...)
