@@ -434,6 +434,54 @@ static void test_many_pages(void **state)
 	assert_true(r.ids[0] == last);
 }
 
+/* Notes of refused mail: written without a message to carry them, capped, flushed at stop. */
+static void test_notes(void **state)
+{
+	struct fix *f = *state;
+	struct queue_track_query qy = query();
+	struct queue_track_stats st;
+	struct queue_committer *c;
+	struct queue_rcpt *r;
+	struct queue_env e, got;
+	struct found res;
+	size_t	kept = 1;
+	int	err = 0;
+
+	queue_env_init(&e);
+	e.flags = QUEUE_F_REJECTED;
+	e.sender = "stranger@elsewhere.test";
+	e.direction = QUEUE_DIR_INBOUND;
+	r = queue_env_rcpt_add(&e, "victim@elsewhere.test");
+	r->state = QUEUE_RCPT_BOUNCED;
+	r->reply = "554 5.7.1 Relay access denied";
+	assert_int_equal(queue_committer_start(f->q, &c), 0);
+	assert_int_equal(queue_track_note(c, &e), 0);
+	assert_int_equal(queue_track_status_parse("rejected", 8, &qy.status), 0);
+	for (int i = 0; i < 300; i++) {		/* about a second, with no mail */
+		res = search(f->q, &qy, &st);
+		if (res.n == 1)
+			break;
+		usleep(10000);
+	}
+	assert_int_equal(res.n, 1);
+	queue_env_init(&got);
+	assert_int_equal(queue_get(f->q, res.ids[0], QUEUE_GET_TRACK, &got), 0);
+	assert_string_equal(queue_track_status_word(&got), "rejected");
+	assert_string_equal(queue_track_rcpt_word(&got, &got.rcpt[0]), "rejected");
+	assert_string_equal(got.rcpt[0].reply, "554 5.7.1 Relay access denied");
+	assert_int_equal(got.state, QUEUE_DONE);
+	queue_env_free(&got);
+	/* a flood: at most QUEUE_NOTES_MAX wait, the rest is refused */
+	for (int i = 0; i < 2 * QUEUE_NOTES_MAX && (err = queue_track_note(c, &e)) == 0; i++)
+		kept++;
+	assert_int_equal(err, SG_ELIMIT);
+	queue_committer_stop(c);		/* writes what waits */
+	qy.to = "victim@elsewhere.test";
+	res = search(f->q, &qy, &st);
+	assert_int_equal(st.matched, kept);
+	queue_env_free(&e);
+}
+
 int	main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -443,6 +491,7 @@ int	main(void)
 		cmocka_unit_test_setup_teardown(test_prune_unindexes, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_old_queue, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_many_pages, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_notes, fixture_setup, fixture_teardown),
 	};
 
 	return (cmocka_run_group_tests_name("queue_track", tests, NULL, NULL));
