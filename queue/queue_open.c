@@ -45,7 +45,9 @@
  *
  *	A writer's queue_open() also indexes tracking records that have
  *	no index entries yet (a queue from before the indexes), in
- *	transactions of a few thousand (queue_track_index_build).
+ *	transactions of a few thousand (queue_track_index_build); should
+ *	that fail (a full map), the next writer's open goes on with it and
+ *	searches meanwhile read the records.
  *
  *	queue_new_id() makes the next id inside a write transaction: the
  *	current time in the top 48 bits, or the last id + 1 if that is not
@@ -343,8 +345,9 @@ int	queue_open(const struct sg_conf_main *m, const struct queue_conf *c, int fla
 	}
 	if ((err = open_env(q)) != 0)
 		goto fail;
-	if (!(flags & QUEUE_RDONLY) && (err = queue_track_index_build(q)) != 0)
-		goto fail;
+	/* not fatal: until it is done (the next open tries again) a search reads records */
+	if (!(flags & QUEUE_RDONLY))
+		(void) queue_track_index_build(q);
 	if (!(flags & QUEUE_RDONLY))
 		queue_give_to_user(q, m);
 	if (!(flags & QUEUE_RDONLY))
