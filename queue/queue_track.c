@@ -207,8 +207,8 @@ int	queue_addr_from_key(const uint8_t *key, size_t len, char *out, size_t outlen
 	const uint8_t *nul = len ? memchr(key, 0, len) : NULL;
 	size_t	dlen, llen, n;
 
-	if (nul == NULL || len < 2 || key[len - 1] != 0)
-		return (-1);
+	if (nul == NULL || len < 2 || key[len - 1] != 0 || (size_t) (nul - key) + 2 > len)
+		return (-1);			/* two NULs: after the domain, at the end */
 	dlen = (size_t) (nul - key);
 	llen = len - dlen - 2;
 	if (llen + 1 + dlen + 1 > outlen || memchr(nul + 1, 0, llen) != NULL)

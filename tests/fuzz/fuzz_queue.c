@@ -2,19 +2,25 @@
  * NAME
  *	fuzz_queue 1
  * SUMMARY
- *	libFuzzer target: the queue's envelope record decoder
+ *	libFuzzer target: the queue's envelope record decoder, tracking keys
  * DESCRIPTION
  *	Decodes the bytes, with their exact length and no slack (ASan
  *	catches a read past len). What decodes must be internally sound:
  *	every string NUL-terminated within the limits, every enum in
  *	range, and re-encoding then decoding it again must give the same
- *	bytes (the encoder accepts everything the decoder accepts).
+ *	bytes (the encoder accepts everything the decoder accepts). Its
+ *	tracking words and summary must be made without trouble, and its
+ *	sender's index key must turn back into the sender (lower-cased).
+ *	The same bytes are also read as an index key from disk
+ *	(queue_addr_from_key, with queue/'s private header: it is what
+ *	reads those keys).
  */
 
 #include <stdlib.h>
 #include <string.h>
 
 #include "queue/queue.h"
+#include "queue/queue_int.h"
 
 int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t len);
 
@@ -29,8 +35,36 @@ static void check_sound(const struct queue_env *e)
 			abort();
 }
 
+/* check_track - words, summary, and the sender's key back to the sender */
+
+static void check_track(const struct queue_env *e)
+{
+	uint8_t	key[QUEUE_ADDRKEY_MAX], sum[4 + QUEUE_MAX_STRING];
+	char	back[QUEUE_ADDRKEY_MAX + 2], low[QUEUE_MAX_STRING + 1];
+	const char *at = strrchr(e->sender, '@');
+	size_t	n = strlen(e->sender), k;
+
+	if (strcmp(queue_track_status_word(e), "unknown") == 0 || queue_track_status(e) == 0)
+		abort();
+	for (size_t i = 0; i < e->nrcpt; i++)
+		(void) queue_track_rcpt_word(e, &e->rcpt[i]);
+	if (queue_track_summary(e, sum, sizeof(sum)) < 4)
+		abort();
+	k = queue_addr_key(e->sender, key);
+	if (k < 2 || k > QUEUE_ADDRKEY_MAX || queue_addr_from_key(key, k, back, sizeof(back)) < 0)
+		abort();
+	if (n > 200 || (at && (at[1] == 0 || strlen(at + 1) > 200)))
+		return;				/* cut, or no domain to put back */
+	for (size_t i = 0; i <= n; i++)
+		low[i] = e->sender[i] >= 'A' && e->sender[i] <= 'Z' ? e->sender[i] + 32 : e->sender[i];
+	if (strcmp(back, low) != 0)
+		abort();
+}
+
 int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 {
+	char	addr[QUEUE_ADDRKEY_MAX + 2];
+
 	uint8_t *copy = malloc(len ? len : 1);
 	struct queue_env e, again;
 	struct sg_buf b1 = SG_BUF_INIT, b2 = SG_BUF_INIT;
@@ -38,8 +72,11 @@ int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 	memcpy(copy, data, len);
 	queue_env_init(&e);
 	queue_env_init(&again);
+	if (queue_addr_from_key(copy, len, addr, sizeof(addr)) >= 0 && strlen(addr) >= sizeof(addr))
+		abort();
 	if (queue_env_decode(copy, len, &e) == 0) {
 		check_sound(&e);
+		check_track(&e);
 		if (queue_env_encode(&e, &b1) != 0)
 			abort();
 		if (queue_env_decode(b1.data, b1.len, &again) != 0)
