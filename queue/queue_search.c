@@ -100,6 +100,8 @@ static void sort_unique(struct idvec *v)
 {
 	size_t	k = 0;
 
+	if (v->n < 2)
+		return;				/* v->v may be NULL */
 	qsort(v->v, v->n, sizeof(*v->v), desc);
 	for (size_t i = 0; i < v->n; i++)
 		if (k == 0 || v->v[k - 1] != v->v[i])
