@@ -264,7 +264,27 @@ static void put_rcpt_json(FILE *fp, const struct queue_env *e, const struct queu
 	putc_unlocked('}', fp);
 }
 
-/* put_notes - the worker's note, "key=value; key=value", as a JSON object */
+/* next_note - the next pair of a worker note "key=value; key=value" at *p; false: none left */
+
+static bool next_note(const char **p, char *key, size_t klen, char *val, size_t vlen)
+{
+	while (**p) {
+		const char *s = *p, *end = strstr(s, "; "), *eq;
+
+		if (end == NULL)
+			end = s + strlen(s);
+		*p = *end ? end + 2 : end;
+		eq = memchr(s, '=', (size_t) (end - s));
+		if (eq == NULL || eq == s || (size_t) (eq - s) >= klen)
+			continue;
+		snprintf(key, klen, "%.*s", (int) (eq - s), s);
+		snprintf(val, vlen, "%.*s", (int) (end - eq - 1), eq + 1);
+		return (true);
+	}
+	return (false);
+}
+
+/* put_notes - the worker's note as a JSON object */
 
 static void put_notes(FILE *fp, const char *note)
 {
@@ -272,16 +292,7 @@ static void put_notes(FILE *fp, const char *note)
 	bool	first = true;
 
 	putc_unlocked('{', fp);
-	for (const char *p = note, *end; *p; p = *end ? end + 2 : end) {
-		const char *eq;
-
-		if ((end = strstr(p, "; ")) == NULL)
-			end = p + strlen(p);
-		eq = memchr(p, '=', (size_t) (end - p));
-		if (eq == NULL || eq == p || (size_t) (eq - p) >= sizeof(key))
-			continue;
-		snprintf(key, sizeof(key), "%.*s", (int) (eq - p), p);
-		snprintf(val, sizeof(val), "%.*s", (int) (end - eq - 1), eq + 1);
+	while (next_note(&note, key, sizeof(key), val, sizeof(val))) {
 		sealctl_json_kv_str(fp, key, val, first);
 		first = false;
 	}
@@ -412,17 +423,12 @@ static int cmd_search(const struct sealgate_conf *conf, const struct track_opts 
 
 static void show_notes(const char *note)
 {
-	char	val[QUEUE_MAX_STRING + 1];
+	char	key[64], val[QUEUE_MAX_STRING + 1];
 
-	for (const char *p = note, *end; *p; p = *end ? end + 2 : end) {
-		const char *eq;
-
-		if ((end = strstr(p, "; ")) == NULL)
-			end = p + strlen(p);
-		if ((eq = memchr(p, '=', (size_t) (end - p))) == NULL || eq == p)
-			continue;
-		printf("  %.*s: ", (int) (eq - p), p);
-		snprintf(val, sizeof(val), "%.*s", (int) (end - eq - 1), eq + 1);
+	while (next_note(&note, key, sizeof(key), val, sizeof(val))) {
+		fputs("  ", stdout);
+		sealctl_put_text(stdout, key, sizeof(key));
+		fputs(": ", stdout);
 		sealctl_put_text(stdout, val, QUEUE_MAX_STRING);
 		putchar('\n');
 	}

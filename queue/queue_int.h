@@ -103,7 +103,7 @@ int	queue_addr_from_key(const uint8_t *key, size_t len, char *out, size_t outlen
 size_t	queue_track_summary(const struct queue_env *, uint8_t *out, size_t outlen);
 void	queue_track_fold(const char *s, size_t len, char *out);
 bool	queue_track_indexed(struct queue *, MDB_txn *);
-int	queue_track_index_put(struct queue *, MDB_txn *, const struct queue_env *);
+int	queue_track_store(struct queue *, MDB_txn *, const struct queue_env *);
 int	queue_track_index_del(struct queue *, MDB_txn *, const struct queue_env *);
 int	queue_track_index_build(struct queue *);
 int	queue_meta_get(struct queue *, MDB_txn *, const char *name, uint64_t *v);

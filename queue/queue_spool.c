@@ -172,9 +172,8 @@ static void write_notes(struct queue_committer *c, MDB_txn *parent)
 	for (size_t i = 0; i < c->ntaken && err == 0; i++) {
 		struct queue_env *e = c->taken[i];
 
-		if ((err = queue_new_id(q, txn, &e->id)) == 0
-		    && (err = queue_track_index_put(q, txn, e)) == 0)
-			err = queue_env_store(q, txn, q->db_track, e, 0);
+		if ((err = queue_new_id(q, txn, &e->id)) == 0)
+			err = queue_track_store(q, txn, e);
 	}
 	if (err)
 		mdb_txn_abort(txn);

@@ -190,9 +190,7 @@ int	queue_retire(struct queue *q, MDB_txn *txn, struct queue_env *env, const cha
 	env->state = QUEUE_DONE;
 	if (reason)
 		env->reason = reason;
-	if ((err = queue_track_index_put(q, txn, env)) != 0)
-		return (err);
-	return (queue_env_store(q, txn, q->db_track, env, 0));
+	return (queue_track_store(q, txn, env));
 }
 
 int	queue_quarantine_txn(struct queue *q, MDB_txn *txn, uint64_t id)

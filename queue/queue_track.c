@@ -18,7 +18,7 @@
  *	size_t	queue_track_summary(env, out, outlen)
  *	void	queue_track_fold(s, len, out)
  *	bool	queue_track_indexed(q, txn)
- *	int	queue_track_index_put(q, txn, env)
+ *	int	queue_track_store(q, txn, env)
  *	int	queue_track_index_del(q, txn, env)
  *	int	queue_track_index_build(q)
  * DESCRIPTION
@@ -43,11 +43,10 @@
  *	by subject, status or time reads summaries, about a tenth of the
  *	bytes of the records.
  *
- *	queue_track_index_put() writes the index entries of a tracking
- *	record inside the caller's write transaction (the one storing the
- *	record); when a record of that id is already stored, its entries are
- *	removed first. queue_track_index_del() removes them (pruning).
- *	Both are no-ops on a queue opened read-only without the tables.
+ *	queue_track_store() stores a tracking record and its index entries
+ *	inside the caller's write transaction; when a record of that id is
+ *	already stored (never by the roles), its entries are replaced too.
+ *	queue_track_index_del() removes a record's entries (pruning).
  *
  *	queue_track_index_build() indexes the tracking records of a queue
  *	from before the indexes, resumably, INDEX_PER_TXN records per write
@@ -297,21 +296,25 @@ int	queue_track_index_del(struct queue *q, MDB_txn *txn, const struct queue_env 
 	return (entries(q, txn, e, true));
 }
 
-int	queue_track_index_put(struct queue *q, MDB_txn *txn, const struct queue_env *e)
+int	queue_track_store(struct queue *q, MDB_txn *txn, const struct queue_env *e)
 {
 	struct queue_env old;
 	int	err;
 
-	if (q->db_tsum == 0)
-		return (0);
-	queue_env_init(&old);
-	err = queue_env_load(q, txn, q->db_track, e->id, &old);
-	if (err == 0)
-		err = entries(q, txn, &old, true);	/* stored again: the old ones go */
-	else if (err == SG_ENOTFOUND || err == SG_ECORRUPT)
-		err = 0;
-	queue_env_free(&old);
-	return (err ? err : entries(q, txn, e, false));
+	/* mostly a new id: one put finds out, no look-up first */
+	if ((err = queue_env_store(q, txn, q->db_track, e, MDB_NOOVERWRITE)) == SG_EEXIST) {
+		queue_env_init(&old);
+		if ((err = queue_env_load(q, txn, q->db_track, e->id, &old)) == 0 && q->db_tsum)
+			err = entries(q, txn, &old, true);	/* stored again: the old ones go */
+		else if (err == SG_ECORRUPT)
+			err = 0;
+		queue_env_free(&old);
+		if (err == 0)
+			err = queue_env_store(q, txn, q->db_track, e, 0);
+	}
+	if (err || q->db_tsum == 0)
+		return (err);
+	return (entries(q, txn, e, false));
 }
 
 /* ------------------------------------------------------------ build */
