@@ -9,9 +9,10 @@
  *	extern const struct role_ops role_smtpd_ops;
  * DESCRIPTION
  *	Binds the smtpd component to the role runtime (role.c) and to the
- *	queue. start() opens the certificate database read-only when a
- *	listener uses TLS, binds every listener (smtpd_start), opens the
- *	queue and starts its group committer; the runtime then drops root
+ *	queue. start() opens the queue and starts its group committer, opens
+ *	the certificate database read-only when a listener uses TLS, then
+ *	binds every listener (smtpd_start: from then on connections are
+ *	taken, so the committer must exist already); the runtime then drops root
  *	for the configured user and group. It tells the master each
  *	listener it bound, or, when it cannot start, why each is not bound
  *	(status_report_listener()). Each complete message becomes
@@ -154,8 +155,6 @@ static void track_reject(void *ctx, const struct smtpd_rejection *r)
 	char	dsn[16], reason[64];
 	int	err = 0;
 
-	if (rs->committer == NULL)
-		return;				/* the queue is still being opened */
 	dsn_of(r->reply, dsn, sizeof(dsn));
 	snprintf(reason, sizeof(reason), "refused at SMTP (%s)", r->command);
 	queue_env_init(&e);
@@ -331,6 +330,18 @@ static void *smtpd_role_start(uv_loop_t *loop, const struct sealgate_conf *conf)
 
 	raise_fd_limit(&conf->smtpd);
 	rs->loops = conf->smtpd.loops;
+	/*
+	 * The queue first: once smtpd_start() returns, its loop threads take
+	 * connections, and a message or a refusal note may reach the
+	 * committer at once.
+	 */
+	if ((err = queue_open(&conf->main, &conf->queue, 0, &rs->queue)) < 0
+	    || (err = queue_committer_start(rs->queue, &rs->committer)) < 0) {
+		snprintf(line, sizeof(line), "the queue cannot be opened: %s", sg_strerror(err));
+		report_listeners(conf, &errors, line);
+		sg_error("event=queue_open_failed error=\"%s\"", sg_strerror(err));
+		return (NULL);
+	}
 	if ((err = tls_open(rs, conf)) < 0) {
 		snprintf(line, sizeof(line), "no usable TLS server certificate (certs.tls_cert "
 			 "\"%s\"): %s", conf->certs.tls_cert, sg_strerror(err));
@@ -353,11 +364,6 @@ static void *smtpd_role_start(uv_loop_t *loop, const struct sealgate_conf *conf)
 	}
 	report_listeners(conf, &errors, NULL);
 	sg_buf_free(&errors);
-	if ((err = queue_open(&conf->main, &conf->queue, 0, &rs->queue)) < 0
-	    || (err = queue_committer_start(rs->queue, &rs->committer)) < 0) {
-		sg_error("event=queue_open_failed error=\"%s\"", sg_strerror(err));
-		return (NULL);
-	}
 	return (rs);
 }
 
