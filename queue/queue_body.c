@@ -190,7 +190,7 @@ int	queue_body_read(struct queue *q, uint64_t id, enum queue_body_kind kind,
 		err = copy_out(c, d, id, used, off, buf, len, got);
 		mdb_cursor_close(c);
 	}
-	mdb_txn_abort(txn);
+	queue_txn_abort(txn);
 	return (err);
 }
 
@@ -206,7 +206,7 @@ int	queue_body_foreach(struct queue *q, uint64_t id, enum queue_body_kind kind,
 	if ((err = queue_txn_begin(q, true, &txn)) != 0)
 		return (err);
 	if ((err = open_body(q, txn, id, kind, &c, &d, &used)) != 0) {
-		mdb_txn_abort(txn);
+		queue_txn_abort(txn);
 		return (err);
 	}
 	if (which)
@@ -223,7 +223,7 @@ int	queue_body_foreach(struct queue *q, uint64_t id, enum queue_body_kind kind,
 		}
 	}
 	mdb_cursor_close(c);
-	mdb_txn_abort(txn);
+	queue_txn_abort(txn);
 	return (err);
 }
 

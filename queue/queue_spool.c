@@ -90,7 +90,7 @@ static int spool_once(struct queue *q, const struct queue_env *env,
 	if ((err = queue_txn_begin(q, false, &txn)) != 0)
 		return (err);
 	if ((err = queue_spool_txn(q, txn, env, body, id)) != 0) {
-		mdb_txn_abort(txn);
+		queue_txn_abort(txn);
 		return (err);
 	}
 	return (queue_txn_commit(txn));
@@ -146,7 +146,7 @@ again:
 		struct queue_req *r = c->batch[i];
 
 		if ((err = queue_spool_txn(c->q, txn, r->env, &r->body, &r->id)) != 0) {
-			mdb_txn_abort(txn);
+			queue_txn_abort(txn);
 			if (err == SG_EFULL && !nudged) {
 				queue_nudge(c->q);	/* space freed by the last commit */
 				nudged = true;

@@ -222,7 +222,7 @@ int	queue_quarantine(struct queue *q, uint64_t id)
 	if ((err = queue_txn_begin(q, false, &txn)) != 0)
 		return (err);
 	if ((err = queue_quarantine_txn(q, txn, id)) != 0) {
-		mdb_txn_abort(txn);
+		queue_txn_abort(txn);
 		return (err);
 	}
 	return (queue_txn_commit(txn));
@@ -237,7 +237,7 @@ int	queue_corrupt_count(struct queue *q, size_t *n)
 	if ((err = queue_txn_begin(q, true, &txn)) != 0)
 		return (err);
 	err = queue_err(mdb_stat(txn, q->db_corrupt, &st));
-	mdb_txn_abort(txn);
+	queue_txn_abort(txn);
 	*n = err ? 0 : st.ms_entries;
 	return (err);
 }
