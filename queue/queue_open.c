@@ -37,7 +37,9 @@
  *
  *	queue_txn_begin() adopts a map grown by another process
  *	(MDB_MAP_RESIZED). queue_err() maps LMDB and errno codes to sg_err:
- *	map full and disk full are SG_EFULL. Every top-level transaction of
+ *	map full and disk full are SG_EFULL (also a commit that failed with
+ *	EIO on a filesystem with less than a megabyte left: LMDB reports a
+ *	write cut short for want of space as EIO). Every top-level transaction of
  *	queue/ begins with queue_txn_begin() and ends with queue_txn_commit()
  *	or queue_txn_abort() (nested ones, named sub, use LMDB's own calls):
  *	in between it holds the environment's lock for reading.
@@ -73,6 +75,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -204,12 +207,34 @@ static struct queue *queue_of(MDB_txn *txn)
 	return (mdb_env_get_userctx(mdb_txn_env(txn)));
 }
 
+/*
+ * nearly_full - is the queue's filesystem (all but) full? LMDB reports a
+ * write that the filesystem cut short for want of space as EIO, not
+ * ENOSPC ("short write, filesystem full?"): a commit that fails with EIO
+ * on a filesystem with less than NEARLY_FULL left is taken for a full
+ * disk, which it almost surely is (and both are temporary failures).
+ */
+#define NEARLY_FULL	(1u << 20)
+
+static bool nearly_full(const struct queue *q)
+{
+	struct statvfs st;
+	uint64_t left;
+
+	if (statvfs(q->dir, &st) != 0)
+		return (false);
+	left = (uint64_t) (geteuid() == 0 ? st.f_bfree : st.f_bavail) * st.f_frsize;
+	return (left < NEARLY_FULL);
+}
+
 int	queue_txn_commit(MDB_txn *txn)
 {
 	struct queue *q = queue_of(txn);
 	int	rc = mdb_txn_commit(txn);
 
 	pthread_rwlock_unlock(&q->envlock);
+	if (rc == EIO && nearly_full(q))
+		rc = ENOSPC;
 	return (queue_err(rc));
 }
 
