@@ -699,14 +699,19 @@ void	dl_job_done(struct dl_job *j, const char *relay, const char *tls)
 
 /* ------------------------------------------------------- new units */
 
-/* scan_8bit - any byte >= 0x80? A word at a time: it reads every body. */
-
+/*
+ * scan_8bit - any byte >= 0x80? A word at a time: it reads every body.
+ * Once one is found the rest is not looked at, but the walk goes on to
+ * the end, so that the queue checks the whole body against its envelope.
+ */
 static int scan_8bit(const void *chunk, size_t len, void *arg)
 {
 	const unsigned char *p = chunk;
 	uint64_t acc = 0, w;
 	size_t	i = 0;
 
+	if (*(bool *) arg)
+		return (0);
 	for (; i + 8 <= len; i += 8) {
 		memcpy(&w, p + i, 8);
 		acc |= w;
@@ -716,7 +721,7 @@ static int scan_8bit(const void *chunk, size_t len, void *arg)
 	if ((acc & 0x8080808080808080ULL) == 0)
 		return (0);
 	*(bool *) arg = true;
-	return (1);
+	return (0);
 }
 
 static void local_result(struct dl_rres *r, int status, const char *enh, const char *reason)
@@ -818,8 +823,14 @@ static void unit_start(struct delivery_agent *a, uint64_t id, int64_t now)
 		unit_free(u);
 		return;
 	}
+	/* also the check of the body: a corrupt one is quarantined, never sent */
+	if ((rc = queue_body_foreach(a->q, id, QUEUE_BODY_PROCESSED, scan_8bit, &u->eightbit,
+				     NULL)) < 0) {
+		sg_warn("id=%s event=get_failed error=\"%s\"", u->idstr, sg_strerror(rc));
+		unit_free(u);
+		return;
+	}
 	u->res = sg_xcalloc(u->env.nrcpt ? u->env.nrcpt : 1, sizeof(*u->res));
-	queue_body_foreach(a->q, id, QUEUE_BODY_PROCESSED, scan_8bit, &u->eightbit, NULL);
 	g = sg_xcalloc(u->env.nrcpt + 1, sizeof(*g));
 	jobs = sg_xcalloc(u->env.nrcpt + 1, sizeof(*jobs));
 	for (size_t i = 0; i < u->env.nrcpt; i++) {

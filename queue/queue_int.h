@@ -80,6 +80,7 @@ int	queue_taken_del(struct queue *, MDB_txn *, uint64_t id);
 int	queue_unlink(struct queue *, MDB_txn *, const struct queue_env *);
 int	queue_retire(struct queue *, MDB_txn *, struct queue_env *, const char *reason);
 int	queue_quarantine_txn(struct queue *, MDB_txn *, uint64_t id);
+int	queue_quarantine_why(struct queue *, MDB_txn *, uint64_t id, const char *why);
 
 /* queue_body.c */
 int	queue_body_write(struct queue *, MDB_txn *, uint64_t id, enum queue_body_kind,

@@ -134,3 +134,36 @@ def wait_arrived(sink, tag, timeout=20):
     def found():
         return [m for m in sink.messages if tag.encode() in m["body"]]
     return wait_until(found, timeout, what=f"{tag} at the sink")
+
+
+# --------------------------------------------------- the queue, by hand
+
+CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+def id_key(qid):
+    """The LMDB key (8 bytes, big-endian) of a queue id's text."""
+    n = 0
+    for c in qid.upper():
+        n = n * 32 + CROCKFORD.index(c)
+    return n.to_bytes(8, "big")
+
+
+def lmdb_records(queue_dir, db):
+    """Every (key, value) of one named database, read with mdb_dump."""
+    out = subprocess.run(["mdb_dump", "-s", db, str(queue_dir)], check=True,
+                         capture_output=True, text=True).stdout
+    lines = out.split("HEADER=END\n", 1)[1].split("DATA=END", 1)[0].split()
+    return [(bytes.fromhex(lines[i]), bytes.fromhex(lines[i + 1]))
+            for i in range(0, len(lines), 2)]
+
+
+def lmdb_put(queue_dir, db, key, value):
+    """Store value under key in one named database with mdb_load: the way a
+    bad sector or a bug elsewhere would leave a record, while the gateway
+    runs (LMDB serialises the write with the gateway's own)."""
+    dump = Path(queue_dir).parent / f"corrupt-{db}.dump"
+    dump.write_text("VERSION=3\nformat=bytevalue\ndatabase=%s\ntype=btree\nHEADER=END\n"
+                    " %s\n %s\nDATA=END\n" % (db, key.hex(), value.hex()))
+    subprocess.run(["mdb_load", "-s", db, "-f", str(dump), str(queue_dir)], check=True,
+                   capture_output=True)
