@@ -167,3 +167,232 @@ def lmdb_put(queue_dir, db, key, value):
                     " %s\n %s\nDATA=END\n" % (db, key.hex(), value.hex()))
     subprocess.run(["mdb_load", "-s", db, "-f", str(dump), str(queue_dir)], check=True,
                    capture_output=True)
+
+
+# ------------------------------------------------------------ DNS faults
+
+class FaultDns:
+    """A DNS server on 127.0.0.1 (UDP; TCP only when tcp=True) that misbehaves
+    by name. The first label of the name asked decides:
+
+        timeout    no answer at all
+        servfail   RCODE 2
+        refused    RCODE 5
+        loop       NOERROR with a CNAME loop: NAME -> x.NAME -> NAME
+        trunc      TC=1 and no records (and, by default, no TCP to retry on)
+        garbage    a reply whose answer section does not parse
+        ok         NOERROR: MX 10 mx.NAME, and mx.NAME A 127.0.0.11
+        cname      NAME is a CNAME of host.NAME, which has an A record and no MX
+        anything else: NXDOMAIN
+
+    `mode_for` (a dict name -> mode) overrides the first label, so a test can
+    turn a domain good again: dns.mode_for["flaky.test"] = "ok".
+    """
+
+    def __init__(self, mx_addr="127.0.0.11", tcp=False):
+        import socket
+        import threading
+        self.mx_addr = mx_addr
+        self.mode_for = {}
+        self.queries = []
+        self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.udp.bind(("127.0.0.1", 0))
+        self.port = self.udp.getsockname()[1]
+        self.tcp = None
+        if tcp:
+            self.tcp = socket.socket()
+            self.tcp.bind(("127.0.0.1", self.port))
+            self.tcp.listen(8)
+        self._stop = False
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    @property
+    def server(self):
+        return f"127.0.0.1:{self.port}"
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop = True
+        self.udp.close()
+        if self.tcp:
+            self.tcp.close()
+        self._thread.join(5)
+
+    def _serve(self):
+        import select
+        socks = [self.udp] + ([self.tcp] if self.tcp else [])
+        while not self._stop:
+            try:
+                ready, _, _ = select.select(socks, [], [], 0.2)
+            except (OSError, ValueError):
+                return
+            for s in ready:
+                try:
+                    if s is self.udp:
+                        q, addr = self.udp.recvfrom(4096)
+                        r = self.answer(q)
+                        if r:
+                            self.udp.sendto(r, addr)
+                    else:
+                        c, _ = self.tcp.accept()
+                        with c:
+                            c.settimeout(2)
+                            n = int.from_bytes(c.recv(2), "big")
+                            r = self.answer(c.recv(n), tcp=True)
+                            if r:
+                                c.sendall(len(r).to_bytes(2, "big") + r)
+                except OSError:
+                    continue
+
+    @staticmethod
+    def _name(q, off):
+        labels = []
+        while q[off]:
+            n = q[off]
+            labels.append(q[off + 1:off + 1 + n].decode("latin-1"))
+            off += 1 + n
+        return ".".join(labels).lower(), off + 1
+
+    @staticmethod
+    def _encode(name):
+        out = b""
+        for label in name.split("."):
+            if label:
+                out += bytes([len(label)]) + label.encode()
+        return out + b"\0"
+
+    def _rr(self, name, rtype, rdata):
+        import struct
+        return self._encode(name) + struct.pack(">HHIH", rtype, 1, 60, len(rdata)) + rdata
+
+    def answer(self, q, tcp=False):
+        import struct
+        qid, _flags, qd = struct.unpack(">HHH", q[:6])
+        name, off = self._name(q, 12)
+        qtype = struct.unpack(">H", q[off:off + 2])[0]
+        question = q[12:off + 4]
+        self.queries.append((name, qtype))
+        base = name.split(".", 1)[1] if name.startswith(("mx.", "x.", "host.")) else name
+        mode = self.mode_for.get(base, base.split(".")[0])
+        rcode, tc, answers = 0, 0, []
+        if mode == "timeout":
+            return None
+        if mode in ("servfail", "refused"):
+            rcode = 2 if mode == "servfail" else 5
+        elif mode == "loop":
+            other = f"x.{base}" if name == base else base
+            answers = [self._rr(name, 5, self._encode(other)),
+                       self._rr(other, 5, self._encode(name))]
+        elif mode == "trunc" and not tcp:
+            tc = 1
+        elif mode == "garbage":
+            hdr = struct.pack(">HHHHHH", qid, 0x8180, 1, 3, 0, 0)
+            return hdr + question + b"\xc0\x0c\x00\x0f\x00\x01" + b"\xff" * 7
+        elif mode == "cname":
+            # the domain is an alias of a host that has an address and no MX
+            host, a = f"host.{base}", bytes(map(int, self.mx_addr.split(".")))
+            if name == base:
+                answers = [self._rr(name, 5, self._encode(host))]
+            if qtype == 1:
+                answers.append(self._rr(host, 1, a))
+        elif mode in ("ok", "trunc"):
+            if qtype == 15 and not name.startswith("mx."):
+                answers = [self._rr(name, 15, struct.pack(">H", 10) +
+                                    self._encode(f"mx.{base}"))]
+            elif qtype == 1 and name.startswith("mx."):
+                answers = [self._rr(name, 1, bytes(map(int, self.mx_addr.split("."))))]
+        else:
+            rcode = 3
+        flags = 0x8000 | 0x0100 | 0x0080 | (tc << 9) | rcode
+        return struct.pack(">HHHHHH", qid, flags, 1, len(answers), 0, 0) + question + \
+            b"".join(answers)
+
+
+# ------------------------------------------------------- next-hop faults
+
+def faulty_peer(fault, bad_sessions=1, stall=0.0, **kw):
+    """An SmtpPeer (peers.py) whose first bad_sessions sessions misbehave:
+
+        drop     closes the connection after a few lines of DATA
+        stall    reads the whole message, waits `stall` seconds, then
+                 answers 250 -- and records the message -- only if the
+                 client is still there (a client that gave up before the
+                 reply cannot count on the message; a real server might
+                 still have kept it: see the README on duplicates)
+        garbage  answers the final dot with bytes that are no SMTP reply
+
+    Later sessions are the ordinary recording sink.
+    """
+    import asyncio
+
+    from peers import SmtpPeer
+
+    class FaultyPeer(SmtpPeer):
+        async def _dialogue(self, s, index, reader, writer):
+            if index >= bad_sessions:
+                return await super()._dialogue(s, index, reader, writer)
+            await self._send(writer, self.greeting)
+            rcpts, sender = [], None
+            while True:
+                raw = await reader.readline()
+                if not raw:
+                    return
+                line = raw.decode("latin-1").rstrip("\r\n")
+                with self._lock:
+                    s.commands.append((False, line))
+                verb = line.split(" ", 1)[0].split(":", 1)[0].upper()
+                if verb in ("EHLO", "HELO"):
+                    await self._send(writer, f"250-{self.name}\r\n250-PIPELINING\r\n250 8BITMIME")
+                elif verb == "MAIL":
+                    sender = line[10:].split(">")[0].lstrip("<")
+                    await self._send(writer, "250 2.1.0 ok")
+                elif verb == "RCPT":
+                    rcpts.append(line[8:].split(">")[0].lstrip("<"))
+                    await self._send(writer, "250 2.1.5 ok")
+                elif verb == "DATA":
+                    await self._send(writer, "354 go ahead")
+                    body = await self._bad_body(reader, writer)
+                    if body is None:
+                        return
+                    with self._lock:
+                        self.messages.append({"sender": sender, "rcpts": rcpts,
+                                              "body": body, "tls": False})
+                    await self._send(writer, "250 2.0.0 queued after a stall")
+                    rcpts = []
+                elif verb == "QUIT":
+                    await self._send(writer, "221 bye")
+                    return
+                else:
+                    await self._send(writer, "250 ok")
+
+        async def _bad_body(self, reader, writer):
+            """The message, or None when this session is to fail."""
+            lines = []
+            while True:
+                raw = await reader.readline()
+                if not raw:
+                    return None
+                if raw == b".\r\n":
+                    break
+                lines.append(raw[1:] if raw.startswith(b".") else raw)
+                if fault == "drop" and len(lines) > 3:
+                    return None                 # the connection goes, mid-DATA
+            if fault == "garbage":
+                writer.write(b"\x00\xff\xfeHTTP/1.1 200 OK\r\nnot smtp\r\n")
+                await writer.drain()
+                await asyncio.sleep(0.5)
+                return None
+            if fault == "stall":
+                await asyncio.sleep(stall)
+                try:
+                    await asyncio.wait_for(reader.read(1), 0.05)
+                    if reader.at_eof():
+                        return None             # the client has gone: no 250 reaches it
+                except asyncio.TimeoutError:
+                    pass
+            return b"".join(lines)
+
+    return FaultyPeer(**kw)
