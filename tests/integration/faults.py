@@ -396,3 +396,91 @@ def faulty_peer(fault, bad_sessions=1, stall=0.0, **kw):
             return b"".join(lines)
 
     return FaultyPeer(**kw)
+
+
+# ------------------------------------------------- OCSP and CRL faults
+
+class BadHttp:
+    """An HTTP server on 127.0.0.1:port that misbehaves:
+
+        hang     reads the request and never answers (until the test ends)
+        garbage  answers 200 with content_type and bytes that are no DER
+
+    `requests` counts requests seen; `hanging` is how many connections it
+    holds open right now (a "meanwhile" can be checked against it).
+    """
+
+    def __init__(self, port, mode, content_type="application/ocsp-response"):
+        import socket
+        import threading
+        self.port = port
+        self.mode = mode
+        self.content_type = content_type
+        self.requests = 0
+        self.hanging = 0
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", port))
+        self.sock.listen(16)
+        self.sock.settimeout(0.2)
+        self._threads = []
+        self._accept = threading.Thread(target=self._serve, daemon=True)
+
+    def __enter__(self):
+        self._accept.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._accept.join(5)
+        for t in self._threads:
+            t.join(5)
+        self.sock.close()
+
+    def _serve(self):
+        import socket
+        import threading
+        while not self._stop.is_set():
+            try:
+                c, _ = self.sock.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            t = threading.Thread(target=self._one, args=(c,), daemon=True)
+            self._threads.append(t)
+            t.start()
+
+    def _one(self, c):
+        with c:
+            c.settimeout(5)
+            try:
+                data = c.recv(65536)
+            except OSError:
+                return
+            if not data:
+                return
+            with self._lock:
+                self.requests += 1
+            if self.mode == "hang":
+                with self._lock:
+                    self.hanging += 1
+                # hold the connection until the client gives up or the test ends
+                c.settimeout(0.1)
+                while not self._stop.is_set():
+                    try:
+                        if c.recv(65536) == b"":
+                            break
+                    except OSError as e:
+                        import socket
+                        if isinstance(e, socket.timeout):
+                            continue
+                        break
+                with self._lock:
+                    self.hanging -= 1
+                return
+            body = b"\x30\x82\xff\xff garbage, not DER " * 4
+            c.sendall(b"HTTP/1.0 200 OK\r\nContent-Type: " + self.content_type.encode() +
+                      b"\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
