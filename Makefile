@@ -121,6 +121,13 @@ test-crash: deps
 	SEALGATE_BIN=$(abspath $(BINDIR)) SEALGATE_CRASH_LONG=1 $(PYTHON) -m pytest -q -ra \
 		tests/integration/test_crash.py tests/integration/test_power_cut.py $(PYTEST_ARGS)
 
+# valgrind memcheck over a short end-to-end run (sign, encrypt, decrypt,
+# verify, bounce): every role, the master and sealctl; about a minute and a half.
+test-valgrind: deps
+	@$(MAKE) --no-print-directory all
+	SEALGATE_BIN=$(abspath $(BINDIR)) SEALGATE_VALGRIND=1 $(PYTHON) -m pytest -q -ra \
+		tests/integration/test_memcheck.py $(PYTEST_ARGS)
+
 ASAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1 \
 	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	LSAN_OPTIONS=suppressions=$(abspath tests/lsan.supp):print_suppressions=0
