@@ -109,8 +109,11 @@ def test_disk_full_gives_452_and_recovers_without_restart(sealgate, tmp_path, si
     same processes.
 
     Shown to fail: without the ballast (the disk never fills) the first
-    assertion fails; before the fix in smtpd_session.c the spilled case
-    answered 451 4.3.0 (the spill file's ENOSPC was "local error")."""
+    assertion fails. Before the fixes both cases answered 451 4.3.0: the
+    in-memory one because LMDB reports a write cut short by a full disk as
+    EIO (queue_open.c now takes EIO on a full filesystem for full), the
+    spilled one because smtpd called the spill file's ENOSPC a "local
+    error" (smtpd_session.c)."""
     with Tmpfs(sealgate.state_dir, "24m") as disk, SmtpPeer(port=0) as sink:
         try:
             gateway_config(sealgate, sink)
