@@ -10,6 +10,7 @@ crashrole.c, preloaded into every process of the gateway, kills the process
 started with "--role worker" with SIGSEGV before main() while its switch
 file names that role.
 """
+import json
 import re
 import time
 
@@ -28,7 +29,8 @@ def exits(d, role):
 def test_worker_crashing_on_every_start(sealgate, tmp_path):
     """Shown to fail: with the switch file empty the worker never crashes
     and the wait for its exits times out; a master that restarted without
-    backoff would fail the doubling assertion."""
+    backoff would fail the doubling assertion; `sealctl status` must say
+    DEGRADED because of the worker (exit 1) while it is down."""
     so = build_shim(tmp_path, "crashrole.c", "libcrashrole.so")
     switch = tmp_path / "crash.switch"
     switch.write_text("worker\n")
@@ -54,8 +56,17 @@ def test_worker_crashing_on_every_start(sealgate, tmp_path):
         wait_arrived(sink, "ready-meanwhile")
         assert not [m for m in sink.messages if b"waits-for-worker" in m["body"]]
         assert len(role_pids(d)["smtpd"]) == 1 and len(role_pids(d)["delivery"]) == 1
-        # TODO(sealctl status): once `sealctl status` is in main, assert here that
-        # it shows the worker degraded (restarting, with its last exit).
+        # sealctl status: degraded, because of the worker, which is not running
+        r = sealgate.sealctl("status", check=False)
+        assert r.returncode == 1, r.stdout + r.stderr
+        first = r.stdout.splitlines()[0]
+        assert first.startswith("sealgate DEGRADED") and "worker" in first, r.stdout
+        st = json.loads(sealgate.sealctl("status", "--json", check=False).stdout)
+        roles = {x["name"]: x for x in st["roles"]}
+        assert st["status"] == "degraded", st
+        assert roles["worker"]["state"] != "running" and roles["worker"]["failures"] >= 3, st
+        assert roles["worker"]["last_exit"]["signal"] == 11, st
+        assert roles["smtpd"]["state"] == roles["delivery"]["state"] == "running", st
 
         switch.write_text("")                   # the cause is gone
         d.wait_log(r"role=worker event=ready", timeout=20)
@@ -63,3 +74,5 @@ def test_worker_crashing_on_every_start(sealgate, tmp_path):
         time.sleep(0.5)
         assert "event=role_exited role=smtpd" not in d.log()
         assert "event=role_exited role=delivery" not in d.log()
+        st = json.loads(sealgate.sealctl("status", "--json", check=False).stdout)
+        assert {x["name"]: x["state"] for x in st["roles"]}["worker"] == "running", st
