@@ -7,7 +7,7 @@
 #   make test-crash the long crash suite (kill -9 under load, 10,000 in flight)
 #   make fuzz       libFuzzer targets (FUZZ_SECONDS each, default 60)
 #   make fuzz-smoke every libFuzzer target briefly (FUZZ_SMOKE_SECONDS, part of make test)
-#   make test-valgrind  a short end-to-end run of every role under valgrind memcheck
+#   make test-valgrind  a short end-to-end run of every role under valgrind memcheck (in make test)
 #   make bench      benchmarks against Postfix (QUICK=1: short)
 #   make deps       install the Debian packages (root, apt-get)
 #   make man        the manuals in build/man (sealgate.conf.5 from the config table)
@@ -65,7 +65,7 @@ FUZZ_SRCS  := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS  := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
 
 .PHONY: all deps run test test-run lint unit integration check-asan fuzz fuzz-build bench clean \
-	test-crash man install uninstall deb fuzz-smoke test-valgrind
+	test-crash man install uninstall deb fuzz-smoke test-valgrind memcheck
 
 all: $(BINDIR)/sealgated $(BINDIR)/sealctl
 
@@ -102,6 +102,7 @@ test: deps
 	@$(MAKE) --no-print-directory all $(UNIT_BINS)
 	@$(MAKE) --no-print-directory test-run
 	@$(MAKE) --no-print-directory fuzz-smoke
+	@$(MAKE) --no-print-directory memcheck
 
 test-run: lint unit integration
 
@@ -122,9 +123,13 @@ test-crash: deps
 		tests/integration/test_crash.py tests/integration/test_power_cut.py $(PYTEST_ARGS)
 
 # valgrind memcheck over a short end-to-end run (sign, encrypt, decrypt,
-# verify, bounce): every role, the master and sealctl; about a minute and a half.
+# verify, bounce): every role, the master and sealctl; about a minute, part
+# of make test (memcheck: on what is built, never on the ASan build).
 test-valgrind: deps
 	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory memcheck
+
+memcheck:
 	SEALGATE_BIN=$(abspath $(BINDIR)) SEALGATE_VALGRIND=1 $(PYTHON) -m pytest -q -ra \
 		tests/integration/test_memcheck.py $(PYTEST_ARGS)
 

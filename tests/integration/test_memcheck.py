@@ -9,8 +9,9 @@ uninitialised value, and nothing definitely or indirectly lost;
 tests/valgrind.supp holds the only suppressions, each explained (NSS's own
 one-time allocations).
 
-Long: `make test-valgrind` runs it (SEALGATE_VALGRIND=1); `make test` skips
-it (see README, Guarantees, for the time it takes).
+`make test-valgrind` and `make test` run it (SEALGATE_VALGRIND=1, about
+a minute); a plain pytest run and the ASan build (make check-asan, whose
+binaries valgrind cannot run) skip it.
 
 Shown to fail: with a deliberate leak (a queue_env_free() removed from
 worker__done_free() in worker/process.c) the worker's log reports
