@@ -169,7 +169,7 @@ fuzz-build: $(FUZZ_BINS)
 # input that ever crashed a target (tests/fuzz/corpus/NAME/) are replayed first.
 FUZZ_SMOKE_SECONDS ?= 8
 fuzz-smoke:
-	@$(MAKE) --no-print-directory -s BUILD=build/fuzz FUZZ=1 CC=clang fuzz-build >/dev/null
+	@$(MAKE) --no-print-directory -s -j2 BUILD=build/fuzz FUZZ=1 CC=clang fuzz-build >/dev/null
 	@sh tests/fuzz/run.sh build/fuzz/fuzz/fuzz $(FUZZ_SMOKE_SECONDS) 2
 
 bench: deps
