@@ -43,7 +43,8 @@ def test_worker_crashing_on_every_start(sealgate, tmp_path):
         d.wait_log(r"role=delivery event=ready")
         wait_until(lambda: len(exits(d, "worker")) >= 3, 15, what="three worker crashes")
         seen = exits(d, "worker")
-        assert all(sig == 11 for sig, _ in seen), seen
+        # SIGSEGV; under ASan (make check-asan) its handler reports it and aborts
+        assert all(sig in (11, 6) for sig, _ in seen), seen
         delays = [ms for _, ms in seen[:3]]
         assert delays == [500, 1000, 2000], delays
 
@@ -65,7 +66,7 @@ def test_worker_crashing_on_every_start(sealgate, tmp_path):
         roles = {x["name"]: x for x in st["roles"]}
         assert st["status"] == "degraded", st
         assert roles["worker"]["state"] != "running" and roles["worker"]["failures"] >= 3, st
-        assert roles["worker"]["last_exit"]["signal"] == 11, st
+        assert roles["worker"]["last_exit"]["signal"] in (11, 6), st
         assert roles["smtpd"]["state"] == roles["delivery"]["state"] == "running", st
 
         switch.write_text("")                   # the cause is gone
