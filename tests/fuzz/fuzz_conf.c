@@ -25,18 +25,26 @@
 
 int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t len);
 
+static char dir[] = "/tmp/fuzz_conf.XXXXXX";
 static char path[256];
 static FILE *devnull;
 
+/* cleanup - the file and its directory go when the fuzzer exits */
+
+static void cleanup(void)
+{
+	unlink(path);
+	rmdir(dir);
+}
+
 static void setup(void)
 {
-	char	dir[] = "/tmp/fuzz_conf.XXXXXX";
-
 	if (mkdtemp(dir) == NULL)
 		abort();
 	snprintf(path, sizeof(path), "%s/sealgate.conf", dir);
 	if ((devnull = fopen("/dev/null", "w")) == NULL)
 		abort();
+	atexit(cleanup);
 }
 
 static bool asks_include(const uint8_t *data, size_t len)
