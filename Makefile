@@ -6,6 +6,8 @@
 #   make check-asan the whole suite on an ASan+UBSan build
 #   make test-crash the long crash suite (kill -9 under load, 10,000 in flight)
 #   make fuzz       libFuzzer targets (FUZZ_SECONDS each, default 60)
+#   make fuzz-smoke every libFuzzer target briefly (FUZZ_SMOKE_SECONDS, part of make test)
+#   make test-valgrind  a short end-to-end run of every role under valgrind memcheck (in make test)
 #   make bench      benchmarks against Postfix (QUICK=1: short)
 #   make deps       install the Debian packages (root, apt-get)
 #   make man        the manuals in build/man (sealgate.conf.5 from the config table)
@@ -63,7 +65,7 @@ FUZZ_SRCS  := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS  := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
 
 .PHONY: all deps run test test-run lint unit integration check-asan fuzz fuzz-build bench clean \
-	test-crash man install uninstall deb
+	test-crash man install uninstall deb fuzz-smoke test-valgrind memcheck
 
 all: $(BINDIR)/sealgated $(BINDIR)/sealctl
 
@@ -99,6 +101,8 @@ run: deps
 test: deps
 	@$(MAKE) --no-print-directory all $(UNIT_BINS)
 	@$(MAKE) --no-print-directory test-run
+	@$(MAKE) --no-print-directory fuzz-smoke
+	@$(MAKE) --no-print-directory memcheck
 
 test-run: lint unit integration
 
@@ -118,6 +122,17 @@ test-crash: deps
 	SEALGATE_BIN=$(abspath $(BINDIR)) SEALGATE_CRASH_LONG=1 $(PYTHON) -m pytest -q -ra \
 		tests/integration/test_crash.py tests/integration/test_power_cut.py $(PYTEST_ARGS)
 
+# valgrind memcheck over a short end-to-end run (sign, encrypt, decrypt,
+# verify, bounce): every role, the master and sealctl; about a minute, part
+# of make test (memcheck: on what is built, never on the ASan build).
+test-valgrind: deps
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory memcheck
+
+memcheck:
+	SEALGATE_BIN=$(abspath $(BINDIR)) SEALGATE_VALGRIND=1 $(PYTHON) -m pytest -q -ra \
+		tests/integration/test_memcheck.py $(PYTEST_ARGS)
+
 ASAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1 \
 	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	LSAN_OPTIONS=suppressions=$(abspath tests/lsan.supp):print_suppressions=0
@@ -136,12 +151,26 @@ $(BUILD)/fuzz/fuzz_status: tests/fuzz/fuzz_status.c $(BUILD)/cmd/status.o $(LIBS
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -fsanitize=fuzzer -o $@ $< $(BUILD)/cmd/status.o $(LIBS) $(LDLIBS)
 
+# the whole configuration loader lives in cmd/
+$(BUILD)/fuzz/fuzz_conf: tests/fuzz/fuzz_conf.c $(BUILD)/cmd/conf.o $(LIBS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -fsanitize=fuzzer -o $@ $< $(BUILD)/cmd/conf.o $(LIBS) $(LDLIBS)
+
 FUZZ_SECONDS ?= 60
 fuzz: deps
 	@$(MAKE) --no-print-directory BUILD=build/fuzz FUZZ=1 CC=clang fuzz-build
 	@sh tests/fuzz/run.sh build/fuzz/fuzz/fuzz $(FUZZ_SECONDS)
 
 fuzz-build: $(FUZZ_BINS)
+
+# make test's share: each target for a few seconds, two at a time, on the
+# clang build in build/fuzz (kept between runs: only what changed is rebuilt;
+# its corpus in build/fuzz/corpus grows from run to run). The seeds and every
+# input that ever crashed a target (tests/fuzz/corpus/NAME/) are replayed first.
+FUZZ_SMOKE_SECONDS ?= 8
+fuzz-smoke:
+	@$(MAKE) --no-print-directory -s -j2 BUILD=build/fuzz FUZZ=1 CC=clang fuzz-build >/dev/null
+	@sh tests/fuzz/run.sh build/fuzz/fuzz/fuzz $(FUZZ_SMOKE_SECONDS) 2
 
 bench: deps
 	@$(MAKE) --no-print-directory all

@@ -591,7 +591,13 @@ static int apply_rows(struct sg_conf_ctx *ctx, const config_setting_t *group,
 	for (const struct sg_conf_row *r = rows; r->name; r++) {
 		const config_setting_t *s = group ? config_setting_get_member(group, r->name) : NULL;
 
-		if (s)
+		if (s && (r->flags & SG_CONF_F_REQUIRED)
+		    && config_setting_type(s) == CONFIG_TYPE_STRING
+		    && *config_setting_get_string(s) == 0) {
+			/* what a required path or name cannot do without */
+			sg_conf_error(ctx, s, "%s: must not be empty", r->name);
+			bad++;
+		} else if (s)
 			bad += parse_row(ctx, s, r, base) < 0;
 		else if (r->flags & SG_CONF_F_REQUIRED) {
 			sg_conf_error(ctx, group, "missing required key \"%s\"", r->name);
@@ -778,7 +784,16 @@ static void raw_scan(struct raw *raw, const char *file, const char *path)
 		sg_buf_append(&text, chunk, n);
 	fclose(fp);
 	raw->file = file;
-	if (text.len < CONF_TEXT_MAX)
+	if (text.len > 0 && memchr(text.data, 0, text.len)) {
+		/* libconfig ends a string at a NUL byte and says nothing */
+		const char *nul = memchr(text.data, 0, text.len);
+		unsigned line = 1;
+
+		for (const char *p = text.data; p < nul; p++)
+			line += *p == '\n';
+		raw_error(raw->ctx, file, line, "a NUL byte: the file is not text");
+		raw->explained = true;
+	} else if (text.len < CONF_TEXT_MAX)
 		sg_conf_scan(text.data ? text.data : "", text.len, &ops, raw);
 	raw->file = outer;
 	sg_buf_free(&text);

@@ -33,6 +33,14 @@
  *	repeat a report but never lose one. No report goes to the null
  *	sender, nor for a report we made.
  *
+ *	When that commit fails as a whole (a write or sync error, a full
+ *	disk), the results stay in memory and the same record is tried
+ *	again every RECORD_RETRY_MS ("event=record_retry" once) until it
+ *	succeeds, the message meanwhile neither taken again nor sent again
+ *	by this process: a disk that fails for a moment costs no second
+ *	delivery. At a stop one last try is made; what still cannot be
+ *	stored is logged (record_failed) and comes back when its lease ends.
+ *
  *	delivery_agent_reload() takes a new configuration: new mail is
  *	routed by it, idle connections made under the old one say QUIT,
  *	the scan interval changes at the next scan, the smarthost
@@ -67,9 +75,13 @@
 #define HOSTS_TTL_MS	60000		/* re-resolve a destination after this */
 #define DSN_HDRS_MAX	(64 * 1024)
 #define DSN_FULL_MAX	(10 * 1024 * 1024)
+#define RECORD_RETRY_MS	1000		/* a failed record is tried again after this */
 
 static void scan(struct delivery_agent *a);
 static void maybe_free(struct delivery_agent *a);
+static void on_record_timer(uv_timer_t *t);
+static void keep_unrecorded(struct delivery_agent *a, struct dl_unit **units,
+			    struct queue_record_item *items, size_t n);
 
 /* ------------------------------------------------------- the table */
 
@@ -528,6 +540,67 @@ static void unit_recorded(struct dl_unit *u, struct queue_record_item *it)
 static void start_due(struct delivery_agent *a, const uint64_t *ids, size_t n, int64_t now);
 
 /*
+ * record_again - store the results kept by keep_unrecorded(); what fails
+ * again stays for the next try, unless this is the last one (stopping).
+ */
+static void record_again(struct delivery_agent *a)
+{
+	struct queue_record_item *items;
+	struct dl_unit **units, *u;
+	size_t	n = 0;
+	int	err;
+
+	for (u = a->unrecorded; u; u = u->dnext)
+		n++;
+	if (n == 0)
+		return;
+	items = sg_xcalloc(n, sizeof(*items));
+	units = sg_xcalloc(n, sizeof(*units));
+	n = 0;
+	for (u = a->unrecorded; u; u = u->dnext) {
+		units[n] = u;
+		items[n++] = u->rec;
+	}
+	if ((err = queue_record_many(a->q, items, n)) < 0 && !a->stopping) {
+		uv_timer_start(&a->record_timer, on_record_timer, RECORD_RETRY_MS, 0);
+	} else {
+		a->unrecorded = NULL;
+		if (err == 0)
+			sg_info("event=record_retried count=%zu", n);
+		for (size_t i = 0; i < n; i++)
+			unit_recorded(units[i], &items[i]);
+	}
+	free(units);
+	free(items);
+}
+
+static void on_record_timer(uv_timer_t *t)
+{
+	record_again(t->data);
+}
+
+/*
+ * keep_unrecorded - the commit holding these results failed as a whole:
+ * keep them (the units stay in the table, so nothing is taken or sent
+ * again) and store them again later.
+ */
+static void keep_unrecorded(struct delivery_agent *a, struct dl_unit **units,
+			    struct queue_record_item *items, size_t n)
+{
+	sg_warn("event=record_retry count=%zu error=\"%s\" retry_in_ms=%d", n,
+		sg_strerror(items[0].result), RECORD_RETRY_MS);
+	for (size_t i = 0; i < n; i++) {
+		units[i]->rec = items[i];
+		units[i]->rec.result = 0;
+		units[i]->rec.done = false;
+		units[i]->dnext = a->unrecorded;
+		a->unrecorded = units[i];
+	}
+	if (!uv_is_active((uv_handle_t *) &a->record_timer))
+		uv_timer_start(&a->record_timer, on_record_timer, RECORD_RETRY_MS, 0);
+}
+
+/*
  * flush_done - record every unit finished since the last loop iteration
  * in one queue transaction: one fsync for all of them, which is what
  * bounds the delivery rate. Their reports were spooled before, so a crash
@@ -559,9 +632,11 @@ static void flush_done(struct delivery_agent *a)
 	for (size_t i = 0; i < n; i++)
 		unit_results(units[i], &items[i]);
 	/* each item and the take carry their own result */
-	queue_record_due(a->q, items, n, taking ? &take : NULL);
-	for (size_t i = 0; i < n; i++)
-		unit_recorded(units[i], &items[i]);
+	if (queue_record_due(a->q, items, n, taking ? &take : NULL) < 0 && !a->stopping)
+		keep_unrecorded(a, units, items, n);
+	else
+		for (size_t i = 0; i < n; i++)
+			unit_recorded(units[i], &items[i]);
 	free(units);
 	free(items);
 	if (!taking)
@@ -624,14 +699,19 @@ void	dl_job_done(struct dl_job *j, const char *relay, const char *tls)
 
 /* ------------------------------------------------------- new units */
 
-/* scan_8bit - any byte >= 0x80? A word at a time: it reads every body. */
-
+/*
+ * scan_8bit - any byte >= 0x80? A word at a time: it reads every body.
+ * Once one is found the rest is not looked at, but the walk goes on to
+ * the end, so that the queue checks the whole body against its envelope.
+ */
 static int scan_8bit(const void *chunk, size_t len, void *arg)
 {
 	const unsigned char *p = chunk;
 	uint64_t acc = 0, w;
 	size_t	i = 0;
 
+	if (*(bool *) arg)
+		return (0);
 	for (; i + 8 <= len; i += 8) {
 		memcpy(&w, p + i, 8);
 		acc |= w;
@@ -641,7 +721,7 @@ static int scan_8bit(const void *chunk, size_t len, void *arg)
 	if ((acc & 0x8080808080808080ULL) == 0)
 		return (0);
 	*(bool *) arg = true;
-	return (1);
+	return (0);
 }
 
 static void local_result(struct dl_rres *r, int status, const char *enh, const char *reason)
@@ -743,8 +823,14 @@ static void unit_start(struct delivery_agent *a, uint64_t id, int64_t now)
 		unit_free(u);
 		return;
 	}
+	/* also the check of the body: a corrupt one is quarantined, never sent */
+	if ((rc = queue_body_foreach(a->q, id, QUEUE_BODY_PROCESSED, scan_8bit, &u->eightbit,
+				     NULL)) < 0) {
+		sg_warn("id=%s event=get_failed error=\"%s\"", u->idstr, sg_strerror(rc));
+		unit_free(u);
+		return;
+	}
 	u->res = sg_xcalloc(u->env.nrcpt ? u->env.nrcpt : 1, sizeof(*u->res));
-	queue_body_foreach(a->q, id, QUEUE_BODY_PROCESSED, scan_8bit, &u->eightbit, NULL);
 	g = sg_xcalloc(u->env.nrcpt + 1, sizeof(*g));
 	jobs = sg_xcalloc(u->env.nrcpt + 1, sizeof(*jobs));
 	for (size_t i = 0; i < u->env.nrcpt; i++) {
@@ -911,6 +997,9 @@ int	delivery_agent_start(uv_loop_t *loop, const struct delivery_agent_params *p,
 	uv_check_init(loop, &a->check);
 	a->check.data = a;
 	a->handles++;
+	uv_timer_init(loop, &a->record_timer);
+	a->record_timer.data = a;
+	a->handles++;
 	uv_timer_start(&a->scan_timer, on_scan_timer, 0, (uint64_t) a->conf->scan_interval);
 	if (queue_wake_listen(a->q, QUEUE_ROLE_DELIVERY, &a->wake_fd) == 0) {
 		uv_poll_init(loop, &a->wake_poll, a->wake_fd);
@@ -991,8 +1080,11 @@ void	delivery_agent_stop(struct delivery_agent *a)
 
 	a->stopping = true;
 	flush_done(a);
+	record_again(a);		/* the last try */
 	uv_check_stop(&a->check);
 	uv_close((uv_handle_t *) &a->check, on_handle_closed);
+	uv_timer_stop(&a->record_timer);
+	uv_close((uv_handle_t *) &a->record_timer, on_handle_closed);
 	uv_timer_stop(&a->scan_timer);
 	uv_close((uv_handle_t *) &a->scan_timer, on_handle_closed);
 	uv_timer_stop(&a->wake_timer);

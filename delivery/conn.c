@@ -309,6 +309,11 @@ static void body_step(struct dl_conn *c)
 			delivery_session_abort(c->s, "cannot read the message body from the queue");
 			break;
 		}
+		if (got == 0 && c->body_off != j->msg.size) {
+			/* shorter than its envelope says: never end it with the dot */
+			delivery_session_abort(c->s, "the message body in the queue is incomplete");
+			break;
+		}
 		if (got == 0) {
 			delivery_session_body_end(c->s);
 		} else {

@@ -255,6 +255,35 @@ int	delivery_route(const struct delivery_conf *, const char *domain, size_t len,
 const char *delivery_tls_name(int tls);
 
 /*
+ * Part 3b: the answer to an MX query (untrusted input; mx.c has the
+ * rules). delivery_mx_parse() reads a DNS message of exactly len bytes
+ * and says where mail for domain goes; returns out->kind.
+ */
+#define DELIVERY_MX_MAX		32	/* exchanges kept */
+#define DELIVERY_MX_CNAMES	8	/* CNAMEs followed */
+
+enum delivery_mx_kind {
+	DELIVERY_MX_HOSTS,		/* out->v[0..n), lowest preference first */
+	DELIVERY_MX_IMPLICIT,		/* no MX: the domain itself */
+	DELIVERY_MX_NULL,		/* RFC 7505: no mail */
+	DELIVERY_MX_NXDOMAIN,		/* no such domain */
+	DELIVERY_MX_TEMP,		/* anything else: try again later (reason) */
+};
+
+struct delivery_mx {
+	int	kind;
+	size_t	n;
+	struct {
+		char	host[256];
+		unsigned pref;
+	}	v[DELIVERY_MX_MAX];
+	char	reason[128];
+};
+
+int	delivery_mx_parse(const unsigned char *msg, size_t len, const char *domain,
+			  long (*rnd) (void), struct delivery_mx *out);
+
+/*
  * Part 4: retries. delivery_retry_next() returns the time of the next
  * attempt after `attempts` failed ones, or -1 when the message arrived
  * at `arrival` has outlived max_lifetime (bounce it).

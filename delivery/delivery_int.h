@@ -78,6 +78,7 @@ struct dl_unit {
 	bool	eightbit;
 	struct dl_unit *hnext;		/* in the agent's id table */
 	struct dl_unit *dnext;		/* finished, waiting to be recorded */
+	struct queue_record_item rec;	/* results the queue could not store yet */
 };
 
 /* One transaction's worth of a unit's recipients for one destination. */
@@ -122,6 +123,8 @@ struct delivery_agent {
 	bool	scan_deferred;		/* wake_timer waits for the next flush */
 	uv_check_t check;		/* records finished units each iteration */
 	struct dl_unit *done;
+	struct dl_unit *unrecorded;	/* results to store again (a failed commit) */
+	uv_timer_t record_timer;
 	uv_poll_t wake_poll;
 	int	wake_fd;
 	struct dl_dest *dests;

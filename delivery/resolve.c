@@ -24,12 +24,14 @@
  *	one finishes those it has and is destroyed (from the timer, never
  *	inside one of its own callbacks) once it has none.
  *
- *	dl_resolve_mx() looks up the MX records of domain, sorts them by
- *	preference with equal preferences shuffled, then resolves every
- *	exchange to its A and AAAA addresses, in that order. No MX record
- *	(NODATA) means the domain itself is the exchange (RFC 5321 5.1).
- *	A null MX (RFC 7505) and NXDOMAIN are permanent failures; timeouts,
- *	SERVFAIL and refusals are temporary.
+ *	dl_resolve_mx() looks up the MX records of domain; the answer is
+ *	read by delivery_mx_parse() (mx.c): the exchanges sorted by
+ *	preference with equal preferences shuffled, each then resolved to
+ *	its A and AAAA addresses, in that order. No MX record (NODATA, also
+ *	at the end of a CNAME chain) means the domain itself is the exchange
+ *	(RFC 5321 5.1). A null MX (RFC 7505) and NXDOMAIN are permanent
+ *	failures; everything else (timeouts, SERVFAIL, refusals, a CNAME
+ *	loop, a truncated or malformed answer) is temporary.
  *
  *	dl_resolve_hosts() resolves a list of "host:port" (names or
  *	literals) in the given order, for routes and the smarthost.
@@ -78,7 +80,6 @@ struct target {
 	char	name[256];
 	unsigned port;
 	unsigned pref;
-	long	shuffle;
 	int	status;			/* ares status of its address lookup */
 	struct ares_addrinfo *ai;
 };
@@ -411,73 +412,71 @@ static void finish_addrs(struct req *q)
 
 static void start_addrs(struct req *q);
 
-static int cmp_target(const void *a, const void *b)
-{
-	const struct target *x = a, *y = b;
+/* implicit - no MX: the domain itself is the exchange (RFC 5321 5.1) */
 
-	if (x->pref != y->pref)
-		return (x->pref < y->pref ? -1 : 1);
-	return (x->shuffle < y->shuffle ? -1 : x->shuffle > y->shuffle);
+static void implicit(struct req *q)
+{
+	q->implicit = true;
+	q->n = 1;
+	q->t = sg_xcalloc(1, sizeof(*q->t));
+	snprintf(q->t[0].name, sizeof(q->t[0].name), "%s", q->domain);
+	q->t[0].port = q->port;
+	start_addrs(q);
 }
 
+/*
+ * on_mx - the answer goes through delivery_mx_parse() (mx.c), which
+ * decides everything a DNS message can say; c-ares's status alone speaks
+ * only when there is no message (timeouts, a server that failed).
+ */
 static void on_mx(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
 {
 	struct req *q = arg;
-	struct ares_mx_reply *mx = NULL;
-	size_t	n = 0;
+	struct delivery_mx *mx;
 
 	(void) timeouts;
-	if (status == ARES_ENODATA
-	    || (status == ARES_SUCCESS && ares_parse_mx_reply(abuf, alen, &mx) == ARES_ENODATA)) {
-		q->implicit = true;
-		q->n = 1;
-		q->t = sg_xcalloc(1, sizeof(*q->t));
-		snprintf(q->t[0].name, sizeof(q->t[0].name), "%s", q->domain);
-		q->t[0].port = q->port;
-		start_addrs(q);
+	if (status == ARES_EDESTRUCTION || status == ARES_ECANCELLED) {
+		finish_error(q, DELIVERY_TEMP, "4.4.3", "DNS lookup cancelled");
 		return;
 	}
-	if (status == ARES_ENOTFOUND) {
+	if (status == ARES_ENOTFOUND && (abuf == NULL || alen <= 0)) {
 		finish_error(q, DELIVERY_PERM, "5.1.2", "domain %s does not exist (NXDOMAIN)",
 			     q->domain);
 		return;
 	}
-	if (status != ARES_SUCCESS || mx == NULL) {
-		if (status == ARES_EDESTRUCTION || status == ARES_ECANCELLED)
-			finish_error(q, DELIVERY_TEMP, "4.4.3", "DNS lookup cancelled");
-		else
-			finish_error(q, DELIVERY_TEMP, "4.4.3", "MX lookup for %s failed: %s",
-				     q->domain, status != ARES_SUCCESS ? ares_strerror(status)
-				     : "malformed reply");
-		if (mx)
-			ares_free_data(mx);
+	if (abuf == NULL || alen <= 0) {
+		finish_error(q, DELIVERY_TEMP, "4.4.3", "MX lookup for %s failed: %s", q->domain,
+			     ares_strerror(status));
 		return;
 	}
-	for (struct ares_mx_reply *m = mx; m; m = m->next)
-		n++;
-	q->t = sg_xcalloc(n, sizeof(*q->t));
-	for (struct ares_mx_reply *m = mx; m; m = m->next) {
-		struct target *t = &q->t[q->n];
-
-		/* RFC 7505: one MX "." means this domain takes no mail at all. */
-		if (m->host == NULL || *m->host == 0 || strcmp(m->host, ".") == 0) {
-			if (n == 1) {
-				ares_free_data(mx);
-				finish_error(q, DELIVERY_PERM, "5.1.10", "domain %s does not "
-					     "accept mail (null MX)", q->domain);
-				return;
-			}
-			continue;
+	mx = sg_xcalloc(1, sizeof(*mx));
+	switch (delivery_mx_parse(abuf, (size_t) alen, q->domain, random, mx)) {
+	case DELIVERY_MX_HOSTS:
+		q->t = sg_xcalloc(mx->n, sizeof(*q->t));
+		for (size_t i = 0; i < mx->n; i++) {
+			snprintf(q->t[i].name, sizeof(q->t[i].name), "%s", mx->v[i].host);
+			q->t[i].port = q->port;
+			q->t[i].pref = mx->v[i].pref;
 		}
-		snprintf(t->name, sizeof(t->name), "%s", m->host);
-		t->port = q->port;
-		t->pref = m->priority;
-		t->shuffle = random();
-		q->n++;
+		q->n = mx->n;
+		start_addrs(q);
+		break;
+	case DELIVERY_MX_IMPLICIT:
+		implicit(q);
+		break;
+	case DELIVERY_MX_NULL:
+		finish_error(q, DELIVERY_PERM, "5.1.10", "domain %s does not accept mail (null MX)",
+			     q->domain);
+		break;
+	case DELIVERY_MX_NXDOMAIN:
+		finish_error(q, DELIVERY_PERM, "5.1.2", "domain %s does not exist (NXDOMAIN)",
+			     q->domain);
+		break;
+	default:
+		finish_error(q, DELIVERY_TEMP, "4.4.3", "MX lookup for %s failed: %s", q->domain,
+			     mx->reason);
 	}
-	ares_free_data(mx);
-	qsort(q->t, q->n, sizeof(*q->t), cmp_target);
-	start_addrs(q);
+	free(mx);
 }
 
 struct addr_ctx {

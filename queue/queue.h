@@ -28,7 +28,9 @@
  *	SG_EFULL: the map (map_size_max) or the disk is full; nothing that
  *	was committed before is harmed and the call may be retried once
  *	space returns (smtpd: 452 4.3.1). SG_EIO: a write or fsync failed
- *	(smtpd: 451). SG_ECORRUPT: a stored record failed its checks; it
+ *	(smtpd: 451); when LMDB gave up on the process's environment after
+ *	such an error (MDB_PANIC) the next transaction opens it again
+ *	(queue_open.c). SG_ECORRUPT: a stored record failed its checks; it
  *	has been (or, in read-only mode, will be) quarantined. SG_ENOTFOUND:
  *	no such id.
  *
@@ -256,7 +258,10 @@ struct queue_body_src {
  * body is stored. queue_body_foreach() calls fn once per stored chunk in
  * order inside one read transaction (keep fn fast; a non-zero return
  * stops the walk and is returned). *which (may be NULL) tells which
- * body was used.
+ * body was used. queue_body_foreach() checks the body against its
+ * envelope as it goes (chunks, length, a processed body where one was
+ * stored): SG_ECORRUPT means what fn got is not the message, which has
+ * been quarantined (queue_body.c).
  */
 int	queue_body_read(struct queue *, uint64_t id, enum queue_body_kind,
 			uint64_t off, void *buf, size_t len, size_t *got);

@@ -143,7 +143,7 @@ static int admin_batch(struct queue *q, const uint64_t *ids, size_t n, struct ad
 	}
 	queue_env_free(&e);
 	if (err) {
-		mdb_txn_abort(txn);
+		queue_txn_abort(txn);
 		return (err);
 	}
 	if ((err = queue_txn_commit(txn)) == 0)

@@ -25,9 +25,21 @@
  *
  *	A reader asking for the processed body gets the original when the
  *	worker stored none.
+ *
+ *	queue_body_foreach() checks the body it walks against its envelope,
+ *	in the same transaction: chunk numbers without a gap, every chunk
+ *	but the last as long as the first, the sum equal to the size the
+ *	envelope gives (processed_size, or size), and a processed body
+ *	present when the envelope says one was stored (never the original
+ *	in its place: that could send out what the worker encrypted). A
+ *	body of a live message that fails, or is missing, is SG_ECORRUPT:
+ *	what fn was given is not the message, and the message is
+ *	quarantined ("event=corrupt_record", then "event=quarantined") when the
+ *	queue is writable.
  * DIAGNOSTICS
  *	SG_EIO when the source file is short or unreadable; SG_EFULL when
- *	the map or disk is full; SG_ENOTFOUND when no body is stored.
+ *	the map or disk is full; SG_ENOTFOUND when no body is stored;
+ *	SG_ECORRUPT as above.
  */
 
 #include <errno.h>
@@ -190,41 +202,143 @@ int	queue_body_read(struct queue *q, uint64_t id, enum queue_body_kind kind,
 		err = copy_out(c, d, id, used, off, buf, len, got);
 		mdb_cursor_close(c);
 	}
-	mdb_txn_abort(txn);
+	queue_txn_abort(txn);
 	return (err);
+}
+
+/*
+ * expected - what the live envelope of id says of the body about to be
+ * read: its size (-1: no live envelope), or SG_ECORRUPT with *why.
+ */
+static int expected(struct queue *q, MDB_txn *txn, uint64_t id, int kind, int used,
+		    int64_t *size, const char **why)
+{
+	uint8_t	kb[8];
+	MDB_val	k = {8, kb}, d;
+	struct queue_env e;
+	int	rc, err;
+
+	*size = -1;
+	queue_put_be64(kb, id);
+	if ((rc = mdb_get(txn, q->db_env, &k, &d)) == MDB_NOTFOUND)
+		return (0);
+	if (rc != 0)
+		return (queue_err(rc));
+	queue_env_init(&e);
+	if ((err = queue_env_decode(d.mv_data, d.mv_size, &e)) != 0) {
+		*why = "envelope record failed its checks";
+	} else if (kind == QUEUE_BODY_PROCESSED && (e.flags & QUEUE_F_PROCESSED)
+		   && used != QUEUE_BODY_PROCESSED) {
+		*why = "the processed body is missing";
+		err = SG_ECORRUPT;
+	} else {
+		*size = (int64_t) (used == QUEUE_BODY_PROCESSED ? e.processed_size : e.size);
+	}
+	queue_env_free(&e);
+	return (err);
+}
+
+/* chunk_seq - the chunk number in a body key */
+
+static uint32_t chunk_seq(const MDB_val *k)
+{
+	const uint8_t *p = k->mv_data;
+
+	return ((uint32_t) p[9] << 24 | (uint32_t) p[10] << 16 | (uint32_t) p[11] << 8 | p[12]);
+}
+
+/*
+ * walk - every chunk from the one in d, checked as it goes (see the top);
+ * 1: fn stopped the walk. *total gets the bytes walked.
+ */
+static int walk(MDB_cursor *c, MDB_val d, uint64_t id, int used,
+		int (*fn) (const void *, size_t, void *), void *arg, uint64_t *total,
+		const char **why, int *stopped)
+{
+	size_t	first = d.mv_size;
+	bool	short_seen = false;
+	MDB_val	k;
+	int	rc;
+
+	*total = 0;
+	*stopped = 0;
+	for (uint32_t seq = 0;; seq++) {
+		if (d.mv_size > first || short_seen) {
+			*why = "a body chunk has the wrong length";
+			return (SG_ECORRUPT);
+		}
+		short_seen = d.mv_size < first;
+		*total += d.mv_size;
+		if (d.mv_size > 0 && (*stopped = fn(d.mv_data, d.mv_size, arg)) != 0)
+			return (0);
+		rc = mdb_cursor_get(c, &k, &d, MDB_NEXT);
+		if (rc == MDB_NOTFOUND || (rc == 0 && !same_body(&k, id, used)))
+			return (0);
+		if (rc != 0)
+			return (queue_err(rc));
+		if (chunk_seq(&k) != seq + 1) {
+			*why = "a body chunk is missing";
+			return (SG_ECORRUPT);
+		}
+	}
+}
+
+/* body_corrupt - log it; quarantine it when the queue is writable */
+
+static void body_corrupt(struct queue *q, uint64_t id, const char *why)
+{
+	char	ids[QUEUE_ID_BUFSZ];
+	MDB_txn *txn;
+
+	sg_warn("id=%s event=corrupt_record reason=\"%s\"", queue_id_format(id, ids), why);
+	if ((q->flags & QUEUE_RDONLY) || queue_txn_begin(q, false, &txn) != 0)
+		return;
+	if (queue_quarantine_why(q, txn, id, why) != 0)
+		queue_txn_abort(txn);
+	else
+		(void) queue_txn_commit(txn);
 }
 
 int	queue_body_foreach(struct queue *q, uint64_t id, enum queue_body_kind kind,
 			   int (*fn) (const void *, size_t, void *), void *arg,
 			   enum queue_body_kind *which)
 {
+	const char *why = NULL;
+	uint64_t total = 0;
+	int64_t	size;
 	MDB_txn *txn;
-	MDB_cursor *c;
-	MDB_val	k, d;
-	int	err, rc, used;
+	MDB_cursor *c = NULL;
+	MDB_val	d;
+	int	err, used = kind, stopped = 0;
 
 	if ((err = queue_txn_begin(q, true, &txn)) != 0)
 		return (err);
-	if ((err = open_body(q, txn, id, kind, &c, &d, &used)) != 0) {
-		mdb_txn_abort(txn);
-		return (err);
-	}
-	if (which)
-		*which = (enum queue_body_kind) used;
-	for (;;) {
-		if (d.mv_size > 0 && (err = fn(d.mv_data, d.mv_size, arg)) != 0)
-			break;
-		rc = mdb_cursor_get(c, &k, &d, MDB_NEXT);
-		if (rc == MDB_NOTFOUND || (rc == 0 && !same_body(&k, id, used)))
-			break;
-		if (rc != 0) {
-			err = queue_err(rc);
-			break;
+	err = open_body(q, txn, id, kind, &c, &d, &used);
+	if (err == 0 || err == SG_ENOTFOUND) {
+		int	e2 = expected(q, txn, id, kind, used, &size, &why);
+
+		if (e2 < 0)
+			err = e2;
+		else if (err == SG_ENOTFOUND && size >= 0) {
+			why = "the body is missing";
+			err = SG_ECORRUPT;
 		}
 	}
-	mdb_cursor_close(c);
-	mdb_txn_abort(txn);
-	return (err);
+	if (err == 0) {
+		if (which)
+			*which = (enum queue_body_kind) used;
+		err = walk(c, d, id, used, fn, arg, &total, &why, &stopped);
+		if (err == 0 && !stopped && size >= 0 && total != (uint64_t) size) {
+			why = "the body is not as long as its envelope says";
+			err = SG_ECORRUPT;
+		}
+	}
+	if (c)
+		mdb_cursor_close(c);
+	queue_txn_abort(txn);
+	if (err == SG_ECORRUPT && why)
+		body_corrupt(q, id, why);
+	return (err ? err : stopped);
 }
 
 int	queue_body_copy(struct queue *q, MDB_txn *txn, uint64_t from, uint64_t to, uint64_t *lenp)

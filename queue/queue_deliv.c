@@ -148,7 +148,7 @@ int	queue_due(struct queue *q, int64_t now, int64_t lease_ms, size_t max,
 	if ((err = queue_txn_begin(q, false, &txn)) != 0)
 		return (err);
 	if ((err = take_due(q, txn, now, lease_ms, max, ids, &kept)) != 0) {
-		mdb_txn_abort(txn);
+		queue_txn_abort(txn);
 		return (err);
 	}
 	if ((err = queue_txn_commit(txn)) == 0)
@@ -172,7 +172,7 @@ int	queue_next_due(struct queue *q, int64_t *when)
 			rc = MDB_CORRUPTED;
 		mdb_cursor_close(c);
 	}
-	mdb_txn_abort(txn);
+	queue_txn_abort(txn);
 	return (queue_err(rc));
 }
 
@@ -293,19 +293,19 @@ static int apply_item(struct queue *q, MDB_txn *txn, const struct queue_record_i
 static int record_item(struct queue *q, MDB_txn *parent, struct queue_record_item *it,
 		       int64_t now)
 {
-	MDB_txn *txn;
+	MDB_txn *sub;
 	bool	done = false;
 	int	err, rc;
 
 	if (it->nres > 0 && it->res == NULL)
 		return (SG_EINVAL);
-	if ((rc = mdb_txn_begin(q->env, parent, 0, &txn)) != 0)
+	if ((rc = mdb_txn_begin(q->env, parent, 0, &sub)) != 0)
 		return (queue_err(rc));
-	if ((err = apply_item(q, txn, it, now, &done)) < 0) {
-		mdb_txn_abort(txn);
+	if ((err = apply_item(q, sub, it, now, &done)) < 0) {
+		mdb_txn_abort(sub);
 		return (err);
 	}
-	if ((rc = mdb_txn_commit(txn)) != 0)
+	if ((rc = mdb_txn_commit(sub)) != 0)
 		return (queue_err(rc));
 	if (err == 1)
 		return (SG_ECORRUPT);
@@ -317,17 +317,17 @@ static int record_item(struct queue *q, MDB_txn *parent, struct queue_record_ite
 
 static void take_nested(struct queue *q, MDB_txn *parent, struct queue_take *t)
 {
-	MDB_txn *txn;
+	MDB_txn *sub;
 	int	rc;
 
-	if ((rc = mdb_txn_begin(q->env, parent, 0, &txn)) != 0) {
+	if ((rc = mdb_txn_begin(q->env, parent, 0, &sub)) != 0) {
 		t->result = queue_err(rc);
 		return;
 	}
-	if ((t->result = take_due(q, txn, t->now_ms, t->lease_ms, t->max, t->ids, &t->n)) != 0) {
-		mdb_txn_abort(txn);
+	if ((t->result = take_due(q, sub, t->now_ms, t->lease_ms, t->max, t->ids, &t->n)) != 0) {
+		mdb_txn_abort(sub);
 		t->n = 0;
-	} else if ((rc = mdb_txn_commit(txn)) != 0) {
+	} else if ((rc = mdb_txn_commit(sub)) != 0) {
 		t->result = queue_err(rc);
 		t->n = 0;
 	}
@@ -429,7 +429,7 @@ static int prune_some(struct queue *q, int64_t cutoff, size_t *n, bool *more)
 	if ((err = queue_txn_begin(q, false, &txn)) != 0)
 		return (err);
 	if ((rc = mdb_cursor_open(txn, q->db_track, &c)) != 0) {
-		mdb_txn_abort(txn);
+		queue_txn_abort(txn);
 		return (queue_err(rc));
 	}
 	queue_env_init(&e);
@@ -442,7 +442,7 @@ static int prune_some(struct queue *q, int64_t cutoff, size_t *n, bool *more)
 	queue_env_free(&e);
 	sg_buf_free(&raw);
 	if (err != 0 && err != SG_ENOTFOUND) {
-		mdb_txn_abort(txn);
+		queue_txn_abort(txn);
 		return (err);
 	}
 	if ((err = queue_txn_commit(txn)) == 0)

@@ -160,7 +160,7 @@ int	queue_incident_add(struct queue *q, const struct queue_incident *in, uint64_
 	if (err == 0)
 		err = queue_counter_add(q, txn, QUEUE_C_INCIDENTS, 1);
 	if (err) {
-		mdb_txn_abort(txn);
+		queue_txn_abort(txn);
 		return (err);
 	}
 	if ((err = queue_txn_commit(txn)) == 0 && id)
@@ -195,7 +195,7 @@ int	queue_incident_get(struct queue *q, uint64_t id, struct queue_incident *inc)
 	if ((err = queue_txn_begin(q, true, &txn)) != 0)
 		return (err);
 	err = load(q, txn, id, inc);
-	mdb_txn_abort(txn);
+	queue_txn_abort(txn);
 	return (err);
 }
 
@@ -218,7 +218,7 @@ static int list_page(struct queue *q, bool all, uint64_t *cursor, size_t *count,
 	if ((err = queue_txn_begin(q, true, &txn)) != 0)
 		return (err);
 	if ((rc = mdb_cursor_open(txn, q->db_inc, &c)) != 0) {
-		mdb_txn_abort(txn);
+		queue_txn_abort(txn);
 		return (queue_err(rc));
 	}
 	memset(&inc, 0, sizeof(inc));
@@ -235,7 +235,7 @@ static int list_page(struct queue *q, bool all, uint64_t *cursor, size_t *count,
 			break;
 	}
 	mdb_cursor_close(c);
-	mdb_txn_abort(txn);
+	queue_txn_abort(txn);
 	return (rc == 0 || rc == MDB_NOTFOUND ? 0 : queue_err(rc));
 }
 
@@ -291,7 +291,7 @@ int	queue_incident_ack(struct queue *q, uint64_t id, const char *by)
 	}
 	queue_incident_free(&inc);
 	if (err) {
-		mdb_txn_abort(txn);
+		queue_txn_abort(txn);
 		return (err);
 	}
 	return (queue_txn_commit(txn));

@@ -39,6 +39,7 @@
  *	next_attempt_ms still equals its due.
  */
 
+#include <pthread.h>
 #include <sys/types.h>
 #include <lmdb.h>
 
@@ -47,7 +48,8 @@
 #define QUEUE_OWNER_MAX 64
 
 struct queue {
-	MDB_env *env;
+	MDB_env *env;			/* NULL while a revival failed */
+	pthread_rwlock_t envlock;	/* read: a transaction; write: reopen */
 	MDB_dbi	db_env, db_body, db_inbox, db_sched, db_track, db_corrupt, db_inc, db_meta;
 	/* newer tables: 0 when read-only on a queue that lacks them */
 	MDB_dbi	db_taken;		/* what delivery took: id -> due time */
@@ -66,6 +68,7 @@ struct queue {
 int	queue_err(int mdb_rc);
 int	queue_txn_begin(struct queue *, bool rdonly, MDB_txn **);
 int	queue_txn_commit(MDB_txn *);
+void	queue_txn_abort(MDB_txn *);
 void	queue_put_be64(uint8_t *, uint64_t);
 uint64_t queue_get_be64(const uint8_t *);
 int	queue_new_id(struct queue *, MDB_txn *, uint64_t *id);
@@ -88,6 +91,7 @@ int	queue_taken_del(struct queue *, MDB_txn *, uint64_t id);
 int	queue_unlink(struct queue *, MDB_txn *, const struct queue_env *);
 int	queue_retire(struct queue *, MDB_txn *, struct queue_env *, const char *reason);
 int	queue_quarantine_txn(struct queue *, MDB_txn *, uint64_t id);
+int	queue_quarantine_why(struct queue *, MDB_txn *, uint64_t id, const char *why);
 
 /* queue_body.c */
 int	queue_body_write(struct queue *, MDB_txn *, uint64_t id, enum queue_body_kind,

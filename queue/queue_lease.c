@@ -302,7 +302,7 @@ int	queue_leases_release(struct queue *q, enum queue_role role, size_t *np)
 		else
 			err = release_taken(q, txn, t, &k, &more);
 		if (err) {
-			mdb_txn_abort(txn);
+			queue_txn_abort(txn);
 			break;
 		}
 		if ((err = queue_txn_commit(txn)) == 0)

@@ -16,6 +16,7 @@
  *	int	queue_err(mdb_rc)
  *	int	queue_txn_begin(q, rdonly, txnp)
  *	int	queue_txn_commit(txn)
+ *	void	queue_txn_abort(txn)
  *	int	queue_new_id(q, txn, idp)
  *	int	queue_counter_add(q, txn, counter, delta)
  *	void	queue_nudge(q)
@@ -36,7 +37,26 @@
  *
  *	queue_txn_begin() adopts a map grown by another process
  *	(MDB_MAP_RESIZED). queue_err() maps LMDB and errno codes to sg_err:
- *	map full and disk full are SG_EFULL.
+ *	map full and disk full are SG_EFULL (also a commit that failed with
+ *	EIO on a filesystem with less than a megabyte left: LMDB reports a
+ *	write cut short for want of space as EIO). Every top-level transaction of
+ *	queue/ begins with queue_txn_begin() and ends with queue_txn_commit()
+ *	or queue_txn_abort() (nested ones, named sub, use LMDB's own calls):
+ *	in between it holds the environment's lock for reading.
+ *
+ *	Reviving the environment. When the last write of a commit (LMDB's
+ *	meta page) fails, LMDB puts the whole environment of this process
+ *	into a fatal state: every later transaction, read or write, fails
+ *	with MDB_PANIC until the environment is closed and opened again. A
+ *	disk that failed once would then keep the role answering 451 until
+ *	somebody restarted it. So queue_txn_begin(), on MDB_PANIC, takes the
+ *	lock for writing (every transaction of this process has ended: the
+ *	map may go), closes the environment, opens it again and logs
+ *	"event=queue_reopened"; other processes are not affected, LMDB having
+ *	written the previous meta page back. If the lock cannot be had within
+ *	a second (a transaction of this very thread is still open), or the
+ *	open fails (the disk still fails), the call fails with SG_EIO and the
+ *	next one tries again.
  *
  *	queue_nudge() commits a tiny write. LMDB reuses the pages a
  *	transaction freed only two commits later (the previous snapshot may
@@ -55,11 +75,14 @@
  */
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "queue_int.h"
@@ -117,24 +140,116 @@ uint64_t queue_get_be64(const uint8_t *p)
 	return (v);
 }
 
+static int open_env(struct queue *);
+
+/* revive - the environment is in LMDB's fatal state: close it, open it again */
+
+static void revive(struct queue *q)
+{
+	struct timespec ts;
+	MDB_txn *txn;
+	int	err;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += 1;
+	if (pthread_rwlock_timedwrlock(&q->envlock, &ts) != 0)
+		return;			/* a transaction is still open: next time */
+	/* someone else may have revived it meanwhile */
+	if (q->env && mdb_txn_begin(q->env, NULL, MDB_RDONLY, &txn) == 0) {
+		mdb_txn_abort(txn);
+	} else {
+		if (q->env)
+			mdb_env_close(q->env);
+		q->env = NULL;
+		if ((err = open_env(q)) != 0) {
+			if (q->env)
+				mdb_env_close(q->env);
+			q->env = NULL;
+			sg_warn("event=queue_reopen_failed path=\"%s\" error=\"%s\"", q->dir,
+				sg_strerror(err));
+		} else {
+			sg_warn("event=queue_reopened path=\"%s\" reason=\"a commit failed "
+				"half-way (MDB_PANIC)\"", q->dir);
+		}
+	}
+	pthread_rwlock_unlock(&q->envlock);
+}
+
+static int txn_begin(struct queue *q, bool rdonly, MDB_txn **txn)
+{
+	int	rc;
+
+	pthread_rwlock_rdlock(&q->envlock);
+	if (q->env == NULL) {
+		rc = MDB_PANIC;		/* a revival failed: try again */
+	} else if ((rc = mdb_txn_begin(q->env, NULL, rdonly ? MDB_RDONLY : 0, txn))
+		   == MDB_MAP_RESIZED) {
+		/* another process grew the map: adopt its size and retry */
+		mdb_env_set_mapsize(q->env, 0);
+		rc = mdb_txn_begin(q->env, NULL, rdonly ? MDB_RDONLY : 0, txn);
+	}
+	if (rc != 0)
+		pthread_rwlock_unlock(&q->envlock);
+	return (rc);
+}
+
 int	queue_txn_begin(struct queue *q, bool rdonly, MDB_txn **txn)
 {
 	int	rc;
 
 	if (!rdonly && (q->flags & QUEUE_RDONLY))
 		return (SG_EDENIED);
-	rc = mdb_txn_begin(q->env, NULL, rdonly ? MDB_RDONLY : 0, txn);
-	if (rc == MDB_MAP_RESIZED) {
-		/* another process grew the map: adopt its size and retry */
-		mdb_env_set_mapsize(q->env, 0);
-		rc = mdb_txn_begin(q->env, NULL, rdonly ? MDB_RDONLY : 0, txn);
+	if ((rc = txn_begin(q, rdonly, txn)) == MDB_PANIC) {
+		revive(q);
+		rc = txn_begin(q, rdonly, txn);
 	}
 	return (queue_err(rc));
 }
 
+/* queue_of - the queue a transaction belongs to (the environment's user context) */
+
+static struct queue *queue_of(MDB_txn *txn)
+{
+	return (mdb_env_get_userctx(mdb_txn_env(txn)));
+}
+
+/*
+ * nearly_full - is the queue's filesystem (all but) full? LMDB reports a
+ * write that the filesystem cut short for want of space as EIO, not
+ * ENOSPC ("short write, filesystem full?"): a commit that fails with EIO
+ * on a filesystem with less than NEARLY_FULL left is taken for a full
+ * disk, which it almost surely is (and both are temporary failures).
+ */
+#define NEARLY_FULL	(1u << 20)
+
+static bool nearly_full(const struct queue *q)
+{
+	struct statvfs st;
+	uint64_t left;
+
+	if (statvfs(q->dir, &st) != 0)
+		return (false);
+	left = (uint64_t) (geteuid() == 0 ? st.f_bfree : st.f_bavail) * st.f_frsize;
+	return (left < NEARLY_FULL);
+}
+
 int	queue_txn_commit(MDB_txn *txn)
 {
-	return (queue_err(mdb_txn_commit(txn)));
+	struct queue *q = queue_of(txn);
+	int	rc = mdb_txn_commit(txn);
+
+	pthread_rwlock_unlock(&q->envlock);
+	if (rc == EIO && nearly_full(q))
+		rc = ENOSPC;
+	return (queue_err(rc));
+}
+
+void	queue_txn_abort(MDB_txn *txn)
+{
+	struct queue *q = queue_of(txn);
+
+	mdb_txn_abort(txn);
+	pthread_rwlock_unlock(&q->envlock);
 }
 
 int	queue_meta_get(struct queue *q, MDB_txn *txn, const char *name, uint64_t *v)
@@ -200,7 +315,7 @@ int	queue_count(struct queue *q, enum queue_counter c, uint64_t delta)
 	if ((err = queue_txn_begin(q, false, &txn)) != 0)
 		return (err);
 	if ((err = queue_counter_add(q, txn, c, delta)) != 0) {
-		mdb_txn_abort(txn);
+		queue_txn_abort(txn);
 		return (err);
 	}
 	return (queue_txn_commit(txn));
@@ -306,6 +421,7 @@ static int open_env(struct queue *q)
 
 	if ((rc = mdb_env_create(&q->env)) != 0)
 		return (queue_err(rc));
+	mdb_env_set_userctx(q->env, q);
 	mdb_env_set_maxdbs(q->env, 16);
 	mdb_env_set_mapsize(q->env, (size_t) q->conf.map_size_max);
 	mdb_env_set_maxreaders(q->env, (unsigned) q->conf.max_readers);
@@ -327,6 +443,7 @@ int	queue_open(const struct sg_conf_main *m, const struct queue_conf *c, int fla
 	q->conf = *c;
 	q->flags = flags;
 	q->wake_fd = -1;
+	pthread_rwlock_init(&q->envlock, NULL);
 	q->owner_uid = (uid_t) -1;
 	q->owner_gid = (gid_t) -1;
 	if (q->conf.chunk_size < 4096)
@@ -367,6 +484,7 @@ void	queue_close(struct queue *q)
 		mdb_env_close(q->env);
 	if (q->wake_fd >= 0)
 		close(q->wake_fd);
+	pthread_rwlock_destroy(&q->envlock);
 	free(q);
 }
 
@@ -378,15 +496,19 @@ void	queue_nudge(struct queue *q)
 	if (queue_txn_begin(q, false, &txn) != 0)
 		return;
 	if (queue_meta_get(q, txn, "nudge", &v) != 0 || queue_meta_put(q, txn, "nudge", v + 1) != 0) {
-		mdb_txn_abort(txn);
+		queue_txn_abort(txn);
 		return;
 	}
-	(void) mdb_txn_commit(txn);
+	(void) queue_txn_commit(txn);
 }
 
 int	queue_reader_check(struct queue *q, int *dead)
 {
-	int	n = 0, rc = mdb_reader_check(q->env, &n);
+	int	n = 0, rc;
+
+	pthread_rwlock_rdlock(&q->envlock);
+	rc = q->env ? mdb_reader_check(q->env, &n) : MDB_PANIC;
+	pthread_rwlock_unlock(&q->envlock);
 
 	if (dead)
 		*dead = n;

@@ -33,7 +33,7 @@ int	queue_get(struct queue *q, uint64_t id, int flags, struct queue_env *env)
 	if ((err = queue_txn_begin(q, true, &txn)) != 0)
 		return (err);
 	err = queue_env_load(q, txn, (flags & QUEUE_GET_TRACK) ? q->db_track : q->db_env, id, env);
-	mdb_txn_abort(txn);
+	queue_txn_abort(txn);
 	return (err);
 }
 
@@ -71,7 +71,7 @@ static int scan_page(struct queue *q, MDB_dbi dbi, uint64_t *cursor, size_t page
 	if ((err = queue_txn_begin(q, true, &txn)) != 0)
 		return (err);
 	if ((rc = mdb_cursor_open(txn, dbi, &c)) != 0) {
-		mdb_txn_abort(txn);
+		queue_txn_abort(txn);
 		return (queue_err(rc));
 	}
 	queue_put_be64(kb, *cursor + 1);
@@ -89,7 +89,7 @@ static int scan_page(struct queue *q, MDB_dbi dbi, uint64_t *cursor, size_t page
 			break;
 	}
 	mdb_cursor_close(c);
-	mdb_txn_abort(txn);
+	queue_txn_abort(txn);
 	return (rc == 0 || rc == MDB_NOTFOUND ? 0 : queue_err(rc));
 }
 
@@ -167,13 +167,14 @@ static int stats_meta(struct queue *q, struct queue_stats *s)
 		err = open_incidents(q, txn, &s->incidents_open);
 	if (err == 0)
 		err = queue_meta_counters(q, txn, s->counters);
-	mdb_txn_abort(txn);
+	/* inside the transaction: the environment stays as it is meanwhile */
 	if (err == 0 && (err = queue_err(mdb_env_info(q->env, &info))) == 0 &&
 	    (err = queue_err(mdb_env_stat(q->env, &st))) == 0) {
 		s->map_bytes = info.me_mapsize;
 		s->used_bytes = (uint64_t) (info.me_last_pgno + 1) * st.ms_psize;
 		s->readers = info.me_numreaders;
 	}
+	queue_txn_abort(txn);
 	return (err);
 }
 

@@ -295,7 +295,7 @@ static int candidates(struct search *s)
 	if (err == 0 && s->to.kind != P_ANY)
 		err = index_ids(s, txn, s->q->db_trcpt, &s->to,
 				s->from.kind != P_ANY ? &other : &s->track);
-	mdb_txn_abort(txn);
+	queue_txn_abort(txn);
 	sort_unique(&s->track);
 	if (s->from.kind != P_ANY && s->to.kind != P_ANY) {
 		sort_unique(&other);
@@ -324,7 +324,7 @@ static int walk_page(struct search *s)
 		return (err);
 	if ((rc = mdb_cursor_open(txn, s->src == SRC_SUM ? s->q->db_tsum : s->q->db_track,
 				  &c)) != 0) {
-		mdb_txn_abort(txn);
+		queue_txn_abort(txn);
 		return (queue_err(rc));
 	}
 	rc = MDB_NOTFOUND;
@@ -363,7 +363,7 @@ static int walk_page(struct search *s)
 	}
 	s->walked = done || rc != 0;
 	mdb_cursor_close(c);
-	mdb_txn_abort(txn);
+	queue_txn_abort(txn);
 	return (rc == 0 || rc == MDB_NOTFOUND ? 0 : queue_err(rc));
 }
 
@@ -383,7 +383,7 @@ static int live_ids(struct search *s)
 		if ((err = queue_txn_begin(s->q, true, &txn)) != 0)
 			return (err);
 		if ((rc = mdb_cursor_open(txn, s->q->db_env, &c)) != 0) {
-			mdb_txn_abort(txn);
+			queue_txn_abort(txn);
 			return (queue_err(rc));
 		}
 		queue_put_be64(kb, next);
@@ -402,7 +402,7 @@ static int live_ids(struct search *s)
 				push(&s->live, id);
 		}
 		mdb_cursor_close(c);
-		mdb_txn_abort(txn);
+		queue_txn_abort(txn);
 	} while (rc == 0 && next != 0);
 	sort_unique(&s->live);
 	return (rc == MDB_NOTFOUND || rc == 0 ? 0 : queue_err(rc));
@@ -484,7 +484,7 @@ static int emit(struct search *s, int (*fn) (const struct queue_env *, void *), 
 			if ((full = s->qy->limit && s->st.matched >= s->qy->limit))
 				break;
 		}
-		mdb_txn_abort(txn);
+		queue_txn_abort(txn);
 		if (err)
 			return (err);
 	}
@@ -507,7 +507,7 @@ static int plan(struct search *s)
 	if ((err = queue_txn_begin(s->q, true, &txn)) != 0)
 		return (err);
 	indexed = queue_track_indexed(s->q, txn);
-	mdb_txn_abort(txn);
+	queue_txn_abort(txn);
 	s->upper = s->hi;
 	s->walked = false;
 	if (!indexed) {

@@ -101,7 +101,7 @@ static int spool_once(struct queue *q, const struct queue_env *env,
 	if ((err = queue_txn_begin(q, false, &txn)) != 0)
 		return (err);
 	if ((err = queue_spool_txn(q, txn, env, body, id)) != 0) {
-		mdb_txn_abort(txn);
+		queue_txn_abort(txn);
 		return (err);
 	}
 	return (queue_txn_commit(txn));
@@ -164,21 +164,21 @@ static bool map_nearly_full(struct queue *q)
 static void write_notes(struct queue_committer *c, MDB_txn *parent)
 {
 	struct queue *q = c->q;
-	MDB_txn *txn;
+	MDB_txn *sub;
 	int	err = 0;
 
-	if (c->ntaken == 0 || map_nearly_full(q) || mdb_txn_begin(q->env, parent, 0, &txn) != 0)
+	if (c->ntaken == 0 || map_nearly_full(q) || mdb_txn_begin(q->env, parent, 0, &sub) != 0)
 		return;
 	for (size_t i = 0; i < c->ntaken && err == 0; i++) {
 		struct queue_env *e = c->taken[i];
 
-		if ((err = queue_new_id(q, txn, &e->id)) == 0)
-			err = queue_track_store(q, txn, e);
+		if ((err = queue_new_id(q, sub, &e->id)) == 0)
+			err = queue_track_store(q, sub, e);
 	}
 	if (err)
-		mdb_txn_abort(txn);
+		mdb_txn_abort(sub);
 	else
-		(void) mdb_txn_commit(txn);
+		(void) mdb_txn_commit(sub);
 }
 
 static void free_taken(struct queue_committer *c)
@@ -210,7 +210,7 @@ again:
 		struct queue_req *r = c->batch[i];
 
 		if ((err = queue_spool_txn(c->q, txn, r->env, &r->body, &r->id)) != 0) {
-			mdb_txn_abort(txn);
+			queue_txn_abort(txn);
 			if (err == SG_EFULL && !nudged) {
 				queue_nudge(c->q);	/* space freed by the last commit */
 				nudged = true;

@@ -17,6 +17,7 @@
  *	int	queue_unlink(q, txn, env)
  *	int	queue_retire(q, txn, env, reason)
  *	int	queue_quarantine_txn(q, txn, id)
+ *	int	queue_quarantine_why(q, txn, id, why)
  *	int	queue_quarantine(q, id)
  *	int	queue_corrupt_count(q, np)
  * DESCRIPTION
@@ -33,7 +34,8 @@
  *	tracking record: unlinked, bodies dropped, envelope moved to track
  *	with state DONE and indexed (queue_track.c) in the same transaction. queue_quarantine_txn() moves an undecodable
  *	envelope's bytes to the corrupt database and logs it; dangling
- *	schedule keys are dropped later by queue_due().
+ *	schedule keys are dropped later by queue_due(). queue_quarantine_why()
+ *	does the same for a record that failed another check (why, logged).
  */
 
 #include <stdlib.h>
@@ -195,6 +197,11 @@ int	queue_retire(struct queue *q, MDB_txn *txn, struct queue_env *env, const cha
 
 int	queue_quarantine_txn(struct queue *q, MDB_txn *txn, uint64_t id)
 {
+	return (queue_quarantine_why(q, txn, id, "envelope record failed its checks"));
+}
+
+int	queue_quarantine_why(struct queue *q, MDB_txn *txn, uint64_t id, const char *why)
+{
 	char	idbuf[QUEUE_ID_BUFSZ];
 	uint8_t	kb[8];
 	MDB_val	k = {8, kb}, d;
@@ -209,8 +216,7 @@ int	queue_quarantine_txn(struct queue *q, MDB_txn *txn, uint64_t id)
 		return (queue_err(rc));
 	if ((err = queue_inbox_del(q, txn, id)) != 0 || (err = queue_taken_del(q, txn, id)) != 0)
 		return (err);
-	sg_warn("%s: event=quarantined reason=\"envelope record failed its checks\"",
-		queue_id_format(id, idbuf));
+	sg_warn("id=%s event=quarantined reason=\"%s\"", queue_id_format(id, idbuf), why);
 	return (queue_counter_add(q, txn, QUEUE_C_QUARANTINED, 1));
 }
 
@@ -222,7 +228,7 @@ int	queue_quarantine(struct queue *q, uint64_t id)
 	if ((err = queue_txn_begin(q, false, &txn)) != 0)
 		return (err);
 	if ((err = queue_quarantine_txn(q, txn, id)) != 0) {
-		mdb_txn_abort(txn);
+		queue_txn_abort(txn);
 		return (err);
 	}
 	return (queue_txn_commit(txn));
@@ -237,7 +243,7 @@ int	queue_corrupt_count(struct queue *q, size_t *n)
 	if ((err = queue_txn_begin(q, true, &txn)) != 0)
 		return (err);
 	err = queue_err(mdb_stat(txn, q->db_corrupt, &st));
-	mdb_txn_abort(txn);
+	queue_txn_abort(txn);
 	*n = err ? 0 : st.ms_entries;
 	return (err);
 }

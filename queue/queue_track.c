@@ -344,7 +344,7 @@ static int build_some(struct queue *q, bool *more)
 		return (err);
 	if (queue_track_indexed(q, txn) || (err = queue_meta_get(q, txn, "trackidx_at", &at)) != 0
 	    || (err = queue_err(mdb_cursor_open(txn, q->db_track, &c))) != 0) {
-		mdb_txn_abort(txn);
+		queue_txn_abort(txn);
 		return (err);
 	}
 	queue_env_init(&e);
@@ -370,7 +370,7 @@ static int build_some(struct queue *q, bool *more)
 	if (err == 0)
 		err = queue_meta_put(q, txn, *more ? "trackidx_at" : "trackidx", *more ? at : 1);
 	if (err) {
-		mdb_txn_abort(txn);
+		queue_txn_abort(txn);
 		return (err);
 	}
 	return (queue_txn_commit(txn));
@@ -385,7 +385,7 @@ int	queue_track_index_build(struct queue *q)
 	if ((err = queue_txn_begin(q, true, &txn)) != 0)
 		return (err);
 	done = queue_track_indexed(q, txn);	/* mostly: no write lock needed */
-	mdb_txn_abort(txn);
+	queue_txn_abort(txn);
 	if (done)
 		return (0);
 	do {

@@ -136,7 +136,7 @@ int	queue_claim(struct queue *q, const char *owner, int64_t lease_ms, size_t max
 		*n = kept;
 	return (err);
 fail:
-	mdb_txn_abort(txn);
+	queue_txn_abort(txn);
 	return (err);
 }
 
@@ -159,7 +159,7 @@ int	queue_lease_renew(struct queue *q, uint64_t id, const char *owner, int64_t l
 			err = queue_inbox_put(q, txn, id, sg_now_ms() + lease_ms, owner);
 	}
 	if (err) {
-		mdb_txn_abort(txn);
+		queue_txn_abort(txn);
 		return (err);
 	}
 	return (queue_txn_commit(txn));
@@ -328,21 +328,21 @@ static int complete_item(struct queue *q, MDB_txn *parent, const char *owner,
 			 const struct queue_completion *it)
 {
 	struct queue_env old;
-	MDB_txn *txn;
+	MDB_txn *sub;
 	int	err, rc;
 
 	if (!item_ok(it))
 		return (SG_EINVAL);
-	if ((rc = mdb_txn_begin(q->env, parent, 0, &txn)) != 0)
+	if ((rc = mdb_txn_begin(q->env, parent, 0, &sub)) != 0)
 		return (queue_err(rc));
 	queue_env_init(&old);
-	err = apply_item(q, txn, owner, it, &old);
+	err = apply_item(q, sub, owner, it, &old);
 	queue_env_free(&old);
 	if (err < 0) {
-		mdb_txn_abort(txn);
+		mdb_txn_abort(sub);
 		return (err);
 	}
-	if ((rc = mdb_txn_commit(txn)) != 0)
+	if ((rc = mdb_txn_commit(sub)) != 0)
 		return (queue_err(rc));
 	return (err == 1 ? SG_ECORRUPT : 0);
 }

@@ -7,7 +7,10 @@
 #  3. no folder includes another folder's private header (X/X_int.h);
 #  4. library code never exits: exit() and abort() only in common/log.c and
 #     in the programs under cmd/;
-#  5. every log event is in the README's log reference.
+#  5. every log event is in the README's log reference;
+#  6. in queue/, a top-level transaction ends with queue_txn_commit() or
+#     queue_txn_abort(), which release the environment's lock (queue_open.c);
+#     LMDB's own mdb_txn_commit/abort only for nested ones, named sub.
 # Prints each violation as FILE:LINE: what, and exits 1 if there was any.
 set -u
 cd "$(dirname "$0")/.."
@@ -49,6 +52,11 @@ for e in $events; do
 	sed -n '/^### Log reference/,/^## /p' README.md | grep -q "\`$e\`" ||
 		{ echo "README.md: event=$e is not in the log reference"; status=1; }
 done
+
+# 6. queue/'s transactions hold the environment's lock until they end
+grep -nE 'mdb_txn_(abort|commit)\s*\(' $(ls queue/*.c | grep -v queue_open.c) |
+	grep -vE 'mdb_txn_(abort|commit)\s*\(\s*sub\s*\)' |
+	sed 's/$/  <- end a top-level transaction with queue_txn_commit\/abort/' | grep . && status=1
 
 [ $status = 0 ] && echo "lint: ok"
 exit $status

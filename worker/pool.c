@@ -38,6 +38,7 @@ struct worker_pool {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	bool	stop;
+	atomic_bool stopping;		/* the same, for threads between locks */
 	uint64_t kicks;
 	struct worker_snap *snap;
 	struct worker_notify *notify;
@@ -157,6 +158,7 @@ struct worker_pool *worker__pool_start(struct queue *q, struct certs *c,
 
 	pthread_mutex_init(&p->mu, NULL);
 	pthread_cond_init(&p->cv, NULL);
+	atomic_init(&p->stopping, false);
 	p->snap = worker__snap_new(conf, hostname);
 	p->notify = worker__notify_new();
 	p->threads = sg_xcalloc(n, sizeof(*p->threads));
@@ -166,6 +168,7 @@ struct worker_pool *worker__pool_start(struct queue *q, struct certs *c,
 		pt->pool = p;
 		snprintf(owner, sizeof(owner), "worker.%ld.%zu", (long) getpid(), i);
 		worker__thread_init(&pt->wt, q, c, owner, p->notify);
+		pt->wt.stop = &p->stopping;
 		if (pthread_create(&pt->tid, NULL, pool_main, pt) != 0)
 			sg_fatal("event=thread_create_failed");
 		p->n++;
@@ -198,6 +201,7 @@ void	worker__pool_stop(struct worker_pool *p)
 {
 	pthread_mutex_lock(&p->mu);
 	p->stop = true;
+	atomic_store(&p->stopping, true);
 	pthread_cond_broadcast(&p->cv);
 	pthread_mutex_unlock(&p->mu);
 	for (size_t i = 0; i < p->n; i++)

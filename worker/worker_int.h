@@ -12,6 +12,8 @@
  *	Private to worker/: no other folder includes this.
  */
 
+#include <stdatomic.h>
+
 #include <cert.h>
 #include <cms.h>
 #include <keyhi.h>
@@ -74,6 +76,7 @@ struct worker_cached_signer {
 };
 
 struct worker_thread {
+	const atomic_bool *stop;	/* the pool's stop flag, NULL: no pool */
 	struct queue *q;
 	struct certs *certs;
 	char	owner[64];

@@ -69,11 +69,12 @@ def children_of(pid):
 class Daemon:
     """One sealgated process (master or a single role) with its log file."""
 
-    def __init__(self, conf, args, logfile, env=None):
+    def __init__(self, conf, args, logfile, env=None, prefix=None):
         self.conf = conf
         self.args = args
         self.logfile = logfile
         self.env = env
+        self.prefix = list(prefix or [])     # e.g. valgrind and its options
         self.proc = None
         self._log = None
 
@@ -81,7 +82,7 @@ class Daemon:
         self._log = open(self.logfile, "ab")
         env = dict(os.environ, **(self.env or {}))
         self.proc = subprocess.Popen(
-            [SEALGATED, "-c", str(self.conf), "-f"] + self.args,
+            self.prefix + [SEALGATED, "-c", str(self.conf), "-f"] + self.args,
             stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True, env=env)
         return self
@@ -157,16 +158,18 @@ class Env:
         self.conf.write_text(text)
         return self.conf
 
-    def start(self, role=None, args=(), ready=True, env=None):
-        """Start the master (role=None) or one role; wait for its readiness."""
+    def start(self, role=None, args=(), ready=True, env=None, prefix=None, timeout=10.0):
+        """Start the master (role=None) or one role; wait for its readiness.
+        prefix runs it under another program (valgrind)."""
         if not self.conf.exists():
             self.write_config()
         extra = (["--role", role] if role else []) + list(args)
-        d = Daemon(self.conf, extra, self.dir / f"sealgated-{len(self.daemons)}.log", env)
+        d = Daemon(self.conf, extra, self.dir / f"sealgated-{len(self.daemons)}.log", env,
+                   prefix)
         self.daemons.append(d)
         d.start()
         if ready:
-            d.wait_log(r"event=ready", count=1 if role else 3)
+            d.wait_log(r"event=ready", count=1 if role else 3, timeout=timeout)
         return d
 
     def sealctl(self, *args, input=None, check=True, text=True):

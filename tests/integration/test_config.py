@@ -85,6 +85,11 @@ def test_every_key_is_documented_in_example():
      "invalid domain \"*example.com\""),
     ('state_dir = 5;\n', 1, "expected a string"),
     ('hostname = "gw.example.com";\n', None, 'missing required key "state_dir"'),
+    # found by fuzz_conf: an empty state_dir was a valid configuration, and
+    # a NUL byte ended a string where libconfig met it ("/tmp/x\0y" -> "/tmp/x")
+    ('state_dir = "";\n', 1, "state_dir: must not be empty"),
+    ('state_dir = "/tmp/x";\nhostname = "gw\0.example.com";\n', 2,
+     "a NUL byte: the file is not text"),
 ])
 def test_bad_config_names_file_and_line(tmp_path, body, line, message):
     p = write(tmp_path, body)

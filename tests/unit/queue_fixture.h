@@ -14,7 +14,8 @@
  *	directory and an open queue. fixture_conf() fills the queue section
  *	with the configuration's defaults. fixture_corrupt_env() overwrites a
  *	message's envelope record behind the queue's back, as a bad disk
- *	would, and reopens the queue.
+ *	would, and reopens the queue; fixture_raw() puts or deletes any
+ *	record so.
  */
 
 #include <lmdb.h>
@@ -69,14 +70,16 @@ static inline int fixture_teardown(void **state)
 	return (0);
 }
 
-static inline void fixture_corrupt_env(struct fix *f, uint64_t id)
+/* fixture_raw - put (d != NULL) or delete a record of database db by hand */
+
+static inline void fixture_raw(struct fix *f, const char *db, const void *key, size_t klen,
+			       const void *data, size_t dlen)
 {
 	char	path[128];
 	MDB_env *env;
 	MDB_txn *txn;
 	MDB_dbi	dbi;
-	uint8_t	kb[8];
-	MDB_val	k = {8, kb}, d = {5, "junk!"};
+	MDB_val	k = {klen, (void *) key}, d = {dlen, (void *) data};
 
 	queue_close(f->q);
 	snprintf(path, sizeof(path), "%s/queue", f->dir);
@@ -85,13 +88,23 @@ static inline void fixture_corrupt_env(struct fix *f, uint64_t id)
 	mdb_env_set_mapsize(env, f->conf.map_size_max);
 	assert_int_equal(mdb_env_open(env, path, 0, 0600), 0);
 	assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
-	assert_int_equal(mdb_dbi_open(txn, "env", 0, &dbi), 0);
-	for (int i = 0; i < 8; i++)
-		kb[i] = (uint8_t) (id >> (56 - 8 * i));
-	assert_int_equal(mdb_put(txn, dbi, &k, &d, 0), 0);
+	assert_int_equal(mdb_dbi_open(txn, db, 0, &dbi), 0);
+	if (data)
+		assert_int_equal(mdb_put(txn, dbi, &k, &d, 0), 0);
+	else
+		assert_int_equal(mdb_del(txn, dbi, &k, NULL), 0);
 	assert_int_equal(mdb_txn_commit(txn), 0);
 	mdb_env_close(env);
 	assert_int_equal(queue_open(&f->main, &f->conf, 0, &f->q), 0);
+}
+
+static inline void fixture_corrupt_env(struct fix *f, uint64_t id)
+{
+	uint8_t	kb[8];
+
+	for (int i = 0; i < 8; i++)
+		kb[i] = (uint8_t) (id >> (56 - 8 * i));
+	fixture_raw(f, "env", kb, 8, "junk!", 5);
 }
 
 #endif

@@ -3,7 +3,7 @@
  *	test_delivery 1
  * SUMMARY
  *	unit tests of delivery/: replies, SMTP client session, TLS policy,
- *	dot-stuffing, routing, retry schedule, DSN
+ *	dot-stuffing, MX answers, routing, retry schedule, DSN
  * DESCRIPTION
  *	The session is driven as the agent drives it: server bytes in,
  *	client bytes out, compared with what an RFC 5321 client must send.
@@ -502,6 +502,141 @@ static void test_session_malformed_reply(void **state)
 
 /* Routing */
 
+/* MX answers (delivery_mx_parse): DNS messages built by hand */
+
+struct dns {
+	unsigned char b[1024];
+	size_t	n;
+};
+
+static void put(struct dns *m, const void *p, size_t n)
+{
+	memcpy(m->b + m->n, p, n);
+	m->n += n;
+}
+
+static void put16(struct dns *m, unsigned v)
+{
+	unsigned char b[2] = {(unsigned char) (v >> 8), (unsigned char) v};
+
+	put(m, b, 2);
+}
+
+static void put_name(struct dns *m, const char *name)
+{
+	while (*name) {
+		size_t	l = strcspn(name, ".");
+		unsigned char c = (unsigned char) l;
+
+		put(m, &c, 1);
+		put(m, name, l);
+		name += l + (name[l] == '.');
+	}
+	put(m, "", 1);
+}
+
+/* dns_start - a response header and the question example.test MX */
+
+static void dns_start(struct dns *m, unsigned flags, unsigned ancount)
+{
+	m->n = 0;
+	put16(m, 0x1234);
+	put16(m, flags);
+	put16(m, 1);
+	put16(m, ancount);
+	put16(m, 0);
+	put16(m, 0);
+	put_name(m, "example.test");
+	put16(m, 15);
+	put16(m, 1);
+}
+
+/* rr - one answer record; owner NULL: a pointer to the question's name */
+
+static void rr(struct dns *m, const char *owner, unsigned type, unsigned pref, const char *data)
+{
+	struct dns d = {.n = 0};
+
+	if (type == 15)
+		put16(&d, pref);
+	put_name(&d, data);
+	if (owner)
+		put_name(m, owner);
+	else
+		put16(m, 0xc00c);
+	put16(m, type);
+	put16(m, 1);
+	put16(m, 0);
+	put16(m, 60);
+	put16(m, (unsigned) d.n);
+	put(m, d.b, d.n);
+}
+
+static void test_mx_answers(void **state)
+{
+	struct delivery_mx mx;
+	struct dns m;
+
+	(void) state;
+	/* sorted by preference, owner by pointer, case and trailing dot ignored */
+	dns_start(&m, 0x8180, 3);
+	rr(&m, NULL, 15, 20, "mx2.example.test");
+	rr(&m, "EXAMPLE.test", 15, 10, "mx1.example.test");
+	rr(&m, NULL, 15, 30, "");		/* a null MX among others: left out */
+	assert_int_equal(delivery_mx_parse(m.b, m.n, "example.test.", NULL, &mx),
+			 DELIVERY_MX_HOSTS);
+	assert_int_equal(mx.n, 2);
+	assert_string_equal(mx.v[0].host, "mx1.example.test");
+	assert_int_equal(mx.v[1].pref, 20);
+	/* the only MX is ".": no mail */
+	dns_start(&m, 0x8180, 1);
+	rr(&m, NULL, 15, 0, "");
+	assert_int_equal(delivery_mx_parse(m.b, m.n, "example.test", NULL, &mx), DELIVERY_MX_NULL);
+	/* NODATA, and a CNAME chain that ends without MX: the domain itself */
+	dns_start(&m, 0x8180, 0);
+	assert_int_equal(delivery_mx_parse(m.b, m.n, "example.test", NULL, &mx),
+			 DELIVERY_MX_IMPLICIT);
+	dns_start(&m, 0x8180, 1);
+	rr(&m, NULL, 5, 0, "host.example.test");
+	assert_int_equal(delivery_mx_parse(m.b, m.n, "example.test", NULL, &mx),
+			 DELIVERY_MX_IMPLICIT);
+	/* a CNAME chain to MX records of the canonical name */
+	dns_start(&m, 0x8180, 2);
+	rr(&m, NULL, 5, 0, "real.test");
+	rr(&m, "real.test", 15, 5, "mx.real.test");
+	assert_int_equal(delivery_mx_parse(m.b, m.n, "example.test", NULL, &mx),
+			 DELIVERY_MX_HOSTS);
+	assert_string_equal(mx.v[0].host, "mx.real.test");
+	/* a CNAME loop, MX records of a name not asked, TC, SERVFAIL: temporary */
+	dns_start(&m, 0x8180, 2);
+	rr(&m, NULL, 5, 0, "x.test");
+	rr(&m, "x.test", 5, 0, "example.test");
+	assert_int_equal(delivery_mx_parse(m.b, m.n, "example.test", NULL, &mx), DELIVERY_MX_TEMP);
+	assert_non_null(strstr(mx.reason, "CNAME loop"));
+	dns_start(&m, 0x8180, 1);
+	rr(&m, "other.test", 15, 5, "mx.other.test");
+	assert_int_equal(delivery_mx_parse(m.b, m.n, "example.test", NULL, &mx), DELIVERY_MX_TEMP);
+	dns_start(&m, 0x8380, 0);
+	assert_int_equal(delivery_mx_parse(m.b, m.n, "example.test", NULL, &mx), DELIVERY_MX_TEMP);
+	assert_string_equal(mx.reason, "truncated DNS answer");
+	dns_start(&m, 0x8182, 0);
+	assert_int_equal(delivery_mx_parse(m.b, m.n, "example.test", NULL, &mx), DELIVERY_MX_TEMP);
+	/* NXDOMAIN; a query, not an answer; a pointer forwards; cut short */
+	dns_start(&m, 0x8183, 0);
+	assert_int_equal(delivery_mx_parse(m.b, m.n, "example.test", NULL, &mx),
+			 DELIVERY_MX_NXDOMAIN);
+	dns_start(&m, 0x0100, 0);
+	assert_int_equal(delivery_mx_parse(m.b, m.n, "example.test", NULL, &mx), DELIVERY_MX_TEMP);
+	dns_start(&m, 0x8180, 1);
+	put16(&m, 0xc000 | (unsigned) (m.n + 2));	/* points at itself + 2: forwards */
+	put16(&m, 15);
+	assert_int_equal(delivery_mx_parse(m.b, m.n, "example.test", NULL, &mx), DELIVERY_MX_TEMP);
+	dns_start(&m, 0x8180, 1);
+	rr(&m, NULL, 15, 10, "mx.example.test");
+	assert_int_equal(delivery_mx_parse(m.b, m.n - 3, "example.test", NULL, &mx),
+			 DELIVERY_MX_TEMP);
+}
+
 static void test_route(void **state)
 {
 	char   *d1[] = {"internal.test", "*.internal.test"}, *h1[] = {"10.0.0.5:25"};
@@ -608,6 +743,7 @@ int	main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_reply_single),
+		cmocka_unit_test(test_mx_answers),
 		cmocka_unit_test(test_reply_multi),
 		cmocka_unit_test(test_reply_malformed),
 		cmocka_unit_test(test_dotstuff),

@@ -579,6 +579,55 @@ static void test_corrupt_quarantined(void **state)
 	assert_true(n == 1 && ids[0] == a);
 }
 
+/* body_key - a body chunk's key: id, kind, sequence number */
+
+static void body_key(uint8_t kb[13], uint64_t id, int kind, uint32_t seq)
+{
+	for (int i = 0; i < 8; i++)
+		kb[i] = (uint8_t) (id >> (56 - 8 * i));
+	kb[8] = (uint8_t) kind;
+	for (int i = 0; i < 4; i++)
+		kb[9 + i] = (uint8_t) (seq >> (24 - 8 * i));
+}
+
+static void test_corrupt_body_quarantined(void **state)
+{
+	struct fix *f = *state;
+	char   *big = sg_xmalloc(200001);
+	uint64_t ids[3], total, cursor = 0;
+	uint8_t	kb[13];
+	size_t	n = 0, nc;
+
+	memset(big, 'x', 200000);
+	big[200000] = 0;			/* four chunks of 64K */
+	for (int i = 0; i < 3; i++)
+		ids[i] = spool(f->q, QUEUE_READY, big, 1, 0);
+	/* a middle chunk cut short; the last chunk gone; the first chunk gone */
+	body_key(kb, ids[0], QUEUE_BODY_ORIGINAL, 1);
+	fixture_raw(f, "body", kb, 13, big, 1000);
+	body_key(kb, ids[1], QUEUE_BODY_ORIGINAL, 3);
+	fixture_raw(f, "body", kb, 13, NULL, 0);
+	body_key(kb, ids[2], QUEUE_BODY_ORIGINAL, 0);
+	fixture_raw(f, "body", kb, 13, NULL, 0);
+	for (int i = 0; i < 3; i++) {
+		total = 0;
+		assert_int_equal(queue_body_foreach(f->q, ids[i], QUEUE_BODY_PROCESSED, sum_chunk,
+						    &total, NULL), SG_ECORRUPT);
+	}
+	assert_int_equal(queue_corrupt_count(f->q, &nc), 0);
+	assert_int_equal(nc, 3);			/* moved aside */
+	assert_int_equal(queue_scan(f->q, 0, &cursor, 0, count_env, &n), 0);
+	assert_int_equal(n, 0);
+	/* a good body is read whole, and nothing is said of it */
+	uint64_t good = spool(f->q, QUEUE_READY, big, 1, 0);
+
+	total = 0;
+	assert_int_equal(queue_body_foreach(f->q, good, QUEUE_BODY_ORIGINAL, sum_chunk, &total,
+					    NULL), 0);
+	assert_true(total == 200000);
+	free(big);
+}
+
 static void test_map_full(void **state)
 {
 	struct fix *f = *state;
@@ -845,6 +894,8 @@ int	main(void)
 		cmocka_unit_test_setup_teardown(test_map_full, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_two_processes, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_writer_killed_mid_txn, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_corrupt_body_quarantined, fixture_setup,
+						fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_incidents, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_incident_groups, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_wake, fixture_setup, fixture_teardown),
