@@ -141,14 +141,46 @@ static void status_part(const struct sg_dsn *d, struct sg_buf *b)
 	sg_buf_puts(b, "\r\n");
 }
 
+/*
+ * put_legal - copy p into b, no line over LINE_MAX octets: mail from own
+ * servers may carry 64K lines (the worker makes them legal, but a report
+ * quotes the original). A long header line is folded (CRLF, then a space
+ * that continues the field); a long body line is broken, as Postfix does.
+ */
+#define LINE_MAX_OCTETS 998
+
+static void put_legal(struct sg_buf *b, const char *p, size_t len, size_t header_len)
+{
+	const char *end = p + len, *start = p;
+
+	while (p < end) {
+		const char *lf = memchr(p, '\n', (size_t) (end - p));
+		const char *eol = lf ? lf + 1 : end;
+		size_t	n = (size_t) (eol - p);
+		bool	header = (size_t) (p - start) < header_len;
+
+		while (n > LINE_MAX_OCTETS + 2) {
+			size_t	k = LINE_MAX_OCTETS - (header ? 1 : 0);
+
+			sg_buf_append(b, p, k);
+			sg_buf_puts(b, header ? "\r\n " : "\r\n");
+			p += k;
+			n -= k;
+		}
+		sg_buf_append(b, p, n);
+		p = eol;
+	}
+}
+
 static void original_part(const struct sg_dsn *d, struct sg_buf *b)
 {
-	size_t	n = d->full ? d->original_len : sg_header_len(d->original, d->original_len);
+	size_t	hl = sg_header_len(d->original, d->original_len);
+	size_t	n = d->full ? d->original_len : hl;
 
 	sg_buf_printf(b, "Content-Description: %s\r\nContent-Type: %s\r\n\r\n",
 		      d->full ? "Undelivered Message" : "Undelivered Message Headers",
 		      d->full ? "message/rfc822" : "text/rfc822-headers");
-	sg_buf_append(b, d->original, n);
+	put_legal(b, d->original, n, hl);
 	if (n > 0 && d->original[n - 1] != '\n')
 		sg_buf_puts(b, "\r\n");
 }

@@ -739,9 +739,56 @@ static void test_dsn(void **state)
 	sg_buf_free(&b);
 }
 
+/* longest_line - octets of the longest line of p, CRLF not counted */
+
+static size_t longest_line(const char *p, size_t len)
+{
+	size_t	best = 0, cur = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		if (p[i] == '\n') {
+			best = cur > best ? cur : best;
+			cur = 0;
+		} else if (p[i] != '\r')
+			cur++;
+	}
+	return (cur > best ? cur : best);
+}
+
+/* A message taken from an own server may hold 64K lines: a report never does. */
+static void test_dsn_never_sends_a_long_line(void **state)
+{
+	struct sg_dsn_rcpt r = {.addr = "a@x",.kind = SG_DSN_FAILED,.status = "5.1.1"};
+	struct sg_buf orig = SG_BUF_INIT, b = SG_BUF_INIT;
+	struct sg_dsn d = {.reporting_mta = "gw.test",.queue_id = "Q1",.sender = "s@y",
+		.arrival = 1700000000000,.now = 1700000100000,.rcpts = &r,.nrcpts = 1};
+
+	(void) state;
+	sg_buf_puts(&orig, "Subject: ");
+	for (int i = 0; i < 3000; i++)
+		sg_buf_putc(&orig, 'a' + i % 26);
+	sg_buf_puts(&orig, "\r\nFrom: s@y\r\n\r\n<xml>");
+	for (int i = 0; i < 5000; i++)
+		sg_buf_putc(&orig, 'b');
+	sg_buf_puts(&orig, "</xml>\r\n");
+	d.original = orig.data;
+	d.original_len = orig.len;
+	for (int full = 0; full < 2; full++) {
+		d.full = full;
+		assert_int_equal(sg_dsn_build(&d, &b), 0);
+		assert_true(longest_line(b.data, b.len) <= 998);
+		/* the Subject is folded (the next field still starts a line), the text broken */
+		assert_non_null(strstr(b.data, "\r\nFrom: s@y\r\n"));
+		assert_true(full == 0 || strstr(b.data, "bbbb\r\nbbbb") != NULL);
+		sg_buf_free(&b);
+	}
+	sg_buf_free(&orig);
+}
+
 int	main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_dsn_never_sends_a_long_line),
 		cmocka_unit_test(test_reply_single),
 		cmocka_unit_test(test_mx_answers),
 		cmocka_unit_test(test_reply_multi),
