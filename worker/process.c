@@ -48,8 +48,9 @@
  *	no rule changed (no rule, held, nothing to do) gets the legal form of
  *	the original as its processed body, so that not even a release by
  *	an operator sends the long lines on. A notice to the sender carries
- *	the legal header too. The processed log line says what was done
- *	(long_lines=...).
+ *	the legal header too. Decrypted content is checked the same way,
+ *	flag or not: smtpd could not see inside it. The processed log line
+ *	says what was done (long_lines=...).
  * DIAGNOSTICS
  *	A message that cannot be read is logged with its id and left out;
  *	its claim expires and it is tried again.
@@ -239,15 +240,18 @@ static void replace(struct part *p, struct sg_buf *next)
 	p->changed = true;
 }
 
-/* step_legal - lines over 998 octets made legal (smtpd flagged the message) */
-
+/*
+ * step_legal - lines over 998 octets made legal: smtpd flagged the message,
+ * or decryption revealed them (smtpd cannot see inside encrypted mail).
+ */
 static void step_legal(struct part *p)
 {
 	struct sg_buf out = SG_BUF_INIT;
 	unsigned how = 0;
+	bool	maybe = (p->env.flags & QUEUE_F_LONGLINES)
+		|| ((p->env.crypto & WORKER_DID_DECRYPT) && worker_mime_long(p->body.data, p->body.len));
 
-	if ((p->env.flags & QUEUE_F_LONGLINES)
-	    && worker_mime_legal(p->body.data, p->body.len, &out, &how) == 0 && how) {
+	if (maybe && worker_mime_legal(p->body.data, p->body.len, &out, &how) == 0 && how) {
 		replace(p, &out);
 		p->legal |= how;
 	}

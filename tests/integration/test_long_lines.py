@@ -234,3 +234,38 @@ def test_bare_lf_is_still_refused_from_own_servers(sealgate):
                            + b"MAIL FROM:<evil@example.com>\r\n.\r\n")
         assert code == 550 and "bare CR or LF" in text[0]
         c.close()
+
+
+def test_decrypted_long_lines_leave_legal(sealgate, tmp_path):
+    """smtpd cannot see inside encrypted mail: a long line in the plaintext
+    shows only once the worker has decrypted it, and is made legal then."""
+    pki = get_pki()
+    with SmtpPeer(port=free_port()) as sink:
+        sealgate.state_dir.mkdir(exist_ok=True)
+        sealgate.write_config(
+            'own_domains = [ "example.com" ];\nown_servers = [ "127.0.0.1" ];\n'
+            'certs = { revocation = "off"; };\n'
+            f'delivery = {{ routes = ( {{ domains = [ "example.com" ]; '
+            f'hosts = [ "127.0.0.1:{sink.port}" ]; }} ); }};\n'
+            'worker = { rules = ( { name = "in"; direction = "inbound"; decrypt = true; } ); };\n')
+        sealgate.sealctl("cert", "init")
+        sealgate.sealctl("cert", "import", pki.root.cert, "--ca")
+        pw = pki.password_file("gateway", sealgate.dir)
+        sealgate.sealctl("cert", "import", pki["gateway"].p12, "--password-file", pw,
+                         "--gateway", "example.com")
+        sealgate.start()
+        inner = tmp_path / "inner.txt"
+        inner.write_bytes(b"Content-Type: text/plain; charset=utf-8\r\n\r\n" + xml_line(1500)
+                          + b"\r\n")
+        subprocess.run(["openssl", "cms", "-encrypt", "-aes256", "-binary", "-in", str(inner),
+                        "-from", "partner@partner.test", "-to", "ap@example.com",
+                        "-subject", "e-invoice", "-out", str(tmp_path / "e.eml"),
+                        str(pki["gateway"].cert)], check=True)
+        enc = (tmp_path / "e.eml").read_bytes().replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+        send(sealgate.smtp_port, "partner@partner.test", "ap@example.com", enc,
+             source="127.0.0.2")
+        body = arrived(sink, "ap@example.com")
+        assert b"pkcs7-mime" not in body.split(b"\r\n\r\n", 1)[0]
+        assert_legal(body)
+        [(ctype, payload)] = leaves(body)
+        assert payload.startswith(xml_line(1500)), payload[:200]
