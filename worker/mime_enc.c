@@ -8,6 +8,8 @@
  *
  *	int	worker_mime_to_7bit(p, len, out)
  *
+ *	int	worker_mime_protect(p, len, out)
+ *
  *	int	worker_mime_split(p, len, drop, outer, entity)
  *
  *	void	worker_mime_base64_encode(p, len, out)
@@ -23,6 +25,16 @@
  *	replaced. Multiparts and message/rfc822 are followed to
  *	WORKER_MIME_DEPTH. An entity that needs nothing is copied unchanged,
  *	byte for byte.
+ *
+ *	worker_mime_protect() does the same and, for a detached signature,
+ *	also protects what RFC 8551 section 3.1.1 names: a leaf body with a
+ *	line that ends in white space or begins with "From " is re-encoded
+ *	even when it is 7-bit, because relays strip trailing blanks and
+ *	mailbox writers turn "From " into ">From ". Text in an identity
+ *	encoding becomes quoted-printable (=20 or =09 at a line's end,
+ *	=46rom), other types base64, and quoted-printable text is decoded
+ *	and encoded again (which keeps its meaning: decoders drop trailing
+ *	white space anyway). Base64 bodies have neither problem.
  *
  *	worker_mime_split() separates a message into the header fields that
  *	stay outside S/MIME (outer: From, To, Subject, ...) and the MIME
@@ -86,6 +98,78 @@ static bool is_7bit(const char *p, size_t len)
 	return (true);
 }
 
+/*
+ * unsafe_lines - a line (CRLF-separated) that ends in a blank or begins
+ * with "From ": what a hop may change in a 7-bit body (RFC 8551 3.1.1)
+ */
+static bool unsafe_lines(const char *p, size_t len)
+{
+	const char *end = p + len, *cr;
+
+	for (; p < end; p = cr + 2) {
+		cr = memchr(p, '\r', (size_t) (end - p));
+		const char *e = cr ? cr : end;
+
+		if (e > p && (e[-1] == ' ' || e[-1] == '\t'))
+			return (true);
+		if (e - p >= 5 && memcmp(p, "From ", 5) == 0)
+			return (true);
+		if (cr == NULL || cr + 1 == end)
+			break;
+	}
+	return (false);
+}
+
+static int hexval(unsigned char c)
+{
+	if (c >= '0' && c <= '9')
+		return (c - '0');
+	if (c >= 'A' && c <= 'F')
+		return (c - 'A' + 10);
+	if (c >= 'a' && c <= 'f')
+		return (c - 'a' + 10);
+	return (-1);
+}
+
+/*
+ * qp_decode - quoted-printable to octets, leniently as RFC 2045 6.7
+ * advises: trailing white space dropped, "=" CRLF joins lines, an "="
+ * not followed by two hex digits is kept as it stands.
+ */
+static void qp_decode(const char *p, size_t len, struct sg_buf *out)
+{
+	const char *end = p + len;
+
+	while (p < end) {
+		const char *cr = memchr(p, '\r', (size_t) (end - p));
+		const char *e = cr && cr + 1 < end && cr[1] == '\n' ? cr : end;
+		const char *t = e;
+		bool	soft = false;
+
+		while (t > p && (t[-1] == ' ' || t[-1] == '\t'))
+			t--;
+		if (t > p && t[-1] == '=') {
+			soft = true;
+			t--;
+		}
+		for (const char *q = p; q < t; q++) {
+			int	hi, lo;
+
+			if (*q == '=' && t - q >= 3 && (hi = hexval((unsigned char) q[1])) >= 0
+			    && (lo = hexval((unsigned char) q[2])) >= 0) {
+				sg_buf_putc(out, hi << 4 | lo);
+				q += 2;
+			} else
+				sg_buf_putc(out, *q);
+		}
+		if (e == end)
+			break;
+		if (!soft)
+			sg_buf_append(out, "\r\n", 2);
+		p = e + 2;
+	}
+}
+
 /* put_headers - the entity's header fields except Content-Transfer-Encoding */
 
 static void put_headers(const struct worker_mime_entity *e, struct sg_buf *out)
@@ -98,9 +182,10 @@ static void put_headers(const struct worker_mime_entity *e, struct sg_buf *out)
 			sg_buf_append(out, e->p + f.off, f.len);
 }
 
-static int to_7bit(const char *p, size_t len, struct sg_buf *out, int depth);
+static int to_7bit(const char *p, size_t len, struct sg_buf *out, int depth, bool protect);
 
-static int multipart_7bit(const struct worker_mime_entity *e, struct sg_buf *out, int depth)
+static int multipart_7bit(const struct worker_mime_entity *e, struct sg_buf *out, int depth,
+			  bool protect)
 {
 	struct worker_mime_span parts[WORKER_MIME_PARTS];
 	size_t	n, at;
@@ -115,7 +200,7 @@ static int multipart_7bit(const struct worker_mime_entity *e, struct sg_buf *out
 	at = e->body_off;
 	for (size_t i = 0; i < n; i++) {
 		sg_buf_append(out, e->p + at, parts[i].off - at);
-		if ((rc = to_7bit(e->p + parts[i].off, parts[i].len, out, depth + 1)) < 0)
+		if ((rc = to_7bit(e->p + parts[i].off, parts[i].len, out, depth + 1, protect)) < 0)
 			return (rc);
 		at = parts[i].off + parts[i].len;
 	}
@@ -123,30 +208,58 @@ static int multipart_7bit(const struct worker_mime_entity *e, struct sg_buf *out
 	return (0);
 }
 
-static int message_7bit(const struct worker_mime_entity *e, struct sg_buf *out, int depth)
+static int message_7bit(const struct worker_mime_entity *e, struct sg_buf *out, int depth,
+			bool protect)
 {
 	if (e->cte != WORKER_CTE_7BIT && e->cte != WORKER_CTE_8BIT && e->cte != WORKER_CTE_BINARY)
 		return (SG_EINVAL);
 	put_headers(e, out);
 	sg_buf_append(out, "\r\n", 2);
-	return (to_7bit(e->p + e->body_off, e->len - e->body_off, out, depth + 1));
+	return (to_7bit(e->p + e->body_off, e->len - e->body_off, out, depth + 1, protect));
 }
 
-static int leaf_7bit(const struct worker_mime_entity *e, struct sg_buf *out)
+/*
+ * requote - a quoted-printable body with an unsafe line, decoded and
+ * encoded again: text as quoted-printable, anything else as base64
+ */
+static void requote(const struct worker_mime_entity *e, bool text, struct sg_buf *out)
+{
+	struct sg_buf raw = SG_BUF_INIT;
+
+	qp_decode(e->p + e->body_off, e->len - e->body_off, &raw);
+	put_headers(e, out);
+	sg_buf_puts(out, text ? "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+		    : "Content-Transfer-Encoding: base64\r\n\r\n");
+	if (text)
+		worker_mime_qp_encode(raw.data ? raw.data : "", raw.len, out);
+	else
+		worker_mime_base64_encode(raw.data, raw.len, out);
+	sg_buf_free(&raw);
+}
+
+static int leaf_7bit(const struct worker_mime_entity *e, struct sg_buf *out, bool protect)
 {
 	const char *body = e->p + e->body_off;
 	size_t	blen = e->len - e->body_off;
-	bool	text;
+	bool	text = strcmp(e->type, "text") == 0;
 
 	if (is_7bit(body, blen)) {
-		sg_buf_append(out, e->p, e->len);	/* 8-bit header text is kept */
-		return (0);
+		if (!protect || e->cte == WORKER_CTE_BASE64 || e->cte == WORKER_CTE_OTHER
+		    || !unsafe_lines(body, blen)) {
+			sg_buf_append(out, e->p, e->len);	/* 8-bit header text is kept */
+			return (0);
+		}
+		if (e->cte == WORKER_CTE_QP) {
+			requote(e, text, out);
+			return (0);
+		}
+	} else {
+		if (e->cte == WORKER_CTE_QP || e->cte == WORKER_CTE_BASE64)
+			return (SG_EINVAL);	/* claims an encoding it does not have */
+		if (e->cte == WORKER_CTE_OTHER)
+			return (SG_EUNSUPPORTED);
 	}
-	if (e->cte == WORKER_CTE_QP || e->cte == WORKER_CTE_BASE64)
-		return (SG_EINVAL);		/* claims an encoding it does not have */
-	if (e->cte == WORKER_CTE_OTHER)
-		return (SG_EUNSUPPORTED);
-	text = strcmp(e->type, "text") == 0 && e->cte != WORKER_CTE_BINARY;
+	text = text && e->cte != WORKER_CTE_BINARY;
 	put_headers(e, out);
 	sg_buf_puts(out, text ? "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
 		    : "Content-Transfer-Encoding: base64\r\n\r\n");
@@ -157,7 +270,7 @@ static int leaf_7bit(const struct worker_mime_entity *e, struct sg_buf *out)
 	return (0);
 }
 
-static int to_7bit(const char *p, size_t len, struct sg_buf *out, int depth)
+static int to_7bit(const char *p, size_t len, struct sg_buf *out, int depth, bool protect)
 {
 	struct worker_mime_entity e;
 	int	rc;
@@ -167,20 +280,30 @@ static int to_7bit(const char *p, size_t len, struct sg_buf *out, int depth)
 	if ((rc = worker_mime_parse(p, len, &e)) < 0)
 		return (rc);
 	if (strcmp(e.type, "multipart") == 0)
-		return (multipart_7bit(&e, out, depth));
+		return (multipart_7bit(&e, out, depth, protect));
 	if (strcmp(e.type, "message") == 0 && strcmp(e.subtype, "rfc822") == 0)
-		return (message_7bit(&e, out, depth));
-	return (leaf_7bit(&e, out));
+		return (message_7bit(&e, out, depth, protect));
+	return (leaf_7bit(&e, out, protect));
 }
 
-int	worker_mime_to_7bit(const char *p, size_t len, struct sg_buf *out)
+static int convert(const char *p, size_t len, struct sg_buf *out, bool protect)
 {
 	size_t	mark = out->len;
-	int	rc = to_7bit(p, len, out, 0);
+	int	rc = to_7bit(p, len, out, 0, protect);
 
 	if (rc < 0)
 		out->len = mark;
 	return (rc);
+}
+
+int	worker_mime_to_7bit(const char *p, size_t len, struct sg_buf *out)
+{
+	return (convert(p, len, out, false));
+}
+
+int	worker_mime_protect(const char *p, size_t len, struct sg_buf *out)
+{
+	return (convert(p, len, out, true));
 }
 
 int	worker_mime_split(const char *p, size_t len, const char *drop,

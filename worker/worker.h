@@ -82,6 +82,8 @@ int	worker_mime_parse(const char *p, size_t len, struct worker_mime_entity *e);
 int	worker_mime_parts(const struct worker_mime_entity *e,
 			  struct worker_mime_span *parts, size_t max, size_t *n);
 int	worker_mime_to_7bit(const char *p, size_t len, struct sg_buf *out);
+/* worker_mime_to_7bit() plus RFC 8551 3.1.1: no blank at a line's end, no "From " */
+int	worker_mime_protect(const char *p, size_t len, struct sg_buf *out);
 int	worker_mime_split(const char *p, size_t len, const char *drop,
 			  struct sg_buf *outer, struct sg_buf *entity);
 void	worker_mime_base64_encode(const void *p, size_t len, struct sg_buf *out);

@@ -8,7 +8,8 @@
  *	splitter, the 7-bit converter, the long-line legaliser and the
  *	message splitter, and raw to the legaliser and the base64 decoder.
  *	Besides memory errors it checks invariants: part spans lie inside
- *	the entity, 7-bit output is 7-bit and parses again, base64
+ *	the entity, 7-bit output is 7-bit and parses again, the RFC 8551
+ *	3.1.1 protection is its own fixed point, base64
  *	round-trips, and the legaliser's output has no line over 998
  *	octets, is its own fixed point, equals an input that had no such
  *	line, parses when the input did (unless lines had to be broken), and
@@ -32,6 +33,19 @@ static void check_7bit(const char *p, size_t len)
 	if (worker_mime_parse(p, len, &e) < 0)
 		abort();
 	if (worker_mime_to_7bit(p, len, &again) < 0 || again.len != len
+	    || memcmp(again.data, p, len) != 0)
+		abort();
+	sg_buf_free(&again);
+}
+
+/* check_protected - protected output is 7-bit and needs no more protection */
+
+static void check_protected(const char *p, size_t len)
+{
+	struct sg_buf again = SG_BUF_INIT;
+
+	check_7bit(p, len);
+	if (worker_mime_protect(p, len, &again) < 0 || again.len != len
 	    || memcmp(again.data, p, len) != 0)
 		abort();
 	sg_buf_free(&again);
@@ -86,6 +100,9 @@ int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 	}
 	if (worker_mime_to_7bit(m, c.len, &o) == 0)
 		check_7bit(o.data, o.len);
+	sg_buf_reset(&o);
+	if (worker_mime_protect(m, c.len, &o) == 0)
+		check_protected(o.data, o.len);
 	sg_buf_reset(&o);
 	check_legal(m, c.len);
 	check_legal(copy, len);

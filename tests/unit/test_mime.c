@@ -191,6 +191,54 @@ static void test_7bit(void **state)
 	sg_buf_free(&b);
 }
 
+/*
+ * RFC 8551 3.1.1: before a detached signature a 7-bit body is protected
+ * too: a relay may strip a blank at a line's end or write ">From ".
+ */
+static void test_protect(void **state)
+{
+	struct sg_buf b = SG_BUF_INIT, c = SG_BUF_INIT;
+	const char *clean = "Content-Type: text/plain\r\n\r\nhello\r\nFrom-field\r\n";
+	const char *blank = "Content-Type: text/plain\r\n\r\nline with blank \r\nFrom here\r\ntab\t\r\n";
+	const char *qp = "Content-Type: text/plain\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n"
+		"a=3Db \r\nFrom x=\r\ny\r\n";
+	const char *xml = "Content-Type: multipart/mixed; boundary=Q\r\n\r\n--Q\r\n"
+		"Content-Type: application/xml\r\n\r\n<a>\r\nFrom </a>\r\n--Q\r\n"
+		"Content-Type: text/plain\r\nContent-Transfer-Encoding: base64\r\n\r\naGk=\r\n--Q--\r\n";
+
+	(void) state;
+	/* nothing to protect: byte for byte, as worker_mime_to_7bit() */
+	assert_int_equal(worker_mime_protect(S(clean), &b), 0);
+	buf_is(&b, clean);
+	sg_buf_reset(&b);
+	assert_int_equal(worker_mime_protect(S(blank), &b), 0);
+	buf_is(&b, "Content-Type: text/plain\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n"
+	       "line with blank=20\r\n=46rom here\r\ntab=09\r\n");
+	/* the plain converter leaves it: only a detached signature needs this */
+	sg_buf_reset(&c);
+	assert_int_equal(worker_mime_to_7bit(S(blank), &c), 0);
+	buf_is(&c, blank);
+	/* its own fixed point */
+	sg_buf_reset(&c);
+	assert_int_equal(worker_mime_protect(b.data, b.len, &c), 0);
+	assert_int_equal(c.len, b.len);
+	assert_memory_equal(c.data, b.data, b.len);
+	/* quoted-printable text: decoded (blank dropped, soft break joined), encoded again */
+	sg_buf_reset(&b);
+	assert_int_equal(worker_mime_protect(S(qp), &b), 0);
+	buf_is(&b, "Content-Type: text/plain\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n"
+	       "a=3Db\r\n=46rom xy\r\n");
+	/* other types in identity encoding: base64; base64 stays as it is */
+	sg_buf_reset(&b);
+	assert_int_equal(worker_mime_protect(S(xml), &b), 0);
+	buf_is(&b, "Content-Type: multipart/mixed; boundary=Q\r\n\r\n--Q\r\n"
+	       "Content-Type: application/xml\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+	       "PGE+DQpGcm9tIDwvYT4=\r\n\r\n--Q\r\n"
+	       "Content-Type: text/plain\r\nContent-Transfer-Encoding: base64\r\n\r\naGk=\r\n--Q--\r\n");
+	sg_buf_free(&b);
+	sg_buf_free(&c);
+}
+
 static void test_split(void **state)
 {
 	struct sg_buf o = SG_BUF_INIT, e = SG_BUF_INIT;
@@ -545,6 +593,7 @@ int	main(void)
 		cmocka_unit_test(test_parse_entity),
 		cmocka_unit_test(test_parts),
 		cmocka_unit_test(test_7bit),
+		cmocka_unit_test(test_protect),
 		cmocka_unit_test(test_split),
 		cmocka_unit_test(test_base64),
 		cmocka_unit_test(test_legal_unchanged),
