@@ -9,6 +9,9 @@
  *	int	worker__der_read(p, n, t)
  *	const unsigned char *worker__der_content(t)
  *	size_t	worker__der_size(t)
+ *
+ *	void	worker__der_put_hdr(out, tag, len)
+ *	void	worker__der_put(out, tag, p, len)
  * DESCRIPTION
  *	worker__der_read() reads the TLV at p (n bytes available) into t:
  *	a one-octet tag, then a definite length of at most four octets, or,
@@ -20,6 +23,10 @@
  *	worker__der_content() is where t's content starts; t->len bytes of
  *	it. worker__der_size() is the whole TLV: header, content and the
  *	end-of-contents octets of an indefinite length.
+ *
+ *	worker__der_put_hdr() appends a tag and a definite length (DER:
+ *	the shortest form) for len content octets to come;
+ *	worker__der_put() appends the whole TLV with content p.
  * DIAGNOSTICS
  *	SG_EINVAL: a multi-octet tag, a length past n, a primitive value
  *	of indefinite length, or nesting deeper than 32.
@@ -82,4 +89,28 @@ const unsigned char *worker__der_content(const struct worker_der *t)
 size_t	worker__der_size(const struct worker_der *t)
 {
 	return (t->hdr + t->len + t->eoc);
+}
+
+void	worker__der_put_hdr(struct sg_buf *b, unsigned char tag, size_t len)
+{
+	unsigned char h[6];
+	size_t	n = 0;
+
+	h[n++] = tag;
+	if (len < 0x80) {
+		h[n++] = (unsigned char) len;
+	} else {
+		size_t	nl = len > 0xffffff ? 4 : len > 0xffff ? 3 : len > 0xff ? 2 : 1;
+
+		h[n++] = (unsigned char) (0x80 | nl);
+		for (size_t i = nl; i > 0; i--)
+			h[n++] = (unsigned char) (len >> (8 * (i - 1)));
+	}
+	sg_buf_append(b, h, n);
+}
+
+void	worker__der_put(struct sg_buf *b, unsigned char tag, const void *p, size_t len)
+{
+	worker__der_put_hdr(b, tag, len);
+	sg_buf_append(b, p, len);
 }

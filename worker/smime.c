@@ -20,11 +20,14 @@
  *	protected (the Content-* fields and the body).
  *
  *	worker_smime_sign() makes the entity 7-bit safe before hashing it, so
- *	no later hop can change a signed byte, and then hashes exactly the
+ *	no later hop can change a signed byte (for a detached signature also
+ *	free of trailing blanks and "From " lines, worker_mime_protect()),
+ *	and then hashes exactly the
  *	bytes it sends: in a multipart/signed, the first part's bytes up to
  *	the CRLF that belongs to the next delimiter. Signed attributes:
  *	signing time (also needed by ECDSA in NSS 3.87), S/MIME capabilities
- *	and the encryption-key preference (RFC 8551 and Microsoft's OID);
+ *	(ours, cms_caps.c: only what inbound decryption accepts) and the
+ *	encryption-key preference (RFC 8551 and Microsoft's OID);
  *	the chain (without the root) is included.
  *
  *	worker_smime_encrypt() uses AES-256-CBC and one recipient info per
@@ -57,6 +60,7 @@ struct worker_signer {
 	CERTCertificateList *chain_der;	/* the chain, for the in-memory path */
 	struct sg_buf ekp;		/* encryption key preference value, or empty */
 	struct sg_buf ms_ekp;		/* the same for Outlook's OID */
+	struct sg_buf caps;		/* SMIMECapabilities value */
 };
 
 void	worker__nss_reason(char *dst, size_t len, const char *what)
@@ -126,6 +130,8 @@ int	worker_signer_new(CERTCertificate *cert, SECKEYPrivateKey *key, CERTCertific
 		s->ekp.data[0] = (char) 0xa0;	/* [0] IMPLICIT IssuerAndSerialNumber */
 	}
 	worker__issuer_sn(cert, &s->isn);
+	/* What inbound decryption accepts, never NSS's list with DES and RC2. */
+	worker__caps_put(&s->caps, WORKER_CAP_AES256_CBC | WORKER_CAP_AES128_CBC | WORKER_CAP_RSA);
 	/* A key on an HSM does not leave it: then NSS signs on the token. */
 	if (PK11_IsInternal(key->pkcs11Slot)
 	    && (s->pub = CERT_ExtractPublicKey(cert)) != NULL)
@@ -145,6 +151,7 @@ void	worker_signer_free(struct worker_signer *s)
 	sg_buf_free(&s->isn);
 	sg_buf_free(&s->ekp);
 	sg_buf_free(&s->ms_ekp);
+	sg_buf_free(&s->caps);
 	CERT_DestroyCertificateList(s->chain_der);
 	for (int i = 0; i < s->nchain; i++)
 		CERT_DestroyCertificate(s->chain[i]);
@@ -256,7 +263,7 @@ static int add_signer(NSSCMSMessage *cmsg, NSSCMSSignedData *sigd, const struct 
 	if ((s->mem_key == NULL
 	     && NSS_CMSSignerInfo_IncludeCerts(si, NSSCMSCM_CertOnly, certUsageEmailSigner) != SECSuccess)
 	    || NSS_CMSSignerInfo_AddSigningTime(si, PR_Now()) != SECSuccess
-	    || NSS_CMSSignerInfo_AddSMIMECaps(si) != SECSuccess
+	    || add_attr(cmsg, si, SEC_OID_PKCS9_SMIME_CAPABILITIES, &s->caps) < 0
 	    || (s->ekp.len && add_attr(cmsg, si, SEC_OID_SMIME_ENCRYPTION_KEY_PREFERENCE, &s->ekp) < 0)
 	    || (s->ekp.len && add_attr(cmsg, si, SEC_OID_MS_SMIME_ENCRYPTION_KEY_PREFERENCE,
 				       &s->ms_ekp) < 0)
@@ -359,8 +366,11 @@ int	worker_smime_sign(const struct worker_signer *s, int signature,
 	bool	detached = signature == SG_RULE_SIG_DETACHED;
 	int	rc;
 
-	if ((rc = worker__prepare(msg, len, NULL, &canon, &outer, &entity)) < 0
-	    || (rc = worker_mime_to_7bit(entity.data, entity.len, &safe)) < 0)
+	if ((rc = worker__prepare(msg, len, NULL, &canon, &outer, &entity)) < 0)
+		goto out;
+	/* Detached: what travels in clear must survive relays (RFC 8551 3.1.1). */
+	if ((rc = (detached ? worker_mime_protect : worker_mime_to_7bit)(entity.data, entity.len,
+									  &safe)) < 0)
 		goto out;
 	if ((rc = sign_der(s, safe.data, safe.len, detached, &sig)) < 0)
 		goto out;

@@ -37,37 +37,13 @@
 
 #include "worker_int.h"
 
-static void put_hdr(struct sg_buf *b, unsigned char tag, size_t len)
-{
-	unsigned char h[6];
-	size_t	n = 0;
-
-	h[n++] = tag;
-	if (len < 0x80) {
-		h[n++] = (unsigned char) len;
-	} else {
-		size_t	nl = len > 0xffffff ? 4 : len > 0xffff ? 3 : len > 0xff ? 2 : 1;
-
-		h[n++] = (unsigned char) (0x80 | nl);
-		for (size_t i = nl; i > 0; i--)
-			h[n++] = (unsigned char) (len >> (8 * (i - 1)));
-	}
-	sg_buf_append(b, h, n);
-}
-
-static void put_tlv(struct sg_buf *b, unsigned char tag, const void *p, size_t len)
-{
-	put_hdr(b, tag, len);
-	sg_buf_append(b, p, len);
-}
-
 void	worker__issuer_sn(CERTCertificate *cert, struct sg_buf *out)
 {
 	struct sg_buf c = SG_BUF_INIT;
 
 	sg_buf_append(&c, cert->derIssuer.data, cert->derIssuer.len);
-	put_tlv(&c, 0x02, cert->serialNumber.data, cert->serialNumber.len);
-	put_tlv(out, 0x30, c.data, c.len);
+	worker__der_put(&c, 0x02, cert->serialNumber.data, cert->serialNumber.len);
+	worker__der_put(out, 0x30, c.data, c.len);
 	sg_buf_free(&c);
 }
 
@@ -91,8 +67,8 @@ static int signer_info(const struct worker_der *set, const void *isn, size_t isn
 	sg_buf_append(&c, "\x02\x01\x01", 3);
 	sg_buf_append(&c, isn, isnlen);
 	sg_buf_append(&c, sid.p + worker__der_size(&sid), n - worker__der_size(&ver) - worker__der_size(&sid));
-	put_tlv(&seq, 0x30, c.data, c.len);
-	put_tlv(out, 0x31, seq.data, seq.len);
+	worker__der_put(&seq, 0x30, c.data, c.len);
+	worker__der_put(out, 0x31, seq.data, seq.len);
 	sg_buf_free(&seq);
 	sg_buf_free(&c);
 	return (0);
@@ -136,10 +112,10 @@ int	worker__sid_to_issuer_sn(const void *der, size_t len, const void *isn, size_
 		goto out;
 	if ((rc = signed_data(&sd, isn, isnlen, &sdc)) < 0)
 		goto out;
-	put_tlv(&w, 0x30, sdc.data, sdc.len);
+	worker__der_put(&w, 0x30, sdc.data, sdc.len);
 	sg_buf_append(&x, oid.p, worker__der_size(&oid));
-	put_tlv(&x, 0xa0, w.data, w.len);
-	put_tlv(out, 0x30, x.data, x.len);
+	worker__der_put(&x, 0xa0, w.data, w.len);
+	worker__der_put(out, 0x30, x.data, x.len);
 out:
 	sg_buf_free(&sdc);
 	sg_buf_free(&w);

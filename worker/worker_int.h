@@ -43,6 +43,18 @@ struct worker_der {
 int	worker__der_read(const unsigned char *p, size_t n, struct worker_der *);
 const unsigned char *worker__der_content(const struct worker_der *);
 size_t	worker__der_size(const struct worker_der *);
+void	worker__der_put_hdr(struct sg_buf *, unsigned char tag, size_t len);
+void	worker__der_put(struct sg_buf *, unsigned char tag, const void *p, size_t len);
+
+/* cms_caps.c: SMIMECapabilities the gateway advertises */
+#define WORKER_CAP_AES256_GCM	(1u << 0)
+#define WORKER_CAP_AES128_GCM	(1u << 1)
+#define WORKER_CAP_AES256_CBC	(1u << 2)
+#define WORKER_CAP_AES128_CBC	(1u << 3)
+#define WORKER_CAP_OAEP_SHA256	(1u << 4)
+#define WORKER_CAP_OAEP_SHA1	(1u << 5)
+#define WORKER_CAP_RSA		(1u << 6)	/* rsaEncryption: PKCS#1 v1.5 key transport */
+void	worker__caps_put(struct sg_buf *, unsigned caps);
 
 /* smime_ri.c */
 #define WORKER_RI_KTRI	(1u << 0)	/* key transport (RSA) */

@@ -126,7 +126,7 @@ static const char plain[] =
 	"Content-Transfer-Encoding: 8bit\r\n\r\n"
 	"Gr\xc3\xbc\xc3\x9f""e, the invoice.\r\n.\r\nFrom here on\r\ntrailing space \r\n";
 
-static void sign_with(const char *nick, int signature, struct sg_buf *out)
+static void sign_msg(const char *nick, int signature, const char *msg, struct sg_buf *out)
 {
 	struct worker_signer *s;
 	CERTCertificate *c = cert(nick);
@@ -136,9 +136,14 @@ static void sign_with(const char *nick, int signature, struct sg_buf *out)
 	assert_int_equal(worker_signer_new(c, key, NULL, &s), 0);
 	CERT_DestroyCertificate(c);
 	SECKEY_DestroyPrivateKey(token);
-	assert_int_equal(worker_smime_sign(s, signature, plain, strlen(plain), out), 0);
+	assert_int_equal(worker_smime_sign(s, signature, msg, strlen(msg), out), 0);
 	worker_signer_free(s);
 	certs_key_in_memory_free(key);
+}
+
+static void sign_with(const char *nick, int signature, struct sg_buf *out)
+{
+	sign_msg(nick, signature, plain, out);
 }
 
 /* verify_here - the gateway's own verdict on a message */
@@ -190,6 +195,28 @@ static void test_detached_interop(void **state)
 	sg_buf_free(&m);
 	sg_buf_free(&o);
 	sg_buf_free(&c);
+}
+
+/*
+ * 7-bit text is protected before a detached signature (RFC 8551 3.1.1):
+ * after a relay strips trailing blanks and quotes "From ", openssl still
+ * verifies; the capabilities name only what inbound decryption takes.
+ */
+static void test_detached_7bit_protected(void **state)
+{
+	struct sg_buf m = SG_BUF_INIT;
+	const char *seven = "From: alice@example.com\r\nSubject: s\r\n"
+		"Content-Type: text/plain\r\n\r\nblank at the end \r\nFrom now on\r\n";
+
+	(void) state;
+	sign_msg("alice", SG_RULE_SIG_DETACHED, seven, &m);
+	tdir_put(dir, "p7.eml", m.data, m.len);
+	assert_int_equal(tdir_run(dir, "sed -e 's/[ \\t]*\\r$/\\r/' -e 's/^From />From /' p7.eml > p7.mangled"
+			     " && openssl cms -verify -in p7.mangled -CAfile ca.crt -out /dev/null"), 0);
+	assert_int_equal(tdir_run(dir, "openssl cms -cmsout -print -in p7.eml > p7.txt"
+			     " && grep -A12 'S/MIME Capabilities' p7.txt | grep -q aes-256-cbc"
+			     " && ! grep -iqE 'des-|rc2|des-ede' p7.txt"), 0);
+	sg_buf_free(&m);
 }
 
 static void test_opaque_ecdsa_interop(void **state)
@@ -541,6 +568,7 @@ int	main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_detached_interop),
+		cmocka_unit_test(test_detached_7bit_protected),
 		cmocka_unit_test(test_opaque_ecdsa_interop),
 		cmocka_unit_test(test_sign_matrix),
 		cmocka_unit_test(test_openssl_signed),
