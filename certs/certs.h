@@ -190,18 +190,24 @@ struct certs_import_result {
 	size_t	keys;			/* private keys stored */
 	size_t	replaced;		/* key-less certificates removed */
 	char	nickname[128];		/* of the (first) leaf */
-	bool	leaf_ec;		/* the leaf has an EC key: see certs_can_receive() */
+	char	no_receive[200];	/* why the leaf cannot receive encrypted mail;
+				 * "": it can (certs_receive_check()) */
 };
 
 int	certs_import(struct certs *, const void *buf, size_t len,
 		     const struct certs_import_opts *, struct certs_import_result *,
 		     char *err, size_t errlen);
 /*
- * certs_can_receive() tells whether mail can be encrypted to cert (and
- * decrypted with its key): NSS 3.87's CMS layer has RSA key transport
- * only, so an EC certificate signs but cannot receive encrypted mail.
+ * certs_receive_check() tells whether mail can be encrypted to cert (and
+ * decrypted with its key) as far as its key type goes: 0, or
+ * SG_EUNSUPPORTED with the reason in why ("certificate key type not
+ * supported for encryption: EC P-256 (...)"). Validity and key usage are
+ * certs_check()'s. certs_can_receive() is the same as a yes or no.
+ * certs_key_desc() writes the key as "RSA-2048", "EC P-256", ...
  */
+int	certs_receive_check(struct CERTCertificateStr *cert, char *why, size_t len);
 bool	certs_can_receive(struct CERTCertificateStr *cert);
+int	certs_key_desc(struct CERTCertificateStr *cert, char *buf, size_t len);
 
 /* The format a file name suggests by its extension. */
 int	certs_format_of(const char *filename);
@@ -348,6 +354,15 @@ void	certs_candidates_free(struct certs_candidates *);
  */
 int	certs_harvest(struct certs *, struct CERTCertificateStr *const *v, size_t n,
 		      char *err, size_t errlen);
+
+/*
+ * certs_gateways() calls fn once for each domain that has a gateway
+ * certificate in the database, with that certificate (borrowed for the
+ * call). Returns 0 or the error of reading the gateway list. BLOCKS.
+ */
+int	certs_gateways(struct certs *, void (*fn) (const char *domain,
+						   struct CERTCertificateStr *cert, void *arg),
+		       void *arg);
 
 /*
  * CRLs from distribution points. BLOCKS (HTTP, crl_fetch_timeout each).

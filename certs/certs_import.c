@@ -306,7 +306,8 @@ static int store_all(struct certs *c, const struct ders *d, size_t leaf,
 		if (i == leaf) {
 			snprintf(r->nickname, sizeof(r->nickname), "%s",
 				 cert->nickname ? cert->nickname : "");
-			r->leaf_ec = !CERT_IsCACert(cert, NULL) && !certs_can_receive(cert);
+			if (!CERT_IsCACert(cert, NULL))
+				certs_receive_check(cert, r->no_receive, sizeof(r->no_receive));
 		}
 		if (certs_has_key(cert))
 			certs_replace_public(c, cert, &r->replaced);
@@ -379,11 +380,6 @@ static bool looks_like_certs(const char *p, size_t len)
 		check_all(&d, &leaf) == 0;
 	ders_free(&d);
 	return (yes);
-}
-
-bool	certs_can_receive(CERTCertificate *cert)
-{
-	return (CERT_GetCertKeyType(&cert->subjectPublicKeyInfo) == rsaKey);
 }
 
 int	certs_import(struct certs *c, const void *buf, size_t len,

@@ -12,6 +12,7 @@
  *	int	certs_find_recipient(c, rcpt, &candidates)
  *	void	certs_candidates_free(&candidates)
  *	int	certs_harvest(c, v, n, err, errlen)
+ *	int	certs_gateways(c, fn, arg)
  * DESCRIPTION
  *	The rules are in certs.h. Among several certificates of one address
  *	the newest (latest notBefore) comes first. An address's domain is
@@ -26,6 +27,8 @@
  *	is not valid now for e-mail signing, and stores certificates only:
  *	PK11_ImportCert never carries a key. Intermediates are kept when
  *	they are CA certificates.
+ *
+ *	certs_gateways() walks the gateway certificates (meta file order).
  * DIAGNOSTICS
  *	As in certs.h.
  */
@@ -325,4 +328,25 @@ int	certs_harvest(struct certs *c, CERTCertificate *const *v, size_t n,
 	certs_fingerprint(v[0], fp);
 	snprintf(when, sizeof(when), "%lld", (long long) (sg_now_ms() / 1000));
 	return (certs_meta_update(c, CERTS_META_HARVESTED, fp, when));
+}
+
+int	certs_gateways(struct certs *c, void (*fn) (const char *domain, CERTCertificate *cert,
+						       void *arg), void *arg)
+{
+	struct certs_meta meta;
+	int	rc;
+
+	if ((rc = certs_meta_load(c, &meta)) < 0)
+		return (rc);
+	for (size_t i = 0; i < meta.n; i++) {
+		CERTCertificate *cert;
+
+		if (meta.v[i].kind != CERTS_META_GATEWAY
+		    || (cert = certs_by_fingerprint(c, meta.v[i].val)) == NULL)
+			continue;
+		fn(meta.v[i].key, cert, arg);
+		CERT_DestroyCertificate(cert);
+	}
+	certs_meta_free(&meta);
+	return (0);
 }

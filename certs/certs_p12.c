@@ -253,7 +253,7 @@ static int after_import(struct certs *c, SEC_PKCS12DecoderContext *dcx,
 		return (0);
 	}
 	snprintf(r->nickname, sizeof(r->nickname), "%s", (*leaf)->nickname ? (*leaf)->nickname : "");
-	r->leaf_ec = !certs_can_receive(*leaf);
+	certs_receive_check(*leaf, r->no_receive, sizeof(r->no_receive));
 	certs_replace_public(c, *leaf, &r->replaced);
 	if (o->gateway) {
 		certs_fingerprint(*leaf, fp);

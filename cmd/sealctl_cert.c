@@ -26,7 +26,9 @@
  *	sealctl cert export ID
  *		the certificate as PEM on stdout.
  *	sealctl cert check ID [--usage sign|encrypt|tls] [--json]
- *		validity and revocation now, under the configured policy.
+ *		validity and revocation now, under the configured policy;
+ *		for encryption (the default) also whether the key can
+ *		receive encrypted mail at all (receive=no and why).
  *	sealctl cert signer ADDRESS [--json]
  *	sealctl cert recipient ADDRESS [--json]
  *		which certificate would sign for, or encrypt to, ADDRESS.
@@ -327,11 +329,10 @@ static void import_done(const char *file, const struct opts *o,
 		       "replaced %zu; nickname \"%s\"%s%s\n", file, r->certs, r->existed,
 		       r->keys, r->replaced, r->nickname, o->gateway ? "; gateway for " : "",
 		       o->gateway ? o->gateway : "");
-	if (r->leaf_ec)
-		fprintf(stderr, "sealctl: %s: note: \"%s\" has an EC key: it can sign, but it "
-			"cannot receive encrypted mail: this version encrypts and decrypts "
-			"with RSA keys only (no ECDH yet), so mail to it leaves unencrypted "
-			"or, where encryption is mandatory, is refused\n", file, r->nickname);
+	if (*r->no_receive)
+		fprintf(stderr, "sealctl: %s: note: \"%s\" can sign, but it cannot receive "
+			"encrypted mail: %s; mail to it leaves unencrypted or, where "
+			"encryption is mandatory, is refused\n", file, r->nickname, r->no_receive);
 }
 
 static int cert_import(const struct sealgate_conf *conf, const struct opts *o)
@@ -441,6 +442,27 @@ static int usage_of(const char *s)
 	return (-1);
 }
 
+/* receive_json, receive_text - can mail be encrypted to cert (its key) */
+
+static void receive_json(struct sg_buf *b, struct CERTCertificateStr *cert)
+{
+	char	why[300];
+	bool	yes = certs_receive_check(cert, why, sizeof(why)) == 0;
+
+	sg_buf_printf(b, ",\"receive\":%s,\"receive_reason\":", yes ? "true" : "false");
+	json_str(b, why);
+}
+
+static void receive_text(struct sg_buf *b, struct CERTCertificateStr *cert)
+{
+	char	why[300];
+
+	if (certs_receive_check(cert, why, sizeof(why)) == 0)
+		sg_buf_puts(b, " receive=yes");
+	else
+		sg_buf_printf(b, " receive=no receive_reason=\"%s\"", why);
+}
+
 static int do_check(struct certs *c, struct CERTCertificateStr *cert, const struct opts *o)
 {
 	struct certs_check k;
@@ -454,12 +476,17 @@ static int do_check(struct certs *c, struct CERTCertificateStr *cert, const stru
 		json_str(&b, d.id);
 		sg_buf_putc(&b, ',');
 		check_json(&b, &k);
+		if (usage_of(o->usage) == CERTS_USE_ENCRYPT)
+			receive_json(&b, cert);
 		sg_buf_putc(&b, '}');
-	} else
+	} else {
 		sg_buf_printf(&b, "%s %s revocation=%s%s%s%s reason=\"%s\"", d.id,
 			      k.valid ? (k.warning ? "valid-with-warning" : "valid") : "invalid",
 			      certs_rev_name(k.rev), *k.rev_source ? " (" : "", k.rev_source,
 			      *k.rev_source ? ")" : "", k.reason);
+		if (usage_of(o->usage) == CERTS_USE_ENCRYPT)
+			receive_text(&b, cert);
+	}
 	puts(b.data);
 	sg_buf_free(&b);
 	return (k.valid ? SEALCTL_OK : SEALCTL_PARTIAL);
@@ -486,7 +513,7 @@ static int do_sign(struct certs *c, struct CERTCertificateStr *cert, const struc
 }
 
 static void describe_line(struct certs *c, struct sg_buf *b, struct CERTCertificateStr *cert,
-			  bool gateway, const struct certs_check *k, bool json)
+			  bool gateway, const struct certs_check *k, bool json, bool recipient)
 {
 	struct certs_desc d;
 
@@ -498,11 +525,16 @@ static void describe_line(struct certs *c, struct sg_buf *b, struct CERTCertific
 		json_str(b, d.nickname);
 		sg_buf_printf(b, ",\"gateway\":%s,", gateway ? "true" : "false");
 		check_json(b, k);
+		if (recipient)
+			receive_json(b, cert);
 		sg_buf_putc(b, '}');
-	} else
+	} else {
 		sg_buf_printf(b, "%s %s%s %s revocation=%s reason=\"%s\"", d.id, d.nickname,
 			      gateway ? " (gateway)" : "", k->valid ? "valid" : "invalid",
 			      certs_rev_name(k->rev), k->reason);
+		if (recipient)
+			receive_text(b, cert);
+	}
 }
 
 static int cert_signer(const struct sealgate_conf *conf, const struct opts *o)
@@ -517,7 +549,7 @@ static int cert_signer(const struct sealgate_conf *conf, const struct opts *o)
 	if ((rc = certs_find_signer(c, o->args[0], &s)) < 0)
 		fprintf(stderr, "sealctl: %s: no signing certificate\n", o->args[0]);
 	else {
-		describe_line(c, &b, s.cert, s.gateway, &s.check, o->json);
+		describe_line(c, &b, s.cert, s.gateway, &s.check, o->json, false);
 		puts(b.data);
 		certs_signer_free(&s);
 	}
@@ -536,7 +568,8 @@ static int cert_recipient(const struct sealgate_conf *conf, const struct opts *o
 	for (size_t i = 0; i < cs.n; i++) {
 		struct sg_buf b = SG_BUF_INIT;
 
-		describe_line(c, &b, cs.v[i].cert, cs.v[i].gateway, &cs.v[i].check, o->json);
+		describe_line(c, &b, cs.v[i].cert, cs.v[i].gateway, &cs.v[i].check, o->json,
+			      true);
 		puts(b.data);
 		sg_buf_free(&b);
 	}

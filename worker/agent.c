@@ -16,7 +16,9 @@
  *	(the worker is the one role that holds S/MIME private keys, and the
  *	one that harvests), opens the queue, starts threads crypto threads
  *	(0: one per core) and listens for wake-ups on STATE_DIR/wake.worker.
- *	NSS is opened before any thread starts, as NSS requires.
+ *	NSS is opened before any thread starts, as NSS requires. A gateway
+ *	certificate that encrypt_to_self would add but that cannot receive
+ *	encrypted mail (certs_receive_check) is logged at start.
  *
  *	Housekeeping nobody else does: every worker.housekeeping a run on
  *	libuv's thread pool (a prune of a week of tracking records may take
@@ -42,6 +44,7 @@
  */
 
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -166,6 +169,35 @@ static int timers_start(struct worker_agent *a, const struct worker_agent_params
 
 /* -------------------------------------------------------- start, stop */
 
+static void seal_unusable(const char *domain, CERTCertificate *cert, void *arg)
+{
+	char	why[300], esc[320], nick[160];
+
+	(void) arg;
+	if (certs_receive_check(cert, why, sizeof(why)) == 0)
+		return;
+	sg_warn("event=encrypt_to_self_unavailable domain=%s cert=\"%s\" reason=\"%s\"", domain,
+		sg_printable(nick, sizeof(nick), cert->nickname ? cert->nickname : "",
+			     cert->nickname ? strlen(cert->nickname) : 0),
+		sg_printable(esc, sizeof(esc), why, strlen(why)));
+}
+
+/*
+ * seal_check - encrypt_to_self adds the sender domain's gateway
+ * certificate as a recipient: say at start which seals cannot be one, so
+ * that the gateway keeping no copy it can read is never a surprise.
+ */
+static void seal_check(struct certs *c, const struct worker_conf *conf)
+{
+	const struct sg_rule *r = conf->rules.v;
+	bool	self = false;
+
+	for (size_t i = 0; i < conf->rules.n; i++)
+		self |= r[i].encrypt != SG_RULE_ENC_OFF && r[i].encrypt_to_self;
+	if (self)
+		(void) certs_gateways(c, seal_unusable, NULL);
+}
+
 int	worker_agent_start(uv_loop_t *loop, const struct worker_agent_params *p,
 			   struct worker_agent **out)
 {
@@ -186,6 +218,7 @@ int	worker_agent_start(uv_loop_t *loop, const struct worker_agent_params *p,
 		sg_error("event=worker_start_failed step=wake_listen error=\"%s\"", sg_strerror(rc));
 		goto fail;
 	}
+	seal_check(a->certs, p->conf);
 	a->pool = worker__pool_start(a->q, a->certs, p->conf, p->main->hostname, nthreads(p->conf));
 	uv_poll_init(loop, &a->wake, a->fd);
 	a->wake.data = a;

@@ -142,34 +142,42 @@ static struct worker_signer *signer_for(struct worker_thread *t, const char *sen
 	return (c->signer);
 }
 
-/* rsa - NSS 3.87 encrypts to RSA keys only (ECDH arrived in 3.100) */
-
-static bool rsa(CERTCertificate *c)
-{
-	SECKEYPublicKey *k = CERT_ExtractPublicKey(c);
-	bool	ok = k && k->keyType == rsaKey;
-
-	if (k)
-		SECKEY_DestroyPublicKey(k);
-	return (ok);
-}
-
-/* pick_cert - the recipient's own valid certificate, else a valid gateway one */
-
-static CERTCertificate *pick_cert(struct worker_thread *t, const char *rcpt, bool gateway_only)
+/*
+ * pick_cert - the recipient's own valid certificate, else a valid gateway
+ * one, that can receive (certs_receive_check). NULL when there is none;
+ * why then names the real cause: no certificate at all, none valid (the
+ * first one's reason), or a valid one whose key cannot receive.
+ */
+static CERTCertificate *pick_cert(struct worker_thread *t, const char *rcpt, bool gateway_only,
+				  char *why, size_t wlen)
 {
 	struct certs_candidates cc = { 0, NULL };
 	CERTCertificate *best = NULL;
+	char	invalid[200] = "", keytype[240] = "", r[200];
 
+	snprintf(why, wlen, "no valid certificate for %.200s", rcpt);
 	if (t->certs == NULL || certs_find_recipient(t->certs, rcpt, &cc) < 0)
 		return (NULL);
 	for (int pass = gateway_only ? 1 : 0; pass < 2 && best == NULL; pass++)
-		for (size_t i = 0; i < cc.n && best == NULL; i++)
-			if (cc.v[i].check.valid && cc.v[i].gateway == (pass == 1) && rsa(cc.v[i].cert)) {
+		for (size_t i = 0; i < cc.n && best == NULL; i++) {
+			if (cc.v[i].gateway != (pass == 1))
+				continue;
+			if (!cc.v[i].check.valid) {
+				if (*invalid == 0)
+					snprintf(invalid, sizeof(invalid), "%s", cc.v[i].check.reason);
+			} else if (certs_receive_check(cc.v[i].cert, r, sizeof(r)) < 0) {
+				if (*keytype == 0)
+					snprintf(keytype, sizeof(keytype), "%s", r);
+			} else {
 				best = CERT_DupCertificate(cc.v[i].cert);
 				warn_unknown("encrypt", rcpt, &cc.v[i].check);
 			}
+		}
 	certs_candidates_free(&cc);
+	if (best == NULL && *keytype)
+		snprintf(why, wlen, "%.200s: %s", rcpt, keytype);
+	else if (best == NULL && *invalid)
+		snprintf(why, wlen, "no valid certificate for %.200s (%s)", rcpt, invalid);
 	return (best);
 }
 
@@ -386,10 +394,12 @@ static bool step_encrypt(struct worker_thread *t, const struct worker_snap *s,
 
 	why[0] = 0;
 	for (size_t i = 0; i < p->env.nrcpt; i++) {
-		if ((certs[n] = pick_cert(t, p->env.rcpt[i].addr, false)) != NULL)
+		char	r1[300];
+
+		if ((certs[n] = pick_cert(t, p->env.rcpt[i].addr, false, r1, sizeof(r1))) != NULL)
 			has[i] = true, n++;
 		else if (why[0] == 0)
-			snprintf(why, sizeof(why), "no valid certificate for %.200s", p->env.rcpt[i].addr);
+			snprintf(why, sizeof(why), "%s", r1);
 	}
 	if (why[0] && r->encrypt == SG_RULE_ENC_MANDATORY) {
 		stop = fail(t, s, p, r, r->on_encrypt_failure, "no-cert", why);
@@ -399,8 +409,20 @@ static bool step_encrypt(struct worker_thread *t, const struct worker_snap *s,
 		goto out;			/* if-possible, and nobody can */
 	if (why[0])
 		set_aside(p, has);
-	if (r->encrypt_to_self && *p->env.sender && (certs[n] = pick_cert(t, p->env.sender, true)))
-		n++;
+	if (r->encrypt_to_self && *p->env.sender) {
+		char	r1[300];
+
+		/* Not silently: a seal that cannot receive leaves the gateway no copy. */
+		if ((certs[n] = pick_cert(t, p->env.sender, true, r1, sizeof(r1))) != NULL)
+			n++;
+		else if (strncmp(r1, "no valid certificate", 20) != 0) {
+			char	ids[QUEUE_ID_BUFSZ], esc[300];
+
+			sg_debug("id=%s event=encrypt_to_self_skipped reason=\"%s\"",
+				 queue_id_format(p->env.id, ids), sg_printable(esc, sizeof(esc), r1,
+									 strlen(r1)));
+		}
+	}
 	if ((rc = worker_smime_encrypt(certs, n, p->body.data, p->body.len, &out)) < 0) {
 		if (rc == SG_ECRYPTO)
 			worker__nss_reason(why, sizeof(why), "encryption failed");

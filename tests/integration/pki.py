@@ -103,12 +103,14 @@ ENTITIES = {
     "frank": {"kind": "user", "email": "frank@example.net"},
     "mallory": {"kind": "user", "email": "mallory@example.net", "md": "sha1"},
     "grace": {"kind": "user", "email": "grace@example.com", "algo": "rsa", "revinfo": False},
+    "ivan": {"kind": "user", "email": "ivan@example.net", "algo": "ec384"},
     "ocsp": {"kind": "ocsp", "cn": "Test OCSP responder"},
     "server": {"kind": "tls", "dns": ["localhost"], "ips": ["127.0.0.1"], "algo": "rsa"},
     "sni": {"kind": "tls", "dns": ["sni.test"], "algo": "ec"},
 }
 # mallory: signed with SHA-1 (never harvested).
 # grace: neither an OCSP URL nor a CRL distribution point (revocation unknowable).
+# ivan: EC P-384 (every other EC entity is P-256).
 # Self-signed, chains to nothing we trust.
 SELF_SIGNED = {"eve": {"kind": "user", "email": "eve@example.net"}}
 
@@ -192,7 +194,8 @@ class PKI:
             self._run("genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048",
                       "-out", e.key)
         else:
-            self._run("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256",
+            curve = "P-384" if e.algo == "ec384" else "P-256"
+            self._run("genpkey", "-algorithm", "EC", "-pkeyopt", f"ec_paramgen_curve:{curve}",
                       "-out", e.key)
 
     def _extfile(self, e):
