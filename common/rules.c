@@ -224,6 +224,7 @@ const struct sg_conf_row sg_rule_rows[] = {
 	{.name = "harvest",.type = SG_CONF_BOOL,.offset = ROFF(harvest),.def = "false"},
 	{.name = "strip_client_signature",.type = SG_CONF_BOOL,
 	.offset = ROFF(strip_client_signature),.def = "false"},
+	{.name = "profile",.type = SG_CONF_STRING,.offset = ROFF(profile),.def = Q("")},
 	{.name = "on_sign_failure",.type = SG_CONF_ENUM,.offset = ROFF(on_sign_failure),
 	.def = Q("hold"),.choices = sg_rule_fail_names},
 	{.name = "on_encrypt_failure",.type = SG_CONF_ENUM,.offset = ROFF(on_encrypt_failure),

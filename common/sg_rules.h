@@ -68,6 +68,8 @@ struct sg_rule {
 	bool	verify;
 	bool	harvest;		/* keep valid signers' certificates */
 	bool	strip_client_signature;
+	char   *profile;		/* worker.profiles name: algorithms and
+					 * their minimum; "": default */
 	int	on_sign_failure;	/* enum sg_rule_fail, each */
 	int	on_encrypt_failure;
 	int	on_decrypt_failure;

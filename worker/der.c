@@ -10,6 +10,11 @@
  *	const unsigned char *worker__der_content(t)
  *	size_t	worker__der_size(t)
  *
+ *	void	worker__der_enter(t, it)
+ *	int	worker__der_next(it, e)
+ *	int	worker__der_octets(t, out)
+ *	int	worker__der_uint(t, value)
+ *
  *	void	worker__der_put_hdr(out, tag, len)
  *	void	worker__der_put(out, tag, p, len)
  * DESCRIPTION
@@ -23,6 +28,19 @@
  *	worker__der_content() is where t's content starts; t->len bytes of
  *	it. worker__der_size() is the whole TLV: header, content and the
  *	end-of-contents octets of an indefinite length.
+ *
+ *	worker__der_enter() starts an iterator over the elements inside the
+ *	constructed TLV t; worker__der_next() reads the next one into e:
+ *	0, SG_ENOTFOUND after the last, SG_EINVAL when what follows is not
+ *	a TLV that fits.
+ *
+ *	worker__der_octets() appends the octets of a string value t of any
+ *	tag: primitive, or constructed (BER, as OpenSSL's -stream and gpgsm
+ *	write encrypted content) of primitive or constructed OCTET STRING
+ *	segments, to the depth worker__der_read() allows.
+ *
+ *	worker__der_uint() reads a non-negative INTEGER t of at most 8
+ *	content octets.
  *
  *	worker__der_put_hdr() appends a tag and a definite length (DER:
  *	the shortest form) for len content octets to come;
@@ -89,6 +107,74 @@ const unsigned char *worker__der_content(const struct worker_der *t)
 size_t	worker__der_size(const struct worker_der *t)
 {
 	return (t->hdr + t->len + t->eoc);
+}
+
+void	worker__der_enter(const struct worker_der *t, struct worker_der_it *it)
+{
+	it->p = worker__der_content(t);
+	it->n = t->len;
+	it->off = 0;
+}
+
+int	worker__der_next(struct worker_der_it *it, struct worker_der *e)
+{
+	if (it->off >= it->n)
+		return (SG_ENOTFOUND);
+	if (worker__der_read(it->p + it->off, it->n - it->off, e) < 0)
+		return (SG_EINVAL);
+	it->off += worker__der_size(e);
+	return (0);
+}
+
+static int octets_depth(const struct worker_der *t, struct sg_buf *out, int depth)
+{
+	struct worker_der_it it;
+	struct worker_der e;
+	int	rc;
+
+	if (!(t->p[0] & 0x20)) {
+		sg_buf_append(out, worker__der_content(t), t->len);
+		return (0);
+	}
+	if (depth > DER_DEPTH)
+		return (SG_EINVAL);
+	worker__der_enter(t, &it);
+	while ((rc = worker__der_next(&it, &e)) == 0) {
+		if ((e.p[0] & 0xdf) != 0x04)
+			return (SG_EINVAL);	/* segments are OCTET STRINGs */
+		if ((rc = octets_depth(&e, out, depth + 1)) < 0)
+			return (rc);
+	}
+	return (rc == SG_ENOTFOUND ? 0 : rc);
+}
+
+int	worker__der_octets(const struct worker_der *t, struct sg_buf *out)
+{
+	size_t	mark = out->len;
+	int	rc = octets_depth(t, out, 0);
+
+	if (rc < 0)
+		out->len = mark;
+	return (rc);
+}
+
+int	worker__der_uint(const struct worker_der *t, uint64_t *v)
+{
+	const unsigned char *c = worker__der_content(t);
+	size_t	n = t->len;
+
+	if (t->p[0] != 0x02 || n == 0 || (c[0] & 0x80))
+		return (SG_EINVAL);
+	if (c[0] == 0 && n > 1) {
+		c++;
+		n--;
+	}
+	if (n > 8)
+		return (SG_EINVAL);
+	*v = 0;
+	for (size_t i = 0; i < n; i++)
+		*v = *v << 8 | c[i];
+	return (0);
 }
 
 void	worker__der_put_hdr(struct sg_buf *b, unsigned char tag, size_t len)

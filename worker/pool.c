@@ -70,6 +70,7 @@ struct worker_snap *worker__snap_new(const struct worker_conf *c, const char *ho
 	struct sg_arena *a = sg_arena_new();
 	struct worker_snap *s = sg_arena_alloc(a, sizeof(*s));
 	struct sg_rule *rules = sg_arena_alloc(a, (c->rules.n + 1) * sizeof(*rules));
+	struct worker_profile *profiles = sg_arena_alloc(a, (c->profiles.n + 1) * sizeof(*profiles));
 
 	s->arena = a;
 	s->refs = 1;
@@ -85,8 +86,17 @@ struct worker_snap *worker__snap_new(const struct worker_conf *c, const char *ho
 		rules[i].listener = dup_str(a, r->listener);
 		dup_list(a, &rules[i].senders, &r->senders);
 		dup_list(a, &rules[i].recipients, &r->recipients);
+		rules[i].profile = dup_str(a, r->profile);
 	}
 	s->conf.rules.v = rules;
+	for (size_t i = 0; i < c->profiles.n; i++) {
+		const struct worker_profile *p = &((const struct worker_profile *) c->profiles.v)[i];
+
+		profiles[i] = *p;
+		profiles[i].name = dup_str(a, p->name);
+		dup_list(a, &profiles[i].recipients, &p->recipients);
+	}
+	s->conf.profiles.v = profiles;
 	return (s);
 }
 

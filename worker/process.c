@@ -66,6 +66,7 @@
 
 struct part {
 	int	rule;			/* index, -1: no rule */
+	struct worker_algs algs;	/* from the rule and the recipients' profile */
 	struct queue_env env;		/* shallow copy with its own rcpt array */
 	struct sg_buf body;
 	const struct sg_buf *original;	/* as received, or its legal form: for a notice */
@@ -328,7 +329,10 @@ static bool step_sign(struct worker_thread *t, const struct worker_snap *s,
 		return (r->sign == SG_RULE_SIGN_REQUIRED
 			&& fail(t, s, p, r, r->on_sign_failure, "no-signing-cert",
 				"no valid signing certificate for the sender or its domain"));
-	if ((rc = worker_smime_sign(signer, r->signature, p->body.data, p->body.len, &out)) < 0) {
+	struct worker_sign_spec spec;
+
+	worker_algs_sign(&p->algs, r->signature, &spec);
+	if ((rc = worker_smime_sign(signer, &spec, p->body.data, p->body.len, &out)) < 0) {
 		if (rc == SG_ECRYPTO)
 			worker__nss_reason(why, sizeof(why), "signing failed");
 		else
@@ -489,8 +493,18 @@ static enum sg_rule_dir rule_dir(enum queue_direction d)
 		: d == QUEUE_DIR_OUTBOUND ? SG_RULE_DIR_OUTBOUND : SG_RULE_DIR_ANY);
 }
 
-/* make_parts - one part per rule, recipients in their original order */
+/* same_algs - may recipients with a and b share one signed or encrypted copy */
 
+static bool same_algs(const struct worker_algs *a, const struct worker_algs *b)
+{
+	return (a->sigalg == b->sigalg && a->hash == b->hash);
+}
+
+/*
+ * make_parts - one part per rule, and within a rule that signs or
+ * encrypts one per set of algorithms (recipients' profiles may differ);
+ * recipients in their original order
+ */
 static size_t make_parts(const struct worker_snap *s, const struct queue_env *env, struct part *parts)
 {
 	size_t	n = 0;
@@ -500,13 +514,20 @@ static size_t make_parts(const struct worker_snap *s, const struct queue_env *en
 		int	rule = sg_rules_classify(&s->conf.rules, rule_dir(env->direction),
 						 env->listener, env->sender, strlen(env->sender),
 						 a, strlen(a));
+		const struct sg_rule *r = rule >= 0 ? &((const struct sg_rule *) s->conf.rules.v)[rule]
+			: NULL;
+		bool	crypto = r && (r->sign != SG_RULE_SIGN_OFF || r->encrypt != SG_RULE_ENC_OFF);
+		struct worker_algs algs;
 		size_t	k;
 
 		if (queue_rcpt_final(env->rcpt[i].state))
 			continue;
-		for (k = 0; k < n && parts[k].rule != rule; k++);
+		worker_algs_for(&s->conf, rule, a, &algs);
+		for (k = 0; k < n && (parts[k].rule != rule
+				      || (crypto && !same_algs(&parts[k].algs, &algs))); k++);
 		if (k == n) {
 			parts[n].rule = rule;
+			parts[n].algs = algs;
 			parts[n].env = *env;
 			parts[n].env.nrcpt = 0;
 			parts[n].env.rcpt = sg_xcalloc(env->nrcpt, sizeof(struct queue_rcpt));
@@ -538,6 +559,7 @@ static void split_rest(struct part *p, struct part *q)
 	char   *cut;
 
 	q->rule = p->rule;
+	q->algs = p->algs;
 	q->env = p->env;
 	q->env.crypto &= ~WORKER_DID_ENCRYPT;
 	q->env.rcpt = p->rest;
@@ -591,11 +613,13 @@ void	worker__done_log(const struct worker_done *d)
 
 		char	how[80];
 
-		sg_info("id=%s event=processed rule=%s rcpts=%zu crypto=%s state=%s%s%s%s",
+		sg_info("id=%s event=processed rule=%s rcpts=%zu crypto=%s state=%s%s%s%s%s%s",
 			queue_id_format(d->c.id, ids), p->rule < 0 ? "-" : p->env.rule,
 			p->env.nrcpt, worker_crypto_words(p->env.crypto, crypto, sizeof(crypto)),
 			queue_state_name(p->state), p->reason[0] ? " reason=" : "",
-			p->reason[0] ? "incident" : "", legal_words(p->legal, how, sizeof(how)));
+			p->reason[0] ? "incident" : "", legal_words(p->legal, how, sizeof(how)),
+			(p->env.crypto & (WORKER_DID_SIGN | WORKER_DID_ENCRYPT)) ? " profile=" : "",
+			(p->env.crypto & (WORKER_DID_SIGN | WORKER_DID_ENCRYPT)) ? p->algs.profile : "");
 	}
 }
 

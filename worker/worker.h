@@ -14,11 +14,28 @@
 
 #include "common/sg.h"
 
+/*
+ * One element of worker.profiles: the algorithms mail to a partner gets
+ * (worker/profile.c). Assigned by recipient (its recipients patterns,
+ * as in rules) or by a rule's profile key, which is also the rule's
+ * minimum; a profile named "default" replaces the built-in default.
+ */
+struct worker_profile {
+	char   *name;
+	int	signature;		/* enum worker_sigalg; EC keys sign ECDSA */
+	int	digest;			/* 0 sha256, 1 sha384, 2 sha512 */
+	struct sg_strlist recipients;	/* partners: patterns as in rules */
+};
+
+extern const char *const worker_sigalg_names[];
+extern const char *const worker_digest_names[];
+
 /* The "worker = { ... };" section of the configuration. */
 struct worker_conf {
 	int64_t	threads;		/* crypto threads; 0: one per core */
 	int64_t	batch;			/* messages claimed per lease */
 	struct sg_conf_array rules;	/* of struct sg_rule, first match wins */
+	struct sg_conf_array profiles;	/* of struct worker_profile */
 	char   *result_header;		/* verification result header name */
 	char   *notify;			/* incident notification address; "": none */
 	int64_t	notify_max_per_hour;	/* notification mails per hour at most */
@@ -134,13 +151,67 @@ void	worker_signer_free(struct worker_signer *);
 /* The signer's certificate (borrowed). */
 struct CERTCertificateStr *worker_signer_cert(const struct worker_signer *);
 
+/* Hash functions, signature algorithms, capabilities (worker.profiles). */
+enum worker_hash {
+	WORKER_HASH_SHA1,		/* read only: OAEP and KDF defaults */
+	WORKER_HASH_SHA256,
+	WORKER_HASH_SHA384,
+	WORKER_HASH_SHA512,
+};
+
+enum worker_sigalg {
+	WORKER_SIGALG_PKCS1,		/* RSA PKCS#1 v1.5 */
+	WORKER_SIGALG_PSS,		/* RSASSA-PSS, MGF1 and salt from the hash */
+};
+
+/* What a signature advertises in SMIMECapabilities (cms_caps.c). */
+#define WORKER_CAP_AES256_GCM	(1u << 0)
+#define WORKER_CAP_AES128_GCM	(1u << 1)
+#define WORKER_CAP_AES256_CBC	(1u << 2)
+#define WORKER_CAP_AES128_CBC	(1u << 3)
+#define WORKER_CAP_OAEP_SHA256	(1u << 4)
+#define WORKER_CAP_OAEP_SHA1	(1u << 5)
+#define WORKER_CAP_RSA		(1u << 6)	/* rsaEncryption: PKCS#1 v1.5 key transport */
+/* What inbound decryption accepts: the default advertisement. */
+#define WORKER_CAPS_ACCEPTED	(WORKER_CAP_AES256_CBC | WORKER_CAP_AES128_CBC | WORKER_CAP_RSA)
+
+struct worker_sign_spec {
+	int	form;			/* enum sg_rule_signature */
+	int	alg;			/* enum worker_sigalg; EC keys sign ECDSA */
+	int	hash;			/* enum worker_hash, SHA-256 or stronger */
+	unsigned caps;			/* WORKER_CAP_* to advertise */
+};
+
 /*
- * worker_smime_sign() makes the entity 7-bit safe and signs it: detached
- * (multipart/signed, micalg=sha-256) or opaque (signed-data), as enum
- * sg_rule_signature says. SG_EINVAL: the message is not valid MIME.
+ * worker_smime_sign() makes the entity 7-bit safe and signs it as spec
+ * says: detached (multipart/signed, micalg from the hash) or opaque
+ * (signed-data). spec NULL: detached, PKCS#1 v1.5 (ECDSA for EC keys),
+ * SHA-256, WORKER_CAPS_ACCEPTED. SG_EINVAL: the message is not valid
+ * MIME.
  */
-int	worker_smime_sign(const struct worker_signer *, int signature,
+int	worker_smime_sign(const struct worker_signer *, const struct worker_sign_spec *spec,
 			  const char *msg, size_t len, struct sg_buf *out);
+
+/*
+ * The algorithms for one recipient (worker/profile.c). worker_algs_for()
+ * resolves them for rcpt under rule (index into conf->rules, -1: none):
+ * the first profile whose recipients match rcpt, else the rule's
+ * profile, else "default" (a profile of that name, or the built-in one:
+ * PKCS#1 v1.5 and SHA-256); a rule's profile is also the minimum, each
+ * algorithm raised to it where the partner's profile is weaker.
+ * worker_algs_sign() is the signing part of that as a worker_sign_spec.
+ */
+struct worker_algs {
+	char	profile[64];		/* the profile that decided; "default";
+					 * "partner+rule" when raised */
+	bool	raised;			/* a rule's minimum raised something */
+	int	sigalg;			/* enum worker_sigalg */
+	int	hash;			/* enum worker_hash */
+};
+
+void	worker_algs_for(const struct worker_conf *, int rule, const char *rcpt,
+			struct worker_algs *);
+void	worker_algs_sign(const struct worker_algs *, int form, struct worker_sign_spec *);
 
 /*
  * worker_smime_encrypt() wraps the entity in enveloped-data (AES-256-CBC)

@@ -43,29 +43,118 @@ struct worker_der {
 int	worker__der_read(const unsigned char *p, size_t n, struct worker_der *);
 const unsigned char *worker__der_content(const struct worker_der *);
 size_t	worker__der_size(const struct worker_der *);
+struct worker_der_it {
+	const unsigned char *p;		/* the content of the constructed TLV */
+	size_t	n, off;
+};
+void	worker__der_enter(const struct worker_der *, struct worker_der_it *);
+int	worker__der_next(struct worker_der_it *, struct worker_der *);
+int	worker__der_octets(const struct worker_der *, struct sg_buf *out);
+int	worker__der_uint(const struct worker_der *, uint64_t *);
 void	worker__der_put_hdr(struct sg_buf *, unsigned char tag, size_t len);
 void	worker__der_put(struct sg_buf *, unsigned char tag, const void *p, size_t len);
 
-/* cms_caps.c: SMIMECapabilities the gateway advertises */
-#define WORKER_CAP_AES256_GCM	(1u << 0)
-#define WORKER_CAP_AES128_GCM	(1u << 1)
-#define WORKER_CAP_AES256_CBC	(1u << 2)
-#define WORKER_CAP_AES128_CBC	(1u << 3)
-#define WORKER_CAP_OAEP_SHA256	(1u << 4)
-#define WORKER_CAP_OAEP_SHA1	(1u << 5)
-#define WORKER_CAP_RSA		(1u << 6)	/* rsaEncryption: PKCS#1 v1.5 key transport */
+/* cms_alg.c: OIDs as DER, algorithm identifiers, hash functions */
+enum worker_oid {
+	WORKER_OID_DATA,		/* 1.2.840.113549.1.7.1 id-data */
+	WORKER_OID_SIGNED_DATA,		/* 1.2.840.113549.1.7.2 id-signedData */
+	WORKER_OID_ENVELOPED_DATA,		/* 1.2.840.113549.1.7.3 id-envelopedData */
+	WORKER_OID_AUTH_ENVELOPED_DATA,		/* 1.2.840.113549.1.9.16.1.23 id-ct-authEnvelopedData */
+	WORKER_OID_CONTENT_TYPE,		/* 1.2.840.113549.1.9.3 contentType */
+	WORKER_OID_MESSAGE_DIGEST,		/* 1.2.840.113549.1.9.4 messageDigest */
+	WORKER_OID_SIGNING_TIME,		/* 1.2.840.113549.1.9.5 signingTime */
+	WORKER_OID_SMIME_CAPS,		/* 1.2.840.113549.1.9.15 smimeCapabilities */
+	WORKER_OID_ENC_KEY_PREF,		/* 1.2.840.113549.1.9.16.2.11 id-aa-encrypKeyPref */
+	WORKER_OID_MS_ENC_KEY_PREF,		/* 1.3.6.1.4.1.311.16.4 Microsoft encryption key preference */
+	WORKER_OID_RSA,		/* 1.2.840.113549.1.1.1 rsaEncryption */
+	WORKER_OID_RSAES_OAEP,		/* 1.2.840.113549.1.1.7 id-RSAES-OAEP */
+	WORKER_OID_MGF1,		/* 1.2.840.113549.1.1.8 id-mgf1 */
+	WORKER_OID_PSPECIFIED,		/* 1.2.840.113549.1.1.9 id-pSpecified */
+	WORKER_OID_RSASSA_PSS,		/* 1.2.840.113549.1.1.10 id-RSASSA-PSS */
+	WORKER_OID_SHA256_RSA,		/* 1.2.840.113549.1.1.11 sha256WithRSAEncryption */
+	WORKER_OID_SHA384_RSA,		/* 1.2.840.113549.1.1.12 sha384WithRSAEncryption */
+	WORKER_OID_SHA512_RSA,		/* 1.2.840.113549.1.1.13 sha512WithRSAEncryption */
+	WORKER_OID_SHA1,		/* 1.3.14.3.2.26 id-sha1 */
+	WORKER_OID_SHA256,		/* 2.16.840.1.101.3.4.2.1 id-sha256 */
+	WORKER_OID_SHA384,		/* 2.16.840.1.101.3.4.2.2 id-sha384 */
+	WORKER_OID_SHA512,		/* 2.16.840.1.101.3.4.2.3 id-sha512 */
+	WORKER_OID_ECDSA_SHA256,		/* 1.2.840.10045.4.3.2 ecdsa-with-SHA256 */
+	WORKER_OID_ECDSA_SHA384,		/* 1.2.840.10045.4.3.3 ecdsa-with-SHA384 */
+	WORKER_OID_ECDSA_SHA512,		/* 1.2.840.10045.4.3.4 ecdsa-with-SHA512 */
+	WORKER_OID_EC_PUBLIC_KEY,		/* 1.2.840.10045.2.1 id-ecPublicKey */
+	WORKER_OID_P256,		/* 1.2.840.10045.3.1.7 prime256v1 */
+	WORKER_OID_P384,		/* 1.3.132.0.34 secp384r1 */
+	WORKER_OID_P521,		/* 1.3.132.0.35 secp521r1 */
+	WORKER_OID_AES128_CBC,		/* 2.16.840.1.101.3.4.1.2 aes128-CBC */
+	WORKER_OID_AES192_CBC,		/* 2.16.840.1.101.3.4.1.22 aes192-CBC */
+	WORKER_OID_AES256_CBC,		/* 2.16.840.1.101.3.4.1.42 aes256-CBC */
+	WORKER_OID_AES128_GCM,		/* 2.16.840.1.101.3.4.1.6 aes128-GCM */
+	WORKER_OID_AES192_GCM,		/* 2.16.840.1.101.3.4.1.26 aes192-GCM */
+	WORKER_OID_AES256_GCM,		/* 2.16.840.1.101.3.4.1.46 aes256-GCM */
+	WORKER_OID_AES128_WRAP,		/* 2.16.840.1.101.3.4.1.5 id-aes128-wrap */
+	WORKER_OID_AES192_WRAP,		/* 2.16.840.1.101.3.4.1.25 id-aes192-wrap */
+	WORKER_OID_AES256_WRAP,		/* 2.16.840.1.101.3.4.1.45 id-aes256-wrap */
+	WORKER_OID_DES_EDE3_CBC,		/* 1.2.840.113549.3.7 des-ede3-cbc */
+	WORKER_OID_ECDH_SHA1KDF,		/* 1.3.133.16.840.63.0.2 dhSinglePass-stdDH-sha1kdf-scheme */
+	WORKER_OID_ECDH_SHA224KDF,		/* 1.3.132.1.11.0 dhSinglePass-stdDH-sha224kdf-scheme */
+	WORKER_OID_ECDH_SHA256KDF,		/* 1.3.132.1.11.1 dhSinglePass-stdDH-sha256kdf-scheme */
+	WORKER_OID_ECDH_SHA384KDF,		/* 1.3.132.1.11.2 dhSinglePass-stdDH-sha384kdf-scheme */
+	WORKER_OID_ECDH_SHA512KDF,		/* 1.3.132.1.11.3 dhSinglePass-stdDH-sha512kdf-scheme */
+	WORKER_OID_ECDH_CO_SHA1KDF,		/* 1.3.133.16.840.63.0.3 dhSinglePass-cofactorDH-sha1kdf-scheme */
+	WORKER_OID_ECDH_CO_SHA256KDF,		/* 1.3.132.1.14.1 dhSinglePass-cofactorDH-sha256kdf-scheme */
+	WORKER_OID_ECDH_CO_SHA384KDF,		/* 1.3.132.1.14.2 dhSinglePass-cofactorDH-sha384kdf-scheme */
+	WORKER_OID_ECDH_CO_SHA512KDF,		/* 1.3.132.1.14.3 dhSinglePass-cofactorDH-sha512kdf-scheme */
+	WORKER_OID_COUNT,
+};
+
+struct worker_oid_der {
+	size_t	len;
+	unsigned char der[16];		/* the whole TLV */
+};
+extern const struct worker_oid_der worker__oids[WORKER_OID_COUNT];
+
+struct worker_algid {
+	int	oid;			/* enum worker_oid, -1: not ours */
+	struct worker_der id;		/* the OBJECT IDENTIFIER */
+	struct worker_der params;	/* params.p NULL: absent */
+};
+
+void	worker__oid_put(struct sg_buf *, int oid);
+int	worker__oid_of(const struct worker_der *);
+void	worker__algid_put(struct sg_buf *, int oid, const void *params, size_t plen);
+int	worker__algid_read(const struct worker_der *, struct worker_algid *);
+int	worker__hash_of(const struct worker_algid *);
+void	worker__hash_algid_put(struct sg_buf *, int hash, bool null_params);
+SECOidTag worker__hash_tag(int hash);
+unsigned long worker__hash_mech(int hash);
+unsigned long worker__hash_mgf(int hash);
+unsigned worker__hash_len(int hash);
+const char *worker__hash_name(int hash);
+
+/* cms_caps.c: the SMIMECapabilities value for WORKER_CAP_* */
 void	worker__caps_put(struct sg_buf *, unsigned caps);
+
+/* cms_sign.c, smime.c: a cached signer */
+struct worker_signer {
+	CERTCertificate *cert;
+	CERTCertificate *enc;
+	SECKEYPrivateKey *key;		/* in memory (certs_keys.c), or on its token */
+	struct sg_buf isn;		/* DER IssuerAndSerialNumber of cert */
+	CERTCertificateList *chain_der;	/* cert and its issuers, no root */
+	struct sg_buf ekp;		/* encryption key preference value, or empty */
+	struct sg_buf ms_ekp;		/* the same for Outlook's OID */
+};
+
+int	worker__cms_sign(const struct worker_signer *, const struct worker_sign_spec *,
+			 const char *content, size_t len, bool detached, struct sg_buf *out);
+void	worker__issuer_sn(CERTCertificate *, struct sg_buf *out);
+int	worker__ecdsa_der(const unsigned char *raw, size_t len, struct sg_buf *out);
 
 /* smime_ri.c */
 #define WORKER_RI_KTRI	(1u << 0)	/* key transport (RSA) */
 #define WORKER_RI_KARI	(1u << 1)	/* key agreement (ECDH) */
 #define WORKER_RI_OTHER	(1u << 2)	/* KEK, password, other */
 unsigned worker__recipient_kinds(const void *der, size_t len);
-
-/* smime_sid.c */
-void	worker__issuer_sn(CERTCertificate *, struct sg_buf *out);
-int	worker__sid_to_issuer_sn(const void *der, size_t len, const void *isn, size_t isnlen,
-				 struct sg_buf *out);
 
 /* A snapshot of the configuration, shared by the threads (pool.c). */
 struct worker_snap {

@@ -45,7 +45,7 @@ static void *signer_thread(void *arg)
 
 	while (sg_mono_ms() < j->until) {
 		sg_buf_reset(&out);
-		if ((j->err = worker_smime_sign(j->signer, SG_RULE_SIG_DETACHED, j->msg, j->len, &out)) < 0) {
+		if ((j->err = worker_smime_sign(j->signer, NULL, j->msg, j->len, &out)) < 0) {
 			j->why = PR_ErrorToName(PORT_GetError());
 			break;
 		}

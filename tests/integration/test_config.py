@@ -84,6 +84,12 @@ def test_every_key_is_documented_in_example():
     ('state_dir = "/tmp/x";\nown_domains = [ "ok.test",\n "*example.com" ];\n', 3,
      "invalid domain \"*example.com\""),
     ('state_dir = 5;\n', 1, "expected a string"),
+    ('state_dir = "/tmp/x";\nworker = {\n rules = ( { name = "r"; profile = "nope"; } ); };\n', 3,
+     'rule "r": no profile "nope" in profiles'),
+    ('state_dir = "/tmp/x";\nworker = { profiles = (\n { name = "a b"; } ); };\n', 3,
+     'profiles: name "a b"'),
+    ('state_dir = "/tmp/x";\nworker = { profiles = (\n { name = "p"; signature = "md5"; } ); };\n',
+     3, "one of: pkcs1, pss"),
     ('hostname = "gw.example.com";\n', None, 'missing required key "state_dir"'),
     # found by fuzz_conf: an empty state_dir was a valid configuration, and
     # a NUL byte ended a string where libconfig met it ("/tmp/x\0y" -> "/tmp/x")

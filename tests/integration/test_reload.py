@@ -96,6 +96,7 @@ CHANGES = {
     "smtpd.recipient_allow_file": lambda w: {"smtpd.recipient_allow_file": w.f("allow")},
     "smtpd.recipient_deny_file": lambda w: {"smtpd.recipient_deny_file": w.f("deny")},
     "worker.rules": lambda w: {"worker.rules": '( { name = "walk"; } )'},
+    "worker.profiles": lambda w: {"worker.profiles": '( { name = "walk"; signature = "pss"; } )'},
     "worker.result_header": lambda w: {"worker.result_header": '"X-Reload-Test"'},
     "worker.notify": lambda w: {"worker.notify": '"postmaster@reload.test"'},
     "delivery.dns_servers": lambda w: {"delivery.dns_servers": '[ "127.0.0.1:5353" ]'},

@@ -126,6 +126,22 @@ static const char plain[] =
 	"Content-Transfer-Encoding: 8bit\r\n\r\n"
 	"Gr\xc3\xbc\xc3\x9f""e, the invoice.\r\n.\r\nFrom here on\r\ntrailing space \r\n";
 
+static void sign_spec(const char *nick, const struct worker_sign_spec *spec, const char *msg,
+		      struct sg_buf *out)
+{
+	struct worker_signer *s;
+	CERTCertificate *c = cert(nick);
+	SECKEYPrivateKey *token = PK11_FindKeyByAnyCert(c, NULL);
+	SECKEYPrivateKey *key = token ? certs_key_in_memory(token) : NULL;
+
+	assert_int_equal(worker_signer_new(c, key, NULL, &s), 0);
+	CERT_DestroyCertificate(c);
+	SECKEY_DestroyPrivateKey(token);
+	assert_int_equal(worker_smime_sign(s, spec, msg, strlen(msg), out), 0);
+	worker_signer_free(s);
+	certs_key_in_memory_free(key);
+}
+
 static void sign_msg(const char *nick, int signature, const char *msg, struct sg_buf *out)
 {
 	struct worker_signer *s;
@@ -136,7 +152,10 @@ static void sign_msg(const char *nick, int signature, const char *msg, struct sg
 	assert_int_equal(worker_signer_new(c, key, NULL, &s), 0);
 	CERT_DestroyCertificate(c);
 	SECKEY_DestroyPrivateKey(token);
-	assert_int_equal(worker_smime_sign(s, signature, msg, strlen(msg), out), 0);
+	struct worker_sign_spec spec = { signature, WORKER_SIGALG_PKCS1, WORKER_HASH_SHA256,
+		WORKER_CAPS_ACCEPTED };
+
+	assert_int_equal(worker_smime_sign(s, &spec, msg, strlen(msg), out), 0);
 	worker_signer_free(s);
 	certs_key_in_memory_free(key);
 }
@@ -267,6 +286,70 @@ static void test_sign_matrix(void **state)
 	sg_buf_free(&m);
 }
 
+/*
+ * Every signature algorithm in both forms: OpenSSL and NSS cmsutil verify
+ * it, its parameters are RFC 4056's (checked in openssl's print), and the
+ * gateway's own verification calls it valid; gpgsm 2.2.40 verifies them
+ * all (the gpgsm column says what it is expected to do, so a change shows).
+ */
+static void test_sign_algorithms(void **state)
+{
+	static const struct {
+		const char *nick;
+		int	alg, hash;
+		const char *print;	/* must be in openssl's print of the signature */
+		bool	gpgsm;
+	} v[] = {
+		{ "alice", WORKER_SIGALG_PKCS1, WORKER_HASH_SHA256, "rsaEncryption", true },
+		{ "alice", WORKER_SIGALG_PKCS1, WORKER_HASH_SHA384, "rsaEncryption", true },
+		{ "alice", WORKER_SIGALG_PSS, WORKER_HASH_SHA256,
+		  "rsassaPss[\\s\\S]*:sha256[\\s\\S]*:mgf1[\\s\\S]*:sha256[\\s\\S]*INTEGER +:20", true },
+		{ "alice", WORKER_SIGALG_PSS, WORKER_HASH_SHA384,
+		  "rsassaPss[\\s\\S]*:sha384[\\s\\S]*:mgf1[\\s\\S]*:sha384[\\s\\S]*INTEGER +:30", true },
+		{ "bob", WORKER_SIGALG_PKCS1, WORKER_HASH_SHA256, "ecdsa-with-SHA256", true },
+		{ "bob", WORKER_SIGALG_PSS, WORKER_HASH_SHA384, "ecdsa-with-SHA384", true },
+	};
+	struct sg_buf m = SG_BUF_INIT, o = SG_BUF_INIT;
+	struct worker_verdict vd;
+	char	msg[200];
+
+	(void) state;
+	for (size_t i = 0; i < SG_NELEM(v); i++) {
+		snprintf(msg, sizeof(msg), "From: %s@example.com\r\nSubject: s\r\n"
+			 "Content-Type: text/plain\r\n\r\nsigned text\r\n", v[i].nick);
+		for (int form = SG_RULE_SIG_DETACHED; form <= SG_RULE_SIG_OPAQUE; form++) {
+			struct worker_sign_spec spec = { form, v[i].alg, v[i].hash,
+				WORKER_CAPS_ACCEPTED };
+			const char *det = form == SG_RULE_SIG_DETACHED ? "-c sa.out" : "";
+
+			sg_buf_reset(&m);
+			sign_spec(v[i].nick, &spec, msg, &m);
+			tdir_put(dir, "sa.eml", m.data, m.len);
+			if (tdir_run(dir, "openssl cms -verify -in sa.eml -CAfile ca.crt -out sa.out"
+				     " && openssl cms -cmsout -print -in sa.eml > sa.txt"
+				     " && grep -Pzq '%s' sa.txt"
+				     " && openssl smime -pk7out -in sa.eml | openssl pkcs7 -outform DER -out sa.der"
+				     " && cmsutil -D -d sql:db -i sa.der -u 4 %s -o /dev/null",
+				     v[i].print, det) != 0)
+				fail_msg("%s alg %d hash %d form %d: not verified (see cmd.log)",
+					 v[i].nick, v[i].alg, v[i].hash, form);
+			if ((tdir_run(dir, GPGSM "--verify sa.der %s", *det ? "sa.out" : "") == 0)
+			    != v[i].gpgsm)
+				fail_msg("%s alg %d: gpgsm no longer as documented", v[i].nick, v[i].alg);
+			if (form == SG_RULE_SIG_DETACHED)
+				assert_non_null(memmem(m.data, m.len, v[i].hash == WORKER_HASH_SHA256 ?
+						       "micalg=sha-256" : "micalg=sha-384", 14));
+			sg_buf_reset(&o);
+			assert_int_equal(verify_here(&m, &o, &vd), 0);
+			if (vd.status != WORKER_SIG_VALID)
+				fail_msg("own verification: %s", vd.reason);
+			worker_verdict_free(&vd);
+		}
+	}
+	sg_buf_free(&m);
+	sg_buf_free(&o);
+}
+
 /* openssl_signed - a message signed by openssl with nick's key, From from */
 
 static void openssl_signed(const char *nick, const char *from, const char *opts, struct sg_buf *m)
@@ -301,6 +384,26 @@ static void test_openssl_signed(void **state)
 	assert_int_equal(v.status, WORKER_SIG_VALID);
 	worker_verdict_free(&v);
 	assert_non_null(memmem(o.data, o.len, "\r\n\r\nfrom openssl\r\n", 18));
+
+	/* RSASSA-PSS (salt as long as possible, and as long as the hash) and ECDSA-SHA384 */
+	static const char *const modern[][2] = {
+		{ "alice", "-keyopt rsa_padding_mode:pss" },
+		{ "alice", "-md sha384 -keyopt rsa_padding_mode:pss -keyopt rsa_pss_saltlen:digest" },
+		{ "alice", "-nodetach -md sha512 -keyopt rsa_padding_mode:pss" },
+		{ "bob", "-md sha384" },
+		{ "bob", "-nodetach -md sha512" },
+	};
+
+	for (size_t i = 0; i < SG_NELEM(modern); i++) {
+		char	from[64];
+
+		snprintf(from, sizeof(from), "%s@example.com", modern[i][0]);
+		openssl_signed(modern[i][0], from, modern[i][1], &m);
+		assert_int_equal(verify_here(&m, &o, &v), 0);
+		if (v.status != WORKER_SIG_VALID)
+			fail_msg("openssl %s: %s", modern[i][1], v.reason);
+		worker_verdict_free(&v);
+	}
 
 	/* untrusted issuer */
 	openssl_signed("mallory", "alice@example.com", "", &m);
@@ -571,6 +674,7 @@ int	main(void)
 		cmocka_unit_test(test_detached_7bit_protected),
 		cmocka_unit_test(test_opaque_ecdsa_interop),
 		cmocka_unit_test(test_sign_matrix),
+		cmocka_unit_test(test_sign_algorithms),
 		cmocka_unit_test(test_openssl_signed),
 		cmocka_unit_test(test_encrypt_interop),
 		cmocka_unit_test(test_sign_then_encrypt),

@@ -1,0 +1,160 @@
+"""The other S/MIME implementations on this machine, as test peers.
+
+    from cmspeers import Peers
+    peers = Peers(pki, directory, keys=("alice", "frank"))
+    peers.verify(message_bytes)          # {"openssl": ok, "cmsutil": ok, "gpgsm": ok}
+    peers.decrypt(message_bytes, "alice")  # {"openssl": bytes or None, ...}
+    peers.cms_print(message_bytes)       # `openssl cms -cmsout -print` text
+    openssl_sign(pki, "alice", text, extra_args)   # a signed message from openssl
+    openssl_encrypt(pki, ["alice"], text, extra_args)
+
+Peers sets up, in `directory`, an NSS database (for cmsutil) and a gpgsm
+home, both trusting the test PKI's root, with the intermediate and the
+private keys of the named entities. Results are per tool so a test can say
+which tool lacks which algorithm: cmsutil is NSS 3.87 (no OAEP, no
+AuthEnvelopedData, no ECDH); gpgsm is GnuPG 2.2.40.
+"""
+import base64
+import re
+import subprocess
+from pathlib import Path
+
+
+def _run(args, **kw):
+    return subprocess.run([str(a) for a in args], capture_output=True, **kw)
+
+
+def crlf(data):
+    return data.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+
+
+def split_smime(msg):
+    """(der, content) of a signed or encrypted message: content is the
+    signed first part of a multipart/signed (exact bytes), else None."""
+    head, _, body = msg.partition(b"\r\n\r\n")
+    unfolded = re.sub(rb"\r\n[ \t]+", b" ", head)
+    m = re.search(rb'boundary="?([^";\r\n]+)"?', unfolded)
+    if b"multipart/signed" in unfolded.lower() and m:
+        b = b"--" + m.group(1)
+        first = body.index(b + b"\r\n") + len(b) + 2
+        end = body.index(b"\r\n" + b, first)
+        content = body[first:end]
+        sig = body[end + 2 + len(b) + 2:]
+        sig = sig[:sig.index(b"\r\n" + b)]
+        der = base64.b64decode(sig.partition(b"\r\n\r\n")[2])
+        return der, content
+    return base64.b64decode(body), None
+
+
+class Peers:
+    def __init__(self, pki, directory, keys=()):
+        self.pki = pki
+        self.dir = Path(directory)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.db = self.dir / "nssdb"
+        self.gnupg = self.dir / "gnupg"
+        self.n = 0
+        self._nss(keys)
+        self._gpgsm(keys)
+
+    def _nss(self, keys):
+        self.db.mkdir(exist_ok=True)
+        d = f"sql:{self.db}"
+        _run(["certutil", "-N", "-d", d, "--empty-password"], check=True)
+        _run(["certutil", "-A", "-d", d, "-n", "root", "-t", "C,C,C", "-i", self.pki.root.cert],
+             check=True)
+        _run(["certutil", "-A", "-d", d, "-n", "inter", "-t", ",,", "-i", self.pki.inter.cert],
+             check=True)
+        for k in keys:
+            e = self.pki[k]
+            _run(["pk12util", "-d", d, "-i", e.p12, "-W", e.password], check=True)
+
+    def _gpgsm(self, keys):
+        g = self.gnupg
+        g.mkdir(mode=0o700, exist_ok=True)
+        (g / "gpgsm.conf").write_text("disable-crl-checks\ndisable-trusted-cert-crl-check\n")
+        fpr = _run(["openssl", "x509", "-in", self.pki.root.cert, "-noout", "-fingerprint",
+                    "-sha1"], check=True, text=True).stdout.strip().split("=")[1]
+        (g / "trustlist.txt").write_text(f"{fpr} S relax\n")
+        env = {"GNUPGHOME": str(g), "PATH": "/usr/bin:/bin"}
+        self.gpg_env = env
+        _run(["gpgsm", "--batch", "--import", self.pki.root.cert], env=env, check=True)
+        _run(["gpgsm", "--batch", "--import", self.pki.inter.cert], env=env, check=True)
+        for k in keys:
+            e = self.pki[k]
+            _run(["gpgsm", "--batch", "--pinentry-mode", "loopback", "--passphrase-fd", "0",
+                  "--import", e.p12_legacy], input=e.password.encode(), env=env, check=True)
+
+    def close(self):
+        _run(["gpgconf", "--kill", "gpg-agent"], env=self.gpg_env)
+
+    def _files(self, msg):
+        self.n += 1
+        base = self.dir / f"m{self.n}"
+        eml = base.with_suffix(".eml")
+        eml.write_bytes(crlf(msg))
+        der, content = split_smime(crlf(msg))
+        base.with_suffix(".der").write_bytes(der)
+        if content is not None:
+            base.with_suffix(".content").write_bytes(content)
+        return base, content is not None
+
+    def cms_print(self, msg):
+        base, _ = self._files(msg)
+        r = _run(["openssl", "cms", "-cmsout", "-print", "-inform", "DER", "-in",
+                  base.with_suffix(".der")], text=True)
+        assert r.returncode == 0, r.stderr
+        return r.stdout
+
+    def verify(self, msg):
+        """Each tool's verdict on a signed message (chain to the PKI's root)."""
+        base, detached = self._files(msg)
+        der, content = base.with_suffix(".der"), base.with_suffix(".content")
+        out = {}
+        r = _run(["openssl", "cms", "-verify", "-in", base.with_suffix(".eml"), "-CAfile",
+                  self.pki.root.cert, "-certfile", self.pki.inter.cert, "-purpose", "any",
+                  "-out", "/dev/null"])
+        out["openssl"] = r.returncode == 0
+        args = ["cmsutil", "-D", "-d", f"sql:{self.db}", "-i", der, "-u", "4", "-o", "/dev/null"]
+        if detached:
+            args += ["-c", content]
+        r = _run(args)
+        out["cmsutil"] = r.returncode == 0
+        args = ["gpgsm", "--batch", "--verify", der] + ([content] if detached else [])
+        r = _run(args, env=self.gpg_env)
+        out["gpgsm"] = r.returncode == 0 and b"Good signature" in r.stderr
+        return out
+
+    def decrypt(self, msg, entity):
+        """What each tool decrypts with entity's key (None: it could not)."""
+        base, _ = self._files(msg)
+        der = base.with_suffix(".der")
+        e = self.pki[entity]
+        out = {}
+        r = _run(["openssl", "cms", "-decrypt", "-inform", "DER", "-in", der, "-recip", e.cert,
+                  "-inkey", e.key])
+        out["openssl"] = r.stdout if r.returncode == 0 else None
+        r = _run(["cmsutil", "-D", "-d", f"sql:{self.db}", "-i", der])
+        out["cmsutil"] = r.stdout if r.returncode == 0 else None
+        r = _run(["gpgsm", "--batch", "--pinentry-mode", "loopback", "--passphrase-fd", "0",
+                  "--decrypt", der], input=e.password.encode(), env=self.gpg_env)
+        out["gpgsm"] = r.stdout if r.returncode == 0 else None
+        return out
+
+
+def openssl_sign(pki, signer, text, extra=(), sender=None, rcpt="u@example.com"):
+    """A message signed by openssl cms with entity signer's key."""
+    e = pki[signer]
+    r = _run(["openssl", "cms", "-sign", "-signer", e.cert, "-inkey", e.key, "-certfile",
+              pki.inter.cert, "-from", sender or e.email, "-to", rcpt, "-subject", "signed",
+              *extra], input=crlf(text), check=True)
+    return crlf(r.stdout)
+
+
+def openssl_encrypt(pki, recips, text, extra=(), sender="partner@example.net",
+                    rcpt="u@example.com"):
+    """A message encrypted by openssl cms to the entities' certificates."""
+    certs = [pki[n].cert for n in recips]
+    r = _run(["openssl", "cms", "-encrypt", "-from", sender, "-to", rcpt, "-subject",
+              "encrypted", *extra, *certs], input=crlf(text), check=True)
+    return crlf(r.stdout)
