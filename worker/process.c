@@ -272,7 +272,7 @@ static bool step_decrypt(struct worker_thread *t, const struct worker_snap *s,
 {
 	struct sg_buf out = SG_BUF_INIT;
 	char	why[160];
-	int	rc = worker_smime_decrypt(p->body.data, p->body.len, &out, why, sizeof(why));
+	int	rc = worker_smime_decrypt(t->certs, p->body.data, p->body.len, &out, why, sizeof(why));
 
 	if (rc == 0) {
 		replace(p, &out);
@@ -368,7 +368,7 @@ static void set_aside(struct part *p, const bool *has_cert)
 
 /* note_certs - the certificates a part was encrypted to */
 
-static void note_certs(struct part *p, CERTCertificate **certs, size_t n)
+static void note_certs(struct part *p, const struct worker_recipient *rs, size_t n)
 {
 	char	names[200], one[80];
 	size_t	k = 0;
@@ -376,7 +376,7 @@ static void note_certs(struct part *p, CERTCertificate **certs, size_t n)
 	names[0] = 0;
 	for (size_t i = 0; i < n && k + 1 < sizeof(names); i++) {
 		int	w = snprintf(names + k, sizeof(names) - k, "%s%s", i ? "," : "",
-				     cert_name(certs[i], one, sizeof(one)));
+				     cert_name(rs[i].cert, one, sizeof(one)));
 
 		if (w < 0)
 			break;
@@ -388,7 +388,7 @@ static void note_certs(struct part *p, CERTCertificate **certs, size_t n)
 static bool step_encrypt(struct worker_thread *t, const struct worker_snap *s,
 			 struct part *p, const struct sg_rule *r)
 {
-	CERTCertificate **certs = sg_xcalloc(p->env.nrcpt + 1, sizeof(*certs));
+	struct worker_recipient *rs = sg_xcalloc(p->env.nrcpt + 1, sizeof(*rs));
 	bool   *has = sg_xcalloc(p->env.nrcpt + 1, sizeof(*has));
 	struct sg_buf out = SG_BUF_INIT;
 	size_t	n = 0;
@@ -398,11 +398,15 @@ static bool step_encrypt(struct worker_thread *t, const struct worker_snap *s,
 
 	why[0] = 0;
 	for (size_t i = 0; i < p->env.nrcpt; i++) {
+		const char *a = p->env.rcpt[i].addr;
+		struct worker_algs algs;
 		char	r1[300];
 
-		if ((certs[n] = pick_cert(t, p->env.rcpt[i].addr, false, r1, sizeof(r1))) != NULL)
-			has[i] = true, n++;
-		else if (why[0] == 0)
+		if ((rs[n].cert = pick_cert(t, a, false, r1, sizeof(r1))) != NULL) {
+			worker_algs_for(&s->conf, p->rule, a, &algs);
+			rs[n++].kt = algs.kt;	/* per recipient: one message, many */
+			has[i] = true;
+		} else if (why[0] == 0)
 			snprintf(why, sizeof(why), "%s", r1);
 	}
 	if (why[0] && r->encrypt == SG_RULE_ENC_MANDATORY) {
@@ -417,8 +421,8 @@ static bool step_encrypt(struct worker_thread *t, const struct worker_snap *s,
 		char	r1[300];
 
 		/* Not silently: a seal that cannot receive leaves the gateway no copy. */
-		if ((certs[n] = pick_cert(t, p->env.sender, true, r1, sizeof(r1))) != NULL)
-			n++;
+		if ((rs[n].cert = pick_cert(t, p->env.sender, true, r1, sizeof(r1))) != NULL)
+			rs[n++].kt = p->algs.kt;
 		else if (strncmp(r1, "no valid certificate", 20) != 0) {
 			char	ids[QUEUE_ID_BUFSZ], esc[300];
 
@@ -427,7 +431,8 @@ static bool step_encrypt(struct worker_thread *t, const struct worker_snap *s,
 									 strlen(r1)));
 		}
 	}
-	if ((rc = worker_smime_encrypt(certs, n, p->body.data, p->body.len, &out)) < 0) {
+	if ((rc = worker_smime_encrypt(rs, n, p->algs.content, p->body.data, p->body.len,
+				       &out)) < 0) {
 		if (rc == SG_ECRYPTO)
 			worker__nss_reason(why, sizeof(why), "encryption failed");
 		else
@@ -437,11 +442,11 @@ static bool step_encrypt(struct worker_thread *t, const struct worker_snap *s,
 	}
 	replace(p, &out);
 	p->env.crypto |= WORKER_DID_ENCRYPT;
-	note_certs(p, certs, n);
+	note_certs(p, rs, n);
 out:
 	for (size_t i = 0; i < n; i++)
-		CERT_DestroyCertificate(certs[i]);
-	free(certs);
+		CERT_DestroyCertificate(rs[i].cert);
+	free(rs);
 	free(has);
 	sg_buf_free(&out);
 	return (stop);
@@ -497,7 +502,7 @@ static enum sg_rule_dir rule_dir(enum queue_direction d)
 
 static bool same_algs(const struct worker_algs *a, const struct worker_algs *b)
 {
-	return (a->sigalg == b->sigalg && a->hash == b->hash);
+	return (a->sigalg == b->sigalg && a->hash == b->hash && a->content == b->content);
 }
 
 /*

@@ -14,17 +14,22 @@
  *	recipient gets the first profile whose recipients patterns match
  *	its address (a partner assignment), else the profile its rule names,
  *	else "default": the profile of that name, or the built-in one
- *	(PKCS#1 v1.5 with SHA-256, what the gateway did before profiles).
+ *	(PKCS#1 v1.5 with SHA-256, AES-256-CBC, PKCS#1 v1.5 key transport:
+ *	what the gateway did before profiles).
  *
  *	A rule's profile is also its minimum: where a partner's profile
  *	asks for less (a legacy partner under a rule for regulated mail),
  *	each algorithm is raised to the rule's, one by one, in the order
- *	PKCS#1 v1.5 < RSASSA-PSS and SHA-256 < SHA-384 < SHA-512; algs->
+ *	PKCS#1 v1.5 < RSASSA-PSS, SHA-256 < SHA-384 < SHA-512, AES-128-CBC
+ *	< AES-256-CBC, and PKCS#1 v1.5 < OAEP-SHA-1 < OAEP-SHA-256; algs->
  *	raised says it happened, and algs->profile is then "partner+rule".
  *
  *	worker_algs_sign() fills a worker_sign_spec from resolved algs: the
  *	form (detached or opaque), the signature algorithm and hash, and the
- *	capabilities to advertise (what inbound decryption accepts).
+ *	capabilities to advertise: every content algorithm inbound
+ *	decryption accepts, strongest first, then the profile's key
+ *	transport and the stronger ones (a partner who harvests them never
+ *	picks a weaker one than we ask for).
  * DIAGNOSTICS
  *	None: the configuration was checked when it was loaded.
  */
@@ -35,7 +40,7 @@
 #include "worker_int.h"
 
 static const struct worker_profile builtin = {.name = "default",.signature = WORKER_SIGALG_PKCS1,
-	.digest = 0,
+	.digest = 0,.content = WORKER_CE_AES256_CBC,.key_transport = WORKER_KT_PKCS1,
 };
 
 static const struct worker_profile *named(const struct worker_conf *c, const char *name)
@@ -83,9 +88,13 @@ void	worker_algs_for(const struct worker_conf *c, int rule, const char *rcpt,
 	snprintf(a->profile, sizeof(a->profile), "%s", p->name);
 	a->sigalg = p->signature;
 	a->hash = WORKER_HASH_SHA256 + p->digest;
+	a->content = p->content;
+	a->kt = p->key_transport;
 	if (min && min != p) {
 		a->sigalg = raise_to(a->sigalg, min->signature, &a->raised);
 		a->hash = raise_to(a->hash, WORKER_HASH_SHA256 + min->digest, &a->raised);
+		a->content = raise_to(a->content, min->content, &a->raised);
+		a->kt = raise_to(a->kt, min->key_transport, &a->raised);
 		if (a->raised)
 			snprintf(a->profile, sizeof(a->profile), "%.30s+%.30s", p->name, min->name);
 	}
@@ -93,8 +102,14 @@ void	worker_algs_for(const struct worker_conf *c, int rule, const char *rcpt,
 
 void	worker_algs_sign(const struct worker_algs *a, int form, struct worker_sign_spec *spec)
 {
+	static const unsigned kt_caps[] = {
+		[WORKER_KT_PKCS1] = WORKER_CAP_OAEP_SHA256 | WORKER_CAP_OAEP_SHA1 | WORKER_CAP_RSA,
+		[WORKER_KT_OAEP_SHA1] = WORKER_CAP_OAEP_SHA256 | WORKER_CAP_OAEP_SHA1,
+		[WORKER_KT_OAEP_SHA256] = WORKER_CAP_OAEP_SHA256,
+	};
+
 	spec->form = form;
 	spec->alg = a->sigalg;
 	spec->hash = a->hash;
-	spec->caps = WORKER_CAPS_ACCEPTED;
+	spec->caps = WORKER_CAPS_CONTENT | kt_caps[a->kt];
 }

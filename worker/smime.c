@@ -12,7 +12,7 @@
  *
  *	int	worker_smime_sign(signer, spec, msg, len, out)
  *
- *	int	worker_smime_encrypt(certs, n, msg, len, out)
+ *	int	worker_smime_encrypt(recipients, n, content, msg, len, out)
  * DESCRIPTION
  *	NSS does the CMS; the MIME around it is ours. A message is first
  *	made canonical (CRLF) and split into the header fields that stay
@@ -29,8 +29,9 @@
  *	signed attributes and the chain without its root); the micalg
  *	parameter names the hash.
  *
- *	worker_smime_encrypt() uses AES-256-CBC and one recipient info per
- *	certificate. Sign-then-encrypt is worker_smime_sign() followed by
+ *	worker_smime_encrypt() wraps the entity in an EnvelopedData of our own
+ *	(cms_env.c: the content algorithm given, one recipient info per
+ *	recipient with its key transport). Sign-then-encrypt is worker_smime_sign() followed by
  *	worker_smime_encrypt() on its output: the whole multipart/signed
  *	entity is enveloped.
  *
@@ -137,23 +138,6 @@ CERTCertificate *worker_signer_cert(const struct worker_signer *s)
 	return (s->cert);
 }
 
-/* encode - run NSS's encoder over content, DER into der (from pool) */
-
-static int encode(NSSCMSMessage *cmsg, const char *p, size_t len, SECItem *der,
-		  PLArenaPool *pool)
-{
-	NSSCMSEncoderContext *ecx;
-
-	ecx = NSS_CMSEncoder_Start(cmsg, NULL, NULL, der, pool, NULL, NULL, NULL, NULL, NULL, NULL);
-	if (ecx == NULL)
-		return (SG_ECRYPTO);
-	if (len && NSS_CMSEncoder_Update(ecx, p, (unsigned long) len) != SECSuccess) {
-		NSS_CMSEncoder_Cancel(ecx);
-		return (SG_ECRYPTO);
-	}
-	return (NSS_CMSEncoder_Finish(ecx) == SECSuccess ? 0 : SG_ECRYPTO);
-}
-
 /* boundary - a fresh random boundary that does not occur in the entity */
 
 static void boundary(char *b, size_t blen, const struct sg_buf *entity)
@@ -231,56 +215,23 @@ out:
 	return (rc);
 }
 
-static int cms_encrypt(CERTCertificate *const *certs, size_t n, const char *p, size_t len,
-		       SECItem *der, PLArenaPool *pool)
-{
-	NSSCMSMessage *cmsg = NSS_CMSMessage_Create(NULL);
-	NSSCMSEnvelopedData *env;
-	int	rc = SG_ECRYPTO;
-
-	if (cmsg == NULL)
-		return (SG_ECRYPTO);
-	/* The key size in bits is mandatory: 0 fails with BAD_DATA. */
-	if ((env = NSS_CMSEnvelopedData_Create(cmsg, SEC_OID_AES_256_CBC, 256)) == NULL)
-		goto out;
-	if (NSS_CMSContentInfo_SetContent_EnvelopedData(cmsg, NSS_CMSMessage_GetContentInfo(cmsg),
-							env) != SECSuccess) {
-		NSS_CMSEnvelopedData_Destroy(env);
-		goto out;
-	}
-	if (NSS_CMSContentInfo_SetContent_Data(cmsg, NSS_CMSEnvelopedData_GetContentInfo(env),
-					       NULL, PR_FALSE) != SECSuccess)
-		goto out;
-	for (size_t i = 0; i < n; i++) {
-		NSSCMSRecipientInfo *ri = NSS_CMSRecipientInfo_Create(cmsg, certs[i]);
-
-		if (ri == NULL)
-			goto out;
-		if (NSS_CMSEnvelopedData_AddRecipient(env, ri) != SECSuccess) {
-			NSS_CMSRecipientInfo_Destroy(ri);
-			goto out;
-		}
-	}
-	rc = encode(cmsg, p, len, der, pool);
-out:
-	NSS_CMSMessage_Destroy(cmsg);
-	return (rc);
-}
-
-int	worker_smime_encrypt(CERTCertificate *const *certs, size_t n,
+int	worker_smime_encrypt(const struct worker_recipient *r, size_t n, int content,
 			     const char *msg, size_t len, struct sg_buf *out)
 {
 	struct sg_buf canon = SG_BUF_INIT, outer = SG_BUF_INIT, entity = SG_BUF_INIT;
-	PLArenaPool *pool = PORT_NewArena(4096);
-	SECItem der = { siBuffer, NULL, 0 };
+	struct sg_buf der = SG_BUF_INIT;
+	SECItem item;
 	int	rc;
 
 	if (n == 0)
-		rc = SG_EINVAL;
-	else if ((rc = worker__prepare(msg, len, NULL, &canon, &outer, &entity)) == 0
-		 && (rc = cms_encrypt(certs, n, entity.data, entity.len, &der, pool)) == 0)
-		worker__put_pkcs7(out, &outer, "enveloped-data", &der);
-	PORT_FreeArena(pool, PR_FALSE);
+		return (SG_EINVAL);
+	if ((rc = worker__prepare(msg, len, NULL, &canon, &outer, &entity)) == 0
+	    && (rc = worker__cms_encrypt(r, n, content, entity.data ? entity.data : "",
+					 entity.len, &der)) == 0) {
+		item = (SECItem) { siBuffer, (unsigned char *) der.data, (unsigned) der.len };
+		worker__put_pkcs7(out, &outer, "enveloped-data", &item);
+	}
+	sg_buf_free(&der);
 	sg_buf_free(&canon);
 	sg_buf_free(&outer);
 	sg_buf_free(&entity);

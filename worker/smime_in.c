@@ -6,7 +6,7 @@
  * SYNOPSIS
  *	#include "worker/worker.h"
  *
- *	int	worker_smime_decrypt(msg, len, out, reason, reasonlen)
+ *	int	worker_smime_decrypt(certs, msg, len, out, reason, reasonlen)
  *
  *	int	worker_smime_verify(certs, msg, len, header, out, verdict)
  *
@@ -20,9 +20,11 @@
  *	attacker wrote is EFAIL, and calling a message signed when only one
  *	of its parts is signed is signature spoofing.
  *
- *	worker_smime_decrypt() accepts AES-CBC (128, 192, 256) and 3DES
- *	content encryption; anything weaker is refused. The plaintext must
- *	itself be a MIME entity.
+ *	worker_smime_decrypt() reads the encrypted data itself (cms_dec.c:
+ *	AES-CBC and 3DES content, RSA PKCS#1 v1.5 and OAEP key transport,
+ *	the keys from certs' cache); anything weaker is refused. The
+ *	plaintext must itself be a MIME entity, and is wiped from memory
+ *	once copied.
  *
  *	worker_smime_verify() checks, for each signer info: the signature
  *	(NSS, over the exact first-part bytes for multipart/signed), the
@@ -121,57 +123,32 @@ static int put_plain(struct sg_buf *out, const char *head, size_t headlen,
 	return (rc);
 }
 
-static bool strong_cipher(SECOidTag alg)
-{
-	return (alg == SEC_OID_AES_256_CBC || alg == SEC_OID_AES_192_CBC
-		|| alg == SEC_OID_AES_128_CBC || alg == SEC_OID_DES_EDE3_CBC);
-}
+/* decrypt_cms - our own decoder (cms_dec.c); the plaintext is a MIME entity */
 
-static int decrypt_cms(const struct sg_buf *der, const struct sg_buf *outer,
+static int decrypt_cms(struct certs *c, const struct sg_buf *der, const struct sg_buf *outer,
 		       struct sg_buf *out, char *reason, size_t rlen)
 {
-	SECOidTag tag = SEC_OID_UNKNOWN;
-	NSSCMSMessage *cmsg = decode(der, &tag);
-	NSSCMSEnvelopedData *env;
-	SECItem *plain;
-	int	rc = SG_ECRYPTO;
+	struct sg_buf plain = SG_BUF_INIT;
+	SECItem	item;
+	int	rc = worker__cms_decrypt(c, der->data, der->len, &plain, reason, rlen);
 
-	if (cmsg == NULL) {
-		unsigned kinds = worker__recipient_kinds(der->data, der->len);
-
-		worker__nss_reason(reason, rlen, PORT_GetError() == SEC_ERROR_NOT_A_RECIPIENT ?
-				   "no key for any recipient" : "cannot decrypt");
-		if ((kinds & WORKER_RI_KARI) && !(kinds & WORKER_RI_KTRI))
-			snprintf(reason, rlen, "encrypted by ECDH key agreement to an EC "
-				 "certificate, which this version cannot decrypt (RSA only)");
-		else if (kinds & WORKER_RI_KARI)
-			snprintf(reason + strlen(reason), rlen - strlen(reason), " (some "
-				 "recipients are EC certificates: ECDH is not supported)");
-		return (SG_ECRYPTO);
-	}
-	if (tag != SEC_OID_PKCS7_ENVELOPED_DATA) {
-		rc = SG_ENOTFOUND;
-		goto out;
-	}
-	env = NSS_CMSContentInfo_GetContent(NSS_CMSMessage_ContentLevel(cmsg, 0));
-	if (!strong_cipher(NSS_CMSContentInfo_GetContentEncAlgTag(NSS_CMSEnvelopedData_GetContentInfo(env)))) {
-		snprintf(reason, rlen, "weak content encryption algorithm refused");
-		goto out;
-	}
-	if ((plain = NSS_CMSMessage_GetContent(cmsg)) == NULL || plain->len == 0) {
+	if (rc == 0 && plain.len == 0) {
 		snprintf(reason, rlen, "empty encrypted content");
-		goto out;
+		rc = SG_ECRYPTO;
+	} else if (rc == 0) {
+		item = (SECItem) { siBuffer, (unsigned char *) plain.data, (unsigned) plain.len };
+		if (put_plain(out, "", 0, outer, &item) < 0) {
+			snprintf(reason, rlen, "decrypted content is not a MIME entity");
+			rc = SG_ECRYPTO;
+		}
 	}
-	if (put_plain(out, "", 0, outer, plain) < 0)
-		snprintf(reason, rlen, "decrypted content is not a MIME entity");
-	else
-		rc = 0;
-out:
-	NSS_CMSMessage_Destroy(cmsg);
+	if (plain.data)
+		memset(plain.data, 0, plain.len);
+	sg_buf_free(&plain);
 	return (rc);
 }
 
-int	worker_smime_decrypt(const char *msg, size_t len, struct sg_buf *out,
+int	worker_smime_decrypt(struct certs *c, const char *msg, size_t len, struct sg_buf *out,
 			     char *reason, size_t rlen)
 {
 	struct sg_buf canon = SG_BUF_INIT, outer = SG_BUF_INIT, entity = SG_BUF_INIT;
@@ -192,7 +169,7 @@ int	worker_smime_decrypt(const char *msg, size_t len, struct sg_buf *out,
 		rc = SG_ECRYPTO;
 		goto out;
 	}
-	rc = decrypt_cms(&der, &outer, out, reason, rlen);
+	rc = decrypt_cms(c, &der, &outer, out, reason, rlen);
 out:
 	sg_buf_free(&canon);
 	sg_buf_free(&outer);

@@ -24,11 +24,15 @@ struct worker_profile {
 	char   *name;
 	int	signature;		/* enum worker_sigalg; EC keys sign ECDSA */
 	int	digest;			/* 0 sha256, 1 sha384, 2 sha512 */
+	int	content;		/* enum worker_content */
+	int	key_transport;		/* enum worker_kt */
 	struct sg_strlist recipients;	/* partners: patterns as in rules */
 };
 
 extern const char *const worker_sigalg_names[];
 extern const char *const worker_digest_names[];
+extern const char *const worker_content_names[];
+extern const char *const worker_kt_names[];
 
 /* The "worker = { ... };" section of the configuration. */
 struct worker_conf {
@@ -164,6 +168,19 @@ enum worker_sigalg {
 	WORKER_SIGALG_PSS,		/* RSASSA-PSS, MGF1 and salt from the hash */
 };
 
+/* Content encryption, weakest first (an upgrade only ever moves right). */
+enum worker_content {
+	WORKER_CE_AES128_CBC,
+	WORKER_CE_AES256_CBC,
+};
+
+/* RSA key transport, weakest first. */
+enum worker_kt {
+	WORKER_KT_PKCS1,		/* rsaEncryption, PKCS#1 v1.5 */
+	WORKER_KT_OAEP_SHA1,		/* RSAES-OAEP with the defaults (RFC 3560) */
+	WORKER_KT_OAEP_SHA256,		/* RSAES-OAEP, SHA-256 and MGF1-SHA-256 */
+};
+
 /* What a signature advertises in SMIMECapabilities (cms_caps.c). */
 #define WORKER_CAP_AES256_GCM	(1u << 0)
 #define WORKER_CAP_AES128_GCM	(1u << 1)
@@ -172,8 +189,10 @@ enum worker_sigalg {
 #define WORKER_CAP_OAEP_SHA256	(1u << 4)
 #define WORKER_CAP_OAEP_SHA1	(1u << 5)
 #define WORKER_CAP_RSA		(1u << 6)	/* rsaEncryption: PKCS#1 v1.5 key transport */
-/* What inbound decryption accepts: the default advertisement. */
-#define WORKER_CAPS_ACCEPTED	(WORKER_CAP_AES256_CBC | WORKER_CAP_AES128_CBC | WORKER_CAP_RSA)
+/* What inbound decryption accepts: the content algorithms advertised. */
+#define WORKER_CAPS_CONTENT	(WORKER_CAP_AES256_CBC | WORKER_CAP_AES128_CBC)
+#define WORKER_CAPS_ACCEPTED	(WORKER_CAPS_CONTENT | WORKER_CAP_OAEP_SHA256 | \
+				 WORKER_CAP_OAEP_SHA1 | WORKER_CAP_RSA)
 
 struct worker_sign_spec {
 	int	form;			/* enum sg_rule_signature */
@@ -199,7 +218,9 @@ int	worker_smime_sign(const struct worker_signer *, const struct worker_sign_spe
  * profile, else "default" (a profile of that name, or the built-in one:
  * PKCS#1 v1.5 and SHA-256); a rule's profile is also the minimum, each
  * algorithm raised to it where the partner's profile is weaker.
- * worker_algs_sign() is the signing part of that as a worker_sign_spec.
+ * worker_algs_sign() is the signing part of that as a worker_sign_spec:
+ * the capabilities advertise every content algorithm inbound decryption
+ * takes, and the recipient's key transport and the stronger ones.
  */
 struct worker_algs {
 	char	profile[64];		/* the profile that decided; "default";
@@ -207,6 +228,8 @@ struct worker_algs {
 	bool	raised;			/* a rule's minimum raised something */
 	int	sigalg;			/* enum worker_sigalg */
 	int	hash;			/* enum worker_hash */
+	int	content;		/* enum worker_content */
+	int	kt;			/* enum worker_kt */
 };
 
 void	worker_algs_for(const struct worker_conf *, int rule, const char *rcpt,
@@ -214,21 +237,33 @@ void	worker_algs_for(const struct worker_conf *, int rule, const char *rcpt,
 void	worker_algs_sign(const struct worker_algs *, int form, struct worker_sign_spec *);
 
 /*
- * worker_smime_encrypt() wraps the entity in enveloped-data (AES-256-CBC)
- * with one recipient info per certificate (RSA only in NSS 3.87).
+ * worker_smime_encrypt() wraps the entity in enveloped-data with content
+ * encryption content (enum worker_content) and one recipient info per
+ * recipient: RSA key transport as its kt says (enum worker_kt). The
+ * encrypted data is ours (cms_env.c), not NSS's. SG_EUNSUPPORTED: a
+ * recipient's key cannot receive (certs_receive_check).
  */
-int	worker_smime_encrypt(struct CERTCertificateStr *const *certs, size_t n,
+struct worker_recipient {
+	struct CERTCertificateStr *cert;
+	int	kt;			/* enum worker_kt, for an RSA key */
+};
+
+int	worker_smime_encrypt(const struct worker_recipient *, size_t n, int content,
 			     const char *msg, size_t len, struct sg_buf *out);
 
 /*
  * worker_smime_decrypt() decrypts a root-level enveloped-data entity
  * (application/pkcs7-mime, x-pkcs7-mime, or octet-stream named *.p7m)
- * with any key the database holds, and puts the plaintext entity in its
- * place. SG_ENOTFOUND: the root is not enveloped-data (nothing done; a
- * nested encrypted part is never decrypted, see EFAIL). SG_ECRYPTO: it
- * could not be decrypted; reason says why.
+ * with a key of certs (NULL: any key NSS finds, for tests), and puts the
+ * plaintext entity in its place. Accepted: AES-CBC (128, 192, 256) and
+ * 3DES content encryption; RSA key transport with PKCS#1 v1.5 or
+ * RSAES-OAEP (SHA-1 to SHA-512). SG_ENOTFOUND: the root is not
+ * enveloped-data (nothing done; a nested encrypted part is never
+ * decrypted, see EFAIL). SG_ECRYPTO: it could not be decrypted; reason
+ * says why.
  */
-int	worker_smime_decrypt(const char *msg, size_t len, struct sg_buf *out,
+struct certs;
+int	worker_smime_decrypt(struct certs *, const char *msg, size_t len, struct sg_buf *out,
 			     char *reason, size_t reasonlen);
 
 enum worker_sig_status {

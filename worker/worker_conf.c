@@ -27,6 +27,8 @@
 
 const char *const worker_sigalg_names[] = { "pkcs1", "pss", NULL };
 const char *const worker_digest_names[] = { "sha256", "sha384", "sha512", NULL };
+const char *const worker_content_names[] = { "aes-128-cbc", "aes-256-cbc", NULL };
+const char *const worker_kt_names[] = { "rsa-pkcs1", "oaep-sha1", "oaep-sha256", NULL };
 
 static const struct sg_conf_row profile_rows[] = {
 	{.name = "name",.type = SG_CONF_STRING,.offset = POFF(name),.flags = SG_CONF_F_REQUIRED},
@@ -34,6 +36,10 @@ static const struct sg_conf_row profile_rows[] = {
 	.choices = worker_sigalg_names},
 	{.name = "digest",.type = SG_CONF_ENUM,.offset = POFF(digest),.def = Q("sha256"),
 	.choices = worker_digest_names},
+	{.name = "content",.type = SG_CONF_ENUM,.offset = POFF(content),.def = Q("aes-256-cbc"),
+	.choices = worker_content_names},
+	{.name = "key_transport",.type = SG_CONF_ENUM,.offset = POFF(key_transport),
+	.def = Q("rsa-pkcs1"),.choices = worker_kt_names},
 	{.name = "recipients",.type = SG_CONF_STRLIST,.offset = POFF(recipients),.def = "[ ]"},
 	SG_CONF_END
 };

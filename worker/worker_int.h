@@ -150,11 +150,63 @@ int	worker__cms_sign(const struct worker_signer *, const struct worker_sign_spec
 void	worker__issuer_sn(CERTCertificate *, struct sg_buf *out);
 int	worker__ecdsa_der(const unsigned char *raw, size_t len, struct sg_buf *out);
 
-/* smime_ri.c */
+/* cms_parse.c: decoders of encrypted CMS (untrusted input) */
 #define WORKER_RI_KTRI	(1u << 0)	/* key transport (RSA) */
 #define WORKER_RI_KARI	(1u << 1)	/* key agreement (ECDH) */
 #define WORKER_RI_OTHER	(1u << 2)	/* KEK, password, other */
-unsigned worker__recipient_kinds(const void *der, size_t len);
+
+struct worker_cms_env {
+	bool	auth;			/* AuthEnvelopedData */
+	uint64_t version;
+	struct worker_der originator;	/* [0], p NULL: absent */
+	struct worker_der ris;		/* SET OF RecipientInfo */
+	struct worker_der ctype;	/* content type OID */
+	struct worker_algid cea;	/* content-encryption algorithm */
+	struct worker_der econtent;	/* [0] encryptedContent; p NULL: absent */
+	struct worker_der auth_attrs;	/* [1]; p NULL: absent */
+	struct worker_der mac;		/* AuthEnvelopedData */
+	struct worker_der unauth_attrs;	/* [1] / [2]; p NULL: absent */
+};
+
+struct worker_cms_ri {
+	int	kind;			/* WORKER_RI_* */
+	struct worker_der tlv;
+};
+
+struct worker_cms_ktri {
+	bool	rid_ski;		/* rid is [0] subjectKeyIdentifier */
+	struct worker_der rid;		/* IssuerAndSerialNumber, or the [0] */
+	struct worker_algid kea;	/* key-encryption algorithm */
+	struct worker_der ekey;		/* encryptedKey */
+};
+
+struct worker_cms_oaep {
+	int	hash, mgf_hash;		/* enum worker_hash */
+	struct worker_der label;	/* pSpecified OCTET STRING; p NULL: empty */
+};
+
+int	worker__cms_env_parse(const void *der, size_t len, struct worker_cms_env *);
+int	worker__cms_ri_next(const struct worker_cms_env *, size_t *off, struct worker_cms_ri *);
+int	worker__cms_ktri_parse(const struct worker_der *ri, struct worker_cms_ktri *);
+int	worker__cms_oaep_parse(const struct worker_algid *kea, struct worker_cms_oaep *);
+
+/* cms_kem.c: key transport (and agreement) for one recipient */
+int	worker__ktri_put(CERTCertificate *rcpt, int kt, PK11SymKey *cek, struct sg_buf *out);
+PK11SymKey *worker__ktri_unwrap(SECKEYPrivateKey *key, const struct worker_cms_ktri *,
+				CK_MECHANISM_TYPE target, int keylen);
+
+/* cms_env.c, cms_dec.c: EnvelopedData and AuthEnvelopedData */
+struct worker_cipher {
+	int	oid;			/* enum worker_oid */
+	CK_MECHANISM_TYPE mech;
+	int	keylen;			/* bytes */
+	bool	gcm;			/* AuthEnvelopedData */
+};
+const struct worker_cipher *worker__cipher(int content);
+int	worker__cms_encrypt(const struct worker_recipient *, size_t n, int content,
+			    const char *p, size_t len, struct sg_buf *der);
+int	worker__cms_decrypt(struct certs *, const void *der, size_t len, struct sg_buf *plain,
+			    char *reason, size_t rlen);
 
 /* A snapshot of the configuration, shared by the threads (pool.c). */
 struct worker_snap {

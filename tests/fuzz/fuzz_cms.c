@@ -69,7 +69,7 @@ static void decrypt(const char *m, size_t len)
 	struct sg_buf out = SG_BUF_INIT;
 	char	why[160];
 
-	if (worker_smime_decrypt(m, len, &out, why, sizeof(why)) == 0)
+	if (worker_smime_decrypt(NULL, m, len, &out, why, sizeof(why)) == 0)
 		abort();			/* no key exists to decrypt with */
 	sg_buf_free(&out);
 }

@@ -10,36 +10,48 @@ says whether it verified (or decrypted) it.
 One gateway serves each test's whole set of combinations (one copy per
 profile), so the matrix costs a few seconds, not one start per cell.
 """
+import base64
 import re
 import smtplib
+import subprocess
 
 from cmspeers import Peers, openssl_sign
 from conftest import free_port, wait_until
 from peers import SmtpPeer
 from pki import get_pki
 
-PARTNERS = ["legacy.test", "pss.test", "pss384.test", "ec384.test", "strict.test"]
+PARTNERS = ["legacy.test", "pss.test", "pss384.test", "ec384.test", "strict.test",
+            "example.com", "example.net", "example.org"]
+SEALS = (("gateway", "own.test"), ("bob", "own-ec.test"))
 
 
-def gateway(sealgate, sink, profiles, rules):
-    """Own domains example.com (RSA seal "gateway") and example.org (EC
-    P-256 seal "bob"); every partner domain routed to the sink."""
+def gateway(sealgate, sink, profiles, rules, seals=SEALS, keys=(), certs=()):
+    """Own domains with seals (entity, domain): by default own.test (RSA seal
+    "gateway") and own-ec.test (EC P-256 seal "bob"); keys: entities whose
+    PKCS#12 (key) is imported too, certs: whose certificate only (partners);
+    every partner domain routed to the sink."""
     pki = get_pki()
     sealgate.state_dir.mkdir(exist_ok=True)
-    domains = ", ".join(f'"{d}"' for d in PARTNERS + ["example.com", "example.org"])
+    own = [d for _, d in seals]
+    domains = ", ".join(f'"{d}"' for d in PARTNERS + own)
     sealgate.write_config(
-        'own_domains = [ "example.com", "example.org" ];\nown_servers = [ "127.0.0.1" ];\n'
-        'certs = { revocation = "off"; };\n'
+        f'own_domains = [ {", ".join(chr(34) + d + chr(34) for d in own)} ];\n'
+        'own_servers = [ "127.0.0.1" ];\ncerts = { revocation = "off"; };\n'
         f'delivery = {{ routes = ( {{ domains = [ {domains} ]; '
         f'hosts = [ "127.0.0.1:{sink.port}" ]; }} ); }};\n'
         f'worker = {{ threads = 2; profiles = ( {profiles} ); rules = ( {rules} ); }};\n')
     sealgate.sealctl("cert", "init")
     sealgate.sealctl("cert", "import", pki.root.cert, "--ca")
     sealgate.sealctl("cert", "import", pki.chain)
-    for seal, domain in (("gateway", "example.com"), ("bob", "example.org")):
+    for seal, domain in seals:
         pw = pki.password_file(seal, sealgate.dir)
         sealgate.sealctl("cert", "import", pki[seal].p12, "--password-file", pw,
                          "--gateway", domain)
+    for k in keys:
+        sealgate.sealctl("cert", "import", pki[k].p12, "--password-file",
+                         pki.password_file(k, sealgate.dir))
+    for k in certs:
+        sealgate.sealctl("cert", "import", pki[k].cert)
     return sealgate.start()
 
 
@@ -72,12 +84,12 @@ SIGN_RULES = """
 # recipients whose profiles have the same algorithms share a copy (and the
 # first one's name in the log): n@nowhere.test's default rides with legacy.
 SIGN_CASES = [
-    ("erp@example.com", "a@legacy.test", "rsaEncryption", "sha-256", "legacy"),
-    ("erp@example.com", "b@pss.test", "rsassaPss", "sha-256", "pss"),
-    ("erp@example.com", "c@pss384.test", "rsassaPss", "sha-384", "pss384"),
-    ("erp@example.com", "n@nowhere.test", "rsaEncryption", "sha-256", "legacy"),
-    ("erp@example.org", "d@legacy.test", "ecdsa-with-SHA256", "sha-256", "legacy"),
-    ("erp@example.org", "e@ec384.test", "ecdsa-with-SHA384", "sha-384", "ec384"),
+    ("erp@own.test", "a@legacy.test", "rsaEncryption", "sha-256", "legacy"),
+    ("erp@own.test", "b@pss.test", "rsassaPss", "sha-256", "pss"),
+    ("erp@own.test", "c@pss384.test", "rsassaPss", "sha-384", "pss384"),
+    ("erp@own.test", "n@nowhere.test", "rsaEncryption", "sha-256", "legacy"),
+    ("erp@own-ec.test", "d@legacy.test", "ecdsa-with-SHA256", "sha-256", "legacy"),
+    ("erp@own-ec.test", "e@ec384.test", "ecdsa-with-SHA384", "sha-384", "ec384"),
 ]
 
 
@@ -90,12 +102,11 @@ def test_outbound_signatures_by_profile(sealgate, tmp_path):
     try:
         with SmtpPeer(port=free_port()) as sink:
             d = gateway(sealgate, sink, SIGN_PROFILES, SIGN_RULES)
-            body = (b"From: erp@example.com\r\nSubject: invoice\r\n"
+            body = (b"From: erp@own.test\r\nSubject: invoice\r\n"
                     b"Content-Type: text/plain\r\n\r\nplease pay\r\n")
-            submit(sealgate, "erp@example.com", [c[1] for c in SIGN_CASES if "com" in c[0]],
-                   body)
-            submit(sealgate, "erp@example.org", [c[1] for c in SIGN_CASES if "org" in c[0]],
-                   body.replace(b"example.com", b"example.org"))
+            for sender in ("erp@own.test", "erp@own-ec.test"):
+                submit(sealgate, sender, [c[1] for c in SIGN_CASES if c[0] == sender],
+                       body.replace(b"erp@own.test", sender.encode()))
             peers = Peers(get_pki(), tmp_path / "peers")
             try:
                 for sender, rcpt, alg, micalg, profile in SIGN_CASES:
@@ -126,8 +137,8 @@ def test_rule_profile_is_a_minimum(sealgate, tmp_path):
                                      'recipients = [ "@legacy.test", "@strict.test" ]')
     with SmtpPeer(port=free_port()) as sink:
         d = gateway(sealgate, sink, profiles, SIGN_RULES)
-        submit(sealgate, "erp@example.com", ["x@strict.test", "y@legacy.test"],
-               b"From: erp@example.com\r\nSubject: x\r\n\r\nhello\r\n")
+        submit(sealgate, "erp@own.test", ["x@strict.test", "y@legacy.test"],
+               b"From: erp@own.test\r\nSubject: x\r\n\r\nhello\r\n")
         peers = Peers(get_pki(), tmp_path / "peers")
         try:
             assert "algorithm: rsassaPss" in peers.cms_print(arrived(sink, "x@strict.test"))
@@ -160,13 +171,138 @@ def test_inbound_signatures_from_openssl(sealgate):
         gateway(sealgate, sink, SIGN_PROFILES, SIGN_RULES +
                 ', { name = "in"; direction = "inbound"; verify = true; }')
         for i, (who, opts) in enumerate(INBOUND_SIGNED):
-            rcpt = f"in{i}@example.com"
+            rcpt = f"in{i}@own.test"
             msg = openssl_sign(pki, who, b"Content-Type: text/plain\r\n\r\nsigned\r\n", opts,
                                rcpt=rcpt)
             submit(sealgate, pki[who].email, [rcpt], msg, source="127.0.0.2")
         for i, (who, opts) in enumerate(INBOUND_SIGNED):
-            m = arrived(sink, f"in{i}@example.com")
+            m = arrived(sink, f"in{i}@own.test")
             head = m.split(b"\r\n\r\n", 1)[0]
             want = f'X-Sealgate-Signature: valid; signer="{pki[who].email}"'.encode()
             assert want in head, (who, opts, head)
 
+
+
+# ------------------------------------------------------------- encryption
+
+# name -> (content, key transport, openssl's name of the content cipher,
+#          what cmsutil and gpgsm read: NSS 3.87 and gpgsm 2.2.40 have no OAEP)
+ENC = {
+    "cbc128-pkcs1": ("aes-128-cbc", "rsa-pkcs1", "aes-128-cbc", True),
+    "cbc256-pkcs1": ("aes-256-cbc", "rsa-pkcs1", "aes-256-cbc", True),
+    "cbc256-oaep1": ("aes-256-cbc", "oaep-sha1", "aes-256-cbc", False),
+    "cbc128-oaep256": ("aes-128-cbc", "oaep-sha256", "aes-128-cbc", False),
+}
+
+
+def enc_config(cases):
+    profiles = ", ".join(f'{{ name = "{n}"; content = "{c[0]}"; key_transport = "{c[1]}"; }}'
+                         for n, c in cases.items())
+    rules = ", ".join(f'{{ name = "{n}"; direction = "outbound"; senders = [ "{n}@own.test" ]; '
+                      f'sign = "required"; encrypt = "mandatory"; profile = "{n}"; }}'
+                      for n in cases)
+    return profiles, rules
+
+
+def check_outbound_encrypted(sealgate, sink, tmp_path, cases, partner="alice"):
+    """Each case's mail to partner: the printed structure, who can read it,
+    and that what they read is the signed entity (openssl verifies it)."""
+    pki = get_pki()
+    peers = Peers(pki, tmp_path / "peers", keys=(partner,))
+    try:
+        for n, c in cases.items():
+            m = [x for x in sink.messages if x["sender"] == f"{n}@own.test"][0]["body"]
+            assert b"smime-type=enveloped-data" in m, (n, m[:300])
+            printed = peers.cms_print(m)
+            assert c[2] in printed, (n, printed)
+            got = peers.decrypt(m, partner)
+            assert got["openssl"] is not None, n
+            assert b"Content-Type: multipart/signed" in got["openssl"], n
+            assert (got["cmsutil"] is not None, got["gpgsm"] is not None) == (c[3], c[3]), (n, got)
+            inner = tmp_path / f"{n}.inner"
+            inner.write_bytes(got["openssl"])
+            r = subprocess.run(["openssl", "cms", "-verify", "-in", str(inner), "-CAfile",
+                                str(pki.root.cert), "-out", "/dev/null"], capture_output=True)
+            assert r.returncode == 0, (n, r.stderr)
+    finally:
+        peers.close()
+
+
+def test_outbound_key_transport_and_cbc(sealgate, tmp_path):
+    """RSA key transport PKCS#1 v1.5, OAEP with the SHA-1 defaults and OAEP
+    SHA-256, with AES-128/256-CBC, each by a rule's profile: openssl reads
+    them all, cmsutil and gpgsm the PKCS#1 v1.5 ones."""
+    profiles, rules = enc_config(ENC)
+    with SmtpPeer(port=free_port()) as sink:
+        d = gateway(sealgate, sink, profiles, rules, certs=("alice",))
+        for n in ENC:
+            submit(sealgate, f"{n}@own.test", ["alice@example.com"],
+                   f"From: {n}@own.test\r\nSubject: {n}\r\n\r\nsecret {n}\r\n".encode())
+        wait_until(lambda: len(sink.messages) >= len(ENC), 30, what="every case delivered")
+        check_outbound_encrypted(sealgate, sink, tmp_path, ENC)
+        for n in ENC:
+            d.wait_log(rf"event=processed rule={n} rcpts=1 crypto=signed,encrypted "
+                       rf"state=ready profile={n}\b")
+
+
+# openssl options -> what the gateway must make of it (True: decrypted)
+INBOUND_ENC = [
+    ["-aes256"],
+    ["-aes128", "-keyopt", "rsa_padding_mode:oaep"],
+    ["-aes256", "-keyopt", "rsa_padding_mode:oaep", "-keyopt", "rsa_oaep_md:sha256"],
+    ["-aes192", "-stream", "-keyopt", "rsa_padding_mode:oaep", "-keyopt", "rsa_oaep_md:sha384"],
+    ["-aes128", "-keyopt", "rsa_padding_mode:oaep", "-keyopt", "rsa_oaep_md:sha256",
+     "-keyopt", "rsa_mgf1_md:sha1"],
+    ["-des3"],
+]
+
+
+def test_inbound_key_transport_from_openssl_gpgsm_cmsutil(sealgate, tmp_path):
+    """What openssl (every option above), gpgsm and cmsutil encrypt to a user
+    whose key the gateway holds arrives decrypted."""
+    pki = get_pki()
+    text = b"Content-Type: text/plain\r\n\r\nfor alice only\r\n"
+    with SmtpPeer(port=free_port()) as sink:
+        gateway(sealgate, sink, "", '{ name = "in"; direction = "inbound"; decrypt = true; '
+                'on_decrypt_failure = "hold"; }', seals=(("gateway", "example.com"),),
+                keys=("alice",))
+        msgs = []
+        for opts in INBOUND_ENC:
+            r = subprocess.run(["openssl", "cms", "-encrypt", "-from", "p@example.net", "-to",
+                                "alice@example.com", "-subject", "x", "-recip",
+                                str(pki["alice"].cert), *opts], input=text, capture_output=True,
+                               check=True)
+            msgs.append((" ".join(opts), r.stdout))
+        peers = Peers(pki, tmp_path / "peers")
+        try:
+            r = subprocess.run(["gpgsm", "--batch", "--base64", "-r", "alice@example.com",
+                                "--always-trust", "--encrypt"], input=text, capture_output=True,
+                               env=peers.gpg_env)
+            if r.returncode:
+                subprocess.run(["gpgsm", "--batch", "--import", str(pki["alice"].cert)],
+                               env=peers.gpg_env, check=True, capture_output=True)
+                r = subprocess.run(["gpgsm", "--batch", "--base64", "-r", "alice@example.com",
+                                    "--encrypt"], input=text, capture_output=True,
+                                   env=peers.gpg_env, check=True)
+            b64 = b"\r\n".join(l for l in r.stdout.splitlines() if not l.startswith(b"-----"))
+            msgs.append(("gpgsm", b"From: p@example.net\r\nSubject: x\r\nContent-Type: "
+                         b"application/pkcs7-mime; smime-type=enveloped-data\r\n"
+                         b"Content-Transfer-Encoding: base64\r\n\r\n" + b64 + b"\r\n"))
+            subprocess.run(["certutil", "-A", "-d", f"sql:{peers.db}", "-n", "alice", "-t", ",,",
+                            "-i", str(pki["alice"].cert)], check=True, capture_output=True)
+            (tmp_path / "t.txt").write_bytes(text)
+            subprocess.run(["cmsutil", "-E", "-d", f"sql:{peers.db}", "-r", "alice@example.com",
+                            "-i", str(tmp_path / "t.txt"), "-o", str(tmp_path / "t.der")],
+                           check=True, capture_output=True)
+            msgs.append(("cmsutil", b"From: p@example.net\r\nSubject: x\r\nContent-Type: "
+                         b"application/pkcs7-mime; smime-type=enveloped-data\r\n"
+                         b"Content-Transfer-Encoding: base64\r\n\r\n"
+                         + base64.encodebytes((tmp_path / "t.der").read_bytes())))
+        finally:
+            peers.close()
+        for i, (_, m) in enumerate(msgs):
+            submit(sealgate, "p@example.net", [f"u{i}@example.com"],
+                   m.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n"), source="127.0.0.2")
+        for i, (how, _) in enumerate(msgs):
+            got = arrived(sink, f"u{i}@example.com")
+            assert b"for alice only" in got and b"pkcs7-mime" not in got, (how, got[:300])

@@ -433,13 +433,14 @@ static void test_openssl_signed(void **state)
 static void test_encrypt_interop(void **state)
 {
 	struct sg_buf m = SG_BUF_INIT, e = SG_BUF_INIT, d = SG_BUF_INIT, want = SG_BUF_INIT;
-	CERTCertificate *rc[2] = { cert("alice"), cert("gw") };
+	struct worker_recipient rc[2] = { { cert("alice"), WORKER_KT_PKCS1 },
+		{ cert("gw"), WORKER_KT_OAEP_SHA256 } };
 	char	why[160];
 	const char *msg = "From: gw@example.com\r\nTo: alice@example.com\r\nSubject: x\r\n"
 		"Content-Type: text/plain\r\n\r\nsecret text\r\n";
 
 	(void) state;
-	assert_int_equal(worker_smime_encrypt(rc, 2, msg, strlen(msg), &e), 0);
+	assert_int_equal(worker_smime_encrypt(rc, 2, WORKER_CE_AES256_CBC, msg, strlen(msg), &e), 0);
 	tdir_put(dir, "enc.eml", e.data, e.len);
 	sg_buf_puts(&want, "Content-Type: text/plain\r\n\r\nsecret text\r\n");
 	tdir_put(dir, "enc.want", want.data, want.len);
@@ -453,35 +454,114 @@ static void test_encrypt_interop(void **state)
 	assert_int_equal(tdir_run(dir, "echo x | " GPGSM "--passphrase-fd 0 --decrypt enc.der > enc.gpg"
 			     " && cmp enc.gpg enc.want"), 0);
 	/* and back: the gateway decrypts its own output, byte for byte */
-	assert_int_equal(worker_smime_decrypt(e.data, e.len, &d, why, sizeof(why)), 0);
+	assert_int_equal(worker_smime_decrypt(NULL, e.data, e.len, &d, why, sizeof(why)), 0);
 	assert_non_null(memmem(d.data, d.len, want.data, want.len));
-	CERT_DestroyCertificate(rc[0]);
-	CERT_DestroyCertificate(rc[1]);
+	CERT_DestroyCertificate(rc[0].cert);
+	CERT_DestroyCertificate(rc[1].cert);
 	sg_buf_free(&m);
 	sg_buf_free(&e);
 	sg_buf_free(&d);
 	sg_buf_free(&want);
 }
 
+/*
+ * RSA key transport both ways. Out: each kt and content algorithm, read
+ * by openssl (all), cmsutil and gpgsm (PKCS#1 v1.5 only: NSS 3.87 has no
+ * OAEP, and gpgsm 2.2.40 says "unsupported algorithm" to RSAES-OAEP), and
+ * the parameters as openssl prints them. In: OAEP as openssl writes it
+ * with each hash and MGF1 hash, plain and -stream (BER).
+ */
+static void test_key_transport(void **state)
+{
+	static const struct {
+		int	kt, content;
+		const char *print;
+		bool	nss, gpg;
+	} out[] = {
+		{ WORKER_KT_PKCS1, WORKER_CE_AES128_CBC, "rsaEncryption", true, true },
+		{ WORKER_KT_OAEP_SHA1, WORKER_CE_AES256_CBC,
+		  "rsaesOaep[\\s\\S]*SEQUENCE:\\s+0:d=0  hl=2 l=   0 cons: SEQUENCE", false, false },
+		{ WORKER_KT_OAEP_SHA256, WORKER_CE_AES128_CBC,
+		  "rsaesOaep[\\s\\S]*cont \\[ 0 \\][\\s\\S]*:sha256[\\s\\S]*:mgf1[\\s\\S]*:sha256",
+		  false, false },
+	};
+	static const char *const in[] = {
+		"-keyopt rsa_padding_mode:oaep",
+		"-keyopt rsa_padding_mode:oaep -keyopt rsa_oaep_md:sha256",
+		"-keyopt rsa_padding_mode:oaep -keyopt rsa_oaep_md:sha384 -stream",
+		"-keyopt rsa_padding_mode:oaep -keyopt rsa_oaep_md:sha256 -keyopt rsa_mgf1_md:sha1",
+		"-keyopt rsa_padding_mode:oaep -keyopt rsa_oaep_md:sha512 -aes128",
+		"-aes192 -stream",
+		"-des3",
+	};
+	const char *msg = "From: gw@example.com\r\nSubject: x\r\n"
+		"Content-Type: text/plain\r\n\r\nkey transport\r\n";
+	const char *want = "Content-Type: text/plain\r\n\r\nkey transport\r\n";
+	struct sg_buf e = SG_BUF_INIT, d = SG_BUF_INIT;
+	char	why[160];
+
+	(void) state;
+	tdir_put(dir, "kt.want", want, strlen(want));
+	for (size_t i = 0; i < SG_NELEM(out); i++) {
+		struct worker_recipient rc = { cert("alice"), out[i].kt };
+
+		sg_buf_reset(&e);
+		assert_int_equal(worker_smime_encrypt(&rc, 1, out[i].content, msg, strlen(msg), &e), 0);
+		CERT_DestroyCertificate(rc.cert);
+		tdir_put(dir, "kt.eml", e.data, e.len);
+		if (tdir_run(dir, "openssl cms -decrypt -in kt.eml -recip alice.crt -inkey alice.key"
+			     " -out kt.out && cmp kt.out kt.want"
+			     " && openssl cms -cmsout -print -in kt.eml > kt.txt && grep -Pzq '%s' kt.txt"
+			     " && grep -q '%s' kt.txt", out[i].print,
+			     out[i].content == WORKER_CE_AES128_CBC ? "aes-128-cbc" : "aes-256-cbc") != 0)
+			fail_msg("kt %d: openssl (see cmd.log)", out[i].kt);
+		assert_int_equal(tdir_run(dir, "sed '1,/^\\r*$/d' kt.eml | tr -d '\\r' | base64 -d > kt.der"), 0);
+		if ((tdir_run(dir, "cmsutil -D -d sql:db -i kt.der -o kt.nss && cmp kt.nss kt.want") == 0)
+		    != out[i].nss)
+			fail_msg("kt %d: cmsutil no longer as documented", out[i].kt);
+		if ((tdir_run(dir, "echo x | " GPGSM "--passphrase-fd 0 --decrypt kt.der > kt.gpg"
+			      " && cmp kt.gpg kt.want") == 0) != out[i].gpg)
+			fail_msg("kt %d: gpgsm no longer as documented", out[i].kt);
+		sg_buf_reset(&d);
+		assert_int_equal(worker_smime_decrypt(NULL, e.data, e.len, &d, why, sizeof(why)), 0);
+		assert_non_null(memmem(d.data, d.len, want, strlen(want)));
+	}
+	tdir_put(dir, "kt.in", want, strlen(want));
+	for (size_t i = 0; i < SG_NELEM(in); i++) {
+		sg_buf_reset(&e);
+		sg_buf_reset(&d);
+		assert_int_equal(tdir_run(dir, "openssl cms -encrypt -in kt.in -out kt2.eml "
+					  "-recip alice.crt %s", in[i]), 0);
+		tdir_get(dir, "kt2.eml", &e);
+		if (worker_smime_decrypt(NULL, e.data, e.len, &d, why, sizeof(why)) != 0)
+			fail_msg("openssl %s: %s", in[i], why);
+		assert_non_null(memmem(d.data, d.len, want, strlen(want)));
+	}
+	sg_buf_free(&e);
+	sg_buf_free(&d);
+}
+
 static void test_sign_then_encrypt(void **state)
 {
 	struct sg_buf s = SG_BUF_INIT, e = SG_BUF_INIT, d = SG_BUF_INIT, o = SG_BUF_INIT;
-	CERTCertificate *rc = cert("bob");
+	struct worker_recipient rc = { cert("bob"), WORKER_KT_PKCS1 };
 	struct worker_verdict v;
 	char	why[160];
 
 	(void) state;
-	/* bob's key is EC: NSS 3.87 cannot encrypt to it */
+	/* bob's key is EC: no ECDH key agreement yet */
 	sign_with("alice", SG_RULE_SIG_DETACHED, &s);
-	assert_int_equal(worker_smime_encrypt(&rc, 1, s.data, s.len, &e), SG_ECRYPTO);
-	CERT_DestroyCertificate(rc);
-	rc = cert("alice");
-	assert_int_equal(worker_smime_encrypt(&rc, 1, s.data, s.len, &e), 0);
-	CERT_DestroyCertificate(rc);
+	assert_int_equal(worker_smime_encrypt(&rc, 1, WORKER_CE_AES128_CBC, s.data, s.len, &e),
+			 SG_EUNSUPPORTED);
+	CERT_DestroyCertificate(rc.cert);
+	rc.cert = cert("alice");
+	rc.kt = WORKER_KT_OAEP_SHA1;
+	assert_int_equal(worker_smime_encrypt(&rc, 1, WORKER_CE_AES128_CBC, s.data, s.len, &e), 0);
+	CERT_DestroyCertificate(rc.cert);
 	tdir_put(dir, "se.eml", e.data, e.len);
 	assert_int_equal(tdir_run(dir, "openssl cms -decrypt -in se.eml -recip alice.crt -inkey alice.key -out se.in"
 			     " && openssl cms -verify -in se.in -CAfile ca.crt -out /dev/null"), 0);
-	assert_int_equal(worker_smime_decrypt(e.data, e.len, &d, why, sizeof(why)), 0);
+	assert_int_equal(worker_smime_decrypt(NULL, e.data, e.len, &d, why, sizeof(why)), 0);
 	assert_int_equal(verify_here(&d, &o, &v), 0);
 	assert_int_equal(v.status, WORKER_SIG_VALID);
 	worker_verdict_free(&v);
@@ -502,7 +582,7 @@ static void test_openssl_encrypted(void **state)
 	assert_int_equal(tdir_run(dir, "openssl cms -encrypt -aes256 -in oe.txt -from x@y.z -to alice@example.com"
 			     " -subject s -out oe.eml alice.crt"), 0);
 	tdir_get(dir, "oe.eml", &m);
-	assert_int_equal(worker_smime_decrypt(m.data, m.len, &d, why, sizeof(why)), 0);
+	assert_int_equal(worker_smime_decrypt(NULL, m.data, m.len, &d, why, sizeof(why)), 0);
 	assert_non_null(memmem(d.data, d.len, in, strlen(in)));
 	assert_non_null(memmem(d.data, d.len, "Subject: s\r\n", 12));
 	/* to someone whose key we do not hold */
@@ -510,14 +590,14 @@ static void test_openssl_encrypted(void **state)
 	sg_buf_reset(&d);
 	assert_int_equal(tdir_run(dir, "openssl cms -encrypt -aes256 -in oe.txt -out oe2.eml mallory.crt"), 0);
 	tdir_get(dir, "oe2.eml", &m);
-	assert_int_equal(worker_smime_decrypt(m.data, m.len, &d, why, sizeof(why)), SG_ECRYPTO);
+	assert_int_equal(worker_smime_decrypt(NULL, m.data, m.len, &d, why, sizeof(why)), SG_ECRYPTO);
 	assert_non_null(strstr(why, "no key for any recipient"));
 	assert_int_equal(d.len, 0);
 	/* weak cipher refused */
 	sg_buf_reset(&m);
 	assert_int_equal(tdir_run(dir, "openssl cms -encrypt -provider legacy -provider default -des -in oe.txt -out oe3.eml alice.crt"), 0);
 	tdir_get(dir, "oe3.eml", &m);
-	assert_int_equal(worker_smime_decrypt(m.data, m.len, &d, why, sizeof(why)), SG_ECRYPTO);
+	assert_int_equal(worker_smime_decrypt(NULL, m.data, m.len, &d, why, sizeof(why)), SG_ECRYPTO);
 	assert_non_null(strstr(why, "weak"));
 	sg_buf_free(&m);
 	sg_buf_free(&d);
@@ -556,7 +636,7 @@ static void test_gpgsm_made(void **state)
 			     " | grep -v '^-----' > g.enc"), 0);
 	wrap_p7m("g.enc", "enveloped-data", &m);
 	sg_buf_reset(&o);
-	assert_int_equal(worker_smime_decrypt(m.data, m.len, &o, why, sizeof(why)), 0);
+	assert_int_equal(worker_smime_decrypt(NULL, m.data, m.len, &o, why, sizeof(why)), 0);
 	assert_non_null(memmem(o.data, o.len, in, strlen(in)));
 	/* RFC 8551 3.2.2: the same as application/octet-stream named *.p7m */
 	sg_buf_reset(&m);
@@ -565,11 +645,11 @@ static void test_gpgsm_made(void **state)
 		    "Content-Transfer-Encoding: base64\r\n\r\n");
 	tdir_get(dir, "g.enc", &m);
 	sg_buf_reset(&o);
-	assert_int_equal(worker_smime_decrypt(m.data, m.len, &o, why, sizeof(why)), 0);
+	assert_int_equal(worker_smime_decrypt(NULL, m.data, m.len, &o, why, sizeof(why)), 0);
 	assert_non_null(memmem(o.data, o.len, in, strlen(in)));
 	/* but not any octet-stream */
 	memcpy(memmem(m.data, m.len, ".P7M", 4), ".PDF", 4);
-	assert_int_equal(worker_smime_decrypt(m.data, m.len, &o, why, sizeof(why)), SG_ENOTFOUND);
+	assert_int_equal(worker_smime_decrypt(NULL, m.data, m.len, &o, why, sizeof(why)), SG_ENOTFOUND);
 	sg_buf_free(&m);
 	sg_buf_free(&o);
 }
@@ -578,21 +658,22 @@ static void test_efail_and_spoofing(void **state)
 {
 	struct sg_buf enc = SG_BUF_INIT, m = SG_BUF_INIT, o = SG_BUF_INIT, s = SG_BUF_INIT;
 	struct worker_verdict v;
-	CERTCertificate *rc = cert("alice");
+	struct worker_recipient rc = { cert("alice"), WORKER_KT_PKCS1 };
 	char	why[160];
 	const char *inner = "Content-Type: text/plain\r\n\r\nsecret\r\n";
 	struct worker_mime_entity e;
 
 	(void) state;
-	assert_int_equal(worker_smime_encrypt(&rc, 1, inner, strlen(inner), &enc), 0);
-	CERT_DestroyCertificate(rc);
+	assert_int_equal(worker_smime_encrypt(&rc, 1, WORKER_CE_AES256_CBC, inner, strlen(inner), &enc),
+			 0);
+	CERT_DestroyCertificate(rc.cert);
 	/* the encrypted entity wrapped between attacker parts */
 	assert_int_equal(worker_mime_parse(enc.data, enc.len, &e), 0);
 	sg_buf_puts(&m, "From: eve@evil.org\r\nContent-Type: multipart/mixed; boundary=E\r\n\r\n"
 		    "--E\r\nContent-Type: text/html\r\n\r\n<img src=\"http://evil.org/\r\n--E\r\n");
 	sg_buf_append(&m, enc.data, enc.len);
 	sg_buf_puts(&m, "\r\n--E\r\nContent-Type: text/html\r\n\r\n\">\r\n--E--\r\n");
-	assert_int_equal(worker_smime_decrypt(m.data, m.len, &o, why, sizeof(why)), SG_ENOTFOUND);
+	assert_int_equal(worker_smime_decrypt(NULL, m.data, m.len, &o, why, sizeof(why)), SG_ENOTFOUND);
 	assert_int_equal(o.len, 0);
 
 	/* fields other than Content-* inside the encrypted entity stay inside */
@@ -605,7 +686,7 @@ static void test_efail_and_spoofing(void **state)
 	sg_buf_reset(&enc);
 	tdir_get(dir, "sneaky.eml", &enc);
 	sg_buf_reset(&o);
-	assert_int_equal(worker_smime_decrypt(enc.data, enc.len, &o, why, sizeof(why)), 0);
+	assert_int_equal(worker_smime_decrypt(NULL, enc.data, enc.len, &o, why, sizeof(why)), 0);
 	sg_buf_putc(&o, 0);
 	assert_null(strstr(o.data, "X-Sealgate-Signature"));
 	assert_null(strstr(o.data, "ceo@"));
@@ -677,6 +758,7 @@ int	main(void)
 		cmocka_unit_test(test_sign_algorithms),
 		cmocka_unit_test(test_openssl_signed),
 		cmocka_unit_test(test_encrypt_interop),
+		cmocka_unit_test(test_key_transport),
 		cmocka_unit_test(test_sign_then_encrypt),
 		cmocka_unit_test(test_openssl_encrypted),
 		cmocka_unit_test(test_gpgsm_made),
