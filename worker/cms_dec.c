@@ -2,7 +2,7 @@
  * NAME
  *	cms_dec 3
  * SUMMARY
- *	decryption of EnvelopedData we read ourselves
+ *	decryption of EnvelopedData and AuthEnvelopedData we read ourselves
  * SYNOPSIS
  *	#include "worker/worker_int.h"
  *
@@ -17,9 +17,18 @@
  *	recovered (cms_kem.c) and the content decrypted; the first recipient
  *	info that yields plaintext wins.
  *
- *	Content encryption accepted: AES-128/192/256-CBC and DES-EDE3-CBC,
- *	with an IV of the cipher's block size. Anything else (RC2, DES,
- *	unknown algorithms) is refused before any key is touched.
+ *	Content encryption accepted: in EnvelopedData AES-128/192/256-CBC
+ *	and DES-EDE3-CBC, with an IV of the cipher's block size; in
+ *	AuthEnvelopedData (RFC 5083) AES-128/192/256-GCM (RFC 5084) with a
+ *	12-byte nonce and a 16-byte tag, its GCMParameters saying 16 too
+ *	(a shorter or truncated tag is refused: the parameters are not
+ *	authenticated, so an attacker could shorten both), and the DER of
+ *	the authenticated attributes, if any, with its [1] tag replaced by
+ *	SET OF, as the additional authenticated data. NSS's GCM verifies the
+ *	tag before it releases a byte (and compares it in constant time); on
+ *	failure the output buffer is wiped anyway. GCM inside EnvelopedData
+ *	(not authenticated there), RC2, DES and unknown algorithms are
+ *	refused before any key is touched.
  *
  *	The reasons (for incidents and the log) say what the administrator
  *	can act on: not one of our keys, an algorithm refused, or "cannot
@@ -102,54 +111,150 @@ static SECKEYPrivateKey *key_for(struct certs *c, bool ski, const struct worker_
 	return (key);
 }
 
-/* cbc_decrypt - the plaintext of econtent under cek, PKCS#7 padding checked */
+/* The GCM variants AuthEnvelopedData may name. */
+static const struct {
+	int	oid;
+	int	keylen;
+} gcms[] = {
+	{ WORKER_OID_AES128_GCM, 16 },
+	{ WORKER_OID_AES192_GCM, 24 },
+	{ WORKER_OID_AES256_GCM, 32 },
+};
 
-static int cbc_decrypt(PK11SymKey *cek, CK_MECHANISM_TYPE mech, const struct worker_der *iv,
-		       const struct sg_buf *ct, struct sg_buf *plain)
+/* What the content needs, found before any key is touched. */
+struct content {
+	CK_MECHANISM_TYPE mech;
+	int	keylen;
+	bool	gcm;
+	const struct worker_der *iv;	/* CBC */
+	struct worker_cms_gcm g;	/* GCM */
+	struct sg_buf aad;		/* GCM: authAttrs as SET OF */
+	struct sg_buf in;		/* ciphertext (|| tag for GCM) */
+	size_t	ctlen;
+};
+
+static bool is_gcm(int oid)
 {
-	SECItem	ivi = { siBuffer, (unsigned char *) worker__der_content(iv), (unsigned) iv->len };
+	for (size_t i = 0; i < SG_NELEM(gcms); i++)
+		if (gcms[i].oid == oid)
+			return (true);
+	return (false);
+}
+
+/* cbc_alg - the EnvelopedData algorithm, or a reason */
+
+static int cbc_alg(const struct worker_cms_env *env, struct content *ct, char *reason,
+		   size_t rlen)
+{
+	for (size_t i = 0; i < SG_NELEM(accepted); i++) {
+		if (accepted[i].oid != env->cea.oid)
+			continue;
+		if (env->cea.params.p == NULL || env->cea.params.p[0] != 0x04
+		    || env->cea.params.len != accepted[i].ivlen) {
+			snprintf(reason, rlen, "malformed content encryption parameters");
+			return (SG_ECRYPTO);
+		}
+		ct->mech = accepted[i].mech;
+		ct->keylen = accepted[i].keylen;
+		ct->iv = &env->cea.params;
+		return (0);
+	}
+	if (is_gcm(env->cea.oid))
+		snprintf(reason, rlen, "AES-GCM inside EnvelopedData refused: it is not "
+			 "authenticated there (RFC 5084 needs AuthEnvelopedData)");
+	else
+		snprintf(reason, rlen, weak(&env->cea) ? "weak content encryption algorithm refused"
+			 : "content encryption algorithm not supported");
+	return (SG_ECRYPTO);
+}
+
+/*
+ * gcm_alg - the AuthEnvelopedData algorithm, parameters, tag and AAD, or
+ * a reason: a 12-byte nonce and a 16-byte tag, nothing else
+ */
+static int gcm_alg(const struct worker_cms_env *env, struct content *ct, char *reason,
+		   size_t rlen)
+{
+	struct sg_buf mac = SG_BUF_INIT;
+	int	rc = SG_ECRYPTO;
+
+	for (size_t i = 0; i < SG_NELEM(gcms); i++)
+		if (gcms[i].oid == env->cea.oid)
+			ct->keylen = gcms[i].keylen;
+	if (ct->keylen == 0) {
+		snprintf(reason, rlen, "content encryption algorithm not supported in "
+			 "AuthEnvelopedData (AES-GCM only)");
+		return (SG_ECRYPTO);
+	}
+	ct->mech = CKM_AES_GCM;
+	ct->gcm = true;
+	if (worker__cms_gcm_parse(&env->cea, &ct->g) < 0)
+		snprintf(reason, rlen, "malformed AES-GCM parameters");
+	else if (ct->g.nonce.len != 12)
+		snprintf(reason, rlen, "AES-GCM nonce of %zu bytes refused (12 required)",
+			 ct->g.nonce.len);
+	else if (worker__der_octets(&env->mac, &mac) < 0 || mac.len != 16)
+		snprintf(reason, rlen, "AES-GCM tag of %zu bytes refused (16 required)", mac.len);
+	else if (ct->g.icvlen != 16)
+		snprintf(reason, rlen, "AES-GCM parameters name a tag of %u bytes, the message "
+			 "carries 16: refused", ct->g.icvlen);
+	else if (env->auth_attrs.p && env->auth_attrs.eoc)
+		snprintf(reason, rlen, "authenticated attributes not in DER");
+	else
+		rc = 0;
+	if (rc == 0) {
+		if (env->auth_attrs.p) {	/* RFC 5083 2.2: the DER, tagged SET OF */
+			sg_buf_putc(&ct->aad, 0x31);
+			sg_buf_append(&ct->aad, env->auth_attrs.p + 1,
+				      worker__der_size(&env->auth_attrs) - 1);
+		}
+		ct->ctlen = ct->in.len;
+		sg_buf_append(&ct->in, mac.data, mac.len);
+	}
+	sg_buf_free(&mac);
+	return (rc);
+}
+
+/* decrypt - the plaintext of ct under cek into plain; nothing on failure */
+
+static int decrypt(PK11SymKey *cek, struct content *ct, struct sg_buf *plain)
+{
+	CK_GCM_PARAMS_V3 g;
+	SECItem	param;
 	unsigned out = 0;
 	size_t	mark = plain->len;
 
-	if (ct->len == 0 || ct->len > 0x7fffff00u)
+	if (ct->ctlen == 0 && !ct->gcm)
 		return (SG_ECRYPTO);
-	sg_buf_reserve(plain, ct->len);
-	if (PK11_Decrypt(cek, mech, &ivi, (unsigned char *) plain->data + mark, &out,
-			 (unsigned) ct->len, (const unsigned char *) ct->data,
-			 (unsigned) ct->len) != SECSuccess) {
-		memset(plain->data + mark, 0, ct->len);
+	if (ct->in.len > 0x7fffff00u)
+		return (SG_ECRYPTO);
+	if (ct->gcm) {
+		g = (CK_GCM_PARAMS_V3) { (unsigned char *) worker__der_content(&ct->g.nonce), 12, 96,
+			(unsigned char *) ct->aad.data, ct->aad.len, 128 };
+		param = (SECItem) { siBuffer, (unsigned char *) &g, sizeof(g) };
+	} else
+		param = (SECItem) { siBuffer, (unsigned char *) worker__der_content(ct->iv),
+			(unsigned) ct->iv->len };
+	sg_buf_reserve(plain, ct->in.len + 1);
+	if (PK11_Decrypt(cek, ct->mech, &param, (unsigned char *) plain->data + mark, &out,
+			 (unsigned) ct->in.len, (const unsigned char *) ct->in.data,
+			 (unsigned) ct->in.len) != SECSuccess || out > ct->in.len) {
+		memset(plain->data + mark, 0, ct->in.len);
 		return (SG_ECRYPTO);
 	}
 	plain->len += out;
 	return (0);
 }
 
-/* content_alg - the accepted algorithm env names, or a reason */
+/* describe - why no recipient info opened the message, in words */
 
-static int content_alg(const struct worker_cms_env *env, char *reason, size_t rlen)
+static void describe(unsigned kinds, bool ours, bool unwrapped, bool gcm, char *reason,
+		     size_t rlen)
 {
-	for (int i = 0; i < (int) SG_NELEM(accepted); i++) {
-		if (accepted[i].oid != env->cea.oid)
-			continue;
-		if (env->cea.params.p == NULL || env->cea.params.p[0] != 0x04
-		    || env->cea.params.len != accepted[i].ivlen) {
-			snprintf(reason, rlen, "malformed content encryption parameters");
-			return (-1);
-		}
-		return (i);
-	}
-	snprintf(reason, rlen, weak(&env->cea) ? "weak content encryption algorithm refused"
-		 : "content encryption algorithm not supported");
-	return (-1);
-}
-
-/* describe - why no recipient info was ours, in words */
-
-static void describe(const struct worker_cms_env *env, unsigned kinds, bool ours,
-		     char *reason, size_t rlen)
-{
-	(void) env;
-	if (ours)
+	if (unwrapped && gcm)
+		snprintf(reason, rlen, "cannot decrypt: the AES-GCM tag does not match (the "
+			 "message was altered, or is not for this key)");
+	else if (ours)
 		snprintf(reason, rlen, "cannot decrypt: the key does not open the message");
 	else if ((kinds & WORKER_RI_KARI) && !(kinds & WORKER_RI_KTRI))
 		snprintf(reason, rlen, "encrypted by ECDH key agreement to an EC certificate, "
@@ -161,16 +266,30 @@ static void describe(const struct worker_cms_env *env, unsigned kinds, bool ours
 		snprintf(reason, rlen, "no key for any recipient");
 }
 
+/* prepare - the content and its algorithm, or SG_ECRYPTO with a reason */
+
+static int prepare(const struct worker_cms_env *env, struct content *ct, char *reason,
+		   size_t rlen)
+{
+	if (worker__oid_of(&env->ctype) != WORKER_OID_DATA || env->econtent.p == NULL
+	    || worker__der_octets(&env->econtent, &ct->in) < 0) {
+		snprintf(reason, rlen, "cannot decrypt: no encrypted data content");
+		return (SG_ECRYPTO);
+	}
+	ct->ctlen = ct->in.len;
+	return (env->auth ? gcm_alg(env, ct, reason, rlen) : cbc_alg(env, ct, reason, rlen));
+}
+
 int	worker__cms_decrypt(struct certs *c, const void *der, size_t len, struct sg_buf *plain,
 			    char *reason, size_t rlen)
 {
 	struct worker_cms_env env;
 	struct worker_cms_ri ri;
-	struct sg_buf ct = SG_BUF_INIT;
+	struct content ct;
 	size_t	off = 0;
 	unsigned kinds = 0;
-	bool	ours = false, done = false;
-	int	rc, alg;
+	bool	ours = false, unwrapped = false, done = false;
+	int	rc;
 
 	if ((rc = worker__cms_env_parse(der, len, &env)) == SG_ENOTFOUND)
 		return (SG_ENOTFOUND);
@@ -178,18 +297,9 @@ int	worker__cms_decrypt(struct certs *c, const void *der, size_t len, struct sg_
 		snprintf(reason, rlen, "cannot decrypt: malformed encrypted data");
 		return (SG_ECRYPTO);
 	}
-	if (env.auth) {
-		snprintf(reason, rlen, "content encryption algorithm not supported");
-		return (SG_ECRYPTO);
-	}
-	if ((alg = content_alg(&env, reason, rlen)) < 0)
-		return (SG_ECRYPTO);
-	if (worker__oid_of(&env.ctype) != WORKER_OID_DATA || env.econtent.p == NULL
-	    || worker__der_octets(&env.econtent, &ct) < 0) {
-		snprintf(reason, rlen, "cannot decrypt: no encrypted data content");
-		sg_buf_free(&ct);
-		return (SG_ECRYPTO);
-	}
+	memset(&ct, 0, sizeof(ct));
+	if ((rc = prepare(&env, &ct, reason, rlen)) < 0)
+		goto out;
 	while (!done && (rc = worker__cms_ri_next(&env, &off, &ri)) == 0) {
 		struct worker_cms_ktri k;
 		SECKEYPrivateKey *key;
@@ -200,19 +310,25 @@ int	worker__cms_decrypt(struct certs *c, const void *der, size_t len, struct sg_
 		    || (key = key_for(c, k.rid_ski, &k.rid)) == NULL)
 			continue;
 		ours = true;
-		cek = worker__ktri_unwrap(key, &k, accepted[alg].mech, accepted[alg].keylen);
+		cek = worker__ktri_unwrap(key, &k, ct.mech, ct.keylen);
 		SECKEY_DestroyPrivateKey(key);
 		if (cek == NULL)
 			continue;
-		done = cbc_decrypt(cek, accepted[alg].mech, &env.cea.params, &ct, plain) == 0;
+		unwrapped = true;
+		done = decrypt(cek, &ct, plain) == 0;
 		PK11_FreeSymKey(cek);
 	}
-	sg_buf_free(&ct);
 	if (done)
-		return (0);
-	if (rc != 0 && rc != SG_ENOTFOUND)
-		snprintf(reason, rlen, "cannot decrypt: malformed recipient infos");
-	else
-		describe(&env, kinds, ours, reason, rlen);
-	return (SG_ECRYPTO);
+		rc = 0;
+	else {
+		if (rc != 0 && rc != SG_ENOTFOUND)
+			snprintf(reason, rlen, "cannot decrypt: malformed recipient infos");
+		else
+			describe(kinds, ours, unwrapped, ct.gcm, reason, rlen);
+		rc = SG_ECRYPTO;
+	}
+out:
+	sg_buf_free(&ct.aad);
+	sg_buf_free(&ct.in);
+	return (rc);
 }

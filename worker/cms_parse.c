@@ -11,6 +11,7 @@
  *	int	worker__cms_ri_next(env, it, ri)
  *	int	worker__cms_ktri_parse(ri, ktri)
  *	int	worker__cms_oaep_parse(algid, oaep)
+ *	int	worker__cms_gcm_parse(algid, gcm)
  * DESCRIPTION
  *	NSS 3.87's CMS decoder knows neither AuthEnvelopedData (RFC 5083)
  *	nor RSAES-OAEP (RFC 3560) nor key agreement (RFC 5753), so the
@@ -46,9 +47,16 @@
  *	label), hash AlgorithmIdentifiers may have absent or NULL
  *	parameters, and absent or NULL parameters as a whole mean all
  *	defaults. The label (pSpecified) is returned as its TLV.
+ *
+ *	worker__cms_gcm_parse() reads GCMParameters (RFC 5084 3.2): the
+ *	nonce (a primitive OCTET STRING of any length; what length is
+ *	acceptable is the decrypter's policy) and aes-ICVlen, 12 when
+ *	absent (its DEFAULT), else 12 to 16. gcm->icv_explicit says whether
+ *	it was written out.
  * DIAGNOSTICS
  *	SG_EINVAL for anything malformed or not allowed (an unknown hash, a
- *	mask generation function other than MGF1, a wrong tag or version).
+ *	mask generation function other than MGF1, a wrong tag or version,
+ *	an ICV length outside 12 to 16).
  */
 
 #include <string.h>
@@ -258,4 +266,26 @@ int	worker__cms_oaep_parse(const struct worker_algid *kea, struct worker_cms_oae
 		}
 	}
 	return (rc == SG_ENOTFOUND ? 0 : SG_EINVAL);
+}
+
+int	worker__cms_gcm_parse(const struct worker_algid *cea, struct worker_cms_gcm *g)
+{
+	struct worker_der_it it;
+	struct worker_der icv, extra;
+	uint64_t v;
+
+	memset(g, 0, sizeof(*g));
+	g->icvlen = 12;
+	if (cea->params.p == NULL || cea->params.p[0] != 0x30 || cea->params.eoc)
+		return (SG_EINVAL);
+	worker__der_enter(&cea->params, &it);
+	if (expect(&it, 0x04, &g->nonce) < 0)
+		return (SG_EINVAL);
+	if (optional(&it, 0x02, &icv)) {
+		if (worker__der_uint(&icv, &v) < 0 || v < 12 || v > 16)
+			return (SG_EINVAL);
+		g->icvlen = (unsigned) v;
+		g->icv_explicit = true;
+	}
+	return (worker__der_next(&it, &extra) == SG_ENOTFOUND ? 0 : SG_EINVAL);
 }

@@ -229,7 +229,8 @@ int	worker_smime_encrypt(const struct worker_recipient *r, size_t n, int content
 	    && (rc = worker__cms_encrypt(r, n, content, entity.data ? entity.data : "",
 					 entity.len, &der)) == 0) {
 		item = (SECItem) { siBuffer, (unsigned char *) der.data, (unsigned) der.len };
-		worker__put_pkcs7(out, &outer, "enveloped-data", &item);
+		worker__put_pkcs7(out, &outer, worker__cipher(content)->gcm ? "authEnveloped-data"
+				  : "enveloped-data", &item);
 	}
 	sg_buf_free(&der);
 	sg_buf_free(&canon);

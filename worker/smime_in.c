@@ -55,7 +55,7 @@ static bool is_pkcs7(const struct worker_mime_entity *e, const char *what)
 
 /*
  * enveloped_entity - application/pkcs7-mime (or x-) with smime-type
- * enveloped-data or none, or the alternative RFC 8551 3.2.2 asks
+ * enveloped-data, authEnveloped-data (RFC 8551 3.4) or none, or the alternative RFC 8551 3.2.2 asks
  * receivers to take: application/octet-stream named *.p7m. Only the
  * decoder can tell what an untyped one holds.
  */
@@ -64,7 +64,8 @@ static bool enveloped_entity(const struct worker_mime_entity *e)
 	size_t	n = strlen(e->name);
 
 	if (is_pkcs7(e, "pkcs7-mime"))
-		return (e->smime_type[0] == 0 || strcmp(e->smime_type, "enveloped-data") == 0);
+		return (e->smime_type[0] == 0 || strcmp(e->smime_type, "enveloped-data") == 0
+			|| strcmp(e->smime_type, "authenveloped-data") == 0);
 	return (strcmp(e->type, "application") == 0 && strcmp(e->subtype, "octet-stream") == 0
 		&& n > 4 && strcmp(e->name + n - 4, ".p7m") == 0);
 }

@@ -172,6 +172,8 @@ enum worker_sigalg {
 enum worker_content {
 	WORKER_CE_AES128_CBC,
 	WORKER_CE_AES256_CBC,
+	WORKER_CE_AES128_GCM,		/* AuthEnvelopedData (RFC 5083, 5084) */
+	WORKER_CE_AES256_GCM,
 };
 
 /* RSA key transport, weakest first. */
@@ -190,7 +192,8 @@ enum worker_kt {
 #define WORKER_CAP_OAEP_SHA1	(1u << 5)
 #define WORKER_CAP_RSA		(1u << 6)	/* rsaEncryption: PKCS#1 v1.5 key transport */
 /* What inbound decryption accepts: the content algorithms advertised. */
-#define WORKER_CAPS_CONTENT	(WORKER_CAP_AES256_CBC | WORKER_CAP_AES128_CBC)
+#define WORKER_CAPS_CONTENT	(WORKER_CAP_AES256_GCM | WORKER_CAP_AES128_GCM | \
+				 WORKER_CAP_AES256_CBC | WORKER_CAP_AES128_CBC)
 #define WORKER_CAPS_ACCEPTED	(WORKER_CAPS_CONTENT | WORKER_CAP_OAEP_SHA256 | \
 				 WORKER_CAP_OAEP_SHA1 | WORKER_CAP_RSA)
 
@@ -237,11 +240,12 @@ void	worker_algs_for(const struct worker_conf *, int rule, const char *rcpt,
 void	worker_algs_sign(const struct worker_algs *, int form, struct worker_sign_spec *);
 
 /*
- * worker_smime_encrypt() wraps the entity in enveloped-data with content
- * encryption content (enum worker_content) and one recipient info per
- * recipient: RSA key transport as its kt says (enum worker_kt). The
- * encrypted data is ours (cms_env.c), not NSS's. SG_EUNSUPPORTED: a
- * recipient's key cannot receive (certs_receive_check).
+ * worker_smime_encrypt() wraps the entity in enveloped-data (AES-CBC) or
+ * authEnveloped-data (AES-GCM) as content (enum worker_content) says,
+ * with one recipient info per recipient: RSA key transport as its kt
+ * says (enum worker_kt). The encrypted data is ours (cms_env.c), not
+ * NSS's. SG_EUNSUPPORTED: a recipient's key cannot receive
+ * (certs_receive_check).
  */
 struct worker_recipient {
 	struct CERTCertificateStr *cert;
@@ -255,9 +259,10 @@ int	worker_smime_encrypt(const struct worker_recipient *, size_t n, int content,
  * worker_smime_decrypt() decrypts a root-level enveloped-data entity
  * (application/pkcs7-mime, x-pkcs7-mime, or octet-stream named *.p7m)
  * with a key of certs (NULL: any key NSS finds, for tests), and puts the
- * plaintext entity in its place. Accepted: AES-CBC (128, 192, 256) and
- * 3DES content encryption; RSA key transport with PKCS#1 v1.5 or
- * RSAES-OAEP (SHA-1 to SHA-512). SG_ENOTFOUND: the root is not
+ * plaintext entity in its place. Accepted: AuthEnvelopedData with
+ * AES-GCM (a 12-byte nonce, a 16-byte tag, authenticated attributes as
+ * AAD), AES-CBC (128, 192, 256) and 3DES content encryption; RSA key
+ * transport with PKCS#1 v1.5 or RSAES-OAEP (SHA-1 to SHA-512). SG_ENOTFOUND: the root is not
  * enveloped-data (nothing done; a nested encrypted part is never
  * decrypted, see EFAIL). SG_ECRYPTO: it could not be decrypted; reason
  * says why.

@@ -27,7 +27,8 @@
 
 const char *const worker_sigalg_names[] = { "pkcs1", "pss", NULL };
 const char *const worker_digest_names[] = { "sha256", "sha384", "sha512", NULL };
-const char *const worker_content_names[] = { "aes-128-cbc", "aes-256-cbc", NULL };
+const char *const worker_content_names[] = { "aes-128-cbc", "aes-256-cbc", "aes-128-gcm",
+	"aes-256-gcm", NULL };
 const char *const worker_kt_names[] = { "rsa-pkcs1", "oaep-sha1", "oaep-sha256", NULL };
 
 static const struct sg_conf_row profile_rows[] = {

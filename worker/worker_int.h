@@ -190,6 +190,13 @@ int	worker__cms_ri_next(const struct worker_cms_env *, size_t *off, struct worke
 int	worker__cms_ktri_parse(const struct worker_der *ri, struct worker_cms_ktri *);
 int	worker__cms_oaep_parse(const struct worker_algid *kea, struct worker_cms_oaep *);
 
+struct worker_cms_gcm {
+	struct worker_der nonce;	/* primitive OCTET STRING */
+	unsigned icvlen;		/* 12 when absent */
+	bool	icv_explicit;
+};
+int	worker__cms_gcm_parse(const struct worker_algid *cea, struct worker_cms_gcm *);
+
 /* cms_kem.c: key transport (and agreement) for one recipient */
 int	worker__ktri_put(CERTCertificate *rcpt, int kt, PK11SymKey *cek, struct sg_buf *out);
 PK11SymKey *worker__ktri_unwrap(SECKEYPrivateKey *key, const struct worker_cms_ktri *,

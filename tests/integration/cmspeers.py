@@ -158,3 +158,95 @@ def openssl_encrypt(pki, recips, text, extra=(), sender="partner@example.net",
     r = _run(["openssl", "cms", "-encrypt", "-from", sender, "-to", rcpt, "-subject",
               "encrypted", *extra, *certs], input=crlf(text), check=True)
     return crlf(r.stdout)
+
+
+# ------------------------------------------------- crafting CMS by hand
+
+def der(tag, content):
+    """One DER TLV."""
+    n = len(content)
+    if n < 0x80:
+        head = bytes([tag, n])
+    else:
+        b = n.to_bytes((n.bit_length() + 7) // 8, "big")
+        head = bytes([tag, 0x80 | len(b)]) + b
+    return head + content
+
+
+def seq(*parts):
+    return der(0x30, b"".join(parts))
+
+
+def oid(dotted):
+    a = [int(x) for x in dotted.split(".")]
+    out = bytes([a[0] * 40 + a[1]])
+    for v in a[2:]:
+        enc = [v & 0x7F]
+        v >>= 7
+        while v:
+            enc.append(0x80 | (v & 0x7F))
+            v >>= 7
+        out += bytes(reversed(enc))
+    return der(0x06, out)
+
+
+def integer(v):
+    return der(0x02, v.to_bytes(max(1, (v.bit_length() + 8) // 8), "big"))
+
+
+ID_DATA = oid("1.2.840.113549.1.7.1")
+SHA256 = seq(oid("2.16.840.1.101.3.4.2.1"))
+OAEP_SHA256 = seq(oid("1.2.840.113549.1.1.7"),
+                  seq(der(0xA0, SHA256), der(0xA1, seq(oid("1.2.840.113549.1.1.8"), SHA256))))
+CONTENT_TYPE_ATTR = seq(oid("1.2.840.113549.1.9.3"), der(0x31, ID_DATA))
+
+
+def authenv(cert_path, plaintext, nonce_len=12, auth_attrs=None, aad_attrs=None,
+            icv_field=16, tag_keep=16, flip_ct=False, outer="1.2.840.113549.1.9.16.1.23",
+            nonce_field_len=None):
+    """An AuthEnvelopedData (AES-128-GCM, RSAES-OAEP-SHA-256 to cert_path) made
+    with python cryptography, bent as asked: auth_attrs is the content of the
+    [1] authAttrs (None: absent), aad_attrs what the tag is computed over
+    instead of them, icv_field the aes-ICVlen written (None: left out),
+    tag_keep the bytes of the tag kept, flip_ct one bit of the ciphertext
+    flipped, nonce_field_len the nonce cut to that length after encrypting,
+    outer the content type: EnvelopedData's OID puts the GCM content, tag
+    appended, where it is not authenticated (as PKI.js does)."""
+    import os
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    cert = x509.load_pem_x509_certificate(Path(cert_path).read_bytes())
+    cek, nonce = os.urandom(16), os.urandom(nonce_len)
+    attrs = der(0x31, auth_attrs) if auth_attrs is not None else None
+    aad = der(0x31, aad_attrs) if aad_attrs is not None else attrs
+    out = AESGCM(cek).encrypt(nonce, plaintext, aad)
+    ct, tag = bytearray(out[:-16]), out[-16:]
+    if flip_ct:
+        ct[len(ct) // 2] ^= 0x04
+    wrapped = cert.public_key().encrypt(cek, padding.OAEP(
+        mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=None))
+    isn = seq(cert.issuer.public_bytes(), integer(cert.serial_number))
+    ktri = seq(integer(0), isn, OAEP_SHA256, der(0x04, wrapped))
+    if nonce_field_len is not None:
+        nonce = nonce[:nonce_field_len]
+    params = der(0x04, nonce) + (integer(icv_field) if icv_field is not None else b"")
+    enveloped = outer == "1.2.840.113549.1.7.3"
+    eci = seq(ID_DATA, seq(oid("2.16.840.1.101.3.4.1.6"), seq(params)),
+              der(0x80, bytes(ct) + (tag if enveloped else b"")))
+    body = integer(0) + der(0x31, ktri) + eci
+    if enveloped:
+        return seq(oid(outer), der(0xA0, seq(body)))
+    if attrs is not None:
+        body += der(0xA1, auth_attrs)
+    body += der(0x04, tag[:tag_keep])
+    return seq(oid(outer), der(0xA0, seq(body)))
+
+
+def pkcs7_mime(der_bytes, smime_type="authEnveloped-data", sender="partner@example.net"):
+    """A message around DER, as application/pkcs7-mime."""
+    b64 = base64.encodebytes(der_bytes).replace(b"\n", b"\r\n")
+    return (f"From: {sender}\r\nSubject: crafted\r\nMIME-Version: 1.0\r\n"
+            f"Content-Type: application/pkcs7-mime; smime-type={smime_type}; "
+            f"name=smime.p7m\r\nContent-Transfer-Encoding: base64\r\n\r\n").encode() + b64

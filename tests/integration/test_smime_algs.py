@@ -11,11 +11,12 @@ One gateway serves each test's whole set of combinations (one copy per
 profile), so the matrix costs a few seconds, not one start per cell.
 """
 import base64
+import json
 import re
 import smtplib
 import subprocess
 
-from cmspeers import Peers, openssl_sign
+from cmspeers import CONTENT_TYPE_ATTR, Peers, authenv, openssl_sign, pkcs7_mime
 from conftest import free_port, wait_until
 from peers import SmtpPeer
 from pki import get_pki
@@ -193,6 +194,13 @@ ENC = {
     "cbc256-oaep1": ("aes-256-cbc", "oaep-sha1", "aes-256-cbc", False),
     "cbc128-oaep256": ("aes-128-cbc", "oaep-sha256", "aes-128-cbc", False),
 }
+# AuthEnvelopedData: neither cmsutil 3.87 nor gpgsm 2.2.40 reads it at all
+GCM = {
+    "gcm128-oaep256": ("aes-128-gcm", "oaep-sha256", "aes-128-gcm", False),
+    "gcm256-oaep1": ("aes-256-gcm", "oaep-sha1", "aes-256-gcm", False),
+    "gcm128-pkcs1": ("aes-128-gcm", "rsa-pkcs1", "aes-128-gcm", False),
+    "gcm256-pkcs1": ("aes-256-gcm", "rsa-pkcs1", "aes-256-gcm", False),
+}
 
 
 def enc_config(cases):
@@ -212,7 +220,8 @@ def check_outbound_encrypted(sealgate, sink, tmp_path, cases, partner="alice"):
     try:
         for n, c in cases.items():
             m = [x for x in sink.messages if x["sender"] == f"{n}@own.test"][0]["body"]
-            assert b"smime-type=enveloped-data" in m, (n, m[:300])
+            kind = b"authEnveloped-data" if "gcm" in c[0] else b"enveloped-data"
+            assert b"smime-type=" + kind in m, (n, m[:300])
             printed = peers.cms_print(m)
             assert c[2] in printed, (n, printed)
             got = peers.decrypt(m, partner)
@@ -306,3 +315,125 @@ def test_inbound_key_transport_from_openssl_gpgsm_cmsutil(sealgate, tmp_path):
         for i, (how, _) in enumerate(msgs):
             got = arrived(sink, f"u{i}@example.com")
             assert b"for alice only" in got and b"pkcs7-mime" not in got, (how, got[:300])
+
+
+def test_outbound_gcm(sealgate, tmp_path):
+    """AES-128/256-GCM AuthEnvelopedData with each key transport: openssl
+    reads every one (the OIDs and parameters are checked in its print)."""
+    profiles, rules = enc_config(GCM)
+    with SmtpPeer(port=free_port()) as sink:
+        gateway(sealgate, sink, profiles, rules, certs=("alice",))
+        for n in GCM:
+            submit(sealgate, f"{n}@own.test", ["alice@example.com"],
+                   f"From: {n}@own.test\r\nSubject: {n}\r\n\r\nsecret {n}\r\n".encode())
+        wait_until(lambda: len(sink.messages) >= len(GCM), 30, what="every case delivered")
+        check_outbound_encrypted(sealgate, sink, tmp_path, GCM)
+        peers = Peers(get_pki(), tmp_path / "p2")
+        try:
+            for n in GCM:
+                m = [x for x in sink.messages if x["sender"] == f"{n}@own.test"][0]["body"]
+                printed = peers.cms_print(m)
+                assert "contentType: id-smime-ct-authEnvelopedData" in printed, printed
+                assert re.search(r"OCTET STRING +\[HEX DUMP\]:[0-9A-F]{24}\n.*INTEGER +:10",
+                                 printed), printed
+                assert re.search(r"mac: \n +0000 - (?:[0-9a-f]{2}[ -]){16}", printed), printed
+        finally:
+            peers.close()
+
+
+INBOUND_GCM = [
+    ["-aes-128-gcm", "-keyopt", "rsa_padding_mode:oaep", "-keyopt", "rsa_oaep_md:sha256"],
+    ["-aes-256-gcm", "-keyopt", "rsa_padding_mode:oaep"],
+    ["-aes-128-gcm"],
+    ["-aes-256-gcm", "-stream", "-keyopt", "rsa_padding_mode:oaep", "-keyopt",
+     "rsa_oaep_md:sha256"],
+]
+
+
+def test_inbound_gcm_from_openssl(sealgate):
+    """openssl cms -encrypt -aes-128-gcm (and -aes-256-gcm, OAEP or not,
+    -stream): decrypted by the gateway."""
+    pki = get_pki()
+    text = b"Content-Type: text/plain\r\n\r\nauthenticated for alice\r\n"
+    with SmtpPeer(port=free_port()) as sink:
+        gateway(sealgate, sink, "", '{ name = "in"; direction = "inbound"; decrypt = true; '
+                'on_decrypt_failure = "hold"; }', seals=(("gateway", "example.com"),),
+                keys=("alice",))
+        for i, opts in enumerate(INBOUND_GCM):
+            r = subprocess.run(["openssl", "cms", "-encrypt", "-from", "p@example.net", "-to",
+                                "alice@example.com", "-subject", "x", "-recip",
+                                str(pki["alice"].cert), *opts], input=text, capture_output=True,
+                               check=True)
+            submit(sealgate, "p@example.net", [f"g{i}@example.com"],
+                   r.stdout.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n"),
+                   source="127.0.0.2")
+        for i, opts in enumerate(INBOUND_GCM):
+            got = arrived(sink, f"g{i}@example.com")
+            assert b"authenticated for alice" in got and b"pkcs7-mime" not in got, (opts, got)
+
+
+# name -> (authenv() arguments, reason in the incident; None: decrypted)
+TAMPER = {
+    "good-attrs": (dict(auth_attrs=CONTENT_TYPE_ATTR), None),
+    "wrong-attrs": (dict(auth_attrs=CONTENT_TYPE_ATTR,
+                         aad_attrs=CONTENT_TYPE_ATTR.replace(b"\x07\x01", b"\x07\x02")),
+                    "tag does not match"),
+    "flipped-bit": (dict(flip_ct=True), "tag does not match"),
+    "truncated-tag": (dict(tag_keep=12), "tag of 12 bytes refused"),
+    "truncated-icv12": (dict(tag_keep=12, icv_field=12), "tag of 12 bytes refused"),
+    "icv-absent": (dict(icv_field=None), "name a tag of 12 bytes"),
+    "nonce-8": (dict(nonce_len=8), "nonce of 8 bytes refused"),
+    "nonce-cut": (dict(nonce_field_len=8), "nonce of 8 bytes refused"),
+    "nonce-16": (dict(nonce_len=16), "nonce of 16 bytes refused"),
+    "gcm-in-enveloped": (dict(outer="1.2.840.113549.1.7.3"), None),
+}
+
+
+def test_gcm_tampering_is_refused_never_delivered_as_plaintext(sealgate):
+    """A flipped ciphertext bit, a tag over other authenticated attributes, a
+    truncated tag (with or without the ICV length rewritten), a nonce of
+    another length: each is an undecryptable incident, and under
+    on_decrypt_failure = "pass" the mail goes on still encrypted, never as
+    plaintext. Authenticated attributes that match are decrypted (RFC 5083:
+    their DER, tagged SET OF, is the AAD)."""
+    pki = get_pki()
+    secret = b"Content-Type: text/plain\r\n\r\nTOP-SECRET-PLAINTEXT\r\n"
+    with SmtpPeer(port=free_port()) as sink:
+        gateway(sealgate, sink, "", '{ name = "in"; direction = "inbound"; decrypt = true; '
+                'on_decrypt_failure = "pass"; }', seals=(("gateway", "example.com"),),
+                keys=("alice",))
+        for i, (name, (kw, _)) in enumerate(TAMPER.items()):
+            der_bytes = authenv(pki["alice"].cert, secret, **kw)
+            kind = "enveloped-data" if name == "gcm-in-enveloped" else "authEnveloped-data"
+            submit(sealgate, "partner@example.net", [f"t{i}@example.com"],
+                   pkcs7_mime(der_bytes, kind), source="127.0.0.2")
+        for i, (name, (_, reason)) in enumerate(TAMPER.items()):
+            got = arrived(sink, f"t{i}@example.com")
+            if name == "good-attrs":
+                assert b"TOP-SECRET-PLAINTEXT" in got, got
+                continue
+            assert b"TOP-SECRET-PLAINTEXT" not in got and b"pkcs7-mime" in got, (name, got)
+        rows = wait_until(lambda: [json.loads(l) for l in sealgate.sealctl(
+            "incidents", "list", "--json").stdout.splitlines()], 20, what="incidents")
+        reasons = " | ".join(r["reason"] for r in rows)
+        for name, (_, reason) in TAMPER.items():
+            if reason:
+                assert reason in reasons, (name, reasons)
+        assert "AES-GCM inside EnvelopedData refused" in reasons, reasons
+        assert all(r["kind"] == "undecryptable" for r in rows), rows
+
+
+def test_gcm_tampered_mail_is_held_under_hold(sealgate):
+    """on_decrypt_failure = "hold": the tampered message waits as an incident."""
+    pki = get_pki()
+    with SmtpPeer(port=free_port()) as sink:
+        gateway(sealgate, sink, "", '{ name = "in"; direction = "inbound"; decrypt = true; '
+                'on_decrypt_failure = "hold"; }', seals=(("gateway", "example.com"),),
+                keys=("alice",))
+        submit(sealgate, "partner@example.net", ["held@example.com"],
+               pkcs7_mime(authenv(pki["alice"].cert, b"Subject: x\r\n\r\nx\r\n",
+                                  flip_ct=True)), source="127.0.0.2")
+        held = wait_until(lambda: sealgate.sealctl("queue", "list", "--state", "hold",
+                                                   "--json").stdout, 20, what="held mail")
+        assert "held@example.com" in held
+        assert not [m for m in sink.messages if "held@example.com" in m["rcpts"]]

@@ -108,7 +108,9 @@ def cms_print(path):
 
 def test_capabilities_name_only_what_is_accepted(sealgate, tmp_path):
     """SMIMECapabilities lists what inbound decryption accepts, strongest
-    first: no 3DES, RC2 or DES (NSS's own list had all three)."""
+    first: AES-GCM, AES-CBC, then key transport (OAEP SHA-256, OAEP, PKCS#1
+    v1.5 under the default profile); no 3DES, RC2 or DES (NSS's own list had
+    all three)."""
     with SmtpPeer(port=free_port()) as sink:
         gateway(sealgate, sink)
         submit(sealgate, "erp@example.com", ["buyer@partner.test"],
@@ -116,8 +118,10 @@ def test_capabilities_name_only_what_is_accepted(sealgate, tmp_path):
         (tmp_path / "s.eml").write_bytes(arrived(sink, "buyer@partner.test")["body"])
         out = cms_print(tmp_path / "s.eml")
         caps = out[out.index("S/MIME Capabilities"):].split("signatureAlgorithm")[0]
+        top = re.findall(r"d=2 .*OBJECT\s+:(\S+)", caps)
+        assert top == ["aes-256-gcm", "aes-128-gcm", "aes-256-cbc", "aes-128-cbc", "rsaesOaep",
+                       "rsaesOaep", "rsaEncryption"], caps
         algs = re.findall(r"OBJECT\s+:(\S+)", caps)
-        assert algs[:2] == ["aes-256-cbc", "aes-128-cbc"], caps
         for weak in ("des", "rc2", "DES", "RC2"):
             assert not [a for a in algs if weak in a], caps
 
