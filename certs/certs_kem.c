@@ -12,11 +12,13 @@
  * DESCRIPTION
  *	certs_receive_check() looks at cert's public key and key usage alone
  *	(its chain, validity and revocation are certs_check()'s business):
- *	RSA keys can receive (key transport) when their key usage, if
- *	given, allows keyEncipherment; other keys cannot, and why says so
- *	in words an administrator acts on, e.g. "certificate key type not
- *	supported for encryption: EC P-256 (...)". certs_can_receive() is
- *	the same as a yes or no.
+ *	RSA keys can receive by key transport when their key usage, if
+ *	given, allows keyEncipherment; EC keys on P-256, P-384 and P-521 by
+ *	ECDH key agreement (RFC 5753) when it allows keyAgreement. Other keys
+ *	cannot, and why says so in words an administrator acts on, e.g.
+ *	"certificate key type not supported for encryption: EC
+ *	brainpoolP256r1 (...)". certs_can_receive() is the same as a yes or
+ *	no.
  *
  *	certs_key_desc() writes "RSA-2048", "EC P-256", "EC
  *	brainpoolP256r1" and the like, for messages and listings.
@@ -117,10 +119,23 @@ int	certs_receive_check(CERTCertificate *cert, char *why, size_t len)
 		snprintf(why, len, "%s", "");
 		return (0);
 	case ecKey:
-		snprintf(why, len, "certificate key type not supported for encryption: %s "
-			 "(this version encrypts with RSA key transport only, no ECDH key "
-			 "agreement)", desc);
-		return (SG_EUNSUPPORTED);
+		if (strncmp(desc, "EC brainpool", 12) == 0) {
+			snprintf(why, len, "certificate key type not supported for encryption: %s "
+				 "(NSS 3.87 has no brainpool curves; see the README)", desc);
+			return (SG_EUNSUPPORTED);
+		}
+		if (strcmp(desc, "EC P-256") && strcmp(desc, "EC P-384") && strcmp(desc, "EC P-521")) {
+			snprintf(why, len, "certificate key type not supported for encryption: %s "
+				 "(ECDH on P-256, P-384 and P-521 only)", desc);
+			return (SG_EUNSUPPORTED);
+		}
+		if (CERT_CheckCertUsage(cert, KU_KEY_AGREEMENT) != SECSuccess) {
+			snprintf(why, len, "key usage of the certificate (%s) does not allow "
+				 "key agreement: a signing-only certificate", desc);
+			return (SG_EUNSUPPORTED);
+		}
+		snprintf(why, len, "%s", "");
+		return (0);
 	default:
 		snprintf(why, len, "certificate key type not supported for encryption: %s", desc);
 		return (SG_EUNSUPPORTED);

@@ -14,8 +14,9 @@
  *	holds a private key for (in certs' key cache, certs_private_key(),
  *	so a message costs no key look-up or password derivation; with
  *	certs NULL, NSS finds the key), the content-encryption key is
- *	recovered (cms_kem.c) and the content decrypted; the first recipient
- *	info that yields plaintext wins.
+ *	recovered (cms_kem.c: RSA key transport, or ECDH key agreement with
+ *	an EC key) and the content decrypted; the first recipient info that
+ *	yields plaintext wins.
  *
  *	Content encryption accepted: in EnvelopedData AES-128/192/256-CBC
  *	and DES-EDE3-CBC, with an IV of the cipher's block size; in
@@ -30,10 +31,11 @@
  *	(not authenticated there), RC2, DES and unknown algorithms are
  *	refused before any key is touched.
  *
- *	The reasons (for incidents and the log) say what the administrator
- *	can act on: not one of our keys, an algorithm refused, or "cannot
- *	decrypt" when the key did not open it (the same words whether the
- *	key transport or the content decryption failed).
+ *	The reasons (for incidents, the log and a rejection's report) say
+ *	what the administrator can act on: not one of our keys, an algorithm
+ *	refused, a token that lacks the operation, or "cannot decrypt" when
+ *	our key did not open it: the same words whether the key transport or
+ *	the content decryption failed, so that no reason is a padding oracle.
  * DIAGNOSTICS
  *	0, SG_ENOTFOUND (der is a ContentInfo of another type: nothing to
  *	decrypt) or SG_ECRYPTO with reason set.
@@ -97,18 +99,52 @@ static CERTCertificate *cert_for(bool ski, const struct worker_der *rid)
 	return (CERT_FindCertByIssuerAndSN(db, &isn));
 }
 
-/* key_for - our private key for a recipient identifier, or NULL */
+/* key_for - our certificate and private key for a recipient identifier */
 
-static SECKEYPrivateKey *key_for(struct certs *c, bool ski, const struct worker_der *rid)
+static SECKEYPrivateKey *key_for(struct certs *c, bool ski, const struct worker_der *rid,
+				 CERTCertificate **certp)
 {
 	CERTCertificate *cert = cert_for(ski, rid);
 	SECKEYPrivateKey *key = NULL;
 
+	*certp = NULL;
 	if (cert == NULL)
 		return (NULL);
 	key = c ? certs_private_key(c, cert) : PK11_FindKeyByAnyCert(cert, NULL);
-	CERT_DestroyCertificate(cert);
+	if (key)
+		*certp = cert;
+	else
+		CERT_DestroyCertificate(cert);
 	return (key);
+}
+
+/* The recipient infos tried so far, for the reason when none worked. */
+struct tried {
+	unsigned kinds;			/* WORKER_RI_* seen */
+	bool	ours;			/* one named a key we hold */
+	bool	static_dh;		/* a kari from a static sender */
+	char	token[80];		/* a token that refused the operation */
+	const char *op;			/* what it refused */
+};
+
+/*
+ * token_refused - a key on a PKCS#11 token gave no content key because
+ * the token lacks the operation (an error about the parameters or the
+ * mechanism, decided before any decryption, so it tells an attacker
+ * nothing about the key): remember it for the reason.
+ */
+static void token_refused(struct tried *t, SECKEYPrivateKey *key, bool rsa, const char *op)
+{
+	PRErrorCode e = PORT_GetError();
+	bool	mech = e == SEC_ERROR_INVALID_ARGS || e == SEC_ERROR_INVALID_ALGORITHM
+		|| e == SEC_ERROR_NO_MODULE;
+
+	/* for RSA only errors that cannot depend on the padding (no oracle) */
+	if (PK11_IsInternal(key->pkcs11Slot) || *t->token
+	    || !(mech || (!rsa && (e == SEC_ERROR_UNKNOWN_PKCS11_ERROR || e == SEC_ERROR_IO))))
+		return;
+	snprintf(t->token, sizeof(t->token), "%s", PK11_GetTokenName(key->pkcs11Slot));
+	t->op = op;
 }
 
 /* The GCM variants AuthEnvelopedData may name. */
@@ -248,22 +284,85 @@ static int decrypt(PK11SymKey *cek, struct content *ct, struct sg_buf *plain)
 
 /* describe - why no recipient info opened the message, in words */
 
-static void describe(unsigned kinds, bool ours, bool unwrapped, bool gcm, char *reason,
-		     size_t rlen)
+static void describe(const struct tried *t, bool gcm, char *reason, size_t rlen)
 {
-	if (unwrapped && gcm)
-		snprintf(reason, rlen, "cannot decrypt: the AES-GCM tag does not match (the "
-			 "message was altered, or is not for this key)");
-	else if (ours)
+	/*
+	 * With our key, the words never depend on whether the key transport
+	 * or the content failed: a reason that did would be a padding oracle
+	 * (Bleichenbacher) for whoever reads the bounce.
+	 */
+	if (*t->token)
+		snprintf(reason, rlen, "cannot decrypt: the key is on token \"%s\", which cannot do "
+			 "%s", t->token, t->op);
+	else if (t->ours && gcm)
+		snprintf(reason, rlen, "cannot decrypt: the AES-GCM tag does not match our key's "
+			 "content key (the message was altered, or is not for this key)");
+	else if (t->ours)
 		snprintf(reason, rlen, "cannot decrypt: the key does not open the message");
-	else if ((kinds & WORKER_RI_KARI) && !(kinds & WORKER_RI_KTRI))
-		snprintf(reason, rlen, "encrypted by ECDH key agreement to an EC certificate, "
-			 "which this version cannot decrypt (RSA only)");
-	else if (kinds & WORKER_RI_KARI)
-		snprintf(reason, rlen, "no key for any recipient (some recipients are EC "
-			 "certificates: ECDH is not supported)");
+	else if (t->static_dh)
+		snprintf(reason, rlen, "no key for any recipient (ECDH from a static sender key "
+			 "is not supported)");
+	else if (t->kinds & WORKER_RI_OTHER)
+		snprintf(reason, rlen, "no key for any recipient (password or key-encryption-key "
+			 "recipients are not supported)");
 	else
 		snprintf(reason, rlen, "no key for any recipient");
+}
+
+/* try_ktri - the content key from a key transport recipient info, or NULL */
+
+static PK11SymKey *try_ktri(struct certs *c, const struct worker_der *tlv,
+			    const struct content *ct, struct tried *t)
+{
+	struct worker_cms_ktri k;
+	CERTCertificate *cert;
+	SECKEYPrivateKey *key;
+	PK11SymKey *cek;
+
+	if (worker__cms_ktri_parse(tlv, &k) < 0 || (key = key_for(c, k.rid_ski, &k.rid, &cert)) == NULL)
+		return (NULL);
+	t->ours = true;
+	if ((cek = worker__ktri_unwrap(key, &k, ct->mech, ct->keylen)) == NULL)
+		token_refused(t, key, true, k.kea.oid == WORKER_OID_RSAES_OAEP ? "RSAES-OAEP with these "
+			      "parameters (SoftHSM2: SHA-1 only)" : "RSA PKCS#1 v1.5 key transport");
+	SECKEY_DestroyPrivateKey(key);
+	CERT_DestroyCertificate(cert);
+	return (cek);
+}
+
+/* try_kari - the content key from the first of its encrypted keys for us */
+
+static PK11SymKey *try_kari(struct certs *c, const struct worker_der *tlv,
+			    const struct content *ct, struct tried *t)
+{
+	struct worker_cms_kari k;
+	struct worker_cms_rek r;
+	PK11SymKey *cek = NULL;
+	size_t	off = 0;
+	int	rc;
+
+	if ((rc = worker__cms_kari_parse(tlv, &k)) < 0) {
+		t->static_dh |= rc == SG_EUNSUPPORTED;
+		return (NULL);
+	}
+	while (cek == NULL && worker__cms_rek_next(&k, &off, &r) == 0) {
+		CERTCertificate *cert;
+		SECKEYPrivateKey *key = key_for(c, r.rid_ski, &r.rid, &cert);
+		SECKEYPublicKey *pub;
+
+		if (key == NULL)
+			continue;
+		t->ours = true;
+		if ((pub = CERT_ExtractPublicKey(cert)) != NULL) {
+			if ((cek = worker__kari_unwrap(key, pub, &k, &r, ct->mech, ct->keylen)) == NULL)
+				token_refused(t, key, false, "ECDH with the X9.63 KDF, nor let the shared "
+					      "secret out for it (SoftHSM2: neither)");
+			SECKEY_DestroyPublicKey(pub);
+		}
+		SECKEY_DestroyPrivateKey(key);
+		CERT_DestroyCertificate(cert);
+	}
+	return (cek);
 }
 
 /* prepare - the content and its algorithm, or SG_ECRYPTO with a reason */
@@ -286,9 +385,9 @@ int	worker__cms_decrypt(struct certs *c, const void *der, size_t len, struct sg_
 	struct worker_cms_env env;
 	struct worker_cms_ri ri;
 	struct content ct;
+	struct tried t;
 	size_t	off = 0;
-	unsigned kinds = 0;
-	bool	ours = false, unwrapped = false, done = false;
+	bool	done = false;
 	int	rc;
 
 	if ((rc = worker__cms_env_parse(der, len, &env)) == SG_ENOTFOUND)
@@ -298,23 +397,21 @@ int	worker__cms_decrypt(struct certs *c, const void *der, size_t len, struct sg_
 		return (SG_ECRYPTO);
 	}
 	memset(&ct, 0, sizeof(ct));
+	memset(&t, 0, sizeof(t));
 	if ((rc = prepare(&env, &ct, reason, rlen)) < 0)
 		goto out;
 	while (!done && (rc = worker__cms_ri_next(&env, &off, &ri)) == 0) {
-		struct worker_cms_ktri k;
-		SECKEYPrivateKey *key;
 		PK11SymKey *cek;
 
-		kinds |= ri.kind;
-		if (ri.kind != WORKER_RI_KTRI || worker__cms_ktri_parse(&ri.tlv, &k) < 0
-		    || (key = key_for(c, k.rid_ski, &k.rid)) == NULL)
-			continue;
-		ours = true;
-		cek = worker__ktri_unwrap(key, &k, ct.mech, ct.keylen);
-		SECKEY_DestroyPrivateKey(key);
+		t.kinds |= ri.kind;
+		if (ri.kind == WORKER_RI_KTRI)
+			cek = try_ktri(c, &ri.tlv, &ct, &t);
+		else if (ri.kind == WORKER_RI_KARI)
+			cek = try_kari(c, &ri.tlv, &ct, &t);
+		else
+			cek = NULL;
 		if (cek == NULL)
 			continue;
-		unwrapped = true;
 		done = decrypt(cek, &ct, plain) == 0;
 		PK11_FreeSymKey(cek);
 	}
@@ -324,7 +421,7 @@ int	worker__cms_decrypt(struct certs *c, const void *der, size_t len, struct sg_
 		if (rc != 0 && rc != SG_ENOTFOUND)
 			snprintf(reason, rlen, "cannot decrypt: malformed recipient infos");
 		else
-			describe(kinds, ours, unwrapped, ct.gcm, reason, rlen);
+			describe(&t, ct.gcm, reason, rlen);
 		rc = SG_ECRYPTO;
 	}
 out:

@@ -19,7 +19,8 @@
  *	worker__cms_encrypt() appends to der a DER ContentInfo holding an
  *	EnvelopedData of p: version 0 (2 when a recipient info is not a
  *	version 0 one, RFC 5652 6.1), one recipient info per recipient in
- *	their order, id-data content encrypted with AES-128-CBC or
+ *	their order (RSA keys key transport, EC keys ECDH key agreement,
+ *	cms_kem.c), id-data content encrypted with AES-128-CBC or
  *	AES-256-CBC (content, enum worker_content) under a random IV carried
  *	as the algorithm's parameters (RFC 3565), PKCS#7 padding.
  *
@@ -72,7 +73,12 @@ static int recipient_infos(const struct worker_recipient *r, size_t n, PK11SymKe
 
 	*all_v0 = true;
 	for (size_t i = 0; i < n; i++) {
-		if ((rc = worker__ktri_put(r[i].cert, r[i].kt, cek, out)) < 0)
+		if (CERT_GetCertKeyType(&r[i].cert->subjectPublicKeyInfo) == ecKey) {
+			rc = worker__kari_put(r[i].cert, cek, out);
+			*all_v0 = false;		/* kari is version 3 */
+		} else
+			rc = worker__ktri_put(r[i].cert, r[i].kt, cek, out);
+		if (rc < 0)
 			return (rc);
 	}
 	return (0);

@@ -3,7 +3,8 @@
  *	cms_parse 3
  * SUMMARY
  *	decoders of encrypted CMS from the network: EnvelopedData,
- *	AuthEnvelopedData, KeyTransRecipientInfo, RSAES-OAEP parameters
+ *	AuthEnvelopedData, KeyTransRecipientInfo, KeyAgreeRecipientInfo,
+ *	RSAES-OAEP and GCM parameters
  * SYNOPSIS
  *	#include "worker/worker_int.h"
  *
@@ -12,6 +13,8 @@
  *	int	worker__cms_ktri_parse(ri, ktri)
  *	int	worker__cms_oaep_parse(algid, oaep)
  *	int	worker__cms_gcm_parse(algid, gcm)
+ *	int	worker__cms_kari_parse(ri, kari)
+ *	int	worker__cms_rek_next(kari, it, rek)
  * DESCRIPTION
  *	NSS 3.87's CMS decoder knows neither AuthEnvelopedData (RFC 5083)
  *	nor RSAES-OAEP (RFC 3560) nor key agreement (RFC 5753), so the
@@ -53,6 +56,20 @@
  *	acceptable is the decrypter's policy) and aes-ICVlen, 12 when
  *	absent (its DEFAULT), else 12 to 16. gcm->icv_explicit says whether
  *	it was written out.
+ *
+ *	worker__cms_kari_parse() reads a KeyAgreeRecipientInfo (RFC 5652
+ *	6.2.2, RFC 5753 3.1): version 3, the originator, which must be an
+ *	originatorKey (an ephemeral-static ECDH sender; a static sender
+ *	named by certificate is refused) with its AlgorithmIdentifier (the
+ *	parameters kept: absent, NULL or a named curve) and the public point
+ *	(the BIT STRING's octets, unused bits 0, uncompressed 04||X||Y), the
+ *	optional ukm, the key-encryption algorithm (the key agreement scheme
+ *	whose parameters are the key-wrap AlgorithmIdentifier, kept as its
+ *	bytes for the KDF's SharedInfo) and the RecipientEncryptedKeys.
+ *	worker__cms_rek_next() walks those (start *it at 0): the recipient
+ *	identifier, issuerAndSerialNumber or, from an rKeyId [0], the
+ *	subject key identifier (any date and other attribute ignored), and
+ *	the encrypted key. SG_ENOTFOUND after the last.
  * DIAGNOSTICS
  *	SG_EINVAL for anything malformed or not allowed (an unknown hash, a
  *	mask generation function other than MGF1, a wrong tag or version,
@@ -288,4 +305,90 @@ int	worker__cms_gcm_parse(const struct worker_algid *cea, struct worker_cms_gcm 
 		g->icv_explicit = true;
 	}
 	return (worker__der_next(&it, &extra) == SG_ENOTFOUND ? 0 : SG_EINVAL);
+}
+
+/* originator_key - [0] EXPLICIT { [1] IMPLICIT OriginatorPublicKey } */
+
+static int originator_key(const struct worker_der *o, struct worker_cms_kari *k)
+{
+	struct worker_der_it it, in;
+	struct worker_der key, alg, bits, extra;
+
+	worker__der_enter(o, &it);
+	if (worker__der_next(&it, &key) < 0 || worker__der_next(&it, &extra) != SG_ENOTFOUND)
+		return (SG_EINVAL);
+	if (key.p[0] != 0xa1)
+		return (SG_EUNSUPPORTED);	/* issuerAndSerialNumber, [0] SKI: static DH */
+	worker__der_enter(&key, &in);
+	if (expect(&in, 0x30, &alg) < 0 || worker__algid_read(&alg, &k->okey_alg) < 0
+	    || k->okey_alg.oid != WORKER_OID_EC_PUBLIC_KEY
+	    || expect(&in, 0x03, &bits) < 0 || worker__der_next(&in, &extra) != SG_ENOTFOUND)
+		return (SG_EINVAL);
+	/* BIT STRING: the unused-bits octet, then the ECPoint, uncompressed */
+	if (bits.len < 2 || worker__der_content(&bits)[0] != 0 || worker__der_content(&bits)[1] != 0x04
+	    || (bits.len - 2) % 2 || bits.len - 2 < 2 * 20 || bits.len - 2 > 2 * 66)
+		return (SG_EINVAL);
+	k->point = worker__der_content(&bits) + 1;
+	k->pointlen = bits.len - 1;
+	return (0);
+}
+
+int	worker__cms_kari_parse(const struct worker_der *ri, struct worker_cms_kari *k)
+{
+	struct worker_der_it it, in;
+	struct worker_der ver, orig, alg, ukm, extra;
+	uint64_t v;
+	int	rc;
+
+	memset(k, 0, sizeof(*k));
+	if (ri->p[0] != 0xa1)
+		return (SG_EINVAL);
+	worker__der_enter(ri, &it);
+	if (expect(&it, 0x02, &ver) < 0 || worker__der_uint(&ver, &v) < 0 || v != 3
+	    || expect(&it, 0xa0, &orig) < 0)
+		return (SG_EINVAL);
+	if ((rc = originator_key(&orig, k)) < 0)
+		return (rc);
+	if (optional(&it, 0xa1, &ukm)) {
+		worker__der_enter(&ukm, &in);
+		if (expect(&in, 0x04, &k->ukm) < 0 || worker__der_next(&in, &extra) != SG_ENOTFOUND)
+			return (SG_EINVAL);
+	}
+	if (expect(&it, 0x30, &alg) < 0 || worker__algid_read(&alg, &k->kea) < 0
+	    || k->kea.params.p == NULL || k->kea.params.p[0] != 0x30 || k->kea.params.eoc
+	    || worker__algid_read(&k->kea.params, &k->wrap) < 0
+	    || expect(&it, 0x30, &k->reks) < 0 || worker__der_next(&it, &extra) != SG_ENOTFOUND)
+		return (SG_EINVAL);
+	return (0);
+}
+
+int	worker__cms_rek_next(const struct worker_cms_kari *k, size_t *off, struct worker_cms_rek *r)
+{
+	struct worker_der_it it, in;
+	struct worker_der rek, extra;
+	int	rc;
+
+	memset(r, 0, sizeof(*r));
+	worker__der_enter(&k->reks, &it);
+	it.off = *off;
+	if ((rc = worker__der_next(&it, &rek)) < 0)
+		return (rc);
+	*off = it.off;
+	if (rek.p[0] != 0x30)
+		return (SG_EINVAL);
+	worker__der_enter(&rek, &in);
+	if (worker__der_next(&in, &r->rid) < 0)
+		return (SG_EINVAL);
+	if (r->rid.p[0] == 0xa0) {		/* rKeyId: { subjectKeyIdentifier, date, other } */
+		struct worker_der_it rk;
+
+		worker__der_enter(&r->rid, &rk);
+		if (expect(&rk, 0x04, &r->rid) < 0)
+			return (SG_EINVAL);
+		r->rid_ski = true;
+	} else if (r->rid.p[0] != 0x30)
+		return (SG_EINVAL);
+	if (expect(&in, 0x04, &r->ekey) < 0 || worker__der_next(&in, &extra) != SG_ENOTFOUND)
+		return (SG_EINVAL);
+	return (0);
 }

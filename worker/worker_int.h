@@ -197,9 +197,31 @@ struct worker_cms_gcm {
 };
 int	worker__cms_gcm_parse(const struct worker_algid *cea, struct worker_cms_gcm *);
 
+struct worker_cms_kari {
+	struct worker_algid okey_alg;	/* the originator's id-ecPublicKey */
+	const unsigned char *point;	/* its ECPoint, 04 || X || Y */
+	size_t	pointlen;
+	struct worker_der ukm;		/* OCTET STRING; p NULL: none */
+	struct worker_algid kea;	/* the key agreement scheme */
+	struct worker_algid wrap;	/* kea's parameters: the key wrap */
+	struct worker_der reks;		/* RecipientEncryptedKeys */
+};
+
+struct worker_cms_rek {
+	bool	rid_ski;		/* from an rKeyId */
+	struct worker_der rid;		/* IssuerAndSerialNumber, or the SKI OCTET STRING */
+	struct worker_der ekey;		/* encryptedKey */
+};
+int	worker__cms_kari_parse(const struct worker_der *ri, struct worker_cms_kari *);
+int	worker__cms_rek_next(const struct worker_cms_kari *, size_t *off, struct worker_cms_rek *);
+
 /* cms_kem.c: key transport (and agreement) for one recipient */
 int	worker__ktri_put(CERTCertificate *rcpt, int kt, PK11SymKey *cek, struct sg_buf *out);
 PK11SymKey *worker__ktri_unwrap(SECKEYPrivateKey *key, const struct worker_cms_ktri *,
+				CK_MECHANISM_TYPE target, int keylen);
+int	worker__kari_put(CERTCertificate *rcpt, PK11SymKey *cek, struct sg_buf *out);
+PK11SymKey *worker__kari_unwrap(SECKEYPrivateKey *key, const SECKEYPublicKey *pub,
+				const struct worker_cms_kari *, const struct worker_cms_rek *,
 				CK_MECHANISM_TYPE target, int keylen);
 
 /* cms_env.c, cms_dec.c: EnvelopedData and AuthEnvelopedData */

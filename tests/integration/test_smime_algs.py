@@ -12,9 +12,13 @@ profile), so the matrix costs a few seconds, not one start per cell.
 """
 import base64
 import json
+import os
 import re
 import smtplib
 import subprocess
+from pathlib import Path
+
+import pytest
 
 from cmspeers import CONTENT_TYPE_ATTR, Peers, authenv, openssl_sign, pkcs7_mime
 from conftest import free_port, wait_until
@@ -437,3 +441,191 @@ def test_gcm_tampered_mail_is_held_under_hold(sealgate):
                                                    "--json").stdout, 20, what="held mail")
         assert "held@example.com" in held
         assert not [m for m in sink.messages if "held@example.com" in m["rcpts"]]
+
+
+# ------------------------------------------------------------------ ECDH
+
+EC_CASES = {
+    "ec-cbc128": ("aes-128-cbc", "rsa-pkcs1", "aes-128-cbc", False),
+    "ec-cbc256": ("aes-256-cbc", "rsa-pkcs1", "aes-256-cbc", False),
+    "ec-gcm128": ("aes-128-gcm", "rsa-pkcs1", "aes-128-gcm", False),
+    "ec-gcm256": ("aes-256-gcm", "rsa-pkcs1", "aes-256-gcm", False),
+}
+
+
+def test_outbound_ecdh_p256_p384(sealgate, tmp_path):
+    """Mail to EC partners: one key agreement recipient info each, P-256 with
+    the SHA-256 KDF, P-384 with SHA-384 (RFC 5753), AES key wrap, under CBC
+    and GCM; openssl reads it with either partner's key. cmsutil 3.87 and
+    gpgsm 2.2.40 have no ECDH."""
+    pki = get_pki()
+    profiles, rules = enc_config(EC_CASES)
+    with SmtpPeer(port=free_port()) as sink:
+        gateway(sealgate, sink, profiles, rules, certs=("frank", "ivan"))
+        for n in EC_CASES:
+            submit(sealgate, f"{n}@own.test", ["frank@example.net", "ivan@example.net"],
+                   f"From: {n}@own.test\r\nSubject: {n}\r\n\r\nsecret {n}\r\n".encode())
+        wait_until(lambda: len(sink.messages) >= len(EC_CASES), 30, what="every case delivered")
+        peers = Peers(pki, tmp_path / "peers", keys=("frank",))
+        try:
+            for n, c in EC_CASES.items():
+                m = [x for x in sink.messages if x["sender"] == f"{n}@own.test"][0]["body"]
+                printed = peers.cms_print(m)
+                for want in ("dhSinglePass-stdDH-sha256kdf-scheme",
+                             "dhSinglePass-stdDH-sha384kdf-scheme", c[2]):
+                    assert want in printed, (n, want, printed)
+                assert "id-aes256-wrap" in printed, (n, printed)
+                for who in ("frank", "ivan"):
+                    got = peers.decrypt(m, who)
+                    assert got["openssl"] and b"multipart/signed" in got["openssl"], (n, who)
+                got = peers.decrypt(m, "frank")
+                assert got["cmsutil"] is None and got["gpgsm"] is None, (n, got)
+        finally:
+            peers.close()
+
+
+INBOUND_EC = [
+    ("frank", ["-aes-256-cbc"]),
+    ("frank", ["-aes-128-gcm", "-keyopt", "ecdh_kdf_md:sha256"]),
+    ("frank", ["-aes-128-cbc", "-stream", "-keyopt", "ecdh_kdf_md:sha384"]),
+    ("ivan", ["-aes-256-gcm", "-keyopt", "ecdh_kdf_md:sha384"]),
+    ("ivan", ["-aes-128-cbc", "-keyopt", "ecdh_cofactor_mode:1"]),
+]
+
+
+def test_inbound_ecdh_from_openssl(sealgate):
+    """openssl encrypts to users' EC keys (P-256 and P-384; SHA-1 KDF by
+    default, SHA-256/384 KDF, cofactor DH, CBC and GCM): decrypted."""
+    pki = get_pki()
+    text = b"Content-Type: text/plain\r\n\r\nagreed for you\r\n"
+    with SmtpPeer(port=free_port()) as sink:
+        gateway(sealgate, sink, "", '{ name = "in"; direction = "inbound"; decrypt = true; '
+                'on_decrypt_failure = "hold"; }', seals=(("gateway", "example.net"),),
+                keys=("frank", "ivan"))
+        for i, (who, opts) in enumerate(INBOUND_EC):
+            r = subprocess.run(["openssl", "cms", "-encrypt", "-from", "p@example.com", "-to",
+                                pki[who].email, "-subject", "x", "-recip", str(pki[who].cert),
+                                *opts], input=text, capture_output=True, check=True)
+            submit(sealgate, "p@example.com", [f"e{i}@example.net"],
+                   r.stdout.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n"), source="127.0.0.2")
+        for i, (who, opts) in enumerate(INBOUND_EC):
+            got = arrived(sink, f"e{i}@example.net")
+            assert b"agreed for you" in got and b"pkcs7-mime" not in got, (who, opts, got)
+
+
+# ------------------------------------------------------- keys on a token
+
+SOFTHSM = "/usr/lib/softhsm/libsofthsm2.so"
+
+
+def token_keys(d, pki, env):
+    """A SoftHSM2 token "keys" with an RSA-2048 and an EC P-256 key made on it
+    (certutil through a scratch NSS database), certificates from the test
+    PKI for tok-rsa@example.com and tok-ec@example.com stored beside them.
+    Returns the PIN file and {name: certificate PEM}."""
+    run = lambda *a: subprocess.run([str(x) for x in a], env=env, check=True,
+                                    capture_output=True)
+    run("softhsm2-util", "--init-token", "--free", "--label", "keys", "--pin", "1234",
+        "--so-pin", "5678")
+    scratch = d / "scratch"
+    scratch.mkdir()
+    run("certutil", "-N", "-d", f"sql:{scratch}", "--empty-password")
+    run("modutil", "-dbdir", f"sql:{scratch}", "-add", "softhsm", "-libfile", SOFTHSM, "-force")
+    pin = d / "pin.txt"
+    pin.write_text("1234\n")
+    (d / "noise").write_bytes(os.urandom(64))
+    certs = {}
+    for name, keyargs, ku in (("tok-rsa", ["-k", "rsa", "-g", "2048"],
+                               "digitalSignature,keyEncipherment"),
+                              ("tok-ec", ["-k", "ec", "-q", "nistp256"],
+                               "digitalSignature,keyAgreement")):
+        csr, cert, ext = d / f"{name}.csr", d / f"{name}.pem", d / f"{name}.ext"
+        run("certutil", "-R", "-d", f"sql:{scratch}", "-h", "keys", "-f", pin, *keyargs,
+            "-s", f"CN={name}", "-7", f"{name}@example.com", "-z", d / "noise", "-a", "-o", csr)
+        ext.write_text(f"[ext]\nbasicConstraints=CA:FALSE\nkeyUsage=critical,{ku}\n"
+                       f"extendedKeyUsage=emailProtection\n"
+                       f"subjectAltName=email:{name}@example.com\n")
+        run("openssl", "x509", "-req", "-in", csr, "-CA", pki.inter.cert, "-CAkey", pki.inter.key,
+            "-CAcreateserial", "-days", "30", "-extfile", ext, "-extensions", "ext", "-out", cert)
+        run("certutil", "-A", "-d", f"sql:{scratch}", "-h", "keys", "-f", pin, "-n", name,
+            "-t", ",,", "-a", "-i", cert)
+        certs[name] = cert
+    return pin, certs
+
+
+# (key, openssl options, decrypted?) SoftHSM2 2.6.1 has RSAES-OAEP with SHA-1
+# only, and ECDH without the X9.63 KDF whose shared secret it will not let out.
+TOKEN_CASES = [
+    ("tok-rsa", ["-aes-128-gcm"], True),
+    ("tok-rsa", ["-aes-256-cbc", "-keyopt", "rsa_padding_mode:oaep"], True),
+    ("tok-rsa", ["-aes-256-gcm", "-keyopt", "rsa_padding_mode:oaep"], True),
+    ("tok-rsa", ["-aes-128-gcm", "-keyopt", "rsa_padding_mode:oaep", "-keyopt",
+                 "rsa_oaep_md:sha256"], False),
+    ("tok-ec", ["-aes-128-gcm", "-keyopt", "ecdh_kdf_md:sha256"], False),
+]
+
+
+@pytest.mark.skipif(not os.path.exists(SOFTHSM), reason="softhsm2 not installed")
+def test_keys_on_a_token_decrypt_and_sign_pss(sealgate, tmp_path):
+    """Private keys that never leave a PKCS#11 token (SoftHSM2): mail to the
+    RSA key with PKCS#1 v1.5 or RSAES-OAEP and AES-GCM or CBC arrives
+    decrypted, and that key, as the domain's seal, signs RSASSA-PSS that
+    openssl verifies. What SoftHSM2 itself lacks (OAEP with SHA-256, ECDH
+    with a KDF) is an incident that names the token and the operation."""
+    pki = get_pki()
+    (tmp_path / "tokens").mkdir()
+    conf = tmp_path / "softhsm2.conf"
+    conf.write_text(f"directories.tokendir = {tmp_path / 'tokens'}\nobjectstore.backend = file\n"
+                    "log.level = ERROR\n")
+    env = dict(os.environ, SOFTHSM2_CONF=str(conf))
+    pin, certs = token_keys(tmp_path, pki, env)
+    text = b"Content-Type: text/plain\r\n\r\nfrom the token\r\n"
+    with SmtpPeer(port=free_port()) as sink:
+        sealgate.state_dir.mkdir(exist_ok=True)
+        sealgate.write_config(
+            'own_domains = [ "example.com" ];\nown_servers = [ "127.0.0.1" ];\n'
+            f'certs = {{ revocation = "off"; pkcs11 = ( {{ name = "softhsm"; library = '
+            f'"{SOFTHSM}"; token = "keys"; pin_file = "{pin}"; }} ); }};\n'
+            f'delivery = {{ routes = ( {{ domains = [ "example.com", "partner.test" ]; '
+            f'hosts = [ "127.0.0.1:{sink.port}" ]; }} ); }};\n'
+            'worker = { profiles = ( { name = "pss"; signature = "pss"; } ); rules = (\n'
+            '  { name = "out"; direction = "outbound"; sign = "required"; profile = "pss"; },\n'
+            '  { name = "in"; direction = "inbound"; decrypt = true; '
+            'on_decrypt_failure = "pass"; } ); };\n')
+        ctl = lambda *a: subprocess.run(
+            [str(Path(os.environ.get("SEALGATE_BIN", "bin")) / "sealctl"), "-c",
+             str(sealgate.conf), *[str(x) for x in a]], env=env, capture_output=True, text=True)
+        for args in (("cert", "init"), ("cert", "import", pki.root.cert, "--ca"),
+                     ("cert", "import", pki.chain)):
+            assert ctl(*args).returncode == 0
+        # the token's RSA certificate becomes the seal of example.com
+        fp = subprocess.run(["openssl", "x509", "-in", str(certs["tok-rsa"]), "-noout",
+                             "-fingerprint", "-sha256"], capture_output=True, text=True,
+                            check=True).stdout.split("=")[1].strip().replace(":", "").lower()
+        (sealgate.state_dir / "nssdb" / "sealgate-certs.meta").write_text(
+            f"gateway example.com {fp}\n")
+        sealgate.start(env=env)
+        for i, (who, opts, _) in enumerate(TOKEN_CASES):
+            r = subprocess.run(["openssl", "cms", "-encrypt", "-from", "p@partner.test", "-to",
+                                f"{who}@example.com", "-subject", "x", "-recip",
+                                str(certs[who]), *opts], input=text, capture_output=True,
+                               check=True)
+            submit(sealgate, "p@partner.test", [f"k{i}@example.com"],
+                   r.stdout.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n"), source="127.0.0.2")
+        for i, (who, opts, ok) in enumerate(TOKEN_CASES):
+            got = arrived(sink, f"k{i}@example.com")
+            assert (b"from the token" in got) == ok and (b"pkcs7-mime" in got) != ok, (who, opts)
+        reasons = " | ".join(json.loads(l)["reason"] for l in ctl(
+            "incidents", "list", "--json").stdout.splitlines())
+        assert 'key is on token "keys", which cannot do RSAES-OAEP' in reasons, reasons
+        assert 'key is on token "keys", which cannot do ECDH' in reasons, reasons
+        submit(sealgate, "erp@example.com", ["x@partner.test"],
+               b"From: erp@example.com\r\nSubject: sealed\r\n\r\nsigned on the token\r\n")
+        (tmp_path / "s.eml").write_bytes(arrived(sink, "x@partner.test"))
+        r = subprocess.run(["openssl", "cms", "-verify", "-in", str(tmp_path / "s.eml"),
+                            "-CAfile", str(pki.root.cert), "-out", "/dev/null"],
+                           capture_output=True)
+        assert r.returncode == 0, r.stderr
+        assert "algorithm: rsassaPss" in subprocess.run(
+            ["openssl", "cms", "-cmsout", "-print", "-in", str(tmp_path / "s.eml")],
+            capture_output=True, text=True).stdout

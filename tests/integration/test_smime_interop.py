@@ -148,10 +148,11 @@ def test_recipient_with_unusable_key_names_the_cause(sealgate, tmp_path):
         del pki
 
 
-def _ec_p256_partner(d):
-    """An EC P-256 partner certificate for someone@secret.test."""
+def _brainpool_partner(d):
+    """A brainpoolP256r1 partner certificate for someone@secret.test: valid,
+    issued by the test PKI, with keyAgreement; NSS 3.87 has no such curve."""
     pki = get_pki()
-    return _issue(d, pki, "ec -pkeyopt ec_paramgen_curve:P-256", "someone@secret.test",
+    return _issue(d, pki, "ec -pkeyopt ec_paramgen_curve:brainpoolP256r1", "someone@secret.test",
                   "digitalSignature,keyAgreement")
 
 
@@ -171,18 +172,52 @@ def _issue(d, pki, newkey, email, ku, name="partner"):
 
 
 # The partner certificate that cannot receive, its address, and the key named.
-UNUSABLE = (_ec_p256_partner, "someone@secret.test", "EC P-256")
+UNUSABLE = (_brainpool_partner, "someone@secret.test", "EC brainpoolP256r1")
 
 
-def test_encrypt_to_self_with_a_seal_that_cannot_receive_is_logged(sealgate):
-    """An EC seal: encrypt_to_self cannot add it, which is said at start and
-    by sealctl cert check, never dropped in silence."""
+def test_encrypt_to_self_with_a_seal_that_cannot_receive_is_logged(sealgate, tmp_path):
+    """A signing-only seal (keyUsage digitalSignature): encrypt_to_self cannot
+    add it, which is said at start and by sealctl cert check, never dropped
+    in silence."""
+    pki = get_pki()
+    cert = _issue(tmp_path, pki, "rsa:2048", "seal@example.org", "digitalSignature", "signonly")
+    (tmp_path / "signonly.pem").write_bytes(cert)
+    subprocess.run(["openssl", "pkcs12", "-export", "-in", str(tmp_path / "signonly.pem"),
+                    "-inkey", str(tmp_path / "signonly.key"), "-name", "signonly", "-passout",
+                    "pass:pw", "-out", str(tmp_path / "signonly.p12")], check=True)
+    (tmp_path / "pw").write_text("pw\n")
     with SmtpPeer(port=free_port()) as sink:
-        d = gateway(sealgate, sink, seal="bob", domain="example.org")
-        d.wait_log(r'event=encrypt_to_self_unavailable domain=example.org cert="bob" '
-                   r'reason="certificate key type not supported for encryption: EC P-256')
-        r = sealgate.sealctl("cert", "check", "bob@example.org", check=False)
-        assert "receive=no" in r.stdout and "EC P-256" in r.stdout, r.stdout
-        r = sealgate.sealctl("cert", "check", "bob@example.org", "--json", check=False)
+        gateway(sealgate, sink, seal="bob", domain="example.net", start=False)
+        sealgate.sealctl("cert", "import", tmp_path / "signonly.p12", "--password-file",
+                         tmp_path / "pw", "--gateway", "example.org")
+        d = sealgate.start()
+        d.wait_log(r'event=encrypt_to_self_unavailable domain=example.org cert="signonly" '
+                   r'reason="key usage of the certificate \(RSA-2048\) does not allow key '
+                   r'encipherment')
+        assert "domain=example.net" not in d.log(), "the EC seal can receive now"
+        r = sealgate.sealctl("cert", "check", "seal@example.org", check=False)
+        assert "receive=no" in r.stdout and "signing-only" in r.stdout, r.stdout
+        r = sealgate.sealctl("cert", "check", "seal@example.org", "--json", check=False)
         row = json.loads(r.stdout)
-        assert row["receive"] is False and "EC P-256" in row["receive_reason"], row
+        assert row["receive"] is False and "key encipherment" in row["receive_reason"], row
+
+
+def test_encrypt_to_self_with_an_ec_seal(sealgate, tmp_path):
+    """An ECDSA seal with keyAgreement receives by ECDH: mail encrypted to a
+    partner also carries a key agreement recipient for the seal, so the
+    gateway keeps a copy it can read."""
+    pki = get_pki()
+    with SmtpPeer(port=free_port()) as sink:
+        gateway(sealgate, sink, seal="bob", domain="example.org", start=False)
+        sealgate.sealctl("cert", "import", pki["alice"].cert)
+        d = sealgate.start()
+        submit(sealgate, "erp@example.org", ["alice@example.com"],
+               b"From: erp@example.org\r\nSubject: s\r\n\r\nfor alice and the archive\r\n")
+        m = arrived(sink, "alice@example.com")["body"]
+        (tmp_path / "m.eml").write_bytes(m)
+        for who in ("alice", "bob"):
+            r = subprocess.run(["openssl", "cms", "-decrypt", "-in", str(tmp_path / "m.eml"),
+                                "-recip", str(pki[who].cert), "-inkey", str(pki[who].key)],
+                               capture_output=True)
+            assert r.returncode == 0 and b"multipart/signed" in r.stdout, (who, r.stderr)
+        assert "encrypt_to_self_unavailable" not in d.log()
