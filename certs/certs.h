@@ -192,6 +192,8 @@ struct certs_import_result {
 	char	nickname[128];		/* of the (first) leaf */
 	char	no_receive[200];	/* why the leaf cannot receive encrypted mail;
 				 * "": it can (certs_receive_check()) */
+	char	unusable[240];		/* why NSS cannot use the leaf's key at all
+				 * (certs_key_usable()); "": it can */
 };
 
 int	certs_import(struct certs *, const void *buf, size_t len,
@@ -208,6 +210,8 @@ int	certs_import(struct certs *, const void *buf, size_t len,
 int	certs_receive_check(struct CERTCertificateStr *cert, char *why, size_t len);
 bool	certs_can_receive(struct CERTCertificateStr *cert);
 int	certs_key_desc(struct CERTCertificateStr *cert, char *buf, size_t len);
+/* certs_key_usable(): 0, or SG_EUNSUPPORTED for a key NSS cannot use at all (brainpool). */
+int	certs_key_usable(struct CERTCertificateStr *cert, char *why, size_t len);
 
 /* The format a file name suggests by its extension. */
 int	certs_format_of(const char *filename);
@@ -354,6 +358,15 @@ void	certs_candidates_free(struct certs_candidates *);
  */
 int	certs_harvest(struct certs *, struct CERTCertificateStr *const *v, size_t n,
 		      char *err, size_t errlen);
+
+/*
+ * S/MIME capabilities a partner advertised (certs_meta.c), an opaque bit
+ * mask kept per address beside the database: certs_caps_update() stores
+ * it (no write when unchanged; SG_EDENIED read-only), certs_caps() reads
+ * it (0, SG_ENOTFOUND). Cheap: a stat per look-up. BLOCKS (file system).
+ */
+int	certs_caps(struct certs *, const char *address, unsigned *caps);
+int	certs_caps_update(struct certs *, const char *address, unsigned caps);
 
 /*
  * certs_gateways() calls fn once for each domain that has a gateway

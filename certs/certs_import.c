@@ -306,8 +306,10 @@ static int store_all(struct certs *c, const struct ders *d, size_t leaf,
 		if (i == leaf) {
 			snprintf(r->nickname, sizeof(r->nickname), "%s",
 				 cert->nickname ? cert->nickname : "");
-			if (!CERT_IsCACert(cert, NULL))
+			if (!CERT_IsCACert(cert, NULL)) {
 				certs_receive_check(cert, r->no_receive, sizeof(r->no_receive));
+				certs_key_usable(cert, r->unusable, sizeof(r->unusable));
+			}
 		}
 		if (certs_has_key(cert))
 			certs_replace_public(c, cert, &r->replaced);

@@ -65,6 +65,10 @@ struct certs {
 	int64_t	lookup_ttl;		/* ms; 0: no recipient cache */
 	struct certs_lcache *lcache;	/* certs_find_recipient() results */
 	size_t	nlcache;
+	struct certs_meta *capcache;	/* the meta file for certs_caps(), by ... */
+	struct timespec cap_mtime;	/* ... its mtime, size and inode */
+	off_t	cap_size;
+	ino_t	cap_ino;
 };
 
 /* certs_db.c */
@@ -81,6 +85,7 @@ enum {
 	CERTS_META_GATEWAY = 1,
 	CERTS_META_HARVESTED,
 	CERTS_META_FORGET,
+	CERTS_META_CAPS,
 };
 
 struct certs_meta_ent {
@@ -102,6 +107,7 @@ int	certs_meta_update(struct certs *, int op, const char *key, const char *val);
 const char *certs_meta_gateway(const struct certs_meta *, const char *domain);
 int64_t	certs_meta_harvested(const struct certs_meta *, const char *fp);
 void	certs_meta_domains(const struct certs_meta *, const char *fp, char *buf, size_t len);
+void	certs_capcache_free(struct certs *);
 
 /* certs_import.c, certs_p12.c */
 int	certs_p12_import(struct certs *, const void *buf, size_t len,

@@ -9,6 +9,7 @@
  *	int	certs_receive_check(cert, why, len)
  *	bool	certs_can_receive(cert)
  *	int	certs_key_desc(cert, buf, len)
+ *	int	certs_key_usable(cert, why, len)
  * DESCRIPTION
  *	certs_receive_check() looks at cert's public key and key usage alone
  *	(its chain, validity and revocation are certs_check()'s business):
@@ -22,8 +23,13 @@
  *
  *	certs_key_desc() writes "RSA-2048", "EC P-256", "EC
  *	brainpoolP256r1" and the like, for messages and listings.
+ *
+ *	certs_key_usable() says whether NSS can do anything at all with the
+ *	key: an EC key on a curve NSS lacks (brainpool, ...) can neither
+ *	sign, nor have its signatures verified, nor receive; why says so.
  * DIAGNOSTICS
- *	certs_receive_check() returns 0 or SG_EUNSUPPORTED.
+ *	certs_receive_check() and certs_key_usable() return 0 or
+ *	SG_EUNSUPPORTED.
  */
 
 #include <stdio.h>
@@ -147,4 +153,23 @@ bool	certs_can_receive(CERTCertificate *cert)
 	char	why[8];
 
 	return (certs_receive_check(cert, why, sizeof(why)) == 0);
+}
+
+int	certs_key_usable(CERTCertificate *cert, char *why, size_t len)
+{
+	char	desc[64];
+
+	snprintf(why, len, "%s", "");
+	if (CERT_GetCertKeyType(&cert->subjectPublicKeyInfo) != ecKey
+	    || curve_name(&cert->subjectPublicKeyInfo) == NULL
+	    || strncmp(curve_name(&cert->subjectPublicKeyInfo), "brainpool", 9) == 0) {
+		if (CERT_GetCertKeyType(&cert->subjectPublicKeyInfo) != ecKey)
+			return (0);
+		certs_key_desc(cert, desc, sizeof(desc));
+		snprintf(why, len, "its key (%s) is on a curve NSS 3.87 does not have: it can "
+			 "neither sign, nor have its signatures verified, nor receive encrypted "
+			 "mail (see the README on brainpool curves)", desc);
+		return (SG_EUNSUPPORTED);
+	}
+	return (0);
 }

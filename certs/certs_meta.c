@@ -14,12 +14,19 @@
  *	int64_t	certs_meta_harvested(meta, fp)
  *	void	certs_meta_domains(meta, fp, buf, len)
  *	void	certs_fingerprint(cert, hex65)
+ *	void	certs_capcache_free(c)
+ *
+ *	#include "certs/certs.h"
+ *
+ *	int	certs_caps(c, address, caps)
+ *	int	certs_caps_update(c, address, caps)
  * DESCRIPTION
  *	The file sealgate-certs.meta in the database directory holds one
  *	record per line, fields separated by one space:
  *
  *		gateway DOMAIN FINGERPRINT
  *		harvested FINGERPRINT EPOCH-SECONDS
+ *		caps ADDRESS HEX
  *
  *	FINGERPRINT is the certificate's SHA-256 in lower-case hex, which
  *	survives renaming and re-import, unlike an NSS nickname. A domain has
@@ -32,6 +39,15 @@
  *	CERTS_META_HARVESTED (key=fingerprint, val=epoch), CERTS_META_FORGET
  *	(drop every record naming fingerprint key).
  *
+ *	certs_caps_update() records the S/MIME capabilities a partner
+ *	advertised in a verified signature (an opaque bit mask, the worker's
+ *	WORKER_CAP_*) under the lower-cased address; the file is rewritten
+ *	only when the value changes, so harvesting the same partner's mail
+ *	costs no write. certs_caps() reads them back: 0 with *caps set, or
+ *	SG_ENOTFOUND. Its parse of the file is kept per process and redone
+ *	only when the file's mtime, size or inode changed (one stat a
+ *	look-up); certs_capcache_free() drops it at certs_close().
+ *
  *	certs_meta_parse() takes the file's bytes with their length; lines
  *	that do not parse are skipped, so a damaged line costs that record
  *	only. The file is at most 4 MiB and a line at most 400 bytes.
@@ -39,11 +55,13 @@
  *	SG_EIO for file errors, SG_ELIMIT for an oversize file.
  */
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -103,6 +121,8 @@ static void parse_line(struct certs_meta *m, const char *p, size_t len)
 		kind = CERTS_META_GATEWAY;
 	else if (sp1 - p == 9 && memcmp(p, "harvested", 9) == 0)
 		kind = CERTS_META_HARVESTED;
+	else if (sp1 - p == 4 && memcmp(p, "caps", 4) == 0)
+		kind = CERTS_META_CAPS;
 	else
 		return;
 	for (const char *q = p; q < p + len; q++)
@@ -186,8 +206,9 @@ static int write_meta(const struct certs *c, const struct certs_meta *m)
 	int	fd, rc = 0;
 
 	for (size_t i = 0; i < m->n; i++)
-		sg_buf_printf(&b, "%s %s %s\n", m->v[i].kind == CERTS_META_GATEWAY ?
-			      "gateway" : "harvested", m->v[i].key, m->v[i].val);
+		sg_buf_printf(&b, "%s %s %s\n", m->v[i].kind == CERTS_META_GATEWAY ? "gateway" :
+			      m->v[i].kind == CERTS_META_CAPS ? "caps" : "harvested",
+			      m->v[i].key, m->v[i].val);
 	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0)
 		rc = SG_EIO;
 	else {
@@ -279,4 +300,66 @@ void	certs_meta_domains(const struct certs_meta *m, const char *fp, char *buf, s
 			break;
 		used += (size_t) k;
 	}
+}
+
+static const char *meta_caps(const struct certs_meta *m, const char *addr)
+{
+	for (size_t i = 0; i < m->n; i++)
+		if (m->v[i].kind == CERTS_META_CAPS && strcasecmp(m->v[i].key, addr) == 0)
+			return (m->v[i].val);
+	return (NULL);
+}
+
+void	certs_capcache_free(struct certs *c)
+{
+	if (c->capcache) {
+		certs_meta_free(c->capcache);
+		free(c->capcache);
+		c->capcache = NULL;
+	}
+}
+
+int	certs_caps(struct certs *c, const char *addr, unsigned *caps)
+{
+	char   *path = meta_path(c, META_FILE);
+	const char *v = NULL;
+	struct stat st;
+	int	rc = SG_ENOTFOUND;
+
+	pthread_mutex_lock(&c->lock);
+	if (stat(path, &st) < 0) {
+		certs_capcache_free(c);
+	} else if (c->capcache == NULL || st.st_mtim.tv_sec != c->cap_mtime.tv_sec
+		   || st.st_mtim.tv_nsec != c->cap_mtime.tv_nsec || st.st_size != c->cap_size
+		   || st.st_ino != c->cap_ino) {
+		certs_capcache_free(c);
+		c->capcache = sg_xcalloc(1, sizeof(*c->capcache));
+		if (certs_meta_load(c, c->capcache) < 0)
+			certs_capcache_free(c);
+		c->cap_mtime = st.st_mtim;
+		c->cap_size = st.st_size;
+		c->cap_ino = st.st_ino;
+	}
+	if (c->capcache && (v = meta_caps(c->capcache, addr)) != NULL) {
+		*caps = (unsigned) strtoul(v, NULL, 16);
+		rc = 0;
+	}
+	pthread_mutex_unlock(&c->lock);
+	free(path);
+	return (rc);
+}
+
+int	certs_caps_update(struct certs *c, const char *addr, unsigned caps)
+{
+	char	key[256], val[16];
+	unsigned have;
+
+	if (strlen(addr) >= sizeof(key) || strchr(addr, ' ') || *addr == 0)
+		return (SG_EINVAL);
+	for (size_t i = 0; i <= strlen(addr); i++)
+		key[i] = (char) tolower((unsigned char) addr[i]);
+	if (certs_caps(c, key, &have) == 0 && have == caps)
+		return (0);			/* known: no write */
+	snprintf(val, sizeof(val), "%x", caps);
+	return (certs_meta_update(c, CERTS_META_CAPS, key, val));
 }

@@ -254,6 +254,7 @@ static int after_import(struct certs *c, SEC_PKCS12DecoderContext *dcx,
 	}
 	snprintf(r->nickname, sizeof(r->nickname), "%s", (*leaf)->nickname ? (*leaf)->nickname : "");
 	certs_receive_check(*leaf, r->no_receive, sizeof(r->no_receive));
+	certs_key_usable(*leaf, r->unusable, sizeof(r->unusable));
 	certs_replace_public(c, *leaf, &r->replaced);
 	if (o->gateway) {
 		certs_fingerprint(*leaf, fp);

@@ -99,7 +99,7 @@ static const struct sealctl_command commands[] = {
 		"cert [--tls] import FILE [--password-file F] [--ca] [--gateway DOMAIN]\n"
 		"cert [--tls] list [--json] | show ID [--json] | export ID | remove ID\n"
 		"cert [--tls] check ID [--usage sign|encrypt|tls] [--json]\n"
-		"cert signer ADDRESS [--json] | recipient ADDRESS [--json]\n"
+		"cert signer ADDRESS [--json] | recipient ADDRESS [--sender S] [--json]\n"
 		"cert sign ID FILE OUT\n"},
 	{"crl", sealctl_crl,
 		"crl import FILE | fetch\n"},

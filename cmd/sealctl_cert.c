@@ -30,8 +30,14 @@
  *		for encryption (the default) also whether the key can
  *		receive encrypted mail at all (receive=no and why).
  *	sealctl cert signer ADDRESS [--json]
- *	sealctl cert recipient ADDRESS [--json]
+ *	sealctl cert recipient ADDRESS [--sender S] [--json]
  *		which certificate would sign for, or encrypt to, ADDRESS.
+ *		recipient also says which profile and algorithms mail to
+ *		ADDRESS gets (outbound, under the rule that matches it, from
+ *		S: by default the null sender), raised by the capabilities
+ *		the partner advertised, and for each candidate how the
+ *		content key reaches it; as a line of its own before the
+ *		candidates, and with --json as fields of each one.
  *	sealctl cert sign ID FILE OUT
  *		sign FILE with ID's key (SHA-256) into OUT, as
  *		`openssl dgst -sha256 -verify` expects: checks a key, for
@@ -68,6 +74,7 @@ struct opts {
 	const char *password_file;
 	const char *gateway;
 	const char *usage;
+	const char *sender;
 	bool	ca;
 	bool	json;
 	const char *verb;
@@ -91,6 +98,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			o->gateway = argv[++i];
 		else if (strcmp(argv[i], "--usage") == 0 && i + 1 < argc)
 			o->usage = argv[++i];
+		else if (strcmp(argv[i], "--sender") == 0 && i + 1 < argc)
+			o->sender = argv[++i];
 		else if (argv[i][0] == '-' || o->nargs == 3)
 			return (-1);
 		else if (o->verb == NULL)
@@ -329,7 +338,9 @@ static void import_done(const char *file, const struct opts *o,
 		       "replaced %zu; nickname \"%s\"%s%s\n", file, r->certs, r->existed,
 		       r->keys, r->replaced, r->nickname, o->gateway ? "; gateway for " : "",
 		       o->gateway ? o->gateway : "");
-	if (*r->no_receive)
+	if (*r->unusable)
+		fprintf(stderr, "sealctl: %s: warning: \"%s\": %s\n", file, r->nickname, r->unusable);
+	else if (*r->no_receive)
 		fprintf(stderr, "sealctl: %s: note: \"%s\" can sign, but it cannot receive "
 			"encrypted mail: %s; mail to it leaves unencrypted or, where "
 			"encryption is mandatory, is refused\n", file, r->nickname, r->no_receive);
@@ -557,24 +568,128 @@ static int cert_signer(const struct sealgate_conf *conf, const struct opts *o)
 	return (close_db(c, rc < 0 ? SEALCTL_PARTIAL : SEALCTL_OK));
 }
 
+/* caps_words - WORKER_CAP_* bits as names, strongest first */
+
+static void caps_words(unsigned caps, struct sg_buf *b, bool json)
+{
+	static const struct {
+		unsigned cap;
+		const char *name;
+	} names[] = {
+		{ WORKER_CAP_AES256_GCM, "aes-256-gcm" }, { WORKER_CAP_AES128_GCM, "aes-128-gcm" },
+		{ WORKER_CAP_AES256_CBC, "aes-256-cbc" }, { WORKER_CAP_AES128_CBC, "aes-128-cbc" },
+		{ WORKER_CAP_OAEP_SHA256, "oaep-sha256" }, { WORKER_CAP_OAEP_SHA1, "oaep-sha1" },
+		{ WORKER_CAP_RSA, "rsa-pkcs1" },
+	};
+	bool	first = true;
+
+	for (size_t i = 0; i < SG_NELEM(names); i++)
+		if (caps & names[i].cap) {
+			sg_buf_printf(b, json ? "%s\"%s\"" : "%s%s", first ? "" : ",", names[i].name);
+			first = false;
+		}
+	if (first && !json)
+		sg_buf_puts(b, "none");
+}
+
+struct rcpt_algs {
+	struct worker_algs a;
+	const char *rule;		/* name, or NULL */
+	bool	known;			/* the partner's capabilities are known */
+	unsigned caps;
+};
+
+/* recipient_algs - what mail to rcpt from sender gets, as the worker decides it */
+
+static void recipient_algs(const struct sealgate_conf *conf, struct certs *c, const char *rcpt,
+			   const char *sender, struct rcpt_algs *ra)
+{
+	int	rule = sg_rules_classify(&conf->worker.rules, SG_RULE_DIR_OUTBOUND, NULL, sender,
+					 strlen(sender), rcpt, strlen(rcpt));
+
+	ra->rule = rule >= 0 ? ((const struct sg_rule *) conf->worker.rules.v)[rule].name : NULL;
+	worker_algs_for(&conf->worker, rule, rcpt, &ra->a);
+	ra->known = certs_caps(c, rcpt, &ra->caps) == 0;
+	if (ra->known)
+		worker_algs_upgrade(&ra->a, ra->caps);
+}
+
+static void algs_text(struct sg_buf *b, const char *rcpt, const struct rcpt_algs *ra)
+{
+	sg_buf_printf(b, "%s profile=%s rule=%s signature=%s digest=%s content=%s "
+		      "key_transport=%s capabilities=", rcpt, ra->a.profile, ra->rule ? ra->rule : "-",
+		      worker_sigalg_names[ra->a.sigalg], worker_digest_names[ra->a.hash - WORKER_HASH_SHA256],
+		      worker_content_names[ra->a.content], worker_kt_names[ra->a.kt]);
+	if (ra->known)
+		caps_words(ra->caps, b, false);
+	else
+		sg_buf_puts(b, "unknown");
+	sg_buf_printf(b, " upgraded=%s", ra->a.upgraded == 0 ? "no" :
+		      ra->a.upgraded == WORKER_UP_CONTENT ? "content" :
+		      ra->a.upgraded == WORKER_UP_KT ? "key_transport" : "content,key_transport");
+}
+
+static void algs_json(struct sg_buf *b, const struct rcpt_algs *ra, struct CERTCertificateStr *cert)
+{
+	char	how[160];
+
+	sg_buf_puts(b, ",\"profile\":");
+	json_str(b, ra->a.profile);
+	sg_buf_puts(b, ",\"rule\":");
+	json_str(b, ra->rule ? ra->rule : "");
+	sg_buf_printf(b, ",\"signature\":\"%s\",\"digest\":\"%s\",\"content\":\"%s\","
+		      "\"key_transport\":\"%s\",\"capabilities\":",
+		      worker_sigalg_names[ra->a.sigalg],
+		      worker_digest_names[ra->a.hash - WORKER_HASH_SHA256],
+		      worker_content_names[ra->a.content], worker_kt_names[ra->a.kt]);
+	if (ra->known) {
+		sg_buf_putc(b, '[');
+		caps_words(ra->caps, b, true);
+		sg_buf_putc(b, ']');
+	} else
+		sg_buf_puts(b, "null");
+	sg_buf_printf(b, ",\"upgraded\":[%s%s%s]",
+		      ra->a.upgraded & WORKER_UP_CONTENT ? "\"content\"" : "",
+		      ra->a.upgraded == (WORKER_UP_CONTENT | WORKER_UP_KT) ? "," : "",
+		      ra->a.upgraded & WORKER_UP_KT ? "\"key_transport\"" : "");
+	worker_recipient_desc(cert, &ra->a, how, sizeof(how));
+	sg_buf_puts(b, ",\"key\":");
+	json_str(b, how);
+}
+
 static int cert_recipient(const struct sealgate_conf *conf, const struct opts *o)
 {
 	struct certs_candidates cs;
+	struct rcpt_algs ra;
 	struct certs *c;
+	struct sg_buf b = SG_BUF_INIT;
+	char	how[160];
 
 	if (open_db(conf, o, CERTS_RDONLY, &c) < 0)
 		return (SEALCTL_PARTIAL);
+	recipient_algs(conf, c, o->args[0], o->sender ? o->sender : "", &ra);
+	if (!o->json) {
+		algs_text(&b, o->args[0], &ra);
+		puts(b.data);
+	}
 	certs_find_recipient(c, o->args[0], &cs);
 	for (size_t i = 0; i < cs.n; i++) {
-		struct sg_buf b = SG_BUF_INIT;
-
+		sg_buf_reset(&b);
 		describe_line(c, &b, cs.v[i].cert, cs.v[i].gateway, &cs.v[i].check, o->json,
 			      true);
+		if (o->json) {
+			b.len--;		/* the closing brace */
+			algs_json(&b, &ra, cs.v[i].cert);
+			sg_buf_putc(&b, '}');
+		} else {
+			worker_recipient_desc(cs.v[i].cert, &ra.a, how, sizeof(how));
+			sg_buf_printf(&b, " key=\"%s\"", how);
+		}
 		puts(b.data);
-		sg_buf_free(&b);
 	}
 	if (cs.n == 0)
 		fprintf(stderr, "sealctl: %s: no certificate\n", o->args[0]);
+	sg_buf_free(&b);
 	certs_candidates_free(&cs);
 	return (close_db(c, SEALCTL_OK));
 }

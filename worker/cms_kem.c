@@ -10,6 +10,10 @@
  *	int	worker__ktri_put(rcpt, kt, cek, out)
  *	PK11SymKey *worker__ktri_unwrap(key, ktri, target, keylen)
  *	int	worker__kari_put(rcpt, cek, out)
+ *
+ *	#include "worker/worker.h"
+ *
+ *	void	worker_recipient_desc(cert, algs, buf, len)
  *	PK11SymKey *worker__kari_unwrap(key, pub, kari, rek, target, keylen)
  * DESCRIPTION
  *	worker__ktri_put() appends a KeyTransRecipientInfo (RFC 5652 6.2.1,
@@ -54,6 +58,10 @@
  *	itself (SoftHSM offers CKD_NULL only) derives the shared secret
  *	there; the X9.63 KDF then runs here over it, and the secret and the
  *	KEK are wiped at once.
+ *
+ *	worker_recipient_desc() says in words how the content key reaches
+ *	cert under algs: "key transport oaep-sha256", or "ECDH P-256,
+ *	dhSinglePass-stdDH-sha256kdf, id-aes128-wrap" (for sealctl).
  * DIAGNOSTICS
  *	worker__ktri_put(): SG_ECRYPTO when NSS fails, SG_EUNSUPPORTED for a
  *	key that is not RSA; worker__kari_put() the same for a key that is
@@ -432,4 +440,24 @@ out:
 		PK11_FreeSymKey(kek);
 	sg_buf_free(&si);
 	return (cek);
+}
+
+void	worker_recipient_desc(CERTCertificate *cert, const struct worker_algs *a, char *buf,
+			      size_t len)
+{
+	static const char *const curve[] = { "P-256", "P-384", "P-521" };
+	static const char *const scheme[] = { "sha256kdf", "sha384kdf", "sha512kdf" };
+	SECKEYPublicKey *pub = CERT_ExtractPublicKey(cert);
+	int	c, cklen = worker__cipher(a->content)->keylen, keklen;
+
+	if (pub && pub->keyType == rsaKey)
+		snprintf(buf, len, "key transport %s", worker_kt_names[a->kt]);
+	else if (pub && pub->keyType == ecKey && (c = curve_of(pub)) >= 0) {
+		keklen = cklen > curves[c].keklen ? cklen : curves[c].keklen;
+		snprintf(buf, len, "ECDH %s, dhSinglePass-stdDH-%s, id-aes%d-wrap", curve[c],
+			 scheme[c], keklen * 8);
+	} else
+		snprintf(buf, len, "none (the key cannot receive)");
+	if (pub)
+		SECKEY_DestroyPublicKey(pub);
 }

@@ -37,6 +37,12 @@
  *	part of their own, signed but not encrypted, and the others still
  *	get encrypted mail.
  *
+ *	Each recipient's algorithms come from its profile (profile.c), raised
+ *	by the capabilities it advertised in a harvested signature
+ *	(certs_caps, kept by the verify step when it harvests); recipients
+ *	of a rule whose algorithms differ get a copy each, key transport
+ *	aside, which is per recipient within one message.
+ *
  *	Signing certificates are looked up once per sender and cached per
  *	thread for WORKER_SIGNER_TTL_MS, so a message pays no key look-up.
  *
@@ -182,6 +188,18 @@ static CERTCertificate *pick_cert(struct worker_thread *t, const char *rcpt, boo
 	return (best);
 }
 
+/* algs_for - the recipient's algorithms, raised by the capabilities it advertised */
+
+static void algs_for(struct worker_thread *t, const struct worker_conf *conf, int rule,
+		     const char *rcpt, struct worker_algs *algs)
+{
+	unsigned caps;
+
+	worker_algs_for(conf, rule, rcpt, algs);
+	if (algs->upgrade && t->certs && certs_caps(t->certs, rcpt, &caps) == 0)
+		worker_algs_upgrade(algs, caps);
+}
+
 /* fail - record, then apply on_failure; true when the part stops here */
 
 static bool fail(struct worker_thread *t, const struct worker_snap *s, struct part *p,
@@ -283,6 +301,16 @@ static bool step_decrypt(struct worker_thread *t, const struct worker_snap *s,
 	return (rc == SG_ECRYPTO && fail(t, s, p, r, r->on_decrypt_failure, "undecryptable", why));
 }
 
+/*
+ * keep_caps - what a harvested signer said it can decrypt, for each of its
+ * addresses: later mail to it may be upgraded (worker_algs_upgrade)
+ */
+static void keep_caps(struct worker_thread *t, CERTCertificate *cert, unsigned caps)
+{
+	for (const char *a = CERT_GetFirstEmailAddress(cert); a; a = CERT_GetNextEmailAddress(cert, a))
+		(void) certs_caps_update(t->certs, a, caps);
+}
+
 static bool step_verify(struct worker_thread *t, const struct worker_snap *s,
 			struct part *p, const struct sg_rule *r)
 {
@@ -306,10 +334,15 @@ static bool step_verify(struct worker_thread *t, const struct worker_snap *s,
 		note(p, "verify-reason", v.reason);
 	if (v.status == WORKER_SIG_VALID) {
 		/* One signer at a time, with its issuers (they may be new too). */
-		for (size_t i = 0; r->harvest && t->certs && i < v.nharvest; i++)
-			if (certs_harvest(t->certs, v.harvest[i].cert, v.harvest[i].n, err,
-					  sizeof(err)) == 0)
+		for (size_t i = 0; r->harvest && t->certs && i < v.nharvest; i++) {
+			int	rc = certs_harvest(t->certs, v.harvest[i].cert, v.harvest[i].n, err,
+					       sizeof(err));
+
+			if (rc == 0)
 				p->env.crypto |= WORKER_DID_HARVEST;
+			if ((rc == 0 || rc == SG_EEXIST) && v.caps[i])
+				keep_caps(t, v.harvest[i].cert[0], v.caps[i]);
+		}
 	} else if (v.status == WORKER_SIG_INVALID) {
 		stop = fail(t, s, p, r, r->on_verify_failure, "bad-signature", v.reason);
 	}
@@ -403,7 +436,7 @@ static bool step_encrypt(struct worker_thread *t, const struct worker_snap *s,
 		char	r1[300];
 
 		if ((rs[n].cert = pick_cert(t, a, false, r1, sizeof(r1))) != NULL) {
-			worker_algs_for(&s->conf, p->rule, a, &algs);
+			algs_for(t, &s->conf, p->rule, a, &algs);
 			rs[n++].kt = algs.kt;	/* per recipient: one message, many */
 			has[i] = true;
 		} else if (why[0] == 0)
@@ -510,7 +543,8 @@ static bool same_algs(const struct worker_algs *a, const struct worker_algs *b)
  * encrypts one per set of algorithms (recipients' profiles may differ);
  * recipients in their original order
  */
-static size_t make_parts(const struct worker_snap *s, const struct queue_env *env, struct part *parts)
+static size_t make_parts(struct worker_thread *t, const struct worker_snap *s,
+			 const struct queue_env *env, struct part *parts)
 {
 	size_t	n = 0;
 
@@ -527,7 +561,7 @@ static size_t make_parts(const struct worker_snap *s, const struct queue_env *en
 
 		if (queue_rcpt_final(env->rcpt[i].state))
 			continue;
-		worker_algs_for(&s->conf, rule, a, &algs);
+		algs_for(t, &s->conf, rule, a, &algs);
 		for (k = 0; k < n && (parts[k].rule != rule
 				      || (crypto && !same_algs(&parts[k].algs, &algs))); k++);
 		if (k == n) {
@@ -618,13 +652,14 @@ void	worker__done_log(const struct worker_done *d)
 
 		char	how[80];
 
-		sg_info("id=%s event=processed rule=%s rcpts=%zu crypto=%s state=%s%s%s%s%s%s",
+		sg_info("id=%s event=processed rule=%s rcpts=%zu crypto=%s state=%s%s%s%s%s%s%s",
 			queue_id_format(d->c.id, ids), p->rule < 0 ? "-" : p->env.rule,
 			p->env.nrcpt, worker_crypto_words(p->env.crypto, crypto, sizeof(crypto)),
 			queue_state_name(p->state), p->reason[0] ? " reason=" : "",
 			p->reason[0] ? "incident" : "", legal_words(p->legal, how, sizeof(how)),
 			(p->env.crypto & (WORKER_DID_SIGN | WORKER_DID_ENCRYPT)) ? " profile=" : "",
-			(p->env.crypto & (WORKER_DID_SIGN | WORKER_DID_ENCRYPT)) ? p->algs.profile : "");
+			(p->env.crypto & (WORKER_DID_SIGN | WORKER_DID_ENCRYPT)) ? p->algs.profile : "",
+			(p->env.crypto & WORKER_DID_ENCRYPT) && p->algs.upgraded ? "+caps" : "");
 	}
 }
 
@@ -693,7 +728,7 @@ int	worker__process(struct worker_thread *t, const struct worker_snap *s, uint64
 	w->parts = sg_xcalloc(w->env.nrcpt + 1, sizeof(*w->parts));
 	w->qp = sg_xcalloc(w->env.nrcpt + 1, sizeof(*w->qp));
 	w->src = sg_xcalloc(w->env.nrcpt + 1, sizeof(*w->src));
-	w->n = make_parts(s, &w->env, w->parts);
+	w->n = make_parts(t, s, &w->env, w->parts);
 	if (w->env.flags & QUEUE_F_LONGLINES)
 		worker_mime_legal(original.data, original.len, &legal, &how);
 	for (size_t i = 0, made = w->n; i < made; i++) {

@@ -8,6 +8,8 @@
  *
  *	void	worker_algs_for(conf, rule, rcpt, algs)
  *
+ *	void	worker_algs_upgrade(algs, caps)
+ *
  *	void	worker_algs_sign(algs, form, spec)
  * DESCRIPTION
  *	A profile (worker.profiles) names the algorithms a partner gets. A
@@ -23,6 +25,16 @@
  *	PKCS#1 v1.5 < RSASSA-PSS, SHA-256 < SHA-384 < SHA-512, AES-128-CBC
  *	< AES-256-CBC, and PKCS#1 v1.5 < OAEP-SHA-1 < OAEP-SHA-256; algs->
  *	raised says it happened, and algs->profile is then "partner+rule".
+ *
+ *	worker_algs_upgrade() applies what a partner said it can decrypt
+ *	(RFC 8551 2.7.1: a sender may use the capabilities of a received
+ *	signature): the strongest content encryption the capabilities name
+ *	(AES-256-GCM > AES-128-GCM > AES-256-CBC > AES-128-CBC) and the
+ *	strongest key transport (OAEP-SHA-256 > OAEP-SHA-1), each only if it
+ *	is stronger than what the profile gives. A profile with upgrade =
+ *	false is taken as it is. Capabilities can only raise: a partner who
+ *	advertises less than its profile (or the rule's minimum) still gets
+ *	the profile.
  *
  *	worker_algs_sign() fills a worker_sign_spec from resolved algs: the
  *	form (detached or opaque), the signature algorithm and hash, and the
@@ -40,7 +52,7 @@
 #include "worker_int.h"
 
 static const struct worker_profile builtin = {.name = "default",.signature = WORKER_SIGALG_PKCS1,
-	.digest = 0,.content = WORKER_CE_AES256_CBC,.key_transport = WORKER_KT_PKCS1,
+	.digest = 0,.content = WORKER_CE_AES256_CBC,.key_transport = WORKER_KT_PKCS1,.upgrade = true,
 };
 
 static const struct worker_profile *named(const struct worker_conf *c, const char *name)
@@ -90,6 +102,7 @@ void	worker_algs_for(const struct worker_conf *c, int rule, const char *rcpt,
 	a->hash = WORKER_HASH_SHA256 + p->digest;
 	a->content = p->content;
 	a->kt = p->key_transport;
+	a->upgrade = p->upgrade;
 	if (min && min != p) {
 		a->sigalg = raise_to(a->sigalg, min->signature, &a->raised);
 		a->hash = raise_to(a->hash, WORKER_HASH_SHA256 + min->digest, &a->raised);
@@ -97,6 +110,37 @@ void	worker_algs_for(const struct worker_conf *c, int rule, const char *rcpt,
 		a->kt = raise_to(a->kt, min->key_transport, &a->raised);
 		if (a->raised)
 			snprintf(a->profile, sizeof(a->profile), "%.30s+%.30s", p->name, min->name);
+	}
+}
+
+void	worker_algs_upgrade(struct worker_algs *a, unsigned caps)
+{
+	static const struct {
+		unsigned cap;
+		int	content;
+	} contents[] = {
+		{ WORKER_CAP_AES256_GCM, WORKER_CE_AES256_GCM },
+		{ WORKER_CAP_AES128_GCM, WORKER_CE_AES128_GCM },
+		{ WORKER_CAP_AES256_CBC, WORKER_CE_AES256_CBC },
+		{ WORKER_CAP_AES128_CBC, WORKER_CE_AES128_CBC },
+	};
+
+	if (!a->upgrade)
+		return;
+	for (size_t i = 0; i < SG_NELEM(contents); i++)
+		if (caps & contents[i].cap) {
+			if (contents[i].content > a->content) {
+				a->content = contents[i].content;
+				a->upgraded |= WORKER_UP_CONTENT;
+			}
+			break;			/* the strongest named decides */
+		}
+	if ((caps & WORKER_CAP_OAEP_SHA256) && a->kt < WORKER_KT_OAEP_SHA256) {
+		a->kt = WORKER_KT_OAEP_SHA256;
+		a->upgraded |= WORKER_UP_KT;
+	} else if ((caps & WORKER_CAP_OAEP_SHA1) && a->kt < WORKER_KT_OAEP_SHA1) {
+		a->kt = WORKER_KT_OAEP_SHA1;
+		a->upgraded |= WORKER_UP_KT;
 	}
 }
 

@@ -301,6 +301,17 @@ static bool check_signer(struct certs *c, NSSCMSSignedData *sigd, int i, CERTCer
 	return (true);
 }
 
+/* signer_caps - the SMIMECapabilities a signer advertised, as WORKER_CAP_* */
+
+static unsigned signer_caps(NSSCMSSignerInfo *si)
+{
+	for (NSSCMSAttribute **a = si->authAttr; a && *a; a++)
+		if (SECOID_FindOIDTag(&(*a)->type) == SEC_OID_PKCS9_SMIME_CAPABILITIES
+		    && (*a)->values && (*a)->values[0])
+			return (worker__caps_parse((*a)->values[0]->data, (*a)->values[0]->len));
+	return (0);
+}
+
 /* hold_chain - cert and its issuers below the trust anchor, referenced */
 
 static void hold_chain(CERTCertificate *cert, struct worker_chain *ch)
@@ -372,8 +383,10 @@ static void verify_cms(struct certs *c, const struct sg_buf *der, const char *co
 		goto out;
 	}
 	v->status = WORKER_SIG_VALID;
-	for (int i = 0; i < n; i++)
+	for (int i = 0; i < n; i++) {
+		v->caps[v->nharvest] = signer_caps(NSS_CMSSignedData_GetSignerInfo(sigd, i));
 		hold_chain(certs[i], &v->harvest[v->nharvest++]);
+	}
 out:
 	PORT_FreeArena(pool, PR_FALSE);
 }

@@ -26,6 +26,7 @@ struct worker_profile {
 	int	digest;			/* 0 sha256, 1 sha384, 2 sha512 */
 	int	content;		/* enum worker_content */
 	int	key_transport;		/* enum worker_kt */
+	bool	upgrade;		/* a partner's SMIMECapabilities may raise them */
 	struct sg_strlist recipients;	/* partners: patterns as in rules */
 };
 
@@ -233,10 +234,23 @@ struct worker_algs {
 	int	hash;			/* enum worker_hash */
 	int	content;		/* enum worker_content */
 	int	kt;			/* enum worker_kt */
+	bool	upgrade;		/* the profile lets capabilities raise them */
+	unsigned upgraded;		/* WORKER_UP_*: what capabilities raised */
 };
+
+#define WORKER_UP_CONTENT	(1u << 0)
+#define WORKER_UP_KT		(1u << 1)
 
 void	worker_algs_for(const struct worker_conf *, int rule, const char *rcpt,
 			struct worker_algs *);
+/*
+ * worker_algs_upgrade() raises content encryption and key transport to
+ * the strongest that a partner's advertised capabilities (caps,
+ * WORKER_CAP_* from a harvested signature, certs_caps()) name and we
+ * write, if algs->upgrade; it never lowers anything, so never below a
+ * rule's minimum.
+ */
+void	worker_algs_upgrade(struct worker_algs *, unsigned caps);
 void	worker_algs_sign(const struct worker_algs *, int form, struct worker_sign_spec *);
 
 /*
@@ -254,6 +268,9 @@ struct worker_recipient {
 
 int	worker_smime_encrypt(const struct worker_recipient *, size_t n, int content,
 			     const char *msg, size_t len, struct sg_buf *out);
+/* worker_recipient_desc() says how the content key reaches cert under algs. */
+void	worker_recipient_desc(struct CERTCertificateStr *cert, const struct worker_algs *,
+			      char *buf, size_t len);
 
 /*
  * worker_smime_decrypt() decrypts a root-level enveloped-data entity
@@ -296,6 +313,8 @@ struct worker_verdict {
 	int64_t	signing_time;		/* ms since the epoch; 0: none */
 	struct worker_chain harvest[WORKER_SIGNERS_MAX];
 	size_t	nharvest;		/* VALID: the signers, to keep */
+	/* VALID: each signer's SMIMECapabilities as WORKER_CAP_* bits; 0 none */
+	unsigned caps[WORKER_SIGNERS_MAX];
 };
 
 /*
@@ -306,7 +325,7 @@ struct worker_verdict {
  * good, the signer's chain is valid now for e-mail signing (certs_check()
  * under c's revocation policy; c NULL: as configured in NSS), and some
  * signer's certificate carries the From
- * address. A signature anywhere but at the root is "unsigned". A message
+ * address. A valid signer's advertised capabilities are in caps[]. A signature anywhere but at the root is "unsigned". A message
  * that is not valid MIME is "invalid" (and still loses every copy of the
  * header field). Returns 0 with *v filled; free it with
  * worker_verdict_free().

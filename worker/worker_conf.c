@@ -41,6 +41,7 @@ static const struct sg_conf_row profile_rows[] = {
 	.choices = worker_content_names},
 	{.name = "key_transport",.type = SG_CONF_ENUM,.offset = POFF(key_transport),
 	.def = Q("rsa-pkcs1"),.choices = worker_kt_names},
+	{.name = "upgrade",.type = SG_CONF_BOOL,.offset = POFF(upgrade),.def = "true"},
 	{.name = "recipients",.type = SG_CONF_STRLIST,.offset = POFF(recipients),.def = "[ ]"},
 	SG_CONF_END
 };

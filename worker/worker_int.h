@@ -131,8 +131,9 @@ unsigned long worker__hash_mgf(int hash);
 unsigned worker__hash_len(int hash);
 const char *worker__hash_name(int hash);
 
-/* cms_caps.c: the SMIMECapabilities value for WORKER_CAP_* */
+/* cms_caps.c: the SMIMECapabilities value for WORKER_CAP_*, and back */
 void	worker__caps_put(struct sg_buf *, unsigned caps);
+unsigned worker__caps_parse(const void *der, size_t len);
 
 /* cms_sign.c, smime.c: a cached signer */
 struct worker_signer {

@@ -252,3 +252,61 @@ def pkcs7_mime(der_bytes, smime_type="authEnveloped-data", sender="partner@examp
     return (f"From: {sender}\r\nSubject: crafted\r\nMIME-Version: 1.0\r\n"
             f"Content-Type: application/pkcs7-mime; smime-type={smime_type}; "
             f"name=smime.p7m\r\nContent-Transfer-Encoding: base64\r\n\r\n").encode() + b64
+
+
+def caps_der(*names):
+    """An SMIMECapabilities value (SEQUENCE OF) naming the algorithms given:
+    aes-256-gcm, aes-128-gcm, aes-256-cbc, aes-128-cbc, oaep-sha256,
+    oaep-sha1, rsa-pkcs1."""
+    a = "2.16.840.1.101.3.4.1."
+    table = {
+        "aes-256-gcm": seq(oid(a + "46")), "aes-128-gcm": seq(oid(a + "6")),
+        "aes-256-cbc": seq(oid(a + "42")), "aes-128-cbc": seq(oid(a + "2")),
+        "oaep-sha256": OAEP_SHA256, "oaep-sha1": seq(oid("1.2.840.113549.1.1.7"), seq()),
+        "rsa-pkcs1": seq(oid("1.2.840.113549.1.1.1"), b"\x05\x00"),
+    }
+    return seq(*[table[n] for n in names])
+
+
+def sign_with_caps(pki, signer, content, caps, sender=None, rcpt="u@example.com"):
+    """A multipart/signed message whose SignerInfo (made here with python
+    cryptography, entity signer's key) carries the SMIMECapabilities value
+    caps, which openssl cms -sign cannot set."""
+    import datetime
+    import hashlib
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, padding
+    e = pki[signer]
+    cert = x509.load_pem_x509_certificate(Path(e.cert).read_bytes())
+    key = serialization.load_pem_private_key(Path(e.key).read_bytes(), None)
+    content = crlf(content)
+    t = datetime.datetime.utcnow().strftime("%y%m%d%H%M%SZ").encode()
+    attrs = sorted([
+        CONTENT_TYPE_ATTR,
+        seq(oid("1.2.840.113549.1.9.5"), der(0x31, der(0x17, t))),
+        seq(oid("1.2.840.113549.1.9.4"), der(0x31, der(0x04, hashlib.sha256(content).digest()))),
+        seq(oid("1.2.840.113549.1.9.15"), der(0x31, caps)),
+    ])
+    signed = der(0x31, b"".join(attrs))
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        sig = key.sign(signed, ec.ECDSA(hashes.SHA256()))
+        sigalg = seq(oid("1.2.840.10045.4.3.2"))
+    else:
+        sig = key.sign(signed, padding.PKCS1v15(), hashes.SHA256())
+        sigalg = seq(oid("1.2.840.113549.1.1.1"), b"\x05\x00")
+    isn = seq(cert.issuer.public_bytes(), integer(cert.serial_number))
+    si = seq(integer(1), isn, SHA256, der(0xA0, b"".join(attrs)), sigalg, der(0x04, sig))
+    inter = x509.load_pem_x509_certificate(Path(pki.inter.cert).read_bytes())
+    certs = cert.public_bytes(serialization.Encoding.DER) + \
+        inter.public_bytes(serialization.Encoding.DER)
+    sd = seq(integer(1), der(0x31, SHA256), seq(ID_DATA), der(0xA0, certs), der(0x31, si))
+    p7 = seq(oid("1.2.840.113549.1.7.2"), der(0xA0, sd))
+    b = "sg-test-boundary"
+    sig64 = base64.encodebytes(p7).replace(b"\n", b"\r\n")
+    return (f"From: {sender or e.email}\r\nTo: {rcpt}\r\nSubject: capabilities\r\n"
+            f"MIME-Version: 1.0\r\nContent-Type: multipart/signed; "
+            f"protocol=\"application/pkcs7-signature\"; micalg=sha-256; boundary=\"{b}\"\r\n"
+            f"\r\n--{b}\r\n").encode() + content + (
+        f"\r\n--{b}\r\nContent-Type: application/pkcs7-signature; name=smime.p7s\r\n"
+        f"Content-Transfer-Encoding: base64\r\n\r\n").encode() + sig64 + f"\r\n--{b}--\r\n".encode()

@@ -20,7 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from cmspeers import CONTENT_TYPE_ATTR, Peers, authenv, openssl_sign, pkcs7_mime
+from cmspeers import (CONTENT_TYPE_ATTR, Peers, authenv, caps_der, openssl_sign, pkcs7_mime,
+                      sign_with_caps)
 from conftest import free_port, wait_until
 from peers import SmtpPeer
 from pki import get_pki
@@ -629,3 +630,67 @@ def test_keys_on_a_token_decrypt_and_sign_pss(sealgate, tmp_path):
         assert "algorithm: rsassaPss" in subprocess.run(
             ["openssl", "cms", "-cmsout", "-print", "-in", str(tmp_path / "s.eml")],
             capture_output=True, text=True).stdout
+
+
+# ------------------------------------------------ capabilities and profiles
+
+def test_capabilities_upgrade_never_downgrade(sealgate, tmp_path):
+    """A partner's harvested SMIMECapabilities raise what its profile gives
+    (alice: AES-256-CBC + PKCS#1 v1.5 become AES-256-GCM + OAEP-SHA-256),
+    unless the profile says upgrade = false (grace), and never lower it
+    (frank advertises only AES-128-CBC: his AES-128-GCM stays). sealctl cert
+    recipient shows each one's profile, algorithms and capabilities."""
+    pki = get_pki()
+    profiles = """
+      { name = "up"; content = "aes-256-cbc"; recipients = [ "alice@example.com" ]; },
+      { name = "noup"; content = "aes-128-cbc"; upgrade = false;
+        recipients = [ "grace@example.com" ]; },
+      { name = "floor"; content = "aes-128-gcm"; recipients = [ "frank@example.net" ]; }"""
+    rules = """
+      { name = "out"; direction = "outbound"; sign = "required"; encrypt = "mandatory";
+        encrypt_to_self = false; },
+      { name = "in"; direction = "inbound"; verify = true; harvest = true; }"""
+    with SmtpPeer(port=free_port()) as sink:
+        d = gateway(sealgate, sink, profiles, rules, seals=(("gateway", "own.test"),))
+        before = sealgate.sealctl("cert", "recipient", "alice@example.com").stdout
+        assert "profile=up rule=out" in before and "capabilities=unknown" in before, before
+        sent = {"alice": ("aes-256-gcm", "aes-256-cbc", "oaep-sha256", "rsa-pkcs1"),
+                "grace": ("aes-256-gcm", "oaep-sha256"),
+                "frank": ("aes-128-cbc", "rsa-pkcs1")}
+        for who, caps in sent.items():
+            m = sign_with_caps(pki, who, b"Content-Type: text/plain\r\n\r\nmy capabilities\r\n",
+                               caps_der(*caps), rcpt="u@own.test")
+            submit(sealgate, pki[who].email, ["u@own.test"], m, source="127.0.0.2")
+        wait_until(lambda: len([m for m in sink.messages if "u@own.test" in m["rcpts"]]) == 3,
+                   30, what="the three signed mails")
+        for m in sink.messages:
+            assert b"X-Sealgate-Signature: valid" in m["body"], m["body"][:400]
+        rec = {who: sealgate.sealctl("cert", "recipient", pki[who].email).stdout.splitlines()[0]
+               for who in sent}
+        assert ("content=aes-256-gcm key_transport=oaep-sha256 capabilities=aes-256-gcm,"
+                "aes-256-cbc,oaep-sha256,rsa-pkcs1 upgraded=content,key_transport") in rec["alice"], rec
+        assert "profile=noup" in rec["grace"] and "content=aes-128-cbc key_transport=rsa-pkcs1" \
+            in rec["grace"] and "upgraded=no" in rec["grace"], rec
+        assert "profile=floor" in rec["frank"] and "content=aes-128-gcm" in rec["frank"] \
+            and "upgraded=no" in rec["frank"], rec
+        j = [json.loads(l) for l in sealgate.sealctl("cert", "recipient", "frank@example.net",
+                                                      "--json").stdout.splitlines()]
+        assert j[0]["content"] == "aes-128-gcm" and j[0]["capabilities"] == [
+            "aes-128-cbc", "rsa-pkcs1"], j
+        assert j[0]["key"] == "ECDH P-256, dhSinglePass-stdDH-sha256kdf, id-aes128-wrap", j
+        # and the mail itself
+        submit(sealgate, "erp@own.test", ["alice@example.com", "grace@example.com",
+                                          "frank@example.net"],
+               b"From: erp@own.test\r\nSubject: out\r\n\r\nreply\r\n")
+        peers = Peers(pki, tmp_path / "peers")
+        try:
+            want = {"alice@example.com": ("aes-256-gcm", "rsaesOaep"),
+                    "grace@example.com": ("aes-128-cbc", "rsaEncryption"),
+                    "frank@example.net": ("aes-128-gcm", "dhSinglePass-stdDH-sha256kdf")}
+            for rcpt, (content, kt) in want.items():
+                printed = peers.cms_print(arrived(sink, rcpt))
+                assert content in printed and kt in printed, (rcpt, printed)
+        finally:
+            peers.close()
+        d.wait_log(r"event=processed rule=out rcpts=1 crypto=signed,encrypted state=ready "
+                   r"profile=up\+caps")

@@ -133,7 +133,9 @@ def test_recipient_with_unusable_key_names_the_cause(sealgate, tmp_path):
     with SmtpPeer(port=free_port()) as sink:
         gateway(sealgate, sink, start=False)
         tmp_path.joinpath("p.pem").write_bytes(UNUSABLE[0](tmp_path))
-        sealgate.sealctl("cert", "import", tmp_path / "p.pem")
+        r = sealgate.sealctl("cert", "import", tmp_path / "p.pem")
+        assert "warning:" in r.stderr and "brainpoolP256r1" in r.stderr \
+            and "neither sign" in r.stderr and "README" in r.stderr, r.stderr
         rec = sealgate.sealctl("cert", "recipient", UNUSABLE[1]).stdout
         assert " valid " in rec and "receive=no" in rec and UNUSABLE[2] in rec, rec
         sealgate.start()
