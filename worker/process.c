@@ -376,6 +376,11 @@ static bool step_sign(struct worker_thread *t, const struct worker_snap *s,
 	replace(p, &out);
 	p->env.crypto |= WORKER_DID_SIGN;
 	note(p, "sign-cert", cert_name(worker_signer_cert(signer), why, sizeof(why)));
+	snprintf(why, sizeof(why), "%s-%s",
+		 CERT_GetCertKeyType(&worker_signer_cert(signer)->subjectPublicKeyInfo) == ecKey ?
+		 "ecdsa" : worker_sigalg_names[spec.alg], worker_digest_names[spec.hash -
+								       WORKER_HASH_SHA256]);
+	note(p, "sign-alg", why);
 	return (false);
 }
 
@@ -476,6 +481,7 @@ static bool step_encrypt(struct worker_thread *t, const struct worker_snap *s,
 	replace(p, &out);
 	p->env.crypto |= WORKER_DID_ENCRYPT;
 	note_certs(p, rs, n);
+	note(p, "encrypt-alg", worker_content_names[p->algs.content]);
 out:
 	for (size_t i = 0; i < n; i++)
 		CERT_DestroyCertificate(rs[i].cert);
