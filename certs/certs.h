@@ -204,11 +204,10 @@ int	certs_import(struct certs *, const void *buf, size_t len,
  * decrypted with its key) as far as its key type goes: 0, or
  * SG_EUNSUPPORTED with the reason in why ("certificate key type not
  * supported for encryption: EC P-256 (...)"). Validity and key usage are
- * certs_check()'s. certs_can_receive() is the same as a yes or no.
- * certs_key_desc() writes the key as "RSA-2048", "EC P-256", ...
+ * certs_check()'s. certs_key_desc() writes the key as "RSA-2048",
+ * "EC P-256", ...
  */
 int	certs_receive_check(struct CERTCertificateStr *cert, char *why, size_t len);
-bool	certs_can_receive(struct CERTCertificateStr *cert);
 int	certs_key_desc(struct CERTCertificateStr *cert, char *buf, size_t len);
 /* certs_key_usable(): 0, or SG_EUNSUPPORTED for a key NSS cannot use at all (brainpool). */
 int	certs_key_usable(struct CERTCertificateStr *cert, char *why, size_t len);

@@ -7,7 +7,6 @@
  *	#include "certs/certs.h"
  *
  *	int	certs_receive_check(cert, why, len)
- *	bool	certs_can_receive(cert)
  *	int	certs_key_desc(cert, buf, len)
  *	int	certs_key_usable(cert, why, len)
  * DESCRIPTION
@@ -18,8 +17,7 @@
  *	ECDH key agreement (RFC 5753) when it allows keyAgreement. Other keys
  *	cannot, and why says so in words an administrator acts on, e.g.
  *	"certificate key type not supported for encryption: EC
- *	brainpoolP256r1 (...)". certs_can_receive() is the same as a yes or
- *	no.
+ *	brainpoolP256r1 (...)".
  *
  *	certs_key_desc() writes "RSA-2048", "EC P-256", "EC
  *	brainpoolP256r1" and the like, for messages and listings.
@@ -146,13 +144,6 @@ int	certs_receive_check(CERTCertificate *cert, char *why, size_t len)
 		snprintf(why, len, "certificate key type not supported for encryption: %s", desc);
 		return (SG_EUNSUPPORTED);
 	}
-}
-
-bool	certs_can_receive(CERTCertificate *cert)
-{
-	char	why[8];
-
-	return (certs_receive_check(cert, why, sizeof(why)) == 0);
 }
 
 int	certs_key_usable(CERTCertificate *cert, char *why, size_t len)

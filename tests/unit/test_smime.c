@@ -56,6 +56,7 @@ static const char pki[] =
 	"user alice alice@example.com ca rsa:2048\n"
 	"user bob bob@example.com ca 'ec -pkeyopt ec_paramgen_curve:P-256'\n"
 	"user dora dora@example.com ca 'ec -pkeyopt ec_paramgen_curve:P-384'\n"
+	"user ella ella@example.com ca 'ec -pkeyopt ec_paramgen_curve:P-521'\n"
 	"user carol carol@example.com ca rsa:2048\n"
 	"user gw gw@example.com ca rsa:2048\n"
 	"user mallory alice@example.com evilca rsa:2048\n"
@@ -68,7 +69,7 @@ static const char pki[] =
 	"mkdir db\n"
 	"certutil -N -d sql:db --empty-password\n"
 	"certutil -A -d sql:db -n ca -t C,C,C -i ca.crt\n"
-	"for u in alice bob carol dora gw; do pk12util -d sql:db -i $u.p12 -W ''; done\n"
+	"for u in alice bob carol dora ella gw; do pk12util -d sql:db -i $u.p12 -W ''; done\n"
 	"crlutil -I -d sql:db -i ca.crl.der -B\n"
 	/* gpgsm: a private home trusting ca, with alice's key (passphrase x) */
 	"export GNUPGHOME=$PWD/gnupg; mkdir -m 700 gnupg\n"
@@ -680,7 +681,7 @@ static void test_sign_then_encrypt(void **state)
 }
 
 /*
- * ECDH key agreement (RFC 5753) both ways. Out: P-256 and P-384 with CBC
+ * ECDH key agreement (RFC 5753) both ways. Out: P-256, P-384, P-521 with CBC
  * and GCM, read by openssl with the scheme and key wrap its print names
  * (cmsutil 3.87 cannot: SEC_ERROR_BAD_DER). In: what openssl writes (SHA-1
  * KDF by default, SHA-256/384/512 with ecdh_kdf_md, cofactor DH, -stream).
@@ -701,6 +702,7 @@ static void test_ecdh(void **state)
 		{ "bob", WORKER_CE_AES256_GCM, "dhSinglePass-stdDH-sha256kdf-scheme", "id-aes256-wrap" },
 		{ "dora", WORKER_CE_AES128_GCM, "dhSinglePass-stdDH-sha384kdf-scheme", "id-aes256-wrap" },
 		{ "dora", WORKER_CE_AES256_CBC, "dhSinglePass-stdDH-sha384kdf-scheme", "id-aes256-wrap" },
+		{ "ella", WORKER_CE_AES128_GCM, "dhSinglePass-stdDH-sha512kdf-scheme", "id-aes256-wrap" },
 	};
 	static const char *const in[][2] = {
 		{ "bob", "-aes-256-cbc" },
@@ -709,6 +711,7 @@ static void test_ecdh(void **state)
 		{ "bob", "-aes-256-gcm -keyopt ecdh_cofactor_mode:1 -keyopt ecdh_kdf_md:sha384" },
 		{ "dora", "-aes-256-gcm -keyopt ecdh_kdf_md:sha384" },
 		{ "dora", "-aes-128-cbc" },
+		{ "ella", "-aes-256-gcm -keyopt ecdh_kdf_md:sha512" },
 	};
 	const char *msg = "From: gw@example.com\r\nSubject: x\r\n"
 		"Content-Type: text/plain\r\n\r\nagreed\r\n";
