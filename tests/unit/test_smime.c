@@ -843,6 +843,43 @@ static void test_gpgsm_made(void **state)
 	sg_buf_free(&o);
 }
 
+/* NSS cmsutil as the sender: its signatures (RSA, ECDSA) and its encryption */
+static void test_cmsutil_made(void **state)
+{
+	struct sg_buf m = SG_BUF_INIT, o = SG_BUF_INIT;
+	struct worker_verdict v;
+	char	why[160];
+	const char *in = "Content-Type: text/plain\r\n\r\nfrom cmsutil\r\n";
+
+	(void) state;
+	tdir_put(dir, "cu.txt", in, strlen(in));
+	for (int k = 0; k < 2; k++) {
+		const char *nick = k ? "bob" : "alice";
+
+		assert_int_equal(tdir_run(dir, "cmsutil -S -d sql:db -N %s -G -P -i cu.txt -o cu.der"
+					  " && base64 cu.der > cu.b64", nick), 0);
+		sg_buf_reset(&m);
+		sg_buf_printf(&m, "From: %s@example.com\r\nSubject: c\r\nContent-Type: "
+			      "application/pkcs7-mime; smime-type=signed-data\r\n"
+			      "Content-Transfer-Encoding: base64\r\n\r\n", nick);
+		tdir_get(dir, "cu.b64", &m);
+		sg_buf_reset(&o);
+		assert_int_equal(verify_here(&m, &o, &v), 0);
+		if (v.status != WORKER_SIG_VALID)
+			fail_msg("cmsutil %s: %s", nick, v.reason);
+		worker_verdict_free(&v);
+		assert_non_null(memmem(o.data, o.len, "\r\n\r\nfrom cmsutil\r\n", 18));
+	}
+	assert_int_equal(tdir_run(dir, "cmsutil -E -d sql:db -r alice@example.com -i cu.txt -o cu.der"
+				  " && base64 cu.der > cu.b64"), 0);
+	wrap_p7m("cu.b64", "enveloped-data", &m);
+	sg_buf_reset(&o);
+	assert_int_equal(worker_smime_decrypt(NULL, m.data, m.len, &o, why, sizeof(why)), 0);
+	assert_non_null(memmem(o.data, o.len, in, strlen(in)));
+	sg_buf_free(&m);
+	sg_buf_free(&o);
+}
+
 static void test_efail_and_spoofing(void **state)
 {
 	struct sg_buf enc = SG_BUF_INIT, m = SG_BUF_INIT, o = SG_BUF_INIT, s = SG_BUF_INIT;
@@ -953,6 +990,7 @@ int	main(void)
 		cmocka_unit_test(test_sign_then_encrypt),
 		cmocka_unit_test(test_openssl_encrypted),
 		cmocka_unit_test(test_gpgsm_made),
+		cmocka_unit_test(test_cmsutil_made),
 		cmocka_unit_test(test_efail_and_spoofing),
 		cmocka_unit_test(test_strip),
 	};
