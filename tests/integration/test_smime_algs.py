@@ -45,7 +45,8 @@ def gateway(sealgate, sink, profiles, rules, seals=SEALS, keys=(), certs=()):
         'own_servers = [ "127.0.0.1" ];\ncerts = { revocation = "off"; };\n'
         f'delivery = {{ routes = ( {{ domains = [ {domains} ]; '
         f'hosts = [ "127.0.0.1:{sink.port}" ]; }} ); }};\n'
-        f'worker = {{ threads = 2; profiles = ( {profiles} ); rules = ( {rules} ); }};\n')
+        'worker = { threads = 2; ' + (f'profiles = ( {profiles} ); ' if profiles.strip() else '')
+        + f'rules = ( {rules} ); }};\n')
     sealgate.sealctl("cert", "init")
     sealgate.sealctl("cert", "import", pki.root.cert, "--ca")
     sealgate.sealctl("cert", "import", pki.chain)
