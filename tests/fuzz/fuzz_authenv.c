@@ -14,10 +14,9 @@
  *	found lies inside the input, and that the GCM parameters it accepts
  *	are within RFC 5084's bounds.
  *
- *	Built two ways: by `make fuzz` against the whole worker library,
- *	where it also runs worker__cms_decrypt() (NSS without a database:
- *	nothing can decrypt, so success is a bug); and by `make test`'s
- *	short run (SG_FUZZ_PARSERS_ONLY) from the decoder sources alone.
+ *	It also runs worker__cms_decrypt() on the input (NSS without a
+ *	database: nothing can decrypt, so success is a bug). `make fuzz`
+ *	runs it at length, `make test` (fuzz-smoke) for a few seconds.
  */
 
 #include <stdlib.h>
@@ -44,10 +43,8 @@ int	LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	(void) argc;
 	(void) argv;
-#ifndef SG_FUZZ_PARSERS_ONLY
 	if (NSS_NoDB_Init(NULL) != SECSuccess)
 		abort();
-#endif
 	return (0);
 }
 
@@ -101,7 +98,6 @@ int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 		if (env.mac.p && worker__der_octets(&env.mac, &b) == 0 && b.len > len)
 			abort();
 	}
-#ifndef SG_FUZZ_PARSERS_ONLY
 	{
 		char	why[200];
 
@@ -109,7 +105,6 @@ int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 		if (worker__cms_decrypt(NULL, copy, len, &b, why, sizeof(why)) == 0)
 			abort();		/* there is no key to decrypt with */
 	}
-#endif
 	sg_buf_free(&b);
 	free(copy);
 	return (0);

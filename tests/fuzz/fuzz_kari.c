@@ -11,15 +11,14 @@
  *	every TLV and the sender's point lie inside the input and that the
  *	point is an uncompressed one of a plausible size.
  *
- *	Built by `make fuzz` against the whole worker library it also runs
- *	worker__kari_unwrap() on each encrypted key with a P-256 key pair
- *	made at start (NSS without a database): the attacker's point, KDF
- *	parameters and wrapped key reach NSS's ECDH and AES key unwrap. Only
- *	the holder of that private key can have wrapped a key for it, so a
- *	key coming out means a point or parameter let the shared secret be
- *	guessed: abort (a random wrap passes AES key wrap's 64-bit check
- *	with a chance of 2^-64). `make test`'s short run
- *	(SG_FUZZ_PARSERS_ONLY) has the decoder alone.
+ *	It also runs worker__kari_unwrap() on each encrypted key with a
+ *	P-256 key pair made at start (NSS without a database): the
+ *	attacker's point, KDF parameters and wrapped key reach NSS's ECDH
+ *	and AES key unwrap. Only the holder of that private key can have
+ *	wrapped a key for it, so a key coming out means a point or parameter
+ *	let the shared secret be guessed: abort (a random wrap passes AES key
+ *	wrap's 64-bit check with a chance of 2^-64). `make fuzz` runs it at
+ *	length, `make test` (fuzz-smoke) for a few seconds.
  */
 
 #include <stdlib.h>
@@ -33,10 +32,8 @@ int	LLVMFuzzerInitialize(int *argc, char ***argv);
 int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t len);
 
 static const unsigned char *lo, *hi;
-#ifndef SG_FUZZ_PARSERS_ONLY
 static SECKEYPrivateKey *priv;
 static SECKEYPublicKey *pub;
-#endif
 
 static void inside(const void *p, size_t n)
 {
@@ -48,7 +45,6 @@ int	LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	(void) argc;
 	(void) argv;
-#ifndef SG_FUZZ_PARSERS_ONLY
 	SECItem	p256 = { siBuffer, (unsigned char *) worker__oids[WORKER_OID_P256].der,
 		(unsigned) worker__oids[WORKER_OID_P256].len };
 	PK11SlotInfo *slot;
@@ -60,7 +56,6 @@ int	LLVMFuzzerInitialize(int *argc, char ***argv)
 	PK11_FreeSlot(slot);
 	if (priv == NULL)
 		abort();
-#endif
 	return (0);
 }
 
@@ -85,12 +80,10 @@ int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 		while (n++ < 64 && worker__cms_rek_next(&k, &off, &r) == 0) {
 			inside(r.rid.p, worker__der_size(&r.rid));
 			inside(r.ekey.p, worker__der_size(&r.ekey));
-#ifndef SG_FUZZ_PARSERS_ONLY
 			PK11SymKey *cek = worker__kari_unwrap(priv, pub, &k, &r, CKM_AES_GCM, 16);
 
 			if (cek)
 				abort();
-#endif
 		}
 	}
 	free(copy);
