@@ -43,7 +43,7 @@ endif
 .DEFAULT_GOAL := all
 
 # Link order: dependents before what they depend on.
-COMPONENTS := smtpd worker delivery queue certs common
+COMPONENTS := smtpd worker delivery metrics queue certs common
 LIBS := $(foreach c,$(COMPONENTS),$(BUILD)/lib$(c).a)
 
 define component

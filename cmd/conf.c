@@ -73,6 +73,7 @@ static const struct sg_conf_section sections[] = {
 	SECTION("smtpd", smtpd_conf_rows, smtpd),
 	SECTION("worker", worker_conf_rows, worker),
 	SECTION("delivery", delivery_conf_rows, delivery),
+	SECTION("metrics", metrics_conf_rows, metrics),
 };
 
 struct sealgate_conf *sealgate_conf_load(const char *file, struct sg_buf *errors)

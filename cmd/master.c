@@ -10,8 +10,9 @@
  * DESCRIPTION
  *	master_run() checks the configuration, makes the state directory,
  *	creates the queue and the certificate database on first start,
- *	writes the pidfile and starts each role (smtpd, worker, delivery) by
- *	fork+exec of this very program with --role. Then it supervises:
+ *	writes the pidfile and starts each role (smtpd, worker, delivery, and
+ *	metrics when metrics.listen is set: a role's wanted()) by fork+exec
+ *	of this very program with --role. Then it supervises:
  *
  *	A role that exits while the master is not stopping is logged and
  *	started again after a delay that doubles from 500 ms to 60 s, and
@@ -124,7 +125,8 @@ struct master {
 	uv_loop_t loop;
 	uv_signal_t signals[3];
 	uv_timer_t kill_timer;
-	struct master_role roles[3];
+	struct master_role roles[STATUS_ROLES];
+	size_t	nroles;			/* those the configuration wants */
 	struct sealgate_conf *conf;
 	char   *file;			/* absolute; outlives each config */
 	bool	foreground;
@@ -146,7 +148,7 @@ static int master_running_roles(const struct master *m)
 {
 	int	n = 0;
 
-	for (size_t i = 0; i < SG_NELEM(m->roles); i++)
+	for (size_t i = 0; i < m->nroles; i++)
 		n += m->roles[i].running;
 	return (n);
 }
@@ -226,14 +228,14 @@ static void master_on_ready(struct master_role *r)
 		return;			/* read after it exited */
 	r->st->state = STATUS_RUNNING;
 	r->st->ready_ms = sg_now_ms();
-	for (size_t i = 0; i < SG_NELEM(m->roles); i++)
+	for (size_t i = 0; i < m->nroles; i++)
 		if (m->roles[i].st->state != STATUS_RUNNING)
 			return;
 	if (m->st.ready_ms != 0)
 		return;
 	m->st.ready_ms = sg_now_ms();
 	snprintf(m->st.state, sizeof(m->st.state), "running");
-	sg_info("event=all_ready roles=%zu ms=%lld", SG_NELEM(m->roles),
+	sg_info("event=all_ready roles=%zu ms=%lld", m->nroles,
 		(long long) (sg_mono_ms() - m->t0));
 	/* whoever systemd lets go on now (sealctl status) reads "running" */
 	master_publish(m);
@@ -326,7 +328,7 @@ static void master_finish(struct master *m)
 	m->finished = true;
 	for (size_t i = 0; i < SG_NELEM(m->signals); i++)
 		uv_close((uv_handle_t *) &m->signals[i], NULL);
-	for (size_t i = 0; i < SG_NELEM(m->roles); i++)
+	for (size_t i = 0; i < m->nroles; i++)
 		uv_close((uv_handle_t *) &m->roles[i].restart, NULL);
 	uv_close((uv_handle_t *) &m->kill_timer, NULL);
 }
@@ -485,7 +487,7 @@ static void master_on_kill_timer(uv_timer_t *t)
 {
 	struct master *m = t->data;
 
-	for (size_t i = 0; i < SG_NELEM(m->roles); i++) {
+	for (size_t i = 0; i < m->nroles; i++) {
 		if (m->roles[i].running) {
 			sg_warn("event=role_kill role=%s pid=%d", m->roles[i].ops->name,
 				m->roles[i].proc.pid);
@@ -502,7 +504,7 @@ static void master_stop(struct master *m, int signum)
 	sg_info("event=stopping signal=%d roles=%d", signum, master_running_roles(m));
 	master_notify(m, "STOPPING=1");
 	snprintf(m->st.state, sizeof(m->st.state), "stopping");
-	for (size_t i = 0; i < SG_NELEM(m->roles); i++) {
+	for (size_t i = 0; i < m->nroles; i++) {
 		uv_timer_stop(&m->roles[i].restart);
 		m->roles[i].st->state = STATUS_STOPPING;
 		if (m->roles[i].running)
@@ -561,7 +563,7 @@ static void master_reload(struct master *m)
 	sg_info("event=reloaded log_level=%s changed=%d needs_restart=%d status=%s",
 		sg_log_level_name((enum sg_log_level) conf->main.log_level), changed, restart,
 		restart ? "partial" : "complete");
-	for (size_t i = 0; i < SG_NELEM(m->roles); i++)
+	for (size_t i = 0; i < m->nroles; i++)
 		if (m->roles[i].running && master_role_hears_hup(m->roles[i].proc.pid))
 			uv_process_kill(&m->roles[i].proc, SIGHUP);
 	master_notify(m, restart ? "READY=1\nSTATUS=reloaded; some keys need a restart"
@@ -635,6 +637,23 @@ static void master_check_roles(const struct sealgate_conf *conf,
 		sg_fatal("event=start_refused reason=\"a role cannot start; see above\"");
 }
 
+/*
+ * master_wanted_roles - the roles this configuration asks for (metrics
+ * only with metrics.listen), in the table's order; a change of that set
+ * needs a restart
+ */
+static size_t master_wanted_roles(const struct sealgate_conf *conf,
+				  const struct role_ops *const *all, size_t n,
+				  const struct role_ops **ops)
+{
+	size_t	k = 0;
+
+	for (size_t i = 0; i < n && k < STATUS_ROLES; i++)
+		if (all[i]->wanted == NULL || all[i]->wanted(conf))
+			ops[k++] = all[i];
+	return (k);
+}
+
 static void master_detach(void)
 {
 	pid_t	pid = fork();
@@ -665,8 +684,8 @@ static void master_status_init(struct master *m, const struct role_ops *const *o
 	m->st.started_ms = sg_now_ms();
 	snprintf(m->st.version, sizeof(m->st.version), "%s", SG_VERSION);
 	snprintf(m->st.config, sizeof(m->st.config), "%s", m->file);
-	m->st.nroles = SG_NELEM(m->roles);
-	for (size_t i = 0; i < SG_NELEM(m->roles); i++) {
+	m->st.nroles = m->nroles;
+	for (size_t i = 0; i < m->nroles; i++) {
 		snprintf(m->st.roles[i].name, sizeof(m->st.roles[i].name), "%s", ops[i]->name);
 		m->st.roles[i].state = STATUS_STARTING;
 		m->roles[i].st = &m->st.roles[i];
@@ -700,9 +719,10 @@ static void master_notify_socket(struct master *m)
 int	master_run(const char *conf_file, bool foreground, unsigned flags)
 {
 	static const int signums[] = {SIGTERM, SIGINT, SIGHUP};
-	static const struct role_ops *const ops[] = {
-		&role_smtpd_ops, &role_worker_ops, &role_delivery_ops,
+	static const struct role_ops *const all[] = {
+		&role_smtpd_ops, &role_worker_ops, &role_delivery_ops, &role_metrics_ops,
 	};
+	const struct role_ops *ops[SG_NELEM(all)];
 	struct sg_buf errors = SG_BUF_INIT;
 	struct master m = {.foreground = foreground,.syslog = (flags & MASTER_SYSLOG) != 0};
 	size_t	exelen = sizeof(m.exe);
@@ -721,7 +741,8 @@ int	master_run(const char *conf_file, bool foreground, unsigned flags)
 	master_notify_socket(&m);
 	master_refuse_second(m.conf->main.pidfile);
 	role_prepare_state(m.conf);
-	master_check_roles(m.conf, ops, SG_NELEM(ops));
+	m.nroles = master_wanted_roles(m.conf, all, SG_NELEM(all), ops);
+	master_check_roles(m.conf, ops, m.nroles);
 	if (!foreground) {
 		master_detach();
 		sg_log_init("sealgated", "master", SG_LOG_SYSLOG);
@@ -741,7 +762,7 @@ int	master_run(const char *conf_file, bool foreground, unsigned flags)
 	}
 	sg_info("event=starting version=%s config=\"%s\"", SG_VERSION, m.file);
 	master_status_init(&m, ops);
-	for (size_t i = 0; i < SG_NELEM(m.roles); i++) {
+	for (size_t i = 0; i < m.nroles; i++) {
 		struct master_role *r = &m.roles[i];
 
 		r->ops = ops[i];

@@ -289,6 +289,8 @@ int	role_run(const struct role_ops *ops, const char *conf_file, pid_t parent)
 		role_prepare_state(rt.conf);
 	if (ops->leases)
 		role_recover(&rt);
+	if (parent && !ops->queue_rdonly)
+		role_stats_epoch(rt.conf, parent);
 	signal(SIGPIPE, SIG_IGN);
 	role_watch(&rt, &rt.sigterm, role_on_stop, SIGTERM);
 	role_watch(&rt, &rt.sigint, role_on_stop, SIGINT);

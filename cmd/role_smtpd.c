@@ -20,7 +20,9 @@
  *	the committer calls back on its own thread after the fsync'd commit
  *	and smtpd bounces the result to the connection's loop. A permanently
  *	refused recipient or message becomes a tracking note the committer
- *	stores with its next commit (track_reject).
+ *	stores with its next commit (track_reject), and is counted by reason
+ *	in that same commit (queue_committer_count: relay, recipient,
+ *	policy, size, syntax, content, other), even when the note is not kept.
  *
  *	The rules list (strict single rule) lives in a configuration copy
  *	this role loads for itself, so it stays valid for as long as a
@@ -143,6 +145,32 @@ static void dsn_of(const char *reply, char *out, size_t len)
 }
 
 /*
+ * reject_reason - the statistics' reason for a refusal, from its reply
+ * (enhanced status code and text) and the command it answered
+ */
+static enum queue_counter reject_reason(const char *command, const char *reply,
+					const char *dsn)
+{
+	bool	data = strcmp(command, "DATA") == 0 || strcmp(command, "end-of-data") == 0;
+
+	if (strcmp(dsn, "5.7.1") == 0 && strstr(reply, "Relay access denied"))
+		return (QUEUE_C_REJECT_RELAY);
+	if (strncmp(dsn, "5.7.", 4) == 0)
+		return (QUEUE_C_REJECT_POLICY);
+	if (strcmp(dsn, "5.3.4") == 0 || strcmp(dsn, "5.2.3") == 0)
+		return (QUEUE_C_REJECT_SIZE);
+	if (strcmp(dsn, "5.1.1") == 0 || strcmp(dsn, "5.1.2") == 0 || strcmp(dsn, "5.1.6") == 0)
+		return (QUEUE_C_REJECT_RECIPIENT);
+	if (data && (strncmp(dsn, "5.5.", 4) == 0 || strncmp(dsn, "5.4.", 4) == 0
+		     || strncmp(dsn, "5.6.", 4) == 0))
+		return (QUEUE_C_REJECT_CONTENT);
+	if (strncmp(dsn, "5.1.", 4) == 0 || strncmp(dsn, "5.5.", 4) == 0
+	    || strncmp(dsn, "5.6.", 4) == 0)
+		return (QUEUE_C_REJECT_SYNTAX);
+	return (QUEUE_C_REJECT_OTHER);
+}
+
+/*
  * track_reject - on a loop thread: a refused recipient or message becomes
  * a tracking record (status "rejected") through the committer, which
  * copies it and stores it with its next commit. A flood of refusals fills
@@ -156,6 +184,7 @@ static void track_reject(void *ctx, const struct smtpd_rejection *r)
 	int	err = 0;
 
 	dsn_of(r->reply, dsn, sizeof(dsn));
+	queue_committer_count(rs->committer, reject_reason(r->command, r->reply, dsn), 1);
 	snprintf(reason, sizeof(reason), "refused at SMTP (%s)", r->command);
 	queue_env_init(&e);
 	e.state = QUEUE_DONE;

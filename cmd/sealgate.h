@@ -22,6 +22,7 @@
 #include "smtpd/smtpd.h"
 #include "worker/worker.h"
 #include "delivery/delivery.h"
+#include "metrics/metrics.h"
 
 #define SEALGATE_DEFAULT_CONF "/etc/sealgate/sealgate.conf"
 
@@ -34,6 +35,7 @@ struct sealgate_conf {
 	struct smtpd_conf smtpd;
 	struct worker_conf worker;
 	struct delivery_conf delivery;
+	struct metrics_conf metrics;
 };
 
 /* conf.c */
@@ -75,11 +77,18 @@ struct role_ops {
 	bool	keeps_user;		/* stays the user that started it (see role.c) */
 	bool	leases;			/* takes leases of lease_role: holds its lock */
 	enum queue_role lease_role;
+	/* NULL, or: does the configuration ask for this role at all? */
+	bool	(*wanted) (const struct sealgate_conf *);
+	bool	queue_rdonly;		/* only reads the queue (no epoch mark) */
 };
 
 extern const struct role_ops role_smtpd_ops;
 extern const struct role_ops role_worker_ops;
 extern const struct role_ops role_delivery_ops;
+extern const struct role_ops role_metrics_ops;
+
+/* role_stats.c */
+void	role_stats_epoch(const struct sealgate_conf *, pid_t parent);
 
 /* role.c */
 void	role_prepare_state(const struct sealgate_conf *);
@@ -90,7 +99,7 @@ int	role_run(const struct role_ops *, const char *conf_file, pid_t parent);
  * and what the master publishes for sealctl (STATE_DIR/master.status).
  */
 #define STATUS_FILE		"master.status"
-#define STATUS_ROLES		3
+#define STATUS_ROLES		4
 #define STATUS_LISTENERS_MAX	64
 #define STATUS_LINE_MAX		1024
 

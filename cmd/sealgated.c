@@ -13,7 +13,8 @@
  *	sealgated --help | --version
  * DESCRIPTION
  *	Without --role, sealgated is the master (master.c): it starts the
- *	smtpd, worker and delivery roles as processes of this same program
+ *	smtpd, worker and delivery roles (and metrics, when metrics.listen is
+ *	set) as processes of this same program
  *	and supervises them. -f keeps it in the foreground, logging to
  *	stderr (with --syslog: to syslog, as under systemd); otherwise it
  *	detaches and logs to syslog.
@@ -59,7 +60,7 @@ SG_NORETURN static void usage(FILE *fp, int status)
 		"       sealgated [-c FILE] -n -d [-a]    print the effective configuration\n"
 		"       sealgated -d                      print every key with its default\n"
 		"       sealgated --keys                  print the configuration table\n"
-		"       sealgated [-c FILE] --role smtpd|worker|delivery [-f]\n"
+		"       sealgated [-c FILE] --role smtpd|worker|delivery|metrics [-f]\n"
 		"                                         run one role alone\n"
 		"       sealgated --help | --version\n"
 		"FILE: the configuration (default %s, or $SEALGATE_CONF).\n",
@@ -70,7 +71,7 @@ SG_NORETURN static void usage(FILE *fp, int status)
 static const struct role_ops *find_role(const char *name)
 {
 	static const struct role_ops *const roles[] = {
-		&role_smtpd_ops, &role_worker_ops, &role_delivery_ops,
+		&role_smtpd_ops, &role_worker_ops, &role_delivery_ops, &role_metrics_ops,
 	};
 
 	for (size_t i = 0; i < SG_NELEM(roles); i++)

@@ -403,18 +403,22 @@ int	queue_complete(struct queue *, uint64_t id, const char *owner,
  * so one item's failure never loses the others' work; items[i].result
  * gets that call's result (0, SG_EEXIST, SG_EBUSY, SG_EINVAL for bad
  * parts, SG_ECORRUPT when the record was quarantined, SG_ELIMIT, SG_EFULL
- * ...) and new_ids (may be NULL) is filled on a split. Returns 0 when the
+ * ...) and new_ids (may be NULL) is filled on a split. An item's tally
+ * (may be NULL) is counted in its nested transaction. Returns 0 when the
  * transaction committed (look at each result), else the error that lost
  * the whole transaction (SG_EIO, SG_EFULL), which every item that had
  * succeeded then carries as its result too. Keep n to a batch (the worker
  * passes what it claimed at once); the write lock is held meanwhile.
  */
+struct queue_tally;
+
 struct queue_completion {
 	uint64_t id;			/* in: a message owner has claimed */
 	const struct queue_part *parts;	/* in: as for queue_complete() */
 	size_t	nparts;
 	uint64_t *new_ids;		/* in: nparts slots or NULL; out on split */
 	int	result;			/* out */
+	const struct queue_tally *tally;	/* in: counted with it, or NULL */
 };
 
 int	queue_complete_batch(struct queue *, const char *owner,
@@ -444,7 +448,9 @@ int	queue_next_due(struct queue *, int64_t *when_ms);
  * here if non-zero). When every recipient is final the message leaves
  * the queue in the same transaction (*done = true): body and schedule
  * entry are deleted, the envelope is kept as a tracking record. route
- * (may be NULL) replaces env->route. Counters sent/deferred/bounced move.
+ * (may be NULL) replaces env->route. Counters sent/deferred/bounced and
+ * the attempts by result and TLS move; a message that leaves the queue
+ * is observed in the queue time histogram.
  */
 struct queue_result {
 	size_t	index;			/* into env->rcpt[] */
@@ -684,14 +690,49 @@ enum queue_counter {
 	QUEUE_C_DELETED,		/* messages deleted by an operator */
 	QUEUE_C_QUARANTINED,		/* records moved aside */
 	QUEUE_C_INCIDENTS,		/* incidents recorded */
+	/* refused at SMTP for good (a recipient, or a message at DATA or
+	 * after it), by reason; counted by smtpd's committer */
+	QUEUE_C_REJECT_RELAY,		/* relay access denied */
+	QUEUE_C_REJECT_RECIPIENT,	/* unknown recipient */
+	QUEUE_C_REJECT_POLICY,		/* access denied, TLS required (5.7.x) */
+	QUEUE_C_REJECT_SIZE,		/* too big (5.3.4) */
+	QUEUE_C_REJECT_SYNTAX,		/* a bad address or parameter */
+	QUEUE_C_REJECT_CONTENT,		/* bare CR/LF, long lines, too many hops */
+	QUEUE_C_REJECT_OTHER,
+	/* the worker: messages (or copies of one) that leave it so */
+	QUEUE_C_SIGNED,
+	QUEUE_C_ENCRYPTED,
+	QUEUE_C_DECRYPTED,
+	QUEUE_C_VERIFY_VALID,		/* verified: a valid signature */
+	QUEUE_C_VERIFY_INVALID,
+	QUEUE_C_VERIFY_UNSIGNED,	/* verified: there was no signature */
+	/* delivery: recipient attempts by result and by TLS of the session */
+	QUEUE_C_ATT_SENT_TLS,
+	QUEUE_C_ATT_SENT_PLAIN,
+	QUEUE_C_ATT_DEFERRED_TLS,
+	QUEUE_C_ATT_DEFERRED_PLAIN,
+	QUEUE_C_ATT_BOUNCED_TLS,
+	QUEUE_C_ATT_BOUNCED_PLAIN,
 	QUEUE_NCOUNTERS
 };
 
+#define QUEUE_C_REJECT_FIRST	QUEUE_C_REJECT_RELAY
+#define QUEUE_C_REJECT_LAST	QUEUE_C_REJECT_OTHER
+
+/* "received", ..., "reject.relay", "verify.valid", "attempts.sent.tls" */
 const char *queue_counter_name(enum queue_counter);
 
 /* queue_count() adds delta to a counter in its own transaction (for roles
  * counting events the queue does not see). */
 int	queue_count(struct queue *, enum queue_counter, uint64_t delta);
+
+/*
+ * queue_committer_count() adds delta to a counter with the committer's
+ * next commit (or within a second when nothing else comes); thread-safe,
+ * never blocks on I/O. For events that are not mail (SMTP refusals):
+ * counted even when their note is not kept, lost only with that commit.
+ */
+void	queue_committer_count(struct queue_committer *, enum queue_counter, uint32_t delta);
 
 struct queue_stats {
 	uint64_t count[QUEUE_NSTATES];	/* live messages per state (DONE: tracking) */
@@ -710,6 +751,84 @@ struct queue_stats {
 
 /* queue_stats() walks the whole queue in pages (cheap: envelopes only). */
 int	queue_stats(struct queue *, struct queue_stats *);
+
+/* ------------------------------------------ statistics: history, histograms */
+
+/*
+ * Histograms of fixed buckets, kept like the counters: the time a
+ * message spent in the queue (arrival to its last recipient final, per
+ * message delivery finishes) and the time the worker spent on a message
+ * it signed, encrypted, decrypted or verified. bucket[i] counts the
+ * observations above bound i-1 and at most bound i (not cumulative); the
+ * last bucket is everything above the last bound.
+ */
+enum queue_histogram {
+	QUEUE_H_QUEUE_TIME,
+	QUEUE_H_CRYPTO_TIME,
+	QUEUE_NHISTOGRAMS
+};
+
+#define QUEUE_HIST_BUCKETS 12
+
+struct queue_hist {
+	uint64_t bucket[QUEUE_HIST_BUCKETS];
+	uint64_t sum_us;		/* of every observation, microseconds */
+};
+
+const char *queue_histogram_name(enum queue_histogram);	/* "queue_time", "crypto_time" */
+/* the upper bound of bucket i < QUEUE_HIST_BUCKETS - 1, microseconds */
+int64_t	queue_histogram_bound_us(enum queue_histogram, size_t i);
+size_t	queue_histogram_bucket(enum queue_histogram, int64_t us);
+
+/*
+ * What a role counts with a piece of work: the counters move, and the
+ * observation is made, in the same transaction as the work, only if it
+ * commits (queue_completion.tally).
+ */
+struct queue_tally {
+	uint32_t count[QUEUE_NCOUNTERS];
+	bool	crypto_timed;		/* observe crypto_us in QUEUE_H_CRYPTO_TIME */
+	int64_t	crypto_us;
+};
+
+/*
+ * History. Every write transaction that moves counters first makes sure
+ * the current 10-second slot of a ring in the meta table holds the
+ * counters as they were before it (at most one small write per slot, in
+ * a nested transaction that never costs the work its commit). So the
+ * value of every counter at the start of any slot of the last hour is
+ * known: the first snapshot at or after it, or the current value when
+ * nothing moved since.
+ *
+ * queue_stats_epoch() marks the start of a daemon run: when the stored
+ * epoch is not start_ms (the master's start time), it stores start_ms
+ * with a copy of every counter, in a write transaction of its own. The
+ * roles call it at start, before they move mail; "since start" is then
+ * the current value minus that copy.
+ *
+ * queue_counters_read() reads, in one read transaction, every counter,
+ * the histograms, the epoch and the counters at the start of the slots
+ * about a minute and an hour before now_ms (0: now). minute_ms and
+ * hour_ms are the starts of those windows (never before the first
+ * snapshot the ring holds, so a young queue has shorter windows).
+ */
+#define QUEUE_HISTORY_SLOT_MS	10000
+#define QUEUE_HISTORY_SLOTS	366
+
+struct queue_counters {
+	int64_t	now_ms;
+	uint64_t value[QUEUE_NCOUNTERS];
+	struct queue_hist hist[QUEUE_NHISTOGRAMS];
+	int64_t	epoch_ms;		/* 0: no epoch stored */
+	uint64_t at_epoch[QUEUE_NCOUNTERS];
+	int64_t	minute_ms;		/* about now - 60 s */
+	uint64_t at_minute[QUEUE_NCOUNTERS];
+	int64_t	hour_ms;		/* about now - 3600 s */
+	uint64_t at_hour[QUEUE_NCOUNTERS];
+};
+
+int	queue_stats_epoch(struct queue *, int64_t start_ms);
+int	queue_counters_read(struct queue *, int64_t now_ms, struct queue_counters *);
 
 /* -------------------------------------------------------- wake-ups */
 

@@ -130,6 +130,7 @@ static int admin_batch(struct queue *q, const uint64_t *ids, size_t n, struct ad
 
 	if ((err = queue_txn_begin(q, false, &txn)) != 0)
 		return (err);
+	queue_history_mark(q, txn);
 	queue_env_init(&e);
 	for (size_t i = 0; i < n; i++) {
 		r = admin_one(q, txn, ids[i], &e, a);

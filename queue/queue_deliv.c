@@ -188,6 +188,7 @@ static int apply_result(struct queue *q, MDB_txn *txn, struct queue_env *e,
 		[QUEUE_RCPT_DROPPED] = QUEUE_C_DROPPED,
 	};
 	struct queue_rcpt *rc;
+	int	err;
 
 	if (r->index >= e->nrcpt || (unsigned) r->state > QUEUE_RCPT_DROPPED)
 		return (SG_EINVAL);
@@ -206,6 +207,8 @@ static int apply_result(struct queue *q, MDB_txn *txn, struct queue_env *e,
 		rc->tls = r->tls;
 	if (r->state == QUEUE_RCPT_PENDING)
 		return (0);
+	if ((err = queue_attempt_count(q, txn, r->state, rc->tls)) != 0)
+		return (err);
 	return (queue_counter_add(q, txn, counter[r->state], 1));
 }
 
@@ -274,7 +277,10 @@ static int apply_item(struct queue *q, MDB_txn *txn, const struct queue_record_i
 		if (it->route)
 			e.route = it->route;
 		if (all_final(&e)) {
-			err = queue_retire(q, txn, &e, NULL);
+			err = queue_hist_observe(q, txn, QUEUE_H_QUEUE_TIME,
+						 (now - e.arrival_ms) * 1000);
+			if (err == 0)
+				err = queue_retire(q, txn, &e, NULL);
 			*done = err == 0;
 		} else {
 			err = reschedule(q, txn, &e, it->next_attempt_ms, now);
@@ -353,6 +359,7 @@ int	queue_record_due(struct queue *q, struct queue_record_item *items, size_t n,
 	if (n == 0 && take == NULL)
 		return (0);
 	if ((err = queue_txn_begin(q, false, &txn)) == 0) {
+		queue_history_mark(q, txn);
 		for (size_t i = 0; i < n; i++)
 			items[i].result = record_item(q, txn, &items[i], now);
 		if (take)

@@ -131,6 +131,12 @@ const char *queue_counter_name(enum queue_counter c)
 	static const char *const names[QUEUE_NCOUNTERS] = {
 		"received", "processed", "sent", "deferred", "bounced", "dropped",
 		"deleted", "quarantined", "incidents",
+		"reject.relay", "reject.recipient", "reject.policy", "reject.size",
+		"reject.syntax", "reject.content", "reject.other",
+		"signed", "encrypted", "decrypted", "verify.valid", "verify.invalid",
+		"verify.unsigned",
+		"attempts.sent.tls", "attempts.sent.plain", "attempts.deferred.tls",
+		"attempts.deferred.plain", "attempts.bounced.tls", "attempts.bounced.plain",
 	};
 
 	return ((unsigned) c < QUEUE_NCOUNTERS ? names[c] : "unknown");

@@ -142,6 +142,7 @@ int	queue_incident_add(struct queue *q, const struct queue_incident *in, uint64_
 
 	if ((err = queue_txn_begin(q, false, &txn)) != 0)
 		return (err);
+	queue_history_mark(q, txn);
 	memset(&g, 0, sizeof(g));
 	cause_key(in, kb);
 	err = 1;				/* 1: no open incident takes it */

@@ -62,6 +62,7 @@ struct queue {
 	char	wake_path[2][108];
 	uid_t	owner_uid;		/* (uid_t) -1: leave ownership alone */
 	gid_t	owner_gid;
+	_Atomic int64_t history_slot;	/* the last history slot seen marked */
 };
 
 /* queue_open.c */
@@ -112,6 +113,12 @@ int	queue_track_index_del(struct queue *, MDB_txn *, const struct queue_env *);
 int	queue_track_index_build(struct queue *);
 int	queue_meta_get(struct queue *, MDB_txn *, const char *name, uint64_t *v);
 int	queue_meta_put(struct queue *, MDB_txn *, const char *name, uint64_t v);
+
+/* queue_count.c: statistics inside a write transaction */
+int	queue_tally_add(struct queue *, MDB_txn *, const struct queue_tally *);
+int	queue_hist_observe(struct queue *, MDB_txn *, enum queue_histogram, int64_t us);
+int	queue_attempt_count(struct queue *, MDB_txn *, enum queue_rcpt_state, const char *tls);
+void	queue_history_mark(struct queue *, MDB_txn *);
 
 /* queue_spool.c */
 int	queue_spool_txn(struct queue *, MDB_txn *, const struct queue_env *,

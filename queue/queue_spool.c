@@ -11,6 +11,7 @@
  *	void	queue_submit(c, req)
  *	void	queue_committer_stop(c)
  *	int	queue_track_note(c, env)
+ *	void	queue_committer_count(c, counter, delta)
  *
  *	#include "queue_int.h"
  *
@@ -37,6 +38,11 @@
  *	tracking record), so they never cost a message its commit; when that
  *	fails, or the map is over 90% full, they are dropped: the log has
  *	every refusal anyway.
+ *
+ *	Counters of events that are not mail (queue_committer_count: SMTP
+ *	refusals by reason) wait like notes and are added in another child
+ *	transaction of the same commit, so a refusal is counted even when its
+ *	note is dropped; they are lost only with that commit.
  */
 
 #include <pthread.h>
@@ -100,6 +106,7 @@ static int spool_once(struct queue *q, const struct queue_env *env,
 
 	if ((err = queue_txn_begin(q, false, &txn)) != 0)
 		return (err);
+	queue_history_mark(q, txn);
 	if ((err = queue_spool_txn(q, txn, env, body, id)) != 0) {
 		queue_txn_abort(txn);
 		return (err);
@@ -142,6 +149,9 @@ struct queue_committer {
 	struct queue_env *notes[QUEUE_NOTES_MAX], *taken[QUEUE_NOTES_MAX];
 	size_t	nnotes, ntaken;
 	int64_t	notes_since;		/* sg_mono_ms() of the oldest waiting */
+	/* counters (queue_committer_count): waiting and taken */
+	uint32_t counts[QUEUE_NCOUNTERS], taken_counts[QUEUE_NCOUNTERS];
+	bool	counting, counts_taken;
 };
 
 /* map_nearly_full - notes are worth less than the mail that needs the room */
@@ -181,6 +191,23 @@ static void write_notes(struct queue_committer *c, MDB_txn *parent)
 		(void) mdb_txn_commit(sub);
 }
 
+/* write_counts - the taken counters, in a child of txn: lost only with it */
+
+static void write_counts(struct queue_committer *c, MDB_txn *parent)
+{
+	MDB_txn *txn;
+	int	err = 0;
+
+	if (!c->counts_taken || mdb_txn_begin(c->q->env, parent, 0, &txn) != 0)
+		return;
+	for (unsigned i = 0; i < QUEUE_NCOUNTERS && err == 0; i++)
+		err = queue_counter_add(c->q, txn, (enum queue_counter) i, c->taken_counts[i]);
+	if (err)
+		mdb_txn_abort(txn);
+	else
+		(void) mdb_txn_commit(txn);
+}
+
 static void free_taken(struct queue_committer *c)
 {
 	for (size_t i = 0; i < c->ntaken; i++) {
@@ -204,6 +231,7 @@ static void write_batch(struct queue_committer *c, size_t n)
 again:
 	if ((err = queue_txn_begin(c->q, false, &txn)) != 0)
 		goto fail_rest;
+	queue_history_mark(c->q, txn);
 	for (i = 0; i < n; i++) {
 		if (c->err[i] != PENDING)
 			continue;
@@ -221,6 +249,7 @@ again:
 		}
 	}
 	write_notes(c, txn);
+	write_counts(c, txn);
 	err = queue_txn_commit(txn);
 fail_rest:
 	for (i = 0; i < n; i++)
@@ -248,6 +277,10 @@ static void take_notes(struct queue_committer *c)
 	memcpy(c->taken, c->notes, c->nnotes * sizeof(*c->notes));
 	c->ntaken = c->nnotes;
 	c->nnotes = 0;
+	memcpy(c->taken_counts, c->counts, sizeof(c->counts));
+	memset(c->counts, 0, sizeof(c->counts));
+	c->counts_taken = c->counting;
+	c->counting = false;
 }
 
 /* idle - nothing to commit yet: no message, and no note that waited long enough */
@@ -259,7 +292,7 @@ static bool idle(struct queue_committer *c)
 
 	if (c->head != NULL || c->stop)
 		return (false);
-	if (c->nnotes == 0) {
+	if (c->nnotes == 0 && !c->counting) {
 		pthread_cond_wait(&c->cv, &c->mu);
 		return (true);
 	}
@@ -283,7 +316,7 @@ static void *committer_main(void *arg)
 		n = take_batch(c);
 		take_notes(c);
 		pthread_mutex_unlock(&c->mu);
-		if (n == 0 && c->ntaken == 0)
+		if (n == 0 && c->ntaken == 0 && !c->counts_taken)
 			break;		/* stopping, and nothing left */
 		write_batch(c, n);
 		free_taken(c);
@@ -381,12 +414,25 @@ int	queue_track_note(struct queue_committer *c, const struct queue_env *in)
 		free(e);
 		return (SG_ELIMIT);
 	}
-	if (c->nnotes == 0)
+	if (c->nnotes == 0 && !c->counting)
 		c->notes_since = sg_mono_ms();
 	c->notes[c->nnotes++] = e;
 	pthread_cond_signal(&c->cv);
 	pthread_mutex_unlock(&c->mu);
 	return (0);
+}
+
+void	queue_committer_count(struct queue_committer *c, enum queue_counter k, uint32_t delta)
+{
+	if ((unsigned) k >= QUEUE_NCOUNTERS || delta == 0)
+		return;
+	pthread_mutex_lock(&c->mu);
+	if (c->nnotes == 0 && !c->counting)
+		c->notes_since = sg_mono_ms();
+	c->counts[k] += delta;
+	c->counting = true;
+	pthread_cond_signal(&c->cv);
+	pthread_mutex_unlock(&c->mu);
 }
 
 void	queue_committer_stop(struct queue_committer *c)

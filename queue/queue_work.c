@@ -315,6 +315,8 @@ static int apply_item(struct queue *q, MDB_txn *txn, const char *owner,
 		err = complete_split(q, txn, old, it->parts, it->nparts, it->new_ids);
 	if (err == 0)
 		err = queue_counter_add(q, txn, QUEUE_C_PROCESSED, 1);
+	if (err == 0)
+		err = queue_tally_add(q, txn, it->tally);
 	return (err);
 }
 
@@ -372,6 +374,7 @@ int	queue_complete_batch(struct queue *q, const char *owner,
 		return (0);
 	if ((err = queue_txn_begin(q, false, &txn)) != 0)
 		return (batch_failed(items, n, false, err));
+	queue_history_mark(q, txn);
 	for (size_t i = 0; i < n; i++)
 		items[i].result = complete_item(q, txn, owner, &items[i]);
 	if ((err = queue_txn_commit(txn)) != 0)

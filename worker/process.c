@@ -57,6 +57,12 @@
  *	the legal header too. Decrypted content is checked the same way,
  *	flag or not: smtpd could not see inside it. The processed log line
  *	says what was done (long_lines=...).
+ *
+ *	Each message carries a tally for the statistics (queue_tally),
+ *	counted in the transaction that completes it: the copies that leave
+ *	signed, encrypted, decrypted, and verified with each verdict, and,
+ *	when it had any of those steps, the time the thread spent on it
+ *	(rules, MIME and CMS: its crypto time).
  * DIAGNOSTICS
  *	A message that cannot be read is logged with its id and left out;
  *	its claim expires and it is tried again.
@@ -66,6 +72,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "worker_int.h"
@@ -77,6 +84,7 @@ struct part {
 	struct sg_buf body;
 	const struct sg_buf *original;	/* as received, or its legal form: for a notice */
 	bool	changed;		/* body differs from the original */
+	int	verdict;		/* WORKER_SIG_* when crypto has WORKER_DID_VERIFY */
 	unsigned legal;			/* WORKER_LEGAL_*: long lines made legal */
 	enum queue_state state;
 	char	reason[200];
@@ -326,6 +334,7 @@ static bool step_verify(struct worker_thread *t, const struct worker_snap *s,
 	}
 	replace(p, &out);
 	p->env.crypto |= WORKER_DID_VERIFY;
+	p->verdict = (int) v.status;
 	note(p, "verify", v.status == WORKER_SIG_VALID ? "valid" : v.status == WORKER_SIG_INVALID
 	     ? "invalid" : "unsigned");
 	if (v.signer[0])
@@ -689,6 +698,51 @@ void	worker__done_free(struct worker_done *d)
 	memset(d, 0, sizeof(*d));
 }
 
+static int64_t mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000);
+}
+
+/*
+ * tally - what the parts did, for the statistics: each copy that leaves
+ * signed, encrypted, decrypted or verified counts once, and the time
+ * spent on a message that had any of them is its crypto time.
+ */
+static void tally(const struct worker_parts *w, int64_t t0_us, struct worker_done *d)
+{
+	static const struct {
+		unsigned did;
+		enum queue_counter c;
+	} map[] = {
+		{WORKER_DID_SIGN, QUEUE_C_SIGNED}, {WORKER_DID_ENCRYPT, QUEUE_C_ENCRYPTED},
+		{WORKER_DID_DECRYPT, QUEUE_C_DECRYPTED},
+	};
+	static const enum queue_counter verdicts[] = {
+		[WORKER_SIG_UNSIGNED] = QUEUE_C_VERIFY_UNSIGNED,
+		[WORKER_SIG_VALID] = QUEUE_C_VERIFY_VALID,
+		[WORKER_SIG_INVALID] = QUEUE_C_VERIFY_INVALID,
+	};
+	unsigned all = 0;
+
+	for (size_t i = 0; i < w->n; i++) {
+		const struct part *p = &w->parts[i];
+
+		for (size_t k = 0; k < SG_NELEM(map); k++)
+			d->tally.count[map[k].c] += (p->env.crypto & map[k].did) != 0;
+		if ((p->env.crypto & WORKER_DID_VERIFY) && p->verdict >= 0
+		    && (size_t) p->verdict < SG_NELEM(verdicts))
+			d->tally.count[verdicts[p->verdict]]++;
+		all |= p->env.crypto;
+	}
+	d->tally.crypto_timed = (all & (WORKER_DID_SIGN | WORKER_DID_ENCRYPT | WORKER_DID_DECRYPT
+					| WORKER_DID_VERIFY)) != 0;
+	d->tally.crypto_us = mono_us() - t0_us;
+	d->c.tally = &d->tally;
+}
+
 /* hand_over - the parts as queue_complete_batch() takes them */
 
 static void hand_over(struct worker_parts *w, struct worker_done *d)
@@ -717,6 +771,7 @@ int	worker__process(struct worker_thread *t, const struct worker_snap *s, uint64
 	struct sg_buf original = SG_BUF_INIT, legal = SG_BUF_INIT;
 	char	ids[QUEUE_ID_BUFSZ];
 	unsigned how = 0;
+	int64_t	t0 = mono_us();
 	int	rc;
 
 	memset(d, 0, sizeof(*d));
@@ -747,6 +802,7 @@ int	worker__process(struct worker_thread *t, const struct worker_snap *s, uint64
 	sg_buf_free(&original);
 	sg_buf_free(&legal);
 	hand_over(w, d);
+	tally(w, t0, d);
 	return (0);
 }
 

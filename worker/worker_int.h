@@ -276,6 +276,7 @@ struct worker_done {
 	struct queue_completion c;	/* id, parts; result after the commit */
 	size_t	bytes;			/* bodies it holds */
 	struct worker_parts *own;	/* what c points into (process.c) */
+	struct queue_tally tally;	/* c.tally: its crypto, counted with it */
 };
 
 int	worker__process(struct worker_thread *, const struct worker_snap *, uint64_t id,
