@@ -108,6 +108,8 @@ static const struct sealctl_command commands[] = {
 		"incidents ack ID... [--release | --delete]\n"},
 	{"status", sealctl_status,
 		"status [--json]\n"},
+	{"stats", sealctl_stats,
+		"stats [--json]\n"},
 };
 
 /* put_usage - one command's lines, each after "sealctl " but continuations */

@@ -63,6 +63,9 @@ int	sealctl_status(const struct sealgate_conf *, int argc, char **argv);
 /* sealctl_track.c */
 int	sealctl_track(const struct sealgate_conf *, int argc, char **argv);
 
+/* sealctl_stats.c */
+int	sealctl_stats(const struct sealgate_conf *, int argc, char **argv);
+
 /* sealctl_incidents.c */
 int	sealctl_incidents(const struct sealgate_conf *, int argc, char **argv);
 

@@ -809,8 +809,8 @@ struct queue_tally {
  * queue_counters_read() reads, in one read transaction, every counter,
  * the histograms, the epoch and the counters at the start of the slots
  * about a minute and an hour before now_ms (0: now). minute_ms and
- * hour_ms are the starts of those windows (never before the first
- * snapshot the ring holds, so a young queue has shorter windows).
+ * hour_ms are the starts of those windows (60 to 70 s and 3600 to 3610 s
+ * before now_ms: slot starts).
  */
 #define QUEUE_HISTORY_SLOT_MS	10000
 #define QUEUE_HISTORY_SLOTS	366

@@ -217,8 +217,6 @@ static int mark_in(struct queue *q, MDB_txn *txn, int64_t slot)
 		return (err);
 	if ((int64_t) at >= slot)
 		return (1);		/* done already (or a clock that went back) */
-	if (at == 0 && (err = queue_meta_put(q, txn, "r:first", (uint64_t) slot)) != 0)
-		return (err);
 	if ((err = snap_encode(q, txn, slot, val)) != 0)
 		return (err);
 	slot_key(slot, key, sizeof(key));
@@ -315,22 +313,20 @@ static int hist_read(struct queue *q, MDB_txn *txn, enum queue_histogram h,
 }
 
 /*
- * value_at - the counters at the start of slot from: the first snapshot
- * of a slot in [from, to], else now. *at gets the window's start: that
- * slot's start, or, when the ring began after it (meta "r:first": a
- * queue younger than the window), the ring's first slot's.
+ * value_at - the counters at the start of slot from (*at gets that
+ * time): the first snapshot of a slot in [from, to], else now. Since
+ * every transaction that moves a counter marks its slot first, nothing
+ * moved between from and that snapshot, however young the queue; only
+ * the counters a snapshot lacks (it is from an older version) are taken
+ * as now.
  */
 static int value_at(struct queue *q, MDB_txn *txn, int64_t from, int64_t to,
 		    const uint64_t *now, uint64_t *out, int64_t *at)
 {
-	uint64_t first;
 	bool	found = false;
-	int	err;
 
 	memcpy(out, now, sizeof(uint64_t) * QUEUE_NCOUNTERS);
-	if ((err = queue_meta_get(q, txn, "r:first", &first)) != 0)
-		return (err);
-	*at = ((int64_t) first > from ? (int64_t) first : from) * QUEUE_HISTORY_SLOT_MS;
+	*at = from * QUEUE_HISTORY_SLOT_MS;
 	for (int64_t s = from; s <= to && !found; s++) {
 		char	key[16];
 		MDB_val	k, d;

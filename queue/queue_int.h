@@ -20,6 +20,9 @@
  *	  corrupt  id(8)                  -> the raw bytes that failed checks
  *	  incident id(8)                  -> incident record
  *	  meta     "lastid" / "c:NAME"    -> u64
+ *	           "h:HIST:I", "h:HIST:sum_us" -> u64 (histograms)
+ *	           "r:at" -> u64, "r:NNN" -> a history snapshot, "e:snap" ->
+ *	           the epoch (queue_count.c)
  *	  tsend    addrkey(sender) id(8)  -> empty: tracking by sender
  *	  trcpt    addrkey(rcpt) id(8)    -> empty: tracking by recipient
  *	  tsum     id(8)                  -> summary of a tracking record
