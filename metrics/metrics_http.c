@@ -158,22 +158,20 @@ int	metrics_http_parse(const char *p, size_t len, struct metrics_http_req *req)
 	memset(req, 0, sizeof(*req));
 	while (off < len) {
 		const char *line = p + off, *nl = memchr(line, '\n', len - off);
-		size_t	n = nl ? (size_t) (nl - line) : len - off;
+		size_t	n = nl ? (size_t) (nl - line) : len - off, all = n;
 		bool	first = lines == 0;
 
-		if (n > METRICS_HTTP_LINE_MAX)
-			return (finish(req, 431, 0));
-		if (nl == NULL) {
-			/* the line so far; a CR may be the start of its CRLF */
-			if (!line_ok(line, n > 0 && line[n - 1] == '\r' ? n - 1 : n, first))
-				return (finish(req, 400, 0));
-			break;
-		}
-		off += n + 1;
+		/* a CR at the end is (the start of) its CRLF; a bad byte is
+		 * 400 however long the line, then the length counts */
 		if (n > 0 && line[n - 1] == '\r')
 			n--;
-		if (!line_ok(line, n, first))
+		if (!line_ok(line, n > METRICS_HTTP_LINE_MAX ? METRICS_HTTP_LINE_MAX : n, first))
 			return (finish(req, 400, 0));
+		if (n > METRICS_HTTP_LINE_MAX)
+			return (finish(req, 431, 0));
+		if (nl == NULL)
+			break;
+		off += all + 1;
 		if (first) {
 			status = request_line(line, n, req, &minor);
 			if (status == 400 || status == 505)
