@@ -353,7 +353,7 @@ def test_hostile_clients_get_errors_and_harm_nothing(sealgate):
                 time.sleep(1)
                 if time.monotonic() - t > 12:
                     break
-        except (BrokenPipeError, ConnectionResetError):
+        except OSError:
             pass
         try:
             while True:
@@ -361,7 +361,7 @@ def test_hostile_clients_get_errors_and_harm_nothing(sealgate):
                 if not b:
                     break
                 got += b
-        except (ConnectionResetError, socket.timeout):
+        except OSError:
             pass
         slow_result["got"], slow_result["took"] = got, time.monotonic() - t
         s.close()
