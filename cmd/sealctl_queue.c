@@ -744,7 +744,7 @@ static void stats_text(const struct queue_stats *s)
 	       s->map_bytes ? 100.0 * (double) s->used_bytes / (double) s->map_bytes : 0.0,
 	       s->readers);
 	for (int i = 0; i < QUEUE_NCOUNTERS; i++)
-		printf("counter %-12s %10llu\n", queue_counter_name((enum queue_counter) i),
+		printf("counter %-24s %10llu\n", queue_counter_name((enum queue_counter) i),
 		       (unsigned long long) s->counters[i]);
 }
 
