@@ -230,20 +230,20 @@ static int mark_in(struct queue *q, MDB_txn *txn, int64_t slot)
 void	queue_history_mark(struct queue *q, MDB_txn *parent)
 {
 	int64_t	slot = sg_now_ms() / QUEUE_HISTORY_SLOT_MS;
-	MDB_txn *txn;
+	MDB_txn *sub;
 	int	err;
 
 	if (atomic_load(&q->history_slot) >= slot)
 		return;
-	if (mdb_txn_begin(q->env, parent, 0, &txn) != 0)
+	if (mdb_txn_begin(q->env, parent, 0, &sub) != 0)
 		return;
-	if ((err = mark_in(q, txn, slot)) < 0 || (err == 0 && mdb_txn_commit(txn) != 0)) {
+	if ((err = mark_in(q, sub, slot)) < 0 || (err == 0 && mdb_txn_commit(sub) != 0)) {
 		if (err < 0)
-			mdb_txn_abort(txn);
+			mdb_txn_abort(sub);
 		return;
 	}
 	if (err == 1)
-		mdb_txn_abort(txn);
+		mdb_txn_abort(sub);
 	atomic_store(&q->history_slot, slot);
 }
 
@@ -281,7 +281,7 @@ int	queue_stats_epoch(struct queue *q, int64_t start_ms)
 	if ((err = queue_txn_begin(q, true, &txn)) != 0)
 		return (err);
 	err = epoch_get(q, txn, &have, v);
-	mdb_txn_abort(txn);
+	queue_txn_abort(txn);
 	if (err != 0 || have == start_ms)
 		return (err);
 	if ((err = queue_txn_begin(q, false, &txn)) != 0)
@@ -290,7 +290,7 @@ int	queue_stats_epoch(struct queue *q, int64_t start_ms)
 	    && (err = snap_encode(q, txn, start_ms, val)) == 0)
 		err = queue_err(mdb_put(txn, q->db_meta, &k, &d, 0));
 	if (err != 0) {
-		mdb_txn_abort(txn);
+		queue_txn_abort(txn);
 		return (err);
 	}
 	return (queue_txn_commit(txn));
@@ -372,6 +372,6 @@ int	queue_counters_read(struct queue *q, int64_t now_ms, struct queue_counters *
 	if (err == 0)
 		err = value_at(q, txn, (out->now_ms - 3600000) / QUEUE_HISTORY_SLOT_MS, slot,
 			       out->value, out->at_hour, &out->hour_ms);
-	mdb_txn_abort(txn);
+	queue_txn_abort(txn);
 	return (err);
 }

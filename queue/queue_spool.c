@@ -195,17 +195,17 @@ static void write_notes(struct queue_committer *c, MDB_txn *parent)
 
 static void write_counts(struct queue_committer *c, MDB_txn *parent)
 {
-	MDB_txn *txn;
+	MDB_txn *sub;
 	int	err = 0;
 
-	if (!c->counts_taken || mdb_txn_begin(c->q->env, parent, 0, &txn) != 0)
+	if (!c->counts_taken || mdb_txn_begin(c->q->env, parent, 0, &sub) != 0)
 		return;
 	for (unsigned i = 0; i < QUEUE_NCOUNTERS && err == 0; i++)
-		err = queue_counter_add(c->q, txn, (enum queue_counter) i, c->taken_counts[i]);
+		err = queue_counter_add(c->q, sub, (enum queue_counter) i, c->taken_counts[i]);
 	if (err)
-		mdb_txn_abort(txn);
+		mdb_txn_abort(sub);
 	else
-		(void) mdb_txn_commit(txn);
+		(void) mdb_txn_commit(sub);
 }
 
 static void free_taken(struct queue_committer *c)
