@@ -100,6 +100,7 @@ CHANGES = {
     "worker.result_header": lambda w: {"worker.result_header": '"X-Reload-Test"'},
     "worker.notify": lambda w: {"worker.notify": '"postmaster@reload.test"'},
     "delivery.dns_servers": lambda w: {"delivery.dns_servers": '[ "127.0.0.1:5353" ]'},
+    "metrics.listen": lambda w: {"metrics.listen": f'"127.0.0.1:{w.port2}"'},
     "delivery.routes": lambda w: {"delivery.routes":
                                   '( { domains = [ "r.test" ]; hosts = [ "127.0.0.1:2" ]; } )'},
     "delivery.smarthost": lambda w: {"delivery.smarthost": '"127.0.0.1:2"'},
