@@ -9,6 +9,7 @@
  *	int	sg_conf_load(file, sections, nsections, base, arena, errors)
  *	int	sg_conf_apply(ctx, group, rows, base)
  *	void	sg_conf_error(ctx, setting, fmt, ...)
+ *	void	sg_conf_started(void)
  * DESCRIPTION
  *	sg_conf_load() reads file with libconfig and fills the program's
  *	configuration struct at base, one section table at a time. Keys that
@@ -35,6 +36,13 @@
  *
  *	sg_conf_apply() applies a row table to one group; parse() callbacks
  *	use it for nested structures.
+ *
+ *	sg_conf_started() is said by a process that has dropped privileges
+ *	and runs on the values it started with: from then on, a file named
+ *	by a key that needs a restart (no SG_CONF_F_LIVE) is not looked at
+ *	when the file is read again. The process never reads it again (a
+ *	password it read as root), and might not be allowed to; the master,
+ *	which stays root, still checks it on every reload.
  * DIAGNOSTICS
  *	A default that fails to parse is a bug: sg_panic().
  * BUGS
@@ -322,6 +330,14 @@ static char *resolve_path(struct sg_conf_ctx *ctx, const char *p)
 	return (out);
 }
 
+/* Set once the process runs on the values it started with (sg_conf_started()). */
+static bool conf_started;
+
+void	sg_conf_started(void)
+{
+	conf_started = true;
+}
+
 static int parse_path(struct sg_conf_ctx *ctx, const config_setting_t *s,
 		      const struct sg_conf_row *r, void *field)
 {
@@ -332,7 +348,8 @@ static int parse_path(struct sg_conf_ctx *ctx, const config_setting_t *s,
 		return (SG_EINVAL);
 	path = resolve_path(ctx, config_setting_get_string(s));
 	*(char **) field = path;
-	if (*path == 0)
+	if (*path == 0 || (conf_started && (r->flags & SG_CONF_F_FILE)
+			   && !(r->flags & SG_CONF_F_LIVE)))
 		return (0);
 	if ((r->flags & (SG_CONF_F_FILE | SG_CONF_F_EXEC)) && stat(path, &st) < 0) {
 		sg_conf_error(ctx, s, "%s: %s: %s", r->name, path, strerror(errno));

@@ -9,14 +9,22 @@
  *	extern const struct sg_conf_row sg_conf_main_rows[];
  *
  *	bool	sg_conf_run_ids(main, &uid, &gid)
+ *	bool	sg_conf_worker_ids(main, &uid, &gid)
+ *	bool	sg_conf_worker_apart(main)
  * DESCRIPTION
  *	state_dir is the only key without a default. hostname defaults to
- *	the system's name; user and group, when set, must exist. state_dir,
- *	user, group and pidfile are used at start only; the others are
- *	SG_CONF_F_LIVE (each role and the master apply them on SIGHUP).
+ *	the system's name; user, group and worker_user, when set, must
+ *	exist, and worker_user needs user (a worker that drops privileges
+ *	beside roles that keep root protects nothing). state_dir, user,
+ *	group, worker_user and pidfile are used at start only; the others
+ *	are SG_CONF_F_LIVE (each role and the master apply them on SIGHUP).
  *
- *	sg_conf_run_ids() looks up the user the roles run as: the one
- *	place that turns user and group into ids.
+ *	sg_conf_run_ids() looks up the user smtpd and delivery run as, and
+ *	sg_conf_worker_ids() the one the worker runs as (worker_user, else
+ *	user) with the same group: the one place that turns user, group and
+ *	worker_user into ids. sg_conf_worker_apart() says whether those are
+ *	two different users, which is what keeps the private keys from the
+ *	roles that face the network.
  */
 
 #include <grp.h>
@@ -50,7 +58,28 @@ static const char *const log_levels[] = {
 	"debug", "info", "notice", "warning", "error", NULL,
 };
 
-/* check_identity - fill in the host name; user and group must exist */
+/* check_worker_user - worker_user exists, and comes with a user */
+
+static int check_worker_user(struct sg_conf_ctx *ctx, const config_setting_t *g,
+			     const struct sg_conf_main *m)
+{
+	const config_setting_t *s = g ? config_setting_get_member(g, "worker_user") : NULL;
+
+	if (*m->worker_user == 0)
+		return (0);
+	if (getpwnam(m->worker_user) == NULL) {
+		sg_conf_error(ctx, s, "worker_user: no such user \"%s\"", m->worker_user);
+		return (1);
+	}
+	if (*m->user == 0) {
+		sg_conf_error(ctx, s, "worker_user: needs user (the user smtpd and delivery run "
+			      "as); without one every role keeps the user that started it");
+		return (1);
+	}
+	return (0);
+}
+
+/* check_identity - fill in the host name; user, group and worker_user must exist */
 
 static int check_identity(struct sg_conf_ctx *ctx, const config_setting_t *g, void *base)
 {
@@ -79,7 +108,7 @@ static int check_identity(struct sg_conf_ctx *ctx, const config_setting_t *g, vo
 			      "group: no such group \"%s\"", m->group);
 		bad++;
 	}
-	return (bad ? SG_EINVAL : 0);
+	return (bad + check_worker_user(ctx, g, m) ? SG_EINVAL : 0);
 }
 
 bool	sg_conf_run_ids(const struct sg_conf_main *m, uid_t *uid, gid_t *gid)
@@ -94,6 +123,29 @@ bool	sg_conf_run_ids(const struct sg_conf_main *m, uid_t *uid, gid_t *gid)
 	return (true);
 }
 
+bool	sg_conf_worker_ids(const struct sg_conf_main *m, uid_t *uid, gid_t *gid)
+{
+	struct passwd *pw;
+
+	if (!sg_conf_run_ids(m, uid, gid))
+		return (false);
+	if (m->worker_user && *m->worker_user) {
+		if ((pw = getpwnam(m->worker_user)) == NULL)
+			return (false);
+		*uid = pw->pw_uid;
+	}
+	return (true);
+}
+
+bool	sg_conf_worker_apart(const struct sg_conf_main *m)
+{
+	uid_t	run, worker;
+	gid_t	gid;
+
+	return (sg_conf_run_ids(m, &run, &gid) && sg_conf_worker_ids(m, &worker, &gid)
+		&& run != worker);
+}
+
 const struct sg_conf_row sg_conf_main_rows[] = {
 	{.name = "state_dir",.type = SG_CONF_PATH,.offset = OFF(state_dir),
 	.flags = SG_CONF_F_REQUIRED | SG_CONF_F_DIR},
@@ -101,6 +153,7 @@ const struct sg_conf_row sg_conf_main_rows[] = {
 	.check = check_identity,.flags = SG_CONF_F_LIVE},
 	{.name = "user",.type = SG_CONF_STRING,.offset = OFF(user),.def = Q("")},
 	{.name = "group",.type = SG_CONF_STRING,.offset = OFF(group),.def = Q("")},
+	{.name = "worker_user",.type = SG_CONF_STRING,.offset = OFF(worker_user),.def = Q("")},
 	{.name = "log_level",.type = SG_CONF_ENUM,.offset = OFF(log_level),
 	.def = Q("info"),.choices = log_levels,.flags = SG_CONF_F_LIVE},
 	{.name = "syslog_facility",.type = SG_CONF_ENUM,.offset = OFF(syslog_facility),

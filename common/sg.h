@@ -336,6 +336,8 @@ const char *sg_conf_file(struct sg_conf_ctx *);
 /* Apply a row table to one group setting (for nested structures). */
 int	sg_conf_apply(struct sg_conf_ctx *, const config_setting_t *group,
 		      const struct sg_conf_row *rows, void *base);
+/* The process dropped privileges: files of restart-only keys go unchecked. */
+void	sg_conf_started(void);
 
 /*
  * The top-level keys every program shares (section name NULL). Component
@@ -346,6 +348,7 @@ struct sg_conf_main {
 	char   *hostname;
 	char   *user;
 	char   *group;
+	char   *worker_user;		/* "": the worker runs as user */
 	int	log_level;		/* enum sg_log_level */
 	int	syslog_facility;	/* index into sg_conf_facilities */
 	char   *pidfile;
@@ -361,6 +364,16 @@ extern const struct sg_conf_row sg_conf_main_rows[];
  * the system does not know it (the configuration check reports that).
  */
 bool	sg_conf_run_ids(const struct sg_conf_main *, uid_t *uid, gid_t *gid);
+/*
+ * sg_conf_worker_ids() gives the uid and gid the worker runs as, and
+ * the owner of the key database: worker_user (user when it is empty)
+ * with the roles' gid, the group the queue is shared through. False
+ * when no user is configured. sg_conf_worker_apart() is true when
+ * worker_user names a user other than user: the roles facing the
+ * network then cannot open the key database.
+ */
+bool	sg_conf_worker_ids(const struct sg_conf_main *, uid_t *uid, gid_t *gid);
+bool	sg_conf_worker_apart(const struct sg_conf_main *);
 extern const char *const sg_conf_facilities[];
 int	sg_conf_facility_value(int index);
 
