@@ -25,10 +25,13 @@
  *	Who opens how:
  *	  smtpd     CERTS_RDONLY | CERTS_KEYS | CERTS_TLS
  *	                                       certs_tls_server_new, accept
- *	  delivery  CERTS_RDONLY               certs_tls_connect
+ *	  delivery  CERTS_RDONLY | CERTS_PUBLIC
+ *	                                       certs_tls_connect
  *	  worker    CERTS_KEYS (read-write)    lookups, harvest, CRL timer
  *	  sealctl   per command                import, list, check, ...
  *	The read-write process creates the database when it is missing.
+ *	Only the worker (and sealctl) ever open the S/MIME key store: smtpd
+ *	opens tls_db_dir when set, delivery only the public part.
  *	Changes made by another process (sealctl) reach a running role's
  *	lookups within lookup_cache_ttl, and its CRL checks within about a
  *	minute (NSS re-reads CRLs from the database every 60 s).
@@ -106,13 +109,36 @@ extern const struct sg_conf_row certs_conf_rows[];
  * certs_password_set() then says so. A database that has a password
  * keeps it (change it with certutil -W).
  *
+ * With CERTS_PUBLIC (read-only, no CERTS_KEYS) the database's key store
+ * (key4.db) is never opened: NSS gets an empty one beside it
+ * (nokeys-key4.db, made by any read-write open) and no PKCS#11 modules,
+ * so the process sees certificates, their trust and CRLs, and no private
+ * key (delivery: trust anchors for TLS, nothing to steal). A database no
+ * read-write open has prepared yet is SG_ENOTFOUND.
+ *
+ * Ownership, when run as root with a user configured (sg_conf_worker_ids):
+ * the database directory must be a directory (not a symbolic link) owned
+ * by root or, for the main database, by the worker's user, and writable
+ * by its owner alone (else SG_EDENIED: root never opens what another user
+ * could have planted). A read-write open of the main database hands the
+ * directory (0700) and NSS's files in it (0600) to the worker's user, at
+ * open and again at close, so a database sealctl made or changed as root
+ * stays the worker's; tls_db_dir stays root's.
+ *
  * certs_close() ends NSS; returns 0, or SG_EBUSY when some reference was
  * not freed (a bug in the caller; NSS then stays initialised).
+ *
+ * certs_secrets_preload() reads password_file and every pin_file now, so
+ * that a later certs_open() takes them from memory: a process that drops
+ * privileges before it opens the database (the worker) needs no access to
+ * those files. certs_close() forgets them (zeroed). 0, or as reading
+ * failed (SG_ENOTFOUND, SG_EIO, SG_ELIMIT).
  */
 #define CERTS_RDONLY	(1u << 0)	/* read-only database (smtpd, delivery) */
 #define CERTS_KEYS	(1u << 1)	/* log in, load PKCS#11 modules */
 #define CERTS_INIT	(1u << 2)	/* sealctl cert init: see below */
 #define CERTS_TLS	(1u << 3)	/* open tls_db_dir (smtpd's own keys) */
+#define CERTS_PUBLIC	(1u << 4)	/* no key store at all (delivery) */
 
 struct certs;
 
@@ -123,6 +149,7 @@ int	certs_close(struct certs *);
 const char *certs_db_dir(const struct certs *);
 /* True when this certs_open() put the password on the database. */
 bool	certs_password_set(const struct certs *);
+int	certs_secrets_preload(const struct certs_conf *);
 
 /*
  * Certificates are NSS's CERTCertificate and keys SECKEYPrivateKey, named

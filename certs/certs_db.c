@@ -10,6 +10,7 @@
  *	int	certs_close(c)
  *	const char *certs_db_dir(c)
  *	bool	certs_password_set(c)
+ *	int	certs_secrets_preload(conf)
  *
  *	#include "certs_int.h"
  *
@@ -28,6 +29,22 @@
  *	loads each configured PKCS#11 module, logging in to its token with
  *	the PIN from its pin_file, so no private-key use later prompts.
  *
+ *	With CERTS_PUBLIC the context is opened with the key prefix
+ *	"nokeys-": NSS reads cert9.db and an empty, never initialised key
+ *	store beside it, and no module database (NSS_INIT_NOMODDB). A key
+ *	store nobody logged in to makes NSS skip the integrity check of the
+ *	trust attributes (they are keyed by the real store's password);
+ *	nothing is lost, since whoever could write cert9.db (root, the
+ *	worker) could write key4.db too. Every read-write open first makes
+ *	that empty store when it is missing (a context of its own, closed
+ *	at once).
+ *
+ *	Ownership (see certs.h): run as root with the roles' users
+ *	configured, certs_open() checks the directory before NSS reads it
+ *	(check_owner()), and a read-write open of the main database hands
+ *	it to the worker (give_db(): the directory opened with O_NOFOLLOW,
+ *	NSS's files changed through it, never following a link).
+ *
  *	NSS keeps its state per process; so does this file: the password
  *	callback must find the secrets, and NSS offers no per-call argument
  *	on every path that may ask (CMS, SSL), so the open database is
@@ -38,8 +55,10 @@
  *	(session caches, OCSP responder, modules, then the context).
  *
  *	certs_read_secret() reads a password or PIN file (first line, at
- *	most 1 KiB, trailing CR/LF removed); certs_free_secret() zeroes and
- *	frees it. certs_nss_err() maps the thread's NSS error to an sg_err.
+ *	most 1 KiB, trailing CR/LF removed), or returns a copy of what
+ *	certs_secrets_preload() read from that file earlier;
+ *	certs_free_secret() zeroes and frees it. certs_nss_err() maps the
+ *	thread's NSS error to an sg_err.
  * DIAGNOSTICS
  *	Returns as documented in certs.h; nothing is printed.
  * SECURITY
@@ -65,15 +84,76 @@
 #include "certs_int.h"
 
 #define SECRET_MAX 1024
+#define PUBLIC_PREFIX "nokeys-"		/* the empty key store of CERTS_PUBLIC */
 
 /* The one open database of this process (see DESCRIPTION). */
 static struct certs *certs_current;
+
+/* Secrets read before the process dropped privileges: path, then secret. */
+static char **preloaded;
+static size_t npreloaded;
+
+static char *preloaded_secret(const char *file)
+{
+	for (size_t i = 0; i + 1 < npreloaded; i += 2)
+		if (strcmp(preloaded[i], file) == 0)
+			return (sg_xstrdup(preloaded[i + 1]));
+	return (NULL);
+}
+
+static void forget_secrets(void)
+{
+	for (size_t i = 0; i < npreloaded; i++)
+		certs_free_secret(preloaded[i]);
+	free(preloaded);
+	preloaded = NULL;
+	npreloaded = 0;
+}
+
+static int preload(const char *file)
+{
+	char   *s;
+	int	err;
+
+	if (*file == 0)
+		return (0);
+	if ((s = preloaded_secret(file)) != NULL) {
+		certs_free_secret(s);	/* the same file twice */
+		return (0);
+	}
+	if ((s = certs_read_secret(file, &err)) == NULL)
+		return (err);
+	preloaded[npreloaded++] = sg_xstrdup(file);
+	preloaded[npreloaded++] = s;
+	return (0);
+}
+
+int	certs_secrets_preload(const struct certs_conf *conf)
+{
+	const struct certs_pkcs11_conf *pc = conf->pkcs11.v;
+	int	rc;
+
+	forget_secrets();
+	preloaded = sg_xcalloc(2 * (conf->pkcs11.n + 1), sizeof(char *));
+	if ((rc = preload(conf->password_file)) < 0)
+		return (rc);
+	for (size_t i = 0; i < conf->pkcs11.n; i++)
+		if ((rc = preload(pc[i].pin_file)) < 0)
+			return (rc);
+	return (0);
+}
 
 char   *certs_read_secret(const char *file, int *err)
 {
 	char	buf[SECRET_MAX + 2];
 	ssize_t	n;
 	int	fd;
+	char   *pre;
+
+	if ((pre = preloaded_secret(file)) != NULL) {
+		*err = 0;
+		return (pre);
+	}
 
 	if ((fd = open(file, O_RDONLY | O_CLOEXEC)) < 0) {
 		*err = errno == ENOENT ? SG_ENOTFOUND : SG_EIO;
@@ -178,17 +258,96 @@ static int make_dir(const char *dir)
 }
 
 static char *db_path(const struct sg_conf_main *m, const struct certs_conf *conf,
-		     unsigned flags)
+		     unsigned flags, bool *tls_own)
 {
 	struct sg_buf b = SG_BUF_INIT;
 
-	if ((flags & CERTS_TLS) && conf->tls_db_dir && *conf->tls_db_dir)
+	*tls_own = (flags & CERTS_TLS) && conf->tls_db_dir && *conf->tls_db_dir;
+	if (*tls_own)
 		sg_buf_puts(&b, conf->tls_db_dir);
 	else if (conf->db_dir && *conf->db_dir)
 		sg_buf_puts(&b, conf->db_dir);
 	else
 		sg_buf_printf(&b, "%s/nssdb", m->state_dir);
 	return (b.data);
+}
+
+/*
+ * check_owner - NSS reads only a database directory (not a link) that
+ * root or owner owns and that no one else may write (mode bits in
+ * others): a user who could plant a database there must not have this
+ * process trust it, nor root parse it. One still to be made is fine.
+ */
+static int check_owner(const struct certs *c, uid_t owner, mode_t others)
+{
+	struct stat st;
+
+	if (lstat(c->dir, &st) < 0)
+		return (errno == ENOENT && !c->rdonly ? 0 : SG_ENOTFOUND);
+	if (!S_ISDIR(st.st_mode) || (st.st_mode & others) != 0)
+		return (SG_EDENIED);
+	if (st.st_uid != 0 && st.st_uid != owner)
+		return (SG_EDENIED);
+	return (0);
+}
+
+/* give_file - one of NSS's files in the directory dfd to uid:gid, 0600 */
+
+static int give_file(int dfd, const char *name, uid_t uid, gid_t gid)
+{
+	int	fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	struct stat st;
+	int	rc = 0;
+
+	if (fd < 0)
+		return (errno == ENOENT ? 0 : SG_EDENIED);
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1
+	    || fchown(fd, uid, gid) < 0 || fchmod(fd, 0600) < 0)
+		rc = SG_EDENIED;
+	close(fd);
+	return (rc);
+}
+
+/*
+ * give_db - the directory (0700) and NSS's files in it (0600) to the
+ * worker; never through a symbolic link, only what NSS keeps there
+ */
+static int give_db(const struct certs *c)
+{
+	static const char *const files[] = {
+		"cert9.db", "key4.db", "pkcs11.txt", PUBLIC_PREFIX "key4.db",
+	};
+	struct stat st;
+	int	dfd, rc = 0;
+
+	if (!c->give)
+		return (0);
+	if ((dfd = open(c->dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+		return (SG_EDENIED);
+	if (fstat(dfd, &st) < 0 || (st.st_uid != 0 && st.st_uid != c->give_uid)
+	    || fchown(dfd, c->give_uid, c->give_gid) < 0 || fchmod(dfd, 0700) < 0)
+		rc = SG_EDENIED;
+	for (size_t i = 0; rc == 0 && i < SG_NELEM(files); i++)
+		rc = give_file(dfd, files[i], c->give_uid, c->give_gid);
+	close(dfd);
+	return (rc);
+}
+
+/*
+ * owner_setup - who this database belongs to. As root with the roles'
+ * users configured, the main database is the worker's and tls_db_dir
+ * root's, and no group may write either; any other process opens only
+ * its own database or root's (the worker: never one smtpd's user made).
+ * As root without users, as ever: root's alone, no checks.
+ */
+static int owner_setup(struct certs *c, const struct sg_conf_main *m, bool tls_own)
+{
+	if (geteuid() != 0)
+		return (check_owner(c, geteuid(), 002));
+	if (!sg_conf_worker_ids(m, &c->give_uid, &c->give_gid))
+		return (0);
+	c->give = !tls_own && !c->rdonly;
+	return (check_owner(c, tls_own ? 0 : c->give_uid, 022));
 }
 
 /*
@@ -308,26 +467,59 @@ static void free_certs(struct certs *c)
 	free(c);
 }
 
+/* db_has - does the database directory hold this file? */
+
+static bool db_has(const struct certs *c, const char *name)
+{
+	struct sg_buf path = SG_BUF_INIT;
+	struct stat st;
+	bool	has;
+
+	sg_buf_printf(&path, "%s/%s", c->dir, name);
+	has = stat(path.data, &st) == 0;
+	sg_buf_free(&path);
+	return (has);
+}
+
+/* make_public_store - the empty key store CERTS_PUBLIC opens (see DESCRIPTION) */
+
+static int make_public_store(const struct certs *c)
+{
+	struct sg_buf spec = SG_BUF_INIT;
+	NSSInitContext *ctx;
+	int	rc = 0;
+
+	if (db_has(c, PUBLIC_PREFIX "key4.db"))
+		return (0);
+	sg_buf_printf(&spec, "sql:%s", c->dir);
+	ctx = NSS_InitContext(spec.data, "", PUBLIC_PREFIX, "", NULL, NSS_INIT_NOROOTINIT |
+			      NSS_INIT_NOMODDB | NSS_INIT_OPTIMIZESPACE);
+	if (ctx == NULL || NSS_ShutdownContext(ctx) != SECSuccess)
+		rc = SG_EIO;
+	sg_buf_free(&spec);
+	return (rc);
+}
+
 static int open_context(struct certs *c)
 {
 	struct sg_buf spec = SG_BUF_INIT;
 	PRUint32 flags = NSS_INIT_NOROOTINIT | NSS_INIT_OPTIMIZESPACE;
-	struct stat st;
+	const char *keys = c->public_only ? PUBLIC_PREFIX : "";
+	int	rc;
 
 	if (c->rdonly) {
-		flags |= NSS_INIT_READONLY;
-		sg_buf_printf(&spec, "%s/cert9.db", c->dir);
-		if (stat(spec.data, &st) < 0) {
-			sg_buf_free(&spec);
+		flags |= NSS_INIT_READONLY | (c->public_only ? NSS_INIT_NOMODDB : 0);
+		if (!db_has(c, "cert9.db") || (c->public_only && !db_has(c, PUBLIC_PREFIX "key4.db")))
 			return (SG_ENOTFOUND);
-		}
-		sg_buf_reset(&spec);
-	} else if (make_dir(c->dir) < 0)
+	} else if (make_dir(c->dir) < 0) {
 		return (SG_EIO);
+	} else if ((rc = make_public_store(c)) < 0) {
+		return (rc);
+	}
 	sg_buf_printf(&spec, "sql:%s", c->dir);
-	c->ctx = NSS_InitContext(spec.data, "", "", "", NULL, flags);
+	c->ctx = NSS_InitContext(spec.data, "", keys, "", NULL, flags);
 	sg_buf_free(&spec);
-	return (c->ctx ? 0 : SG_EIO);
+	return (c->ctx ? give_db(c) : SG_EIO);
 }
 
 static int open_rest(struct certs *c, const struct certs_conf *conf, unsigned flags)
@@ -348,18 +540,22 @@ int	certs_open(const struct sg_conf_main *m, const struct certs_conf *conf,
 		   unsigned flags, struct certs **out)
 {
 	struct certs *c;
+	bool	tls_own;
 	int	rc = 0;
 
 	*out = NULL;
 	if (certs_current)
 		return (SG_EBUSY);
+	if ((flags & CERTS_PUBLIC) && (flags & (CERTS_KEYS | CERTS_INIT)))
+		return (SG_EINVAL);
 	c = sg_xcalloc(1, sizeof(*c));
 	pthread_mutex_init(&c->lock, NULL);
-	c->dir = db_path(m, conf, flags);
-	c->rdonly = (flags & CERTS_RDONLY) != 0;
+	c->dir = db_path(m, conf, flags, &tls_own);
+	c->public_only = (flags & CERTS_PUBLIC) != 0;
+	c->rdonly = (flags & (CERTS_RDONLY | CERTS_PUBLIC)) != 0;
 	copy_tls_conf(c, conf);
-	if (*conf->password_file &&
-	    (c->password = certs_read_secret(conf->password_file, &rc)) == NULL) {
+	if ((rc = owner_setup(c, m, tls_own)) < 0 || (*conf->password_file && !c->public_only &&
+	    (c->password = certs_read_secret(conf->password_file, &rc)) == NULL)) {
 		free_certs(c);
 		return (rc);
 	}
@@ -398,10 +594,14 @@ int	certs_close(struct certs *c)
 			}
 		if (NSS_ShutdownContext(c->ctx) != SECSuccess)
 			rc = SG_EBUSY;
+		/* whatever NSS made while open is the worker's too */
+		if (give_db(c) < 0 && rc == 0)
+			rc = SG_EDENIED;
 	}
 	if (certs_current == c)
 		certs_current = NULL;
 	free_certs(c);
+	forget_secrets();
 	return (rc);
 }
 

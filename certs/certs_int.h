@@ -40,6 +40,10 @@ struct certs {
 	char   *password;		/* NULL: no password */
 	bool	rdonly;
 	bool	pw_set;			/* CERTS_INIT added the password */
+	bool	public_only;		/* CERTS_PUBLIC: the key store stays shut */
+	bool	give;			/* hand the directory to give_uid (root, main db) */
+	uid_t	give_uid;		/* the worker's ids (sg_conf_worker_ids) */
+	gid_t	give_gid;
 	int	revocation;		/* enum certs_revocation_policy */
 	bool	ocsp;
 	bool	ocsp_default;		/* default responder enabled */
