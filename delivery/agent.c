@@ -982,7 +982,7 @@ int	delivery_agent_start(uv_loop_t *loop, const struct delivery_agent_params *p,
 		delivery_agent_free(a);
 		return (rc);
 	}
-	if ((rc = certs_open(p->main, p->certs, CERTS_RDONLY, &a->certs)) < 0) {
+	if ((rc = certs_open(p->main, p->certs, CERTS_RDONLY | CERTS_PUBLIC, &a->certs)) < 0) {
 		a->certs = NULL;
 		sg_warn("event=tls_unavailable error=\"%s\" detail=\"no certificate database: "
 			"STARTTLS is never tried, required and verify destinations defer\"",
