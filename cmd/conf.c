@@ -52,6 +52,13 @@
  *	sealgate_state_dir() creates the state directory when it is missing
  *	and, run as root with a user configured, hands it to that user,
  *	unless that user can write it already (owner, or group with rwx).
+ *	When the worker runs as a user of its own (worker_user), the group
+ *	gets rwx too: the worker makes its wake-up socket there.
+ *
+ *	Beyond the tables, sealgate_conf_load() checks what spans sections:
+ *	with the worker apart (sg_conf_worker_apart()), smtpd must take its
+ *	TLS server key from a database of its own (certs.tls_db_dir), since
+ *	the S/MIME key database is the worker's alone.
  */
 
 #include <errno.h>
@@ -76,6 +83,50 @@ static const struct sg_conf_section sections[] = {
 	SECTION("metrics", metrics_conf_rows, metrics),
 };
 
+/* same_dir - do two configured directories name the same one? */
+
+static bool same_dir(const char *a, const char *b)
+{
+	char	ra[PATH_MAX], rb[PATH_MAX];
+	size_t	la = strlen(a), lb = strlen(b);
+
+	if (realpath(a, ra) && realpath(b, rb))
+		return (strcmp(ra, rb) == 0);
+	while (la > 1 && a[la - 1] == '/')
+		la--;
+	while (lb > 1 && b[lb - 1] == '/')
+		lb--;
+	return (la == lb && memcmp(a, b, la) == 0);
+}
+
+/*
+ * check_tls_db_apart - with the worker apart, a TLS listener needs smtpd's
+ * own database: the S/MIME key database is not smtpd's to open
+ */
+static int check_tls_db_apart(const struct sealgate_conf *c, struct sg_buf *errors)
+{
+	const struct smtpd_listener_conf *l = c->smtpd.listeners.v;
+	struct sg_buf main_db = SG_BUF_INIT;
+	bool	tls = false, bad;
+
+	for (size_t i = 0; i < c->smtpd.listeners.n; i++)
+		tls |= l[i].security != SMTPD_SEC_NONE;
+	if (!tls || !sg_conf_worker_apart(&c->main))
+		return (0);
+	if (*c->certs.db_dir)
+		sg_buf_puts(&main_db, c->certs.db_dir);
+	else
+		sg_buf_printf(&main_db, "%s/nssdb", c->main.state_dir);
+	bad = *c->certs.tls_db_dir == 0 || same_dir(c->certs.tls_db_dir, main_db.data);
+	if (bad)
+		sg_buf_printf(errors, "%s: certs.tls_db_dir: a TLS listener needs smtpd's own "
+			      "database when worker_user is set (the S/MIME key database %s is the "
+			      "worker's alone); import the server certificate there with "
+			      "\"sealctl cert --tls import\"\n", c->file, main_db.data);
+	sg_buf_free(&main_db);
+	return (bad ? SG_EINVAL : 0);
+}
+
 struct sealgate_conf *sealgate_conf_load(const char *file, struct sg_buf *errors)
 {
 	struct sg_arena *arena = sg_arena_new();
@@ -84,7 +135,8 @@ struct sealgate_conf *sealgate_conf_load(const char *file, struct sg_buf *errors
 
 	c->arena = arena;
 	c->file = sg_arena_strdup(arena, realpath(file, abs) ? abs : file);
-	if (sg_conf_load(c->file, sections, SG_NELEM(sections), c, arena, errors) < 0) {
+	if (sg_conf_load(c->file, sections, SG_NELEM(sections), c, arena, errors) < 0
+	    || check_tls_db_apart(c, errors) < 0) {
 		sg_arena_free(arena);
 		return (NULL);
 	}
@@ -109,11 +161,13 @@ void	sealgate_conf_free(struct sealgate_conf *c)
  * A directory the run user can already write, as owner or through its
  * group (systemd's StateDirectory= with Group=: root:sealgate 0770), keeps
  * its owner: systemd would otherwise take the whole tree back at the next
- * start, file by file.
+ * start, file by file. With the worker apart, the group must be able to
+ * write it too (the worker runs with the same group).
  */
 void	sealgate_state_dir(const struct sg_conf_main *c)
 {
 	struct stat st;
+	bool	apart = sg_conf_worker_apart(c);
 	uid_t	uid;
 	gid_t	gid;
 
@@ -122,10 +176,15 @@ void	sealgate_state_dir(const struct sg_conf_main *c)
 			 c->state_dir, strerror(errno));
 	if (geteuid() != 0 || !sg_conf_run_ids(c, &uid, &gid))
 		return;
-	if (stat(c->state_dir, &st) == 0 && (st.st_uid == uid
-					     || (st.st_gid == gid && (st.st_mode & 0070) == 0070)))
+	if (stat(c->state_dir, &st) < 0)
+		sg_fatal("event=state_dir_failed path=\"%s\" error=\"%s\"",
+			 c->state_dir, strerror(errno));
+	if (st.st_gid == gid && (st.st_mode & 0070) == 0070)
 		return;
-	if (chown(c->state_dir, uid, gid) < 0)
+	if (st.st_uid == uid && !apart)
+		return;
+	if (chown(c->state_dir, uid, gid) < 0
+	    || (apart && chmod(c->state_dir, (st.st_mode & 07777) | 0070) < 0))
 		sg_fatal("event=state_dir_failed path=\"%s\" error=\"%s\"",
 			 c->state_dir, strerror(errno));
 }

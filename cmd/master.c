@@ -742,6 +742,7 @@ int	master_run(const char *conf_file, bool foreground, unsigned flags)
 	master_refuse_second(m.conf->main.pidfile);
 	role_prepare_state(m.conf);
 	m.nroles = master_wanted_roles(m.conf, all, SG_NELEM(all), ops);
+	role_log_users(m.conf);
 	master_check_roles(m.conf, ops, m.nroles);
 	if (!foreground) {
 		master_detach();

@@ -30,13 +30,35 @@
  *	and be restarted with backoff as if it had crashed).
  *
  *	Every role dumps no core and cannot be traced by its own uid (keys
- *	and credentials are in its memory). Once started (ports bound,
- *	queue and certificate database open), the roles that face the
- *	network, smtpd and delivery, run as the configured user and group.
- *	The worker (keeps_user) stays the user that started it: it reads
- *	private keys from the database and writes harvested certificates
- *	and CRLs to it while it runs, and a database the run user could
- *	open would hand those keys to a compromised smtpd.
+ *	and credentials are in its memory); the kernel would make a process
+ *	that changed its uid dumpable again per fs.suid_dumpable, so this
+ *	is said again after the change. Started as root with a user
+ *	configured, no role runs as root once started:
+ *
+ *	smtpd and delivery open what needs root (ports below 1024, smtpd's
+ *	TLS database, the public part of the certificate database, a
+ *	smarthost password file) and then become user and group, with no
+ *	other groups (drop_privileges()).
+ *
+ *	The worker (runs_as_worker) becomes worker_user (user when that is
+ *	empty) with the same group and worker_user's own supplementary
+ *	groups (a token's device group) first, before it takes its lock
+ *	or opens anything, so that it never parses the queue or the key
+ *	database as root and everything it makes is its own. It reads the
+ *	key database password and PIN files as root just before
+ *	(certs_secrets_preload()), so they may stay readable by root alone.
+ *	It owns the key database (certs_open() hands it over when root
+ *	opens it for writing), which smtpd and delivery cannot open.
+ *
+ *	role_prepare_state() makes the queue shareable by the group when
+ *	the worker is apart (queue directory 0770, LMDB files 0660: the
+ *	worker reaches them through the group) and gives the worker its
+ *	lock file.
+ *
+ *	role_log_users() warns, at the master's start, of a configuration
+ *	that keeps those promises only in part: no user (every role runs as
+ *	root: event=roles_as_root) or no worker_user (the worker runs as
+ *	user, whose smtpd could then read the keys: event=worker_user_shared).
  *
  *	When parent is not 0 the role was started by the master: it asks
  *	the kernel for SIGTERM should the master die, so no role outlives it.
@@ -69,11 +91,16 @@
  *	is fatal: the master logs the exit and restarts with backoff.
  */
 
+#include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "sealgate.h"
@@ -102,6 +129,52 @@ struct role_rt {
  * A role run alone (no parent master) does it for itself.
  */
 
+/* share_mode - path (under dfd) to mode, never through a symbolic link */
+
+static void share_mode(int dfd, const char *dir, const char *name, mode_t mode, uid_t uid,
+		       gid_t gid)
+{
+	int	fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+
+	if (fd < 0 && errno == ENOENT)
+		return;
+	if (fd < 0 || fchown(fd, uid, gid) < 0 || fchmod(fd, mode) < 0)
+		sg_fatal("event=state_dir_failed path=\"%s/%s\" error=\"%s\"", dir, name,
+			 strerror(errno));
+	close(fd);
+}
+
+/*
+ * role_share_state - as root: the worker's lock file is the worker's; with
+ * the worker apart, the queue is the group's too (it opens it as itself)
+ */
+static void role_share_state(const struct sg_conf_main *m)
+{
+	char	queue[4096];
+	uid_t	uid, wuid;
+	gid_t	gid, wgid;
+	int	dfd;
+
+	if (geteuid() != 0 || !sg_conf_run_ids(m, &uid, &gid)
+	    || !sg_conf_worker_ids(m, &wuid, &wgid))
+		return;
+	if ((dfd = open(m->state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		sg_fatal("event=state_dir_failed path=\"%s\" error=\"%s\"", m->state_dir,
+			 strerror(errno));
+	share_mode(dfd, m->state_dir, "lock.worker", 0600, wuid, wgid);
+	close(dfd);
+	if (!sg_conf_worker_apart(m))
+		return;
+	snprintf(queue, sizeof(queue), "%s/queue", m->state_dir);
+	if ((dfd = open(queue, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0
+	    || fchmod(dfd, 0770) < 0)
+		sg_fatal("event=state_dir_failed path=\"%s\" error=\"%s\"", queue,
+			 strerror(errno));
+	share_mode(dfd, queue, "data.mdb", 0660, uid, gid);
+	share_mode(dfd, queue, "lock.mdb", 0660, uid, gid);
+	close(dfd);
+}
+
 void	role_prepare_state(const struct sealgate_conf *c)
 {
 	struct queue *q;
@@ -113,9 +186,28 @@ void	role_prepare_state(const struct sealgate_conf *c)
 		sg_fatal("event=queue_open_failed state_dir=\"%s\" error=\"%s\"",
 			 c->main.state_dir, sg_strerror(err));
 	queue_close(q);
+	role_share_state(&c->main);
 	if ((err = certs_open(&c->main, &c->certs, 0, &certs)) < 0)
-		sg_fatal("event=certs_open_failed error=\"%s\"", sg_strerror(err));
+		sg_fatal("event=certs_open_failed error=\"%s\"%s", sg_strerror(err),
+			 err == SG_EDENIED ? " detail=\"the certificate database must be a "
+			 "directory owned by root or by worker_user (user when that is empty), "
+			 "not a link, and writable by its owner alone\"" : "");
 	certs_close(certs);
+}
+
+void	role_log_users(const struct sealgate_conf *c)
+{
+	const struct sg_conf_main *m = &c->main;
+
+	if (geteuid() != 0)
+		return;
+	if (*m->user == 0)
+		sg_warn("event=roles_as_root detail=\"no user is configured: every role runs as "
+			"root; set user, and worker_user for the worker\"");
+	else if (!sg_conf_worker_apart(m))
+		sg_warn("event=worker_user_shared user=%s detail=\"the worker runs as %s, as smtpd "
+			"and delivery do: they could read the private keys; set worker_user to a "
+			"user of its own\"", m->user, m->user);
 }
 
 #define ROLE_LOCK_WAIT_MS 10000
@@ -182,7 +274,27 @@ static void no_core(void)
 	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 }
 
-/* drop_privileges - become user:group, for good */
+/*
+ * drop_to - become uid:gid for good; with name, that user's supplementary
+ * groups too, else none but gid
+ */
+static int drop_to(const char *name, uid_t uid, gid_t gid, bool user_groups)
+{
+	if (user_groups ? initgroups(name, gid) < 0 : setgroups(1, &gid) < 0)
+		return (SG_EDENIED);
+	if (setgid(gid) < 0 || setuid(uid) < 0)
+		return (SG_EDENIED);
+	if (setuid(0) == 0 || setgid(0) == 0)
+		return (SG_EDENIED);
+	no_core();
+	/* a password file only root may read was read at start, and stays unread */
+	sg_conf_started();
+	sg_info("event=privileges_dropped user=%s uid=%ld gid=%ld", name, (long) uid,
+		(long) gid);
+	return (0);
+}
+
+/* drop_privileges - smtpd and delivery: become user:group */
 
 static int drop_privileges(const struct sg_conf_main *m)
 {
@@ -193,13 +305,26 @@ static int drop_privileges(const struct sg_conf_main *m)
 		return (0);
 	if (!sg_conf_run_ids(m, &uid, &gid))
 		return (SG_ENOTFOUND);
-	if (setgroups(1, &gid) < 0 || setgid(gid) < 0 || setuid(uid) < 0)
-		return (SG_EDENIED);
-	if (setuid(0) == 0)
-		return (SG_EDENIED);
-	sg_info("event=privileges_dropped user=%s uid=%ld gid=%ld", m->user, (long) uid,
-		(long) gid);
-	return (0);
+	return (drop_to(m->user, uid, gid, false));
+}
+
+/*
+ * drop_to_worker - the worker: read the secrets root may keep for itself,
+ * then become worker_user (else user), with the roles' group
+ */
+static int drop_to_worker(const struct sealgate_conf *c)
+{
+	const struct sg_conf_main *m = &c->main;
+	uid_t	uid;
+	gid_t	gid;
+
+	if (*m->user == 0 || geteuid() != 0)
+		return (0);
+	if (!sg_conf_worker_ids(m, &uid, &gid))
+		return (SG_ENOTFOUND);
+	/* a secret that cannot be read is reported by certs_open() later */
+	(void) certs_secrets_preload(&c->certs);
+	return (drop_to(*m->worker_user ? m->worker_user : m->user, uid, gid, true));
 }
 
 static void role_on_stop(uv_signal_t *sig, int signum)
@@ -287,6 +412,11 @@ int	role_run(const struct role_ops *ops, const char *conf_file, pid_t parent)
 	sealgate_log_apply(&rt.conf->main);
 	if (parent == 0)
 		role_prepare_state(rt.conf);
+	no_core();
+	if (ops->runs_as_worker && (err = drop_to_worker(rt.conf)) < 0)
+		sg_fatal("event=privilege_drop_failed user=%s error=\"%s\"",
+			 *rt.conf->main.worker_user ? rt.conf->main.worker_user :
+			 rt.conf->main.user, sg_strerror(err));
 	if (ops->leases)
 		role_recover(&rt);
 	if (parent && !ops->queue_rdonly)
@@ -294,10 +424,9 @@ int	role_run(const struct role_ops *ops, const char *conf_file, pid_t parent)
 	signal(SIGPIPE, SIG_IGN);
 	role_watch(&rt, &rt.sigterm, role_on_stop, SIGTERM);
 	role_watch(&rt, &rt.sigint, role_on_stop, SIGINT);
-	no_core();
 	if (ops->start && (rt.state = ops->start(&rt.loop, rt.conf)) == NULL)
 		sg_fatal("event=start_failed");
-	if (!ops->keeps_user && (err = drop_privileges(&rt.conf->main)) < 0)
+	if (!ops->runs_as_worker && (err = drop_privileges(&rt.conf->main)) < 0)
 		sg_fatal("event=privilege_drop_failed user=%s error=\"%s\"", rt.conf->main.user,
 			 sg_strerror(err));
 	sg_info("event=ready pid=%ld", (long) getpid());

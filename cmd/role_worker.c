@@ -9,7 +9,8 @@
  *	extern const struct role_ops role_worker_ops;
  * DESCRIPTION
  *	Binds the crypto worker (worker/agent.c) to the role runtime
- *	(role.c): start() opens NSS with the keys, the queue and the pool
+ *	(role.c), which has made it worker_user before start() opens NSS
+ *	with the keys, the queue and the pool
  *	of crypto threads, and starts the housekeeping and CRL timers;
  *	reload() hands the pool a copy of the new worker section (rules
  *	included); stop() ends the threads after their current batch, waits
@@ -57,7 +58,7 @@ const struct role_ops role_worker_ops = {
 	.name = "worker",
 	.start = worker_start,
 	.reload = worker_reload,
-	.keeps_user = true,
+	.runs_as_worker = true,
 	.stop = worker_stop,
 	.leases = true,
 	.lease_role = QUEUE_ROLE_WORKER,

@@ -74,7 +74,7 @@ struct role_ops {
 	void   *(*start) (uv_loop_t *, const struct sealgate_conf *);
 	enum role_reload (*reload) (void *, const struct sealgate_conf *);
 	void	(*stop) (void *);
-	bool	keeps_user;		/* stays the user that started it (see role.c) */
+	bool	runs_as_worker;		/* worker_user, from before it opens anything (role.c) */
 	bool	leases;			/* takes leases of lease_role: holds its lock */
 	enum queue_role lease_role;
 	/* NULL, or: does the configuration ask for this role at all? */
@@ -92,6 +92,7 @@ void	role_stats_epoch(const struct sealgate_conf *, pid_t parent);
 
 /* role.c */
 void	role_prepare_state(const struct sealgate_conf *);
+void	role_log_users(const struct sealgate_conf *);
 int	role_run(const struct role_ops *, const char *conf_file, pid_t parent);
 
 /*
