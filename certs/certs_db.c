@@ -291,31 +291,49 @@ static int check_owner(const struct certs *c, uid_t owner, mode_t others)
 	return (0);
 }
 
-/* give_file - one of NSS's files in the directory dfd to uid:gid, 0600 */
+/*
+ * owner_mode - fd to uid:gid and mode. Changing the mode of a file root
+ * does not own takes CAP_FOWNER, which the unit does not grant: root takes
+ * the file first (CAP_CHOWN), and only when the mode is wrong.
+ */
+static int owner_mode(int fd, const struct stat *st, uid_t uid, gid_t gid, mode_t mode)
+{
+	if ((st->st_mode & 07777) != mode) {
+		if (st->st_uid != 0 && fchown(fd, 0, (gid_t) -1) < 0)
+			return (SG_EDENIED);
+		if (fchmod(fd, mode) < 0)
+			return (SG_EDENIED);
+	} else if (st->st_uid == uid && st->st_gid == gid) {
+		return (0);
+	}
+	return (fchown(fd, uid, gid) < 0 ? SG_EDENIED : 0);
+}
+
+/* give_file - one of the files in the directory dfd to uid:gid, 0600 */
 
 static int give_file(int dfd, const char *name, uid_t uid, gid_t gid)
 {
 	int	fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 	struct stat st;
-	int	rc = 0;
+	int	rc = SG_EDENIED;
 
 	if (fd < 0)
 		return (errno == ENOENT ? 0 : SG_EDENIED);
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1
-	    || fchown(fd, uid, gid) < 0 || fchmod(fd, 0600) < 0)
-		rc = SG_EDENIED;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_nlink == 1)
+		rc = owner_mode(fd, &st, uid, gid, 0600);
 	close(fd);
 	return (rc);
 }
 
 /*
- * give_db - the directory (0700) and NSS's files in it (0600) to the
- * worker; never through a symbolic link, only what NSS keeps there
+ * give_db - the directory (0700) and the files NSS and certs_meta.c keep
+ * in it (0600) to the worker; never through a symbolic link
  */
 static int give_db(const struct certs *c)
 {
 	static const char *const files[] = {
 		"cert9.db", "key4.db", "pkcs11.txt", PUBLIC_PREFIX "key4.db",
+		"sealgate-certs.meta", "sealgate-certs.lock",	/* certs_meta.c */
 	};
 	struct stat st;
 	int	dfd, rc = 0;
@@ -324,9 +342,10 @@ static int give_db(const struct certs *c)
 		return (0);
 	if ((dfd = open(c->dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
 		return (SG_EDENIED);
-	if (fstat(dfd, &st) < 0 || (st.st_uid != 0 && st.st_uid != c->give_uid)
-	    || fchown(dfd, c->give_uid, c->give_gid) < 0 || fchmod(dfd, 0700) < 0)
+	if (fstat(dfd, &st) < 0 || (st.st_uid != 0 && st.st_uid != c->give_uid))
 		rc = SG_EDENIED;
+	else
+		rc = owner_mode(dfd, &st, c->give_uid, c->give_gid, 0700);
 	for (size_t i = 0; rc == 0 && i < SG_NELEM(files); i++)
 		rc = give_file(dfd, files[i], c->give_uid, c->give_gid);
 	close(dfd);
