@@ -14,6 +14,7 @@
  *	int	sealgate_conf_reloaded(running, new, log, changed)
  *	void	sealgate_conf_keep_running(new, running)
  *	void	sealgate_state_dir(main)
+ *	int	sealgate_owner_mode(fd, uid, gid, mode)
  *	void	sealgate_log_apply(main)
  * DESCRIPTION
  *	sealgate_conf_load() reads and checks file against the top-level
@@ -55,6 +56,12 @@
  *	When the worker runs as a user of its own (worker_user), the group
  *	gets rwx too: the worker makes its wake-up socket there.
  *
+ *	sealgate_owner_mode() gives the file open as fd to uid:gid with mode;
+ *	0, or -1 with errno. Run as root under the unit, which grants
+ *	CAP_CHOWN but not CAP_FOWNER, root cannot change the mode of a file
+ *	it does not own: it takes the file first, and only when the mode is
+ *	wrong.
+ *
  *	Beyond the tables, sealgate_conf_load() checks what spans sections:
  *	with the worker apart (sg_conf_worker_apart()), smtpd must take its
  *	TLS server key from a database of its own (certs.tls_db_dir), since
@@ -62,6 +69,7 @@
  */
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -164,29 +172,45 @@ void	sealgate_conf_free(struct sealgate_conf *c)
  * start, file by file. With the worker apart, the group must be able to
  * write it too (the worker runs with the same group).
  */
+int	sealgate_owner_mode(int fd, uid_t uid, gid_t gid, mode_t mode)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) < 0)
+		return (-1);
+	if ((st.st_mode & 07777) != mode) {
+		if (st.st_uid != 0 && fchown(fd, 0, (gid_t) -1) < 0)
+			return (-1);
+		if (fchmod(fd, mode) < 0)
+			return (-1);
+	} else if (st.st_uid == uid && st.st_gid == gid) {
+		return (0);
+	}
+	return (fchown(fd, uid, gid));
+}
+
 void	sealgate_state_dir(const struct sg_conf_main *c)
 {
 	struct stat st;
 	bool	apart = sg_conf_worker_apart(c);
 	uid_t	uid;
 	gid_t	gid;
+	int	fd;
 
 	if (mkdir(c->state_dir, 0750) < 0 && errno != EEXIST)
 		sg_fatal("event=state_dir_failed path=\"%s\" error=\"%s\"",
 			 c->state_dir, strerror(errno));
 	if (geteuid() != 0 || !sg_conf_run_ids(c, &uid, &gid))
 		return;
-	if (stat(c->state_dir, &st) < 0)
+	if ((fd = open(c->state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0
+	    || fstat(fd, &st) < 0)
 		sg_fatal("event=state_dir_failed path=\"%s\" error=\"%s\"",
 			 c->state_dir, strerror(errno));
-	if (st.st_gid == gid && (st.st_mode & 0070) == 0070)
-		return;
-	if (st.st_uid == uid && !apart)
-		return;
-	if (chown(c->state_dir, uid, gid) < 0
-	    || (apart && chmod(c->state_dir, (st.st_mode & 07777) | 0070) < 0))
+	if (!(st.st_gid == gid && (st.st_mode & 0070) == 0070) && !(st.st_uid == uid && !apart)
+	    && sealgate_owner_mode(fd, uid, gid, (st.st_mode & 07777) | (apart ? 0070 : 0)) < 0)
 		sg_fatal("event=state_dir_failed path=\"%s\" error=\"%s\"",
 			 c->state_dir, strerror(errno));
+	close(fd);
 }
 
 void	sealgate_log_apply(const struct sg_conf_main *c)

@@ -129,16 +129,17 @@ struct role_rt {
  * A role run alone (no parent master) does it for itself.
  */
 
-/* share_mode - path (under dfd) to mode, never through a symbolic link */
+/* share_mode - name (under dfd) to uid:gid and mode, never through a link */
 
 static void share_mode(int dfd, const char *dir, const char *name, mode_t mode, uid_t uid,
 		       gid_t gid)
 {
-	int	fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	int	fd = *name ? openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)
+		: dup(dfd);
 
 	if (fd < 0 && errno == ENOENT)
 		return;
-	if (fd < 0 || fchown(fd, uid, gid) < 0 || fchmod(fd, mode) < 0)
+	if (fd < 0 || sealgate_owner_mode(fd, uid, gid, mode) < 0)
 		sg_fatal("event=state_dir_failed path=\"%s/%s\" error=\"%s\"", dir, name,
 			 strerror(errno));
 	close(fd);
@@ -166,10 +167,10 @@ static void role_share_state(const struct sg_conf_main *m)
 	if (!sg_conf_worker_apart(m))
 		return;
 	snprintf(queue, sizeof(queue), "%s/queue", m->state_dir);
-	if ((dfd = open(queue, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0
-	    || fchmod(dfd, 0770) < 0)
+	if ((dfd = open(queue, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
 		sg_fatal("event=state_dir_failed path=\"%s\" error=\"%s\"", queue,
 			 strerror(errno));
+	share_mode(dfd, queue, "", 0770, uid, gid);
 	share_mode(dfd, queue, "data.mdb", 0660, uid, gid);
 	share_mode(dfd, queue, "lock.mdb", 0660, uid, gid);
 	close(dfd);

@@ -50,6 +50,7 @@ void	sealgate_conf_keep_running(struct sealgate_conf *new, const struct sealgate
 void	sealgate_log_errors(const struct sg_buf *errors);
 void	sealgate_log_apply(const struct sg_conf_main *);
 void	sealgate_state_dir(const struct sg_conf_main *);
+int	sealgate_owner_mode(int fd, uid_t uid, gid_t gid, mode_t mode);
 
 /*
  * A role is a process with one libuv loop on its main thread. start()
