@@ -205,7 +205,8 @@ $(BUILD)/man/sealgate.conf.5: $(BINDIR)/sealgated sealgate.conf.example dist/man
 	mv $@.tmp $@
 
 # The configuration is installed once and never overwritten: it is the
-# example with the roles' user and group set (the package creates them).
+# example with the roles' users and group set (the package creates them)
+# and smtpd's own TLS database.
 install: all $(MANPAGES)
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5 \
 		$(DESTDIR)$(DOCDIR) $(DESTDIR)$(SYSCONFDIR)/sealgate $(DESTDIR)$(UNITDIR)
@@ -221,7 +222,10 @@ install: all $(MANPAGES)
 		echo "install: keeping $(DESTDIR)$(SYSCONFDIR)/sealgate/sealgate.conf"; \
 	else \
 		sed -e 's/^# user = "sealgate";/user = "sealgate";/' \
-		    -e 's/^# group = "sealgate";/group = "sealgate";/' sealgate.conf.example \
+		    -e 's/^# group = "sealgate";/group = "sealgate";/' \
+		    -e 's/^# worker_user = "sealgate-crypto";/worker_user = "sealgate-crypto";/' \
+		    -e 's|^\ttls_db_dir = "";|\ttls_db_dir = "/var/lib/sealgate/tlsdb";|' \
+		    sealgate.conf.example \
 			> $(DESTDIR)$(SYSCONFDIR)/sealgate/sealgate.conf; \
 		chmod 0644 $(DESTDIR)$(SYSCONFDIR)/sealgate/sealgate.conf; \
 	fi
