@@ -742,7 +742,6 @@ int	master_run(const char *conf_file, bool foreground, unsigned flags)
 	master_refuse_second(m.conf->main.pidfile);
 	role_prepare_state(m.conf);
 	m.nroles = master_wanted_roles(m.conf, all, SG_NELEM(all), ops);
-	role_log_users(m.conf);
 	master_check_roles(m.conf, ops, m.nroles);
 	if (!foreground) {
 		master_detach();
@@ -762,6 +761,7 @@ int	master_run(const char *conf_file, bool foreground, unsigned flags)
 		uv_signal_start(&m.signals[i], master_on_signal, signums[i]);
 	}
 	sg_info("event=starting version=%s config=\"%s\"", SG_VERSION, m.file);
+	role_log_users(m.conf);
 	master_status_init(&m, ops);
 	for (size_t i = 0; i < m.nroles; i++) {
 		struct master_role *r = &m.roles[i];

@@ -192,7 +192,8 @@ void	role_prepare_state(const struct sealgate_conf *c)
 		sg_fatal("event=certs_open_failed error=\"%s\"%s", sg_strerror(err),
 			 err == SG_EDENIED ? " detail=\"the certificate database must be a "
 			 "directory owned by root or by worker_user (user when that is empty), "
-			 "not a link, and writable by its owner alone\"" : "");
+			 "not a link, and writable by its owner alone; one another user owned "
+			 "before: chown -R WORKER_USER: DIR\"" : "");
 	certs_close(certs);
 }
 
