@@ -20,6 +20,7 @@ import pytest
 
 from conftest import BIN, REPO, SEALCTL, SEALGATED, children_of, wait_until
 from peers import SmtpPeer
+from privsep import outside, spare_user  # noqa: F401 (outside is a fixture)
 from test_smtpd_util import send_message
 
 # The binaries the suite runs are the ones installed and packaged (the ASan
@@ -226,6 +227,8 @@ def test_make_install_with_destdir(tmp_path):
     conf = (dest / "etc/sealgate/sealgate.conf").read_text()
     assert re.search(r'^user = "sealgate";  # needs restart$', conf, re.M)
     assert re.search(r'^group = "sealgate";  # needs restart$', conf, re.M)
+    assert re.search(r'^worker_user = "sealgate-crypto";  # needs restart$', conf, re.M)
+    assert re.search(r'^\ttls_db_dir = "/var/lib/sealgate/tlsdb";  # needs restart$', conf, re.M)
     assert re.search(r'^state_dir = "/var/lib/sealgate";', conf, re.M)
     assert gzip.decompress((dest / "usr/share/man/man5/sealgate.conf.5.gz").read_bytes()) \
         .startswith(b".\\\" sealgate.conf.5 - generated")
@@ -293,20 +296,23 @@ def under_unit_limits(caps, gid, conf, log):
 
 @pytest.mark.skipif(not ROOT or shutil.which("setpriv") is None,
                     reason="needs root and setpriv to apply the unit's limits")
-def test_the_units_capabilities_and_group_are_enough_to_move_mail(sealgate, tmp_path):
+def test_the_units_capabilities_and_group_are_enough_to_move_mail(sealgate, outside, tmp_path):
     """The unit's CapabilityBoundingSet, its Group= and a state directory as
     StateDirectory= makes it (root:GROUP 0770), applied with setpriv: the
-    gateway binds a port below 1024, drops to its user, moves mail, reloads,
-    reports healthy and stops cleanly; and leaves the state directory's owner
-    alone (systemd would otherwise chown it back on every start). Without
-    CAP_NET_BIND_SERVICE it refuses to start: the limits are real."""
+    gateway binds a port below 1024, drops to its users (smtpd and delivery
+    to user, the worker to worker_user), moves mail, reloads, reports
+    healthy and stops cleanly; and leaves the state directory's owner alone
+    (systemd would otherwise chown it back on every start). Without
+    CAP_NET_BIND_SERVICE it refuses to start, and without CAP_DAC_OVERRIDE
+    the root master cannot reach the worker's files: the limits are real,
+    and that one is still needed."""
     unit = unit_settings()
     caps = unit["CapabilityBoundingSet"].split()
     assert unit["NoNewPrivileges"] == "yes" and unit["Group"] == "sealgate"
     import grp
     import pwd
     group = grp.getgrgid(pwd.getpwnam("nobody").pw_gid).gr_name
-    os.chmod(tmp_path, 0o755)
+    worker = spare_user()
     port = low_port()
     state = sealgate.state_dir
     state.mkdir(mode=0o770)
@@ -314,7 +320,8 @@ def test_the_units_capabilities_and_group_are_enough_to_move_mail(sealgate, tmp_
     os.chmod(state, 0o770)
     with SmtpPeer() as sink:
         conf = sealgate.write_config(
-            f'user = "nobody";\ngroup = "{group}";\nown_domains = [ "own.test" ];\n'
+            f'user = "nobody";\ngroup = "{group}";\nworker_user = "{worker}";\n'
+            'own_domains = [ "own.test" ];\n'
             f'delivery = {{ routes = ( {{ domains = [ "own.test" ]; '
             f'hosts = [ "127.0.0.1:{sink.port}" ]; tls = "none"; }} ); }};\n',
             listeners=f'( {{ address = "127.0.0.1:{port}"; }} )')
@@ -324,11 +331,12 @@ def test_the_units_capabilities_and_group_are_enough_to_move_mail(sealgate, tmp_
             wait_until(lambda: sealgate.sealctl("status", check=False).returncode == 0,
                        timeout=20, what="the gateway up under the unit's limits")
             kids = children_of(p.pid)
-            uids = {k: os.stat(f"/proc/{k}").st_uid for k in kids}
-            assert sorted(uids.values()).count(pwd.getpwnam("nobody").pw_uid) == 2, uids
+            uids = sorted(os.stat(f"/proc/{k}").st_uid for k in kids)
+            assert uids == sorted([pwd.getpwnam("nobody").pw_uid] * 2
+                                  + [pwd.getpwnam(worker).pw_uid]), uids
             assert send_message(port, rcpts=["u@own.test"])[0] == 250
             wait_until(lambda: len(sink.messages) == 1, what="the message at the sink")
-            p.send_signal(signal.SIGHUP)      # roles run as nobody: CAP_KILL reaches them
+            p.send_signal(signal.SIGHUP)      # no role is root: CAP_KILL reaches them
             time.sleep(0.5)
             assert sealgate.sealctl("status", check=False).returncode == 0
             st = os.stat(state)
@@ -341,11 +349,17 @@ def test_the_units_capabilities_and_group_are_enough_to_move_mail(sealgate, tmp_
             log.close()
         assert rc == 0 and time.monotonic() - t0 < 5, (tmp_path / "unit.log").read_text()
         assert "role_kill" not in (tmp_path / "unit.log").read_text()
-    # negative control: one capability fewer, and it cannot bind port 25's kind
+    # negative controls: one capability fewer, and it cannot bind port 25's kind ...
     with open(tmp_path / "nobind.log", "wb") as log:
         p = under_unit_limits([c for c in caps if c != "CAP_NET_BIND_SERVICE"], group, conf, log)
         assert p.wait(20) == 1
     assert "ports below 1024 need root" in (tmp_path / "nobind.log").read_text()
+    # ... nor, as root, reach what is the worker's alone (its lock, its key database)
+    with open(tmp_path / "nodac.log", "wb") as log:
+        p = under_unit_limits([c for c in caps if c != "CAP_DAC_OVERRIDE"], group, conf, log)
+        assert p.wait(20) == 1
+    assert re.search(r"event=(state_dir_failed|certs_open_failed) .*denied",
+                     (tmp_path / "nodac.log").read_text(), re.I)
 
 
 # ------------------------------------------------------------ the package
@@ -406,12 +420,14 @@ def user_exists(name):
 def test_package_installs_and_is_removed_cleanly(deb):
     status = subprocess.run(["dpkg-query", "-W", "-f=${Status}", "sealgate"],
                             capture_output=True, text=True).stdout
-    if "installed" in status or user_exists("sealgate"):
+    if "installed" in status or user_exists("sealgate") or user_exists("sealgate-crypto"):
         pytest.skip("a sealgate package or user is already on this machine; not touching it")
     try:
         r = dpkg("-i", str(deb))
         assert r.returncode == 0, r.stdout + r.stderr
-        assert user_exists("sealgate")
+        assert user_exists("sealgate") and user_exists("sealgate-crypto")
+        import pwd
+        assert pwd.getpwnam("sealgate-crypto").pw_gid == pwd.getpwnam("sealgate").pw_gid
         for path in ("/usr/sbin/sealgated", "/usr/sbin/sealctl", "/etc/sealgate/sealgate.conf",
                      "/lib/systemd/system/sealgate.service",
                      "/usr/share/man/man8/sealctl.8.gz"):
@@ -444,7 +460,7 @@ def test_package_installs_and_is_removed_cleanly(deb):
         assert r.returncode == 0, r.stdout + r.stderr
         assert not Path("/etc/sealgate").exists()
         assert not Path("/var/lib/sealgate").exists()
-        assert not user_exists("sealgate")
+        assert not user_exists("sealgate") and not user_exists("sealgate-crypto")
         assert "not-installed" in subprocess.run(
             ["dpkg-query", "-W", "-f=${Status}", "sealgate"], capture_output=True,
             text=True).stdout or subprocess.run(
@@ -461,7 +477,7 @@ def test_package_installs_and_is_removed_cleanly(deb):
 def test_service_runs_under_systemd(deb, tmp_path):
     status = subprocess.run(["dpkg-query", "-W", "-f=${Status}", "sealgate"],
                             capture_output=True, text=True).stdout
-    if "installed" in status or user_exists("sealgate"):
+    if "installed" in status or user_exists("sealgate") or user_exists("sealgate-crypto"):
         pytest.skip("a sealgate package or user is already on this machine; not touching it")
     port = low_port()
     try:

@@ -73,6 +73,7 @@ CHANGES = {
     "hostname": lambda w: {"hostname": '"gw.reload.test"'},
     "user": lambda w: {"user": '"nobody"'},
     "group": lambda w: {"group": '"nogroup"'},
+    "worker_user": lambda w: {"worker_user": '"nobody"', "user": '"nobody"'},
     "log_level": lambda w: {"log_level": '"debug"'},
     "syslog_facility": lambda w: {"syslog_facility": '"local3"'},
     "pidfile": lambda w: {"pidfile": w.f("other.pid")},

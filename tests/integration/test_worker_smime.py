@@ -17,6 +17,7 @@ from pathlib import Path
 from conftest import free_port, wait_until
 from peers import SmtpPeer
 from pki import get_pki
+from privsep import outside, spare_user  # noqa: F401 (outside is a fixture)
 
 RULES = """
 worker = { threads = 2; notify = "admin@example.com"; rules = (
@@ -195,19 +196,18 @@ def test_harvest_keeps_the_signers_intermediate_then_encrypts(sealgate, tmp_path
         assert r.returncode == 0 and b"invoice attached" in r.stdout, r.stderr
 
 
-def test_network_roles_run_as_the_user_the_worker_keeps_its_own(sealgate):
-    """smtpd and delivery drop to user/group once started; the worker, which
-    reads private keys and writes the database while it runs, does not (a
-    database the run user could open would give smtpd the keys)."""
+def test_network_roles_run_as_the_user_the_worker_keeps_its_own(sealgate, outside):
+    """smtpd and delivery drop to user/group once started; the worker runs as
+    worker_user, the only user that can open the key database (smtpd could
+    use every key in a database its user could open). test_privsep.py
+    checks the rest of that promise."""
     if os.geteuid() != 0:
         import pytest
         pytest.skip("needs root")
-    nobody = pwd.getpwnam("nobody")
-    # pytest's directories are private to root: let nobody pass through
-    for p in (sealgate.dir, sealgate.dir.parent, sealgate.dir.parent.parent):
-        os.chmod(p, os.stat(p).st_mode | 0o011)
+    nobody, worker = pwd.getpwnam("nobody"), pwd.getpwnam(spare_user())
     with SmtpPeer(port=free_port()) as sink:
-        gateway(sealgate, sink, top='user = "nobody"; group = "nogroup";\n')
+        gateway(sealgate, sink, top=f'user = "nobody"; group = "nogroup"; '
+                f'worker_user = "{worker.pw_name}";\n')
         d = sealgate.daemons[-1]
         pids = {m.group(1): int(m.group(2))
                 for m in d.wait_log(r"event=role_started role=(\w+) pid=(\d+)", count=3)}
@@ -217,8 +217,9 @@ def test_network_roles_run_as_the_user_the_worker_keeps_its_own(sealgate):
             with open(f"/proc/{pid}/status") as f:
                 uids[role] = {int(x) for line in f if line.startswith("Uid:")
                               for x in line.split()[1:]}
-        assert uids == {"smtpd": {nobody.pw_uid}, "delivery": {nobody.pw_uid}, "worker": {0}}
-        # mail still flows: received as nobody, signed as root, delivered as nobody
+        assert uids == {"smtpd": {nobody.pw_uid}, "delivery": {nobody.pw_uid},
+                        "worker": {worker.pw_uid}}
+        # mail still flows: received as nobody, signed as worker_user, delivered as nobody
         send(sealgate, "carl@example.com", ["someone@partner.test"])
         assert b"multipart/signed" in arrived(sink, "someone@partner.test")["body"]
         assert "privilege_drop_failed" not in d.log()
