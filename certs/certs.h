@@ -116,14 +116,17 @@ extern const struct sg_conf_row certs_conf_rows[];
  * key (delivery: trust anchors for TLS, nothing to steal). A database no
  * read-write open has prepared yet is SG_ENOTFOUND.
  *
- * Ownership, when run as root with a user configured (sg_conf_worker_ids):
+ * Ownership. Run as root with a user configured (sg_conf_worker_ids()),
  * the database directory must be a directory (not a symbolic link) owned
  * by root or, for the main database, by the worker's user, and writable
  * by its owner alone (else SG_EDENIED: root never opens what another user
  * could have planted). A read-write open of the main database hands the
- * directory (0700) and NSS's files in it (0600) to the worker's user, at
- * open and again at close, so a database sealctl made or changed as root
- * stays the worker's; tls_db_dir stays root's.
+ * directory (0700) and the files in it (NSS's and sealgate-certs.*, 0600)
+ * to the worker's user, at open and again at close, so a database sealctl
+ * made or changed as root stays the worker's; tls_db_dir stays root's.
+ * Run as any other user, a process opens only a directory root or that
+ * user owns, which others may not write (the worker: never a database
+ * smtpd's user put in the state directory). Root without users: no check.
  *
  * certs_close() ends NSS; returns 0, or SG_EBUSY when some reference was
  * not freed (a bug in the caller; NSS then stays initialised).

@@ -70,7 +70,13 @@
  *	the state directory can be made, and every role's check() passes (a
  *	listener that cannot be bound, a TLS certificate that is missing).
  *	Until then its warnings and errors also go to stderr, so that
- *	whoever started it reads why it refused.
+ *	whoever started it reads why it refused. Once it runs it warns of a
+ *	start as root that keeps roles root or lets the worker share smtpd's
+ *	user (role_log_users()).
+ *
+ *	The master itself stays root: a reload that changes the listeners
+ *	needs a new smtpd started as root, and it signals roles that run as
+ *	other users. It takes no input from the network.
  * DIAGNOSTICS
  *	An invalid configuration, an unusable state directory, another
  *	running master (per the pidfile) or a role that cannot start are
