@@ -23,8 +23,14 @@ suite, on deliberately broken configurations: worker_user = user (the key
 file opens for the network-facing user, the worker runs as that user), and
 no user at all (every role runs as root, with every capability); and the
 dumpable check on a process that is dumpable (a plain sleep as nobody).
-Against the code before this change (the worker stayed root), the main
-test fails on the worker's uid and capabilities.
+Broken builds, each run once against the main test: a worker that stays
+root (as before this change) fails on its uid and capabilities; roles
+that set PR_SET_DUMPABLE 1 fail the dumpable check (without the prctl
+they stay non-dumpable anyway: the kernel resets it when the uid
+changes); no RLIMIT_CORE fails on the core limit; delivery without
+CERTS_PUBLIC holds key4.db; no hand-over leaves nssdb root's; no
+certs_secrets_preload() keeps the worker from starting; no
+sg_conf_started() makes the worker's reload fail.
 """
 import grp
 import os
