@@ -120,15 +120,6 @@ struct role_rt {
 	bool	stopping;
 };
 
-/*
- * role_prepare_state - create the state directory, queue and certificate database
- *
- * Roles open what they need as they start, some of them read-only; doing
- * the creating here, once, before any role runs, means no role ever races
- * another for it. Both are closed again before the roles are exec'd.
- * A role run alone (no parent master) does it for itself.
- */
-
 /* share_mode - name (under dfd) to uid:gid and mode, never through a link */
 
 static void share_mode(int dfd, const char *dir, const char *name, mode_t mode, uid_t uid,
@@ -175,6 +166,15 @@ static void role_share_state(const struct sg_conf_main *m)
 	share_mode(dfd, queue, "lock.mdb", 0660, uid, gid);
 	close(dfd);
 }
+
+/*
+ * role_prepare_state - create the state directory, queue and certificate database
+ *
+ * Roles open what they need as they start, some of them read-only; doing
+ * the creating here, once, before any role runs, means no role ever races
+ * another for it. Both are closed again before the roles are exec'd.
+ * A role run alone (no parent master) does it for itself.
+ */
 
 void	role_prepare_state(const struct sealgate_conf *c)
 {
