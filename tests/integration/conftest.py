@@ -168,8 +168,8 @@ class Env:
                    prefix)
         self.daemons.append(d)
         d.start()
-        if ready:
-            d.wait_log(r"event=ready", count=1 if role else 3, timeout=timeout)
+        if ready:  # the master says when every role it wanted is ready
+            d.wait_log(r"event=ready" if role else r"event=all_ready", timeout=timeout)
         return d
 
     def sealctl(self, *args, input=None, check=True, text=True):

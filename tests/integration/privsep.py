@@ -160,7 +160,9 @@ def broken_promises(pids, user, group, worker_user, nssdb):
     out = []
     uid, gid = pwd.getpwnam(user).pw_uid, grp.getgrnam(group).gr_gid
     wuid = pwd.getpwnam(worker_user).pw_uid
-    for role in ("smtpd", "worker", "delivery"):
+    for role in ("smtpd", "worker", "delivery", "metrics"):
+        if role not in pids and role == "metrics":
+            continue
         pid = pids[role]
         out += identity_problems(role, pid, wuid if role == "worker" else uid, gid)
         out += dumpable_problems(pid, worker_user if role == "worker" else user, group)
@@ -168,8 +170,8 @@ def broken_promises(pids, user, group, worker_user, nssdb):
     r = try_open(user, group, key_db)
     if r != "EACCES":
         out.append(f"{user} (smtpd, delivery) opening {key_db}: {r}")
-    for role in ("smtpd", "delivery"):
-        for path in held_open(pids[role]):
-            if path == str(key_db) or (role == "smtpd" and path.startswith(f"{nssdb}/")):
+    for role in ("smtpd", "delivery", "metrics"):
+        for path in held_open(pids.get(role, 0)) if role in pids else ():
+            if path == str(key_db) or (role != "delivery" and path.startswith(f"{nssdb}/")):
                 out.append(f"{role} holds {path} open")
     return out

@@ -142,13 +142,16 @@ def test_no_role_runs_as_root_and_no_private_key_faces_the_network(sealgate, out
             SmtpPeer("127.0.0.13", mx_port, starttls="offer", name="mx2.good.test",
                      cert=cert2, key=key2) as mx2:
         sealgate.state_dir.mkdir()
-        gateway_config(sealgate, dns, mx_port, worker_user)
+        metrics_port = free_port()
+        gateway_config(sealgate, dns, mx_port, worker_user,
+                       extra=f'metrics = {{ listen = "127.0.0.1:{metrics_port}"; }};\n')
         import_certs(sealgate, pki)
         # made and filled by root: the key database is the worker's, the TLS one root's
         assert_the_workers(nssdb, worker_user)
         assert owner(tlsdb) == ("root", 0o700)
         d = sealgate.start()
         pids = roles_of(d)
+        assert "metrics" in pids, "the metrics role (it faces the network too) did not start"
         assert broken_promises(pids, USER, GROUP, worker_user, nssdb) == []
         assert "worker_user_shared" not in d.log() and "roles_as_root" not in d.log()
 
