@@ -49,6 +49,7 @@ struct smtpd_conf {
 	int64_t	tarpit_delay;		/* ms each reply is held past the soft limit */
 	int64_t	greeting_delay;		/* ms of silence asked before the 220 */
 	uint64_t spill_threshold;	/* bodies larger go to a file */
+	uint64_t min_free;		/* free space MAIL FROM needs (452 below) */
 	int64_t	max_hops;		/* Received fields before 554 5.4.0 */
 	uint64_t max_line_length;	/* text line with CRLF, most clients: 550 5.5.2 */
 	uint64_t max_line_length_own_servers;	/* the same for own_servers */

@@ -105,6 +105,8 @@ const struct sg_conf_row smtpd_conf_rows[] = {
 	.def = "0",.min = 0,.max = 30000,.flags = SG_CONF_F_LIVE},
 	{.name = "spill_threshold",.type = SG_CONF_SIZE,.offset = OFF(spill_threshold),
 	.def = Q("256K"),.min = 4096,.max = (int64_t) 1 << 30,.flags = SG_CONF_F_LIVE},
+	{.name = "min_free",.type = SG_CONF_SIZE,.offset = OFF(min_free),
+	.def = Q("100M"),.min = 0,.max = (int64_t) 1 << 50,.flags = SG_CONF_F_LIVE},
 	{.name = "max_hops",.type = SG_CONF_INT,.offset = OFF(max_hops),
 	.def = "50",.min = 10,.max = 1000,.flags = SG_CONF_F_LIVE},
 	{.name = "max_line_length",.type = SG_CONF_SIZE,.offset = OFF(max_line_length),

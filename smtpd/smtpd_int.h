@@ -55,6 +55,7 @@ struct smtpd_policy *smtpd_policy_ref(struct smtpd_policy *);
 void	smtpd_policy_unref(struct smtpd_policy *);
 bool	smtpd_policy_outbound(const struct smtpd_policy *, const struct sockaddr *);
 uint64_t smtpd_policy_line_max(const struct smtpd_policy *, bool outbound);
+bool	smtpd_policy_room(const struct smtpd_policy *, uint64_t declared_size);
 
 /* What a recipient check decided. */
 enum smtpd_rcpt_verdict {

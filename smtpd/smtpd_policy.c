@@ -11,6 +11,7 @@
  *	void	smtpd_policy_unref(pol)
  *	bool	smtpd_policy_outbound(pol, peer)
  *	uint64_t smtpd_policy_line_max(pol, outbound)
+ *	bool	smtpd_policy_room(pol, declared_size)
  *	enum smtpd_rcpt_verdict smtpd_policy_rcpt(pol, outbound, addr)
  * DESCRIPTION
  *	smtpd_policy_new() copies what sessions need out of the configuration
@@ -33,6 +34,14 @@
  *	limit left at 0 by a caller that built the configuration by hand
  *	means that).
  *
+ *	smtpd_policy_room() says whether the state directory's filesystem
+ *	has room for a new transaction: min_free plus one and a half times
+ *	the size the client declared (SIZE, 0 when it declared none), as
+ *	Postfix asks of its queue. Refusing at MAIL FROM (452 4.3.1) costs
+ *	the client nothing; a disk that fills during DATA costs it the
+ *	whole transfer. A filesystem that cannot be asked counts as roomy:
+ *	the commit still refuses what does not fit.
+ *
  *	References are atomic: sessions on several loop threads share one
  *	policy, and the last unref frees it.
  * DIAGNOSTICS
@@ -45,6 +54,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
+#include <sys/statvfs.h>
 
 #include "smtpd_int.h"
 
@@ -200,6 +211,18 @@ uint64_t smtpd_policy_line_max(const struct smtpd_policy *pol, bool outbound)
 		: pol->conf.max_line_length;
 
 	return (max < SMTPD_TEXT_MAX ? SMTPD_TEXT_MAX : max);
+}
+
+bool	smtpd_policy_room(const struct smtpd_policy *pol, uint64_t declared_size)
+{
+	struct statvfs st;
+	uint64_t left, need;
+
+	if (statvfs(pol->state_dir, &st) != 0)
+		return (true);
+	left = (uint64_t) (geteuid() == 0 ? st.f_bfree : st.f_bavail) * st.f_frsize;
+	need = pol->conf.min_free + declared_size + declared_size / 2;
+	return (left >= need);
 }
 
 /* listed - the address or its @domain is on a sorted list */

@@ -312,6 +312,10 @@ static void cmd_mail(struct smtpd_session *s, const char *arg, size_t len)
 		refuse(s, "553 5.6.7 Non-ASCII address needs SMTPUTF8");
 		return;
 	}
+	if (!smtpd_policy_room(s->pol, mp.size)) {
+		refuse(s, "452 4.3.1 Insufficient system storage");
+		return;
+	}
 	s->tx = tx_new(s);
 	sg_addr_format(&a, buf, sizeof(buf));
 	s->tx->sender = sg_arena_strdup(s->tx->arena, buf);

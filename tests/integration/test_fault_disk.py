@@ -6,6 +6,9 @@ full, 451 4.3.0 when a write or an fsync fails --; no role crashes; mail
 accepted before stays intact; and once space or the disk is back, the same
 processes accept and deliver again without a restart.
 """
+import signal
+import smtplib
+
 import pytest
 
 from conftest import wait_until
@@ -19,6 +22,12 @@ def gateway_config(sealgate, sink, extra="", delivery=""):
         f'delivery = {{ routes = ( {{ domains = [ "partner.test" ]; '
         f'hosts = [ "127.0.0.1:{sink.port}" ]; }} ); scan_interval = "100ms"; {delivery} }};\n'
         + extra)
+
+
+def smtpd(sealgate, keys):
+    """An smtpd section with the usual listener and keys."""
+    return (f'smtpd = {{ listeners = ( {{ address = "127.0.0.1:{sealgate.smtp_port}"; }} ); '
+            f'{keys} }};\n')
 
 
 def tagged(tag):
@@ -116,7 +125,8 @@ def test_disk_full_gives_452_and_recovers_without_restart(sealgate, tmp_path, si
     error" (smtpd_session.c)."""
     with Tmpfs(sealgate.state_dir, "24m") as disk, SmtpPeer(port=0) as sink:
         try:
-            gateway_config(sealgate, sink)
+            # min_free 0: no refusal at MAIL FROM, the commit must refuse
+            gateway_config(sealgate, sink, smtpd(sealgate, "min_free = 0;"))
             d = sealgate.start()
             code, text = send(sealgate.smtp_port, ["a@partner.test"], tagged("before-full"))
             assert code == 250, text
@@ -124,6 +134,49 @@ def test_disk_full_gives_452_and_recovers_without_restart(sealgate, tmp_path, si
             disk.fill(leave=size // 2)
             replies = fill_until_refused(sealgate.smtp_port, "full", size)
             check_full_then_back(sealgate, d, sink, replies, disk.free)
+        finally:
+            for daemon in sealgate.daemons:
+                daemon.kill()
+
+
+def mail_from(port, size=None):
+    """The reply to MAIL FROM (with SIZE=size when given)."""
+    with smtplib.SMTP("127.0.0.1", port, timeout=30) as s:
+        s.ehlo("client.test")
+        code, text = s.mail("s@example.com", [f"SIZE={size}"] if size is not None else [])
+        return code, text.decode()
+
+
+def test_too_little_free_space_refuses_at_mail_from(sealgate):
+    """Before a client sends a byte of its message, MAIL FROM is refused
+    with 452 4.3.1 when the state directory's filesystem has less than
+    smtpd.min_free left, plus one and a half times the SIZE it declared (as
+    Postfix does with queue_minfree): the client retries later, having
+    transferred nothing, instead of learning after DATA that the disk is
+    full. The key is live: a reload that lowers it lets mail in at once.
+
+    Shown to fail: before smtpd_policy_room(), the first MAIL FROM (default
+    min_free 100M on a 24 MB tmpfs) got 250 2.1.0."""
+    with Tmpfs(sealgate.state_dir, "24m") as disk, SmtpPeer(port=0) as sink:
+        try:
+            gateway_config(sealgate, sink)
+            d = sealgate.start()
+            assert mail_from(sealgate.smtp_port) == (452, "4.3.1 Insufficient system storage")
+            assert send(sealgate.smtp_port, ["a@partner.test"])[0] == 452
+            d.wait_log(r'event=reject .*command=MAIL .*reply="452 4\.3\.1')
+
+            gateway_config(sealgate, sink, smtpd(sealgate, 'min_free = "1M";'))
+            d.signal(signal.SIGHUP)
+            d.wait_log(r"event=reload_changed key=smtpd\.min_free")
+            wait_until(lambda: mail_from(sealgate.smtp_port)[0] == 250, 10,
+                       what="MAIL FROM taken after the reload")
+            free = disk.avail()
+            assert mail_from(sealgate.smtp_port, free)[0] == 452
+            assert mail_from(sealgate.smtp_port, (free - (1 << 20)) // 2)[0] == 250
+            code, text = send(sealgate.smtp_port, ["a@partner.test"], tagged("room-again"))
+            assert code == 250, text
+            wait_arrived(sink, "room-again")
+            no_role_restarted(d)
         finally:
             for daemon in sealgate.daemons:
                 daemon.kill()
