@@ -16,6 +16,7 @@
  *	bool	sg_domain_match(pattern, d, len)
  *	bool	sg_domain_listed(list, d, len)
  *	size_t	sg_utf8_len(s, len)
+ *	int	sg_base64_value(c)
  * DESCRIPTION
  *	Every parser reads exactly len bytes (no NUL needed), rejects
  *	overflow instead of wrapping, and returns 0 or SG_EINVAL.
@@ -26,6 +27,10 @@
  *	sg_utf8_len() is the length of the well-formed UTF-8 sequence at s
  *	(2 to 4 bytes; no overlong form, surrogate or code point beyond
  *	U+10FFFF), or 0: for parsers and printers of peer text.
+ *
+ *	sg_base64_value() is the 6-bit value of a base64 letter (RFC 4648's
+ *	alphabet; '=' and everything else -1), for the MIME and the RFC 2047
+ *	decoders, which differ only in what they allow around the letters.
  *
  *	A domain pattern is a domain, matched exactly, or "*.parent", which
  *	matches every name below parent but not parent itself (list both
@@ -392,4 +397,15 @@ int64_t	sg_mono_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ((int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+}
+
+int	sg_base64_value(unsigned char c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return (c - 'A');
+	if (c >= 'a' && c <= 'z')
+		return (c - 'a' + 26);
+	if (c >= '0' && c <= '9')
+		return (c - '0' + 52);
+	return (c == '+' ? 62 : c == '/' ? 63 : -1);
 }

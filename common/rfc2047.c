@@ -214,21 +214,6 @@ static size_t q_decode(const unsigned char *s, size_t len, unsigned char *dst)
 	return (n);
 }
 
-static int b64val(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return (c - 'A');
-	if (c >= 'a' && c <= 'z')
-		return (c - 'a' + 26);
-	if (c >= '0' && c <= '9')
-		return (c - '0' + 52);
-	if (c == '+')
-		return (62);
-	if (c == '/')
-		return (63);
-	return (-1);
-}
-
 /* b_decode - base64 text into dst (room for len bytes); -1 when malformed */
 
 static long b_decode(const unsigned char *s, size_t len, unsigned char *dst)
@@ -238,7 +223,7 @@ static long b_decode(const unsigned char *s, size_t len, unsigned char *dst)
 	int	v;
 
 	for (; i < len && s[i] != '='; i++) {
-		if ((v = b64val(s[i])) < 0)
+		if ((v = sg_base64_value(s[i])) < 0)
 			return (-1);
 		acc = (acc << 6) | (uint32_t) v;
 		if ((bits += 6) >= 8) {

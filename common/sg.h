@@ -190,6 +190,7 @@ const char *sg_sockaddr_str(const struct sockaddr *, char *buf, size_t len);
 
 /* UTF-8: length of the well-formed sequence at s (at most len bytes), or 0. */
 size_t	sg_utf8_len(const unsigned char *s, size_t len);
+int	sg_base64_value(unsigned char c);	/* 0..63, or -1 */
 
 /* Domains: a syntactically valid DNS name (labels, lengths), no trailing dot. */
 bool	sg_domain_valid(const char *s, size_t len);

@@ -361,17 +361,6 @@ void	worker_mime_base64_encode(const void *in, size_t len, struct sg_buf *out)
 		sg_buf_append(out, "\r\n", 2);
 }
 
-static int b64_value(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return (c - 'A');
-	if (c >= 'a' && c <= 'z')
-		return (c - 'a' + 26);
-	if (c >= '0' && c <= '9')
-		return (c - '0' + 52);
-	return (c == '+' ? 62 : c == '/' ? 63 : -1);
-}
-
 int	worker_mime_base64_decode(const char *p, size_t len, struct sg_buf *out)
 {
 	int	q[4], n = 0;
@@ -381,7 +370,7 @@ int	worker_mime_base64_decode(const char *p, size_t len, struct sg_buf *out)
 	sg_buf_reserve(out, len / 4 * 3 + 3);
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char) p[i];
-		int	d = c == '=' ? -2 : b64_value(c);
+		int	d = c == '=' ? -2 : sg_base64_value(c);
 
 		if (c == ' ' || c == '\t' || c == '\r' || c == '\n')
 			continue;
