@@ -86,6 +86,8 @@ static const struct sg_conf_section sections[] = {
 	SECTION("queue", queue_conf_rows, queue),
 	SECTION("certs", certs_conf_rows, certs),
 	SECTION("smtpd", smtpd_conf_rows, smtpd),
+	/* before worker: its check needs scan.clamd; the struct is the worker's */
+	SECTION("scan", worker_scan_conf_rows, worker.scan),
 	SECTION("worker", worker_conf_rows, worker),
 	SECTION("delivery", delivery_conf_rows, delivery),
 	SECTION("metrics", metrics_conf_rows, metrics),

@@ -87,6 +87,8 @@ struct part {
 	int	verdict;		/* WORKER_SIG_* when crypto has WORKER_DID_VERIFY */
 	unsigned legal;			/* WORKER_LEGAL_*: long lines made legal */
 	enum queue_state state;
+	int	scanned;		/* enum worker_scanned, -1: not scanned */
+	bool	deferred;		/* the scan failed: try the message again later */
 	char	reason[200];
 	char	note[300];
 	/* if-possible: recipients without a certificate, and their plain copy */
@@ -500,6 +502,65 @@ out:
 	return (stop);
 }
 
+/* scan_words - how the scan result reads in logs and tracking notes */
+
+static const char *scan_word(int scanned)
+{
+	static const char *const words[] = {"clean", "infected", "too-large", "failed"};
+
+	return (scanned >= 0 && (size_t) scanned < SG_NELEM(words) ? words[scanned] : "-");
+}
+
+/*
+ * step_scan - clamd's verdict on the part as it is now (decrypted,
+ * verified), before it is signed or encrypted for the next hop. A
+ * verdict that does not stop the part is stamped into the result header.
+ */
+static bool step_scan(struct worker_thread *t, const struct worker_snap *s,
+		      struct part *p, const struct sg_rule *r)
+{
+	const struct worker_scan_conf *c = &s->conf.scan;
+	struct worker_scan_result sr;
+	struct sg_buf out = SG_BUF_INIT;
+	char	ids[QUEUE_ID_BUFSZ], esc[240];
+	int	act;
+
+	worker__scan(t, c, p->body.data, p->body.len, &sr);
+	p->scanned = sr.outcome;
+	queue_id_format(p->env.id, ids);
+	sg_printable(esc, sizeof(esc), sr.why, strlen(sr.why));
+	note(p, "scan", scan_word(sr.outcome));
+	if (sr.outcome == WORKER_SCANNED_INFECTED) {
+		note(p, "virus", sr.name);
+		sg_warn("id=%s event=scan_found rule=%s name=\"%s\" action=%s", ids, r->name,
+			sr.name, sg_rule_virus_names[r->on_virus]);
+		if (fail(t, s, p, r, r->on_virus, "virus", sr.name))
+			return (true);
+	} else if (sr.outcome == WORKER_SCANNED_TOO_LARGE) {
+		act = c->on_too_large;
+		sg_notice("id=%s event=scan_too_large rule=%s reason=\"%s\" action=%s", ids,
+			  r->name, esc, sg_rule_virus_names[act]);
+		if (act != SG_RULE_FAIL_PASS && fail(t, s, p, r, act, "scan-too-large", sr.why))
+			return (true);
+	} else if (sr.outcome == WORKER_SCANNED_FAILED) {
+		act = r->on_scan_failure;
+		sg_warn("id=%s event=scan_failed rule=%s reason=\"%s\" action=%s", ids, r->name,
+			esc, sg_rule_scan_fail_names[act]);
+		if (act == SG_RULE_SCAN_DEFER) {
+			snprintf(p->reason, sizeof(p->reason), "scan-failed: %s", sr.why);
+			p->deferred = true;
+			return (true);
+		}
+		if (act == SG_RULE_SCAN_HOLD
+		    && fail(t, s, p, r, SG_RULE_FAIL_HOLD, "scan-failed", sr.why))
+			return (true);
+	}
+	worker__scan_stamp(c, &sr, p->body.data, p->body.len, &out);
+	replace(p, &out);
+	sg_buf_free(&out);
+	return (false);
+}
+
 /*
  * apply - the rule's steps in order; each may end the part. A notice to
  * the sender quotes the header of shown: the original, or its legal form.
@@ -528,6 +589,8 @@ static void apply(struct worker_thread *t, const struct worker_snap *s, struct p
 	}
 	sg_buf_free(&out);
 	step_legal(p);
+	if (r->scan && step_scan(t, s, p, r))
+		return;
 	if (r->sign != SG_RULE_SIGN_OFF && step_sign(t, s, p, r))
 		return;
 	if (r->encrypt != SG_RULE_ENC_OFF)
@@ -581,6 +644,7 @@ static size_t make_parts(struct worker_thread *t, const struct worker_snap *s,
 				      || (crypto && !same_algs(&parts[k].algs, &algs))); k++);
 		if (k == n) {
 			parts[n].rule = rule;
+			parts[n].scanned = -1;
 			parts[n].algs = algs;
 			parts[n].env = *env;
 			parts[n].env.nrcpt = 0;
@@ -621,6 +685,7 @@ static void split_rest(struct part *p, struct part *q)
 	q->body = p->rest_body;
 	q->changed = true;
 	q->legal = p->legal;
+	q->scanned = p->scanned;
 	q->state = QUEUE_READY;		/* whatever became of the encrypted part */
 	snprintf(q->note, sizeof(q->note), "%s", p->note);
 	if ((cut = strstr(q->note, "encrypt-certs=")) != NULL)	/* the last note: not this copy's */
@@ -667,10 +732,11 @@ void	worker__done_log(const struct worker_done *d)
 
 		char	how[80];
 
-		sg_info("id=%s event=processed rule=%s rcpts=%zu crypto=%s state=%s%s%s%s%s%s%s",
+		sg_info("id=%s event=processed rule=%s rcpts=%zu crypto=%s state=%s%s%s%s%s%s%s%s%s",
 			queue_id_format(d->c.id, ids), p->rule < 0 ? "-" : p->env.rule,
 			p->env.nrcpt, worker_crypto_words(p->env.crypto, crypto, sizeof(crypto)),
-			queue_state_name(p->state), p->reason[0] ? " reason=" : "",
+			queue_state_name(p->state), p->scanned >= 0 ? " scan=" : "",
+			p->scanned >= 0 ? scan_word(p->scanned) : "", p->reason[0] ? " reason=" : "",
 			p->reason[0] ? "incident" : "", legal_words(p->legal, how, sizeof(how)),
 			(p->env.crypto & (WORKER_DID_SIGN | WORKER_DID_ENCRYPT)) ? " profile=" : "",
 			(p->env.crypto & (WORKER_DID_SIGN | WORKER_DID_ENCRYPT)) ? p->algs.profile : "",
@@ -735,6 +801,10 @@ static void tally(const struct worker_parts *w, int64_t t0_us, struct worker_don
 		if ((p->env.crypto & WORKER_DID_VERIFY) && p->verdict >= 0
 		    && (size_t) p->verdict < SG_NELEM(verdicts))
 			d->tally.count[verdicts[p->verdict]]++;
+		if (p->scanned >= 0)
+			d->tally.count[p->scanned == WORKER_SCANNED_CLEAN ? QUEUE_C_SCAN_CLEAN
+				       : p->scanned == WORKER_SCANNED_INFECTED ? QUEUE_C_SCAN_INFECTED
+				       : QUEUE_C_SCAN_UNSCANNED]++;
 		all |= p->env.crypto;
 	}
 	d->tally.crypto_timed = (all & (WORKER_DID_SIGN | WORKER_DID_ENCRYPT | WORKER_DID_DECRYPT
@@ -762,6 +832,25 @@ static void hand_over(struct worker_parts *w, struct worker_done *d)
 	}
 	d->c.parts = w->qp;
 	d->c.nparts = w->n;
+}
+
+/*
+ * defer - the scan could not be done and the rule says defer: the message
+ * stays claimed, untouched, until scan.retry from now, then any thread
+ * claims it again (queue_lease_renew: no new state, nothing to undo).
+ */
+static int defer(struct worker_thread *t, const struct worker_snap *s, const struct part *p,
+		 struct worker_done *d)
+{
+	char	ids[QUEUE_ID_BUFSZ], esc[240];
+	int	rc = queue_lease_renew(t->q, d->c.id, t->owner, s->conf.scan.retry_ms);
+
+	sg_info("id=%s event=scan_deferred retry_ms=%lld reason=\"%s\"%s%s",
+		queue_id_format(d->c.id, ids), (long long) s->conf.scan.retry_ms,
+		sg_printable(esc, sizeof(esc), p->reason, strlen(p->reason)),
+		rc < 0 ? " lease=" : "", rc < 0 ? sg_strerror(rc) : "");
+	worker__done_free(d);
+	return (SG_EAGAIN);
 }
 
 int	worker__process(struct worker_thread *t, const struct worker_snap *s, uint64_t id,
@@ -794,6 +883,11 @@ int	worker__process(struct worker_thread *t, const struct worker_snap *s, uint64
 		worker_mime_legal(original.data, original.len, &legal, &how);
 	for (size_t i = 0, made = w->n; i < made; i++) {
 		apply(t, s, &w->parts[i], &original, how ? &legal : &original);
+		if (w->parts[i].deferred) {
+			sg_buf_free(&original);
+			sg_buf_free(&legal);
+			return (defer(t, s, &w->parts[i], d));
+		}
 		if (w->parts[i].nrest)
 			split_rest(&w->parts[i], &w->parts[w->n++]);
 	}

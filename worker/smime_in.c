@@ -442,19 +442,6 @@ static void verify_detached(struct certs *c, const struct worker_mime_entity *e,
 	sg_buf_free(&der);
 }
 
-/* named - is the header line at p (to its end e) a field called name? */
-
-static bool named(const char *p, const char *e, const char *name)
-{
-	size_t	n = strlen(name);
-	const char *c;
-
-	if ((size_t) (e - p) <= n || strncasecmp(p, name, n) != 0)
-		return (false);
-	for (c = p + n; c < e && (*c == ' ' || *c == '\t'); c++);
-	return (c < e && *c == ':');
-}
-
 /*
  * stamp_malformed - a message we cannot parse as MIME is "invalid", and
  * even then no copy of the result field may come through: drop every
@@ -464,25 +451,12 @@ static bool named(const char *p, const char *e, const char *name)
 static void stamp_malformed(const struct sg_buf *canon, const char *header, struct sg_buf *out,
 			    struct worker_verdict *v)
 {
-	const char *p = canon->data ? canon->data : "", *end = p + canon->len;
 	struct sg_buf head = SG_BUF_INIT;
-	bool	dropping = false, in_head = true;
 
 	invalid(v, "%s", "message is not valid MIME");
 	put_header(&head, header, v);
 	sg_buf_append(out, head.data, head.len);
-	while (p < end) {
-		const char *nl = memchr(p, '\n', (size_t) (end - p));
-		const char *e = nl ? nl + 1 : end;
-
-		if (in_head && (e - p <= 2 && (*p == '\r' || *p == '\n')))
-			in_head = false;
-		if (in_head && *p != ' ' && *p != '\t')
-			dropping = named(p, e, header);
-		if (!(in_head && dropping))
-			sg_buf_append(out, p, (size_t) (e - p));
-		p = e;
-	}
+	worker__header_drop(canon->data ? canon->data : "", canon->len, header, out);
 	sg_buf_free(&head);
 }
 
