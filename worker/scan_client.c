@@ -136,7 +136,7 @@ static int send_stream(int fd, const char *p, size_t len, int64_t deadline, char
 	if ((rc = send_all(fd, command, sizeof(command), deadline, why, wlen)) < 0)
 		return (rc);
 	for (size_t off = 0;; off += CHUNK) {
-		size_t	n = len - off < CHUNK ? len - off : CHUNK;
+		size_t	n = off >= len ? 0 : len - off < CHUNK ? len - off : CHUNK;
 
 		hdr[0] = (unsigned char) (n >> 24);
 		hdr[1] = (unsigned char) (n >> 16);
