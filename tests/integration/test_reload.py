@@ -100,6 +100,9 @@ CHANGES = {
     "worker.profiles": lambda w: {"worker.profiles": '( { name = "walk"; signature = "pss"; } )'},
     "worker.result_header": lambda w: {"worker.result_header": '"X-Reload-Test"'},
     "worker.notify": lambda w: {"worker.notify": '"postmaster@reload.test"'},
+    "scan.clamd": lambda w: {"scan.clamd": '"127.0.0.1:3310"'},
+    "scan.on_too_large": lambda w: {"scan.on_too_large": '"hold"'},
+    "scan.header": lambda w: {"scan.header": '"X-Reload-Scan"'},
     "delivery.dns_servers": lambda w: {"delivery.dns_servers": '[ "127.0.0.1:5353" ]'},
     "metrics.listen": lambda w: {"metrics.listen": f'"127.0.0.1:{w.port2}"'},
     "delivery.routes": lambda w: {"delivery.routes":
