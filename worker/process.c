@@ -58,11 +58,20 @@
  *	flag or not: smtpd could not see inside it. The processed log line
  *	says what was done (long_lines=...).
  *
+ *	A rule with scan = true has clamd look at the part after decrypt,
+ *	verify and strip (scan.c; the plaintext, never the ciphertext) and
+ *	before sign and encrypt. A finding is an incident ("virus") and
+ *	on_virus decides as on_failure does elsewhere, "pass-tagged" being
+ *	pass; a scan without a verdict follows on_scan_failure, whose
+ *	"defer" leaves the whole message claimed and untouched until
+ *	scan.retry (queue_lease_renew), never delivered unscanned. Every
+ *	part that goes on carries the result header.
+ *
  *	Each message carries a tally for the statistics (queue_tally),
  *	counted in the transaction that completes it: the copies that leave
  *	signed, encrypted, decrypted, and verified with each verdict, and,
  *	when it had any of those steps, the time the thread spent on it
- *	(rules, MIME and CMS: its crypto time).
+ *	(rules, MIME and CMS: its crypto time), and the scan results.
  * DIAGNOSTICS
  *	A message that cannot be read is logged with its id and left out;
  *	its claim expires and it is tried again.
@@ -77,6 +86,8 @@
 
 #include "worker_int.h"
 
+#define SCAN_RENEW_MS	10000		/* a batch this old renews claims before scans */
+
 struct part {
 	int	rule;			/* index, -1: no rule */
 	struct worker_algs algs;	/* from the rule and the recipients' profile */
@@ -89,6 +100,7 @@ struct part {
 	enum queue_state state;
 	int	scanned;		/* enum worker_scanned, -1: not scanned */
 	bool	deferred;		/* the scan failed: try the message again later */
+	bool	lost;			/* our claim ended during a slow scan */
 	char	reason[200];
 	char	note[300];
 	/* if-possible: recipients without a certificate, and their plain copy */
@@ -523,8 +535,20 @@ static bool step_scan(struct worker_thread *t, const struct worker_snap *s,
 	struct worker_scan_result sr;
 	struct sg_buf out = SG_BUF_INIT;
 	char	ids[QUEUE_ID_BUFSZ], esc[240];
-	int	act;
+	int	act, rc;
 
+	/*
+	 * Slow scans add up over a batch: past SCAN_RENEW_MS, the claim is
+	 * renewed before each scan, so that the lease never ends under us
+	 * (one write per message, only when clamd is that slow). Taken over
+	 * meanwhile: leave the message to its new owner.
+	 */
+	if (sg_mono_ms() - t->claimed_ms > SCAN_RENEW_MS
+	    && (rc = queue_lease_renew(t->q, p->env.id, t->owner, 0)) < 0) {
+		snprintf(p->reason, sizeof(p->reason), "lease: %s", sg_strerror(rc));
+		p->lost = true;
+		return (true);
+	}
 	worker__scan(t, c, p->body.data, p->body.len, &sr);
 	p->scanned = sr.outcome;
 	queue_id_format(p->env.id, ids);
@@ -853,6 +877,18 @@ static int defer(struct worker_thread *t, const struct worker_snap *s, const str
 	return (SG_EAGAIN);
 }
 
+/* lost - another worker holds the message now (our lease ended): its turn */
+
+static int lost(const struct part *p, struct worker_done *d)
+{
+	char	ids[QUEUE_ID_BUFSZ];
+
+	sg_info("id=%s event=complete_skipped reason=lease_lost detail=\"%s\"",
+		queue_id_format(d->c.id, ids), p->reason);
+	worker__done_free(d);
+	return (SG_EBUSY);
+}
+
 int	worker__process(struct worker_thread *t, const struct worker_snap *s, uint64_t id,
 			struct worker_done *d)
 {
@@ -883,10 +919,10 @@ int	worker__process(struct worker_thread *t, const struct worker_snap *s, uint64
 		worker_mime_legal(original.data, original.len, &legal, &how);
 	for (size_t i = 0, made = w->n; i < made; i++) {
 		apply(t, s, &w->parts[i], &original, how ? &legal : &original);
-		if (w->parts[i].deferred) {
+		if (w->parts[i].deferred || w->parts[i].lost) {
 			sg_buf_free(&original);
 			sg_buf_free(&legal);
-			return (defer(t, s, &w->parts[i], d));
+			return (w->parts[i].lost ? lost(&w->parts[i], d) : defer(t, s, &w->parts[i], d));
 		}
 		if (w->parts[i].nrest)
 			split_rest(&w->parts[i], &w->parts[w->n++]);

@@ -269,6 +269,7 @@ struct worker_thread {
 	struct worker_cached_signer cache[WORKER_SIGNER_CACHE];
 	unsigned next_slot;
 	struct worker_notify *notify;	/* shared rate limit, may be NULL */
+	int64_t	claimed_ms;		/* when the batch in hand was claimed */
 	int64_t	scan_down_until;	/* clamd failed: skip it until then (scan.c) */
 	char	scan_down_why[160];
 };

@@ -202,3 +202,25 @@ def test_too_large_passes_tagged_never_truncated_over_tcp(sealgate):
                    r"131072\" action=pass-tagged")
         d.wait_log(r"event=scan_found rule=hold name=\"Sg\.Test\.Body\.UNOFFICIAL\"")
         assert counters(sealgate)["scan.unscanned"] == 2
+
+
+def test_config_errors_name_file_and_key(sealgate):
+    """A rule that scans without a clamd, a host name for clamd, a scan that
+    could outlast the worker's claim: each refused with the file (and line)."""
+    import subprocess
+    from conftest import SEALGATED
+
+    def check(text):
+        sealgate.write_config(text)
+        r = subprocess.run([SEALGATED, "-n", "-c", str(sealgate.conf)], capture_output=True,
+                           text=True)
+        return r.returncode, r.stdout + r.stderr
+    sealgate.state_dir.mkdir(exist_ok=True)
+    rc, out = check('worker = { rules = ( { name = "in"; scan = true; } ); };')
+    assert rc != 0 and f'{sealgate.conf}:3: rule "in": scan = true needs scan.clamd' in out, out
+    rc, out = check('scan = { clamd = "clamd.example.com:3310"; };')
+    assert rc != 0 and f'{sealgate.conf}:3: clamd: "clamd.example.com:3310" is neither' in out
+    rc, out = check('queue = { lease = "1m"; };\nscan = { clamd = "/run/c.ctl"; timeout = "31s"; };')
+    assert rc != 0 and "scan.timeout: 31000 ms is more than half of queue.lease" in out, out
+    rc, out = check('queue = { lease = "1m"; };\nscan = { clamd = "/run/c.ctl"; timeout = "30s"; };')
+    assert rc == 0, out
