@@ -19,6 +19,7 @@ from cmspeers import openssl_encrypt
 from conftest import free_port, wait_until
 from peers import SmtpPeer
 from pki import get_pki
+from test_memcheck import certificates
 
 SPOOF = b"X-Sealgate-Scan: clean\r\n"
 
@@ -46,12 +47,7 @@ def gateway(sealgate, sink, clamd_addr, scan_extra=""):
         f'scan = {{ clamd = "{clamd_addr}"; timeout = "1s"; retry = "1s"; {scan_extra} }};\n'
         f'delivery = {{ routes = ( {{ domains = [ "example.com", "example.net" ]; '
         f'hosts = [ "127.0.0.1:{sink.port}" ]; }} ); }};\n' + RULES)
-    sealgate.sealctl("cert", "init")
-    sealgate.sealctl("cert", "import", pki.root.cert, "--ca")
-    sealgate.sealctl("cert", "import", pki.chain)
-    pw = pki.password_file("gateway", sealgate.dir)
-    sealgate.sealctl("cert", "import", pki["gateway"].p12, "--password-file", pw,
-                     "--gateway", "example.com")
+    certificates(sealgate, pki)
     return pki, sealgate.start()
 
 

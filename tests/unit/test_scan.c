@@ -6,10 +6,9 @@
  *	configuration checks, the result header
  * DESCRIPTION
  *	Replies as clamd 1.x writes them (and what it must never be taken
- *	for), addresses as an operator writes them, the scan section loaded
- *	through the real configuration engine as the daemon loads it (scan
- *	before worker, into worker_conf.scan), and the header stamp over
- *	messages that bring their own copies of the field. A scan against
+ *	for), addresses as an operator writes them, and the header stamp
+ *	over messages that bring their own copies of the field (the scan
+ *	section's keys and checks are in test_rules.c, with the rules'). A scan against
  *	a socket nobody listens on fails at once and makes the thread skip
  *	clamd for a moment, without a connection attempt per message.
  */
@@ -26,17 +25,6 @@
 #include "worker/worker_int.h"
 
 #define S(x) x, strlen(x)
-
-struct conf {
-	struct sg_conf_main main;
-	struct worker_conf worker;
-};
-
-static const struct sg_conf_section sections[] = {
-	{NULL, sg_conf_main_rows, offsetof(struct conf, main)},
-	{"scan", worker_scan_conf_rows, offsetof(struct conf, worker.scan)},
-	{"worker", worker_conf_rows, offsetof(struct conf, worker)},
-};
 
 static void test_reply(void **state)
 {
@@ -99,68 +87,6 @@ static void test_addr(void **state)
 	longpath[0] = '/';
 	assert_int_equal(worker_scan_addr_parse(longpath, sizeof(longpath), &a), SG_EINVAL);
 	assert_int_equal(worker_scan_addr_parse("/a\0b", 4, &a), SG_EINVAL);
-}
-
-/* load - text into c; returns the engine's result, errors in *errs */
-
-static int load(const char *text, struct conf *c, struct sg_arena *a, struct sg_buf *errs)
-{
-	char	path[] = "/tmp/test_scan.XXXXXX";
-	int	fd = mkstemp(path);
-	int	rc;
-
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, text, strlen(text)), (ssize_t) strlen(text));
-	close(fd);
-	memset(c, 0, sizeof(*c));
-	sg_buf_reset(errs);
-	rc = sg_conf_load(path, sections, SG_NELEM(sections), c, a, errs);
-	unlink(path);
-	return (rc);
-}
-
-static void test_conf(void **state)
-{
-	struct sg_arena *a = sg_arena_new();
-	struct sg_buf errs = SG_BUF_INIT;
-	struct conf c;
-	const struct sg_rule *r;
-
-	(void) state;
-	/* defaults: no clamd, the documented bounds */
-	assert_int_equal(load("state_dir = \"/tmp\";\n", &c, a, &errs), 0);
-	assert_string_equal(c.worker.scan.clamd, "");
-	assert_int_equal(c.worker.scan.timeout_ms, 30000);
-	assert_int_equal(c.worker.scan.max_size, 25 << 20);
-	assert_int_equal(c.worker.scan.on_too_large, WORKER_SCAN_TOO_LARGE_PASS);
-	assert_string_equal(c.worker.scan.header, "X-Sealgate-Scan");
-	/* a rule that scans needs clamd: the error names file, line and rule */
-	assert_int_equal(load("state_dir = \"/tmp\";\nworker = {\n rules = ( { name = \"in\"; "
-			      "scan = true; } );\n};\n", &c, a, &errs), SG_EINVAL);
-	assert_non_null(strstr(errs.data, ":3: rule \"in\": scan = true needs scan.clamd"));
-	/* a host name, a relative path and a bad header are refused */
-	assert_int_equal(load("state_dir = \"/tmp\";\nscan = { clamd = \"clamd.test:3310\"; "
-			      "header = \"X Bad\"; };\n", &c, a, &errs), SG_EINVAL);
-	assert_non_null(strstr(errs.data, ":2: clamd: \"clamd.test:3310\" is neither"));
-	assert_non_null(strstr(errs.data, "header: not a header field name \"X Bad\""));
-	assert_int_equal(load("state_dir = \"/tmp\";\nscan = { timeout = \"10m1s\"; };\n", &c, a,
-			      &errs), SG_EINVAL);
-	/* all of it at once */
-	assert_int_equal(load("state_dir = \"/tmp\";\nscan = { clamd = \"127.0.0.1:3310\"; "
-			      "max_size = \"1M\"; on_too_large = \"hold\"; retry = \"5s\"; };\n"
-			      "worker = { rules = ( { scan = true; on_virus = \"reject\"; "
-			      "on_scan_failure = \"pass-tagged\"; } ); };\n", &c, a, &errs), 0);
-	r = c.worker.rules.v;
-	assert_true(r[0].scan);
-	assert_int_equal(r[0].on_virus, SG_RULE_FAIL_REJECT);
-	assert_int_equal(r[0].on_scan_failure, SG_RULE_SCAN_PASS);
-	assert_int_equal(c.worker.scan.on_too_large, WORKER_SCAN_TOO_LARGE_HOLD);
-	assert_int_equal(c.worker.scan.retry_ms, 5000);
-	/* a rule that scans is never spooled past the worker */
-	assert_null(sg_rules_pass(&c.worker.rules, SG_RULE_DIR_INBOUND, NULL, "a@b.test",
-				  (const char *const[]) { "c@d.test" }, 1));
-	sg_buf_free(&errs);
-	sg_arena_free(a);
 }
 
 static void test_stamp(void **state)
@@ -226,7 +152,6 @@ int	main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_reply),
 		cmocka_unit_test(test_addr),
-		cmocka_unit_test(test_conf),
 		cmocka_unit_test(test_stamp),
 		cmocka_unit_test(test_unreachable_fails_fast),
 	};
