@@ -127,6 +127,7 @@ EFFECTS = {
     "log_level": r"role=master event=reloaded log_level=debug",
     "queue.track_keep": r"role=worker event=worker_reloaded .*track_keep_ms=691200000",
     "worker.housekeeping": r"role=worker event=worker_reloaded .*housekeeping_ms=120000",
+    "scan.clamd": r"role=worker event=worker_reloaded .*clamd=127\.0\.0\.1:3310",
     "smtpd.loops": r"role=smtpd event=listening .*loops=2",
     "smtpd.listeners": r"role=smtpd event=listening .*address=127\.0\.0\.1:{port2}",
     "delivery.dns_servers": r"role=delivery event=dns_reloaded servers=127\.0\.0\.1:5353",
