@@ -514,11 +514,12 @@ out:
 	return (stop);
 }
 
-/* scan_words - how the scan result reads in logs and tracking notes */
+/* scan_word - how the scan result reads in logs and tracking notes */
 
 static const char *scan_word(int scanned)
 {
-	static const char *const words[] = {"clean", "infected", "too-large", "failed"};
+	static const char *const words[] = {"clean", "infected", "too-large", "failed",
+		"encrypted"};
 
 	return (scanned >= 0 && (size_t) scanned < SG_NELEM(words) ? words[scanned] : "-");
 }
@@ -566,6 +567,9 @@ static bool step_scan(struct worker_thread *t, const struct worker_snap *s,
 			  r->name, esc, sg_rule_virus_names[act]);
 		if (act != SG_RULE_FAIL_PASS && fail(t, s, p, r, act, "scan-too-large", sr.why))
 			return (true);
+	} else if (sr.outcome == WORKER_SCANNED_ENCRYPTED) {
+		/* on_decrypt_failure (or a rule without decrypt) let it come this far */
+		sg_notice("id=%s event=scan_encrypted rule=%s action=pass-tagged", ids, r->name);
 	} else if (sr.outcome == WORKER_SCANNED_FAILED) {
 		act = r->on_scan_failure;
 		sg_warn("id=%s event=scan_failed rule=%s reason=\"%s\" action=%s", ids, r->name,

@@ -11,8 +11,11 @@
  *	void	worker__scan_stamp(conf, result, p, len, out)
  * DESCRIPTION
  *	worker__scan() decides what a message is: clean, infected (with
- *	the signature's name), too large to scan, or not scanned because
- *	the scan failed (why says how). A message over conf->max_size is
+ *	the signature's name), too large to scan, still encrypted, or not
+ *	scanned because the scan failed (why says how). A message whose
+ *	root is still an encrypted entity (not decrypted: no rule step, no
+ *	key, on_decrypt_failure = pass) is not sent: clamd would call the
+ *	ciphertext clean. A message over conf->max_size is
  *	never sent: clamd would refuse it past its StreamMaxLength anyway,
  *	and a partial scan must never read as clean. clamd's own size error
  *	(its StreamMaxLength is below max_size) counts as too large as
@@ -28,8 +31,8 @@
  *	worker__scan_stamp() appends the message to out with the result
  *	header on top and every copy of that field that came with the
  *	message removed (worker__header_drop()): "clean", "infected;
- *	name=\"NAME\"", or "unscanned; reason=too-large" / "unscanned;
- *	reason=failed".
+ *	name=\"NAME\"", or "unscanned; reason=too-large" / "encrypted" /
+ *	"failed".
  * DIAGNOSTICS
  *	Failures are not logged here; the caller logs them with the
  *	message's id and the action taken.
@@ -59,6 +62,11 @@ void	worker__scan(struct worker_thread *t, const struct worker_scan_conf *c, con
 	char	why[160];
 
 	memset(r, 0, sizeof(*r));
+	if (worker__encrypted(p, len)) {
+		r->outcome = WORKER_SCANNED_ENCRYPTED;
+		snprintf(r->why, sizeof(r->why), "the message is still encrypted");
+		return;
+	}
 	if ((uint64_t) len > c->max_size) {
 		r->outcome = WORKER_SCANNED_TOO_LARGE;
 		snprintf(r->why, sizeof(r->why), "%zu bytes, over scan.max_size %llu", len,
@@ -107,6 +115,9 @@ void	worker__scan_stamp(const struct worker_scan_conf *c, const struct worker_sc
 		break;
 	case WORKER_SCANNED_TOO_LARGE:
 		sg_buf_printf(out, "%s: unscanned; reason=too-large\r\n", c->header);
+		break;
+	case WORKER_SCANNED_ENCRYPTED:
+		sg_buf_printf(out, "%s: unscanned; reason=encrypted\r\n", c->header);
 		break;
 	default:
 		sg_buf_printf(out, "%s: unscanned; reason=failed\r\n", c->header);

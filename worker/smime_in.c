@@ -13,6 +13,8 @@
  *	void	worker_verdict_free(verdict)
  *
  *	int	worker_smime_strip(msg, len, out)
+ *
+ *	bool	worker__encrypted(msg, len)
  * DESCRIPTION
  *	Only the root entity of a message is ever decrypted or counted as
  *	signed. A multipart that wraps an encrypted or signed part between
@@ -24,7 +26,8 @@
  *	AES-CBC and 3DES content, RSA PKCS#1 v1.5 and OAEP key transport,
  *	the keys from certs' cache); anything weaker is refused. The
  *	plaintext must itself be a MIME entity, and is wiped from memory
- *	once copied.
+ *	once copied. worker__encrypted() tells whether the root entity is
+ *	one it would try to decrypt: what a virus scanner cannot read.
  *
  *	worker_smime_verify() checks, for each signer info: the signature
  *	(NSS, over the exact first-part bytes for multipart/signed), the
@@ -177,6 +180,19 @@ out:
 	sg_buf_free(&entity);
 	sg_buf_free(&der);
 	return (rc);
+}
+
+bool	worker__encrypted(const char *msg, size_t len)
+{
+	struct sg_buf canon = SG_BUF_INIT, outer = SG_BUF_INIT, entity = SG_BUF_INIT;
+	struct worker_mime_entity e;
+	bool	yes = worker__prepare(msg, len, NULL, &canon, &outer, &entity) == 0
+		&& worker_mime_parse(entity.data, entity.len, &e) == 0 && enveloped_entity(&e);
+
+	sg_buf_free(&canon);
+	sg_buf_free(&outer);
+	sg_buf_free(&entity);
+	return (yes);
 }
 
 /* set_digests - hash the detached content with the signature's algorithms */

@@ -26,6 +26,9 @@
 #include "queue/queue.h"
 #include "certs/certs.h"
 
+/* smime_in.c: is the root entity encrypted (what a scanner cannot read)? */
+bool	worker__encrypted(const char *msg, size_t len);
+
 /* smime.c */
 void	worker__nss_reason(char *dst, size_t len, const char *what);
 int	worker__prepare(const char *msg, size_t len, const char *drop,
@@ -307,6 +310,7 @@ enum worker_scanned {
 	WORKER_SCANNED_INFECTED,
 	WORKER_SCANNED_TOO_LARGE,	/* over max_size: not sent */
 	WORKER_SCANNED_FAILED,		/* no verdict: why */
+	WORKER_SCANNED_ENCRYPTED,	/* still encrypted: not sent */
 };
 
 struct worker_scan_result {

@@ -125,10 +125,19 @@ def test_decrypted_virus_held_rejected_or_tagged_clean_passes(sealgate):
         m = arrived(sink, "nick@example.com")
         assert MARK in m["body"]
 
+        # encrypted to a key the gateway does not hold (on_decrypt_failure
+        # "pass"): clamd would call the ciphertext clean, so it is not asked
+        send(sealgate, "ulla@example.com",
+             SPOOF + openssl_encrypt(pki, ["alice"], b"Content-Type: text/plain\r\n\r\n"
+                                     + virus + b"\r\n", rcpt="ulla@example.com"))
+        m = arrived(sink, "ulla@example.com")
+        assert stamps(m["body"]) == [b"X-Sealgate-Scan: unscanned; reason=encrypted"]
+        d.wait_log(r"event=scan_encrypted rule=in action=pass-tagged")
+
         assert not [m for m in sink.messages
                     if {"alice@example.com", "bob@example.com"} & set(m["rcpts"])]
         assert counters(sealgate) == {"scan.clean": 1, "scan.infected": 3,
-                                      "scan.unscanned": 0}
+                                      "scan.unscanned": 1}
 
 
 def test_clamd_down_defers_until_it_is_back(sealgate):

@@ -145,6 +145,16 @@ static void test_unreachable_fails_fast(void **state)
 	c.max_size = 4;
 	worker__scan(&t, &c, S("Subject: z\r\n\r\nbody\r\n"), &r);
 	assert_int_equal(r.outcome, WORKER_SCANNED_TOO_LARGE);
+	/* so is ciphertext, which clamd would call clean: never sent */
+	worker__scan(&t, &c, S("Subject: z\r\nMIME-Version: 1.0\r\nContent-Type: "
+			       "application/pkcs7-mime; smime-type=enveloped-data; "
+			       "name=smime.p7m\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+			       "MIIB\r\n"), &r);
+	assert_int_equal(r.outcome, WORKER_SCANNED_ENCRYPTED);
+	/* a signed or plain multipart is not */
+	assert_false(worker__encrypted(S("Content-Type: multipart/signed; protocol=\""
+					 "application/pkcs7-signature\"; boundary=b\r\n\r\n"
+					 "--b\r\n\r\nx\r\n--b--\r\n")));
 }
 
 int	main(void)
