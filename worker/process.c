@@ -75,6 +75,10 @@
  * DIAGNOSTICS
  *	A message that cannot be read is logged with its id and left out;
  *	its claim expires and it is tried again.
+ * BUGS
+ *	A deferred scan defers the whole message: the side effects of other
+ *	rules' parts in the same pass (an incident, a reject report) happen
+ *	again when it is retried.
  */
 
 #include <ctype.h>
