@@ -187,7 +187,8 @@ def test_too_large_passes_tagged_never_truncated_over_tcp(sealgate):
     """clamd's StreamMaxLength 64K, scan.max_size 128K, clamd over TCP: a
     message over 128K is not sent; one between is refused by clamd; both
     pass as "unscanned; reason=too-large" (scan.on_too_large's default),
-    and neither is ever called clean. A small one is still scanned."""
+    and neither is ever called clean. A small one is still scanned. Then
+    on_too_large = "hold" (a reload) holds the next big one."""
     with Clamd(max_length="64K") as clamd, SmtpPeer(port=free_port()) as sink:
         pki, d = gateway(sealgate, sink, clamd.tcp, 'max_size = "128K";')
         pad = b"".join(b"%06d padding padding padding padding padding\r\n" % i
@@ -207,6 +208,18 @@ def test_too_large_passes_tagged_never_truncated_over_tcp(sealgate):
                    r"131072\" action=pass-tagged")
         d.wait_log(r"event=scan_found rule=hold name=\"Sg\.Test\.Body\.UNOFFICIAL\"")
         assert counters(sealgate)["scan.unscanned"] == 2
+        # on SIGHUP the rule for too large mail becomes hold: the next one waits
+        sealgate.conf.write_text(sealgate.conf.read_text().replace(
+            'max_size = "128K";', 'max_size = "128K"; on_too_large = "hold";'))
+        d.signal(signal.SIGHUP)
+        d.wait_log(r"event=reload_changed key=scan.on_too_large")
+        d.wait_log(r"event=worker_reloaded")
+        send(sealgate, "gina@example.com", b"Subject: big\r\n\r\n" + pad + pad + b"\r\n")
+        d.wait_log(r"event=scan_too_large rule=in .*action=hold")
+        held = wait_until(lambda: sealgate.sealctl("queue", "list", "--state", "hold",
+                                                   "--json").stdout, 20, what="held mail")
+        assert "gina@example.com" in held
+        assert sorted(r["kind"] for r in incidents(sealgate)) == ["scan-too-large", "virus"]
 
 
 def test_config_errors_name_file_and_key(sealgate):
