@@ -76,9 +76,10 @@
  *	A message that cannot be read is logged with its id and left out;
  *	its claim expires and it is tried again.
  * BUGS
- *	A deferred scan defers the whole message: the side effects of other
- *	rules' parts in the same pass (an incident, a reject report) happen
- *	again when it is retried.
+ *	A deferred scan defers the whole message. The parts whose rules scan
+ *	go first, so the other rules' parts have done nothing yet; but what a
+ *	scanning part did before (an incident from its verify step, another
+ *	scanning rule's reject report) happens again when it is retried.
  */
 
 #include <ctype.h>
@@ -885,6 +886,13 @@ static int defer(struct worker_thread *t, const struct worker_snap *s, const str
 	return (SG_EAGAIN);
 }
 
+/* scans - does the part's rule scan? */
+
+static bool scans(const struct worker_snap *s, const struct part *p)
+{
+	return (p->rule >= 0 && ((const struct sg_rule *) s->conf.rules.v)[p->rule].scan);
+}
+
 /* lost - another worker holds the message now (our lease ended): its turn */
 
 static int lost(const struct part *p, struct worker_done *d)
@@ -904,6 +912,7 @@ int	worker__process(struct worker_thread *t, const struct worker_snap *s, uint64
 	struct sg_buf original = SG_BUF_INIT, legal = SG_BUF_INIT;
 	char	ids[QUEUE_ID_BUFSZ];
 	unsigned how = 0;
+	size_t	made;
 	int64_t	t0 = mono_us();
 	int	rc;
 
@@ -925,16 +934,25 @@ int	worker__process(struct worker_thread *t, const struct worker_snap *s, uint64
 	w->n = make_parts(t, s, &w->env, w->parts);
 	if (w->env.flags & QUEUE_F_LONGLINES)
 		worker_mime_legal(original.data, original.len, &legal, &how);
-	for (size_t i = 0, made = w->n; i < made; i++) {
-		apply(t, s, &w->parts[i], &original, how ? &legal : &original);
-		if (w->parts[i].deferred || w->parts[i].lost) {
-			sg_buf_free(&original);
-			sg_buf_free(&legal);
-			return (w->parts[i].lost ? lost(&w->parts[i], d) : defer(t, s, &w->parts[i], d));
+	/*
+	 * Parts that scan first: one that defers does so before the others
+	 * act. The parts split_rest() adds are done already: not looked at.
+	 */
+	made = w->n;
+	for (int pass = 0; pass < 2; pass++)
+		for (size_t i = 0; i < made; i++) {
+			if (scans(s, &w->parts[i]) != (pass == 0))
+				continue;
+			apply(t, s, &w->parts[i], &original, how ? &legal : &original);
+			if (w->parts[i].deferred || w->parts[i].lost) {
+				sg_buf_free(&original);
+				sg_buf_free(&legal);
+				return (w->parts[i].lost ? lost(&w->parts[i], d)
+					: defer(t, s, &w->parts[i], d));
+			}
+			if (w->parts[i].nrest)
+				split_rest(&w->parts[i], &w->parts[w->n++]);
 		}
-		if (w->parts[i].nrest)
-			split_rest(&w->parts[i], &w->parts[w->n++]);
-	}
 	for (size_t i = 0; how && i < w->n; i++)
 		legal_unchanged(&w->parts[i], &legal, how);
 	sg_buf_free(&original);

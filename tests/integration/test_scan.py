@@ -33,6 +33,7 @@ worker = { threads = 2; rules = (
   { name = "holdfail"; recipients = [ "dave@example.com" ]; decrypt = true; scan = true;
     on_scan_failure = "hold"; },
   { name = "noscan"; recipients = [ "nick@example.com" ]; decrypt = true; },
+  { name = "sign"; recipients = [ "sid@example.com" ]; sign = "required"; },
   { name = "in"; direction = "inbound"; decrypt = true; scan = true; }
 ); };
 """
@@ -61,7 +62,7 @@ def encrypted(pki, rcpt, text):
 def send(sealgate, rcpt, body):
     with smtplib.SMTP("127.0.0.1", sealgate.smtp_port, timeout=10,
                       source_address=("127.0.0.2", 0)) as s:
-        s.sendmail("partner@example.net", [rcpt], body)
+        s.sendmail("partner@example.net", rcpt if isinstance(rcpt, list) else [rcpt], body)
 
 
 def arrived(sink, rcpt, timeout=20):
@@ -144,7 +145,11 @@ def test_clamd_down_defers_until_it_is_back(sealgate):
     with Clamd() as clamd, SmtpPeer(port=free_port()) as sink:
         pki, d = gateway(sealgate, sink, clamd.socket)
         clamd.stop()
-        send(sealgate, "erin@example.com", encrypted(pki, "erin@example.com", b"later"))
+        # erin's copy scans, sid's is held (no signing certificate for the
+        # sender): the scanning part goes first, so while it defers the other
+        # rule does nothing, and its incident is counted once in the end
+        send(sealgate, ["sid@example.com", "erin@example.com"],
+             encrypted(pki, "erin@example.com", b"later"))
         d.wait_log(r"event=scan_failed rule=in reason=\"connect: .*\" action=defer")
         d.wait_log(r"event=scan_deferred retry_ms=1000")
         send(sealgate, "dave@example.com", encrypted(pki, "dave@example.com", b"held"))
@@ -156,10 +161,14 @@ def test_clamd_down_defers_until_it_is_back(sealgate):
         # retried every second, never passed unscanned while clamd is away
         d.wait_log(r"id=\S+ event=scan_deferred", count=2)
         assert not [m for m in sink.messages if "erin@example.com" in m["rcpts"]]
+        assert not [r for r in incidents(sealgate) if r["kind"] == "no-signing-cert"]
         clamd.start()
         m = arrived(sink, "erin@example.com")
         assert stamps(m["body"]) == [b"X-Sealgate-Scan: clean"]
         assert b"later" in m["body"]
+        signing = wait_until(lambda: [r for r in incidents(sealgate)
+                                      if r["kind"] == "no-signing-cert"], 20, what="incident")
+        assert signing[0]["count"] == 1, signing
         assert not [m for m in sink.messages if "dave@example.com" in m["rcpts"]]
 
 
