@@ -8,6 +8,7 @@ plaintext, so only a scan after decryption can find it (shown below by
 asking clamd about the ciphertext). Delivered mail lands at a recording
 SMTP peer; holds and incidents are read with sealctl.
 """
+import base64
 import json
 import os
 import signal
@@ -52,11 +53,21 @@ def gateway(sealgate, sink, clamd_addr, scan_extra=""):
     return pki, sealgate.start()
 
 
-def encrypted(pki, rcpt, text):
+def encrypted(pki, rcpt, text, inner=None):
     """Inbound S/MIME mail to the gateway's key, with a forged result header."""
-    inner = (b"Content-Type: text/plain\r\n\r\n" + text + b"\r\n")
+    inner = inner or (b"Content-Type: text/plain\r\n\r\n" + text + b"\r\n")
     return SPOOF + openssl_encrypt(pki, ["gateway"], inner, sender="partner@example.net",
                                    rcpt=rcpt)
+
+
+def with_attachment(data):
+    """A multipart entity whose attachment is data, base64: clamd decodes it."""
+    b64 = base64.encodebytes(data).replace(b"\n", b"\r\n")
+    return (b"Content-Type: multipart/mixed; boundary=sg\r\n\r\n--sg\r\n"
+            b"Content-Type: text/plain\r\n\r\nsee the attachment\r\n--sg\r\n"
+            b"Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n"
+            b"Content-Disposition: attachment; filename=invoice.bin\r\n\r\n" + b64
+            + b"\r\n--sg--\r\n")
 
 
 def send(sealgate, rcpt, body):
@@ -99,7 +110,10 @@ def test_decrypted_virus_held_rejected_or_tagged_clean_passes(sealgate):
         assert stamps(m["body"]) == [b"X-Sealgate-Scan: clean"], m["body"][:400]
         assert b"all clean" in m["body"]          # decrypted, then scanned
 
-        send(sealgate, "alice@example.com", encrypted(pki, "alice@example.com", virus))
+        # in a base64 attachment: found once decrypted and decoded
+        att = with_attachment(b"\0\1" + MARK + b"\2" * 300)
+        assert MARK not in att
+        send(sealgate, "alice@example.com", encrypted(pki, "alice@example.com", b"", att))
         d.wait_log(r"event=scan_found rule=hold name=\"Sg\.Test\.Body\.UNOFFICIAL\" "
                    r"action=hold")
         held = wait_until(lambda: sealgate.sealctl("queue", "list", "--state", "hold",
