@@ -265,3 +265,5 @@ def test_config_errors_name_file_and_key(sealgate):
     assert rc != 0 and "scan.timeout: 31000 ms is more than half of queue.lease" in out, out
     rc, out = check('queue = { lease = "1m"; };\nscan = { clamd = "/run/c.ctl"; timeout = "30s"; };')
     assert rc == 0, out
+    rc, out = check('queue = { lease = "10s"; };')       # no clamd: the default timeout is moot
+    assert rc == 0, out
