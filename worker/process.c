@@ -886,6 +886,27 @@ static int defer(struct worker_thread *t, const struct worker_snap *s, const str
 	return (SG_EAGAIN);
 }
 
+/*
+ * unforge - with a clamd configured, a copy that leaves without a scan
+ * loses any scan result field it brought: only the gateway writes it
+ * (smtpd sends such mail here even when no rule acts on it). A held
+ * copy stays as received; its release comes back through here.
+ */
+static void unforge(const struct worker_snap *s, struct part *p, const struct sg_buf *original)
+{
+	const struct worker_scan_conf *c = &s->conf.scan;
+	const struct sg_buf *b = p->changed ? &p->body : original;
+	struct sg_buf out = SG_BUF_INIT;
+
+	if (c->clamd == NULL || *c->clamd == 0 || p->scanned >= 0 || p->state != QUEUE_READY
+	    || !sg_header_has(b->data ? b->data : "", b->len, c->header))
+		return;
+	sg_header_drop(b->data, b->len, c->header, &out);
+	replace(p, &out);
+	note(p, "scan", "forged-header-removed");
+	sg_buf_free(&out);
+}
+
 /* scans - does the part's rule scan? */
 
 static bool scans(const struct worker_snap *s, const struct part *p)
@@ -955,6 +976,8 @@ int	worker__process(struct worker_thread *t, const struct worker_snap *s, uint64
 		}
 	for (size_t i = 0; how && i < w->n; i++)
 		legal_unchanged(&w->parts[i], &legal, how);
+	for (size_t i = 0; i < w->n; i++)
+		unforge(s, &w->parts[i], &original);
 	sg_buf_free(&original);
 	sg_buf_free(&legal);
 	hand_over(w, d);

@@ -30,7 +30,7 @@
  *
  *	worker__scan_stamp() appends the message to out with the result
  *	header on top and every copy of that field that came with the
- *	message removed (worker__header_drop()): "clean", "infected;
+ *	message removed (sg_header_drop()): "clean", "infected;
  *	name=\"NAME\"", or "unscanned; reason=too-large" / "encrypted" /
  *	"failed".
  * DIAGNOSTICS
@@ -123,5 +123,5 @@ void	worker__scan_stamp(const struct worker_scan_conf *c, const struct worker_sc
 		sg_buf_printf(out, "%s: unscanned; reason=failed\r\n", c->header);
 		break;
 	}
-	worker__header_drop(p, len, c->header, out);
+	sg_header_drop(p, len, c->header, out);
 }

@@ -472,7 +472,7 @@ static void stamp_malformed(const struct sg_buf *canon, const char *header, stru
 	invalid(v, "%s", "message is not valid MIME");
 	put_header(&head, header, v);
 	sg_buf_append(out, head.data, head.len);
-	worker__header_drop(canon->data ? canon->data : "", canon->len, header, out);
+	sg_header_drop(canon->data ? canon->data : "", canon->len, header, out);
 	sg_buf_free(&head);
 }
 

@@ -36,9 +36,6 @@ int	worker__prepare(const char *msg, size_t len, const char *drop,
 void	worker__put_pkcs7(struct sg_buf *out, const struct sg_buf *outer,
 			  const char *smime_type, const SECItem *der);
 
-/* header_drop.c */
-void	worker__header_drop(const char *p, size_t len, const char *name, struct sg_buf *out);
-
 /* der.c */
 struct worker_der {
 	const unsigned char *p;		/* the tag */

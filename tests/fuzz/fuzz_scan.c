@@ -9,9 +9,11 @@
  *	configuration file; the header stamp rewrites a message that came
  *	from the network. Each input goes, as an exact-length copy (a read
  *	past len trips ASan), to worker_scan_reply_parse(),
- *	worker_scan_addr_parse() and worker__scan_stamp(). A parsed reply
- *	must have terminated, printable fields; a stamped message must
- *	start with our one field and hold no other copy in its header.
+ *	worker_scan_addr_parse(), worker__scan_stamp() and
+ *	sg_header_has()/sg_header_drop(). A parsed reply must have
+ *	terminated, printable fields; a stamped message must start with our
+ *	one field and hold no other copy in its header; smtpd's test for a
+ *	forged field must agree with what the worker removes.
  */
 
 #include <stdlib.h>
@@ -82,6 +84,12 @@ int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 		abort();
 	worker__scan_stamp(&c, &res, in, len, &out);
 	one_stamp(&out, c.header);
+	/* smtpd's test and the worker's removal agree */
+	sg_buf_reset(&out);
+	sg_header_drop(in, len, c.header, &out);
+	if (sg_header_has(in, len, c.header) != (out.len != len)
+	    || sg_header_has(out.data ? out.data : "", out.len, c.header))
+		abort();
 	sg_buf_free(&out);
 	free(in);
 	return (0);

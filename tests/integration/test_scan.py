@@ -135,10 +135,25 @@ def test_decrypted_virus_held_rejected_or_tagged_clean_passes(sealgate):
         assert stamps(m["body"]) == [
             f'X-Sealgate-Scan: infected; name="{SIGNATURE}"'.encode()], m["body"][:400]
 
-        # negative control: a rule without scan lets the same mail through
+        # negative control: a rule without scan lets the same mail through,
+        # but not the forged result field
         send(sealgate, "nick@example.com", encrypted(pki, "nick@example.com", virus))
         m = arrived(sink, "nick@example.com")
-        assert MARK in m["body"]
+        assert MARK in m["body"] and stamps(m["body"]) == [], m["body"][:300]
+
+        # no rule at all (outbound, from an own server): smtpd sends it past
+        # the worker, unless it carries the field; then the worker drops it
+        with smtplib.SMTP("127.0.0.1", sealgate.smtp_port, timeout=10) as s:
+            s.sendmail("dora@example.com", ["yan@example.net"], b"Subject: plain\r\n\r\nhi\r\n")
+            s.sendmail("carl@example.com", ["zed@example.net"],
+                       b"Subject: forged\r\nX-Sealgate-Scan : clean;\r\n\tvery\r\n\r\nhi\r\n")
+        m = arrived(sink, "zed@example.net")
+        assert b"very" not in m["body"] and stamps(m["body"]) == [], m["body"][:300]
+        assert b"Subject: plain" in arrived(sink, "yan@example.net")["body"]
+        ids = {f: d.wait_log(rf'id=(\w+) session=\S+ event=queued .*from="{f}"')[0].group(1)
+               for f in ("dora@example.com", "carl@example.com")}
+        d.wait_log(rf"id={ids['carl@example.com']} event=processed rule=- ")
+        assert f"id={ids['dora@example.com']} event=processed" not in d.log()   # bypassed
 
         # encrypted to a key the gateway does not hold (on_decrypt_failure
         # "pass"): clamd would call the ciphertext clean, so it is not asked

@@ -113,6 +113,14 @@ static void test_stamp(void **state)
 			    "From: a@b.test\r\n"
 			    "\r\n"
 			    "X-Sealgate-Scan: the body is not a header\r\n");
+	/* what smtpd looks for: as lenient as the removal, the header only */
+	assert_true(sg_header_has(S(msg), "X-Sealgate-Scan"));
+	assert_true(sg_header_has(S("Subject: a\nx-SEALGATE-scan\t: b\n\nc\n"), "X-Sealgate-Scan"));
+	assert_false(sg_header_has(S("Subject: a\r\n\r\nX-Sealgate-Scan: b\r\n"),
+				   "X-Sealgate-Scan"));
+	assert_false(sg_header_has(S("X-Sealgate-Scanned: a\r\n\r\n"), "X-Sealgate-Scan"));
+	assert_false(sg_header_has(S("Subject: a\r\n X-Sealgate-Scan: b\r\n\r\n"),
+				   "X-Sealgate-Scan"));
 	sg_buf_reset(&out);
 	r.outcome = WORKER_SCANNED_TOO_LARGE;
 	worker__scan_stamp(&c, &r, S("Subject: x\r\n\r\nbody\r\n"), &out);
