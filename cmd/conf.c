@@ -65,7 +65,9 @@
  *	Beyond the tables, sealgate_conf_load() checks what spans sections:
  *	with the worker apart (sg_conf_worker_apart()), smtpd must take its
  *	TLS server key from a database of its own (certs.tls_db_dir), since
- *	the S/MIME key database is the worker's alone.
+ *	the S/MIME key database is the worker's alone; and with a clamd
+ *	configured, one virus scan (scan.timeout) must take at most half of
+ *	the worker's claim on a message (queue.lease).
  */
 
 #include <errno.h>
@@ -86,6 +88,8 @@ static const struct sg_conf_section sections[] = {
 	SECTION("queue", queue_conf_rows, queue),
 	SECTION("certs", certs_conf_rows, certs),
 	SECTION("smtpd", smtpd_conf_rows, smtpd),
+	/* before worker: its check needs scan.clamd; the struct is the worker's */
+	SECTION("scan", worker_scan_conf_rows, worker.scan),
 	SECTION("worker", worker_conf_rows, worker),
 	SECTION("delivery", delivery_conf_rows, delivery),
 	SECTION("metrics", metrics_conf_rows, metrics),
@@ -135,6 +139,21 @@ static int check_tls_db_apart(const struct sealgate_conf *c, struct sg_buf *erro
 	return (bad ? SG_EINVAL : 0);
 }
 
+/*
+ * check_scan_timeout - one scan must end well within the worker's claim on
+ * the message, or another worker takes it over while clamd still reads it
+ */
+static int check_scan_timeout(const struct sealgate_conf *c, struct sg_buf *errors)
+{
+	if (*c->worker.scan.clamd == 0 || c->worker.scan.timeout_ms * 2 <= c->queue.lease_ms)
+		return (0);			/* no scans, or they fit */
+	sg_buf_printf(errors, "%s: scan.timeout: %lld ms is more than half of queue.lease "
+		      "(%lld ms): a scan must end well within the worker's claim on a message\n",
+		      c->file, (long long) c->worker.scan.timeout_ms,
+		      (long long) c->queue.lease_ms);
+	return (SG_EINVAL);
+}
+
 struct sealgate_conf *sealgate_conf_load(const char *file, struct sg_buf *errors)
 {
 	struct sg_arena *arena = sg_arena_new();
@@ -144,7 +163,7 @@ struct sealgate_conf *sealgate_conf_load(const char *file, struct sg_buf *errors
 	c->arena = arena;
 	c->file = sg_arena_strdup(arena, realpath(file, abs) ? abs : file);
 	if (sg_conf_load(c->file, sections, SG_NELEM(sections), c, arena, errors) < 0
-	    || check_tls_db_apart(c, errors) < 0) {
+	    || check_tls_db_apart(c, errors) < 0 || check_scan_timeout(c, errors) < 0) {
 		sg_arena_free(arena);
 		return (NULL);
 	}

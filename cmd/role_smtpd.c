@@ -250,6 +250,7 @@ static int params(struct role_smtpd *rs, const struct sealgate_conf *conf,
 	sealgate_conf_keep_running(mine, conf);
 	*p = (struct smtpd_params) {
 		.conf = &mine->smtpd,.main = &mine->main,.rules = &mine->worker.rules,
+		.scan_header = *mine->worker.scan.clamd ? mine->worker.scan.header : NULL,
 		.keep = mine,.keep_free = keep_free,
 		.submit = spool_submit,.submit_ctx = rs,.tls = rs->tls,.reject = track_reject,
 	};

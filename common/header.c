@@ -8,6 +8,8 @@
  *
  *	size_t	sg_header_len(p, len)
  *	int	sg_header_get(p, len, name, out, outlen)
+ *	bool	sg_header_has(p, len, name)
+ *	void	sg_header_drop(p, len, name, out)
  * DESCRIPTION
  *	For the few places outside the worker's MIME code that need a field
  *	of a message they hold: the subject of the tracking record, the
@@ -23,6 +25,16 @@
  *	as RFC 5322 2.2.3 unfolds), tabs and other control bytes as spaces,
  *	cut at outlen - 1 bytes. Other bytes, 8-bit ones and RFC 2047
  *	encoded-words included, are copied as they are.
+ *
+ *	sg_header_has() and sg_header_drop() are for a field the gateway
+ *	itself stamps (the scan result), which must never arrive from
+ *	outside: they read as leniently as any reader downstream might,
+ *	and need no valid MIME. A line of the header section is such a
+ *	field when it starts with name (case-insensitive), blanks may
+ *	follow, then a colon. sg_header_has() tells whether the header
+ *	section at p has one; sg_header_drop() appends the message to out
+ *	without any of them and their continuation lines, the body as it
+ *	is. Both take any line ends.
  * DIAGNOSTICS
  *	sg_header_get() returns the value's length in out, or SG_ENOTFOUND.
  */
@@ -92,4 +104,52 @@ int	sg_header_get(const char *p, size_t len, const char *name, char *out, size_t
 	}
 	out[0] = 0;
 	return (SG_ENOTFOUND);
+}
+
+/* named - is the header line at p (to its end e) a field called name? */
+
+static bool named(const char *p, const char *e, const char *name)
+{
+	size_t	n = strlen(name);
+	const char *c;
+
+	if ((size_t) (e - p) <= n || strncasecmp(p, name, n) != 0)
+		return (false);
+	for (c = p + n; c < e && (*c == ' ' || *c == '\t'); c++);
+	return (c < e && *c == ':');
+}
+
+/*
+ * walk - each line of the message at p to out (when not NULL), except
+ * the fields called name in its header section; true if there was one
+ */
+static bool walk(const char *p, size_t len, const char *name, struct sg_buf *out)
+{
+	const char *end = p + len;
+	bool	dropping = false, in_head = true, found = false;
+
+	while (p < end) {
+		const char *e = line_end(p, end);
+
+		if (in_head && (e - p <= 2 && (*p == '\r' || *p == '\n')))
+			in_head = false;
+		if (in_head && *p != ' ' && *p != '\t')
+			found |= dropping = named(p, e, name);
+		if (!in_head && out == NULL)
+			break;
+		if (out && !(in_head && dropping))
+			sg_buf_append(out, p, (size_t) (e - p));
+		p = e;
+	}
+	return (found);
+}
+
+bool	sg_header_has(const char *p, size_t len, const char *name)
+{
+	return (walk(p, len, name, NULL));
+}
+
+void	sg_header_drop(const char *p, size_t len, const char *name, struct sg_buf *out)
+{
+	(void) walk(p, len, name, out);
 }

@@ -27,7 +27,9 @@
  *	its explicit length and never needs a terminator.
  *
  *	sg_rules_classify() is the one function smtpd and the worker share:
- *	first rule whose every given condition holds wins.
+ *	first rule whose every given condition holds wins. A rule that only
+ *	scans is not inert for sg_rules_pass(): its mail must reach the
+ *	worker, never be spooled straight for delivery.
  * DIAGNOSTICS
  *	Configuration errors name the rule element and the bad pattern.
  */
@@ -47,6 +49,8 @@ const char *const sg_rule_sign_names[] = { "off", "if-possible", "required", NUL
 const char *const sg_rule_signature_names[] = { "detached", "opaque", NULL };
 const char *const sg_rule_encrypt_names[] = { "off", "if-possible", "mandatory", NULL };
 const char *const sg_rule_fail_names[] = { "reject", "hold", "pass", NULL };
+const char *const sg_rule_virus_names[] = { "reject", "hold", "pass-tagged", NULL };
+const char *const sg_rule_scan_fail_names[] = { "defer", "hold", "pass-tagged", NULL };
 
 /* domain_of - the domain part of an address of explicit length, or NULL */
 
@@ -140,7 +144,7 @@ int	sg_rules_classify(const struct sg_conf_array *rules, enum sg_rule_dir dir,
 static bool rule_inert(const struct sg_rule *r)
 {
 	return (r->sign == 0 && r->encrypt == 0 && !r->decrypt && !r->verify
-		&& !r->harvest && !r->strip_client_signature);
+		&& !r->harvest && !r->strip_client_signature && !r->scan);
 }
 
 const char *sg_rules_pass(const struct sg_conf_array *rules, enum sg_rule_dir dir,
@@ -232,6 +236,11 @@ const struct sg_conf_row sg_rule_rows[] = {
 	{.name = "on_decrypt_failure",.type = SG_CONF_ENUM,.offset = ROFF(on_decrypt_failure),
 	.def = Q("pass"),.choices = sg_rule_fail_names},
 	{.name = "on_verify_failure",.type = SG_CONF_ENUM,.offset = ROFF(on_verify_failure),
-	.def = Q("pass"),.choices = sg_rule_fail_names,.check = check_rule},
+	.def = Q("pass"),.choices = sg_rule_fail_names},
+	{.name = "scan",.type = SG_CONF_BOOL,.offset = ROFF(scan),.def = "false"},
+	{.name = "on_virus",.type = SG_CONF_ENUM,.offset = ROFF(on_virus),
+	.def = Q("hold"),.choices = sg_rule_virus_names},
+	{.name = "on_scan_failure",.type = SG_CONF_ENUM,.offset = ROFF(on_scan_failure),
+	.def = Q("defer"),.choices = sg_rule_scan_fail_names,.check = check_rule},
 	SG_CONF_END
 };

@@ -107,8 +107,11 @@ SG_NORETURN void sg_panic(const char *fmt, ...) SG_PRINTF(1, 2);
 char   *sg_printable(char *dst, size_t dstlen, const void *src, size_t srclen);
 
 /* Header fields of a message (header.c). */
+struct sg_buf;
 size_t	sg_header_len(const char *p, size_t len);
 int	sg_header_get(const char *p, size_t len, const char *name, char *out, size_t outlen);
+bool	sg_header_has(const char *p, size_t len, const char *name);
+void	sg_header_drop(const char *p, size_t len, const char *name, struct sg_buf *out);
 
 /*
  * sg_rfc2047_decode() writes a header value's text with its RFC 2047

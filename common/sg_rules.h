@@ -54,6 +54,17 @@ enum sg_rule_fail {
 	SG_RULE_FAIL_PASS,		/* deliver as it is (incident still logged) */
 };
 
+/*
+ * What a scan that could not be done (clamd unreachable, too slow, an
+ * error reply) does to the message; on_virus takes enum sg_rule_fail,
+ * whose "pass" is spelt "pass-tagged" there (the result header says so).
+ */
+enum sg_rule_scan_fail {
+	SG_RULE_SCAN_DEFER,		/* left in the inbox, scanned again later */
+	SG_RULE_SCAN_HOLD,		/* an incident; the message stays held */
+	SG_RULE_SCAN_PASS,		/* delivered with "unscanned" in the header */
+};
+
 struct sg_rule {
 	char   *name;			/* for logs and incidents; default "rule-N" */
 	int	direction;		/* enum sg_rule_dir */
@@ -74,6 +85,9 @@ struct sg_rule {
 	int	on_encrypt_failure;
 	int	on_decrypt_failure;
 	int	on_verify_failure;
+	bool	scan;			/* clamd scan after decrypt and verify */
+	int	on_virus;		/* enum sg_rule_fail */
+	int	on_scan_failure;	/* enum sg_rule_scan_fail */
 };
 
 /* Row table of one element of a "rules = ( { ... }, ... );" list. */
@@ -84,6 +98,8 @@ extern const char *const sg_rule_sign_names[];
 extern const char *const sg_rule_signature_names[];
 extern const char *const sg_rule_encrypt_names[];
 extern const char *const sg_rule_fail_names[];
+extern const char *const sg_rule_virus_names[];
+extern const char *const sg_rule_scan_fail_names[];
 
 /*
  * sg_rule_pattern_valid() tells whether pattern (NUL-terminated, as the

@@ -101,6 +101,9 @@ static const struct family counters[] = {
 	 {QUEUE_C_ATT_DEFERRED_PLAIN, "result=\"deferred\",tls=\"no\""},
 	 {QUEUE_C_ATT_BOUNCED_TLS, "result=\"bounced\",tls=\"yes\""},
 	 {QUEUE_C_ATT_BOUNCED_PLAIN, "result=\"bounced\",tls=\"no\""}}, 6},
+	{"sealgate_messages_scanned_total", "Messages the worker had clamd scan, by result.",
+	 {{QUEUE_C_SCAN_CLEAN, "result=\"clean\""}, {QUEUE_C_SCAN_INFECTED,
+	 "result=\"infected\""}, {QUEUE_C_SCAN_UNSCANNED, "result=\"unscanned\""}}, 3},
 };
 
 static void put_counters(struct sg_buf *out, const struct queue_counters *qc)

@@ -713,6 +713,12 @@ enum queue_counter {
 	QUEUE_C_ATT_DEFERRED_PLAIN,
 	QUEUE_C_ATT_BOUNCED_TLS,
 	QUEUE_C_ATT_BOUNCED_PLAIN,
+	/* the worker: messages (or copies) scanned by clamd, by result;
+	 * unscanned: too large, or the scan failed and the rule let it pass
+	 * or held it (a deferred scan counts when it is finally done) */
+	QUEUE_C_SCAN_CLEAN,
+	QUEUE_C_SCAN_INFECTED,
+	QUEUE_C_SCAN_UNSCANNED,
 	QUEUE_NCOUNTERS
 };
 

@@ -137,6 +137,7 @@ const char *queue_counter_name(enum queue_counter c)
 		"verify.unsigned",
 		"attempts.sent.tls", "attempts.sent.plain", "attempts.deferred.tls",
 		"attempts.deferred.plain", "attempts.bounced.tls", "attempts.bounced.plain",
+		"scan.clean", "scan.infected", "scan.unscanned",
 	};
 
 	return ((unsigned) c < QUEUE_NCOUNTERS ? names[c] : "unknown");

@@ -134,7 +134,8 @@ struct smtpd_params {
 	const struct smtpd_conf *conf;
 	const struct sg_conf_main *main;
 	const struct sg_conf_array *rules;	/* of struct sg_rule, or NULL */
-	void   *keep;			/* rules stay valid until keep_free(keep) */
+	const char *scan_header;	/* the scan result field; NULL or "": no clamd */
+	void   *keep;			/* rules and scan_header stay valid until keep_free(keep) */
 	void	(*keep_free) (void *);
 	smtpd_submit_fn *submit;
 	void   *submit_ctx;

@@ -18,6 +18,10 @@
  *	connection stops reading until done() reports the commit; the
  *	session only then produces its 250. smtpd_conn_done_all() runs on
  *	the loop's async handle and finishes every commit reported since.
+ *	Mail no rule acts on is spooled straight for delivery, unless it
+ *	has lines the worker must make legal, or, with a clamd configured,
+ *	brings the scan result field that only the worker may write (it
+ *	removes it).
  *
  *	Input the session did not take (pipelined commands behind DATA's
  *	end, or while a reply is tarpitted) waits in a per-connection
@@ -322,11 +326,9 @@ static void tls_pump(struct smtpd_conn *);
 #define SUBJECT_RAW	1024
 #define SUBJECT_MAX	256
 
-static const char *subject(struct smtpd_tx *tx)
+static const char *subject(struct smtpd_tx *tx, const char *p, size_t n)
 {
-	char	buf[SUBJECT_SCAN], raw[SUBJECT_RAW], *out = sg_arena_alloc(tx->arena, SUBJECT_MAX);
-	const char *p;
-	size_t	n = smtpd_body_head(&tx->body, buf, sizeof(buf), &p);
+	char	raw[SUBJECT_RAW], *out = sg_arena_alloc(tx->arena, SUBJECT_MAX);
 	int	len = sg_header_get(p, n, "Subject", raw, sizeof(raw));
 
 	if (len < 0)
@@ -336,10 +338,25 @@ static const char *subject(struct smtpd_tx *tx)
 	return (out);
 }
 
+/*
+ * forged - with a clamd configured, the scan result field is the gateway's
+ * to write: a message that brings one (or whose header section is longer
+ * than what was read, which could hide one) goes through the worker, which
+ * removes it, even when no rule acts on it.
+ */
+static bool forged(const struct smtpd_policy *pol, const char *p, size_t n, size_t buflen)
+{
+	return (pol->scan_header != NULL && ((n == buflen && sg_header_len(p, n) == n)
+					     || sg_header_has(p, n, pol->scan_header)));
+}
+
 static void envelope(struct smtpd_conn *c)
 {
 	struct smtpd_tx *tx = c->s.tx;
 	struct smtpd_envelope *e = &c->env;
+	char	head[SUBJECT_SCAN];
+	const char *p;
+	size_t	n = smtpd_body_head(&tx->body, head, sizeof(head), &p);
 	const char **rcpts = sg_arena_alloc(tx->arena, tx->nrcpts * sizeof(char *));
 	const char **orcpts = sg_arena_alloc(tx->arena, tx->nrcpts * sizeof(char *));
 	unsigned *notify = sg_arena_alloc(tx->arena, tx->nrcpts * sizeof(unsigned));
@@ -357,10 +374,11 @@ static void envelope(struct smtpd_conn *c)
 		.listener = c->s.listener,
 		.client = c->s.peer_str,.helo = c->s.helo,
 		.tls_version = c->s.tls_version,.tls_cipher = c->s.tls_cipher,
-		.session = c->s.id,.subject = subject(tx),
+		.session = c->s.id,.subject = subject(tx, p, n),
 	};
-	/* over-long lines must be made legal: no shortcut past the worker */
-	if (c->s.pol->rules && !e->long_lines)
+	/* over-long lines must be made legal, a forged scan result removed:
+	 * no shortcut past the worker */
+	if (c->s.pol->rules && !e->long_lines && !forged(c->s.pol, p, n, sizeof(head)))
 		e->pass_rule = sg_rules_pass(c->s.pol->rules, tx->outbound ? SG_RULE_DIR_OUTBOUND
 					     : SG_RULE_DIR_INBOUND, c->s.listener, tx->sender,
 					     rcpts, tx->nrcpts);

@@ -43,7 +43,8 @@ struct smtpd_policy {
 	struct sg_strlist deny;		/* sorted */
 	bool	has_allow;
 	const struct sg_conf_array *rules;	/* strict single rule; may be NULL */
-	void   *keep;			/* what keeps rules alive */
+	const char *scan_header;	/* NULL: no scanning (see smtpd_conn.c) */
+	void   *keep;			/* what keeps rules and scan_header alive */
 	void	(*keep_free) (void *);
 	bool	tls_ready;		/* a server certificate is loaded */
 };

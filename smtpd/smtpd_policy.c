@@ -167,6 +167,7 @@ int	smtpd_policy_new(const struct smtpd_params *p, struct smtpd_policy **out,
 		memcpy(pol->own_servers.v, p->main->own_servers.v,
 		       pol->own_servers.n * sizeof(struct sg_cidr));
 	pol->rules = p->rules;
+	pol->scan_header = p->scan_header && *p->scan_header ? p->scan_header : NULL;
 	pol->keep = p->keep;
 	pol->keep_free = p->keep_free;
 	pol->tls_ready = p->tls != NULL;

@@ -198,6 +198,13 @@ static void seal_check(struct certs *c, const struct worker_conf *conf)
 		(void) certs_gateways(c, seal_unusable, NULL);
 }
 
+/* clamd_word - where rules that scan send their mail, for the log */
+
+static const char *clamd_word(const struct worker_conf *c)
+{
+	return (c->scan.clamd && *c->scan.clamd ? c->scan.clamd : "off");
+}
+
 int	worker_agent_start(uv_loop_t *loop, const struct worker_agent_params *p,
 			   struct worker_agent **out)
 {
@@ -225,9 +232,9 @@ int	worker_agent_start(uv_loop_t *loop, const struct worker_agent_params *p,
 	uv_poll_start(&a->wake, UV_READABLE, on_wake);
 	if ((rc = timers_start(a, p)) < 0)
 		sg_warn("event=timer_failed error=\"%s\"", sg_strerror(rc));
-	sg_info("event=worker_started threads=%zu rules=%zu housekeeping_ms=%lld crl_fetch=%s",
-		nthreads(p->conf), p->conf->rules.n, (long long) p->conf->housekeeping_ms,
-		a->crl ? "on" : "off");
+	sg_info("event=worker_started threads=%zu rules=%zu housekeeping_ms=%lld crl_fetch=%s "
+		"clamd=%s", nthreads(p->conf), p->conf->rules.n,
+		(long long) p->conf->housekeeping_ms, a->crl ? "on" : "off", clamd_word(p->conf));
 	*out = a;
 	return (0);
 fail:
@@ -245,8 +252,9 @@ void	worker_agent_reload(struct worker_agent *a, const struct worker_agent_param
 	worker__pool_reload(a->pool, p->conf, p->main->hostname);
 	if (hk_schedule(a, p) < 0)
 		sg_warn("event=timer_failed error=\"%s\"", sg_strerror(SG_EIO));
-	sg_info("event=worker_reloaded rules=%zu housekeeping_ms=%lld track_keep_ms=%lld",
-		p->conf->rules.n, (long long) a->hk_every, (long long) a->track_keep);
+	sg_info("event=worker_reloaded rules=%zu housekeeping_ms=%lld track_keep_ms=%lld clamd=%s",
+		p->conf->rules.n, (long long) a->hk_every, (long long) a->track_keep,
+		clamd_word(p->conf));
 }
 
 /* finish - every handle closed and nothing in flight: tear down */

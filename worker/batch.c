@@ -125,6 +125,7 @@ int	worker__claim_and_process(struct worker_thread *t, const struct worker_snap 
 		max = CLAIM_MAX;
 	if ((rc = queue_claim(t->q, t->owner, 0, max, ids, &got)) < 0)
 		return (rc);
+	t->claimed_ms = sg_mono_ms();
 	done = sg_xcalloc(got + 1, sizeof(*done));
 	for (size_t i = 0; i < got; i++) {
 		if (worker__process(t, s, ids[i], &done[pending]) < 0)

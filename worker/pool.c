@@ -77,6 +77,8 @@ struct worker_snap *worker__snap_new(const struct worker_conf *c, const char *ho
 	s->conf = *c;
 	s->conf.result_header = dup_str(a, c->result_header);
 	s->conf.notify = dup_str(a, c->notify);
+	s->conf.scan.clamd = dup_str(a, c->scan.clamd);
+	s->conf.scan.header = dup_str(a, c->scan.header);
 	s->hostname = dup_str(a, hostname);
 	for (size_t i = 0; i < c->rules.n; i++) {
 		const struct sg_rule *r = &((const struct sg_rule *) c->rules.v)[i];

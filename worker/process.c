@@ -58,14 +58,28 @@
  *	flag or not: smtpd could not see inside it. The processed log line
  *	says what was done (long_lines=...).
  *
+ *	A rule with scan = true has clamd look at the part after decrypt,
+ *	verify and strip (scan.c; the plaintext, never the ciphertext) and
+ *	before sign and encrypt. A finding is an incident ("virus") and
+ *	on_virus decides as on_failure does elsewhere, "pass-tagged" being
+ *	pass; a scan without a verdict follows on_scan_failure, whose
+ *	"defer" leaves the whole message claimed and untouched until
+ *	scan.retry (queue_lease_renew), never delivered unscanned. Every
+ *	part that goes on carries the result header.
+ *
  *	Each message carries a tally for the statistics (queue_tally),
  *	counted in the transaction that completes it: the copies that leave
  *	signed, encrypted, decrypted, and verified with each verdict, and,
  *	when it had any of those steps, the time the thread spent on it
- *	(rules, MIME and CMS: its crypto time).
+ *	(rules, MIME and CMS: its crypto time), and the scan results.
  * DIAGNOSTICS
  *	A message that cannot be read is logged with its id and left out;
  *	its claim expires and it is tried again.
+ * BUGS
+ *	A deferred scan defers the whole message. The parts whose rules scan
+ *	go first, so the other rules' parts have done nothing yet; but what a
+ *	scanning part did before (an incident from its verify step, another
+ *	scanning rule's reject report) happens again when it is retried.
  */
 
 #include <ctype.h>
@@ -77,6 +91,8 @@
 
 #include "worker_int.h"
 
+#define SCAN_RENEW_MS	10000		/* a batch this old renews claims before scans */
+
 struct part {
 	int	rule;			/* index, -1: no rule */
 	struct worker_algs algs;	/* from the rule and the recipients' profile */
@@ -87,6 +103,9 @@ struct part {
 	int	verdict;		/* WORKER_SIG_* when crypto has WORKER_DID_VERIFY */
 	unsigned legal;			/* WORKER_LEGAL_*: long lines made legal */
 	enum queue_state state;
+	int	scanned;		/* enum worker_scanned, -1: not scanned */
+	bool	deferred;		/* the scan failed: try the message again later */
+	bool	lost;			/* our claim ended during a slow scan */
 	char	reason[200];
 	char	note[300];
 	/* if-possible: recipients without a certificate, and their plain copy */
@@ -500,6 +519,81 @@ out:
 	return (stop);
 }
 
+/* scan_word - how the scan result reads in logs and tracking notes */
+
+static const char *scan_word(int scanned)
+{
+	static const char *const words[] = {"clean", "infected", "too-large", "failed",
+		"encrypted"};
+
+	return (scanned >= 0 && (size_t) scanned < SG_NELEM(words) ? words[scanned] : "-");
+}
+
+/*
+ * step_scan - clamd's verdict on the part as it is now (decrypted,
+ * verified), before it is signed or encrypted for the next hop. A
+ * verdict that does not stop the part is stamped into the result header.
+ */
+static bool step_scan(struct worker_thread *t, const struct worker_snap *s,
+		      struct part *p, const struct sg_rule *r)
+{
+	const struct worker_scan_conf *c = &s->conf.scan;
+	struct worker_scan_result sr;
+	struct sg_buf out = SG_BUF_INIT;
+	char	ids[QUEUE_ID_BUFSZ], esc[240];
+	int	act, rc;
+
+	/*
+	 * Slow scans add up over a batch: past SCAN_RENEW_MS, the claim is
+	 * renewed before each scan, so that the lease never ends under us
+	 * (one write per message, only when clamd is that slow). Taken over
+	 * meanwhile: leave the message to its new owner.
+	 */
+	if (sg_mono_ms() - t->claimed_ms > SCAN_RENEW_MS
+	    && (rc = queue_lease_renew(t->q, p->env.id, t->owner, 0)) < 0) {
+		snprintf(p->reason, sizeof(p->reason), "lease: %s", sg_strerror(rc));
+		p->lost = true;
+		return (true);
+	}
+	worker__scan(t, c, p->body.data, p->body.len, &sr);
+	p->scanned = sr.outcome;
+	queue_id_format(p->env.id, ids);
+	sg_printable(esc, sizeof(esc), sr.why, strlen(sr.why));
+	note(p, "scan", scan_word(sr.outcome));
+	if (sr.outcome == WORKER_SCANNED_INFECTED) {
+		note(p, "virus", sr.name);
+		sg_warn("id=%s event=scan_found rule=%s name=\"%s\" action=%s", ids, r->name,
+			sr.name, sg_rule_virus_names[r->on_virus]);
+		if (fail(t, s, p, r, r->on_virus, "virus", sr.name))
+			return (true);
+	} else if (sr.outcome == WORKER_SCANNED_TOO_LARGE) {
+		act = c->on_too_large;
+		sg_notice("id=%s event=scan_too_large rule=%s reason=\"%s\" action=%s", ids,
+			  r->name, esc, sg_rule_virus_names[act]);
+		if (act != SG_RULE_FAIL_PASS && fail(t, s, p, r, act, "scan-too-large", sr.why))
+			return (true);
+	} else if (sr.outcome == WORKER_SCANNED_ENCRYPTED) {
+		/* on_decrypt_failure (or a rule without decrypt) let it come this far */
+		sg_notice("id=%s event=scan_encrypted rule=%s action=pass-tagged", ids, r->name);
+	} else if (sr.outcome == WORKER_SCANNED_FAILED) {
+		act = r->on_scan_failure;
+		sg_warn("id=%s event=scan_failed rule=%s reason=\"%s\" action=%s", ids, r->name,
+			esc, sg_rule_scan_fail_names[act]);
+		if (act == SG_RULE_SCAN_DEFER) {
+			snprintf(p->reason, sizeof(p->reason), "scan-failed: %s", sr.why);
+			p->deferred = true;
+			return (true);
+		}
+		if (act == SG_RULE_SCAN_HOLD
+		    && fail(t, s, p, r, SG_RULE_FAIL_HOLD, "scan-failed", sr.why))
+			return (true);
+	}
+	worker__scan_stamp(c, &sr, p->body.data, p->body.len, &out);
+	replace(p, &out);
+	sg_buf_free(&out);
+	return (false);
+}
+
 /*
  * apply - the rule's steps in order; each may end the part. A notice to
  * the sender quotes the header of shown: the original, or its legal form.
@@ -528,6 +622,8 @@ static void apply(struct worker_thread *t, const struct worker_snap *s, struct p
 	}
 	sg_buf_free(&out);
 	step_legal(p);
+	if (r->scan && step_scan(t, s, p, r))
+		return;
 	if (r->sign != SG_RULE_SIGN_OFF && step_sign(t, s, p, r))
 		return;
 	if (r->encrypt != SG_RULE_ENC_OFF)
@@ -581,6 +677,7 @@ static size_t make_parts(struct worker_thread *t, const struct worker_snap *s,
 				      || (crypto && !same_algs(&parts[k].algs, &algs))); k++);
 		if (k == n) {
 			parts[n].rule = rule;
+			parts[n].scanned = -1;
 			parts[n].algs = algs;
 			parts[n].env = *env;
 			parts[n].env.nrcpt = 0;
@@ -621,6 +718,7 @@ static void split_rest(struct part *p, struct part *q)
 	q->body = p->rest_body;
 	q->changed = true;
 	q->legal = p->legal;
+	q->scanned = p->scanned;
 	q->state = QUEUE_READY;		/* whatever became of the encrypted part */
 	snprintf(q->note, sizeof(q->note), "%s", p->note);
 	if ((cut = strstr(q->note, "encrypt-certs=")) != NULL)	/* the last note: not this copy's */
@@ -667,10 +765,11 @@ void	worker__done_log(const struct worker_done *d)
 
 		char	how[80];
 
-		sg_info("id=%s event=processed rule=%s rcpts=%zu crypto=%s state=%s%s%s%s%s%s%s",
+		sg_info("id=%s event=processed rule=%s rcpts=%zu crypto=%s state=%s%s%s%s%s%s%s%s%s",
 			queue_id_format(d->c.id, ids), p->rule < 0 ? "-" : p->env.rule,
 			p->env.nrcpt, worker_crypto_words(p->env.crypto, crypto, sizeof(crypto)),
-			queue_state_name(p->state), p->reason[0] ? " reason=" : "",
+			queue_state_name(p->state), p->scanned >= 0 ? " scan=" : "",
+			p->scanned >= 0 ? scan_word(p->scanned) : "", p->reason[0] ? " reason=" : "",
 			p->reason[0] ? "incident" : "", legal_words(p->legal, how, sizeof(how)),
 			(p->env.crypto & (WORKER_DID_SIGN | WORKER_DID_ENCRYPT)) ? " profile=" : "",
 			(p->env.crypto & (WORKER_DID_SIGN | WORKER_DID_ENCRYPT)) ? p->algs.profile : "",
@@ -735,6 +834,10 @@ static void tally(const struct worker_parts *w, int64_t t0_us, struct worker_don
 		if ((p->env.crypto & WORKER_DID_VERIFY) && p->verdict >= 0
 		    && (size_t) p->verdict < SG_NELEM(verdicts))
 			d->tally.count[verdicts[p->verdict]]++;
+		if (p->scanned >= 0)
+			d->tally.count[p->scanned == WORKER_SCANNED_CLEAN ? QUEUE_C_SCAN_CLEAN
+				       : p->scanned == WORKER_SCANNED_INFECTED ? QUEUE_C_SCAN_INFECTED
+				       : QUEUE_C_SCAN_UNSCANNED]++;
 		all |= p->env.crypto;
 	}
 	d->tally.crypto_timed = (all & (WORKER_DID_SIGN | WORKER_DID_ENCRYPT | WORKER_DID_DECRYPT
@@ -764,6 +867,65 @@ static void hand_over(struct worker_parts *w, struct worker_done *d)
 	d->c.nparts = w->n;
 }
 
+/*
+ * defer - the scan could not be done and the rule says defer: the message
+ * stays claimed, untouched, until scan.retry from now, then any thread
+ * claims it again (queue_lease_renew: no new state, nothing to undo).
+ */
+static int defer(struct worker_thread *t, const struct worker_snap *s, const struct part *p,
+		 struct worker_done *d)
+{
+	char	ids[QUEUE_ID_BUFSZ], esc[240];
+	int	rc = queue_lease_renew(t->q, d->c.id, t->owner, s->conf.scan.retry_ms);
+
+	sg_info("id=%s event=scan_deferred retry_ms=%lld reason=\"%s\"%s%s",
+		queue_id_format(d->c.id, ids), (long long) s->conf.scan.retry_ms,
+		sg_printable(esc, sizeof(esc), p->reason, strlen(p->reason)),
+		rc < 0 ? " lease=" : "", rc < 0 ? sg_strerror(rc) : "");
+	worker__done_free(d);
+	return (SG_EAGAIN);
+}
+
+/*
+ * unforge - with a clamd configured, a copy that leaves without a scan
+ * loses any scan result field it brought: only the gateway writes it
+ * (smtpd sends such mail here even when no rule acts on it). A held
+ * copy stays as received; its release comes back through here.
+ */
+static void unforge(const struct worker_snap *s, struct part *p, const struct sg_buf *original)
+{
+	const struct worker_scan_conf *c = &s->conf.scan;
+	const struct sg_buf *b = p->changed ? &p->body : original;
+	struct sg_buf out = SG_BUF_INIT;
+
+	if (c->clamd == NULL || *c->clamd == 0 || p->scanned >= 0 || p->state != QUEUE_READY
+	    || !sg_header_has(b->data ? b->data : "", b->len, c->header))
+		return;
+	sg_header_drop(b->data, b->len, c->header, &out);
+	replace(p, &out);
+	note(p, "scan", "forged-header-removed");
+	sg_buf_free(&out);
+}
+
+/* scans - does the part's rule scan? */
+
+static bool scans(const struct worker_snap *s, const struct part *p)
+{
+	return (p->rule >= 0 && ((const struct sg_rule *) s->conf.rules.v)[p->rule].scan);
+}
+
+/* lost - another worker holds the message now (our lease ended): its turn */
+
+static int lost(const struct part *p, struct worker_done *d)
+{
+	char	ids[QUEUE_ID_BUFSZ];
+
+	sg_info("id=%s event=complete_skipped reason=lease_lost detail=\"%s\"",
+		queue_id_format(d->c.id, ids), p->reason);
+	worker__done_free(d);
+	return (SG_EBUSY);
+}
+
 int	worker__process(struct worker_thread *t, const struct worker_snap *s, uint64_t id,
 			struct worker_done *d)
 {
@@ -771,6 +933,7 @@ int	worker__process(struct worker_thread *t, const struct worker_snap *s, uint64
 	struct sg_buf original = SG_BUF_INIT, legal = SG_BUF_INIT;
 	char	ids[QUEUE_ID_BUFSZ];
 	unsigned how = 0;
+	size_t	made;
 	int64_t	t0 = mono_us();
 	int	rc;
 
@@ -792,13 +955,29 @@ int	worker__process(struct worker_thread *t, const struct worker_snap *s, uint64
 	w->n = make_parts(t, s, &w->env, w->parts);
 	if (w->env.flags & QUEUE_F_LONGLINES)
 		worker_mime_legal(original.data, original.len, &legal, &how);
-	for (size_t i = 0, made = w->n; i < made; i++) {
-		apply(t, s, &w->parts[i], &original, how ? &legal : &original);
-		if (w->parts[i].nrest)
-			split_rest(&w->parts[i], &w->parts[w->n++]);
-	}
+	/*
+	 * Parts that scan first: one that defers does so before the others
+	 * act. The parts split_rest() adds are done already: not looked at.
+	 */
+	made = w->n;
+	for (int pass = 0; pass < 2; pass++)
+		for (size_t i = 0; i < made; i++) {
+			if (scans(s, &w->parts[i]) != (pass == 0))
+				continue;
+			apply(t, s, &w->parts[i], &original, how ? &legal : &original);
+			if (w->parts[i].deferred || w->parts[i].lost) {
+				sg_buf_free(&original);
+				sg_buf_free(&legal);
+				return (w->parts[i].lost ? lost(&w->parts[i], d)
+					: defer(t, s, &w->parts[i], d));
+			}
+			if (w->parts[i].nrest)
+				split_rest(&w->parts[i], &w->parts[w->n++]);
+		}
 	for (size_t i = 0; how && i < w->n; i++)
 		legal_unchanged(&w->parts[i], &legal, how);
+	for (size_t i = 0; i < w->n; i++)
+		unforge(s, &w->parts[i], &original);
 	sg_buf_free(&original);
 	sg_buf_free(&legal);
 	hand_over(w, d);

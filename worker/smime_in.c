@@ -13,6 +13,8 @@
  *	void	worker_verdict_free(verdict)
  *
  *	int	worker_smime_strip(msg, len, out)
+ *
+ *	bool	worker__encrypted(msg, len)
  * DESCRIPTION
  *	Only the root entity of a message is ever decrypted or counted as
  *	signed. A multipart that wraps an encrypted or signed part between
@@ -24,7 +26,8 @@
  *	AES-CBC and 3DES content, RSA PKCS#1 v1.5 and OAEP key transport,
  *	the keys from certs' cache); anything weaker is refused. The
  *	plaintext must itself be a MIME entity, and is wiped from memory
- *	once copied.
+ *	once copied. worker__encrypted() tells whether the root entity is
+ *	one it would try to decrypt: what a virus scanner cannot read.
  *
  *	worker_smime_verify() checks, for each signer info: the signature
  *	(NSS, over the exact first-part bytes for multipart/signed), the
@@ -177,6 +180,19 @@ out:
 	sg_buf_free(&entity);
 	sg_buf_free(&der);
 	return (rc);
+}
+
+bool	worker__encrypted(const char *msg, size_t len)
+{
+	struct sg_buf canon = SG_BUF_INIT, outer = SG_BUF_INIT, entity = SG_BUF_INIT;
+	struct worker_mime_entity e;
+	bool	yes = worker__prepare(msg, len, NULL, &canon, &outer, &entity) == 0
+		&& worker_mime_parse(entity.data, entity.len, &e) == 0 && enveloped_entity(&e);
+
+	sg_buf_free(&canon);
+	sg_buf_free(&outer);
+	sg_buf_free(&entity);
+	return (yes);
 }
 
 /* set_digests - hash the detached content with the signature's algorithms */
@@ -442,19 +458,6 @@ static void verify_detached(struct certs *c, const struct worker_mime_entity *e,
 	sg_buf_free(&der);
 }
 
-/* named - is the header line at p (to its end e) a field called name? */
-
-static bool named(const char *p, const char *e, const char *name)
-{
-	size_t	n = strlen(name);
-	const char *c;
-
-	if ((size_t) (e - p) <= n || strncasecmp(p, name, n) != 0)
-		return (false);
-	for (c = p + n; c < e && (*c == ' ' || *c == '\t'); c++);
-	return (c < e && *c == ':');
-}
-
 /*
  * stamp_malformed - a message we cannot parse as MIME is "invalid", and
  * even then no copy of the result field may come through: drop every
@@ -464,25 +467,12 @@ static bool named(const char *p, const char *e, const char *name)
 static void stamp_malformed(const struct sg_buf *canon, const char *header, struct sg_buf *out,
 			    struct worker_verdict *v)
 {
-	const char *p = canon->data ? canon->data : "", *end = p + canon->len;
 	struct sg_buf head = SG_BUF_INIT;
-	bool	dropping = false, in_head = true;
 
 	invalid(v, "%s", "message is not valid MIME");
 	put_header(&head, header, v);
 	sg_buf_append(out, head.data, head.len);
-	while (p < end) {
-		const char *nl = memchr(p, '\n', (size_t) (end - p));
-		const char *e = nl ? nl + 1 : end;
-
-		if (in_head && (e - p <= 2 && (*p == '\r' || *p == '\n')))
-			in_head = false;
-		if (in_head && *p != ' ' && *p != '\t')
-			dropping = named(p, e, header);
-		if (!(in_head && dropping))
-			sg_buf_append(out, p, (size_t) (e - p));
-		p = e;
-	}
+	sg_header_drop(canon->data ? canon->data : "", canon->len, header, out);
 	sg_buf_free(&head);
 }
 

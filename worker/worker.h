@@ -12,6 +12,8 @@
  *	The one public header of worker/.
  */
 
+#include <sys/socket.h>
+
 #include "common/sg.h"
 
 /*
@@ -35,6 +37,67 @@ extern const char *const worker_digest_names[];
 extern const char *const worker_content_names[];
 extern const char *const worker_kt_names[];
 
+/*
+ * The "scan = { ... };" section (worker/scan_conf.c): the clamd a rule
+ * with scan = true streams its mail to. It is loaded into worker_conf
+ * (cmd/conf.c points the section there), so the crypto threads see it in
+ * the same snapshot as the rules, and a reload changes both at once.
+ */
+enum worker_scan_size {			/* on_too_large: as enum sg_rule_fail */
+	WORKER_SCAN_TOO_LARGE_REJECT,
+	WORKER_SCAN_TOO_LARGE_HOLD,
+	WORKER_SCAN_TOO_LARGE_PASS,
+};
+
+struct worker_scan_conf {
+	char   *clamd;			/* "/path/clamd.ctl" or "IP:port"; "": none */
+	int64_t	timeout_ms;		/* one whole scan: connect, stream, verdict */
+	uint64_t max_size;		/* larger messages are not sent (on_too_large) */
+	int	on_too_large;		/* enum worker_scan_size */
+	int64_t	retry_ms;		/* on_scan_failure = defer: scanned again after */
+	char   *header;			/* the result header's name */
+};
+
+extern const struct sg_conf_row worker_scan_conf_rows[];
+
+/*
+ * clamd's reply to zINSTREAM (worker/scan_reply.c): p is what clamd
+ * sent, up to and without its terminating NUL, with its explicit
+ * length. worker_scan_reply_parse() fills r and returns 0, or SG_EPROTO
+ * for a reply that is none of "stream: OK", "stream: NAME FOUND",
+ * "INSTREAM size limit exceeded. ERROR" or "... ERROR". The name and the
+ * error text are made printable and cut to their buffers.
+ */
+enum worker_scan_verdict {
+	WORKER_SCAN_CLEAN,
+	WORKER_SCAN_FOUND,		/* name says what */
+	WORKER_SCAN_SIZE_LIMIT,		/* clamd's StreamMaxLength is smaller than max_size */
+	WORKER_SCAN_ERROR,		/* text says what */
+};
+
+#define WORKER_SCAN_NAME_MAX	128	/* a signature name we keep */
+
+struct worker_scan_reply {
+	int	verdict;		/* enum worker_scan_verdict */
+	char	name[WORKER_SCAN_NAME_MAX];
+	char	text[160];
+};
+
+int	worker_scan_reply_parse(const char *p, size_t len, struct worker_scan_reply *r);
+
+/*
+ * The clamd address as configured (worker/scan_conf.c), read with its
+ * explicit length: an absolute path to clamd's Unix socket, or a numeric
+ * IPv4 or [IPv6] address with a port (no name: a DNS look-up would make
+ * every scan wait for a resolver). 0 or SG_EINVAL.
+ */
+struct worker_scan_addr {
+	struct sockaddr_storage sa;
+	socklen_t salen;
+};
+
+int	worker_scan_addr_parse(const char *p, size_t len, struct worker_scan_addr *a);
+
 /* The "worker = { ... };" section of the configuration. */
 struct worker_conf {
 	int64_t	threads;		/* crypto threads; 0: one per core */
@@ -45,6 +108,7 @@ struct worker_conf {
 	char   *notify;			/* incident notification address; "": none */
 	int64_t	notify_max_per_hour;	/* notification mails per hour at most */
 	int64_t	housekeeping_ms;	/* reader check + tracking prune period */
+	struct worker_scan_conf scan;	/* the "scan" section, not a worker key */
 };
 
 extern const struct sg_conf_row worker_conf_rows[];

@@ -14,6 +14,8 @@
  *	recipient patterns, and every rule's profile key naming one. Without a rules list every
  *	message passes unchanged. A reload hands the pool a new snapshot of
  *	every key (SG_CONF_F_LIVE) but threads: the pool is made at start.
+ *	A rule with scan = true needs scan.clamd; the scan section is
+ *	loaded first, into worker_conf.scan, so this check sees it.
  */
 
 #include <ctype.h>
@@ -126,6 +128,27 @@ static int check_header(struct sg_conf_ctx *ctx, const config_setting_t *g, void
 	return (0);
 }
 
+/*
+ * check_scan_rules - a rule that scans needs a clamd (the scan section is
+ * loaded before this one); without a default header a unit test's own
+ * section list has none
+ */
+static int check_scan_rules(struct sg_conf_ctx *ctx, const config_setting_t *g, void *base)
+{
+	struct worker_conf *w = base;
+	const struct sg_rule *r = w->rules.v;
+	int	bad = 0;
+
+	for (size_t i = 0; i < w->rules.n; i++)
+		if (r[i].scan && (w->scan.clamd == NULL || *w->scan.clamd == 0)) {
+			sg_conf_error(ctx, g ? config_setting_get_member(g, "rules") : NULL,
+				      "rule \"%s\": scan = true needs scan.clamd (where clamd "
+				      "listens)", r[i].name);
+			bad++;
+		}
+	return (bad ? SG_EINVAL : 0);
+}
+
 const struct sg_conf_row worker_conf_rows[] = {
 	{.name = "threads",.type = SG_CONF_INT,.offset = OFF(threads),.def = "0",
 	.min = 0,.max = 256},
@@ -144,6 +167,7 @@ const struct sg_conf_row worker_conf_rows[] = {
 	{.name = "notify_max_per_hour",.type = SG_CONF_INT,.offset = OFF(notify_max_per_hour),
 	.def = "60",.min = 0,.max = 100000,.check = check_header,.flags = SG_CONF_F_LIVE},
 	{.name = "housekeeping",.type = SG_CONF_DURATION,.offset = OFF(housekeeping_ms),
-	.def = Q("1m"),.min = 100,.max = 86400000,.flags = SG_CONF_F_LIVE},
+	.def = Q("1m"),.min = 100,.max = 86400000,.flags = SG_CONF_F_LIVE,
+	.check = check_scan_rules},
 	SG_CONF_END
 };

@@ -26,6 +26,9 @@
 #include "queue/queue.h"
 #include "certs/certs.h"
 
+/* smime_in.c: is the root entity encrypted (what a scanner cannot read)? */
+bool	worker__encrypted(const char *msg, size_t len);
+
 /* smime.c */
 void	worker__nss_reason(char *dst, size_t len, const char *what);
 int	worker__prepare(const char *msg, size_t len, const char *drop,
@@ -266,6 +269,9 @@ struct worker_thread {
 	struct worker_cached_signer cache[WORKER_SIGNER_CACHE];
 	unsigned next_slot;
 	struct worker_notify *notify;	/* shared rate limit, may be NULL */
+	int64_t	claimed_ms;		/* when the batch in hand was claimed */
+	int64_t	scan_down_until;	/* clamd failed: skip it until then (scan.c) */
+	char	scan_down_why[160];
 };
 
 void	worker__thread_init(struct worker_thread *, struct queue *, struct certs *,
@@ -294,6 +300,28 @@ struct worker_pool *worker__pool_start(struct queue *, struct certs *, const str
 void	worker__pool_kick(struct worker_pool *);
 void	worker__pool_reload(struct worker_pool *, const struct worker_conf *, const char *hostname);
 void	worker__pool_stop(struct worker_pool *);
+
+/* scan.c, scan_client.c: the virus scan step */
+enum worker_scanned {
+	WORKER_SCANNED_CLEAN,
+	WORKER_SCANNED_INFECTED,
+	WORKER_SCANNED_TOO_LARGE,	/* over max_size: not sent */
+	WORKER_SCANNED_FAILED,		/* no verdict: why */
+	WORKER_SCANNED_ENCRYPTED,	/* still encrypted: not sent */
+};
+
+struct worker_scan_result {
+	int	outcome;		/* enum worker_scanned */
+	char	name[WORKER_SCAN_NAME_MAX];	/* INFECTED: the signature */
+	char	why[200];		/* TOO_LARGE, FAILED */
+};
+
+void	worker__scan(struct worker_thread *, const struct worker_scan_conf *, const char *p,
+		     size_t len, struct worker_scan_result *);
+void	worker__scan_stamp(const struct worker_scan_conf *, const struct worker_scan_result *,
+			   const char *p, size_t len, struct sg_buf *out);
+int	worker__clamd_instream(const struct worker_scan_addr *, const char *p, size_t len,
+			       int64_t timeout_ms, struct sg_buf *reply, char *why, size_t wlen);
 
 /* notice.c: incidents and the mails they cause */
 struct worker_notify;

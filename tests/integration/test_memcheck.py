@@ -1,5 +1,5 @@
 """valgrind memcheck over a short end-to-end run: sign, encrypt, decrypt,
-verify, bounce.
+verify, scan (a real clamd, clamd.py), bounce.
 
 Every role runs alone under valgrind (`sealgated --role R -f`, so that a
 slow, instrumented stop is never cut short by the master's 4-second grace),
@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pytest
 
+from clamd import MARK, Clamd
 from conftest import SEALCTL, free_port, wait_until
 from peers import SmtpPeer
 from pki import get_pki
@@ -47,14 +48,20 @@ def valgrind(logdir, name):
             f"--log-file={logdir}/vg-{name}.%p.log"]
 
 
-def config(sealgate, sink, extra=""):
+# the inbound rule scans too: a clean message and one clamd finds (held)
+SCAN_RULES = RULES.replace("harvest = true; }", "harvest = true; scan = true; }")
+assert SCAN_RULES != RULES
+
+
+def config(sealgate, sink, clamd, extra=""):
     sealgate.state_dir.mkdir(exist_ok=True)
     sealgate.write_config(
         'own_domains = [ "example.com" ];\nown_servers = [ "127.0.0.1" ];\n'
         'certs = { revocation = "off"; };\n'
         'delivery = { routes = ( { domains = [ "partner.test", "secret.test", "example.com", '
         f'"example.net" ]; hosts = [ "127.0.0.1:{sink.port}" ]; }} ); scan_interval = "100ms"; '
-        'retry_min = "1s"; retry_max = "2s"; };\n' + RULES + extra)
+        'retry_min = "1s"; retry_max = "2s"; };\n'
+        f'scan = {{ clamd = "{clamd.socket}"; }};\n' + SCAN_RULES + extra)
 
 
 def certificates(sealgate, pki):
@@ -86,6 +93,10 @@ def traffic(sealgate, pki, tmp):
     encrypted = crlf(cms("-encrypt", "-in", tmp / "in.txt", "-aes256", "-from",
                          "frank@example.net", "-to", "alice@example.com", "-subject", "secret",
                          pki["gateway"].cert))
+    (tmp / "virus.txt").write_bytes(b"Content-Type: text/plain\r\n\r\n" + MARK + b"\r\n")
+    virus = crlf(cms("-encrypt", "-in", tmp / "virus.txt", "-aes256", "-from",
+                     "frank@example.net", "-to", "alice@example.com", "-subject", "virus",
+                     pki["gateway"].cert))
     with smtplib.SMTP("127.0.0.1", sealgate.smtp_port, timeout=SLOW) as s:
         # outbound: signed with the gateway's key, encrypted to grace
         s.sendmail("carl@example.com", ["grace@example.com"], plain)
@@ -97,6 +108,7 @@ def traffic(sealgate, pki, tmp):
                       source_address=("127.0.0.2", 0)) as s:
         s.sendmail("frank@example.net", ["alice@example.com"], signed)      # verify
         s.sendmail("frank@example.net", ["alice@example.com"], encrypted)   # decrypt
+        s.sendmail("frank@example.net", ["alice@example.com"], virus)       # held
 
 
 def errors_in(logdir):
@@ -114,8 +126,9 @@ def test_memcheck_end_to_end(sealgate, tmp_path):
     pki = get_pki()
     logdir = tmp_path / "valgrind"
     logdir.mkdir()
-    with SmtpPeer(port=free_port(), rcpt={"gone@partner.test": "550 5.1.1 no such user"}) as sink:
-        config(sealgate, sink)
+    with SmtpPeer(port=free_port(), rcpt={"gone@partner.test": "550 5.1.1 no such user"}) as sink, \
+            Clamd() as clamd:
+        config(sealgate, sink, clamd)
         certificates(sealgate, pki)
         roles = {r: sealgate.start(role=r, prefix=valgrind(logdir, r), timeout=SLOW)
                  for r in ("smtpd", "worker", "delivery")}
@@ -133,6 +146,8 @@ def test_memcheck_end_to_end(sealgate, tmp_path):
         alice = [m["body"] for m in sink.messages if "alice@example.com" in m["rcpts"]]
         assert any(b'X-Sealgate-Signature: valid; signer="frank@example.net"' in b for b in alice)
         assert any(b"inbound text" in b and b"pkcs7" not in b for b in alice)
+        assert all(b"X-Sealgate-Scan: clean" in b for b in alice)
+        roles["worker"].wait_log(r"event=scan_found", timeout=SLOW)
 
         for args in (["queue", "list", "--json", "--full"], ["queue", "list", "--state", "done"],
                      ["queue", "stats", "--json"], ["incidents", "list", "--json"],

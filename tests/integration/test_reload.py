@@ -100,6 +100,9 @@ CHANGES = {
     "worker.profiles": lambda w: {"worker.profiles": '( { name = "walk"; signature = "pss"; } )'},
     "worker.result_header": lambda w: {"worker.result_header": '"X-Reload-Test"'},
     "worker.notify": lambda w: {"worker.notify": '"postmaster@reload.test"'},
+    "scan.clamd": lambda w: {"scan.clamd": '"127.0.0.1:3310"'},
+    "scan.on_too_large": lambda w: {"scan.on_too_large": '"hold"'},
+    "scan.header": lambda w: {"scan.header": '"X-Reload-Scan"'},
     "delivery.dns_servers": lambda w: {"delivery.dns_servers": '[ "127.0.0.1:5353" ]'},
     "metrics.listen": lambda w: {"metrics.listen": f'"127.0.0.1:{w.port2}"'},
     "delivery.routes": lambda w: {"delivery.routes":
@@ -124,6 +127,7 @@ EFFECTS = {
     "log_level": r"role=master event=reloaded log_level=debug",
     "queue.track_keep": r"role=worker event=worker_reloaded .*track_keep_ms=691200000",
     "worker.housekeeping": r"role=worker event=worker_reloaded .*housekeeping_ms=120000",
+    "scan.clamd": r"role=worker event=worker_reloaded .*clamd=127\.0\.0\.1:3310",
     "smtpd.loops": r"role=smtpd event=listening .*loops=2",
     "smtpd.listeners": r"role=smtpd event=listening .*address=127\.0\.0\.1:{port2}",
     "delivery.dns_servers": r"role=delivery event=dns_reloaded servers=127\.0\.0\.1:5353",

@@ -30,6 +30,8 @@ struct conf {
 
 static const struct sg_conf_section sections[] = {
 	{NULL, sg_conf_main_rows, offsetof(struct conf, main)},
+	/* as cmd/conf.c: scan before worker, into worker_conf.scan */
+	{"scan", worker_scan_conf_rows, offsetof(struct conf, worker.scan)},
 	{"worker", worker_conf_rows, offsetof(struct conf, worker)},
 };
 
@@ -45,6 +47,7 @@ static int load(const char *text, struct conf *c, struct sg_arena *a, struct sg_
 	assert_int_equal(write(fd, text, strlen(text)), (ssize_t) strlen(text));
 	close(fd);
 	memset(c, 0, sizeof(*c));
+	sg_buf_reset(errs);
 	rc = sg_conf_load(path, sections, SG_NELEM(sections), c, a, errs);
 	unlink(path);
 	return (rc);
@@ -181,6 +184,50 @@ static void test_config_errors(void **state)
 		     "notify");
 }
 
+static void test_scan_config(void **state)
+{
+	struct sg_arena *a = sg_arena_new();
+	struct sg_buf errs = SG_BUF_INIT;
+	struct conf c;
+	const struct sg_rule *r;
+
+	(void) state;
+	/* defaults: no clamd, the documented bounds */
+	assert_int_equal(load("state_dir = \"/tmp\";\n", &c, a, &errs), 0);
+	assert_string_equal(c.worker.scan.clamd, "");
+	assert_int_equal(c.worker.scan.timeout_ms, 30000);
+	assert_int_equal(c.worker.scan.max_size, 25 << 20);
+	assert_int_equal(c.worker.scan.on_too_large, WORKER_SCAN_TOO_LARGE_PASS);
+	assert_string_equal(c.worker.scan.header, "X-Sealgate-Scan");
+	/* a rule that scans needs clamd: the error names file, line and rule */
+	assert_int_equal(load("state_dir = \"/tmp\";\nworker = {\n rules = ( { name = \"in\"; "
+			      "scan = true; } );\n};\n", &c, a, &errs), SG_EINVAL);
+	assert_non_null(strstr(errs.data, ":3: rule \"in\": scan = true needs scan.clamd"));
+	/* a host name, a relative path and a bad header are refused */
+	assert_int_equal(load("state_dir = \"/tmp\";\nscan = { clamd = \"clamd.test:3310\"; "
+			      "header = \"X Bad\"; };\n", &c, a, &errs), SG_EINVAL);
+	assert_non_null(strstr(errs.data, ":2: clamd: \"clamd.test:3310\" is neither"));
+	assert_non_null(strstr(errs.data, "header: not a header field name \"X Bad\""));
+	assert_int_equal(load("state_dir = \"/tmp\";\nscan = { timeout = \"10m1s\"; };\n", &c, a,
+			      &errs), SG_EINVAL);
+	/* all of it at once */
+	assert_int_equal(load("state_dir = \"/tmp\";\nscan = { clamd = \"127.0.0.1:3310\"; "
+			      "max_size = \"1M\"; on_too_large = \"hold\"; retry = \"5s\"; };\n"
+			      "worker = { rules = ( { scan = true; on_virus = \"reject\"; "
+			      "on_scan_failure = \"pass-tagged\"; } ); };\n", &c, a, &errs), 0);
+	r = c.worker.rules.v;
+	assert_true(r[0].scan);
+	assert_int_equal(r[0].on_virus, SG_RULE_FAIL_REJECT);
+	assert_int_equal(r[0].on_scan_failure, SG_RULE_SCAN_PASS);
+	assert_int_equal(c.worker.scan.on_too_large, WORKER_SCAN_TOO_LARGE_HOLD);
+	assert_int_equal(c.worker.scan.retry_ms, 5000);
+	/* a rule that scans is never spooled past the worker */
+	assert_null(sg_rules_pass(&c.worker.rules, SG_RULE_DIR_INBOUND, NULL, "a@b.test",
+				  (const char *const[]) { "c@d.test" }, 1));
+	sg_buf_free(&errs);
+	sg_arena_free(a);
+}
+
 int	main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -188,6 +235,7 @@ int	main(void)
 		cmocka_unit_test(test_pattern_match),
 		cmocka_unit_test(test_config_and_classify),
 		cmocka_unit_test(test_config_errors),
+		cmocka_unit_test(test_scan_config),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));
