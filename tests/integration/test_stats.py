@@ -343,9 +343,11 @@ def test_hostile_clients_get_errors_and_harm_nothing(sealgate):
     # a slow client, a byte a second, and more connections than allowed,
     # while good scrapes go on
     slow_result = {}
+    slow_connected = threading.Event()
 
     def slow():
         s = socket.create_connection(("127.0.0.1", mport), timeout=15)
+        slow_connected.set()
         t, got = time.monotonic(), b""
         try:
             for ch in b"GET /metrics HTTP/1.1\r\nHost: x\r\n":
@@ -367,6 +369,9 @@ def test_hostile_clients_get_errors_and_harm_nothing(sealgate):
         s.close()
     th = threading.Thread(target=slow)
     th.start()
+    # connected first (the server accepts in order), so the slow client
+    # holds a slot of its own and gets 408, not the 503 of the 33rd
+    assert slow_connected.wait(10)
     idle = [socket.create_connection(("127.0.0.1", mport)) for _ in range(40)]
     time.sleep(0.3)
     over, _ = raw(mport, b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
