@@ -175,7 +175,8 @@ static void resolve(struct dl_dest *d)
 
 	d->resolving = true;
 	if (d->route.kind == DELIVERY_ROUTE_MX)
-		dl_resolve_mx(a->res, d->domain, (unsigned) a->conf->smtp_port, on_resolved, d);
+		dl_resolve_mx(a->res, d->domain, (unsigned) a->conf->smtp_port, d->route.dane,
+			      on_resolved, d);
 	else if (d->route.smarthost) {
 		struct sg_strlist one = {1, &a->conf->smarthost};
 

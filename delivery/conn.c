@@ -239,6 +239,9 @@ static void tls_done(struct dl_conn *c, bool ok, const char *why)
 		certs_tls_info(c->tls, &info);
 		c->tls_on = true;
 		snprintf(c->tlsdesc, sizeof(c->tlsdesc), "%s/%s", info.version, info.cipher);
+		if (c->addr->dane == DL_DANE_AUTH)
+			dl_conn_dane_check(c->hosts, c->addr, c->tls, c->relay, &peer, c->tlsdesc,
+					   sizeof(c->tlsdesc));
 		sg_debug("event=tls_up relay=\"%s\" tls=%s chain_ok=%d name_ok=%d reason=\"%s\"",
 			 c->relay, c->tlsdesc, peer.chain_ok, peer.name_ok, peer.reason);
 		why = *peer.reason ? peer.reason : NULL;
@@ -497,6 +500,11 @@ static void new_session(struct dl_conn *c)
 
 	if (c->plain_retry)
 		p.tls = DELIVERY_TLS_NONE;
+	if (c->addr->dane == DL_DANE_AUTH) {
+		/* DANE: TLS or nothing; the certificate is judged by the records. */
+		p.tls = DELIVERY_TLS_VERIFY;
+		p.dane = true;
+	}
 	c->s = delivery_session_new(&p);
 }
 
@@ -656,10 +664,23 @@ static void end_attempt(struct dl_conn *c)
 	}
 }
 
+static void on_tcp_closed(uv_handle_t *h);
+
 static void try_next(struct dl_conn *c)
 {
 	c->addr = &c->hosts->v[c->next_addr++];
 	c->plain_retry = false;
+	if (dl_conn_dane_refuse(c->addr, c->fail_reason, sizeof(c->fail_reason))) {
+		/* DANE forbids this host now; no socket was opened, so no close to wait for. */
+		c->failed = true;
+		c->fail_status = DELIVERY_TEMP;
+		snprintf(c->fail_enh, sizeof(c->fail_enh), "4.7.5");
+		relay_name(c);
+		sg_info("event=dane_refused relay=\"%s\" reason=\"%s\"", c->relay, c->fail_reason);
+		c->tcp.data = c;
+		on_tcp_closed((uv_handle_t *) &c->tcp);
+		return;
+	}
 	connect_addr(c);
 }
 
@@ -670,9 +691,7 @@ void	dl_conn_open(struct dl_dest *d)
 
 	c->a = d->a;
 	c->d = d;
-	c->hosts = sg_xcalloc(1, sizeof(*c->hosts));
-	*c->hosts = *h;
-	c->hosts->v = sg_xmemdup(h->v, h->n * sizeof(*h->v));
+	c->hosts = dl_hosts_dup(h);
 	uv_timer_init(c->a->loop, &c->timer);
 	c->timer.data = c;
 	c->dnext = d->conns;

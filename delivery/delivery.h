@@ -46,10 +46,20 @@ struct delivery_route_conf {
 	int	tls;			/* enum delivery_tls */
 };
 
-/* tls_policies = ( { domains = [...]; policy = "..."; } ) */
+/* DANE modes (RFC 7672), globally and per tls_policies entry. */
+enum delivery_dane {
+	DELIVERY_DANE_OFF,
+	DELIVERY_DANE_MAY,		/* "opportunistic": when TLSA records are secure */
+	DELIVERY_DANE_REQUIRED,		/* no secure TLSA: defer 4.7.5 */
+	DELIVERY_DANE_INHERIT,		/* tls_policies entry: the global dane */
+};
+
+/* tls_policies = ( { domains = [...]; policy = "..."; dane = "..."; } ) */
+#define DELIVERY_TLS_UNSET 4		/* an entry without policy: no explicit level */
 struct delivery_tlspol_conf {
 	struct sg_strlist domains;
-	int	policy;			/* enum delivery_tls */
+	int	policy;			/* enum delivery_tls, or DELIVERY_TLS_UNSET */
+	int	dane;			/* enum delivery_dane */
 };
 
 /* The "delivery = { ... };" section of the configuration. */
@@ -66,6 +76,7 @@ struct delivery_conf {
 	int	smarthost_auth;		/* enum delivery_auth */
 	char   *smarthost_credentials;	/* file: user line, password line */
 	int	tls_policy;		/* default for MX destinations */
+	int	dane;			/* enum delivery_dane, for MX destinations */
 	struct sg_conf_array tls_policies;	/* of struct delivery_tlspol_conf */
 	int64_t	retry_min;		/* ms: first backoff */
 	int64_t	retry_max;		/* ms: backoff cap */
@@ -168,6 +179,7 @@ struct delivery_session_params {
 	const char *peer;		/* host name, for reasons and SNI */
 	int	tls;			/* enum delivery_tls */
 	bool	tls_possible;		/* the driver can do a handshake */
+	bool	dane;			/* chain_ok/name_ok mean "TLSA matched": 4.7.5 */
 	int	auth;			/* enum delivery_auth */
 	const char *auth_user;		/* copied; never logged */
 	const char *auth_pass;
@@ -243,6 +255,8 @@ enum delivery_route_kind {
 struct delivery_route {
 	int	kind;
 	int	tls;			/* enum delivery_tls */
+	bool	explicit_tls;		/* from a tls_policies entry: nothing overrides it */
+	int	dane;			/* enum delivery_dane (MX only; OFF when explicit) */
 	int	auth;			/* smarthost only */
 	bool	smarthost;
 	const struct sg_strlist *hosts;	/* HOSTS: points into the conf */
@@ -282,6 +296,48 @@ struct delivery_mx {
 
 int	delivery_mx_parse(const unsigned char *msg, size_t len, const char *domain,
 			  long (*rnd) (void), struct delivery_mx *out);
+
+/*
+ * Part 3c: DANE (RFC 7672, RFC 7671). delivery_tlsa_parse() reads the
+ * answer of a validating resolver to a TLSA query (untrusted input;
+ * dane_tlsa.c has the rules); delivery_dane_match() checks a TLS peer's
+ * certificates against the records (dane_match.c).
+ */
+#define DELIVERY_TLSA_MAX	8	/* records kept per name */
+
+enum delivery_tlsa_kind {
+	DELIVERY_TLSA_SECURE,		/* validated records in rr[0..n) */
+	DELIVERY_TLSA_DENIED,		/* validated: there are none */
+	DELIVERY_TLSA_INSECURE,		/* not validated: DANE does not apply */
+	DELIVERY_TLSA_TEMP,		/* lookup failed or bogus: defer (reason) */
+};
+
+struct delivery_tlsa {
+	int	kind;
+	size_t	n, dropped;
+	struct {
+		unsigned char usage, selector, mtype;
+		size_t	off, len;	/* association data in data[] */
+	}	rr[DELIVERY_TLSA_MAX];
+	unsigned char data[2048];
+	size_t	used;
+	char	reason[96];
+};
+
+int	delivery_tlsa_parse(const unsigned char *msg, size_t len, struct delivery_tlsa *out);
+
+struct certs_tls;
+
+/*
+ * delivery_dane_match() returns 1 when the peer of t is authenticated by
+ * a usable record of set (DANE-EE(3): the leaf; DANE-TA(2): a certificate
+ * of the presented chain that the leaf chains to, and the leaf valid for
+ * name), 0 when none matches, SG_ENOTFOUND when set has no usable record
+ * (RFC 7672 2.2: then TLS is still mandatory, unauthenticated). why gets
+ * the records tried, for the log.
+ */
+int	delivery_dane_match(const struct delivery_tlsa *set, const struct certs_tls *t,
+			    const char *name, char *why, size_t whylen);
 
 /*
  * Part 4: retries. delivery_retry_next() returns the time of the next

@@ -21,9 +21,19 @@
 /* resolve.c: c-ares on the agent's loop. */
 struct dl_resolver;
 
+/* What DANE says about one MX host (dane_hosts.c decides). */
+enum dl_dane {
+	DL_DANE_NONE,			/* no DANE: the domain's other policy */
+	DL_DANE_AUTH,			/* secure TLSA records: TLS, matched */
+	DL_DANE_FAIL,			/* TLSA lookup failed or bogus: defer 4.7.5 */
+	DL_DANE_MISSING,		/* dane "required", nothing secure: defer 4.7.5 */
+};
+
 struct dl_addr {
 	char	host[256];		/* the name it came from */
 	struct sockaddr_storage sa;	/* with the port set */
+	int	dane;			/* enum dl_dane */
+	int	tlsa;			/* index into dl_hosts.tlsa, -1: none */
 };
 
 /* A resolution: status DELIVERY_OK with n >= 1 addresses, or TEMP/PERM. */
@@ -33,6 +43,9 @@ struct dl_hosts {
 	char	reason[320];
 	size_t	n;
 	struct dl_addr *v;		/* caller frees with dl_hosts_free */
+	bool	mx_secure;		/* the MX answer had the AD bit */
+	size_t	ntlsa;
+	struct delivery_tlsa *tlsa;	/* per MX host, when DANE looked */
 };
 
 /* cb owns result. Called later from the loop, or from dl_resolver_free(). */
@@ -41,11 +54,19 @@ typedef void (*dl_resolve_cb) (void *arg, struct dl_hosts *result);
 int	dl_resolver_new(uv_loop_t *, const struct delivery_conf *, struct dl_resolver **);
 int	dl_resolver_reload(struct dl_resolver *, const struct delivery_conf *);
 void	dl_resolver_free(struct dl_resolver *);
-void	dl_resolve_mx(struct dl_resolver *, const char *domain, unsigned port,
+void	dl_resolve_mx(struct dl_resolver *, const char *domain, unsigned port, int dane,
 		      dl_resolve_cb, void *arg);
 void	dl_resolve_hosts(struct dl_resolver *, const struct sg_strlist *hostports,
 			 unsigned defport, dl_resolve_cb, void *arg);
 void	dl_hosts_free(struct dl_hosts *);
+struct dl_hosts *dl_hosts_dup(const struct dl_hosts *);
+
+/* dane_query.c: queries that ask the resolver for its AD bit. */
+struct ares_channeldata;
+void	dl_dane_query(struct ares_channeldata *, const char *name, int type,
+		      void (*cb) (void *, int, int, unsigned char *, int), void *arg);
+void	dl_dane_verdict(struct dl_addr *, int mode, bool mx_secure,
+			const struct delivery_tlsa *);
 
 /* conf_copy.c: the agent keeps its own copy of its configuration. */
 struct delivery_conf *dl_conf_copy(const struct delivery_conf *, struct sg_arena *);
@@ -135,6 +156,12 @@ struct delivery_agent {
 	bool	stopping;
 	unsigned handles;		/* open handles of the agent itself */
 };
+
+/* dane_conn.c: DANE's hooks in a connection. */
+bool	dl_conn_dane_refuse(const struct dl_addr *, char *why, size_t whylen);
+void	dl_conn_dane_check(const struct dl_hosts *, const struct dl_addr *,
+			   const struct certs_tls *, const char *relay,
+			   struct certs_tls_peer *, char *tlsdesc, size_t desclen);
 
 /* conn.c */
 void	dl_conn_open(struct dl_dest *);

@@ -12,6 +12,7 @@
  *	void	dl_resolve_mx(r, domain, port, cb, arg)
  *	void	dl_resolve_hosts(r, hostports, defport, cb, arg)
  *	void	dl_hosts_free(h)
+ *	struct dl_hosts *dl_hosts_dup(h)
  * DESCRIPTION
  *	One c-ares channel per loop. c-ares tells through its socket-state
  *	callback which descriptors to watch; each gets one uv_poll_t, and
@@ -32,6 +33,11 @@
  *	(RFC 5321 5.1). A null MX (RFC 7505) and NXDOMAIN are permanent
  *	failures; everything else (timeouts, SERVFAIL, refusals, a CNAME
  *	loop, a truncated or malformed answer) is temporary.
+ *
+ *	With a DANE mode other than off, the MX query asks for the AD bit
+ *	(dane_query.c) and, when the answer was validated, each exchange's
+ *	TLSA records are looked up next to its addresses; every address then
+ *	carries DANE's verdict for its host (dl_dane_verdict()).
  *
  *	dl_resolve_hosts() resolves a list of "host:port" (names or
  *	literals) in the given order, for routes and the smarthost.
@@ -82,6 +88,7 @@ struct target {
 	unsigned pref;
 	int	status;			/* ares status of its address lookup */
 	struct ares_addrinfo *ai;
+	struct delivery_tlsa *tlsa;	/* DANE: its TLSA answer */
 };
 
 struct req {
@@ -91,6 +98,8 @@ struct req {
 	char	domain[256];
 	unsigned port;
 	bool	implicit;		/* no MX: the domain itself */
+	int	dane;			/* enum delivery_dane */
+	bool	mx_secure;		/* the MX answer was validated (AD) */
 	size_t	n, pending;
 	struct target *t;
 };
@@ -324,16 +333,28 @@ void	dl_hosts_free(struct dl_hosts *h)
 {
 	if (h) {
 		free(h->v);
+		free(h->tlsa);
 		free(h);
 	}
+}
+
+struct dl_hosts *dl_hosts_dup(const struct dl_hosts *h)
+{
+	struct dl_hosts *d = sg_xmemdup(h, sizeof(*h));
+
+	d->v = h->n ? sg_xmemdup(h->v, h->n * sizeof(*h->v)) : NULL;
+	d->tlsa = h->ntlsa ? sg_xmemdup(h->tlsa, h->ntlsa * sizeof(*h->tlsa)) : NULL;
+	return (d);
 }
 
 static void req_free(struct req *q)
 {
 	q->c->reqs--;
-	for (size_t i = 0; i < q->n; i++)
+	for (size_t i = 0; i < q->n; i++) {
 		if (q->t[i].ai)
 			ares_freeaddrinfo(q->t[i].ai);
+		free(q->t[i].tlsa);
+	}
 	free(q->t);
 	free(q);
 }
@@ -371,8 +392,16 @@ static void finish_addrs(struct req *q)
 	int	last = ARES_SUCCESS;
 	bool	any_temp = false;
 
+	h->mx_secure = q->mx_secure;
+	if (q->dane != DELIVERY_DANE_OFF && q->n) {
+		h->ntlsa = q->n;
+		h->tlsa = sg_xcalloc(q->n, sizeof(*h->tlsa));
+	}
 	for (size_t i = 0; i < q->n; i++) {
 		struct target *t = &q->t[i];
+
+		if (h->tlsa && t->tlsa)
+			h->tlsa[i] = *t->tlsa;
 
 		if (t->status != ARES_SUCCESS) {
 			last = t->status;
@@ -390,6 +419,8 @@ static void finish_addrs(struct req *q)
 			memset(&h->v[h->n], 0, sizeof(h->v[h->n]));
 			snprintf(h->v[h->n].host, sizeof(h->v[h->n].host), "%s", t->name);
 			memcpy(&h->v[h->n].sa, a->ai_addr, a->ai_addrlen);
+			h->v[h->n].tlsa = h->tlsa && t->tlsa ? (int) i : -1;
+			dl_dane_verdict(&h->v[h->n], q->dane, q->mx_secure, t->tlsa);
 			h->n++;
 		}
 	}
@@ -449,6 +480,7 @@ static void on_mx(void *arg, int status, int timeouts, unsigned char *abuf, int 
 			     ares_strerror(status));
 		return;
 	}
+	q->mx_secure = alen >= 4 && (abuf[3] & 0x20);
 	mx = sg_xcalloc(1, sizeof(*mx));
 	switch (delivery_mx_parse(abuf, (size_t) alen, q->domain, random, mx)) {
 	case DELIVERY_MX_HOSTS:
@@ -497,7 +529,42 @@ static void on_addr(void *arg, int status, int timeouts, struct ares_addrinfo *a
 		finish_addrs(q);
 }
 
-/* start_addrs - A and AAAA of every target, all at once */
+static void on_tlsa(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
+{
+	struct addr_ctx *c = arg;
+	struct req *q = c->q;
+	struct delivery_tlsa *t = sg_xcalloc(1, sizeof(*t));
+
+	(void) timeouts;
+	if (abuf == NULL || alen <= 0) {
+		t->kind = DELIVERY_TLSA_TEMP;
+		snprintf(t->reason, sizeof(t->reason), "TLSA lookup failed: %s",
+			 ares_strerror(status));
+	} else {
+		delivery_tlsa_parse(abuf, (size_t) alen, t);
+	}
+	q->t[c->i].tlsa = t;
+	free(c);
+	if (--q->pending == 0)
+		finish_addrs(q);
+}
+
+/* start_tlsa - DANE: _port._tcp.host TLSA of every target (RFC 7672 2.2.3) */
+
+static void start_tlsa(struct req *q)
+{
+	for (size_t i = 0; i < q->n; i++) {
+		struct addr_ctx *c = sg_xcalloc(1, sizeof(*c));
+		char	name[300];
+
+		c->q = q;
+		c->i = i;
+		snprintf(name, sizeof(name), "_%u._tcp.%s", q->t[i].port, q->t[i].name);
+		dl_dane_query(q->c->ch, name, ns_t_tlsa, on_tlsa, c);
+	}
+}
+
+/* start_addrs - A and AAAA of every target, all at once (and TLSA for DANE) */
 
 static void start_addrs(struct req *q)
 {
@@ -508,8 +575,12 @@ static void start_addrs(struct req *q)
 		finish_addrs(q);
 		return;
 	}
+	bool	tlsa = q->dane != DELIVERY_DANE_OFF && q->mx_secure;
+
 	/* One extra count: a callback that runs inside the call cannot finish q early. */
-	q->pending = q->n + 1;
+	q->pending = (tlsa ? 2 * q->n : q->n) + 1;
+	if (tlsa)
+		start_tlsa(q);
 	for (size_t i = 0; i < q->n; i++) {
 		struct addr_ctx *c = sg_xcalloc(1, sizeof(*c));
 		char	port[8];
@@ -542,14 +613,18 @@ static struct req *req_new(struct dl_resolver *r, dl_resolve_cb cb, void *arg)
 	return (q);
 }
 
-void	dl_resolve_mx(struct dl_resolver *r, const char *domain, unsigned port,
+void	dl_resolve_mx(struct dl_resolver *r, const char *domain, unsigned port, int dane,
 		      dl_resolve_cb cb, void *arg)
 {
 	struct req *q = req_new(r, cb, arg);
 
 	snprintf(q->domain, sizeof(q->domain), "%s", domain);
 	q->port = port;
-	ares_query(q->c->ch, q->domain, ns_c_in, ns_t_mx, on_mx, q);
+	q->dane = dane;
+	if (dane != DELIVERY_DANE_OFF)
+		dl_dane_query(q->c->ch, q->domain, ns_t_mx, on_mx, q);
+	else
+		ares_query(q->c->ch, q->domain, ns_c_in, ns_t_mx, on_mx, q);
 	if (!r->closing)
 		arm_timer(r);
 }

@@ -111,6 +111,8 @@ CHANGES = {
         "delivery.smarthost_tls": '"required"', "delivery.smarthost_credentials": w.f("creds")},
     "delivery.smarthost_credentials": lambda w: {"delivery.smarthost_credentials": w.f("creds")},
     "delivery.tls_policy": lambda w: {"delivery.tls_policy": '"none"'},
+    "delivery.dane": lambda w: {"delivery.dane": '"opportunistic"',
+                                "delivery.dns_servers": '[ "127.0.0.1:5353" ]'},
     "delivery.tls_policies": lambda w: {"delivery.tls_policies":
                                         '( { domains = [ "p.test" ]; policy = "none"; } )'},
     "delivery.ehlo_name": lambda w: {"delivery.ehlo_name": '"ehlo.reload.test"'},

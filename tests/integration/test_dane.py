@@ -1,0 +1,126 @@
+"""DANE (RFC 7672) against a real DNSSEC world: nsd serving zones signed
+with ldns-signzone, a validating unbound trusting them (dnssec.py), and
+real SMTP peers with STARTTLS on loopback.
+
+    dane.test    signed: good.dane.test (TLSA 3 1 1 of mx1's key),
+                 bad.dane.test (TLSA of another key), ta.dane.test (2 0 1
+                 of the test PKI's intermediate, mx3's issuer), none.dane.test
+                 (MX secure, no TLSA: an authenticated denial)
+    broken.test  signed, then its TLSA record spoiled: bogus
+    plain.test   unsigned, with a TLSA record that would not match
+
+Every MX host listens on the same port on its own 127.0.0.x.
+"""
+import pytest
+
+from conftest import free_port
+from dnssec import SignedDns, tlsa_digest
+from peers import Injector, SmtpPeer, issued_by, self_signed
+from test_delivery import config, wait_result
+
+HOSTS = {"mx1": "127.0.0.11", "mx2": "127.0.0.12", "mx3": "127.0.0.13",
+         "mx4": "127.0.0.14", "mx5": "127.0.0.15", "mx6": "127.0.0.16"}
+
+
+def world(tmp_path, port):
+    from pki import get_pki
+    p = get_pki()
+    good = self_signed(tmp_path, "mx1.dane.test")
+    other = self_signed(tmp_path, "elsewhere.test")
+    ta_leaf = issued_by(p, tmp_path, "mx3.dane.test")
+    tl = f"_{port}._tcp"
+    dane = (f"good MX 10 mx1\nbad MX 10 mx2\nta MX 10 mx3\nnone MX 10 mx4\n"
+            f"mx1 A {HOSTS['mx1']}\nmx2 A {HOSTS['mx2']}\nmx3 A {HOSTS['mx3']}\n"
+            f"mx4 A {HOSTS['mx4']}\n"
+            f"{tl}.mx1 TLSA 3 1 1 {tlsa_digest(good[0])}\n"
+            f"{tl}.mx2 TLSA 3 1 1 {tlsa_digest(other[0])}\n"
+            f"{tl}.mx3 TLSA 2 0 1 {tlsa_digest(p.inter.cert, selector=0)}\n")
+    broken = (f"@ MX 10 mx5\nmx5 A {HOSTS['mx5']}\n"
+              f"{tl}.mx5 TLSA 3 1 1 {tlsa_digest(good[0])}\n")
+    plain = (f"@ MX 10 mx6\nmx6 A {HOSTS['mx6']}\n"
+             f"{tl}.mx6 TLSA 3 1 1 {tlsa_digest(other[0])}\n")
+    dns = SignedDns(tmp_path / "dns", {"dane.test": dane, "broken.test": broken,
+                                       "plain.test": plain},
+                    signed={"dane.test", "broken.test"}, bogus={"broken.test": "TLSA"})
+    peers = {
+        "mx1": SmtpPeer(HOSTS["mx1"], port, starttls="offer", name="mx1.dane.test",
+                        cert=good[0], key=good[1]),
+        "mx2": SmtpPeer(HOSTS["mx2"], port, starttls="offer", name="mx2.dane.test",
+                        cert=good[0], key=good[1]),
+        "mx3": SmtpPeer(HOSTS["mx3"], port, starttls="offer", name="mx3.dane.test",
+                        cert=ta_leaf[0], key=ta_leaf[1]),
+        "mx4": SmtpPeer(HOSTS["mx4"], port, starttls="offer", name="mx4.dane.test",
+                        tmpdir=tmp_path),
+        "mx5": SmtpPeer(HOSTS["mx5"], port, starttls="offer", name="mx5.broken.test",
+                        cert=good[0], key=good[1]),
+        "mx6": SmtpPeer(HOSTS["mx6"], port, starttls="offer", name="mx6.plain.test",
+                        cert=good[0], key=good[1]),
+    }
+    return dns, peers
+
+
+def no_mail_in_the_clear(peer):
+    assert not any(c.upper().startswith(("MAIL", "RCPT", "DATA"))
+                   for c in peer.plaintext_commands())
+
+
+@pytest.mark.parametrize("mode", ["opportunistic", "required"])
+def test_dane_outcomes(sealgate, tmp_path, mode):
+    port = free_port("127.0.0.11")
+    dns, peers = world(tmp_path, port)
+    with dns:
+        for p in peers.values():
+            p.__enter__()
+        try:
+            config(sealgate, dns, port, extra=f'dane = "{mode}"; tls_policy = "opportunistic";')
+            d = sealgate.start(role="delivery")
+            Injector(sealgate).inject("s@sender.test", [
+                "u@good.dane.test", "u@bad.dane.test", "u@ta.dane.test",
+                "u@none.dane.test", "u@broken.test", "u@plain.test"])
+            # matching TLSA: delivered, logged as DANE
+            r = wait_result(d, "u@good.dane.test", "sent")
+            assert r["tls"] == "dane", r
+            assert peers["mx1"].messages[0]["tls"] is True
+            r = wait_result(d, "u@ta.dane.test", "sent")
+            assert r["tls"] == "dane", r
+            # non-matching: 4.7.5, nothing in the clear, nothing delivered
+            r = wait_result(d, "u@bad.dane.test", "deferred")
+            assert r["dsn"] == "4.7.5" and "matches no TLSA record" in r["reply"], r
+            assert peers["mx2"].messages == []
+            no_mail_in_the_clear(peers["mx2"])
+            # bogus signatures: deferred without even connecting
+            r = wait_result(d, "u@broken.test", "deferred")
+            assert r["dsn"] == "4.7.5" and "cannot be had securely" in r["reply"], r
+            assert peers["mx5"].messages == [] and peers["mx5"].all_commands() == []
+            if mode == "opportunistic":
+                # authenticated denial and an unsigned zone: the normal policy
+                r = wait_result(d, "u@none.dane.test", "sent")
+                assert r["tls"].startswith("TLSv1."), r
+                r = wait_result(d, "u@plain.test", "sent")
+                assert r["tls"].startswith("TLSv1."), r
+            else:
+                for rcpt, peer in (("u@none.dane.test", "mx4"), ("u@plain.test", "mx6")):
+                    r = wait_result(d, rcpt, "deferred")
+                    assert r["dsn"] == "4.7.5" and "DANE is required" in r["reply"], r
+                    assert peers[peer].messages == []
+        finally:
+            for p in peers.values():
+                p.__exit__(None, None, None)
+
+
+def test_dane_off_ignores_tlsa_and_explicit_policy_wins(sealgate, tmp_path):
+    """Negative controls: with dane off the bad TLSA record is not looked at
+    (delivered opportunistically); an explicit tls_policies level beats a
+    per-domain dane mode (precedence: tls_policies > DANE)."""
+    port = free_port("127.0.0.11")
+    dns, peers = world(tmp_path, port)
+    with dns, peers["mx2"], peers["mx1"]:
+        config(sealgate, dns, port, extra=(
+            'tls_policies = ( { domains = [ "bad.dane.test" ]; policy = "required"; '
+            'dane = "required"; }, { domains = [ "good.dane.test" ]; dane = "required"; } );'))
+        d = sealgate.start(role="delivery")
+        Injector(sealgate).inject("s@sender.test", ["u@bad.dane.test", "u@good.dane.test"])
+        r = wait_result(d, "u@bad.dane.test", "sent")
+        assert r["tls"].startswith("TLSv1."), r
+        r = wait_result(d, "u@good.dane.test", "sent")
+        assert r["tls"] == "dane", r
