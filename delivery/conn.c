@@ -66,6 +66,7 @@ struct dl_conn {
 	bool	body_wait;		/* paused on the write backlog */
 	char   *rbuf;
 	unsigned messages;
+	unsigned policy_gen;		/* the destination's when it was opened */
 	char	relay[320];
 	char	tlsdesc[128];
 	bool	failed;
@@ -359,7 +360,8 @@ static bool next_job(struct dl_conn *c)
 {
 	struct dl_job *j;
 
-	if (c->a->stopping || c->messages >= (unsigned) c->a->conf->reuse_count) {
+	if (c->a->stopping || c->messages >= (unsigned) c->a->conf->reuse_count
+	    || c->policy_gen != c->d->policy_gen) {
 		delivery_session_quit(c->s);
 		return (true);
 	}
@@ -500,6 +502,8 @@ static void new_session(struct dl_conn *c)
 
 	if (c->plain_retry)
 		p.tls = DELIVERY_TLS_NONE;
+	if (c->addr->sts == DL_STS_VERIFY && !c->plain_retry)
+		p.tls = DELIVERY_TLS_VERIFY;	/* MTA-STS enforce: verified or nothing */
 	if (c->addr->dane == DL_DANE_AUTH) {
 		/* DANE: TLS or nothing; the certificate is judged by the records. */
 		p.tls = DELIVERY_TLS_VERIFY;
@@ -670,13 +674,13 @@ static void try_next(struct dl_conn *c)
 {
 	c->addr = &c->hosts->v[c->next_addr++];
 	c->plain_retry = false;
-	if (dl_conn_dane_refuse(c->addr, c->fail_reason, sizeof(c->fail_reason))) {
-		/* DANE forbids this host now; no socket was opened, so no close to wait for. */
+	if (dl_conn_refuse(c->addr, c->fail_reason, sizeof(c->fail_reason))) {
+		/* DANE or MTA-STS forbids this host now; no socket, so no close to wait for. */
 		c->failed = true;
 		c->fail_status = DELIVERY_TEMP;
 		snprintf(c->fail_enh, sizeof(c->fail_enh), "4.7.5");
 		relay_name(c);
-		sg_info("event=dane_refused relay=\"%s\" reason=\"%s\"", c->relay, c->fail_reason);
+		sg_info("event=policy_refused relay=\"%s\" reason=\"%s\"", c->relay, c->fail_reason);
 		c->tcp.data = c;
 		on_tcp_closed((uv_handle_t *) &c->tcp);
 		return;
@@ -691,6 +695,7 @@ void	dl_conn_open(struct dl_dest *d)
 
 	c->a = d->a;
 	c->d = d;
+	c->policy_gen = d->policy_gen;
 	c->hosts = dl_hosts_dup(h);
 	uv_timer_init(c->a->loop, &c->timer);
 	c->timer.data = c;

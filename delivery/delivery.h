@@ -77,6 +77,10 @@ struct delivery_conf {
 	char   *smarthost_credentials;	/* file: user line, password line */
 	int	tls_policy;		/* default for MX destinations */
 	int	dane;			/* enum delivery_dane, for MX destinations */
+	bool	mta_sts;		/* look for MTA-STS policies (RFC 8461) */
+	char   *sts_ca_file;		/* PEM CAs for the policy fetch; "": system's */
+	int64_t	sts_port;		/* HTTPS port of mta-sts.DOMAIN (443; tests) */
+	int64_t	sts_fetch_timeout;	/* ms */
 	struct sg_conf_array tls_policies;	/* of struct delivery_tlspol_conf */
 	int64_t	retry_min;		/* ms: first backoff */
 	int64_t	retry_max;		/* ms: backoff cap */
@@ -338,6 +342,45 @@ struct certs_tls;
  */
 int	delivery_dane_match(const struct delivery_tlsa *set, const struct certs_tls *t,
 			    const char *name, char *why, size_t whylen);
+
+/*
+ * Part 3d: MTA-STS (RFC 8461), untrusted input (sts_parse.c has the
+ * rules). delivery_sts_txt_parse() reads one _mta-sts TXT record (its
+ * strings joined); delivery_sts_policy_parse() the policy file fetched
+ * over HTTPS; delivery_sts_mx_match() says whether an MX host name is
+ * one of the policy's "mx" patterns.
+ */
+#define DELIVERY_STS_ID_MAX	32	/* RFC 8461 3.1: 1*32(ALPHA / DIGIT) */
+#define DELIVERY_STS_MX_MAX	16	/* "mx" lines kept */
+#define DELIVERY_STS_MAX_AGE	31557600	/* seconds, RFC 8461 3.2 */
+#define DELIVERY_STS_SIZE_MAX	(64 * 1024)	/* policy bytes read */
+
+enum delivery_sts_mode {
+	DELIVERY_STS_NONE,
+	DELIVERY_STS_TESTING,
+	DELIVERY_STS_ENFORCE,
+};
+
+struct delivery_sts_policy {
+	int	mode;			/* enum delivery_sts_mode */
+	int64_t	max_age;		/* seconds */
+	size_t	nmx;
+	char	mx[DELIVERY_STS_MX_MAX][256];	/* "mail.example" or "*.example" */
+};
+
+int	delivery_sts_txt_parse(const char *txt, size_t len, char id[DELIVERY_STS_ID_MAX + 1]);
+int	delivery_sts_policy_parse(const char *buf, size_t len, struct delivery_sts_policy *);
+bool	delivery_sts_mx_match(const struct delivery_sts_policy *, const char *host);
+
+/* The policy cache in the state directory (sts_cache.c). */
+int	delivery_sts_cache_parse(const char *buf, size_t len, char id[DELIVERY_STS_ID_MAX + 1],
+				 int64_t *fetched, struct delivery_sts_policy *,
+				 const char **text, size_t *textlen);
+int	delivery_sts_cache_write(const char *dir, const char *domain, const char *id,
+				 int64_t fetched, const char *text, size_t len);
+int	delivery_sts_cache_read(const char *dir, const char *domain,
+				char id[DELIVERY_STS_ID_MAX + 1], int64_t *fetched,
+				struct delivery_sts_policy *);
 
 /*
  * Part 4: retries. delivery_retry_next() returns the time of the next

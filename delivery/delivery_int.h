@@ -29,10 +29,18 @@ enum dl_dane {
 	DL_DANE_MISSING,		/* dane "required", nothing secure: defer 4.7.5 */
 };
 
+/* What an MTA-STS policy says about one MX host (sts.c). */
+enum dl_sts_verdict {
+	DL_STS_NONE,			/* no enforced policy */
+	DL_STS_VERIFY,			/* enforce, host in mx: verified TLS */
+	DL_STS_REFUSE,			/* enforce, host not in mx: defer 4.7.5 */
+};
+
 struct dl_addr {
 	char	host[256];		/* the name it came from */
 	struct sockaddr_storage sa;	/* with the port set */
 	int	dane;			/* enum dl_dane */
+	int	sts;			/* enum dl_sts_verdict */
 	int	tlsa;			/* index into dl_hosts.tlsa, -1: none */
 };
 
@@ -59,6 +67,12 @@ void	dl_resolve_mx(struct dl_resolver *, const char *domain, unsigned port, int 
 void	dl_resolve_hosts(struct dl_resolver *, const struct sg_strlist *hostports,
 			 unsigned defport, dl_resolve_cb, void *arg);
 void	dl_hosts_free(struct dl_hosts *);
+
+/* TXT records: status 0 (n may be 0: none) or SG_EAGAIN; recs are the caller's only during cb. */
+#define DL_TXT_MAX	8
+#define DL_TXT_LEN	4096
+typedef void (*dl_txt_cb) (void *arg, int status, const struct sg_buf *recs, size_t n);
+void	dl_resolve_txt(struct dl_resolver *, const char *name, dl_txt_cb, void *arg);
 struct dl_hosts *dl_hosts_dup(const struct dl_hosts *);
 
 /* dane_query.c: queries that ask the resolver for its AD bit. */
@@ -126,6 +140,7 @@ struct dl_dest {
 	int64_t	hosts_ms;
 	bool	resolving;
 	unsigned gen;			/* configuration generation it was made for */
+	unsigned policy_gen;		/* bumped by a new MTA-STS policy */
 	struct dl_dest *next;
 };
 
@@ -139,6 +154,7 @@ struct delivery_agent {
 	struct queue *q;
 	struct certs *certs;		/* NULL: no TLS client here */
 	struct dl_resolver *res;
+	struct dl_sts *sts;		/* MTA-STS policies */
 	uv_timer_t scan_timer;
 	uv_timer_t wake_timer;		/* coalesces wake-ups into one scan */
 	bool	scan_deferred;		/* wake_timer waits for the next flush */
@@ -157,8 +173,27 @@ struct delivery_agent {
 	unsigned handles;		/* open handles of the agent itself */
 };
 
-/* dane_conn.c: DANE's hooks in a connection. */
-bool	dl_conn_dane_refuse(const struct dl_addr *, char *why, size_t whylen);
+/* sts_fetch.c: HTTPS policy fetches (libcurl multi-socket on the loop). */
+struct dl_fetcher;
+typedef void (*dl_fetch_cb) (void *arg, const char *body, size_t len, const char *why);
+struct dl_fetcher *dl_fetcher_new(uv_loop_t *);
+void	dl_fetcher_free(struct dl_fetcher *);
+void	dl_fetch_policy(struct dl_fetcher *, const char *domain, unsigned port,
+			const struct dl_hosts *addrs, const char *ca_file, int64_t timeout_ms,
+			dl_fetch_cb, void *arg);
+
+/* sts.c: MTA-STS policies, refreshed in the background. */
+struct dl_sts;
+struct dl_sts *dl_sts_new(uv_loop_t *, struct dl_resolver *, const char *state_dir,
+			  void (*changed) (void *, const char *domain), void *arg);
+void	dl_sts_stop(struct dl_sts *);
+void	dl_sts_free(struct dl_sts *);
+int	dl_sts_apply(struct dl_sts *, const struct delivery_conf *, const char *domain,
+		     struct dl_hosts *);
+const char *dl_sts_mode_name(int mode);
+
+/* tlspol_conn.c: the hooks of DANE and MTA-STS in a connection. */
+bool	dl_conn_refuse(const struct dl_addr *, char *why, size_t whylen);
 void	dl_conn_dane_check(const struct dl_hosts *, const struct dl_addr *,
 			   const struct certs_tls *, const char *relay,
 			   struct certs_tls_peer *, char *tlsdesc, size_t desclen);

@@ -11,6 +11,7 @@
  *	void	dl_resolver_free(r)
  *	void	dl_resolve_mx(r, domain, port, cb, arg)
  *	void	dl_resolve_hosts(r, hostports, defport, cb, arg)
+ *	void	dl_resolve_txt(r, name, cb, arg)
  *	void	dl_hosts_free(h)
  *	struct dl_hosts *dl_hosts_dup(h)
  * DESCRIPTION
@@ -41,6 +42,9 @@
  *
  *	dl_resolve_hosts() resolves a list of "host:port" (names or
  *	literals) in the given order, for routes and the smarthost.
+ *
+ *	dl_resolve_txt() gets the TXT records of a name (for MTA-STS and
+ *	TLS-RPT), at most DL_TXT_MAX of at most DL_TXT_LEN bytes each.
  *
  *	The callback owns the result and is called exactly once, from the
  *	loop, or from dl_resolver_free() with a temporary "cancelled" result.
@@ -644,4 +648,61 @@ void	dl_resolve_hosts(struct dl_resolver *r, const struct sg_strlist *hp, unsign
 	}
 	snprintf(q->domain, sizeof(q->domain), "%s", q->n ? q->t[0].name : "?");
 	start_addrs(q);
+}
+
+struct txt_req {
+	struct chan *c;
+	dl_txt_cb cb;
+	void   *arg;
+};
+
+/*
+ * on_txt - the records, each one's strings joined (RFC 7208 3.3 style),
+ * as c-ares's parser splits them; NODATA and NXDOMAIN give n = 0 and
+ * status 0: "no record" is an answer, not a failure.
+ */
+static void on_txt(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
+{
+	struct txt_req *t = arg;
+	struct ares_txt_ext *txt = NULL;
+	struct sg_buf recs[DL_TXT_MAX];
+	size_t	n = 0;
+	int	rc = 0;
+
+	(void) timeouts;
+	memset(recs, 0, sizeof(recs));
+	if (status == ARES_ENOTFOUND || status == ARES_ENODATA)
+		rc = 0;
+	else if (status != ARES_SUCCESS || abuf == NULL)
+		rc = SG_EAGAIN;
+	else if (ares_parse_txt_reply_ext(abuf, alen, &txt) == ARES_SUCCESS) {
+		for (struct ares_txt_ext *x = txt; x; x = x->next) {
+			if (x->record_start) {
+				if (n == DL_TXT_MAX)
+					break;
+				n++;
+			}
+			if (n && recs[n - 1].len + x->length <= DL_TXT_LEN)
+				sg_buf_append(&recs[n - 1], x->txt, x->length);
+		}
+		ares_free_data(txt);
+	}
+	t->cb(t->arg, rc, recs, n);
+	for (size_t i = 0; i < DL_TXT_MAX; i++)
+		sg_buf_free(&recs[i]);
+	t->c->reqs--;
+	free(t);
+}
+
+void	dl_resolve_txt(struct dl_resolver *r, const char *name, dl_txt_cb cb, void *arg)
+{
+	struct txt_req *t = sg_xcalloc(1, sizeof(*t));
+
+	t->c = r->cur;
+	t->c->reqs++;
+	t->cb = cb;
+	t->arg = arg;
+	ares_query(t->c->ch, name, ns_c_in, ns_t_txt, on_txt, t);
+	if (!r->closing)
+		arm_timer(r);
 }

@@ -111,6 +111,10 @@ CHANGES = {
         "delivery.smarthost_tls": '"required"', "delivery.smarthost_credentials": w.f("creds")},
     "delivery.smarthost_credentials": lambda w: {"delivery.smarthost_credentials": w.f("creds")},
     "delivery.tls_policy": lambda w: {"delivery.tls_policy": '"none"'},
+    "delivery.mta_sts": lambda w: {"delivery.mta_sts": "true"},
+    "delivery.sts_ca_file": lambda w: {"delivery.sts_ca_file": w.f("pw")},
+    "delivery.sts_port": lambda w: {"delivery.sts_port": "8443"},
+    "delivery.sts_fetch_timeout": lambda w: {"delivery.sts_fetch_timeout": '"5s"'},
     "delivery.dane": lambda w: {"delivery.dane": '"opportunistic"',
                                 "delivery.dns_servers": '[ "127.0.0.1:5353" ]'},
     "delivery.tls_policies": lambda w: {"delivery.tls_policies":

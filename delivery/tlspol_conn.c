@@ -1,19 +1,21 @@
 /*
  * NAME
- *	dane_conn 3
+ *	tlspol_conn 3
  * SUMMARY
- *	DANE's two hooks in an outgoing connection
+ *	the hooks of DANE and MTA-STS in an outgoing connection
  * SYNOPSIS
  *	#include "delivery_int.h"
  *
- *	bool	dl_conn_dane_refuse(addr, why, whylen)
+ *	bool	dl_conn_refuse(addr, why, whylen)
  *	void	dl_conn_dane_check(hosts, addr, tls, relay, peer, tlsdesc, desclen)
  * DESCRIPTION
- *	dl_conn_dane_refuse() is asked before connecting to an address: true
+ *	dl_conn_refuse() is asked before connecting to an address: true
  *	(with the reason) when DANE forbids the host for now, because its
  *	TLSA lookup failed (records may exist; RFC 7672 2.2.1) or because
- *	dane is "required" and nothing secure was found. The caller defers
- *	with 4.7.5 and tries the next host; it never sends in plaintext.
+ *	dane is "required" and nothing secure was found; or when an enforced
+ *	MTA-STS policy does not list the host (RFC 8461 4.1). The caller
+ *	defers with 4.7.5 and tries the next host; it never sends in
+ *	plaintext.
  *
  *	dl_conn_dane_check() runs after the handshake with a host whose TLSA
  *	records are secure. It replaces the web-PKI verdict in peer by the
@@ -29,8 +31,13 @@
 
 #include "delivery_int.h"
 
-bool	dl_conn_dane_refuse(const struct dl_addr *a, char *why, size_t whylen)
+bool	dl_conn_refuse(const struct dl_addr *a, char *why, size_t whylen)
 {
+	if (a->sts == DL_STS_REFUSE) {
+		snprintf(why, whylen, "MTA-STS: host %s is not an mx of the domain's enforced "
+			 "policy", a->host);
+		return (true);
+	}
 	if (a->dane == DL_DANE_FAIL) {
 		snprintf(why, whylen, "DANE: the TLSA records of %s cannot be had securely; "
 			 "not delivering without them", a->host);
