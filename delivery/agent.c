@@ -1001,6 +1001,7 @@ int	delivery_agent_start(uv_loop_t *loop, const struct delivery_agent_params *p,
 		return (rc);
 	}
 	a->sts = dl_sts_new(loop, a->res, p->main->state_dir, on_sts_changed, a);
+	a->tlsrpt = dl_tlsrpt_new(a, p->main->state_dir);
 	if ((rc = certs_open(p->main, p->certs, CERTS_RDONLY | CERTS_PUBLIC, &a->certs)) < 0) {
 		a->certs = NULL;
 		sg_warn("event=tls_unavailable error=\"%s\" detail=\"no certificate database: "
@@ -1112,8 +1113,9 @@ void	delivery_agent_stop(struct delivery_agent *a)
 		uv_poll_stop(&a->wake_poll);
 		uv_close((uv_handle_t *) &a->wake_poll, on_handle_closed);
 	}
-	/* Policy fetches end first: their lookups are the resolver's too. */
+	/* Policy fetches and reports end first: their lookups are the resolver's too. */
 	dl_sts_stop(a->sts);
+	dl_tlsrpt_stop(a->tlsrpt);
 	/* Lookups in progress call back now, failing their jobs locally. */
 	dl_resolver_free(a->res);
 	a->res = NULL;
@@ -1136,8 +1138,10 @@ void	delivery_agent_free(struct delivery_agent *a)
 	if (a->wake_fd >= 0)
 		close(a->wake_fd);
 	dl_sts_stop(a->sts);
+	dl_tlsrpt_stop(a->tlsrpt);
 	dl_resolver_free(a->res);
 	dl_sts_free(a->sts);
+	dl_tlsrpt_free(a->tlsrpt);
 	if (a->certs)
 		certs_close(a->certs);
 	queue_close(a->q);

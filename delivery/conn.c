@@ -243,9 +243,15 @@ static void tls_done(struct dl_conn *c, bool ok, const char *why)
 		if (c->addr->dane == DL_DANE_AUTH)
 			dl_conn_dane_check(c->hosts, c->addr, c->tls, c->relay, &peer, c->tlsdesc,
 					   sizeof(c->tlsdesc));
+		dl_conn_tlsrpt(c->a, c->d->domain, c->addr, peer.chain_ok && peer.name_ok
+			       ? "success" : c->addr->dane == DL_DANE_AUTH ? "validation-failure"
+			       : !peer.chain_ok ? "certificate-not-trusted"
+			       : "certificate-host-mismatch");
 		sg_debug("event=tls_up relay=\"%s\" tls=%s chain_ok=%d name_ok=%d reason=\"%s\"",
 			 c->relay, c->tlsdesc, peer.chain_ok, peer.name_ok, peer.reason);
 		why = *peer.reason ? peer.reason : NULL;
+	} else {
+		dl_conn_tlsrpt(c->a, c->d->domain, c->addr, "validation-failure");
 	}
 	delivery_session_tls_result(c->s, ok, peer.presented && peer.chain_ok, peer.name_ok, why);
 }
@@ -609,6 +615,8 @@ static void settle_failure(struct dl_conn *c)
 {
 	const struct delivery_failure *f = c->s ? delivery_session_failure(c->s) : NULL;
 
+	if (f && !c->tls_on && c->tls == NULL && strcmp(f->enh, "4.7.4") == 0)
+		dl_conn_tlsrpt(c->a, c->d->domain, c->addr, "starttls-not-supported");
 	if (f) {
 		c->failed = true;
 		c->fail_status = f->status;
@@ -681,6 +689,7 @@ static void try_next(struct dl_conn *c)
 		snprintf(c->fail_enh, sizeof(c->fail_enh), "4.7.5");
 		relay_name(c);
 		sg_info("event=policy_refused relay=\"%s\" reason=\"%s\"", c->relay, c->fail_reason);
+		dl_conn_tlsrpt(c->a, c->d->domain, c->addr, dl_conn_refuse_result(c->addr));
 		c->tcp.data = c;
 		on_tcp_closed((uv_handle_t *) &c->tcp);
 		return;

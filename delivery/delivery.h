@@ -81,6 +81,8 @@ struct delivery_conf {
 	char   *sts_ca_file;		/* PEM CAs for the policy fetch; "": system's */
 	int64_t	sts_port;		/* HTTPS port of mta-sts.DOMAIN (443; tests) */
 	int64_t	sts_fetch_timeout;	/* ms */
+	bool	tlsrpt;			/* count TLS results, send RFC 8460 reports */
+	int64_t	tlsrpt_period;		/* ms a report covers (1d) */
 	struct sg_conf_array tls_policies;	/* of struct delivery_tlspol_conf */
 	int64_t	retry_min;		/* ms: first backoff */
 	int64_t	retry_max;		/* ms: backoff cap */
@@ -381,6 +383,56 @@ int	delivery_sts_cache_write(const char *dir, const char *domain, const char *id
 int	delivery_sts_cache_read(const char *dir, const char *domain,
 				char id[DELIVERY_STS_ID_MAX + 1], int64_t *fetched,
 				struct delivery_sts_policy *);
+
+/*
+ * Part 3e: TLS-RPT (RFC 8460), untrusted input (tlsrpt_parse.c).
+ * delivery_tlsrpt_txt_parse() reads one _smtp._tls TXT record (its
+ * strings joined) and keeps its mailto: rua addresses (others, such as
+ * https:, are not used). delivery_tlsrpt_counts_parse() reads a counts
+ * file of the state directory, one "TYPE RESULT MX IP COUNT" line each,
+ * calling cb for each valid line; it stops at the first bad one.
+ */
+#define DELIVERY_TLSRPT_RUA_MAX	4
+
+struct delivery_tlsrpt_rua {
+	size_t	n;
+	char	addr[DELIVERY_TLSRPT_RUA_MAX][256];	/* mailto: targets, decoded */
+};
+
+int	delivery_tlsrpt_txt_parse(const char *txt, size_t len, struct delivery_tlsrpt_rua *);
+
+struct delivery_tlsrpt_line {
+	char	type[16];		/* "sts", "tlsa", "no-policy-found" */
+	char	result[40];		/* "success" or an RFC 8460 result-type */
+	char	mx[256];
+	char	ip[48];			/* "-": none */
+	uint64_t count;
+};
+
+int	delivery_tlsrpt_counts_parse(const char *buf, size_t len,
+				     void (*cb) (void *, const struct delivery_tlsrpt_line *),
+				     void *arg);
+
+/*
+ * delivery_tlsrpt_report() writes the report mail for one policy domain
+ * and period (RFC 8460 4 and 5.3): the JSON report, gzip'd, base64, in
+ * a multipart/report; report-type="tlsrpt" message to the rua
+ * addresses (tlsrpt_report.c). sts_policy, when not NULL, is the text of
+ * the MTA-STS policy that applied (its lines become policy-string).
+ */
+struct delivery_tlsrpt_report {
+	const char *submitter;		/* our host name */
+	const char *domain;		/* the policy domain */
+	int64_t	start, end;		/* unix seconds: [start, end) */
+	const struct delivery_tlsrpt_rua *rua;
+	const struct delivery_tlsrpt_line *lines;
+	size_t	nlines;
+	const char *sts_policy;
+	size_t	sts_policy_len;
+};
+
+int	delivery_tlsrpt_report(const struct delivery_tlsrpt_report *, struct sg_buf *mail,
+			       struct sg_buf *json);
 
 /*
  * Part 4: retries. delivery_retry_next() returns the time of the next

@@ -34,6 +34,7 @@ enum dl_sts_verdict {
 	DL_STS_NONE,			/* no enforced policy */
 	DL_STS_VERIFY,			/* enforce, host in mx: verified TLS */
 	DL_STS_REFUSE,			/* enforce, host not in mx: defer 4.7.5 */
+	DL_STS_TESTING,			/* testing: judged and reported, not enforced */
 };
 
 struct dl_addr {
@@ -155,6 +156,7 @@ struct delivery_agent {
 	struct certs *certs;		/* NULL: no TLS client here */
 	struct dl_resolver *res;
 	struct dl_sts *sts;		/* MTA-STS policies */
+	struct dl_tlsrpt *tlsrpt;	/* TLS-RPT counts and reports */
 	uv_timer_t scan_timer;
 	uv_timer_t wake_timer;		/* coalesces wake-ups into one scan */
 	bool	scan_deferred;		/* wake_timer waits for the next flush */
@@ -192,11 +194,22 @@ int	dl_sts_apply(struct dl_sts *, const struct delivery_conf *, const char *doma
 		     struct dl_hosts *);
 const char *dl_sts_mode_name(int mode);
 
+/* tlsrpt.c: TLS-RPT counts and reports. */
+struct dl_tlsrpt;
+struct dl_tlsrpt *dl_tlsrpt_new(struct delivery_agent *, const char *state_dir);
+void	dl_tlsrpt_count(struct dl_tlsrpt *, const char *domain, const char *type,
+			const char *result, const char *mx, const char *ip);
+void	dl_tlsrpt_stop(struct dl_tlsrpt *);
+void	dl_tlsrpt_free(struct dl_tlsrpt *);
+
 /* tlspol_conn.c: the hooks of DANE and MTA-STS in a connection. */
 bool	dl_conn_refuse(const struct dl_addr *, char *why, size_t whylen);
 void	dl_conn_dane_check(const struct dl_hosts *, const struct dl_addr *,
 			   const struct certs_tls *, const char *relay,
 			   struct certs_tls_peer *, char *tlsdesc, size_t desclen);
+void	dl_conn_tlsrpt(struct delivery_agent *, const char *domain, const struct dl_addr *,
+		       const char *result);
+const char *dl_conn_refuse_result(const struct dl_addr *);
 
 /* conn.c */
 void	dl_conn_open(struct dl_dest *);

@@ -29,7 +29,8 @@
  *	(RFC 8461 2: DANE wins): under a valid "enforce" policy, a host
  *	matching an mx pattern must have a verified certificate
  *	(DL_STS_VERIFY), any other is refused (DL_STS_REFUSE, 4.7.5);
- *	"testing" and "none" change nothing (TLS-RPT reports them). It
+ *	"testing" marks them DL_STS_TESTING, judged and counted for TLS-RPT
+ *	but delivered as the other policies say; "none" changes nothing. It
  *	returns the policy's mode, or -1 when there is none.
  *
  *	Domains known are kept in a list of at most ENTRIES_MAX; a domain
@@ -275,12 +276,15 @@ int	dl_sts_apply(struct dl_sts *s, const struct delivery_conf *c, const char *do
 
 	if (s == NULL || !c->mta_sts || (p = lookup(s, c, domain)) == NULL)
 		return (-1);
-	for (size_t i = 0; i < h->n && p->mode == DELIVERY_STS_ENFORCE; i++) {
+	for (size_t i = 0; i < h->n && p->mode != DELIVERY_STS_NONE; i++) {
 		struct dl_addr *a = &h->v[i];
 
 		if (a->dane != DL_DANE_NONE)
 			continue;
-		a->sts = delivery_sts_mx_match(p, a->host) ? DL_STS_VERIFY : DL_STS_REFUSE;
+		if (p->mode == DELIVERY_STS_TESTING)
+			a->sts = DL_STS_TESTING;
+		else
+			a->sts = delivery_sts_mx_match(p, a->host) ? DL_STS_VERIFY : DL_STS_REFUSE;
 	}
 	return (p->mode);
 }

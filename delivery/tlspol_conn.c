@@ -8,6 +8,8 @@
  *
  *	bool	dl_conn_refuse(addr, why, whylen)
  *	void	dl_conn_dane_check(hosts, addr, tls, relay, peer, tlsdesc, desclen)
+ *	void	dl_conn_tlsrpt(agent, domain, addr, result)
+ *	const char *dl_conn_refuse_result(addr)
  * DESCRIPTION
  *	dl_conn_refuse() is asked before connecting to an address: true
  *	(with the reason) when DANE forbids the host for now, because its
@@ -23,6 +25,11 @@
  *	without a usable record TLS stays mandatory and is not
  *	authenticated), and on a match sets tlsdesc to "dane", which the
  *	delivery log shows as tls="dane".
+ *
+ *	dl_conn_tlsrpt() counts one session (or refused host) for TLS-RPT
+ *	when a DANE or MTA-STS policy covered the host: result "success" or
+ *	an RFC 8460 result-type. dl_conn_refuse_result() names the
+ *	result-type of a refused host.
  * DIAGNOSTICS
  *	Logs event=dane_match or event=dane_mismatch with the relay.
  */
@@ -70,4 +77,24 @@ void	dl_conn_dane_check(const struct dl_hosts *h, const struct dl_addr *a,
 	} else {
 		sg_info("event=dane_mismatch relay=\"%s\" reason=\"%s\"", relay, why);
 	}
+}
+
+void	dl_conn_tlsrpt(struct delivery_agent *a, const char *domain, const struct dl_addr *addr,
+		       const char *result)
+{
+	char	ip[INET6_ADDRSTRLEN];
+	const char *type = addr->dane != DL_DANE_NONE ? "tlsa"
+		: addr->sts != DL_STS_NONE ? "sts" : NULL;
+
+	if (type == NULL || a->tlsrpt == NULL)
+		return;
+	sg_sockaddr_str((const struct sockaddr *) &addr->sa, ip, sizeof(ip));
+	dl_tlsrpt_count(a->tlsrpt, domain, type, result, addr->host, ip);
+}
+
+const char *dl_conn_refuse_result(const struct dl_addr *a)
+{
+	/* RFC 8460 4.3: DANE's own failures; an STS host not listed fails validation */
+	return (a->dane == DL_DANE_FAIL ? "dnssec-invalid" : a->dane == DL_DANE_MISSING
+		? "dane-required" : "validation-failure");
 }

@@ -22,7 +22,9 @@ HOSTS = {"mx1": "127.0.0.11", "mx2": "127.0.0.12", "mx3": "127.0.0.13",
          "mx4": "127.0.0.14", "mx5": "127.0.0.15", "mx6": "127.0.0.16"}
 
 
-def world(tmp_path, port):
+def world(tmp_path, port, extra="", zones=None):
+    """The DNS world and the MX peers (not started); extra: more records
+    for dane.test, zones: more unsigned zones."""
     from pki import get_pki
     p = get_pki()
     good = self_signed(tmp_path, "mx1.dane.test")
@@ -34,13 +36,13 @@ def world(tmp_path, port):
             f"mx4 A {HOSTS['mx4']}\n"
             f"{tl}.mx1 TLSA 3 1 1 {tlsa_digest(good[0])}\n"
             f"{tl}.mx2 TLSA 3 1 1 {tlsa_digest(other[0])}\n"
-            f"{tl}.mx3 TLSA 2 0 1 {tlsa_digest(p.inter.cert, selector=0)}\n")
+            f"{tl}.mx3 TLSA 2 0 1 {tlsa_digest(p.inter.cert, selector=0)}\n" + extra)
     broken = (f"@ MX 10 mx5\nmx5 A {HOSTS['mx5']}\n"
               f"{tl}.mx5 TLSA 3 1 1 {tlsa_digest(good[0])}\n")
     plain = (f"@ MX 10 mx6\nmx6 A {HOSTS['mx6']}\n"
              f"{tl}.mx6 TLSA 3 1 1 {tlsa_digest(other[0])}\n")
     dns = SignedDns(tmp_path / "dns", {"dane.test": dane, "broken.test": broken,
-                                       "plain.test": plain},
+                                       "plain.test": plain, **(zones or {})},
                     signed={"dane.test", "broken.test"}, bogus={"broken.test": "TLSA"})
     peers = {
         "mx1": SmtpPeer(HOSTS["mx1"], port, starttls="offer", name="mx1.dane.test",

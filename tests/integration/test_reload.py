@@ -111,6 +111,8 @@ CHANGES = {
         "delivery.smarthost_tls": '"required"', "delivery.smarthost_credentials": w.f("creds")},
     "delivery.smarthost_credentials": lambda w: {"delivery.smarthost_credentials": w.f("creds")},
     "delivery.tls_policy": lambda w: {"delivery.tls_policy": '"none"'},
+    "delivery.tlsrpt": lambda w: {"delivery.tlsrpt": "true"},
+    "delivery.tlsrpt_period": lambda w: {"delivery.tlsrpt_period": '"2h"'},
     "delivery.mta_sts": lambda w: {"delivery.mta_sts": "true"},
     "delivery.sts_ca_file": lambda w: {"delivery.sts_ca_file": w.f("pw")},
     "delivery.sts_port": lambda w: {"delivery.sts_port": "8443"},

@@ -1,0 +1,195 @@
+/*
+ * NAME
+ *	tlsrpt_parse 3
+ * SUMMARY
+ *	TLS-RPT (RFC 8460): the _smtp._tls record, and the counts files
+ * SYNOPSIS
+ *	#include "delivery/delivery.h"
+ *
+ *	int	delivery_tlsrpt_txt_parse(txt, len, rua)
+ *	int	delivery_tlsrpt_counts_parse(buf, len, cb, arg)
+ * DESCRIPTION
+ *	delivery_tlsrpt_txt_parse() reads "v=TLSRPTv1; rua=URI[,URI...]"
+ *	(RFC 8460 3): v first, exactly one rua, fields separated by ";" with
+ *	optional blanks, other fields ignored. Of the URIs, the mailto: ones
+ *	are kept (at most DELIVERY_TLSRPT_RUA_MAX), their %xx escapes decoded
+ *	and anything after "?" dropped; a target must look like local@domain
+ *	with a valid domain and no blanks, quotes or angle brackets, so it
+ *	can go into an envelope as it is. https: URIs are accepted and not
+ *	used. It returns SG_EINVAL for a record that is not TLS-RPT, and 0
+ *	(rua->n may be 0) otherwise.
+ *
+ *	delivery_tlsrpt_counts_parse() reads what tlsrpt.c writes: lines of
+ *	five blank-separated fields, TYPE RESULT MX IP COUNT, each field
+ *	bounded by its buffer in struct delivery_tlsrpt_line, COUNT a
+ *	decimal number, each line ended by LF. Disk input: a line that does
+ *	not fit the rules ends the parse with SG_ECORRUPT (lines before it
+ *	were passed to cb).
+ * DIAGNOSTICS
+ *	As above; nothing past len is read.
+ */
+
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "delivery.h"
+
+static bool blank(char c)
+{
+	return (c == ' ' || c == '\t');
+}
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return (c - '0');
+	if (c >= 'a' && c <= 'f')
+		return (c - 'a' + 10);
+	if (c >= 'A' && c <= 'F')
+		return (c - 'A' + 10);
+	return (-1);
+}
+
+/* mailto - one URI; a usable mailto: target goes into rua */
+
+static void mailto(const char *u, size_t n, struct delivery_tlsrpt_rua *rua)
+{
+	char	addr[256];
+	size_t	o = 0;
+	const char *at;
+
+	if (n < 7 || strncasecmp(u, "mailto:", 7) != 0 || rua->n == DELIVERY_TLSRPT_RUA_MAX)
+		return;
+	for (size_t i = 7; i < n && u[i] != '?'; i++) {
+		int	c = (unsigned char) u[i];
+
+		if (c == '%') {
+			if (i + 2 >= n || hexval(u[i + 1]) < 0 || hexval(u[i + 2]) < 0)
+				return;
+			c = hexval(u[i + 1]) * 16 + hexval(u[i + 2]);
+			i += 2;
+		}
+		if (c <= ' ' || c >= 127 || c == '"' || c == '<' || c == '>' || c == ','
+		    || o + 1 >= sizeof(addr))
+			return;
+		addr[o++] = (char) c;
+	}
+	addr[o] = 0;
+	at = strrchr(addr, '@');
+	if (at == NULL || at == addr || !sg_domain_valid(at + 1, strlen(at + 1)))
+		return;
+	memcpy(rua->addr[rua->n++], addr, o + 1);
+}
+
+/* ruas - the comma-separated URIs of a rua value */
+
+static void ruas(const char *v, size_t n, struct delivery_tlsrpt_rua *rua)
+{
+	size_t	pos = 0;
+
+	while (pos < n) {
+		size_t	start, end;
+
+		while (pos < n && blank(v[pos]))
+			pos++;
+		start = pos;
+		while (pos < n && v[pos] != ',')
+			pos++;
+		end = pos++;
+		while (end > start && blank(v[end - 1]))
+			end--;
+		mailto(v + start, end - start, rua);
+	}
+}
+
+int	delivery_tlsrpt_txt_parse(const char *txt, size_t len, struct delivery_tlsrpt_rua *rua)
+{
+	size_t	pos = 0, nfield = 0, nrua = 0;
+
+	memset(rua, 0, sizeof(*rua));
+	while (pos < len) {
+		size_t	start, end, eq;
+
+		while (pos < len && blank(txt[pos]))
+			pos++;
+		start = pos;
+		while (pos < len && txt[pos] != ';')
+			pos++;
+		end = pos;
+		if (pos < len)
+			pos++;
+		while (end > start && blank(txt[end - 1]))
+			end--;
+		if (end == start)
+			continue;
+		for (eq = start; eq < end && txt[eq] != '='; eq++)
+			;
+		if (eq == end || eq == start)
+			goto bad;
+		if (nfield++ == 0) {
+			if (eq - start != 1 || txt[start] != 'v' || end - eq - 1 != 8
+			    || memcmp(txt + eq + 1, "TLSRPTv1", 8) != 0)
+				goto bad;
+		} else if (eq - start == 3 && memcmp(txt + start, "rua", 3) == 0) {
+			if (nrua++)
+				goto bad;
+			ruas(txt + eq + 1, end - eq - 1, rua);
+		}
+	}
+	if (nrua != 1)
+		goto bad;
+	return (0);
+bad:
+	memset(rua, 0, sizeof(*rua));
+	return (SG_EINVAL);
+}
+
+/* word - the next blank-separated field of a line into out[cap]; false if none or too long */
+
+static bool word(const char *l, size_t n, size_t *pos, char *out, size_t cap)
+{
+	size_t	start;
+
+	while (*pos < n && l[*pos] == ' ')
+		(*pos)++;
+	start = *pos;
+	while (*pos < n && l[*pos] != ' ')
+		(*pos)++;
+	if (*pos == start || *pos - start >= cap)
+		return (false);
+	memcpy(out, l + start, *pos - start);
+	out[*pos - start] = 0;
+	for (size_t i = 0; out[i]; i++)
+		if ((unsigned char) out[i] < 33 || (unsigned char) out[i] > 126 || out[i] == '"'
+		    || out[i] == '\\')
+			return (false);
+	return (true);
+}
+
+int	delivery_tlsrpt_counts_parse(const char *buf, size_t len,
+				     void (*cb) (void *, const struct delivery_tlsrpt_line *),
+				     void *arg)
+{
+	size_t	pos = 0;
+
+	while (pos < len) {
+		const char *l = buf + pos, *nl = memchr(l, '\n', len - pos);
+		size_t	n, p = 0;
+		struct delivery_tlsrpt_line x;
+		char	num[24];
+
+		if (nl == NULL)
+			return (SG_ECORRUPT);
+		n = (size_t) (nl - l);
+		pos += n + 1;
+		if (!word(l, n, &p, x.type, sizeof(x.type)) || !word(l, n, &p, x.result,
+								      sizeof(x.result))
+		    || !word(l, n, &p, x.mx, sizeof(x.mx)) || !word(l, n, &p, x.ip, sizeof(x.ip))
+		    || !word(l, n, &p, num, sizeof(num)) || p != n
+		    || sg_parse_u64(num, strlen(num), &x.count) < 0)
+			return (SG_ECORRUPT);
+		cb(arg, &x);
+	}
+	return (0);
+}
