@@ -435,6 +435,19 @@ int	delivery_tlsrpt_report(const struct delivery_tlsrpt_report *, struct sg_buf 
 			       struct sg_buf *json);
 
 /*
+ * delivery_tls_check() says which TLS policy applies to mail for domain
+ * and why (tlscheck.c, for sealctl tls check): the route, the MX hosts
+ * and whether their answer was validated, each host's TLSA records and
+ * DANE verdict, the MTA-STS policy cached in state_dir and the current
+ * _mta-sts id. It makes the same lookups delivery makes, on a loop of its
+ * own, and BLOCKS until they are done (dns_timeout x dns_tries at most);
+ * it never fetches a policy. Text lines go to out. Returns 0, or
+ * SG_EINVAL for a domain that is not a DNS name.
+ */
+int	delivery_tls_check(const struct delivery_conf *, const char *state_dir,
+			   const char *domain, struct sg_buf *out);
+
+/*
  * Part 4: retries. delivery_retry_next() returns the time of the next
  * attempt after `attempts` failed ones, or -1 when the message arrived
  * at `arrival` has outlived max_lifetime (bounce it).

@@ -126,3 +126,27 @@ def test_dane_off_ignores_tlsa_and_explicit_policy_wins(sealgate, tmp_path):
         assert r["tls"].startswith("TLSv1."), r
         r = wait_result(d, "u@good.dane.test", "sent")
         assert r["tls"] == "dane", r
+
+
+def test_sealctl_tls_check_names_the_policy_and_why(sealgate, tmp_path):
+    port = free_port("127.0.0.11")
+    dns, _ = world(tmp_path, port)
+    with dns:
+        config(sealgate, dns, port, extra=(
+            'dane = "opportunistic"; tls_policy = "opportunistic"; tls_policies = ( '
+            '{ domains = [ "ta.dane.test" ]; policy = "verify"; } );'))
+        out = sealgate.sealctl("tls", "check", "Good.Dane.Test.").stdout
+        assert "domain: good.dane.test\n" in out
+        assert "dane: opportunistic\n" in out and "mx: validated (AD)\n" in out
+        assert f"host: mx1.dane.test [{HOSTS['mx1']}] policy: dane" in out, out
+        assert "tlsa: secure [3 1 1 " in out
+        out = sealgate.sealctl("tls", "check", "broken.test").stdout
+        assert "policy: dane-defer (4.7.5: TLSA lookup failed)" in out, out
+        out = sealgate.sealctl("tls", "check", "none.dane.test").stdout
+        assert "tlsa: denied (validated: none)" in out and "policy: default opportunistic" in out
+        out = sealgate.sealctl("tls", "check", "plain.test").stdout
+        assert "mx: not validated" in out and "policy: default opportunistic" in out, out
+        out = sealgate.sealctl("tls", "check", "ta.dane.test").stdout
+        assert "explicit: verify" in out and "policy: explicit verify" in out, out
+        r = sealgate.sealctl("tls", "check", "bad..name", check=False)
+        assert r.returncode == 2 and "not a domain name" in r.stderr

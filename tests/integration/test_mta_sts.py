@@ -66,6 +66,10 @@ def test_enforce_cache_restart_and_unreachable_host(sealgate, tmp_path):
         wait_until(lambda: "event=sts_policy_fetched" not in d.log() and
                    re.search(r"event=delivery .*c@sts\.test", d.log()), 5)
         assert len(web.requests) == 1
+        out = sealgate.sealctl("tls", "check", "sts.test").stdout
+        assert "mta-sts txt: id=20261204\n" in out
+        assert "mta-sts cached: id=20261204 mode=enforce max_age=86400" in out, out
+        assert f"host: mx.sts.test [{MX}] policy: mta-sts verify" in out, out
         d.stop()
     # 4. a new TXT id but the policy host is gone: the cached policy applies
     with Dns(records("20261205"), port=dns_port) as dns, \
