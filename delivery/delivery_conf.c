@@ -17,7 +17,10 @@
  *	Checks across keys: each route needs at least one valid host:port;
  *	a smarthost with AUTH needs a readable credentials file and a TLS
  *	policy of at least "required", since AUTH is never sent in
- *	plaintext; retry_min must not exceed retry_max.
+ *	plaintext; retry_min must not exceed retry_max; DANE anywhere
+ *	(dane, or a tls_policies entry's dane) needs dns_servers, all on
+ *	this host, since the resolver's AD bit is believed; a tls_policies
+ *	entry needs a policy or a dane mode.
  * DIAGNOSTICS
  *	Errors are collected by the config engine as FILE:LINE: messages.
  */

@@ -40,11 +40,9 @@
  *	sts_cache_failed with the domain.
  */
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 
 #include "delivery_int.h"
@@ -90,11 +88,10 @@ struct dl_sts *dl_sts_new(uv_loop_t *loop, struct dl_resolver *res, const char *
 	s->arg = arg;
 	s->loop = loop;
 	s->res = res;
-	s->fetch = dl_fetcher_new(loop);
+	/* s->fetch (libcurl and its TLS library) is set up by the first fetch. */
+	/* Made by the first write, once the role runs as its user. */
 	sg_buf_printf(&dir, "%s/sts", state_dir);
 	s->dir = dir.data;
-	if (mkdir(s->dir, 0750) < 0 && errno != EEXIST)
-		sg_warn("event=sts_cache_failed dir=\"%s\" error=\"%s\"", s->dir, strerror(errno));
 	return (s);
 }
 
@@ -174,6 +171,8 @@ static void on_policy_host(void *arg, struct dl_hosts *h)
 		done(e);
 		return;
 	}
+	if (e->s->fetch == NULL)
+		e->s->fetch = dl_fetcher_new(e->s->loop);
 	dl_fetch_policy(e->s->fetch, e->domain, (unsigned) e->conf->sts_port, h,
 			e->conf->sts_ca_file, e->conf->sts_fetch_timeout, on_fetched, e);
 	dl_hosts_free(h);

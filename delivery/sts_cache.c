@@ -25,7 +25,8 @@
  *	exactly len bytes (disk input: anything may be in it); *text and
  *	*textlen point at the policy inside buf.
  *
- *	delivery_sts_cache_write() writes a temporary file and renames it
+ *	delivery_sts_cache_write() makes DIR when it is missing (the role
+ *	runs as its user by then), writes a temporary file and renames it
  *	over the old one, so a reader sees the old or the new policy, whole.
  *	delivery_sts_cache_read() is the parse of the file, at most
  *	DELIVERY_STS_SIZE_MAX plus a header's worth of bytes.
@@ -41,6 +42,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "delivery.h"
@@ -112,6 +114,8 @@ int	delivery_sts_cache_write(const char *dir, const char *domain, const char *id
 	n = snprintf(head, sizeof(head), MAGIC "id %s\nfetched %lld\n\n", id, (long long) fetched);
 	if (n < 0 || n >= (int) sizeof(head))
 		return (SG_EINVAL);
+	if (mkdir(dir, 0750) < 0 && errno != EEXIST)
+		return (SG_EIO);
 	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640)) < 0)
 		return (SG_EIO);
 	ok = write(fd, head, (size_t) n) == n && write(fd, text, len) == (ssize_t) len;

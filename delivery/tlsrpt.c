@@ -86,10 +86,9 @@ struct dl_tlsrpt *dl_tlsrpt_new(struct delivery_agent *a, const char *state_dir)
 	struct sg_buf d = SG_BUF_INIT;
 
 	r->a = a;
+	/* Made by the first flush, once the role runs as its user. */
 	sg_buf_printf(&d, "%s/tlsrpt", state_dir);
 	r->dir = d.data;
-	if (mkdir(r->dir, 0750) < 0 && errno != EEXIST)
-		sg_warn("event=tlsrpt_failed dir=\"%s\" error=\"%s\"", r->dir, strerror(errno));
 	uv_timer_init(a->loop, &r->timer);
 	r->timer.data = r;
 	uv_timer_start(&r->timer, tick, (uint64_t) tick_ms(a->conf), (uint64_t) tick_ms(a->conf));
@@ -195,7 +194,8 @@ static void flush_one(struct dl_tlsrpt *r, struct count *c)
 		 (long long) c->end);
 	snprintf(path, sizeof(path), "%s/%s", dir, c->domain);
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	mkdir(dir, 0750);
+	mkdir(r->dir, 0750);
+	mkdir(dir, 0750);		/* failures show in the write below */
 	if (load(path, &ls) < 0)
 		sg_warn("event=tlsrpt_failed file=\"%s\" error=\"corrupt counts: lines after "
 			"the damage are lost\"", path);
