@@ -17,7 +17,12 @@
  *	session marks as "next host" moves to the next address. Under the
  *	opportunistic policy a failed handshake is retried once on the same
  *	address in plaintext. When every address failed, the destination's
- *	waiting jobs are deferred with the last reason.
+ *	waiting jobs are deferred with the last reason. An address whose
+ *	host DANE or MTA-STS refuses (tlspol_conn.c) is not connected to: it
+ *	fails with 4.7.5, settled from the loop like a closed socket. A host
+ *	with secure TLSA records gets mandatory TLS judged by its records,
+ *	one an enforced MTA-STS policy lists gets "verify"; connections
+ *	made before a new MTA-STS policy take no more messages.
  *
  *	A ready connection takes jobs from its destination one after the
  *	other (connection reuse, up to reuse_count messages) and waits
@@ -80,6 +85,8 @@ struct dl_conn {
 static void pump(struct dl_conn *c);
 static void try_next(struct dl_conn *c);
 static void end_attempt(struct dl_conn *c);
+static void on_tcp_closed(uv_handle_t *h);
+static void on_refused(uv_timer_t *t);
 
 /* ---------------------------------------------------------- timers */
 
@@ -673,10 +680,20 @@ static void end_attempt(struct dl_conn *c)
 	if (c->tcp_open && !uv_is_closing((uv_handle_t *) &c->tcp)) {
 		uv_read_stop((uv_stream_t *) &c->tcp);
 		uv_close((uv_handle_t *) &c->tcp, on_tcp_closed);
+	} else if (!c->tcp_open && !c->closing) {
+		uv_timer_start(&c->timer, on_refused, 0, 0);	/* a refusal was pending */
 	}
 }
 
-static void on_tcp_closed(uv_handle_t *h);
+/* on_refused - a host DANE or MTA-STS refused: on as if its socket had closed */
+
+static void on_refused(uv_timer_t *t)
+{
+	struct dl_conn *c = t->data;
+
+	c->tcp.data = c;
+	on_tcp_closed((uv_handle_t *) &c->tcp);
+}
 
 static void try_next(struct dl_conn *c)
 {
@@ -690,8 +707,11 @@ static void try_next(struct dl_conn *c)
 		relay_name(c);
 		sg_info("event=policy_refused relay=\"%s\" reason=\"%s\"", c->relay, c->fail_reason);
 		dl_conn_tlsrpt(c->a, c->d->domain, c->addr, dl_conn_refuse_result(c->addr));
-		c->tcp.data = c;
-		on_tcp_closed((uv_handle_t *) &c->tcp);
+		/*
+		 * Settled from the loop, never inside dl_conn_open(): the
+		 * destination may go away once its last connection ends.
+		 */
+		uv_timer_start(&c->timer, on_refused, 0, 0);
 		return;
 	}
 	connect_addr(c);
