@@ -79,3 +79,44 @@ def test_reports_for_a_period_of_dane_traffic(sealgate, tmp_path):
         assert fd["receiving-mx-hostname"] == "mx2.dane.test"
         assert fd["receiving-ip"] == "127.0.0.12"
         assert fd["failed-session-count"] == bp["summary"]["total-failure-session-count"]
+
+
+def test_sts_testing_mode_delivers_and_reports(sealgate, tmp_path):
+    """An MTA-STS policy in testing mode: the MX's self-signed certificate
+    does not verify, the mail goes anyway (testing only reports), and the
+    report says so: policy-type sts, the policy's lines as policy-string,
+    a certificate-not-trusted failure."""
+    from pki import get_pki
+    from sts_server import PolicyServer
+    from peers import issued_by
+    p = get_pki()
+    port = free_port("127.0.0.22")
+    cert, key = issued_by(p, tmp_path, "mta-sts.ststest.test")
+    policy = "version: STSv1\r\nmode: testing\r\nmx: mx.ststest.test\r\nmax_age: 600\r\n"
+    zones = {"ststest.test": ("@ MX 10 mx\nmx A 127.0.0.22\nmta-sts A 127.0.0.1\n"
+                              '_mta-sts TXT "v=STSv1; id=7;"\n' f"_smtp._tls TXT {RUA}\n"),
+             "sender.test": "@ MX 10 mx\nmx A 127.0.0.20\n"}
+    dns, _ = world(tmp_path, port, zones=zones)
+    with dns, PolicyServer(cert, key, policy) as web, \
+            SmtpPeer("127.0.0.22", port, starttls="offer", name="mx.ststest.test",
+                     tmpdir=tmp_path) as mx, \
+            SmtpPeer("127.0.0.20", port, name="mx.sender.test") as rua:
+        config(sealgate, dns, port, extra=(
+            f'mta_sts = true; sts_port = {web.port}; sts_ca_file = "{p.root.cert}"; '
+            'tlsrpt = true; tlsrpt_period = "2s";'))
+        d = sealgate.start(role="delivery")
+        Injector(sealgate).inject("s@sender.test", ["a@ststest.test"])
+        d.wait_log(r"event=sts_policy_fetched domain=ststest\.test id=7 mode=testing")
+        wait_result(d, "a@ststest.test", "sent")
+        Injector(sealgate).inject("s@sender.test", ["b@ststest.test"])
+        wait_result(d, "b@ststest.test", "sent")
+        assert len(mx.messages) == 2
+        d.wait_log(r"event=tlsrpt_queued domain=ststest\.test", timeout=15)
+        wait_until(lambda: rua.messages, 15, what="the report")
+        rep = report_of(rua.messages[0]["body"], "ststest.test")
+        pol = rep["policies"][0]
+        assert pol["policy"]["policy-type"] == "sts"
+        assert "mode: testing" in pol["policy"]["policy-string"]
+        assert pol["policy"]["mx-host"] == ["mx.ststest.test"]
+        assert pol["summary"]["total-failure-session-count"] >= 1
+        assert pol["failure-details"][0]["result-type"] == "certificate-not-trusted"
