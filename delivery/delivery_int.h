@@ -175,6 +175,14 @@ struct delivery_agent {
 	unsigned handles;		/* open handles of the agent itself */
 };
 
+/* tagvalue.c: "tag=value;" lists of TXT policy records. */
+struct dl_tag {
+	const char *name, *value;
+	size_t	nlen, vlen;
+};
+int	dl_tag_next(const char *txt, size_t len, size_t *pos, struct dl_tag *);
+bool	dl_tag_is(const struct dl_tag *, const char *name);
+
 /* sts_fetch.c: HTTPS policy fetches (libcurl multi-socket on the loop). */
 struct dl_fetcher;
 typedef void (*dl_fetch_cb) (void *arg, const char *body, size_t len, const char *why);

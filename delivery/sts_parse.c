@@ -37,7 +37,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "delivery.h"
+#include "delivery_int.h"
 
 #define LINE_MAX_STS	1000
 
@@ -51,74 +51,36 @@ static bool alnum(char c)
 	return ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'));
 }
 
-/* name_ok - an extension field's name: (ALPHA / DIGIT) *31(ALPHA / DIGIT / "_" / "-" / ".") */
-
-static bool name_ok(const char *s, size_t n)
-{
-	if (n == 0 || n > 32 || !alnum(s[0]))
-		return (false);
-	for (size_t i = 1; i < n; i++)
-		if (!alnum(s[i]) && s[i] != '_' && s[i] != '-' && s[i] != '.')
-			return (false);
-	return (true);
-}
-
-static int txt_fields(const char *txt, size_t len, char id[DELIVERY_STS_ID_MAX + 1]);
-
 int	delivery_sts_txt_parse(const char *txt, size_t len, char id[DELIVERY_STS_ID_MAX + 1])
 {
-	int	rc = txt_fields(txt, len, id);
-
-	if (rc < 0)
-		*id = 0;
-	return (rc);
-}
-
-static int txt_fields(const char *txt, size_t len, char id[DELIVERY_STS_ID_MAX + 1])
-{
+	struct dl_tag t;
 	size_t	pos = 0, nfield = 0;
 	bool	have_id = false;
+	int	rc;
 
 	*id = 0;
-	while (pos < len) {
-		size_t	start, end, eq;
-
-		while (pos < len && blank(txt[pos]))
-			pos++;
-		start = pos;
-		while (pos < len && txt[pos] != ';')
-			pos++;
-		end = pos;
-		if (pos < len)
-			pos++;			/* the ';' */
-		while (end > start && blank(txt[end - 1]))
-			end--;
-		if (end == start)
-			continue;		/* ";;" or a trailing ";" */
-		for (eq = start; eq < end && txt[eq] != '='; eq++)
-			;
-		if (eq == end || !name_ok(txt + start, eq - start))
-			return (SG_EINVAL);
+	while ((rc = dl_tag_next(txt, len, &pos, &t)) == 1) {
 		if (nfield++ == 0) {
-			if (eq - start != 1 || txt[start] != 'v' || end - eq - 1 != 5
-			    || memcmp(txt + eq + 1, "STSv1", 5) != 0)
-				return (SG_EINVAL);
+			if (!dl_tag_is(&t, "v") || t.vlen != 5 || memcmp(t.value, "STSv1", 5) != 0)
+				break;
 			continue;
 		}
-		if (eq - start == 2 && memcmp(txt + start, "id", 2) == 0) {
-			size_t	n = end - eq - 1;
-
-			if (have_id || n == 0 || n > DELIVERY_STS_ID_MAX)
-				return (SG_EINVAL);
-			for (size_t i = 0; i < n; i++)
-				if (!alnum(txt[eq + 1 + i]))
-					return (SG_EINVAL);
-			memcpy(id, txt + eq + 1, n);
-			id[n] = 0;
-			have_id = true;
-		}
+		if (!dl_tag_is(&t, "id"))
+			continue;
+		if (have_id || t.vlen == 0 || t.vlen > DELIVERY_STS_ID_MAX)
+			break;
+		for (size_t i = 0; i < t.vlen; i++)
+			if (!alnum(t.value[i]))
+				goto bad;
+		memcpy(id, t.value, t.vlen);
+		id[t.vlen] = 0;
+		have_id = true;
 	}
-	return (have_id ? 0 : SG_EINVAL);
+	if (rc == 0 && have_id)
+		return (0);
+bad:
+	*id = 0;
+	return (SG_EINVAL);
 }
 
 /* mx_valid - a host name, or "*." and a host name */

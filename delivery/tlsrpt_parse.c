@@ -29,26 +29,28 @@
  *	As above; nothing past len is read.
  */
 
+#include <ctype.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-#include "delivery.h"
+#include "delivery_int.h"
 
 static bool blank(char c)
 {
 	return (c == ' ' || c == '\t');
 }
 
-static int hexval(char c)
+/* pct - the octet of "%XX" at p (two more bytes there), or -1 */
+
+static int pct(const char *p)
 {
-	if (c >= '0' && c <= '9')
-		return (c - '0');
-	if (c >= 'a' && c <= 'f')
-		return (c - 'a' + 10);
-	if (c >= 'A' && c <= 'F')
-		return (c - 'A' + 10);
-	return (-1);
+	char	hex[3] = {p[1], p[2], 0};
+
+	if (!isxdigit((unsigned char) hex[0]) || !isxdigit((unsigned char) hex[1]))
+		return (-1);
+	return ((int) strtoul(hex, NULL, 16));
 }
 
 /* mailto - one URI; a usable mailto: target goes into rua */
@@ -65,9 +67,8 @@ static void mailto(const char *u, size_t n, struct delivery_tlsrpt_rua *rua)
 		int	c = (unsigned char) u[i];
 
 		if (c == '%') {
-			if (i + 2 >= n || hexval(u[i + 1]) < 0 || hexval(u[i + 2]) < 0)
+			if (i + 2 >= n || (c = pct(u + i)) < 0)
 				return;
-			c = hexval(u[i + 1]) * 16 + hexval(u[i + 2]);
 			i += 2;
 		}
 		if (c <= ' ' || c >= 127 || c == '"' || c == '<' || c == '>' || c == ','
@@ -105,42 +106,21 @@ static void ruas(const char *v, size_t n, struct delivery_tlsrpt_rua *rua)
 
 int	delivery_tlsrpt_txt_parse(const char *txt, size_t len, struct delivery_tlsrpt_rua *rua)
 {
+	struct dl_tag t;
 	size_t	pos = 0, nfield = 0, nrua = 0;
+	int	rc;
 
 	memset(rua, 0, sizeof(*rua));
-	while (pos < len) {
-		size_t	start, end, eq;
-
-		while (pos < len && blank(txt[pos]))
-			pos++;
-		start = pos;
-		while (pos < len && txt[pos] != ';')
-			pos++;
-		end = pos;
-		if (pos < len)
-			pos++;
-		while (end > start && blank(txt[end - 1]))
-			end--;
-		if (end == start)
-			continue;
-		for (eq = start; eq < end && txt[eq] != '='; eq++)
-			;
-		if (eq == end || eq == start)
-			goto bad;
+	while ((rc = dl_tag_next(txt, len, &pos, &t)) == 1) {
 		if (nfield++ == 0) {
-			if (eq - start != 1 || txt[start] != 'v' || end - eq - 1 != 8
-			    || memcmp(txt + eq + 1, "TLSRPTv1", 8) != 0)
-				goto bad;
-		} else if (eq - start == 3 && memcmp(txt + start, "rua", 3) == 0) {
-			if (nrua++)
-				goto bad;
-			ruas(txt + eq + 1, end - eq - 1, rua);
+			if (!dl_tag_is(&t, "v") || t.vlen != 8 || memcmp(t.value, "TLSRPTv1", 8) != 0)
+				break;
+		} else if (dl_tag_is(&t, "rua") && nrua++ == 0) {
+			ruas(t.value, t.vlen, rua);
 		}
 	}
-	if (nrua != 1)
-		goto bad;
-	return (0);
-bad:
+	if (rc == 0 && nrua == 1)
+		return (0);
 	memset(rua, 0, sizeof(*rua));
 	return (SG_EINVAL);
 }
