@@ -19,7 +19,8 @@ from peers import Injector, SmtpPeer, issued_by, self_signed
 from test_delivery import config, wait_result
 
 HOSTS = {"mx1": "127.0.0.11", "mx2": "127.0.0.12", "mx3": "127.0.0.13",
-         "mx4": "127.0.0.14", "mx5": "127.0.0.15", "mx6": "127.0.0.16"}
+         "mx4": "127.0.0.14", "mx5": "127.0.0.15", "mx6": "127.0.0.16",
+         "mx7": "127.0.0.17", "mx8": "127.0.0.18"}
 
 
 def world(tmp_path, port, extra="", zones=None):
@@ -32,8 +33,12 @@ def world(tmp_path, port, extra="", zones=None):
     ta_leaf = issued_by(p, tmp_path, "mx3.dane.test")
     tl = f"_{port}._tcp"
     dane = (f"good MX 10 mx1\nbad MX 10 mx2\nta MX 10 mx3\nnone MX 10 mx4\n"
+            f"full MX 10 mx7\nsha512 MX 10 mx8\n"
             f"mx1 A {HOSTS['mx1']}\nmx2 A {HOSTS['mx2']}\nmx3 A {HOSTS['mx3']}\n"
-            f"mx4 A {HOSTS['mx4']}\n"
+            f"mx4 A {HOSTS['mx4']}\nmx7 A {HOSTS['mx7']}\nmx8 A {HOSTS['mx8']}\n"
+            # the other selectors and matching types: SPKI in full, certificate SHA-512
+            f"{tl}.mx7 TLSA 3 1 0 {tlsa_digest(good[0], selector=1, mtype=0)}\n"
+            f"{tl}.mx8 TLSA 3 0 2 {tlsa_digest(good[0], selector=0, mtype=2)}\n"
             f"{tl}.mx1 TLSA 3 1 1 {tlsa_digest(good[0])}\n"
             f"{tl}.mx2 TLSA 3 1 1 {tlsa_digest(other[0])}\n"
             f"{tl}.mx3 TLSA 2 0 1 {tlsa_digest(p.inter.cert, selector=0)}\n" + extra)
@@ -57,6 +62,10 @@ def world(tmp_path, port, extra="", zones=None):
                         cert=good[0], key=good[1]),
         "mx6": SmtpPeer(HOSTS["mx6"], port, starttls="offer", name="mx6.plain.test",
                         cert=good[0], key=good[1]),
+        "mx7": SmtpPeer(HOSTS["mx7"], port, starttls="offer", name="mx7.dane.test",
+                        cert=good[0], key=good[1]),
+        "mx8": SmtpPeer(HOSTS["mx8"], port, starttls="offer", name="mx8.dane.test",
+                        cert=good[0], key=good[1]),
     }
     return dns, peers
 
@@ -78,11 +87,14 @@ def test_dane_outcomes(sealgate, tmp_path, mode):
             d = sealgate.start(role="delivery")
             Injector(sealgate).inject("s@sender.test", [
                 "u@good.dane.test", "u@bad.dane.test", "u@ta.dane.test",
-                "u@none.dane.test", "u@broken.test", "u@plain.test"])
+                "u@none.dane.test", "u@broken.test", "u@plain.test",
+                "u@full.dane.test", "u@sha512.dane.test"])
             # matching TLSA: delivered, logged as DANE
             r = wait_result(d, "u@good.dane.test", "sent")
             assert r["tls"] == "dane", r
             assert peers["mx1"].messages[0]["tls"] is True
+            for rcpt in ("u@full.dane.test", "u@sha512.dane.test"):
+                assert wait_result(d, rcpt, "sent")["tls"] == "dane"
             r = wait_result(d, "u@ta.dane.test", "sent")
             assert r["tls"] == "dane", r
             # non-matching: 4.7.5, nothing in the clear, nothing delivered
