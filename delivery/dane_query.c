@@ -18,8 +18,9 @@
  *	cannot be forged on the way.
  *
  *	dl_dane_verdict() decides addr->dane for an MX host under a DANE
- *	mode (RFC 7672 2.2): with the MX answer not validated the MX names
- *	may be forged, so nothing counts (mode "required": MISSING); secure
+ *	mode (RFC 7672 2.2): with the MX answer (or the host's address
+ *	answer, 2.2.2) not validated the names may be forged, so nothing
+ *	counts (mode "required": MISSING); secure
  *	TLSA records make the host AUTH; a validated denial or an unsigned
  *	TLSA zone leave it to the other policies (or MISSING when required);
  *	a failed lookup is FAIL, since records might exist: never plaintext.

@@ -37,8 +37,11 @@
  *
  *	With a DANE mode other than off, the MX query asks for the AD bit
  *	(dane_query.c) and, when the answer was validated, each exchange's
- *	TLSA records are looked up next to its addresses; every address then
- *	carries DANE's verdict for its host (dl_dane_verdict()).
+ *	TLSA records are looked up next to its addresses, and its A record
+ *	once more for the AD bit (c-ares's address lookup cannot ask for
+ *	it); every address then carries DANE's verdict for its host
+ *	(dl_dane_verdict()), which counts only where both the MX and the
+ *	host's address answers were validated.
  *
  *	dl_resolve_hosts() resolves a list of "host:port" (names or
  *	literals) in the given order, for routes and the smarthost.
@@ -93,6 +96,7 @@ struct target {
 	int	status;			/* ares status of its address lookup */
 	struct ares_addrinfo *ai;
 	struct delivery_tlsa *tlsa;	/* DANE: its TLSA answer */
+	bool	addr_secure;		/* DANE: its address answer was validated */
 };
 
 struct req {
@@ -424,7 +428,8 @@ static void finish_addrs(struct req *q)
 			snprintf(h->v[h->n].host, sizeof(h->v[h->n].host), "%s", t->name);
 			memcpy(&h->v[h->n].sa, a->ai_addr, a->ai_addrlen);
 			h->v[h->n].tlsa = h->tlsa && t->tlsa ? (int) i : -1;
-			dl_dane_verdict(&h->v[h->n], q->dane, q->mx_secure, t->tlsa);
+			dl_dane_verdict(&h->v[h->n], q->dane, q->mx_secure && t->addr_secure,
+					t->tlsa);
 			h->n++;
 		}
 	}
@@ -553,18 +558,37 @@ static void on_tlsa(void *arg, int status, int timeouts, unsigned char *abuf, in
 		finish_addrs(q);
 }
 
+/*
+ * on_addr_ad - only the AD bit of the host's A answer: RFC 7672 2.2.2
+ * uses TLSA records only for a host whose address records are secure
+ * (a validated "no A record" counts; the addresses come from on_addr).
+ */
+static void on_addr_ad(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
+{
+	struct addr_ctx *c = arg;
+	struct req *q = c->q;
+
+	(void) status;
+	(void) timeouts;
+	q->t[c->i].addr_secure = abuf && alen >= 4 && (abuf[3] & 0x20);
+	free(c);
+	if (--q->pending == 0)
+		finish_addrs(q);
+}
+
 /* start_tlsa - DANE: _port._tcp.host TLSA of every target (RFC 7672 2.2.3) */
 
 static void start_tlsa(struct req *q)
 {
 	for (size_t i = 0; i < q->n; i++) {
-		struct addr_ctx *c = sg_xcalloc(1, sizeof(*c));
+		struct addr_ctx *c = sg_xcalloc(1, sizeof(*c)), *ad = sg_xcalloc(1, sizeof(*ad));
 		char	name[300];
 
-		c->q = q;
-		c->i = i;
+		c->q = ad->q = q;
+		c->i = ad->i = i;
 		snprintf(name, sizeof(name), "_%u._tcp.%s", q->t[i].port, q->t[i].name);
 		dl_dane_query(q->c->ch, name, ns_t_tlsa, on_tlsa, c);
+		dl_dane_query(q->c->ch, q->t[i].name, ns_t_a, on_addr_ad, ad);
 	}
 }
 
@@ -582,7 +606,7 @@ static void start_addrs(struct req *q)
 	bool	tlsa = q->dane != DELIVERY_DANE_OFF && q->mx_secure;
 
 	/* One extra count: a callback that runs inside the call cannot finish q early. */
-	q->pending = (tlsa ? 2 * q->n : q->n) + 1;
+	q->pending = (tlsa ? 3 * q->n : q->n) + 1;
 	if (tlsa)
 		start_tlsa(q);
 	for (size_t i = 0; i < q->n; i++) {
