@@ -138,12 +138,13 @@ static bool word(const char *l, size_t n, size_t *pos, char *out, size_t cap)
 		(*pos)++;
 	if (*pos == start || *pos - start >= cap)
 		return (false);
+	/* every byte of the span, not of the copy: a NUL must not end it early */
+	for (size_t i = start; i < *pos; i++)
+		if ((unsigned char) l[i] < 33 || (unsigned char) l[i] > 126 || l[i] == '"'
+		    || l[i] == '\\')
+			return (false);
 	memcpy(out, l + start, *pos - start);
 	out[*pos - start] = 0;
-	for (size_t i = 0; out[i]; i++)
-		if ((unsigned char) out[i] < 33 || (unsigned char) out[i] > 126 || out[i] == '"'
-		    || out[i] == '\\')
-			return (false);
 	return (true);
 }
 
