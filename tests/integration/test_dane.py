@@ -162,3 +162,36 @@ def test_sealctl_tls_check_names_the_policy_and_why(sealgate, tmp_path):
         assert "explicit: verify" in out and "policy: explicit verify" in out, out
         r = sealgate.sealctl("tls", "check", "bad..name", check=False)
         assert r.returncode == 2 and "not a domain name" in r.stderr
+
+
+def test_dane_beats_mta_sts(sealgate, tmp_path):
+    """Precedence DANE > MTA-STS: both.dane.test has matching TLSA records
+    for its MX and an enforced MTA-STS policy that does not list that MX.
+    Under the policy the host would be refused (4.7.5); DANE decides, so
+    the mail goes, tls="dane". Negative control: with dane off the same
+    policy refuses the host."""
+    from pki import get_pki
+    from sts_server import PolicyServer
+    p = get_pki()
+    port = free_port("127.0.0.11")
+    cert, key = issued_by(p, tmp_path, "mta-sts.both.dane.test")
+    extra = ("both MX 10 mx1\nmta-sts.both A 127.0.0.1\n"
+             '_mta-sts.both TXT "v=STSv1; id=1;"\n')
+    policy = "version: STSv1\nmode: enforce\nmx: elsewhere.test\nmax_age: 600\n"
+    dns, peers = world(tmp_path, port, extra=extra)
+    with dns, peers["mx1"], PolicyServer(cert, key, policy) as web:
+        for dane, outcome in (("opportunistic", "sent"), ("off", "deferred")):
+            config(sealgate, dns, port, extra=(
+                f'dane = "{dane}"; mta_sts = true; sts_port = {web.port}; '
+                f'sts_ca_file = "{p.root.cert}";'))
+            d = sealgate.start(role="delivery")
+            Injector(sealgate).inject("s@sender.test", [f"first-{dane}@both.dane.test"])
+            if dane == "opportunistic":
+                d.wait_log(r"event=sts_policy_fetched domain=both\.dane\.test")
+            Injector(sealgate).inject("s@sender.test", [f"u-{dane}@both.dane.test"])
+            r = wait_result(d, f"u-{dane}@both.dane.test", outcome)
+            if outcome == "sent":
+                assert r["tls"] == "dane", r
+            else:
+                assert r["dsn"] == "4.7.5" and "MTA-STS" in r["reply"], r
+            d.stop()
