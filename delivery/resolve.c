@@ -525,6 +525,17 @@ struct addr_ctx {
 	size_t	i;
 };
 
+/* one_done - one lookup of q answered; the last one finishes q */
+
+static void one_done(struct addr_ctx *c)
+{
+	struct req *q = c->q;
+
+	free(c);
+	if (--q->pending == 0)
+		finish_addrs(q);
+}
+
 static void on_addr(void *arg, int status, int timeouts, struct ares_addrinfo *ai)
 {
 	struct addr_ctx *c = arg;
@@ -533,9 +544,7 @@ static void on_addr(void *arg, int status, int timeouts, struct ares_addrinfo *a
 	(void) timeouts;
 	q->t[c->i].status = status;
 	q->t[c->i].ai = ai;
-	free(c);
-	if (--q->pending == 0)
-		finish_addrs(q);
+	one_done(c);
 }
 
 static void on_tlsa(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
@@ -553,9 +562,7 @@ static void on_tlsa(void *arg, int status, int timeouts, unsigned char *abuf, in
 		delivery_tlsa_parse(abuf, (size_t) alen, t);
 	}
 	q->t[c->i].tlsa = t;
-	free(c);
-	if (--q->pending == 0)
-		finish_addrs(q);
+	one_done(c);
 }
 
 /*
@@ -566,14 +573,11 @@ static void on_tlsa(void *arg, int status, int timeouts, unsigned char *abuf, in
 static void on_addr_ad(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
 {
 	struct addr_ctx *c = arg;
-	struct req *q = c->q;
 
 	(void) status;
 	(void) timeouts;
-	q->t[c->i].addr_secure = abuf && alen >= 4 && (abuf[3] & 0x20);
-	free(c);
-	if (--q->pending == 0)
-		finish_addrs(q);
+	c->q->t[c->i].addr_secure = abuf && alen >= 4 && (abuf[3] & 0x20);
+	one_done(c);
 }
 
 /* start_tlsa - DANE: _port._tcp.host TLSA of every target (RFC 7672 2.2.3) */

@@ -149,12 +149,13 @@ static void on_fetched(void *arg, const char *body, size_t len, const char *why)
 	e->have = true;
 	e->fetched = (int64_t) time(NULL);
 	snprintf(e->id, sizeof(e->id), "%s", e->new_id);
-	sg_info("event=sts_policy_fetched domain=%s id=%s mode=%s max_age=%lld mx=%zu",
-		e->domain, e->id, dl_sts_mode_name(pol.mode), (long long) pol.max_age, pol.nmx);
+	/* Kept first, logged after: whoever reads the log finds the file. */
 	if ((rc = delivery_sts_cache_write(e->s->dir, e->domain, e->id, e->fetched, body,
 					   len)) < 0)
 		sg_warn("event=sts_cache_failed domain=%s error=\"%s\"", e->domain,
 			sg_strerror(rc));
+	sg_info("event=sts_policy_fetched domain=%s id=%s mode=%s max_age=%lld mx=%zu",
+		e->domain, e->id, dl_sts_mode_name(pol.mode), (long long) pol.max_age, pol.nmx);
 	done(e);
 	e->s->changed(e->s->arg, e->domain);
 }

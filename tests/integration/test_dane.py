@@ -49,24 +49,14 @@ def world(tmp_path, port, extra="", zones=None):
     dns = SignedDns(tmp_path / "dns", {"dane.test": dane, "broken.test": broken,
                                        "plain.test": plain, **(zones or {})},
                     signed={"dane.test", "broken.test"}, bogus={"broken.test": "TLSA"})
-    peers = {
-        "mx1": SmtpPeer(HOSTS["mx1"], port, starttls="offer", name="mx1.dane.test",
-                        cert=good[0], key=good[1]),
-        "mx2": SmtpPeer(HOSTS["mx2"], port, starttls="offer", name="mx2.dane.test",
-                        cert=good[0], key=good[1]),
-        "mx3": SmtpPeer(HOSTS["mx3"], port, starttls="offer", name="mx3.dane.test",
-                        cert=ta_leaf[0], key=ta_leaf[1]),
-        "mx4": SmtpPeer(HOSTS["mx4"], port, starttls="offer", name="mx4.dane.test",
-                        tmpdir=tmp_path),
-        "mx5": SmtpPeer(HOSTS["mx5"], port, starttls="offer", name="mx5.broken.test",
-                        cert=good[0], key=good[1]),
-        "mx6": SmtpPeer(HOSTS["mx6"], port, starttls="offer", name="mx6.plain.test",
-                        cert=good[0], key=good[1]),
-        "mx7": SmtpPeer(HOSTS["mx7"], port, starttls="offer", name="mx7.dane.test",
-                        cert=good[0], key=good[1]),
-        "mx8": SmtpPeer(HOSTS["mx8"], port, starttls="offer", name="mx8.dane.test",
-                        cert=good[0], key=good[1]),
-    }
+    # name -> (zone, certificate and key); mx4 gets a self-signed pair of its own
+    table = {"mx1": ("dane.test", good), "mx2": ("dane.test", good),
+             "mx3": ("dane.test", ta_leaf), "mx4": ("dane.test", (None, None)),
+             "mx5": ("broken.test", good), "mx6": ("plain.test", good),
+             "mx7": ("dane.test", good), "mx8": ("dane.test", good)}
+    peers = {n: SmtpPeer(HOSTS[n], port, starttls="offer", name=f"{n}.{zone}", cert=ck[0],
+                         key=ck[1], tmpdir=tmp_path)
+             for n, (zone, ck) in table.items()}
     return dns, peers
 
 
