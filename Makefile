@@ -23,7 +23,7 @@ BINDIR  ?= bin
 SANITIZE ?=
 PYTHON  := /usr/bin/python3
 
-PKGS    := nss lmdb libuv libconfig libcares
+PKGS    := nss lmdb libuv libconfig libcares libcurl zlib
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 

@@ -572,4 +572,23 @@ struct certs_tls_peer {
 };
 int	certs_tls_peer(const struct certs_tls *, struct certs_tls_peer *);
 
+/*
+ * DANE (RFC 7671) support for delivery/dane_match.c, after a client
+ * handshake. certs_tls_dane_data() writes the association data of the
+ * peer's certificate number idx (0: the leaf, then the chain it sent)
+ * for selector (0: the whole certificate, 1: its SubjectPublicKeyInfo)
+ * and matching type (0: the data itself, 1: SHA-256, 2: SHA-512) into
+ * out[0..cap) and sets *len. Returns 0, SG_ENOTFOUND past the chain,
+ * SG_EUNSUPPORTED for another selector or matching type, SG_ELIMIT when
+ * cap is too small.
+ *
+ * certs_tls_dane_ta() returns 0 when the leaf chains to the peer's
+ * certificate number idx taken as the only trust anchor (RFC 7672 DANE-
+ * TA(2): validity dates are checked, the database's anchors are not
+ * used) and is valid for name; SG_ECRYPTO otherwise.
+ */
+int	certs_tls_dane_data(const struct certs_tls *, size_t idx, unsigned selector,
+			    unsigned mtype, unsigned char *out, size_t cap, size_t *len);
+int	certs_tls_dane_ta(const struct certs_tls *, size_t idx, const char *name);
+
 #endif

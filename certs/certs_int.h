@@ -103,6 +103,7 @@ struct certs_meta {
 	struct certs_meta_ent *v;
 };
 
+PRFileDesc *certs_tls_nssfd(const struct certs_tls *);
 void	certs_fingerprint(const CERTCertificate *, char hex[65]);
 int	certs_meta_load(const struct certs *, struct certs_meta *);
 int	certs_meta_parse(const char *buf, size_t len, struct certs_meta *);

@@ -24,6 +24,8 @@
  *	const char *certs_tls_error(t)
  *	int	certs_tls_info(t, &info)
  *	int	certs_tls_peer(t, &peer)
+ *
+ *	PRFileDesc *certs_tls_nssfd(t)
  * DESCRIPTION
  *	The contract is in certs.h. A server object is shared by the threads
  *	that accept: its model sockets are only read, under its mutex (the
@@ -46,6 +48,8 @@
  *	is refused (SG_EAGAIN) while the ciphertext queue holds
  *	tls_buffer_size bytes, and otherwise limited to the room left, so
  *	the queue exceeds the bound by at most one record's overhead.
+ *	certs_tls_nssfd() gives certs_dane.c the NSS socket of a finished
+ *	client handshake (NULL before), to read the peer's chain.
  * DIAGNOSTICS
  *	Errors are returned; certs_tls_error() names the NSS error.
  */
@@ -566,4 +570,9 @@ int	certs_tls_peer(const struct certs_tls *t, struct certs_tls_peer *p)
 	if (t->server)
 		return (SG_EINVAL);
 	return (t->done ? 0 : SG_EAGAIN);
+}
+
+PRFileDesc *certs_tls_nssfd(const struct certs_tls *t)
+{
+	return (t->done && !t->server ? t->fd : NULL);
 }

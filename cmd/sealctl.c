@@ -103,6 +103,8 @@ static const struct sealctl_command commands[] = {
 		"cert sign ID FILE OUT\n"},
 	{"crl", sealctl_crl,
 		"crl import FILE | fetch\n"},
+	{"tls", sealctl_tls,
+		"tls check DOMAIN\n"},
 	{"incidents", sealctl_incidents,
 		"incidents list [--all] [--json] | show ID [--json]\n"
 		"incidents ack ID... [--release | --delete]\n"},

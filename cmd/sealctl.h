@@ -53,6 +53,9 @@ void	sealctl_put_text(FILE *, const char *, size_t max);
 /* sealctl_queue.c */
 int	sealctl_queue(const struct sealgate_conf *, int argc, char **argv);
 
+/* sealctl_tls.c */
+int	sealctl_tls(const struct sealgate_conf *, int argc, char **argv);
+
 /* sealctl_cert.c */
 int	sealctl_cert(const struct sealgate_conf *, int argc, char **argv);
 int	sealctl_crl(const struct sealgate_conf *, int argc, char **argv);

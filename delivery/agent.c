@@ -163,6 +163,8 @@ static void on_resolved(void *arg, struct dl_hosts *h)
 		dest_gc(d);
 		return;
 	}
+	if (d->route.kind == DELIVERY_ROUTE_MX && !d->route.explicit_tls)
+		dl_sts_apply(d->a->sts, d->a->conf, d->domain, h);
 	dl_hosts_free(d->hosts);
 	d->hosts = h;
 	d->hosts_ms = sg_mono_ms();
@@ -175,7 +177,8 @@ static void resolve(struct dl_dest *d)
 
 	d->resolving = true;
 	if (d->route.kind == DELIVERY_ROUTE_MX)
-		dl_resolve_mx(a->res, d->domain, (unsigned) a->conf->smtp_port, on_resolved, d);
+		dl_resolve_mx(a->res, d->domain, (unsigned) a->conf->smtp_port, d->route.dane,
+			      on_resolved, d);
 	else if (d->route.smarthost) {
 		struct sg_strlist one = {1, &a->conf->smarthost};
 
@@ -957,6 +960,21 @@ static int read_credentials(struct delivery_agent *a)
 	return (0);
 }
 
+/* on_sts_changed - a new MTA-STS policy: nothing made under the old one is reused */
+
+static void on_sts_changed(void *arg, const char *domain)
+{
+	struct delivery_agent *a = arg;
+
+	for (struct dl_dest *d = a->dests; d; d = d->next) {
+		if (d->route.kind != DELIVERY_ROUTE_MX || strcmp(d->domain, domain) != 0)
+			continue;
+		d->policy_gen++;	/* busy connections quit when their message is done */
+		dl_conn_quit_idle(d);
+		d->hosts_ms = 0;	/* resolved again, and the policy applied, when idle */
+	}
+}
+
 static void set_conf(struct delivery_agent *a, const struct delivery_agent_params *p)
 {
 	a->conf = dl_conf_copy(p->conf, a->arena);
@@ -982,6 +1000,8 @@ int	delivery_agent_start(uv_loop_t *loop, const struct delivery_agent_params *p,
 		delivery_agent_free(a);
 		return (rc);
 	}
+	a->sts = dl_sts_new(loop, a->res, p->main->state_dir, on_sts_changed, a);
+	a->tlsrpt = dl_tlsrpt_new(a, p->main->state_dir);
 	if ((rc = certs_open(p->main, p->certs, CERTS_RDONLY | CERTS_PUBLIC, &a->certs)) < 0) {
 		a->certs = NULL;
 		sg_warn("event=tls_unavailable error=\"%s\" detail=\"no certificate database: "
@@ -1093,6 +1113,9 @@ void	delivery_agent_stop(struct delivery_agent *a)
 		uv_poll_stop(&a->wake_poll);
 		uv_close((uv_handle_t *) &a->wake_poll, on_handle_closed);
 	}
+	/* Policy fetches and reports end first: their lookups are the resolver's too. */
+	dl_sts_stop(a->sts);
+	dl_tlsrpt_stop(a->tlsrpt);
 	/* Lookups in progress call back now, failing their jobs locally. */
 	dl_resolver_free(a->res);
 	a->res = NULL;
@@ -1114,7 +1137,11 @@ void	delivery_agent_free(struct delivery_agent *a)
 		return;
 	if (a->wake_fd >= 0)
 		close(a->wake_fd);
+	dl_sts_stop(a->sts);
+	dl_tlsrpt_stop(a->tlsrpt);
 	dl_resolver_free(a->res);
+	dl_sts_free(a->sts);
+	dl_tlsrpt_free(a->tlsrpt);
 	if (a->certs)
 		certs_close(a->certs);
 	queue_close(a->q);

@@ -41,6 +41,7 @@ struct delivery_conf *dl_conf_copy(const struct delivery_conf *c, struct sg_aren
 	n->smarthost = copy_str(a, c->smarthost);
 	n->smarthost_credentials = copy_str(a, c->smarthost_credentials);
 	n->ehlo_name = copy_str(a, c->ehlo_name);
+	n->sts_ca_file = copy_str(a, c->sts_ca_file);
 	copy_list(a, &n->dns_servers, &c->dns_servers);
 	rd = sg_arena_alloc(a, sizeof(*rd) * (c->routes.n + 1));
 	for (size_t i = 0; i < c->routes.n; i++) {

@@ -17,7 +17,12 @@
  *	session marks as "next host" moves to the next address. Under the
  *	opportunistic policy a failed handshake is retried once on the same
  *	address in plaintext. When every address failed, the destination's
- *	waiting jobs are deferred with the last reason.
+ *	waiting jobs are deferred with the last reason. An address whose
+ *	host DANE or MTA-STS refuses (tlspol_conn.c) is not connected to: it
+ *	fails with 4.7.5, settled from the loop like a closed socket. A host
+ *	with secure TLSA records gets mandatory TLS judged by its records,
+ *	one an enforced MTA-STS policy lists gets "verify"; connections
+ *	made before a new MTA-STS policy take no more messages.
  *
  *	A ready connection takes jobs from its destination one after the
  *	other (connection reuse, up to reuse_count messages) and waits
@@ -66,6 +71,7 @@ struct dl_conn {
 	bool	body_wait;		/* paused on the write backlog */
 	char   *rbuf;
 	unsigned messages;
+	unsigned policy_gen;		/* the destination's when it was opened */
 	char	relay[320];
 	char	tlsdesc[128];
 	bool	failed;
@@ -79,6 +85,8 @@ struct dl_conn {
 static void pump(struct dl_conn *c);
 static void try_next(struct dl_conn *c);
 static void end_attempt(struct dl_conn *c);
+static void on_tcp_closed(uv_handle_t *h);
+static void on_refused(uv_timer_t *t);
 
 /* ---------------------------------------------------------- timers */
 
@@ -239,9 +247,18 @@ static void tls_done(struct dl_conn *c, bool ok, const char *why)
 		certs_tls_info(c->tls, &info);
 		c->tls_on = true;
 		snprintf(c->tlsdesc, sizeof(c->tlsdesc), "%s/%s", info.version, info.cipher);
+		if (c->addr->dane == DL_DANE_AUTH)
+			dl_conn_dane_check(c->hosts, c->addr, c->tls, c->relay, &peer, c->tlsdesc,
+					   sizeof(c->tlsdesc));
+		dl_conn_tlsrpt(c->a, c->d->domain, c->addr, peer.chain_ok && peer.name_ok
+			       ? "success" : c->addr->dane == DL_DANE_AUTH ? "validation-failure"
+			       : !peer.chain_ok ? "certificate-not-trusted"
+			       : "certificate-host-mismatch");
 		sg_debug("event=tls_up relay=\"%s\" tls=%s chain_ok=%d name_ok=%d reason=\"%s\"",
 			 c->relay, c->tlsdesc, peer.chain_ok, peer.name_ok, peer.reason);
 		why = *peer.reason ? peer.reason : NULL;
+	} else {
+		dl_conn_tlsrpt(c->a, c->d->domain, c->addr, "validation-failure");
 	}
 	delivery_session_tls_result(c->s, ok, peer.presented && peer.chain_ok, peer.name_ok, why);
 }
@@ -356,7 +373,8 @@ static bool next_job(struct dl_conn *c)
 {
 	struct dl_job *j;
 
-	if (c->a->stopping || c->messages >= (unsigned) c->a->conf->reuse_count) {
+	if (c->a->stopping || c->messages >= (unsigned) c->a->conf->reuse_count
+	    || c->policy_gen != c->d->policy_gen) {
 		delivery_session_quit(c->s);
 		return (true);
 	}
@@ -497,6 +515,13 @@ static void new_session(struct dl_conn *c)
 
 	if (c->plain_retry)
 		p.tls = DELIVERY_TLS_NONE;
+	if (c->addr->sts == DL_STS_VERIFY && !c->plain_retry)
+		p.tls = DELIVERY_TLS_VERIFY;	/* MTA-STS enforce: verified or nothing */
+	if (c->addr->dane == DL_DANE_AUTH) {
+		/* DANE: TLS or nothing; the certificate is judged by the records. */
+		p.tls = DELIVERY_TLS_VERIFY;
+		p.dane = true;
+	}
 	c->s = delivery_session_new(&p);
 }
 
@@ -597,6 +622,8 @@ static void settle_failure(struct dl_conn *c)
 {
 	const struct delivery_failure *f = c->s ? delivery_session_failure(c->s) : NULL;
 
+	if (f && !c->tls_on && c->tls == NULL && strcmp(f->enh, "4.7.4") == 0)
+		dl_conn_tlsrpt(c->a, c->d->domain, c->addr, "starttls-not-supported");
 	if (f) {
 		c->failed = true;
 		c->fail_status = f->status;
@@ -653,13 +680,40 @@ static void end_attempt(struct dl_conn *c)
 	if (c->tcp_open && !uv_is_closing((uv_handle_t *) &c->tcp)) {
 		uv_read_stop((uv_stream_t *) &c->tcp);
 		uv_close((uv_handle_t *) &c->tcp, on_tcp_closed);
+	} else if (!c->tcp_open && !c->closing) {
+		uv_timer_start(&c->timer, on_refused, 0, 0);	/* a refusal was pending */
 	}
+}
+
+/* on_refused - a host DANE or MTA-STS refused: on as if its socket had closed */
+
+static void on_refused(uv_timer_t *t)
+{
+	struct dl_conn *c = t->data;
+
+	c->tcp.data = c;
+	on_tcp_closed((uv_handle_t *) &c->tcp);
 }
 
 static void try_next(struct dl_conn *c)
 {
 	c->addr = &c->hosts->v[c->next_addr++];
 	c->plain_retry = false;
+	if (dl_conn_refuse(c->addr, c->fail_reason, sizeof(c->fail_reason))) {
+		/* DANE or MTA-STS forbids this host now; no socket, so no close to wait for. */
+		c->failed = true;
+		c->fail_status = DELIVERY_TEMP;
+		snprintf(c->fail_enh, sizeof(c->fail_enh), "4.7.5");
+		relay_name(c);
+		sg_info("event=policy_refused relay=\"%s\" reason=\"%s\"", c->relay, c->fail_reason);
+		dl_conn_tlsrpt(c->a, c->d->domain, c->addr, dl_conn_refuse_result(c->addr));
+		/*
+		 * Settled from the loop, never inside dl_conn_open(): the
+		 * destination may go away once its last connection ends.
+		 */
+		uv_timer_start(&c->timer, on_refused, 0, 0);
+		return;
+	}
 	connect_addr(c);
 }
 
@@ -670,9 +724,8 @@ void	dl_conn_open(struct dl_dest *d)
 
 	c->a = d->a;
 	c->d = d;
-	c->hosts = sg_xcalloc(1, sizeof(*c->hosts));
-	*c->hosts = *h;
-	c->hosts->v = sg_xmemdup(h->v, h->n * sizeof(*h->v));
+	c->policy_gen = d->policy_gen;
+	c->hosts = dl_hosts_dup(h);
 	uv_timer_init(c->a->loop, &c->timer);
 	c->timer.data = c;
 	c->dnext = d->conns;

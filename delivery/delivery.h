@@ -46,10 +46,20 @@ struct delivery_route_conf {
 	int	tls;			/* enum delivery_tls */
 };
 
-/* tls_policies = ( { domains = [...]; policy = "..."; } ) */
+/* DANE modes (RFC 7672), globally and per tls_policies entry. */
+enum delivery_dane {
+	DELIVERY_DANE_OFF,
+	DELIVERY_DANE_MAY,		/* "opportunistic": when TLSA records are secure */
+	DELIVERY_DANE_REQUIRED,		/* no secure TLSA: defer 4.7.5 */
+	DELIVERY_DANE_INHERIT,		/* tls_policies entry: the global dane */
+};
+
+/* tls_policies = ( { domains = [...]; policy = "..."; dane = "..."; } ) */
+#define DELIVERY_TLS_UNSET 4		/* an entry without policy: no explicit level */
 struct delivery_tlspol_conf {
 	struct sg_strlist domains;
-	int	policy;			/* enum delivery_tls */
+	int	policy;			/* enum delivery_tls, or DELIVERY_TLS_UNSET */
+	int	dane;			/* enum delivery_dane */
 };
 
 /* The "delivery = { ... };" section of the configuration. */
@@ -66,6 +76,13 @@ struct delivery_conf {
 	int	smarthost_auth;		/* enum delivery_auth */
 	char   *smarthost_credentials;	/* file: user line, password line */
 	int	tls_policy;		/* default for MX destinations */
+	int	dane;			/* enum delivery_dane, for MX destinations */
+	bool	mta_sts;		/* look for MTA-STS policies (RFC 8461) */
+	char   *sts_ca_file;		/* PEM CAs for the policy fetch; "": system's */
+	int64_t	sts_port;		/* HTTPS port of mta-sts.DOMAIN (443; tests) */
+	int64_t	sts_fetch_timeout;	/* ms */
+	bool	tlsrpt;			/* count TLS results, send RFC 8460 reports */
+	int64_t	tlsrpt_period;		/* ms a report covers (1d) */
 	struct sg_conf_array tls_policies;	/* of struct delivery_tlspol_conf */
 	int64_t	retry_min;		/* ms: first backoff */
 	int64_t	retry_max;		/* ms: backoff cap */
@@ -168,6 +185,7 @@ struct delivery_session_params {
 	const char *peer;		/* host name, for reasons and SNI */
 	int	tls;			/* enum delivery_tls */
 	bool	tls_possible;		/* the driver can do a handshake */
+	bool	dane;			/* chain_ok/name_ok mean "TLSA matched": 4.7.5 */
 	int	auth;			/* enum delivery_auth */
 	const char *auth_user;		/* copied; never logged */
 	const char *auth_pass;
@@ -243,6 +261,8 @@ enum delivery_route_kind {
 struct delivery_route {
 	int	kind;
 	int	tls;			/* enum delivery_tls */
+	bool	explicit_tls;		/* from a tls_policies entry: nothing overrides it */
+	int	dane;			/* enum delivery_dane (MX only; OFF when explicit) */
 	int	auth;			/* smarthost only */
 	bool	smarthost;
 	const struct sg_strlist *hosts;	/* HOSTS: points into the conf */
@@ -282,6 +302,150 @@ struct delivery_mx {
 
 int	delivery_mx_parse(const unsigned char *msg, size_t len, const char *domain,
 			  long (*rnd) (void), struct delivery_mx *out);
+
+/*
+ * Part 3c: DANE (RFC 7672, RFC 7671). delivery_tlsa_parse() reads the
+ * answer of a validating resolver to a TLSA query (untrusted input;
+ * dane_tlsa.c has the rules); delivery_dane_match() checks a TLS peer's
+ * certificates against the records (dane_match.c).
+ */
+#define DELIVERY_TLSA_MAX	8	/* records kept per name */
+
+enum delivery_tlsa_kind {
+	DELIVERY_TLSA_SECURE,		/* validated records in rr[0..n) */
+	DELIVERY_TLSA_DENIED,		/* validated: there are none */
+	DELIVERY_TLSA_INSECURE,		/* not validated: DANE does not apply */
+	DELIVERY_TLSA_TEMP,		/* lookup failed or bogus: defer (reason) */
+};
+
+struct delivery_tlsa {
+	int	kind;
+	size_t	n, dropped;
+	struct {
+		unsigned char usage, selector, mtype;
+		size_t	off, len;	/* association data in data[] */
+	}	rr[DELIVERY_TLSA_MAX];
+	unsigned char data[2048];
+	size_t	used;
+	char	reason[96];
+};
+
+int	delivery_tlsa_parse(const unsigned char *msg, size_t len, struct delivery_tlsa *out);
+
+struct certs_tls;
+
+/*
+ * delivery_dane_match() returns 1 when the peer of t is authenticated by
+ * a usable record of set (DANE-EE(3): the leaf; DANE-TA(2): a certificate
+ * of the presented chain that the leaf chains to, and the leaf valid for
+ * name), 0 when none matches, SG_ENOTFOUND when set has no usable record
+ * (RFC 7672 2.2: then TLS is still mandatory, unauthenticated). why gets
+ * the records tried, for the log.
+ */
+int	delivery_dane_match(const struct delivery_tlsa *set, const struct certs_tls *t,
+			    const char *name, char *why, size_t whylen);
+
+/*
+ * Part 3d: MTA-STS (RFC 8461), untrusted input (sts_parse.c has the
+ * rules). delivery_sts_txt_parse() reads one _mta-sts TXT record (its
+ * strings joined); delivery_sts_policy_parse() the policy file fetched
+ * over HTTPS; delivery_sts_mx_match() says whether an MX host name is
+ * one of the policy's "mx" patterns.
+ */
+#define DELIVERY_STS_ID_MAX	32	/* RFC 8461 3.1: 1*32(ALPHA / DIGIT) */
+#define DELIVERY_STS_MX_MAX	16	/* "mx" lines kept */
+#define DELIVERY_STS_MAX_AGE	31557600	/* seconds, RFC 8461 3.2 */
+#define DELIVERY_STS_SIZE_MAX	(64 * 1024)	/* policy bytes read */
+
+enum delivery_sts_mode {
+	DELIVERY_STS_NONE,
+	DELIVERY_STS_TESTING,
+	DELIVERY_STS_ENFORCE,
+};
+
+struct delivery_sts_policy {
+	int	mode;			/* enum delivery_sts_mode */
+	int64_t	max_age;		/* seconds */
+	size_t	nmx;
+	char	mx[DELIVERY_STS_MX_MAX][256];	/* "mail.example" or "*.example" */
+};
+
+int	delivery_sts_txt_parse(const char *txt, size_t len, char id[DELIVERY_STS_ID_MAX + 1]);
+int	delivery_sts_policy_parse(const char *buf, size_t len, struct delivery_sts_policy *);
+bool	delivery_sts_mx_match(const struct delivery_sts_policy *, const char *host);
+
+/* The policy cache in the state directory (sts_cache.c). */
+int	delivery_sts_cache_parse(const char *buf, size_t len, char id[DELIVERY_STS_ID_MAX + 1],
+				 int64_t *fetched, struct delivery_sts_policy *,
+				 const char **text, size_t *textlen);
+int	delivery_sts_cache_write(const char *dir, const char *domain, const char *id,
+				 int64_t fetched, const char *text, size_t len);
+int	delivery_sts_cache_read(const char *dir, const char *domain,
+				char id[DELIVERY_STS_ID_MAX + 1], int64_t *fetched,
+				struct delivery_sts_policy *);
+
+/*
+ * Part 3e: TLS-RPT (RFC 8460), untrusted input (tlsrpt_parse.c).
+ * delivery_tlsrpt_txt_parse() reads one _smtp._tls TXT record (its
+ * strings joined) and keeps its mailto: rua addresses (others, such as
+ * https:, are not used). delivery_tlsrpt_counts_parse() reads a counts
+ * file of the state directory, one "TYPE RESULT MX IP COUNT" line each,
+ * calling cb for each valid line; it stops at the first bad one.
+ */
+#define DELIVERY_TLSRPT_RUA_MAX	4
+
+struct delivery_tlsrpt_rua {
+	size_t	n;
+	char	addr[DELIVERY_TLSRPT_RUA_MAX][256];	/* mailto: targets, decoded */
+};
+
+int	delivery_tlsrpt_txt_parse(const char *txt, size_t len, struct delivery_tlsrpt_rua *);
+
+struct delivery_tlsrpt_line {
+	char	type[16];		/* "sts", "tlsa", "no-policy-found" */
+	char	result[40];		/* "success" or an RFC 8460 result-type */
+	char	mx[256];
+	char	ip[48];			/* "-": none */
+	uint64_t count;
+};
+
+int	delivery_tlsrpt_counts_parse(const char *buf, size_t len,
+				     void (*cb) (void *, const struct delivery_tlsrpt_line *),
+				     void *arg);
+
+/*
+ * delivery_tlsrpt_report() writes the report mail for one policy domain
+ * and period (RFC 8460 4 and 5.3): the JSON report, gzip'd, base64, in
+ * a multipart/report; report-type="tlsrpt" message to the rua
+ * addresses (tlsrpt_report.c). sts_policy, when not NULL, is the text of
+ * the MTA-STS policy that applied (its lines become policy-string).
+ */
+struct delivery_tlsrpt_report {
+	const char *submitter;		/* our host name */
+	const char *domain;		/* the policy domain */
+	int64_t	start, end;		/* unix seconds: [start, end) */
+	const struct delivery_tlsrpt_rua *rua;
+	const struct delivery_tlsrpt_line *lines;
+	size_t	nlines;
+	const char *sts_policy;
+	size_t	sts_policy_len;
+};
+
+int	delivery_tlsrpt_report(const struct delivery_tlsrpt_report *, struct sg_buf *mail,
+			       struct sg_buf *json);
+
+/*
+ * delivery_tls_check() says which TLS policy applies to mail for domain
+ * and why (tlscheck.c, for sealctl tls check): the route, the MX hosts
+ * and whether their answer was validated, each host's TLSA records and
+ * DANE verdict, the MTA-STS policy cached in state_dir and the current
+ * _mta-sts id. It makes the same lookups delivery makes, on a loop of its
+ * own, and BLOCKS until they are done (dns_timeout x dns_tries at most);
+ * it never fetches a policy. Text lines go to out. Returns 0, or
+ * SG_EINVAL for a domain that is not a DNS name.
+ */
+int	delivery_tls_check(const struct delivery_conf *, const char *state_dir,
+			   const char *domain, struct sg_buf *out);
 
 /*
  * Part 4: retries. delivery_retry_next() returns the time of the next

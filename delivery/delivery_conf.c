@@ -17,11 +17,16 @@
  *	Checks across keys: each route needs at least one valid host:port;
  *	a smarthost with AUTH needs a readable credentials file and a TLS
  *	policy of at least "required", since AUTH is never sent in
- *	plaintext; retry_min must not exceed retry_max.
+ *	plaintext; retry_min must not exceed retry_max; DANE anywhere
+ *	(dane, or a tls_policies entry's dane) needs dns_servers, all on
+ *	this host, since the resolver's AD bit is believed; a tls_policies
+ *	entry needs a policy or a dane mode.
  * DIAGNOSTICS
  *	Errors are collected by the config engine as FILE:LINE: messages.
  */
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -34,6 +39,19 @@
 
 static const char *const tls_levels[] = {
 	"none", "opportunistic", "required", "verify", NULL,
+};
+
+/* A tls_policies entry may leave the level unset (a DANE mode alone). */
+static const char *const entry_levels[] = {
+	"none", "opportunistic", "required", "verify", "unset", NULL,
+};
+
+static const char *const dane_modes[] = {
+	"off", "opportunistic", "required", NULL,
+};
+
+static const char *const entry_dane_modes[] = {
+	"off", "opportunistic", "required", "inherit", NULL,
 };
 
 static const char *const auth_mechs[] = {
@@ -74,13 +92,70 @@ static const struct sg_conf_row route_rows[] = {
 	SG_CONF_END
 };
 
+/* check_tlspol - an entry says something: a level, a DANE mode or both */
+
+static int check_tlspol(struct sg_conf_ctx *ctx, const config_setting_t *g, void *base)
+{
+	struct delivery_tlspol_conf *t = base;
+
+	if (t->policy == DELIVERY_TLS_UNSET && t->dane == DELIVERY_DANE_INHERIT) {
+		sg_conf_error(ctx, g, "tls_policies: an entry needs a policy, a dane mode "
+			      "or both");
+		return (SG_EINVAL);
+	}
+	return (0);
+}
+
 static const struct sg_conf_row tlspol_rows[] = {
 	{.name = "domains",.type = SG_CONF_DOMAINLIST,.offset = TOFF(domains),
 	.flags = SG_CONF_F_REQUIRED},
 	{.name = "policy",.type = SG_CONF_ENUM,.offset = TOFF(policy),
-	.flags = SG_CONF_F_REQUIRED,.choices = tls_levels},
+	.def = Q("unset"),.choices = entry_levels},
+	{.name = "dane",.type = SG_CONF_ENUM,.offset = TOFF(dane),
+	.def = Q("inherit"),.choices = entry_dane_modes,.check = check_tlspol},
 	SG_CONF_END
 };
+
+static bool loopback(const struct sockaddr_storage *ss)
+{
+	if (ss->ss_family == AF_INET)
+		return ((ntohl(((const struct sockaddr_in *) ss)->sin_addr.s_addr) >> 24) == 127);
+	return (ss->ss_family == AF_INET6
+		&& IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *) ss)->sin6_addr));
+}
+
+/*
+ * check_dane_resolver - the AD bit is believed only from a resolver on
+ * this host: on any other path an attacker could set it.
+ */
+static int check_dane_resolver(struct sg_conf_ctx *ctx, const config_setting_t *g,
+			       const struct delivery_conf *c)
+{
+	const struct delivery_tlspol_conf *t = c->tls_policies.v;
+	bool	used = c->dane != DELIVERY_DANE_OFF;
+	int	bad = 0;
+
+	for (size_t i = 0; i < c->tls_policies.n; i++)
+		used |= t[i].dane == DELIVERY_DANE_MAY || t[i].dane == DELIVERY_DANE_REQUIRED;
+	if (!used)
+		return (0);
+	if (c->dns_servers.n == 0) {
+		sg_conf_error(ctx, g, "dane needs dns_servers: a validating resolver on this "
+			      "host (127.0.0.1 or ::1)");
+		return (SG_EINVAL);
+	}
+	for (size_t i = 0; i < c->dns_servers.n; i++) {
+		const char *s = c->dns_servers.v[i];
+		struct sockaddr_storage ss;
+
+		if (sg_sockaddr_parse(s, strlen(s), &ss) == 0 && !loopback(&ss)) {
+			sg_conf_error(ctx, g, "dane: dns_servers \"%s\" is not on this host; "
+				      "its AD bit cannot be trusted", s);
+			bad++;
+		}
+	}
+	return (bad ? SG_EINVAL : 0);
+}
 
 /* check_delivery - relations between keys */
 
@@ -102,6 +177,8 @@ static int check_delivery(struct sg_conf_ctx *ctx, const config_setting_t *g, vo
 			bad++;
 		}
 	}
+	if (check_dane_resolver(ctx, g, c) < 0)
+		bad++;
 	if (*c->smarthost) {
 		char	host[256];
 		unsigned port;
@@ -160,6 +237,20 @@ const struct sg_conf_row delivery_conf_rows[] = {
 	.offset = OFF(smarthost_credentials),.def = Q(""),.flags = SG_CONF_F_LIVE},
 	{.name = "tls_policy",.type = SG_CONF_ENUM,.offset = OFF(tls_policy),
 	.def = Q("opportunistic"),.choices = tls_levels,.flags = SG_CONF_F_LIVE},
+	{.name = "dane",.type = SG_CONF_ENUM,.offset = OFF(dane),.def = Q("off"),
+	.choices = dane_modes,.flags = SG_CONF_F_LIVE},
+	{.name = "mta_sts",.type = SG_CONF_BOOL,.offset = OFF(mta_sts),.def = "false",
+	.flags = SG_CONF_F_LIVE},
+	{.name = "sts_ca_file",.type = SG_CONF_PATH,.offset = OFF(sts_ca_file),.def = Q(""),
+	.flags = SG_CONF_F_LIVE},
+	{.name = "sts_port",.type = SG_CONF_INT,.offset = OFF(sts_port),.def = "443",
+	.min = 1,.max = 65535,.flags = SG_CONF_F_LIVE},
+	{.name = "sts_fetch_timeout",.type = SG_CONF_DURATION,.offset = OFF(sts_fetch_timeout),
+	.def = Q("30s"),.min = 100,.max = 600000,.flags = SG_CONF_F_LIVE},
+	{.name = "tlsrpt",.type = SG_CONF_BOOL,.offset = OFF(tlsrpt),.def = "false",
+	.flags = SG_CONF_F_LIVE},
+	{.name = "tlsrpt_period",.type = SG_CONF_DURATION,.offset = OFF(tlsrpt_period),
+	.def = Q("1d"),.min = 1000,.max = 7 * 86400000LL,.flags = SG_CONF_F_LIVE},
 	{.name = "tls_policies",.type = SG_CONF_GROUPLIST,.offset = OFF(tls_policies),
 		.def = "()",.elem_rows = tlspol_rows,
 	.elem_size = sizeof(struct delivery_tlspol_conf),.flags = SG_CONF_F_LIVE},

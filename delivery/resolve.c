@@ -11,7 +11,9 @@
  *	void	dl_resolver_free(r)
  *	void	dl_resolve_mx(r, domain, port, cb, arg)
  *	void	dl_resolve_hosts(r, hostports, defport, cb, arg)
+ *	void	dl_resolve_txt(r, name, cb, arg)
  *	void	dl_hosts_free(h)
+ *	struct dl_hosts *dl_hosts_dup(h)
  * DESCRIPTION
  *	One c-ares channel per loop. c-ares tells through its socket-state
  *	callback which descriptors to watch; each gets one uv_poll_t, and
@@ -33,8 +35,19 @@
  *	failures; everything else (timeouts, SERVFAIL, refusals, a CNAME
  *	loop, a truncated or malformed answer) is temporary.
  *
+ *	With a DANE mode other than off, the MX query asks for the AD bit
+ *	(dane_query.c) and, when the answer was validated, each exchange's
+ *	TLSA records are looked up next to its addresses, and its A record
+ *	once more for the AD bit (c-ares's address lookup cannot ask for
+ *	it); every address then carries DANE's verdict for its host
+ *	(dl_dane_verdict()), which counts only where both the MX and the
+ *	host's address answers were validated.
+ *
  *	dl_resolve_hosts() resolves a list of "host:port" (names or
  *	literals) in the given order, for routes and the smarthost.
+ *
+ *	dl_resolve_txt() gets the TXT records of a name (for MTA-STS and
+ *	TLS-RPT), at most DL_TXT_MAX of at most DL_TXT_LEN bytes each.
  *
  *	The callback owns the result and is called exactly once, from the
  *	loop, or from dl_resolver_free() with a temporary "cancelled" result.
@@ -82,6 +95,8 @@ struct target {
 	unsigned pref;
 	int	status;			/* ares status of its address lookup */
 	struct ares_addrinfo *ai;
+	struct delivery_tlsa *tlsa;	/* DANE: its TLSA answer */
+	bool	addr_secure;		/* DANE: its address answer was validated */
 };
 
 struct req {
@@ -91,6 +106,8 @@ struct req {
 	char	domain[256];
 	unsigned port;
 	bool	implicit;		/* no MX: the domain itself */
+	int	dane;			/* enum delivery_dane */
+	bool	mx_secure;		/* the MX answer was validated (AD) */
 	size_t	n, pending;
 	struct target *t;
 };
@@ -324,16 +341,28 @@ void	dl_hosts_free(struct dl_hosts *h)
 {
 	if (h) {
 		free(h->v);
+		free(h->tlsa);
 		free(h);
 	}
+}
+
+struct dl_hosts *dl_hosts_dup(const struct dl_hosts *h)
+{
+	struct dl_hosts *d = sg_xmemdup(h, sizeof(*h));
+
+	d->v = h->n ? sg_xmemdup(h->v, h->n * sizeof(*h->v)) : NULL;
+	d->tlsa = h->ntlsa ? sg_xmemdup(h->tlsa, h->ntlsa * sizeof(*h->tlsa)) : NULL;
+	return (d);
 }
 
 static void req_free(struct req *q)
 {
 	q->c->reqs--;
-	for (size_t i = 0; i < q->n; i++)
+	for (size_t i = 0; i < q->n; i++) {
 		if (q->t[i].ai)
 			ares_freeaddrinfo(q->t[i].ai);
+		free(q->t[i].tlsa);
+	}
 	free(q->t);
 	free(q);
 }
@@ -371,8 +400,16 @@ static void finish_addrs(struct req *q)
 	int	last = ARES_SUCCESS;
 	bool	any_temp = false;
 
+	h->mx_secure = q->mx_secure;
+	if (q->dane != DELIVERY_DANE_OFF && q->n) {
+		h->ntlsa = q->n;
+		h->tlsa = sg_xcalloc(q->n, sizeof(*h->tlsa));
+	}
 	for (size_t i = 0; i < q->n; i++) {
 		struct target *t = &q->t[i];
+
+		if (h->tlsa && t->tlsa)
+			h->tlsa[i] = *t->tlsa;
 
 		if (t->status != ARES_SUCCESS) {
 			last = t->status;
@@ -390,6 +427,9 @@ static void finish_addrs(struct req *q)
 			memset(&h->v[h->n], 0, sizeof(h->v[h->n]));
 			snprintf(h->v[h->n].host, sizeof(h->v[h->n].host), "%s", t->name);
 			memcpy(&h->v[h->n].sa, a->ai_addr, a->ai_addrlen);
+			h->v[h->n].tlsa = h->tlsa && t->tlsa ? (int) i : -1;
+			dl_dane_verdict(&h->v[h->n], q->dane, q->mx_secure && t->addr_secure,
+					t->tlsa);
 			h->n++;
 		}
 	}
@@ -449,6 +489,7 @@ static void on_mx(void *arg, int status, int timeouts, unsigned char *abuf, int 
 			     ares_strerror(status));
 		return;
 	}
+	q->mx_secure = alen >= 4 && (abuf[3] & 0x20);
 	mx = sg_xcalloc(1, sizeof(*mx));
 	switch (delivery_mx_parse(abuf, (size_t) alen, q->domain, random, mx)) {
 	case DELIVERY_MX_HOSTS:
@@ -484,6 +525,17 @@ struct addr_ctx {
 	size_t	i;
 };
 
+/* one_done - one lookup of q answered; the last one finishes q */
+
+static void one_done(struct addr_ctx *c)
+{
+	struct req *q = c->q;
+
+	free(c);
+	if (--q->pending == 0)
+		finish_addrs(q);
+}
+
 static void on_addr(void *arg, int status, int timeouts, struct ares_addrinfo *ai)
 {
 	struct addr_ctx *c = arg;
@@ -492,12 +544,59 @@ static void on_addr(void *arg, int status, int timeouts, struct ares_addrinfo *a
 	(void) timeouts;
 	q->t[c->i].status = status;
 	q->t[c->i].ai = ai;
-	free(c);
-	if (--q->pending == 0)
-		finish_addrs(q);
+	one_done(c);
 }
 
-/* start_addrs - A and AAAA of every target, all at once */
+static void on_tlsa(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
+{
+	struct addr_ctx *c = arg;
+	struct req *q = c->q;
+	struct delivery_tlsa *t = sg_xcalloc(1, sizeof(*t));
+
+	(void) timeouts;
+	if (abuf == NULL || alen <= 0) {
+		t->kind = DELIVERY_TLSA_TEMP;
+		snprintf(t->reason, sizeof(t->reason), "TLSA lookup failed: %s",
+			 ares_strerror(status));
+	} else {
+		delivery_tlsa_parse(abuf, (size_t) alen, t);
+	}
+	q->t[c->i].tlsa = t;
+	one_done(c);
+}
+
+/*
+ * on_addr_ad - only the AD bit of the host's A answer: RFC 7672 2.2.2
+ * uses TLSA records only for a host whose address records are secure
+ * (a validated "no A record" counts; the addresses come from on_addr).
+ */
+static void on_addr_ad(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
+{
+	struct addr_ctx *c = arg;
+
+	(void) status;
+	(void) timeouts;
+	c->q->t[c->i].addr_secure = abuf && alen >= 4 && (abuf[3] & 0x20);
+	one_done(c);
+}
+
+/* start_tlsa - DANE: _port._tcp.host TLSA of every target (RFC 7672 2.2.3) */
+
+static void start_tlsa(struct req *q)
+{
+	for (size_t i = 0; i < q->n; i++) {
+		struct addr_ctx *c = sg_xcalloc(1, sizeof(*c)), *ad = sg_xcalloc(1, sizeof(*ad));
+		char	name[300];
+
+		c->q = ad->q = q;
+		c->i = ad->i = i;
+		snprintf(name, sizeof(name), "_%u._tcp.%s", q->t[i].port, q->t[i].name);
+		dl_dane_query(q->c->ch, name, ns_t_tlsa, on_tlsa, c);
+		dl_dane_query(q->c->ch, q->t[i].name, ns_t_a, on_addr_ad, ad);
+	}
+}
+
+/* start_addrs - A and AAAA of every target, all at once (and TLSA for DANE) */
 
 static void start_addrs(struct req *q)
 {
@@ -508,8 +607,12 @@ static void start_addrs(struct req *q)
 		finish_addrs(q);
 		return;
 	}
+	bool	tlsa = q->dane != DELIVERY_DANE_OFF && q->mx_secure;
+
 	/* One extra count: a callback that runs inside the call cannot finish q early. */
-	q->pending = q->n + 1;
+	q->pending = (tlsa ? 3 * q->n : q->n) + 1;
+	if (tlsa)
+		start_tlsa(q);
 	for (size_t i = 0; i < q->n; i++) {
 		struct addr_ctx *c = sg_xcalloc(1, sizeof(*c));
 		char	port[8];
@@ -542,14 +645,18 @@ static struct req *req_new(struct dl_resolver *r, dl_resolve_cb cb, void *arg)
 	return (q);
 }
 
-void	dl_resolve_mx(struct dl_resolver *r, const char *domain, unsigned port,
+void	dl_resolve_mx(struct dl_resolver *r, const char *domain, unsigned port, int dane,
 		      dl_resolve_cb cb, void *arg)
 {
 	struct req *q = req_new(r, cb, arg);
 
 	snprintf(q->domain, sizeof(q->domain), "%s", domain);
 	q->port = port;
-	ares_query(q->c->ch, q->domain, ns_c_in, ns_t_mx, on_mx, q);
+	q->dane = dane;
+	if (dane != DELIVERY_DANE_OFF)
+		dl_dane_query(q->c->ch, q->domain, ns_t_mx, on_mx, q);
+	else
+		ares_query(q->c->ch, q->domain, ns_c_in, ns_t_mx, on_mx, q);
 	if (!r->closing)
 		arm_timer(r);
 }
@@ -569,4 +676,61 @@ void	dl_resolve_hosts(struct dl_resolver *r, const struct sg_strlist *hp, unsign
 	}
 	snprintf(q->domain, sizeof(q->domain), "%s", q->n ? q->t[0].name : "?");
 	start_addrs(q);
+}
+
+struct txt_req {
+	struct chan *c;
+	dl_txt_cb cb;
+	void   *arg;
+};
+
+/*
+ * on_txt - the records, each one's strings joined (RFC 7208 3.3 style),
+ * as c-ares's parser splits them; NODATA and NXDOMAIN give n = 0 and
+ * status 0: "no record" is an answer, not a failure.
+ */
+static void on_txt(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
+{
+	struct txt_req *t = arg;
+	struct ares_txt_ext *txt = NULL;
+	struct sg_buf recs[DL_TXT_MAX];
+	size_t	n = 0;
+	int	rc = 0;
+
+	(void) timeouts;
+	memset(recs, 0, sizeof(recs));
+	if (status == ARES_ENOTFOUND || status == ARES_ENODATA)
+		rc = 0;
+	else if (status != ARES_SUCCESS || abuf == NULL)
+		rc = SG_EAGAIN;
+	else if (ares_parse_txt_reply_ext(abuf, alen, &txt) == ARES_SUCCESS) {
+		for (struct ares_txt_ext *x = txt; x; x = x->next) {
+			if (x->record_start) {
+				if (n == DL_TXT_MAX)
+					break;
+				n++;
+			}
+			if (n && recs[n - 1].len + x->length <= DL_TXT_LEN)
+				sg_buf_append(&recs[n - 1], x->txt, x->length);
+		}
+		ares_free_data(txt);
+	}
+	t->cb(t->arg, rc, recs, n);
+	for (size_t i = 0; i < DL_TXT_MAX; i++)
+		sg_buf_free(&recs[i]);
+	t->c->reqs--;
+	free(t);
+}
+
+void	dl_resolve_txt(struct dl_resolver *r, const char *name, dl_txt_cb cb, void *arg)
+{
+	struct txt_req *t = sg_xcalloc(1, sizeof(*t));
+
+	t->c = r->cur;
+	t->c->reqs++;
+	t->cb = cb;
+	t->arg = arg;
+	ares_query(t->c->ch, name, ns_c_in, ns_t_txt, on_txt, t);
+	if (!r->closing)
+		arm_timer(r);
 }

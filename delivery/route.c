@@ -17,6 +17,13 @@
  *	and smarthost_auth; else MX for the domain under the first
  *	tls_policies entry listing it, or the default tls_policy.
  *
+ *	For MX the precedence of TLS policies is: an explicit level in a
+ *	tls_policies entry (route->explicit_tls; no DANE, no MTA-STS), then
+ *	DANE (route->dane, the entry's mode or the global dane) where the
+ *	MX host has secure TLSA records, then an MTA-STS policy, then
+ *	tls_policy. The last three are decided per host once the lookups
+ *	are in (resolve.c, conn.c).
+ *
  *	End-to-end TLS cannot be promised through a relay, so a domain
  *	listed in tls_policies as "required" or "verify" that would go
  *	through the smarthost gets DELIVERY_ROUTE_FAIL with the reason
@@ -35,22 +42,24 @@
 
 #include "delivery.h"
 
-/* domain_policy - the domain's own TLS policy; -1 when it has none */
+/* domain_entry - the first tls_policies entry listing the domain, or NULL */
 
-static int domain_policy(const struct delivery_conf *c, const char *d, size_t len)
+static const struct delivery_tlspol_conf *domain_entry(const struct delivery_conf *c,
+						       const char *d, size_t len)
 {
 	const struct delivery_tlspol_conf *t = c->tls_policies.v;
 
 	for (size_t i = 0; i < c->tls_policies.n; i++)
 		if (sg_domain_listed(&t[i].domains, d, len))
-			return (t[i].policy);
-	return (-1);
+			return (&t[i]);
+	return (NULL);
 }
 
 int	delivery_route(const struct delivery_conf *c, const char *d, size_t len,
 		       struct delivery_route *r)
 {
 	const struct delivery_route_conf *rt = c->routes.v;
+	const struct delivery_tlspol_conf *e;
 	int	pol;
 
 	memset(r, 0, sizeof(*r));
@@ -65,7 +74,8 @@ int	delivery_route(const struct delivery_conf *c, const char *d, size_t len,
 			return (0);
 		}
 	}
-	pol = domain_policy(c, d, len);
+	e = domain_entry(c, d, len);
+	pol = e && e->policy != DELIVERY_TLS_UNSET ? e->policy : -1;
 	if (c->smarthost && *c->smarthost) {
 		if (pol >= DELIVERY_TLS_ENCRYPT) {
 			r->kind = DELIVERY_ROUTE_FAIL;
@@ -83,6 +93,10 @@ int	delivery_route(const struct delivery_conf *c, const char *d, size_t len,
 	}
 	r->kind = DELIVERY_ROUTE_MX;
 	r->tls = pol >= 0 ? pol : c->tls_policy;
+	/* Precedence: an explicit level > DANE > MTA-STS > tls_policy. */
+	r->explicit_tls = pol >= 0;
+	r->dane = pol >= 0 ? DELIVERY_DANE_OFF
+		: e && e->dane != DELIVERY_DANE_INHERIT ? e->dane : c->dane;
 	snprintf(r->key, sizeof(r->key), "mx:%.*s", (int) len, d);
 	for (char *p = r->key; *p; p++)
 		if (*p >= 'A' && *p <= 'Z')

@@ -728,6 +728,12 @@ int	delivery_session_tls_result(struct delivery_session *s, bool ok, bool chain_
 		return (0);
 	}
 	s->tls_active = true;
+	if (s->p.dane && !(chain_ok && name_ok)) {
+		fail(s, DELIVERY_TEMP, true, "4.7.5", "DANE: the certificate of host %s "
+		     "matches no TLSA record (%s)", s->peer, why ? why : "no match");
+		quit(s);
+		return (0);
+	}
 	if (s->p.tls == DELIVERY_TLS_VERIFY && !(chain_ok && name_ok)) {
 		fail(s, DELIVERY_TEMP, true, "4.7.4", "TLS is required, but the certificate of "
 		     "host %s could not be verified: %s", s->peer,

@@ -91,6 +91,15 @@ def test_every_key_is_documented_in_example():
     ('state_dir = "/tmp/x";\nworker = { profiles = (\n { name = "p"; signature = "md5"; } ); };\n',
      3, "one of: pkcs1, pss"),
     ('hostname = "gw.example.com";\n', None, 'missing required key "state_dir"'),
+    # DANE believes the resolver's AD bit: only from this host
+    ('state_dir = "/tmp/x";\ndelivery = {\n dane = "opportunistic"; };\n', 2,
+     "dane needs dns_servers"),
+    ('state_dir = "/tmp/x";\ndelivery = {\n dns_servers = [ "192.0.2.1:53" ];\n'
+     ' tls_policies = ( { domains = [ "a.test" ]; dane = "required"; } ); };\n', 2,
+     'dns_servers "192.0.2.1:53" is not on this host'),
+    ('state_dir = "/tmp/x";\ndelivery = { tls_policies = (\n { domains = [ "a.test" ]; } ); };\n',
+     3, "an entry needs a policy, a dane mode or both"),
+    ('state_dir = "/tmp/x";\ndelivery = {\n tlsrpt_period = "10ms"; };\n', 3, "out of range"),
     # found by fuzz_conf: an empty state_dir was a valid configuration, and
     # a NUL byte ended a string where libconfig met it ("/tmp/x\0y" -> "/tmp/x")
     ('state_dir = "";\n', 1, "state_dir: must not be empty"),

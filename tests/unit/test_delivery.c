@@ -643,7 +643,8 @@ static void test_route(void **state)
 	char   *d2[] = {"bank.test", "*.bank.test"}, *d3[] = {"loose.test"};
 	struct delivery_route_conf routes[] = {{{2, d1}, {1, h1}, DELIVERY_TLS_NONE}};
 	struct delivery_tlspol_conf pols[] = {
-		{{2, d2}, DELIVERY_TLS_VERIFY}, {{1, d3}, DELIVERY_TLS_NONE},
+		{{2, d2}, DELIVERY_TLS_VERIFY, DELIVERY_DANE_INHERIT},
+		{{1, d3}, DELIVERY_TLS_NONE, DELIVERY_DANE_INHERIT},
 	};
 	struct delivery_conf c = {.smarthost = "",.tls_policy = DELIVERY_TLS_MAY,
 		.routes = {1, routes},.tls_policies = {2, pols},
