@@ -744,6 +744,11 @@ static struct dl_job *job_new(struct dl_unit *u, struct dl_dest *d, size_t max)
 	struct dl_job *j = sg_xcalloc(1, sizeof(*j));
 	const struct queue_env *e = &u->env;
 
+	/* room for the message's recipients, not max_recipients: a result
+	 * slot is over half a KiB, and up to MAX_UNITS messages are in
+	 * flight when the queue holds many due (100 slots each made 1 GB) */
+	if (max > e->nrcpt && e->nrcpt > 0)
+		max = e->nrcpt;
 	j->u = u;
 	j->d = d;
 	j->rcpts = sg_xcalloc(max, sizeof(*j->rcpts));

@@ -84,6 +84,20 @@ def peak_rss_kib(pid):
     return 0
 
 
+def rss_kib(pid):
+    """(RssAnon, RssFile) of pid in KiB: the heap apart from mapped files
+    (LMDB's map counts as file pages, shared and reclaimable)."""
+    out = {}
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith(("RssAnon:", "RssFile:")):
+                    out[line.split(":")[0]] = int(line.split()[1])
+    except OSError:
+        pass
+    return out.get("RssAnon", 0), out.get("RssFile", 0)
+
+
 def sink_count(path):
     """Messages smtp-sink -c has counted: its last "mesg=N"."""
     try:
