@@ -67,7 +67,7 @@ struct queue {
 	uid_t	owner_uid;		/* (uid_t) -1: leave ownership alone */
 	gid_t	owner_gid;
 	_Atomic int64_t history_slot;	/* the last history slot seen marked */
-	atomic_bool relaxed;		/* MDB_NOMETASYNC set by the last commit */
+	_Atomic(MDB_txn *) wtxn;	/* the write transaction open, if any */
 };
 
 /* queue_open.c */

@@ -200,6 +200,8 @@ static int txn_begin(struct queue *q, bool rdonly, MDB_txn **txn)
 	}
 	if (rc != 0)
 		pthread_rwlock_unlock(&q->envlock);
+	else if (!rdonly)
+		atomic_store(&q->wtxn, *txn);	/* LMDB's writer lock is ours */
 	return (rc);
 }
 
@@ -246,19 +248,21 @@ static bool nearly_full(const struct queue *q)
 /*
  * commit_as - commit, with the meta page written synchronously (durable)
  * or not (relaxed). MDB_NOMETASYNC is a flag of the environment, not of
- * the transaction (LMDB 0.9 ignores it at mdb_txn_begin): a write commit
- * sets the value it wants while it still holds LMDB's writer lock, so no
- * other commit of this process can read the other value. Other processes
- * have environments of their own. Read-only transactions leave it alone.
+ * the transaction (LMDB 0.9 ignores it at mdb_txn_begin): every write
+ * commit sets the value it wants while it still holds LMDB's writer
+ * lock, so no other commit of this process can see the other value, and
+ * only the holder of that lock ever changes the flag. Other processes
+ * have environments of their own. A read-only transaction (never
+ * q->wtxn) leaves the flag alone.
  */
 static int commit_as(MDB_txn *txn, bool relaxed)
 {
 	struct queue *q = queue_of(txn);
 	int	rc;
 
-	if (relaxed || atomic_load(&q->relaxed)) {
+	if (atomic_load(&q->wtxn) == txn) {
 		(void) mdb_env_set_flags(q->env, MDB_NOMETASYNC, relaxed ? 1 : 0);
-		atomic_store(&q->relaxed, relaxed);
+		atomic_store(&q->wtxn, NULL);
 	}
 	rc = mdb_txn_commit(txn);
 	pthread_rwlock_unlock(&q->envlock);
@@ -281,6 +285,8 @@ void	queue_txn_abort(MDB_txn *txn)
 {
 	struct queue *q = queue_of(txn);
 
+	if (atomic_load(&q->wtxn) == txn)
+		atomic_store(&q->wtxn, NULL);
 	mdb_txn_abort(txn);
 	pthread_rwlock_unlock(&q->envlock);
 }
