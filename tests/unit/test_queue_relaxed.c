@@ -37,21 +37,6 @@ static bool relaxed(struct queue *q)
 	return ((flags & MDB_NOMETASYNC) != 0);
 }
 
-static uint64_t spool(struct queue *q, enum queue_state s)
-{
-	struct queue_env e;
-	struct queue_body_src b = {.data = "body\r\n",.fd = -1,.len = 6};
-	uint64_t id = 0;
-
-	queue_env_init(&e);
-	e.state = s;
-	e.sender = "s@example.com";
-	queue_env_rcpt_add(&e, "r@example.net");
-	assert_int_equal(queue_spool(q, &e, &b, &id), 0);
-	queue_env_free(&e);
-	return (id);
-}
-
 static void read_only(struct queue *q, uint64_t id)
 {
 	struct queue_env e;
@@ -66,7 +51,7 @@ static void read_only(struct queue *q, uint64_t id)
 static void test_worker_commits(void **state)
 {
 	struct fix *f = *state;
-	uint64_t id = spool(f->q, QUEUE_INCOMING), ids[4];
+	uint64_t id = fixture_spool(f->q, QUEUE_INCOMING), ids[4];
 	struct queue_env env;
 	struct queue_part part = {.env = &env,.state = QUEUE_READY };
 	size_t	n = 0, changed = 0;
@@ -77,7 +62,7 @@ static void test_worker_commits(void **state)
 	assert_int_equal(n, 1);
 	assert_true(relaxed(f->q));			/* the claim */
 	read_only(f->q, id);
-	assert_int_equal(spool(f->q, QUEUE_INCOMING) > id, true);
+	assert_int_equal(fixture_spool(f->q, QUEUE_INCOMING) > id, true);
 	assert_false(relaxed(f->q));			/* a spool is durable again */
 	queue_env_init(&env);
 	assert_int_equal(queue_get(f->q, id, 0, &env), 0);
@@ -94,7 +79,7 @@ static void test_delivery_commits(void **state)
 	struct fix *f = *state;
 	struct queue_result res = {.index = 0,.state = QUEUE_RCPT_DELIVERED,
 		.reply = "250 ok",.dsn_status = "2.0.0",.relay = "mx[192.0.2.1]:25" };
-	uint64_t id = spool(f->q, QUEUE_READY), ids[4];
+	uint64_t id = fixture_spool(f->q, QUEUE_READY), ids[4];
 	size_t	n = 0;
 	bool	done = false;
 
