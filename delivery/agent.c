@@ -747,6 +747,11 @@ static struct dl_job *job_new(struct dl_unit *u, struct dl_dest *d, size_t max)
 	struct dl_job *j = sg_xcalloc(1, sizeof(*j));
 	const struct queue_env *e = &u->env;
 
+	/* room for the message's recipients, not max_recipients: a result
+	 * slot is over half a KiB, and up to MAX_UNITS messages are in
+	 * flight when the queue holds many due (100 slots each made 1 GB) */
+	if (max > e->nrcpt && e->nrcpt > 0)
+		max = e->nrcpt;
 	j->u = u;
 	j->d = d;
 	j->rcpts = sg_xcalloc(max, sizeof(*j->rcpts));
@@ -916,8 +921,11 @@ static void on_wake_timer(uv_timer_t *t)
 
 /*
  * on_wake - work was queued. Taking due messages is a write transaction
- * (it leases them), so the scan waits WAKE_COALESCE_MS: wake-ups that
- * arrive meanwhile (one per message the worker finishes) share one.
+ * (it leases them), so under load the scan waits WAKE_COALESCE_MS:
+ * wake-ups that arrive meanwhile (one per message the worker finishes)
+ * share one. When nothing is in flight there is nothing to share the
+ * commit with, and waiting would only add to the message's latency
+ * through an idle gateway: scan at once.
  */
 static void on_wake(uv_poll_t *p, int status, int events)
 {
@@ -926,7 +934,11 @@ static void on_wake(uv_poll_t *p, int status, int events)
 	(void) status;
 	(void) events;
 	queue_wake_drain(a->wake_fd);
-	if (!uv_is_active((uv_handle_t *) &a->wake_timer))
+	if (uv_is_active((uv_handle_t *) &a->wake_timer))
+		return;
+	if (a->nunits == 0 && a->done == NULL && !a->stopping)
+		scan(a);
+	else
 		uv_timer_start(&a->wake_timer, on_wake_timer, WAKE_COALESCE_MS, 0);
 }
 

@@ -19,7 +19,9 @@
  *	process dies, the message comes due again when the lease ends, or
  *	at once when the next delivery process starts and releases what its
  *	dead predecessor took (queue_lease.c). A schedule key that no longer matches a live,
- *	scheduled envelope is dropped where it is found.
+ *	scheduled envelope is dropped where it is found. queue_due()
+ *	commits relaxed (queue_txn_commit_relaxed): a take a system crash
+ *	undoes is taken again, and the message was not yet sent.
  *
  *	queue_record() applies one attempt's per-recipient results; when
  *	all recipients are final the message is retired in the same
@@ -151,7 +153,8 @@ int	queue_due(struct queue *q, int64_t now, int64_t lease_ms, size_t max,
 		queue_txn_abort(txn);
 		return (err);
 	}
-	if ((err = queue_txn_commit(txn)) == 0)
+	/* a lease lost in a system crash is taken again: relaxed */
+	if ((err = queue_txn_commit_relaxed(txn)) == 0)
 		*n = kept;
 	return (err);
 }

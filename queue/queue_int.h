@@ -43,6 +43,7 @@
  */
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sys/types.h>
 #include <lmdb.h>
 
@@ -66,12 +67,14 @@ struct queue {
 	uid_t	owner_uid;		/* (uid_t) -1: leave ownership alone */
 	gid_t	owner_gid;
 	_Atomic int64_t history_slot;	/* the last history slot seen marked */
+	_Atomic(MDB_txn *) wtxn;	/* the write transaction open, if any */
 };
 
 /* queue_open.c */
 int	queue_err(int mdb_rc);
 int	queue_txn_begin(struct queue *, bool rdonly, MDB_txn **);
 int	queue_txn_commit(MDB_txn *);
+int	queue_txn_commit_relaxed(MDB_txn *);
 void	queue_txn_abort(MDB_txn *);
 void	queue_put_be64(uint8_t *, uint64_t);
 uint64_t queue_get_be64(const uint8_t *);

@@ -16,6 +16,7 @@
  *	int	queue_err(mdb_rc)
  *	int	queue_txn_begin(q, rdonly, txnp)
  *	int	queue_txn_commit(txn)
+ *	int	queue_txn_commit_relaxed(txn)
  *	void	queue_txn_abort(txn)
  *	int	queue_new_id(q, txn, idp)
  *	int	queue_counter_add(q, txn, counter, delta)
@@ -34,6 +35,15 @@
  *
  *	queue_reader_check() frees reader slots of dead processes; roles
  *	call it now and then (a dead reader pins old pages: the file grows).
+ *
+ *	queue_txn_commit_relaxed() commits without the synchronous write
+ *	of LMDB's meta page (MDB_NOMETASYNC for this commit only): one device
+ *	flush instead of two. The queue stays consistent, but a system crash
+ *	may undo the commit until the next durable one (any process's) is on
+ *	disk. Only for commits whose loss repeats work and loses nothing:
+ *	leases (a worker's claim, delivery's take) and the worker's results
+ *	(the original is durable; the message is processed again). Never for
+ *	what a 250 or a delivery result promises.
  *
  *	queue_txn_begin() adopts a map grown by another process
  *	(MDB_MAP_RESIZED). queue_err() maps LMDB and errno codes to sg_err:
@@ -190,6 +200,8 @@ static int txn_begin(struct queue *q, bool rdonly, MDB_txn **txn)
 	}
 	if (rc != 0)
 		pthread_rwlock_unlock(&q->envlock);
+	else if (!rdonly)
+		atomic_store(&q->wtxn, *txn);	/* LMDB's writer lock is ours */
 	return (rc);
 }
 
@@ -233,21 +245,48 @@ static bool nearly_full(const struct queue *q)
 	return (left < NEARLY_FULL);
 }
 
-int	queue_txn_commit(MDB_txn *txn)
+/*
+ * commit_as - commit, with the meta page written synchronously (durable)
+ * or not (relaxed). MDB_NOMETASYNC is a flag of the environment, not of
+ * the transaction (LMDB 0.9 ignores it at mdb_txn_begin): every write
+ * commit sets the value it wants while it still holds LMDB's writer
+ * lock, so no other commit of this process can see the other value, and
+ * only the holder of that lock ever changes the flag. Other processes
+ * have environments of their own. A read-only transaction (never
+ * q->wtxn) leaves the flag alone.
+ */
+static int commit_as(MDB_txn *txn, bool relaxed)
 {
 	struct queue *q = queue_of(txn);
-	int	rc = mdb_txn_commit(txn);
+	int	rc;
 
+	if (atomic_load(&q->wtxn) == txn) {
+		(void) mdb_env_set_flags(q->env, MDB_NOMETASYNC, relaxed ? 1 : 0);
+		atomic_store(&q->wtxn, NULL);
+	}
+	rc = mdb_txn_commit(txn);
 	pthread_rwlock_unlock(&q->envlock);
 	if (rc == EIO && nearly_full(q))
 		rc = ENOSPC;
 	return (queue_err(rc));
 }
 
+int	queue_txn_commit(MDB_txn *txn)
+{
+	return (commit_as(txn, false));
+}
+
+int	queue_txn_commit_relaxed(MDB_txn *txn)
+{
+	return (commit_as(txn, true));
+}
+
 void	queue_txn_abort(MDB_txn *txn)
 {
 	struct queue *q = queue_of(txn);
 
+	if (atomic_load(&q->wtxn) == txn)
+		atomic_store(&q->wtxn, NULL);
 	mdb_txn_abort(txn);
 	pthread_rwlock_unlock(&q->envlock);
 }

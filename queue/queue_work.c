@@ -20,6 +20,10 @@
  *	same message finds no inbox entry (SG_EEXIST), and a worker whose
  *	lease was taken over finds another owner (SG_EBUSY).
  *
+ *	Claims and completions are committed relaxed
+ *	(queue_txn_commit_relaxed: one flush, not two): a system crash may
+ *	undo them, which only means the message is processed again.
+ *
  *	queue_complete_batch() is the group commit of completions: all
  *	items ride one write transaction (one fsync), each in a nested
  *	transaction of its own, so an item that fails (lost lease, corrupt
@@ -132,7 +136,9 @@ int	queue_claim(struct queue *q, const char *owner, int64_t lease_ms, size_t max
 	queue_env_free(&env);
 	if (err)
 		goto fail;
-	if ((err = queue_txn_commit(txn)) == 0)
+	/* a claim lost in a system crash is made again: no need to wait for
+	 * the meta page, the one flush of the data is enough */
+	if ((err = queue_txn_commit_relaxed(txn)) == 0)
 		*n = kept;
 	return (err);
 fail:
@@ -377,7 +383,10 @@ int	queue_complete_batch(struct queue *q, const char *owner,
 	queue_history_mark(q, txn);
 	for (size_t i = 0; i < n; i++)
 		items[i].result = complete_item(q, txn, owner, &items[i]);
-	if ((err = queue_txn_commit(txn)) != 0)
+	/* relaxed: results lost in a system crash leave the message claimed
+	 * or incoming, with its original body, and it is processed again;
+	 * what delivery records after them is durable and makes them so */
+	if ((err = queue_txn_commit_relaxed(txn)) != 0)
 		return (batch_failed(items, n, true, err));
 	for (size_t i = 0; i < n; i++)
 		wake |= items[i].result == 0 && any_ready(items[i].parts, items[i].nparts);

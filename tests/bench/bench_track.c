@@ -2,9 +2,10 @@
  * NAME
  *	bench_track 1
  * SUMMARY
- *	fill a queue with N tracking records the way mail makes them
+ *	fill a queue with N tracking records (or N deferred messages) the
+ *	way mail makes them
  * SYNOPSIS
- *	bench_track STATE_DIR N
+ *	bench_track STATE_DIR N [defer]
  * DESCRIPTION
  *	Opens (creating) the queue in STATE_DIR and moves N messages through
  *	it as the roles do: spooled READY through the group committer, taken
@@ -19,6 +20,12 @@
  *	for. Prints on stdout the fill rate in records per second, then the
  *	arrival times (seconds since the epoch) of the first and the last
  *	record. Run by tests/bench/bench_track.
+ *
+ *	With defer, no recipient is final: each gets "451 4.4.1" and the
+ *	message its next attempt in a day, so the queue ends up holding N
+ *	deferred messages (bodies, envelopes, schedule keys) and no tracking
+ *	record; recipients are spread over 1,000 domains (message i goes to
+ *	d(i % 1000).test). Run by tests/bench/bench_growth.
  */
 
 #include <pthread.h>
@@ -45,6 +52,7 @@ struct waiter {
 };
 
 static uint64_t rng = 88172645463325252ULL;
+static bool defer;			/* the defer argument */
 
 static uint32_t next_rand(void)
 {
@@ -82,8 +90,10 @@ static void make_message(struct slot *s, uint64_t i, struct waiter *w)
 	snprintf(s->subject, sizeof(s->subject), "Invoice %llu %s %s for %s",
 		 (unsigned long long) (100000 + i), words[next_rand() % SG_NELEM(words)],
 		 words[next_rand() % SG_NELEM(words)], words[next_rand() % SG_NELEM(words)]);
-	snprintf(s->r0, sizeof(s->r0), "r%u@d%u.test", next_rand() % 100000, next_rand() % 2000);
-	snprintf(s->r1, sizeof(s->r1), "r%u@d%u.test", next_rand() % 100000, next_rand() % 2000);
+	snprintf(s->r0, sizeof(s->r0), "r%u@d%u.test", next_rand() % 100000,
+		 defer ? (unsigned) (i % 1000) : next_rand() % 2000);
+	snprintf(s->r1, sizeof(s->r1), "r%u@d%u.test", next_rand() % 100000,
+		 defer ? (unsigned) (i * 7 % 1000) : next_rand() % 2000);
 	queue_env_init(e);
 	e->state = QUEUE_READY;
 	e->direction = i % 3 ? QUEUE_DIR_OUTBOUND : QUEUE_DIR_INBOUND;
@@ -147,6 +157,12 @@ static int finish_batch(struct queue *q, const struct slot *slots, size_t n)
 		for (size_t r = 0; r < nr; r++) {
 			bool	bounce = next_rand() % 10 == 0;
 
+			if (defer) {
+				res[k][r] = (struct queue_result) {.index = r,
+					.state = QUEUE_RCPT_DEFERRED,.dsn_status = "4.4.1",
+					.reply = "451 4.4.1 connection timed out",.relay = "" };
+				continue;
+			}
 			res[k][r] = (struct queue_result) {.index = r,
 				.state = bounce ? QUEUE_RCPT_BOUNCED : QUEUE_RCPT_DELIVERED,
 				.reply = bounce ? "550 5.1.1 <r@d.test>: Recipient address rejected: "
@@ -157,7 +173,7 @@ static int finish_batch(struct queue *q, const struct slot *slots, size_t n)
 		}
 		/* the ids come oldest first, as they were spooled */
 		items[k] = (struct queue_record_item) {.id = ids[k],.res = res[k],.nres = nr,
-			.route = "mx" };
+			.route = "mx",.next_attempt_ms = defer ? sg_now_ms() + 86400000 : 0 };
 	}
 	if ((err = queue_record_many(q, items, got)) != 0)
 		return (err);
@@ -180,8 +196,9 @@ int	main(int argc, char **argv)
 	int64_t	t0;
 	int	err;
 
-	if (argc != 3 || sg_parse_u64(argv[2], strlen(argv[2]), &n) != 0) {
-		fprintf(stderr, "usage: bench_track STATE_DIR N\n");
+	defer = argc == 4 && strcmp(argv[3], "defer") == 0;
+	if ((argc != 3 && !defer) || sg_parse_u64(argv[2], strlen(argv[2]), &n) != 0) {
+		fprintf(stderr, "usage: bench_track STATE_DIR N [defer]\n");
 		return (2);
 	}
 	m.state_dir = argv[1];

@@ -15,7 +15,8 @@
  *	with the configuration's defaults. fixture_corrupt_env() overwrites a
  *	message's envelope record behind the queue's back, as a bad disk
  *	would, and reopens the queue; fixture_raw() puts or deletes any
- *	record so.
+ *	record so. fixture_spool() spools a one-recipient message in a
+ *	given state and returns its id.
  */
 
 #include <lmdb.h>
@@ -105,6 +106,21 @@ static inline void fixture_corrupt_env(struct fix *f, uint64_t id)
 	for (int i = 0; i < 8; i++)
 		kb[i] = (uint8_t) (id >> (56 - 8 * i));
 	fixture_raw(f, "env", kb, 8, "junk!", 5);
+}
+
+static inline uint64_t fixture_spool(struct queue *q, enum queue_state s)
+{
+	struct queue_env e;
+	struct queue_body_src b = {.data = "body\r\n",.fd = -1,.len = 6};
+	uint64_t id = 0;
+
+	queue_env_init(&e);
+	e.state = s;
+	e.sender = "s@example.com";
+	queue_env_rcpt_add(&e, "r@example.net");
+	assert_int_equal(queue_spool(q, &e, &b, &id), 0);
+	queue_env_free(&e);
+	return (id);
 }
 
 #endif

@@ -34,21 +34,6 @@
 
 #define MINUTES_5 300000
 
-static uint64_t spool(struct queue *q, enum queue_state s)
-{
-	struct queue_env e;
-	struct queue_body_src b = {.data = "body\r\n",.fd = -1,.len = 6};
-	uint64_t id = 0;
-
-	queue_env_init(&e);
-	e.state = s;
-	e.sender = "s@example.com";
-	queue_env_rcpt_add(&e, "r@example.net");
-	assert_int_equal(queue_spool(q, &e, &b, &id), 0);
-	queue_env_free(&e);
-	return (id);
-}
-
 static struct queue_env *get(struct queue *q, uint64_t id, struct queue_env *e)
 {
 	queue_env_init(e);
@@ -70,8 +55,8 @@ static int state_of(struct queue *q, uint64_t id)
 static void test_worker_claims_released(void **state)
 {
 	struct fix *f = *state;
-	uint64_t a = spool(f->q, QUEUE_INCOMING), b = spool(f->q, QUEUE_INCOMING);
-	uint64_t c = spool(f->q, QUEUE_INCOMING), ids[8];
+	uint64_t a = fixture_spool(f->q, QUEUE_INCOMING), b = fixture_spool(f->q, QUEUE_INCOMING);
+	uint64_t c = fixture_spool(f->q, QUEUE_INCOMING), ids[8];
 	size_t	n, released;
 
 	/* a worker that then dies holds a and b for five minutes */
@@ -107,8 +92,8 @@ static void test_worker_claims_released(void **state)
 static void test_delivery_taken_released(void **state)
 {
 	struct fix *f = *state;
-	uint64_t a = spool(f->q, QUEUE_READY), b = spool(f->q, QUEUE_READY);
-	uint64_t c = spool(f->q, QUEUE_READY), ids[8];
+	uint64_t a = fixture_spool(f->q, QUEUE_READY), b = fixture_spool(f->q, QUEUE_READY);
+	uint64_t c = fixture_spool(f->q, QUEUE_READY), ids[8];
 	int64_t	now = sg_now_ms();		/* after the spools: all three are due */
 	struct queue_env e;
 	size_t	n, released;
@@ -142,9 +127,9 @@ static void test_delivery_taken_released(void **state)
 static void test_delivery_stale_notes(void **state)
 {
 	struct fix *f = *state;
-	uint64_t done = spool(f->q, QUEUE_READY), later = spool(f->q, QUEUE_READY);
-	uint64_t held = spool(f->q, QUEUE_READY), retried = spool(f->q, QUEUE_READY);
-	uint64_t gone = spool(f->q, QUEUE_READY), ids[8];
+	uint64_t done = fixture_spool(f->q, QUEUE_READY), later = fixture_spool(f->q, QUEUE_READY);
+	uint64_t held = fixture_spool(f->q, QUEUE_READY), retried = fixture_spool(f->q, QUEUE_READY);
+	uint64_t gone = fixture_spool(f->q, QUEUE_READY), ids[8];
 	int64_t	when = sg_now_ms() + 3600000;
 	struct queue_env e;
 	size_t	n, released;
@@ -332,7 +317,7 @@ static void test_rdonly_without_taken(void **state)
 	MDB_env *env;
 	MDB_txn *txn;
 	MDB_dbi	dbi;
-	uint64_t id = spool(f->q, QUEUE_READY);
+	uint64_t id = fixture_spool(f->q, QUEUE_READY);
 
 	queue_close(f->q);
 	f->q = NULL;
