@@ -23,7 +23,7 @@ BINDIR  ?= bin
 SANITIZE ?=
 PYTHON  := /usr/bin/python3
 
-PKGS    := nss lmdb libuv libconfig libcares
+PKGS    := nss lmdb libuv libconfig libcares libpq
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -43,7 +43,7 @@ endif
 .DEFAULT_GOAL := all
 
 # Link order: dependents before what they depend on.
-COMPONENTS := smtpd worker delivery metrics queue certs common
+COMPONENTS := smtpd worker delivery metrics cluster queue certs common
 LIBS := $(foreach c,$(COMPONENTS),$(BUILD)/lib$(c).a)
 
 define component

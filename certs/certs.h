@@ -155,6 +155,15 @@ bool	certs_password_set(const struct certs *);
 int	certs_secrets_preload(const struct certs_conf *);
 
 /*
+ * certs_read_secret() reads a password or PIN file (its first line, at
+ * most 1 KiB) or returns what certs_secrets_preload() read from it; NULL
+ * with *err set when it cannot. certs_free_secret() zeroes and frees it.
+ * (Also for the cluster's database password: one reader of secrets.)
+ */
+char   *certs_read_secret(const char *file, int *err);
+void	certs_free_secret(char *);
+
+/*
  * Certificates are NSS's CERTCertificate and keys SECKEYPrivateKey, named
  * here without including NSS. Every certificate or key this header hands
  * out is a new reference: CERT_DestroyCertificate() or

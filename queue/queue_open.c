@@ -347,9 +347,10 @@ static int open_dbs(struct queue *q)
 	};
 	/* newer than the others: a queue no role has opened since may lack
 	 * them, and readers never use them */
-	static const char *const newer[] = {"taken", "incopen", "tsend", "trcpt", "tsum"};
+	static const char *const newer[] = {"taken", "incopen", "tsend", "trcpt", "tsum",
+		"outbox"};
 	MDB_dbi *newer_dbis[] = {&q->db_taken, &q->db_incopen, &q->db_tsend, &q->db_trcpt,
-		&q->db_tsum};
+		&q->db_tsum, &q->db_outbox};
 	bool	ro = (q->flags & QUEUE_RDONLY) != 0;
 	MDB_txn *txn;
 	int	rc = 0;
