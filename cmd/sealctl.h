@@ -66,6 +66,10 @@ int	sealctl_track(const struct sealgate_conf *, int argc, char **argv);
 /* sealctl_stats.c */
 int	sealctl_stats(const struct sealgate_conf *, int argc, char **argv);
 
+/* sealctl_cluster.c */
+int	sealctl_cluster(const struct sealgate_conf *, int argc, char **argv);
+int	sealctl_cluster_status(const struct sealgate_conf *, bool json);
+
 /* sealctl_incidents.c */
 int	sealctl_incidents(const struct sealgate_conf *, int argc, char **argv);
 

@@ -598,6 +598,17 @@ int	queue_track_search(struct queue *, const struct queue_track_query *,
 			   int (*fn) (const struct queue_env *, void *), void *arg,
 			   struct queue_track_stats *stats);
 
+/*
+ * A query's whole test on one record, without a queue: the same patterns
+ * as queue_track_search() (the time range on the record's id). The query
+ * must outlive the matcher.
+ */
+struct queue_track_matcher;
+
+struct queue_track_matcher *queue_track_matcher_new(const struct queue_track_query *);
+bool	queue_track_matcher_test(struct queue_track_matcher *, const struct queue_env *);
+void	queue_track_matcher_free(struct queue_track_matcher *);
+
 /* ---------------------------------------------------- administration */
 
 /*
