@@ -15,8 +15,10 @@
  *	call here ever blocks, so the loop also runs the timers while the
  *	database is slow or away.
  *
- *	Once connected: the migrations (cluster_schema_sql(), under the
- *	advisory lock), LISTEN sg_ack, then a loop of small jobs, one at a
+ *	Once connected: synchronous_commit on for the session (a batch is
+ *	deleted from the outbox when its commit returns, so that commit must
+ *	be durable even on a server whose default is off), the migrations
+ *	(cluster_schema_sql(), under the advisory lock), LISTEN sg_ack, then a loop of small jobs, one at a
  *	time: acknowledgements other nodes made of this node's incidents
  *	(marked in the local queue with queue_incident_ack(), then ack_local
  *	in the database), the heartbeat row every heartbeat_ms, and the
@@ -553,6 +555,12 @@ static void cl_connected(struct cluster *c)
 	c->down_logged = false;
 	c->backoff_ms = BACKOFF_MIN_MS;
 	c->next_beat = 0;
+	/*
+	 * An outbox entry is deleted once its batch committed: that commit
+	 * must be durable, whatever the server's default (an asynchronous
+	 * commit lost in a crash would be a record lost for good).
+	 */
+	sg_buf_puts(&sql, "SET synchronous_commit TO on;");
 	cluster_schema_sql(&sql);
 	cl_send(c, Q_MIGRATE, sql.data);
 	sg_buf_free(&sql);
