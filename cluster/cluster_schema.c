@@ -21,7 +21,10 @@
  *	applied. A failure rolls everything back.
  *
  *	The tables: sg_node (one heartbeat row per node), sg_track (tracking
- *	records of every node: searchable columns and the record itself),
+ *	records of every node: searchable columns and the record itself;
+ *	keyed by id first, which is arrival order, so show and the pages of
+ *	a search are index lookups; few indexes, since every one costs the
+ *	database work per shipped record),
  *	sg_incident (incidents of every node, with the acknowledgement,
  *	which any node may make; ack_local says whether the incident's own
  *	node has applied it to its queue yet).
@@ -52,10 +55,8 @@ static const char *const migrations[] = {
 	" direction smallint NOT NULL,"
 	" record bytea NOT NULL,"
 	" shipped timestamptz NOT NULL DEFAULT now(),"
-	" PRIMARY KEY (node, id));"
+	" PRIMARY KEY (id, node));"
 	"CREATE INDEX sg_track_arrival ON sg_track (arrival);"
-	"CREATE INDEX sg_track_sender ON sg_track (lower(sender));"
-	"CREATE INDEX sg_track_id ON sg_track (id);"
 	"CREATE TABLE sg_incident ("
 	" node text NOT NULL,"
 	" id bigint NOT NULL,"
@@ -67,7 +68,7 @@ static const char *const migrations[] = {
 	" ack_by text NOT NULL DEFAULT '',"
 	" ack_local boolean NOT NULL DEFAULT true,"
 	" record bytea NOT NULL,"
-	" PRIMARY KEY (node, id));"
+	" PRIMARY KEY (id, node));"
 	"CREATE INDEX sg_incident_open ON sg_incident (id) WHERE ack_ms = 0;",
 };
 

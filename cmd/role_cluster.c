@@ -15,7 +15,9 @@
  *	other nodes) and starts the engine (cluster_start(), cluster/); the
  *	runtime then drops root for the configured user. Each heartbeat
  *	carries the roles' health as the master published it
- *	(STATE_DIR/master.status). A reload changes nothing: every cluster
+ *	(STATE_DIR/master.status). The process runs at nice CLUSTER_NICE:
+ *	when the CPU is short, smtpd, the worker and delivery come first and
+ *	the outbox waits a little longer. A reload changes nothing: every cluster
  *	key needs a restart.
  * SECURITY
  *	The one process that talks to PostgreSQL, and the only one linked
@@ -32,8 +34,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "sealgate.h"
+
+#define CLUSTER_NICE 10
 
 struct role_cluster {
 	struct queue *queue;
@@ -83,6 +88,11 @@ static void *cluster_role_start(uv_loop_t *loop, const struct sealgate_conf *con
 		free(rc);
 		return (NULL);
 	}
+	/*
+	 * Shipping is background work: under a CPU shortage the roles that
+	 * move mail come first, and the outbox takes up the slack.
+	 */
+	(void) setpriority(PRIO_PROCESS, 0, CLUSTER_NICE);
 	sg_info("event=cluster_starting node=%s batch=%lld heartbeat_ms=%lld outbox_max=%lld",
 		conf->cluster.node, (long long) conf->cluster.batch,
 		(long long) conf->cluster.heartbeat_ms, (long long) conf->cluster.outbox_max);

@@ -2,8 +2,8 @@
 
 The server runs as the unprivileged user postgres (initdb and pg_ctl
 refuse root), listens on a Unix socket in its own directory only (no TCP
-port to collide with), with fsync off: the tests are about sealgate, not
-the database's durability. stop(mode="immediate") is an outage (the
+port to collide with), with fsync off (durable=True: as shipped, for the
+benchmarks): the tests are about sealgate, not the database's durability. stop(mode="immediate") is an outage (the
 restart recovers from WAL), start() the comeback.
 """
 import os
@@ -17,7 +17,8 @@ PSQL = "/usr/bin/psql"
 
 
 class Postgres:
-    def __init__(self):
+    def __init__(self, durable=False):
+        self.durable = durable
         self.dir = tempfile.mkdtemp(prefix="pg.", dir="/tmp")
         self.port = 5432  # only names the socket file: no TCP listener
         pw = pwd.getpwnam("postgres")
@@ -32,8 +33,10 @@ class Postgres:
                        capture_output=True, timeout=60)
 
     def _ctl(self, *args):
-        opts = (f"-k {self.dir} -c listen_addresses= -p {self.port} -c fsync=off "
-                "-c synchronous_commit=off -c full_page_writes=off")
+        opts = f"-k {self.dir} -c listen_addresses= -p {self.port}"
+        if not self.durable:
+            opts += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+
         self._as_pg([f"{PGBIN}/pg_ctl", "-D", f"{self.dir}/data", "-l",
                      f"{self.dir}/server.log", "-w", "-t", "30", "-o", opts] + list(args))
 

@@ -158,9 +158,11 @@ def test_tracking_and_incidents_of_both_nodes(pg, db, sink, nodes):
     # status --cluster: both nodes, fresh, with their roles
     st = a.sealctl("status", "--cluster").stdout
     assert "gwA" in st and "gwB" in st and "cluster=running" in st, st
-    js = json.loads(a.sealctl("status", "--cluster", "--json").stdout)
-    assert [n["node"] for n in js] == ["gwA", "gwB"]
-    assert all(n["state"] == "ok" and n["outbox"] == 0 for n in js), js
+    def nodes_now():
+        return json.loads(a.sealctl("status", "--cluster", "--json").stdout)
+    assert [n["node"] for n in nodes_now()] == ["gwA", "gwB"]
+    wait_until(lambda: all(n["state"] == "ok" and n["outbox"] == 0 for n in nodes_now()), 10,
+               what="both nodes ok, their outboxes shipped")
 
 
 def test_database_down_under_load(pg, db, sink, nodes):
