@@ -383,6 +383,8 @@ struct certs_candidates {
 };
 
 int	certs_find_recipient(struct certs *, const char *rcpt, struct certs_candidates *);
+/* certs_lookup_forget() empties certs_find_recipient()'s cache (the database changed). */
+void	certs_lookup_forget(struct certs *);
 void	certs_candidates_free(struct certs_candidates *);
 
 /*

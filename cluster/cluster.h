@@ -59,7 +59,7 @@ bool	cluster_configured(const struct cluster_conf *);
  * an advisory lock, so several nodes starting at once apply it once.
  * cluster_schema_sql() appends the whole script (idempotent) to out.
  */
-#define CLUSTER_SCHEMA_VERSION	1
+#define CLUSTER_SCHEMA_VERSION	2
 #define CLUSTER_LOCK_KEY	7150671201LL	/* pg_advisory_xact_lock */
 
 void	cluster_schema_sql(struct sg_buf *out);
@@ -98,8 +98,8 @@ void	cluster_stop(struct cluster *, void (*done) (void *), void *arg);
  * an empty batch. Start with struct cluster_batch b = {0}.
  */
 struct cluster_batch {
-	struct sg_buf track, inc;	/* the VALUES rows so far */
-	size_t	ntrack, ninc;
+	struct sg_buf track, inc, cert;	/* the VALUES rows so far */
+	size_t	ntrack, ninc, ncert;
 };
 
 void	cluster_batch_add(struct cluster_batch *, const char *node,
@@ -168,6 +168,8 @@ struct cluster_node_row {
 	uint64_t outbox;		/* entries not shipped yet */
 	uint64_t outbox_dropped;
 	int64_t	ship_lag_ms;		/* the oldest unshipped tracking, 0: none */
+	uint64_t cert_behind;		/* certificate changes not applied there */
+	int64_t	cert_lag_ms;		/* the oldest of them, 0: none */
 };
 
 typedef int cluster_node_fn(const struct cluster_node_row *, void *arg);

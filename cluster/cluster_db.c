@@ -362,8 +362,11 @@ int	cluster_db_nodes(struct cluster_db *db, cluster_node_fn *fn, void *arg, char
 		" greatest(0, extract(epoch FROM now()-heartbeat)*1000)::bigint,"
 		" coalesce(extract(epoch FROM started)*1000, 0)::bigint,"
 		" queue_depth, outbox, outbox_dropped,"
-		" coalesce(greatest(0, extract(epoch FROM now()-oldest_unshipped)*1000), 0)::bigint"
-		" FROM sg_node ORDER BY node";
+		" coalesce(greatest(0, extract(epoch FROM now()-oldest_unshipped)*1000), 0)::bigint,"
+		" (SELECT count(*) FROM sg_cert c WHERE c.seq > n.cert_applied),"
+		" coalesce((SELECT (extract(epoch FROM now()-min(c.added))*1000)::bigint"
+		"  FROM sg_cert c WHERE c.seq > n.cert_applied), 0)"
+		" FROM sg_node n ORDER BY node";
 	struct cluster_node_row r;
 	PGresult *res;
 	int	stop = 0;
@@ -382,6 +385,8 @@ int	cluster_db_nodes(struct cluster_db *db, cluster_node_fn *fn, void *arg, char
 		r.outbox = (uint64_t) get_i64(res, i, 7);
 		r.outbox_dropped = (uint64_t) get_i64(res, i, 8);
 		r.ship_lag_ms = get_i64(res, i, 9);
+		r.cert_behind = (uint64_t) get_i64(res, i, 10);
+		r.cert_lag_ms = get_i64(res, i, 11);
 		stop = fn(&r, arg);
 	}
 	PQclear(res);

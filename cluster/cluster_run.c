@@ -39,6 +39,13 @@
  *	logged (cluster_ship_skipped) and dropped from the outbox, so that
  *	one bad record never stops the others.
  *
+ *	Certificates (sg_cert, LISTEN sg_cert, and again with every
+ *	heartbeat): the rows beyond what this node received, in seq order,
+ *	pages of CERTS_PAGE, go into the queue's "certin" table
+ *	(queue_certin_put()); the worker applies them to its own database.
+ *	This process never opens that database. What this node shares (the
+ *	worker's harvest, sealctl's imports) comes through the outbox.
+ *
  *	The outbox is bounded by the queue (queue_outbox.c); when its drop
  *	counter moved since the last look, a warning says how many tracking
  *	records were dropped (cluster_outbox_dropped), connected or not.
@@ -60,9 +67,10 @@
 #define QUERY_TIMEOUT_MS 30000
 #define SHIP_IDLE_MS	500
 #define ACKS_MAX	1000
+#define CERTS_PAGE	100
 
 enum cl_state { CL_WAIT, CL_CONNECTING, CL_IDLE, CL_BUSY, CL_STOPPED };
-enum cl_query { Q_NONE, Q_MIGRATE, Q_LISTEN, Q_ACKS, Q_ACKED, Q_BEAT, Q_SHIP };
+enum cl_query { Q_NONE, Q_MIGRATE, Q_LISTEN, Q_ACKS, Q_ACKED, Q_BEAT, Q_SHIP, Q_CERTS };
 
 struct cl_ref {
 	int	kind;
@@ -95,6 +103,8 @@ struct cluster {
 	int64_t	down_since;		/* wall ms, 0: up (or never up) */
 	bool	down_logged;
 	bool	acks_due;
+	bool	certs_due;		/* sg_cert may hold what this node lacks */
+	size_t	certs_got;		/* rows of the last Q_CERTS */
 	uint64_t dropped_seen;
 	bool	dropped_known;
 	int64_t	started_ms;
@@ -228,10 +238,10 @@ static void cl_on_deadline(uv_timer_t *t)
 
 /* cl_send - one query in flight; its results come to cl_done() */
 
+static void cl_sent(struct cluster *);
+
 static void cl_send(struct cluster *c, enum cl_query what, const char *sql)
 {
-	int	r;
-
 	c->query = what;
 	c->query_failed = false;
 	*c->query_error = 0;
@@ -239,6 +249,15 @@ static void cl_send(struct cluster *c, enum cl_query what, const char *sql)
 		cl_fail(c, NULL);
 		return;
 	}
+	cl_sent(c);
+}
+
+/* cl_sent - a query is on its way: flush it, wait for its results */
+
+static void cl_sent(struct cluster *c)
+{
+	int	r;
+
 	c->state = CL_BUSY;
 	uv_timer_start(&c->deadline, cl_on_deadline, QUERY_TIMEOUT_MS, 0);
 	if ((r = PQflush(c->pg)) < 0) {
@@ -274,7 +293,7 @@ static void cl_beat(struct cluster *c)
 	struct queue_outbox_stat ob;
 	struct queue_stats qs;
 	char	roles[256] = "";
-	uint64_t depth = 0;
+	uint64_t depth = 0, received = 0, applied = 0;
 
 	memset(&ob, 0, sizeof(ob));
 	cl_check_dropped(c, &ob);
@@ -283,16 +302,19 @@ static void cl_beat(struct cluster *c)
 			depth += s == QUEUE_DONE ? 0 : qs.count[s];
 	if (c->health)
 		c->health(c->health_arg, roles, sizeof(roles));
+	(void) queue_certin_state(c->q, &received, &applied);
 	sg_buf_reset(&c->sql);
 	sg_buf_puts(&c->sql, "INSERT INTO sg_node (node,heartbeat,started,version,roles,"
-		    "queue_depth,outbox,outbox_dropped,oldest_unshipped) VALUES (");
+		    "queue_depth,outbox,outbox_dropped,cert_received,cert_applied,"
+		    "oldest_unshipped) VALUES (");
 	cl_put_str(&c->sql, c->node);
 	sg_buf_printf(&c->sql, ",now(),to_timestamp(%lld/1000.0),", (long long) c->started_ms);
 	cl_put_str(&c->sql, SG_VERSION);
 	sg_buf_putc(&c->sql, ',');
 	cl_put_str(&c->sql, roles);
-	sg_buf_printf(&c->sql, ",%llu,%llu,%llu,", (unsigned long long) depth,
-		      (unsigned long long) ob.entries, (unsigned long long) ob.dropped);
+	sg_buf_printf(&c->sql, ",%llu,%llu,%llu,%llu,%llu,", (unsigned long long) depth,
+		      (unsigned long long) ob.entries, (unsigned long long) ob.dropped,
+		      (unsigned long long) received, (unsigned long long) applied);
 	if (ob.oldest_track_id)
 		sg_buf_printf(&c->sql, "to_timestamp(%lld/1000.0)",
 			      (long long) queue_id_time_ms(ob.oldest_track_id));
@@ -301,9 +323,11 @@ static void cl_beat(struct cluster *c)
 	sg_buf_puts(&c->sql, ") ON CONFLICT (node) DO UPDATE SET heartbeat=now(),"
 		    "started=EXCLUDED.started,version=EXCLUDED.version,roles=EXCLUDED.roles,"
 		    "queue_depth=EXCLUDED.queue_depth,outbox=EXCLUDED.outbox,"
-		    "outbox_dropped=EXCLUDED.outbox_dropped,"
+		    "outbox_dropped=EXCLUDED.outbox_dropped,cert_received=EXCLUDED.cert_received,"
+		    "cert_applied=EXCLUDED.cert_applied,"
 		    "oldest_unshipped=EXCLUDED.oldest_unshipped;");
 	c->next_beat = sg_mono_ms() + c->heartbeat_ms;
+	c->certs_due = true;		/* a lost NOTIFY costs a heartbeat, no more */
 	cl_send(c, Q_BEAT, c->sql.data);
 }
 
@@ -351,6 +375,29 @@ static void cl_acks(struct cluster *c)
 	cl_send(c, Q_ACKS, c->sql.data);
 }
 
+/*
+ * cl_certs - what sg_cert holds beyond what this node received, in seq
+ * order (binary: the bytes as they are); the worker applies it
+ */
+static void cl_certs(struct cluster *c)
+{
+	uint64_t received = 0, applied = 0;
+
+	(void) queue_certin_state(c->q, &received, &applied);
+	sg_buf_reset(&c->sql);
+	sg_buf_printf(&c->sql, "SELECT seq, kind, ca, gateway, data FROM sg_cert WHERE seq > %llu "
+		      "ORDER BY seq LIMIT %d", (unsigned long long) received, CERTS_PAGE);
+	c->certs_due = false;
+	c->query = Q_CERTS;
+	c->query_failed = false;
+	*c->query_error = 0;
+	if (!PQsendQueryParams(c->pg, c->sql.data, 0, NULL, NULL, NULL, NULL, 1)) {
+		cl_fail(c, NULL);
+		return;
+	}
+	cl_sent(c);
+}
+
 /* cl_tick - the next job, with the connection idle */
 
 static void cl_tick(uv_timer_t *t)
@@ -361,6 +408,8 @@ static void cl_tick(uv_timer_t *t)
 		return;
 	if (c->acks_due)
 		cl_acks(c);
+	else if (c->certs_due)
+		cl_certs(c);
 	else if (sg_mono_ms() >= c->next_beat)
 		cl_beat(c);
 	else if (!cl_ship(c))
@@ -442,6 +491,52 @@ static void cl_acked(struct cluster *c)
 	cl_send(c, Q_ACKED, c->sql.data);
 }
 
+static uint64_t be64(const PGresult *res, int row, int col)
+{
+	const uint8_t *p = (const uint8_t *) PQgetvalue(res, row, col);
+	uint64_t v = 0;
+
+	if (PQgetlength(res, row, col) != 8)
+		return (0);
+	for (int i = 0; i < 8; i++)
+		v = (v << 8) | p[i];
+	return (v);
+}
+
+/* cl_certs_result - rows of sg_cert (seq, kind, ca, gateway, data) into certin */
+
+static void cl_certs_result(struct cluster *c, PGresult *res)
+{
+	struct queue_cert_rec *recs = sg_xcalloc(CERTS_PAGE, sizeof(*recs));
+	size_t	n = 0;
+	int	err;
+
+	c->certs_got = (size_t) PQntuples(res);
+	for (int i = 0; i < PQntuples(res) && n < CERTS_PAGE; i++) {
+		struct queue_cert_rec *r = &recs[n];
+		size_t	glen = (size_t) PQgetlength(res, i, 3);
+
+		r->seq = be64(res, i, 0);
+		r->kind = PQgetlength(res, i, 1) == 2 ? ((const uint8_t *) PQgetvalue(res, i, 1))[1]
+			: 0;
+		r->flags = PQgetlength(res, i, 2) == 1 && *PQgetvalue(res, i, 2) ? QUEUE_CERT_F_CA
+			: 0;
+		if (glen >= sizeof(r->gw))
+			glen = 0;	/* not a domain we could use */
+		memcpy(r->gw, PQgetvalue(res, i, 3), glen);
+		r->gateway = r->gw;
+		r->data = PQgetvalue(res, i, 4);
+		r->len = (size_t) PQgetlength(res, i, 4);
+		n++;
+	}
+	if ((err = queue_certin_put(c->q, recs, n)) != 0)
+		sg_warn("event=cluster_certs_failed node=%s error=\"%s\"", c->node, sg_strerror(err));
+	else if (n)
+		sg_info("event=cluster_certs_received node=%s count=%zu seq=%llu", c->node, n,
+			(unsigned long long) recs[n - 1].seq);
+	free(recs);
+}
+
 /* cl_result - one PGresult of the query in flight */
 
 static void cl_result(struct cluster *c, PGresult *res)
@@ -461,6 +556,8 @@ static void cl_result(struct cluster *c, PGresult *res)
 		sg_info("event=cluster_schema node=%s version=%s", c->node, PQgetvalue(res, 0, 0));
 	if (c->query == Q_ACKS && st == PGRES_TUPLES_OK)
 		cl_acks_result(c, res);
+	if (c->query == Q_CERTS && st == PGRES_TUPLES_OK)
+		cl_certs_result(c, res);
 }
 
 /* cl_done - every result of the query in flight is in */
@@ -478,12 +575,15 @@ static void cl_done(struct cluster *c)
 	}
 	switch (q) {
 	case Q_MIGRATE:
-		cl_send(c, Q_LISTEN, "LISTEN sg_ack;");
+		cl_send(c, Q_LISTEN, "LISTEN sg_ack;LISTEN sg_cert;");
 		return;
 	case Q_LISTEN:
-		c->acks_due = true;
+		c->acks_due = c->certs_due = true;
 		cl_next(c, 0);
 		return;
+	case Q_CERTS:
+		c->certs_due = c->certs_got == CERTS_PAGE;	/* a full page: more */
+		break;
 	case Q_ACKS:
 		if (c->nacked) {
 			cl_acked(c);
@@ -515,6 +615,8 @@ static void cl_notifies(struct cluster *c)
 	while ((n = PQnotifies(c->pg)) != NULL) {
 		if (strcmp(n->relname, "sg_ack") == 0 && strcmp(n->extra, c->node) == 0)
 			c->acks_due = true;
+		if (strcmp(n->relname, "sg_cert") == 0)
+			c->certs_due = true;
 		PQfreemem(n);
 	}
 }
@@ -528,8 +630,12 @@ static void cl_read(struct cluster *c)
 		return;
 	}
 	cl_notifies(c);
-	if (c->state != CL_BUSY)
+	if (c->state != CL_BUSY) {
+		/* a notification while idle: its job now, not at the next tick */
+		if (c->acks_due || c->certs_due)
+			cl_next(c, 0);
 		return;
+	}
 	while (!PQisBusy(c->pg)) {
 		if ((res = PQgetResult(c->pg)) == NULL) {
 			cl_done(c);

@@ -27,7 +27,12 @@
  *	database work per shipped record),
  *	sg_incident (incidents of every node, with the acknowledgement,
  *	which any node may make; ack_local says whether the incident's own
- *	node has applied it to its queue yet).
+ *	node has applied it to its queue yet), and since version 2 sg_cert:
+ *	certificates every node applies to its own database, in seq order
+ *	(a file imported with sealctl, with its --ca and --gateway; a
+ *	certificate a worker harvested; a CRL), unique by the SHA-256 of
+ *	their bytes, so two nodes that harvest the same certificate store
+ *	it once; sg_node says how far each node received and applied them.
  */
 
 #include "cluster.h"
@@ -70,6 +75,20 @@ static const char *const migrations[] = {
 	" record bytea NOT NULL,"
 	" PRIMARY KEY (id, node));"
 	"CREATE INDEX sg_incident_open ON sg_incident (id) WHERE ack_ms = 0;",
+	/* 2 */
+	"CREATE SEQUENCE sg_cert_seq;"
+	"CREATE TABLE sg_cert ("
+	" seq bigint NOT NULL DEFAULT nextval('sg_cert_seq'),"
+	" kind smallint NOT NULL,"
+	" ca boolean NOT NULL DEFAULT false,"
+	" gateway text NOT NULL DEFAULT '',"
+	" data bytea NOT NULL,"
+	" fp text GENERATED ALWAYS AS (encode(sha256(data), 'hex')) STORED UNIQUE,"
+	" origin text NOT NULL,"
+	" added timestamptz NOT NULL DEFAULT now());"
+	"CREATE INDEX sg_cert_by_seq ON sg_cert (seq);"
+	"ALTER TABLE sg_node ADD COLUMN cert_received bigint NOT NULL DEFAULT 0,"
+	" ADD COLUMN cert_applied bigint NOT NULL DEFAULT 0;",
 };
 
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == CLUSTER_SCHEMA_VERSION,

@@ -125,6 +125,19 @@ static void incident_row(struct sg_buf *sql, const char *node,
 	sg_buf_putc(sql, ')');
 }
 
+static void cert_row(struct sg_buf *sql, const char *node, const struct queue_outbox_item *it)
+{
+	const struct queue_cert_rec *r = &it->cert;
+
+	sg_buf_printf(sql, "(%d,%s,", r->kind, r->flags & QUEUE_CERT_F_CA ? "true" : "false");
+	put_str(sql, r->gateway);
+	sg_buf_putc(sql, ',');
+	put_bytes(sql, r->data, r->len);
+	sg_buf_putc(sql, ',');
+	put_str(sql, node);
+	sg_buf_putc(sql, ')');
+}
+
 static const char track_head[] =
 	"INSERT INTO sg_track (node,id,arrival,sender,rcpts,subject,status,direction,record) "
 	"VALUES ";
@@ -142,12 +155,25 @@ static const char incident_tail[] =
 	"ack_by=CASE WHEN sg_incident.ack_ms<>0 THEN sg_incident.ack_by ELSE EXCLUDED.ack_by END,"
 	"ack_ms=CASE WHEN sg_incident.ack_ms<>0 THEN sg_incident.ack_ms ELSE EXCLUDED.ack_ms END;";
 
+/*
+ * The same bytes twice (two nodes harvest one certificate): stored once.
+ * The lock makes the seq order the commit order (held until the batch
+ * commits; readers never wait): a node that read up to seq N never misses
+ * an N - 1 that committed later.
+ */
+static const char cert_head[] = "LOCK TABLE sg_cert IN SHARE ROW EXCLUSIVE MODE;"
+	"INSERT INTO sg_cert (kind,ca,gateway,data,origin) VALUES ";
+static const char cert_tail[] = " ON CONFLICT (fp) DO NOTHING;NOTIFY sg_cert;";
+
 void	cluster_batch_add(struct cluster_batch *b, const char *node,
 			  const struct queue_outbox_item *it)
 {
 	if (it->gone)
 		return;
-	if (it->kind == QUEUE_OUTBOX_TRACK) {
+	if (it->kind == QUEUE_OUTBOX_CERT) {
+		sg_buf_puts(&b->cert, b->ncert++ ? "," : cert_head);
+		cert_row(&b->cert, node, it);
+	} else if (it->kind == QUEUE_OUTBOX_TRACK) {
 		sg_buf_puts(&b->track, b->ntrack++ ? "," : track_head);
 		track_row(&b->track, node, it);
 	} else {
@@ -166,18 +192,24 @@ void	cluster_batch_sql(const struct cluster_batch *b, struct sg_buf *sql)
 		sg_buf_append(sql, b->track.data, b->track.len);
 		sg_buf_puts(sql, track_tail);
 	}
+	if (b->ncert) {
+		sg_buf_append(sql, b->cert.data, b->cert.len);
+		sg_buf_puts(sql, cert_tail);
+	}
 }
 
 void	cluster_batch_reset(struct cluster_batch *b)
 {
 	sg_buf_reset(&b->track);
 	sg_buf_reset(&b->inc);
-	b->ntrack = b->ninc = 0;
+	sg_buf_reset(&b->cert);
+	b->ntrack = b->ninc = b->ncert = 0;
 }
 
 void	cluster_batch_free(struct cluster_batch *b)
 {
 	sg_buf_free(&b->track);
 	sg_buf_free(&b->inc);
-	b->ntrack = b->ninc = 0;
+	sg_buf_free(&b->cert);
+	b->ntrack = b->ninc = b->ncert = 0;
 }

@@ -375,6 +375,13 @@ static int cert_import(const struct sealgate_conf *conf, const struct opts *o)
 		else
 			import_done(file, o, &r);
 		rc = close_db(c, rc < 0 ? SEALCTL_PARTIAL : SEALCTL_OK);
+		/* public certificates go to the other nodes too; keys never do */
+		if (rc == SEALCTL_OK && o->db == 0 && r.keys == 0)
+			rc = sealctl_cluster_share(conf, QUEUE_CERT_IMPORT, o->ca, o->gateway, &data,
+						   file);
+		else if (rc == SEALCTL_OK && o->db == 0 && cluster_configured(&conf->cluster))
+			printf("%s: note: private keys are not shared with the cluster: import it "
+			       "on each node\n", file);
 	}
 	if (pw) {
 		explicit_bzero(pw, strlen(pw));
@@ -763,8 +770,11 @@ static int crl_import(const struct sealgate_conf *conf, const char *file)
 		fprintf(stderr, "sealctl: %s: %s\n", file, err);
 	else
 		printf("%s: CRL imported\n", file);
+	rc = close_db(c, rc < 0 ? SEALCTL_PARTIAL : SEALCTL_OK);
+	if (rc == SEALCTL_OK)
+		rc = sealctl_cluster_share(conf, QUEUE_CERT_CRL, false, NULL, &data, file);
 	sg_buf_free(&data);
-	return (close_db(c, rc < 0 ? SEALCTL_PARTIAL : SEALCTL_OK));
+	return (rc);
 }
 
 static int crl_fetch(const struct sealgate_conf *conf)

@@ -8,6 +8,7 @@
  *
  *	int	sealctl_cluster(conf, argc, argv)
  *	int	sealctl_cluster_status(conf, json)
+ *	int	sealctl_cluster_share(conf, kind, ca, gateway, data, what)
  *
  *	sealctl cluster init
  *	sealctl cluster status [--json]
@@ -23,8 +24,16 @@
  *	heartbeat, version, queue depth, the outbox (records not shipped
  *	yet, and how many were dropped because it was full), the age of the
  *	oldest unshipped tracking record (the shipping lag) and the roles'
- *	health as that node's master published it. A node whose heartbeat
- *	is older than STALE_BEATS heartbeats is marked "stale".
+ *	health as that node's master published it, and the certificate sync
+ *	lag: the changes of sg_cert that node has not applied yet and the
+ *	age of the oldest. A node whose heartbeat is older than STALE_BEATS
+ *	heartbeats, or with a role not running, is "degraded".
+ *
+ *	sealctl_cluster_share() hands what "cert import" (public
+ *	certificates only) and "crl import" just stored to the other nodes:
+ *	a record in this node's queue outbox (queue_cert_share()), which
+ *	the cluster role ships, so it works while the database is down too.
+ *	Without a cluster it does nothing.
  * DIAGNOSTICS
  *	Exit 0: done (status: every node fresh); 1: status found a stale
  *	node or a role not running; 2: no cluster configured or the
@@ -80,18 +89,21 @@ static int put_node(const struct cluster_node_row *r, void *arg)
 		sealctl_json_kv_u64(stdout, "outbox", r->outbox, false);
 		sealctl_json_kv_u64(stdout, "outbox_dropped", r->outbox_dropped, false);
 		sealctl_json_kv_u64(stdout, "ship_lag_ms", (uint64_t) r->ship_lag_ms, false);
+		sealctl_json_kv_u64(stdout, "cert_behind", r->cert_behind, false);
+		sealctl_json_kv_u64(stdout, "cert_lag_ms", (uint64_t) r->cert_lag_ms, false);
 		sealctl_json_kv_str(stdout, "roles", r->roles, false);
 		putchar('}');
 		return (0);
 	}
 	if (ns->n++ == 0)
-		printf("%-10s %-8s %-9s %-20s %7s %7s %7s %9s  %s\n", "NODE", "STATE", "HEARTBEAT",
-		       "VERSION", "QUEUE", "OUTBOX", "DROPPED", "SHIP LAG", "ROLES");
+		printf("%-10s %-8s %-9s %-20s %7s %7s %7s %9s %9s  %s\n", "NODE", "STATE",
+		       "HEARTBEAT", "VERSION", "QUEUE", "OUTBOX", "DROPPED", "SHIP LAG", "CERT LAG",
+		       "ROLES");
 	snprintf(t, sizeof(t), "%.1fs ago", (double) r->age_ms / 1000.0);
-	printf("%-10s %-8s %-9s %-20s %7llu %7llu %7llu %8.1fs  ", r->node,
+	printf("%-10s %-8s %-9s %-20s %7llu %7llu %7llu %8.1fs %8.1fs  ", r->node,
 	       bad ? "degraded" : "ok", t, r->version, (unsigned long long) r->queue_depth,
 	       (unsigned long long) r->outbox, (unsigned long long) r->outbox_dropped,
-	       (double) r->ship_lag_ms / 1000.0);
+	       (double) r->ship_lag_ms / 1000.0, (double) r->cert_lag_ms / 1000.0);
 	sealctl_put_text(stdout, r->roles, 200);
 	putchar('\n');
 	return (0);
@@ -138,6 +150,29 @@ static int cluster_init(const struct sealgate_conf *conf)
 		return (SEALCTL_PARTIAL);
 	}
 	printf("schema version %d (this sealgate knows %d)\n", version, CLUSTER_SCHEMA_VERSION);
+	return (SEALCTL_OK);
+}
+
+int	sealctl_cluster_share(const struct sealgate_conf *conf, int kind, bool ca,
+			      const char *gateway, const struct sg_buf *data, const char *what)
+{
+	struct queue_cert_rec r = {.kind = kind,.flags = ca ? QUEUE_CERT_F_CA : 0,
+		.gateway = gateway ? gateway : "",.data = data->data,.len = data->len};
+	struct queue *q;
+	int	rc;
+
+	if (!cluster_configured(&conf->cluster))
+		return (SEALCTL_OK);
+	if (sealctl_queue_open(conf, SEALCTL_QUEUE_MAKE, &q) != 0)
+		return (SEALCTL_PARTIAL);
+	rc = queue_cert_share(q, &r);
+	queue_close(q);
+	if (rc < 0) {
+		fprintf(stderr, "sealctl: %s: not shared with the cluster: %s\n", what,
+			sg_strerror(rc));
+		return (SEALCTL_PARTIAL);
+	}
+	printf("%s: shared with the cluster (the other nodes apply it within seconds)\n", what);
 	return (SEALCTL_OK);
 }
 

@@ -711,7 +711,41 @@ int	queue_incident_decode(const void *data, size_t len, struct queue_incident *i
 enum queue_outbox_kind {
 	QUEUE_OUTBOX_INCIDENT = 1,
 	QUEUE_OUTBOX_TRACK = 2,
+	QUEUE_OUTBOX_CERT = 3,		/* a certificate shared (queue_certs.c) */
 };
+
+/*
+ * A certificate record of a cluster (queue_certs.c): a file sealctl
+ * imported (with its --ca and --gateway), one certificate the worker
+ * harvested (DER), or a CRL.
+ */
+enum queue_cert_kind {
+	QUEUE_CERT_IMPORT = 1,
+	QUEUE_CERT_HARVEST = 2,
+	QUEUE_CERT_CRL = 3,
+};
+
+#define QUEUE_CERT_F_CA		(1u << 0)
+#define QUEUE_CERT_MAX		(1u << 20)	/* bytes of data */
+
+struct queue_cert_rec {
+	int	kind;			/* enum queue_cert_kind; 0: unreadable */
+	unsigned flags;			/* QUEUE_CERT_F_* */
+	const char *gateway;		/* domain or "" */
+	const void *data;
+	size_t	len;
+	uint64_t seq;			/* certin: the database's order */
+	char	gw[256];		/* decode: gateway's storage */
+};
+
+int	queue_cert_encode(const struct queue_cert_rec *, struct sg_buf *out);
+int	queue_cert_decode(const void *data, size_t len, struct queue_cert_rec *);
+int	queue_cert_share(struct queue *, const struct queue_cert_rec *);
+int	queue_certin_put(struct queue *, const struct queue_cert_rec *recs, size_t n);
+int	queue_certin_read(struct queue *, size_t max,
+			  int (*fn) (const struct queue_cert_rec *, void *), void *arg);
+int	queue_certin_done(struct queue *, uint64_t seq);
+int	queue_certin_state(struct queue *, uint64_t *received, uint64_t *applied);
 
 struct queue_outbox_item {
 	int	kind;			/* enum queue_outbox_kind */
@@ -722,6 +756,7 @@ struct queue_outbox_item {
 	size_t	raw_len;
 	struct queue_env env;		/* QUEUE_OUTBOX_TRACK, decoded */
 	struct queue_incident inc;	/* QUEUE_OUTBOX_INCIDENT, decoded */
+	struct queue_cert_rec cert;	/* QUEUE_OUTBOX_CERT, decoded */
 };
 
 struct queue_outbox_stat {

@@ -27,6 +27,9 @@
  *	  trcpt    addrkey(rcpt) id(8)    -> empty: tracking by recipient
  *	  tsum     id(8)                  -> summary of a tracking record
  *	  outbox   kind(1) id(8)          -> txn id(8): to ship (queue_outbox.c)
+ *	  certout  id(8)                  -> certificate record to ship
+ *	  certin   seq(8)                 -> certificate record received
+ *	           (queue_certs.c; meta "certin_seq", "certin_applied")
  *	addrkey is the lower-cased address as "reversed.domain" NUL "local"
  *	NUL (at most QUEUE_ADDRKEY_MAX bytes); a summary is version(1),
  *	status bits(2), direction(1) and the subject folded to lower case.
@@ -60,6 +63,7 @@ struct queue {
 	MDB_dbi	db_incopen;		/* open incident per cause: hash -> id */
 	MDB_dbi	db_tsend, db_trcpt, db_tsum;	/* tracking indexes */
 	MDB_dbi	db_outbox;		/* cluster: what is still to ship */
+	MDB_dbi	db_certout, db_certin;	/* cluster: certificates out and in */
 	struct queue_conf conf;
 	int	flags;
 	int	wake_fd;		/* unbound datagram socket for sending */

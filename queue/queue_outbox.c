@@ -24,7 +24,8 @@
  *	where a record exists and its entry does not.
  *
  *	An entry is key kind(1) id(8) -> the LMDB transaction id that wrote
- *	it last (8 bytes). The key names the record, not a copy of it: a
+ *	it last (8 bytes); kind 3 is a certificate to share (queue_certs.c).
+ *	The key names the record, not a copy of it: a
  *	record written again (an incident counted once more, acknowledged)
  *	is one entry, and the shipper sends the record as it is when it
  *	ships. The value tells versions apart: queue_outbox_done() deletes an
@@ -66,7 +67,7 @@ int	queue_outbox_parse(const void *key, size_t klen, const void *val, size_t vle
 
 	if (klen != KEY_LEN || vlen != 8)
 		return (SG_ECORRUPT);
-	if (k[0] != QUEUE_OUTBOX_INCIDENT && k[0] != QUEUE_OUTBOX_TRACK)
+	if (k[0] < QUEUE_OUTBOX_INCIDENT || k[0] > QUEUE_OUTBOX_CERT)
 		return (SG_ECORRUPT);
 	item->kind = k[0];
 	item->id = queue_get_be64(k + 1);
@@ -125,7 +126,8 @@ static void load_record(struct queue *q, MDB_txn *txn, struct queue_outbox_item 
 {
 	uint8_t	kb[8];
 	MDB_val	k = {8, kb}, d;
-	MDB_dbi	dbi = item->kind == QUEUE_OUTBOX_TRACK ? q->db_track : q->db_inc;
+	MDB_dbi	dbi = item->kind == QUEUE_OUTBOX_TRACK ? q->db_track
+		: item->kind == QUEUE_OUTBOX_CERT ? q->db_certout : q->db_inc;
 
 	queue_put_be64(kb, item->id);
 	item->gone = true;
@@ -135,6 +137,8 @@ static void load_record(struct queue *q, MDB_txn *txn, struct queue_outbox_item 
 	item->raw_len = d.mv_size;
 	if (item->kind == QUEUE_OUTBOX_TRACK)
 		item->gone = queue_env_decode(d.mv_data, d.mv_size, &item->env) != 0;
+	else if (item->kind == QUEUE_OUTBOX_CERT)
+		item->gone = queue_cert_decode(d.mv_data, d.mv_size, &item->cert) != 0;
 	else
 		item->gone = queue_incident_decode(d.mv_data, d.mv_size, &item->inc) != 0;
 }
@@ -195,6 +199,9 @@ int	queue_outbox_done(struct queue *q, const struct queue_outbox_item *items, si
 		/* written again since it was read: the newer version ships next */
 		if (rc == 0 && d.mv_size == 8 && queue_get_be64(d.mv_data) == items[i].txn)
 			rc = mdb_del(txn, q->db_outbox, &k, NULL);
+		/* a shared certificate is written once: its record goes with its entry */
+		if (rc == 0 && items[i].kind == QUEUE_OUTBOX_CERT)
+			rc = mdb_del(txn, q->db_certout, &(MDB_val) {8, kb + 1}, NULL);
 		if (rc != 0 && rc != MDB_NOTFOUND)
 			err = queue_err(rc);
 	}

@@ -5,11 +5,12 @@
  *	libFuzzer target: the outbox entry parser and the SQL the cluster
  *	role makes of untrusted records
  * DESCRIPTION
- *	The first byte picks what the rest is. Even: an outbox entry as read
- *	from disk, the second byte the key's length (the value is what
+ *	The first byte picks what the rest is, modulo 3. 2: a certificate
+ *	record from the queue (queue_cert_decode()): what decodes must
+ *	encode back to the same bytes. 0: an outbox entry as read from disk, the second byte the key's length (the value is what
  *	follows it): queue_outbox_parse() must accept exactly the 9-byte
  *	keys of kind 1 or 2 with an 8-byte value, and reject the rest.
- *	Odd: a tracking record (queue_env_decode()); when it decodes, the
+ *	1: a tracking record (queue_env_decode()); when it decodes, the
  *	batch SQL of it (cluster_batch_add(), cluster_batch_sql()) must be
  *	well quoted: every literal E'...' ends, inside it every quote and
  *	backslash is doubled, no control byte, valid UTF-8, and nothing of
@@ -89,14 +90,31 @@ static void fuzz_entry(const uint8_t *p, size_t n)
 	klen = p[0] < n - 1 ? p[0] : n - 1;
 	memset(&it, 0, sizeof(it));
 	rc = queue_outbox_parse(p + 1, klen, p + 1 + klen, n - 1 - klen, &it);
-	if ((rc == 0) != (klen == 9 && n - 1 - klen == 8 && (p[1] == 1 || p[1] == 2)))
+	if ((rc == 0) != (klen == 9 && n - 1 - klen == 8 && p[1] >= 1 && p[1] <= 3))
 		abort();
+}
+
+/* fuzz_cert - a certificate record from disk: what decodes encodes back the same */
+
+static void fuzz_cert(const uint8_t *p, size_t n)
+{
+	struct queue_cert_rec r;
+	struct sg_buf b = SG_BUF_INIT;
+
+	if (queue_cert_decode(p, n, &r) != 0)
+		return;
+	if (strlen(r.gateway) >= sizeof(r.gw) || r.len == 0 || r.len > QUEUE_CERT_MAX
+	    || (const uint8_t *) r.data + r.len != p + n)
+		abort();
+	if (queue_cert_encode(&r, &b) != 0 || b.len != n || memcmp(b.data, p, n) != 0)
+		abort();
+	sg_buf_free(&b);
 }
 
 static void fuzz_record(const uint8_t *p, size_t n)
 {
 	struct queue_outbox_item it;
-	struct cluster_batch b = {SG_BUF_INIT, SG_BUF_INIT, 0, 0};
+	struct cluster_batch b = {SG_BUF_INIT, SG_BUF_INIT, SG_BUF_INIT, 0, 0, 0};
 	struct sg_buf sql = SG_BUF_INIT;
 
 	memset(&it, 0, sizeof(it));
@@ -122,8 +140,10 @@ int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 		return (0);
 	p = malloc(len - 1 ? len - 1 : 1);
 	memcpy(p, data + 1, len - 1);
-	if (data[0] & 1)
+	if (data[0] % 3 == 1)
 		fuzz_record(p, len - 1);
+	else if (data[0] % 3 == 2)
+		fuzz_cert(p, len - 1);
 	else
 		fuzz_entry(p, len - 1);
 	free(p);

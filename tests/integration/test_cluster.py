@@ -294,3 +294,85 @@ def test_init_is_idempotent_and_concurrent(pg, db, nodes):
     assert all(p.returncode == 0 for p in procs)
     assert all("schema version 1" in o for o in outs), outs
     assert rows(pg, db, "SELECT version FROM sg_schema") == [["1"]]
+
+
+CERT_RULES = """
+worker = { threads = 1; rules = (
+  { name = "out"; direction = "outbound"; encrypt = "if-possible"; },
+  { name = "in"; direction = "inbound"; verify = true; harvest = true; }
+); };
+"""
+
+
+def cert_node(tmp_path, name, conninfo, sink):
+    env = Env(tmp_path / name)
+    env.dir.mkdir()
+    env.state_dir.mkdir()
+    env.write_config(
+        'own_domains = [ "example.com" ];\nown_servers = [ "127.0.0.1" ];\n'
+        'certs = { revocation = "off"; };\n'
+        f'cluster = {{ postgres = "{conninfo}"; node = "{name}"; heartbeat = "1s"; }};\n'
+        f'delivery = {{ routes = ( {{ domains = [ "example.com", "example.net" ]; '
+        f'hosts = [ "127.0.0.1:{sink.port}" ]; }} ); }};\n' + CERT_RULES)
+    env.sealctl("cert", "init")
+    return env
+
+
+def test_certificates_shared(tmp_path, pg, db, sink, request):
+    """A CA imported on A only, a partner harvested on A: B encrypts to him."""
+    import subprocess
+    from pki import get_pki
+    pki = get_pki()
+    a = cert_node(tmp_path, "gwA", db[1], sink)
+    b = cert_node(tmp_path, "gwB", db[1], sink)
+    try:
+        out = a.sealctl("cert", "import", pki.root.cert, "--ca").stdout
+        assert "shared with the cluster" in out
+        a.sealctl("cert", "import", pki.chain)
+        da, dbb = a.start(), b.start()
+        # B learns the CA and the chain from A (its own database had none)
+        dbb.wait_log(r"role=worker event=cluster_cert_applied seq=\d+ kind=import", 15,
+                     count=2)
+        # negative control: before the harvest, B cannot encrypt to frank
+        send(b, "before harvest", rcpt="frank@example.net")
+        first = wait_until(lambda: [m for m in sink.messages
+                                    if b"before harvest" in m["body"]], 10, what="plain")[0]
+        assert b"application/pkcs7-mime" not in first["body"]
+        # frank's signed mail reaches A, which verifies and harvests him
+        (tmp_path / "in.txt").write_bytes(b"Content-Type: text/plain\r\n\r\nhello\r\n")
+        subprocess.run(["openssl", "cms", "-sign", "-in", str(tmp_path / "in.txt"),
+                        "-signer", str(pki["frank"].cert), "-inkey", str(pki["frank"].key),
+                        "-certfile", str(pki.chain), "-from", "frank@example.net",
+                        "-to", "alice@example.com", "-subject", "signed by frank",
+                        "-out", str(tmp_path / "s.eml")], check=True)
+        signed = (tmp_path / "s.eml").read_bytes().replace(b"\r\n", b"\n").replace(
+            b"\n", b"\r\n")
+        with smtplib.SMTP("127.0.0.1", a.smtp_port, timeout=10,
+                          source_address=("127.0.0.2", 0)) as s:
+            s.sendmail("frank@example.net", ["alice@example.com"], signed)
+        da.wait_log(r"event=processed .*crypto=[a-z,]*harvested", 15)
+        t0 = time.monotonic()
+        dbb.wait_log(r"role=worker event=cluster_cert_applied seq=\d+ kind=harvest", 15)
+        applied = time.monotonic() - t0
+        assert applied < 5.0, applied
+        # and B now encrypts to frank
+        send(b, "after harvest", rcpt="frank@example.net")
+        second = wait_until(lambda: [m for m in sink.messages
+                                     if m["rcpts"] == ["frank@example.net"]
+                                     and m is not first], 10, what="encrypted")[0]
+        assert b"application/pkcs7-mime" in second["body"], second["body"][:400]
+        # stored once although two nodes have it; both applied everything
+        assert rows(pg, db, "SELECT count(*) FROM sg_cert WHERE kind=2")[0][0] == \
+            rows(pg, db, "SELECT count(DISTINCT fp) FROM sg_cert WHERE kind=2")[0][0]
+
+        def lag():
+            return json.loads(b.sealctl("status", "--cluster", "--json").stdout)
+        wait_until(lambda: all(n["cert_behind"] == 0 for n in lag()), 10,
+                   what="no certificate lag")
+    finally:
+        failed = getattr(request.node, "rep_call", None) and request.node.rep_call.failed
+        for env in (a, b):
+            for d in env.daemons:
+                d.kill()
+                if failed:
+                    print(f"\n----- {d.logfile} -----\n{d.log()}")

@@ -10,8 +10,10 @@
  *	key order (incidents first), each read with its record; done
  *	deletes only the version that was read (an incident counted again
  *	meanwhile stays); a full outbox drops the oldest tracking, counts
- *	it, and never drops an incident. cluster_sql_str() quotes and cleans
- *	untrusted text.
+ *	it, and never drops an incident. Certificates: shared only with a
+ *	cluster, received in seq order and applied once; their record
+ *	decoder refuses what does not add up. cluster_sql_str() quotes and
+ *	cleans untrusted text.
  */
 
 #include <stdarg.h>
@@ -172,8 +174,87 @@ static void test_parse(void **state)
 	assert_true(it.kind == QUEUE_OUTBOX_TRACK && it.id == 258 && it.txn == 9);
 	assert_int_equal(queue_outbox_parse(key, 8, val, 8, &it), SG_ECORRUPT);
 	assert_int_equal(queue_outbox_parse(key, 9, val, 7, &it), SG_ECORRUPT);
-	key[0] = 3;
+	key[0] = 4;
 	assert_int_equal(queue_outbox_parse(key, 9, val, 8, &it), SG_ECORRUPT);
+}
+
+struct applied {
+	uint64_t seq[8];
+	char	gw[8][32];
+	size_t	n;
+};
+
+static int apply(const struct queue_cert_rec *r, void *arg)
+{
+	struct applied *a = arg;
+
+	a->seq[a->n] = r->seq;
+	snprintf(a->gw[a->n], 32, "%s", r->gateway);
+	a->n++;
+	return (0);
+}
+
+static void test_certs(void **state)
+{
+	struct fix *f = *state;
+	struct queue_cert_rec in[3] = {
+		{.kind = QUEUE_CERT_IMPORT,.flags = QUEUE_CERT_F_CA,.gateway = "",.data = "ca",
+		.len = 2,.seq = 4},
+		{.kind = QUEUE_CERT_HARVEST,.gateway = "",.data = "leaf",.len = 4,.seq = 5},
+		{.kind = QUEUE_CERT_IMPORT,.gateway = "example.com",.data = "gw",.len = 2,.seq = 9},
+	}, share = {.kind = QUEUE_CERT_HARVEST,.gateway = "",.data = "der",.len = 3};
+	struct got g = {.n = 0};
+	struct applied a = {.n = 0};
+	uint64_t received, applied;
+
+	/* without a cluster nothing is shared */
+	assert_int_equal(queue_cert_share(f->q, &share), 0);
+	assert_int_equal(entries(f->q), 0);
+	reopen(f, 1000);
+	assert_int_equal(queue_cert_share(f->q, &share), 0);
+	assert_int_equal(queue_outbox_read(f->q, 10, collect, &g), 0);
+	assert_true(g.n == 1 && g.items[0].kind == QUEUE_OUTBOX_CERT && !g.items[0].gone);
+	assert_int_equal(queue_outbox_done(f->q, g.items, 1), 0);
+	assert_int_equal(entries(f->q), 0);
+	/* in: received in seq order, applied after, twice is once */
+	assert_int_equal(queue_certin_put(f->q, in, 2), 0);
+	assert_int_equal(queue_certin_put(f->q, in, 3), 0);
+	assert_int_equal(queue_certin_state(f->q, &received, &applied), 0);
+	assert_true(received == 9 && applied == 0);
+	assert_int_equal(queue_certin_read(f->q, 2, apply, &a), 0);
+	assert_true(a.n == 2 && a.seq[0] == 4 && a.seq[1] == 5);
+	assert_int_equal(queue_certin_done(f->q, 5), 0);
+	a.n = 0;
+	assert_int_equal(queue_certin_read(f->q, 10, apply, &a), 0);
+	assert_true(a.n == 1 && a.seq[0] == 9);
+	assert_string_equal(a.gw[0], "example.com");
+	assert_int_equal(queue_certin_done(f->q, 9), 0);
+	a.n = 0;
+	assert_int_equal(queue_certin_read(f->q, 10, apply, &a), 0);
+	assert_int_equal(a.n, 0);
+	assert_int_equal(queue_certin_state(f->q, &received, &applied), 0);
+	assert_true(received == 9 && applied == 9);
+}
+
+static void test_cert_record(void **state)
+{
+	struct queue_cert_rec r = {.kind = QUEUE_CERT_CRL,.gateway = "",.data = "crl",.len = 3},
+		out;
+	struct sg_buf b = SG_BUF_INIT;
+
+	(void) state;
+	assert_int_equal(queue_cert_encode(&r, &b), 0);
+	assert_int_equal(queue_cert_decode(b.data, b.len, &out), 0);
+	assert_true(out.kind == QUEUE_CERT_CRL && out.len == 3 && memcmp(out.data, "crl", 3) == 0);
+	/* short, no data, a gateway longer than the record */
+	assert_int_equal(queue_cert_decode(b.data, 4, &out), SG_ECORRUPT);
+	assert_int_equal(queue_cert_decode(b.data, 5, &out), SG_ECORRUPT);
+	((uint8_t *) b.data)[4] = 200;
+	assert_int_equal(queue_cert_decode(b.data, b.len, &out), SG_ECORRUPT);
+	sg_buf_free(&b);
+	r.kind = 7;
+	assert_int_equal(queue_cert_encode(&r, &b), SG_EINVAL);
+	sg_buf_free(&b);
 }
 
 static void sql_is(const char *in, size_t len, const char *want)
@@ -206,6 +287,8 @@ int	main(void)
 						fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_ship_cycle, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_bounded, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_certs, fixture_setup, fixture_teardown),
+		cmocka_unit_test(test_cert_record),
 		cmocka_unit_test(test_parse),
 		cmocka_unit_test(test_sql_str),
 	};
