@@ -164,6 +164,15 @@ char   *certs_read_secret(const char *file, int *err);
 void	certs_free_secret(char *);
 
 /*
+ * certs_seal() appends in, sealed under secret (AES-256-GCM, a random
+ * nonce), to out; certs_unseal() appends the plaintext of a sealed in
+ * (untrusted) to out. 0, SG_EINVAL, SG_ECRYPTO (wrong key, changed byte).
+ * For a cluster's private keys (certs_seal.c). NSS must be initialised.
+ */
+int	certs_seal(const char *secret, const void *in, size_t len, struct sg_buf *out);
+int	certs_unseal(const char *secret, const void *in, size_t len, struct sg_buf *out);
+
+/*
  * Certificates are NSS's CERTCertificate and keys SECKEYPrivateKey, named
  * here without including NSS. Every certificate or key this header hands
  * out is a new reference: CERT_DestroyCertificate() or

@@ -38,6 +38,7 @@ struct cluster_conf {
 	char   *postgres;		/* libpq conninfo or URI; "": no cluster */
 	char   *node;			/* this node's name in the cluster */
 	char   *password_file;		/* the database password, "": none */
+	char   *key_file;		/* seals private keys for the nodes, "": none */
 	int64_t	outbox_max;		/* outbox entries kept while PG is away */
 	int64_t	batch;			/* outbox entries per shipping transaction */
 	int64_t	heartbeat_ms;		/* how often the node row is written */

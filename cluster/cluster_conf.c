@@ -16,7 +16,9 @@
  *	in the shared tables and is required: letters, digits, '.', '-' and
  *	'_', at most CLUSTER_NODE_MAX - 1 bytes. password_file holds the
  *	database password (first line), so it never sits in the
- *	configuration; TLS to the database is the connection string's
+ *	configuration; key_file seals the private keys sealctl imports for
+ *	the other nodes (only root and worker_user read it; the same file on
+ *	every node); TLS to the database is the connection string's
  *	(sslmode, sslrootcert, sslcert). outbox_max bounds the outbox while
  *	the database is away, batch is the records per shipping transaction,
  *	heartbeat how often the node's row is written, connect_timeout the
@@ -66,6 +68,8 @@ const struct sg_conf_row cluster_conf_rows[] = {
 	.check = check_node},
 	{.name = "password_file",.type = SG_CONF_PATH,.offset = OFF(password_file),
 	.def = Q(""),.flags = SG_CONF_F_FILE},
+	{.name = "key_file",.type = SG_CONF_PATH,.offset = OFF(key_file),.def = Q(""),
+	.flags = SG_CONF_F_FILE},
 	{.name = "outbox_max",.type = SG_CONF_INT,.offset = OFF(outbox_max),.def = "1000000",
 	.min = 100,.max = 1000000000},
 	{.name = "batch",.type = SG_CONF_INT,.offset = OFF(batch),.def = "500",.min = 1,

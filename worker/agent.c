@@ -167,7 +167,8 @@ static int timers_start(struct worker_agent *a, const struct worker_agent_params
 		return (rc);
 	/* a cluster (its outbox): the certificates other nodes share */
 	if (p->queue->outbox_max > 0)
-		a->certsync = worker__certsync_start(a->loop, a->q, a->certs);
+		a->certsync = worker__certsync_start(a->loop, a->q, a->certs,
+						     p->cluster_key_file);
 	return (0);
 }
 

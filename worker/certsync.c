@@ -25,8 +25,14 @@
  *	A record that cannot be imported (not a certificate, a CRL that does
  *	not verify) is logged and passed over: it would fail the same way
  *	again, and the others must not wait behind it. Certificates that are
- *	there already are no change. Private keys are not among them: a key
- *	never crosses the network role.
+ *	there already are no change.
+ *
+ *	A private key comes as a PKCS#12 sealed under the cluster key file
+ *	(certs_unseal()), with its password inside the seal; the worker reads
+ *	cluster.key_file when it applies one (it must be readable by
+ *	worker_user: root:sealgate-crypto 0640), so the key is in the clear
+ *	only in this process, as every key is. Without a key file a key
+ *	record is refused (logged) and passed over.
  *
  *	worker__certsync_stop() stops the timer; stopped(arg) runs when its
  *	handle is closed and any run has finished.
@@ -53,10 +59,58 @@ struct worker__certsync {
 	void	(*stopped) (void *);
 	void   *arg;
 	uint64_t last;			/* the run's last seq */
+	char	key_file[4096];		/* cluster.key_file, "": keys are not applied */
 	int	rc;
 };
 
-static const char *const kinds[] = {"unreadable", "import", "harvest", "crl"};
+static const char *const kinds[] = {"unreadable", "import", "harvest", "crl", "key"};
+
+/*
+ * import_key - a PKCS#12 sealed under the cluster key file: password
+ * length(2) password PKCS#12, every length checked (from the database)
+ */
+static int import_key(struct worker__certsync *s, const struct queue_cert_rec *r, char *err,
+		      size_t errlen)
+{
+	struct certs_import_opts o = {.format = CERTS_FMT_PKCS12,
+		.gateway = *r->gateway ? r->gateway : NULL};
+	struct certs_import_result res;
+	struct sg_buf plain = SG_BUF_INIT;
+	char   *secret, *pw = NULL;
+	size_t	pwlen;
+	int	rc;
+
+	if (*s->key_file == 0) {
+		snprintf(err, errlen, "no cluster.key_file on this node: keys are not applied");
+		return (SG_EDENIED);
+	}
+	if ((secret = certs_read_secret(s->key_file, &rc)) == NULL) {
+		snprintf(err, errlen, "cluster.key_file %.200s cannot be read", s->key_file);
+		return (rc);
+	}
+	rc = certs_unseal(secret, r->data, r->len, &plain);
+	certs_free_secret(secret);
+	if (rc < 0)
+		snprintf(err, errlen, "not sealed under this node's cluster key");
+	else if (plain.len < 2 || (pwlen = (size_t) ((uint8_t) plain.data[0] << 8
+						     | (uint8_t) plain.data[1])) > plain.len - 2
+		 || memchr(plain.data + 2, 0, pwlen) != NULL) {
+		snprintf(err, errlen, "malformed key record");
+		rc = SG_ECORRUPT;
+	} else {
+		pw = sg_xmalloc(pwlen + 1);
+		memcpy(pw, plain.data + 2, pwlen);
+		pw[pwlen] = 0;
+		o.password = pw;
+		memset(&res, 0, sizeof(res));
+		rc = certs_import(s->certs, plain.data + 2 + pwlen, plain.len - 2 - pwlen, &o, &res,
+				  err, errlen);
+		certs_free_secret(pw);
+	}
+	explicit_bzero(plain.data, plain.len);
+	sg_buf_free(&plain);
+	return (rc);
+}
 
 static int apply_one(const struct queue_cert_rec *r, void *arg)
 {
@@ -69,6 +123,8 @@ static int apply_one(const struct queue_cert_rec *r, void *arg)
 	s->last = r->seq;
 	if (r->kind == QUEUE_CERT_CRL) {
 		rc = certs_crl_import(s->certs, r->data, r->len, err, sizeof(err));
+	} else if (r->kind == QUEUE_CERT_KEY) {
+		rc = import_key(s, r, err, sizeof(err));
 	} else if (r->kind == QUEUE_CERT_IMPORT || r->kind == QUEUE_CERT_HARVEST) {
 		o.format = CERTS_FMT_CERTS;	/* never a key */
 		o.ca = (r->flags & QUEUE_CERT_F_CA) != 0;
@@ -131,10 +187,11 @@ static void on_timer(uv_timer_t *t)
 }
 
 struct worker__certsync *worker__certsync_start(uv_loop_t *loop, struct queue *q,
-						struct certs *certs)
+						struct certs *certs, const char *key_file)
 {
 	struct worker__certsync *s = sg_xcalloc(1, sizeof(*s));
 
+	snprintf(s->key_file, sizeof(s->key_file), "%s", key_file ? key_file : "");
 	s->q = q;
 	s->certs = certs;
 	uv_timer_init(loop, &s->timer);

@@ -299,7 +299,7 @@ def test_init_is_idempotent_and_concurrent(pg, db, nodes):
 
 CERT_RULES = """
 worker = { threads = 1; rules = (
-  { name = "out"; direction = "outbound"; encrypt = "if-possible"; },
+  { name = "out"; direction = "outbound"; sign = "if-possible"; encrypt = "if-possible"; },
   { name = "in"; direction = "inbound"; verify = true; harvest = true; }
 ); };
 """
@@ -309,10 +309,15 @@ def cert_node(tmp_path, name, conninfo, sink):
     env = Env(tmp_path / name)
     env.dir.mkdir()
     env.state_dir.mkdir()
+    key = tmp_path / "cluster.key"       # the same file on every node
+    if not key.exists():
+        key.write_text(os.urandom(32).hex() + "\n")
+        key.chmod(0o600)
     env.write_config(
         'own_domains = [ "example.com" ];\nown_servers = [ "127.0.0.1" ];\n'
         'certs = { revocation = "off"; };\n'
-        f'cluster = {{ postgres = "{conninfo}"; node = "{name}"; heartbeat = "1s"; }};\n'
+        f'cluster = {{ postgres = "{conninfo}"; node = "{name}"; heartbeat = "1s"; '
+        f'key_file = "{key}"; }};\n'
         f'delivery = {{ routes = ( {{ domains = [ "example.com", "example.net" ]; '
         f'hosts = [ "127.0.0.1:{sink.port}" ]; }} ); }};\n' + CERT_RULES)
     env.sealctl("cert", "init")
@@ -320,7 +325,8 @@ def cert_node(tmp_path, name, conninfo, sink):
 
 
 def test_certificates_shared(tmp_path, pg, db, sink, request):
-    """A CA imported on A only, a partner harvested on A: B encrypts to him."""
+    """A CA imported on A only, a partner harvested on A: B encrypts to him.
+    The gateway key imported once, on A: B signs with it too."""
     import subprocess
     from pki import get_pki
     pki = get_pki()
@@ -330,7 +336,16 @@ def test_certificates_shared(tmp_path, pg, db, sink, request):
         out = a.sealctl("cert", "import", pki.root.cert, "--ca").stdout
         assert "shared with the cluster" in out
         a.sealctl("cert", "import", pki.chain)
+        pw = pki.password_file("gateway", tmp_path)
+        out = a.sealctl("cert", "import", pki["gateway"].p12, "--password-file", pw,
+                        "--gateway", "example.com").stdout
+        assert "shared with the cluster" in out, out
         da, dbb = a.start(), b.start()
+        dbb.wait_log(r"role=worker event=cluster_cert_applied seq=\d+ kind=key", 15)
+        # the database holds the key sealed: not the PKCS#12 as imported
+        p12 = pki["gateway"].p12.read_bytes()
+        sealed = rows(pg, db, "SELECT encode(data, 'hex') FROM sg_cert WHERE kind=4")[0][0]
+        assert p12.hex()[:64] not in sealed
         # B learns the CA and the chain from A (its own database had none)
         dbb.wait_log(r"role=worker event=cluster_cert_applied seq=\d+ kind=import", 15,
                      count=2)
@@ -362,6 +377,13 @@ def test_certificates_shared(tmp_path, pg, db, sink, request):
                                      if m["rcpts"] == ["frank@example.net"]
                                      and m is not first], 10, what="encrypted")[0]
         assert b"application/pkcs7-mime" in second["body"], second["body"][:400]
+        # signed on B with the key imported on A only (inside the encryption:
+        # a mail to a partner without a certificate shows it)
+        send(b, "signed on B", rcpt="nobody@example.net")
+        third = wait_until(lambda: [m for m in sink.messages if m["rcpts"] ==
+                                    ["nobody@example.net"]], 10, what="signed")[0]
+        assert b"application/pkcs7-signature" in third["body"], third["body"][:400]
+        dbb.wait_log(r"id=\S+ event=processed .*crypto=signed", 5)
         # stored once although two nodes have it; both applied everything
         assert rows(pg, db, "SELECT count(*) FROM sg_cert WHERE kind=2")[0][0] == \
             rows(pg, db, "SELECT count(DISTINCT fp) FROM sg_cert WHERE kind=2")[0][0]

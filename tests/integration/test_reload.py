@@ -106,6 +106,7 @@ CHANGES = {
                                    "cluster.node": '"walk"'},
     "cluster.node": lambda w: {"cluster.node": '"walk"'},
     "cluster.password_file": lambda w: {"cluster.password_file": w.f("pw")},
+    "cluster.key_file": lambda w: {"cluster.key_file": w.f("pw")},
     "delivery.routes": lambda w: {"delivery.routes":
                                   '( { domains = [ "r.test" ]; hosts = [ "127.0.0.1:2" ]; } )'},
     "delivery.smarthost": lambda w: {"delivery.smarthost": '"127.0.0.1:2"'},
