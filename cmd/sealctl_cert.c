@@ -743,15 +743,29 @@ static int cert_recipient(const struct sealgate_conf *conf, const struct opts *o
 
 static int cert_remove(const struct sealgate_conf *conf, const struct opts *o)
 {
+	struct sg_buf fp = SG_BUF_INIT;
+	struct certs_desc d;
+	struct CERTCertificateStr *cert;
 	struct certs *c;
 	int	rc;
 
 	if (open_db(conf, o, 0, &c) < 0)
 		return (SEALCTL_PARTIAL);
-	if ((rc = certs_remove(c, o->args[0])) < 0)
+	/* the fingerprint names it on the other nodes (nicknames may differ) */
+	if ((rc = certs_find(c, o->args[0], &cert)) == 0) {
+		if (certs_describe(c, cert, &d) == 0)
+			sg_buf_puts(&fp, d.fingerprint);
+		certs_cert_free(cert);
+		rc = certs_remove(c, o->args[0]);
+	}
+	if (rc < 0)
 		fprintf(stderr, "sealctl: %s: %s\n", o->args[0], rc == SG_EEXIST ?
 			"ambiguous, name it by fingerprint" : sg_strerror(rc));
-	return (close_db(c, rc < 0 ? SEALCTL_PARTIAL : SEALCTL_OK));
+	rc = close_db(c, rc < 0 ? SEALCTL_PARTIAL : SEALCTL_OK);
+	if (rc == SEALCTL_OK && o->db == 0 && fp.len > 0)
+		rc = sealctl_cluster_share(conf, QUEUE_CERT_REMOVE, false, NULL, &fp, o->args[0]);
+	sg_buf_free(&fp);
+	return (rc);
 }
 
 static int usage(const char *command)

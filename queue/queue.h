@@ -724,6 +724,7 @@ enum queue_cert_kind {
 	QUEUE_CERT_HARVEST = 2,
 	QUEUE_CERT_CRL = 3,
 	QUEUE_CERT_KEY = 4,		/* a PKCS#12 sealed under the cluster key */
+	QUEUE_CERT_REMOVE = 5,		/* the SHA-256 fingerprint (hex) to remove */
 };
 
 #define QUEUE_CERT_F_CA		(1u << 0)

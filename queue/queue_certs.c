@@ -21,7 +21,7 @@
  *
  *	Out: queue_cert_share() stores a certificate record (a harvested
  *	certificate, a file imported with sealctl, a CRL, a private key
- *	sealed under the cluster key file) in "certout" under
+ *	sealed under the cluster key file, a removal by fingerprint) in "certout" under
  *	a new id, with an outbox entry of kind QUEUE_OUTBOX_CERT, in one
  *	transaction; the cluster role ships it like tracking
  *	(queue_outbox.c), and queue_outbox_done() deletes both. Without a
@@ -56,7 +56,7 @@ int	queue_cert_encode(const struct queue_cert_rec *r, struct sg_buf *out)
 	size_t	glen = r->gateway ? strlen(r->gateway) : 0;
 	uint8_t	h[CERT_HEAD];
 
-	if (glen >= sizeof(r->gw) || r->kind < QUEUE_CERT_IMPORT || r->kind > QUEUE_CERT_KEY
+	if (glen >= sizeof(r->gw) || r->kind < QUEUE_CERT_IMPORT || r->kind > QUEUE_CERT_REMOVE
 	    || r->len == 0 || r->len > QUEUE_CERT_MAX)
 		return (SG_EINVAL);
 	h[0] = CERT_VERSION;
@@ -77,7 +77,7 @@ int	queue_cert_decode(const void *data, size_t len, struct queue_cert_rec *r)
 
 	memset(r, 0, sizeof(*r));
 	if (len < CERT_HEAD || p[0] != CERT_VERSION || p[1] < QUEUE_CERT_IMPORT
-	    || p[1] > QUEUE_CERT_KEY || (p[2] & ~QUEUE_CERT_F_CA) != 0)
+	    || p[1] > QUEUE_CERT_REMOVE || (p[2] & ~QUEUE_CERT_F_CA) != 0)
 		return (SG_ECORRUPT);
 	glen = (size_t) p[3] << 8 | p[4];
 	if (glen >= sizeof(r->gw) || len - CERT_HEAD <= glen || len - CERT_HEAD - glen

@@ -16,7 +16,8 @@
  *	import blocks on the database), at most one run at a time, it reads
  *	what it has not applied yet and imports each record as sealctl
  *	would have (a file with its --ca and --gateway, a harvested
- *	certificate, a CRL), then marks it applied (queue_certin_done()).
+ *	certificate, a CRL, a removal by fingerprint), then marks it
+ *	applied (queue_certin_done()).
  *	The worker's threads look certificates up in the same database (and
  *	the recipient cache is emptied after each run that applied
  *	something), so what is applied is used for the next message: within
@@ -63,7 +64,7 @@ struct worker__certsync {
 	int	rc;
 };
 
-static const char *const kinds[] = {"unreadable", "import", "harvest", "crl", "key"};
+static const char *const kinds[] = {"unreadable", "import", "harvest", "crl", "key", "remove"};
 
 /*
  * import_key - a PKCS#12 sealed under the cluster key file: password
@@ -112,6 +113,27 @@ static int import_key(struct worker__certsync *s, const struct queue_cert_rec *r
 	return (rc);
 }
 
+/* remove_fp - a removal: the fingerprint, 64 hex digits; gone already is done */
+
+static int remove_fp(struct worker__certsync *s, const struct queue_cert_rec *r, char *err,
+		     size_t errlen)
+{
+	char	fp[65] = "";
+	int	rc;
+
+	if (r->len == 64) {
+		memcpy(fp, r->data, 64);
+		fp[64] = 0;
+	}
+	if (strlen(fp) != 64 || strspn(fp, "0123456789abcdefABCDEF") != 64) {
+		snprintf(err, errlen, "not a SHA-256 fingerprint");
+		return (SG_ECORRUPT);
+	}
+	if ((rc = certs_remove(s->certs, fp)) == SG_ENOTFOUND)
+		rc = 0;
+	return (rc);
+}
+
 static int apply_one(const struct queue_cert_rec *r, void *arg)
 {
 	struct worker__certsync *s = arg;
@@ -125,6 +147,8 @@ static int apply_one(const struct queue_cert_rec *r, void *arg)
 		rc = certs_crl_import(s->certs, r->data, r->len, err, sizeof(err));
 	} else if (r->kind == QUEUE_CERT_KEY) {
 		rc = import_key(s, r, err, sizeof(err));
+	} else if (r->kind == QUEUE_CERT_REMOVE) {
+		rc = remove_fp(s, r, err, sizeof(err));
 	} else if (r->kind == QUEUE_CERT_IMPORT || r->kind == QUEUE_CERT_HARVEST) {
 		o.format = CERTS_FMT_CERTS;	/* never a key */
 		o.ca = (r->flags & QUEUE_CERT_F_CA) != 0;

@@ -392,6 +392,14 @@ def test_certificates_shared(tmp_path, pg, db, sink, request):
             return json.loads(b.sealctl("status", "--cluster", "--json").stdout)
         wait_until(lambda: all(n["cert_behind"] == 0 for n in lag()), 10,
                    what="no certificate lag")
+        # a removal on A reaches B: frank is gone there too
+        fp = [l for l in b.sealctl("cert", "list", "--json").stdout.splitlines()
+              if "frank@example.net" in l]
+        assert fp, b.sealctl("cert", "list").stdout
+        fp = json.loads(fp[0])["fingerprint"]
+        assert "shared with the cluster" in a.sealctl("cert", "remove", fp).stdout
+        dbb.wait_log(r"role=worker event=cluster_cert_applied seq=\d+ kind=remove", 10)
+        assert "frank@example.net" not in b.sealctl("cert", "list").stdout
     finally:
         failed = getattr(request.node, "rep_call", None) and request.node.rep_call.failed
         for env in (a, b):
