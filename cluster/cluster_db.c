@@ -120,6 +120,16 @@ static PGresult *db_query(struct cluster_db *db, const char *sql, char *err, siz
 	return (NULL);
 }
 
+/* db_run - db_query() of the statement in sql, which it frees */
+
+static PGresult *db_run(struct cluster_db *db, struct sg_buf *sql, char *err, size_t errlen)
+{
+	PGresult *res = db_query(db, sql->data, err, errlen);
+
+	sg_buf_free(sql);
+	return (res);
+}
+
 int	cluster_db_init(struct cluster_db *db, int *version, char *err, size_t errlen)
 {
 	struct sg_buf sql = SG_BUF_INIT;
@@ -255,9 +265,7 @@ int	cluster_db_track_show(struct cluster_db *db, uint64_t id, const char *node,
 		      (long long) id);
 	put_node(&sql, node);
 	sg_buf_puts(&sql, " ORDER BY node");
-	res = db_query(db, sql.data, err, errlen);
-	sg_buf_free(&sql);
-	if (res == NULL)
+	if ((res = db_run(db, &sql, err, errlen)) == NULL)
 		return (SG_EIO);
 	n = PQntuples(res);
 	(void) track_rows(res, NULL, NULL, fn, arg);
@@ -285,9 +293,7 @@ int	cluster_db_incidents(struct cluster_db *db, bool all, uint64_t id, const cha
 		sg_buf_printf(&sql, " AND id=%lld", (long long) id);
 	put_node(&sql, node);
 	sg_buf_puts(&sql, " ORDER BY id, node");
-	res = db_query(db, sql.data, err, errlen);
-	sg_buf_free(&sql);
-	if (res == NULL)
+	if ((res = db_run(db, &sql, err, errlen)) == NULL)
 		return (SG_EIO);
 	n = PQntuples(res);
 	for (int i = 0; i < n && stop == 0; i++) {
@@ -340,9 +346,7 @@ int	cluster_db_incident_ack(struct cluster_db *db, uint64_t id, const char *node
 	sg_buf_printf(&sql, " WHERE id=%lld AND ack_ms=0", (long long) id);
 	put_node(&sql, node);
 	sg_buf_puts(&sql, " RETURNING node) SELECT pg_notify('sg_ack', node) FROM u");
-	res = db_query(db, sql.data, err, errlen);
-	sg_buf_free(&sql);
-	if (res == NULL)
+	if ((res = db_run(db, &sql, err, errlen)) == NULL)
 		return (SG_EIO);
 	n = PQntuples(res);
 	PQclear(res);

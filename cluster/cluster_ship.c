@@ -80,15 +80,22 @@ static void put_time(struct sg_buf *out, int64_t ms)
 	sg_buf_printf(out, "to_timestamp(%lld/1000.0)", (long long) ms);
 }
 
+/* row_start - "(node,id,time," : how every row of a node's record begins */
+
+static void row_start(struct sg_buf *sql, const char *node, uint64_t id, int64_t ms)
+{
+	sg_buf_putc(sql, '(');
+	put_str(sql, node);
+	sg_buf_printf(sql, ",%lld,", (long long) id);
+	put_time(sql, ms);
+	sg_buf_putc(sql, ',');
+}
+
 static void track_row(struct sg_buf *sql, const char *node, const struct queue_outbox_item *it)
 {
 	const struct queue_env *e = &it->env;
 
-	sg_buf_putc(sql, '(');
-	put_str(sql, node);
-	sg_buf_printf(sql, ",%lld,", (long long) e->id);
-	put_time(sql, e->arrival_ms);
-	sg_buf_putc(sql, ',');
+	row_start(sql, node, e->id, e->arrival_ms);
 	put_str(sql, e->sender);
 	sg_buf_puts(sql, ",ARRAY[");
 	for (size_t i = 0; i < e->nrcpt; i++) {
@@ -110,11 +117,7 @@ static void incident_row(struct sg_buf *sql, const char *node,
 {
 	const struct queue_incident *inc = &it->inc;
 
-	sg_buf_putc(sql, '(');
-	put_str(sql, node);
-	sg_buf_printf(sql, ",%lld,", (long long) inc->id);
-	put_time(sql, inc->time_ms);
-	sg_buf_putc(sql, ',');
+	row_start(sql, node, inc->id, inc->time_ms);
 	put_time(sql, inc->last_ms);
 	sg_buf_printf(sql, ",%llu,", (unsigned long long) inc->count);
 	put_str(sql, inc->kind);

@@ -9,6 +9,7 @@
  *	int	sealctl_cluster(conf, argc, argv)
  *	int	sealctl_cluster_status(conf, json)
  *	int	sealctl_cluster_share(conf, kind, ca, gateway, data, what)
+ *	struct cluster_db *sealctl_cluster_db(conf, what, local)
  *
  *	sealctl cluster init
  *	sealctl cluster status [--json]
@@ -34,6 +35,9 @@
  *	a record in this node's queue outbox (queue_cert_share()), which
  *	the cluster role ships, so it works while the database is down too.
  *	Without a cluster it does nothing.
+ *
+ *	sealctl_cluster_db() connects for a command named what, or says on
+ *	stderr why it cannot (with local: that --local asks this node).
  * DIAGNOSTICS
  *	Exit 0: done (status: every node fresh); 1: status found a stale
  *	node or a role not running; 2: no cluster configured or the
@@ -109,6 +113,18 @@ static int put_node(const struct cluster_node_row *r, void *arg)
 	return (0);
 }
 
+struct cluster_db *sealctl_cluster_db(const struct sealgate_conf *conf, const char *what,
+				      bool local)
+{
+	struct cluster_db *db;
+	char	err[512];
+
+	if ((db = cluster_db_open(&conf->cluster, err, sizeof(err))) == NULL)
+		fprintf(stderr, "sealctl: %s: %s%s\n", what, err,
+			local ? " (--local: this node's queue)" : "");
+	return (db);
+}
+
 int	sealctl_cluster_status(const struct sealgate_conf *conf, bool json)
 {
 	struct nodes ns = {conf, json, 0, false};
@@ -116,10 +132,8 @@ int	sealctl_cluster_status(const struct sealgate_conf *conf, bool json)
 	char	err[512];
 	int	rc;
 
-	if ((db = cluster_db_open(&conf->cluster, err, sizeof(err))) == NULL) {
-		fprintf(stderr, "sealctl: status --cluster: %s\n", err);
+	if ((db = sealctl_cluster_db(conf, "status --cluster", false)) == NULL)
 		return (SEALCTL_USAGE);
-	}
 	rc = cluster_db_nodes(db, put_node, &ns, err, sizeof(err));
 	cluster_db_close(db);
 	if (rc < 0) {
@@ -139,10 +153,8 @@ static int cluster_init(const struct sealgate_conf *conf)
 	char	err[512];
 	int	version = 0, rc;
 
-	if ((db = cluster_db_open(&conf->cluster, err, sizeof(err))) == NULL) {
-		fprintf(stderr, "sealctl: cluster init: %s\n", err);
+	if ((db = sealctl_cluster_db(conf, "cluster init", false)) == NULL)
 		return (SEALCTL_USAGE);
-	}
 	rc = cluster_db_init(db, &version, err, sizeof(err));
 	cluster_db_close(db);
 	if (rc < 0) {

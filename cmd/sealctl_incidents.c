@@ -191,11 +191,9 @@ static int cluster_incidents(const struct sealgate_conf *conf, const char *verb,
 			"queue: use them with --local on the incident's node\n");
 		return (SEALCTL_USAGE);
 	}
-	if ((db = cluster_db_open(&conf->cluster, err, sizeof(err))) == NULL) {
-		fprintf(stderr, "sealctl: incidents %s: %s (--local: this node's queue)\n", verb,
-			err);
+	snprintf(err, sizeof(err), "incidents %s", verb);
+	if ((db = sealctl_cluster_db(conf, err, true)) == NULL)
 		return (SEALCTL_PARTIAL);
-	}
 	if (strcmp(verb, "list") == 0) {
 		if (!json)
 			printf("%-8s  %-13s  %-20s  %6s  %-13s  %-16s  %-24s  %-24s  %s\n", "NODE",

@@ -434,10 +434,8 @@ static int cluster_search(const struct sealgate_conf *conf, const struct track_o
 	char	err[512];
 	int	rc;
 
-	if ((db = cluster_db_open(&conf->cluster, err, sizeof(err))) == NULL) {
-		fprintf(stderr, "sealctl: track search: %s (--local: this node's queue)\n", err);
+	if ((db = sealctl_cluster_db(conf, "track search", true)) == NULL)
 		return (SEALCTL_PARTIAL);
-	}
 	setvbuf(stdout, NULL, _IOFBF, OUTBUF);
 	rc = cluster_db_track_search(db, &o->q, put_node_one, &out, err, sizeof(err));
 	cluster_db_close(db);
@@ -597,10 +595,8 @@ static int cluster_show(const struct sealgate_conf *conf, const struct track_opt
 	char	err[512];
 	int	rc;
 
-	if ((db = cluster_db_open(&conf->cluster, err, sizeof(err))) == NULL) {
-		fprintf(stderr, "sealctl: track show: %s (--local: this node's queue)\n", err);
+	if ((db = sealctl_cluster_db(conf, "track show", true)) == NULL)
 		return (SEALCTL_PARTIAL);
-	}
 	rc = cluster_db_track_show(db, id, o->node, show_node_one, (void *) o, err, sizeof(err));
 	cluster_db_close(db);
 	if (rc < 0)
