@@ -730,6 +730,8 @@ static void cl_connect(struct cluster *c)
 	PQsetNoticeProcessor(c->pg, quiet, c);
 	PQsetnonblocking(c->pg, 1);
 	c->state = CL_CONNECTING;
+	/* the loop's clock may be stale (the role's start took a while) */
+	uv_update_time(c->loop);
 	uv_timer_start(&c->deadline, cl_on_deadline, (uint64_t) c->connect_timeout_ms, 0);
 	cl_watch(c, UV_WRITABLE);
 }
