@@ -5,6 +5,7 @@
 #   make test       install what is missing, build, run every test
 #   make check-asan the whole suite on an ASan+UBSan build
 #   make test-crash the long crash suite (kill -9 under load, 10,000 in flight)
+#   make test-cluster-long  the cluster's database down for a minute under load
 #   make fuzz       libFuzzer targets (FUZZ_SECONDS each, default 60)
 #   make fuzz-smoke every libFuzzer target briefly (FUZZ_SMOKE_SECONDS, part of make test)
 #   make test-valgrind  a short end-to-end run of every role under valgrind memcheck (in make test)
@@ -23,7 +24,7 @@ BINDIR  ?= bin
 SANITIZE ?=
 PYTHON  := /usr/bin/python3
 
-PKGS    := nss lmdb libuv libconfig libcares libcurl zlib
+PKGS    := nss lmdb libuv libconfig libcares libcurl zlib libpq
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -43,7 +44,7 @@ endif
 .DEFAULT_GOAL := all
 
 # Link order: dependents before what they depend on.
-COMPONENTS := smtpd worker delivery metrics queue certs common
+COMPONENTS := smtpd worker delivery metrics cluster queue certs common
 LIBS := $(foreach c,$(COMPONENTS),$(BUILD)/lib$(c).a)
 
 define component
@@ -65,7 +66,7 @@ FUZZ_SRCS  := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS  := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
 
 .PHONY: all deps run test test-run lint unit integration check-asan fuzz fuzz-build bench clean \
-	test-crash man install uninstall deb fuzz-smoke test-valgrind memcheck
+	test-crash man install uninstall deb fuzz-smoke test-valgrind memcheck test-cluster-long
 
 all: $(BINDIR)/sealgated $(BINDIR)/sealctl
 
@@ -121,6 +122,12 @@ test-crash: deps
 	@$(MAKE) --no-print-directory all
 	SEALGATE_BIN=$(abspath $(BINDIR)) SEALGATE_CRASH_LONG=1 $(PYTHON) -m pytest -q -ra \
 		tests/integration/test_crash.py tests/integration/test_power_cut.py $(PYTEST_ARGS)
+
+# The cluster's outage test with the acceptance's minute (6 s in make test).
+test-cluster-long: deps
+	@$(MAKE) --no-print-directory all
+	SEALGATE_BIN=$(abspath $(BINDIR)) SEALGATE_CLUSTER_LONG=1 $(PYTHON) -m pytest -q -ra \
+		tests/integration/test_cluster.py -k down_under_load $(PYTEST_ARGS)
 
 # valgrind memcheck over a short end-to-end run (sign, encrypt, decrypt,
 # verify, bounce): every role, the master and sealctl; about a minute, part

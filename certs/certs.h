@@ -155,6 +155,24 @@ bool	certs_password_set(const struct certs *);
 int	certs_secrets_preload(const struct certs_conf *);
 
 /*
+ * certs_read_secret() reads a password or PIN file (its first line, at
+ * most 1 KiB) or returns what certs_secrets_preload() read from it; NULL
+ * with *err set when it cannot. certs_free_secret() zeroes and frees it.
+ * (Also for the cluster's database password: one reader of secrets.)
+ */
+char   *certs_read_secret(const char *file, int *err);
+void	certs_free_secret(char *);
+
+/*
+ * certs_seal() appends in, sealed under secret (AES-256-GCM, a random
+ * nonce), to out; certs_unseal() appends the plaintext of a sealed in
+ * (untrusted) to out. 0, SG_EINVAL, SG_ECRYPTO (wrong key, changed byte).
+ * For a cluster's private keys (certs_seal.c). NSS must be initialised.
+ */
+int	certs_seal(const char *secret, const void *in, size_t len, struct sg_buf *out);
+int	certs_unseal(const char *secret, const void *in, size_t len, struct sg_buf *out);
+
+/*
  * Certificates are NSS's CERTCertificate and keys SECKEYPrivateKey, named
  * here without including NSS. Every certificate or key this header hands
  * out is a new reference: CERT_DestroyCertificate() or
@@ -374,6 +392,8 @@ struct certs_candidates {
 };
 
 int	certs_find_recipient(struct certs *, const char *rcpt, struct certs_candidates *);
+/* certs_lookup_forget() empties certs_find_recipient()'s cache (the database changed). */
+void	certs_lookup_forget(struct certs *);
 void	certs_candidates_free(struct certs_candidates *);
 
 /*

@@ -76,8 +76,6 @@ struct certs {
 };
 
 /* certs_db.c */
-char   *certs_read_secret(const char *file, int *err);
-void	certs_free_secret(char *);
 /* certs_nss_err - the current NSS error as an sg_err */
 int	certs_nss_err(int fallback);
 const char *certs_nss_errname(void);

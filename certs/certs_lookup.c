@@ -13,6 +13,7 @@
  *	void	certs_candidates_free(&candidates)
  *	int	certs_harvest(c, v, n, err, errlen)
  *	int	certs_gateways(c, fn, arg)
+ *	void	certs_lookup_forget(c)
  * DESCRIPTION
  *	The rules are in certs.h. Among several certificates of one address
  *	the newest (latest notBefore) comes first. An address's domain is
@@ -22,6 +23,9 @@
  *	certs_find_recipient() keeps its results (certificate references
  *	and verdicts) for lookup_cache_ttl, at most 4096 addresses; a full
  *	cache is emptied rather than scanned for the oldest entry.
+ *	certs_lookup_forget() empties it: the database changed under it (a
+ *	cluster's certificates were applied) and a "no certificate" must not
+ *	outlive that.
  *
  *	certs_harvest() refuses a signer signed with MD5 or SHA-1, one that
  *	is not valid now for e-mail signing, and stores certificates only:
@@ -220,6 +224,15 @@ static void lcache_put(struct certs *c, const char *addr, const struct certs_can
 	e->next = c->lcache;
 	c->lcache = e;
 	c->nlcache++;
+	pthread_mutex_unlock(&c->lock);
+}
+
+void	certs_lookup_forget(struct certs *c)
+{
+	pthread_mutex_lock(&c->lock);
+	c->nlcache = LCACHE_MAX;
+	lcache_prune(c, 0);
+	c->nlcache = 0;
 	pthread_mutex_unlock(&c->lock);
 }
 

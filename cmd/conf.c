@@ -62,6 +62,10 @@
  *	it does not own: it takes the file first, and only when the mode is
  *	wrong.
  *
+ *	With a cluster configured (cluster.postgres), the queue keeps an
+ *	outbox of at most cluster.outbox_max entries (queue_conf.outbox_max,
+ *	set here: every process that opens the queue writes it alike).
+ *
  *	Beyond the tables, sealgate_conf_load() checks what spans sections:
  *	with the worker apart (sg_conf_worker_apart()), smtpd must take its
  *	TLS server key from a database of its own (certs.tls_db_dir), since
@@ -93,6 +97,7 @@ static const struct sg_conf_section sections[] = {
 	SECTION("worker", worker_conf_rows, worker),
 	SECTION("delivery", delivery_conf_rows, delivery),
 	SECTION("metrics", metrics_conf_rows, metrics),
+	SECTION("cluster", cluster_conf_rows, cluster),
 };
 
 /* same_dir - do two configured directories name the same one? */
@@ -173,6 +178,9 @@ struct sealgate_conf *sealgate_conf_load(const char *file, struct sg_buf *errors
 		c->main.pidfile = sg_arena_alloc(arena, n);
 		snprintf(c->main.pidfile, n, "%s/sealgated.pid", c->main.state_dir);
 	}
+	/* every process that writes tracking or incidents keeps the outbox */
+	c->queue.outbox_max = cluster_configured(&c->cluster) ? (uint64_t) c->cluster.outbox_max
+		: 0;
 	return (c);
 }
 

@@ -727,6 +727,7 @@ int	master_run(const char *conf_file, bool foreground, unsigned flags)
 	static const int signums[] = {SIGTERM, SIGINT, SIGHUP};
 	static const struct role_ops *const all[] = {
 		&role_smtpd_ops, &role_worker_ops, &role_delivery_ops, &role_metrics_ops,
+		&role_cluster_ops,
 	};
 	const struct role_ops *ops[SG_NELEM(all)];
 	struct sg_buf errors = SG_BUF_INIT;

@@ -52,7 +52,8 @@ static bool metrics_wanted(const struct sealgate_conf *conf)
 
 static int collect(void *arg, struct sg_buf *out)
 {
-	static const char *const known[] = {"smtpd", "worker", "delivery", "metrics"};
+	static const char *const known[] = {"smtpd", "worker", "delivery", "metrics",
+		"cluster"};
 	struct role_metrics *rm = arg;
 	struct status *st = sg_xcalloc(1, sizeof(*st));
 	struct metrics_role roles[STATUS_ROLES];

@@ -29,6 +29,7 @@ static void worker_params(const struct sealgate_conf *conf, struct worker_agent_
 	p->main = &conf->main;
 	p->queue = &conf->queue;
 	p->certs = &conf->certs;
+	p->cluster_key_file = conf->cluster.key_file;
 }
 
 static void *worker_start(uv_loop_t *loop, const struct sealgate_conf *conf)

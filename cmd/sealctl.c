@@ -93,7 +93,8 @@ static const struct sealctl_command commands[] = {
 	{"track", sealctl_track,
 		"track search [--from PAT] [--to PAT] [--subject TEXT] [--since T] [--until T]\n"
 		"             [--status S] [--direction D] [--json] [--limit N] [--stats]\n"
-		"track show ID [--json]\n"},
+		"track show ID [--json]\n"
+		"    (with a cluster: every node's, --local: this node's; show --node NODE)\n"},
 	{"cert", sealctl_cert,
 		"cert [--tls] init\n"
 		"cert [--tls] import FILE [--password-file F] [--ca] [--gateway DOMAIN]\n"
@@ -107,9 +108,12 @@ static const struct sealctl_command commands[] = {
 		"tls check DOMAIN\n"},
 	{"incidents", sealctl_incidents,
 		"incidents list [--all] [--json] | show ID [--json]\n"
-		"incidents ack ID... [--release | --delete]\n"},
+		"incidents ack ID... [--release | --delete]\n"
+		"    (with a cluster: every node's, --local: this node's; --node NODE)\n"},
 	{"status", sealctl_status,
-		"status [--json]\n"},
+		"status [--cluster] [--json]\n"},
+	{"cluster", sealctl_cluster,
+		"cluster init | status [--json]\n"},
 	{"stats", sealctl_stats,
 		"stats [--json]\n"},
 };

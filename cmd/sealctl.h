@@ -69,6 +69,13 @@ int	sealctl_track(const struct sealgate_conf *, int argc, char **argv);
 /* sealctl_stats.c */
 int	sealctl_stats(const struct sealgate_conf *, int argc, char **argv);
 
+/* sealctl_cluster.c */
+int	sealctl_cluster(const struct sealgate_conf *, int argc, char **argv);
+int	sealctl_cluster_status(const struct sealgate_conf *, bool json);
+struct cluster_db *sealctl_cluster_db(const struct sealgate_conf *, const char *what, bool local);
+int	sealctl_cluster_share(const struct sealgate_conf *, int kind, bool ca,
+			      const char *gateway, const struct sg_buf *data, const char *what);
+
 /* sealctl_incidents.c */
 int	sealctl_incidents(const struct sealgate_conf *, int argc, char **argv);
 

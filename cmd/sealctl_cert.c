@@ -346,11 +346,48 @@ static void import_done(const char *file, const struct opts *o,
 			"encryption is mandatory, is refused\n", file, r->nickname, r->no_receive);
 }
 
+/*
+ * seal_key - with a cluster and its key file: the PKCS#12 and its
+ * password, sealed under the key file, into sealed (for the other nodes'
+ * workers, the only processes there that can open it)
+ */
+static void seal_key(const struct sealgate_conf *conf, const char *file, const char *pw,
+		     const struct sg_buf *p12, struct sg_buf *sealed)
+{
+	struct sg_buf plain = SG_BUF_INIT;
+	size_t	pwlen = pw ? strlen(pw) : 0;
+	char   *secret;
+	int	rc = 0;
+
+	if (!cluster_configured(&conf->cluster))
+		return;
+	if (*conf->cluster.key_file == 0 || pwlen > 0xffff) {
+		printf("%s: note: the private key is not shared with the cluster (no "
+		       "cluster.key_file): import it on each node\n", file);
+		return;
+	}
+	if ((secret = certs_read_secret(conf->cluster.key_file, &rc)) == NULL) {
+		fprintf(stderr, "sealctl: %s: not shared: cluster.key_file %s: %s\n", file,
+			conf->cluster.key_file, sg_strerror(rc));
+		return;
+	}
+	sg_buf_putc(&plain, (int) (pwlen >> 8));
+	sg_buf_putc(&plain, (int) (pwlen & 0xff));
+	sg_buf_append(&plain, pw, pwlen);
+	sg_buf_append(&plain, p12->data, p12->len);
+	if ((rc = certs_seal(secret, plain.data, plain.len, sealed)) < 0)
+		sg_buf_reset(sealed), fprintf(stderr, "sealctl: %s: not shared: sealing failed: %s\n", file,
+			sg_strerror(rc));
+	certs_free_secret(secret);
+	explicit_bzero(plain.data, plain.len);
+	sg_buf_free(&plain);
+}
+
 static int cert_import(const struct sealgate_conf *conf, const struct opts *o)
 {
 	struct certs_import_opts io = {.ca = o->ca,.gateway = o->gateway};
 	struct certs_import_result r;
-	struct sg_buf data = SG_BUF_INIT;
+	struct sg_buf data = SG_BUF_INIT, sealed = SG_BUF_INIT;
 	char	err[256], *pw = NULL;
 	const char *file = o->args[0];
 	struct certs *c;
@@ -374,7 +411,17 @@ static int cert_import(const struct sealgate_conf *conf, const struct opts *o)
 			import_failed(file, o, rc, err);
 		else
 			import_done(file, o, &r);
+		/* a key goes to the other nodes sealed (NSS is needed for that) */
+		if (rc >= 0 && o->db == 0 && r.keys > 0)
+			seal_key(conf, file, pw, &data, &sealed);
 		rc = close_db(c, rc < 0 ? SEALCTL_PARTIAL : SEALCTL_OK);
+		if (rc == SEALCTL_OK && o->db == 0 && r.keys == 0)
+			rc = sealctl_cluster_share(conf, QUEUE_CERT_IMPORT, o->ca, o->gateway, &data,
+						   file);
+		else if (rc == SEALCTL_OK && sealed.len > 0)
+			rc = sealctl_cluster_share(conf, QUEUE_CERT_KEY, false, o->gateway, &sealed,
+						   file);
+		sg_buf_free(&sealed);
 	}
 	if (pw) {
 		explicit_bzero(pw, strlen(pw));
@@ -696,15 +743,29 @@ static int cert_recipient(const struct sealgate_conf *conf, const struct opts *o
 
 static int cert_remove(const struct sealgate_conf *conf, const struct opts *o)
 {
+	struct sg_buf fp = SG_BUF_INIT;
+	struct certs_desc d;
+	struct CERTCertificateStr *cert;
 	struct certs *c;
 	int	rc;
 
 	if (open_db(conf, o, 0, &c) < 0)
 		return (SEALCTL_PARTIAL);
-	if ((rc = certs_remove(c, o->args[0])) < 0)
+	/* the fingerprint names it on the other nodes (nicknames may differ) */
+	if ((rc = certs_find(c, o->args[0], &cert)) == 0) {
+		if (certs_describe(c, cert, &d) == 0)
+			sg_buf_puts(&fp, d.fingerprint);
+		certs_cert_free(cert);
+		rc = certs_remove(c, o->args[0]);
+	}
+	if (rc < 0)
 		fprintf(stderr, "sealctl: %s: %s\n", o->args[0], rc == SG_EEXIST ?
 			"ambiguous, name it by fingerprint" : sg_strerror(rc));
-	return (close_db(c, rc < 0 ? SEALCTL_PARTIAL : SEALCTL_OK));
+	rc = close_db(c, rc < 0 ? SEALCTL_PARTIAL : SEALCTL_OK);
+	if (rc == SEALCTL_OK && o->db == 0 && fp.len > 0)
+		rc = sealctl_cluster_share(conf, QUEUE_CERT_REMOVE, false, NULL, &fp, o->args[0]);
+	sg_buf_free(&fp);
+	return (rc);
 }
 
 static int usage(const char *command)
@@ -763,8 +824,11 @@ static int crl_import(const struct sealgate_conf *conf, const char *file)
 		fprintf(stderr, "sealctl: %s: %s\n", file, err);
 	else
 		printf("%s: CRL imported\n", file);
+	rc = close_db(c, rc < 0 ? SEALCTL_PARTIAL : SEALCTL_OK);
+	if (rc == SEALCTL_OK)
+		rc = sealctl_cluster_share(conf, QUEUE_CERT_CRL, false, NULL, &data, file);
 	sg_buf_free(&data);
-	return (close_db(c, rc < 0 ? SEALCTL_PARTIAL : SEALCTL_OK));
+	return (rc);
 }
 
 static int crl_fetch(const struct sealgate_conf *conf)

@@ -8,9 +8,9 @@
  *
  *	int	sealctl_incidents(conf, argc, argv)
  *
- *	sealctl incidents list [--all] [--json]
- *	sealctl incidents show ID [--json]
- *	sealctl incidents ack ID... [--release | --delete]
+ *	sealctl incidents list [--all] [--json] [--node NODE] [--local]
+ *	sealctl incidents show ID [--json] [--node NODE] [--local]
+ *	sealctl incidents ack ID... [--release | --delete] [--node NODE] [--local]
  * DESCRIPTION
  *	The worker records every crypto failure (no certificate under
  *	mandatory encryption, bad signature, undecryptable mail, ...) as an
@@ -27,6 +27,15 @@
  *
  *	Reads open the queue read-only (snapshots, never blocking the
  *	daemon); ack is a short write transaction.
+ *
+ *	With a cluster configured (cluster.postgres), all three ask the
+ *	cluster's database instead: every node's incidents with a node
+ *	column (--node NODE: one node's), and an acknowledgement made on any
+ *	node reaches the incident's own node, whose cluster role marks it in
+ *	its queue within seconds (LISTEN sg_ack). --release and --delete act
+ *	on held mail, which is in one node's queue: on that node, with
+ *	--local, which also works on the local queue when the database is
+ *	down.
  * DIAGNOSTICS
  *	Exit 0 on success, 1 when an id was not found or was already
  *	acknowledged (named on stderr), 2 on a usage error. Incident text
@@ -52,15 +61,19 @@ static void fmt_time(int64_t ms, char *buf, size_t len)
 	sealctl_time(ms, buf, len);
 }
 
+/* put_one_json - arg: the incident's node (a cluster), or NULL */
+
 static int put_one_json(const struct queue_incident *inc, void *arg)
 {
 	char	id[QUEUE_ID_BUFSZ], msg[QUEUE_ID_BUFSZ], t[32], a[32];
+	const char *node = arg;
 
-	(void) arg;
 	fmt_time(inc->time_ms, t, sizeof(t));
 	fmt_time(inc->ack_ms, a, sizeof(a));
 	putchar('{');
-	put_json("id", queue_id_format(inc->id, id), true);
+	if (node)
+		put_json("node", node, true);
+	put_json("id", queue_id_format(inc->id, id), node == NULL);
 	put_json("message_id", inc->msg_id ? queue_id_format(inc->msg_id, msg) : "", false);
 	put_json("time", t, false);
 	put_json("kind", inc->kind, false);
@@ -83,7 +96,8 @@ static int put_one_row(const struct queue_incident *inc, void *arg)
 {
 	char	id[QUEUE_ID_BUFSZ], msg[QUEUE_ID_BUFSZ], t[32], s[80], r[80], x[160];
 
-	(void) arg;
+	if (arg)
+		printf("%-8s  ", (const char *) arg);
 	fmt_time(inc->last_ms, t, sizeof(t));
 	printf("%-13s  %-20s  %6llu  %-13s  %-16s  %-24s  %-24s  %s\n",
 	       queue_id_format(inc->id, id), t, (unsigned long long) inc->count,
@@ -120,6 +134,106 @@ static void put_detail(const struct queue_incident *inc)
 	fmt_time(inc->ack_ms, t, sizeof(t));
 	printf("acknowledged: %s%s%s\n", inc->ack_ms ? t : "no", inc->ack_ms ? " by " : "",
 	       inc->ack_ms ? sg_printable(b, sizeof(b), inc->ack_by, strlen(inc->ack_by)) : "");
+}
+
+/* ------------------------------------------------------------ cluster */
+
+static int cluster_row(const char *node, const struct queue_incident *inc, void *arg)
+{
+	(void) arg;
+	return (put_one_row(inc, (void *) node));
+}
+
+static int cluster_json(const char *node, const struct queue_incident *inc, void *arg)
+{
+	(void) arg;
+	return (put_one_json(inc, (void *) node));
+}
+
+static int cluster_detail(const char *node, const struct queue_incident *inc, void *arg)
+{
+	(void) arg;
+	printf("node:         %s\n", node);
+	put_detail(inc);
+	return (0);
+}
+
+static bool has_flag(int argc, char **argv, const char *flag);
+
+/* option_value - the value of --name VALUE in argv, or NULL */
+
+static const char *option_value(int argc, char **argv, const char *name)
+{
+	for (int i = 2; i + 1 < argc; i++)
+		if (strcmp(argv[i], name) == 0)
+			return (argv[i + 1]);
+	return (NULL);
+}
+
+/*
+ * cluster_incidents - list, show and ack against the cluster's database:
+ * every node's incidents, with a node column; an ack made here reaches
+ * the incident's node (its cluster role marks it in its own queue)
+ */
+static int cluster_incidents(const struct sealgate_conf *conf, const char *verb, int argc,
+			     char **argv)
+{
+	struct passwd *pw = getpwuid(getuid());
+	const char *node = option_value(argc, argv, "--node");
+	bool	json = has_flag(argc, argv, "--json");
+	struct cluster_db *db;
+	char	err[512];
+	uint64_t id = 0;
+	int	rc = 0, status = SEALCTL_OK;
+
+	if (has_flag(argc, argv, "--release") || has_flag(argc, argv, "--delete")) {
+		fprintf(stderr, "sealctl: incidents ack: --release and --delete act on this node's "
+			"queue: use them with --local on the incident's node\n");
+		return (SEALCTL_USAGE);
+	}
+	snprintf(err, sizeof(err), "incidents %s", verb);
+	if ((db = sealctl_cluster_db(conf, err, true)) == NULL)
+		return (SEALCTL_PARTIAL);
+	if (strcmp(verb, "list") == 0) {
+		if (!json)
+			printf("%-8s  %-13s  %-20s  %6s  %-13s  %-16s  %-24s  %-24s  %s\n", "NODE",
+			       "ID", "LAST SEEN", "COUNT", "FIRST MESSAGE", "KIND", "SENDER",
+			       "RECIPIENT", "REASON");
+		rc = cluster_db_incidents(db, has_flag(argc, argv, "--all"), 0, node,
+					  json ? cluster_json : cluster_row, NULL, err, sizeof(err));
+	}
+	for (int i = 2; i < argc && strcmp(verb, "list") != 0; i++) {
+		if (argv[i][0] == '-') {
+			i += strcmp(argv[i], "--node") == 0;
+			continue;
+		}
+		if (queue_id_parse(argv[i], strlen(argv[i]), &id) < 0) {
+			fprintf(stderr, "sealctl: incidents %s: bad id \"%s\"\n", verb, argv[i]);
+			status = SEALCTL_PARTIAL;
+			continue;
+		}
+		if (strcmp(verb, "show") == 0)
+			rc = cluster_db_incidents(db, true, id, node, json ? cluster_json
+						  : cluster_detail, NULL, err, sizeof(err));
+		else
+			rc = cluster_db_incident_ack(db, id, node, pw ? pw->pw_name : "sealctl",
+						     err, sizeof(err));
+		if (rc < 0) {
+			fprintf(stderr, "sealctl: incidents %s: %s: %s\n", verb, argv[i], err);
+			status = SEALCTL_PARTIAL;
+			rc = 0;
+		}
+	}
+	cluster_db_close(db);
+	if (rc < 0) {
+		fprintf(stderr, "sealctl: incidents %s: %s\n", verb, err);
+		return (SEALCTL_PARTIAL);
+	}
+	if (id == 0 && strcmp(verb, "list") != 0 && status == SEALCTL_OK) {
+		fprintf(stderr, "sealctl: incidents %s: want incident ids\n", verb);
+		return (SEALCTL_USAGE);
+	}
+	return (status);
 }
 
 static bool has_flag(int argc, char **argv, const char *flag)
@@ -259,6 +373,18 @@ static int cmd_ack(struct queue *q, int argc, char **argv)
 	return (status);
 }
 
+/* without_local - argv without --local (the local queue is the default then) */
+
+static int without_local(int argc, char **argv)
+{
+	int	n = 0;
+
+	for (int i = 0; i < argc; i++)
+		if (strcmp(argv[i], "--local") != 0)
+			argv[n++] = argv[i];
+	return (n);
+}
+
 int	sealctl_incidents(const struct sealgate_conf *conf, int argc, char **argv)
 {
 	const char *verb = argc > 1 ? argv[1] : "";
@@ -270,6 +396,9 @@ int	sealctl_incidents(const struct sealgate_conf *conf, int argc, char **argv)
 		sealctl_usage(stderr, "incidents");
 		return (SEALCTL_USAGE);
 	}
+	if (cluster_configured(&conf->cluster) && !has_flag(argc, argv, "--local"))
+		return (cluster_incidents(conf, verb, argc, argv));
+	argc = without_local(argc, argv);
 	if ((rc = sealctl_queue_open(conf, write ? 0 : QUEUE_RDONLY, &q)) == SG_ENOTFOUND) {
 		if (strcmp(verb, "list") == 0)
 			return (SEALCTL_OK);	/* no queue yet: no incidents */

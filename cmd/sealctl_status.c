@@ -9,6 +9,7 @@
  *	int	sealctl_status(conf, argc, argv)
  *
  *	sealctl status [--json]
+ *	sealctl status --cluster [--json]
  * DESCRIPTION
  *	Puts together, without asking the daemon anything:
  *
@@ -33,6 +34,9 @@
  *	use, readers). One line per item follows. --json prints one JSON
  *	object instead (status, exit, problems, master, roles, listeners,
  *	queue, database, certificates, crls).
+ *
+ *	--cluster reports the cluster instead, from its database: every
+ *	node's heartbeat (sealctl_cluster_status(), sealctl_cluster.c).
  *
  *	Degraded: a role is not running (starting, waiting to restart) or
  *	has failed twice or more in a row without a minute up since; a
@@ -654,9 +658,14 @@ static void put_json(const struct report *r)
 int	sealctl_status(const struct sealgate_conf *conf, int argc, char **argv)
 {
 	struct report *r = sg_xcalloc(1, sizeof(*r));
-	bool	json = argc == 2 && strcmp(argv[1], "--json") == 0;
+	bool	json = argc >= 2 && strcmp(argv[argc - 1], "--json") == 0;
 	int	rc;
 
+	/* --cluster: every node's heartbeat, from the cluster's database */
+	if (argc == 2 + json && strcmp(argv[1], "--cluster") == 0) {
+		free(r);
+		return (sealctl_cluster_status(conf, json));
+	}
 	if (argc > 2 || (argc == 2 && !json)) {
 		sealctl_usage(stderr, "status");
 		free(r);

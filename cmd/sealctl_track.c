@@ -10,8 +10,8 @@
  *
  *	sealctl track search [--from PAT] [--to PAT] [--subject TEXT]
  *			[--since T] [--until T] [--status S] [--direction D]
- *			[--json] [--limit N] [--stats]
- *	sealctl track show ID [--json]
+ *			[--json] [--limit N] [--stats] [--local]
+ *	sealctl track show ID [--json] [--node NODE] [--local]
  * DESCRIPTION
  *	search lists the messages that match every filter given, newest
  *	first: the tracking records of messages that left the queue and
@@ -39,7 +39,15 @@
  *	the relay and the TLS used, attempts and times.
  *
  *	Both open the queue read-only (snapshots; they never block the
- *	daemon).
+ *	daemon). With a cluster configured (cluster.postgres) both ask the
+ *	cluster's database instead (cluster_db_track_search()): the
+ *	tracking records of every node, as each node's cluster role shipped
+ *	them, with a node column first (table) or a "node" key (JSON); the
+ *	same filters, tested on the records with the queue's own matcher.
+ *	Messages still in a queue are not there yet (a record is shipped
+ *	when the message leaves). --local asks this node's queue as without
+ *	a cluster (when the database is down); show --node picks one node's
+ *	message when two nodes made the same id.
  * DIAGNOSTICS
  *	Exit 0 on success (also when nothing matched), 1 when show finds no
  *	such message or the queue cannot be read, 2 on a usage error.
@@ -67,6 +75,8 @@ struct track_opts {
 	struct queue_track_query q;
 	bool	json;
 	bool	stats;
+	bool	local;			/* the local queue even with a cluster */
+	const char *node;		/* show: that node's message only */
 	int	first_arg;
 };
 
@@ -150,7 +160,7 @@ static int parse_when(const char *s, int64_t *ms)
 
 enum {
 	O_FROM = 256, O_TO, O_SUBJECT, O_SINCE, O_UNTIL, O_STATUS, O_DIRECTION, O_JSON, O_LIMIT,
-	O_STATS,
+	O_STATS, O_LOCAL, O_NODE,
 };
 
 static const struct option longopts[] = {
@@ -164,6 +174,8 @@ static const struct option longopts[] = {
 	{"json", no_argument, NULL, O_JSON},
 	{"limit", required_argument, NULL, O_LIMIT},
 	{"stats", no_argument, NULL, O_STATS},
+	{"local", no_argument, NULL, O_LOCAL},
+	{"node", required_argument, NULL, O_NODE},
 	{NULL, 0, NULL, 0},
 };
 
@@ -206,6 +218,9 @@ static int opt_value(struct track_opts *o, int c, const char *arg)
 			? QUEUE_DIR_INBOUND : strcasecmp(arg, "outbound") == 0
 			|| strcasecmp(arg, "out") == 0 ? QUEUE_DIR_OUTBOUND : -2;
 		return (o->q.direction == -2 ? -1 : 0);
+	case O_NODE:
+		o->node = arg;
+		return (0);
 	case O_LIMIT:
 		if (sg_parse_u64(arg, strlen(arg), &n) != 0 || n > SIZE_MAX)
 			return (-1);
@@ -231,6 +246,8 @@ static int parse_opts(int argc, char **argv, struct track_opts *o)
 			o->json = true;
 		} else if (c == O_STATS) {
 			o->stats = true;
+		} else if (c == O_LOCAL) {
+			o->local = true;
 		} else if (c == '?' || li < 0) {
 			fprintf(stderr, "sealctl track %s: bad option: %s\n", argv[0], argv[optind - 1]);
 			return (-1);
@@ -299,12 +316,14 @@ static void put_notes(FILE *fp, const char *note)
 	putc_unlocked('}', fp);
 }
 
-static void put_track_json(FILE *fp, const struct queue_env *e)
+static void put_track_json(FILE *fp, const struct queue_env *e, const char *node)
 {
 	char	id[QUEUE_ID_BUFSZ], crypto[WORKER_CRYPTO_WORDS_MAX];
 
 	putc_unlocked('{', fp);
-	sealctl_json_kv_str(fp, "id", queue_id_format(e->id, id), true);
+	if (node)
+		sealctl_json_kv_str(fp, "node", node, true);
+	sealctl_json_kv_str(fp, "id", queue_id_format(e->id, id), node == NULL);
 	sealctl_json_kv_time(fp, "arrival", e->arrival_ms, false);
 	sealctl_json_kv_u64(fp, "arrival_time", (uint64_t) (e->arrival_ms / 1000), false);
 	sealctl_json_kv_str(fp, "status", queue_track_status_word(e), false);
@@ -343,11 +362,13 @@ static void put_track_json(FILE *fp, const struct queue_env *e)
 
 #define SUBJECT_COLS 60
 
-static void put_track_row(FILE *fp, const struct queue_env *e)
+static void put_track_row(FILE *fp, const struct queue_env *e, const char *node)
 {
 	char	id[QUEUE_ID_BUFSZ], t[32];
 	size_t	shown = e->nrcpt ? 1 : 0;
 
+	if (node)
+		fprintf(fp, "%-8s  ", node);
 	fprintf(fp, "%-13s  %-20s  %-9s  %-3s  ", queue_id_format(e->id, id),
 		sealctl_time(e->arrival_ms, t, sizeof(t)), queue_track_status_word(e),
 		short_dirs[e->direction]);
@@ -370,6 +391,7 @@ static void put_track_row(FILE *fp, const struct queue_env *e)
 struct out {
 	bool	json;
 	FILE   *fp;
+	uint64_t n;			/* cluster: messages printed */
 };
 
 static int put_one(const struct queue_env *e, void *arg)
@@ -377,22 +399,66 @@ static int put_one(const struct queue_env *e, void *arg)
 	struct out *o = arg;
 
 	if (o->json)
-		put_track_json(o->fp, e);
+		put_track_json(o->fp, e, NULL);
 	else
-		put_track_row(o->fp, e);
+		put_track_row(o->fp, e, NULL);
 	return (0);
+}
+
+static int put_node_one(const char *node, const struct queue_env *e, void *arg)
+{
+	struct out *o = arg;
+
+	o->n++;
+	if (o->json)
+		put_track_json(o->fp, e, node);
+	else
+		put_track_row(o->fp, e, node);
+	return (0);
+}
+
+static void put_total(const struct track_opts *o, uint64_t n)
+{
+	if (!o->json)
+		printf("-- %llu message%s%s\n", (unsigned long long) n, n == 1 ? "" : "s",
+		       o->q.limit && n == o->q.limit
+		       ? " (the limit: --limit N for more, 0 for all)" : "");
+}
+
+/* cluster_search - every node's tracking, from the cluster's database */
+
+static int cluster_search(const struct sealgate_conf *conf, const struct track_opts *o)
+{
+	struct out out = {o->json, stdout, 0};
+	struct cluster_db *db;
+	char	err[512];
+	int	rc;
+
+	if ((db = sealctl_cluster_db(conf, "track search", true)) == NULL)
+		return (SEALCTL_PARTIAL);
+	setvbuf(stdout, NULL, _IOFBF, OUTBUF);
+	rc = cluster_db_track_search(db, &o->q, put_node_one, &out, err, sizeof(err));
+	cluster_db_close(db);
+	if (rc < 0) {
+		fprintf(stderr, "sealctl: track search: %s\n", err);
+		return (SEALCTL_PARTIAL);
+	}
+	put_total(o, out.n);
+	return (SEALCTL_OK);
 }
 
 static int cmd_search(const struct sealgate_conf *conf, const struct track_opts *o, int argc)
 {
 	struct queue_track_stats st = {.plan = "none"};
-	struct out out = {o->json, stdout};
+	struct out out = {o->json, stdout, 0};
 	struct queue *q;
 	int64_t	t0 = sg_mono_ms();
 	int	err;
 
 	if (o->first_arg != argc)
 		return (SEALCTL_USAGE);
+	if (cluster_configured(&conf->cluster) && !o->local)
+		return (cluster_search(conf, o));
 	if ((err = sealctl_queue_open(conf, QUEUE_RDONLY, &q)) != 0 && err != SG_ENOTFOUND)
 		return (SEALCTL_PARTIAL);
 	setvbuf(stdout, NULL, _IOFBF, OUTBUF);
@@ -412,10 +478,7 @@ static int cmd_search(const struct sealgate_conf *conf, const struct track_opts 
 		fprintf(stderr, "sealctl: track search: %s\n", sg_strerror(err));
 		return (SEALCTL_PARTIAL);
 	}
-	if (!o->json)
-		printf("-- %llu message%s%s\n", (unsigned long long) st.matched,
-		       st.matched == 1 ? "" : "s", o->q.limit && st.matched == o->q.limit
-		       ? " (the limit: --limit N for more, 0 for all)" : "");
+	put_total(o, st.matched);
 	return (SEALCTL_OK);
 }
 
@@ -510,6 +573,37 @@ static void show_text(const struct queue_env *e)
 		show_rcpt(e, &e->rcpt[i]);
 }
 
+static int show_node_one(const char *node, const struct queue_env *e, void *arg)
+{
+	const struct track_opts *o = arg;
+
+	if (o->json) {
+		put_track_json(stdout, e, node);
+	} else {
+		printf("%-14s%s\n", "node:", node);
+		show_text(e);
+	}
+	return (0);
+}
+
+/* cluster_show - one message from the cluster's database (any node, or --node) */
+
+static int cluster_show(const struct sealgate_conf *conf, const struct track_opts *o,
+			const char *arg, uint64_t id)
+{
+	struct cluster_db *db;
+	char	err[512];
+	int	rc;
+
+	if ((db = sealctl_cluster_db(conf, "track show", true)) == NULL)
+		return (SEALCTL_PARTIAL);
+	rc = cluster_db_track_show(db, id, o->node, show_node_one, (void *) o, err, sizeof(err));
+	cluster_db_close(db);
+	if (rc < 0)
+		fprintf(stderr, "sealctl: %s: %s\n", arg, err);
+	return (rc < 0 ? SEALCTL_PARTIAL : SEALCTL_OK);
+}
+
 static int cmd_show(const struct sealgate_conf *conf, const struct track_opts *o, int argc,
 		    char **argv)
 {
@@ -524,13 +618,15 @@ static int cmd_show(const struct sealgate_conf *conf, const struct track_opts *o
 		fprintf(stderr, "sealctl: %s: not a queue id\n", argv[o->first_arg]);
 		return (SEALCTL_PARTIAL);
 	}
+	if (cluster_configured(&conf->cluster) && !o->local)
+		return (cluster_show(conf, o, argv[o->first_arg], id));
 	if ((err = sealctl_queue_open(conf, QUEUE_RDONLY, &q)) != 0)
 		return (SEALCTL_PARTIAL);
 	queue_env_init(&e);
 	if ((err = queue_get(q, id, 0, &e)) == SG_ENOTFOUND)
 		err = queue_get(q, id, QUEUE_GET_TRACK, &e);
 	if (err == 0 && o->json)
-		put_track_json(stdout, &e);
+		put_track_json(stdout, &e, NULL);
 	else if (err == 0)
 		show_text(&e);
 	else

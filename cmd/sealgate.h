@@ -23,6 +23,7 @@
 #include "worker/worker.h"
 #include "delivery/delivery.h"
 #include "metrics/metrics.h"
+#include "cluster/cluster.h"
 
 #define SEALGATE_DEFAULT_CONF "/etc/sealgate/sealgate.conf"
 
@@ -36,6 +37,7 @@ struct sealgate_conf {
 	struct worker_conf worker;
 	struct delivery_conf delivery;
 	struct metrics_conf metrics;
+	struct cluster_conf cluster;
 };
 
 /* conf.c */
@@ -87,6 +89,7 @@ extern const struct role_ops role_smtpd_ops;
 extern const struct role_ops role_worker_ops;
 extern const struct role_ops role_delivery_ops;
 extern const struct role_ops role_metrics_ops;
+extern const struct role_ops role_cluster_ops;
 
 /* role_stats.c */
 void	role_stats_epoch(const struct sealgate_conf *, pid_t parent);
@@ -101,7 +104,7 @@ int	role_run(const struct role_ops *, const char *conf_file, pid_t parent);
  * and what the master publishes for sealctl (STATE_DIR/master.status).
  */
 #define STATUS_FILE		"master.status"
-#define STATUS_ROLES		4
+#define STATUS_ROLES		5
 #define STATUS_LISTENERS_MAX	64
 #define STATUS_LINE_MAX		1024
 

@@ -60,7 +60,7 @@ SG_NORETURN static void usage(FILE *fp, int status)
 		"       sealgated [-c FILE] -n -d [-a]    print the effective configuration\n"
 		"       sealgated -d                      print every key with its default\n"
 		"       sealgated --keys                  print the configuration table\n"
-		"       sealgated [-c FILE] --role smtpd|worker|delivery|metrics [-f]\n"
+		"       sealgated [-c FILE] --role smtpd|worker|delivery|metrics|cluster [-f]\n"
 		"                                         run one role alone\n"
 		"       sealgated --help | --version\n"
 		"FILE: the configuration (default %s, or $SEALGATE_CONF).\n",
@@ -72,6 +72,7 @@ static const struct role_ops *find_role(const char *name)
 {
 	static const struct role_ops *const roles[] = {
 		&role_smtpd_ops, &role_worker_ops, &role_delivery_ops, &role_metrics_ops,
+		&role_cluster_ops,
 	};
 
 	for (size_t i = 0; i < SG_NELEM(roles); i++)

@@ -57,6 +57,9 @@ struct queue_conf {
 	int64_t	commit_batch;		/* most messages in one group commit */
 	int64_t	max_readers;		/* LMDB reader slots (processes x threads) */
 	int64_t	track_keep_ms;		/* the age the worker prunes tracking at */
+	/* not a key of this section: cluster.outbox_max when a cluster is
+	 * configured (cmd/conf.c), else 0: no outbox is written */
+	uint64_t outbox_max;
 };
 
 extern const struct sg_conf_row queue_conf_rows[];
@@ -595,6 +598,17 @@ int	queue_track_search(struct queue *, const struct queue_track_query *,
 			   int (*fn) (const struct queue_env *, void *), void *arg,
 			   struct queue_track_stats *stats);
 
+/*
+ * A query's whole test on one record, without a queue: the same patterns
+ * as queue_track_search() (the time range on the record's id). The query
+ * must outlive the matcher.
+ */
+struct queue_track_matcher;
+
+struct queue_track_matcher *queue_track_matcher_new(const struct queue_track_query *);
+bool	queue_track_matcher_test(struct queue_track_matcher *, const struct queue_env *);
+void	queue_track_matcher_free(struct queue_track_matcher *);
+
 /* ---------------------------------------------------- administration */
 
 /*
@@ -677,6 +691,88 @@ void	queue_incident_free(struct queue_incident *);
 int	queue_incident_list(struct queue *, bool all, uint64_t *cursor,
 			    int (*fn) (const struct queue_incident *, void *), void *arg);
 int	queue_incident_ack(struct queue *, uint64_t id, const char *by);
+
+/*
+ * queue_incident_encode() appends the versioned binary form of an
+ * incident to out; queue_incident_decode() parses exactly len bytes
+ * (untrusted) into inc, whose strings then point into data.
+ */
+int	queue_incident_encode(const struct queue_incident *, struct sg_buf *out);
+int	queue_incident_decode(const void *data, size_t len, struct queue_incident *inc);
+
+/* ------------------------------------------------------- cluster outbox */
+
+/*
+ * With a cluster configured, every tracking record and incident written
+ * also gets an outbox entry in the same transaction; the cluster role
+ * ships them to PostgreSQL and deletes what was committed there
+ * (queue_outbox.c tells the whole story).
+ */
+enum queue_outbox_kind {
+	QUEUE_OUTBOX_INCIDENT = 1,
+	QUEUE_OUTBOX_TRACK = 2,
+	QUEUE_OUTBOX_CERT = 3,		/* a certificate shared (queue_certs.c) */
+};
+
+/*
+ * A certificate record of a cluster (queue_certs.c): a file sealctl
+ * imported (with its --ca and --gateway), one certificate the worker
+ * harvested (DER), or a CRL.
+ */
+enum queue_cert_kind {
+	QUEUE_CERT_IMPORT = 1,
+	QUEUE_CERT_HARVEST = 2,
+	QUEUE_CERT_CRL = 3,
+	QUEUE_CERT_KEY = 4,		/* a PKCS#12 sealed under the cluster key */
+	QUEUE_CERT_REMOVE = 5,		/* the SHA-256 fingerprint (hex) to remove */
+};
+
+#define QUEUE_CERT_F_CA		(1u << 0)
+#define QUEUE_CERT_MAX		(1u << 20)	/* bytes of data */
+
+struct queue_cert_rec {
+	int	kind;			/* enum queue_cert_kind; 0: unreadable */
+	unsigned flags;			/* QUEUE_CERT_F_* */
+	const char *gateway;		/* domain or "" */
+	const void *data;
+	size_t	len;
+	uint64_t seq;			/* certin: the database's order */
+	char	gw[256];		/* decode: gateway's storage */
+};
+
+int	queue_cert_encode(const struct queue_cert_rec *, struct sg_buf *out);
+int	queue_cert_decode(const void *data, size_t len, struct queue_cert_rec *);
+int	queue_cert_share(struct queue *, const struct queue_cert_rec *);
+int	queue_certin_put(struct queue *, const struct queue_cert_rec *recs, size_t n);
+int	queue_certin_read(struct queue *, size_t max,
+			  int (*fn) (const struct queue_cert_rec *, void *), void *arg);
+int	queue_certin_done(struct queue *, uint64_t seq);
+int	queue_certin_state(struct queue *, uint64_t *received, uint64_t *applied);
+
+struct queue_outbox_item {
+	int	kind;			/* enum queue_outbox_kind */
+	uint64_t id;			/* the record's id */
+	uint64_t txn;			/* the version of the entry (for done) */
+	bool	gone;			/* the record is no longer there */
+	const void *raw;		/* the record as stored */
+	size_t	raw_len;
+	struct queue_env env;		/* QUEUE_OUTBOX_TRACK, decoded */
+	struct queue_incident inc;	/* QUEUE_OUTBOX_INCIDENT, decoded */
+	struct queue_cert_rec cert;	/* QUEUE_OUTBOX_CERT, decoded */
+};
+
+struct queue_outbox_stat {
+	uint64_t entries;		/* waiting to be shipped */
+	uint64_t dropped;		/* tracking entries dropped, full outbox */
+	uint64_t oldest_track_id;	/* 0: no tracking waits */
+};
+
+int	queue_outbox_read(struct queue *, size_t max,
+			  int (*fn) (const struct queue_outbox_item *, void *), void *arg);
+int	queue_outbox_done(struct queue *, const struct queue_outbox_item *items, size_t n);
+int	queue_outbox_stat(struct queue *, struct queue_outbox_stat *);
+int	queue_outbox_parse(const void *key, size_t klen, const void *val, size_t vlen,
+			   struct queue_outbox_item *item);
 
 /* ------------------------------------------------- counters, stats */
 

@@ -46,6 +46,9 @@ static int inc_put(struct queue *q, MDB_txn *txn, const struct queue_incident *i
 	d.mv_data = b.data;
 	err = queue_err(mdb_put(txn, q->db_inc, &k, &d, 0));
 	sg_buf_free(&b);
+	/* every write of an incident is shipped to a cluster: count, ack */
+	if (err == 0)
+		err = queue_outbox_put(q, txn, QUEUE_OUTBOX_INCIDENT, inc->id);
 	return (err);
 }
 

@@ -26,6 +26,10 @@
  *	  tsend    addrkey(sender) id(8)  -> empty: tracking by sender
  *	  trcpt    addrkey(rcpt) id(8)    -> empty: tracking by recipient
  *	  tsum     id(8)                  -> summary of a tracking record
+ *	  outbox   kind(1) id(8)          -> txn id(8): to ship (queue_outbox.c)
+ *	  certout  id(8)                  -> certificate record to ship
+ *	  certin   seq(8)                 -> certificate record received
+ *	           (queue_certs.c; meta "certin_seq", "certin_applied")
  *	addrkey is the lower-cased address as "reversed.domain" NUL "local"
  *	NUL (at most QUEUE_ADDRKEY_MAX bytes); a summary is version(1),
  *	status bits(2), direction(1) and the subject folded to lower case.
@@ -59,6 +63,8 @@ struct queue {
 	MDB_dbi	db_taken;		/* what delivery took: id -> due time */
 	MDB_dbi	db_incopen;		/* open incident per cause: hash -> id */
 	MDB_dbi	db_tsend, db_trcpt, db_tsum;	/* tracking indexes */
+	MDB_dbi	db_outbox;		/* cluster: what is still to ship */
+	MDB_dbi	db_certout, db_certin;	/* cluster: certificates out and in */
 	struct queue_conf conf;
 	int	flags;
 	int	wake_fd;		/* unbound datagram socket for sending */
@@ -130,8 +136,7 @@ void	queue_history_mark(struct queue *, MDB_txn *);
 int	queue_spool_txn(struct queue *, MDB_txn *, const struct queue_env *,
 			const struct queue_body_src *, uint64_t *id);
 
-/* queue_rec.c: incidents */
-int	queue_incident_encode(const struct queue_incident *, struct sg_buf *);
-int	queue_incident_decode(const void *, size_t, struct queue_incident *);
+/* queue_outbox.c: an entry beside a tracking record or incident */
+int	queue_outbox_put(struct queue *, MDB_txn *, int kind, uint64_t id);
 
 #endif

@@ -386,9 +386,10 @@ static int open_dbs(struct queue *q)
 	};
 	/* newer than the others: a queue no role has opened since may lack
 	 * them, and readers never use them */
-	static const char *const newer[] = {"taken", "incopen", "tsend", "trcpt", "tsum"};
+	static const char *const newer[] = {"taken", "incopen", "tsend", "trcpt", "tsum",
+		"outbox", "certout", "certin"};
 	MDB_dbi *newer_dbis[] = {&q->db_taken, &q->db_incopen, &q->db_tsend, &q->db_trcpt,
-		&q->db_tsum};
+		&q->db_tsum, &q->db_outbox, &q->db_certout, &q->db_certin};
 	bool	ro = (q->flags & QUEUE_RDONLY) != 0;
 	MDB_txn *txn;
 	int	rc = 0;
@@ -461,7 +462,7 @@ static int open_env(struct queue *q)
 	if ((rc = mdb_env_create(&q->env)) != 0)
 		return (queue_err(rc));
 	mdb_env_set_userctx(q->env, q);
-	mdb_env_set_maxdbs(q->env, 16);
+	mdb_env_set_maxdbs(q->env, 24);
 	mdb_env_set_mapsize(q->env, (size_t) q->conf.map_size_max);
 	mdb_env_set_maxreaders(q->env, (unsigned) q->conf.max_readers);
 	if ((rc = mdb_env_open(q->env, q->dir, flags, 0600)) != 0)

@@ -7,7 +7,14 @@
  *	#include "queue/queue.h"
  *
  *	int	queue_track_search(q, query, fn, arg, stats)
+ *	struct queue_track_matcher *queue_track_matcher_new(query)
+ *	bool	queue_track_matcher_test(m, env)
+ *	void	queue_track_matcher_free(m)
  * DESCRIPTION
+ *	The matcher is the final test of a search on its own, for records
+ *	that come from elsewhere (a cluster's database): the same patterns,
+ *	so a search means the same on one node and across the cluster.
+ *
  *	A search has a source of tracking records and one of live
  *	messages, merged newest first (ids sort by arrival):
  *
@@ -527,13 +534,12 @@ static int plan(struct search *s)
 	return (candidates(s));
 }
 
-int	queue_track_search(struct queue *q, const struct queue_track_query *qy,
-			   int (*fn) (const struct queue_env *, void *), void *arg,
-			   struct queue_track_stats *stats)
+/* search_new - a search of q (NULL: only matching) with qy compiled */
+
+static struct search *search_new(struct queue *q, const struct queue_track_query *qy)
 {
 	struct search *s = sg_xcalloc(1, sizeof(*s));
 	size_t	n = qy->subject ? strlen(qy->subject) : 0;
-	int	err;
 
 	s->q = q;
 	s->qy = qy;
@@ -547,6 +553,41 @@ int	queue_track_search(struct queue *q, const struct queue_track_query *qy,
 	s->lo = qy->since_ms > 0 ? queue_id_at(qy->since_ms) : 1;
 	s->hi = qy->until_ms > 0 ? queue_id_at(qy->until_ms) - 1 : UINT64_MAX;
 	queue_env_init(&s->env);
+	return (s);
+}
+
+static void search_free(struct search *s)
+{
+	queue_env_free(&s->env);
+	free(s->live.v);
+	free(s->track.v);
+	free(s->needle);
+	free(s);
+}
+
+struct queue_track_matcher *queue_track_matcher_new(const struct queue_track_query *qy)
+{
+	return ((struct queue_track_matcher *) search_new(NULL, qy));
+}
+
+bool	queue_track_matcher_test(struct queue_track_matcher *m, const struct queue_env *e)
+{
+	return (rec_match((struct search *) m, e));
+}
+
+void	queue_track_matcher_free(struct queue_track_matcher *m)
+{
+	if (m)
+		search_free((struct search *) m);
+}
+
+int	queue_track_search(struct queue *q, const struct queue_track_query *qy,
+			   int (*fn) (const struct queue_env *, void *), void *arg,
+			   struct queue_track_stats *stats)
+{
+	struct search *s = search_new(q, qy);
+	int	err;
+
 	err = s->lo > s->hi ? 0 : plan(s);
 	if (err == 0 && qy->live && s->lo <= s->hi)
 		err = live_ids(s);
@@ -554,10 +595,6 @@ int	queue_track_search(struct queue *q, const struct queue_track_query *qy,
 		err = emit(s, fn, arg);
 	if (stats)
 		*stats = s->st;
-	queue_env_free(&s->env);
-	free(s->live.v);
-	free(s->track.v);
-	free(s->needle);
-	free(s);
+	search_free(s);
 	return (err);
 }

@@ -46,6 +46,8 @@
  *	queue_track_store() stores a tracking record and its index entries
  *	inside the caller's write transaction; when a record of that id is
  *	already stored (never by the roles), its entries are replaced too.
+ *	With a cluster configured it also writes the record's outbox entry
+ *	(queue_outbox.c), so the record is shipped exactly as it commits.
  *	queue_track_index_del() removes a record's entries (pruning).
  *
  *	queue_track_index_build() indexes the tracking records of a queue
@@ -312,6 +314,8 @@ int	queue_track_store(struct queue *q, MDB_txn *txn, const struct queue_env *e)
 		if (err == 0)
 			err = queue_env_store(q, txn, q->db_track, e, 0);
 	}
+	if (err == 0)
+		err = queue_outbox_put(q, txn, QUEUE_OUTBOX_TRACK, e->id);
 	if (err || q->db_tsum == 0)
 		return (err);
 	return (entries(q, txn, e, false));

@@ -15,7 +15,7 @@
 set -u
 cd "$(dirname "$0")/.."
 status=0
-src=$(git ls-files -co --exclude-standard -- 'common/*.[ch]' 'queue/*.[ch]' 'certs/*.[ch]' 'metrics/*.[ch]' \
+src=$(git ls-files -co --exclude-standard -- 'common/*.[ch]' 'queue/*.[ch]' 'certs/*.[ch]' 'metrics/*.[ch]' 'cluster/*.[ch]' \
 	'smtpd/*.[ch]' 'worker/*.[ch]' 'delivery/*.[ch]' 'cmd/*.[ch]')
 
 for f in $src; do

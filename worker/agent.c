@@ -67,6 +67,7 @@ struct worker_agent {
 	size_t	hk_pruned;
 	int	hk_rc[2];
 	struct certs_crl_timer *crl;
+	struct worker__certsync *certsync;	/* a cluster's certificates; NULL: none */
 	bool	stopping;
 	int	closing;		/* handles (and the CRL timer) not yet closed */
 };
@@ -164,6 +165,10 @@ static int timers_start(struct worker_agent *a, const struct worker_agent_params
 		return (SG_EIO);
 	if ((rc = certs_crl_timer_start(a->loop, a->certs, on_crl, a, &a->crl)) < 0)
 		return (rc);
+	/* a cluster (its outbox): the certificates other nodes share */
+	if (p->queue->outbox_max > 0)
+		a->certsync = worker__certsync_start(a->loop, a->q, a->certs,
+						     p->cluster_key_file);
 	return (0);
 }
 
@@ -289,9 +294,12 @@ static void on_closed(uv_handle_t *h)
 void	worker_agent_stop(struct worker_agent *a)
 {
 	a->stopping = true;
-	a->closing = a->crl ? 3 : 2;
+	a->closing = (a->crl ? 3 : 2) + (a->certsync != NULL);
 	certs_crl_timer_stop(a->crl, on_gone, a);
 	a->crl = NULL;
+	if (a->certsync)
+		worker__certsync_stop(a->certsync, on_gone, a);
+	a->certsync = NULL;
 	uv_poll_stop(&a->wake);
 	uv_close((uv_handle_t *) &a->wake, on_closed);
 	uv_timer_stop(&a->hk);

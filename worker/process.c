@@ -329,6 +329,24 @@ static bool step_decrypt(struct worker_thread *t, const struct worker_snap *s,
 }
 
 /*
+ * share_harvest - with a cluster, what was just harvested goes to the
+ * other nodes too (through the queue's outbox; nothing waits for the
+ * network). A failure costs only the sharing: logged, the mail goes on.
+ */
+static void share_harvest(struct worker_thread *t, CERTCertificate *const *v, size_t n)
+{
+	int	rc;
+
+	for (size_t i = 0; i < n; i++) {
+		struct queue_cert_rec r = {.kind = QUEUE_CERT_HARVEST,.gateway = "",
+			.data = v[i]->derCert.data,.len = v[i]->derCert.len};
+
+		if ((rc = queue_cert_share(t->q, &r)) < 0)
+			sg_warn("event=cluster_share_failed error=\"%s\"", sg_strerror(rc));
+	}
+}
+
+/*
  * keep_caps - what a harvested signer said it can decrypt, for each of its
  * addresses: later mail to it may be upgraded (worker_algs_upgrade)
  */
@@ -366,8 +384,10 @@ static bool step_verify(struct worker_thread *t, const struct worker_snap *s,
 			int	rc = certs_harvest(t->certs, v.harvest[i].cert, v.harvest[i].n, err,
 					       sizeof(err));
 
-			if (rc == 0)
+			if (rc == 0) {
 				p->env.crypto |= WORKER_DID_HARVEST;
+				share_harvest(t, v.harvest[i].cert, v.harvest[i].n);
+			}
 			if ((rc == 0 || rc == SG_EEXIST) && v.caps[i])
 				keep_caps(t, v.harvest[i].cert[0], v.caps[i]);
 		}

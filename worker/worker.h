@@ -427,6 +427,7 @@ struct worker_agent_params {
 	const struct sg_conf_main *main;
 	const struct queue_conf *queue;
 	const struct certs_conf *certs;
+	const char *cluster_key_file;	/* a cluster's private keys; "" or NULL: none */
 };
 
 int	worker_agent_start(struct uv_loop_s *, const struct worker_agent_params *,

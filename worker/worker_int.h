@@ -22,8 +22,16 @@
 #include <secerr.h>
 #include <smime.h>
 
+#include <uv.h>
+
 #include "worker.h"
 #include "queue/queue.h"
+
+/* certsync.c: the cluster's certificates into the worker's own database */
+struct worker__certsync;
+struct worker__certsync *worker__certsync_start(uv_loop_t *, struct queue *, struct certs *,
+						const char *key_file);
+void	worker__certsync_stop(struct worker__certsync *, void (*stopped) (void *), void *arg);
 #include "certs/certs.h"
 
 /* smime_in.c: is the root entity encrypted (what a scanner cannot read)? */

@@ -105,6 +105,11 @@ CHANGES = {
     "scan.header": lambda w: {"scan.header": '"X-Reload-Scan"'},
     "delivery.dns_servers": lambda w: {"delivery.dns_servers": '[ "127.0.0.1:5353" ]'},
     "metrics.listen": lambda w: {"metrics.listen": f'"127.0.0.1:{w.port2}"'},
+    "cluster.postgres": lambda w: {"cluster.postgres": '"host=/nonexistent dbname=walk"',
+                                   "cluster.node": '"walk"'},
+    "cluster.node": lambda w: {"cluster.node": '"walk"'},
+    "cluster.password_file": lambda w: {"cluster.password_file": w.f("pw")},
+    "cluster.key_file": lambda w: {"cluster.key_file": w.f("pw")},
     "delivery.routes": lambda w: {"delivery.routes":
                                   '( { domains = [ "r.test" ]; hosts = [ "127.0.0.1:2" ]; } )'},
     "delivery.smarthost": lambda w: {"delivery.smarthost": '"127.0.0.1:2"'},

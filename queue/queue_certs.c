@@ -1,0 +1,241 @@
+/*
+ * NAME
+ *	queue_certs 3
+ * SUMMARY
+ *	cluster certificates through the queue: what this node shares, what
+ *	it received
+ * SYNOPSIS
+ *	#include "queue/queue.h"
+ *
+ *	int	queue_cert_encode(rec, out)
+ *	int	queue_cert_decode(data, len, rec)
+ *	int	queue_cert_share(q, rec)
+ *	int	queue_certin_put(q, recs, n)
+ *	int	queue_certin_read(q, max, fn, arg)
+ *	int	queue_certin_done(q, seq)
+ *	int	queue_certin_state(q, received, applied)
+ * DESCRIPTION
+ *	The cluster role talks to the network and holds no key; the worker
+ *	owns the key database and never talks to the network. Certificates
+ *	cross between them through the queue, like everything else:
+ *
+ *	Out: queue_cert_share() stores a certificate record (a harvested
+ *	certificate, a file imported with sealctl, a CRL, a private key
+ *	sealed under the cluster key file, a removal by fingerprint) in "certout" under
+ *	a new id, with an outbox entry of kind QUEUE_OUTBOX_CERT, in one
+ *	transaction; the cluster role ships it like tracking
+ *	(queue_outbox.c), and queue_outbox_done() deletes both. Without a
+ *	cluster (outbox_max 0) it stores nothing and returns 0.
+ *
+ *	In: the cluster role puts what the database holds beyond what this
+ *	node received (queue_certin_put(): "certin" seq -> record, and meta
+ *	"certin_seq", the last seq received, in one transaction); the worker
+ *	reads what it has not applied yet (queue_certin_read(): in seq order
+ *	after meta "certin_applied", at most max), applies it to its own
+ *	database and says so (queue_certin_done(): meta "certin_applied" =
+ *	seq, and the records up to it deleted). queue_certin_state() gives
+ *	both numbers, for the heartbeat.
+ *
+ *	A record is version(1) kind(1) flags(1) gateway length(2) gateway
+ *	data; queue_cert_decode() checks every length (disk input) and
+ *	leaves gateway and data pointing into the bytes (gateway is not
+ *	NUL-terminated on disk: it is copied into rec->gw).
+ * DIAGNOSTICS
+ *	0 or a negative enum sg_err; nothing here logs.
+ */
+
+#include <string.h>
+
+#include "queue_int.h"
+
+#define CERT_VERSION 1
+#define CERT_HEAD 5
+
+int	queue_cert_encode(const struct queue_cert_rec *r, struct sg_buf *out)
+{
+	size_t	glen = r->gateway ? strlen(r->gateway) : 0;
+	uint8_t	h[CERT_HEAD];
+
+	if (glen >= sizeof(r->gw) || r->kind < QUEUE_CERT_IMPORT || r->kind > QUEUE_CERT_REMOVE
+	    || r->len == 0 || r->len > QUEUE_CERT_MAX)
+		return (SG_EINVAL);
+	h[0] = CERT_VERSION;
+	h[1] = (uint8_t) r->kind;
+	h[2] = (uint8_t) r->flags;
+	h[3] = (uint8_t) (glen >> 8);
+	h[4] = (uint8_t) glen;
+	sg_buf_append(out, h, sizeof(h));
+	sg_buf_append(out, r->gateway, glen);
+	sg_buf_append(out, r->data, r->len);
+	return (0);
+}
+
+int	queue_cert_decode(const void *data, size_t len, struct queue_cert_rec *r)
+{
+	const uint8_t *p = data;
+	size_t	glen;
+
+	memset(r, 0, sizeof(*r));
+	if (len < CERT_HEAD || p[0] != CERT_VERSION || p[1] < QUEUE_CERT_IMPORT
+	    || p[1] > QUEUE_CERT_REMOVE || (p[2] & ~QUEUE_CERT_F_CA) != 0)
+		return (SG_ECORRUPT);
+	glen = (size_t) p[3] << 8 | p[4];
+	if (glen >= sizeof(r->gw) || len - CERT_HEAD <= glen || len - CERT_HEAD - glen
+	    > QUEUE_CERT_MAX)
+		return (SG_ECORRUPT);
+	r->kind = p[1];
+	r->flags = p[2];
+	memcpy(r->gw, p + CERT_HEAD, glen);
+	r->gw[glen] = 0;
+	if (memchr(r->gw, 0, glen) != NULL)
+		return (SG_ECORRUPT);
+	r->gateway = r->gw;
+	r->data = p + CERT_HEAD + glen;
+	r->len = len - CERT_HEAD - glen;
+	return (0);
+}
+
+int	queue_cert_share(struct queue *q, const struct queue_cert_rec *r)
+{
+	struct sg_buf b = SG_BUF_INIT;
+	uint8_t	kb[8];
+	MDB_val	k = {8, kb}, d;
+	MDB_txn *txn;
+	uint64_t id;
+	int	err;
+
+	if (q->conf.outbox_max == 0 || q->db_certout == 0)
+		return (0);
+	if ((err = queue_cert_encode(r, &b)) != 0)
+		return (err);
+	if ((err = queue_txn_begin(q, false, &txn)) != 0) {
+		sg_buf_free(&b);
+		return (err);
+	}
+	if ((err = queue_new_id(q, txn, &id)) == 0) {
+		queue_put_be64(kb, id);
+		d.mv_size = b.len;
+		d.mv_data = b.data;
+		err = queue_err(mdb_put(txn, q->db_certout, &k, &d, 0));
+	}
+	if (err == 0)
+		err = queue_outbox_put(q, txn, QUEUE_OUTBOX_CERT, id);
+	sg_buf_free(&b);
+	if (err) {
+		queue_txn_abort(txn);
+		return (err);
+	}
+	return (queue_txn_commit(txn));
+}
+
+int	queue_certin_put(struct queue *q, const struct queue_cert_rec *recs, size_t n)
+{
+	struct sg_buf b = SG_BUF_INIT;
+	uint8_t	kb[8];
+	MDB_val	k = {8, kb}, d;
+	MDB_txn *txn;
+	uint64_t last = 0;
+	int	err;
+
+	if (n == 0 || q->db_certin == 0)
+		return (0);
+	if ((err = queue_txn_begin(q, false, &txn)) != 0)
+		return (err);
+	if ((err = queue_meta_get(q, txn, "certin_seq", &last)) != 0)
+		goto out;
+	for (size_t i = 0; i < n && err == 0; i++) {
+		if (recs[i].seq <= last)
+			continue;		/* had it already */
+		sg_buf_reset(&b);
+		if ((err = queue_cert_encode(&recs[i], &b)) != 0)
+			break;
+		queue_put_be64(kb, recs[i].seq);
+		d.mv_size = b.len;
+		d.mv_data = b.data;
+		if ((err = queue_err(mdb_put(txn, q->db_certin, &k, &d, 0))) == 0)
+			err = queue_meta_put(q, txn, "certin_seq", last = recs[i].seq);
+	}
+out:
+	sg_buf_free(&b);
+	if (err) {
+		queue_txn_abort(txn);
+		return (err);
+	}
+	return (queue_txn_commit(txn));
+}
+
+int	queue_certin_read(struct queue *q, size_t max,
+			  int (*fn) (const struct queue_cert_rec *, void *), void *arg)
+{
+	struct queue_cert_rec r;
+	uint8_t	kb[8];
+	MDB_val	k = {8, kb}, d;
+	MDB_cursor *c;
+	MDB_txn *txn;
+	uint64_t applied;
+	size_t	n = 0;
+	int	err, rc;
+
+	if (q->db_certin == 0)
+		return (0);
+	if ((err = queue_txn_begin(q, true, &txn)) != 0)
+		return (err);
+	if ((err = queue_meta_get(q, txn, "certin_applied", &applied)) != 0
+	    || (err = queue_err(mdb_cursor_open(txn, q->db_certin, &c))) != 0) {
+		queue_txn_abort(txn);
+		return (err);
+	}
+	queue_put_be64(kb, applied + 1);
+	for (rc = mdb_cursor_get(c, &k, &d, MDB_SET_RANGE); rc == 0 && n < max && err == 0;
+	     rc = mdb_cursor_get(c, &k, &d, MDB_NEXT)) {
+		if (k.mv_size != 8)
+			continue;
+		if (queue_cert_decode(d.mv_data, d.mv_size, &r) != 0)
+			r.kind = 0;	/* fn skips it, and it is done all the same */
+		r.seq = queue_get_be64(k.mv_data);
+		err = fn(&r, arg);
+		n++;
+	}
+	mdb_cursor_close(c);
+	queue_txn_abort(txn);
+	return (err);
+}
+
+int	queue_certin_done(struct queue *q, uint64_t seq)
+{
+	MDB_val	k, d;
+	MDB_cursor *c;
+	MDB_txn *txn;
+	int	err, rc;
+
+	if (q->db_certin == 0)
+		return (0);
+	if ((err = queue_txn_begin(q, false, &txn)) != 0)
+		return (err);
+	if ((err = queue_meta_put(q, txn, "certin_applied", seq)) == 0
+	    && (err = queue_err(mdb_cursor_open(txn, q->db_certin, &c))) == 0) {
+		while ((rc = mdb_cursor_get(c, &k, &d, MDB_FIRST)) == 0 && k.mv_size == 8
+		       && queue_get_be64(k.mv_data) <= seq && err == 0)
+			err = queue_err(mdb_cursor_del(c, 0));
+		mdb_cursor_close(c);
+	}
+	if (err) {
+		queue_txn_abort(txn);
+		return (err);
+	}
+	return (queue_txn_commit(txn));
+}
+
+int	queue_certin_state(struct queue *q, uint64_t *received, uint64_t *applied)
+{
+	MDB_txn *txn;
+	int	err;
+
+	*received = *applied = 0;
+	if ((err = queue_txn_begin(q, true, &txn)) != 0)
+		return (err);
+	if ((err = queue_meta_get(q, txn, "certin_seq", received)) == 0)
+		err = queue_meta_get(q, txn, "certin_applied", applied);
+	queue_txn_abort(txn);
+	return (err);
+}

@@ -1,0 +1,410 @@
+"""A cluster: two gateway nodes sharing tracking and incidents through PostgreSQL.
+
+A real PostgreSQL 15 (pgpeer.py: initdb in a temporary directory, a Unix
+socket, run as the unprivileged user postgres), one per module, a database
+per test; two real gateways on loopback (node A and node B, each its own
+state directory and queue) relaying to one recording SMTP peer.
+
+- tracking from both nodes is found by one search, from either node, with
+  the node column; show finds one message of the other node;
+- an incident on A is listed on B, acknowledged from B, and A's own queue
+  marks it acknowledged (LISTEN/NOTIFY), so it is no longer open there;
+- PostgreSQL stopped (immediate: an outage) under load and started
+  again: mail keeps flowing at the same pace, and afterwards every
+  tracking record and incident is in the database exactly once;
+- a full outbox drops the oldest tracking with a warning, never incidents;
+- negative controls: without cluster there is no cluster role and
+  nothing is shipped; with the database down sealctl says so (and
+  --local still answers).
+"""
+import json
+import os
+import re
+import smtplib
+import time
+
+import pytest
+
+from conftest import Env, free_port, wait_until
+from peers import SmtpPeer
+from pgpeer import Postgres
+
+# A short outage here; SEALGATE_CLUSTER_LONG=1 (make test-cluster-long) the
+# minute of the acceptance.
+OUTAGE_S = 60 if os.environ.get("SEALGATE_CLUSTER_LONG") else 6
+
+RULES = """
+worker = { threads = 1; rules = (
+  { name = "secret"; direction = "outbound"; recipients = [ "@secret.test" ];
+    encrypt = "mandatory"; on_encrypt_failure = "reject"; },
+  { name = "out"; direction = "outbound"; }
+); };
+"""
+
+
+@pytest.fixture(scope="module")
+def pg():
+    p = Postgres()
+    yield p
+    p.close()
+
+
+_dbs = iter(range(1, 10000))
+
+
+@pytest.fixture
+def db(pg):
+    name = f"c{next(_dbs)}"
+    return name, pg.createdb(name)
+
+
+@pytest.fixture
+def sink():
+    with SmtpPeer(port=free_port()) as s:
+        yield s
+
+
+def node(tmp_path, name, conninfo, sink, extra=""):
+    env = Env(tmp_path / name)
+    env.dir.mkdir()
+    env.state_dir.mkdir()
+    cluster = (f'cluster = {{ postgres = "{conninfo}"; node = "{name}"; heartbeat = "1s"; '
+               f'{extra} }};\n' if conninfo else "")
+    env.write_config(
+        'own_domains = [ "example.com" ];\nown_servers = [ "127.0.0.1" ];\n'
+        'certs = { revocation = "off"; };\n' + cluster +
+        f'delivery = {{ routes = ( {{ domains = [ "partner.test", "secret.test" ]; '
+        f'hosts = [ "127.0.0.1:{sink.port}" ]; }} ); }};\n' + RULES)
+    return env
+
+
+@pytest.fixture
+def nodes(tmp_path, db, sink, request):
+    made = []
+
+    def make(name, extra="", conninfo=None):
+        env = node(tmp_path, name, db[1] if conninfo is None else conninfo, sink, extra)
+        made.append(env)
+        return env
+    yield make
+    failed = getattr(request.node, "rep_call", None) and request.node.rep_call.failed
+    for env in made:
+        for d in env.daemons:
+            d.kill()
+            if failed:
+                print(f"\n----- {d.logfile} -----\n{d.log()}")
+
+
+def send(env, subject, rcpt="someone@partner.test", sender="carl@example.com"):
+    with smtplib.SMTP("127.0.0.1", env.smtp_port, timeout=10) as s:
+        s.sendmail(sender, [rcpt], f"From: {sender}\r\nTo: {rcpt}\r\nSubject: {subject}\r\n"
+                   "\r\nbody\r\n")
+
+
+def search(env, *args):
+    out = env.sealctl("track", "search", "--json", "--limit", "0", *args).stdout
+    return [json.loads(line) for line in out.splitlines()]
+
+
+def rows(pg, db, sql):
+    return pg.sql(db[0], sql)
+
+
+def test_tracking_and_incidents_of_both_nodes(pg, db, sink, nodes):
+    a, b = nodes("gwA"), nodes("gwB")
+    da, db_ = a.start(), b.start()
+    for i in range(5):
+        send(a, f"from A {i}")
+        send(b, f"from B {i}")
+    # A's incident: mandatory encryption and no certificate
+    send(a, "no cert", rcpt="bob@secret.test")
+    wait_until(lambda: len(sink.messages) >= 10, 20, what="ten relayed")
+    wait_until(lambda: len(search(b, "--subject", "from ")) == 10, 15,
+               what="both nodes' tracking in one search")
+    found = search(b, "--subject", "from ")
+    assert {r["node"] for r in found} == {"gwA", "gwB"}
+    assert sorted(r["subject"] for r in found if r["node"] == "gwA") == \
+        [f"from A {i}" for i in range(5)]
+    # the same search from A, as a table with the node column
+    table = a.sealctl("track", "search", "--from", "carl@example.com").stdout
+    assert "gwA" in table and "gwB" in table, table
+    # show: one of A's messages, asked on B
+    one = [r for r in found if r["node"] == "gwA"][0]
+    shown = b.sealctl("track", "show", one["id"]).stdout
+    assert "node:         gwA" in shown and one["subject"] in shown, shown
+    # --local: only this node's queue
+    local = [json.loads(l) for l in b.sealctl("track", "search", "--json", "--local",
+                                              "--subject", "from ").stdout.splitlines()]
+    assert {r["subject"] for r in local} == {f"from B {i}" for i in range(5)}
+    assert all("node" not in r for r in local)
+
+    # the incident on A, listed and acknowledged from B
+    def listed():
+        out = b.sealctl("incidents", "list", "--json").stdout
+        return [json.loads(l) for l in out.splitlines()]
+    inc = wait_until(lambda: [i for i in listed() if i["kind"] == "no-cert"], 15,
+                     what="A's incident on B")[0]
+    assert inc["node"] == "gwA"
+    assert b.sealctl("incidents", "list").stdout.splitlines()[1].startswith("gwA ")
+    b.sealctl("incidents", "ack", inc["id"])
+    assert [i for i in listed() if i["id"] == inc["id"]] == []
+    again = b.sealctl("incidents", "ack", inc["id"], check=False)
+    assert again.returncode == 1 and "already acknowledged" in again.stderr
+    # A's own queue learns it (NOTIFY sg_ack): no longer open there
+    da.wait_log(rf"role=cluster event=cluster_incident_acked node=gwA id={inc['id']}", 10)
+    local = a.sealctl("incidents", "list", "--local", "--json").stdout
+    assert inc["id"] not in local
+    assert rows(pg, db, f"SELECT ack_local FROM sg_incident WHERE node='gwA'") == [["t"]]
+
+    # status --cluster: both nodes, fresh, with their roles (a heartbeat
+    # written while a role was still starting says degraded until the next)
+    def nodes_now():
+        return json.loads(a.sealctl("status", "--cluster", "--json", check=False).stdout)
+    assert [n["node"] for n in nodes_now()] == ["gwA", "gwB"]
+    wait_until(lambda: all(n["state"] == "ok" and n["outbox"] == 0 for n in nodes_now()), 10,
+               what="both nodes ok, their outboxes shipped")
+    st = a.sealctl("status", "--cluster").stdout
+    assert "gwA" in st and "gwB" in st and "cluster=running" in st, st
+
+
+def test_database_down_under_load(pg, db, sink, nodes):
+    a = nodes("gwA")
+    d = a.start()
+    d.wait_log(r"event=cluster_schema node=gwA version=\d+")
+    sent = []
+
+    def burst(tag, n, pace=0.05):
+        """n messages, one every pace s; the worst time from SMTP to the sink."""
+        worst = 0.0
+        for i in range(n):
+            subj = f"{tag} {i}"
+            t0 = time.monotonic()
+            send(a, subj)
+            sent.append(subj)
+            wait_until(lambda: any(subj.encode() in m["body"] for m in sink.messages), 10,
+                       interval=0.005, what=subj)
+            worst = max(worst, time.monotonic() - t0)
+            time.sleep(pace)
+        return worst
+
+    up = burst("before", 20)
+    pg.stop("immediate")
+    down_start = time.monotonic()
+    during = 0.0
+    n = 0
+    while time.monotonic() - down_start < OUTAGE_S:
+        during = max(during, burst(f"during{n}", 10))
+        n += 1
+    # the incident made while the database is away arrives too
+    send(a, "no cert while down", rcpt="bob@secret.test")
+    d.wait_log(r"event=cluster_down node=gwA")
+    pg.start()
+    after = burst("after", 10)
+    # mail was never held up by the database: the same pace, within noise
+    assert during < max(1.0, 5 * up), (up, during)
+    assert after < max(1.0, 5 * up), (up, after)
+    d.wait_log(r"event=cluster_up node=gwA down_ms=\d+", 20)
+
+    def shipped():
+        return int(rows(pg, db, "SELECT count(*) FROM sg_track WHERE subject <> "
+                        "'no cert while down'")[0][0])
+    wait_until(lambda: shipped() >= len(sent), 20, what="every tracking record shipped")
+    got = rows(pg, db, "SELECT subject, count(*) FROM sg_track GROUP BY subject")
+    counts = {s: int(c) for s, c in got}
+    assert all(counts.get(s) == 1 for s in sent), [s for s in sent if counts.get(s) != 1]
+    # nothing duplicated: each message once (beside them: the refused one and its DSN)
+    assert all(c == 1 for c in counts.values()), counts
+    assert set(counts) - set(sent) <= {"no cert while down", "Undelivered mail: security rule"}
+    assert int(rows(pg, db, "SELECT count(DISTINCT record) FROM sg_track")[0][0]) == \
+        sum(counts.values())
+    wait_until(lambda: rows(pg, db, "SELECT count(*) FROM sg_incident WHERE kind='no-cert'")
+               == [["1"]], 10, what="the incident made while down")
+    # the sink got every message exactly once
+    subjects = [m["body"].split(b"Subject: ")[1].split(b"\r\n")[0].decode()
+                for m in sink.messages if b"Subject: " in m["body"]]
+    assert sorted(subjects) == sorted(sent)
+    # and the outbox is empty again
+    wait_until(lambda: json.loads(a.sealctl("status", "--cluster", "--json").stdout)[0]
+               ["outbox"] == 0, 10, what="an empty outbox")
+
+
+def test_full_outbox_drops_oldest_tracking_never_incidents(pg, db, sink, nodes):
+    a = nodes("gwA", extra="outbox_max = 100;")
+    d = a.start()
+    d.wait_log(r"event=cluster_schema node=gwA version=\d+")
+    pg.stop("immediate")
+    send(a, "incident first", rcpt="bob@secret.test")
+    for i in range(130):
+        send(a, f"m{i:03d}")
+    wait_until(lambda: len(sink.messages) >= 130, 30, what="130 relayed")
+    d.wait_log(r"event=cluster_outbox_dropped node=gwA dropped=\d+", 15)
+    pg.start()
+    d.wait_log(r"event=cluster_up node=gwA", 20)
+    wait_until(lambda: rows(pg, db, "SELECT count(*) FROM sg_incident") == [["1"]], 15,
+               what="the incident, never dropped")
+    wait_until(lambda: json.loads(a.sealctl("status", "--cluster", "--json").stdout)
+               [0]["outbox"] == 0, 15, what="the outbox shipped")
+    subjects = [r[0] for r in rows(pg, db, "SELECT subject FROM sg_track ORDER BY id")]
+    # the newest made it, the oldest were dropped (the outbox held 100 entries)
+    assert "m129" in subjects and "m000" not in subjects, subjects
+    assert 95 <= len(subjects) <= 100, len(subjects)
+    node_row = json.loads(a.sealctl("status", "--cluster", "--json").stdout)[0]
+    assert node_row["outbox_dropped"] >= 30
+
+
+def test_without_cluster_nothing_changes(tmp_path, sink, pg, db):
+    """Negative control: no cluster key, no cluster role, nothing in PostgreSQL."""
+    env = node(tmp_path, "solo", None, sink)
+    try:
+        d = env.start()
+        send(env, "solo")
+        wait_until(lambda: len(sink.messages) == 1, 10, what="relayed")
+        wait_until(lambda: search(env, "--subject", "solo"), 10, what="local tracking")
+        assert "role=cluster" not in d.log()
+        assert "node" not in search(env, "--subject", "solo")[0]
+        assert rows(pg, db, "SELECT count(*) FROM pg_tables WHERE tablename='sg_track'") \
+            == [["0"]]
+        st = env.sealctl("status", "--cluster", check=False)
+        assert st.returncode == 2 and "no cluster is configured" in st.stderr
+    finally:
+        for d in env.daemons:
+            d.kill()
+
+
+def test_database_unreachable_for_sealctl(tmp_path, sink, pg, db, nodes):
+    """sealctl says the database is down and --local still answers."""
+    bad = f"host={pg.dir} port=1 user=gw dbname={db[0]}"
+    a = nodes("gwA", conninfo=bad)
+    d = a.start()
+    d.wait_log(r"event=cluster_down node=gwA error=", 10)
+    send(a, "while unreachable")
+    wait_until(lambda: len(sink.messages) == 1, 10, what="relayed without the database")
+    r = a.sealctl("track", "search", check=False)
+    assert r.returncode == 1 and "cannot connect to the cluster's database" in r.stderr
+    wait_until(lambda: "while unreachable" in a.sealctl("track", "search", "--local").stdout,
+               10, what="the local search")
+
+
+def test_init_is_idempotent_and_concurrent(pg, db, nodes):
+    """sealctl cluster init from two nodes at once: each migration applied once."""
+    import subprocess
+    from conftest import SEALCTL
+    a, b = nodes("gwA"), nodes("gwB")
+    procs = [subprocess.Popen([SEALCTL, "-c", str(e.conf), "cluster", "init"],
+                              stdout=subprocess.PIPE, text=True) for e in (a, b, a)]
+    outs = [p.communicate(timeout=30)[0] for p in procs]
+    assert all(p.returncode == 0 for p in procs)
+    assert all(re.match(r"schema version (\d+) \(this sealgate knows \1\)", o) for o in outs), outs
+    assert rows(pg, db, "SELECT count(*) = max(version) FROM sg_schema") == [["t"]]
+
+
+CERT_RULES = """
+worker = { threads = 1; rules = (
+  { name = "out"; direction = "outbound"; sign = "if-possible"; encrypt = "if-possible"; },
+  { name = "in"; direction = "inbound"; verify = true; harvest = true; }
+); };
+"""
+
+
+def cert_node(tmp_path, name, conninfo, sink):
+    env = Env(tmp_path / name)
+    env.dir.mkdir()
+    env.state_dir.mkdir()
+    key = tmp_path / "cluster.key"       # the same file on every node
+    if not key.exists():
+        key.write_text(os.urandom(32).hex() + "\n")
+        key.chmod(0o600)
+    env.write_config(
+        'own_domains = [ "example.com" ];\nown_servers = [ "127.0.0.1" ];\n'
+        'certs = { revocation = "off"; };\n'
+        f'cluster = {{ postgres = "{conninfo}"; node = "{name}"; heartbeat = "1s"; '
+        f'key_file = "{key}"; }};\n'
+        f'delivery = {{ routes = ( {{ domains = [ "example.com", "example.net" ]; '
+        f'hosts = [ "127.0.0.1:{sink.port}" ]; }} ); }};\n' + CERT_RULES)
+    env.sealctl("cert", "init")
+    return env
+
+
+def test_certificates_shared(tmp_path, pg, db, sink, request):
+    """A CA imported on A only, a partner harvested on A: B encrypts to him.
+    The gateway key imported once, on A: B signs with it too."""
+    import subprocess
+    from pki import get_pki
+    pki = get_pki()
+    a = cert_node(tmp_path, "gwA", db[1], sink)
+    b = cert_node(tmp_path, "gwB", db[1], sink)
+    try:
+        out = a.sealctl("cert", "import", pki.root.cert, "--ca").stdout
+        assert "shared with the cluster" in out
+        a.sealctl("cert", "import", pki.chain)
+        pw = pki.password_file("gateway", tmp_path)
+        out = a.sealctl("cert", "import", pki["gateway"].p12, "--password-file", pw,
+                        "--gateway", "example.com").stdout
+        assert "shared with the cluster" in out, out
+        da, dbb = a.start(), b.start()
+        dbb.wait_log(r"role=worker event=cluster_cert_applied seq=\d+ kind=key", 15)
+        # the database holds the key sealed: not the PKCS#12 as imported
+        p12 = pki["gateway"].p12.read_bytes()
+        sealed = rows(pg, db, "SELECT encode(data, 'hex') FROM sg_cert WHERE kind=4")[0][0]
+        assert p12.hex()[:64] not in sealed
+        # B learns the CA and the chain from A (its own database had none)
+        dbb.wait_log(r"role=worker event=cluster_cert_applied seq=\d+ kind=import", 15,
+                     count=2)
+        # negative control: before the harvest, B cannot encrypt to frank
+        send(b, "before harvest", rcpt="frank@example.net")
+        first = wait_until(lambda: [m for m in sink.messages
+                                    if b"before harvest" in m["body"]], 10, what="plain")[0]
+        assert b"application/pkcs7-mime" not in first["body"]
+        # frank's signed mail reaches A, which verifies and harvests him
+        (tmp_path / "in.txt").write_bytes(b"Content-Type: text/plain\r\n\r\nhello\r\n")
+        subprocess.run(["openssl", "cms", "-sign", "-in", str(tmp_path / "in.txt"),
+                        "-signer", str(pki["frank"].cert), "-inkey", str(pki["frank"].key),
+                        "-certfile", str(pki.chain), "-from", "frank@example.net",
+                        "-to", "alice@example.com", "-subject", "signed by frank",
+                        "-out", str(tmp_path / "s.eml")], check=True)
+        signed = (tmp_path / "s.eml").read_bytes().replace(b"\r\n", b"\n").replace(
+            b"\n", b"\r\n")
+        with smtplib.SMTP("127.0.0.1", a.smtp_port, timeout=10,
+                          source_address=("127.0.0.2", 0)) as s:
+            s.sendmail("frank@example.net", ["alice@example.com"], signed)
+        da.wait_log(r"event=processed .*crypto=[a-z,]*harvested", 15)
+        t0 = time.monotonic()
+        dbb.wait_log(r"role=worker event=cluster_cert_applied seq=\d+ kind=harvest", 15)
+        applied = time.monotonic() - t0
+        assert applied < 5.0, applied
+        # and B now encrypts to frank
+        send(b, "after harvest", rcpt="frank@example.net")
+        second = wait_until(lambda: [m for m in sink.messages
+                                     if m["rcpts"] == ["frank@example.net"]
+                                     and m is not first], 10, what="encrypted")[0]
+        assert b"application/pkcs7-mime" in second["body"], second["body"][:400]
+        # signed on B with the key imported on A only (inside the encryption:
+        # a mail to a partner without a certificate shows it)
+        send(b, "signed on B", rcpt="nobody@example.net")
+        third = wait_until(lambda: [m for m in sink.messages if m["rcpts"] ==
+                                    ["nobody@example.net"]], 10, what="signed")[0]
+        assert b"application/pkcs7-signature" in third["body"], third["body"][:400]
+        dbb.wait_log(r"id=\S+ event=processed .*crypto=signed", 5)
+        # stored once although two nodes have it; both applied everything
+        assert rows(pg, db, "SELECT count(*) FROM sg_cert WHERE kind=2")[0][0] == \
+            rows(pg, db, "SELECT count(DISTINCT fp) FROM sg_cert WHERE kind=2")[0][0]
+
+        def lag():
+            return json.loads(b.sealctl("status", "--cluster", "--json").stdout)
+        wait_until(lambda: all(n["cert_behind"] == 0 for n in lag()), 10,
+                   what="no certificate lag")
+        # a removal on A reaches B: frank is gone there too
+        fp = [l for l in b.sealctl("cert", "list", "--json").stdout.splitlines()
+              if "frank@example.net" in l]
+        assert fp, b.sealctl("cert", "list").stdout
+        fp = json.loads(fp[0])["fingerprint"]
+        assert "shared with the cluster" in a.sealctl("cert", "remove", fp).stdout
+        dbb.wait_log(r"role=worker event=cluster_cert_applied seq=\d+ kind=remove", 10)
+        assert "frank@example.net" not in b.sealctl("cert", "list").stdout
+    finally:
+        failed = getattr(request.node, "rep_call", None) and request.node.rep_call.failed
+        for env in (a, b):
+            for d in env.daemons:
+                d.kill()
+                if failed:
+                    print(f"\n----- {d.logfile} -----\n{d.log()}")

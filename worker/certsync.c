@@ -1,0 +1,242 @@
+/*
+ * NAME
+ *	certsync 3
+ * SUMMARY
+ *	the worker applies the cluster's certificates to its own database
+ * SYNOPSIS
+ *	#include "worker_int.h"
+ *
+ *	struct worker__certsync *worker__certsync_start(loop, q, certs)
+ *	void	worker__certsync_stop(s, stopped, arg)
+ * DESCRIPTION
+ *	With a cluster, the cluster role puts the certificates the database
+ *	holds beyond what this node received into the queue ("certin",
+ *	queue_certs.c). The worker owns the key database, so it is the one
+ *	that applies them: every CERTSYNC_MS, on libuv's thread pool (an
+ *	import blocks on the database), at most one run at a time, it reads
+ *	what it has not applied yet and imports each record as sealctl
+ *	would have (a file with its --ca and --gateway, a harvested
+ *	certificate, a CRL, a removal by fingerprint), then marks it
+ *	applied (queue_certin_done()).
+ *	The worker's threads look certificates up in the same database (and
+ *	the recipient cache is emptied after each run that applied
+ *	something), so what is applied is used for the next message: within
+ *	about a second of the record reaching the node.
+ *
+ *	A record that cannot be imported (not a certificate, a CRL that does
+ *	not verify) is logged and passed over: it would fail the same way
+ *	again, and the others must not wait behind it. Certificates that are
+ *	there already are no change.
+ *
+ *	A private key comes as a PKCS#12 sealed under the cluster key file
+ *	(certs_unseal()), with its password inside the seal; the worker reads
+ *	cluster.key_file when it applies one (it must be readable by
+ *	worker_user: root:sealgate-crypto 0640), so the key is in the clear
+ *	only in this process, as every key is. Without a key file a key
+ *	record is refused (logged) and passed over.
+ *
+ *	worker__certsync_stop() stops the timer; stopped(arg) runs when its
+ *	handle is closed and any run has finished.
+ * DIAGNOSTICS
+ *	cluster_cert_applied (info) per record applied, cluster_cert_failed
+ *	(warning) per record refused, cluster_certsync_failed (warning) when
+ *	the queue could not be read or written.
+ */
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "worker_int.h"
+
+#define CERTSYNC_MS	1000
+#define CERTSYNC_BATCH	64
+
+struct worker__certsync {
+	uv_timer_t timer;
+	uv_work_t work;
+	struct queue *q;
+	struct certs *certs;
+	bool	busy, closed, stopping;
+	void	(*stopped) (void *);
+	void   *arg;
+	uint64_t last;			/* the run's last seq */
+	char	key_file[4096];		/* cluster.key_file, "": keys are not applied */
+	int	rc;
+};
+
+static const char *const kinds[] = {"unreadable", "import", "harvest", "crl", "key", "remove"};
+
+/*
+ * import_key - a PKCS#12 sealed under the cluster key file: password
+ * length(2) password PKCS#12, every length checked (from the database)
+ */
+static int import_key(struct worker__certsync *s, const struct queue_cert_rec *r, char *err,
+		      size_t errlen)
+{
+	struct certs_import_opts o = {.format = CERTS_FMT_PKCS12,
+		.gateway = *r->gateway ? r->gateway : NULL};
+	struct certs_import_result res;
+	struct sg_buf plain = SG_BUF_INIT;
+	char   *secret, *pw = NULL;
+	size_t	pwlen;
+	int	rc;
+
+	if (*s->key_file == 0) {
+		snprintf(err, errlen, "no cluster.key_file on this node: keys are not applied");
+		return (SG_EDENIED);
+	}
+	if ((secret = certs_read_secret(s->key_file, &rc)) == NULL) {
+		snprintf(err, errlen, "cluster.key_file %.200s cannot be read", s->key_file);
+		return (rc);
+	}
+	rc = certs_unseal(secret, r->data, r->len, &plain);
+	certs_free_secret(secret);
+	if (rc < 0)
+		snprintf(err, errlen, "not sealed under this node's cluster key");
+	else if (plain.len < 2 || (pwlen = (size_t) ((uint8_t) plain.data[0] << 8
+						     | (uint8_t) plain.data[1])) > plain.len - 2
+		 || memchr(plain.data + 2, 0, pwlen) != NULL) {
+		snprintf(err, errlen, "malformed key record");
+		rc = SG_ECORRUPT;
+	} else {
+		pw = sg_xmalloc(pwlen + 1);
+		memcpy(pw, plain.data + 2, pwlen);
+		pw[pwlen] = 0;
+		o.password = pw;
+		memset(&res, 0, sizeof(res));
+		rc = certs_import(s->certs, plain.data + 2 + pwlen, plain.len - 2 - pwlen, &o, &res,
+				  err, errlen);
+		certs_free_secret(pw);
+	}
+	explicit_bzero(plain.data, plain.len);
+	sg_buf_free(&plain);
+	return (rc);
+}
+
+/* remove_fp - a removal: the fingerprint, 64 hex digits; gone already is done */
+
+static int remove_fp(struct worker__certsync *s, const struct queue_cert_rec *r, char *err,
+		     size_t errlen)
+{
+	char	fp[65] = "";
+	int	rc;
+
+	if (r->len == 64) {
+		memcpy(fp, r->data, 64);
+		fp[64] = 0;
+	}
+	if (strlen(fp) != 64 || strspn(fp, "0123456789abcdefABCDEF") != 64) {
+		snprintf(err, errlen, "not a SHA-256 fingerprint");
+		return (SG_ECORRUPT);
+	}
+	if ((rc = certs_remove(s->certs, fp)) == SG_ENOTFOUND)
+		rc = 0;
+	return (rc);
+}
+
+static int apply_one(const struct queue_cert_rec *r, void *arg)
+{
+	struct worker__certsync *s = arg;
+	struct certs_import_opts o = {.format = CERTS_FMT_AUTO};
+	struct certs_import_result res;
+	char	err[256] = "";
+	int	rc = SG_EINVAL;
+
+	s->last = r->seq;
+	if (r->kind == QUEUE_CERT_CRL) {
+		rc = certs_crl_import(s->certs, r->data, r->len, err, sizeof(err));
+	} else if (r->kind == QUEUE_CERT_KEY) {
+		rc = import_key(s, r, err, sizeof(err));
+	} else if (r->kind == QUEUE_CERT_REMOVE) {
+		rc = remove_fp(s, r, err, sizeof(err));
+	} else if (r->kind == QUEUE_CERT_IMPORT || r->kind == QUEUE_CERT_HARVEST) {
+		o.format = CERTS_FMT_CERTS;	/* never a key */
+		o.ca = (r->flags & QUEUE_CERT_F_CA) != 0;
+		o.gateway = *r->gateway ? r->gateway : NULL;
+		memset(&res, 0, sizeof(res));
+		rc = certs_import(s->certs, r->data, r->len, &o, &res, err, sizeof(err));
+	}
+	if (rc < 0)
+		sg_warn("event=cluster_cert_failed seq=%llu kind=%s error=\"%s\" detail=\"%s\"",
+			(unsigned long long) r->seq, kinds[r->kind], sg_strerror(rc), err);
+	else
+		sg_info("event=cluster_cert_applied seq=%llu kind=%s",
+			(unsigned long long) r->seq, kinds[r->kind]);
+	return (0);
+}
+
+static void run(uv_work_t *w)
+{
+	struct worker__certsync *s = w->data;
+
+	s->last = 0;
+	s->rc = queue_certin_read(s->q, CERTSYNC_BATCH, apply_one, s);
+	if (s->last)			/* recipients looked up before: again */
+		certs_lookup_forget(s->certs);
+	if (s->rc == 0 && s->last)
+		s->rc = queue_certin_done(s->q, s->last);
+}
+
+static void maybe_stopped(struct worker__certsync *s)
+{
+	if (s->stopping && s->closed && !s->busy) {
+		void	(*stopped) (void *) = s->stopped;
+		void   *arg = s->arg;
+
+		free(s);
+		if (stopped)
+			stopped(arg);
+	}
+}
+
+static void done(uv_work_t *w, int status)
+{
+	struct worker__certsync *s = w->data;
+
+	s->busy = false;
+	if (status == 0 && s->rc < 0)
+		sg_warn("event=cluster_certsync_failed error=\"%s\"", sg_strerror(s->rc));
+	maybe_stopped(s);
+}
+
+static void on_timer(uv_timer_t *t)
+{
+	struct worker__certsync *s = t->data;
+
+	if (s->busy || s->stopping)
+		return;
+	s->work.data = s;
+	if (uv_queue_work(t->loop, &s->work, run, done) == 0)
+		s->busy = true;
+}
+
+struct worker__certsync *worker__certsync_start(uv_loop_t *loop, struct queue *q,
+						struct certs *certs, const char *key_file)
+{
+	struct worker__certsync *s = sg_xcalloc(1, sizeof(*s));
+
+	snprintf(s->key_file, sizeof(s->key_file), "%s", key_file ? key_file : "");
+	s->q = q;
+	s->certs = certs;
+	uv_timer_init(loop, &s->timer);
+	s->timer.data = s;
+	uv_timer_start(&s->timer, on_timer, CERTSYNC_MS, CERTSYNC_MS);
+	return (s);
+}
+
+static void on_closed(uv_handle_t *h)
+{
+	struct worker__certsync *s = h->data;
+
+	s->closed = true;
+	maybe_stopped(s);
+}
+
+void	worker__certsync_stop(struct worker__certsync *s, void (*stopped) (void *), void *arg)
+{
+	s->stopping = true;
+	s->stopped = stopped;
+	s->arg = arg;
+	uv_timer_stop(&s->timer);
+	uv_close((uv_handle_t *) &s->timer, on_closed);
+}
