@@ -160,18 +160,20 @@ def broken_promises(pids, user, group, worker_user, nssdb):
     out = []
     uid, gid = pwd.getpwnam(user).pw_uid, grp.getgrnam(group).gr_gid
     wuid = pwd.getpwnam(worker_user).pw_uid
-    for role in ("smtpd", "worker", "delivery", "metrics"):
-        if role not in pids and role == "metrics":
-            continue
-        pid = pids[role]
+    missing = {"smtpd", "worker", "delivery"} - set(pids)
+    out += [f"{role} is not running" for role in sorted(missing)]
+    for role, pid in sorted(pids.items()):   # metrics and cluster too, when started
         out += identity_problems(role, pid, wuid if role == "worker" else uid, gid)
         out += dumpable_problems(pid, worker_user if role == "worker" else user, group)
     key_db = Path(nssdb) / "key4.db"
     r = try_open(user, group, key_db)
     if r != "EACCES":
         out.append(f"{user} (smtpd, delivery) opening {key_db}: {r}")
-    for role in ("smtpd", "delivery", "metrics"):
-        for path in held_open(pids.get(role, 0)) if role in pids else ():
+    for role, pid in sorted(pids.items()):
+        if role == "worker":
+            continue
+        for path in held_open(pid):
+            # delivery alone reads the public part (cert9.db, nokeys-key4.db)
             if path == str(key_db) or (role != "delivery" and path.startswith(f"{nssdb}/")):
                 out.append(f"{role} holds {path} open")
     return out

@@ -144,14 +144,17 @@ def test_no_role_runs_as_root_and_no_private_key_faces_the_network(sealgate, out
         sealgate.state_dir.mkdir()
         metrics_port = free_port()
         gateway_config(sealgate, dns, mx_port, worker_user,
-                       extra=f'metrics = {{ listen = "127.0.0.1:{metrics_port}"; }};\n')
+                       extra=f'metrics = {{ listen = "127.0.0.1:{metrics_port}"; }};\n'
+                       # a database nobody answers for: the role runs and retries
+                       f'cluster = {{ node = "gw1"; postgres = '
+                       f'"host=127.0.0.1 port={free_port()} connect_timeout=1"; }};\n')
         import_certs(sealgate, pki)
         # made and filled by root: the key database is the worker's, the TLS one root's
         assert_the_workers(nssdb, worker_user)
         assert owner(tlsdb) == ("root", 0o700)
         d = sealgate.start()
         pids = roles_of(d)
-        assert "metrics" in pids, "the metrics role (it faces the network too) did not start"
+        assert {"metrics", "cluster"} <= set(pids), "the metrics or the cluster role did not start"
         assert broken_promises(pids, USER, GROUP, worker_user, nssdb) == []
         assert "worker_user_shared" not in d.log() and "roles_as_root" not in d.log()
 
