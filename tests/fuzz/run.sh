@@ -1,6 +1,7 @@
 #!/bin/sh
-# run.sh PREFIX SECONDS [JOBS] - run each built fuzz target PREFIX* for SECONDS,
-# JOBS of them at a time (default 1).
+# run.sh PREFIX SECONDS [JOBS] - run each built fuzz target PREFIX_* (or the
+# one named PREFIX) for SECONDS, JOBS of them at a time (default 1). No
+# target found is a failure, never an empty "all passed".
 #
 # Seeds come from tests/fuzz/corpus/NAME/ when present: they are replayed at
 # the start of every run, so every input that ever crashed a target, kept
@@ -47,9 +48,11 @@ mkdir -p build/fuzz
 status=0
 pids=""
 running=0
-for bin in "$prefix"_*; do
-	[ -x "$bin" ] || continue
+found=0
+for bin in "$prefix" "$prefix"_*; do
+	[ -f "$bin" ] && [ -x "$bin" ] || continue
 	case $bin in *.d) continue ;; esac
+	found=$((found + 1))
 	one "$bin" &
 	pids="$pids $!"
 	running=$((running + 1))
@@ -60,5 +63,9 @@ for bin in "$prefix"_*; do
 	fi
 done
 for p in $pids; do wait "$p" || status=1; done
+if [ $found = 0 ]; then
+	echo "fuzz: no target $prefix or ${prefix}_* is built" >&2
+	status=1
+fi
 [ $status = 0 ] && echo "fuzz: all passed" || echo "fuzz: FAILED"
 exit $status
