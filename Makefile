@@ -174,7 +174,7 @@ fuzz-build: $(FUZZ_BINS)
 # clang build in build/fuzz (kept between runs: only what changed is rebuilt;
 # its corpus in build/fuzz/corpus grows from run to run). The seeds and every
 # input that ever crashed a target (tests/fuzz/corpus/NAME/) are replayed first.
-FUZZ_SMOKE_SECONDS ?= 8
+FUZZ_SMOKE_SECONDS ?= 5
 fuzz-smoke:
 	@$(MAKE) --no-print-directory -s -j2 BUILD=build/fuzz FUZZ=1 CC=clang fuzz-build >/dev/null
 	@sh tests/fuzz/run.sh build/fuzz/fuzz/fuzz $(FUZZ_SMOKE_SECONDS) 2
