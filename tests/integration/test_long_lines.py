@@ -20,6 +20,7 @@ from conftest import free_port, wait_until
 from peers import SmtpPeer
 from pki import get_pki
 from test_smtpd_util import Raw
+from test_worker_smime import prepare_gateway
 
 RULES = """
 worker = { threads = 2; rules = (
@@ -32,21 +33,10 @@ worker = { threads = 2; rules = (
 def gateway(sealgate, sink, smtpd=""):
     """own_servers 127.0.0.1; example.com signs with its gateway certificate;
     every domain routes to the sink."""
-    pki = get_pki()
-    sealgate.state_dir.mkdir(exist_ok=True)
-    sealgate.write_config(
-        'own_domains = [ "example.com" ];\nown_servers = [ "127.0.0.1" ];\n'
-        'certs = { revocation = "off"; };\n'
+    pki = prepare_gateway(
+        sealgate, sink,
         f'smtpd = {{ listeners = ( {{ address = "127.0.0.1:{sealgate.smtp_port}"; }} );\n'
-        f'{smtpd} }};\n'
-        f'delivery = {{ routes = ( {{ domains = [ "partner.test", "plain.test", '
-        f'"example.com" ]; hosts = [ "127.0.0.1:{sink.port}" ]; }} ); }};\n' + RULES)
-    sealgate.sealctl("cert", "init")
-    sealgate.sealctl("cert", "import", pki.root.cert, "--ca")
-    sealgate.sealctl("cert", "import", pki.chain)
-    pw = pki.password_file("gateway", sealgate.dir)
-    sealgate.sealctl("cert", "import", pki["gateway"].p12, "--password-file", pw,
-                     "--gateway", "example.com")
+        f'{smtpd} }};\n', ("partner.test", "plain.test", "example.com"), RULES)
     sealgate.start()
     return pki
 

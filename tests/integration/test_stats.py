@@ -31,7 +31,7 @@ from conftest import free_port, wait_until
 from peers import SmtpPeer
 from pki import get_pki
 from test_track import message, search, send
-from test_worker_smime import RULES
+from test_worker_smime import prepare_gateway
 
 ROLES = ("smtpd", "worker", "delivery", "metrics")
 
@@ -140,19 +140,8 @@ def moved(sealgate, tmp_path):
             "later@partner.test": "451 4.3.0 try again later"}
     mport = free_port()
     with SmtpPeer(port=free_port(), rcpt=rcpt) as sink:
-        sealgate.state_dir.mkdir(exist_ok=True)
-        sealgate.write_config(
-            'own_domains = [ "example.com" ];\nown_servers = [ "127.0.0.1" ];\n'
-            'certs = { revocation = "off"; };\n'
-            f'metrics = {{ listen = "127.0.0.1:{mport}"; }};\n'
-            f'delivery = {{ routes = ( {{ domains = [ "partner.test", "example.com" ]; '
-            f'hosts = [ "127.0.0.1:{sink.port}" ]; }} ); }};\n' + RULES)
-        sealgate.sealctl("cert", "init")
-        sealgate.sealctl("cert", "import", pki.root.cert, "--ca")
-        sealgate.sealctl("cert", "import", pki.chain)
-        pw = pki.password_file("gateway", sealgate.dir)
-        sealgate.sealctl("cert", "import", pki["gateway"].p12, "--password-file", pw,
-                         "--gateway", "example.com")
+        prepare_gateway(sealgate, sink, f'metrics = {{ listen = "127.0.0.1:{mport}"; }};\n',
+                        ("partner.test", "example.com"))
         d = start(sealgate)
         port = sealgate.smtp_port
         for rc, subject in (("someone@partner.test", "signed"), ("nobody@partner.test", "to nobody"),

@@ -18,7 +18,7 @@ import pytest
 from conftest import free_port, wait_until
 from peers import SmtpPeer
 from pki import get_pki
-from test_worker_smime import RULES
+from test_worker_smime import prepare_gateway
 
 SECRET = b"the body stays out of tracking"
 
@@ -55,18 +55,7 @@ def moved(sealgate, tmp_path):
     rcpt = {"nobody@partner.test": "550 5.1.1 <nobody@partner.test>: no such user",
             "later@partner.test": "451 4.3.0 try again later"}
     with SmtpPeer(port=free_port(), rcpt=rcpt) as sink:
-        sealgate.state_dir.mkdir(exist_ok=True)
-        sealgate.write_config(
-            'own_domains = [ "example.com" ];\nown_servers = [ "127.0.0.1" ];\n'
-            'certs = { revocation = "off"; };\n'
-            f'delivery = {{ routes = ( {{ domains = [ "partner.test", "example.com" ]; '
-            f'hosts = [ "127.0.0.1:{sink.port}" ]; }} ); }};\n' + RULES)
-        sealgate.sealctl("cert", "init")
-        sealgate.sealctl("cert", "import", pki.root.cert, "--ca")
-        sealgate.sealctl("cert", "import", pki.chain)
-        pw = pki.password_file("gateway", sealgate.dir)
-        sealgate.sealctl("cert", "import", pki["gateway"].p12, "--password-file", pw,
-                         "--gateway", "example.com")
+        prepare_gateway(sealgate, sink, domains=("partner.test", "example.com"))
         d = sealgate.start()
         port = sealgate.smtp_port
         # outbound, signed by the gateway certificate, delivered

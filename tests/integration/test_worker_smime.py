@@ -29,20 +29,30 @@ worker = { threads = 2; notify = "admin@example.com"; rules = (
 """
 
 
-def gateway(sealgate, sink, top=""):
+def prepare_gateway(sealgate, sink, top="",
+                    domains=("partner.test", "secret.test", "example.com"), rules=RULES):
+    """The configuration (top, then example.com as own domain, rules,
+    routes for domains to sink) and a key database with the test PKI's
+    root, chain and the gateway seal for example.com; not started."""
     pki = get_pki()
     sealgate.state_dir.mkdir(exist_ok=True)
+    routes = ", ".join(f'"{d}"' for d in domains)
     sealgate.write_config(
         top + 'own_domains = [ "example.com" ];\nown_servers = [ "127.0.0.1" ];\n'
         'certs = { revocation = "off"; };\n'
-        f'delivery = {{ routes = ( {{ domains = [ "partner.test", "secret.test", '
-        f'"example.com" ]; hosts = [ "127.0.0.1:{sink.port}" ]; }} ); }};\n' + RULES)
+        f'delivery = {{ routes = ( {{ domains = [ {routes} ]; '
+        f'hosts = [ "127.0.0.1:{sink.port}" ]; }} ); }};\n' + rules)
     sealgate.sealctl("cert", "init")
     sealgate.sealctl("cert", "import", pki.root.cert, "--ca")
     sealgate.sealctl("cert", "import", pki.chain)
     pw = pki.password_file("gateway", sealgate.dir)
     sealgate.sealctl("cert", "import", pki["gateway"].p12, "--password-file", pw,
                      "--gateway", "example.com")
+    return pki
+
+
+def gateway(sealgate, sink, top=""):
+    pki = prepare_gateway(sealgate, sink, top)
     sealgate.start()
     return pki
 
