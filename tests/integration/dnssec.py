@@ -10,8 +10,9 @@ Each zone text is the records without SOA and NS (added here), one per
 line, names relative to the zone. Signed zones get fresh keys and
 signatures (now to four weeks from now) each run; a zone in bogus has the
 data of its first record of the given type changed after signing, so its
-signature no longer verifies and unbound answers SERVFAIL. Each zone is
-its own stub, so unbound's cache never mixes the three states.
+signature no longer verifies and unbound answers SERVFAIL. unbound gets a
+stub-zone entry pointing at nsd for each zone, so its cache never mixes
+the three states.
 """
 import socket
 import struct
@@ -108,7 +109,7 @@ class SignedDns:
             f'  xfrdir: "{d}"\n  pidfile: "{d}/nsd.pid"\n  logfile: "{d}/nsd.log"\n'
             f'remote-control:\n  control-enable: no\n' + blocks)
         anchors = "".join(f'  trust-anchor-file: "{d}/{z}.ds"\n' for z in sorted(self.signed))
-        stubs = "".join(f'stub-zone:\n  name: "{z}"\n  stub-addr: 127.0.0.1@{self.nsd_port}\n'
+        stub_zones = "".join(f'stub-zone:\n  name: "{z}"\n  stub-addr: 127.0.0.1@{self.nsd_port}\n'
                         for z in self.zones)
         (d / "unbound.conf").write_text(
             f'server:\n  interface: 127.0.0.1@{self.port}\n  do-ip6: no\n'
@@ -117,7 +118,7 @@ class SignedDns:
             f'  val-log-level: 2\n  access-control: 127.0.0.0/8 allow\n'
             f'  do-not-query-localhost: no\n  local-zone: "test." nodefault\n'
             f'  module-config: "validator iterator"\n' + anchors +
-            'remote-control:\n  control-enable: no\n' + stubs)
+            'remote-control:\n  control-enable: no\n' + stub_zones)
         self.procs.append(subprocess.Popen(["nsd", "-d", "-c", str(d / "nsd.conf")],
                                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         self.procs.append(subprocess.Popen(["unbound", "-d", "-c", str(d / "unbound.conf")],
