@@ -291,15 +291,13 @@ static void cl_put_str(struct sg_buf *b, const char *s)
 static void cl_beat(struct cluster *c)
 {
 	struct queue_outbox_stat ob;
-	struct queue_stats qs;
 	char	roles[256] = "";
-	uint64_t depth = 0, received = 0, applied = 0;
+	size_t	depth = 0;
+	uint64_t received = 0, applied = 0;
 
 	memset(&ob, 0, sizeof(ob));
 	cl_check_dropped(c, &ob);
-	if (queue_stats(c->q, &qs) == 0)
-		for (int s = 0; s < QUEUE_NSTATES; s++)
-			depth += s == QUEUE_DONE ? 0 : qs.count[s];
+	(void) queue_live_count(c->q, &depth);	/* no walk every heartbeat */
 	if (c->health)
 		c->health(c->health_arg, roles, sizeof(roles));
 	(void) queue_certin_state(c->q, &received, &applied);

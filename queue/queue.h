@@ -636,10 +636,13 @@ int	queue_retry(struct queue *, const uint64_t *ids, size_t n, int *res, size_t 
  * queue_quarantine() moves the envelope of id aside (database
  * "corrupt"), drops it from inbox and schedule and keeps its body for
  * inspection; roles do this by themselves when a record fails to decode.
- * queue_corrupt_count() counts quarantined records.
+ * queue_corrupt_count() counts quarantined records. queue_live_count()
+ * counts the messages still in the queue (every state but DONE) without a
+ * walk: for what polls often (the cluster's heartbeat); queue_stats() walks.
  */
 int	queue_quarantine(struct queue *, uint64_t id);
 int	queue_corrupt_count(struct queue *, size_t *n);
+int	queue_live_count(struct queue *, size_t *n);
 
 /* ---------------------------------------------------- incidents */
 

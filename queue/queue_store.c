@@ -20,6 +20,7 @@
  *	int	queue_quarantine_why(q, txn, id, why)
  *	int	queue_quarantine(q, id)
  *	int	queue_corrupt_count(q, np)
+ *	int	queue_live_count(q, np)
  * DESCRIPTION
  *	queue_env_load() copies the stored record into env->raw before
  *	decoding, because LMDB's pointers die at the next write in the
@@ -234,7 +235,9 @@ int	queue_quarantine(struct queue *q, uint64_t id)
 	return (queue_txn_commit(txn));
 }
 
-int	queue_corrupt_count(struct queue *q, size_t *n)
+/* entries - how many records a database holds: LMDB keeps the count */
+
+static int entries(struct queue *q, MDB_dbi dbi, size_t *n)
 {
 	MDB_txn *txn;
 	MDB_stat st;
@@ -242,8 +245,18 @@ int	queue_corrupt_count(struct queue *q, size_t *n)
 
 	if ((err = queue_txn_begin(q, true, &txn)) != 0)
 		return (err);
-	err = queue_err(mdb_stat(txn, q->db_corrupt, &st));
+	err = queue_err(mdb_stat(txn, dbi, &st));
 	queue_txn_abort(txn);
 	*n = err ? 0 : st.ms_entries;
 	return (err);
+}
+
+int	queue_corrupt_count(struct queue *q, size_t *n)
+{
+	return (entries(q, q->db_corrupt, n));
+}
+
+int	queue_live_count(struct queue *q, size_t *n)
+{
+	return (entries(q, q->db_env, n));
 }

@@ -575,6 +575,8 @@ static void test_corrupt_quarantined(void **state)
 	assert_int_equal(n, 1);		/* skipped, not fatal */
 	assert_int_equal(queue_corrupt_count(f->q, &nc), 0);
 	assert_int_equal(nc, 1);	/* and moved aside */
+	assert_int_equal(queue_live_count(f->q, &nc), 0);
+	assert_int_equal(nc, 1);	/* a is live, b no longer */
 	assert_int_equal(queue_claim(f->q, "w", 0, 4, ids, &n), 0);
 	assert_true(n == 1 && ids[0] == a);
 }
