@@ -190,6 +190,19 @@ struct SECKEYPrivateKeyStr;
 struct SECKEYPrivateKeyStr *certs_private_key(struct certs *, struct CERTCertificateStr *);
 
 /*
+ * certs_key_named() is the key of those certs_private_key() has handed
+ * out already whose certificate has this issuer (DER Name) and serial
+ * number (the INTEGER's content octets), and that certificate in *cert
+ * (destroy both): the recipient identifier of encrypted mail resolved
+ * without a database read. NULL when none matches: look the certificate
+ * up and ask certs_private_key(). Thread-safe.
+ */
+struct SECItemStr;
+struct SECKEYPrivateKeyStr *certs_key_named(struct certs *, const struct SECItemStr *issuer,
+					    const struct SECItemStr *serial,
+					    struct CERTCertificateStr **cert);
+
+/*
  * certs_key_in_memory() copies a key of NSS's internal token into memory
  * (a session object) such that NSS's copies of it are cheap references;
  * NULL for a key on another token. certs_key_in_memory_free() frees the

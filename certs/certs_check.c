@@ -34,7 +34,9 @@
  *	The default responder is switched on at the first check that needs
  *	it (its certificate may be imported after the process started);
  *	that also turns on OCSP for NSS's classic verification in this
- *	process. Thread-safe; BLOCKS for up to ocsp_timeout in step 3.
+ *	process. A good verdict is kept for lookup_cache_ttl
+ *	(certs_vcache.c) and found there first. Thread-safe; BLOCKS for up
+ *	to ocsp_timeout in step 3.
  * DIAGNOSTICS
  *	The verdict's reason carries the NSS error name.
  */
@@ -190,6 +192,8 @@ int	certs_check(struct certs *c, CERTCertificate *cert, int usage, struct certs_
 	memset(o, 0, sizeof(*o));
 	if (cert == NULL)
 		return (SG_EINVAL);
+	if (certs_vcache_get(c, cert, usage, o))
+		return (0);
 	if ((e = verify_chain(cert, usage, c->revocation != CERTS_REV_OFF)) != 0) {
 		const char *n = PR_ErrorToName(e);
 
@@ -202,6 +206,7 @@ int	certs_check(struct certs *c, CERTCertificate *cert, int usage, struct certs_
 	}
 	if (c->revocation == CERTS_REV_OFF) {
 		o->valid = true;
+		certs_vcache_put(c, cert, usage, o);
 		return (0);
 	}
 	crl = crl_state(cert);
@@ -218,5 +223,6 @@ int	certs_check(struct certs *c, CERTCertificate *cert, int usage, struct certs_
 			 c->ocsp ? "no OCSP responder (the certificate names none)" : "OCSP off");
 	}
 	apply_policy(c, o);
+	certs_vcache_put(c, cert, usage, o);
 	return (0);
 }

@@ -96,6 +96,7 @@ int	certs_crl_import(struct certs *c, const void *buf, size_t len, char *err, si
 		SECITEM_FreeItem(dec, PR_TRUE);
 	if (crl) {
 		SEC_DestroyCrl(crl);
+		certs_vcache_clear(c);		/* it may revoke what was good */
 		return (0);
 	}
 	snprintf(err, errlen, "not imported: %s", PR_ErrorToName(e) ? PR_ErrorToName(e) : "?");

@@ -597,6 +597,7 @@ int	certs_close(struct certs *c)
 	certs_keycache_free(c);
 	certs_fpcache_free(c);
 	certs_lcache_free(c);
+	certs_vcache_clear(c);
 	certs_capcache_free(c);
 	SSL_ClearSessionCache();
 	if (c->sid_cache)

@@ -69,6 +69,7 @@ struct certs {
 	int64_t	lookup_ttl;		/* ms; 0: no recipient cache */
 	struct certs_lcache *lcache;	/* certs_find_recipient() results */
 	size_t	nlcache;
+	struct certs_vcache *vcache;	/* certs_check()'s good verdicts */
 	struct certs_meta *capcache;	/* the meta file for certs_caps(), by ... */
 	struct timespec cap_mtime;	/* ... its mtime, size and inode */
 	off_t	cap_size;
@@ -131,6 +132,12 @@ void	certs_lcache_free(struct certs *);
 
 /* certs_keys.c */
 void	certs_keycache_free(struct certs *);
+
+/* certs_vcache.c */
+struct certs_check;
+bool	certs_vcache_get(struct certs *, CERTCertificate *, int usage, struct certs_check *);
+void	certs_vcache_put(struct certs *, CERTCertificate *, int usage, const struct certs_check *);
+void	certs_vcache_clear(struct certs *);
 
 /* certs_rev.c */
 int	certs_revocation_setup(struct certs *, const struct certs_conf *);

@@ -12,6 +12,7 @@
  *	#include "certs/certs.h"
  *
  *	SECKEYPrivateKey *certs_private_key(c, cert)
+ *	SECKEYPrivateKey *certs_key_named(c, issuer, serial, &cert)
  *	int	certs_sign_data(c, cert, buf, len, &out)
  *	SECKEYPrivateKey *certs_key_in_memory(key)
  *	void	certs_key_in_memory_free(key)
@@ -30,6 +31,10 @@
  *	certs_keycache_free() drops the copies (at certs_close()).
  *
  *	certs_private_key() is certs_key_for() for other components.
+ *	certs_key_named() finds a key of the cache by its certificate's
+ *	issuer and serial number, the way encrypted mail names it: the
+ *	certificate lookup by issuer and serial number is a database read
+ *	per message otherwise.
  *	certs_sign_data() signs bytes with SHA-256 (RSA PKCS#1 v1.5, or
  *	ECDSA with a DER signature), the key found as above: on a token the
  *	token signs.
@@ -57,29 +62,26 @@
 
 struct certs_keycache {
 	struct certs_keycache *next;
-	SECItem	der;			/* the certificate, as the key's name */
+	CERTCertificate *cert;		/* the key's certificate, referenced */
 	SECKEYPrivateKey *key;		/* from certs_key_in_memory() */
 };
 
 static SECKEYPrivateKey *cache_find(struct certs *c, const CERTCertificate *cert)
 {
 	for (struct certs_keycache *k = c->keys; k; k = k->next)
-		if (SECITEM_ItemsAreEqual(&k->der, &cert->derCert))
+		if (SECITEM_ItemsAreEqual(&k->cert->derCert, &cert->derCert))
 			return (SECKEY_CopyPrivateKey(k->key));
 	return (NULL);
 }
 
 /* cache_add - keep the session copy; returns a reference for the caller */
 
-static SECKEYPrivateKey *cache_add(struct certs *c, const CERTCertificate *cert,
+static SECKEYPrivateKey *cache_add(struct certs *c, CERTCertificate *cert,
 				   SECKEYPrivateKey *copy)
 {
 	struct certs_keycache *k = sg_xcalloc(1, sizeof(*k));
 
-	if (SECITEM_CopyItem(NULL, &k->der, &cert->derCert) != SECSuccess) {
-		free(k);
-		return (copy);
-	}
+	k->cert = CERT_DupCertificate(cert);
 	k->key = copy;
 	k->next = c->keys;
 	c->keys = k;
@@ -133,7 +135,7 @@ void	certs_keycache_free(struct certs *c)
 	for (k = c->keys; k; k = next) {
 		next = k->next;
 		certs_key_in_memory_free(k->key);
-		SECITEM_FreeItem(&k->der, PR_FALSE);
+		CERT_DestroyCertificate(k->cert);
 		free(k);
 	}
 	c->keys = NULL;
@@ -142,6 +144,23 @@ void	certs_keycache_free(struct certs *c)
 SECKEYPrivateKey *certs_private_key(struct certs *c, CERTCertificate *cert)
 {
 	return (certs_key_for(c, cert));
+}
+
+SECKEYPrivateKey *certs_key_named(struct certs *c, const SECItem *issuer, const SECItem *serial,
+				  CERTCertificate **certp)
+{
+	SECKEYPrivateKey *key = NULL;
+
+	*certp = NULL;
+	pthread_mutex_lock(&c->lock);
+	for (struct certs_keycache *k = c->keys; k && key == NULL; k = k->next)
+		if (SECITEM_ItemsAreEqual(&k->cert->derIssuer, issuer)
+		    && SECITEM_ItemsAreEqual(&k->cert->serialNumber, serial)) {
+			key = SECKEY_CopyPrivateKey(k->key);
+			*certp = CERT_DupCertificate(k->cert);
+		}
+	pthread_mutex_unlock(&c->lock);
+	return (key);
 }
 
 int	certs_sign_data(struct certs *c, CERTCertificate *cert, const void *buf, size_t len,

@@ -23,9 +23,10 @@
  *	certs_find_recipient() keeps its results (certificate references
  *	and verdicts) for lookup_cache_ttl, at most 4096 addresses; a full
  *	cache is emptied rather than scanned for the oldest entry.
- *	certs_lookup_forget() empties it: the database changed under it (a
- *	cluster's certificates were applied) and a "no certificate" must not
- *	outlive that.
+ *	certs_lookup_forget() empties it, and certs_check()'s verdicts
+ *	(certs_vcache.c): the database changed under them (a cluster's
+ *	certificates were applied) and a "no certificate" must not outlive
+ *	that.
  *
  *	certs_harvest() refuses a signer signed with MD5 or SHA-1, one that
  *	is not valid now for e-mail signing, and stores certificates only:
@@ -234,6 +235,7 @@ void	certs_lookup_forget(struct certs *c)
 	lcache_prune(c, 0);
 	c->nlcache = 0;
 	pthread_mutex_unlock(&c->lock);
+	certs_vcache_clear(c);
 }
 
 void	certs_lcache_free(struct certs *c)
@@ -324,13 +326,13 @@ int	certs_harvest(struct certs *c, CERTCertificate *const *v, size_t n,
 		snprintf(err, errlen, "certificate signed with MD5 or SHA-1");
 		return (SG_ECRYPTO);
 	}
+	if (v[0]->isperm)
+		return (SG_EEXIST);		/* kept already: nothing to check */
 	certs_check(c, v[0], CERTS_USE_SIGN, &chk);
 	if (!chk.valid) {
 		snprintf(err, errlen, "not valid for e-mail signing: %s", chk.reason);
 		return (SG_ECRYPTO);
 	}
-	if (v[0]->isperm)
-		return (SG_EEXIST);
 	for (size_t i = 1; i < n; i++)
 		if (v[i] && CERT_IsCACert(v[i], NULL))
 			keep(v[i]);

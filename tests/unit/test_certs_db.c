@@ -200,6 +200,30 @@ static double per_sign_ms(struct certs *c, CERTCertificate *cert, bool cached, i
 	return (best);
 }
 
+/* key_named - the cached key found by issuer and serial number, not another */
+
+static void key_named(struct certs *c, CERTCertificate *cert)
+{
+	unsigned char other[64];
+	SECItem	serial = cert->serialNumber;
+	SECKEYPrivateKey *key;
+	CERTCertificate *found;
+
+	key = certs_key_named(c, &cert->derIssuer, &cert->serialNumber, &found);
+	assert_non_null(key);
+	assert_non_null(found);
+	assert_true(SECITEM_ItemsAreEqual(&found->derCert, &cert->derCert));
+	SECKEY_DestroyPrivateKey(key);
+	CERT_DestroyCertificate(found);
+	/* the same issuer, another serial number: none */
+	assert_true(serial.len > 0 && serial.len <= sizeof(other));
+	memcpy(other, serial.data, serial.len);
+	other[serial.len - 1] ^= 1;
+	serial.data = other;
+	assert_null(certs_key_named(c, &cert->derIssuer, &serial, &found));
+	assert_null(found);
+}
+
 static void test_password_db_key_cache(void **state)
 {
 	struct fixture f;
@@ -216,6 +240,7 @@ static void test_password_db_key_cache(void **state)
 	fast = per_sign_ms(f.c, cert, true, 30);
 	print_message("RSA-2048 signature: %.2f ms stored key, %.2f ms cached copy\n", slow, fast);
 	assert_true(fast * 4 < slow);
+	key_named(f.c, cert);
 	CERT_DestroyCertificate(cert);
 	fx_close(&f);
 	/* the same database refuses a wrong password */
@@ -363,6 +388,52 @@ static void test_recipient_cache(void **state)
 	}
 }
 
+/*
+ * certs_check()'s good verdicts are reused for lookup_cache_ttl: the root
+ * distrusted after a check still lets bob pass from the cache (ttl), not
+ * without it (0), nor once certs_lookup_forget() emptied it.
+ */
+static void test_verdict_cache(void **state)
+{
+	struct fixture f;
+	struct certs_check chk;
+	CERTCertificate *bob, *root;
+	CERTCertTrust none;
+
+	(void) state;
+	for (int ttl = 0; ttl < 2; ttl++) {
+		fx_open(&f, ttl ? "vcache1" : "vcache0", NULL, 0);
+		certs_close(f.c);
+		f.conf.lookup_cache_ttl = ttl ? 60000 : 0;
+		f.conf.revocation = CERTS_REV_OFF;
+		assert_int_equal(certs_open(&f.main, &f.conf, 0, &f.c), 0);
+		base(&f);
+		assert_int_equal(import(&f, "bob.pem", NULL, false, NULL), 0);
+		assert_int_equal(certs_find(f.c, "bob@example.org", &bob), 0);
+		assert_int_equal(certs_check(f.c, bob, CERTS_USE_ENCRYPT, &chk), 0);
+		assert_true(chk.valid);
+		root = CERT_DupCertificate(bob);
+		while (!root->isRoot) {
+			CERTCertificate *up = CERT_FindCertIssuer(root, PR_Now(), certUsageAnyCA);
+
+			assert_non_null(up);
+			CERT_DestroyCertificate(root);
+			root = up;
+		}
+		memset(&none, 0, sizeof(none));
+		assert_int_equal(CERT_ChangeCertTrust(CERT_GetDefaultCertDB(), root, &none),
+				 SECSuccess);
+		assert_int_equal(certs_check(f.c, bob, CERTS_USE_ENCRYPT, &chk), 0);
+		assert_int_equal(chk.valid, ttl == 1);
+		certs_lookup_forget(f.c);
+		assert_int_equal(certs_check(f.c, bob, CERTS_USE_ENCRYPT, &chk), 0);
+		assert_false(chk.valid);
+		CERT_DestroyCertificate(root);
+		CERT_DestroyCertificate(bob);
+		fx_close(&f);
+	}
+}
+
 /* The CRL schedule: a fetch on libuv's pool, the result on the loop. */
 
 struct crl_run {
@@ -473,6 +544,7 @@ int	main(void)
 		cmocka_unit_test(test_harvest),
 		cmocka_unit_test(test_signer_and_recipients),
 		cmocka_unit_test(test_recipient_cache),
+		cmocka_unit_test(test_verdict_cache),
 		cmocka_unit_test(test_crl_timer),
 		cmocka_unit_test(test_close_reports_leaks),
 	};
