@@ -71,13 +71,31 @@ static bool weak(const struct worker_algid *a)
 		|| (n == sizeof(des) && memcmp(a->id.p, des, n) == 0));
 }
 
+/* rid_isn - an IssuerAndSerialNumber recipient identifier's two parts */
+
+static int rid_isn(const struct worker_der *rid, CERTIssuerAndSN *isn)
+{
+	struct worker_der_it it;
+	struct worker_der name, serial, extra;
+
+	worker__der_enter(rid, &it);
+	if (worker__der_next(&it, &name) < 0 || name.p[0] != 0x30 || name.eoc
+	    || worker__der_next(&it, &serial) < 0 || serial.p[0] != 0x02 || serial.len == 0
+	    || worker__der_next(&it, &extra) != SG_ENOTFOUND)
+		return (SG_EINVAL);
+	memset(isn, 0, sizeof(*isn));
+	isn->derIssuer = (SECItem) { siBuffer, (unsigned char *) name.p,
+		(unsigned) worker__der_size(&name) };
+	isn->serialNumber = (SECItem) { siBuffer, (unsigned char *) worker__der_content(&serial),
+		(unsigned) serial.len };
+	return (0);
+}
+
 /* cert_for - the certificate a recipient identifier names, or NULL */
 
 static CERTCertificate *cert_for(bool ski, const struct worker_der *rid)
 {
 	CERTCertDBHandle *db = CERT_GetDefaultCertDB();
-	struct worker_der_it it;
-	struct worker_der name, serial, extra;
 	CERTIssuerAndSN isn;
 
 	if (ski) {
@@ -86,29 +104,25 @@ static CERTCertificate *cert_for(bool ski, const struct worker_der *rid)
 
 		return (rid->len ? CERT_FindCertBySubjectKeyID(db, &id) : NULL);
 	}
-	worker__der_enter(rid, &it);
-	if (worker__der_next(&it, &name) < 0 || name.p[0] != 0x30 || name.eoc
-	    || worker__der_next(&it, &serial) < 0 || serial.p[0] != 0x02 || serial.len == 0
-	    || worker__der_next(&it, &extra) != SG_ENOTFOUND)
-		return (NULL);
-	memset(&isn, 0, sizeof(isn));
-	isn.derIssuer = (SECItem) { siBuffer, (unsigned char *) name.p,
-		(unsigned) worker__der_size(&name) };
-	isn.serialNumber = (SECItem) { siBuffer, (unsigned char *) worker__der_content(&serial),
-		(unsigned) serial.len };
-	return (CERT_FindCertByIssuerAndSN(db, &isn));
+	return (rid_isn(rid, &isn) == 0 ? CERT_FindCertByIssuerAndSN(db, &isn) : NULL);
 }
 
-/* key_for - our certificate and private key for a recipient identifier */
-
+/*
+ * key_for - our certificate and private key for a recipient identifier:
+ * one of the keys certs has in memory already, else from the database
+ */
 static SECKEYPrivateKey *key_for(struct certs *c, bool ski, const struct worker_der *rid,
 				 CERTCertificate **certp)
 {
-	CERTCertificate *cert = cert_for(ski, rid);
+	CERTCertificate *cert;
 	SECKEYPrivateKey *key = NULL;
+	CERTIssuerAndSN isn;
 
+	if (c && !ski && rid_isn(rid, &isn) == 0
+	    && (key = certs_key_named(c, &isn.derIssuer, &isn.serialNumber, certp)) != NULL)
+		return (key);
 	*certp = NULL;
-	if (cert == NULL)
+	if ((cert = cert_for(ski, rid)) == NULL)
 		return (NULL);
 	key = c ? certs_private_key(c, cert) : PK11_FindKeyByAnyCert(cert, NULL);
 	if (key)

@@ -365,7 +365,7 @@ static bool step_verify(struct worker_thread *t, const struct worker_snap *s,
 	bool	stop = false;
 
 	if (worker_smime_verify(t->certs, p->body.data, p->body.len, s->conf.result_header,
-				&out, &v) < 0) {
+				r->harvest && t->certs, &out, &v) < 0) {
 		sg_buf_free(&out);
 		return (false);			/* not MIME: nothing to verify */
 	}

@@ -8,7 +8,7 @@
  *
  *	int	worker_smime_decrypt(certs, msg, len, out, reason, reasonlen)
  *
- *	int	worker_smime_verify(certs, msg, len, header, out, verdict)
+ *	int	worker_smime_verify(certs, msg, len, header, harvest, out, verdict)
  *
  *	void	worker_verdict_free(verdict)
  *
@@ -266,53 +266,85 @@ static void invalid(struct worker_verdict *v, const char *fmt, const char *arg)
 	snprintf(v->reason, sizeof(v->reason), fmt, arg);
 }
 
-/* check_signer - signature, chain now, harvest; true if good */
+/* chain_now - the signer's certificate, now, under certs' policy; true if good */
 
+static bool chain_now(struct certs *c, CERTCertificate *cert, CERTCertDBHandle *db,
+		      struct worker_verdict *v)
+{
+	struct certs_check chk;
+	char	why[96];
+
+	if (c == NULL) {
+		if (CERT_VerifyCertificateNow(db, cert, PR_TRUE, certificateUsageEmailSigner,
+					      NULL, NULL) == SECSuccess)
+			return (true);
+		worker__nss_reason(why, sizeof(why), "signer certificate");
+		invalid(v, "%.120s", why);
+		return (false);
+	}
+	if (certs_check(c, cert, CERTS_USE_SIGN, &chk) < 0 || !chk.valid) {
+		invalid(v, "signer certificate: %.100s", chk.reason[0] ? chk.reason : "not valid");
+		return (false);
+	}
+	if (chk.warning)
+		sg_warn("event=revocation_unknown use=verify signer=\"%s\" reason=\"%s\" "
+			"action=valid policy=soft-fail", sg_printable(why, sizeof(why),
+			v->signer, strlen(v->signer)), chk.reason);
+	return (true);
+}
+
+/*
+ * digest_of - the digest of the content under si's digest algorithm, as
+ * NSS computed it while decoding or set_digests() gave it; NULL if none
+ * (NSS_CMSSignerInfo_Verify then says why). NSS's own lookup is not
+ * exported; the arrays are parallel (cmst.h).
+ */
+static SECItem *digest_of(const NSSCMSSignedData *sigd, NSSCMSSignerInfo *si)
+{
+	SECOidTag want = SECOID_GetAlgorithmTag(&si->digestAlg);
+
+	for (int i = 0; sigd->digestAlgorithms && sigd->digests && sigd->digestAlgorithms[i]; i++)
+		if (SECOID_GetAlgorithmTag(sigd->digestAlgorithms[i]) == want)
+			return (sigd->digests[i]);
+	return (NULL);
+}
+
+/*
+ * check_signer - certificate, signature; true if good. NSS's own
+ * NSS_CMSSignedData_VerifySignerInfo() would build and check the chain
+ * at the claimed signing time and chain_now() again at the time that
+ * counts: one chain check is enough. What the first one added, the
+ * signer's certificate valid at the signing time it claims, is a date
+ * comparison.
+ */
 static bool check_signer(struct certs *c, NSSCMSSignedData *sigd, int i, CERTCertDBHandle *db,
 			 struct worker_verdict *v, CERTCertificate **certp)
 {
 	NSSCMSSignerInfo *si = NSS_CMSSignedData_GetSignerInfo(sigd, i);
-	SECStatus rv = NSS_CMSSignedData_VerifySignerInfo(sigd, i, db, certUsageEmailSigner);
-	NSSCMSVerificationStatus st = NSS_CMSSignerInfo_GetVerificationStatus(si);
 	CERTCertificate *cert = NSS_CMSSignerInfo_GetSigningCertificate(si, db);
-	PRTime t;
-	char	why[96];
+	NSSCMSVerificationStatus st;
+	PRTime	t;
+	bool	claimed = NSS_CMSSignerInfo_GetSigningTime(si, &t) == SECSuccess;
 
 	*certp = cert;
-	if (cert && cert->emailAddr && v->signer[0] == 0)
-		snprintf(v->signer, sizeof(v->signer), "%s", cert->emailAddr);
-	if (st == NSSCMSVS_SigningCertNotTrusted || st == NSSCMSVS_SigningCertNotFound) {
-		worker__nss_reason(why, sizeof(why), "signer certificate");
-		invalid(v, "%.120s", why);
+	if (cert == NULL) {
+		invalid(v, "%s", "signer certificate: not found");
 		return (false);
 	}
-	if (rv != SECSuccess || st != NSSCMSVS_GoodSignature) {
+	if (cert->emailAddr && v->signer[0] == 0)
+		snprintf(v->signer, sizeof(v->signer), "%s", cert->emailAddr);
+	if (claimed && CERT_CheckCertValidTimes(cert, t, PR_FALSE) != secCertTimeValid) {
+		invalid(v, "%s", "signer certificate: not valid at the claimed signing time");
+		return (false);
+	}
+	if (!chain_now(c, cert, db, v))
+		return (false);
+	(void) NSS_CMSSignerInfo_Verify(si, digest_of(sigd, si), &sigd->contentInfo.contentType);
+	if ((st = NSS_CMSSignerInfo_GetVerificationStatus(si)) != NSSCMSVS_GoodSignature) {
 		invalid(v, "bad signature (%.60s)", NSS_CMSUtil_VerificationStatusToString(st));
 		return (false);
 	}
-	/*
-	 * NSS checked the chain at the claimed signing time; the truth is now,
-	 * under the configured revocation policy (OCSP, CRLs) when there is
-	 * one. The message's intermediates are still known here.
-	 */
-	if (c) {
-		struct certs_check chk;
-
-		if (certs_check(c, cert, CERTS_USE_SIGN, &chk) < 0 || !chk.valid) {
-			invalid(v, "signer certificate: %.100s", chk.reason[0] ? chk.reason : "not valid");
-			return (false);
-		}
-		if (chk.warning)
-			sg_warn("event=revocation_unknown use=verify signer=\"%s\" reason=\"%s\" "
-				"action=valid policy=soft-fail", sg_printable(why, sizeof(why),
-				v->signer, strlen(v->signer)), chk.reason);
-	} else if (CERT_VerifyCertificateNow(db, cert, PR_TRUE, certificateUsageEmailSigner,
-					     NULL, NULL) != SECSuccess) {
-		worker__nss_reason(why, sizeof(why), "signer certificate");
-		invalid(v, "%.120s", why);
-		return (false);
-	}
-	if (NSS_CMSSignerInfo_GetSigningTime(si, &t) == SECSuccess && v->signing_time == 0)
+	if (claimed && v->signing_time == 0)
 		v->signing_time = t / 1000;
 	return (true);
 }
@@ -328,15 +360,19 @@ static unsigned signer_caps(NSSCMSSignerInfo *si)
 	return (0);
 }
 
-/* hold_chain - cert and its issuers below the trust anchor, referenced */
-
-static void hold_chain(CERTCertificate *cert, struct worker_chain *ch)
+/*
+ * hold_chain - cert, and with issuers its issuers below the trust
+ * anchor, referenced, for the harvest. A certificate already in the
+ * database is not harvested again (certs_harvest): its issuers are not
+ * looked up.
+ */
+static void hold_chain(CERTCertificate *cert, bool issuers, struct worker_chain *ch)
 {
 	CERTCertificate *c = CERT_DupCertificate(cert), *issuer;
 	PRTime	now = PR_Now();
 
 	ch->cert[ch->n++] = c;
-	while (ch->n < WORKER_CHAIN_MAX && !c->isRoot
+	while (issuers && !cert->isperm && ch->n < WORKER_CHAIN_MAX && !c->isRoot
 	       && (issuer = CERT_FindCertIssuer(c, now, certUsageEmailSigner)) != NULL) {
 		if (issuer->isRoot) {
 			CERT_DestroyCertificate(issuer);
@@ -401,7 +437,7 @@ static void verify_cms(struct certs *c, const struct sg_buf *der, const char *co
 	v->status = WORKER_SIG_VALID;
 	for (int i = 0; i < n; i++) {
 		v->caps[v->nharvest] = signer_caps(NSS_CMSSignedData_GetSignerInfo(sigd, i));
-		hold_chain(certs[i], &v->harvest[v->nharvest++]);
+		hold_chain(certs[i], v->issuers, &v->harvest[v->nharvest++]);
 	}
 out:
 	PORT_FreeArena(pool, PR_FALSE);
@@ -477,7 +513,7 @@ static void stamp_malformed(const struct sg_buf *canon, const char *header, stru
 }
 
 int	worker_smime_verify(struct certs *c, const char *msg, size_t len, const char *header,
-			    struct sg_buf *out, struct worker_verdict *v)
+			    bool harvest, struct sg_buf *out, struct worker_verdict *v)
 {
 	struct sg_buf canon = SG_BUF_INIT, outer = SG_BUF_INIT, entity = SG_BUF_INIT;
 	struct sg_buf der = SG_BUF_INIT, head = SG_BUF_INIT;
@@ -488,6 +524,7 @@ int	worker_smime_verify(struct certs *c, const char *msg, size_t len, const char
 	int	rc = 0;
 
 	memset(v, 0, sizeof(*v));
+	v->issuers = harvest;
 	if (worker__prepare(msg, len, header, &canon, &outer, &entity) < 0
 	    || worker_mime_parse(entity.data, entity.len, &e) < 0) {
 		stamp_malformed(&canon, header, out, v);

@@ -377,6 +377,7 @@ struct worker_verdict {
 	int64_t	signing_time;		/* ms since the epoch; 0: none */
 	struct worker_chain harvest[WORKER_SIGNERS_MAX];
 	size_t	nharvest;		/* VALID: the signers, to keep */
+	bool	issuers;		/* the call's harvest: chains with issuers */
 	/* VALID: each signer's SMIMECapabilities as WORKER_CAP_* bits; 0 none */
 	unsigned caps[WORKER_SIGNERS_MAX];
 };
@@ -389,14 +390,18 @@ struct worker_verdict {
  * good, the signer's chain is valid now for e-mail signing (certs_check()
  * under c's revocation policy; c NULL: as configured in NSS), and some
  * signer's certificate carries the From
- * address. A valid signer's advertised capabilities are in caps[]. A signature anywhere but at the root is "unsigned". A message
+ * address. A valid signer's advertised capabilities are in caps[] and
+ * the signer in harvest[] (with harvest, also the issuers the message
+ * brought, unless the signer is stored already: what certs_harvest()
+ * keeps; looking them up costs database reads, so only when asked). A
+ * signature anywhere but at the root is "unsigned". A message
  * that is not valid MIME is "invalid" (and still loses every copy of the
  * header field). Returns 0 with *v filled; free it with
  * worker_verdict_free().
  */
 struct certs;
 int	worker_smime_verify(struct certs *c, const char *msg, size_t len, const char *header,
-			    struct sg_buf *out, struct worker_verdict *v);
+			    bool harvest, struct sg_buf *out, struct worker_verdict *v);
 void	worker_verdict_free(struct worker_verdict *);
 
 /*

@@ -56,7 +56,7 @@ static void verify(const char *m, size_t len)
 	struct sg_buf out = SG_BUF_INIT;
 	struct worker_verdict v;
 
-	if (worker_smime_verify(NULL, m, len, "X-Sealgate-Signature", &out, &v) == 0) {
+	if (worker_smime_verify(NULL, m, len, "X-Sealgate-Signature", true, &out, &v) == 0) {
 		if (v.status == WORKER_SIG_VALID)
 			abort();		/* nothing is trusted without a database */
 		worker_verdict_free(&v);

@@ -235,6 +235,33 @@ def test_network_roles_run_as_the_user_the_worker_keeps_its_own(sealgate, outsid
         assert "privilege_drop_failed" not in d.log()
 
 
+def test_signature_claimed_before_the_signers_certificate_is_invalid(sealgate, tmp_path):
+    """The worker checks the signer's chain once, now; the signing time a
+    signature claims must still fall within the signer's certificate (as
+    NSS's own check at that time did): frank signs as if in 2001, long
+    before his certificate, and again today (the control)."""
+    with SmtpPeer(port=free_port()) as sink:
+        pki = gateway(sealgate, sink)
+        frank = pki["frank"]
+        (tmp_path / "in.txt").write_bytes(b"Content-Type: text/plain\r\n\r\nsigned by frank\r\n")
+        for when, rcpt in (("2001-01-01 12:00:00", "old@example.com"), (None, "now@example.com")):
+            sign = ["openssl", "cms", "-sign", "-in", str(tmp_path / "in.txt"),
+                    "-signer", str(frank.cert), "-inkey", str(frank.key),
+                    "-certfile", str(pki.chain), "-from", "frank@example.net",
+                    "-to", rcpt, "-subject", "hello", "-out", str(tmp_path / "s.eml")]
+            subprocess.run((["faketime", when] if when else []) + sign, check=True)
+            signed = (tmp_path / "s.eml").read_bytes().replace(b"\r\n", b"\n").replace(
+                b"\n", b"\r\n")
+            with smtplib.SMTP("127.0.0.1", sealgate.smtp_port, timeout=10,
+                              source_address=("127.0.0.2", 0)) as s:
+                s.sendmail("frank@example.net", [rcpt], signed)
+        head = arrived(sink, "old@example.com")["body"].split(b"\r\n\r\n", 1)[0]
+        assert (b'X-Sealgate-Signature: invalid; reason="signer certificate: not valid at the '
+                b'claimed signing time"') in head, head
+        head = arrived(sink, "now@example.com")["body"].split(b"\r\n\r\n", 1)[0]
+        assert b'X-Sealgate-Signature: valid; signer="frank@example.net"' in head, head
+
+
 def test_signer_revoked_by_ocsp_is_invalid_under_the_policy(sealgate, tmp_path):
     """NSS alone would call carol's signature good; certs' revocation policy
     (hard-fail, OCSP) is applied while the verdict is made."""

@@ -174,7 +174,7 @@ static void sign_with(const char *nick, int signature, struct sg_buf *out)
 static int verify_here(const struct sg_buf *m, struct sg_buf *out, struct worker_verdict *v)
 {
 	sg_buf_reset(out);
-	return (worker_smime_verify(NULL, m->data, m->len, "X-Sealgate-Signature", out, v));
+	return (worker_smime_verify(NULL, m->data, m->len, "X-Sealgate-Signature", true, out, v));
 }
 
 static void test_detached_interop(void **state)
