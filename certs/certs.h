@@ -340,7 +340,9 @@ int	certs_export_pem(struct CERTCertificateStr *, struct sg_buf *out);
  * OCSP (AIA URL or the configured default responder, with NSS's cache).
  * valid follows the configured policy: an unknown status makes the
  * certificate invalid under hard-fail and valid (warning set) under
- * soft-fail. Returns 0 (the verdict is in *out) or SG_EINVAL.
+ * soft-fail. A good verdict is kept for lookup_cache_ttl and reused
+ * (a CRL imported by another process counts once it ends). Returns 0
+ * (the verdict is in *out) or SG_EINVAL.
  */
 enum certs_usage {
 	CERTS_USE_SIGN,			/* e-mail signer */
@@ -364,6 +366,15 @@ struct certs_check {
 };
 
 int	certs_check(struct certs *, struct CERTCertificateStr *, int usage, struct certs_check *);
+
+/*
+ * certs_known_good() is the certificate with this DER encoding if
+ * certs_check() found it good for usage within lookup_cache_ttl (its
+ * verdict is kept: certs_vcache.c), referenced; else NULL. Costs a hash,
+ * no decoding and no database read. Thread-safe.
+ */
+struct CERTCertificateStr *certs_known_good(struct certs *, const void *der, size_t len,
+					    int usage);
 const char *certs_rev_name(int rev);	/* "good", "revoked", ... */
 
 /*

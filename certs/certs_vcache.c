@@ -9,6 +9,10 @@
  *	bool	certs_vcache_get(c, cert, usage, &out)
  *	void	certs_vcache_put(c, cert, usage, &verdict)
  *	void	certs_vcache_clear(c)
+ *
+ *	#include "certs/certs.h"
+ *
+ *	CERTCertificate *certs_known_good(c, der, len, usage)
  * DESCRIPTION
  *	A partner signs mail after mail with one certificate, and each
  *	time certs_check() built and checked the same chain (libpkix and
@@ -26,6 +30,11 @@
  *	is seen once the verdicts kept before it end, within
  *	lookup_cache_ttl. At most VCACHE_MAX verdicts; a full cache is
  *	emptied rather than scanned for the oldest. Thread-safe (c->lock).
+ *
+ *	Each verdict keeps a reference to its certificate, so that
+ *	certs_known_good() can hand it out by the DER encoding a message
+ *	carries: a signer known good needs no import of the message's
+ *	certificates (a decode and a database lookup each) to be found.
  */
 
 #include <stdlib.h>
@@ -52,12 +61,24 @@ struct certs_vcache {
 	size_t	n;
 };
 
-/* key_of - the certificate's SHA-256; false if it cannot be had */
+/* key_of - the SHA-256 of a DER certificate; false if it cannot be had */
 
-static bool key_of(const CERTCertificate *cert, unsigned char sha256[32])
+static bool key_of(const void *der, size_t len, unsigned char sha256[32])
 {
-	return (PK11_HashBuf(SEC_OID_SHA256, sha256, cert->derCert.data,
-			     (PRInt32) cert->derCert.len) == SECSuccess);
+	return (len <= INT32_MAX && PK11_HashBuf(SEC_OID_SHA256, sha256, der, (PRInt32) len)
+		== SECSuccess);
+}
+
+/* find - the live verdict for key and usage, under c->lock; NULL if none */
+
+static struct certs_vcache_ent *find(struct certs *c, const unsigned char k[32], int usage)
+{
+	int64_t	now = sg_now_ms();
+
+	for (struct certs_vcache_ent *e = c->vcache ? c->vcache->bucket[k[0]] : NULL; e; e = e->next)
+		if (e->usage == usage && e->expires > now && memcmp(e->sha256, k, 32) == 0)
+			return (e);
+	return (NULL);
 }
 
 static void drop_all(struct certs_vcache *vc)
@@ -77,21 +98,31 @@ static void drop_all(struct certs_vcache *vc)
 
 bool	certs_vcache_get(struct certs *c, CERTCertificate *cert, int usage, struct certs_check *out)
 {
+	struct certs_vcache_ent *e;
 	unsigned char k[32];
-	int64_t	now = sg_now_ms();
-	bool	hit = false;
 
-	if (c->lookup_ttl <= 0 || !key_of(cert, k))
+	if (c->lookup_ttl <= 0 || !key_of(cert->derCert.data, cert->derCert.len, k))
 		return (false);
 	pthread_mutex_lock(&c->lock);
-	for (struct certs_vcache_ent *e = c->vcache ? c->vcache->bucket[k[0]] : NULL;
-	     e && !hit; e = e->next)
-		if (e->usage == usage && e->expires > now && memcmp(e->sha256, k, sizeof(k)) == 0) {
-			*out = e->verdict;
-			hit = true;
-		}
+	if ((e = find(c, k, usage)) != NULL)
+		*out = e->verdict;
 	pthread_mutex_unlock(&c->lock);
-	return (hit);
+	return (e != NULL);
+}
+
+CERTCertificate *certs_known_good(struct certs *c, const void *der, size_t len, int usage)
+{
+	struct certs_vcache_ent *e;
+	CERTCertificate *cert = NULL;
+	unsigned char k[32];
+
+	if (c->lookup_ttl <= 0 || !key_of(der, len, k))
+		return (NULL);
+	pthread_mutex_lock(&c->lock);
+	if ((e = find(c, k, usage)) != NULL)
+		cert = CERT_DupCertificate(e->cert);
+	pthread_mutex_unlock(&c->lock);
+	return (cert);
 }
 
 void	certs_vcache_put(struct certs *c, CERTCertificate *cert, int usage,
@@ -105,7 +136,7 @@ void	certs_vcache_put(struct certs *c, CERTCertificate *cert, int usage,
 	    || CERT_GetCertTimes(cert, &nb, &na) != SECSuccess)
 		return;
 	e = sg_xcalloc(1, sizeof(*e));
-	if (!key_of(cert, e->sha256)) {
+	if (!key_of(cert->derCert.data, cert->derCert.len, e->sha256)) {
 		free(e);
 		return;
 	}

@@ -382,6 +382,92 @@ static void hold_chain(CERTCertificate *cert, bool issuers, struct worker_chain 
 	}
 }
 
+/*
+ * cert_isn - the issuer Name (the whole TLV) and the serial number (the
+ * INTEGER) of a DER certificate the message carries (untrusted: bounded
+ * by len, -1 on anything unexpected)
+ */
+static int cert_isn(const unsigned char *p, size_t len, struct worker_der *issuer,
+		    struct worker_der *serial)
+{
+	struct worker_der cert, tbs, alg;
+	struct worker_der_it it;
+
+	if (worker__der_read(p, len, &cert) < 0 || cert.p[0] != 0x30)
+		return (-1);
+	worker__der_enter(&cert, &it);
+	if (worker__der_next(&it, &tbs) < 0 || tbs.p[0] != 0x30)
+		return (-1);
+	worker__der_enter(&tbs, &it);
+	if (worker__der_next(&it, serial) < 0)
+		return (-1);
+	if (serial->p[0] == 0xa0 && worker__der_next(&it, serial) < 0)
+		return (-1);			/* [0] version, then the serial */
+	if (serial->p[0] != 0x02 || worker__der_next(&it, &alg) < 0 || alg.p[0] != 0x30
+	    || worker__der_next(&it, issuer) < 0 || issuer->p[0] != 0x30)
+		return (-1);
+	return (0);
+}
+
+static bool same(const struct worker_der *d, const unsigned char *p, size_t len, bool whole)
+{
+	size_t	n = whole ? worker__der_size(d) : d->len;
+
+	return (n == len && memcmp(whole ? d->p : worker__der_content(d), p, len) == 0);
+}
+
+/* signer_der - the certificate of the message a signer info names by issuer and serial */
+
+static const SECItem *signer_der(const NSSCMSSignedData *sigd, const NSSCMSSignerInfo *si)
+{
+	const CERTIssuerAndSN *isn = si->signerIdentifier.id.issuerAndSN;
+	struct worker_der issuer, serial;
+
+	if (si->signerIdentifier.identifierType != NSSCMSSignerID_IssuerSN || isn == NULL)
+		return (NULL);
+	for (SECItem **r = sigd->rawCerts; r && *r; r++)
+		if (cert_isn((*r)->data, (*r)->len, &issuer, &serial) == 0
+		    && same(&issuer, isn->derIssuer.data, isn->derIssuer.len, true)
+		    && same(&serial, isn->serialNumber.data, isn->serialNumber.len, false))
+			return (*r);
+	return (NULL);
+}
+
+/*
+ * known_signers - when every signer's certificate is in the message and
+ * certs found it good lately (certs_known_good), hand each to its signer
+ * info (NSS destroys it with the message) and tell the caller it need
+ * not import the message's certificates: NSS would decode each and look
+ * it up in the database, for chains certs_check() will not build again.
+ * A harvest of a certificate not yet stored wants the issuers: not then.
+ */
+static bool known_signers(struct certs *c, NSSCMSSignedData *sigd, int n, bool issuers)
+{
+	CERTCertificate *got[WORKER_SIGNERS_MAX];
+	int	k;
+
+	for (k = 0; c && k < n; k++) {
+		const NSSCMSSignerInfo *si = NSS_CMSSignedData_GetSignerInfo(sigd, k);
+		const SECItem *der = si->cert ? NULL : signer_der(sigd, si);
+
+		if (der == NULL || (got[k] = certs_known_good(c, der->data, der->len,
+							      CERTS_USE_SIGN)) == NULL)
+			break;
+		if (issuers && !got[k]->isperm) {
+			CERT_DestroyCertificate(got[k]);
+			break;
+		}
+	}
+	if (c == NULL || k < n) {
+		while (k-- > 0)
+			CERT_DestroyCertificate(got[k]);
+		return (false);
+	}
+	for (k = 0; k < n; k++)
+		NSS_CMSSignedData_GetSignerInfo(sigd, k)->cert = got[k];
+	return (true);
+}
+
 static void verify_cms(struct certs *c, const struct sg_buf *der, const char *content, size_t clen,
 		       const struct sg_buf *outer, struct worker_verdict *v, SECItem **inner,
 		       NSSCMSMessage **keep)
@@ -417,7 +503,8 @@ static void verify_cms(struct certs *c, const struct sg_buf *der, const char *co
 		goto out;
 	}
 	/* Temporary import, never kept: harvesting is the caller's choice. */
-	(void) NSS_CMSSignedData_ImportCerts(sigd, db, certUsageEmailSigner, PR_FALSE);
+	if (!known_signers(c, sigd, n, v->issuers))
+		(void) NSS_CMSSignedData_ImportCerts(sigd, db, certUsageEmailSigner, PR_FALSE);
 	for (int i = 0; i < n; i++) {
 		if (!check_signer(c, sigd, i, db, v, &certs[i]))
 			all_ok = false;

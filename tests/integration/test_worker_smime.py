@@ -262,6 +262,37 @@ def test_signature_claimed_before_the_signers_certificate_is_invalid(sealgate, t
         assert b'X-Sealgate-Signature: valid; signer="frank@example.net"' in head, head
 
 
+def test_a_signer_known_good_still_needs_a_good_signature(sealgate, tmp_path):
+    """The second message of a signer whose certificate certs found good a
+    moment ago is verified without importing the message's certificates
+    (certs_known_good): its signature is still checked. Frank's message
+    twice, then once with the signed text changed."""
+    with SmtpPeer(port=free_port()) as sink:
+        pki = gateway(sealgate, sink)
+        frank = pki["frank"]
+        (tmp_path / "in.txt").write_bytes(b"Content-Type: text/plain\r\n\r\nsigned by frank\r\n")
+        subprocess.run(["openssl", "cms", "-sign", "-in", str(tmp_path / "in.txt"),
+                        "-signer", str(frank.cert), "-inkey", str(frank.key),
+                        "-certfile", str(pki.chain), "-from", "frank@example.net",
+                        "-to", "alice@example.com", "-subject", "hello",
+                        "-out", str(tmp_path / "s.eml")], check=True)
+        signed = (tmp_path / "s.eml").read_bytes().replace(b"\r\n", b"\n").replace(
+            b"\n", b"\r\n")
+        forged = signed.replace(b"signed by frank", b"signed by frenk")
+        assert forged != signed
+        for rcpt, body in (("a1@example.com", signed), ("a2@example.com", signed),
+                           ("a3@example.com", forged)):
+            with smtplib.SMTP("127.0.0.1", sealgate.smtp_port, timeout=10,
+                              source_address=("127.0.0.2", 0)) as s:
+                s.sendmail("frank@example.net", [rcpt], body)
+            arrived(sink, rcpt)
+        for rcpt, verdict in (("a1@example.com", b"valid; signer="),
+                              ("a2@example.com", b"valid; signer="),
+                              ("a3@example.com", b'invalid; reason="bad signature')):
+            head = arrived(sink, rcpt)["body"].split(b"\r\n\r\n", 1)[0]
+            assert b"X-Sealgate-Signature: " + verdict in head, (rcpt, head)
+
+
 def test_signer_revoked_by_ocsp_is_invalid_under_the_policy(sealgate, tmp_path):
     """NSS alone would call carol's signature good; certs' revocation policy
     (hard-fail, OCSP) is applied while the verdict is made."""
