@@ -446,19 +446,20 @@ static bool known_signers(struct certs *c, NSSCMSSignedData *sigd, int n, bool i
 	CERTCertificate *got[WORKER_SIGNERS_MAX];
 	int	k;
 
-	for (k = 0; c && k < n; k++) {
+	/* the certificates are looked for even without certs: fuzz_cms reaches cert_isn() */
+	for (k = 0; k < n; k++) {
 		const NSSCMSSignerInfo *si = NSS_CMSSignedData_GetSignerInfo(sigd, k);
 		const SECItem *der = si->cert ? NULL : signer_der(sigd, si);
 
-		if (der == NULL || (got[k] = certs_known_good(c, der->data, der->len,
-							      CERTS_USE_SIGN)) == NULL)
+		if (der == NULL || c == NULL
+		    || (got[k] = certs_known_good(c, der->data, der->len, CERTS_USE_SIGN)) == NULL)
 			break;
 		if (issuers && !got[k]->isperm) {
 			CERT_DestroyCertificate(got[k]);
 			break;
 		}
 	}
-	if (c == NULL || k < n) {
+	if (k < n) {
 		while (k-- > 0)
 			CERT_DestroyCertificate(got[k]);
 		return (false);
