@@ -121,22 +121,32 @@ def test_mandatory_encryption_refused_informs_sender_and_admin(sealgate):
         assert sealgate.sealctl("incidents", "ack", rows[0]["id"], check=False).returncode == 1
 
 
+def frank_signed(pki, tmp_path, rcpt, when=None):
+    """frank's detached signature (openssl cms) over a short text, CRLF;
+    with when, made under faketime at that moment."""
+    frank = pki["frank"]
+    (tmp_path / "in.txt").write_bytes(b"Content-Type: text/plain\r\n\r\nsigned by frank\r\n")
+    sign = ["openssl", "cms", "-sign", "-in", str(tmp_path / "in.txt"),
+            "-signer", str(frank.cert), "-inkey", str(frank.key),
+            "-certfile", str(pki.chain), "-from", "frank@example.net",
+            "-to", rcpt, "-subject", "hello", "-out", str(tmp_path / "s.eml")]
+    subprocess.run((["faketime", when] if when else []) + sign, check=True)
+    return (tmp_path / "s.eml").read_bytes().replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+
+
+def send_inbound(sealgate, rcpt, body):
+    """from a stranger's address and host: inbound to an own domain"""
+    with smtplib.SMTP("127.0.0.1", sealgate.smtp_port, timeout=10,
+                      source_address=("127.0.0.2", 0)) as s:
+        s.sendmail("frank@example.net", [rcpt], body)
+
+
 def test_inbound_verified_header_stamped_spoof_removed(sealgate, tmp_path):
     with SmtpPeer(port=free_port()) as sink:
         pki = gateway(sealgate, sink)
-        frank = pki["frank"]
-        (tmp_path / "in.txt").write_bytes(b"Content-Type: text/plain\r\n\r\nsigned by frank\r\n")
-        subprocess.run(["openssl", "cms", "-sign", "-in", str(tmp_path / "in.txt"),
-                        "-signer", str(frank.cert), "-inkey", str(frank.key),
-                        "-certfile", str(pki.chain), "-from", "frank@example.net",
-                        "-to", "alice@example.com", "-subject", "hello",
-                        "-out", str(tmp_path / "s.eml")], check=True)
         signed = (b"X-Sealgate-Signature: valid; signer=\"ceo@example.com\"\r\n"
-                  + (tmp_path / "s.eml").read_bytes().replace(b"\r\n", b"\n").replace(b"\n", b"\r\n"))
-        # a stranger's address: inbound to an own domain
-        with smtplib.SMTP("127.0.0.1", sealgate.smtp_port, timeout=10,
-                          source_address=("127.0.0.2", 0)) as s:
-            s.sendmail("frank@example.net", ["alice@example.com"], signed)
+                  + frank_signed(pki, tmp_path, "alice@example.com"))
+        send_inbound(sealgate, "alice@example.com", signed)
         m = arrived(sink, "alice@example.com")
         head = m["body"].split(b"\r\n\r\n", 1)[0]
         stamps = [h for h in head.split(b"\r\n") if h.lower().startswith(b"x-sealgate-signature")]
@@ -242,19 +252,8 @@ def test_signature_claimed_before_the_signers_certificate_is_invalid(sealgate, t
     before his certificate, and again today (the control)."""
     with SmtpPeer(port=free_port()) as sink:
         pki = gateway(sealgate, sink)
-        frank = pki["frank"]
-        (tmp_path / "in.txt").write_bytes(b"Content-Type: text/plain\r\n\r\nsigned by frank\r\n")
         for when, rcpt in (("2001-01-01 12:00:00", "old@example.com"), (None, "now@example.com")):
-            sign = ["openssl", "cms", "-sign", "-in", str(tmp_path / "in.txt"),
-                    "-signer", str(frank.cert), "-inkey", str(frank.key),
-                    "-certfile", str(pki.chain), "-from", "frank@example.net",
-                    "-to", rcpt, "-subject", "hello", "-out", str(tmp_path / "s.eml")]
-            subprocess.run((["faketime", when] if when else []) + sign, check=True)
-            signed = (tmp_path / "s.eml").read_bytes().replace(b"\r\n", b"\n").replace(
-                b"\n", b"\r\n")
-            with smtplib.SMTP("127.0.0.1", sealgate.smtp_port, timeout=10,
-                              source_address=("127.0.0.2", 0)) as s:
-                s.sendmail("frank@example.net", [rcpt], signed)
+            send_inbound(sealgate, rcpt, frank_signed(pki, tmp_path, rcpt, when))
         head = arrived(sink, "old@example.com")["body"].split(b"\r\n\r\n", 1)[0]
         assert (b'X-Sealgate-Signature: invalid; reason="signer certificate: not valid at the '
                 b'claimed signing time"') in head, head
@@ -269,22 +268,12 @@ def test_a_signer_known_good_still_needs_a_good_signature(sealgate, tmp_path):
     twice, then once with the signed text changed."""
     with SmtpPeer(port=free_port()) as sink:
         pki = gateway(sealgate, sink)
-        frank = pki["frank"]
-        (tmp_path / "in.txt").write_bytes(b"Content-Type: text/plain\r\n\r\nsigned by frank\r\n")
-        subprocess.run(["openssl", "cms", "-sign", "-in", str(tmp_path / "in.txt"),
-                        "-signer", str(frank.cert), "-inkey", str(frank.key),
-                        "-certfile", str(pki.chain), "-from", "frank@example.net",
-                        "-to", "alice@example.com", "-subject", "hello",
-                        "-out", str(tmp_path / "s.eml")], check=True)
-        signed = (tmp_path / "s.eml").read_bytes().replace(b"\r\n", b"\n").replace(
-            b"\n", b"\r\n")
+        signed = frank_signed(pki, tmp_path, "alice@example.com")
         forged = signed.replace(b"signed by frank", b"signed by frenk")
         assert forged != signed
         for rcpt, body in (("a1@example.com", signed), ("a2@example.com", signed),
                            ("a3@example.com", forged)):
-            with smtplib.SMTP("127.0.0.1", sealgate.smtp_port, timeout=10,
-                              source_address=("127.0.0.2", 0)) as s:
-                s.sendmail("frank@example.net", [rcpt], body)
+            send_inbound(sealgate, rcpt, body)
             arrived(sink, rcpt)
         for rcpt, verdict in (("a1@example.com", b"valid; signer="),
                               ("a2@example.com", b"valid; signer="),
