@@ -638,7 +638,7 @@ int	queue_retry(struct queue *, const uint64_t *ids, size_t n, int *res, size_t 
  * inspection; roles do this by themselves when a record fails to decode.
  * queue_corrupt_count() counts quarantined records. queue_live_count()
  * counts the messages still in the queue (every state but DONE) without a
- * walk: for what polls often (the cluster's heartbeat); queue_stats() walks.
+ * walk (LMDB's entry count of the live table).
  */
 int	queue_quarantine(struct queue *, uint64_t id);
 int	queue_corrupt_count(struct queue *, size_t *n);
@@ -843,7 +843,7 @@ struct queue_stats {
 	uint64_t count[QUEUE_NSTATES];	/* live messages per state (DONE: tracking) */
 	uint64_t bytes[QUEUE_NSTATES];	/* their original sizes */
 	uint64_t recipients;		/* of live messages */
-	uint64_t oldest_id;		/* oldest live message, 0: empty */
+	uint64_t oldest_id;		/* the first live id (oldest), 0: empty */
 	int64_t	oldest_ms;
 	uint64_t corrupt;		/* quarantined records */
 	uint64_t incidents_open;
@@ -852,10 +852,21 @@ struct queue_stats {
 	uint64_t map_bytes;		/* map size */
 	uint64_t used_bytes;		/* pages in use x page size */
 	unsigned readers;		/* reader slots in use */
+	bool	walked;			/* count, bytes, recipients: counted by a walk */
 };
 
-/* queue_stats() walks the whole queue in pages (cheap: envelopes only). */
+/*
+ * queue_stats() costs the same with a million messages queued as with
+ * none: count, bytes and recipients of live messages come from a tally
+ * the queue keeps in the transactions that change an envelope, the
+ * oldest is the first live id (a split copy keeps its original's
+ * arrival, so an older arrival may sit behind it). Only a queue no
+ * writer of this version has opened yet is counted by a walk (walked).
+ * queue_stats_recount() always walks every live envelope (in pages):
+ * what the tally must equal (sealctl queue stats --verify).
+ */
 int	queue_stats(struct queue *, struct queue_stats *);
+int	queue_stats_recount(struct queue *, struct queue_stats *);
 
 /* ------------------------------------------ statistics: history, histograms */
 

@@ -14,6 +14,7 @@
  *
  *	#include "queue_int.h"
  *
+ *	int	queue_env_peek(data, len, sum)
  *	int	queue_incident_encode(inc, out)
  *	int	queue_incident_decode(data, len, inc)
  * DESCRIPTION
@@ -27,6 +28,11 @@
  *	empty strings are not written. Unknown tags below 0x80 are skipped
  *	(a newer writer may add fields); unknown tags from 0x80 up mean the
  *	record needs a newer reader and it is rejected.
+ *
+ *	queue_env_peek() reads only what the per-state tally counts (id,
+ *	state, size, arrival, the number of recipients): it checks the
+ *	record's frame and those fields, not the strings or the recipients'
+ *	insides, so it accepts every record queue_env_decode() accepts.
  *
  *	The decoder never reads outside [data, data+len), checks every
  *	enum against its range and every count against the QUEUE_MAX_*
@@ -483,6 +489,49 @@ static void env_reset(struct queue_env *e)
 	e->listener = e->client_addr = e->client_name = e->helo = "";
 	e->tls_version = e->tls_cipher = e->auth = e->sender = e->envid = "";
 	e->subject = e->rule = e->crypto_note = e->reason = e->route = "";
+}
+
+/*
+ * queue_env_peek - what the queue's tally counts of a record: its id,
+ * state, size, arrival and number of recipients, without decoding the
+ * strings or the recipients (each recipient field is counted, not read).
+ * Checked like a decode at the top level: header, every field's length,
+ * the enums and numbers it reads.
+ */
+int	queue_env_peek(const void *data, size_t len, struct queue_env_sum *sum)
+{
+	struct rd r = {data, (const uint8_t *) data + len};
+	struct rd val;
+	int	tag, x = 0, err = 0;
+
+	memset(sum, 0, sizeof(*sum));
+	if (header(&r, len, REC_ENV) != 0)
+		return (SG_ECORRUPT);
+	while (r.p < r.end && err == 0) {
+		if (next_field(&r, &tag, &val) != 0)
+			return (SG_ECORRUPT);
+		switch (tag) {
+		case E_ID:
+			err = val_u64(val, UINT64_MAX, &sum->id);
+			break;
+		case E_STATE:
+			err = val_enum(val, QUEUE_NSTATES - 1, &x);
+			sum->state = (enum queue_state) x;
+			break;
+		case E_ARRIVAL:
+			err = val_i64(val, &sum->arrival_ms);
+			break;
+		case E_SIZE:
+			err = val_u64(val, UINT64_MAX, &sum->size);
+			break;
+		case E_RCPT:
+			err = ++sum->nrcpt > QUEUE_MAX_RCPT ? SG_ECORRUPT : 0;
+			break;
+		default:
+			err = unknown(tag);
+		}
+	}
+	return (err == 0 && sum->id != 0 ? 0 : SG_ECORRUPT);
 }
 
 int	queue_env_decode(const void *data, size_t len, struct queue_env *e)
