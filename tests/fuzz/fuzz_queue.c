@@ -11,9 +11,12 @@
  *	bytes (the encoder accepts everything the decoder accepts). Its
  *	tracking words and summary must be made without trouble, and its
  *	sender's index key must turn back into the sender (lower-cased).
- *	The same bytes are also read as an index key from disk
- *	(queue_addr_from_key, with queue/'s private header: it is what
- *	reads those keys).
+ *	The tally's reader (queue_env_peek) runs on the same bytes: whatever
+ *	decodes must peek, with the same id, state, size, arrival and
+ *	number of recipients (else the tally would count a record otherwise
+ *	than a walk does). The same bytes are also read as an index key
+ *	from disk (queue_addr_from_key, with queue/'s private header: it is
+ *	what reads those keys).
  */
 
 #include <stdlib.h>
@@ -74,7 +77,13 @@ int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 	queue_env_init(&again);
 	if (queue_addr_from_key(copy, len, addr, sizeof(addr)) >= 0 && strlen(addr) >= sizeof(addr))
 		abort();
+	struct queue_env_sum sum;
+	int	peeked = queue_env_peek(copy, len, &sum);
+
 	if (queue_env_decode(copy, len, &e) == 0) {
+		if (peeked != 0 || sum.id != e.id || sum.state != e.state || sum.size != e.size ||
+		    sum.nrcpt != e.nrcpt || sum.arrival_ms != e.arrival_ms)
+			abort();
 		check_sound(&e);
 		check_track(&e);
 		if (queue_env_encode(&e, &b1) != 0)
