@@ -213,6 +213,13 @@ struct queue_rcpt *queue_env_rcpt_add(struct queue_env *, const char *addr);
  */
 int	queue_env_encode(const struct queue_env *, struct sg_buf *out);
 int	queue_env_decode(const void *data, size_t len, struct queue_env *env);
+/*
+ * queue_env_decode_brief() decodes only what a listing shows: id, state,
+ * arrival_ms, next_attempt_ms, attempts, size, sender, reason and each
+ * recipient's addr, state, attempts and reply; every other field reads 0
+ * or "" and is not checked (a record it accepts may fail the full one).
+ */
+int	queue_env_decode_brief(const void *data, size_t len, struct queue_env *env);
 
 /* ------------------------------------------------------ open / close */
 
@@ -351,8 +358,11 @@ int	queue_get(struct queue *, uint64_t id, int flags, struct queue_env *env);
  * returned. Records that fail to decode are logged, skipped and
  * quarantined when the queue is writable. *cursor is left at the last
  * id seen. QUEUE_SCAN_TRACK walks tracking records instead.
+ * QUEUE_SCAN_BRIEF decodes only what a listing prints (see
+ * queue_env_decode_brief()).
  */
 #define QUEUE_SCAN_TRACK (1 << 0)
+#define QUEUE_SCAN_BRIEF (1 << 1)	/* queue_env_decode_brief(): listings */
 int	queue_scan(struct queue *, int flags, uint64_t *cursor, size_t page,
 		   int (*fn) (const struct queue_env *, void *arg), void *arg);
 

@@ -20,8 +20,9 @@
  *	envelope: for checking the tally. queue_scan() decodes each record in place
  *	(no copy, no allocation but the recipient array it reuses) and
  *	ends its transaction after each page so that a long listing never
- *	pins old pages for long. Undecodable records are logged and skipped,
- *	then quarantined after the page when the queue is writable.
+ *	pins old pages for long; a listing asks for a brief decode of what
+ *	it prints (QUEUE_SCAN_BRIEF). Undecodable records are logged and
+ *	skipped, then quarantined after the page when the queue is writable.
  */
 
 #include <stdio.h>
@@ -62,10 +63,12 @@ static void note_bad(struct page *p, uint64_t id)
 		p->bad[p->nbad++] = id;
 }
 
-static int scan_page(struct queue *q, MDB_dbi dbi, uint64_t *cursor, size_t page,
+static int scan_page(struct queue *q, MDB_dbi dbi, bool brief, uint64_t *cursor, size_t page,
 		     int (*fn) (const struct queue_env *, void *), void *arg,
 		     struct queue_env *env, struct page *p)
 {
+	int	(*decode) (const void *, size_t, struct queue_env *) =
+		brief ? queue_env_decode_brief : queue_env_decode;
 	uint8_t	kb[8];
 	MDB_val	k = {8, kb}, d;
 	MDB_txn *txn;
@@ -87,7 +90,7 @@ static int scan_page(struct queue *q, MDB_dbi dbi, uint64_t *cursor, size_t page
 
 		p->count++;
 		*cursor = id;
-		if (id == 0 || queue_env_decode(d.mv_data, d.mv_size, env) != 0 || env->id != id) {
+		if (id == 0 || decode(d.mv_data, d.mv_size, env) != 0 || env->id != id) {
 			note_bad(p, id);
 			continue;
 		}
@@ -112,7 +115,8 @@ int	queue_scan(struct queue *q, int flags, uint64_t *cursor, size_t page,
 	queue_env_init(&env);
 	do {
 		memset(&p, 0, sizeof(p));
-		err = scan_page(q, dbi, cursor, page, fn, arg, &env, &p);
+		err = scan_page(q, dbi, (flags & QUEUE_SCAN_BRIEF) != 0, cursor, page, fn, arg, &env,
+				&p);
 		if (!(q->flags & QUEUE_RDONLY) && !(flags & QUEUE_SCAN_TRACK))
 			for (size_t i = 0; i < p.nbad; i++)
 				(void) queue_quarantine(q, p.bad[i]);
