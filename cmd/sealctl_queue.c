@@ -102,97 +102,107 @@ struct opts {
 
 /* ------------------------------------------------------------ output */
 
-static void put_kv_str(FILE *fp, const char *key, const char *v)
+/*
+ * The JSON listing is built in a struct sealctl_out (sealctl_json.c):
+ * constant parts as literals of known length, numbers and escaped strings
+ * straight into its buffer, stdio once per buffer.
+ */
+#define LIT(o, s)	sealctl_out_put((o), (s), sizeof(s) - 1)
+#define KV_STR(o, key, v)	(LIT((o), ",\"" key "\":"), put_str((o), (v)))
+#define KV_U64(o, key, v)	(LIT((o), ",\"" key "\":"), sealctl_out_u64((o), (v)))
+
+static void put_str(struct sealctl_out *o, const char *s)
 {
-	sealctl_json_kv_str(fp, key, v, false);
+	sealctl_out_json(o, s, strlen(s));
 }
 
-static void put_kv_u64(FILE *fp, const char *key, uint64_t v)
+/* put_word - a string of ours that needs no escaping: a state's name, an id */
+
+static void put_word(struct sealctl_out *o, const char *s)
 {
-	sealctl_json_kv_u64(fp, key, v, false);
+	sealctl_out_put(o, s, strlen(s));
 }
 
-static void put_rcpt_json(FILE *fp, const struct queue_rcpt *r, bool full)
+static void put_rcpt_json(struct sealctl_out *o, const struct queue_rcpt *r, bool full)
 {
-	putc_unlocked('{', fp);
-	sealctl_json_key(fp, "address", true);
-	sealctl_json_str(fp, r->addr);
-	put_kv_str(fp, "delay_reason", r->reply);
-	put_kv_str(fp, "state", queue_rcpt_state_name(r->state));
-	put_kv_u64(fp, "attempts", r->attempts);
+	LIT(o, "{\"address\":");
+	put_str(o, r->addr);
+	KV_STR(o, "delay_reason", r->reply);
+	LIT(o, ",\"state\":\"");
+	put_word(o, queue_rcpt_state_name(r->state));
+	LIT(o, "\"");
+	KV_U64(o, "attempts", r->attempts);
 	if (full) {
-		put_kv_str(fp, "orcpt", r->orcpt);
-		put_kv_u64(fp, "notify", r->notify);
-		put_kv_u64(fp, "next_attempt", (uint64_t) (r->next_attempt_ms / 1000));
-		put_kv_u64(fp, "last_attempt", (uint64_t) (r->last_attempt_ms / 1000));
-		put_kv_str(fp, "dsn_status", r->dsn_status);
-		put_kv_str(fp, "relay", r->relay);
-		put_kv_str(fp, "tls", r->tls);
+		KV_STR(o, "orcpt", r->orcpt);
+		KV_U64(o, "notify", r->notify);
+		KV_U64(o, "next_attempt", (uint64_t) (r->next_attempt_ms / 1000));
+		KV_U64(o, "last_attempt", (uint64_t) (r->last_attempt_ms / 1000));
+		KV_STR(o, "dsn_status", r->dsn_status);
+		KV_STR(o, "relay", r->relay);
+		KV_STR(o, "tls", r->tls);
 	}
-	putc_unlocked('}', fp);
+	LIT(o, "}");
 }
 
-static void put_env_full(FILE *fp, const struct queue_env *e)
+static void put_env_full(struct sealctl_out *o, const struct queue_env *e)
 {
 	static const char *const dirs[] = {"unknown", "inbound", "outbound"};
 	static const char *const rets[] = {"", "FULL", "HDRS"};
 	char	crypto[WORKER_CRYPTO_WORDS_MAX];
 
-	put_kv_str(fp, "direction", dirs[e->direction]);
-	put_kv_str(fp, "listener", e->listener);
-	put_kv_str(fp, "client_address", e->client_addr);
-	put_kv_str(fp, "client_name", e->client_name);
-	put_kv_str(fp, "helo", e->helo);
-	put_kv_str(fp, "tls_version", e->tls_version);
-	put_kv_str(fp, "tls_cipher", e->tls_cipher);
-	put_kv_str(fp, "auth", e->auth);
-	put_kv_str(fp, "envid", e->envid);
-	put_kv_str(fp, "ret", rets[e->ret]);
-	put_kv_str(fp, "subject", e->subject);
-	put_kv_str(fp, "rule", e->rule);
-	put_kv_str(fp, "crypto", worker_crypto_words(e->crypto, crypto, sizeof(crypto)));
-	put_kv_str(fp, "crypto_note", e->crypto_note);
-	put_kv_str(fp, "reason", e->reason);
-	put_kv_str(fp, "route", e->route);
-	put_kv_u64(fp, "flags", e->flags);
-	put_kv_u64(fp, "processed_size", e->processed_size);
+	KV_STR(o, "direction", dirs[e->direction]);
+	KV_STR(o, "listener", e->listener);
+	KV_STR(o, "client_address", e->client_addr);
+	KV_STR(o, "client_name", e->client_name);
+	KV_STR(o, "helo", e->helo);
+	KV_STR(o, "tls_version", e->tls_version);
+	KV_STR(o, "tls_cipher", e->tls_cipher);
+	KV_STR(o, "auth", e->auth);
+	KV_STR(o, "envid", e->envid);
+	KV_STR(o, "ret", rets[e->ret]);
+	KV_STR(o, "subject", e->subject);
+	KV_STR(o, "rule", e->rule);
+	KV_STR(o, "crypto", worker_crypto_words(e->crypto, crypto, sizeof(crypto)));
+	KV_STR(o, "crypto_note", e->crypto_note);
+	KV_STR(o, "reason", e->reason);
+	KV_STR(o, "route", e->route);
+	KV_U64(o, "flags", e->flags);
+	KV_U64(o, "processed_size", e->processed_size);
 	if (e->parent) {
 		char	p[QUEUE_ID_BUFSZ];
 
-		put_kv_str(fp, "parent", queue_id_format(e->parent, p));
+		KV_STR(o, "parent", queue_id_format(e->parent, p));
 	}
-	put_kv_u64(fp, "expire", (uint64_t) (e->expire_ms / 1000));
+	KV_U64(o, "expire", (uint64_t) (e->expire_ms / 1000));
 }
 
-static void put_env_json(FILE *fp, const struct queue_env *e, bool full)
+static void put_env_json(struct sealctl_out *o, const struct queue_env *e, bool full)
 {
 	char	id[QUEUE_ID_BUFSZ];
 
 	queue_id_format(e->id, id);
-	fputs_unlocked("{\"queue_name\":\"", fp);
-	fputs_unlocked(queue_state_name(e->state), fp);
-	fputs_unlocked("\",\"queue_id\":\"", fp);
-	fputs_unlocked(id, fp);
-	fputs_unlocked("\",\"id\":\"", fp);
-	fputs_unlocked(id, fp);
-	putc_unlocked('"', fp);
-	put_kv_u64(fp, "arrival_time", (uint64_t) (e->arrival_ms / 1000));
-	put_kv_u64(fp, "message_size", e->size);
-	sealctl_json_key(fp, "forced_expire", false);
-	fputs_unlocked("false", fp);
-	put_kv_str(fp, "sender", e->sender);
-	put_kv_u64(fp, "attempts", e->attempts);
-	put_kv_u64(fp, "next_attempt", (uint64_t) (e->next_attempt_ms / 1000));
+	LIT(o, "{\"queue_name\":\"");
+	put_word(o, queue_state_name(e->state));
+	LIT(o, "\",\"queue_id\":\"");
+	sealctl_out_put(o, id, QUEUE_ID_LEN);
+	LIT(o, "\",\"id\":\"");
+	sealctl_out_put(o, id, QUEUE_ID_LEN);
+	LIT(o, "\"");
+	KV_U64(o, "arrival_time", (uint64_t) (e->arrival_ms / 1000));
+	KV_U64(o, "message_size", e->size);
+	LIT(o, ",\"forced_expire\":false");
+	KV_STR(o, "sender", e->sender);
+	KV_U64(o, "attempts", e->attempts);
+	KV_U64(o, "next_attempt", (uint64_t) (e->next_attempt_ms / 1000));
 	if (full)
-		put_env_full(fp, e);
-	sealctl_json_key(fp, "recipients", false);
-	putc_unlocked('[', fp);
+		put_env_full(o, e);
+	LIT(o, ",\"recipients\":[");
 	for (size_t i = 0; i < e->nrcpt; i++) {
 		if (i)
-			putc_unlocked(',', fp);
-		put_rcpt_json(fp, &e->rcpt[i], full);
+			LIT(o, ",");
+		put_rcpt_json(o, &e->rcpt[i], full);
 	}
-	fputs_unlocked("]}\n", fp);
+	LIT(o, "]}\n");
 }
 
 static void put_time(FILE *fp, int64_t ms)
@@ -453,6 +463,7 @@ struct list_ctx {
 	bool	json;
 	bool	full;			/* --json --full: every field, as show */
 	FILE   *fp;
+	struct sealctl_out *out;	/* json */
 	uint64_t n, bytes;
 };
 
@@ -465,7 +476,7 @@ static int list_one(const struct queue_env *e, void *arg)
 	c->n++;
 	c->bytes += e->size;
 	if (c->json)
-		put_env_json(c->fp, e, c->full);
+		put_env_json(c->out, e, c->full);
 	else
 		put_env_table(c->fp, e);
 	return (0);
@@ -473,9 +484,11 @@ static int list_one(const struct queue_env *e, void *arg)
 
 static int cmd_list(const struct sealgate_conf *conf, const struct opts *o, int argc)
 {
-	struct list_ctx c = {&o->f, o->json, o->full, stdout, 0, 0};
+	struct sealctl_out out;
+	struct list_ctx c = {&o->f, o->json, o->full, stdout, &out, 0, 0};
 	struct queue *q;
 	uint64_t cursor = 0;
+	char   *buf;
 	int	err;
 
 	if (o->first_arg != argc)
@@ -485,9 +498,15 @@ static int cmd_list(const struct sealgate_conf *conf, const struct opts *o, int 
 	if (err)
 		return (NOUSAGE);
 	setvbuf(stdout, NULL, _IOFBF, OUTBUF);
-	err = queue_scan(q, o->f.state == QUEUE_DONE ? QUEUE_SCAN_TRACK : 0, &cursor, 2000,
-			 list_one, &c);
+	buf = sg_xmalloc(OUTBUF);
+	sealctl_out_init(&out, stdout, buf, OUTBUF);
+	/* what the table, the JSON without --full and the filters use, only */
+	err = queue_scan(q, (o->f.state == QUEUE_DONE ? QUEUE_SCAN_TRACK : 0) |
+			 (o->full ? 0 : QUEUE_SCAN_BRIEF), &cursor, 2000, list_one, &c);
 	queue_close(q);
+	if (sealctl_out_flush(&out) != 0 && err == 0)
+		err = SG_EIO;
+	free(buf);
 	if (err) {
 		fprintf(stderr, "sealctl: queue list: %s\n", sg_strerror(err));
 		return (SEALCTL_PARTIAL);
@@ -529,11 +548,15 @@ static int cmd_show(const struct sealgate_conf *conf, const struct opts *o, int 
 	queue_env_init(&e);
 	if ((err = queue_get(q, id, 0, &e)) == SG_ENOTFOUND)
 		err = queue_get(q, id, QUEUE_GET_TRACK, &e);
-	if (err == 0) {
-		if (o->json)
-			put_env_json(stdout, &e, true);
-		else
-			put_env_table(stdout, &e);
+	if (err == 0 && o->json) {
+		struct sealctl_out out;
+		char	buf[16384];
+
+		sealctl_out_init(&out, stdout, buf, sizeof(buf));
+		put_env_json(&out, &e, true);
+		(void) sealctl_out_flush(&out);	/* a failed write: the final fflush says */
+	} else if (err == 0) {
+		put_env_table(stdout, &e);
 	} else {
 		fprintf(stderr, "sealctl: %s: %s\n", argv[o->first_arg],
 			err == SG_ENOTFOUND ? "no such message" : sg_strerror(err));
