@@ -333,28 +333,6 @@ static void test_killed_writer(void **state)
 	check(f->q);
 }
 
-/* drop_tally - a queue from before the tally: its meta record removed by hand */
-
-static void drop_tally(struct fix *f)
-{
-	char	path[128];
-	MDB_env *env;
-	MDB_txn *txn;
-	MDB_dbi	dbi;
-	MDB_val	k = {5, "tally"};
-
-	snprintf(path, sizeof(path), "%s/queue", f->dir);
-	assert_int_equal(mdb_env_create(&env), 0);
-	mdb_env_set_maxdbs(env, 24);
-	mdb_env_set_mapsize(env, f->conf.map_size_max);
-	assert_int_equal(mdb_env_open(env, path, 0, 0600), 0);
-	assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
-	assert_int_equal(mdb_dbi_open(txn, "meta", 0, &dbi), 0);
-	assert_int_equal(mdb_del(txn, dbi, &k, NULL), 0);
-	assert_int_equal(mdb_txn_commit(txn), 0);
-	mdb_env_close(env);
-}
-
 static void test_upgrade(void **state)
 {
 	struct fix *f = *state;
@@ -366,7 +344,7 @@ static void test_upgrade(void **state)
 	w = check(f->q);
 	queue_close(f->q);
 	f->q = NULL;
-	drop_tally(f);
+	fixture_raw_closed(f, "meta", "tally", 5, NULL, 0);	/* a queue from before it */
 	/* read-only, nobody built it yet: counted by a walk, the same figures */
 	assert_int_equal(queue_open(&f->main, &f->conf, QUEUE_RDONLY, &f->q), 0);
 	assert_int_equal(queue_stats(f->q, &t), 0);
