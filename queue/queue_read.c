@@ -17,8 +17,8 @@
  *	ids grow with time) in one transaction, whatever the queue holds;
  *	without a tally (no writer of this version has opened the queue
  *	yet) it counts like queue_stats_recount(), which walks every live
- *	envelope: for checking the tally. queue_scan() decodes each record in place
- *	(no copy, no allocation but the recipient array it reuses) and
+ *	envelope: for checking the tally. queue_scan() decodes each record
+ *	in place (no copy, no allocation but the recipient array it reuses) and
  *	ends its transaction after each page so that a long listing never
  *	pins old pages for long; a listing asks for a brief decode of what
  *	it prints (QUEUE_SCAN_BRIEF). Undecodable records are logged and

@@ -15,8 +15,9 @@
  *	with the configuration's defaults. fixture_corrupt_env() overwrites a
  *	message's envelope record behind the queue's back, as a bad disk
  *	would, and reopens the queue; fixture_raw() puts or deletes any
- *	record so (fixture_raw_closed(): with the queue left closed). fixture_spool() spools a one-recipient message in a
- *	given state and returns its id.
+ *	record so (fixture_raw_closed(): with the queue left closed).
+ *	fixture_spool() spools a one-recipient message in a given state and
+ *	returns its id.
  */
 
 #include <lmdb.h>
