@@ -85,7 +85,7 @@ static const struct sealctl_command commands[] = {
 		"queue cat ID [--processed]\n"
 		"queue hold|release|delete|retry ID... | - | --all [--state S] [--from PAT]"
 		" [--to PAT] [--older-than DUR]\n"
-		"queue stats [--json]\n"
+		"queue stats [--json] [--verify]\n"
 		"queue inject --rcpt ADDR... [--sender S] [--client IP] [--state S]"
 		" [--notify LIST] [--ret FULL|HDRS]\n"
 		"             [--envid ID] [--count N [--sync]] [--body-size N] [--delay DUR]"

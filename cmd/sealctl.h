@@ -13,6 +13,8 @@
  *	(argv[0] is the command name) and returns an exit status.
  */
 
+#include <string.h>
+
 #include "sealgate.h"
 
 enum {
@@ -40,7 +42,33 @@ void	sealctl_usage(FILE *, const char *name);
 #define SEALCTL_QUEUE_MAKE (1 << 30)
 int	sealctl_queue_open(const struct sealgate_conf *, int flags, struct queue **);
 
-/* sealctl_json.c: JSON values (untrusted strings escaped), times, text */
+/* sealctl_json.c: a buffered writer, JSON values (untrusted strings
+ * escaped), times, text */
+struct sealctl_out {
+	FILE   *fp;
+	char   *buf;			/* the caller's */
+	size_t	len, cap;
+	bool	err;			/* a write to fp failed */
+};
+
+void	sealctl_out_init(struct sealctl_out *, FILE *, char *buf, size_t cap);
+char   *sealctl_out_room(struct sealctl_out *, size_t n);
+void	sealctl_out_mem(struct sealctl_out *, const void *, size_t);
+void	sealctl_out_json(struct sealctl_out *, const char *, size_t);
+void	sealctl_out_u64(struct sealctl_out *, uint64_t);
+int	sealctl_out_flush(struct sealctl_out *);
+
+/* sealctl_out_put - sealctl_out_mem() inline: most pieces fit at once */
+static inline void sealctl_out_put(struct sealctl_out *o, const void *p, size_t n)
+{
+	if (o->cap - o->len >= n) {
+		memcpy(o->buf + o->len, p, n);
+		o->len += n;
+	} else {
+		sealctl_out_mem(o, p, n);
+	}
+}
+
 void	sealctl_json_str(FILE *, const char *);
 void	sealctl_json_u64(FILE *, uint64_t);
 void	sealctl_json_key(FILE *, const char *key, bool first);

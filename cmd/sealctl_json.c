@@ -2,9 +2,17 @@
  * NAME
  *	sealctl_json 3
  * SUMMARY
- *	sealctl's output helpers: JSON values, times, untrusted text
+ *	sealctl's output helpers: a buffered writer, JSON values, times,
+ *	untrusted text
  * SYNOPSIS
  *	#include "cmd/sealctl.h"
+ *
+ *	void	sealctl_out_init(o, fp, buf, cap)
+ *	char	*sealctl_out_room(o, n)
+ *	void	sealctl_out_mem(o, p, n)
+ *	void	sealctl_out_json(o, s, n)
+ *	void	sealctl_out_u64(o, v)
+ *	int	sealctl_out_flush(o)
  *
  *	void	sealctl_json_str(fp, s)
  *	void	sealctl_json_u64(fp, v)
@@ -17,14 +25,25 @@
  * DESCRIPTION
  *	The one JSON writer of sealctl's listings (queue, track, incidents).
  *	Strings come from mail, peers and certificates: untrusted.
- *	sealctl_json_str() writes a JSON string: well-formed UTF-8 as it is,
- *	quotes and backslashes escaped, every other byte below 0x20, DEL and
- *	every byte that is not part of well-formed UTF-8 as \u00XX, so the
- *	output is always valid JSON in UTF-8. The kv_ forms write
- *	',"key":value' (no comma when first). Times are "YYYY-MM-DDTHH:MM:SSZ"
- *	(UTC) from milliseconds, "" for 0 in JSON. Numbers are written by
- *	hand and stdio is used unlocked: a listing of a million entries
- *	spends its time here.
+ *
+ *	A struct sealctl_out gathers output in the caller's buffer (cap
+ *	bytes, at least 64) and hands it to fp in large writes: a listing of
+ *	a million messages makes a few hundred calls into stdio instead of
+ *	tens of millions. sealctl_out_room() makes room for n more bytes
+ *	(n at most cap) and returns where they go; the caller advances
+ *	o->len by what it wrote. sealctl_out_flush() passes what is
+ *	gathered on to fp and returns 0, or -1 when a write to fp has
+ *	failed (then or before).
+ *
+ *	sealctl_out_json() writes a JSON string of n bytes: well-formed
+ *	UTF-8 as it is, quotes and backslashes escaped, every other byte
+ *	below 0x20, DEL and every byte that is not part of well-formed UTF-8
+ *	as \u00XX, so the output is always valid JSON in UTF-8.
+ *	sealctl_json_str() does the same on fp (through a small
+ *	sealctl_out). The kv_ forms write ',"key":value' (no comma when
+ *	first). Times are "YYYY-MM-DDTHH:MM:SSZ" (UTC) from milliseconds, ""
+ *	for 0 in JSON. Numbers are written by hand and stdio is used
+ *	unlocked.
  *
  *	sealctl_time() formats ms the same way into buf (at least 32 bytes),
  *	"-" for 0. sealctl_put_text() writes untrusted text to a terminal:
@@ -38,49 +57,158 @@
 
 #include "sealctl.h"
 
+/* ------------------------------------------------------- the writer */
+
+void	sealctl_out_init(struct sealctl_out *o, FILE *fp, char *buf, size_t cap)
+{
+	o->fp = fp;
+	o->buf = buf;
+	o->len = 0;
+	o->cap = cap;
+	o->err = false;
+}
+
+int	sealctl_out_flush(struct sealctl_out *o)
+{
+	if (o->len > 0 && fwrite_unlocked(o->buf, 1, o->len, o->fp) != o->len)
+		o->err = true;
+	o->len = 0;
+	return (o->err ? -1 : 0);
+}
+
+char   *sealctl_out_room(struct sealctl_out *o, size_t n)
+{
+	if (o->cap - o->len < n)
+		(void) sealctl_out_flush(o);
+	return (o->buf + o->len);
+}
+
+void	sealctl_out_mem(struct sealctl_out *o, const void *p, size_t n)
+{
+	while (n > 0) {
+		size_t	k = n < o->cap ? n : o->cap;
+
+		memcpy(sealctl_out_room(o, k), p, k);
+		o->len += k;
+		p = (const char *) p + k;
+		n -= k;
+	}
+}
+
+void	sealctl_out_u64(struct sealctl_out *o, uint64_t v)
+{
+	static const char pairs[] =
+		"00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+		"40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+		"8081828384858687888990919293949596979899";
+	char	tmp[24], *p = tmp + sizeof(tmp);
+	size_t	n;
+
+	/* two digits a division: a listing's times have ten */
+	while (v >= 100) {
+		p -= 2;
+		memcpy(p, pairs + 2 * (v % 100), 2);
+		v /= 100;
+	}
+	if (v >= 10) {
+		p -= 2;
+		memcpy(p, pairs + 2 * v, 2);
+	} else {
+		*--p = (char) ('0' + v);
+	}
+	n = (size_t) (tmp + sizeof(tmp) - p);
+	memcpy(sealctl_out_room(o, n), p, n);
+	o->len += n;
+}
+
+/*
+ * plain8 - eight bytes that go out as they are: none below 0x20, none from
+ * 0x7f up, no quote, no backslash (the usual tests for a byte of a word
+ * below, above or equal to a value; a carry out of a byte from 0x80 up
+ * only adds a false "not plain" to one already not plain)
+ */
+static inline bool plain8(const unsigned char *s)
+{
+	const uint64_t ones = 0x0101010101010101ULL, tops = 0x8080808080808080ULL;
+	uint64_t w, q, b;
+
+	memcpy(&w, s, 8);
+	q = w ^ (ones * '"');
+	b = w ^ (ones * '\\');
+	return ((((w - ones * 0x20) & ~w) | ((w + ones) | w) | ((q - ones) & ~q) |
+		 ((b - ones) & ~b)) & tops) == 0;
+}
+
+/*
+ * sealctl_out_json - in slices of input whose worst case (6 bytes out for
+ * one in, plus a UTF-8 sequence running 3 bytes past the slice) fits the
+ * room made for it, so that the loop itself checks no bounds; plain text
+ * eight bytes at a time
+ */
+void	sealctl_out_json(struct sealctl_out *o, const char *str, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *s = (const unsigned char *) str;
+	size_t	i = 0, slice = (o->cap - 8) / 6, k;
+
+	*sealctl_out_room(o, 1) = '"';
+	o->len++;
+	while (i < n) {
+		size_t	end = n - i > slice ? i + slice : n;
+		char   *p = sealctl_out_room(o, 6 * (end - i) + 4), *start = p;
+
+		while (i < end) {
+			unsigned char c = s[i];
+
+			if (i + 8 <= end && plain8(s + i)) {
+				memcpy(p, s + i, 8);
+				p += 8;
+				i += 8;
+			} else if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
+				*p++ = (char) c;
+				i++;
+			} else if (c >= 0x80 && (k = sg_utf8_len(s + i, n - i)) > 0) {
+				memcpy(p, s + i, k);
+				p += k;
+				i += k;
+			} else if (c == '"' || c == '\\') {
+				*p++ = '\\';
+				*p++ = (char) c;
+				i++;
+			} else {
+				memcpy(p, "\\u00", 4);
+				p[4] = hex[c >> 4];
+				p[5] = hex[c & 15];
+				p += 6;
+				i++;
+			}
+		}
+		o->len += (size_t) (p - start);
+	}
+	*sealctl_out_room(o, 1) = '"';
+	o->len++;
+}
+
+/* ------------------------------------------------------ FILE helpers */
+
 void	sealctl_json_u64(FILE *fp, uint64_t v)
 {
-	char	buf[24], *p = buf + sizeof(buf);
+	struct sealctl_out o;
+	char	buf[64];
 
-	do {
-		*--p = (char) ('0' + v % 10);
-		v /= 10;
-	} while (v);
-	fwrite_unlocked(p, 1, (size_t) (buf + sizeof(buf) - p), fp);
+	sealctl_out_init(&o, fp, buf, sizeof(buf));
+	sealctl_out_u64(&o, v);
+	(void) sealctl_out_flush(&o);
 }
 
 void	sealctl_json_str(FILE *fp, const char *str)
 {
-	static const char hex[] = "0123456789abcdef";
-	const unsigned char *s = (const unsigned char *) (str ? str : "");
-	size_t	n = strlen((const char *) s), run = 0, i = 0, k;
+	struct sealctl_out o;
+	char	buf[1024];
 
-	putc_unlocked('"', fp);
-	while (i < n) {
-		unsigned char c = s[i];
-
-		if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
-			i++, run++;
-			continue;
-		}
-		if (c >= 0x80 && (k = sg_utf8_len(s + i, n - i)) > 0) {
-			i += k, run += k;
-			continue;
-		}
-		fwrite_unlocked(s + i - run, 1, run, fp);
-		run = 0;
-		if (c == '"' || c == '\\') {
-			putc_unlocked('\\', fp);
-			putc_unlocked(c, fp);
-		} else {
-			fputs_unlocked("\\u00", fp);
-			putc_unlocked(hex[c >> 4], fp);
-			putc_unlocked(hex[c & 15], fp);
-		}
-		i++;
-	}
-	fwrite_unlocked(s + n - run, 1, run, fp);
-	putc_unlocked('"', fp);
+	sealctl_out_init(&o, fp, buf, sizeof(buf));
+	sealctl_out_json(&o, str ? str : "", str ? strlen(str) : 0);
+	(void) sealctl_out_flush(&o);
 }
 
 void	sealctl_json_key(FILE *fp, const char *key, bool first)

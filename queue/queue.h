@@ -213,6 +213,13 @@ struct queue_rcpt *queue_env_rcpt_add(struct queue_env *, const char *addr);
  */
 int	queue_env_encode(const struct queue_env *, struct sg_buf *out);
 int	queue_env_decode(const void *data, size_t len, struct queue_env *env);
+/*
+ * queue_env_decode_brief() decodes only what a listing shows: id, state,
+ * arrival_ms, next_attempt_ms, attempts, size, sender, reason and each
+ * recipient's addr, state, attempts and reply; every other field reads 0
+ * or "" and is not checked (a record it accepts may fail the full one).
+ */
+int	queue_env_decode_brief(const void *data, size_t len, struct queue_env *env);
 
 /* ------------------------------------------------------ open / close */
 
@@ -351,8 +358,11 @@ int	queue_get(struct queue *, uint64_t id, int flags, struct queue_env *env);
  * returned. Records that fail to decode are logged, skipped and
  * quarantined when the queue is writable. *cursor is left at the last
  * id seen. QUEUE_SCAN_TRACK walks tracking records instead.
+ * QUEUE_SCAN_BRIEF decodes only what a listing prints (see
+ * queue_env_decode_brief()).
  */
 #define QUEUE_SCAN_TRACK (1 << 0)
+#define QUEUE_SCAN_BRIEF (1 << 1)	/* queue_env_decode_brief(): listings */
 int	queue_scan(struct queue *, int flags, uint64_t *cursor, size_t page,
 		   int (*fn) (const struct queue_env *, void *arg), void *arg);
 
@@ -638,7 +648,7 @@ int	queue_retry(struct queue *, const uint64_t *ids, size_t n, int *res, size_t 
  * inspection; roles do this by themselves when a record fails to decode.
  * queue_corrupt_count() counts quarantined records. queue_live_count()
  * counts the messages still in the queue (every state but DONE) without a
- * walk: for what polls often (the cluster's heartbeat); queue_stats() walks.
+ * walk (LMDB's entry count of the live table).
  */
 int	queue_quarantine(struct queue *, uint64_t id);
 int	queue_corrupt_count(struct queue *, size_t *n);
@@ -843,7 +853,7 @@ struct queue_stats {
 	uint64_t count[QUEUE_NSTATES];	/* live messages per state (DONE: tracking) */
 	uint64_t bytes[QUEUE_NSTATES];	/* their original sizes */
 	uint64_t recipients;		/* of live messages */
-	uint64_t oldest_id;		/* oldest live message, 0: empty */
+	uint64_t oldest_id;		/* the first live id (oldest), 0: empty */
 	int64_t	oldest_ms;
 	uint64_t corrupt;		/* quarantined records */
 	uint64_t incidents_open;
@@ -852,10 +862,21 @@ struct queue_stats {
 	uint64_t map_bytes;		/* map size */
 	uint64_t used_bytes;		/* pages in use x page size */
 	unsigned readers;		/* reader slots in use */
+	bool	walked;			/* count, bytes, recipients: counted by a walk */
 };
 
-/* queue_stats() walks the whole queue in pages (cheap: envelopes only). */
+/*
+ * queue_stats() costs the same with a million messages queued as with
+ * none: count, bytes and recipients of live messages come from a tally
+ * the queue keeps in the transactions that change an envelope, the
+ * oldest is the first live id (a split copy keeps its original's
+ * arrival, so an older arrival may sit behind it). Only a queue no
+ * writer of this version has opened yet is counted by a walk (walked).
+ * queue_stats_recount() always walks every live envelope (in pages):
+ * what the tally must equal (sealctl queue stats --verify).
+ */
 int	queue_stats(struct queue *, struct queue_stats *);
+int	queue_stats_recount(struct queue *, struct queue_stats *);
 
 /* ------------------------------------------ statistics: history, histograms */
 

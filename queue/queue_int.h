@@ -23,6 +23,8 @@
  *	           "h:HIST:I", "h:HIST:sum_us" -> u64 (histograms)
  *	           "r:at" -> u64, "r:NNN" -> a history snapshot, "e:snap" ->
  *	           the epoch (queue_count.c)
+ *	           "tally" -> live messages, bytes per state, recipients
+ *	           (queue_tally.c)
  *	  tsend    addrkey(sender) id(8)  -> empty: tracking by sender
  *	  trcpt    addrkey(rcpt) id(8)    -> empty: tracking by recipient
  *	  tsum     id(8)                  -> summary of a tracking record
@@ -89,6 +91,24 @@ int	queue_counter_add(struct queue *, MDB_txn *, enum queue_counter, uint64_t de
 int	queue_meta_counters(struct queue *, MDB_txn *, uint64_t *out);
 void	queue_nudge(struct queue *);
 void	queue_give_to_user(struct queue *, const struct sg_conf_main *);
+
+/* queue_rec.c: what the tally counts of a record, without a decode */
+struct queue_env_sum {
+	uint64_t id;
+	enum queue_state state;
+	uint64_t size;
+	uint64_t nrcpt;
+	int64_t	arrival_ms;
+};
+
+int	queue_env_peek(const void *data, size_t len, struct queue_env_sum *);
+
+/* queue_tally.c: live messages, bytes and recipients per state, kept in meta */
+int	queue_tally_move(struct queue *, MDB_txn *, const struct queue_env_sum *from,
+			 const struct queue_env_sum *to);
+int	queue_tally_rebuild(struct queue *, MDB_txn *);
+int	queue_tally_build(struct queue *);
+int	queue_tally_read(struct queue *, MDB_txn *, struct queue_stats *, bool *have);
 
 /* queue_store.c: envelopes inside a transaction */
 int	queue_env_load(struct queue *, MDB_txn *, MDB_dbi, uint64_t id, struct queue_env *);

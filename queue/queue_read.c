@@ -9,13 +9,20 @@
  *	int	queue_get(q, id, flags, env)
  *	int	queue_scan(q, flags, cursor, page, fn, arg)
  *	int	queue_stats(q, stats)
+ *	int	queue_stats_recount(q, stats)
  * DESCRIPTION
- *	All three only read, in short read transactions (snapshots that
- *	never block a writer). queue_scan() decodes each record in place
- *	(no copy, no allocation but the recipient array it reuses) and
+ *	All of them only read, in short read transactions (snapshots that
+ *	never block a writer). queue_stats() reads the per-state tally
+ *	(queue_tally.c) and the first key of the live table (the oldest:
+ *	ids grow with time) in one transaction, whatever the queue holds;
+ *	without a tally (no writer of this version has opened the queue
+ *	yet) it counts like queue_stats_recount(), which walks every live
+ *	envelope: for checking the tally. queue_scan() decodes each record
+ *	in place (no copy, no allocation but the recipient array it reuses) and
  *	ends its transaction after each page so that a long listing never
- *	pins old pages for long. Undecodable records are logged and skipped,
- *	then quarantined after the page when the queue is writable.
+ *	pins old pages for long; a listing asks for a brief decode of what
+ *	it prints (QUEUE_SCAN_BRIEF). Undecodable records are logged and
+ *	skipped, then quarantined after the page when the queue is writable.
  */
 
 #include <stdio.h>
@@ -56,10 +63,12 @@ static void note_bad(struct page *p, uint64_t id)
 		p->bad[p->nbad++] = id;
 }
 
-static int scan_page(struct queue *q, MDB_dbi dbi, uint64_t *cursor, size_t page,
+static int scan_page(struct queue *q, MDB_dbi dbi, bool brief, uint64_t *cursor, size_t page,
 		     int (*fn) (const struct queue_env *, void *), void *arg,
 		     struct queue_env *env, struct page *p)
 {
+	int	(*decode) (const void *, size_t, struct queue_env *) =
+		brief ? queue_env_decode_brief : queue_env_decode;
 	uint8_t	kb[8];
 	MDB_val	k = {8, kb}, d;
 	MDB_txn *txn;
@@ -81,7 +90,7 @@ static int scan_page(struct queue *q, MDB_dbi dbi, uint64_t *cursor, size_t page
 
 		p->count++;
 		*cursor = id;
-		if (id == 0 || queue_env_decode(d.mv_data, d.mv_size, env) != 0 || env->id != id) {
+		if (id == 0 || decode(d.mv_data, d.mv_size, env) != 0 || env->id != id) {
 			note_bad(p, id);
 			continue;
 		}
@@ -106,7 +115,8 @@ int	queue_scan(struct queue *q, int flags, uint64_t *cursor, size_t page,
 	queue_env_init(&env);
 	do {
 		memset(&p, 0, sizeof(p));
-		err = scan_page(q, dbi, cursor, page, fn, arg, &env, &p);
+		err = scan_page(q, dbi, (flags & QUEUE_SCAN_BRIEF) != 0, cursor, page, fn, arg, &env,
+				&p);
 		if (!(q->flags & QUEUE_RDONLY) && !(flags & QUEUE_SCAN_TRACK))
 			for (size_t i = 0; i < p.nbad; i++)
 				(void) queue_quarantine(q, p.bad[i]);
@@ -117,6 +127,8 @@ int	queue_scan(struct queue *q, int flags, uint64_t *cursor, size_t page,
 
 /* ------------------------------------------------------------- stats */
 
+/* stats_one - the walk: ids come in order, so the first is the oldest */
+
 static int stats_one(const struct queue_env *e, void *arg)
 {
 	struct queue_stats *s = arg;
@@ -124,11 +136,32 @@ static int stats_one(const struct queue_env *e, void *arg)
 	s->count[e->state]++;
 	s->bytes[e->state] += e->size;
 	s->recipients += e->nrcpt;
-	if (s->oldest_id == 0 || e->arrival_ms < s->oldest_ms) {
+	if (s->oldest_id == 0) {
 		s->oldest_id = e->id;
 		s->oldest_ms = e->arrival_ms;
 	}
 	return (0);
+}
+
+/* oldest - the first key of the live table: one cursor step */
+
+static int oldest(struct queue *q, MDB_txn *txn, struct queue_stats *s)
+{
+	struct queue_env_sum sum;
+	MDB_cursor *c;
+	MDB_val	k, d;
+	int	rc;
+
+	if ((rc = mdb_cursor_open(txn, q->db_env, &c)) != 0)
+		return (queue_err(rc));
+	if ((rc = mdb_cursor_get(c, &k, &d, MDB_FIRST)) == 0 && k.mv_size == 8) {
+		s->oldest_id = queue_get_be64(k.mv_data);
+		/* unreadable (quarantined when met): its id still tells the time */
+		s->oldest_ms = queue_env_peek(d.mv_data, d.mv_size, &sum) == 0 ?
+			sum.arrival_ms : queue_id_time_ms(s->oldest_id);
+	}
+	mdb_cursor_close(c);
+	return (rc == 0 || rc == MDB_NOTFOUND ? 0 : queue_err(rc));
 }
 
 static int open_incidents(struct queue *q, MDB_txn *txn, uint64_t *n)
@@ -150,15 +183,16 @@ static int open_incidents(struct queue *q, MDB_txn *txn, uint64_t *n)
 	return (rc == MDB_NOTFOUND ? 0 : queue_err(rc));
 }
 
-static int stats_meta(struct queue *q, struct queue_stats *s)
+/* stats_meta - everything but the per-state figures, in txn */
+
+static int stats_meta(struct queue *q, MDB_txn *txn, struct queue_stats *s)
 {
-	MDB_txn *txn;
+	char	path[sizeof(q->dir) + 16];
+	struct stat sb;
 	MDB_stat st;
 	MDB_envinfo info;
 	int	err;
 
-	if ((err = queue_txn_begin(q, true, &txn)) != 0)
-		return (err);
 	if ((err = queue_err(mdb_stat(txn, q->db_track, &st))) == 0)
 		s->count[QUEUE_DONE] = st.ms_entries;
 	if (err == 0 && (err = queue_err(mdb_stat(txn, q->db_corrupt, &st))) == 0)
@@ -174,24 +208,52 @@ static int stats_meta(struct queue *q, struct queue_stats *s)
 		s->used_bytes = (uint64_t) (info.me_last_pgno + 1) * st.ms_psize;
 		s->readers = info.me_numreaders;
 	}
+	snprintf(path, sizeof(path), "%s/data.mdb", q->dir);
+	if (err == 0 && stat(path, &sb) == 0)
+		s->db_bytes = (uint64_t) sb.st_size;
+	return (err);
+}
+
+/* stats_txn - one read transaction: the tally and the rest (*have: a tally) */
+
+static int stats_txn(struct queue *q, struct queue_stats *s, bool walked, bool *have)
+{
+	MDB_txn *txn;
+	int	err;
+
+	if ((err = queue_txn_begin(q, true, &txn)) != 0)
+		return (err);
+	*have = false;
+	if (!walked)
+		err = queue_tally_read(q, txn, s, have);
+	if (err == 0 && *have)
+		err = oldest(q, txn, s);
+	if (err == 0 && (walked || *have))
+		err = stats_meta(q, txn, s);
 	queue_txn_abort(txn);
 	return (err);
 }
 
-int	queue_stats(struct queue *q, struct queue_stats *s)
+int	queue_stats_recount(struct queue *q, struct queue_stats *s)
 {
-	char	path[sizeof(q->dir) + 16];
 	uint64_t cursor = 0;
-	struct stat sb;
+	bool	have;
 	int	err;
 
 	memset(s, 0, sizeof(*s));
+	s->walked = true;
 	if ((err = queue_scan(q, 0, &cursor, 5000, stats_one, s)) != 0)
 		return (err);
-	if ((err = stats_meta(q, s)) != 0)
+	return (stats_txn(q, s, true, &have));
+}
+
+int	queue_stats(struct queue *q, struct queue_stats *s)
+{
+	bool	have;
+	int	err;
+
+	memset(s, 0, sizeof(*s));
+	if ((err = stats_txn(q, s, false, &have)) != 0 || have)
 		return (err);
-	snprintf(path, sizeof(path), "%s/data.mdb", q->dir);
-	if (stat(path, &sb) == 0)
-		s->db_bytes = (uint64_t) sb.st_size;
-	return (0);
+	return (queue_stats_recount(q, s));
 }

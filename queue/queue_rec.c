@@ -11,9 +11,11 @@
  *	struct queue_rcpt *queue_env_rcpt_add(env, addr)
  *	int	queue_env_encode(env, out)
  *	int	queue_env_decode(data, len, env)
+ *	int	queue_env_decode_brief(data, len, env)
  *
  *	#include "queue_int.h"
  *
+ *	int	queue_env_peek(data, len, sum)
  *	int	queue_incident_encode(inc, out)
  *	int	queue_incident_decode(data, len, inc)
  * DESCRIPTION
@@ -27,6 +29,17 @@
  *	empty strings are not written. Unknown tags below 0x80 are skipped
  *	(a newer writer may add fields); unknown tags from 0x80 up mean the
  *	record needs a newer reader and it is rejected.
+ *
+ *	queue_env_decode_brief() reads only what a listing prints (id,
+ *	state, arrival, next attempt, attempts, size, sender, reason; each
+ *	recipient's address, state, attempts and reply): every other known
+ *	field is framed but neither read nor checked, and reads as 0 or "".
+ *	It accepts every record queue_env_decode() accepts, and some more.
+ *
+ *	queue_env_peek() reads only what the per-state tally counts (id,
+ *	state, size, arrival, the number of recipients): it checks the
+ *	record's frame and those fields, not the strings or the recipients'
+ *	insides, so it accepts every record queue_env_decode() accepts.
  *
  *	The decoder never reads outside [data, data+len), checks every
  *	enum against its range and every count against the QUEUE_MAX_*
@@ -222,7 +235,7 @@ struct rd {
 	const uint8_t *end;
 };
 
-static int get_varint(struct rd *r, uint64_t *out)
+static int get_varint_long(struct rd *r, uint64_t *out)
 {
 	uint64_t v = 0;
 
@@ -240,6 +253,17 @@ static int get_varint(struct rd *r, uint64_t *out)
 		}
 	}
 	return (SG_ECORRUPT);
+}
+
+/* get_varint - most varints (tags' lengths, small numbers) are one byte */
+
+static inline int get_varint(struct rd *r, uint64_t *out)
+{
+	if (r->p < r->end && *r->p < 0x80) {
+		*out = *r->p++;
+		return (0);
+	}
+	return (get_varint_long(r, out));
 }
 
 /* next_field - the next tag and its value span */
@@ -296,11 +320,34 @@ static int val_enum(struct rd v, unsigned max, int *out)
 	return (0);
 }
 
+/*
+ * no_nul - no NUL in n bytes, eight at a time (a word has a zero byte
+ * when subtracting 1 from each byte borrows into a top bit that was 0):
+ * most strings are short, where a call to memchr() costs more than this
+ */
+static inline bool no_nul(const uint8_t *p, size_t n)
+{
+	const uint64_t ones = 0x0101010101010101ULL, tops = 0x8080808080808080ULL;
+	size_t	i = 0;
+
+	for (; i + 8 <= n; i += 8) {
+		uint64_t w;
+
+		memcpy(&w, p + i, 8);
+		if ((w - ones) & ~w & tops)
+			return (false);
+	}
+	for (; i < n; i++)
+		if (p[i] == 0)
+			return (false);
+	return (true);
+}
+
 static int val_str(struct rd v, const char **out)
 {
 	size_t	n = (size_t) (v.end - v.p);
 
-	if (n < 1 || n > QUEUE_MAX_STRING + 1 || memchr(v.p, 0, n) != v.end - 1)
+	if (n < 1 || n > QUEUE_MAX_STRING + 1 || v.end[-1] != 0 || !no_nul(v.p, n - 1))
 		return (SG_ECORRUPT);
 	*out = (const char *) v.p;
 	return (0);
@@ -361,7 +408,25 @@ static int rcpt_field(int tag, struct rd v, struct queue_rcpt *r)
 	}
 }
 
-static int rcpt_decode(struct rd v, struct queue_env *e)
+/*
+ * A brief decode (queue_env_decode_brief) reads only what a listing
+ * prints: these tags. Every other known one is stepped over, framed
+ * but unread; unknown ones are judged as always.
+ */
+#define BIT(t)	(1ULL << (t))
+#define RANGE(a, b)	((BIT((b) + 1) - 1) & ~(BIT(a) - 1))
+static const uint64_t env_known = RANGE(E_ID, E_RET) | RANGE(E_LISTENER, E_ROUTE) | BIT(E_RCPT);
+static const uint64_t env_brief = BIT(E_ID) | BIT(E_STATE) | BIT(E_ARRIVAL) | BIT(E_NEXT) |
+	BIT(E_ATTEMPTS) | BIT(E_SIZE) | BIT(E_SENDER) | BIT(E_REASON) | BIT(E_RCPT);
+static const uint64_t rcpt_known = RANGE(R_ADDR, R_TLS);
+static const uint64_t rcpt_brief = BIT(R_ADDR) | BIT(R_STATE) | BIT(R_ATTEMPTS) | BIT(R_REPLY);
+
+static inline bool skipped(int tag, uint64_t known, uint64_t brief)
+{
+	return (tag < 64 && (known & ~brief & BIT(tag)) != 0);
+}
+
+static int rcpt_decode(struct rd v, struct queue_env *e, bool brief)
 {
 	struct queue_rcpt *r;
 	struct rd val;
@@ -377,7 +442,11 @@ static int rcpt_decode(struct rd v, struct queue_env *e)
 	memset(r, 0, sizeof(*r));
 	r->addr = r->orcpt = r->reply = r->dsn_status = r->relay = r->tls = "";
 	while (v.p < v.end) {
-		if (next_field(&v, &tag, &val) != 0 || rcpt_field(tag, val, r) != 0)
+		if (next_field(&v, &tag, &val) != 0)
+			return (SG_ECORRUPT);
+		if (brief && skipped(tag, rcpt_known, rcpt_brief))
+			continue;
+		if (rcpt_field(tag, val, r) != 0)
 			return (SG_ECORRUPT);
 	}
 	if (*r->addr == 0)
@@ -424,7 +493,7 @@ static int env_str_field(int tag, struct rd v, struct queue_env *e)
 
 /* env_field - one envelope field; a dispatch switch, hence its length */
 
-static int env_field(int tag, struct rd v, struct queue_env *e)
+static int env_field(int tag, struct rd v, struct queue_env *e, bool brief)
 {
 	int	x = 0, err;
 
@@ -462,7 +531,7 @@ static int env_field(int tag, struct rd v, struct queue_env *e)
 	case E_CRYPTO:
 		return (val_u32(v, &e->crypto));
 	case E_RCPT:
-		return (rcpt_decode(v, e));
+		return (rcpt_decode(v, e, brief));
 	default:
 		return (env_str_field(tag, v, e));
 	}
@@ -485,7 +554,50 @@ static void env_reset(struct queue_env *e)
 	e->subject = e->rule = e->crypto_note = e->reason = e->route = "";
 }
 
-int	queue_env_decode(const void *data, size_t len, struct queue_env *e)
+/*
+ * queue_env_peek - what the queue's tally counts of a record: its id,
+ * state, size, arrival and number of recipients, without decoding the
+ * strings or the recipients (each recipient field is counted, not read).
+ * Checked like a decode at the top level: header, every field's length,
+ * the enums and numbers it reads.
+ */
+int	queue_env_peek(const void *data, size_t len, struct queue_env_sum *sum)
+{
+	struct rd r = {data, (const uint8_t *) data + len};
+	struct rd val;
+	int	tag, x = 0, err = 0;
+
+	memset(sum, 0, sizeof(*sum));
+	if (header(&r, len, REC_ENV) != 0)
+		return (SG_ECORRUPT);
+	while (r.p < r.end && err == 0) {
+		if (next_field(&r, &tag, &val) != 0)
+			return (SG_ECORRUPT);
+		switch (tag) {
+		case E_ID:
+			err = val_u64(val, UINT64_MAX, &sum->id);
+			break;
+		case E_STATE:
+			err = val_enum(val, QUEUE_NSTATES - 1, &x);
+			sum->state = (enum queue_state) x;
+			break;
+		case E_ARRIVAL:
+			err = val_i64(val, &sum->arrival_ms);
+			break;
+		case E_SIZE:
+			err = val_u64(val, UINT64_MAX, &sum->size);
+			break;
+		case E_RCPT:
+			err = ++sum->nrcpt > QUEUE_MAX_RCPT ? SG_ECORRUPT : 0;
+			break;
+		default:
+			err = unknown(tag);
+		}
+	}
+	return (err == 0 && sum->id != 0 ? 0 : SG_ECORRUPT);
+}
+
+static int env_decode(const void *data, size_t len, struct queue_env *e, bool brief)
 {
 	struct rd r = {data, (const uint8_t *) data + len};
 	struct rd val;
@@ -495,7 +607,9 @@ int	queue_env_decode(const void *data, size_t len, struct queue_env *e)
 	if (header(&r, len, REC_ENV) != 0)
 		return (SG_ECORRUPT);
 	while (r.p < r.end) {
-		if (next_field(&r, &tag, &val) != 0 || env_field(tag, val, e) != 0) {
+		if (next_field(&r, &tag, &val) != 0 ||
+		    (!(brief && skipped(tag, env_known, env_brief)) &&
+		     env_field(tag, val, e, brief) != 0)) {
 			e->nrcpt = 0;
 			return (SG_ECORRUPT);
 		}
@@ -505,6 +619,16 @@ int	queue_env_decode(const void *data, size_t len, struct queue_env *e)
 		return (SG_ECORRUPT);
 	}
 	return (0);
+}
+
+int	queue_env_decode(const void *data, size_t len, struct queue_env *e)
+{
+	return (env_decode(data, len, e, false));
+}
+
+int	queue_env_decode_brief(const void *data, size_t len, struct queue_env *e)
+{
+	return (env_decode(data, len, e, true));
 }
 
 void	queue_env_init(struct queue_env *e)

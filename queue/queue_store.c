@@ -27,6 +27,13 @@
  *	transaction; the strings then point into env->raw. A record that
  *	fails its checks, or whose id differs from its key, is SG_ECORRUPT.
  *
+ *	queue_env_store() into the live table, queue_retire() and
+ *	queue_quarantine_why() are the only writes and deletes of live
+ *	envelopes: each moves the per-state tally (queue_tally.c) in the
+ *	same transaction, from what the stored record says (read back,
+ *	never the caller's env, whose state callers change on the way) to
+ *	what is stored now.
+ *
  *	queue_taken_put() notes that queue_due() leased id until due;
  *	queue_taken_del() forgets it (no entry is not an error).
  *
@@ -67,15 +74,50 @@ int	queue_env_load(struct queue *q, MDB_txn *txn, MDB_dbi dbi, uint64_t id,
 	return (env->id == id ? 0 : SG_ECORRUPT);
 }
 
+/*
+ * stored_sum - what the tally counted of id's stored envelope: *had is 1
+ * (read into *sum), 0 (none stored) or -1 (stored but unreadable: what it
+ * added is unknown, a rebuild must recount)
+ */
+static int stored_sum(struct queue *q, MDB_txn *txn, uint64_t id, struct queue_env_sum *sum,
+		      int *had)
+{
+	uint8_t	kb[8];
+	MDB_val	k = {8, kb}, d;
+	int	rc;
+
+	*had = 0;
+	queue_put_be64(kb, id);
+	if ((rc = mdb_get(txn, q->db_env, &k, &d)) == MDB_NOTFOUND)
+		return (0);
+	if (rc != 0)
+		return (queue_err(rc));
+	*had = queue_env_peek(d.mv_data, d.mv_size, sum) == 0 && sum->id == id ? 1 : -1;
+	return (0);
+}
+
+/* forget - the tally after an envelope went whose stored_sum() said had */
+
+static int forget(struct queue *q, MDB_txn *txn, int had, const struct queue_env_sum *old)
+{
+	if (had == 0)
+		return (0);
+	return (had > 0 ? queue_tally_move(q, txn, old, NULL) : queue_tally_rebuild(q, txn));
+}
+
 int	queue_env_store(struct queue *q, MDB_txn *txn, MDB_dbi dbi, const struct queue_env *env,
 			unsigned put_flags)
 {
 	struct sg_buf b = SG_BUF_INIT;
+	struct queue_env_sum old, now;
 	uint8_t	kb[8];
 	MDB_val	k = {8, kb}, d;
-	int	err;
+	int	err, had = 0;
 
-	(void) q;
+	/* the live table's tally moves here, from what was stored to what is */
+	if (dbi == q->db_env && !(put_flags & (MDB_APPEND | MDB_NOOVERWRITE)) &&
+	    (err = stored_sum(q, txn, env->id, &old, &had)) != 0)
+		return (err);
 	if ((err = queue_env_encode(env, &b)) != 0) {
 		sg_buf_free(&b);		/* a partial encoding */
 		return (err);
@@ -85,7 +127,13 @@ int	queue_env_store(struct queue *q, MDB_txn *txn, MDB_dbi dbi, const struct que
 	d.mv_data = b.data;
 	err = queue_err(mdb_put(txn, dbi, &k, &d, put_flags));
 	sg_buf_free(&b);
-	return (err);
+	if (err != 0 || dbi != q->db_env)
+		return (err);
+	if (had < 0)
+		return (queue_tally_rebuild(q, txn));
+	now = (struct queue_env_sum) {.id = env->id,.state = env->state,.size = env->size,
+		.nrcpt = env->nrcpt,.arrival_ms = env->arrival_ms };
+	return (queue_tally_move(q, txn, had ? &old : NULL, &now));
 }
 
 static void sched_key(uint8_t kb[16], int64_t due, uint64_t id)
@@ -181,15 +229,21 @@ int	queue_unlink(struct queue *q, MDB_txn *txn, const struct queue_env *env)
 
 int	queue_retire(struct queue *q, MDB_txn *txn, struct queue_env *env, const char *reason)
 {
+	struct queue_env_sum old;
 	uint8_t	kb[8];
 	MDB_val	k = {8, kb};
-	int	err, rc;
+	int	err, rc, had;
 
 	if ((err = queue_unlink(q, txn, env)) != 0 || (err = queue_body_drop(q, txn, env->id, -1)) != 0)
+		return (err);
+	/* the stored record, not env: callers change env's state before this */
+	if ((err = stored_sum(q, txn, env->id, &old, &had)) != 0)
 		return (err);
 	queue_put_be64(kb, env->id);
 	if ((rc = mdb_del(txn, q->db_env, &k, NULL)) != 0 && rc != MDB_NOTFOUND)
 		return (queue_err(rc));
+	if ((err = forget(q, txn, had, &old)) != 0)
+		return (err);
 	env->state = QUEUE_DONE;
 	if (reason)
 		env->reason = reason;
@@ -203,19 +257,23 @@ int	queue_quarantine_txn(struct queue *q, MDB_txn *txn, uint64_t id)
 
 int	queue_quarantine_why(struct queue *q, MDB_txn *txn, uint64_t id, const char *why)
 {
+	struct queue_env_sum old;
 	char	idbuf[QUEUE_ID_BUFSZ];
 	uint8_t	kb[8];
 	MDB_val	k = {8, kb}, d;
-	int	rc, err;
+	int	rc, err, had;
 
 	queue_put_be64(kb, id);
 	if ((rc = mdb_get(txn, q->db_env, &k, &d)) != 0)
 		return (queue_err(rc));
+	/* read before the next write: it may move the record's pages */
+	had = queue_env_peek(d.mv_data, d.mv_size, &old) == 0 && old.id == id ? 1 : -1;
 	if ((rc = mdb_put(txn, q->db_corrupt, &k, &d, 0)) != 0)
 		return (queue_err(rc));
 	if ((rc = mdb_del(txn, q->db_env, &k, NULL)) != 0)
 		return (queue_err(rc));
-	if ((err = queue_inbox_del(q, txn, id)) != 0 || (err = queue_taken_del(q, txn, id)) != 0)
+	if ((err = forget(q, txn, had, &old)) != 0 || (err = queue_inbox_del(q, txn, id)) != 0 ||
+	    (err = queue_taken_del(q, txn, id)) != 0)
 		return (err);
 	sg_warn("id=%s event=quarantined reason=\"%s\"", queue_id_format(id, idbuf), why);
 	return (queue_counter_add(q, txn, QUEUE_C_QUARANTINED, 1));

@@ -11,9 +11,14 @@
  *	bytes (the encoder accepts everything the decoder accepts). Its
  *	tracking words and summary must be made without trouble, and its
  *	sender's index key must turn back into the sender (lower-cased).
- *	The same bytes are also read as an index key from disk
- *	(queue_addr_from_key, with queue/'s private header: it is what
- *	reads those keys).
+ *	The tally's reader (queue_env_peek) runs on the same bytes: whatever
+ *	decodes must peek, with the same id, state, size, arrival and
+ *	number of recipients (else the tally would count a record otherwise
+ *	than a walk does). So must the brief decode of listings
+ *	(queue_env_decode_brief), with the same values in what it reads.
+ *	The same bytes are also read as an index key
+ *	from disk (queue_addr_from_key, with queue/'s private header: it is
+ *	what reads those keys).
  */
 
 #include <stdlib.h>
@@ -33,6 +38,26 @@ static void check_sound(const struct queue_env *e)
 		if (e->rcpt[i].addr[0] == 0 || strlen(e->rcpt[i].reply) > QUEUE_MAX_STRING ||
 		    (unsigned) e->rcpt[i].state > QUEUE_RCPT_DROPPED)
 			abort();
+}
+
+/* check_brief - a listing's decode of what decoded: the same where it reads */
+
+static void check_brief(const void *data, size_t len, const struct queue_env *e)
+{
+	struct queue_env b;
+
+	queue_env_init(&b);
+	if (queue_env_decode_brief(data, len, &b) != 0 || b.id != e->id || b.state != e->state ||
+	    b.arrival_ms != e->arrival_ms || b.next_attempt_ms != e->next_attempt_ms ||
+	    b.attempts != e->attempts || b.size != e->size || strcmp(b.sender, e->sender) != 0 ||
+	    strcmp(b.reason, e->reason) != 0 || b.nrcpt != e->nrcpt || *b.helo != 0)
+		abort();
+	for (size_t i = 0; i < e->nrcpt; i++)
+		if (strcmp(b.rcpt[i].addr, e->rcpt[i].addr) != 0 ||
+		    strcmp(b.rcpt[i].reply, e->rcpt[i].reply) != 0 ||
+		    b.rcpt[i].state != e->rcpt[i].state || b.rcpt[i].attempts != e->rcpt[i].attempts)
+			abort();
+	queue_env_free(&b);
 }
 
 /* check_track - words, summary, and the sender's key back to the sender */
@@ -74,8 +99,15 @@ int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 	queue_env_init(&again);
 	if (queue_addr_from_key(copy, len, addr, sizeof(addr)) >= 0 && strlen(addr) >= sizeof(addr))
 		abort();
+	struct queue_env_sum sum;
+	int	peeked = queue_env_peek(copy, len, &sum);
+
 	if (queue_env_decode(copy, len, &e) == 0) {
+		if (peeked != 0 || sum.id != e.id || sum.state != e.state || sum.size != e.size ||
+		    sum.nrcpt != e.nrcpt || sum.arrival_ms != e.arrival_ms)
+			abort();
 		check_sound(&e);
+		check_brief(copy, len, &e);
 		check_track(&e);
 		if (queue_env_encode(&e, &b1) != 0)
 			abort();

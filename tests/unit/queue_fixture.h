@@ -15,8 +15,9 @@
  *	with the configuration's defaults. fixture_corrupt_env() overwrites a
  *	message's envelope record behind the queue's back, as a bad disk
  *	would, and reopens the queue; fixture_raw() puts or deletes any
- *	record so. fixture_spool() spools a one-recipient message in a
- *	given state and returns its id.
+ *	record so (fixture_raw_closed(): with the queue left closed).
+ *	fixture_spool() spools a one-recipient message in a given state and
+ *	returns its id.
  */
 
 #include <lmdb.h>
@@ -71,10 +72,13 @@ static inline int fixture_teardown(void **state)
 	return (0);
 }
 
-/* fixture_raw - put (d != NULL) or delete a record of database db by hand */
-
-static inline void fixture_raw(struct fix *f, const char *db, const void *key, size_t klen,
-			       const void *data, size_t dlen)
+/*
+ * fixture_raw_closed - put (d != NULL) or delete a record of database db by
+ * hand, the queue closed (f->q NULL); fixture_raw - the same around a
+ * close and a reopen of f->q
+ */
+static inline void fixture_raw_closed(struct fix *f, const char *db, const void *key,
+				      size_t klen, const void *data, size_t dlen)
 {
 	char	path[128];
 	MDB_env *env;
@@ -82,10 +86,9 @@ static inline void fixture_raw(struct fix *f, const char *db, const void *key, s
 	MDB_dbi	dbi;
 	MDB_val	k = {klen, (void *) key}, d = {dlen, (void *) data};
 
-	queue_close(f->q);
 	snprintf(path, sizeof(path), "%s/queue", f->dir);
 	assert_int_equal(mdb_env_create(&env), 0);
-	mdb_env_set_maxdbs(env, 16);
+	mdb_env_set_maxdbs(env, 24);
 	mdb_env_set_mapsize(env, f->conf.map_size_max);
 	assert_int_equal(mdb_env_open(env, path, 0, 0600), 0);
 	assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
@@ -96,6 +99,14 @@ static inline void fixture_raw(struct fix *f, const char *db, const void *key, s
 		assert_int_equal(mdb_del(txn, dbi, &k, NULL), 0);
 	assert_int_equal(mdb_txn_commit(txn), 0);
 	mdb_env_close(env);
+}
+
+static inline void fixture_raw(struct fix *f, const char *db, const void *key, size_t klen,
+			       const void *data, size_t dlen)
+{
+	queue_close(f->q);
+	f->q = NULL;
+	fixture_raw_closed(f, db, key, klen, data, dlen);
 	assert_int_equal(queue_open(&f->main, &f->conf, 0, &f->q), 0);
 }
 
