@@ -482,177 +482,142 @@ static void put_certs_text(const struct report *r)
 
 /* ------------------------------------------------------------ JSON */
 
-static void json_str(struct sg_buf *b, const char *s)
-{
-	static const char hex[] = "0123456789abcdef";
-	const unsigned char *p = (const unsigned char *) s;
-	size_t	n = strlen(s), k;
-
-	sg_buf_putc(b, '"');
-	for (size_t i = 0; i < n; i++) {
-		if (p[i] >= 0x80 && (k = sg_utf8_len(p + i, n - i)) > 0) {
-			sg_buf_append(b, p + i, k);
-			i += k - 1;
-		} else if (p[i] == '"' || p[i] == '\\') {
-			sg_buf_printf(b, "\\%c", p[i]);
-		} else if (p[i] < 0x20 || p[i] >= 0x7f) {
-			sg_buf_printf(b, "\\u00%c%c", hex[p[i] >> 4], hex[p[i] & 15]);
-		} else {
-			sg_buf_putc(b, p[i]);
-		}
-	}
-	sg_buf_putc(b, '"');
-}
-
-static void json_kstr(struct sg_buf *b, const char *key, const char *v)
-{
-	sg_buf_printf(b, "\"%s\":", key);
-	json_str(b, v);
-}
-
-static void json_roles(struct sg_buf *b, const struct report *r)
+static void json_roles(FILE *fp, const struct report *r)
 {
 	char	why[96];
 
-	sg_buf_puts(b, ",\"roles\":[");
+	fputs(",\"roles\":[", fp);
 	for (size_t i = 0; r->st_err == 0 && i < r->st.nroles; i++) {
 		const struct status_role *ro = &r->st.roles[i];
 
-		sg_buf_printf(b, "%s{", i ? "," : "");
-		json_kstr(b, "name", ro->name);
-		sg_buf_putc(b, ',');
-		json_kstr(b, "state", status_role_state_name(ro->state));
-		sg_buf_printf(b, ",\"pid\":%ld,\"started\":%lld,\"uptime_s\":%lld,\"ready\":%lld,"
-			      "\"restarts\":%llu,\"failures\":%llu,\"restart_at\":%lld,\"last_exit\":",
-			      ro->pid, (long long) (ro->started_ms / 1000),
-			      (long long) (ro->pid ? (r->now - ro->started_ms) / 1000 : 0),
-			      (long long) (ro->ready_ms / 1000), (unsigned long long) ro->restarts,
-			      (unsigned long long) ro->failures, (long long) (ro->restart_at_ms / 1000));
+		fprintf(fp, "%s{", i ? "," : "");
+		sealctl_json_kv_str(fp, "name", ro->name, true);
+		sealctl_json_kv_str(fp, "state", status_role_state_name(ro->state), false);
+		fprintf(fp, ",\"pid\":%ld,\"started\":%lld,\"uptime_s\":%lld,\"ready\":%lld,"
+			"\"restarts\":%llu,\"failures\":%llu,\"restart_at\":%lld,\"last_exit\":",
+			ro->pid, (long long) (ro->started_ms / 1000),
+			(long long) (ro->pid ? (r->now - ro->started_ms) / 1000 : 0),
+			(long long) (ro->ready_ms / 1000), (unsigned long long) ro->restarts,
+			(unsigned long long) ro->failures, (long long) (ro->restart_at_ms / 1000));
 		if (ro->exit_ms == 0) {
-			sg_buf_puts(b, "null}");
+			fputs("null}", fp);
 			continue;
 		}
-		sg_buf_printf(b, "{\"time\":%lld,\"status\":%d,\"signal\":%d,",
-			      (long long) (ro->exit_ms / 1000), ro->exit_status, ro->exit_signal);
-		json_kstr(b, "reason", status_exit_reason(ro, why, sizeof(why)));
-		sg_buf_puts(b, "}}");
+		fprintf(fp, "{\"time\":%lld,\"status\":%d,\"signal\":%d,",
+			(long long) (ro->exit_ms / 1000), ro->exit_status, ro->exit_signal);
+		sealctl_json_kv_str(fp, "reason", status_exit_reason(ro, why, sizeof(why)), true);
+		fputs("}}", fp);
 	}
-	sg_buf_puts(b, "],\"listeners\":[");
+	fputs("],\"listeners\":[", fp);
 	for (size_t i = 0; r->st_err == 0 && i < r->st.nlisteners; i++) {
 		const struct status_listener *l = &r->st.listeners[i];
 
-		sg_buf_printf(b, "%s{", i ? "," : "");
-		json_kstr(b, "name", l->name);
-		sg_buf_putc(b, ',');
-		json_kstr(b, "address", l->address);
-		sg_buf_printf(b, ",\"bound\":%s,\"error\":", l->bound ? "true" : "false");
+		fprintf(fp, "%s{", i ? "," : "");
+		sealctl_json_kv_str(fp, "name", l->name, true);
+		sealctl_json_kv_str(fp, "address", l->address, false);
+		fprintf(fp, ",\"bound\":%s,\"error\":", l->bound ? "true" : "false");
 		if (l->bound)
-			sg_buf_puts(b, "null");
+			fputs("null", fp);
 		else
-			json_str(b, l->error);
-		sg_buf_putc(b, '}');
+			sealctl_json_str(fp, l->error);
+		putc('}', fp);
 	}
-	sg_buf_putc(b, ']');
+	putc(']', fp);
 }
 
-static void json_queue(struct sg_buf *b, const struct report *r)
+static void json_queue(FILE *fp, const struct report *r)
 {
 	const struct queue_stats *s = &r->qs;
 	char	id[QUEUE_ID_BUFSZ];
 
 	if (r->queue_err != 0) {
-		sg_buf_puts(b, ",\"queue\":null,\"database\":null");
+		fputs(",\"queue\":null,\"database\":null", fp);
 		return;
 	}
-	sg_buf_puts(b, ",\"queue\":{");
+	fputs(",\"queue\":{", fp);
 	for (int i = 0; i < QUEUE_DONE; i++)
-		sg_buf_printf(b, "\"%s\":%llu,", queue_state_name((enum queue_state) i),
-			      (unsigned long long) s->count[i]);
-	sg_buf_printf(b, "\"oldest_id\":\"%s\",\"oldest_age_s\":%lld,\"incidents_open\":%llu,"
-		      "\"corrupt\":%llu},", s->oldest_id ? queue_id_format(s->oldest_id, id) : "",
-		      (long long) (s->oldest_ms ? (r->now - s->oldest_ms) / 1000 : 0),
-		      (unsigned long long) s->incidents_open, (unsigned long long) s->corrupt);
-	sg_buf_printf(b, "\"database\":{\"db_bytes\":%llu,\"used_bytes\":%llu,\"map_bytes\":%llu,"
-		      "\"map_used_pct\":%.2f,\"readers\":%u,\"max_readers\":%lld}",
-		      (unsigned long long) s->db_bytes, (unsigned long long) s->used_bytes,
-		      (unsigned long long) s->map_bytes,
-		      s->map_bytes ? 100.0 * (double) s->used_bytes / (double) s->map_bytes : 0.0,
-		      s->readers, (long long) r->conf->queue.max_readers);
+		fprintf(fp, "\"%s\":%llu,", queue_state_name((enum queue_state) i),
+			(unsigned long long) s->count[i]);
+	fprintf(fp, "\"oldest_id\":\"%s\",\"oldest_age_s\":%lld,\"incidents_open\":%llu,"
+		"\"corrupt\":%llu},", s->oldest_id ? queue_id_format(s->oldest_id, id) : "",
+		(long long) (s->oldest_ms ? (r->now - s->oldest_ms) / 1000 : 0),
+		(unsigned long long) s->incidents_open, (unsigned long long) s->corrupt);
+	fprintf(fp, "\"database\":{\"db_bytes\":%llu,\"used_bytes\":%llu,\"map_bytes\":%llu,"
+		"\"map_used_pct\":%.2f,\"readers\":%u,\"max_readers\":%lld}",
+		(unsigned long long) s->db_bytes, (unsigned long long) s->used_bytes,
+		(unsigned long long) s->map_bytes,
+		s->map_bytes ? 100.0 * (double) s->used_bytes / (double) s->map_bytes : 0.0,
+		s->readers, (long long) r->conf->queue.max_readers);
 }
 
-static void json_certs(struct sg_buf *b, const struct report *r)
+static void json_certs(FILE *fp, const struct report *r)
 {
 	int64_t	now = r->now / 1000;
 
-	sg_buf_puts(b, ",\"certificates\":[");
+	fputs(",\"certificates\":[", fp);
 	for (size_t i = 0; i < r->ncerts; i++) {
 		const struct cert_item *it = &r->certs[i];
 
-		sg_buf_printf(b, "%s{", i ? "," : "");
-		json_kstr(b, "id", it->d.id);
-		sg_buf_putc(b, ',');
-		json_kstr(b, "nickname", it->d.nickname);
-		sg_buf_putc(b, ',');
-		json_kstr(b, "use", it->use);
-		sg_buf_printf(b, ",\"not_after\":%lld,\"days_left\":%lld,\"expired\":%s}",
-			      (long long) it->d.not_after,
-			      (long long) ((it->d.not_after - now) / 86400),
-			      it->d.not_after <= now ? "true" : "false");
+		fprintf(fp, "%s{", i ? "," : "");
+		sealctl_json_kv_str(fp, "id", it->d.id, true);
+		sealctl_json_kv_str(fp, "nickname", it->d.nickname, false);
+		sealctl_json_kv_str(fp, "use", it->use, false);
+		fprintf(fp, ",\"not_after\":%lld,\"days_left\":%lld,\"expired\":%s}",
+			(long long) it->d.not_after,
+			(long long) ((it->d.not_after - now) / 86400),
+			it->d.not_after <= now ? "true" : "false");
 	}
-	sg_buf_printf(b, "],\"certificates_checked\":%zu,\"certificates_note\":", r->ncerts_checked);
+	fprintf(fp, "],\"certificates_checked\":%zu,\"certificates_note\":", r->ncerts_checked);
 	if (r->certs_note[0])
-		json_str(b, r->certs_note);
+		sealctl_json_str(fp, r->certs_note);
 	else
-		sg_buf_puts(b, "null");
-	sg_buf_puts(b, ",\"crls\":[");
+		fputs("null", fp);
+	fputs(",\"crls\":[", fp);
 	for (size_t i = 0; i < r->ncrls; i++) {
 		const struct certs_crl_desc *c = &r->crls[i];
 
-		sg_buf_printf(b, "%s{", i ? "," : "");
-		json_kstr(b, "issuer", c->issuer);
-		sg_buf_printf(b, ",\"this_update\":%lld,\"next_update\":%lld,\"age_s\":%lld,"
-			      "\"entries\":%zu,\"stale\":%s}", (long long) c->this_update,
-			      (long long) c->next_update, (long long) (now - c->this_update),
-			      c->entries, c->next_update && c->next_update < now ? "true" : "false");
+		fprintf(fp, "%s{", i ? "," : "");
+		sealctl_json_kv_str(fp, "issuer", c->issuer, true);
+		fprintf(fp, ",\"this_update\":%lld,\"next_update\":%lld,\"age_s\":%lld,"
+			"\"entries\":%zu,\"stale\":%s}", (long long) c->this_update,
+			(long long) c->next_update, (long long) (now - c->this_update),
+			c->entries, c->next_update && c->next_update < now ? "true" : "false");
 	}
-	sg_buf_putc(b, ']');
+	putc(']', fp);
 }
 
 static void put_json(const struct report *r)
 {
 	static const char *const words[] = {"ok", "degraded", "not running"};
-	struct sg_buf b = SG_BUF_INIT;
+	FILE   *fp = stdout;
 	const char *p = r->problems.data, *nl;
 	char	line[1024];
 
-	sg_buf_printf(&b, "{\"status\":\"%s\",\"exit\":%d,\"problems\":[", words[r->exit], r->exit);
+	fprintf(fp, "{\"status\":\"%s\",\"exit\":%d,\"problems\":[", words[r->exit], r->exit);
 	for (bool first = true; p && (nl = strchr(p, '\n')) != NULL; p = nl + 1, first = false) {
 		snprintf(line, sizeof(line), "%.*s", (int) (nl - p), p);
 		if (!first)
-			sg_buf_putc(&b, ',');
-		json_str(&b, line);
+			putc(',', fp);
+		sealctl_json_str(fp, line);
 	}
-	sg_buf_puts(&b, "],\"master\":");
+	fputs("],\"master\":", fp);
 	if (r->st_err == 0) {
-		sg_buf_printf(&b, "{\"pid\":%ld,", r->st.pid);
-		json_kstr(&b, "state", r->st.state);
-		sg_buf_printf(&b, ",\"started\":%lld,\"uptime_s\":%lld,\"ready\":%lld,",
-			      (long long) (r->st.started_ms / 1000),
-			      (long long) ((r->now - r->st.started_ms) / 1000),
-			      (long long) (r->st.ready_ms / 1000));
-		json_kstr(&b, "version", r->st.version);
-		sg_buf_putc(&b, ',');
-		json_kstr(&b, "config", r->st.config);
-		sg_buf_putc(&b, '}');
+		fprintf(fp, "{\"pid\":%ld,", r->st.pid);
+		sealctl_json_kv_str(fp, "state", r->st.state, true);
+		fprintf(fp, ",\"started\":%lld,\"uptime_s\":%lld,\"ready\":%lld,",
+			(long long) (r->st.started_ms / 1000),
+			(long long) ((r->now - r->st.started_ms) / 1000),
+			(long long) (r->st.ready_ms / 1000));
+		sealctl_json_kv_str(fp, "version", r->st.version, true);
+		sealctl_json_kv_str(fp, "config", r->st.config, false);
+		putc('}', fp);
 	} else {
-		sg_buf_puts(&b, "null");
+		fputs("null", fp);
 	}
-	json_roles(&b, r);
-	json_queue(&b, r);
-	json_certs(&b, r);
-	sg_buf_puts(&b, "}\n");
-	fwrite(b.data, 1, b.len, stdout);
-	sg_buf_free(&b);
+	json_roles(fp, r);
+	json_queue(fp, r);
+	json_certs(fp, r);
+	fputs("}\n", fp);
 }
 
 int	sealctl_status(const struct sealgate_conf *conf, int argc, char **argv)
