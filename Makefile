@@ -91,6 +91,10 @@ $(BUILD)/tests/test_status: tests/unit/test_status.c $(BUILD)/cmd/status.o $(LIB
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/cmd/status.o $(LIBS) $(LDLIBS) -lcmocka
 
+$(BUILD)/tests/test_json: tests/unit/test_json.c $(BUILD)/cmd/sealctl_json.o $(LIBS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/cmd/sealctl_json.o $(LIBS) $(LDLIBS) -lcmocka
+
 deps:
 	@sh .ci/deps
 

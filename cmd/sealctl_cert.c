@@ -187,16 +187,7 @@ static int close_db(struct certs *c, int status)
 
 static void json_str(struct sg_buf *b, const char *s)
 {
-	sg_buf_putc(b, '"');
-	for (const unsigned char *p = (const unsigned char *) s; *p; p++) {
-		if (*p == '"' || *p == '\\')
-			sg_buf_printf(b, "\\%c", *p);
-		else if (*p < 0x20 || *p == 0x7f)
-			sg_buf_printf(b, "\\u%04x", *p);
-		else
-			sg_buf_putc(b, *p);
-	}
-	sg_buf_putc(b, '"');
+	sg_buf_json(b, s, strlen(s));
 }
 
 static const char *iso_time(int64_t t, char *buf, size_t len)

@@ -8,11 +8,19 @@
  *
  *	void   *sg_xmalloc(size)
  *	void	sg_buf_append(buf, data, len)
+ *	void	sg_buf_json(buf, s, len)
  *	struct sg_arena *sg_arena_new(void)
  * DESCRIPTION
  *	sg_x*() allocate or exit through sg_fatal(): callers never test for
  *	NULL. An sg_buf keeps len bytes plus a NUL that is not counted, so
  *	its data can be used as a C string when it holds text.
+ *
+ *	sg_buf_json() appends len bytes of untrusted text as a JSON string:
+ *	well-formed UTF-8 as it is, quote and backslash escaped, every other
+ *	byte below 0x20 or from 0x7f up as \u00XX, so that the output is
+ *	valid JSON whatever came in. (sealctl's listing has a faster copy of
+ *	these rules, sealctl_out_json(), checked against this one by
+ *	tests/unit/test_json.c.)
  *
  *	An arena hands out zeroed, aligned blocks from large chunks and frees
  *	them all at once: the config and other many-small-pieces structures
@@ -136,6 +144,31 @@ void	sg_buf_printf(struct sg_buf *b, const char *fmt, ...)
 	va_start(ap, fmt);
 	sg_buf_vprintf(b, fmt, ap);
 	va_end(ap);
+}
+
+void	sg_buf_json(struct sg_buf *b, const char *str, size_t len)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *s = (const unsigned char *) str;
+	size_t	k;
+
+	sg_buf_putc(b, '"');
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] >= 0x80 && (k = sg_utf8_len(s + i, len - i)) > 0) {
+			sg_buf_append(b, s + i, k);
+			i += k - 1;
+		} else if (s[i] == '"' || s[i] == '\\') {
+			sg_buf_putc(b, '\\');
+			sg_buf_putc(b, s[i]);
+		} else if (s[i] < 0x20 || s[i] >= 0x7f) {
+			char	u[6] = {'\\', 'u', '0', '0', hex[s[i] >> 4], hex[s[i] & 15]};
+
+			sg_buf_append(b, u, sizeof(u));
+		} else {
+			sg_buf_putc(b, s[i]);
+		}
+	}
+	sg_buf_putc(b, '"');
 }
 
 /* sg_buf_consume - drop n bytes from the front */

@@ -144,6 +144,7 @@ void	sg_buf_append(struct sg_buf *, const void *, size_t);
 void	sg_buf_puts(struct sg_buf *, const char *);
 void	sg_buf_putc(struct sg_buf *, int);
 void	sg_buf_printf(struct sg_buf *, const char *fmt, ...) SG_PRINTF(2, 3);
+void	sg_buf_json(struct sg_buf *, const char *, size_t);	/* a JSON string */
 void	sg_buf_vprintf(struct sg_buf *, const char *fmt, va_list);
 void	sg_buf_consume(struct sg_buf *, size_t n);	/* drop n from front */
 void	sg_buf_reset(struct sg_buf *);

@@ -30,18 +30,7 @@
 
 static void jstr(struct sg_buf *b, const char *s)
 {
-	sg_buf_putc(b, '"');
-	for (; *s; s++) {
-		unsigned char c = (unsigned char) *s;
-
-		if (c == '"' || c == '\\')
-			sg_buf_printf(b, "\\%c", c);
-		else if (c < 0x20 || c > 0x7e)
-			sg_buf_printf(b, "\\u%04x", c);
-		else
-			sg_buf_putc(b, (int) c);
-	}
-	sg_buf_putc(b, '"');
+	sg_buf_json(b, s, strlen(s));
 }
 
 static void iso(char *buf, size_t len, int64_t t)
