@@ -231,9 +231,7 @@ static void lcache_put(struct certs *c, const char *addr, const struct certs_can
 void	certs_lookup_forget(struct certs *c)
 {
 	pthread_mutex_lock(&c->lock);
-	c->nlcache = LCACHE_MAX;
-	lcache_prune(c, 0);
-	c->nlcache = 0;
+	certs_lcache_free(c);
 	pthread_mutex_unlock(&c->lock);
 	certs_vcache_clear(c);
 }

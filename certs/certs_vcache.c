@@ -28,8 +28,10 @@
  *	CRL imported in this process, a cluster's certificates applied:
  *	certs_lookup_forget()). A CRL imported by another process (sealctl)
  *	is seen once the verdicts kept before it end, within
- *	lookup_cache_ttl. At most VCACHE_MAX verdicts; a full cache is
- *	emptied rather than scanned for the oldest. Thread-safe (c->lock).
+ *	lookup_cache_ttl. A new verdict replaces the certificate's old one
+ *	and drops the ended ones of its bucket; at most VCACHE_MAX verdicts,
+ *	a full cache is emptied rather than scanned for the oldest.
+ *	Thread-safe (c->lock).
  *
  *	Each verdict keeps a reference to its certificate, so that
  *	certs_known_good() can hand it out by the DER encoding a message
@@ -96,6 +98,24 @@ static void drop_all(struct certs_vcache *vc)
 	vc->n = 0;
 }
 
+/* prune - drop e's bucket's ended verdicts and the one e replaces */
+
+static void prune(struct certs_vcache *vc, const struct certs_vcache_ent *e, int64_t now)
+{
+	struct certs_vcache_ent **pp = &vc->bucket[e->sha256[0]], *x;
+
+	while ((x = *pp) != NULL) {
+		if (x->expires <= now || (x->usage == e->usage
+					  && memcmp(x->sha256, e->sha256, sizeof(e->sha256)) == 0)) {
+			*pp = x->next;
+			CERT_DestroyCertificate(x->cert);
+			free(x);
+			vc->n--;
+		} else
+			pp = &x->next;
+	}
+}
+
 bool	certs_vcache_get(struct certs *c, CERTCertificate *cert, int usage, struct certs_check *out)
 {
 	struct certs_vcache_ent *e;
@@ -149,6 +169,7 @@ void	certs_vcache_put(struct certs *c, CERTCertificate *cert, int usage,
 	pthread_mutex_lock(&c->lock);
 	if (c->vcache == NULL)
 		c->vcache = sg_xcalloc(1, sizeof(*c->vcache));
+	prune(c->vcache, e, now);
 	if (c->vcache->n >= VCACHE_MAX)
 		drop_all(c->vcache);
 	e->next = c->vcache->bucket[e->sha256[0]];

@@ -310,7 +310,7 @@ static SECItem *digest_of(const NSSCMSSignedData *sigd, NSSCMSSignerInfo *si)
 }
 
 /*
- * check_signer - certificate, signature; true if good. NSS's own
+ * check_signer - signature, certificate; true if good. NSS's own
  * NSS_CMSSignedData_VerifySignerInfo() would build and check the chain
  * at the claimed signing time and chain_now() again at the time that
  * counts: one chain check is enough. What the first one added, the
@@ -337,13 +337,14 @@ static bool check_signer(struct certs *c, NSSCMSSignedData *sigd, int i, CERTCer
 		invalid(v, "%s", "signer certificate: not valid at the claimed signing time");
 		return (false);
 	}
-	if (!chain_now(c, cert, db, v))
-		return (false);
+	/* the signature first: a forgery never costs a revocation round trip */
 	(void) NSS_CMSSignerInfo_Verify(si, digest_of(sigd, si), &sigd->contentInfo.contentType);
 	if ((st = NSS_CMSSignerInfo_GetVerificationStatus(si)) != NSSCMSVS_GoodSignature) {
 		invalid(v, "bad signature (%.60s)", NSS_CMSUtil_VerificationStatusToString(st));
 		return (false);
 	}
+	if (!chain_now(c, cert, db, v))
+		return (false);
 	if (claimed && v->signing_time == 0)
 		v->signing_time = t / 1000;
 	return (true);
@@ -481,7 +482,7 @@ static void verify_cms(struct certs *c, const struct sg_buf *der, const char *co
 	CERTCertificate *certs[WORKER_SIGNERS_MAX];
 	char	from[256];
 	int	n;
-	bool	from_ok = false, all_ok = true;
+	bool	from_ok = false, all_ok = true, known;
 
 	*keep = cmsg;
 	if (cmsg == NULL || tag != SEC_OID_PKCS7_SIGNED_DATA) {
@@ -504,11 +505,23 @@ static void verify_cms(struct certs *c, const struct sg_buf *der, const char *co
 		goto out;
 	}
 	/* Temporary import, never kept: harvesting is the caller's choice. */
-	if (!known_signers(c, sigd, n, v->issuers))
+	known = known_signers(c, sigd, n, v->issuers);
+	if (!known)
 		(void) NSS_CMSSignedData_ImportCerts(sigd, db, certUsageEmailSigner, PR_FALSE);
-	for (int i = 0; i < n; i++) {
-		if (!check_signer(c, sigd, i, db, v, &certs[i]))
-			all_ok = false;
+	for (int i = 0; i < n; i++)
+		all_ok &= check_signer(c, sigd, i, db, v, &certs[i]);
+	if (!all_ok && known) {
+		/*
+		 * The kept verdicts may have ended (or been emptied) since
+		 * known_signers() looked: the chain is then built again, and
+		 * needs the message's intermediates. Judge anew with them.
+		 */
+		v->status = WORKER_SIG_UNSIGNED;
+		v->reason[0] = 0;
+		(void) NSS_CMSSignedData_ImportCerts(sigd, db, certUsageEmailSigner, PR_FALSE);
+		all_ok = true;
+		for (int i = 0; i < n; i++)
+			all_ok &= check_signer(c, sigd, i, db, v, &certs[i]);
 	}
 	if (!all_ok)
 		goto out;
