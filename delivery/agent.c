@@ -972,8 +972,12 @@ static int read_credentials(struct delivery_agent *a)
 	return (0);
 }
 
-/* on_sts_changed - a new MTA-STS policy: nothing made under the old one is reused */
-
+/*
+ * on_sts_changed - a new MTA-STS policy: nothing made under the old one is
+ * reused, and the hosts in hand are judged by the new one at once (a busy
+ * destination is not resolved again until idle, and opens connections to
+ * them meanwhile)
+ */
 static void on_sts_changed(void *arg, const char *domain)
 {
 	struct delivery_agent *a = arg;
@@ -983,7 +987,12 @@ static void on_sts_changed(void *arg, const char *domain)
 			continue;
 		d->policy_gen++;	/* busy connections quit when their message is done */
 		dl_conn_quit_idle(d);
-		d->hosts_ms = 0;	/* resolved again, and the policy applied, when idle */
+		if (d->hosts && !d->route.explicit_tls) {
+			for (size_t i = 0; i < d->hosts->n; i++)
+				d->hosts->v[i].sts = DL_STS_NONE;
+			dl_sts_apply(a->sts, a->conf, d->domain, d->hosts);
+		}
+		d->hosts_ms = 0;	/* resolved again when idle */
 	}
 }
 

@@ -687,15 +687,18 @@ struct txt_req {
 /*
  * on_txt - the records, each one's strings joined (RFC 7208 3.3 style),
  * as c-ares's parser splits them; NODATA and NXDOMAIN give n = 0 and
- * status 0: "no record" is an answer, not a failure.
+ * status 0: "no record" is an answer, not a failure; an answer that does
+ * not parse is a failure (SG_EAGAIN), and a record longer than DL_TXT_LEN
+ * is left out whole, never cut.
  */
 static void on_txt(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
 {
 	struct txt_req *t = arg;
 	struct ares_txt_ext *txt = NULL;
 	struct sg_buf recs[DL_TXT_MAX];
-	size_t	n = 0;
-	int	rc = 0;
+	bool	over[DL_TXT_MAX] = {false};
+	size_t	n = 0, kept = 0;
+	int	rc = 0, prc;
 
 	(void) timeouts;
 	memset(recs, 0, sizeof(recs));
@@ -703,7 +706,7 @@ static void on_txt(void *arg, int status, int timeouts, unsigned char *abuf, int
 		rc = 0;
 	else if (status != ARES_SUCCESS || abuf == NULL)
 		rc = SG_EAGAIN;
-	else if (ares_parse_txt_reply_ext(abuf, alen, &txt) == ARES_SUCCESS) {
+	else if ((prc = ares_parse_txt_reply_ext(abuf, alen, &txt)) == ARES_SUCCESS) {
 		for (struct ares_txt_ext *x = txt; x; x = x->next) {
 			if (x->record_start) {
 				if (n == DL_TXT_MAX)
@@ -712,9 +715,21 @@ static void on_txt(void *arg, int status, int timeouts, unsigned char *abuf, int
 			}
 			if (n && recs[n - 1].len + x->length <= DL_TXT_LEN)
 				sg_buf_append(&recs[n - 1], x->txt, x->length);
+			else if (n)
+				over[n - 1] = true;	/* never a record with a piece cut out */
 		}
 		ares_free_data(txt);
-	}
+		for (size_t i = 0; i < n; i++) {	/* the whole records only */
+			if (over[i])
+				sg_buf_free(&recs[i]);
+			else if (kept++ != i) {
+				recs[kept - 1] = recs[i];
+				memset(&recs[i], 0, sizeof(recs[i]));
+			}
+		}
+		n = kept;
+	} else if (prc != ARES_ENODATA)
+		rc = SG_EAGAIN;		/* a damaged answer proves no absence */
 	t->cb(t->arg, rc, recs, n);
 	for (size_t i = 0; i < DL_TXT_MAX; i++)
 		sg_buf_free(&recs[i]);
