@@ -97,6 +97,7 @@ struct cluster {
 	enum cl_state state;
 	enum cl_query query;
 	bool	query_failed;
+	bool	query_refused;		/* its first error is about the data (SQLSTATE 22, 23) */
 	char	query_error[256];
 	int64_t	backoff_ms;
 	int64_t	next_beat;		/* monotonic ms */
@@ -243,7 +244,7 @@ static void cl_sent(struct cluster *);
 static void cl_send(struct cluster *c, enum cl_query what, const char *sql)
 {
 	c->query = what;
-	c->query_failed = false;
+	c->query_failed = c->query_refused = false;
 	*c->query_error = 0;
 	if (!PQsendQuery(c->pg, sql)) {
 		cl_fail(c, NULL);
@@ -387,7 +388,7 @@ static void cl_certs(struct cluster *c)
 		      "ORDER BY seq LIMIT %d", (unsigned long long) received, CERTS_PAGE);
 	c->certs_due = false;
 	c->query = Q_CERTS;
-	c->query_failed = false;
+	c->query_failed = c->query_refused = false;
 	*c->query_error = 0;
 	if (!PQsendQueryParams(c->pg, c->sql.data, 0, NULL, NULL, NULL, NULL, 1)) {
 		cl_fail(c, NULL);
@@ -542,9 +543,16 @@ static void cl_result(struct cluster *c, PGresult *res)
 	ExecStatusType st = PQresultStatus(res);
 
 	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-		if (!c->query_failed)
+		if (!c->query_failed) {
+			const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+
 			cl_error_text(c, PQresultErrorMessage(res), c->query_error,
 				      sizeof(c->query_error));
+			/* only a record the database rejects for its content may be
+			 * skipped; a read-only, full or slow server is a failure */
+			c->query_refused = state && (strncmp(state, "22", 2) == 0
+						     || strncmp(state, "23", 2) == 0);
+		}
 		c->query_failed = true;
 		return;
 	}
@@ -566,7 +574,7 @@ static void cl_done(struct cluster *c)
 
 	uv_timer_stop(&c->deadline);
 	c->query = Q_NONE;
-	if (c->query_failed && q != Q_SHIP) {
+	if (c->query_failed && (q != Q_SHIP || !c->query_refused)) {
 		sg_warn("event=cluster_query_failed node=%s error=\"%s\"", c->node, c->query_error);
 		cl_fail(c, c->query_error);
 		return;

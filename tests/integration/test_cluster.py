@@ -252,6 +252,43 @@ def test_full_outbox_drops_oldest_tracking_never_incidents(pg, db, sink, nodes):
     assert node_row["outbox_dropped"] >= 30
 
 
+def test_a_failing_database_never_costs_records(pg, db, sink, nodes):
+    """Only a record PostgreSQL rejects for its content (SQLSTATE class 22
+    or 23) is skipped; a server that cannot take writes now (here a trigger
+    raising 53100, disk full; a read-only or slow server alike) is a
+    failure: the outbox keeps everything and ships it once the server
+    takes writes again."""
+    a = nodes("gwA")
+    d = a.start()
+    d.wait_log(r"event=cluster_schema node=gwA version=\d+")
+    rows(pg, db, """CREATE FUNCTION sg_test_refuse() RETURNS trigger AS $$
+        BEGIN
+          IF NEW.subject = 'bad data' THEN
+            RAISE EXCEPTION 'refused' USING ERRCODE = '23514';
+          END IF;
+          RAISE EXCEPTION 'no room' USING ERRCODE = '53100';
+        END $$ LANGUAGE plpgsql;
+        CREATE TRIGGER sg_test_refuse BEFORE INSERT ON sg_track
+          FOR EACH ROW EXECUTE FUNCTION sg_test_refuse();""")
+    for i in range(5):
+        send(a, f"kept {i}")
+    wait_until(lambda: len(sink.messages) >= 5, 20, what="five relayed")
+    d.wait_log(r"event=cluster_query_failed node=gwA error=\"[^\"]*no room", 15)
+    assert "event=cluster_ship_skipped" not in d.log()
+    rows(pg, db, """CREATE OR REPLACE FUNCTION sg_test_refuse() RETURNS trigger AS $$
+        BEGIN
+          IF NEW.subject = 'bad data' THEN
+            RAISE EXCEPTION 'refused' USING ERRCODE = '23514';
+          END IF;
+          RETURN NEW;
+        END $$ LANGUAGE plpgsql;""")
+    send(a, "bad data")
+    wait_until(lambda: sorted(r[0] for r in rows(pg, db, "SELECT subject FROM sg_track"))
+               == [f"kept {i}" for i in range(5)], 30, what="every kept record shipped")
+    # the control: a record the database rejects for its content is skipped
+    d.wait_log(r"event=cluster_ship_skipped node=gwA kind=track", 30)
+
+
 def test_without_cluster_nothing_changes(tmp_path, sink, pg, db):
     """Negative control: no cluster key, no cluster role, nothing in PostgreSQL."""
     env = node(tmp_path, "solo", None, sink)
