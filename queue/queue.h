@@ -870,13 +870,18 @@ struct queue_stats {
  * none: count, bytes and recipients of live messages come from a tally
  * the queue keeps in the transactions that change an envelope, the
  * oldest is the first live id (a split copy keeps its original's
- * arrival, so an older arrival may sit behind it). Only a queue no
- * writer of this version has opened yet is counted by a walk (walked).
- * queue_stats_recount() always walks every live envelope (in pages):
- * what the tally must equal (sealctl queue stats --verify).
+ * arrival, so an older arrival may sit behind it). Only a queue without
+ * a tally (no writer of this version opened it yet, or a record that
+ * could not be read was replaced or deleted) is counted by a walk
+ * (walked). queue_stats_recount() always walks every live envelope (in
+ * pages): what the tally must equal (sealctl queue stats --verify).
+ * queue_tally_repair() builds a missing tally (one walk; nothing when
+ * there is one): the worker's housekeeping calls it, off any message's
+ * path.
  */
 int	queue_stats(struct queue *, struct queue_stats *);
 int	queue_stats_recount(struct queue *, struct queue_stats *);
+int	queue_tally_repair(struct queue *);
 
 /* ------------------------------------------ statistics: history, histograms */
 

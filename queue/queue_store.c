@@ -102,7 +102,7 @@ static int forget(struct queue *q, MDB_txn *txn, int had, const struct queue_env
 {
 	if (had == 0)
 		return (0);
-	return (had > 0 ? queue_tally_move(q, txn, old, NULL) : queue_tally_rebuild(q, txn));
+	return (had > 0 ? queue_tally_move(q, txn, old, NULL) : queue_tally_forget(q, txn));
 }
 
 int	queue_env_store(struct queue *q, MDB_txn *txn, MDB_dbi dbi, const struct queue_env *env,
@@ -130,7 +130,7 @@ int	queue_env_store(struct queue *q, MDB_txn *txn, MDB_dbi dbi, const struct que
 	if (err != 0 || dbi != q->db_env)
 		return (err);
 	if (had < 0)
-		return (queue_tally_rebuild(q, txn));
+		return (queue_tally_forget(q, txn));
 	now = (struct queue_env_sum) {.id = env->id,.state = env->state,.size = env->size,
 		.nrcpt = env->nrcpt,.arrival_ms = env->arrival_ms };
 	return (queue_tally_move(q, txn, had ? &old : NULL, &now));

@@ -8,6 +8,7 @@
  *
  *	int	queue_tally_move(q, txn, from, to)
  *	int	queue_tally_rebuild(q, txn)
+ *	int	queue_tally_forget(q, txn)
  *	int	queue_tally_build(q)
  *	int	queue_tally_read(q, txn, stats, have)
  * DESCRIPTION
@@ -27,11 +28,16 @@
  *	queue without a tally (made by an older version) is left without
  *	one: a partial tally would be wrong for good. queue_tally_rebuild()
  *	counts the whole envelope table into the tally in txn (records that
- *	cannot be read are not counted: they are quarantined when met); the
- *	deletes call it when the record they remove cannot be read, since
- *	what it had added is then unknown. queue_tally_build(), called by a
- *	writer's queue_open(), rebuilds a missing tally once (one walk, in
- *	one write transaction: about a second for a million messages).
+ *	cannot be read are not counted: they are quarantined when met).
+ *	When a record that is replaced or deleted cannot be read, what it
+ *	had added is unknown: queue_tally_forget() drops the tally in that
+ *	transaction instead of walking the table there (a message's commit
+ *	would hold the writer lock for a second per million queued), and
+ *	statistics count by a walk until it is built again.
+ *	queue_tally_build() builds a missing tally (one walk, in one write
+ *	transaction: about a second for a million messages): a writer's
+ *	queue_open() calls it, and the worker's housekeeping
+ *	(queue_tally_repair, the public name).
  *
  *	queue_tally_read() fills the count, bytes and recipients of stats
  *	from the tally in txn; *have is false when there is none (a queue
@@ -143,6 +149,18 @@ int	queue_tally_rebuild(struct queue *q, MDB_txn *txn)
 	if (rc != MDB_NOTFOUND)
 		return (queue_err(rc));
 	return (tally_put(q, txn, &t));
+}
+
+int	queue_tally_forget(struct queue *q, MDB_txn *txn)
+{
+	int	rc = mdb_del(txn, q->db_meta, (MDB_val *) & tally_key, NULL);
+
+	return (rc == MDB_NOTFOUND ? 0 : queue_err(rc));
+}
+
+int	queue_tally_repair(struct queue *q)
+{
+	return (queue_tally_build(q));
 }
 
 int	queue_tally_build(struct queue *q)

@@ -23,8 +23,10 @@
  *	Housekeeping nobody else does: every worker.housekeeping a run on
  *	libuv's thread pool (a prune of a week of tracking records may take
  *	a while, and must not stall wake-ups) clears LMDB reader slots left
- *	by dead processes (queue_reader_check) and deletes tracking records
- *	older than queue.track_keep (queue_track_prune); one run at a time.
+ *	by dead processes (queue_reader_check), deletes tracking records
+ *	older than queue.track_keep (queue_track_prune) and builds the
+ *	queue's statistics tally if a commit dropped it (queue_tally_repair);
+ *	one run at a time.
  *	A reload applies new rules, a new housekeeping pace and a new
  *	track_keep; only the CRL timer keeps the pace it started with.
  *	CRLs are fetched every certs.crl_fetch_interval by certs'
@@ -103,6 +105,8 @@ static void hk_run(uv_work_t *w)
 	a->hk_pruned = 0;
 	a->hk_rc[0] = queue_reader_check(a->q, &a->hk_dead);
 	a->hk_rc[1] = queue_track_prune(a->q, a->hk_keep, &a->hk_pruned);
+	if (a->hk_rc[0] == 0)
+		a->hk_rc[0] = queue_tally_repair(a->q);	/* dropped for an unreadable record */
 }
 
 static void hk_done(uv_work_t *w, int status)
