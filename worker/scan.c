@@ -22,11 +22,11 @@
  *	well: it is a property of the message, and scanning again would
  *	not change it.
  *
- *	A failure (no connection, the deadline, an answer we do not
- *	understand, an error clamd reports) makes the thread skip clamd for
- *	DOWN_MS: the other messages of the batch fail at once instead of
- *	each waiting for the deadline, so a hung clamd costs one timeout per
- *	thread and batch, and the batch's lease is not outrun.
+ *	A failure of clamd itself (no connection, the deadline, an answer
+ *	we do not understand) makes the thread skip clamd for DOWN_MS: the
+ *	next messages fail at once instead of each waiting for the
+ *	deadline. An error clamd reports about one message fails that
+ *	message only.
  *
  *	worker__scan_stamp() appends the message to out with the result
  *	header on top and every copy of that field that came with the
@@ -97,8 +97,9 @@ void	worker__scan(struct worker_thread *t, const struct worker_scan_conf *c, con
 		snprintf(r->why, sizeof(r->why), "%zu bytes, over clamd's StreamMaxLength "
 			 "(set scan.max_size to it)", len);
 	} else {
-		snprintf(why, sizeof(why), "clamd: %.150s", rep.text);
-		failed(t, r, why);
+		/* clamd answered, about this message only: it is not down */
+		r->outcome = WORKER_SCANNED_FAILED;
+		snprintf(r->why, sizeof(r->why), "clamd: %.150s", rep.text);
 	}
 	sg_buf_free(&reply);
 }
