@@ -7,6 +7,8 @@
  *	#include "worker/worker.h"
  *
  *	extern const struct sg_conf_row worker_scan_conf_rows[];
+ *
+ *	bool	worker_field_name(s)
  * DESCRIPTION
  *	"scan = { clamd = ...; };" names the clamd that rules with scan =
  *	true stream their mail to (worker/scan.c). clamd is an absolute
@@ -18,6 +20,9 @@
  *	more than clamd's StreamMaxLength; on_too_large decides what
  *	happens to a larger one. Every key is SG_CONF_F_LIVE: the crypto
  *	threads take them with the rules' snapshot.
+ *
+ *	worker_field_name() tells whether s may name a header field that
+ *	the worker writes (this one, and the worker's result_header).
  * DIAGNOSTICS
  *	A bad address or header name is an error naming the key.
  */
@@ -31,9 +36,9 @@
 
 static const char *const too_large_names[] = { "reject", "hold", "pass-tagged", NULL };
 
-/* field_name - a header field name: printable, no blank, no colon */
+/* worker_field_name - a header field name: printable, no blank, no colon */
 
-static bool field_name(const char *s)
+bool	worker_field_name(const char *s)
 {
 	size_t	n = strlen(s);
 
@@ -56,7 +61,7 @@ static int check_scan(struct sg_conf_ctx *ctx, const config_setting_t *g, void *
 			      c->clamd);
 		bad++;
 	}
-	if (!field_name(c->header)) {
+	if (!worker_field_name(c->header)) {
 		sg_conf_error(ctx, g ? config_setting_get_member(g, "header") : NULL,
 			      "header: not a header field name \"%s\"", c->header);
 		bad++;

@@ -60,6 +60,9 @@ struct worker_scan_conf {
 
 extern const struct sg_conf_row worker_scan_conf_rows[];
 
+/* a header field name we write: printable, no blank, no colon, 1..64 */
+bool	worker_field_name(const char *s);
+
 /*
  * clamd's reply to zINSTREAM (worker/scan_reply.c): p is what clamd
  * sent, up to and without its terminating NUL, with its explicit

@@ -20,6 +20,7 @@
 
 #include <ctype.h>
 #include <string.h>
+#include <strings.h>
 
 #include "worker.h"
 
@@ -107,15 +108,8 @@ static int check_profiles(struct sg_conf_ctx *ctx, const config_setting_t *g, vo
 static int check_header(struct sg_conf_ctx *ctx, const config_setting_t *g, void *base)
 {
 	struct worker_conf *w = base;
-	size_t	n = strlen(w->result_header);
 
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char) w->result_header[i];
-
-		if (c <= ' ' || c >= 0x7f || c == ':')
-			n = 0;
-	}
-	if (n == 0 || n > 64) {
+	if (!worker_field_name(w->result_header)) {
 		sg_conf_error(ctx, g ? config_setting_get_member(g, "result_header") : NULL,
 			      "result_header: not a header field name \"%s\"", w->result_header);
 		return (SG_EINVAL);
@@ -130,8 +124,8 @@ static int check_header(struct sg_conf_ctx *ctx, const config_setting_t *g, void
 
 /*
  * check_scan_rules - a rule that scans needs a clamd (the scan section is
- * loaded before this one); without a default header a unit test's own
- * section list has none
+ * loaded before this one), and the scan's header cannot be the result
+ * header; without a default header a unit test's own section list has none
  */
 static int check_scan_rules(struct sg_conf_ctx *ctx, const config_setting_t *g, void *base)
 {
@@ -146,6 +140,13 @@ static int check_scan_rules(struct sg_conf_ctx *ctx, const config_setting_t *g, 
 				      "listens)", r[i].name);
 			bad++;
 		}
+	/* each stamp first removes every field of its name a sender wrote */
+	if (w->scan.header && w->result_header && strcasecmp(w->scan.header, w->result_header) == 0) {
+		sg_conf_error(ctx, g ? config_setting_get_member(g, "result_header") : NULL,
+			      "result_header: \"%s\" is also scan.header: the scan's verdict "
+			      "would remove the signature's, or the other way round", w->result_header);
+		bad++;
+	}
 	return (bad ? SG_EINVAL : 0);
 }
 

@@ -210,6 +210,12 @@ static void test_scan_config(void **state)
 	assert_non_null(strstr(errs.data, "header: not a header field name \"X Bad\""));
 	assert_int_equal(load("state_dir = \"/tmp\";\nscan = { timeout = \"10m1s\"; };\n", &c, a,
 			      &errs), SG_EINVAL);
+	/* one field for both verdicts: each stamp would remove the other */
+	assert_int_equal(load("state_dir = \"/tmp\";\nscan = { header = \"x-sealgate-signature\"; };\n",
+			      &c, a, &errs), SG_EINVAL);
+	assert_non_null(strstr(errs.data, "result_header: \"X-Sealgate-Signature\" is also scan.header"));
+	assert_int_equal(load("state_dir = \"/tmp\";\nscan = { header = \"X-Scan\"; };\n"
+			      "worker = { result_header = \"X-Scan\"; };\n", &c, a, &errs), SG_EINVAL);
 	/* all of it at once */
 	assert_int_equal(load("state_dir = \"/tmp\";\nscan = { clamd = \"127.0.0.1:3310\"; "
 			      "max_size = \"1M\"; on_too_large = \"hold\"; retry = \"5s\"; };\n"
