@@ -1021,7 +1021,7 @@ int	delivery_agent_start(uv_loop_t *loop, const struct delivery_agent_params *p,
 		delivery_agent_free(a);
 		return (rc);
 	}
-	a->sts = dl_sts_new(loop, a->res, p->main->state_dir, on_sts_changed, a);
+	a->sts = dl_sts_new(loop, a->res, p->main->state_dir, DL_STS_DOMAINS, on_sts_changed, a);
 	a->tlsrpt = dl_tlsrpt_new(a, p->main->state_dir);
 	if ((rc = certs_open(p->main, p->certs, CERTS_RDONLY | CERTS_PUBLIC, &a->certs)) < 0) {
 		a->certs = NULL;

@@ -194,7 +194,8 @@ void	dl_fetch_policy(struct dl_fetcher *, const char *domain, unsigned port,
 
 /* sts.c: MTA-STS policies, refreshed in the background. */
 struct dl_sts;
-struct dl_sts *dl_sts_new(uv_loop_t *, struct dl_resolver *, const char *state_dir,
+#define DL_STS_DOMAINS	10000		/* MTA-STS policies kept in memory */
+struct dl_sts *dl_sts_new(uv_loop_t *, struct dl_resolver *, const char *state_dir, size_t max,
 			  void (*changed) (void *, const char *domain), void *arg);
 void	dl_sts_stop(struct dl_sts *);
 void	dl_sts_free(struct dl_sts *);

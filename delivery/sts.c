@@ -6,7 +6,7 @@
  * SYNOPSIS
  *	#include "delivery_int.h"
  *
- *	struct dl_sts *dl_sts_new(loop, resolver, state_dir, changed, arg)
+ *	struct dl_sts *dl_sts_new(loop, resolver, state_dir, max, changed, arg)
  *	void	dl_sts_stop(s)
  *	void	dl_sts_free(s)
  *	int	dl_sts_apply(s, conf, domain, hosts)
@@ -33,8 +33,12 @@
  *	but delivered as the other policies say; "none" changes nothing. It
  *	returns the policy's mode, or -1 when there is none.
  *
- *	Domains known are kept in a list of at most ENTRIES_MAX; a domain
- *	beyond that gets no MTA-STS until a restart (logged once).
+ *	The policies of at most max domains are kept in memory, the most
+ *	recently used first; a new domain beyond that takes the place of the
+ *	least recently used one without a refresh under way, which is read
+ *	from the disk cache again when next needed. (A domain beyond the
+ *	limit used to go without MTA-STS until a restart: a policy on disk
+ *	ignored, mail sent without the enforced verification.)
  * DIAGNOSTICS
  *	Logs event=sts_policy_fetched, sts_policy_current, sts_fetch_failed,
  *	sts_cache_failed with the domain.
@@ -48,7 +52,6 @@
 #include "delivery_int.h"
 
 #define RECHECK_MS	(60 * 60 * 1000)	/* TXT looked at again after an hour */
-#define ENTRIES_MAX	10000
 
 struct entry {
 	struct dl_sts *s;
@@ -70,20 +73,20 @@ struct dl_sts {
 	struct dl_resolver *res;
 	struct dl_fetcher *fetch;
 	char   *dir;
-	struct entry *entries;
-	size_t	n;
+	struct entry *entries;		/* the most recently used first */
+	size_t	n, max;
 	bool	closing;
-	bool	full_logged;
 	void	(*changed) (void *, const char *);
 	void   *arg;
 };
 
 struct dl_sts *dl_sts_new(uv_loop_t *loop, struct dl_resolver *res, const char *state_dir,
-			  void (*changed) (void *, const char *), void *arg)
+			  size_t max, void (*changed) (void *, const char *), void *arg)
 {
 	struct dl_sts *s = sg_xcalloc(1, sizeof(*s));
 	struct sg_buf dir = SG_BUF_INIT;
 
+	s->max = max;
 	s->changed = changed;
 	s->arg = arg;
 	s->loop = loop;
@@ -132,7 +135,9 @@ static void done(struct entry *e)
 static void on_fetched(void *arg, const char *body, size_t len, const char *why)
 {
 	struct entry *e = arg;
+	struct dl_sts *s = e->s;
 	struct delivery_sts_policy pol;
+	char	domain[sizeof(e->domain)];
 	int	rc;
 
 	if (e->s->closing) {
@@ -156,8 +161,10 @@ static void on_fetched(void *arg, const char *body, size_t len, const char *why)
 			sg_strerror(rc));
 	sg_info("event=sts_policy_fetched domain=%s id=%s mode=%s max_age=%lld mx=%zu",
 		e->domain, e->id, dl_sts_mode_name(pol.mode), (long long) pol.max_age, pol.nmx);
+	/* idle once done, e may give its place to another domain meanwhile */
+	snprintf(domain, sizeof(domain), "%s", e->domain);
 	done(e);
-	e->s->changed(e->s->arg, e->domain);
+	s->changed(s->arg, domain);
 }
 
 static void on_policy_host(void *arg, struct dl_hosts *h)
@@ -215,25 +222,37 @@ static void on_txt(void *arg, int status, const struct sg_buf *recs, size_t n)
 	dl_resolve_hosts(e->s->res, &one, (unsigned) e->conf->sts_port, on_policy_host, e);
 }
 
+/*
+ * entry_get - the domain's entry, moved to the front; a new one takes the
+ * place of the least recently used idle entry when max are kept (an
+ * entry with a refresh under way is in its callbacks' hands: it stays)
+ */
 static struct entry *entry_get(struct dl_sts *s, const char *domain)
 {
-	struct entry *e;
+	struct entry **pp, **idle = NULL, *e;
 
-	for (e = s->entries; e; e = e->next)
-		if (strcmp(e->domain, domain) == 0)
-			return (e);
-	if (s->n >= ENTRIES_MAX) {
-		if (!s->full_logged)
-			sg_warn("event=sts_cache_failed error=\"more than %d domains\"", ENTRIES_MAX);
-		s->full_logged = true;
-		return (NULL);
+	for (pp = &s->entries; (e = *pp) != NULL; pp = &e->next) {
+		if (strcmp(e->domain, domain) == 0) {
+			*pp = e->next;
+			break;
+		}
+		if (!e->busy)
+			idle = pp;
 	}
-	e = sg_xcalloc(1, sizeof(*e));
-	e->s = s;
-	snprintf(e->domain, sizeof(e->domain), "%s", domain);
+	if (e == NULL) {
+		if (s->n >= s->max && idle) {
+			e = *idle;
+			*idle = e->next;
+			memset(e, 0, sizeof(*e));
+		} else {
+			e = sg_xcalloc(1, sizeof(*e));
+			s->n++;
+		}
+		e->s = s;
+		snprintf(e->domain, sizeof(e->domain), "%s", domain);
+	}
 	e->next = s->entries;
 	s->entries = e;
-	s->n++;
 	return (e);
 }
 
@@ -245,8 +264,6 @@ static const struct delivery_sts_policy *lookup(struct dl_sts *s, const struct d
 	struct entry *e = entry_get(s, domain);
 	int64_t	now = sg_mono_ms();
 
-	if (e == NULL)
-		return (NULL);
 	if (!e->loaded) {
 		e->loaded = true;
 		e->have = delivery_sts_cache_read(s->dir, domain, e->id, &e->fetched, &e->pol) == 0;
