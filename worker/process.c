@@ -597,6 +597,9 @@ static bool step_scan(struct worker_thread *t, const struct worker_snap *s,
 		sg_notice("id=%s event=scan_encrypted rule=%s action=pass-tagged", ids, r->name);
 	} else if (sr.outcome == WORKER_SCANNED_FAILED) {
 		act = r->on_scan_failure;
+		/* deferred for good, a message would wait unseen: held, it is shown */
+		if (act == SG_RULE_SCAN_DEFER && sg_now_ms() - p->env.arrival_ms >= c->max_defer_ms)
+			act = SG_RULE_SCAN_HOLD;
 		sg_warn("id=%s event=scan_failed rule=%s reason=\"%s\" action=%s", ids, r->name,
 			esc, sg_rule_scan_fail_names[act]);
 		if (act == SG_RULE_SCAN_DEFER) {

@@ -18,7 +18,9 @@
  *	hung clamd costs a crypto thread that long at most per message;
  *	max_size is the largest message sent to clamd, which must be no
  *	more than clamd's StreamMaxLength; on_too_large decides what
- *	happens to a larger one. Every key is SG_CONF_F_LIVE: the crypto
+ *	happens to a larger one. A message whose rule defers it while the
+ *	scan fails is scanned again every retry, and held once max_defer
+ *	has passed since its arrival. Every key is SG_CONF_F_LIVE: the crypto
  *	threads take them with the rules' snapshot.
  *
  *	worker_field_name() tells whether s may name a header field that
@@ -80,6 +82,8 @@ const struct sg_conf_row worker_scan_conf_rows[] = {
 	.def = Q("pass-tagged"),.choices = too_large_names,.flags = SG_CONF_F_LIVE},
 	{.name = "retry",.type = SG_CONF_DURATION,.offset = OFF(retry_ms),.def = Q("1m"),
 	.min = 1000,.max = 3600000,.flags = SG_CONF_F_LIVE},
+	{.name = "max_defer",.type = SG_CONF_DURATION,.offset = OFF(max_defer_ms),
+	.def = Q("5d"),.min = 1000,.max = 365LL * 86400000,.flags = SG_CONF_F_LIVE},
 	{.name = "header",.type = SG_CONF_STRING,.offset = OFF(header),
 	.def = Q("X-Sealgate-Scan"),.flags = SG_CONF_F_LIVE,.check = check_scan},
 	SG_CONF_END

@@ -55,6 +55,7 @@ struct worker_scan_conf {
 	uint64_t max_size;		/* larger messages are not sent (on_too_large) */
 	int	on_too_large;		/* enum worker_scan_size */
 	int64_t	retry_ms;		/* on_scan_failure = defer: scanned again after */
+	int64_t	max_defer_ms;		/* since arrival; then held instead */
 	char   *header;			/* the result header's name */
 };
 

@@ -201,6 +201,29 @@ def test_clamd_down_defers_until_it_is_back(sealgate):
         assert not [m for m in sink.messages if "dave@example.com" in m["rcpts"]]
 
 
+def test_deferred_past_max_defer_the_message_is_held(sealgate):
+    """No clamd for longer than scan.max_defer after the message arrived: the
+    message is held (incident scan-failed), where sealctl shows it, instead of
+    being deferred again for ever; once clamd is back, a release sends it."""
+    with Clamd() as clamd, SmtpPeer(port=free_port()) as sink:
+        pki, d = gateway(sealgate, sink, clamd.socket, 'max_defer = "3s";')
+        clamd.stop()
+        t0 = time.monotonic()
+        send(sealgate, "erin@example.com", encrypted(pki, "erin@example.com", b"waited"))
+        d.wait_log(r"event=scan_failed rule=in reason=\"connect: .*\" action=defer")
+        d.wait_log(r"event=scan_failed rule=in reason=\"connect: .*\" action=hold", 15)
+        assert time.monotonic() - t0 >= 3
+        held = wait_until(lambda: sealgate.sealctl("queue", "list", "--state", "hold",
+                                                   "--json").stdout, 10, what="held mail")
+        assert "erin@example.com" in held
+        assert [r["kind"] for r in incidents(sealgate)] == ["scan-failed"]
+        assert not [m for m in sink.messages if "erin@example.com" in m["rcpts"]]
+        clamd.start()
+        sealgate.sealctl("queue", "release", json.loads(held.splitlines()[0])["id"])
+        m = arrived(sink, "erin@example.com")
+        assert stamps(m["body"]) == [b"X-Sealgate-Scan: clean"]
+
+
 def test_hung_clamd_costs_the_timeout_then_mail_goes_on(sealgate):
     """clamd frozen (SIGSTOP): the kernel still accepts connections, nothing
     answers. Each scan ends at scan.timeout (1 s), the message is deferred,

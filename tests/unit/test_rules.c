@@ -199,6 +199,7 @@ static void test_scan_config(void **state)
 	assert_int_equal(c.worker.scan.max_size, 25 << 20);
 	assert_int_equal(c.worker.scan.on_too_large, WORKER_SCAN_TOO_LARGE_PASS);
 	assert_string_equal(c.worker.scan.header, "X-Sealgate-Scan");
+	assert_int_equal(c.worker.scan.max_defer_ms, 5LL * 86400 * 1000);
 	/* a rule that scans needs clamd: the error names file, line and rule */
 	assert_int_equal(load("state_dir = \"/tmp\";\nworker = {\n rules = ( { name = \"in\"; "
 			      "scan = true; } );\n};\n", &c, a, &errs), SG_EINVAL);
