@@ -12,14 +12,20 @@
  *	in the kernel's page cache. A power cut loses every page not yet
  *	synced. This shim models the disk: for every file named data.mdb
  *	that a process opens, it keeps an image beside it (data.mdb.durable)
- *	that receives a written range only once that range is durable: when
- *	the process calls fsync() or fdatasync() on the file, or at once
- *	for a write through a descriptor opened with O_DSYNC or O_SYNC (how
- *	LMDB writes its meta page). After killing every process, a test
- *	copies the image over the file: that is what a machine finds on its
- *	disk after a power cut (a stricter disk than a real one: pages a
- *	process wrote but never synced itself are lost even when another
- *	process synced the file later; LMDB never relies on that).
+ *	that receives a written range only once that range is durable. As
+ *	in the kernel, fsync() or fdatasync() of the file by any process
+ *	makes every range written to it so far durable, by whichever process
+ *	wrote it (LMDB relies on that: a commit's flush also carries the
+ *	meta page an earlier MDB_NOMETASYNC commit of another process wrote);
+ *	a write through a descriptor opened with O_DSYNC or O_SYNC (how LMDB
+ *	writes its meta page) makes only its own range durable, at once.
+ *	Ranges written and not yet synced are kept, by every process that
+ *	has the file open, in one shared list beside it (data.mdb.pending,
+ *	16-byte records, under flock()); a sync copies the file's present
+ *	bytes of each into the image and empties the list. After killing
+ *	every process, a test copies the image over the file: that is what a
+ *	machine finds on its disk after a power cut, at its strictest (a
+ *	real kernel may also have written some unsynced pages back).
  *
  *	SG_DURABLE_NOSYNC=1 is the negative control, libeatmydata's
  *	behaviour: fsync() and fdatasync() return at once and O_DSYNC and
@@ -29,8 +35,7 @@
  *	pwrite, pwrite64, pwritev, fsync, fdatasync. Only descriptors of a
  *	data.mdb are watched; everything else passes straight through.
  * BUGS
- *	Test code: a tracked file per descriptor up to MAXFD, ranges kept
- *	in memory until the next sync; mmap writes (LMDB's MDB_WRITEMAP,
+ *	Test code: a tracked file per descriptor up to MAXFD; mmap writes (LMDB's MDB_WRITEMAP,
  *	which sealgate does not use) are not seen.
  */
 
@@ -44,6 +49,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -52,16 +58,15 @@
 #define WATCHED	"data.mdb"
 
 struct range {
-	off_t	off;
-	size_t	len;
+	int64_t	off;
+	int64_t	len;
 };
 
 struct watch {
 	int	image;			/* the image's descriptor */
 	int	reader;			/* the file, opened for reading */
+	int	pending;		/* the shared list of unsynced ranges */
 	bool	dsync;
-	struct range *r;
-	size_t	n, cap;
 };
 
 static struct watch *fds[MAXFD];
@@ -120,8 +125,11 @@ static void copy_range(struct watch *w, off_t off, size_t len)
 	}
 }
 
+/* note - a range written: durable now (O_DSYNC), or pending until a sync */
+
 static void note(int fd, off_t off, ssize_t len)
 {
+	struct range r = {(int64_t) off, (int64_t) len};
 	struct watch *w;
 
 	if (len <= 0 || fd < 0 || fd >= MAXFD)
@@ -130,34 +138,32 @@ static void note(int fd, off_t off, ssize_t len)
 	if ((w = fds[fd]) != NULL) {
 		if (w->dsync && !nosync) {
 			copy_range(w, off, (size_t) len);
-		} else {
-			if (w->n == w->cap) {
-				w->cap = w->cap ? 2 * w->cap : 64;
-				w->r = realloc(w->r, w->cap * sizeof(*w->r));
-			}
-			w->r[w->n++] = (struct range) {off, (size_t) len};
+		} else if (flock(w->pending, LOCK_EX) == 0) {
+			if (real_write(w->pending, &r, sizeof(r)) != (ssize_t) sizeof(r))
+				abort();	/* a lost range would fake a lost write */
+			flock(w->pending, LOCK_UN);
 		}
 	}
 	pthread_mutex_unlock(&mu);
 }
 
-/* sync_file - every range written to the same file through any descriptor */
+/* sync_file - every range written to the file so far, by any process */
 
 static void sync_file(int fd)
 {
-	struct stat a, b;
+	struct watch *w;
+	struct range r;
 
-	if (nosync || fd < 0 || fd >= MAXFD || fds[fd] == NULL || fstat(fd, &a) != 0)
+	if (nosync || fd < 0 || fd >= MAXFD)
 		return;
 	pthread_mutex_lock(&mu);
-	for (int i = 0; i < MAXFD; i++) {
-		struct watch *w = fds[i];
-
-		if (w == NULL || fstat(i, &b) != 0 || a.st_dev != b.st_dev || a.st_ino != b.st_ino)
-			continue;
-		for (size_t k = 0; k < w->n; k++)
-			copy_range(w, w->r[k].off, w->r[k].len);
-		w->n = 0;
+	if ((w = fds[fd]) != NULL && flock(w->pending, LOCK_EX) == 0) {
+		for (off_t at = 0; pread(w->pending, &r, sizeof(r), at) == (ssize_t) sizeof(r);
+		     at += (off_t) sizeof(r))
+			copy_range(w, (off_t) r.off, (size_t) r.len);
+		if (ftruncate(w->pending, 0) != 0)
+			abort();
+		flock(w->pending, LOCK_UN);
 	}
 	pthread_mutex_unlock(&mu);
 }
@@ -173,6 +179,8 @@ static void watch(int fd, const char *path, int flags)
 	w = calloc(1, sizeof(*w));
 	w->image = real_open(img, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
 	w->reader = real_open(path, O_RDONLY | O_CLOEXEC);
+	snprintf(img, sizeof(img), "%s.pending", path);
+	w->pending = real_open(img, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 	w->dsync = (flags & (O_DSYNC | O_SYNC)) != 0;
 	pthread_mutex_lock(&mu);
 	fds[fd] = w;
@@ -257,10 +265,10 @@ int	close(int fd)
 		fds[fd] = NULL;
 		pthread_mutex_unlock(&mu);
 	}
-	if (w) {			/* unsynced ranges die with it, as on a disk */
+	if (w) {			/* its unsynced ranges stay pending */
 		real_close(w->image);
 		real_close(w->reader);
-		free(w->r);
+		real_close(w->pending);
 		free(w);
 	}
 	return (real_close(fd));

@@ -16,8 +16,11 @@ fsync and fdatasync do nothing, O_DSYNC is dropped, as libeatmydata does).
 Then the suite must report loss, and it does: acknowledged messages never
 arrive. A kill -9 alone would not have noticed (see test_crash.py).
 """
+import json
 import shutil
 import subprocess
+import time
+from collections import Counter
 from pathlib import Path
 
 from conftest import wait_until
@@ -38,11 +41,25 @@ def live(sealgate):
     return c["incoming"] + c["working"] + c["ready"] + c["deferred"]
 
 
+def stuck(sealgate, load, arrived):
+    """What the queue holds when it does not drain: states, next attempts."""
+    out = sealgate.sealctl("queue", "list", "--json").stdout
+    listing = [json.loads(line) for line in out.splitlines() if line.strip()]
+    now = time.time()
+    states = Counter(m.get("queue_name") for m in listing)
+    waits = sorted(m["next_attempt"] - now for m in listing if m.get("next_attempt"))
+    missing = [t for t in load.acked if t not in arrived]
+    return (f"{len(missing)} of {len(load.acked)} acknowledged not arrived "
+            f"(e.g. {missing[:3]}); queue: {dict(states)}, tally {queue_stats(sealgate)['count']}, "
+            f"next attempts in {waits[:1]}..{waits[-1:]} s")
+
+
 def power_cut(queue_dir):
     """Every process is dead: the disk holds the synced image, nothing else."""
     image = queue_dir / "data.mdb.durable"
     shutil.copyfile(image, queue_dir / "data.mdb")
     image.unlink()
+    (queue_dir / "data.mdb.pending").unlink(missing_ok=True)
     (queue_dir / "lock.mdb").unlink(missing_ok=True)
 
 
@@ -66,9 +83,12 @@ def run_power_cut(sealgate, tmp_path, nosync):
         d = sealgate.start()                        # after the reboot: a real disk
         arrived = lambda: Arrivals(sink.dir).tags()
         # drained: every acknowledged message arrived, or the queue is empty
-        wait_until(lambda: live(sealgate) == 0 and (
-            nosync or all(t in arrived() for t in load.acked)), 60, interval=0.25,
-            what="the queue to drain after the power cut")
+        try:
+            wait_until(lambda: live(sealgate) == 0 and (
+                nosync or all(t in arrived() for t in load.acked)), 60, interval=0.25,
+                what="the queue to drain after the power cut")
+        except AssertionError as e:
+            raise AssertionError(f"{e}: {stuck(sealgate, load, arrived())}") from None
         d.stop()
         return Arrivals(sink.dir).check(load), len(load.acked), before
 
