@@ -528,9 +528,10 @@ static void cl_certs_result(struct cluster *c, PGresult *res)
 		r->len = (size_t) PQgetlength(res, i, 4);
 		n++;
 	}
-	if ((err = queue_certin_put(c->q, recs, n)) != 0)
+	if ((err = queue_certin_put(c->q, recs, n)) != 0) {
 		sg_warn("event=cluster_certs_failed node=%s error=\"%s\"", c->node, sg_strerror(err));
-	else if (n)
+		c->certs_got = 0;	/* a full queue: again with the next heartbeat */
+	} else if (n)
 		sg_info("event=cluster_certs_received node=%s count=%zu seq=%llu", c->node, n,
 			(unsigned long long) recs[n - 1].seq);
 	free(recs);

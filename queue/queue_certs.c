@@ -34,7 +34,11 @@
  *	after meta "certin_applied", at most max), applies it to its own
  *	database and says so (queue_certin_done(): meta "certin_applied" =
  *	seq, and the records up to it deleted). queue_certin_state() gives
- *	both numbers, for the heartbeat.
+ *	both numbers, for the heartbeat. A row this version cannot store (a
+ *	kind it does not know, as a newer node may write; no data; more than
+ *	QUEUE_CERT_MAX) is stored empty, as an unreadable record, which the
+ *	worker reports and passes over: refusing the page would stop every
+ *	certificate after it, each try failing the same way.
  *
  *	A record is version(1) kind(1) flags(1) gateway length(2) gateway
  *	data; queue_cert_decode() checks every length (disk input) and
@@ -147,8 +151,8 @@ int	queue_certin_put(struct queue *q, const struct queue_cert_rec *recs, size_t 
 		if (recs[i].seq <= last)
 			continue;		/* had it already */
 		sg_buf_reset(&b);
-		if ((err = queue_cert_encode(&recs[i], &b)) != 0)
-			break;
+		if (queue_cert_encode(&recs[i], &b) != 0)
+			sg_buf_reset(&b);	/* unreadable: passed over, never in the way */
 		queue_put_be64(kb, recs[i].seq);
 		d.mv_size = b.len;
 		d.mv_data = b.data;
