@@ -622,7 +622,8 @@ static void settle_failure(struct dl_conn *c)
 {
 	const struct delivery_failure *f = c->s ? delivery_session_failure(c->s) : NULL;
 
-	if (f && !c->tls_on && c->tls == NULL && strcmp(f->enh, "4.7.4") == 0)
+	/* the host's doing, never ours (no TLS client here is no report) */
+	if (f && f->no_starttls)
 		dl_conn_tlsrpt(c->a, c->d->domain, c->addr, "starttls-not-supported");
 	if (f) {
 		c->failed = true;

@@ -212,6 +212,7 @@ struct delivery_failure {
 	int	status;			/* DELIVERY_TEMP or DELIVERY_PERM */
 	bool	next_host;		/* another host may do better */
 	bool	plaintext_retry;	/* opportunistic: retry without TLS */
+	bool	no_starttls;		/* the host did not offer or start TLS */
 	char	enh[16];
 	char	reason[DELIVERY_REPLY_TEXT_MAX + 128];
 };

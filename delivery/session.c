@@ -324,6 +324,7 @@ static void after_ehlo(struct delivery_session *s)
 		if (must && !s->caps.starttls) {
 			fail(s, DELIVERY_TEMP, true, "4.7.4",
 			     "TLS is required, but was not offered by host %s", s->peer);
+			s->fail.no_starttls = true;
 			quit(s);
 			return;
 		}
@@ -403,6 +404,7 @@ static void on_starttls(struct delivery_session *s, const struct delivery_reply 
 	if (s->p.tls >= DELIVERY_TLS_ENCRYPT) {
 		fail(s, DELIVERY_TEMP, true, "4.7.4",
 		     "TLS is required, but host %s refused to start TLS: %s", s->peer, text);
+		s->fail.no_starttls = true;
 		quit(s);
 		return;
 	}

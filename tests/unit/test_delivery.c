@@ -274,8 +274,30 @@ static void test_session_required_not_offered(void **state)
 	assert_non_null(f);
 	assert_string_equal(f->enh, "4.7.4");
 	assert_string_equal(f->reason, "TLS is required, but was not offered by host mx.test");
+	assert_true(f->no_starttls);	/* TLS-RPT: starttls-not-supported */
 	assert_int_not_equal(delivery_session_want(t->s), DELIVERY_WANT_MESSAGE);
 	assert_false(sent_contains(t, "MAIL"));
+	t_free(t);
+}
+
+/* No TLS client here (no certificate database): our failure, not the host's. */
+
+static void test_session_required_no_client(void **state)
+{
+	struct delivery_session_params p = {.ehlo_name = "gw.test",.peer = "mx.test",
+		.tls = DELIVERY_TLS_ENCRYPT,.tls_possible = false };
+	struct t *t = calloc(1, sizeof(*t));
+	const struct delivery_failure *f;
+
+	(void) state;
+	t->s = delivery_session_new(&p);
+	srv(t, "220 hi\r\n");
+	assert_string_equal(srv(t, EHLO_TLS), "QUIT\r\n");
+	f = delivery_session_failure(t->s);
+	assert_string_equal(f->enh, "4.7.4");
+	assert_string_equal(f->reason, "TLS is required, but no TLS client is available here");
+	assert_false(f->no_starttls);
+	assert_false(sent_contains(t, "STARTTLS"));
 	t_free(t);
 }
 
@@ -291,6 +313,7 @@ static void test_session_required_454(void **state)
 	f = delivery_session_failure(t->s);
 	assert_string_equal(f->enh, "4.7.4");
 	assert_non_null(strstr(f->reason, "refused to start TLS: 454 4.7.0 TLS not available"));
+	assert_true(f->no_starttls);
 	assert_false(sent_contains(t, "MAIL"));
 	assert_false(sent_contains(t, "AUTH"));
 	t_free(t);
@@ -313,6 +336,7 @@ static void test_session_required_handshake_fails(void **state)
 	assert_non_null(strstr(f->reason, "TLS is required, but the TLS handshake with "
 			       "mx.test failed: bad record mac"));
 	assert_false(f->plaintext_retry);
+	assert_false(f->no_starttls);	/* it started: a handshake failure */
 	assert_false(sent_contains(t, "MAIL"));
 	t_free(t);
 }
@@ -800,6 +824,7 @@ int	main(void)
 		cmocka_unit_test(test_session_ehlo_refused_helo),
 		cmocka_unit_test(test_session_greeting_4xx),
 		cmocka_unit_test(test_session_required_not_offered),
+		cmocka_unit_test(test_session_required_no_client),
 		cmocka_unit_test(test_session_required_454),
 		cmocka_unit_test(test_session_required_handshake_fails),
 		cmocka_unit_test(test_session_verify),
