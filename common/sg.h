@@ -204,6 +204,9 @@ bool	sg_domain_pattern_valid(const char *s, size_t len);
 bool	sg_domain_match(const char *pattern, const char *d, size_t len);
 bool	sg_domain_listed(const struct sg_strlist *, const char *d, size_t len);
 
+/* Free space (fs.c): bytes this process may still write under dir. */
+int	sg_fs_room(const char *dir, uint64_t *bytes);
+
 /* Time. */
 int64_t	sg_now_ms(void);		/* CLOCK_REALTIME in ms */
 int64_t	sg_mono_ms(void);		/* CLOCK_MONOTONIC in ms */

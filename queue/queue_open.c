@@ -92,7 +92,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -237,13 +236,9 @@ static struct queue *queue_of(MDB_txn *txn)
 
 static bool nearly_full(const struct queue *q)
 {
-	struct statvfs st;
 	uint64_t left;
 
-	if (statvfs(q->dir, &st) != 0)
-		return (false);
-	left = (uint64_t) (geteuid() == 0 ? st.f_bfree : st.f_bavail) * st.f_frsize;
-	return (left < NEARLY_FULL);
+	return (sg_fs_room(q->dir, &left) == 0 && left < NEARLY_FULL);
 }
 
 /*

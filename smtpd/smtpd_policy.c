@@ -55,7 +55,6 @@
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
-#include <sys/statvfs.h>
 
 #include "smtpd_int.h"
 
@@ -216,12 +215,10 @@ uint64_t smtpd_policy_line_max(const struct smtpd_policy *pol, bool outbound)
 
 bool	smtpd_policy_room(const struct smtpd_policy *pol, uint64_t declared_size)
 {
-	struct statvfs st;
 	uint64_t left, need;
 
-	if (statvfs(pol->state_dir, &st) != 0)
+	if (sg_fs_room(pol->state_dir, &left) != 0)
 		return (true);
-	left = (uint64_t) (geteuid() == 0 ? st.f_bfree : st.f_bavail) * st.f_frsize;
 	need = pol->conf.min_free + declared_size + declared_size / 2;
 	return (left >= need);
 }
