@@ -174,7 +174,8 @@ static void finish(struct fetch *x, CURLcode rc)
 
 	curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &code);
 	curl_easy_getinfo(x->easy, CURLINFO_CONTENT_TYPE, &ctype);
-	if (x->too_big)
+	/* announced by Content-Length (curl stops at once) or found reading */
+	if (x->too_big || rc == CURLE_FILESIZE_EXCEEDED)
 		snprintf(why, sizeof(why), "policy larger than %d bytes", DELIVERY_STS_SIZE_MAX);
 	else if (rc != CURLE_OK)
 		snprintf(why, sizeof(why), "%s", *x->err ? x->err : curl_easy_strerror(rc));

@@ -61,14 +61,15 @@ def self_signed(directory, cn="selfsigned.test"):
     return cert, key
 
 
-def issued_by(pki, directory, name):
-    """A TLS server certificate for DNS name `name` issued by the test PKI's
-    intermediate CA; returns (cert with chain, key)."""
+def issued_by(pki, directory, name, also=()):
+    """A TLS server certificate for DNS name `name` (and the names in also)
+    issued by the test PKI's intermediate CA; returns (cert with chain, key)."""
     d = Path(directory)
     key, csr, crt, full = (d / f"{name}.key", d / f"{name}.csr", d / f"{name}.crt",
                            d / f"{name}.full.pem")
     ext = d / f"{name}.ext"
-    ext.write_text(f"subjectAltName=DNS:{name}\nextendedKeyUsage=serverAuth\n"
+    names = ",".join(f"DNS:{n}" for n in (name, *also))
+    ext.write_text(f"subjectAltName={names}\nextendedKeyUsage=serverAuth\n"
                    "keyUsage=critical,digitalSignature,keyEncipherment\n")
     subprocess.run(["openssl", "req", "-new", "-newkey", "ec", "-pkeyopt",
                     "ec_paramgen_curve:P-256", "-nodes", "-subj", f"/CN={name}",

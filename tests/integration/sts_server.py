@@ -3,6 +3,10 @@
     with PolicyServer(cert, key, policy_text) as srv:
         srv.port, srv.requests      # requests: paths asked for, in order
 
+    PolicyServer(cert, key, policy_text, answer=fn): fn(host) may return
+    (status, content type, body bytes, extra headers) to answer a request
+    for that Host instead of the file, for the ways a fetch can fail.
+
 The TLS handshake runs per connection in its thread (never in accept()),
 so one idle client cannot stall the others. Files are served from a
 temporary directory: /.well-known/mta-sts.txt is text/plain, as RFC 8461
@@ -30,7 +34,7 @@ class _Server(http.server.ThreadingHTTPServer):
 
 
 class PolicyServer:
-    def __init__(self, cert, key, policy):
+    def __init__(self, cert, key, policy, answer=None):
         self.root = Path(tempfile.mkdtemp(prefix="sts."))
         (self.root / ".well-known").mkdir()
         (self.root / ".well-known" / "mta-sts.txt").write_text(policy)
@@ -43,7 +47,19 @@ class PolicyServer:
 
             def do_GET(self):
                 outer.requests.append(self.path)
-                super().do_GET()
+                host = (self.headers.get("Host") or "").split(":")[0]
+                special = answer(host) if answer else None
+                if special is None:
+                    super().do_GET()
+                    return
+                status, ctype, body, headers = special
+                self.send_response(status)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(body)))
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                self.end_headers()
+                self.wfile.write(body)
 
             def log_message(self, *a):
                 pass

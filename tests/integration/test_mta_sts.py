@@ -105,3 +105,49 @@ def test_negative_controls_off_and_explicit_policy(sealgate, tmp_path):
         Injector(sealgate).inject("s@sender.test", ["b@sts.test", "c@sts.test"])
         assert wait_result(d, "b@sts.test", "sent")["tls"].startswith("TLSv1.")
         assert web.requests == []
+
+
+# what each domain's policy host answers, and how the gateway must read it
+REFUSALS = {
+    "st1.test": ((404, "text/plain", b"not here", {}), "HTTP status 404"),
+    "st2.test": ((200, "text/html", POLICY.encode(), {}), "media type is not text/plain"),
+    "st3.test": ((200, "text/plain", POLICY.encode() + b"x" * 70000, {}),
+                 "policy larger than 65536 bytes"),
+    "st4.test": ((301, "text/plain", b"", {"Location": "https://mta-sts.sts.test/"}),
+                 "HTTP status 301"),
+    "st5.test": ((200, "text/plain; charset=utf-8", b"version: STSv1\r\nmode: strict\r\n", {}),
+                 "the policy does not parse"),
+}
+
+
+def test_a_policy_fetch_that_fails_applies_no_policy(sealgate, tmp_path):
+    """RFC 8461 3.3: only a 200 with text/plain, no redirect, a bounded size and
+    a policy that parses counts. Each domain's policy host answers one way
+    that must not: the fetch is logged as failed with the reason, nothing is
+    cached, and the mail goes as if the domain had no policy (delivered to
+    its MX, whose self-signed certificate an enforced policy would refuse)."""
+    from pki import get_pki
+    p = get_pki()
+    port = free_port(MX)
+    hosts = [f"mta-sts.{d}" for d in REFUSALS]
+    cert, key = issued_by(p, tmp_path, "mta-sts.sts.test", also=hosts)
+    dns = []
+    for d in REFUSALS:
+        dns += [f"--mx-host={d},mx.{d},10", f"--host-record=mx.{d},{MX}",
+                f"--host-record=mta-sts.{d},127.0.0.1", f"--txt-record=_mta-sts.{d},v=STSv1; id=1;"]
+    answer = lambda host: REFUSALS[host[len("mta-sts."):]][0] if host in hosts else None
+    with Dns(dns_records(*dns)) as dnsd, PolicyServer(cert, key, POLICY, answer) as web, \
+            SmtpPeer(MX, port, starttls="offer", name="mx.sts.test", tmpdir=tmp_path) as mx:
+        sts_config(sealgate, dnsd, port, web.port, p.root.cert)
+        d = sealgate.start(role="delivery")
+        for domain, (_, why) in REFUSALS.items():
+            Injector(sealgate).inject("s@sender.test", [f"a@{domain}"])
+            d.wait_log(rf'event=sts_fetch_failed domain={re.escape(domain)} '
+                       rf'reason="{re.escape(why)}" cached=no')
+            assert not (sealgate.state_dir / "sts" / domain).exists()
+            # no policy: a second message goes opportunistically, to the MX
+            Injector(sealgate).inject("s@sender.test", [f"b@{domain}"])
+            assert wait_result(d, f"b@{domain}", "sent")["tls"].startswith("TLSv1."), domain
+        assert "event=sts_policy_fetched" not in d.log()
+        assert len(web.requests) == len(REFUSALS)
+        assert {m["rcpts"][0] for m in mx.messages} >= {f"b@{d}" for d in REFUSALS}
