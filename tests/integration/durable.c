@@ -35,8 +35,8 @@
  *	pwrite, pwrite64, pwritev, fsync, fdatasync. Only descriptors of a
  *	data.mdb are watched; everything else passes straight through.
  * BUGS
- *	Test code: a tracked file per descriptor up to MAXFD; mmap writes (LMDB's MDB_WRITEMAP,
- *	which sealgate does not use) are not seen.
+ *	Test code: a tracked file per descriptor up to MAXFD; mmap writes
+ *	(LMDB's MDB_WRITEMAP, which sealgate does not use) are not seen.
  */
 
 #define _GNU_SOURCE
@@ -135,14 +135,13 @@ static void note(int fd, off_t off, ssize_t len)
 	if (len <= 0 || fd < 0 || fd >= MAXFD)
 		return;
 	pthread_mutex_lock(&mu);
-	if ((w = fds[fd]) != NULL) {
-		if (w->dsync && !nosync) {
+	/* the lock also keeps copies of two processes from interleaving */
+	if ((w = fds[fd]) != NULL && flock(w->pending, LOCK_EX) == 0) {
+		if (w->dsync && !nosync)
 			copy_range(w, off, (size_t) len);
-		} else if (flock(w->pending, LOCK_EX) == 0) {
-			if (real_write(w->pending, &r, sizeof(r)) != (ssize_t) sizeof(r))
-				abort();	/* a lost range would fake a lost write */
-			flock(w->pending, LOCK_UN);
-		}
+		else if (real_write(w->pending, &r, sizeof(r)) != (ssize_t) sizeof(r))
+			abort();	/* a lost range would fake a lost write */
+		flock(w->pending, LOCK_UN);
 	}
 	pthread_mutex_unlock(&mu);
 }
