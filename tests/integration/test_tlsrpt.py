@@ -81,6 +81,25 @@ def test_reports_for_a_period_of_dane_traffic(sealgate, tmp_path):
         assert fd["failed-session-count"] == bp["summary"]["total-failure-session-count"]
 
 
+def test_a_domain_without_rua_gets_no_report_and_its_counts_go(sealgate, tmp_path):
+    """No _smtp._tls record: the period's counts are dropped once it ends
+    (event=tlsrpt_no_rua), nothing is sent, and the period's directory goes."""
+    port = free_port("127.0.0.11")
+    zones = {"sender.test": "@ MX 10 mx\nmx A 127.0.0.20\n"}
+    dns, peers = world(tmp_path, port, zones=zones)
+    with dns, peers["mx1"], SmtpPeer("127.0.0.20", port, name="mx.sender.test") as rua:
+        config(sealgate, dns, port, extra='dane = "opportunistic"; tlsrpt = true; '
+               'tlsrpt_period = "2s";')
+        d = sealgate.start(role="delivery")
+        Injector(sealgate).inject("s@sender.test", ["u@good.dane.test"])
+        wait_result(d, "u@good.dane.test", "sent")
+        d.wait_log(r"event=tlsrpt_no_rua domain=good\.dane\.test records=0", timeout=15)
+        counts = sealgate.state_dir / "tlsrpt"
+        wait_until(lambda: not any(counts.iterdir()), 10, what="the period's directory gone")
+        assert "event=tlsrpt_queued" not in d.log()
+        assert rua.messages == []
+
+
 def test_sts_testing_mode_delivers_and_reports(sealgate, tmp_path):
     """An MTA-STS policy in testing mode: the MX's self-signed certificate
     does not verify, the mail goes anyway (testing only reports), and the
