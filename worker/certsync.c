@@ -25,8 +25,12 @@
  *
  *	A record that cannot be imported (not a certificate, a CRL that does
  *	not verify) is logged and passed over: it would fail the same way
- *	again, and the others must not wait behind it. Certificates that are
- *	there already are no change.
+ *	again, and the others must not wait behind it. A record that fails
+ *	for a reason that passes (the database could not be written: a full
+ *	disk; memory) ends the run before it: what was applied is marked so,
+ *	and the record comes again with the next run, logged the first time
+ *	only (it was passed over for good, and the node went without it).
+ *	Certificates that are there already are no change.
  *
  *	A private key comes as a PKCS#12 sealed under the cluster key file
  *	(certs_unseal()), with its password inside the seal; the worker reads
@@ -39,7 +43,8 @@
  *	handle is closed and any run has finished.
  * DIAGNOSTICS
  *	cluster_cert_applied (info) per record applied, cluster_cert_failed
- *	(warning) per record refused, cluster_certsync_failed (warning) when
+ *	(warning) per record refused, cluster_cert_deferred (warning) when a
+ *	record waits for the next run, cluster_certsync_failed (warning) when
  *	the queue could not be read or written.
  */
 
@@ -59,7 +64,9 @@ struct worker__certsync {
 	bool	busy, closed, stopping;
 	void	(*stopped) (void *);
 	void   *arg;
-	uint64_t last;			/* the run's last seq */
+	uint64_t last;			/* the run's last seq handled */
+	uint64_t waiting;		/* the seq that waits, logged already */
+	bool	deferred;		/* this run ended at a record that waits */
 	char	key_file[4096];		/* cluster.key_file, "": keys are not applied */
 	int	rc;
 };
@@ -134,6 +141,14 @@ static int remove_fp(struct worker__certsync *s, const struct queue_cert_rec *r,
 	return (rc);
 }
 
+/* for_now - a failure that passes: the disk, memory; not the record */
+
+static bool for_now(int rc)
+{
+	return (rc == SG_EIO || rc == SG_EFULL || rc == SG_ENOMEM || rc == SG_EAGAIN
+		|| rc == SG_EBUSY);
+}
+
 static int apply_one(const struct queue_cert_rec *r, void *arg)
 {
 	struct worker__certsync *s = arg;
@@ -142,7 +157,6 @@ static int apply_one(const struct queue_cert_rec *r, void *arg)
 	char	err[256] = "";
 	int	rc = SG_EINVAL;
 
-	s->last = r->seq;
 	if (r->kind == QUEUE_CERT_CRL) {
 		rc = certs_crl_import(s->certs, r->data, r->len, err, sizeof(err));
 	} else if (r->kind == QUEUE_CERT_KEY) {
@@ -156,25 +170,39 @@ static int apply_one(const struct queue_cert_rec *r, void *arg)
 		memset(&res, 0, sizeof(res));
 		rc = certs_import(s->certs, r->data, r->len, &o, &res, err, sizeof(err));
 	}
+	if (rc < 0 && for_now(rc)) {
+		if (s->waiting != r->seq)
+			sg_warn("event=cluster_cert_deferred seq=%llu kind=%s error=\"%s\" "
+				"detail=\"%s\"", (unsigned long long) r->seq, kinds[r->kind],
+				sg_strerror(rc), err);
+		s->waiting = r->seq;
+		s->deferred = true;
+		return (rc);		/* ends the run: this one comes again */
+	}
 	if (rc < 0)
 		sg_warn("event=cluster_cert_failed seq=%llu kind=%s error=\"%s\" detail=\"%s\"",
 			(unsigned long long) r->seq, kinds[r->kind], sg_strerror(rc), err);
 	else
 		sg_info("event=cluster_cert_applied seq=%llu kind=%s",
 			(unsigned long long) r->seq, kinds[r->kind]);
+	s->last = r->seq;
 	return (0);
 }
 
 static void run(uv_work_t *w)
 {
 	struct worker__certsync *s = w->data;
+	int	rc;
 
 	s->last = 0;
-	s->rc = queue_certin_read(s->q, CERTSYNC_BATCH, apply_one, s);
-	if (s->last)			/* recipients looked up before: again */
+	s->deferred = false;
+	rc = queue_certin_read(s->q, CERTSYNC_BATCH, apply_one, s);
+	s->rc = s->deferred ? 0 : rc;	/* a record waits: apply_one() said so */
+	if (s->last) {			/* recipients looked up before: again */
 		certs_lookup_forget(s->certs);
-	if (s->rc == 0 && s->last)
-		s->rc = queue_certin_done(s->q, s->last);
+		if ((rc = queue_certin_done(s->q, s->last)) < 0)
+			s->rc = rc;
+	}
 }
 
 static void maybe_stopped(struct worker__certsync *s)

@@ -445,3 +445,41 @@ def test_certificates_shared(tmp_path, pg, db, sink, request):
                 d.kill()
                 if failed:
                     print(f"\n----- {d.logfile} -----\n{d.log()}")
+
+
+def test_a_certificate_that_cannot_be_stored_yet_comes_later(tmp_path, pg, db, sink):
+    """B's certificate database is on a full disk when A's CA arrives: the
+    record waits (cluster_cert_deferred, logged once) instead of being passed
+    over for good, and is applied once there is room again."""
+    import shutil
+    from faults import Tmpfs
+    from pki import get_pki
+    pki = get_pki()
+    a = cert_node(tmp_path, "gwA", db[1], sink)
+    b = cert_node(tmp_path, "gwB", db[1], sink)
+    nss = b.state_dir / "nssdb"
+    saved = shutil.copytree(nss, tmp_path / "nssdb.saved")
+    try:
+        with Tmpfs(nss, "4m") as disk:
+            for f in saved.iterdir():
+                shutil.copy2(f, nss / f.name)
+            a.start()
+            db_b = b.start()
+            disk.fill()
+            assert "shared with the cluster" in a.sealctl("cert", "import", pki.root.cert,
+                                                          "--ca").stdout
+            db_b.wait_log(r"role=worker event=cluster_cert_deferred seq=\d+ kind=import "
+                          r"error=\"I/O error\"", 15)
+            time.sleep(2.5)             # two more runs: it still waits, logged once
+            assert "cluster_cert_applied" not in db_b.log()
+            assert "cluster_cert_failed" not in db_b.log()
+            assert db_b.log().count("event=cluster_cert_deferred") == 1
+            disk.free()
+            db_b.wait_log(r"role=worker event=cluster_cert_applied seq=\d+ kind=import", 15)
+            for env in (a, b):
+                for d in env.daemons:
+                    d.stop()
+    finally:
+        for env in (a, b):
+            for d in env.daemons:
+                d.kill()
