@@ -384,7 +384,8 @@ static void cl_certs(struct cluster *c)
 
 	(void) queue_certin_state(c->q, &received, &applied);
 	sg_buf_reset(&c->sql);
-	sg_buf_printf(&c->sql, "SELECT seq, kind, ca, gateway, data FROM sg_cert WHERE seq > %llu "
+	sg_buf_printf(&c->sql, "SELECT seq, kind, ca, gateway, data, origin FROM sg_cert "
+		      "WHERE seq > %llu "
 		      "ORDER BY seq LIMIT %d", (unsigned long long) received, CERTS_PAGE);
 	c->certs_due = false;
 	c->query = Q_CERTS;
@@ -502,7 +503,10 @@ static uint64_t be64(const PGresult *res, int row, int col)
 	return (v);
 }
 
-/* cl_certs_result - rows of sg_cert (seq, kind, ca, gateway, data) into certin */
+/*
+ * cl_certs_result - rows of sg_cert (seq, kind, ca, gateway, data, origin)
+ * into certin; this node's own are marked: applied here when they were made
+ */
 
 static void cl_certs_result(struct cluster *c, PGresult *res)
 {
@@ -520,6 +524,9 @@ static void cl_certs_result(struct cluster *c, PGresult *res)
 			: 0;
 		r->flags = PQgetlength(res, i, 2) == 1 && *PQgetvalue(res, i, 2) ? QUEUE_CERT_F_CA
 			: 0;
+		if ((size_t) PQgetlength(res, i, 5) == strlen(c->node)
+		    && memcmp(PQgetvalue(res, i, 5), c->node, strlen(c->node)) == 0)
+			r->flags |= QUEUE_CERT_F_OWN;
 		if (glen >= sizeof(r->gw))
 			glen = 0;	/* not a domain we could use */
 		memcpy(r->gw, PQgetvalue(res, i, 3), glen);

@@ -30,9 +30,16 @@
  *	node has applied it to its queue yet), and since version 2 sg_cert:
  *	certificates every node applies to its own database, in seq order
  *	(a file imported with sealctl, with its --ca and --gateway; a
- *	certificate a worker harvested; a CRL), unique by the SHA-256 of
- *	their bytes, so two nodes that harvest the same certificate store
- *	it once; sg_node says how far each node received and applied them.
+ *	certificate a worker harvested; a CRL), and sg_node says how far
+ *	each node received and applied them. Since version 3 only harvests
+ *	are unique by the SHA-256 of their bytes (fp), so two nodes that
+ *	harvest the same certificate store it once; every other row is an
+ *	administrator's action, and the same action again (a certificate
+ *	removed, imported again, removed again) must reach the nodes again:
+ *	its fp has its seq appended. Version 2 deduplicated every kind, so
+ *	the second removal never left the database. The column keeps its
+ *	name and its unique constraint: an older node's ON CONFLICT (fp)
+ *	still finds it.
  */
 
 #include "cluster.h"
@@ -89,6 +96,11 @@ static const char *const migrations[] = {
 	"CREATE INDEX sg_cert_by_seq ON sg_cert (seq);"
 	"ALTER TABLE sg_node ADD COLUMN cert_received bigint NOT NULL DEFAULT 0,"
 	" ADD COLUMN cert_applied bigint NOT NULL DEFAULT 0;",
+	/* 3: only a harvest is stored once; every other row is an action */
+	"ALTER TABLE sg_cert DROP COLUMN fp;"
+	"ALTER TABLE sg_cert ADD COLUMN fp text GENERATED ALWAYS AS"
+	" (encode(sha256(data), 'hex') || CASE WHEN kind = 2 THEN '' ELSE '/' || seq::text END)"
+	" STORED UNIQUE;",
 };
 
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == CLUSTER_SCHEMA_VERSION,

@@ -159,7 +159,8 @@ static const char incident_tail[] =
 	"ack_ms=CASE WHEN sg_incident.ack_ms<>0 THEN sg_incident.ack_ms ELSE EXCLUDED.ack_ms END;";
 
 /*
- * The same bytes twice (two nodes harvest one certificate): stored once.
+ * The same harvest twice (two nodes harvest one certificate): stored once
+ * (the schema's fp: other rows never conflict).
  * The lock makes the seq order the commit order (held until the batch
  * commits; readers never wait): a node that read up to seq N never misses
  * an N - 1 that committed later.

@@ -741,6 +741,7 @@ enum queue_cert_kind {
 };
 
 #define QUEUE_CERT_F_CA		(1u << 0)
+#define QUEUE_CERT_F_OWN	(1u << 1)	/* in certin: shipped by this node */
 #define QUEUE_CERT_MAX		(1u << 20)	/* bytes of data */
 
 struct queue_cert_rec {

@@ -81,7 +81,7 @@ int	queue_cert_decode(const void *data, size_t len, struct queue_cert_rec *r)
 
 	memset(r, 0, sizeof(*r));
 	if (len < CERT_HEAD || p[0] != CERT_VERSION || p[1] < QUEUE_CERT_IMPORT
-	    || p[1] > QUEUE_CERT_REMOVE || (p[2] & ~QUEUE_CERT_F_CA) != 0)
+	    || p[1] > QUEUE_CERT_REMOVE || (p[2] & ~(QUEUE_CERT_F_CA | QUEUE_CERT_F_OWN)) != 0)
 		return (SG_ECORRUPT);
 	glen = (size_t) p[3] << 8 | p[4];
 	if (glen >= sizeof(r->gw) || len - CERT_HEAD <= glen || len - CERT_HEAD - glen

@@ -17,7 +17,10 @@
  *	what it has not applied yet and imports each record as sealctl
  *	would have (a file with its --ca and --gateway, a harvested
  *	certificate, a CRL, a removal by fingerprint), then marks it
- *	applied (queue_certin_done()).
+ *	applied (queue_certin_done()). A record this node shipped itself is
+ *	passed over: it was applied here when it was made (by sealctl, or the
+ *	harvest), and applied again later it could undo what came after it
+ *	(a certificate removed, then imported again, removed by its echo).
  *	The worker's threads look certificates up in the same database (and
  *	the recipient cache is emptied after each run that applied
  *	something), so what is applied is used for the next message: within
@@ -157,6 +160,13 @@ static int apply_one(const struct queue_cert_rec *r, void *arg)
 	char	err[256] = "";
 	int	rc = SG_EINVAL;
 
+	if (r->flags & QUEUE_CERT_F_OWN) {
+		/* applied here when it was made: again, it could undo what came later */
+		sg_debug("event=cluster_cert_own seq=%llu kind=%s", (unsigned long long) r->seq,
+			 kinds[r->kind]);
+		s->last = r->seq;
+		return (0);
+	}
 	if (r->kind == QUEUE_CERT_CRL) {
 		rc = certs_crl_import(s->certs, r->data, r->len, err, sizeof(err));
 	} else if (r->kind == QUEUE_CERT_KEY) {

@@ -438,6 +438,16 @@ def test_certificates_shared(tmp_path, pg, db, sink, request):
         assert "shared with the cluster" in a.sealctl("cert", "remove", fp).stdout
         dbb.wait_log(r"role=worker event=cluster_cert_applied seq=\d+ kind=remove", 10)
         assert "frank@example.net" not in b.sealctl("cert", "list").stdout
+        # imported again, removed again: each action reaches B, though the
+        # bytes are the same as an earlier row's (only harvests are stored once)
+        a.sealctl("cert", "import", pki["frank"].cert)
+        dbb.wait_log(r"role=worker event=cluster_cert_applied seq=\d+ kind=import", 10,
+                     count=3)
+        assert "frank@example.net" in b.sealctl("cert", "list").stdout
+        assert "shared with the cluster" in a.sealctl("cert", "remove", fp).stdout
+        dbb.wait_log(r"role=worker event=cluster_cert_applied seq=\d+ kind=remove", 10,
+                     count=2)
+        assert "frank@example.net" not in b.sealctl("cert", "list").stdout
     finally:
         failed = getattr(request.node, "rep_call", None) and request.node.rep_call.failed
         for env in (a, b):
