@@ -36,7 +36,6 @@
 #define Q(s) "\"" s "\""
 #define OFF(f) offsetof(struct worker_scan_conf, f)
 
-static const char *const too_large_names[] = { "reject", "hold", "pass-tagged", NULL };
 
 /* worker_field_name - a header field name: printable, no blank, no colon */
 
@@ -79,7 +78,7 @@ const struct sg_conf_row worker_scan_conf_rows[] = {
 	{.name = "max_size",.type = SG_CONF_SIZE,.offset = OFF(max_size),.def = Q("25M"),
 	.min = 1024,.max = 4294967295LL,.flags = SG_CONF_F_LIVE},
 	{.name = "on_too_large",.type = SG_CONF_ENUM,.offset = OFF(on_too_large),
-	.def = Q("pass-tagged"),.choices = too_large_names,.flags = SG_CONF_F_LIVE},
+	.def = Q("pass-tagged"),.choices = sg_rule_virus_names,.flags = SG_CONF_F_LIVE},
 	{.name = "retry",.type = SG_CONF_DURATION,.offset = OFF(retry_ms),.def = Q("1m"),
 	.min = 1000,.max = 3600000,.flags = SG_CONF_F_LIVE},
 	{.name = "max_defer",.type = SG_CONF_DURATION,.offset = OFF(max_defer_ms),

@@ -43,17 +43,11 @@ extern const char *const worker_kt_names[];
  * (cmd/conf.c points the section there), so the crypto threads see it in
  * the same snapshot as the rules, and a reload changes both at once.
  */
-enum worker_scan_size {			/* on_too_large: as enum sg_rule_fail */
-	WORKER_SCAN_TOO_LARGE_REJECT,
-	WORKER_SCAN_TOO_LARGE_HOLD,
-	WORKER_SCAN_TOO_LARGE_PASS,
-};
-
 struct worker_scan_conf {
 	char   *clamd;			/* "/path/clamd.ctl" or "IP:port"; "": none */
 	int64_t	timeout_ms;		/* one whole scan: connect, stream, verdict */
 	uint64_t max_size;		/* larger messages are not sent (on_too_large) */
-	int	on_too_large;		/* enum worker_scan_size */
+	int	on_too_large;		/* enum sg_rule_fail, named as on_virus */
 	int64_t	retry_ms;		/* on_scan_failure = defer: scanned again after */
 	int64_t	max_defer_ms;		/* since arrival; then held instead */
 	char   *header;			/* the result header's name */

@@ -197,7 +197,7 @@ static void test_scan_config(void **state)
 	assert_string_equal(c.worker.scan.clamd, "");
 	assert_int_equal(c.worker.scan.timeout_ms, 30000);
 	assert_int_equal(c.worker.scan.max_size, 25 << 20);
-	assert_int_equal(c.worker.scan.on_too_large, WORKER_SCAN_TOO_LARGE_PASS);
+	assert_int_equal(c.worker.scan.on_too_large, SG_RULE_FAIL_PASS);
 	assert_string_equal(c.worker.scan.header, "X-Sealgate-Scan");
 	assert_int_equal(c.worker.scan.max_defer_ms, 5LL * 86400 * 1000);
 	/* a rule that scans needs clamd: the error names file, line and rule */
@@ -226,7 +226,7 @@ static void test_scan_config(void **state)
 	assert_true(r[0].scan);
 	assert_int_equal(r[0].on_virus, SG_RULE_FAIL_REJECT);
 	assert_int_equal(r[0].on_scan_failure, SG_RULE_SCAN_PASS);
-	assert_int_equal(c.worker.scan.on_too_large, WORKER_SCAN_TOO_LARGE_HOLD);
+	assert_int_equal(c.worker.scan.on_too_large, SG_RULE_FAIL_HOLD);
 	assert_int_equal(c.worker.scan.retry_ms, 5000);
 	/* a rule that scans is never spooled past the worker */
 	assert_null(sg_rules_pass(&c.worker.rules, SG_RULE_DIR_INBOUND, NULL, "a@b.test",
