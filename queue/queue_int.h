@@ -106,9 +106,7 @@ int	queue_env_peek(const void *data, size_t len, struct queue_env_sum *);
 /* queue_tally.c: live messages, bytes and recipients per state, kept in meta */
 int	queue_tally_move(struct queue *, MDB_txn *, const struct queue_env_sum *from,
 			 const struct queue_env_sum *to);
-int	queue_tally_rebuild(struct queue *, MDB_txn *);
 int	queue_tally_forget(struct queue *, MDB_txn *);
-int	queue_tally_build(struct queue *);
 int	queue_tally_read(struct queue *, MDB_txn *, struct queue_stats *, bool *have);
 
 /* queue_store.c: envelopes inside a transaction */

@@ -78,7 +78,7 @@
  *	transactions of a few thousand (queue_track_index_build); should
  *	that fail (a full map), the next writer's open goes on with it and
  *	searches meanwhile read the records. It also counts the per-state
- *	tally of a queue that has none yet (queue_tally_build), once.
+ *	tally of a queue that has none yet (queue_tally_repair), once.
  *
  *	queue_new_id() makes the next id inside a write transaction: the
  *	current time in the top 48 bits, or the last id + 1 if that is not
@@ -503,7 +503,7 @@ int	queue_open(const struct sg_conf_main *m, const struct queue_conf *c, int fla
 		(void) queue_track_index_build(q);
 	/* likewise: until a tally is built, statistics count by a walk */
 	if (!(flags & QUEUE_RDONLY))
-		(void) queue_tally_build(q);
+		(void) queue_tally_repair(q);
 	if (!(flags & QUEUE_RDONLY))
 		queue_give_to_user(q, m);
 	if (!(flags & QUEUE_RDONLY))

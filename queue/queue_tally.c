@@ -7,9 +7,8 @@
  *	#include "queue_int.h"
  *
  *	int	queue_tally_move(q, txn, from, to)
- *	int	queue_tally_rebuild(q, txn)
  *	int	queue_tally_forget(q, txn)
- *	int	queue_tally_build(q)
+ *	int	queue_tally_repair(q)
  *	int	queue_tally_read(q, txn, stats, have)
  * DESCRIPTION
  *	The statistics every metrics scrape and `sealctl status` show (how
@@ -26,7 +25,7 @@
  *	queue_tally_move() takes one envelope's summary out of the tally
  *	(from, NULL: it is new) and puts one in (to, NULL: it is gone). A
  *	queue without a tally (made by an older version) is left without
- *	one: a partial tally would be wrong for good. queue_tally_rebuild()
+ *	one: a partial tally would be wrong for good. rebuild()
  *	counts the whole envelope table into the tally in txn (records that
  *	cannot be read are not counted: they are quarantined when met).
  *	When a record that is replaced or deleted cannot be read, what it
@@ -34,10 +33,9 @@
  *	transaction instead of walking the table there (a message's commit
  *	would hold the writer lock for a second per million queued), and
  *	statistics count by a walk until it is built again.
- *	queue_tally_build() builds a missing tally (one walk, in one write
+ *	queue_tally_repair() builds a missing tally (one walk, in one write
  *	transaction: about a second for a million messages): a writer's
- *	queue_open() calls it, and the worker's housekeeping
- *	(queue_tally_repair, the public name).
+ *	queue_open() calls it, and the worker's housekeeping.
  *
  *	queue_tally_read() fills the count, bytes and recipients of stats
  *	from the tally in txn; *have is false when there is none (a queue
@@ -129,7 +127,9 @@ int	queue_tally_move(struct queue *q, MDB_txn *txn, const struct queue_env_sum *
 	return (tally_put(q, txn, &t));
 }
 
-int	queue_tally_rebuild(struct queue *q, MDB_txn *txn)
+/* rebuild - the whole envelope table counted into the tally in txn */
+
+static int rebuild(struct queue *q, MDB_txn *txn)
 {
 	struct queue_env_sum s;
 	struct tally t;
@@ -160,11 +160,6 @@ int	queue_tally_forget(struct queue *q, MDB_txn *txn)
 
 int	queue_tally_repair(struct queue *q)
 {
-	return (queue_tally_build(q));
-}
-
-int	queue_tally_build(struct queue *q)
-{
 	struct tally t;
 	MDB_txn *txn;
 	int	err;
@@ -179,7 +174,7 @@ int	queue_tally_build(struct queue *q)
 	if ((err = queue_txn_begin(q, false, &txn)) != 0)
 		return (err);
 	if ((err = tally_get(q, txn, &t)) == 0)
-		err = queue_tally_rebuild(q, txn);
+		err = rebuild(q, txn);
 	if (err < 0) {
 		queue_txn_abort(txn);
 		return (err);
