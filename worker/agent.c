@@ -67,7 +67,7 @@ struct worker_agent {
 	bool	hk_busy;		/* a run is queued or running */
 	int	hk_dead;		/* results of the last run */
 	size_t	hk_pruned;
-	int	hk_rc[2];
+	int	hk_rc[3];		/* reader check, tracking prune, tally */
 	struct certs_crl_timer *crl;
 	struct worker__certsync *certsync;	/* a cluster's certificates; NULL: none */
 	bool	stopping;
@@ -105,8 +105,7 @@ static void hk_run(uv_work_t *w)
 	a->hk_pruned = 0;
 	a->hk_rc[0] = queue_reader_check(a->q, &a->hk_dead);
 	a->hk_rc[1] = queue_track_prune(a->q, a->hk_keep, &a->hk_pruned);
-	if (a->hk_rc[0] == 0)
-		a->hk_rc[0] = queue_tally_repair(a->q);	/* dropped for an unreadable record */
+	a->hk_rc[2] = queue_tally_repair(a->q);	/* dropped for an unreadable record */
 }
 
 static void hk_done(uv_work_t *w, int status)
@@ -114,9 +113,10 @@ static void hk_done(uv_work_t *w, int status)
 	struct worker_agent *a = w->data;
 
 	a->hk_busy = false;
-	if (status == 0 && (a->hk_rc[0] < 0 || a->hk_rc[1] < 0))
-		sg_warn("event=housekeeping_failed reader_check=\"%s\" track_prune=\"%s\"",
-			sg_strerror(a->hk_rc[0]), sg_strerror(a->hk_rc[1]));
+	if (status == 0 && (a->hk_rc[0] < 0 || a->hk_rc[1] < 0 || a->hk_rc[2] < 0))
+		sg_warn("event=housekeeping_failed reader_check=\"%s\" track_prune=\"%s\" "
+			"tally_repair=\"%s\"", sg_strerror(a->hk_rc[0]), sg_strerror(a->hk_rc[1]),
+			sg_strerror(a->hk_rc[2]));
 	else if (status == 0 && (a->hk_dead > 0 || a->hk_pruned > 0))
 		sg_info("event=housekeeping stale_readers=%d tracking_pruned=%zu",
 			a->hk_dead, a->hk_pruned);
