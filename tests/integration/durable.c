@@ -180,6 +180,8 @@ static void watch(int fd, const char *path, int flags)
 	w->reader = real_open(path, O_RDONLY | O_CLOEXEC);
 	snprintf(img, sizeof(img), "%s.pending", path);
 	w->pending = real_open(img, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	if (w->image < 0 || w->reader < 0 || w->pending < 0)
+		abort();		/* unwatched, its writes would fake a loss */
 	w->dsync = (flags & (O_DSYNC | O_SYNC)) != 0;
 	pthread_mutex_lock(&mu);
 	fds[fd] = w;
