@@ -33,6 +33,9 @@
  *	disk; memory) ends the run before it: what was applied is marked so,
  *	and the record comes again with the next run, logged the first time
  *	only (it was passed over for good, and the node went without it).
+ *	Since NSS reports some records it will never take as I/O errors
+ *	too, one that still fails after an hour is passed over (logged as
+ *	refused).
  *	Certificates that are there already are no change.
  *
  *	A private key comes as a PKCS#12 sealed under the cluster key file
@@ -58,6 +61,7 @@
 
 #define CERTSYNC_MS	1000
 #define CERTSYNC_BATCH	64
+#define WAIT_MAX_MS	(60 * 60 * 1000)	/* then a "passing" failure is the record's */
 
 struct worker__certsync {
 	uv_timer_t timer;
@@ -69,6 +73,7 @@ struct worker__certsync {
 	void   *arg;
 	uint64_t last;			/* the run's last seq handled */
 	uint64_t waiting;		/* the seq that waits, logged already */
+	int64_t	waiting_ms;		/* since when (monotonic) */
 	bool	deferred;		/* this run ended at a record that waits */
 	char	key_file[4096];		/* cluster.key_file, "": keys are not applied */
 	int	rc;
@@ -180,14 +185,23 @@ static int apply_one(const struct queue_cert_rec *r, void *arg)
 		memset(&res, 0, sizeof(res));
 		rc = certs_import(s->certs, r->data, r->len, &o, &res, err, sizeof(err));
 	}
+	/*
+	 * An I/O error is also what NSS says of some records it will never
+	 * take: one that still fails after WAIT_MAX_MS is passed over, so
+	 * that it cannot hold the others back for good.
+	 */
 	if (rc < 0 && for_now(rc)) {
-		if (s->waiting != r->seq)
+		if (s->waiting != r->seq) {
 			sg_warn("event=cluster_cert_deferred seq=%llu kind=%s error=\"%s\" "
 				"detail=\"%s\"", (unsigned long long) r->seq, kinds[r->kind],
 				sg_strerror(rc), err);
-		s->waiting = r->seq;
-		s->deferred = true;
-		return (rc);		/* ends the run: this one comes again */
+			s->waiting = r->seq;
+			s->waiting_ms = sg_mono_ms();
+		}
+		if (sg_mono_ms() - s->waiting_ms < WAIT_MAX_MS) {
+			s->deferred = true;
+			return (rc);	/* ends the run: this one comes again */
+		}
 	}
 	if (rc < 0)
 		sg_warn("event=cluster_cert_failed seq=%llu kind=%s error=\"%s\" detail=\"%s\"",
