@@ -61,6 +61,8 @@
 
 void	sealctl_out_init(struct sealctl_out *o, FILE *fp, char *buf, size_t cap)
 {
+	if (cap < 64)			/* sealctl_out_json()'s slices need room */
+		sg_panic("sealctl_out_init: a buffer of %zu bytes", cap);
 	o->fp = fp;
 	o->buf = buf;
 	o->len = 0;
@@ -70,14 +72,16 @@ void	sealctl_out_init(struct sealctl_out *o, FILE *fp, char *buf, size_t cap)
 
 int	sealctl_out_flush(struct sealctl_out *o)
 {
-	if (o->len > 0 && fwrite_unlocked(o->buf, 1, o->len, o->fp) != o->len)
-		o->err = true;
+	if (o->len > 0 && !o->err && fwrite_unlocked(o->buf, 1, o->len, o->fp) != o->len)
+		o->err = true;		/* then nothing more is written */
 	o->len = 0;
 	return (o->err ? -1 : 0);
 }
 
 char   *sealctl_out_room(struct sealctl_out *o, size_t n)
 {
+	if (n > o->cap)
+		sg_panic("sealctl_out_room: %zu bytes asked of a %zu-byte buffer", n, o->cap);
 	if (o->cap - o->len < n)
 		(void) sealctl_out_flush(o);
 	return (o->buf + o->len);

@@ -504,7 +504,8 @@ static int cmd_list(const struct sealgate_conf *conf, const struct opts *o, int 
 	err = queue_scan(q, (o->f.state == QUEUE_DONE ? QUEUE_SCAN_TRACK : 0) |
 			 (o->full ? 0 : QUEUE_SCAN_BRIEF), &cursor, 2000, list_one, &c);
 	queue_close(q);
-	if (sealctl_out_flush(&out) != 0 && err == 0)
+	/* stdio may hold the whole table yet: its write fails only now */
+	if ((sealctl_out_flush(&out) != 0 || fflush(stdout) != 0) && err == 0)
 		err = SG_EIO;
 	free(buf);
 	if (err) {
@@ -1053,8 +1054,11 @@ int	sealctl_queue(const struct sealgate_conf *conf, int argc, char **argv)
 		usage();
 	else if (rc == NOUSAGE)
 		rc = SEALCTL_USAGE;
-	if (fflush(stdout) != 0 && rc == SEALCTL_OK)
+	if (fflush(stdout) != 0 && rc == SEALCTL_OK) {
+		fprintf(stderr, "sealctl: queue: the output could not be written: %s\n",
+			strerror(errno));
 		rc = SEALCTL_PARTIAL;
+	}
 	free(o.rcpts.v);
 	return (rc);
 }

@@ -59,6 +59,7 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
@@ -658,7 +659,10 @@ int	sealctl_track(const struct sealgate_conf *conf, int argc, char **argv)
 		rc = cmd_show(conf, &o, argc, argv);
 	if (rc == SEALCTL_USAGE)
 		sealctl_usage(stderr, "track");
-	if (fflush(stdout) != 0 && rc == SEALCTL_OK)
+	if (fflush(stdout) != 0 && rc == SEALCTL_OK) {
+		fprintf(stderr, "sealctl: track: the output could not be written: %s\n",
+			strerror(errno));
 		rc = SEALCTL_PARTIAL;
+	}
 	return (rc);
 }

@@ -120,6 +120,19 @@ def test_list_json_fields_and_escaping(running):
     assert "<>" in table and "3 messages" in table
 
 
+def test_a_listing_that_cannot_be_written_says_so(running):
+    """stdout on a full disk: the listing fails with exit 1 and says why,
+    instead of ending as if it were complete; the queue is untouched."""
+    inject(running, "r@example.net", count=3000)
+    with open("/dev/full", "wb") as full:
+        for args in (["--json"], []):
+            r = subprocess.run([SEALCTL, "-c", str(running.conf), "queue", "list", *args],
+                               stdout=full, stderr=subprocess.PIPE, timeout=60)
+            assert r.returncode == 1, (args, r.stderr)
+            assert b"sealctl: queue list: " in r.stderr, (args, r.stderr)
+    assert len(listing(running)) == 3000
+
+
 def test_invalid_utf8_is_escaped_not_passed_through(running):
     [mid] = inject(running, "r@example.net", sender="x\xff\xfe@example.com".encode(
         "latin-1").decode("latin-1"))
