@@ -53,7 +53,7 @@ struct certs_vcache_ent {
 	struct certs_vcache_ent *next;
 	unsigned char sha256[32];
 	int	usage;
-	int64_t	expires;		/* sg_now_ms() */
+	int64_t	expires;		/* sg_mono_ms(): a clock step never stretches it */
 	struct certs_check verdict;
 	CERTCertificate *cert;		/* referenced: NSS keeps it in memory */
 };
@@ -75,7 +75,7 @@ static bool key_of(const void *der, size_t len, unsigned char sha256[32])
 
 static struct certs_vcache_ent *find(struct certs *c, const unsigned char k[32], int usage)
 {
-	int64_t	now = sg_now_ms();
+	int64_t	now = sg_mono_ms();
 
 	for (struct certs_vcache_ent *e = c->vcache ? c->vcache->bucket[k[0]] : NULL; e; e = e->next)
 		if (e->usage == usage && e->expires > now && memcmp(e->sha256, k, 32) == 0)
@@ -150,7 +150,7 @@ void	certs_vcache_put(struct certs *c, CERTCertificate *cert, int usage,
 {
 	struct certs_vcache_ent *e;
 	PRTime	nb, na;
-	int64_t	now = sg_now_ms();
+	int64_t	now = sg_mono_ms(), left;
 
 	if (c->lookup_ttl <= 0 || !verdict->valid || verdict->warning
 	    || CERT_GetCertTimes(cert, &nb, &na) != SECSuccess)
@@ -161,9 +161,9 @@ void	certs_vcache_put(struct certs *c, CERTCertificate *cert, int usage,
 		return;
 	}
 	e->usage = usage;
-	e->expires = now + c->lookup_ttl;
-	if (e->expires > na / PR_USEC_PER_MSEC)
-		e->expires = na / PR_USEC_PER_MSEC;
+	/* no longer than the certificate is valid, as it is now */
+	left = na / PR_USEC_PER_MSEC - sg_now_ms();
+	e->expires = now + (left < c->lookup_ttl ? left : c->lookup_ttl);
 	e->verdict = *verdict;
 	e->cert = CERT_DupCertificate(cert);
 	pthread_mutex_lock(&c->lock);
