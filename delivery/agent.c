@@ -152,6 +152,14 @@ struct dl_job *dl_dest_take(struct dl_dest *d)
 	return (j);
 }
 
+/* sts_judge - MTA-STS marks on the MX hosts of d, unless its route says how */
+
+static void sts_judge(struct dl_dest *d, struct dl_hosts *h)
+{
+	if (h && d->route.kind == DELIVERY_ROUTE_MX && !d->route.explicit_tls)
+		dl_sts_apply(d->a->sts, d->a->conf, d->domain, h);
+}
+
 static void on_resolved(void *arg, struct dl_hosts *h)
 {
 	struct dl_dest *d = arg;
@@ -163,8 +171,7 @@ static void on_resolved(void *arg, struct dl_hosts *h)
 		dest_gc(d);
 		return;
 	}
-	if (d->route.kind == DELIVERY_ROUTE_MX && !d->route.explicit_tls)
-		dl_sts_apply(d->a->sts, d->a->conf, d->domain, h);
+	sts_judge(d, h);
 	dl_hosts_free(d->hosts);
 	d->hosts = h;
 	d->hosts_ms = sg_mono_ms();
@@ -987,11 +994,7 @@ static void on_sts_changed(void *arg, const char *domain)
 			continue;
 		d->policy_gen++;	/* busy connections quit when their message is done */
 		dl_conn_quit_idle(d);
-		if (d->hosts && !d->route.explicit_tls) {
-			for (size_t i = 0; i < d->hosts->n; i++)
-				d->hosts->v[i].sts = DL_STS_NONE;
-			dl_sts_apply(a->sts, a->conf, d->domain, d->hosts);
-		}
+		sts_judge(d, d->hosts);
 		d->hosts_ms = 0;	/* resolved again when idle */
 	}
 }

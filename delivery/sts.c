@@ -25,8 +25,8 @@
  *	domain) is called when a new policy is in, so that the agent stops
  *	reusing connections and host lists made under the old one.
  *
- *	dl_sts_apply() marks each address of an MX host that DANE left alone
- *	(RFC 8461 2: DANE wins): under a valid "enforce" policy, a host
+ *	dl_sts_apply() clears every address's mark, then marks each address
+ *	of an MX host that DANE left alone (RFC 8461 2: DANE wins): under a valid "enforce" policy, a host
  *	matching an mx pattern must have a verified certificate
  *	(DL_STS_VERIFY), any other is refused (DL_STS_REFUSE, 4.7.5);
  *	"testing" marks them DL_STS_TESTING, judged and counted for TLS-RPT
@@ -291,6 +291,8 @@ int	dl_sts_apply(struct dl_sts *s, const struct delivery_conf *c, const char *do
 {
 	const struct delivery_sts_policy *p;
 
+	for (size_t i = 0; i < h->n; i++)	/* judged anew: a policy may have gone */
+		h->v[i].sts = DL_STS_NONE;
 	if (s == NULL || !c->mta_sts || (p = lookup(s, c, domain)) == NULL)
 		return (-1);
 	for (size_t i = 0; i < h->n && p->mode != DELIVERY_STS_NONE; i++) {
