@@ -13,7 +13,8 @@
  * DESCRIPTION
  *	The agent runs on the delivery role's loop. It wakes on the queue's
  *	datagram and on a timer (scan_interval), takes due messages with
- *	queue_due() (which leases them), and splits each message's due
+ *	queue_due() (which leases them; with little in flight,
+ *	queue_due_peek(), which does not), and splits each message's due
  *	recipients by destination: the route of the recipient's domain,
  *	found with the same address parser smtpd uses (sg_addr_parse). A
  *	destination holds a queue of jobs (one SMTP transaction each, up to
@@ -72,6 +73,7 @@
 #define WAKE_COALESCE_MS 5
 #define SCAN_DEFER_MS	50		/* a scan waits this long for a flush */
 #define MAX_UNITS	20000		/* messages in flight at once */
+#define PEEK_UNITS	16		/* fewer in flight: take without a lease */
 #define HOSTS_TTL_MS	60000		/* re-resolve a destination after this */
 #define DSN_HDRS_MAX	(64 * 1024)
 #define DSN_FULL_MAX	(10 * 1024 * 1024)
@@ -521,9 +523,9 @@ static void unit_results(struct dl_unit *u, struct queue_record_item *it)
 	for (int k = 0; k < 3; k++)
 		free(rp.v[k]);
 	/*
-	 * Also with no result: queue_due() leased the message, and the
-	 * record puts it back on the schedule, at its recipients' next
-	 * attempt or, when stopping, now, so a restart takes it at once.
+	 * Also with no result: queue_due() may have leased the message,
+	 * and the record puts it back on the schedule, at its recipients'
+	 * next attempt or, when stopping, now, so a restart takes it at once.
 	 */
 	*it = (struct queue_record_item) {.id = u->id,.res = res,.nres = nres,
 		.next_attempt_ms = a->stopping ? now : 0,
@@ -890,7 +892,11 @@ static void scan(struct delivery_agent *a)
 
 	for (int round = 0; round < 16 && !a->stopping && a->nunits < MAX_UNITS; round++) {
 		size_t	n = 0;
-		int	rc = queue_due(a->q, now, 0, DUE_BATCH, ids, &n);
+		int	rc = a->nunits < PEEK_UNITS ? queue_due_peek(a->q, now, DUE_BATCH, ids, &n)
+			: SG_EAGAIN;
+
+		if (rc == SG_EAGAIN)
+			rc = queue_due(a->q, now, 0, DUE_BATCH, ids, &n);
 
 		if (rc < 0) {
 			sg_warn("event=queue_due_failed error=\"%s\"", sg_strerror(rc));
@@ -927,12 +933,13 @@ static void on_wake_timer(uv_timer_t *t)
 }
 
 /*
- * on_wake - work was queued. Taking due messages is a write transaction
- * (it leases them), so under load the scan waits WAKE_COALESCE_MS:
- * wake-ups that arrive meanwhile (one per message the worker finishes)
- * share one. When nothing is in flight there is nothing to share the
- * commit with, and waiting would only add to the message's latency
- * through an idle gateway: scan at once.
+ * on_wake - work was queued. With fewer than PEEK_UNITS in flight the
+ * scan takes due messages without leasing them (queue_due_peek(): a read
+ * transaction; this process keeps them in memory, and its role lock
+ * keeps every other delivery process away), so it costs the message no
+ * flush on its way to the next hop: scan at once. Beyond that, taking
+ * is a write transaction, so the scan waits WAKE_COALESCE_MS: wake-ups
+ * that arrive meanwhile (one per message the worker finishes) share it.
  */
 static void on_wake(uv_poll_t *p, int status, int events)
 {
@@ -943,7 +950,7 @@ static void on_wake(uv_poll_t *p, int status, int events)
 	queue_wake_drain(a->wake_fd);
 	if (uv_is_active((uv_handle_t *) &a->wake_timer))
 		return;
-	if (a->nunits == 0 && a->done == NULL && !a->stopping)
+	if (a->nunits < PEEK_UNITS && !a->stopping)
 		scan(a);
 	else
 		uv_timer_start(&a->wake_timer, on_wake_timer, WAKE_COALESCE_MS, 0);

@@ -447,9 +447,14 @@ int	queue_complete_batch(struct queue *, const char *owner,
  * process starts: queue_leases_release()). ids[] gets *n ids.
  * queue_next_due() tells when the earliest scheduled message is due
  * (SG_ENOTFOUND: none), to size a poll timer.
+ * queue_due_peek() finds the same messages without leasing them (a read
+ * transaction, no flush), for a caller that holds the delivery role's
+ * lock and keeps what it took in memory; SG_EAGAIN when the schedule
+ * holds a key only queue_due() can settle (stale, or a corrupt record).
  */
 int	queue_due(struct queue *, int64_t now_ms, int64_t lease_ms, size_t max,
 		  uint64_t *ids, size_t *n);
+int	queue_due_peek(struct queue *, int64_t now_ms, size_t max, uint64_t *ids, size_t *n);
 int	queue_next_due(struct queue *, int64_t *when_ms);
 
 /*

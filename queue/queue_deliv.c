@@ -7,6 +7,7 @@
  *	#include "queue/queue.h"
  *
  *	int	queue_due(q, now_ms, lease_ms, max, ids, np)
+ *	int	queue_due_peek(q, now_ms, max, ids, np)
  *	int	queue_next_due(q, whenp)
  *	int	queue_record(q, id, results, n, next_attempt_ms, route, donep)
  *	int	queue_record_many(q, items, n)
@@ -22,6 +23,16 @@
  *	scheduled envelope is dropped where it is found. queue_due()
  *	commits relaxed (queue_txn_commit_relaxed): a take a system crash
  *	undoes is taken again, and the message was not yet sent.
+ *
+ *	queue_due_peek() finds the same messages in a read transaction and
+ *	leases nothing: for a delivery role with little in flight, which
+ *	keeps what it took in memory and holds the role's lock (nothing
+ *	else takes), a take's commit would only put a flush on each
+ *	message's way to the next hop. A message peeked stays first on the
+ *	schedule until its result is recorded, so it is peeked again, and
+ *	a later queue_due() may lease it: the record settles either. A
+ *	schedule key that does not match its envelope (stale, or a corrupt
+ *	record) is SG_EAGAIN: only queue_due() can drop or quarantine it.
  *
  *	queue_record() applies one attempt's per-recipient results; when
  *	all recipients are final the message is retired in the same
@@ -79,6 +90,14 @@ static int collect_due(struct queue *q, MDB_txn *txn, int64_t now, size_t max,
 	return (rc == 0 || rc == MDB_NOTFOUND ? 0 : queue_err(rc));
 }
 
+/* keyed - is env the scheduled message that key k says is due? */
+
+static bool keyed(const struct queue_env *env, const struct due_key *k)
+{
+	return ((env->state == QUEUE_READY || env->state == QUEUE_DEFERRED)
+		&& env->next_attempt_ms == k->due);
+}
+
 /* take_one - push one due message's key to until; 1 if it was stale */
 
 static int take_one(struct queue *q, MDB_txn *txn, const struct due_key *k, int64_t until,
@@ -88,9 +107,7 @@ static int take_one(struct queue *q, MDB_txn *txn, const struct due_key *k, int6
 
 	if (err == SG_ECORRUPT && (err = queue_quarantine_txn(q, txn, k->id)) == 0)
 		err = SG_ENOTFOUND;
-	if (err == 0 && (env->state != QUEUE_READY && env->state != QUEUE_DEFERRED))
-		err = SG_ENOTFOUND;
-	if (err == 0 && env->next_attempt_ms != k->due)
+	if (err == 0 && !keyed(env, k))
 		err = SG_ENOTFOUND;
 	if (err == SG_ENOTFOUND)
 		return (queue_sched_del(q, txn, k->due, k->id) == 0 ? 1 : SG_EIO);
@@ -156,6 +173,38 @@ int	queue_due(struct queue *q, int64_t now, int64_t lease_ms, size_t max,
 	/* a lease lost in a system crash is taken again: relaxed */
 	if ((err = queue_txn_commit_relaxed(txn)) == 0)
 		*n = kept;
+	return (err);
+}
+
+int	queue_due_peek(struct queue *q, int64_t now, size_t max, uint64_t *ids, size_t *n)
+{
+	struct due_key *keys;
+	struct queue_env env;
+	MDB_txn *txn;
+	size_t	found = 0;
+	int	err;
+
+	*n = 0;
+	if (max == 0 || ids == NULL)
+		return (SG_EINVAL);
+	if ((err = queue_txn_begin(q, true, &txn)) != 0)
+		return (err);
+	keys = sg_xcalloc(max, sizeof(*keys));
+	queue_env_init(&env);
+	err = collect_due(q, txn, now, max, keys, &found);
+	for (size_t i = 0; i < found && err == 0; i++) {
+		if ((err = queue_env_load(q, txn, q->db_env, keys[i].id, &env)) == 0
+		    && !keyed(&env, &keys[i]))
+			err = SG_ENOTFOUND;
+		ids[i] = keys[i].id;
+	}
+	queue_env_free(&env);
+	free(keys);
+	queue_txn_abort(txn);
+	if (err == SG_ENOTFOUND || err == SG_ECORRUPT)
+		return (SG_EAGAIN);	/* a stale key or a bad record: queue_due()'s to settle */
+	if (err == 0)
+		*n = found;
 	return (err);
 }
 

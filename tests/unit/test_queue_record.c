@@ -3,7 +3,7 @@
  *	test_queue_record 1
  * SUMMARY
  *	unit tests of delivery results: queue_record_many(), queue_record_due()
- *	and queue_record()
+ *	and queue_record(); queue_due_peek()
  * DESCRIPTION
  *	Each test opens a real queue in its own temporary state directory,
  *	spools messages, leases them with queue_due() as delivery does and
@@ -382,6 +382,57 @@ static void test_record_due(void **state)
 	assert_int_equal(queue_record_due(f->q, it, 1, &take), SG_EINVAL);
 }
 
+/*
+ * queue_due_peek() finds what queue_due() would take and writes nothing;
+ * the results of a message peeked, never leased, are recorded as those
+ * of one leased; a key only queue_due() can settle is SG_EAGAIN.
+ */
+static void test_due_peek(void **state)
+{
+	struct fix *f = *state;
+	uint64_t a = spool_ready(f->q, 1), b = spool_ready(f->q, 1), ids[8], t0;
+	int64_t	later = sg_now_ms() + 600000, when = 0;
+	size_t	n = 0;
+	bool	done = true;
+	struct queue_result r = {0, QUEUE_RCPT_DEFERRED, "421 busy", "4.3.2", "mx", later, NULL};
+
+	t0 = last_txnid(f->dir);
+	for (int round = 0; round < 2; round++) {
+		assert_int_equal(queue_due_peek(f->q, sg_now_ms(), 8, ids, &n), 0);
+		assert_true(n == 2 && ids[0] == a && ids[1] == b);
+	}
+	assert_true(last_txnid(f->dir) == t0);
+	assert_int_equal(queue_due_peek(f->q, sg_now_ms(), 1, ids, &n), 0);
+	assert_true(n == 1 && ids[0] == a);
+	assert_int_equal(queue_due_peek(f->q, sg_now_ms(), 0, ids, &n), SG_EINVAL);
+
+	/* a deferred, then b delivered: neither was leased */
+	assert_int_equal(queue_record(f->q, a, &r, 1, 0, NULL, &done), 0);
+	assert_false(done);
+	r.state = QUEUE_RCPT_DELIVERED;
+	assert_int_equal(queue_record(f->q, b, &r, 1, 0, NULL, &done), 0);
+	assert_true(done);
+	assert_int_equal(queue_due_peek(f->q, sg_now_ms(), 8, ids, &n), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(queue_next_due(f->q, &when), 0);
+	assert_true(when == later);
+	assert_int_equal(queue_due_peek(f->q, later, 8, ids, &n), 0);
+	assert_true(n == 1 && ids[0] == a);
+	assert_true(stats(f->q).count[QUEUE_DEFERRED] == 1);
+	assert_true(stats(f->q).count[QUEUE_DONE] == 1);
+
+	/* a corrupt record: queue_due() quarantines it, then peeking works again */
+	uint64_t c = spool_ready(f->q, 1);
+
+	fixture_corrupt_env(f, c);
+	assert_int_equal(queue_due_peek(f->q, later, 8, ids, &n), SG_EAGAIN);
+	assert_int_equal(n, 0);
+	assert_int_equal(queue_due(f->q, later, 0, 8, ids, &n), 0);
+	assert_true(n == 1 && ids[0] == a);
+	assert_int_equal(queue_due_peek(f->q, later, 8, ids, &n), 0);
+	assert_int_equal(n, 0);			/* a is leased now */
+}
+
 int	main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -391,6 +442,7 @@ int	main(void)
 		cmocka_unit_test_setup_teardown(test_many_one_txn, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_record_is_one_item, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_record_due, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_due_peek, fixture_setup, fixture_teardown),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));
