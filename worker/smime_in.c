@@ -315,10 +315,11 @@ static SECItem *digest_of(const NSSCMSSignedData *sigd, NSSCMSSignerInfo *si)
  * at the claimed signing time and chain_now() again at the time that
  * counts: one chain check is enough. What the first one added, the
  * signer's certificate valid at the signing time it claims, is a date
- * comparison.
+ * comparison. A known signer's certificate came with certs' verdict,
+ * good and without a warning, a moment ago: no chain check at all.
  */
 static bool check_signer(struct certs *c, NSSCMSSignedData *sigd, int i, CERTCertDBHandle *db,
-			 struct worker_verdict *v, CERTCertificate **certp)
+			 bool known, struct worker_verdict *v, CERTCertificate **certp)
 {
 	NSSCMSSignerInfo *si = NSS_CMSSignedData_GetSignerInfo(sigd, i);
 	CERTCertificate *cert = NSS_CMSSignerInfo_GetSigningCertificate(si, db);
@@ -343,7 +344,7 @@ static bool check_signer(struct certs *c, NSSCMSSignedData *sigd, int i, CERTCer
 		invalid(v, "bad signature (%.60s)", NSS_CMSUtil_VerificationStatusToString(st));
 		return (false);
 	}
-	if (!chain_now(c, cert, db, v))
+	if (!known && !chain_now(c, cert, db, v))
 		return (false);
 	if (claimed && v->signing_time == 0)
 		v->signing_time = t / 1000;
@@ -439,7 +440,8 @@ static const SECItem *signer_der(const NSSCMSSignedData *sigd, const NSSCMSSigne
  * certs found it good lately (certs_known_good), hand each to its signer
  * info (NSS destroys it with the message) and tell the caller it need
  * not import the message's certificates: NSS would decode each and look
- * it up in the database, for chains certs_check() will not build again.
+ * it up in the database, for chains that check_signer() then need not
+ * build, since it takes that verdict.
  * A harvest of a certificate not yet stored wants the issuers: not then.
  */
 static bool known_signers(struct certs *c, NSSCMSSignedData *sigd, int n, bool issuers)
@@ -450,7 +452,7 @@ static bool known_signers(struct certs *c, NSSCMSSignedData *sigd, int n, bool i
 	/* the certificates are looked for even without certs: fuzz_cms reaches cert_isn() */
 	for (k = 0; k < n; k++) {
 		const NSSCMSSignerInfo *si = NSS_CMSSignedData_GetSignerInfo(sigd, k);
-		const SECItem *der = si->cert ? NULL : signer_der(sigd, si);
+		const SECItem *der = signer_der(sigd, si);
 
 		if (der == NULL || c == NULL
 		    || (got[k] = certs_known_good(c, der->data, der->len, CERTS_USE_SIGN)) == NULL)
@@ -509,20 +511,7 @@ static void verify_cms(struct certs *c, const struct sg_buf *der, const char *co
 	if (!known)
 		(void) NSS_CMSSignedData_ImportCerts(sigd, db, certUsageEmailSigner, PR_FALSE);
 	for (int i = 0; i < n; i++)
-		all_ok &= check_signer(c, sigd, i, db, v, &certs[i]);
-	if (!all_ok && known) {
-		/*
-		 * The kept verdicts may have ended (or been emptied) since
-		 * known_signers() looked: the chain is then built again, and
-		 * needs the message's intermediates. Judge anew with them.
-		 */
-		v->status = WORKER_SIG_UNSIGNED;
-		v->reason[0] = 0;
-		(void) NSS_CMSSignedData_ImportCerts(sigd, db, certUsageEmailSigner, PR_FALSE);
-		all_ok = true;
-		for (int i = 0; i < n; i++)
-			all_ok &= check_signer(c, sigd, i, db, v, &certs[i]);
-	}
+		all_ok &= check_signer(c, sigd, i, db, known, v, &certs[i]);
 	if (!all_ok)
 		goto out;
 	if (from_address(outer, from, sizeof(from)) < 0) {
