@@ -418,6 +418,11 @@ struct certs_candidates {
 int	certs_find_recipient(struct certs *, const char *rcpt, struct certs_candidates *);
 /* certs_lookup_forget() empties certs_find_recipient()'s cache (the database changed). */
 void	certs_lookup_forget(struct certs *);
+/*
+ * certs_lookup_ttl() is lookup_cache_ttl in ms: how long a caller may keep
+ * what it looked up (a signer) before asking the database again.
+ */
+int64_t	certs_lookup_ttl(const struct certs *);
 void	certs_candidates_free(struct certs_candidates *);
 
 /*

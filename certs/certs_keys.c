@@ -24,6 +24,10 @@
  *	password. certs_key_for() therefore copies a key of the internal
  *	token, once per process, into a session object on the same token,
  *	which lives in memory only, and hands out references to that copy.
+ *	Whether the database still holds the key is asked again once per
+ *	lookup_cache_ttl: a key removed by sealctl is no longer used after
+ *	that (its copy stays until certs_close(), as a reference handed out
+ *	may still be in use).
  *	Keys on other tokens (HSMs) are returned as found. The caller
  *	destroys the returned key with SECKEY_DestroyPrivateKey(). Thread-
  *	safe.
@@ -64,12 +68,35 @@ struct certs_keycache {
 	struct certs_keycache *next;
 	CERTCertificate *cert;		/* the key's certificate, referenced */
 	SECKEYPrivateKey *key;		/* from certs_key_in_memory() */
+	int64_t	checked;		/* sg_mono_ms() the database last had it */
+	bool	gone;			/* removed from the database since */
 };
+
+/*
+ * live - is k's key still in the database? Asked once per lookup_ttl
+ * (a database read), under c->lock. A removed key is marked, never
+ * freed here: another thread may be using a reference to its object.
+ */
+static bool live(struct certs *c, struct certs_keycache *k)
+{
+	int64_t	now = sg_mono_ms();
+	SECKEYPrivateKey *stored;
+
+	if (k->gone || now - k->checked < c->lookup_ttl)
+		return (!k->gone);
+	if ((stored = PK11_FindKeyByAnyCert(k->cert, NULL)) == NULL) {
+		k->gone = true;
+		return (false);
+	}
+	SECKEY_DestroyPrivateKey(stored);
+	k->checked = now;
+	return (true);
+}
 
 static SECKEYPrivateKey *cache_find(struct certs *c, const CERTCertificate *cert)
 {
 	for (struct certs_keycache *k = c->keys; k; k = k->next)
-		if (SECITEM_ItemsAreEqual(&k->cert->derCert, &cert->derCert))
+		if (SECITEM_ItemsAreEqual(&k->cert->derCert, &cert->derCert) && live(c, k))
 			return (SECKEY_CopyPrivateKey(k->key));
 	return (NULL);
 }
@@ -83,6 +110,7 @@ static SECKEYPrivateKey *cache_add(struct certs *c, CERTCertificate *cert,
 
 	k->cert = CERT_DupCertificate(cert);
 	k->key = copy;
+	k->checked = sg_mono_ms();
 	k->next = c->keys;
 	c->keys = k;
 	return (SECKEY_CopyPrivateKey(copy));
@@ -155,7 +183,7 @@ SECKEYPrivateKey *certs_key_named(struct certs *c, const SECItem *issuer, const 
 	pthread_mutex_lock(&c->lock);
 	for (struct certs_keycache *k = c->keys; k && key == NULL; k = k->next)
 		if (SECITEM_ItemsAreEqual(&k->cert->derIssuer, issuer)
-		    && SECITEM_ItemsAreEqual(&k->cert->serialNumber, serial)) {
+		    && SECITEM_ItemsAreEqual(&k->cert->serialNumber, serial) && live(c, k)) {
 			key = SECKEY_CopyPrivateKey(k->key);
 			*certp = CERT_DupCertificate(k->cert);
 		}

@@ -14,6 +14,7 @@
  *	int	certs_harvest(c, v, n, err, errlen)
  *	int	certs_gateways(c, fn, arg)
  *	void	certs_lookup_forget(c)
+ *	int64_t	certs_lookup_ttl(c)
  * DESCRIPTION
  *	The rules are in certs.h. Among several certificates of one address
  *	the newest (latest notBefore) comes first. An address's domain is
@@ -234,6 +235,11 @@ void	certs_lookup_forget(struct certs *c)
 	certs_lcache_free(c);
 	pthread_mutex_unlock(&c->lock);
 	certs_vcache_clear(c);
+}
+
+int64_t	certs_lookup_ttl(const struct certs *c)
+{
+	return (c->lookup_ttl);
 }
 
 void	certs_lcache_free(struct certs *c)

@@ -44,7 +44,8 @@
  *	aside, which is per recipient within one message.
  *
  *	Signing certificates are looked up once per sender and cached per
- *	thread for WORKER_SIGNER_TTL_MS, so a message pays no key look-up.
+ *	thread for lookup_cache_ttl, so a message pays no key look-up; a
+ *	certificate removed or replaced with sealctl is used no longer.
  *
  *	A message smtpd flagged for lines over 998 octets
  *	(QUEUE_F_LONGLINES: own servers may send them) is made legal
@@ -172,7 +173,7 @@ static struct worker_signer *signer_for(struct worker_thread *t, const char *sen
 		certs_signer_free(&cs);
 	}
 	snprintf(c->sender, sizeof(c->sender), "%s", key);
-	c->expires = now + WORKER_SIGNER_TTL_MS;
+	c->expires = now + (t->certs ? certs_lookup_ttl(t->certs) : 0);
 	return (c->signer);
 }
 

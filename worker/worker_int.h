@@ -261,7 +261,6 @@ struct worker_snap *worker__snap_new(const struct worker_conf *, const char *hos
 
 /* The state one crypto thread carries between messages (process.c). */
 #define WORKER_SIGNER_CACHE	32
-#define WORKER_SIGNER_TTL_MS	60000
 
 struct worker_cached_signer {
 	char	sender[256];		/* lower case; "" free */

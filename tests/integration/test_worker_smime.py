@@ -30,7 +30,8 @@ worker = { threads = 2; notify = "admin@example.com"; rules = (
 
 
 def prepare_gateway(sealgate, sink, top="",
-                    domains=("partner.test", "secret.test", "example.com"), rules=RULES):
+                    domains=("partner.test", "secret.test", "example.com"), rules=RULES,
+                    certs='revocation = "off";'):
     """The configuration (top, then example.com as own domain, rules,
     routes for domains to sink) and a key database with the test PKI's
     root, chain and the gateway seal for example.com; not started."""
@@ -39,7 +40,7 @@ def prepare_gateway(sealgate, sink, top="",
     routes = ", ".join(f'"{d}"' for d in domains)
     sealgate.write_config(
         top + 'own_domains = [ "example.com" ];\nown_servers = [ "127.0.0.1" ];\n'
-        'certs = { revocation = "off"; };\n'
+        f'certs = {{ {certs} }};\n'
         f'delivery = {{ routes = ( {{ domains = [ {routes} ]; '
         f'hosts = [ "127.0.0.1:{sink.port}" ]; }} ); }};\n' + rules)
     sealgate.sealctl("cert", "init")
@@ -51,8 +52,8 @@ def prepare_gateway(sealgate, sink, top="",
     return pki
 
 
-def gateway(sealgate, sink, top=""):
-    pki = prepare_gateway(sealgate, sink, top)
+def gateway(sealgate, sink, top="", **kw):
+    pki = prepare_gateway(sealgate, sink, top, **kw)
     sealgate.start()
     return pki
 
@@ -384,6 +385,41 @@ def test_mail_encrypted_to_an_ec_certificate_is_decrypted(sealgate, tmp_path):
             s.sendmail("partner@example.net", ["bob@example.org"], enc)
         body = arrived(sink, "bob@example.org")["body"]
         assert b"\r\n\r\nsecret\r\n" in body and b"pkcs7-mime" not in body, body
+
+
+def test_an_own_certificate_removed_neither_signs_nor_decrypts(sealgate, tmp_path):
+    """sealctl cert remove of the gateway seal while the gateway runs: the
+    worker had it in hand (signing, and its key in memory for decryption)
+    and stops using it once lookup_cache_ttl has passed, as every other
+    look-up it keeps, not at its next start (decryption went on for ever)."""
+    with SmtpPeer(port=free_port()) as sink:
+        pki = gateway(sealgate, sink, certs='revocation = "off"; lookup_cache_ttl = "1s";')
+        (tmp_path / "in.txt").write_bytes(b"Content-Type: text/plain\r\n\r\nsecret\r\n")
+        subprocess.run(["openssl", "cms", "-encrypt", "-aes256", "-in", str(tmp_path / "in.txt"),
+                        "-from", "partner@example.net", "-to", "alice@example.com",
+                        "-subject", "sealed", "-out", str(tmp_path / "e.eml"),
+                        str(pki["gateway"].cert)], check=True)
+        enc = (tmp_path / "e.eml").read_bytes().replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+
+        def both(n):
+            send(sealgate, "carl@example.com", [f"p{n}@partner.test"])
+            with smtplib.SMTP("127.0.0.1", sealgate.smtp_port, timeout=10,
+                              source_address=("127.0.0.2", 0)) as s:
+                s.sendmail("partner@example.net", [f"a{n}@example.com"], enc)
+            return arrived(sink, f"p{n}@partner.test")["body"], \
+                arrived(sink, f"a{n}@example.com")["body"]
+
+        out, inb = both(1)
+        assert b"multipart/signed" in out
+        assert b"\r\n\r\nsecret\r\n" in inb and b"pkcs7-mime" not in inb, inb
+        fp = subprocess.run(["openssl", "x509", "-in", str(pki["gateway"].cert), "-noout",
+                             "-fingerprint", "-sha256"], capture_output=True, text=True,
+                            check=True).stdout.split("=", 1)[1].strip().replace(":", "")
+        sealgate.sealctl("cert", "remove", fp.lower())
+        time.sleep(1.5)
+        out, inb = both(2)
+        assert b"multipart/signed" not in out, out
+        assert b"pkcs7-mime" in inb and b"\r\n\r\nsecret\r\n" not in inb, inb
 
 
 def example_rules():
