@@ -17,6 +17,7 @@
  *
  *	size_t	certs_emails(cert, out, max)
  *	bool	certs_has_key(cert)
+ *	bool	certs_stored(c, cert)
  *	CERTCertificate *certs_by_fingerprint(c, fp)
  *	void	certs_fpcache_free(c)
  * DESCRIPTION
@@ -26,6 +27,14 @@
  *	token; finding one means listing them all, so results are kept
  *	(one reference each, dropped by certs_fpcache_free() at close):
  *	the gateway lookup runs once per message.
+ *
+ *	certs_stored() tells whether cert is in the database now. NSS's own
+ *	answer, cert->isperm, is that of its copy in memory, which libpkix
+ *	keeps for up to an hour after a chain check: a certificate another
+ *	process (sealctl) removed meanwhile still looks stored, and is found
+ *	by address. The token is asked instead (a database query, about
+ *	0.14 ms), and a yes is kept for lookup_cache_ttl in certs_vcache
+ *	under CERTS_USE_STORED.
  * DIAGNOSTICS
  *	SG_ENOTFOUND, SG_EEXIST (ambiguous ID), SG_EDENIED (read-only).
  */
@@ -76,6 +85,37 @@ bool	certs_has_key(CERTCertificate *cert)
 	if (slot == NULL)
 		return (false);
 	PK11_FreeSlot(slot);
+	return (true);
+}
+
+/* on_token - does cert's token hold these very bytes? */
+
+static bool on_token(CERTCertificate *cert)
+{
+	PK11SlotInfo *slot = cert->slot ? PK11_ReferenceSlot(cert->slot) : PK11_GetInternalKeySlot();
+	CERTCertificateList *list = NULL;
+	bool	found = false;
+
+	if (PK11_FindRawCertsWithSubject(slot, &cert->derSubject, &list) == SECSuccess && list) {
+		for (int i = 0; i < list->len && !found; i++)
+			found = SECITEM_ItemsAreEqual(&list->certs[i], &cert->derCert);
+		CERT_DestroyCertificateList(list);
+	}
+	PK11_FreeSlot(slot);
+	return (found);
+}
+
+bool	certs_stored(struct certs *c, CERTCertificate *cert)
+{
+	struct certs_check yes = {.valid = true };
+
+	if (!cert->isperm)
+		return (false);
+	if (certs_vcache_get(c, cert, CERTS_USE_STORED, &yes))
+		return (true);
+	if (!on_token(cert))
+		return (false);
+	certs_vcache_put(c, cert, CERTS_USE_STORED, &yes);
 	return (true);
 }
 

@@ -124,6 +124,7 @@ int	certs_set_trust(CERTCertificate *, const char *flags);
 /* certs_desc.c */
 size_t	certs_emails(CERTCertificate *, char out[][128], size_t max);
 bool	certs_has_key(CERTCertificate *);
+bool	certs_stored(struct certs *, CERTCertificate *);
 CERTCertificate *certs_by_fingerprint(struct certs *, const char *fp);
 void	certs_fpcache_free(struct certs *);
 
@@ -133,7 +134,8 @@ void	certs_lcache_free(struct certs *);
 /* certs_keys.c */
 void	certs_keycache_free(struct certs *);
 
-/* certs_vcache.c */
+/* certs_vcache.c; CERTS_USE_STORED: found in the database (certs_stored) */
+#define CERTS_USE_STORED	100
 struct certs_check;
 bool	certs_vcache_get(struct certs *, CERTCertificate *, int usage, struct certs_check *);
 void	certs_vcache_put(struct certs *, CERTCertificate *, int usage, const struct certs_check *);

@@ -99,9 +99,13 @@ static void add(struct certs_candidates *cs, size_t *cap, CERTCertificate *cert,
 	cs->n++;
 }
 
-/* own_certs - the address's certificates, newest first; keyed: only with key */
-
-static void own_certs(const char *addr, bool keyed, struct certs_candidates *cs, size_t *cap)
+/*
+ * own_certs - the address's certificates in the database, newest first;
+ * keyed: only with key. NSS also finds copies it still has in memory of
+ * certificates removed since (certs_stored).
+ */
+static void own_certs(struct certs *c, const char *addr, bool keyed,
+		      struct certs_candidates *cs, size_t *cap)
 {
 	CERTCertList *list;
 
@@ -109,7 +113,8 @@ static void own_certs(const char *addr, bool keyed, struct certs_candidates *cs,
 		return;
 	for (CERTCertListNode *n = CERT_LIST_HEAD(list); !CERT_LIST_END(n, list);
 	     n = CERT_LIST_NEXT(n)) {
-		if (CERT_IsCACert(n->cert, NULL) || (keyed && !certs_has_key(n->cert)))
+		if (CERT_IsCACert(n->cert, NULL) || (keyed && !certs_has_key(n->cert))
+		    || !certs_stored(c, n->cert))
 			continue;
 		add(cs, cap, CERT_DupCertificate(n->cert), false);
 	}
@@ -125,7 +130,7 @@ int	certs_find_signer(struct certs *c, const char *sender, struct certs_signer *
 	CERTCertificate *gw;
 
 	memset(s, 0, sizeof(*s));
-	own_certs(sender, true, &own, &cap);
+	own_certs(c, sender, true, &own, &cap);
 	for (size_t i = 0; i < own.n && s->cert == NULL; i++) {
 		certs_check(c, own.v[i].cert, CERTS_USE_SIGN, &s->check);
 		if (s->check.valid)
@@ -257,7 +262,7 @@ int	certs_find_recipient(struct certs *c, const char *rcpt, struct certs_candida
 	memset(cs, 0, sizeof(*cs));
 	if (c->lookup_ttl > 0 && lcache_get(c, rcpt, cs))
 		return (0);
-	own_certs(rcpt, false, cs, &cap);
+	own_certs(c, rcpt, false, cs, &cap);
 	if ((gw = gateway_cert(c, rcpt)) != NULL) {
 		bool	dup = false;
 
@@ -298,13 +303,13 @@ static bool weak_signature(CERTCertificate *cert)
 	}
 }
 
-static int keep(CERTCertificate *cert)
+static int keep(struct certs *c, CERTCertificate *cert)
 {
 	PK11SlotInfo *slot;
 	char   *nick;
 	SECStatus rv;
 
-	if (cert->isperm)
+	if (certs_stored(c, cert))
 		return (0);
 	nick = certs_nickname_for(cert);
 	slot = PK11_GetInternalKeySlot();
@@ -330,7 +335,7 @@ int	certs_harvest(struct certs *c, CERTCertificate *const *v, size_t n,
 		snprintf(err, errlen, "certificate signed with MD5 or SHA-1");
 		return (SG_ECRYPTO);
 	}
-	if (v[0]->isperm)
+	if (certs_stored(c, v[0]))
 		return (SG_EEXIST);		/* kept already: nothing to check */
 	certs_check(c, v[0], CERTS_USE_SIGN, &chk);
 	if (!chk.valid) {
@@ -339,8 +344,8 @@ int	certs_harvest(struct certs *c, CERTCertificate *const *v, size_t n,
 	}
 	for (size_t i = 1; i < n; i++)
 		if (v[i] && CERT_IsCACert(v[i], NULL))
-			keep(v[i]);
-	if ((rc = keep(v[0])) < 0) {
+			keep(c, v[i]);
+	if ((rc = keep(c, v[0])) < 0) {
 		snprintf(err, errlen, "cannot store: %s", certs_nss_errname());
 		return (rc);
 	}

@@ -71,15 +71,40 @@ static bool key_of(const void *der, size_t len, unsigned char sha256[32])
 		== SECSuccess);
 }
 
-/* find - the live verdict for key and usage, under c->lock; NULL if none */
+/* unlink - drop the verdict *pp points to */
 
+static void unlink_ent(struct certs_vcache *vc, struct certs_vcache_ent **pp)
+{
+	struct certs_vcache_ent *x = *pp;
+
+	*pp = x->next;
+	CERT_DestroyCertificate(x->cert);
+	free(x);
+	vc->n--;
+}
+
+/*
+ * find - the live verdict for key and usage, under c->lock; NULL if none.
+ * The ended verdicts of the bucket go on the way: their references would
+ * keep NSS's copy of a certificate in memory, as it was when it was
+ * checked (a certificate removed since would still seem stored).
+ */
 static struct certs_vcache_ent *find(struct certs *c, const unsigned char k[32], int usage)
 {
 	int64_t	now = sg_mono_ms();
+	struct certs_vcache_ent **pp, *e;
 
-	for (struct certs_vcache_ent *e = c->vcache ? c->vcache->bucket[k[0]] : NULL; e; e = e->next)
-		if (e->usage == usage && e->expires > now && memcmp(e->sha256, k, 32) == 0)
+	if (c->vcache == NULL)
+		return (NULL);
+	for (pp = &c->vcache->bucket[k[0]]; (e = *pp) != NULL;) {
+		if (e->expires <= now) {
+			unlink_ent(c->vcache, pp);
+			continue;
+		}
+		if (e->usage == usage && memcmp(e->sha256, k, 32) == 0)
 			return (e);
+		pp = &e->next;
+	}
 	return (NULL);
 }
 
@@ -106,12 +131,9 @@ static void prune(struct certs_vcache *vc, const struct certs_vcache_ent *e, int
 
 	while ((x = *pp) != NULL) {
 		if (x->expires <= now || (x->usage == e->usage
-					  && memcmp(x->sha256, e->sha256, sizeof(e->sha256)) == 0)) {
-			*pp = x->next;
-			CERT_DestroyCertificate(x->cert);
-			free(x);
-			vc->n--;
-		} else
+					  && memcmp(x->sha256, e->sha256, sizeof(e->sha256)) == 0))
+			unlink_ent(vc, pp);
+		else
 			pp = &x->next;
 	}
 }

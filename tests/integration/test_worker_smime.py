@@ -422,6 +422,32 @@ def test_an_own_certificate_removed_neither_signs_nor_decrypts(sealgate, tmp_pat
         assert b"pkcs7-mime" in inb and b"\r\n\r\nsecret\r\n" not in inb, inb
 
 
+def test_a_partner_certificate_removed_is_no_longer_encrypted_to(sealgate, tmp_path):
+    """Frank's certificate, harvested from his signed mail, then removed with
+    sealctl while the gateway runs: past lookup_cache_ttl mail to him goes
+    unencrypted. NSS kept its copy of the certificate in memory after the
+    chain check (libpkix's cache, an hour) and found it by address."""
+    with SmtpPeer(port=free_port()) as sink:
+        pki = gateway(sealgate, sink, certs='revocation = "off"; lookup_cache_ttl = "1s";',
+                      domains=("example.com", "example.net"))
+        send_inbound(sealgate, "alice@example.com", frank_signed(pki, tmp_path,
+                                                                 "alice@example.com"))
+        arrived(sink, "alice@example.com")
+        send(sealgate, "carl@example.com", ["frank@example.net"], subject="first")
+        first = arrived(sink, "frank@example.net")["body"]
+        assert b"application/pkcs7-mime" in first, first[:400]
+        fp = [json.loads(line)["fingerprint"] for line in
+              sealgate.sealctl("cert", "list", "--json").stdout.splitlines()
+              if "frank@example.net" in line]
+        assert len(fp) == 1
+        sealgate.sealctl("cert", "remove", fp[0])
+        time.sleep(1.5)
+        send(sealgate, "carl@example.com", ["frank@example.net"], subject="second")
+        second = wait_until(lambda: [m for m in sink.messages if "frank@example.net" in m["rcpts"]
+                                     and b"second" in m["body"]], 20, what="second")[0]["body"]
+        assert b"application/pkcs7-mime" not in second, second[:400]
+
+
 def example_rules():
     """The rules sealgate.conf.example ships (enQsig's three defaults)."""
     import re
