@@ -103,6 +103,7 @@ static const char *const migrations[] = {
 	" STORED UNIQUE;",
 };
 
+_Static_assert(QUEUE_CERT_HARVEST == 2, "kind = 2 in version 3 is a harvest");
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == CLUSTER_SCHEMA_VERSION,
 	       "CLUSTER_SCHEMA_VERSION is the number of migrations");
 

@@ -13,10 +13,11 @@
  *	void	cluster_sql_str(out, s, len)
  * DESCRIPTION
  *	cluster_batch_add() adds one outbox item (a gone one is skipped) to
- *	a batch; cluster_batch_sql() appends the batch's SQL to sql: at most
- *	two statements, one multi-row
- *	INSERT ... ON CONFLICT (node, id) DO UPDATE per table, sent by the
- *	role as one simple query: one transaction, one round trip per batch.
+ *	a batch; cluster_batch_sql() appends the batch's SQL to sql: one
+ *	multi-row INSERT ... ON CONFLICT (node, id) DO UPDATE per table of
+ *	tracking records and incidents, a statement per certificate row,
+ *	sent by the role as one simple query: one transaction, one round
+ *	trip per batch.
  *	The upsert is what makes shipping idempotent: a batch committed in
  *	PostgreSQL whose outbox entries were not yet deleted (the role or
  *	the connection died in between) is shipped again and changes
@@ -160,14 +161,23 @@ static const char incident_tail[] =
 
 /*
  * The same harvest twice (two nodes harvest one certificate): stored once
- * (the schema's fp: other rows never conflict).
+ * (the schema's fp: other rows never conflict). A removal takes the
+ * harvests of its certificate before it out of the table (its data is
+ * the fingerprint, which is a harvest's fp): a node that has not read
+ * them need not apply what is removed, and a later harvest of the same
+ * certificate is a new row that reaches every node, where it conflicted
+ * with the old one and was dropped. A statement per row, so that a
+ * removal and a harvest in one batch keep their order.
  * The lock makes the seq order the commit order (held until the batch
  * commits; readers never wait): a node that read up to seq N never misses
  * an N - 1 that committed later.
  */
-static const char cert_head[] = "LOCK TABLE sg_cert IN SHARE ROW EXCLUSIVE MODE;"
-	"INSERT INTO sg_cert (kind,ca,gateway,data,origin) VALUES ";
-static const char cert_tail[] = " ON CONFLICT (fp) DO NOTHING;NOTIFY sg_cert;";
+_Static_assert(QUEUE_CERT_HARVEST == 2, "kind = 2 in cert_unharvest and in schema version 3");
+static const char cert_head[] = "LOCK TABLE sg_cert IN SHARE ROW EXCLUSIVE MODE;";
+static const char cert_insert[] = "INSERT INTO sg_cert (kind,ca,gateway,data,origin) VALUES ";
+static const char cert_conflict[] = " ON CONFLICT (fp) DO NOTHING;";
+static const char cert_unharvest[] = "DELETE FROM sg_cert WHERE kind = 2 AND fp = ";
+static const char cert_tail[] = "NOTIFY sg_cert;";
 
 void	cluster_batch_add(struct cluster_batch *b, const char *node,
 			  const struct queue_outbox_item *it)
@@ -175,8 +185,16 @@ void	cluster_batch_add(struct cluster_batch *b, const char *node,
 	if (it->gone)
 		return;
 	if (it->kind == QUEUE_OUTBOX_CERT) {
-		sg_buf_puts(&b->cert, b->ncert++ ? "," : cert_head);
+		if (b->ncert++ == 0)
+			sg_buf_puts(&b->cert, cert_head);
+		sg_buf_puts(&b->cert, cert_insert);
 		cert_row(&b->cert, node, it);
+		sg_buf_puts(&b->cert, cert_conflict);
+		if (it->cert.kind == QUEUE_CERT_REMOVE) {
+			sg_buf_puts(&b->cert, cert_unharvest);
+			cluster_sql_str(&b->cert, (const char *) it->cert.data, it->cert.len);
+			sg_buf_putc(&b->cert, ';');
+		}
 	} else if (it->kind == QUEUE_OUTBOX_TRACK) {
 		sg_buf_puts(&b->track, b->ntrack++ ? "," : track_head);
 		track_row(&b->track, node, it);

@@ -353,7 +353,7 @@ def cert_node(tmp_path, name, conninfo, sink):
         key.chmod(0o600)
     env.write_config(
         'own_domains = [ "example.com" ];\nown_servers = [ "127.0.0.1" ];\n'
-        'certs = { revocation = "off"; };\n'
+        'certs = { revocation = "off"; lookup_cache_ttl = "1s"; };\n'
         f'cluster = {{ postgres = "{conninfo}"; node = "{name}"; heartbeat = "1s"; '
         f'key_file = "{key}"; }};\n'
         f'delivery = {{ routes = ( {{ domains = [ "example.com", "example.net" ]; '
@@ -401,9 +401,12 @@ def test_certificates_shared(tmp_path, pg, db, sink, request):
                         "-out", str(tmp_path / "s.eml")], check=True)
         signed = (tmp_path / "s.eml").read_bytes().replace(b"\r\n", b"\n").replace(
             b"\n", b"\r\n")
-        with smtplib.SMTP("127.0.0.1", a.smtp_port, timeout=10,
-                          source_address=("127.0.0.2", 0)) as s:
-            s.sendmail("frank@example.net", ["alice@example.com"], signed)
+
+        def frank_to_a():
+            with smtplib.SMTP("127.0.0.1", a.smtp_port, timeout=10,
+                              source_address=("127.0.0.2", 0)) as s:
+                s.sendmail("frank@example.net", ["alice@example.com"], signed)
+        frank_to_a()
         da.wait_log(r"event=processed .*crypto=[a-z,]*harvested", 15)
         t0 = time.monotonic()
         dbb.wait_log(r"role=worker event=cluster_cert_applied seq=\d+ kind=harvest", 15)
@@ -448,6 +451,16 @@ def test_certificates_shared(tmp_path, pg, db, sink, request):
         dbb.wait_log(r"role=worker event=cluster_cert_applied seq=\d+ kind=remove", 10,
                      count=2)
         assert "frank@example.net" not in b.sealctl("cert", "list").stdout
+        # harvested again on A (past lookup_cache_ttl, which kept his verdict):
+        # the new harvest reaches B, though its bytes are those of the first,
+        # whose row the removal took out of the table
+        time.sleep(1.5)
+        frank_to_a()
+        da.wait_log(r"event=processed .*crypto=[a-z,]*harvested", 15, count=2)
+        wait_until(lambda: "frank@example.net" in b.sealctl("cert", "list").stdout, 10,
+                   what="frank harvested again on B")
+        assert rows(pg, db, "SELECT count(*) FROM sg_cert WHERE kind=2 AND fp=%s" %
+                    f"'{fp}'")[0][0] == "1"
     finally:
         failed = getattr(request.node, "rep_call", None) and request.node.rep_call.failed
         for env in (a, b):
