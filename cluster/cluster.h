@@ -101,6 +101,7 @@ void	cluster_stop(struct cluster *, void (*done) (void *), void *arg);
 struct cluster_batch {
 	struct sg_buf track, inc, cert;	/* the VALUES rows so far */
 	size_t	ntrack, ninc, ncert;
+	const char *origin;		/* sg_cert's origin; NULL: the node */
 };
 
 void	cluster_batch_add(struct cluster_batch *, const char *node,

@@ -44,7 +44,13 @@
  *	pages of CERTS_PAGE, go into the queue's "certin" table
  *	(queue_certin_put()); the worker applies them to its own database.
  *	This process never opens that database. What this node shares (the
- *	worker's harvest, sealctl's imports) comes through the outbox.
+ *	worker's harvest, sealctl's imports) comes through the outbox, and
+ *	its rows name as origin the node and its queue's instance
+ *	(queue_instance(): "gwA/0123456789abcdef"). Rows of that origin come
+ *	back marked as this node's own, applied here when they were made; a
+ *	node rebuilt under the same name (a new queue) applies them like any
+ *	other. Rows of a version before that name the node alone and count
+ *	as its own.
  *
  *	The outbox is bounded by the queue (queue_outbox.c); when its drop
  *	counter moved since the last look, a warning says how many tracking
@@ -81,6 +87,7 @@ struct cluster {
 	uv_loop_t *loop;
 	struct queue *q;
 	char	node[CLUSTER_NODE_MAX];
+	char	origin[CLUSTER_NODE_MAX + 17];	/* node/instance: sg_cert rows we ship */
 	char   *conninfo;
 	char   *password;
 	size_t	batch;			/* configured */
@@ -237,20 +244,28 @@ static void cl_on_deadline(uv_timer_t *t)
 	cl_fail(c, c->state == CL_CONNECTING ? "connect timed out" : "query timed out");
 }
 
-/* cl_send - one query in flight; its results come to cl_done() */
-
+/*
+ * cl_send - one query in flight, its results in text (binary: in binary);
+ * they come to cl_done()
+ */
 static void cl_sent(struct cluster *);
 
-static void cl_send(struct cluster *c, enum cl_query what, const char *sql)
+static void cl_send_as(struct cluster *c, enum cl_query what, const char *sql, bool binary)
 {
 	c->query = what;
 	c->query_failed = c->query_refused = false;
 	*c->query_error = 0;
-	if (!PQsendQuery(c->pg, sql)) {
+	if (!(binary ? PQsendQueryParams(c->pg, sql, 0, NULL, NULL, NULL, NULL, 1)
+	      : PQsendQuery(c->pg, sql))) {
 		cl_fail(c, NULL);
 		return;
 	}
 	cl_sent(c);
+}
+
+static void cl_send(struct cluster *c, enum cl_query what, const char *sql)
+{
+	cl_send_as(c, what, sql, false);
 }
 
 /* cl_sent - a query is on its way: flush it, wait for its results */
@@ -388,14 +403,7 @@ static void cl_certs(struct cluster *c)
 		      "WHERE seq > %llu "
 		      "ORDER BY seq LIMIT %d", (unsigned long long) received, CERTS_PAGE);
 	c->certs_due = false;
-	c->query = Q_CERTS;
-	c->query_failed = c->query_refused = false;
-	*c->query_error = 0;
-	if (!PQsendQueryParams(c->pg, c->sql.data, 0, NULL, NULL, NULL, NULL, 1)) {
-		cl_fail(c, NULL);
-		return;
-	}
-	cl_sent(c);
+	cl_send_as(c, Q_CERTS, c->sql.data, true);
 }
 
 /* cl_tick - the next job, with the connection idle */
@@ -503,6 +511,14 @@ static uint64_t be64(const PGresult *res, int row, int col)
 	return (v);
 }
 
+/* same - is the value at row, col the string s? */
+
+static bool same(PGresult *res, int row, int col, const char *s)
+{
+	return ((size_t) PQgetlength(res, row, col) == strlen(s)
+		&& memcmp(PQgetvalue(res, row, col), s, strlen(s)) == 0);
+}
+
 /*
  * cl_certs_result - rows of sg_cert (seq, kind, ca, gateway, data, origin)
  * into certin; this node's own are marked: applied here when they were made
@@ -524,8 +540,7 @@ static void cl_certs_result(struct cluster *c, PGresult *res)
 			: 0;
 		r->flags = PQgetlength(res, i, 2) == 1 && *PQgetvalue(res, i, 2) ? QUEUE_CERT_F_CA
 			: 0;
-		if ((size_t) PQgetlength(res, i, 5) == strlen(c->node)
-		    && memcmp(PQgetvalue(res, i, 5), c->node, strlen(c->node)) == 0)
+		if (same(res, i, 5, c->origin) || same(res, i, 5, c->node))
 			r->flags |= QUEUE_CERT_F_OWN;
 		if (glen >= sizeof(r->gw))
 			glen = 0;	/* not a domain we could use */
@@ -760,10 +775,17 @@ struct cluster *cluster_start(uv_loop_t *loop, const struct cluster_conf *conf,
 			      void *arg)
 {
 	struct cluster *c = sg_xcalloc(1, sizeof(*c));
+	uint64_t instance;
 
 	c->loop = loop;
 	c->q = q;
 	snprintf(c->node, sizeof(c->node), "%s", conf->node);
+	if (queue_instance(q, &instance) == 0)
+		snprintf(c->origin, sizeof(c->origin), "%s/%016llx", c->node,
+			 (unsigned long long) instance);
+	else
+		snprintf(c->origin, sizeof(c->origin), "%s", c->node);	/* as before */
+	c->b.origin = c->origin;
 	c->conninfo = sg_xstrdup(conf->postgres);
 	c->password = sg_xstrdup(password ? password : "");
 	c->batch = c->batch_now = (size_t) conf->batch;

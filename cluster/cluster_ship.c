@@ -188,7 +188,7 @@ void	cluster_batch_add(struct cluster_batch *b, const char *node,
 		if (b->ncert++ == 0)
 			sg_buf_puts(&b->cert, cert_head);
 		sg_buf_puts(&b->cert, cert_insert);
-		cert_row(&b->cert, node, it);
+		cert_row(&b->cert, b->origin ? b->origin : node, it);
 		sg_buf_puts(&b->cert, cert_conflict);
 		if (it->cert.kind == QUEUE_CERT_REMOVE) {
 			sg_buf_puts(&b->cert, cert_unharvest);

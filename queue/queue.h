@@ -767,6 +767,11 @@ int	queue_certin_read(struct queue *, size_t max,
 			  int (*fn) (const struct queue_cert_rec *, void *), void *arg);
 int	queue_certin_done(struct queue *, uint64_t seq);
 int	queue_certin_state(struct queue *, uint64_t *received, uint64_t *applied);
+/*
+ * queue_instance() is this queue's random id, made on first use and kept
+ * in it: a node rebuilt under the same name has a new one.
+ */
+int	queue_instance(struct queue *, uint64_t *id);
 
 struct queue_outbox_item {
 	int	kind;			/* enum queue_outbox_kind */

@@ -14,6 +14,7 @@
  *	int	queue_certin_read(q, max, fn, arg)
  *	int	queue_certin_done(q, seq)
  *	int	queue_certin_state(q, received, applied)
+ *	int	queue_instance(q, &id)
  * DESCRIPTION
  *	The cluster role talks to the network and holds no key; the worker
  *	owns the key database and never talks to the network. Certificates
@@ -40,6 +41,11 @@
  *	worker reports and passes over: refusing the page would stop every
  *	certificate after it, each try failing the same way.
  *
+ *	queue_instance() is meta "instance", a random 64-bit id made on
+ *	first use: which rows of the cluster this very queue's node shipped
+ *	(a node rebuilt under the same name has a new queue, so it applies
+ *	what its predecessor shipped instead of passing it over as its own).
+ *
  *	A record is version(1) kind(1) flags(1) gateway length(2) gateway
  *	data; queue_cert_decode() checks every length (disk input) and
  *	leaves gateway and data pointing into the bytes (gateway is not
@@ -49,6 +55,7 @@
  */
 
 #include <string.h>
+#include <sys/random.h>
 
 #include "queue_int.h"
 
@@ -242,4 +249,27 @@ int	queue_certin_state(struct queue *q, uint64_t *received, uint64_t *applied)
 		err = queue_meta_get(q, txn, "certin_applied", applied);
 	queue_txn_abort(txn);
 	return (err);
+}
+
+int	queue_instance(struct queue *q, uint64_t *id)
+{
+	MDB_txn *txn;
+	int	err;
+
+	*id = 0;
+	if ((err = queue_txn_begin(q, false, &txn)) != 0)
+		return (err);
+	if ((err = queue_meta_get(q, txn, "instance", id)) == 0 && *id == 0) {
+		while (*id == 0 && err == 0)
+			if (getrandom(id, sizeof(*id), 0) != (ssize_t) sizeof(*id))
+				err = SG_EIO;
+		if (err == 0)
+			err = queue_meta_put(q, txn, "instance", *id);
+	}
+	if (err) {
+		queue_txn_abort(txn);
+		*id = 0;
+		return (err);
+	}
+	return (queue_txn_commit(txn));
 }

@@ -343,8 +343,8 @@ worker = { threads = 1; rules = (
 """
 
 
-def cert_node(tmp_path, name, conninfo, sink):
-    env = Env(tmp_path / name)
+def cert_node(tmp_path, name, conninfo, sink, dirname=None):
+    env = Env(tmp_path / (dirname or name))
     env.dir.mkdir()
     env.state_dir.mkdir()
     key = tmp_path / "cluster.key"       # the same file on every node
@@ -468,6 +468,35 @@ def test_certificates_shared(tmp_path, pg, db, sink, request):
                 d.kill()
                 if failed:
                     print(f"\n----- {d.logfile} -----\n{d.log()}")
+
+
+def test_a_node_rebuilt_under_its_name_gets_what_it_shared(tmp_path, pg, db, sink):
+    """gwA shares a CA, then is rebuilt from nothing under the same name (a
+    new state directory and key database): it applies its predecessor's row
+    like any other, where it passed it over as its own and lacked the CA."""
+    from pki import get_pki
+    pki = get_pki()
+    a = cert_node(tmp_path, "gwA", db[1], sink)
+    rebuilt = None
+    try:
+        assert "shared with the cluster" in a.sealctl("cert", "import", pki.root.cert,
+                                                      "--ca").stdout
+        a.start()
+        wait_until(lambda: rows(pg, db, "SELECT count(*) FROM sg_cert")[0][0] == "1", 15,
+                   what="the CA shipped")
+        for d in a.daemons:
+            d.stop()
+        rebuilt = cert_node(tmp_path, "gwA", db[1], sink, dirname="gwA-rebuilt")
+        assert "Sealgate Test Root" not in rebuilt.sealctl("cert", "list").stdout
+        d = rebuilt.start()
+        d.wait_log(r"role=worker event=cluster_cert_applied seq=\d+ kind=import", 15)
+        assert "Sealgate Test Root" in rebuilt.sealctl("cert", "list").stdout
+        origin = rows(pg, db, "SELECT origin FROM sg_cert")[0][0]
+        assert re.fullmatch(r"gwA/[0-9a-f]{16}", origin), origin
+    finally:
+        for env in (a, rebuilt):
+            for d in (env.daemons if env else []):
+                d.kill()
 
 
 def test_a_certificate_that_cannot_be_stored_yet_comes_later(tmp_path, pg, db, sink):
