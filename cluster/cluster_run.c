@@ -21,7 +21,8 @@
  *	(cluster_schema_sql(), under the advisory lock), LISTEN sg_ack, then a loop of small jobs, one at a
  *	time: acknowledgements other nodes made of this node's incidents
  *	(marked in the local queue with queue_incident_ack(), then ack_local
- *	in the database), the heartbeat row every heartbeat_ms, and the
+ *	in the database; pages of ACKS_MAX, one after the other), the
+ *	heartbeat row every heartbeat_ms, and the
  *	outbox in batches of at most batch entries: read in one LMDB read
  *	transaction, upserted in one PostgreSQL transaction, deleted from
  *	the outbox when that committed. A full batch is followed at once by
@@ -111,6 +112,7 @@ struct cluster {
 	int64_t	down_since;		/* wall ms, 0: up (or never up) */
 	bool	down_logged;
 	bool	acks_due;
+	bool	acks_more;		/* the last Q_ACKS was a full page */
 	bool	certs_due;		/* sg_cert may hold what this node lacks */
 	size_t	certs_got;		/* rows of the last Q_CERTS */
 	uint64_t dropped_seen;
@@ -471,6 +473,7 @@ static void cl_acks_result(struct cluster *c, PGresult *res)
 	uint64_t id;
 	int	err;
 
+	c->acks_more = PQntuples(res) >= ACKS_MAX;
 	for (int i = 0; i < PQntuples(res) && c->nacked < ACKS_MAX; i++) {
 		const char *v = PQgetvalue(res, i, 0);
 
@@ -618,6 +621,9 @@ static void cl_done(struct cluster *c)
 			cl_acked(c);
 			return;
 		}
+		break;
+	case Q_ACKED:			/* a full page: more, now that these are done */
+		c->acks_due |= c->acks_more;
 		break;
 	case Q_SHIP:
 		if (c->query_failed) {

@@ -228,6 +228,22 @@ def test_database_down_under_load(pg, db, sink, nodes):
                ["outbox"] == 0, 10, what="an empty outbox")
 
 
+def test_acknowledgements_beyond_one_page_all_arrive(pg, db, sink, nodes):
+    """1,500 incidents of gwA acknowledged elsewhere, announced by one NOTIFY:
+    gwA takes them in pages of 1,000, the second at once after the first,
+    not at some later NOTIFY. (Ids gwA never had: taken as done.)"""
+    a = nodes("gwA")
+    a.start()
+    wait_until(lambda: rows(pg, db, "SELECT count(*) FROM sg_node")[0][0] == "1", 15,
+               what="gwA in sg_node")
+    rows(pg, db, "INSERT INTO sg_incident (node,id,time,last,count,kind,ack_ms,ack_by,"
+                 "ack_local,record) SELECT 'gwA', 900000000 + g, now(), now(), 1, 'no-cert', "
+                 "1, 'ops', false, '\\x00' FROM generate_series(1, 1500) g;"
+                 "NOTIFY sg_ack, 'gwA';")
+    wait_until(lambda: rows(pg, db, "SELECT count(*) FROM sg_incident WHERE NOT ack_local")
+               [0][0] == "0", 15, what="every acknowledgement taken")
+
+
 def test_full_outbox_drops_oldest_tracking_never_incidents(pg, db, sink, nodes):
     a = nodes("gwA", extra="outbox_max = 100;")
     d = a.start()
