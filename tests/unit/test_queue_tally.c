@@ -16,8 +16,8 @@
  *	child process killed with SIGKILL in the middle of a write
  *	transaction; on a queue made before the tally (its meta record
  *	removed behind the queue's back): counted by a walk while read-only,
- *	built once by the next writer; and after a corrupt record is
- *	quarantined. The negative control: a tally altered on disk no longer
+ *	built once by the next writer; after a corrupt record is
+ *	quarantined, and after a record is stored over one that cannot be read. The negative control: a tally altered on disk no longer
  *	compares equal, so the comparison can fail.
  */
 
@@ -381,6 +381,43 @@ static void test_quarantine_unreadable(void **state)
 	assert_true(t.count[QUEUE_INCOMING] == 1 && t.recipients == 2 && t.corrupt == 1);
 }
 
+/*
+ * A record stored over one that cannot be read: what the old one added is
+ * unknown, so the tally is dropped in that commit (statistics count by a
+ * walk until it is built again), never moved by a guess.
+ */
+static void test_store_over_unreadable(void **state)
+{
+	struct fix *f = *state;
+	uint64_t b = spool_some(f->q, QUEUE_INCOMING, 1, 60);
+	struct queue_stats t;
+	struct queue_env e;
+	MDB_txn *txn;
+
+	spool_some(f->q, QUEUE_INCOMING, 2, 50);
+	fixture_corrupt_env(f, b);
+	queue_env_init(&e);
+	e.id = b;
+	e.state = QUEUE_HOLD;
+	e.sender = "s@example.com";
+	e.size = 70;
+	queue_env_rcpt_add(&e, "c@example.org");
+	queue_env_rcpt_add(&e, "d@example.org");
+	queue_env_rcpt_add(&e, "e@example.org");
+	assert_int_equal(queue_txn_begin(f->q, false, &txn), 0);
+	assert_int_equal(queue_env_store(f->q, txn, f->q->db_env, &e, 0), 0);
+	assert_int_equal(queue_txn_commit(txn), 0);
+	queue_env_free(&e);
+	assert_int_equal(queue_stats(f->q, &t), 0);
+	assert_true(t.walked);
+	assert_true(t.count[QUEUE_INCOMING] == 1 && t.count[QUEUE_HOLD] == 1);
+	assert_true(t.recipients == 5 && t.bytes[QUEUE_HOLD] == 70);
+	assert_int_equal(queue_tally_repair(f->q), 0);
+	t = check(f->q);
+	assert_false(t.walked);
+	assert_true(t.count[QUEUE_HOLD] == 1 && t.recipients == 5);
+}
+
 /* Negative control: a tally that is wrong is seen to be wrong. */
 static void test_wrong_tally_detected(void **state)
 {
@@ -408,6 +445,8 @@ int	main(void)
 		cmocka_unit_test_setup_teardown(test_killed_writer, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_upgrade, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_quarantine_unreadable, fixture_setup,
+						fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_store_over_unreadable, fixture_setup,
 						fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_wrong_tally_detected, fixture_setup,
 						fixture_teardown),
