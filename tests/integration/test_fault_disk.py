@@ -207,20 +207,22 @@ def live_ids(sealgate):
     return [json.loads(line)["queue_id"] for line in out.splitlines()]
 
 
-@pytest.mark.parametrize("role,after", [("worker", 0), ("worker", 1), ("delivery", 0),
-                                        ("delivery", 1)])
+@pytest.mark.parametrize("role,after", [("worker", 0), ("worker", 1), ("delivery", 0)])
 def test_worker_and_delivery_survive_sync_errors(sealgate, tmp_path, role, after):
     """fdatasync fails in one role only (after letting `after` commits of it
-    through: the worker's claim or delivery's take, so that the commit that
-    fails is the completion or the record of a message the role holds).
+    through: the worker's claim, so that the commit that fails is the
+    completion of a message it holds; delivery, with nothing else in
+    flight, takes the message without a commit (queue_due_peek), so its
+    first commit is the record of a message it sent).
     The role neither dies nor loses the message: once the disk works
     again it is delivered within seconds, exactly once -- not after the
     5-minute lease, and not a second time.
 
     Shown to fail: before the fix in worker/batch.c the worker case with
     after=1 left the message claimed until its lease ended (5 minutes);
-    before the fix in delivery/agent.c the delivery case with after=1 sent
-    the message, lost its result, and sent it again when the lease ended."""
+    before the fix in delivery/agent.c the delivery case (then after=1,
+    past the take's commit) sent the message, lost its result, and sent it
+    again when the lease ended."""
     fs = FaultFs(tmp_path)
     with SmtpPeer(port=0) as sink:
         gateway_config(sealgate, sink, 'worker = { housekeeping = "1h"; };\n')
