@@ -13,8 +13,9 @@
  * DESCRIPTION
  *	The agent runs on the delivery role's loop. It wakes on the queue's
  *	datagram and on a timer (scan_interval), takes due messages with
- *	queue_due() (which leases them; with little in flight,
- *	queue_due_peek(), which does not), and splits each message's due
+ *	queue_due() (which leases them; with fewer than PEEK_UNITS in
+ *	flight and fewer due than that, queue_due_peek(), which does not),
+ *	and splits each message's due
  *	recipients by destination: the route of the recipient's domain,
  *	found with the same address parser smtpd uses (sg_addr_parse). A
  *	destination holds a queue of jobs (one SMTP transaction each, up to
@@ -40,7 +41,10 @@
  *	succeeds, the message meanwhile neither taken again nor sent again
  *	by this process: a disk that fails for a moment costs no second
  *	delivery. At a stop one last try is made; what still cannot be
- *	stored is logged (record_failed) and comes back when its lease ends.
+ *	stored is logged (record_failed) and comes back when its lease ends
+ *	(or, taken without one, at once when the role starts again). A
+ *	message whose own result alone was refused (the batch committed) is
+ *	leased then, so that it is not sent again at the next scan.
  *
  *	delivery_agent_reload() takes a new configuration: new mail is
  *	routed by it, idle connections made under the old one say QUIT,
@@ -55,7 +59,8 @@
  *	delivery_agent_stop() closes every handle: idle connections say
  *	QUIT, busy ones are cut; recipients that were not tried are left
  *	untouched in the queue, which hands them out again when their lease
- *	ends. The agent frees itself when its last handle has closed.
+ *	ends, or at once if they were taken without one. The agent frees
+ *	itself when its last handle has closed.
  * DIAGNOSTICS
  *	delivery_agent_start() returns SG_EIO when the queue cannot be
  *	opened, SG_EINVAL for unreadable credentials or DNS servers.
@@ -532,6 +537,27 @@ static void unit_results(struct dl_unit *u, struct queue_record_item *it)
 	.route = warned ? "delay-warned" : NULL };
 }
 
+/*
+ * hold_off - the batch committed, but these messages' own results were
+ * not stored (a record grown past its limit, say): a message taken
+ * without a lease is still due, and the next scan would send it again.
+ * Lease them, as a take would have (queue_due_lease()).
+ */
+static void hold_off(struct delivery_agent *a, const struct queue_record_item *items, size_t n)
+{
+	uint64_t *ids = sg_xcalloc(n ? n : 1, sizeof(*ids));
+	size_t	k = 0;
+	int	err;
+
+	for (size_t i = 0; i < n; i++)
+		if (items[i].result < 0 && items[i].result != SG_ENOTFOUND
+		    && items[i].result != SG_ECORRUPT)
+			ids[k++] = items[i].id;
+	if (k && (err = queue_due_lease(a->q, ids, k, sg_now_ms())) < 0)
+		sg_warn("event=queue_due_failed error=\"%s\"", sg_strerror(err));
+	free(ids);
+}
+
 /* unit_recorded - log what the queue made of the unit's results, free it */
 
 static void unit_recorded(struct dl_unit *u, struct queue_record_item *it)
@@ -549,7 +575,7 @@ static void unit_recorded(struct dl_unit *u, struct queue_record_item *it)
 	unit_free(u);
 }
 
-static void start_due(struct delivery_agent *a, const uint64_t *ids, size_t n, int64_t now);
+static size_t start_due(struct delivery_agent *a, const uint64_t *ids, size_t n, int64_t now);
 
 /*
  * record_again - store the results kept by keep_unrecorded(); what fails
@@ -577,8 +603,10 @@ static void record_again(struct delivery_agent *a)
 		uv_timer_start(&a->record_timer, on_record_timer, RECORD_RETRY_MS, 0);
 	} else {
 		a->unrecorded = NULL;
-		if (err == 0)
+		if (err == 0) {
 			sg_info("event=record_retried count=%zu", n);
+			hold_off(a, items, n);
+		}
 		for (size_t i = 0; i < n; i++)
 			unit_recorded(units[i], &items[i]);
 	}
@@ -630,6 +658,7 @@ static void flush_done(struct delivery_agent *a)
 	struct queue_record_item *items;
 	struct dl_unit **units;
 	size_t	n = 0;
+	int	err;
 
 	for (struct dl_unit *u = a->done; u; u = u->dnext)
 		n++;
@@ -644,11 +673,14 @@ static void flush_done(struct delivery_agent *a)
 	for (size_t i = 0; i < n; i++)
 		unit_results(units[i], &items[i]);
 	/* each item and the take carry their own result */
-	if (queue_record_due(a->q, items, n, taking ? &take : NULL) < 0 && !a->stopping)
+	if ((err = queue_record_due(a->q, items, n, taking ? &take : NULL)) < 0 && !a->stopping)
 		keep_unrecorded(a, units, items, n);
-	else
+	else {
+		if (err == 0)
+			hold_off(a, items, n);
 		for (size_t i = 0; i < n; i++)
 			unit_recorded(units[i], &items[i]);
+	}
 	free(units);
 	free(items);
 	if (!taking)
@@ -819,7 +851,9 @@ static struct dl_job *route_rcpt(struct dl_unit *u, size_t i, struct group *g, s
 	return (g[k].j);
 }
 
-static void unit_start(struct delivery_agent *a, uint64_t id, int64_t now)
+/* unit_start - put message id in flight; false if it could not be started */
+
+static bool unit_start(struct delivery_agent *a, uint64_t id, int64_t now)
 {
 	struct dl_unit *u = sg_xcalloc(1, sizeof(*u));
 	struct group *g;
@@ -834,18 +868,18 @@ static void unit_start(struct delivery_agent *a, uint64_t id, int64_t now)
 	if ((rc = queue_get(a->q, id, 0, &u->env)) < 0) {
 		sg_warn("id=%s event=get_failed error=\"%s\"", u->idstr, sg_strerror(rc));
 		unit_free(u);
-		return;
+		return (false);
 	}
 	if (u->env.state != QUEUE_READY && u->env.state != QUEUE_DEFERRED) {
 		unit_free(u);
-		return;
+		return (false);
 	}
 	/* also the check of the body: a corrupt one is quarantined, never sent */
 	if ((rc = queue_body_foreach(a->q, id, QUEUE_BODY_PROCESSED, scan_8bit, &u->eightbit,
 				     NULL)) < 0) {
 		sg_warn("id=%s event=get_failed error=\"%s\"", u->idstr, sg_strerror(rc));
 		unit_free(u);
-		return;
+		return (false);
 	}
 	u->res = sg_xcalloc(u->env.nrcpt ? u->env.nrcpt : 1, sizeof(*u->res));
 	g = sg_xcalloc(u->env.nrcpt + 1, sizeof(*g));
@@ -874,15 +908,21 @@ static void unit_start(struct delivery_agent *a, uint64_t id, int64_t now)
 	free(jobs);
 	if (--u->jobs == 0)
 		unit_complete(u);
+	return (true);
 }
 
 /* --------------------------------------------------------- polling */
 
-static void start_due(struct delivery_agent *a, const uint64_t *ids, size_t n, int64_t now)
+/* start_due - put ids in flight; how many were neither in flight nor started */
+
+static size_t start_due(struct delivery_agent *a, const uint64_t *ids, size_t n, int64_t now)
 {
+	size_t	failed = 0;
+
 	for (size_t i = 0; i < n; i++)
-		if (*slot(a, ids[i]) == NULL)
-			unit_start(a, ids[i], now);
+		if (*slot(a, ids[i]) == NULL && !unit_start(a, ids[i], now))
+			failed++;
+	return (failed);
 }
 
 static void scan(struct delivery_agent *a)
@@ -892,13 +932,15 @@ static void scan(struct delivery_agent *a)
 
 	for (int round = 0; round < 16 && !a->stopping && a->nunits < MAX_UNITS; round++) {
 		size_t	n = 0;
-		int	rc = a->nunits < PEEK_UNITS ? queue_due_peek(a->q, now, DUE_BATCH, ids, &n)
+		int	rc = a->nunits < PEEK_UNITS ? queue_due_peek(a->q, now, PEEK_UNITS, ids, &n)
 			: SG_EAGAIN;
 
-		if (rc == SG_EAGAIN)
-			rc = queue_due(a->q, now, 0, DUE_BATCH, ids, &n);
-
-		if (rc < 0) {
+		/* all in flight now, and no more due: no lease needed */
+		if (rc == 0 && n < PEEK_UNITS && start_due(a, ids, n, now) == 0)
+			break;
+		/* more due, or one that could not start (a lease holds it off
+		 * as before), or a key only a take settles: take them */
+		if ((rc = queue_due(a->q, now, 0, DUE_BATCH, ids, &n)) < 0) {
 			sg_warn("event=queue_due_failed error=\"%s\"", sg_strerror(rc));
 			return;
 		}

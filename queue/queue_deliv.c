@@ -8,6 +8,7 @@
  *
  *	int	queue_due(q, now_ms, lease_ms, max, ids, np)
  *	int	queue_due_peek(q, now_ms, max, ids, np)
+ *	int	queue_due_lease(q, ids, n, now_ms)
  *	int	queue_next_due(q, whenp)
  *	int	queue_record(q, id, results, n, next_attempt_ms, route, donep)
  *	int	queue_record_many(q, items, n)
@@ -33,6 +34,10 @@
  *	a later queue_due() may lease it: the record settles either. A
  *	schedule key that does not match its envelope (stale, or a corrupt
  *	record) is SG_EAGAIN: only queue_due() can drop or quarantine it.
+ *	queue_due_lease() leases given messages that are still due as
+ *	scheduled, as queue_due() would have: for a peeked message whose
+ *	result could not be recorded, which must not be sent again at the
+ *	next scan.
  *
  *	queue_record() applies one attempt's per-recipient results; when
  *	all recipients are final the message is retired in the same
@@ -206,6 +211,32 @@ int	queue_due_peek(struct queue *q, int64_t now, size_t max, uint64_t *ids, size
 	if (err == 0)
 		*n = found;
 	return (err);
+}
+
+int	queue_due_lease(struct queue *q, const uint64_t *ids, size_t n, int64_t now)
+{
+	struct queue_env env;
+	MDB_txn *txn;
+	int	err, rc = 0;
+
+	if ((err = queue_txn_begin(q, false, &txn)) != 0)
+		return (err);
+	queue_env_init(&env);
+	for (size_t i = 0; i < n && rc >= 0; i++) {
+		struct due_key k = {.id = ids[i]};
+
+		if (queue_env_load(q, txn, q->db_env, ids[i], &env) != 0
+		    || !(env.state == QUEUE_READY || env.state == QUEUE_DEFERRED)
+		    || (k.due = env.next_attempt_ms) > now)
+			continue;		/* gone, held, or not due: nothing to hold off */
+		rc = take_one(q, txn, &k, now + q->conf.lease_ms, &env);
+	}
+	queue_env_free(&env);
+	if (rc < 0) {
+		queue_txn_abort(txn);
+		return (rc);
+	}
+	return (queue_txn_commit_relaxed(txn));
 }
 
 int	queue_next_due(struct queue *q, int64_t *when)

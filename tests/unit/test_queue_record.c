@@ -421,6 +421,17 @@ static void test_due_peek(void **state)
 	assert_true(stats(f->q).count[QUEUE_DEFERRED] == 1);
 	assert_true(stats(f->q).count[QUEUE_DONE] == 1);
 
+	/* a peeked message whose result could not be stored is leased, as a
+	 * take would have; one not due (b is gone) is left alone */
+	assert_int_equal(queue_due_lease(f->q, (uint64_t[]) {a, b}, 2, later), 0);
+	assert_int_equal(queue_due_peek(f->q, later, 8, ids, &n), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(queue_next_due(f->q, &when), 0);
+	assert_true(when > later);
+	assert_int_equal(queue_due(f->q, when, 0, 8, ids, &n), 0);
+	assert_true(n == 1 && ids[0] == a);
+	later = when + 600000;		/* a's lease ends before this */
+
 	/* a corrupt record: queue_due() quarantines it, then peeking works again */
 	uint64_t c = spool_ready(f->q, 1);
 
