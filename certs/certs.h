@@ -423,6 +423,11 @@ void	certs_lookup_forget(struct certs *);
  * what it looked up (a signer) before asking the database again.
  */
 int64_t	certs_lookup_ttl(const struct certs *);
+/*
+ * certs_stored() says whether cert is in the database, asked of the token
+ * once per lookup_cache_ttl: NSS's cert->isperm can be an hour stale.
+ */
+bool	certs_stored(struct certs *, struct CERTCertificateStr *);
 void	certs_candidates_free(struct certs_candidates *);
 
 /*

@@ -187,12 +187,13 @@ static void apply_policy(const struct certs *c, struct certs_check *o)
 
 int	certs_check(struct certs *c, CERTCertificate *cert, int usage, struct certs_check *o)
 {
+	uint64_t gen;
 	int	e, crl;
 
 	memset(o, 0, sizeof(*o));
 	if (cert == NULL)
 		return (SG_EINVAL);
-	if (certs_vcache_get(c, cert, usage, o))
+	if (certs_vcache_get(c, cert, usage, o, &gen))
 		return (0);
 	if ((e = verify_chain(cert, usage, c->revocation != CERTS_REV_OFF)) != 0) {
 		const char *n = PR_ErrorToName(e);
@@ -206,7 +207,7 @@ int	certs_check(struct certs *c, CERTCertificate *cert, int usage, struct certs_
 	}
 	if (c->revocation == CERTS_REV_OFF) {
 		o->valid = true;
-		certs_vcache_put(c, cert, usage, o);
+		certs_vcache_put(c, cert, usage, o, gen);
 		return (0);
 	}
 	crl = crl_state(cert);
@@ -223,6 +224,6 @@ int	certs_check(struct certs *c, CERTCertificate *cert, int usage, struct certs_
 			 c->ocsp ? "no OCSP responder (the certificate names none)" : "OCSP off");
 	}
 	apply_policy(c, o);
-	certs_vcache_put(c, cert, usage, o);
+	certs_vcache_put(c, cert, usage, o, gen);
 	return (0);
 }

@@ -17,7 +17,7 @@
  *
  *	size_t	certs_emails(cert, out, max)
  *	bool	certs_has_key(cert)
- *	bool	certs_stored(c, cert)
+ *	bool	certs_stored_now(cert)
  *	CERTCertificate *certs_by_fingerprint(c, fp)
  *	void	certs_fpcache_free(c)
  * DESCRIPTION
@@ -28,13 +28,14 @@
  *	(one reference each, dropped by certs_fpcache_free() at close):
  *	the gateway lookup runs once per message.
  *
- *	certs_stored() tells whether cert is in the database now. NSS's own
- *	answer, cert->isperm, is that of its copy in memory, which libpkix
- *	keeps for up to an hour after a chain check: a certificate another
- *	process (sealctl) removed meanwhile still looks stored, and is found
- *	by address. The token is asked instead (a database query, about
- *	0.14 ms), and a yes is kept for lookup_cache_ttl in certs_vcache
- *	under CERTS_USE_STORED.
+ *	certs_stored() (certs.h) and certs_stored_now() tell whether cert
+ *	is in the database. NSS's own answer, cert->isperm, is that of its
+ *	copy in memory, which libpkix keeps for up to an hour after a chain
+ *	check: a certificate another process (sealctl) removed meanwhile
+ *	still looks stored, and is found by address. The token is asked
+ *	instead (a database query, about 0.14 ms); certs_stored() keeps a
+ *	yes for lookup_cache_ttl in certs_vcache under CERTS_USE_STORED,
+ *	certs_stored_now(), for imports, asks every time.
  * DIAGNOSTICS
  *	SG_ENOTFOUND, SG_EEXIST (ambiguous ID), SG_EDENIED (read-only).
  */
@@ -105,17 +106,23 @@ static bool on_token(CERTCertificate *cert)
 	return (found);
 }
 
+bool	certs_stored_now(CERTCertificate *cert)
+{
+	return (cert->isperm && on_token(cert));
+}
+
 bool	certs_stored(struct certs *c, CERTCertificate *cert)
 {
 	struct certs_check yes = {.valid = true };
+	uint64_t gen;
 
 	if (!cert->isperm)
 		return (false);
-	if (certs_vcache_get(c, cert, CERTS_USE_STORED, &yes))
+	if (certs_vcache_get(c, cert, CERTS_USE_STORED, &yes, &gen))
 		return (true);
 	if (!on_token(cert))
 		return (false);
-	certs_vcache_put(c, cert, CERTS_USE_STORED, &yes);
+	certs_vcache_put(c, cert, CERTS_USE_STORED, &yes, gen);
 	return (true);
 }
 

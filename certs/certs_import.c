@@ -231,8 +231,7 @@ int	certs_replace_public(struct certs *c, CERTCertificate *keyed, size_t *remove
 
 /* store_one - make one decoded certificate permanent; returns it */
 
-static int store_one(struct certs *c, const SECItem *der, bool ca, CERTCertificate **out,
-		     bool *existed)
+static int store_one(const SECItem *der, bool ca, CERTCertificate **out, bool *existed)
 {
 	CERTCertDBHandle *db = CERT_GetDefaultCertDB();
 	CERTCertificate *cert, *perm;
@@ -243,7 +242,7 @@ static int store_one(struct certs *c, const SECItem *der, bool ca, CERTCertifica
 	*out = NULL;
 	if ((cert = CERT_NewTempCertificate(db, (SECItem *) der, NULL, PR_FALSE, PR_TRUE)) == NULL)
 		return (SG_ECORRUPT);
-	if (!(*existed = certs_stored(c, cert))) {
+	if (!(*existed = certs_stored_now(cert))) {
 		nick = certs_nickname_for(cert);
 		slot = PK11_GetInternalKeySlot();
 		rv = PK11_ImportCert(slot, cert, CK_INVALID_HANDLE, nick, PR_FALSE);
@@ -296,7 +295,7 @@ static int store_all(struct certs *c, const struct ders *d, size_t leaf,
 		CERTCertificate *cert;
 		bool	existed;
 
-		if ((rc = store_one(c, &d->v[i], o->ca, &cert, &existed)) < 0) {
+		if ((rc = store_one(&d->v[i], o->ca, &cert, &existed)) < 0) {
 			snprintf(err, errlen, "cannot store certificate %zu: %s", i + 1,
 				 certs_nss_errname());
 			break;

@@ -70,6 +70,7 @@ struct certs {
 	struct certs_lcache *lcache;	/* certs_find_recipient() results */
 	size_t	nlcache;
 	struct certs_vcache *vcache;	/* certs_check()'s good verdicts */
+	uint64_t vcache_gen;		/* moves at each certs_vcache_clear() */
 	struct certs_meta *capcache;	/* the meta file for certs_caps(), by ... */
 	struct timespec cap_mtime;	/* ... its mtime, size and inode */
 	off_t	cap_size;
@@ -124,7 +125,7 @@ int	certs_set_trust(CERTCertificate *, const char *flags);
 /* certs_desc.c */
 size_t	certs_emails(CERTCertificate *, char out[][128], size_t max);
 bool	certs_has_key(CERTCertificate *);
-bool	certs_stored(struct certs *, CERTCertificate *);
+bool	certs_stored_now(CERTCertificate *);
 CERTCertificate *certs_by_fingerprint(struct certs *, const char *fp);
 void	certs_fpcache_free(struct certs *);
 
@@ -132,13 +133,16 @@ void	certs_fpcache_free(struct certs *);
 void	certs_lcache_free(struct certs *);
 
 /* certs_keys.c */
+void	certs_keycache_recheck(struct certs *);
 void	certs_keycache_free(struct certs *);
 
 /* certs_vcache.c; CERTS_USE_STORED: found in the database (certs_stored) */
 #define CERTS_USE_STORED	100
 struct certs_check;
-bool	certs_vcache_get(struct certs *, CERTCertificate *, int usage, struct certs_check *);
-void	certs_vcache_put(struct certs *, CERTCertificate *, int usage, const struct certs_check *);
+bool	certs_vcache_get(struct certs *, CERTCertificate *, int usage, struct certs_check *,
+			 uint64_t *gen);
+void	certs_vcache_put(struct certs *, CERTCertificate *, int usage, const struct certs_check *,
+			 uint64_t gen);
 void	certs_vcache_clear(struct certs *);
 
 /* certs_rev.c */

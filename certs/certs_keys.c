@@ -7,6 +7,7 @@
  *	#include "certs_int.h"
  *
  *	SECKEYPrivateKey *certs_key_for(c, cert)
+ *	void	certs_keycache_recheck(c)
  *	void	certs_keycache_free(c)
  *
  *	#include "certs/certs.h"
@@ -32,6 +33,8 @@
  *	destroys the returned key with SECKEY_DestroyPrivateKey(). Thread-
  *	safe.
  *
+ *	certs_keycache_recheck() has every key asked for again at its next
+ *	use (the database changed: certs_lookup_forget(), under c->lock).
  *	certs_keycache_free() drops the copies (at certs_close()).
  *
  *	certs_private_key() is certs_key_for() for other components.
@@ -69,6 +72,7 @@ struct certs_keycache {
 	CERTCertificate *cert;		/* the key's certificate, referenced */
 	SECKEYPrivateKey *key;		/* from certs_key_in_memory() */
 	int64_t	checked;		/* sg_mono_ms() the database last had it */
+	bool	recheck;		/* ask at the next use, whenever checked */
 	bool	gone;			/* removed from the database since */
 };
 
@@ -82,7 +86,7 @@ static bool live(struct certs *c, struct certs_keycache *k)
 	int64_t	now = sg_mono_ms();
 	SECKEYPrivateKey *stored;
 
-	if (k->gone || now - k->checked < c->lookup_ttl)
+	if (k->gone || (!k->recheck && now - k->checked < c->lookup_ttl))
 		return (!k->gone);
 	if ((stored = PK11_FindKeyByAnyCert(k->cert, NULL)) == NULL) {
 		k->gone = true;
@@ -90,6 +94,7 @@ static bool live(struct certs *c, struct certs_keycache *k)
 	}
 	SECKEY_DestroyPrivateKey(stored);
 	k->checked = now;
+	k->recheck = false;
 	return (true);
 }
 
@@ -154,6 +159,12 @@ SECKEYPrivateKey *certs_key_for(struct certs *c, CERTCertificate *cert)
 	}
 	pthread_mutex_unlock(&c->lock);
 	return (key);
+}
+
+void	certs_keycache_recheck(struct certs *c)
+{
+	for (struct certs_keycache *k = c->keys; k; k = k->next)
+		k->recheck = true;
 }
 
 void	certs_keycache_free(struct certs *c)

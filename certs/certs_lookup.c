@@ -25,9 +25,9 @@
  *	and verdicts) for lookup_cache_ttl, at most 4096 addresses; a full
  *	cache is emptied rather than scanned for the oldest entry.
  *	certs_lookup_forget() empties it, and certs_check()'s verdicts
- *	(certs_vcache.c): the database changed under them (a cluster's
- *	certificates were applied) and a "no certificate" must not outlive
- *	that.
+ *	(certs_vcache.c), and has the keys in memory asked for again: the
+ *	database changed under them (a cluster's certificates were applied)
+ *	and a "no certificate" must not outlive that.
  *
  *	certs_harvest() refuses a signer signed with MD5 or SHA-1, one that
  *	is not valid now for e-mail signing, and stores certificates only:
@@ -102,10 +102,11 @@ static void add(struct certs_candidates *cs, size_t *cap, CERTCertificate *cert,
 /*
  * own_certs - the address's certificates in the database, newest first;
  * keyed: only with key. NSS also finds copies it still has in memory of
- * certificates removed since (certs_stored).
+ * certificates removed since: the token is asked (certs_stored_now; not
+ * the kept answer of certs_stored(), as the callers keep what they find
+ * for lookup_cache_ttl themselves).
  */
-static void own_certs(struct certs *c, const char *addr, bool keyed,
-		      struct certs_candidates *cs, size_t *cap)
+static void own_certs(const char *addr, bool keyed, struct certs_candidates *cs, size_t *cap)
 {
 	CERTCertList *list;
 
@@ -114,7 +115,7 @@ static void own_certs(struct certs *c, const char *addr, bool keyed,
 	for (CERTCertListNode *n = CERT_LIST_HEAD(list); !CERT_LIST_END(n, list);
 	     n = CERT_LIST_NEXT(n)) {
 		if (CERT_IsCACert(n->cert, NULL) || (keyed && !certs_has_key(n->cert))
-		    || !certs_stored(c, n->cert))
+		    || !certs_stored_now(n->cert))
 			continue;
 		add(cs, cap, CERT_DupCertificate(n->cert), false);
 	}
@@ -130,7 +131,7 @@ int	certs_find_signer(struct certs *c, const char *sender, struct certs_signer *
 	CERTCertificate *gw;
 
 	memset(s, 0, sizeof(*s));
-	own_certs(c, sender, true, &own, &cap);
+	own_certs(sender, true, &own, &cap);
 	for (size_t i = 0; i < own.n && s->cert == NULL; i++) {
 		certs_check(c, own.v[i].cert, CERTS_USE_SIGN, &s->check);
 		if (s->check.valid)
@@ -238,6 +239,7 @@ void	certs_lookup_forget(struct certs *c)
 {
 	pthread_mutex_lock(&c->lock);
 	certs_lcache_free(c);
+	certs_keycache_recheck(c);
 	pthread_mutex_unlock(&c->lock);
 	certs_vcache_clear(c);
 }
@@ -262,7 +264,7 @@ int	certs_find_recipient(struct certs *c, const char *rcpt, struct certs_candida
 	memset(cs, 0, sizeof(*cs));
 	if (c->lookup_ttl > 0 && lcache_get(c, rcpt, cs))
 		return (0);
-	own_certs(c, rcpt, false, cs, &cap);
+	own_certs(rcpt, false, cs, &cap);
 	if ((gw = gateway_cert(c, rcpt)) != NULL) {
 		bool	dup = false;
 
@@ -303,13 +305,13 @@ static bool weak_signature(CERTCertificate *cert)
 	}
 }
 
-static int keep(struct certs *c, CERTCertificate *cert)
+static int keep(CERTCertificate *cert)
 {
 	PK11SlotInfo *slot;
 	char   *nick;
 	SECStatus rv;
 
-	if (certs_stored(c, cert))
+	if (certs_stored_now(cert))
 		return (0);
 	nick = certs_nickname_for(cert);
 	slot = PK11_GetInternalKeySlot();
@@ -344,8 +346,8 @@ int	certs_harvest(struct certs *c, CERTCertificate *const *v, size_t n,
 	}
 	for (size_t i = 1; i < n; i++)
 		if (v[i] && CERT_IsCACert(v[i], NULL))
-			keep(c, v[i]);
-	if ((rc = keep(c, v[0])) < 0) {
+			keep(v[i]);
+	if ((rc = keep(v[0])) < 0) {
 		snprintf(err, errlen, "cannot store: %s", certs_nss_errname());
 		return (rc);
 	}

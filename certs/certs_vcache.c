@@ -6,8 +6,8 @@
  * SYNOPSIS
  *	#include "certs_int.h"
  *
- *	bool	certs_vcache_get(c, cert, usage, &out)
- *	void	certs_vcache_put(c, cert, usage, &verdict)
+ *	bool	certs_vcache_get(c, cert, usage, &out, &gen)
+ *	void	certs_vcache_put(c, cert, usage, &verdict, gen)
  *	void	certs_vcache_clear(c)
  *
  *	#include "certs/certs.h"
@@ -138,15 +138,16 @@ static void prune(struct certs_vcache *vc, const struct certs_vcache_ent *e, int
 	}
 }
 
-bool	certs_vcache_get(struct certs *c, CERTCertificate *cert, int usage, struct certs_check *out)
+bool	certs_vcache_get(struct certs *c, CERTCertificate *cert, int usage, struct certs_check *out,
+			 uint64_t *gen)
 {
-	struct certs_vcache_ent *e;
+	struct certs_vcache_ent *e = NULL;
 	unsigned char k[32];
+	bool	keyed = c->lookup_ttl > 0 && key_of(cert->derCert.data, cert->derCert.len, k);
 
-	if (c->lookup_ttl <= 0 || !key_of(cert->derCert.data, cert->derCert.len, k))
-		return (false);
 	pthread_mutex_lock(&c->lock);
-	if ((e = find(c, k, usage)) != NULL)
+	*gen = c->vcache_gen;
+	if (keyed && (e = find(c, k, usage)) != NULL)
 		*out = e->verdict;
 	pthread_mutex_unlock(&c->lock);
 	return (e != NULL);
@@ -168,7 +169,7 @@ CERTCertificate *certs_known_good(struct certs *c, const void *der, size_t len, 
 }
 
 void	certs_vcache_put(struct certs *c, CERTCertificate *cert, int usage,
-			 const struct certs_check *verdict)
+			 const struct certs_check *verdict, uint64_t gen)
 {
 	struct certs_vcache_ent *e;
 	PRTime	nb, na;
@@ -189,6 +190,12 @@ void	certs_vcache_put(struct certs *c, CERTCertificate *cert, int usage,
 	e->verdict = *verdict;
 	e->cert = CERT_DupCertificate(cert);
 	pthread_mutex_lock(&c->lock);
+	if (gen != c->vcache_gen) {	/* emptied since the caller looked: decided on old data */
+		pthread_mutex_unlock(&c->lock);
+		CERT_DestroyCertificate(e->cert);
+		free(e);
+		return;
+	}
 	if (c->vcache == NULL)
 		c->vcache = sg_xcalloc(1, sizeof(*c->vcache));
 	prune(c->vcache, e, now);
@@ -203,6 +210,7 @@ void	certs_vcache_put(struct certs *c, CERTCertificate *cert, int usage,
 void	certs_vcache_clear(struct certs *c)
 {
 	pthread_mutex_lock(&c->lock);
+	c->vcache_gen++;
 	if (c->vcache) {
 		drop_all(c->vcache);
 		free(c->vcache);

@@ -782,15 +782,21 @@ struct cluster *cluster_start(uv_loop_t *loop, const struct cluster_conf *conf,
 {
 	struct cluster *c = sg_xcalloc(1, sizeof(*c));
 	uint64_t instance;
+	int	err;
 
 	c->loop = loop;
 	c->q = q;
 	snprintf(c->node, sizeof(c->node), "%s", conf->node);
-	if (queue_instance(q, &instance) == 0)
+	if ((err = queue_instance(q, &instance)) == 0) {
 		snprintf(c->origin, sizeof(c->origin), "%s/%016llx", c->node,
 			 (unsigned long long) instance);
-	else
-		snprintf(c->origin, sizeof(c->origin), "%s", c->node);	/* as before */
+	} else {
+		sg_warn("event=cluster_instance_failed node=%s error=\"%s\" detail=\"the "
+			"certificate rows this node shares name the node alone: rebuilt under "
+			"this name, it would pass them over\"", c->node,
+			sg_strerror(err));
+		snprintf(c->origin, sizeof(c->origin), "%s", c->node);
+	}
 	c->b.origin = c->origin;
 	c->conninfo = sg_xstrdup(conf->postgres);
 	c->password = sg_xstrdup(password ? password : "");

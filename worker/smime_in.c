@@ -365,16 +365,19 @@ static unsigned signer_caps(NSSCMSSignerInfo *si)
 /*
  * hold_chain - cert, and with issuers its issuers below the trust
  * anchor, referenced, for the harvest. A certificate already in the
- * database is not harvested again (certs_harvest): its issuers are not
- * looked up.
+ * database (certs_stored: NSS's isperm can be stale) is not harvested
+ * again (certs_harvest): its issuers are not looked up.
  */
-static void hold_chain(CERTCertificate *cert, bool issuers, struct worker_chain *ch)
+static void hold_chain(struct certs *cs, CERTCertificate *cert, bool issuers,
+		       struct worker_chain *ch)
 {
 	CERTCertificate *c = CERT_DupCertificate(cert), *issuer;
 	PRTime	now = PR_Now();
 
 	ch->cert[ch->n++] = c;
-	while (issuers && !cert->isperm && ch->n < WORKER_CHAIN_MAX && !c->isRoot
+	if (issuers && (cs ? certs_stored(cs, cert) : cert->isperm))
+		return;
+	while (issuers && ch->n < WORKER_CHAIN_MAX && !c->isRoot
 	       && (issuer = CERT_FindCertIssuer(c, now, certUsageEmailSigner)) != NULL) {
 		if (issuer->isRoot) {
 			CERT_DestroyCertificate(issuer);
@@ -457,7 +460,7 @@ static bool known_signers(struct certs *c, NSSCMSSignedData *sigd, int n, bool i
 		if (der == NULL || c == NULL
 		    || (got[k] = certs_known_good(c, der->data, der->len, CERTS_USE_SIGN)) == NULL)
 			break;
-		if (issuers && !got[k]->isperm) {
+		if (issuers && !certs_stored(c, got[k])) {
 			CERT_DestroyCertificate(got[k]);
 			break;
 		}
@@ -527,7 +530,7 @@ static void verify_cms(struct certs *c, const struct sg_buf *der, const char *co
 	v->status = WORKER_SIG_VALID;
 	for (int i = 0; i < n; i++) {
 		v->caps[v->nharvest] = signer_caps(NSS_CMSSignedData_GetSignerInfo(sigd, i));
-		hold_chain(certs[i], v->issuers, &v->harvest[v->nharvest++]);
+		hold_chain(c, certs[i], v->issuers, &v->harvest[v->nharvest++]);
 	}
 out:
 	PORT_FreeArena(pool, PR_FALSE);
