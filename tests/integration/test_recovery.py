@@ -1,7 +1,8 @@
 """Recovery after a crash: a role's leases die with its process.
 
 A delivery process that is killed leaves the messages it took with
-queue_due() leased for queue.lease (5 minutes); a killed worker leaves its
+queue_due() leased for queue.lease (5 minutes; with more than 16 due it
+leases them, as here); a killed worker leaves its
 claims. The next process of the role holds the role's lock, so it knows the
 leases are void, releases them before it looks for work, and sends or
 processes them at once. A role started by hand beside a running gateway
