@@ -434,6 +434,64 @@ static void test_verdict_cache(void **state)
 	}
 }
 
+/* the verdict cache's own calls (certs_int.h), for the test below */
+bool	certs_vcache_get(struct certs *, CERTCertificate *, int usage, struct certs_check *,
+			 uint64_t *gen);
+void	certs_vcache_put(struct certs *, CERTCertificate *, int usage, const struct certs_check *,
+			 uint64_t gen);
+
+/*
+ * The verdict cache (certs_vcache.c) from its edges: a CRL imported in
+ * this process empties it; a verdict decided before it was emptied is
+ * not kept (the decision may rest on what the clear was for); one for a
+ * certificate past its notAfter is never kept.
+ */
+static void test_verdict_cache_edges(void **state)
+{
+	struct fixture f;
+	struct certs_check chk, good = {.valid = true };
+	struct sg_buf crl = SG_BUF_INIT;
+	CERTCertificate *bob, *dave;
+	char	err[256];
+	uint64_t gen;
+
+	(void) state;
+	fx_open(&f, "vcache_edges", NULL, 0);
+	certs_close(f.c);
+	f.conf.lookup_cache_ttl = 60000;
+	f.conf.revocation = CERTS_REV_OFF;
+	assert_int_equal(certs_open(&f.main, &f.conf, 0, &f.c), 0);
+	base(&f);
+	assert_int_equal(import(&f, "bob.pem", NULL, false, NULL), 0);
+	assert_int_equal(import(&f, "dave.pem", NULL, false, NULL), 0);
+	assert_int_equal(certs_find(f.c, "bob@example.org", &bob), 0);
+	assert_int_equal(certs_find(f.c, "dave@example.com", &dave), 0);
+
+	assert_false(certs_vcache_get(f.c, bob, CERTS_USE_ENCRYPT, &chk, &gen));
+	certs_vcache_put(f.c, bob, CERTS_USE_ENCRYPT, &good, gen);
+	assert_true(certs_vcache_get(f.c, bob, CERTS_USE_ENCRYPT, &chk, &gen) && chk.valid);
+	slurp("inter.crl", &crl);
+	assert_int_equal(certs_crl_import(f.c, crl.data, crl.len, err, sizeof(err)), 0);
+	assert_false(certs_vcache_get(f.c, bob, CERTS_USE_ENCRYPT, &chk, &gen));
+
+	/* looked, then emptied, then the verdict arrives: dropped */
+	certs_lookup_forget(f.c);
+	certs_vcache_put(f.c, bob, CERTS_USE_ENCRYPT, &good, gen);
+	assert_false(certs_vcache_get(f.c, bob, CERTS_USE_ENCRYPT, &chk, &gen));
+	certs_vcache_put(f.c, bob, CERTS_USE_ENCRYPT, &good, gen);
+	assert_true(certs_vcache_get(f.c, bob, CERTS_USE_ENCRYPT, &chk, &gen));
+
+	/* dave's notAfter has passed: nothing to keep */
+	assert_false(certs_vcache_get(f.c, dave, CERTS_USE_ENCRYPT, &chk, &gen));
+	certs_vcache_put(f.c, dave, CERTS_USE_ENCRYPT, &good, gen);
+	assert_false(certs_vcache_get(f.c, dave, CERTS_USE_ENCRYPT, &chk, &gen));
+
+	sg_buf_free(&crl);
+	CERT_DestroyCertificate(bob);
+	CERT_DestroyCertificate(dave);
+	fx_close(&f);
+}
+
 /* The CRL schedule: a fetch on libuv's pool, the result on the loop. */
 
 struct crl_run {
@@ -545,6 +603,7 @@ int	main(void)
 		cmocka_unit_test(test_signer_and_recipients),
 		cmocka_unit_test(test_recipient_cache),
 		cmocka_unit_test(test_verdict_cache),
+		cmocka_unit_test(test_verdict_cache_edges),
 		cmocka_unit_test(test_crl_timer),
 		cmocka_unit_test(test_close_reports_leaks),
 	};
