@@ -171,6 +171,9 @@ void	certs_free_secret(char *);
  */
 int	certs_seal(const char *secret, const void *in, size_t len, struct sg_buf *out);
 int	certs_unseal(const char *secret, const void *in, size_t len, struct sg_buf *out);
+/* certs_mac() is HMAC-SHA256 over head then data under secret (certs_seal.c). */
+int	certs_mac(const char *secret, const void *head, size_t hlen, const void *data,
+		  size_t dlen, unsigned char mac[32]);
 
 /*
  * Certificates are NSS's CERTCertificate and keys SECKEYPrivateKey, named

@@ -60,7 +60,7 @@ bool	cluster_configured(const struct cluster_conf *);
  * an advisory lock, so several nodes starting at once apply it once.
  * cluster_schema_sql() appends the whole script (idempotent) to out.
  */
-#define CLUSTER_SCHEMA_VERSION	3
+#define CLUSTER_SCHEMA_VERSION	4
 #define CLUSTER_LOCK_KEY	7150671201LL	/* pg_advisory_xact_lock */
 
 void	cluster_schema_sql(struct sg_buf *out);

@@ -401,7 +401,7 @@ static void cl_certs(struct cluster *c)
 
 	(void) queue_certin_state(c->q, &received, &applied);
 	sg_buf_reset(&c->sql);
-	sg_buf_printf(&c->sql, "SELECT seq, kind, ca, gateway, data, origin FROM sg_cert "
+	sg_buf_printf(&c->sql, "SELECT seq, kind, ca, gateway, data, origin, mac FROM sg_cert "
 		      "WHERE seq > %llu "
 		      "ORDER BY seq LIMIT %d", (unsigned long long) received, CERTS_PAGE);
 	c->certs_due = false;
@@ -523,7 +523,7 @@ static bool same(PGresult *res, int row, int col, const char *s)
 }
 
 /*
- * cl_certs_result - rows of sg_cert (seq, kind, ca, gateway, data, origin)
+ * cl_certs_result - rows of sg_cert (seq, kind, ca, gateway, data, origin, mac)
  * into certin; this node's own are marked: applied here when they were made
  */
 
@@ -545,6 +545,8 @@ static void cl_certs_result(struct cluster *c, PGresult *res)
 			: 0;
 		if (same(res, i, 5, c->origin) || same(res, i, 5, c->node))
 			r->flags |= QUEUE_CERT_F_OWN;
+		if ((r->has_mac = PQgetlength(res, i, 6) == QUEUE_CERT_MAC))
+			memcpy(r->mac, PQgetvalue(res, i, 6), QUEUE_CERT_MAC);
 		if (glen >= sizeof(r->gw))
 			glen = 0;	/* not a domain we could use */
 		memcpy(r->gw, PQgetvalue(res, i, 3), glen);

@@ -39,7 +39,9 @@
  *	its fp has its seq appended. Version 2 deduplicated every kind, so
  *	the second removal never left the database. The column keeps its
  *	name and its unique constraint: an older node's ON CONFLICT (fp)
- *	still finds it.
+ *	still finds it. Since version 4 a row carries the mac its node made
+ *	under the cluster key file (worker_cert_mac()); nodes with a key file
+ *	apply only rows whose mac verifies.
  */
 
 #include "cluster.h"
@@ -101,6 +103,8 @@ static const char *const migrations[] = {
 	"ALTER TABLE sg_cert ADD COLUMN fp text GENERATED ALWAYS AS"
 	" (encode(sha256(data), 'hex') || CASE WHEN kind = 2 THEN '' ELSE '/' || seq::text END)"
 	" STORED UNIQUE;",
+	/* 4: a row's mac under the cluster key file (NULL from a node without one) */
+	"ALTER TABLE sg_cert ADD COLUMN mac bytea;",
 };
 
 _Static_assert(QUEUE_CERT_HARVEST == 2, "kind = 2 in version 3 is a harvest");

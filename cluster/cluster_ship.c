@@ -139,6 +139,11 @@ static void cert_row(struct sg_buf *sql, const char *node, const struct queue_ou
 	put_bytes(sql, r->data, r->len);
 	sg_buf_putc(sql, ',');
 	put_str(sql, node);
+	sg_buf_putc(sql, ',');
+	if (r->has_mac)
+		put_bytes(sql, r->mac, sizeof(r->mac));
+	else
+		sg_buf_puts(sql, "NULL");
 	sg_buf_putc(sql, ')');
 }
 
@@ -174,7 +179,7 @@ static const char incident_tail[] =
  */
 _Static_assert(QUEUE_CERT_HARVEST == 2, "kind = 2 in cert_unharvest and in schema version 3");
 static const char cert_head[] = "LOCK TABLE sg_cert IN SHARE ROW EXCLUSIVE MODE;";
-static const char cert_insert[] = "INSERT INTO sg_cert (kind,ca,gateway,data,origin) VALUES ";
+static const char cert_insert[] = "INSERT INTO sg_cert (kind,ca,gateway,data,origin,mac) VALUES ";
 static const char cert_conflict[] = " ON CONFLICT (fp) DO NOTHING;";
 static const char cert_unharvest[] = "DELETE FROM sg_cert WHERE kind = 2 AND fp = ";
 static const char cert_tail[] = "NOTIFY sg_cert;";

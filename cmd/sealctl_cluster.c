@@ -34,7 +34,9 @@
  *	certificates only) and "crl import" just stored to the other nodes:
  *	a record in this node's queue outbox (queue_cert_share()), which
  *	the cluster role ships, so it works while the database is down too.
- *	Without a cluster it does nothing.
+ *	With cluster.key_file the record carries its mac (worker_cert_mac()),
+ *	without which the other nodes refuse it. Without a cluster it does
+ *	nothing.
  *
  *	sealctl_cluster_db() connects for a command named what, or says on
  *	stderr why it cannot (with local: that --local asks this node).
@@ -47,7 +49,11 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <nss.h>
+#include <prerror.h>
+
 #include "sealctl.h"
+#include "worker/worker.h"
 
 #define STALE_BEATS 3
 
@@ -175,6 +181,19 @@ int	sealctl_cluster_share(const struct sealgate_conf *conf, int kind, bool ca,
 
 	if (!cluster_configured(&conf->cluster))
 		return (SEALCTL_OK);
+	/* the certificate database is closed by now: the mac needs NSS alone */
+	if (*conf->cluster.key_file && !NSS_IsInitialized() && NSS_NoDB_Init(NULL) != SECSuccess) {
+		fprintf(stderr, "sealctl: %s: not shared with the cluster: NSS: %s\n", what,
+			PR_ErrorToName(PR_GetError()));
+		return (SEALCTL_PARTIAL);
+	}
+	if (*conf->cluster.key_file
+	    && (rc = worker_cert_mac(conf->cluster.key_file, &r, r.mac)) < 0) {
+		fprintf(stderr, "sealctl: %s: not shared with the cluster: cluster.key_file %s: %s\n",
+			what, conf->cluster.key_file, sg_strerror(rc));
+		return (SEALCTL_PARTIAL);
+	}
+	r.has_mac = *conf->cluster.key_file != 0;
 	if (sealctl_queue_open(conf, SEALCTL_QUEUE_MAKE, &q) != 0)
 		return (SEALCTL_PARTIAL);
 	rc = queue_cert_share(q, &r);

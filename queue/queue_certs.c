@@ -15,6 +15,7 @@
  *	int	queue_certin_done(q, seq)
  *	int	queue_certin_state(q, received, applied)
  *	int	queue_instance(q, &id)
+ *	size_t	queue_cert_mac_input(rec, out)
  * DESCRIPTION
  *	The cluster role talks to the network and holds no key; the worker
  *	owns the key database and never talks to the network. Certificates
@@ -46,10 +47,13 @@
  *	(a node rebuilt under the same name has a new queue, so it applies
  *	what its predecessor shipped instead of passing it over as its own).
  *
- *	A record is version(1) kind(1) flags(1) gateway length(2) gateway
- *	data; queue_cert_decode() checks every length (disk input) and
- *	leaves gateway and data pointing into the bytes (gateway is not
- *	NUL-terminated on disk: it is copied into rec->gw).
+ *	A record is version(1) kind(1) flags(1) gateway length(2), with
+ *	version 2 the mac (32), then gateway and data; queue_cert_decode()
+ *	checks every length (disk input) and leaves gateway and data
+ *	pointing into the bytes (gateway is not NUL-terminated on disk: it
+ *	is copied into rec->gw). The mac (certs_mac(), under the cluster key
+ *	file) covers queue_cert_mac_input() and the data: what the row says,
+ *	not where it came from (seq, origin) nor the local flags.
  * DIAGNOSTICS
  *	0 or a negative enum sg_err; nothing here logs.
  */
@@ -59,8 +63,10 @@
 
 #include "queue_int.h"
 
-#define CERT_VERSION 1
-#define CERT_HEAD 5
+#define CERT_VERSION	1		/* no mac */
+#define CERT_VERSION_MAC 2		/* the mac after the head */
+#define CERT_HEAD	5
+#define MAC_LABEL	"sealgate cert 1"
 
 int	queue_cert_encode(const struct queue_cert_rec *r, struct sg_buf *out)
 {
@@ -70,12 +76,14 @@ int	queue_cert_encode(const struct queue_cert_rec *r, struct sg_buf *out)
 	if (glen >= sizeof(r->gw) || r->kind < QUEUE_CERT_IMPORT || r->kind > QUEUE_CERT_REMOVE
 	    || r->len == 0 || r->len > QUEUE_CERT_MAX)
 		return (SG_EINVAL);
-	h[0] = CERT_VERSION;
+	h[0] = r->has_mac ? CERT_VERSION_MAC : CERT_VERSION;
 	h[1] = (uint8_t) r->kind;
 	h[2] = (uint8_t) r->flags;
 	h[3] = (uint8_t) (glen >> 8);
 	h[4] = (uint8_t) glen;
 	sg_buf_append(out, h, sizeof(h));
+	if (r->has_mac)
+		sg_buf_append(out, r->mac, sizeof(r->mac));
 	sg_buf_append(out, r->gateway, glen);
 	sg_buf_append(out, r->data, r->len);
 	return (0);
@@ -84,26 +92,46 @@ int	queue_cert_encode(const struct queue_cert_rec *r, struct sg_buf *out)
 int	queue_cert_decode(const void *data, size_t len, struct queue_cert_rec *r)
 {
 	const uint8_t *p = data;
-	size_t	glen;
+	size_t	glen, head;
 
 	memset(r, 0, sizeof(*r));
-	if (len < CERT_HEAD || p[0] != CERT_VERSION || p[1] < QUEUE_CERT_IMPORT
-	    || p[1] > QUEUE_CERT_REMOVE || (p[2] & ~(QUEUE_CERT_F_CA | QUEUE_CERT_F_OWN)) != 0)
+	if (len < CERT_HEAD || (p[0] != CERT_VERSION && p[0] != CERT_VERSION_MAC)
+	    || p[1] < QUEUE_CERT_IMPORT || p[1] > QUEUE_CERT_REMOVE
+	    || (p[2] & ~(QUEUE_CERT_F_CA | QUEUE_CERT_F_OWN)) != 0)
 		return (SG_ECORRUPT);
+	head = CERT_HEAD + (p[0] == CERT_VERSION_MAC ? QUEUE_CERT_MAC : 0);
 	glen = (size_t) p[3] << 8 | p[4];
-	if (glen >= sizeof(r->gw) || len - CERT_HEAD <= glen || len - CERT_HEAD - glen
-	    > QUEUE_CERT_MAX)
+	if (glen >= sizeof(r->gw) || len < head || len - head <= glen
+	    || len - head - glen > QUEUE_CERT_MAX)
 		return (SG_ECORRUPT);
 	r->kind = p[1];
 	r->flags = p[2];
-	memcpy(r->gw, p + CERT_HEAD, glen);
+	if ((r->has_mac = p[0] == CERT_VERSION_MAC))
+		memcpy(r->mac, p + CERT_HEAD, QUEUE_CERT_MAC);
+	memcpy(r->gw, p + head, glen);
 	r->gw[glen] = 0;
 	if (memchr(r->gw, 0, glen) != NULL)
 		return (SG_ECORRUPT);
 	r->gateway = r->gw;
-	r->data = p + CERT_HEAD + glen;
-	r->len = len - CERT_HEAD - glen;
+	r->data = p + head + glen;
+	r->len = len - head - glen;
 	return (0);
+}
+
+size_t	queue_cert_mac_input(const struct queue_cert_rec *r, uint8_t out[QUEUE_CERT_MAC_INPUT])
+{
+	size_t	glen = r->gateway ? strnlen(r->gateway, sizeof(r->gw) - 1) : 0, n = 0;
+
+	memcpy(out, MAC_LABEL, sizeof(MAC_LABEL));	/* its NUL too: 16 bytes */
+	n += sizeof(MAC_LABEL);
+	out[n++] = (uint8_t) r->kind;
+	out[n++] = (r->flags & QUEUE_CERT_F_CA) != 0;
+	out[n++] = (uint8_t) (glen >> 8);
+	out[n++] = (uint8_t) glen;
+	memcpy(out + n, r->gateway, glen);
+	n += glen;
+	queue_put_be64(out + n, (uint64_t) r->len);
+	return (n + 8);
 }
 
 int	queue_cert_share(struct queue *q, const struct queue_cert_rec *r)

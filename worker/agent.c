@@ -235,7 +235,8 @@ int	worker_agent_start(uv_loop_t *loop, const struct worker_agent_params *p,
 		goto fail;
 	}
 	seal_check(a->certs, p->conf);
-	a->pool = worker__pool_start(a->q, a->certs, p->conf, p->main->hostname, nthreads(p->conf));
+	a->pool = worker__pool_start(a->q, a->certs, p->conf, p->main->hostname, nthreads(p->conf),
+				     p->cluster_key_file);
 	uv_poll_init(loop, &a->wake, a->fd);
 	a->wake.data = a;
 	uv_poll_start(&a->wake, UV_READABLE, on_wake);

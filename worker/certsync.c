@@ -6,8 +6,12 @@
  * SYNOPSIS
  *	#include "worker_int.h"
  *
- *	struct worker__certsync *worker__certsync_start(loop, q, certs)
+ *	struct worker__certsync *worker__certsync_start(loop, q, certs, key_file)
  *	void	worker__certsync_stop(s, stopped, arg)
+ *
+ *	#include "worker/worker.h"
+ *
+ *	int	worker_cert_mac(key_file, rec, mac)
  * DESCRIPTION
  *	With a cluster, the cluster role puts the certificates the database
  *	holds beyond what this node received into the queue ("certin",
@@ -45,6 +49,15 @@
  *	only in this process, as every key is. Without a key file a key
  *	record is refused (logged) and passed over.
  *
+ *	With a key file every record must carry a mac under it
+ *	(worker_cert_mac(): HMAC-SHA256, made where the record is made, by
+ *	sealctl or the harvesting worker, which read the key file; the
+ *	cluster role and the database only carry it): a record without one,
+ *	or with one that does not verify, is refused (logged) and passed
+ *	over. The database is the cluster's shared service; whoever can write
+ *	to it cannot make every node trust a CA of their own. Without a key
+ *	file records are applied as they come.
+ *
  *	worker__certsync_stop() stops the timer; stopped(arg) runs when its
  *	handle is closed and any run has finished.
  * DIAGNOSTICS
@@ -56,6 +69,8 @@
 
 #include <stdlib.h>
 #include <string.h>
+
+#include <secport.h>
 
 #include "worker_int.h"
 
@@ -80,6 +95,50 @@ struct worker__certsync {
 };
 
 static const char *const kinds[] = {"unreadable", "import", "harvest", "crl", "key", "remove"};
+
+int	worker_cert_mac(const char *key_file, const struct queue_cert_rec *r,
+			uint8_t mac[QUEUE_CERT_MAC])
+{
+	uint8_t	in[QUEUE_CERT_MAC_INPUT];
+	char   *secret;
+	int	rc;
+
+	if (key_file == NULL || *key_file == 0)
+		return (SG_ENOTFOUND);
+	if ((secret = certs_read_secret(key_file, &rc)) == NULL)
+		return (rc);
+	rc = certs_mac(secret, in, queue_cert_mac_input(r, in), r->data, r->len, mac);
+	certs_free_secret(secret);
+	return (rc);
+}
+
+/*
+ * check_mac - with a key file, r must carry a mac made under it: 0, or
+ * SG_EDENIED, or why the key file could not be read (which passes)
+ */
+static int check_mac(const struct worker__certsync *s, const struct queue_cert_rec *r,
+		     char *err, size_t errlen)
+{
+	uint8_t	mac[QUEUE_CERT_MAC];
+	int	rc;
+
+	if (*s->key_file == 0)
+		return (0);
+	if (!r->has_mac) {
+		snprintf(err, errlen, "no mac: made by a node without cluster.key_file, or "
+			 "written into the database by hand");
+		return (SG_EDENIED);
+	}
+	if ((rc = worker_cert_mac(s->key_file, r, mac)) < 0) {
+		snprintf(err, errlen, "cluster.key_file %.200s: %s", s->key_file, sg_strerror(rc));
+		return (rc == SG_ECRYPTO ? SG_EDENIED : SG_EIO);
+	}
+	if (NSS_SecureMemcmp(mac, r->mac, sizeof(mac)) == 0)
+		return (0);
+	snprintf(err, errlen, "the mac does not verify: another cluster key, or changed in "
+		 "the database");
+	return (SG_EDENIED);
+}
 
 /*
  * import_key - a PKCS#12 sealed under the cluster key file: password
@@ -163,7 +222,7 @@ static int apply_one(const struct queue_cert_rec *r, void *arg)
 	struct certs_import_opts o = {.format = CERTS_FMT_AUTO};
 	struct certs_import_result res;
 	char	err[256] = "";
-	int	rc = SG_EINVAL;
+	int	rc;
 
 	if (r->flags & QUEUE_CERT_F_OWN) {
 		/* applied here when it was made: again, it could undo what came later */
@@ -172,7 +231,9 @@ static int apply_one(const struct queue_cert_rec *r, void *arg)
 		s->last = r->seq;
 		return (0);
 	}
-	if (r->kind == QUEUE_CERT_CRL) {
+	if ((rc = check_mac(s, r, err, sizeof(err))) < 0) {
+		;				/* refused, or the key file waits */
+	} else if (r->kind == QUEUE_CERT_CRL) {
 		rc = certs_crl_import(s->certs, r->data, r->len, err, sizeof(err));
 	} else if (r->kind == QUEUE_CERT_KEY) {
 		rc = import_key(s, r, err, sizeof(err));
@@ -184,6 +245,8 @@ static int apply_one(const struct queue_cert_rec *r, void *arg)
 		o.gateway = *r->gateway ? r->gateway : NULL;
 		memset(&res, 0, sizeof(res));
 		rc = certs_import(s->certs, r->data, r->len, &o, &res, err, sizeof(err));
+	} else {
+		rc = SG_EINVAL;			/* unreadable: a kind this version does not know */
 	}
 	/*
 	 * An I/O error is also what NSS says of some records it will never

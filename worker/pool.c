@@ -8,7 +8,7 @@
  *
  *	struct worker_snap *worker__snap_new(conf, hostname)
  *
- *	struct worker_pool *worker__pool_start(queue, certs, conf, hostname, n)
+ *	struct worker_pool *worker__pool_start(queue, certs, conf, hostname, n, key_file)
  *
  *	void	worker__pool_kick(pool)
  *
@@ -163,7 +163,7 @@ static void *pool_main(void *arg)
 
 struct worker_pool *worker__pool_start(struct queue *q, struct certs *c,
 				       const struct worker_conf *conf, const char *hostname,
-				       size_t n)
+				       size_t n, const char *key_file)
 {
 	struct worker_pool *p = sg_xcalloc(1, sizeof(*p));
 	char	owner[64];
@@ -181,6 +181,8 @@ struct worker_pool *worker__pool_start(struct queue *q, struct certs *c,
 		snprintf(owner, sizeof(owner), "worker.%ld.%zu", (long) getpid(), i);
 		worker__thread_init(&pt->wt, q, c, owner, p->notify);
 		pt->wt.stop = &p->stopping;
+		if (key_file && *key_file)
+			pt->wt.cluster_key_file = sg_xstrdup(key_file);
 		if (pthread_create(&pt->tid, NULL, pool_main, pt) != 0)
 			sg_fatal("event=thread_create_failed");
 		p->n++;

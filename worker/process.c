@@ -130,6 +130,8 @@ void	worker__thread_done(struct worker_thread *t)
 	for (size_t i = 0; i < WORKER_SIGNER_CACHE; i++)
 		worker_signer_free(t->cache[i].signer);
 	memset(t->cache, 0, sizeof(t->cache));
+	free(t->cluster_key_file);
+	t->cluster_key_file = NULL;
 }
 
 /* warn_unknown - a certificate used only because the policy is soft-fail */
@@ -332,7 +334,9 @@ static bool step_decrypt(struct worker_thread *t, const struct worker_snap *s,
 /*
  * share_harvest - with a cluster, what was just harvested goes to the
  * other nodes too (through the queue's outbox; nothing waits for the
- * network). A failure costs only the sharing: logged, the mail goes on.
+ * network), with a mac when there is a cluster key file (read per share:
+ * a harvest is rare). A failure costs only the sharing: logged, the mail
+ * goes on.
  */
 static void share_harvest(struct worker_thread *t, CERTCertificate *const *v, size_t n)
 {
@@ -342,6 +346,13 @@ static void share_harvest(struct worker_thread *t, CERTCertificate *const *v, si
 		struct queue_cert_rec r = {.kind = QUEUE_CERT_HARVEST,.gateway = "",
 			.data = v[i]->derCert.data,.len = v[i]->derCert.len};
 
+		if (t->cluster_key_file
+		    && (rc = worker_cert_mac(t->cluster_key_file, &r, r.mac)) < 0) {
+			sg_warn("event=cluster_share_failed error=\"cluster.key_file: %s\"",
+				sg_strerror(rc));
+			continue;
+		}
+		r.has_mac = t->cluster_key_file != NULL;
 		if ((rc = queue_cert_share(t->q, &r)) < 0)
 			sg_warn("event=cluster_share_failed error=\"%s\"", sg_strerror(rc));
 	}

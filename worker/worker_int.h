@@ -276,6 +276,7 @@ struct worker_thread {
 	struct worker_cached_signer cache[WORKER_SIGNER_CACHE];
 	unsigned next_slot;
 	struct worker_notify *notify;	/* shared rate limit, may be NULL */
+	char   *cluster_key_file;	/* harvests shared with a mac; NULL: without */
 	int64_t	claimed_ms;		/* when the batch in hand was claimed */
 	int64_t	scan_down_until;	/* clamd failed: skip it until then (scan.c) */
 	char	scan_down_why[160];
@@ -303,7 +304,8 @@ int	worker__claim_and_process(struct worker_thread *, const struct worker_snap *
 /* pool.c */
 struct worker_pool;
 struct worker_pool *worker__pool_start(struct queue *, struct certs *, const struct worker_conf *,
-				       const char *hostname, size_t nthreads);
+				       const char *hostname, size_t nthreads,
+				       const char *cluster_key_file);
 void	worker__pool_kick(struct worker_pool *);
 void	worker__pool_reload(struct worker_pool *, const struct worker_conf *, const char *hostname);
 void	worker__pool_stop(struct worker_pool *);

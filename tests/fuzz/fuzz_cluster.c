@@ -6,8 +6,9 @@
  *	role makes of untrusted records
  * DESCRIPTION
  *	The first byte picks what the rest is, modulo 3. 2: a certificate
- *	record from the queue (queue_cert_decode()): what decodes must
- *	encode back to the same bytes. 0: an outbox entry as read from disk, the second byte the key's length (the value is what
+ *	record from the queue (queue_cert_decode(), with or without a mac):
+ *	what decodes must encode back to the same bytes, its mac input stay
+ *	in bounds, and its row's SQL be well quoted as below. 0: an outbox entry as read from disk, the second byte the key's length (the value is what
  *	follows it): queue_outbox_parse() must accept exactly the 9-byte
  *	keys of kind 1 or 2 with an 8-byte value, and reject the rest.
  *	1: a tracking record (queue_env_decode()); when it decodes, the
@@ -99,7 +100,10 @@ static void fuzz_entry(const uint8_t *p, size_t n)
 static void fuzz_cert(const uint8_t *p, size_t n)
 {
 	struct queue_cert_rec r;
-	struct sg_buf b = SG_BUF_INIT;
+	struct queue_outbox_item it;
+	struct cluster_batch batch = {.track = SG_BUF_INIT,.inc = SG_BUF_INIT,.cert = SG_BUF_INIT };
+	struct sg_buf b = SG_BUF_INIT, sql = SG_BUF_INIT;
+	uint8_t	in[QUEUE_CERT_MAC_INPUT];
 
 	if (queue_cert_decode(p, n, &r) != 0)
 		return;
@@ -108,13 +112,25 @@ static void fuzz_cert(const uint8_t *p, size_t n)
 		abort();
 	if (queue_cert_encode(&r, &b) != 0 || b.len != n || memcmp(b.data, p, n) != 0)
 		abort();
+	if (queue_cert_mac_input(&r, in) > sizeof(in))
+		abort();
 	sg_buf_free(&b);
+	/* its row (a removal's DELETE too) as the cluster role ships it */
+	memset(&it, 0, sizeof(it));
+	it.kind = QUEUE_OUTBOX_CERT;
+	it.cert = r;
+	it.cert.gateway = it.cert.gw;
+	cluster_batch_add(&batch, "node-1", &it);
+	cluster_batch_sql(&batch, &sql);
+	check_sql((const unsigned char *) sql.data, sql.len);
+	cluster_batch_free(&batch);
+	sg_buf_free(&sql);
 }
 
 static void fuzz_record(const uint8_t *p, size_t n)
 {
 	struct queue_outbox_item it;
-	struct cluster_batch b = {SG_BUF_INIT, SG_BUF_INIT, SG_BUF_INIT, 0, 0, 0};
+	struct cluster_batch b = {.track = SG_BUF_INIT,.inc = SG_BUF_INIT,.cert = SG_BUF_INIT };
 	struct sg_buf sql = SG_BUF_INIT;
 
 	memset(&it, 0, sizeof(it));

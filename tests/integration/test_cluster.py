@@ -486,6 +486,44 @@ def test_certificates_shared(tmp_path, pg, db, sink, request):
                     print(f"\n----- {d.logfile} -----\n{d.log()}")
 
 
+def test_a_row_written_into_the_database_is_not_applied(tmp_path, pg, db, sink):
+    """Whoever can write to the cluster's database cannot make the nodes
+    trust a CA of their own: rows carry a mac under the cluster key file,
+    made by the node that shared them. A CA written into sg_cert by hand,
+    and a real row whose data was changed, are refused (cluster_cert_failed)
+    and passed over; the next real row still applies."""
+    from pki import get_pki
+    pki = get_pki()
+    a = cert_node(tmp_path, "gwA", db[1], sink)
+    b = cert_node(tmp_path, "gwB", db[1], sink)
+    try:
+        da, dbb = a.start(), b.start()
+        wait_until(lambda: rows(pg, db, "SELECT count(*) FROM sg_node")[0][0] == "2", 15,
+                   what="both nodes in sg_node")
+        forged = pki.root.cert.read_bytes().hex()
+        rows(pg, db, "INSERT INTO sg_cert (kind,ca,gateway,data,origin) VALUES "
+                     f"(1,true,'',decode('{forged}','hex'),'mallory');NOTIFY sg_cert;")
+        dbb.wait_log(r"role=worker event=cluster_cert_failed seq=\d+ kind=import "
+                     r"error=\"[^\"]*\" detail=\"no mac", 15)
+        # a row A shared, its data then changed in the database
+        assert "shared with the cluster" in a.sealctl("cert", "import", pki["frank"].cert).stdout
+        wait_until(lambda: rows(pg, db, "SELECT count(*) FROM sg_cert")[0][0] == "2", 15,
+                   what="frank's row")
+        # (B may have applied it before the change: the change is checked on a copy)
+        rows(pg, db, "INSERT INTO sg_cert (kind,ca,gateway,data,origin,mac) SELECT kind, true, "
+                     f"gateway, decode('{forged}','hex'), 'mallory', mac FROM sg_cert "
+                     "WHERE origin LIKE 'gwA/%';NOTIFY sg_cert;")
+        dbb.wait_log(r"role=worker event=cluster_cert_failed seq=\d+ kind=import "
+                     r"error=\"[^\"]*\" detail=\"the mac does not verify", 15)
+        dbb.wait_log(r"role=worker event=cluster_cert_applied seq=\d+ kind=import", 15)
+        listed = b.sealctl("cert", "list").stdout
+        assert "frank@example.net" in listed and "Sealgate Test Root" not in listed, listed
+    finally:
+        for env in (a, b):
+            for d in env.daemons:
+                d.kill()
+
+
 def test_a_node_rebuilt_under_its_name_gets_what_it_shared(tmp_path, pg, db, sink):
     """gwA shares a CA, then is rebuilt from nothing under the same name (a
     new state directory and key database): it applies its predecessor's row

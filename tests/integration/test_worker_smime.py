@@ -356,6 +356,15 @@ def test_signer_without_revocation_information_under_soft_fail(sealgate, tmp_pat
                    r'reason="no CRL of the issuer, no OCSP responder.*policy=soft-fail')
 
 
+def encrypted_to(tmp_path, cert, rcpt, subject):
+    """a short text openssl encrypts to cert (AES-256), CRLF"""
+    (tmp_path / "in.txt").write_bytes(b"Content-Type: text/plain\r\n\r\nsecret\r\n")
+    subprocess.run(["openssl", "cms", "-encrypt", "-aes256", "-in", str(tmp_path / "in.txt"),
+                    "-from", "partner@example.net", "-to", rcpt, "-subject", subject,
+                    "-out", str(tmp_path / "e.eml"), str(cert)], check=True)
+    return (tmp_path / "e.eml").read_bytes().replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+
+
 def test_mail_encrypted_to_an_ec_certificate_is_decrypted(sealgate, tmp_path):
     """ECDH key agreement (RFC 5753): mail openssl encrypts to an EC
     certificate whose key the gateway holds arrives decrypted, and sealctl
@@ -374,12 +383,7 @@ def test_mail_encrypted_to_an_ec_certificate_is_decrypted(sealgate, tmp_path):
         r = sealgate.sealctl("cert", "import", pki["bob"].p12, "--password-file", pw)
         assert "cannot receive encrypted mail" not in r.stderr, r.stderr
         sealgate.start()
-        (tmp_path / "in.txt").write_bytes(b"Content-Type: text/plain\r\n\r\nsecret\r\n")
-        subprocess.run(["openssl", "cms", "-encrypt", "-aes256", "-in", str(tmp_path / "in.txt"),
-                        "-from", "partner@example.net", "-to", "bob@example.org",
-                        "-subject", "for bob", "-out", str(tmp_path / "e.eml"),
-                        str(pki["bob"].cert)], check=True)
-        enc = (tmp_path / "e.eml").read_bytes().replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+        enc = encrypted_to(tmp_path, pki["bob"].cert, "bob@example.org", "for bob")
         with smtplib.SMTP("127.0.0.1", sealgate.smtp_port, timeout=10,
                           source_address=("127.0.0.2", 0)) as s:
             s.sendmail("partner@example.net", ["bob@example.org"], enc)
@@ -394,12 +398,7 @@ def test_an_own_certificate_removed_neither_signs_nor_decrypts(sealgate, tmp_pat
     look-up it keeps, not at its next start (decryption went on for ever)."""
     with SmtpPeer(port=free_port()) as sink:
         pki = gateway(sealgate, sink, certs='revocation = "off"; lookup_cache_ttl = "1s";')
-        (tmp_path / "in.txt").write_bytes(b"Content-Type: text/plain\r\n\r\nsecret\r\n")
-        subprocess.run(["openssl", "cms", "-encrypt", "-aes256", "-in", str(tmp_path / "in.txt"),
-                        "-from", "partner@example.net", "-to", "alice@example.com",
-                        "-subject", "sealed", "-out", str(tmp_path / "e.eml"),
-                        str(pki["gateway"].cert)], check=True)
-        enc = (tmp_path / "e.eml").read_bytes().replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+        enc = encrypted_to(tmp_path, pki["gateway"].cert, "alice@example.com", "sealed")
 
         def both(n):
             send(sealgate, "carl@example.com", [f"p{n}@partner.test"])
