@@ -545,8 +545,10 @@ static void cl_certs_result(struct cluster *c, PGresult *res)
 			: 0;
 		if (same(res, i, 5, c->origin) || same(res, i, 5, c->node))
 			r->flags |= QUEUE_CERT_F_OWN;
-		if ((r->has_mac = PQgetlength(res, i, 6) == QUEUE_CERT_MAC))
-			memcpy(r->mac, PQgetvalue(res, i, 6), QUEUE_CERT_MAC);
+		if ((r->has_mac = PQgetlength(res, i, 6) == QUEUE_CERT_NONCE + QUEUE_CERT_MAC)) {
+			memcpy(r->nonce, PQgetvalue(res, i, 6), QUEUE_CERT_NONCE);
+			memcpy(r->mac, PQgetvalue(res, i, 6) + QUEUE_CERT_NONCE, QUEUE_CERT_MAC);
+		}
 		if (glen >= sizeof(r->gw))
 			glen = 0;	/* not a domain we could use */
 		memcpy(r->gw, PQgetvalue(res, i, 3), glen);

@@ -103,7 +103,7 @@ static const char *const migrations[] = {
 	"ALTER TABLE sg_cert ADD COLUMN fp text GENERATED ALWAYS AS"
 	" (encode(sha256(data), 'hex') || CASE WHEN kind = 2 THEN '' ELSE '/' || seq::text END)"
 	" STORED UNIQUE;",
-	/* 4: a row's mac under the cluster key file (NULL from a node without one) */
+	/* 4: a row's nonce and mac under the cluster key file (NULL from a node without one) */
 	"ALTER TABLE sg_cert ADD COLUMN mac bytea;",
 };
 

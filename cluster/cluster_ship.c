@@ -140,10 +140,15 @@ static void cert_row(struct sg_buf *sql, const char *node, const struct queue_ou
 	sg_buf_putc(sql, ',');
 	put_str(sql, node);
 	sg_buf_putc(sql, ',');
-	if (r->has_mac)
-		put_bytes(sql, r->mac, sizeof(r->mac));
-	else
+	if (r->has_mac) {			/* nonce then mac, one column */
+		uint8_t	auth[QUEUE_CERT_NONCE + QUEUE_CERT_MAC];
+
+		memcpy(auth, r->nonce, QUEUE_CERT_NONCE);
+		memcpy(auth + QUEUE_CERT_NONCE, r->mac, QUEUE_CERT_MAC);
+		put_bytes(sql, auth, sizeof(auth));
+	} else {
 		sg_buf_puts(sql, "NULL");
+	}
 	sg_buf_putc(sql, ')');
 }
 
@@ -166,7 +171,11 @@ static const char incident_tail[] =
 
 /*
  * The same harvest twice (two nodes harvest one certificate): stored once
- * (the schema's fp: other rows never conflict). A removal takes the
+ * (the schema's fp: other rows never conflict), under the later one's
+ * nonce and mac and a new seq, so that a harvest stored without a mac (an
+ * older node's, or one written by hand) cannot keep a real one out; the
+ * same row shipped again (a batch whose outbox entries were not deleted
+ * yet) changes nothing. A removal takes the
  * harvests of its certificate before it out of the table (its data is
  * the fingerprint, which is a harvest's fp): a node that has not read
  * them need not apply what is removed, and a later harvest of the same
@@ -180,7 +189,9 @@ static const char incident_tail[] =
 _Static_assert(QUEUE_CERT_HARVEST == 2, "kind = 2 in cert_unharvest and in schema version 3");
 static const char cert_head[] = "LOCK TABLE sg_cert IN SHARE ROW EXCLUSIVE MODE;";
 static const char cert_insert[] = "INSERT INTO sg_cert (kind,ca,gateway,data,origin,mac) VALUES ";
-static const char cert_conflict[] = " ON CONFLICT (fp) DO NOTHING;";
+static const char cert_conflict[] = " ON CONFLICT (fp) DO UPDATE SET seq = nextval('sg_cert_seq'),"
+	" origin = EXCLUDED.origin, mac = EXCLUDED.mac, added = now()"
+	" WHERE sg_cert.mac IS DISTINCT FROM EXCLUDED.mac;";
 static const char cert_unharvest[] = "DELETE FROM sg_cert WHERE kind = 2 AND fp = ";
 static const char cert_tail[] = "NOTIFY sg_cert;";
 

@@ -50,7 +50,6 @@
 #include <string.h>
 
 #include <nss.h>
-#include <prerror.h>
 
 #include "sealctl.h"
 #include "worker/worker.h"
@@ -171,6 +170,21 @@ static int cluster_init(const struct sealgate_conf *conf)
 	return (SEALCTL_OK);
 }
 
+/* mac - r's nonce and mac; the certificate database is closed by now: NSS alone */
+
+static int mac(const struct sealgate_conf *conf, struct queue_cert_rec *r)
+{
+	bool	init = !NSS_IsInitialized();
+	int	rc;
+
+	if (init && NSS_NoDB_Init(NULL) != SECSuccess)
+		return (SG_ECRYPTO);
+	rc = worker_cert_mac(conf->cluster.key_file, r);
+	if (init)
+		(void) NSS_Shutdown();
+	return (rc);
+}
+
 int	sealctl_cluster_share(const struct sealgate_conf *conf, int kind, bool ca,
 			      const char *gateway, const struct sg_buf *data, const char *what)
 {
@@ -181,19 +195,12 @@ int	sealctl_cluster_share(const struct sealgate_conf *conf, int kind, bool ca,
 
 	if (!cluster_configured(&conf->cluster))
 		return (SEALCTL_OK);
-	/* the certificate database is closed by now: the mac needs NSS alone */
-	if (*conf->cluster.key_file && !NSS_IsInitialized() && NSS_NoDB_Init(NULL) != SECSuccess) {
-		fprintf(stderr, "sealctl: %s: not shared with the cluster: NSS: %s\n", what,
-			PR_ErrorToName(PR_GetError()));
-		return (SEALCTL_PARTIAL);
-	}
-	if (*conf->cluster.key_file
-	    && (rc = worker_cert_mac(conf->cluster.key_file, &r, r.mac)) < 0) {
+	if (*conf->cluster.key_file && (rc = mac(conf, &r)) < 0) {
 		fprintf(stderr, "sealctl: %s: not shared with the cluster: cluster.key_file %s: %s\n",
-			what, conf->cluster.key_file, sg_strerror(rc));
+			what, conf->cluster.key_file, rc == SG_EINVAL ? "shorter than 16 characters"
+			: sg_strerror(rc));
 		return (SEALCTL_PARTIAL);
 	}
-	r.has_mac = *conf->cluster.key_file != 0;
 	if (sealctl_queue_open(conf, SEALCTL_QUEUE_MAKE, &q) != 0)
 		return (SEALCTL_PARTIAL);
 	rc = queue_cert_share(q, &r);

@@ -749,8 +749,10 @@ enum queue_cert_kind {
 
 #define QUEUE_CERT_F_CA		(1u << 0)
 #define QUEUE_CERT_F_OWN	(1u << 1)	/* in certin: shipped by this node */
+#define QUEUE_CERT_F_SEEN	(1u << 2)	/* certin_read: its nonce was made or applied here */
 #define QUEUE_CERT_MAX		(1u << 20)	/* bytes of data */
 #define QUEUE_CERT_MAC		32		/* HMAC-SHA256 (certs_mac) */
+#define QUEUE_CERT_NONCE	16		/* random, made with the mac */
 
 struct queue_cert_rec {
 	int	kind;			/* enum queue_cert_kind; 0: unreadable */
@@ -759,17 +761,18 @@ struct queue_cert_rec {
 	const void *data;
 	size_t	len;
 	uint64_t seq;			/* certin: the database's order */
-	bool	has_mac;		/* mac is set */
+	bool	has_mac;		/* nonce and mac are set */
+	uint8_t	nonce[QUEUE_CERT_NONCE];	/* this row and no other */
 	uint8_t	mac[QUEUE_CERT_MAC];	/* made by a node with the cluster key */
 	char	gw[256];		/* decode: gateway's storage */
 };
 
 /*
  * queue_cert_mac_input() writes what a record's mac covers, except its
- * data (which follows it): a label, kind, the CA flag, the gateway and the
- * data's length; returns its length.
+ * data (which follows it): a label, kind, the CA flag, the gateway, the
+ * nonce and the data's length; returns its length.
  */
-#define QUEUE_CERT_MAC_INPUT	(16 + 4 + 256 + 8)
+#define QUEUE_CERT_MAC_INPUT	(16 + 4 + 256 + QUEUE_CERT_NONCE + 8)
 size_t	queue_cert_mac_input(const struct queue_cert_rec *, uint8_t out[QUEUE_CERT_MAC_INPUT]);
 
 int	queue_cert_encode(const struct queue_cert_rec *, struct sg_buf *out);

@@ -35,7 +35,11 @@
  *	reads what it has not applied yet (queue_certin_read(): in seq order
  *	after meta "certin_applied", at most max), applies it to its own
  *	database and says so (queue_certin_done(): meta "certin_applied" =
- *	seq, and the records up to it deleted). queue_certin_state() gives
+ *	seq, and the records up to it deleted, their nonces noted in
+ *	"certseen", where queue_cert_share() notes the nonces this node
+ *	makes; queue_certin_read() marks a record whose nonce is there
+ *	QUEUE_CERT_F_SEEN: made here, or a copy of one applied already, as a
+ *	replay would be). queue_certin_state() gives
  *	both numbers, for the heartbeat. A row this version cannot store (a
  *	kind it does not know, as a newer node may write; no data; more than
  *	QUEUE_CERT_MAX) is stored empty, as an unreadable record, which the
@@ -68,6 +72,8 @@
 #define CERT_HEAD	5
 #define MAC_LABEL	"sealgate cert 1"
 
+_Static_assert(sizeof(MAC_LABEL) == 16, "QUEUE_CERT_MAC_INPUT counts 16 bytes of label");
+
 int	queue_cert_encode(const struct queue_cert_rec *r, struct sg_buf *out)
 {
 	size_t	glen = r->gateway ? strlen(r->gateway) : 0;
@@ -78,12 +84,14 @@ int	queue_cert_encode(const struct queue_cert_rec *r, struct sg_buf *out)
 		return (SG_EINVAL);
 	h[0] = r->has_mac ? CERT_VERSION_MAC : CERT_VERSION;
 	h[1] = (uint8_t) r->kind;
-	h[2] = (uint8_t) r->flags;
+	h[2] = (uint8_t) (r->flags & (QUEUE_CERT_F_CA | QUEUE_CERT_F_OWN));
 	h[3] = (uint8_t) (glen >> 8);
 	h[4] = (uint8_t) glen;
 	sg_buf_append(out, h, sizeof(h));
-	if (r->has_mac)
+	if (r->has_mac) {
+		sg_buf_append(out, r->nonce, sizeof(r->nonce));
 		sg_buf_append(out, r->mac, sizeof(r->mac));
+	}
 	sg_buf_append(out, r->gateway, glen);
 	sg_buf_append(out, r->data, r->len);
 	return (0);
@@ -99,19 +107,19 @@ int	queue_cert_decode(const void *data, size_t len, struct queue_cert_rec *r)
 	    || p[1] < QUEUE_CERT_IMPORT || p[1] > QUEUE_CERT_REMOVE
 	    || (p[2] & ~(QUEUE_CERT_F_CA | QUEUE_CERT_F_OWN)) != 0)
 		return (SG_ECORRUPT);
-	head = CERT_HEAD + (p[0] == CERT_VERSION_MAC ? QUEUE_CERT_MAC : 0);
+	head = CERT_HEAD + (p[0] == CERT_VERSION_MAC ? QUEUE_CERT_NONCE + QUEUE_CERT_MAC : 0);
 	glen = (size_t) p[3] << 8 | p[4];
 	if (glen >= sizeof(r->gw) || len < head || len - head <= glen
-	    || len - head - glen > QUEUE_CERT_MAX)
+	    || len - head - glen > QUEUE_CERT_MAX || memchr(p + head, 0, glen) != NULL)
 		return (SG_ECORRUPT);
 	r->kind = p[1];
 	r->flags = p[2];
-	if ((r->has_mac = p[0] == CERT_VERSION_MAC))
-		memcpy(r->mac, p + CERT_HEAD, QUEUE_CERT_MAC);
+	if ((r->has_mac = p[0] == CERT_VERSION_MAC)) {
+		memcpy(r->nonce, p + CERT_HEAD, QUEUE_CERT_NONCE);
+		memcpy(r->mac, p + CERT_HEAD + QUEUE_CERT_NONCE, QUEUE_CERT_MAC);
+	}
 	memcpy(r->gw, p + head, glen);
 	r->gw[glen] = 0;
-	if (memchr(r->gw, 0, glen) != NULL)
-		return (SG_ECORRUPT);
 	r->gateway = r->gw;
 	r->data = p + head + glen;
 	r->len = len - head - glen;
@@ -128,10 +136,29 @@ size_t	queue_cert_mac_input(const struct queue_cert_rec *r, uint8_t out[QUEUE_CE
 	out[n++] = (r->flags & QUEUE_CERT_F_CA) != 0;
 	out[n++] = (uint8_t) (glen >> 8);
 	out[n++] = (uint8_t) glen;
-	memcpy(out + n, r->gateway, glen);
+	if (glen)
+		memcpy(out + n, r->gateway, glen);
 	n += glen;
+	memcpy(out + n, r->nonce, QUEUE_CERT_NONCE);
+	n += QUEUE_CERT_NONCE;
 	queue_put_be64(out + n, (uint64_t) r->len);
 	return (n + 8);
+}
+
+/* seen_put - r's nonce was made or applied here: its row is not applied again */
+
+static int seen_put(struct queue *q, MDB_txn *txn, const struct queue_cert_rec *r)
+{
+	MDB_val	k = {QUEUE_CERT_NONCE, (void *) r->nonce}, d = {0, NULL};
+
+	return (q->db_certseen ? queue_err(mdb_put(txn, q->db_certseen, &k, &d, 0)) : 0);
+}
+
+static bool seen(struct queue *q, MDB_txn *txn, const struct queue_cert_rec *r)
+{
+	MDB_val	k = {QUEUE_CERT_NONCE, (void *) r->nonce}, d;
+
+	return (q->db_certseen && r->has_mac && mdb_get(txn, q->db_certseen, &k, &d) == 0);
 }
 
 int	queue_cert_share(struct queue *q, const struct queue_cert_rec *r)
@@ -159,6 +186,8 @@ int	queue_cert_share(struct queue *q, const struct queue_cert_rec *r)
 	}
 	if (err == 0)
 		err = queue_outbox_put(q, txn, QUEUE_OUTBOX_CERT, id);
+	if (err == 0 && r->has_mac)
+		err = seen_put(q, txn, r);
 	sg_buf_free(&b);
 	if (err) {
 		queue_txn_abort(txn);
@@ -230,7 +259,9 @@ int	queue_certin_read(struct queue *q, size_t max,
 		if (k.mv_size != 8)
 			continue;
 		if (queue_cert_decode(d.mv_data, d.mv_size, &r) != 0)
-			r.kind = 0;	/* fn skips it, and it is done all the same */
+			memset(&r, 0, sizeof(r));	/* fn skips it, and it is done all the same */
+		else if (seen(q, txn, &r))
+			r.flags |= QUEUE_CERT_F_SEEN;
 		r.seq = queue_get_be64(k.mv_data);
 		err = fn(&r, arg);
 		n++;
@@ -254,8 +285,15 @@ int	queue_certin_done(struct queue *q, uint64_t seq)
 	if ((err = queue_meta_put(q, txn, "certin_applied", seq)) == 0
 	    && (err = queue_err(mdb_cursor_open(txn, q->db_certin, &c))) == 0) {
 		while ((rc = mdb_cursor_get(c, &k, &d, MDB_FIRST)) == 0 && k.mv_size == 8
-		       && queue_get_be64(k.mv_data) <= seq && err == 0)
+		       && queue_get_be64(k.mv_data) <= seq && err == 0) {
+			struct queue_cert_rec r;
+
+			/* copied from the page first: the put may move it */
+			if (queue_cert_decode(d.mv_data, d.mv_size, &r) == 0 && r.has_mac
+			    && (err = seen_put(q, txn, &r)) != 0)
+				break;
 			err = queue_err(mdb_cursor_del(c, 0));
+		}
 		mdb_cursor_close(c);
 	}
 	if (err) {

@@ -67,6 +67,7 @@ struct queue {
 	MDB_dbi	db_tsend, db_trcpt, db_tsum;	/* tracking indexes */
 	MDB_dbi	db_outbox;		/* cluster: what is still to ship */
 	MDB_dbi	db_certout, db_certin;	/* cluster: certificates out and in */
+	MDB_dbi	db_certseen;		/* cluster: nonces made or applied here */
 	struct queue_conf conf;
 	int	flags;
 	int	wake_fd;		/* unbound datagram socket for sending */

@@ -383,9 +383,9 @@ static int open_dbs(struct queue *q)
 	/* newer than the others: a queue no role has opened since may lack
 	 * them, and readers never use them */
 	static const char *const newer[] = {"taken", "incopen", "tsend", "trcpt", "tsum",
-		"outbox", "certout", "certin"};
+		"outbox", "certout", "certin", "certseen"};
 	MDB_dbi *newer_dbis[] = {&q->db_taken, &q->db_incopen, &q->db_tsend, &q->db_trcpt,
-		&q->db_tsum, &q->db_outbox, &q->db_certout, &q->db_certin};
+		&q->db_tsum, &q->db_outbox, &q->db_certout, &q->db_certin, &q->db_certseen};
 	bool	ro = (q->flags & QUEUE_RDONLY) != 0;
 	MDB_txn *txn;
 	int	rc = 0;

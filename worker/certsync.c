@@ -49,14 +49,20 @@
  *	only in this process, as every key is. Without a key file a key
  *	record is refused (logged) and passed over.
  *
- *	With a key file every record must carry a mac under it
- *	(worker_cert_mac(): HMAC-SHA256, made where the record is made, by
- *	sealctl or the harvesting worker, which read the key file; the
- *	cluster role and the database only carry it): a record without one,
- *	or with one that does not verify, is refused (logged) and passed
- *	over. The database is the cluster's shared service; whoever can write
- *	to it cannot make every node trust a CA of their own. Without a key
- *	file records are applied as they come.
+ *	With a key file every record must carry a random nonce and a mac
+ *	over it and the record (worker_cert_mac(): HMAC-SHA256, made where
+ *	the record is made, by sealctl or the harvesting worker, which read
+ *	the key file; the cluster role and the database only carry them): a
+ *	record without one, or with one that does not verify, is refused
+ *	(logged) and passed over, and one whose nonce this node made or
+ *	applied before (QUEUE_CERT_F_SEEN) is passed over as its own: a
+ *	replay of an old row (a CA removed since, a removal) changes
+ *	nothing. The database is the cluster's shared service; whoever can
+ *	write to it cannot make every node trust a CA of their own. A key
+ *	file this node cannot read (or shorter than KEY_MIN) holds the
+ *	records back, without the hour's limit: the fault is not theirs.
+ *	Without a key file records are applied as they come, and a row's
+ *	origin says which were this node's.
  *
  *	worker__certsync_stop() stops the timer; stopped(arg) runs when its
  *	handle is closed and any run has finished.
@@ -69,6 +75,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include <secport.h>
 
@@ -77,6 +84,7 @@
 #define CERTSYNC_MS	1000
 #define CERTSYNC_BATCH	64
 #define WAIT_MAX_MS	(60 * 60 * 1000)	/* then a "passing" failure is the record's */
+#define KEY_MIN		16		/* characters of a usable cluster key file */
 
 struct worker__certsync {
 	uv_timer_t timer;
@@ -96,8 +104,10 @@ struct worker__certsync {
 
 static const char *const kinds[] = {"unreadable", "import", "harvest", "crl", "key", "remove"};
 
-int	worker_cert_mac(const char *key_file, const struct queue_cert_rec *r,
-			uint8_t mac[QUEUE_CERT_MAC])
+/* row_mac - r's mac (over its nonce too) under the key file */
+
+static int row_mac(const char *key_file, const struct queue_cert_rec *r,
+		   uint8_t mac[QUEUE_CERT_MAC])
 {
 	uint8_t	in[QUEUE_CERT_MAC_INPUT];
 	char   *secret;
@@ -107,14 +117,29 @@ int	worker_cert_mac(const char *key_file, const struct queue_cert_rec *r,
 		return (SG_ENOTFOUND);
 	if ((secret = certs_read_secret(key_file, &rc)) == NULL)
 		return (rc);
-	rc = certs_mac(secret, in, queue_cert_mac_input(r, in), r->data, r->len, mac);
+	if (strlen(secret) < KEY_MIN)
+		rc = SG_EINVAL;		/* guessable: a mac under it proves nothing */
+	else
+		rc = certs_mac(secret, in, queue_cert_mac_input(r, in), r->data, r->len, mac);
 	certs_free_secret(secret);
+	return (rc);
+}
+
+int	worker_cert_mac(const char *key_file, struct queue_cert_rec *r)
+{
+	int	rc;
+
+	if (getrandom(r->nonce, sizeof(r->nonce), 0) != (ssize_t) sizeof(r->nonce))
+		return (SG_EIO);
+	if ((rc = row_mac(key_file, r, r->mac)) == 0)
+		r->has_mac = true;
 	return (rc);
 }
 
 /*
  * check_mac - with a key file, r must carry a mac made under it: 0, or
- * SG_EDENIED, or why the key file could not be read (which passes)
+ * SG_EDENIED, or SG_EAGAIN when the fault is this node's (its key file
+ * unreadable or too short, NSS): the record then waits, however long
  */
 static int check_mac(const struct worker__certsync *s, const struct queue_cert_rec *r,
 		     char *err, size_t errlen)
@@ -122,16 +147,15 @@ static int check_mac(const struct worker__certsync *s, const struct queue_cert_r
 	uint8_t	mac[QUEUE_CERT_MAC];
 	int	rc;
 
-	if (*s->key_file == 0)
-		return (0);
 	if (!r->has_mac) {
 		snprintf(err, errlen, "no mac: made by a node without cluster.key_file, or "
 			 "written into the database by hand");
 		return (SG_EDENIED);
 	}
-	if ((rc = worker_cert_mac(s->key_file, r, mac)) < 0) {
-		snprintf(err, errlen, "cluster.key_file %.200s: %s", s->key_file, sg_strerror(rc));
-		return (rc == SG_ECRYPTO ? SG_EDENIED : SG_EIO);
+	if ((rc = row_mac(s->key_file, r, mac)) < 0) {
+		snprintf(err, errlen, "cluster.key_file %.200s: %s", s->key_file,
+			 rc == SG_EINVAL ? "shorter than 16 characters" : sg_strerror(rc));
+		return (SG_EAGAIN);
 	}
 	if (NSS_SecureMemcmp(mac, r->mac, sizeof(mac)) == 0)
 		return (0);
@@ -222,17 +246,23 @@ static int apply_one(const struct queue_cert_rec *r, void *arg)
 	struct certs_import_opts o = {.format = CERTS_FMT_AUTO};
 	struct certs_import_result res;
 	char	err[256] = "";
-	int	rc;
+	bool	keyed = *s->key_file != 0, key_waits = false;
+	int	rc = 0;
 
-	if (r->flags & QUEUE_CERT_F_OWN) {
-		/* applied here when it was made: again, it could undo what came later */
+	/*
+	 * Made here, or (with a key file) a copy of a row applied here
+	 * already: applied when it was made, again it could undo what came
+	 * later (a certificate removed, then imported again, removed by the
+	 * echo or a replay). With a key file only the nonce, which the mac
+	 * covers, says so: the origin column is anyone's to write.
+	 */
+	if (r->kind != 0 && keyed && (rc = check_mac(s, r, err, sizeof(err))) < 0) {
+		key_waits = rc == SG_EAGAIN;
+	} else if (r->kind != 0 && (keyed ? r->flags & QUEUE_CERT_F_SEEN : r->flags & QUEUE_CERT_F_OWN)) {
 		sg_debug("event=cluster_cert_own seq=%llu kind=%s", (unsigned long long) r->seq,
 			 kinds[r->kind]);
 		s->last = r->seq;
 		return (0);
-	}
-	if ((rc = check_mac(s, r, err, sizeof(err))) < 0) {
-		;				/* refused, or the key file waits */
 	} else if (r->kind == QUEUE_CERT_CRL) {
 		rc = certs_crl_import(s->certs, r->data, r->len, err, sizeof(err));
 	} else if (r->kind == QUEUE_CERT_KEY) {
@@ -253,7 +283,7 @@ static int apply_one(const struct queue_cert_rec *r, void *arg)
 	 * take: one that still fails after WAIT_MAX_MS is passed over, so
 	 * that it cannot hold the others back for good.
 	 */
-	if (rc < 0 && for_now(rc)) {
+	if (rc < 0 && (key_waits || for_now(rc))) {
 		if (s->waiting != r->seq) {
 			sg_warn("event=cluster_cert_deferred seq=%llu kind=%s error=\"%s\" "
 				"detail=\"%s\"", (unsigned long long) r->seq, kinds[r->kind],
@@ -261,7 +291,7 @@ static int apply_one(const struct queue_cert_rec *r, void *arg)
 			s->waiting = r->seq;
 			s->waiting_ms = sg_mono_ms();
 		}
-		if (sg_mono_ms() - s->waiting_ms < WAIT_MAX_MS) {
+		if (key_waits || sg_mono_ms() - s->waiting_ms < WAIT_MAX_MS) {
 			s->deferred = true;
 			return (rc);	/* ends the run: this one comes again */
 		}
@@ -331,6 +361,10 @@ struct worker__certsync *worker__certsync_start(uv_loop_t *loop, struct queue *q
 	struct worker__certsync *s = sg_xcalloc(1, sizeof(*s));
 
 	snprintf(s->key_file, sizeof(s->key_file), "%s", key_file ? key_file : "");
+	if (*s->key_file == 0)
+		sg_warn("event=cluster_unauthenticated detail=\"no cluster.key_file: certificate "
+			"rows from the database are applied without a check, so whoever can write "
+			"to it can make this node trust a CA\"");
 	s->q = q;
 	s->certs = certs;
 	uv_timer_init(loop, &s->timer);

@@ -346,13 +346,11 @@ static void share_harvest(struct worker_thread *t, CERTCertificate *const *v, si
 		struct queue_cert_rec r = {.kind = QUEUE_CERT_HARVEST,.gateway = "",
 			.data = v[i]->derCert.data,.len = v[i]->derCert.len};
 
-		if (t->cluster_key_file
-		    && (rc = worker_cert_mac(t->cluster_key_file, &r, r.mac)) < 0) {
+		if (t->cluster_key_file && (rc = worker_cert_mac(t->cluster_key_file, &r)) < 0) {
 			sg_warn("event=cluster_share_failed error=\"cluster.key_file: %s\"",
 				sg_strerror(rc));
 			continue;
 		}
-		r.has_mac = t->cluster_key_file != NULL;
 		if ((rc = queue_cert_share(t->q, &r)) < 0)
 			sg_warn("event=cluster_share_failed error=\"%s\"", sg_strerror(rc));
 	}

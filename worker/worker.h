@@ -448,14 +448,15 @@ int	worker_run_once(struct queue *, struct certs *, const struct worker_conf *,
 			const char *hostname, size_t *processed);
 
 /*
- * worker_cert_mac() is the mac of a cluster certificate record under the
- * cluster key file (HMAC-SHA256, certs_mac() over queue_cert_mac_input()
- * and the data): made where a record is made (sealctl, a harvest),
- * checked where it is applied (certsync.c). SG_ENOTFOUND without a key
- * file; an error reading it.
+ * worker_cert_mac() gives a cluster certificate record a random nonce
+ * and its mac under the cluster key file (HMAC-SHA256, certs_mac() over
+ * queue_cert_mac_input() and the data): made where a record is made
+ * (sealctl, a harvest), checked where it is applied (certsync.c).
+ * SG_ENOTFOUND without a key file, SG_EINVAL for one shorter than 16
+ * characters, or an error reading it.
  */
 struct queue_cert_rec;
-int	worker_cert_mac(const char *key_file, const struct queue_cert_rec *, uint8_t mac[32]);
+int	worker_cert_mac(const char *key_file, struct queue_cert_rec *);
 
 /* Crypto actions done, in queue_env.crypto. */
 #define WORKER_DID_DECRYPT	(1u << 0)

@@ -488,14 +488,29 @@ def test_certificates_shared(tmp_path, pg, db, sink, request):
 
 def test_a_row_written_into_the_database_is_not_applied(tmp_path, pg, db, sink):
     """Whoever can write to the cluster's database cannot make the nodes
-    trust a CA of their own: rows carry a mac under the cluster key file,
-    made by the node that shared them. A CA written into sg_cert by hand,
-    and a real row whose data was changed, are refused (cluster_cert_failed)
-    and passed over; the next real row still applies."""
+    trust a CA of their own: rows carry a nonce and a mac under the cluster
+    key file, made by the node that shared them. A CA written into sg_cert
+    by hand and a real row whose data was changed are refused
+    (cluster_cert_failed); a real removal replayed later changes nothing
+    (its nonce was applied already); the next real row still applies."""
     from pki import get_pki
     pki = get_pki()
     a = cert_node(tmp_path, "gwA", db[1], sink)
     b = cert_node(tmp_path, "gwB", db[1], sink)
+
+    def top():
+        return int(rows(pg, db, "SELECT coalesce(max(seq), 0) FROM sg_cert")[0][0])
+
+    def b_caught_up(before):
+        """a row past before is in the database, and gwB went through it"""
+        wait_until(lambda: top() > before, 15, what="a new row in sg_cert")
+        last = top()
+        wait_until(lambda: int(rows(pg, db, "SELECT cert_applied FROM sg_node WHERE "
+                                        "node='gwB'")[0][0]) >= last, 15,
+                   what="gwB through every row")
+
+    def in_b(name):
+        return name in b.sealctl("cert", "list").stdout
     try:
         da, dbb = a.start(), b.start()
         wait_until(lambda: rows(pg, db, "SELECT count(*) FROM sg_node")[0][0] == "2", 15,
@@ -505,19 +520,28 @@ def test_a_row_written_into_the_database_is_not_applied(tmp_path, pg, db, sink):
                      f"(1,true,'',decode('{forged}','hex'),'mallory');NOTIFY sg_cert;")
         dbb.wait_log(r"role=worker event=cluster_cert_failed seq=\d+ kind=import "
                      r"error=\"[^\"]*\" detail=\"no mac", 15)
-        # a row A shared, its data then changed in the database
-        assert "shared with the cluster" in a.sealctl("cert", "import", pki["frank"].cert).stdout
-        wait_until(lambda: rows(pg, db, "SELECT count(*) FROM sg_cert")[0][0] == "2", 15,
-                   what="frank's row")
-        # (B may have applied it before the change: the change is checked on a copy)
+        # frank imported, removed, imported again on A: B follows
+        for verb, arg in (("import", pki["frank"].cert), ("remove", "frank@example.net"),
+                          ("import", pki["frank"].cert)):
+            before = top()
+            assert "shared with the cluster" in a.sealctl("cert", verb, arg).stdout
+            b_caught_up(before)
+        assert in_b("frank@example.net")
+        # the removal again, as it was (mac and all), under another origin
+        before = top()
+        rows(pg, db, "INSERT INTO sg_cert (kind,ca,gateway,data,origin,mac) SELECT kind, ca, "
+                     "gateway, data, 'mallory', mac FROM sg_cert WHERE kind=5;NOTIFY sg_cert;")
+        b_caught_up(before)
+        assert in_b("frank@example.net")
+        # frank's row with the root in place of frank, mac kept
         rows(pg, db, "INSERT INTO sg_cert (kind,ca,gateway,data,origin,mac) SELECT kind, true, "
                      f"gateway, decode('{forged}','hex'), 'mallory', mac FROM sg_cert "
-                     "WHERE origin LIKE 'gwA/%';NOTIFY sg_cert;")
+                     "WHERE kind=1 AND origin LIKE 'gwA/%' LIMIT 1;NOTIFY sg_cert;")
         dbb.wait_log(r"role=worker event=cluster_cert_failed seq=\d+ kind=import "
                      r"error=\"[^\"]*\" detail=\"the mac does not verify", 15)
-        dbb.wait_log(r"role=worker event=cluster_cert_applied seq=\d+ kind=import", 15)
-        listed = b.sealctl("cert", "list").stdout
-        assert "frank@example.net" in listed and "Sealgate Test Root" not in listed, listed
+        assert "shared with the cluster" in a.sealctl("cert", "import", pki["bob"].cert).stdout
+        wait_until(lambda: in_b("bob@example.org"), 15, what="bob on gwB")
+        assert not in_b("Sealgate Test Root")
     finally:
         for env in (a, b):
             for d in env.daemons:
