@@ -173,9 +173,10 @@ static const char incident_tail[] =
  * The same harvest twice (two nodes harvest one certificate): stored once
  * (the schema's fp: other rows never conflict), under the later one's
  * nonce and mac and a new seq, so that a harvest stored without a mac (an
- * older node's, or one written by hand) cannot keep a real one out; the
- * same row shipped again (a batch whose outbox entries were not deleted
- * yet) changes nothing. A removal takes the
+ * older node's, or one written by hand) cannot keep a real one out; one
+ * without a mac never replaces one with, and the same row shipped again
+ * (a batch whose outbox entries were not deleted yet) changes nothing.
+ * A removal takes the
  * harvests of its certificate before it out of the table (its data is
  * the fingerprint, which is a harvest's fp): a node that has not read
  * them need not apply what is removed, and a later harvest of the same
@@ -191,7 +192,7 @@ static const char cert_head[] = "LOCK TABLE sg_cert IN SHARE ROW EXCLUSIVE MODE;
 static const char cert_insert[] = "INSERT INTO sg_cert (kind,ca,gateway,data,origin,mac) VALUES ";
 static const char cert_conflict[] = " ON CONFLICT (fp) DO UPDATE SET seq = nextval('sg_cert_seq'),"
 	" origin = EXCLUDED.origin, mac = EXCLUDED.mac, added = now()"
-	" WHERE sg_cert.mac IS DISTINCT FROM EXCLUDED.mac;";
+	" WHERE EXCLUDED.mac IS NOT NULL AND sg_cert.mac IS DISTINCT FROM EXCLUDED.mac;";
 static const char cert_unharvest[] = "DELETE FROM sg_cert WHERE kind = 2 AND fp = ";
 static const char cert_tail[] = "NOTIFY sg_cert;";
 

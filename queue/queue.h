@@ -749,7 +749,8 @@ enum queue_cert_kind {
 
 #define QUEUE_CERT_F_CA		(1u << 0)
 #define QUEUE_CERT_F_OWN	(1u << 1)	/* in certin: shipped by this node */
-#define QUEUE_CERT_F_SEEN	(1u << 2)	/* certin_read: its nonce was made or applied here */
+#define QUEUE_CERT_F_SEEN	(1u << 2)	/* certin_read: its nonce was made here */
+#define QUEUE_CERT_F_REPEAT	(1u << 3)	/* certin_read: a row of its nonce was applied */
 #define QUEUE_CERT_MAX		(1u << 20)	/* bytes of data */
 #define QUEUE_CERT_MAC		32		/* HMAC-SHA256 (certs_mac) */
 #define QUEUE_CERT_NONCE	16		/* random, made with the mac */

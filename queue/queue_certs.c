@@ -38,8 +38,9 @@
  *	seq, and the records up to it deleted, their nonces noted in
  *	"certseen", where queue_cert_share() notes the nonces this node
  *	makes; queue_certin_read() marks a record whose nonce is there
- *	QUEUE_CERT_F_SEEN: made here, or a copy of one applied already, as a
- *	replay would be). queue_certin_state() gives
+ *	QUEUE_CERT_F_SEEN when it was made here, QUEUE_CERT_F_REPEAT when a
+ *	row of it was applied already, in an earlier run or earlier in this
+ *	one: a replay, or a batch shipped twice). queue_certin_state() gives
  *	both numbers, for the heartbeat. A row this version cannot store (a
  *	kind it does not know, as a newer node may write; no data; more than
  *	QUEUE_CERT_MAX) is stored empty, as an unreadable record, which the
@@ -62,6 +63,7 @@
  *	0 or a negative enum sg_err; nothing here logs.
  */
 
+#include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 
@@ -145,20 +147,31 @@ size_t	queue_cert_mac_input(const struct queue_cert_rec *r, uint8_t out[QUEUE_CE
 	return (n + 8);
 }
 
-/* seen_put - r's nonce was made or applied here: its row is not applied again */
-
-static int seen_put(struct queue *q, MDB_txn *txn, const struct queue_cert_rec *r)
+/*
+ * seen_put - r's nonce was made ('m') or applied ('a') here: its row is
+ * not applied again (a made one stays marked made)
+ */
+static int seen_put(struct queue *q, MDB_txn *txn, const struct queue_cert_rec *r, char how)
 {
-	MDB_val	k = {QUEUE_CERT_NONCE, (void *) r->nonce}, d = {0, NULL};
+	MDB_val	k = {QUEUE_CERT_NONCE, (void *) r->nonce}, d = {1, &how};
+	int	rc;
 
-	return (q->db_certseen ? queue_err(mdb_put(txn, q->db_certseen, &k, &d, 0)) : 0);
+	if (q->db_certseen == 0)
+		return (0);
+	rc = mdb_put(txn, q->db_certseen, &k, &d, how == 'a' ? MDB_NOOVERWRITE : 0);
+	return (rc == MDB_KEYEXIST ? 0 : queue_err(rc));
 }
 
-static bool seen(struct queue *q, MDB_txn *txn, const struct queue_cert_rec *r)
+/* seen - QUEUE_CERT_F_SEEN, _F_REPEAT or 0: what this node did with r's nonce */
+
+static unsigned seen(struct queue *q, MDB_txn *txn, const struct queue_cert_rec *r)
 {
 	MDB_val	k = {QUEUE_CERT_NONCE, (void *) r->nonce}, d;
 
-	return (q->db_certseen && r->has_mac && mdb_get(txn, q->db_certseen, &k, &d) == 0);
+	if (q->db_certseen == 0 || !r->has_mac || mdb_get(txn, q->db_certseen, &k, &d) != 0)
+		return (0);
+	return (d.mv_size == 1 && *(const char *) d.mv_data == 'm' ? QUEUE_CERT_F_SEEN
+		: QUEUE_CERT_F_REPEAT);
 }
 
 int	queue_cert_share(struct queue *q, const struct queue_cert_rec *r)
@@ -187,7 +200,7 @@ int	queue_cert_share(struct queue *q, const struct queue_cert_rec *r)
 	if (err == 0)
 		err = queue_outbox_put(q, txn, QUEUE_OUTBOX_CERT, id);
 	if (err == 0 && r->has_mac)
-		err = seen_put(q, txn, r);
+		err = seen_put(q, txn, r, 'm');
 	sg_buf_free(&b);
 	if (err) {
 		queue_txn_abort(txn);
@@ -236,15 +249,15 @@ int	queue_certin_read(struct queue *q, size_t max,
 			  int (*fn) (const struct queue_cert_rec *, void *), void *arg)
 {
 	struct queue_cert_rec r;
-	uint8_t	kb[8];
+	uint8_t	kb[8], (*given)[QUEUE_CERT_NONCE];
 	MDB_val	k = {8, kb}, d;
 	MDB_cursor *c;
 	MDB_txn *txn;
 	uint64_t applied;
-	size_t	n = 0;
+	size_t	n = 0, ngiven = 0;
 	int	err, rc;
 
-	if (q->db_certin == 0)
+	if (q->db_certin == 0 || max == 0)
 		return (0);
 	if ((err = queue_txn_begin(q, true, &txn)) != 0)
 		return (err);
@@ -254,18 +267,26 @@ int	queue_certin_read(struct queue *q, size_t max,
 		return (err);
 	}
 	queue_put_be64(kb, applied + 1);
+	given = sg_xcalloc(max, sizeof(*given));
 	for (rc = mdb_cursor_get(c, &k, &d, MDB_SET_RANGE); rc == 0 && n < max && err == 0;
 	     rc = mdb_cursor_get(c, &k, &d, MDB_NEXT)) {
 		if (k.mv_size != 8)
 			continue;
 		if (queue_cert_decode(d.mv_data, d.mv_size, &r) != 0)
 			memset(&r, 0, sizeof(r));	/* fn skips it, and it is done all the same */
-		else if (seen(q, txn, &r))
-			r.flags |= QUEUE_CERT_F_SEEN;
+		else if (r.has_mac) {
+			r.flags |= seen(q, txn, &r);
+			/* a copy of a row handed out before in this call: not in certseen yet */
+			for (size_t i = 0; i < ngiven; i++)
+				if (memcmp(given[i], r.nonce, QUEUE_CERT_NONCE) == 0)
+					r.flags |= QUEUE_CERT_F_REPEAT;
+			memcpy(given[ngiven++], r.nonce, QUEUE_CERT_NONCE);
+		}
 		r.seq = queue_get_be64(k.mv_data);
 		err = fn(&r, arg);
 		n++;
 	}
+	free(given);
 	mdb_cursor_close(c);
 	queue_txn_abort(txn);
 	return (err);
@@ -290,7 +311,7 @@ int	queue_certin_done(struct queue *q, uint64_t seq)
 
 			/* copied from the page first: the put may move it */
 			if (queue_cert_decode(d.mv_data, d.mv_size, &r) == 0 && r.has_mac
-			    && (err = seen_put(q, txn, &r)) != 0)
+			    && (err = seen_put(q, txn, &r, 'a')) != 0)
 				break;
 			err = queue_err(mdb_cursor_del(c, 0));
 		}

@@ -263,6 +263,12 @@ static int apply_one(const struct queue_cert_rec *r, void *arg)
 			 kinds[r->kind]);
 		s->last = r->seq;
 		return (0);
+	} else if (r->kind != 0 && keyed && (r->flags & QUEUE_CERT_F_REPEAT)) {
+		sg_info("event=cluster_cert_repeated seq=%llu kind=%s detail=\"a copy of a row "
+			"applied before (a replay, or a batch shipped twice): passed over\"",
+			(unsigned long long) r->seq, kinds[r->kind]);
+		s->last = r->seq;
+		return (0);
 	} else if (r->kind == QUEUE_CERT_CRL) {
 		rc = certs_crl_import(s->certs, r->data, r->len, err, sizeof(err));
 	} else if (r->kind == QUEUE_CERT_KEY) {
@@ -291,6 +297,8 @@ static int apply_one(const struct queue_cert_rec *r, void *arg)
 			s->waiting = r->seq;
 			s->waiting_ms = sg_mono_ms();
 		}
+		if (key_waits)			/* the record's hour starts after the key's wait */
+			s->waiting_ms = sg_mono_ms();
 		if (key_waits || sg_mono_ms() - s->waiting_ms < WAIT_MAX_MS) {
 			s->deferred = true;
 			return (rc);	/* ends the run: this one comes again */

@@ -181,6 +181,7 @@ static void test_parse(void **state)
 struct applied {
 	uint64_t seq[8];
 	int	kind[8];
+	unsigned flags[8];
 	char	gw[8][32];
 	size_t	n;
 };
@@ -191,6 +192,7 @@ static int apply(const struct queue_cert_rec *r, void *arg)
 
 	a->seq[a->n] = r->seq;
 	a->kind[a->n] = r->kind;
+	a->flags[a->n] = r->flags;
 	snprintf(a->gw[a->n], 32, "%s", r->gateway ? r->gateway : "");
 	a->n++;
 	return (0);
@@ -246,6 +248,47 @@ static void test_certs(void **state)
 	assert_true(a.seq[1] == 11 && a.kind[1] == QUEUE_CERT_HARVEST);
 }
 
+/*
+ * Nonces: a row whose nonce this node made is marked SEEN; a row whose
+ * nonce was applied before, in an earlier run or earlier in the same
+ * read, REPEAT (a replay, a batch shipped twice); the others neither.
+ */
+static void test_cert_nonces(void **state)
+{
+	struct fix *f = *state;
+	struct queue_cert_rec mine = {.kind = QUEUE_CERT_IMPORT,.gateway = "",.data = "ca",
+		.len = 2,.has_mac = true,.nonce = "made here......."};
+	struct queue_cert_rec in[4] = {
+		{.kind = QUEUE_CERT_IMPORT,.gateway = "",.data = "x",.len = 1,.seq = 1,
+		.has_mac = true,.nonce = "first..........."},
+		{.kind = QUEUE_CERT_IMPORT,.gateway = "",.data = "x",.len = 1,.seq = 2,
+		.has_mac = true,.nonce = "first..........."},
+		{.kind = QUEUE_CERT_REMOVE,.gateway = "",.data = "x",.len = 1,.seq = 3,
+		.has_mac = true,.nonce = "second.........."},
+		{.kind = QUEUE_CERT_IMPORT,.gateway = "",.data = "ca",.len = 2,.seq = 4,
+		.has_mac = true,.nonce = "made here......."},
+	};
+	struct applied a = {.n = 0};
+	const unsigned marks = QUEUE_CERT_F_SEEN | QUEUE_CERT_F_REPEAT;
+
+	reopen(f, 1000);
+	assert_int_equal(queue_cert_share(f->q, &mine), 0);
+	assert_int_equal(queue_certin_put(f->q, in, 4), 0);
+	assert_int_equal(queue_certin_read(f->q, 8, apply, &a), 0);
+	assert_int_equal(a.n, 4);
+	assert_int_equal(a.flags[0] & marks, 0);
+	assert_int_equal(a.flags[1] & marks, QUEUE_CERT_F_REPEAT);
+	assert_int_equal(a.flags[2] & marks, 0);
+	assert_int_equal(a.flags[3] & marks, QUEUE_CERT_F_SEEN);
+	assert_int_equal(queue_certin_done(f->q, 4), 0);
+	/* the removal again, later: applied before */
+	in[2].seq = 5;
+	assert_int_equal(queue_certin_put(f->q, &in[2], 1), 0);
+	a.n = 0;
+	assert_int_equal(queue_certin_read(f->q, 8, apply, &a), 0);
+	assert_true(a.n == 1 && a.seq[0] == 5 && (a.flags[0] & marks) == QUEUE_CERT_F_REPEAT);
+}
+
 static void test_cert_record(void **state)
 {
 	struct queue_cert_rec r = {.kind = QUEUE_CERT_CRL,.gateway = "",.data = "crl",.len = 3},
@@ -298,6 +341,7 @@ int	main(void)
 		cmocka_unit_test_setup_teardown(test_ship_cycle, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_bounded, fixture_setup, fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_certs, fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_cert_nonces, fixture_setup, fixture_teardown),
 		cmocka_unit_test(test_cert_record),
 		cmocka_unit_test(test_parse),
 		cmocka_unit_test(test_sql_str),
