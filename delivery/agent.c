@@ -673,9 +673,9 @@ static void flush_done(struct delivery_agent *a)
 	for (size_t i = 0; i < n; i++)
 		unit_results(units[i], &items[i]);
 	/* each item and the take carry their own result */
-	if ((err = queue_record_due(a->q, items, n, taking ? &take : NULL)) < 0 && !a->stopping)
+	if ((err = queue_record_due(a->q, items, n, taking ? &take : NULL)) < 0 && !a->stopping) {
 		keep_unrecorded(a, units, items, n);
-	else {
+	} else {
 		if (err == 0)
 			hold_off(a, items, n);
 		for (size_t i = 0; i < n; i++)
