@@ -548,6 +548,43 @@ def test_a_row_written_into_the_database_is_not_applied(tmp_path, pg, db, sink):
                 d.kill()
 
 
+def test_a_key_file_the_node_cannot_use_holds_rows_back(tmp_path, pg, db, sink):
+    """gwB's key file is too short to prove anything: A's CA waits on B
+    (cluster_cert_deferred, logged once), past any number of runs, and is
+    applied once the file is right; it is never dropped. A node without a
+    key file says at start that rows are applied unchecked."""
+    from pki import get_pki
+    pki = get_pki()
+    a = cert_node(tmp_path, "gwA", db[1], sink)
+    b = cert_node(tmp_path, "gwB", db[1], sink)
+    key = tmp_path / "cluster.key"
+    good = key.read_text()
+    plain = None
+    try:
+        a.start()
+        key.write_text("short\n")
+        dbb = b.start()
+        key.write_text(good)
+        assert "shared with the cluster" in a.sealctl("cert", "import", pki.root.cert,
+                                                      "--ca").stdout
+        key.write_text("short\n")
+        dbb.wait_log(r"role=worker event=cluster_cert_deferred seq=\d+ kind=import "
+                     r"error=\"[^\"]*\" detail=\"cluster.key_file [^\"]*shorter than 16", 15)
+        time.sleep(2.5)
+        assert "cluster_cert_failed" not in dbb.log()
+        assert dbb.log().count("event=cluster_cert_deferred") == 1
+        key.write_text(good)
+        dbb.wait_log(r"role=worker event=cluster_cert_applied seq=\d+ kind=import", 15)
+        assert "Sealgate Test Root" in b.sealctl("cert", "list").stdout
+        assert "cluster_unauthenticated" not in dbb.log()
+        plain = node(tmp_path, "gwC", db[1], sink)
+        plain.start().wait_log(r"role=worker event=cluster_unauthenticated", 15)
+    finally:
+        for env in (a, b, plain):
+            for d in (env.daemons if env else []):
+                d.kill()
+
+
 def test_a_node_rebuilt_under_its_name_gets_what_it_shared(tmp_path, pg, db, sink):
     """gwA shares a CA, then is rebuilt from nothing under the same name (a
     new state directory and key database): it applies its predecessor's row
