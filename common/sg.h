@@ -206,6 +206,12 @@ bool	sg_domain_listed(const struct sg_strlist *, const char *d, size_t len);
 
 /* Free space (fs.c): bytes this process may still write under dir. */
 int	sg_fs_room(const char *dir, uint64_t *bytes);
+/* A file replaced whole by parts written one after another (fs.c). */
+struct sg_fs_part {
+	const void *data;
+	size_t	len;
+};
+int	sg_fs_replace(const char *path, const struct sg_fs_part *, size_t n, mode_t mode);
 
 /* Time. */
 int64_t	sg_now_ms(void);		/* CLOCK_REALTIME in ms */

@@ -104,27 +104,18 @@ int	delivery_sts_cache_parse(const char *buf, size_t len, char id[DELIVERY_STS_I
 int	delivery_sts_cache_write(const char *dir, const char *domain, const char *id,
 				 int64_t fetched, const char *text, size_t len)
 {
-	char	path[4096], tmp[4200], head[HEADER_MAX];
-	int	fd, n;
-	bool	ok;
+	char	path[4096], head[HEADER_MAX];
+	int	n;
 
 	if (snprintf(path, sizeof(path), "%s/%s", dir, domain) >= (int) sizeof(path))
 		return (SG_EINVAL);
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
 	n = snprintf(head, sizeof(head), MAGIC "id %s\nfetched %lld\n\n", id, (long long) fetched);
 	if (n < 0 || n >= (int) sizeof(head))
 		return (SG_EINVAL);
 	if (mkdir(dir, 0750) < 0 && errno != EEXIST)
 		return (SG_EIO);
-	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640)) < 0)
-		return (SG_EIO);
-	ok = write(fd, head, (size_t) n) == n && write(fd, text, len) == (ssize_t) len;
-	ok = close(fd) == 0 && ok;
-	if (!ok || rename(tmp, path) < 0) {
-		unlink(tmp);
-		return (SG_EIO);
-	}
-	return (0);
+	return (sg_fs_replace(path, (struct sg_fs_part[]) {{head, (size_t) n}, {text, len}}, 2,
+			      0640));
 }
 
 int	delivery_sts_cache_read(const char *dir, const char *domain,

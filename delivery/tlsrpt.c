@@ -185,15 +185,13 @@ static int load(const char *path, struct lines *ls)
 
 static void flush_one(struct dl_tlsrpt *r, struct count *c)
 {
-	char	dir[4096], path[4400], tmp[4500];
+	char	dir[4096], path[4400];
 	struct lines ls = {NULL, 0};
 	struct sg_buf b = SG_BUF_INIT;
-	FILE   *f;
 
 	snprintf(dir, sizeof(dir), "%s/%lld-%lld", r->dir, (long long) c->start,
 		 (long long) c->end);
 	snprintf(path, sizeof(path), "%s/%s", dir, c->domain);
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
 	mkdir(r->dir, 0750);
 	mkdir(dir, 0750);		/* failures show in the write below */
 	if (load(path, &ls) < 0)
@@ -207,8 +205,8 @@ static void flush_one(struct dl_tlsrpt *r, struct count *c)
 	for (size_t i = 0; i < ls.n; i++)
 		sg_buf_printf(&b, "%s %s %s %s %llu\n", ls.v[i].type, ls.v[i].result, ls.v[i].mx,
 			      ls.v[i].ip, (unsigned long long) ls.v[i].count);
-	if ((f = fopen(tmp, "w")) == NULL || fwrite(b.data ? b.data : "", 1, b.len, f) != b.len
-	    || fclose(f) != 0 || rename(tmp, path) < 0)
+	/* a failed write closes its file: a full disk, every tick, costs no descriptor */
+	if (sg_fs_replace(path, &(struct sg_fs_part) {b.data, b.len}, 1, 0640) < 0)
 		sg_warn("event=tlsrpt_failed file=\"%s\" error=\"%s\"", path, strerror(errno));
 	free(ls.v);
 	sg_buf_free(&b);
