@@ -8,6 +8,7 @@
  *
  *	int	sg_fs_room(dir, bytes)
  *	int	sg_fs_replace(path, parts, n, mode)
+ *	int	sg_fs_read(path, max, &buf, &len)
  * DESCRIPTION
  *	sg_fs_room() stores in *bytes how much this process may still
  *	write on the filesystem that holds dir: the blocks free to anyone
@@ -21,15 +22,21 @@
  *	sees the old file or the new one whole. On any failure the file
  *	descriptor is closed and path.tmp removed; path is left as it was.
  *	No sync: for state a crash may take back (counts, caches).
+ *
+ *	sg_fs_read() reads a whole file of at most max bytes into *buf
+ *	(malloc'd, NUL-terminated, to be freed; *len bytes), for the state
+ *	files sg_fs_replace() writes.
  * DIAGNOSTICS
  *	sg_fs_room(): 0, or -1 with errno set by statvfs(); *bytes is then
  *	left alone. sg_fs_replace(): 0, SG_EINVAL (path too long), SG_EIO
- *	(errno says why).
+ *	(errno says why). sg_fs_read(): 0, SG_ENOTFOUND (no such file),
+ *	SG_ELIMIT (longer than max), SG_EIO; *buf is NULL unless 0.
  */
 
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
@@ -71,4 +78,34 @@ int	sg_fs_replace(const char *path, const struct sg_fs_part *parts, size_t n, mo
 	unlink(tmp);
 	errno = err;
 	return (SG_EIO);
+}
+
+int	sg_fs_read(const char *path, size_t max, char **buf, size_t *len)
+{
+	int	fd = open(path, O_RDONLY | O_CLOEXEC), err = 0;
+	ssize_t	n;
+
+	*buf = NULL;
+	*len = 0;
+	if (fd < 0)
+		return (errno == ENOENT ? SG_ENOTFOUND : SG_EIO);
+	*buf = sg_xmalloc(max + 1);
+	while (*len <= max && (n = read(fd, *buf + *len, max + 1 - *len)) != 0)
+		if (n > 0)
+			*len += (size_t) n;
+		else if (errno != EINTR) {
+			err = SG_EIO;
+			break;
+		}
+	close(fd);
+	if (err == 0 && *len > max)
+		err = SG_ELIMIT;
+	if (err) {
+		free(*buf);
+		*buf = NULL;
+		*len = 0;
+		return (err);
+	}
+	(*buf)[*len] = 0;
+	return (0);
 }

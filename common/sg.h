@@ -212,6 +212,7 @@ struct sg_fs_part {
 	size_t	len;
 };
 int	sg_fs_replace(const char *path, const struct sg_fs_part *, size_t n, mode_t mode);
+int	sg_fs_read(const char *path, size_t max, char **buf, size_t *len);
 
 /* Time. */
 int64_t	sg_now_ms(void);		/* CLOCK_REALTIME in ms */

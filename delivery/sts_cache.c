@@ -124,20 +124,14 @@ int	delivery_sts_cache_read(const char *dir, const char *domain,
 {
 	char	path[4096], *buf;
 	const char *text;
-	size_t	textlen, cap = DELIVERY_STS_SIZE_MAX + HEADER_MAX, len = 0;
-	ssize_t	n;
-	int	fd, rc;
+	size_t	textlen, len;
+	int	rc;
 
 	if (snprintf(path, sizeof(path), "%s/%s", dir, domain) >= (int) sizeof(path))
 		return (SG_EINVAL);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-		return (errno == ENOENT ? SG_ENOTFOUND : SG_EIO);
-	buf = sg_xmalloc(cap + 1);
-	while (len <= cap && (n = read(fd, buf + len, cap + 1 - len)) > 0)
-		len += (size_t) n;
-	close(fd);
-	rc = len > cap ? SG_ECORRUPT
-		: delivery_sts_cache_parse(buf, len, id, fetched, p, &text, &textlen);
+	if ((rc = sg_fs_read(path, DELIVERY_STS_SIZE_MAX + HEADER_MAX, &buf, &len)) < 0)
+		return (rc == SG_ELIMIT ? SG_ECORRUPT : rc);
+	rc = delivery_sts_cache_parse(buf, len, id, fetched, p, &text, &textlen);
 	free(buf);
 	return (rc);
 }

@@ -126,28 +126,6 @@ void	dl_tlsrpt_count(struct dl_tlsrpt *r, const char *domain, const char *type,
 	c->l.count++;
 }
 
-/* read_file - a whole file of at most FILE_MAX bytes; NULL if none */
-
-static char *read_file(const char *path, size_t *len)
-{
-	int	fd = open(path, O_RDONLY | O_CLOEXEC);
-	char   *buf;
-	ssize_t	n;
-
-	*len = 0;
-	if (fd < 0)
-		return (NULL);
-	buf = sg_xmalloc(FILE_MAX + 1);
-	while (*len <= FILE_MAX && (n = read(fd, buf + *len, FILE_MAX + 1 - *len)) > 0)
-		*len += (size_t) n;
-	close(fd);
-	if (*len > FILE_MAX) {
-		free(buf);
-		return (NULL);
-	}
-	return (buf);
-}
-
 struct lines {
 	struct delivery_tlsrpt_line *v;
 	size_t	n;
@@ -168,14 +146,16 @@ static void add_line(void *arg, const struct delivery_tlsrpt_line *l)
 	ls->v[ls->n++] = *l;
 }
 
+/* load - the counts kept in path (none yet is none); < 0 when unreadable or damaged */
+
 static int load(const char *path, struct lines *ls)
 {
 	size_t	len;
-	char   *buf = read_file(path, &len);
-	int	rc;
+	char   *buf;
+	int	rc = sg_fs_read(path, FILE_MAX, &buf, &len);
 
-	if (buf == NULL)
-		return (0);
+	if (rc < 0)
+		return (rc == SG_ENOTFOUND ? 0 : rc);
 	rc = delivery_tlsrpt_counts_parse(buf, len, add_line, ls);
 	free(buf);
 	return (rc);
@@ -261,7 +241,7 @@ static void spool(struct sending *s, const struct delivery_tlsrpt_rua *rua)
 	in.nlines = ls.n;
 	/* The cached MTA-STS policy's text, for policy-string. */
 	snprintf(stsdir, sizeof(stsdir), "%s/../sts/%s", s->r->dir, s->domain);
-	if ((stsfile = read_file(stsdir, &stslen)) != NULL) {
+	if (sg_fs_read(stsdir, FILE_MAX, &stsfile, &stslen) == 0) {
 		const char *text;
 		size_t	tl;
 

@@ -550,7 +550,8 @@ static int open_fds(void)
 }
 
 /*
- * sg_fs_replace(): the parts in order, the old file or the new one whole;
+ * sg_fs_replace(): the parts in order, the old file or the new one whole,
+ * and sg_fs_read() reads it back;
  * a write that fails (here: past RLIMIT_FSIZE) leaves the old file, no
  * .tmp, and no descriptor behind. The TLS-RPT counts lost a FILE to every
  * failed write (a full disk, each minute) before they used it.
@@ -562,6 +563,8 @@ static void test_fs_replace(void **state)
 	struct sg_fs_part big[] = {{"0123456789", 10}};
 	struct rlimit was, small = {.rlim_cur = 4};
 	FILE   *f;
+	char   *got;
+	size_t	len;
 	int	fds;
 
 	(void) state;
@@ -574,6 +577,13 @@ static void test_fs_replace(void **state)
 	fclose(f);
 	assert_string_equal(buf, "abcd");
 	assert_int_equal(access(tmp, F_OK), -1);
+	/* read back whole, NUL-terminated; too long, or none, is said so */
+	assert_int_equal(sg_fs_read(path, 4, &got, &len), 0);
+	assert_true(len == 4 && strcmp(got, "abcd") == 0);
+	free(got);
+	assert_int_equal(sg_fs_read(path, 3, &got, &len), SG_ELIMIT);
+	assert_true(got == NULL && len == 0);
+	assert_int_equal(sg_fs_read(tmp, 3, &got, &len), SG_ENOTFOUND);
 
 	fds = open_fds();
 	signal(SIGXFSZ, SIG_IGN);
