@@ -18,6 +18,10 @@
  *	size_t	certs_emails(cert, out, max)
  *	bool	certs_has_key(cert)
  *	bool	certs_stored_now(cert)
+ *
+ *	#include "certs/certs.h"
+ *
+ *	bool	certs_stored(c, cert)
  *	CERTCertificate *certs_by_fingerprint(c, fp)
  *	void	certs_fpcache_free(c)
  * DESCRIPTION
@@ -120,7 +124,7 @@ bool	certs_stored(struct certs *c, CERTCertificate *cert)
 		return (false);
 	if (certs_vcache_get(c, cert, CERTS_USE_STORED, &yes, &gen))
 		return (true);
-	if (!on_token(cert))
+	if (!certs_stored_now(cert))
 		return (false);
 	certs_vcache_put(c, cert, CERTS_USE_STORED, &yes, gen);
 	return (true);

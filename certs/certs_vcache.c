@@ -110,17 +110,9 @@ static struct certs_vcache_ent *find(struct certs *c, const unsigned char k[32],
 
 static void drop_all(struct certs_vcache *vc)
 {
-	for (size_t b = 0; b < VCACHE_BUCKETS; b++) {
-		struct certs_vcache_ent *e, *next;
-
-		for (e = vc->bucket[b]; e; e = next) {
-			next = e->next;
-			CERT_DestroyCertificate(e->cert);
-			free(e);
-		}
-		vc->bucket[b] = NULL;
-	}
-	vc->n = 0;
+	for (size_t b = 0; b < VCACHE_BUCKETS; b++)
+		while (vc->bucket[b])
+			unlink_ent(vc, &vc->bucket[b]);
 }
 
 /* prune - drop e's bucket's ended verdicts and the one e replaces */
@@ -141,13 +133,15 @@ static void prune(struct certs_vcache *vc, const struct certs_vcache_ent *e, int
 bool	certs_vcache_get(struct certs *c, CERTCertificate *cert, int usage, struct certs_check *out,
 			 uint64_t *gen)
 {
-	struct certs_vcache_ent *e = NULL;
+	struct certs_vcache_ent *e;
 	unsigned char k[32];
-	bool	keyed = c->lookup_ttl > 0 && key_of(cert->derCert.data, cert->derCert.len, k);
 
+	*gen = 0;			/* nothing is kept: put ignores it */
+	if (c->lookup_ttl <= 0 || !key_of(cert->derCert.data, cert->derCert.len, k))
+		return (false);
 	pthread_mutex_lock(&c->lock);
 	*gen = c->vcache_gen;
-	if (keyed && (e = find(c, k, usage)) != NULL)
+	if ((e = find(c, k, usage)) != NULL)
 		*out = e->verdict;
 	pthread_mutex_unlock(&c->lock);
 	return (e != NULL);

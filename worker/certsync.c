@@ -95,6 +95,7 @@ struct worker__certsync {
 	void	(*stopped) (void *);
 	void   *arg;
 	uint64_t last;			/* the run's last seq handled */
+	bool	changed;		/* the run applied one: the database changed */
 	uint64_t waiting;		/* the seq that waits, logged already */
 	int64_t	waiting_ms;		/* since when (monotonic) */
 	bool	deferred;		/* this run ended at a record that waits */
@@ -247,6 +248,7 @@ static int apply_one(const struct queue_cert_rec *r, void *arg)
 	struct certs_import_result res;
 	char	err[256] = "";
 	bool	keyed = *s->key_file != 0, key_waits = false;
+	const char *skip = NULL;
 	int	rc = 0;
 
 	/*
@@ -256,49 +258,54 @@ static int apply_one(const struct queue_cert_rec *r, void *arg)
 	 * echo or a replay). With a key file only the nonce, which the mac
 	 * covers, says so: the origin column is anyone's to write.
 	 */
-	if (r->kind != 0 && keyed && (rc = check_mac(s, r, err, sizeof(err))) < 0) {
+	if (r->kind == 0)
+		rc = SG_EINVAL;			/* unreadable: a kind this version does not know */
+	else if (keyed && (rc = check_mac(s, r, err, sizeof(err))) < 0)
 		key_waits = rc == SG_EAGAIN;
-	} else if (r->kind != 0 && (keyed ? r->flags & QUEUE_CERT_F_SEEN : r->flags & QUEUE_CERT_F_OWN)) {
-		sg_debug("event=cluster_cert_own seq=%llu kind=%s", (unsigned long long) r->seq,
-			 kinds[r->kind]);
+	else if (keyed ? r->flags & QUEUE_CERT_F_SEEN : r->flags & QUEUE_CERT_F_OWN)
+		skip = "own";
+	else if (keyed && (r->flags & QUEUE_CERT_F_REPEAT))
+		skip = "repeated";
+	if (skip) {
+		if (*skip == 'o')
+			sg_debug("event=cluster_cert_own seq=%llu kind=%s",
+				 (unsigned long long) r->seq, kinds[r->kind]);
+		else
+			sg_info("event=cluster_cert_repeated seq=%llu kind=%s detail=\"a copy of a "
+				"row applied before (a replay, or a batch shipped twice): passed "
+				"over\"", (unsigned long long) r->seq, kinds[r->kind]);
 		s->last = r->seq;
 		return (0);
-	} else if (r->kind != 0 && keyed && (r->flags & QUEUE_CERT_F_REPEAT)) {
-		sg_info("event=cluster_cert_repeated seq=%llu kind=%s detail=\"a copy of a row "
-			"applied before (a replay, or a batch shipped twice): passed over\"",
-			(unsigned long long) r->seq, kinds[r->kind]);
-		s->last = r->seq;
-		return (0);
+	}
+	if (rc < 0) {
+		;				/* refused, or waits */
 	} else if (r->kind == QUEUE_CERT_CRL) {
 		rc = certs_crl_import(s->certs, r->data, r->len, err, sizeof(err));
 	} else if (r->kind == QUEUE_CERT_KEY) {
 		rc = import_key(s, r, err, sizeof(err));
 	} else if (r->kind == QUEUE_CERT_REMOVE) {
 		rc = remove_fp(s, r, err, sizeof(err));
-	} else if (r->kind == QUEUE_CERT_IMPORT || r->kind == QUEUE_CERT_HARVEST) {
+	} else {			/* QUEUE_CERT_IMPORT, QUEUE_CERT_HARVEST */
 		o.format = CERTS_FMT_CERTS;	/* never a key */
 		o.ca = (r->flags & QUEUE_CERT_F_CA) != 0;
 		o.gateway = *r->gateway ? r->gateway : NULL;
 		memset(&res, 0, sizeof(res));
 		rc = certs_import(s->certs, r->data, r->len, &o, &res, err, sizeof(err));
-	} else {
-		rc = SG_EINVAL;			/* unreadable: a kind this version does not know */
 	}
 	/*
 	 * An I/O error is also what NSS says of some records it will never
 	 * take: one that still fails after WAIT_MAX_MS is passed over, so
-	 * that it cannot hold the others back for good.
+	 * that it cannot hold the others back for good. The hour starts
+	 * after any wait for the key file: that fault is not the record's.
 	 */
 	if (rc < 0 && (key_waits || for_now(rc))) {
-		if (s->waiting != r->seq) {
+		if (s->waiting != r->seq)
 			sg_warn("event=cluster_cert_deferred seq=%llu kind=%s error=\"%s\" "
 				"detail=\"%s\"", (unsigned long long) r->seq, kinds[r->kind],
 				sg_strerror(rc), err);
-			s->waiting = r->seq;
+		if (key_waits || s->waiting != r->seq)
 			s->waiting_ms = sg_mono_ms();
-		}
-		if (key_waits)			/* the record's hour starts after the key's wait */
-			s->waiting_ms = sg_mono_ms();
+		s->waiting = r->seq;
 		if (key_waits || sg_mono_ms() - s->waiting_ms < WAIT_MAX_MS) {
 			s->deferred = true;
 			return (rc);	/* ends the run: this one comes again */
@@ -310,6 +317,7 @@ static int apply_one(const struct queue_cert_rec *r, void *arg)
 	else
 		sg_info("event=cluster_cert_applied seq=%llu kind=%s",
 			(unsigned long long) r->seq, kinds[r->kind]);
+	s->changed |= rc == 0;
 	s->last = r->seq;
 	return (0);
 }
@@ -320,14 +328,13 @@ static void run(uv_work_t *w)
 	int	rc;
 
 	s->last = 0;
-	s->deferred = false;
+	s->deferred = s->changed = false;
 	rc = queue_certin_read(s->q, CERTSYNC_BATCH, apply_one, s);
 	s->rc = s->deferred ? 0 : rc;	/* a record waits: apply_one() said so */
-	if (s->last) {			/* recipients looked up before: again */
+	if (s->changed)			/* recipients looked up before: again */
 		certs_lookup_forget(s->certs);
-		if ((rc = queue_certin_done(s->q, s->last)) < 0)
-			s->rc = rc;
-	}
+	if (s->last && (rc = queue_certin_done(s->q, s->last)) < 0)
+		s->rc = rc;
 }
 
 static void maybe_stopped(struct worker__certsync *s)
