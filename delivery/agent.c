@@ -44,7 +44,8 @@
  *	stored is logged (record_failed) and comes back when its lease ends
  *	(or, taken without one, at once when the role starts again). A
  *	message whose own result alone was refused (the batch committed) is
- *	leased then, so that it is not sent again at the next scan.
+ *	leased in that commit (queue_deliv.c), so that it is not sent again
+ *	at the next scan.
  *
  *	delivery_agent_reload() takes a new configuration: new mail is
  *	routed by it, idle connections made under the old one say QUIT,
@@ -537,27 +538,6 @@ static void unit_results(struct dl_unit *u, struct queue_record_item *it)
 	.route = warned ? "delay-warned" : NULL };
 }
 
-/*
- * hold_off - the batch committed, but these messages' own results were
- * not stored (a record grown past its limit, say): a message taken
- * without a lease is still due, and the next scan would send it again.
- * Lease them, as a take would have (queue_due_lease()).
- */
-static void hold_off(struct delivery_agent *a, const struct queue_record_item *items, size_t n)
-{
-	uint64_t *ids = sg_xcalloc(n ? n : 1, sizeof(*ids));
-	size_t	k = 0;
-	int	err;
-
-	for (size_t i = 0; i < n; i++)
-		if (items[i].result < 0 && items[i].result != SG_ENOTFOUND
-		    && items[i].result != SG_ECORRUPT)
-			ids[k++] = items[i].id;
-	if (k && (err = queue_due_lease(a->q, ids, k, sg_now_ms())) < 0)
-		sg_warn("event=queue_due_failed error=\"%s\"", sg_strerror(err));
-	free(ids);
-}
-
 /* unit_recorded - log what the queue made of the unit's results, free it */
 
 static void unit_recorded(struct dl_unit *u, struct queue_record_item *it)
@@ -603,10 +583,8 @@ static void record_again(struct delivery_agent *a)
 		uv_timer_start(&a->record_timer, on_record_timer, RECORD_RETRY_MS, 0);
 	} else {
 		a->unrecorded = NULL;
-		if (err == 0) {
+		if (err == 0)
 			sg_info("event=record_retried count=%zu", n);
-			hold_off(a, items, n);
-		}
 		for (size_t i = 0; i < n; i++)
 			unit_recorded(units[i], &items[i]);
 	}
@@ -658,7 +636,6 @@ static void flush_done(struct delivery_agent *a)
 	struct queue_record_item *items;
 	struct dl_unit **units;
 	size_t	n = 0;
-	int	err;
 
 	for (struct dl_unit *u = a->done; u; u = u->dnext)
 		n++;
@@ -673,14 +650,11 @@ static void flush_done(struct delivery_agent *a)
 	for (size_t i = 0; i < n; i++)
 		unit_results(units[i], &items[i]);
 	/* each item and the take carry their own result */
-	if ((err = queue_record_due(a->q, items, n, taking ? &take : NULL)) < 0 && !a->stopping) {
+	if (queue_record_due(a->q, items, n, taking ? &take : NULL) < 0 && !a->stopping)
 		keep_unrecorded(a, units, items, n);
-	} else {
-		if (err == 0)
-			hold_off(a, items, n);
+	else
 		for (size_t i = 0; i < n; i++)
 			unit_recorded(units[i], &items[i]);
-	}
 	free(units);
 	free(items);
 	if (!taking)

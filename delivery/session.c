@@ -322,9 +322,9 @@ static void after_ehlo(struct delivery_session *s)
 			return;
 		}
 		if (must && !s->caps.starttls) {
+			s->fail.no_starttls = !s->failed;	/* this failure's, not an earlier one's */
 			fail(s, DELIVERY_TEMP, true, "4.7.4",
 			     "TLS is required, but was not offered by host %s", s->peer);
-			s->fail.no_starttls = true;
 			quit(s);
 			return;
 		}
@@ -402,9 +402,9 @@ static void on_starttls(struct delivery_session *s, const struct delivery_reply 
 	}
 	delivery_reply_format(r, text, sizeof(text));
 	if (s->p.tls >= DELIVERY_TLS_ENCRYPT) {
+		s->fail.no_starttls = !s->failed;
 		fail(s, DELIVERY_TEMP, true, "4.7.4",
 		     "TLS is required, but host %s refused to start TLS: %s", s->peer, text);
-		s->fail.no_starttls = true;
 		quit(s);
 		return;
 	}

@@ -168,15 +168,23 @@ static void flush_one(struct dl_tlsrpt *r, struct count *c)
 	char	dir[4096], path[4400];
 	struct lines ls = {NULL, 0};
 	struct sg_buf b = SG_BUF_INIT;
+	int	rc;
 
 	snprintf(dir, sizeof(dir), "%s/%lld-%lld", r->dir, (long long) c->start,
 		 (long long) c->end);
 	snprintf(path, sizeof(path), "%s/%s", dir, c->domain);
 	mkdir(r->dir, 0750);
 	mkdir(dir, 0750);		/* failures show in the write below */
-	if (load(path, &ls) < 0)
-		sg_warn("event=tlsrpt_failed file=\"%s\" error=\"corrupt counts: lines after "
-			"the damage are lost\"", path);
+	if ((rc = load(path, &ls)) == SG_EIO) {
+		/* a read that failed for now must not cost what the file holds */
+		sg_warn("event=tlsrpt_failed file=\"%s\" error=\"%s\" action=kept_for_next_tick",
+			path, strerror(errno));
+		free(ls.v);
+		return;
+	}
+	if (rc < 0)
+		sg_warn("event=tlsrpt_failed file=\"%s\" error=\"%s: lines after the damage are "
+			"lost\"", path, rc == SG_ELIMIT ? "counts file too long" : "corrupt counts");
 	for (struct count *o = c; o; o = o->next)
 		if (o->start == c->start && !strcmp(o->domain, c->domain) && o->l.count) {
 			add_line(&ls, &o->l);
@@ -194,16 +202,20 @@ static void flush_one(struct dl_tlsrpt *r, struct count *c)
 
 static void flush(struct dl_tlsrpt *r)
 {
-	for (struct count *c = r->counts; c; c = c->next)
+	struct count **pp = &r->counts, *c;
+
+	for (c = r->counts; c; c = c->next)
 		if (c->l.count)
 			flush_one(r, c);
-	while (r->counts) {
-		struct count *c = r->counts;
-
-		r->counts = c->next;
+	while ((c = *pp) != NULL) {	/* what a file could not take waits for the next tick */
+		if (c->l.count) {
+			pp = &c->next;
+			continue;
+		}
+		*pp = c->next;
 		free(c);
+		r->ncounts--;
 	}
-	r->ncounts = 0;
 }
 
 static void sending_free(struct sending *s)

@@ -455,8 +455,6 @@ int	queue_complete_batch(struct queue *, const char *owner,
 int	queue_due(struct queue *, int64_t now_ms, int64_t lease_ms, size_t max,
 		  uint64_t *ids, size_t *n);
 int	queue_due_peek(struct queue *, int64_t now_ms, size_t max, uint64_t *ids, size_t *n);
-/* queue_due_lease() leases those of ids still due as scheduled, as queue_due() would. */
-int	queue_due_lease(struct queue *, const uint64_t *ids, size_t n, int64_t now_ms);
 int	queue_next_due(struct queue *, int64_t *when_ms);
 
 /*

@@ -8,7 +8,6 @@
  *
  *	int	queue_due(q, now_ms, lease_ms, max, ids, np)
  *	int	queue_due_peek(q, now_ms, max, ids, np)
- *	int	queue_due_lease(q, ids, n, now_ms)
  *	int	queue_next_due(q, whenp)
  *	int	queue_record(q, id, results, n, next_attempt_ms, route, donep)
  *	int	queue_record_many(q, items, n)
@@ -34,10 +33,10 @@
  *	a later queue_due() may lease it: the record settles either. A
  *	schedule key that does not match its envelope (stale, or a corrupt
  *	record) is SG_EAGAIN: only queue_due() can drop or quarantine it.
- *	queue_due_lease() leases given messages that are still due as
- *	scheduled, as queue_due() would have: for a peeked message whose
- *	result could not be recorded, which must not be sent again at the
- *	next scan.
+ *	A message whose results could not be recorded (a record grown past
+ *	its limit, say) is leased in the same transaction instead, as a take
+ *	would have: taken with a peek, it must not be sent again at the next
+ *	scan.
  *
  *	queue_record() applies one attempt's per-recipient results; when
  *	all recipients are final the message is retired in the same
@@ -213,32 +212,6 @@ int	queue_due_peek(struct queue *q, int64_t now, size_t max, uint64_t *ids, size
 	return (err);
 }
 
-int	queue_due_lease(struct queue *q, const uint64_t *ids, size_t n, int64_t now)
-{
-	struct queue_env env;
-	MDB_txn *txn;
-	int	err, rc = 0;
-
-	if ((err = queue_txn_begin(q, false, &txn)) != 0)
-		return (err);
-	queue_env_init(&env);
-	for (size_t i = 0; i < n && rc >= 0; i++) {
-		struct due_key k = {.id = ids[i]};
-
-		if (queue_env_load(q, txn, q->db_env, ids[i], &env) != 0
-		    || !(env.state == QUEUE_READY || env.state == QUEUE_DEFERRED)
-		    || (k.due = env.next_attempt_ms) > now)
-			continue;		/* gone, held, or not due: nothing to hold off */
-		rc = take_one(q, txn, &k, now + q->conf.lease_ms, &env);
-	}
-	queue_env_free(&env);
-	if (rc < 0) {
-		queue_txn_abort(txn);
-		return (rc);
-	}
-	return (queue_txn_commit_relaxed(txn));
-}
-
 int	queue_next_due(struct queue *q, int64_t *when)
 {
 	MDB_txn *txn;
@@ -374,6 +347,31 @@ static int apply_item(struct queue *q, MDB_txn *txn, const struct queue_record_i
 }
 
 /*
+ * hold_off - a message whose results could not be stored is leased, as a
+ * take would have, if it is still due as scheduled: taken without a lease
+ * (queue_due_peek) it would otherwise be sent again at the next scan. In
+ * its own nested transaction: a failure here costs the others nothing.
+ */
+static void hold_off(struct queue *q, MDB_txn *parent, uint64_t id, int64_t now)
+{
+	struct queue_env env;
+	struct due_key k = {.id = id};
+	MDB_txn *sub;
+
+	if (mdb_txn_begin(q->env, parent, 0, &sub) != 0)
+		return;
+	queue_env_init(&env);
+	if (queue_env_load(q, sub, q->db_env, id, &env) == 0
+	    && (env.state == QUEUE_READY || env.state == QUEUE_DEFERRED)
+	    && (k.due = env.next_attempt_ms) <= now
+	    && take_one(q, sub, &k, now + q->conf.lease_ms, &env) == 0)
+		(void) mdb_txn_commit(sub);
+	else
+		mdb_txn_abort(sub);
+	queue_env_free(&env);
+}
+
+/*
  * record_item - one message in a nested transaction: a bad result, a
  * missing or corrupt record, a record grown too large is undone alone and
  * the other messages of the batch keep theirs. A corrupt record is
@@ -392,6 +390,8 @@ static int record_item(struct queue *q, MDB_txn *parent, struct queue_record_ite
 		return (queue_err(rc));
 	if ((err = apply_item(q, sub, it, now, &done)) < 0) {
 		mdb_txn_abort(sub);
+		if (err != SG_ENOTFOUND)
+			hold_off(q, parent, it->id, now);
 		return (err);
 	}
 	if ((rc = mdb_txn_commit(sub)) != 0)
