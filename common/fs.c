@@ -37,6 +37,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
@@ -57,8 +58,10 @@ int	sg_fs_replace(const char *path, const struct sg_fs_part *parts, size_t n, mo
 	char	tmp[4200];
 	int	fd, err = 0;
 
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int) sizeof(tmp))
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int) sizeof(tmp)) {
+		errno = ENAMETOOLONG;
 		return (SG_EINVAL);
+	}
 	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)) < 0)
 		return (SG_EIO);
 	for (size_t i = 0; i < n && err == 0; i++)
@@ -83,20 +86,28 @@ int	sg_fs_replace(const char *path, const struct sg_fs_part *parts, size_t n, mo
 int	sg_fs_read(const char *path, size_t max, char **buf, size_t *len)
 {
 	int	fd = open(path, O_RDONLY | O_CLOEXEC), err = 0;
+	struct stat st;
+	size_t	cap = max;
 	ssize_t	n;
 
 	*buf = NULL;
 	*len = 0;
 	if (fd < 0)
 		return (errno == ENOENT ? SG_ENOTFOUND : SG_EIO);
-	*buf = sg_xmalloc(max + 1);
-	while (*len <= max && (n = read(fd, *buf + *len, max + 1 - *len)) != 0)
-		if (n > 0)
-			*len += (size_t) n;
-		else if (errno != EINTR) {
+	/* as large as the file (or max), not max each time: it may grow meanwhile */
+	if (fstat(fd, &st) == 0 && st.st_size >= 0 && (uint64_t) st.st_size < max)
+		cap = (size_t) st.st_size;
+	*buf = sg_xmalloc(cap + 2);
+	while (*len <= max && (n = read(fd, *buf + *len, cap + 1 - *len)) != 0) {
+		if (n > 0 && (*len += (size_t) n) == cap + 1 && cap < max) {
+			cap = cap * 2 + 64 < max ? cap * 2 + 64 : max;
+			*buf = sg_xrealloc(*buf, cap + 2);
+		}
+		if (n < 0 && errno != EINTR) {
 			err = SG_EIO;
 			break;
 		}
+	}
 	close(fd);
 	if (err == 0 && *len > max)
 		err = SG_ELIMIT;
