@@ -136,7 +136,9 @@ static void note(int fd, off_t off, ssize_t len)
 		return;
 	pthread_mutex_lock(&mu);
 	/* the lock also keeps copies of two processes from interleaving */
-	if ((w = fds[fd]) != NULL && flock(w->pending, LOCK_EX) == 0) {
+	if ((w = fds[fd]) != NULL) {
+		if (flock(w->pending, LOCK_EX) != 0)
+			abort();	/* skipping the range would fake a lost write */
 		if (w->dsync && !nosync)
 			copy_range(w, off, (size_t) len);
 		else if (real_write(w->pending, &r, sizeof(r)) != (ssize_t) sizeof(r))
