@@ -84,13 +84,16 @@ struct certs_keycache {
 static bool live(struct certs *c, struct certs_keycache *k)
 {
 	int64_t	now = sg_mono_ms();
+	SECKEYPrivateKey *stored;
 
 	if (k->gone || (!k->recheck && now - k->checked < c->lookup_ttl))
 		return (!k->gone);
-	if (!certs_has_key(k->cert)) {
+	/* not certs_has_key(): it finds our own session copy of the key */
+	if ((stored = PK11_FindKeyByAnyCert(k->cert, NULL)) == NULL) {
 		k->gone = true;
 		return (false);
 	}
+	SECKEY_DestroyPrivateKey(stored);
 	k->checked = now;
 	k->recheck = false;
 	return (true);
