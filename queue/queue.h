@@ -252,12 +252,19 @@ enum queue_body_kind {
  * A body handed to the queue: either len bytes at data, or (data ==
  * NULL) len bytes read with pread() from fd starting at offset. The
  * queue never closes the fd.
+ *
+ * A processed body in memory may say that same_len bytes of it, from
+ * same_at on, are the message's original body from byte same_off on
+ * (same_len 0: nothing said). The queue checks that they are and then
+ * stores a reference to the original instead of a second copy: a signed
+ * copy of a large message costs what the signature adds (queue_body.c).
  */
 struct queue_body_src {
 	const void *data;
 	int	fd;
 	off_t	offset;
 	uint64_t len;
+	uint64_t same_at, same_off, same_len;
 };
 
 /*

@@ -26,12 +26,24 @@
  *	A reader asking for the processed body gets the original when the
  *	worker stored none.
  *
+ *	A processed body may refer to the original instead of copying it:
+ *	when the writer says (queue_body_src.same_*) that a run of it is a
+ *	run of the original, and the bytes stored there prove it, only the
+ *	rest is written as chunks, and a splice record under kind 2, seq 0
+ *	(at(8) off(8) len(8)) says that the processed body's bytes from at
+ *	on are len bytes of the original from off on; the chunks hold the
+ *	bytes before and after. A signed copy of a 10 MB message so costs
+ *	the queue what the signature adds, not a second 10 MB write. The
+ *	original of a live message is never rewritten (a split copies it to
+ *	each part), so the reference holds for as long as the message.
+ *
  *	queue_body_foreach() checks the body it walks against its envelope,
  *	in the same transaction: chunk numbers without a gap, every chunk
  *	but the last as long as the first, the sum equal to the size the
- *	envelope gives (processed_size, or size), and a processed body
+ *	envelope gives (processed_size, or size), a processed body
  *	present when the envelope says one was stored (never the original
- *	in its place: that could send out what the worker encrypted). A
+ *	in its place: that could send out what the worker encrypted), and
+ *	the whole run of the original a splice refers to. A
  *	body of a live message that fails, or is missing, is SG_ECORRUPT:
  *	what fn was given is not the message, and the message is
  *	quarantined ("event=corrupt_record", then "event=quarantined") when the
@@ -50,6 +62,8 @@
 #include "queue_int.h"
 
 #define BODY_KEY 13
+#define BODY_SPLICE 2			/* kind of a processed body's splice record */
+#define SPLICE_LEN 24			/* at(8) off(8) len(8) */
 
 static void body_key(uint8_t kb[BODY_KEY], uint64_t id, int kind, uint32_t seq)
 {
@@ -61,10 +75,22 @@ static void body_key(uint8_t kb[BODY_KEY], uint64_t id, int kind, uint32_t seq)
 	kb[12] = (uint8_t) seq;
 }
 
-static int fill(void *dst, const struct queue_body_src *src, uint64_t off, size_t n)
+/* What a body write stores: src without [at, at + cut), the original's run. */
+struct stored {
+	const struct queue_body_src *src;
+	uint64_t at, cut;
+};
+
+static int fill(void *dst, const struct stored *w, uint64_t off, size_t n)
 {
+	const struct queue_body_src *src = w->src;
+
 	if (src->data != NULL) {
-		memcpy(dst, (const char *) src->data + off, n);
+		const char *data = src->data;
+		size_t	head = off < w->at ? (size_t) (w->at - off < n ? w->at - off : n) : 0;
+
+		memcpy(dst, data + off, head);
+		memcpy((char *) dst + head, data + off + head + w->cut, n - head);
 		return (0);
 	}
 	for (size_t done = 0; done < n;) {
@@ -80,16 +106,72 @@ static int fill(void *dst, const struct queue_body_src *src, uint64_t off, size_
 	return (0);
 }
 
+static int range(MDB_cursor *, uint64_t id, int kind, uint64_t off, uint64_t len,
+		 int (*fn) (const void *, size_t, void *), void *arg, uint64_t *got,
+		 const char **why);
+
+/* differs - range()'s callback: do the stored bytes differ from *arg's? */
+
+static int differs(const void *chunk, size_t n, void *arg)
+{
+	const char **p = arg;
+	int	rc = memcmp(chunk, *p, n) != 0;
+
+	*p += n;
+	return (rc);
+}
+
+/*
+ * same_as_original - does src hold, where it says, a run of id's original
+ * body? Anything but a proven yes stores the bytes themselves.
+ */
+static bool same_as_original(struct queue *q, MDB_txn *txn, uint64_t id,
+			     const struct queue_body_src *src)
+{
+	const char *p, *why = NULL;
+	MDB_cursor *c;
+	uint64_t got = 0;
+	int	rc;
+
+	if (src->data == NULL || src->same_len == 0 || src->same_at > src->len
+	    || src->same_len > src->len - src->same_at
+	    || mdb_cursor_open(txn, q->db_body, &c) != 0)
+		return (false);
+	p = (const char *) src->data + src->same_at;
+	rc = range(c, id, QUEUE_BODY_ORIGINAL, src->same_off, src->same_len, differs, &p, &got,
+		   &why);
+	mdb_cursor_close(c);
+	return (rc == 0 && got == src->same_len);
+}
+
+static int put_splice(struct queue *q, MDB_txn *txn, uint64_t id, const struct queue_body_src *src)
+{
+	uint8_t	kb[BODY_KEY], v[SPLICE_LEN];
+	MDB_val	k = {BODY_KEY, kb}, d = {SPLICE_LEN, v};
+
+	body_key(kb, id, BODY_SPLICE, 0);
+	queue_put_be64(v, src->same_at);
+	queue_put_be64(v + 8, src->same_off);
+	queue_put_be64(v + 16, src->same_len);
+	return (queue_err(mdb_put(txn, q->db_body, &k, &d, 0)));
+}
+
 int	queue_body_write(struct queue *q, MDB_txn *txn, uint64_t id, enum queue_body_kind kind,
 			 const struct queue_body_src *src, bool append, uint64_t *lenp)
 {
-	uint64_t total = src->len, off = 0;
+	struct stored w = {src, 0, 0};
+	uint64_t total, off = 0;
 	uint32_t seq = 0;
 	uint8_t	kb[BODY_KEY];
 	int	rc, err;
 
-	if (src->data == NULL && src->fd < 0 && total > 0)
+	if (src->data == NULL && src->fd < 0 && src->len > 0)
 		return (SG_EINVAL);
+	if (kind == QUEUE_BODY_PROCESSED && same_as_original(q, txn, id, src)) {
+		w.at = src->same_at;
+		w.cut = src->same_len;
+	}
+	total = src->len - w.cut;
 	if (total / q->conf.chunk_size >= UINT32_MAX)
 		return (SG_ELIMIT);
 	do {
@@ -100,25 +182,15 @@ int	queue_body_write(struct queue *q, MDB_txn *txn, uint64_t id, enum queue_body
 		rc = mdb_put(txn, q->db_body, &k, &d, MDB_RESERVE | (append ? MDB_APPEND : 0));
 		if (rc != 0)
 			return (queue_err(rc));
-		if (n > 0 && (err = fill(d.mv_data, src, off, n)) != 0)
+		if (n > 0 && (err = fill(d.mv_data, &w, off, n)) != 0)
 			return (err);
 		off += n;
 	} while (off < total);
+	if (w.cut && (err = put_splice(q, txn, id, src)) != 0)
+		return (err);
 	if (lenp)
-		*lenp = total;
+		*lenp = src->len;
 	return (0);
-}
-
-/* first_chunk - position c at chunk 0 of (id, kind) */
-
-static int first_chunk(struct queue *q, MDB_cursor *c, uint64_t id, int kind, MDB_val *d)
-{
-	uint8_t	kb[BODY_KEY];
-	MDB_val	k = {BODY_KEY, kb};
-
-	(void) q;
-	body_key(kb, id, kind, 0);
-	return (queue_err(mdb_cursor_get(c, &k, d, MDB_SET_KEY)));
 }
 
 static bool same_body(const MDB_val *k, uint64_t id, int kind)
@@ -128,78 +200,190 @@ static bool same_body(const MDB_val *k, uint64_t id, int kind)
 	return (k->mv_size == BODY_KEY && queue_get_be64(p) == id && p[8] == kind);
 }
 
-/* open_body - a cursor at chunk 0, the processed body falling back */
+/* chunk_seq - the chunk number in a body key */
 
-static int open_body(struct queue *q, MDB_txn *txn, uint64_t id, enum queue_body_kind kind,
-		     MDB_cursor **c, MDB_val *d, int *used)
+static uint32_t chunk_seq(const MDB_val *k)
 {
-	int	rc, err;
+	const uint8_t *p = k->mv_data;
 
-	if ((rc = mdb_cursor_open(txn, q->db_body, c)) != 0)
-		return (queue_err(rc));
-	*used = kind;
-	err = first_chunk(q, *c, id, kind, d);
-	if (err == SG_ENOTFOUND && kind == QUEUE_BODY_PROCESSED) {
-		*used = QUEUE_BODY_ORIGINAL;
-		err = first_chunk(q, *c, id, QUEUE_BODY_ORIGINAL, d);
-	}
-	if (err) {
-		mdb_cursor_close(*c);
-		*c = NULL;
-	}
-	return (err);
+	return ((uint32_t) p[9] << 24 | (uint32_t) p[10] << 16 | (uint32_t) p[11] << 8 | p[12]);
 }
 
-static int copy_out(MDB_cursor *c, MDB_val d, uint64_t id, int kind, uint64_t off,
-		    char *buf, size_t len, size_t *got)
+/*
+ * range - fn on bytes [off, off + len) of the chunks of (id, kind), piece
+ * by piece, the chunk holding off found by the first chunk's length;
+ * *got: how many bytes there were (fewer at the body's end). The chunks
+ * passed are checked as at the top. A non-zero return of fn stops it and
+ * is returned; SG_ENOTFOUND: no such body.
+ */
+static int range(MDB_cursor *c, uint64_t id, int kind, uint64_t off, uint64_t len,
+		 int (*fn) (const void *, size_t, void *), void *arg, uint64_t *got,
+		 const char **why)
 {
-	size_t	c0 = d.mv_size, done = 0;
-	uint64_t seq = c0 ? off / c0 : 0;
 	uint8_t	kb[BODY_KEY];
-	MDB_val	k = {BODY_KEY, kb};
+	MDB_val	k = {BODY_KEY, kb}, d;
+	uint64_t c0, seq;
+	bool	ended = false;		/* a chunk shorter than the first: the last */
 	int	rc;
 
 	*got = 0;
-	if (c0 == 0)
+	body_key(kb, id, kind, 0);
+	if ((rc = mdb_cursor_get(c, &k, &d, MDB_SET_KEY)) != 0)
+		return (queue_err(rc));
+	if ((c0 = d.mv_size) == 0 || len == 0)
 		return (0);
+	if ((seq = off / c0) > UINT32_MAX)
+		return (0);			/* past any end (a bad splice record) */
 	if (seq > 0) {
 		body_key(kb, id, kind, (uint32_t) seq);
+		k.mv_data = kb;		/* the get above pointed it into the map */
 		if ((rc = mdb_cursor_get(c, &k, &d, MDB_SET_KEY)) != 0)
 			return (rc == MDB_NOTFOUND ? 0 : queue_err(rc));	/* past the end */
 	}
-	for (size_t skip = (size_t) (off - seq * c0); done < len;) {
+	for (uint64_t skip = off - seq * c0;;) {
+		if (d.mv_size > c0 || ended) {
+			*why = "a body chunk has the wrong length";
+			return (SG_ECORRUPT);
+		}
+		ended = d.mv_size < c0;
 		if (skip < d.mv_size) {
-			size_t	n = d.mv_size - skip < len - done ? d.mv_size - skip : len - done;
+			size_t	n = (size_t) (d.mv_size - skip < len - *got ? d.mv_size - skip
+					      : len - *got);
 
-			memcpy(buf + done, (const char *) d.mv_data + skip, n);
-			done += n;
+			*got += n;
+			if ((rc = fn((const char *) d.mv_data + skip, n, arg)) != 0)
+				return (rc);
 		}
 		skip = 0;
-		if (done == len)
-			break;
+		if (*got == len)
+			return (0);
 		if ((rc = mdb_cursor_get(c, &k, &d, MDB_NEXT)) == MDB_NOTFOUND ||
 		    (rc == 0 && !same_body(&k, id, kind)))
-			break;
+			return (0);
 		if (rc != 0)
 			return (queue_err(rc));
+		if (chunk_seq(&k) != ++seq) {
+			*why = "a body chunk is missing";
+			return (SG_ECORRUPT);
+		}
 	}
-	*got = done;
+}
+
+/* A caller's fn, with its answer kept apart from range()'s own. */
+struct hand {
+	int	(*fn) (const void *, size_t, void *);
+	void   *arg;
+	int	stopped;		/* fn's non-zero answer */
+};
+
+static int hand_on(const void *chunk, size_t n, void *arg)
+{
+	struct hand *h = arg;
+
+	return ((h->stopped = h->fn(chunk, n, h->arg)) != 0);
+}
+
+/* What a reader of (id, kind) finds stored. */
+struct view {
+	int	used;			/* the kind whose chunks hold it */
+	bool	spliced;		/* PROCESSED: [at, at + len) is the original's */
+	uint64_t at, off, len;		/* ... run from off on */
+};
+
+/*
+ * open_body - what is stored for (id, kind), the processed body falling
+ * back to the original, and a cursor to read it with
+ */
+static int open_body(struct queue *q, MDB_txn *txn, uint64_t id, enum queue_body_kind kind,
+		     MDB_cursor **c, struct view *v, const char **why)
+{
+	uint8_t	kb[BODY_KEY];
+	MDB_val	k = {BODY_KEY, kb}, d;
+	int	rc;
+
+	memset(v, 0, sizeof(*v));
+	v->used = kind;
+	body_key(kb, id, kind, 0);
+	if ((rc = mdb_get(txn, q->db_body, &k, &d)) == MDB_NOTFOUND
+	    && kind == QUEUE_BODY_PROCESSED) {
+		v->used = QUEUE_BODY_ORIGINAL;
+		body_key(kb, id, QUEUE_BODY_ORIGINAL, 0);
+		rc = mdb_get(txn, q->db_body, &k, &d);
+	}
+	if (rc == 0 && v->used == QUEUE_BODY_PROCESSED) {
+		body_key(kb, id, BODY_SPLICE, 0);
+		if ((rc = mdb_get(txn, q->db_body, &k, &d)) == 0 && d.mv_size == SPLICE_LEN) {
+			v->spliced = true;
+			v->at = queue_get_be64(d.mv_data);
+			v->off = queue_get_be64((const uint8_t *) d.mv_data + 8);
+			v->len = queue_get_be64((const uint8_t *) d.mv_data + 16);
+		} else if (rc == 0) {
+			*why = "a splice record has the wrong length";
+			return (SG_ECORRUPT);
+		} else if (rc == MDB_NOTFOUND) {
+			rc = 0;
+		}
+	}
+	if (rc == 0)
+		rc = mdb_cursor_open(txn, q->db_body, c);
+	return (queue_err(rc));
+}
+
+static int copy_to(const void *chunk, size_t n, void *arg)
+{
+	char  **dst = arg;
+
+	memcpy(*dst, chunk, n);
+	*dst += n;
+	return (0);
+}
+
+/*
+ * read_view - up to len bytes from off, across a splice's three runs; a
+ * run that ends short ends the read there (never the next run's bytes in
+ * its place).
+ */
+static int read_view(MDB_cursor *c, uint64_t id, const struct view *v, uint64_t off,
+		     char *buf, size_t len, size_t *got, const char **why)
+{
+	*got = 0;
+	while (*got < len) {
+		uint64_t x = off + *got, from = x, n = len - *got, have;
+		char   *dst = buf + *got;
+		int	kind = v->used, rc;
+
+		if (v->spliced && x < v->at) {
+			n = v->at - x < n ? v->at - x : n;
+		} else if (v->spliced && x - v->at < v->len) {
+			kind = QUEUE_BODY_ORIGINAL;
+			from = v->off + (x - v->at);
+			n = v->len - (x - v->at) < n ? v->len - (x - v->at) : n;
+		} else if (v->spliced) {
+			from = x - v->len;
+		}
+		if ((rc = range(c, id, kind, from, n, copy_to, &dst, &have, why)) != 0)
+			return (rc);
+		*got += (size_t) have;
+		if (have < n)
+			break;
+	}
 	return (0);
 }
 
 int	queue_body_read(struct queue *q, uint64_t id, enum queue_body_kind kind,
 			uint64_t off, void *buf, size_t len, size_t *got)
 {
+	const char *why = NULL;
+	struct view v;
 	MDB_txn *txn;
 	MDB_cursor *c;
-	MDB_val	d;
-	int	err, used;
+	int	err;
 
 	*got = 0;
 	if ((err = queue_txn_begin(q, true, &txn)) != 0)
 		return (err);
-	if ((err = open_body(q, txn, id, kind, &c, &d, &used)) == 0) {
-		err = copy_out(c, d, id, used, off, buf, len, got);
+	if ((err = open_body(q, txn, id, kind, &c, &v, &why)) == 0) {
+		err = read_view(c, id, &v, off, buf, len, got, &why);
 		mdb_cursor_close(c);
 	}
 	queue_txn_abort(txn);
@@ -238,51 +422,6 @@ static int expected(struct queue *q, MDB_txn *txn, uint64_t id, int kind, int us
 	return (err);
 }
 
-/* chunk_seq - the chunk number in a body key */
-
-static uint32_t chunk_seq(const MDB_val *k)
-{
-	const uint8_t *p = k->mv_data;
-
-	return ((uint32_t) p[9] << 24 | (uint32_t) p[10] << 16 | (uint32_t) p[11] << 8 | p[12]);
-}
-
-/*
- * walk - every chunk from the one in d, checked as it goes (see the top);
- * 1: fn stopped the walk. *total gets the bytes walked.
- */
-static int walk(MDB_cursor *c, MDB_val d, uint64_t id, int used,
-		int (*fn) (const void *, size_t, void *), void *arg, uint64_t *total,
-		const char **why, int *stopped)
-{
-	size_t	first = d.mv_size;
-	bool	short_seen = false;
-	MDB_val	k;
-	int	rc;
-
-	*total = 0;
-	*stopped = 0;
-	for (uint32_t seq = 0;; seq++) {
-		if (d.mv_size > first || short_seen) {
-			*why = "a body chunk has the wrong length";
-			return (SG_ECORRUPT);
-		}
-		short_seen = d.mv_size < first;
-		*total += d.mv_size;
-		if (d.mv_size > 0 && (*stopped = fn(d.mv_data, d.mv_size, arg)) != 0)
-			return (0);
-		rc = mdb_cursor_get(c, &k, &d, MDB_NEXT);
-		if (rc == MDB_NOTFOUND || (rc == 0 && !same_body(&k, id, used)))
-			return (0);
-		if (rc != 0)
-			return (queue_err(rc));
-		if (chunk_seq(&k) != seq + 1) {
-			*why = "a body chunk is missing";
-			return (SG_ECORRUPT);
-		}
-	}
-}
-
 /* body_corrupt - log it; quarantine it when the queue is writable */
 
 static void body_corrupt(struct queue *q, uint64_t id, const char *why)
@@ -299,6 +438,83 @@ static void body_corrupt(struct queue *q, uint64_t id, const char *why)
 		(void) queue_txn_commit(txn);
 }
 
+/* What splice_chunk() hands on: the chunks, with the original's run put in. */
+struct splice_walk {
+	MDB_cursor *orig;		/* a cursor of its own for the original */
+	uint64_t id;
+	const struct view *v;
+	uint64_t pos;			/* stored bytes handed on so far */
+	bool	put;			/* the original's run handed on */
+	struct hand user;
+	int	err;
+	const char *why;
+};
+
+static int splice_put(struct splice_walk *s)
+{
+	uint64_t got;
+	int	rc;
+
+	s->put = true;
+	rc = range(s->orig, s->id, QUEUE_BODY_ORIGINAL, s->v->off, s->v->len, hand_on, &s->user,
+		   &got, &s->why);
+	if (rc < 0)
+		s->err = rc == SG_ENOTFOUND ? SG_ECORRUPT : rc;
+	else if (rc == 0 && got != s->v->len)
+		s->err = SG_ECORRUPT;
+	if (s->err == SG_ECORRUPT && s->why == NULL)
+		s->why = "the original a processed body refers to is short";
+	return (rc != 0 || s->err != 0);
+}
+
+static int splice_chunk(const void *chunk, size_t n, void *arg)
+{
+	struct splice_walk *s = arg;
+	const char *p = chunk;
+	size_t	k = n;
+
+	if (!s->put && s->pos + n > s->v->at) {
+		k = (size_t) (s->v->at - s->pos);
+		if ((k > 0 && hand_on(p, k, &s->user)) || splice_put(s))
+			return (1);
+		p += k;
+		k = n - k;
+	}
+	s->pos += n;
+	return (k > 0 && hand_on(p, k, &s->user));
+}
+
+/*
+ * walk - fn on every byte of what open_body() found, checked as it goes
+ * (see the top); *stopped: fn's non-zero answer, *total: the bytes walked
+ */
+static int walk(MDB_txn *txn, MDB_dbi dbi, MDB_cursor *c, uint64_t id, const struct view *v,
+		int (*fn) (const void *, size_t, void *), void *arg, uint64_t *total,
+		const char **why, int *stopped)
+{
+	struct splice_walk s = {.id = id,.v = v,.user = {fn, arg, 0}};
+	int	err, rc;
+
+	if (!v->spliced) {
+		err = range(c, id, v->used, 0, UINT64_MAX, hand_on, &s.user, total, why);
+		*stopped = s.user.stopped;
+		return (err < 0 ? err : 0);
+	}
+	if ((rc = mdb_cursor_open(txn, dbi, &s.orig)) != 0)
+		return (queue_err(rc));
+	err = range(c, id, QUEUE_BODY_PROCESSED, 0, UINT64_MAX, splice_chunk, &s, total, why);
+	if (err == 0 && !s.put && s.pos == v->at)
+		(void) splice_put(&s);
+	else if (err == 0 && !s.put)
+		s.err = SG_ECORRUPT, s.why = "a splice record points past its body";
+	mdb_cursor_close(s.orig);
+	*total += s.put ? v->len : 0;
+	*stopped = s.user.stopped;
+	if (s.why)
+		*why = s.why;
+	return (err < 0 ? err : s.err);
+}
+
 int	queue_body_foreach(struct queue *q, uint64_t id, enum queue_body_kind kind,
 			   int (*fn) (const void *, size_t, void *), void *arg,
 			   enum queue_body_kind *which)
@@ -306,16 +522,16 @@ int	queue_body_foreach(struct queue *q, uint64_t id, enum queue_body_kind kind,
 	const char *why = NULL;
 	uint64_t total = 0;
 	int64_t	size;
+	struct view v;
 	MDB_txn *txn;
 	MDB_cursor *c = NULL;
-	MDB_val	d;
-	int	err, used = kind, stopped = 0;
+	int	err, stopped = 0;
 
 	if ((err = queue_txn_begin(q, true, &txn)) != 0)
 		return (err);
-	err = open_body(q, txn, id, kind, &c, &d, &used);
+	err = open_body(q, txn, id, kind, &c, &v, &why);
 	if (err == 0 || err == SG_ENOTFOUND) {
-		int	e2 = expected(q, txn, id, kind, used, &size, &why);
+		int	e2 = expected(q, txn, id, kind, v.used, &size, &why);
 
 		if (e2 < 0)
 			err = e2;
@@ -326,8 +542,8 @@ int	queue_body_foreach(struct queue *q, uint64_t id, enum queue_body_kind kind,
 	}
 	if (err == 0) {
 		if (which)
-			*which = (enum queue_body_kind) used;
-		err = walk(c, d, id, used, fn, arg, &total, &why, &stopped);
+			*which = (enum queue_body_kind) v.used;
+		err = walk(txn, q->db_body, c, id, &v, fn, arg, &total, &why, &stopped);
 		if (err == 0 && !stopped && size >= 0 && total != (uint64_t) size) {
 			why = "the body is not as long as its envelope says";
 			err = SG_ECORRUPT;
@@ -391,5 +607,14 @@ int	queue_body_drop(struct queue *q, MDB_txn *txn, uint64_t id, int kind)
 			break;
 	}
 	mdb_cursor_close(c);
-	return (rc == MDB_NOTFOUND || rc == 0 ? 0 : queue_err(rc));
+	if (rc == MDB_NOTFOUND)
+		rc = 0;
+	if (rc == 0 && kind == QUEUE_BODY_PROCESSED) {	/* and its splice, if any */
+		body_key(kb, id, BODY_SPLICE, 0);
+		k.mv_size = BODY_KEY;
+		k.mv_data = kb;
+		if ((rc = mdb_del(txn, q->db_body, &k, NULL)) == MDB_NOTFOUND)
+			rc = 0;
+	}
+	return (queue_err(rc));
 }

@@ -12,7 +12,10 @@
  *	Private to queue/. The schema (all integers big-endian so that byte
  *	order is numeric order):
  *	  env      id(8)                  -> envelope record (queue_rec.c)
- *	  body     id(8) kind(1) seq(4)   -> up to chunk_size bytes
+ *	  body     id(8) kind(1) seq(4)   -> up to chunk_size bytes (kind 0
+ *	                                     original, 1 processed); kind 2,
+ *	                                     seq 0: a processed body's splice
+ *	                                     of the original (queue_body.c)
  *	  inbox    id(8)                  -> lease: expiry(8) owner (0: free)
  *	  sched    due(8) id(8)           -> empty
  *	  taken    id(8)                  -> due(8): queue_due() leased it

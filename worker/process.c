@@ -879,9 +879,85 @@ static void tally(const struct worker_parts *w, int64_t t0_us, struct worker_don
 	d->c.tally = &d->tally;
 }
 
+/*
+ * Below a page a second copy costs less than the look for it; where the
+ * original's last bytes occur more often than SAME_TRIES times (a body of
+ * one line repeated), the last ones decide.
+ */
+#define SAME_MIN	4096
+#define SAME_PROBE	64
+#define SAME_TRIES	4
+
+/* common_tail - how many bytes a and b have in common at their ends */
+
+static size_t common_tail(const char *a, size_t alen, const char *b, size_t blen)
+{
+	size_t	n = 0, max = alen < blen ? alen : blen;
+
+	while (n < max) {
+		size_t	k = max - n < 256 ? max - n : 256;
+
+		if (memcmp(a + alen - n - k, b + blen - n - k, k) != 0) {
+			while (a[alen - n - 1] == b[blen - n - 1])
+				n++;
+			break;
+		}
+		n += k;
+	}
+	return (n);
+}
+
+/* last_probe - the end of the last SAME_PROBE bytes at p in hay[0, end), or 0 */
+
+static size_t last_probe(const char *hay, size_t end, const char *p)
+{
+	const char *last;
+
+	while (end >= SAME_PROBE
+	       && (last = memrchr(hay + SAME_PROBE - 1, p[SAME_PROBE - 1],
+				  end - (SAME_PROBE - 1))) != NULL) {
+		end = (size_t) (last - hay) + 1;
+		if (memcmp(hay + end - SAME_PROBE, p, SAME_PROBE) == 0)
+			return (end);
+		end--;
+	}
+	return (0);
+}
+
+/*
+ * same_run - the longest end of the original that a part sends unchanged:
+ * what signing leaves of it (the body after the Content-* fields) or a
+ * dropped header field. The queue then keeps a reference to the original
+ * there instead of a second copy, once it has compared the bytes itself.
+ * What the worker adds comes after the original's end, so the last places
+ * its last bytes occur are the ones to try.
+ */
+static void same_run(struct queue_body_src *src, const struct sg_buf *original)
+{
+	const char *probe;
+	size_t	end = src->len;
+
+	if (original->len < SAME_MIN || src->len < SAME_MIN)
+		return;
+	probe = original->data + original->len - SAME_PROBE;
+	for (int tries = 0; tries < SAME_TRIES
+	     && (end = last_probe(src->data, end, probe)) != 0; tries++, end--) {
+		size_t	n = common_tail(src->data, end, original->data, original->len);
+
+		if (n > src->same_len) {
+			src->same_at = end - n;
+			src->same_off = original->len - n;
+			src->same_len = n;
+		}
+	}
+	if (src->same_len < SAME_MIN)
+		src->same_len = 0;
+}
+
 /* hand_over - the parts as queue_complete_batch() takes them */
 
-static void hand_over(struct worker_parts *w, struct worker_done *d)
+static void hand_over(struct worker_parts *w, const struct sg_buf *original,
+		      struct worker_done *d)
 {
 	d->bytes = 0;
 	for (size_t i = 0; i < w->n; i++) {
@@ -892,6 +968,8 @@ static void hand_over(struct worker_parts *w, struct worker_done *d)
 		p->env.flags |= QUEUE_F_WORKED;
 		w->src[i] = (struct queue_body_src) {.data = p->body.data,.fd = -1,
 			.len = p->body.len };
+		if (p->changed)
+			same_run(&w->src[i], original);
 		w->qp[i] = (struct queue_part) {.env = &p->env,
 			.body = p->changed ? &w->src[i] : NULL,.state = p->state };
 		d->bytes += p->body.len + p->rest_body.len;
@@ -1011,9 +1089,9 @@ int	worker__process(struct worker_thread *t, const struct worker_snap *s, uint64
 		legal_unchanged(&w->parts[i], &legal, how);
 	for (size_t i = 0; i < w->n; i++)
 		unforge(s, &w->parts[i], &original);
+	hand_over(w, &original, d);
 	sg_buf_free(&original);
 	sg_buf_free(&legal);
-	hand_over(w, d);
 	tally(w, t0, d);
 	return (0);
 }

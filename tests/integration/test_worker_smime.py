@@ -5,6 +5,7 @@ processed by the worker role with the rules in the config, and delivered
 by the delivery role to a recording SMTP peer (peers.SmtpPeer). What
 arrives is checked with openssl; incidents with sealctl.
 """
+import base64
 import email
 import json
 import os
@@ -543,3 +544,34 @@ def test_a_storm_of_one_cause_is_one_incident_acked_with_its_mail(sealgate):
         assert "3 held message(s) released" in r.stdout, r.stdout
         wait_until(lambda: incidents() and incidents()[0]["count"] == 3, 30,
                    what="the released mail to fail again into a new incident")
+
+
+def test_a_large_signed_message_arrives_whole_and_verifies(sealgate, tmp_path):
+    """The signed copy of a large message refers to the original in the
+    queue instead of copying it (queue_body.c): what leaves is still the
+    whole message, byte for byte, under a signature that verifies."""
+    attachment = os.urandom(300_000)
+    b64 = base64.encodebytes(attachment).decode().replace("\n", "\r\n")
+    body = ("From: carl@example.com\r\nTo: someone@partner.test\r\nSubject: big invoice\r\n"
+            "MIME-Version: 1.0\r\n"
+            'Content-Type: multipart/mixed; boundary="outer"\r\n\r\n'
+            "--outer\r\nContent-Type: text/plain\r\n\r\nThe invoice is attached.\r\n"
+            "--outer\r\nContent-Type: application/pdf\r\n"
+            "Content-Transfer-Encoding: base64\r\n\r\n" + b64 + "--outer--\r\n").encode()
+    with SmtpPeer(port=free_port()) as sink:
+        pki = gateway(sealgate, sink)
+        with smtplib.SMTP("127.0.0.1", sealgate.smtp_port, timeout=10) as s:
+            s.sendmail("carl@example.com", ["someone@partner.test"], body)
+        m = arrived(sink, "someone@partner.test")
+        eml = tmp_path / "out.eml"
+        eml.write_bytes(m["body"])
+        assert b"multipart/signed" in m["body"]
+        r = subprocess.run(["openssl", "cms", "-verify", "-in", str(eml), "-CAfile",
+                            str(pki.root.cert), "-out", str(tmp_path / "content")],
+                           capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        content = (tmp_path / "content").read_bytes()
+        assert content.endswith(body[body.index(b"\r\n\r\n") + 4:])
+        inner = email.message_from_bytes(content)
+        pdf = [p for p in inner.walk() if p.get_content_type() == "application/pdf"][0]
+        assert pdf.get_payload(decode=True) == attachment

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -584,6 +585,50 @@ static void test_batch_group_commit(void **state)
 	assert_int_equal(work(), 0);
 }
 
+/* queue_file_size - how large the queue's data file has grown */
+
+static off_t queue_file_size(void)
+{
+	char	path[128];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/state/queue/data.mdb", dir);
+	assert_int_equal(stat(path, &st), 0);
+	return (st.st_size);
+}
+
+/*
+ * The signed copy of a large message refers to the original in the queue
+ * (queue_body.c): twenty signed copies of 300 KB grow the queue by what
+ * the signatures add, not by 6 MB. The body is one line repeated, whose
+ * last bytes occur everywhere in it.
+ */
+static void test_large_signed_message_is_not_copied(void **state)
+{
+	const char *r[] = { "nobody@nowhere.org", NULL };
+	struct sg_buf big = SG_BUF_INIT;
+	uint64_t ids[20];
+	uint32_t crypto;
+	off_t	before;
+
+	(void) state;
+	sg_buf_printf(&big, "From: alice@example.com\r\nTo: nobody@nowhere.org\r\n"
+		      "Subject: invoices\r\nContent-Type: text/plain\r\n\r\n");
+	while (big.len < 300000)
+		sg_buf_printf(&big, "Invoice line: 1 x widget, 42.00 EUR, thank you.\r\n");
+	for (size_t i = 0; i < SG_NELEM(ids); i++)
+		ids[i] = spool(QUEUE_DIR_OUTBOUND, "alice@example.com", r, big.data);
+	before = queue_file_size();
+	assert_int_equal(work(), SG_NELEM(ids));
+	assert_true(queue_file_size() - before < (off_t) (2 << 20));
+	assert_int_equal(processed(ids[7], &crypto, "t9.eml"), QUEUE_READY);
+	assert_int_equal(crypto & (WORKER_DID_SIGN | WORKER_DID_ENCRYPT), WORKER_DID_SIGN);
+	assert_int_equal(tdir_run(dir, "openssl cms -verify -in t9.eml -CAfile ca.crt"
+			     " -out t9.txt 2>/dev/null && [ $(grep -c '^Invoice line' t9.txt) = %zu ]",
+			     (big.len - 96) / 49), 0);
+	sg_buf_free(&big);
+}
+
 int	main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -598,6 +643,7 @@ int	main(void)
 		cmocka_unit_test(test_long_lines),
 		cmocka_unit_test(test_idempotent),
 		cmocka_unit_test(test_batch_group_commit),
+		cmocka_unit_test(test_large_signed_message_is_not_copied),
 	};
 
 	return (cmocka_run_group_tests(tests, setup, teardown));

@@ -1,0 +1,401 @@
+/*
+ * NAME
+ *	test_queue_splice 1
+ * SUMMARY
+ *	unit tests of processed bodies that refer to the original
+ * DESCRIPTION
+ *	A worker that hands the queue a processed body holding a run of the
+ *	original (queue_body_src.same_*) gets only the rest stored: these
+ *	tests read such bodies back every way the queue offers (pieces that
+ *	straddle chunks and the splice, a walk), check what was stored by
+ *	hand, and that a wrong claim, a removed original, a re-processing
+ *	and a split all give the bytes the worker meant, or SG_ECORRUPT.
+ */
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <lmdb.h>
+#include <cmocka.h>
+
+#include "queue/queue.h"
+#include "queue_fixture.h"
+
+#define HEADER	"From: a@example.com\r\nSubject: big\r\n\r\n"
+#define BODY	150000			/* three chunks of 64K */
+
+struct msg {
+	char   *orig;			/* header, then BODY varied bytes */
+	size_t	olen;
+	struct sg_buf out;		/* what the worker sends */
+	struct queue_body_src src;
+};
+
+/* make_msg - an original, and a processed body of head + its body + tail */
+
+static void make_msg(struct msg *m, const char *head, const char *tail)
+{
+	size_t	h = strlen(HEADER);
+
+	m->olen = h + BODY;
+	m->orig = sg_xmalloc(m->olen);
+	memcpy(m->orig, HEADER, h);
+	for (size_t i = 0; i < BODY; i++)
+		m->orig[h + i] = (char) ('a' + (i * 7 + i / 64) % 26);
+	m->out = (struct sg_buf) SG_BUF_INIT;
+	sg_buf_append(&m->out, head, strlen(head));
+	sg_buf_append(&m->out, m->orig + h, BODY);
+	sg_buf_append(&m->out, tail, strlen(tail));
+	m->src = (struct queue_body_src) {.data = m->out.data,.fd = -1,.len = m->out.len,
+		.same_at = strlen(head),.same_off = h,.same_len = BODY };
+}
+
+static void free_msg(struct msg *m)
+{
+	free(m->orig);
+	sg_buf_free(&m->out);
+}
+
+static uint64_t spool_msg(struct queue *q, const struct msg *m)
+{
+	struct queue_body_src b = {.data = m->orig,.fd = -1,.len = m->olen};
+	struct queue_env e;
+	uint64_t id = 0;
+
+	queue_env_init(&e);
+	e.state = QUEUE_INCOMING;
+	e.sender = "a@example.com";
+	e.client_addr = "192.0.2.1";
+	queue_env_rcpt_add(&e, "b@example.net");
+	queue_env_rcpt_add(&e, "c@example.org");
+	assert_int_equal(queue_spool(q, &e, &b, &id), 0);
+	queue_env_free(&e);
+	return (id);
+}
+
+/* complete - the claimed id becomes one part with body src (NULL: none) */
+
+static void complete(struct queue *q, uint64_t id, const struct queue_body_src *src,
+		     enum queue_state state)
+{
+	struct queue_env e;
+	struct queue_part part = {.env = &e,.body = src,.state = state};
+
+	queue_env_init(&e);
+	assert_int_equal(queue_get(q, id, 0, &e), 0);
+	assert_int_equal(queue_complete(q, id, "w", &part, 1, NULL), 0);
+	queue_env_free(&e);
+}
+
+static void claim(struct queue *q, uint64_t want)
+{
+	uint64_t ids[4];
+	size_t	n;
+
+	assert_int_equal(queue_claim(q, "w", 0, 4, ids, &n), 0);
+	assert_true(n == 1 && ids[0] == want);
+}
+
+/* read_in - the processed body read in pieces of size piece */
+
+static void read_in(struct queue *q, uint64_t id, size_t piece, struct sg_buf *out)
+{
+	char   *buf = sg_xmalloc(piece);
+	uint64_t off = 0;
+	size_t	got;
+
+	sg_buf_reset(out);
+	for (;;) {
+		assert_int_equal(queue_body_read(q, id, QUEUE_BODY_PROCESSED, off, buf, piece, &got),
+				 0);
+		if (got == 0)
+			break;
+		sg_buf_append(out, buf, got);
+		off += got;
+	}
+	free(buf);
+}
+
+static int collect(const void *chunk, size_t len, void *arg)
+{
+	sg_buf_append(arg, chunk, len);
+	return (0);
+}
+
+static int count_bytes(const void *chunk, size_t len, void *arg)
+{
+	(void) chunk;
+	*(uint64_t *) arg += len;
+	return (0);
+}
+
+/* assert_reads - every way of reading id's processed body gives want */
+
+static void assert_reads(struct queue *q, uint64_t id, const struct sg_buf *want)
+{
+	static const size_t pieces[] = {1 << 20, 7000, 65536, 4093};
+	struct sg_buf got = SG_BUF_INIT;
+	enum queue_body_kind which;
+	char	buf[100];
+	size_t	n;
+
+	for (size_t i = 0; i < SG_NELEM(pieces); i++) {
+		read_in(q, id, pieces[i], &got);
+		assert_int_equal(got.len, want->len);
+		assert_memory_equal(got.data, want->data, want->len);
+	}
+	sg_buf_reset(&got);
+	assert_int_equal(queue_body_foreach(q, id, QUEUE_BODY_PROCESSED, collect, &got, &which), 0);
+	assert_int_equal(got.len, want->len);
+	assert_memory_equal(got.data, want->data, want->len);
+	/* a read from inside, across the splice's start */
+	assert_int_equal(queue_body_read(q, id, QUEUE_BODY_PROCESSED, 10, buf, sizeof(buf), &n), 0);
+	assert_int_equal(n, want->len - 10 < sizeof(buf) ? want->len - 10 : sizeof(buf));
+	assert_memory_equal(buf, want->data + 10, n);
+	sg_buf_free(&got);
+}
+
+/* stored - bytes stored under (id, kind), read by hand, the queue closed */
+
+static size_t stored(struct fix *f, uint64_t id, int kind)
+{
+	char	path[128];
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi	dbi;
+	MDB_cursor *c;
+	uint8_t	kb[13] = {0};
+	MDB_val	k = {9, kb}, d;
+	size_t	total = 0;
+	int	rc;
+
+	queue_close(f->q);
+	for (int i = 0; i < 8; i++)
+		kb[i] = (uint8_t) (id >> (56 - 8 * i));
+	kb[8] = (uint8_t) kind;
+	snprintf(path, sizeof(path), "%s/queue", f->dir);
+	assert_int_equal(mdb_env_create(&env), 0);
+	mdb_env_set_maxdbs(env, 24);
+	mdb_env_set_mapsize(env, f->conf.map_size_max);
+	assert_int_equal(mdb_env_open(env, path, MDB_RDONLY, 0600), 0);
+	assert_int_equal(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
+	assert_int_equal(mdb_dbi_open(txn, "body", 0, &dbi), 0);
+	assert_int_equal(mdb_cursor_open(txn, dbi, &c), 0);
+	for (rc = mdb_cursor_get(c, &k, &d, MDB_SET_RANGE); rc == 0
+	     && memcmp(k.mv_data, kb, 9) == 0; rc = mdb_cursor_get(c, &k, &d, MDB_NEXT))
+		total += d.mv_size;
+	mdb_cursor_close(c);
+	mdb_txn_abort(txn);
+	mdb_env_close(env);
+	assert_int_equal(queue_open(&f->main, &f->conf, 0, &f->q), 0);
+	return (total);
+}
+
+static void test_spliced_body_reads_whole(void **state)
+{
+	struct fix *f = *state;
+	struct msg m;
+	struct queue_env e;
+	enum queue_body_kind which;
+	uint64_t id, n = 0;
+
+	make_msg(&m, "Content-Type: multipart/signed\r\n\r\n--b\r\n", "\r\n--b\r\nsignature\r\n--b--\r\n");
+	id = spool_msg(f->q, &m);
+	claim(f->q, id);
+	complete(f->q, id, &m.src, QUEUE_READY);
+	assert_reads(f->q, id, &m.out);
+	assert_int_equal(queue_body_foreach(f->q, id, QUEUE_BODY_PROCESSED, count_bytes, &n,
+					    &which), 0);
+	assert_true(which == QUEUE_BODY_PROCESSED && n == m.out.len);
+	queue_env_init(&e);
+	assert_int_equal(queue_get(f->q, id, 0, &e), 0);
+	assert_int_equal(e.processed_size, m.out.len);
+	queue_env_free(&e);
+	/* only what the worker added was written: the splice record beside it */
+	assert_int_equal(stored(f, id, QUEUE_BODY_PROCESSED), m.out.len - BODY);
+	assert_int_equal(stored(f, id, 2), 24);
+	/* a splice at the very start and at the very end */
+	for (int edge = 0; edge < 2; edge++) {
+		struct msg m2;
+
+		make_msg(&m2, edge ? "added before\r\n" : "", edge ? "" : "added after\r\n");
+		id = spool_msg(f->q, &m2);
+		claim(f->q, id);
+		complete(f->q, id, &m2.src, QUEUE_READY);
+		assert_reads(f->q, id, &m2.out);
+		assert_int_equal(stored(f, id, QUEUE_BODY_PROCESSED), m2.out.len - BODY);
+		free_msg(&m2);
+	}
+	free_msg(&m);
+}
+
+static void test_a_wrong_claim_is_stored_as_is(void **state)
+{
+	struct fix *f = *state;
+	struct msg m;
+	uint64_t id;
+
+	make_msg(&m, "head\r\n", "tail\r\n");
+	m.out.data[5000] ^= 1;		/* the run differs in one byte */
+	id = spool_msg(f->q, &m);
+	claim(f->q, id);
+	complete(f->q, id, &m.src, QUEUE_READY);
+	assert_reads(f->q, id, &m.out);
+	assert_int_equal(stored(f, id, QUEUE_BODY_PROCESSED), m.out.len);
+	assert_int_equal(stored(f, id, 2), 0);
+	free_msg(&m);
+	/* a run said to reach past the original's end, or past the body's */
+	make_msg(&m, "head\r\n", "tail\r\n");
+	id = spool_msg(f->q, &m);
+	m.src.same_off += 10;
+	claim(f->q, id);
+	complete(f->q, id, &m.src, QUEUE_READY);
+	assert_reads(f->q, id, &m.out);
+	assert_int_equal(stored(f, id, 2), 0);
+	free_msg(&m);
+	make_msg(&m, "head\r\n", "tail\r\n");
+	id = spool_msg(f->q, &m);
+	m.src.same_len = m.out.len;
+	claim(f->q, id);
+	complete(f->q, id, &m.src, QUEUE_READY);
+	assert_reads(f->q, id, &m.out);
+	assert_int_equal(stored(f, id, 2), 0);
+	free_msg(&m);
+}
+
+/*
+ * A held message processed again, then without a processed body: no
+ * splice of the first run may stay behind to bend the next body.
+ */
+static void test_processed_again(void **state)
+{
+	struct fix *f = *state;
+	struct msg m;
+	struct sg_buf want = SG_BUF_INIT;
+	uint64_t id;
+	int	res;
+	size_t	changed;
+	const char *plain = "a short processed body\r\n";
+	struct queue_body_src small = {.data = plain,.fd = -1,.len = strlen(plain)};
+
+	make_msg(&m, "head\r\n", "tail\r\n");
+	id = spool_msg(f->q, &m);
+	claim(f->q, id);
+	complete(f->q, id, &m.src, QUEUE_HOLD);
+	assert_int_equal(stored(f, id, 2), 24);
+	assert_int_equal(queue_release(f->q, &id, 1, &res, &changed), 0);
+	assert_int_equal(res, 0);
+	claim(f->q, id);
+	complete(f->q, id, &small, QUEUE_HOLD);
+	assert_int_equal(stored(f, id, 2), 0);
+	sg_buf_append(&want, plain, strlen(plain));
+	assert_reads(f->q, id, &want);
+	assert_int_equal(queue_release(f->q, &id, 1, &res, &changed), 0);
+	assert_int_equal(res, 0);
+	claim(f->q, id);
+	complete(f->q, id, NULL, QUEUE_READY);
+	sg_buf_reset(&want);
+	sg_buf_append(&want, m.orig, m.olen);
+	assert_reads(f->q, id, &want);
+	sg_buf_free(&want);
+	free_msg(&m);
+}
+
+/* A split: each part refers to its own copy of the original. */
+static void test_split_parts_refer_to_their_copy(void **state)
+{
+	struct fix *f = *state;
+	struct msg m;
+	struct queue_env e, p1, p2;
+	struct queue_part parts[2];
+	uint64_t id, ids[2];
+
+	make_msg(&m, "head\r\n", "tail\r\n");
+	id = spool_msg(f->q, &m);
+	claim(f->q, id);
+	queue_env_init(&e);
+	assert_int_equal(queue_get(f->q, id, 0, &e), 0);
+	p1 = e;
+	p1.nrcpt = 1;
+	p2 = e;
+	p2.rcpt = e.rcpt + 1;
+	p2.nrcpt = 1;
+	parts[0] = (struct queue_part) {&p1, &m.src, QUEUE_READY};
+	parts[1] = (struct queue_part) {&p2, &m.src, QUEUE_READY};
+	assert_int_equal(queue_complete(f->q, id, "w", parts, 2, ids), 0);
+	queue_env_free(&e);
+	for (int i = 0; i < 2; i++) {
+		assert_reads(f->q, ids[i], &m.out);
+		assert_int_equal(stored(f, ids[i], QUEUE_BODY_PROCESSED), m.out.len - BODY);
+	}
+	free_msg(&m);
+}
+
+/* The original a splice refers to, cut short or gone: never other bytes. */
+static void test_a_damaged_original_is_corrupt(void **state)
+{
+	struct fix *f = *state;
+	struct msg m;
+	uint64_t id[2], sum;
+	uint8_t	kb[13];
+	char	buf[BODY + 1000];
+	size_t	got, nc;
+
+	make_msg(&m, "head\r\n", "tail\r\n");
+	for (int i = 0; i < 2; i++) {
+		id[i] = spool_msg(f->q, &m);
+		claim(f->q, id[i]);
+		complete(f->q, id[i], &m.src, QUEUE_READY);
+	}
+	for (int i = 0; i < 2; i++) {
+		for (int b = 0; b < 8; b++)
+			kb[b] = (uint8_t) (id[i] >> (56 - 8 * b));
+		kb[8] = QUEUE_BODY_ORIGINAL;
+		kb[9] = kb[10] = kb[11] = 0;
+		kb[12] = 2;			/* the last chunk: short, then gone */
+		if (i == 0)
+			fixture_raw(f, "body", kb, 13, "short", 5);
+		else
+			fixture_raw(f, "body", kb, 13, NULL, 0);
+	}
+	for (int i = 0; i < 2; i++) {
+		/* a read stops where the original's run ends short */
+		uint64_t off = 0;
+
+		do {
+			assert_int_equal(queue_body_read(f->q, id[i], QUEUE_BODY_PROCESSED, off,
+							 buf + off, sizeof(buf) - off, &got), 0);
+			off += got;
+		} while (got > 0);
+		/* up to the damaged chunk as sent, and never the tail in its place */
+		assert_true(off < m.out.len - strlen("tail\r\n"));
+		assert_memory_equal(buf, m.out.data, 131072 - 37 + 6);
+		sum = 0;
+		assert_int_equal(queue_body_foreach(f->q, id[i], QUEUE_BODY_PROCESSED,
+						    count_bytes, &sum, NULL), SG_ECORRUPT);
+	}
+	assert_int_equal(queue_corrupt_count(f->q, &nc), 0);
+	assert_int_equal(nc, 2);
+	free_msg(&m);
+}
+
+int	main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_spliced_body_reads_whole, fixture_setup,
+						fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_a_wrong_claim_is_stored_as_is, fixture_setup,
+						fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_processed_again, fixture_setup,
+						fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_split_parts_refer_to_their_copy, fixture_setup,
+						fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_a_damaged_original_is_corrupt, fixture_setup,
+						fixture_teardown),
+	};
+
+	return (cmocka_run_group_tests(tests, NULL, NULL));
+}
