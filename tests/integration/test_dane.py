@@ -20,7 +20,8 @@ from test_delivery import config, wait_result
 
 HOSTS = {"mx1": "127.0.0.11", "mx2": "127.0.0.12", "mx3": "127.0.0.13",
          "mx4": "127.0.0.14", "mx5": "127.0.0.15", "mx6": "127.0.0.16",
-         "mx7": "127.0.0.17", "mx8": "127.0.0.18"}
+         "mx7": "127.0.0.17", "mx8": "127.0.0.18", "mx9": "127.0.0.19",
+         "mx10": "127.0.0.20"}
 
 
 def world(tmp_path, port, extra="", zones=None):
@@ -110,6 +111,35 @@ def test_dane_outcomes(sealgate, tmp_path, mode):
         finally:
             for p in peers.values():
                 p.__exit__(None, None, None)
+
+
+def test_no_usable_tlsa_record_means_encrypted_not_authenticated(sealgate, tmp_path):
+    """TLSA records none of which is usable for SMTP (RFC 7672 2.2; here
+    PKIX-EE, usage 1) authenticate nothing, but their validated presence
+    still says the host does TLS: delivered encrypted, not as DANE (as
+    Postfix's "encrypt"), and never in the clear to a host without
+    STARTTLS."""
+    port = free_port("127.0.0.11")
+    tl = f"_{port}._tcp"
+    extra = (f"unusable MX 10 mx9\nclear MX 10 mx10\n"
+             f"mx9 A {HOSTS['mx9']}\nmx10 A {HOSTS['mx10']}\n"
+             f"{tl}.mx9 TLSA 1 1 1 {'ab' * 32}\n{tl}.mx10 TLSA 1 1 1 {'ab' * 32}\n")
+    dns, _ = world(tmp_path, port, extra=extra)
+    cert, key = self_signed(tmp_path, "mx9.dane.test")
+    mx9 = SmtpPeer(HOSTS["mx9"], port, starttls="offer", name="mx9.dane.test", cert=cert,
+                   key=key, tmpdir=tmp_path)
+    mx10 = SmtpPeer(HOSTS["mx10"], port, starttls="none", name="mx10.dane.test")
+    with dns, mx9, mx10:
+        config(sealgate, dns, port, extra='dane = "opportunistic"; tls_policy = "opportunistic";')
+        d = sealgate.start(role="delivery")
+        Injector(sealgate).inject("s@sender.test", ["u@unusable.dane.test", "u@clear.dane.test"])
+        r = wait_result(d, "u@unusable.dane.test", "sent")
+        assert r["tls"].startswith("TLSv1."), r
+        assert mx9.messages[0]["tls"] is True
+        r = wait_result(d, "u@clear.dane.test", "deferred")
+        assert r["dsn"].startswith("4.7."), r
+        assert mx10.messages == []
+        no_mail_in_the_clear(mx10)
 
 
 def test_dane_off_ignores_tlsa_and_explicit_policy_wins(sealgate, tmp_path):
