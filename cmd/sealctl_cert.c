@@ -738,7 +738,7 @@ static int cert_remove(const struct sealgate_conf *conf, const struct opts *o)
 	struct certs_desc d;
 	struct CERTCertificateStr *cert;
 	struct certs *c;
-	int	rc;
+	int	rc, shared = SEALCTL_OK;
 
 	if (open_db(conf, o, 0, &c) < 0)
 		return (SEALCTL_PARTIAL);
@@ -747,14 +747,20 @@ static int cert_remove(const struct sealgate_conf *conf, const struct opts *o)
 		if (certs_describe(c, cert, &d) == 0)
 			sg_buf_puts(&fp, d.fingerprint);
 		certs_cert_free(cert);
+		/*
+		 * Shared before it goes here: a harvest of the certificate made
+		 * once it is gone here then comes after the removal everywhere,
+		 * instead of being taken out by it on the other nodes.
+		 */
+		if (o->db == 0 && fp.len > 0)
+			shared = sealctl_cluster_share(conf, QUEUE_CERT_REMOVE, false, NULL, &fp,
+						       o->args[0]);
 		rc = certs_remove(c, o->args[0]);
 	}
 	if (rc < 0)
 		fprintf(stderr, "sealctl: %s: %s\n", o->args[0], rc == SG_EEXIST ?
 			"ambiguous, name it by fingerprint" : sg_strerror(rc));
-	rc = close_db(c, rc < 0 ? SEALCTL_PARTIAL : SEALCTL_OK);
-	if (rc == SEALCTL_OK && o->db == 0 && fp.len > 0)
-		rc = sealctl_cluster_share(conf, QUEUE_CERT_REMOVE, false, NULL, &fp, o->args[0]);
+	rc = close_db(c, rc < 0 ? SEALCTL_PARTIAL : shared);
 	sg_buf_free(&fp);
 	return (rc);
 }

@@ -272,8 +272,9 @@ struct queue_body_src {
  * buf, in one short read transaction; *got is 0 at the end. Use it in a
  * loop (e.g. 256 KiB at a time) to stream a body of any size.
  * QUEUE_BODY_PROCESSED falls back to the original when no processed
- * body is stored. queue_body_foreach() calls fn once per stored chunk in
- * order inside one read transaction (keep fn fast; a non-zero return
+ * body is stored. queue_body_foreach() calls fn on the body piece by
+ * piece in order (stored chunks, split where a processed body refers to
+ * the original) inside one read transaction (keep fn fast; a non-zero return
  * stops the walk and is returned). *which (may be NULL) tells which
  * body was used. queue_body_foreach() checks the body against its
  * envelope as it goes (chunks, length, a processed body where one was

@@ -18,7 +18,9 @@
  *	A body is stored under keys id(8) kind(1) seq(4), every chunk but
  *	the last exactly as long as the first (so a reader finds the chunk
  *	holding an offset without walking), an empty body as one empty
- *	chunk. queue_body_drop() deletes one kind (or all, kind < 0).
+ *	chunk. queue_body_drop() deletes one kind (or all, kind < 0); the
+ *	processed kind takes its splice record along. (Nothing drops an
+ *	original alone: a splice of the processed body would point at nothing.)
  *	Chunks are written with MDB_RESERVE: the bytes go straight
  *	from the caller's buffer or file into the page, without a copy in
  *	between, so a 50 MB message never sits in memory whole.
@@ -230,7 +232,15 @@ static int range(MDB_cursor *c, uint64_t id, int kind, uint64_t off, uint64_t le
 	body_key(kb, id, kind, 0);
 	if ((rc = mdb_cursor_get(c, &k, &d, MDB_SET_KEY)) != 0)
 		return (queue_err(rc));
-	if ((c0 = d.mv_size) == 0 || len == 0)
+	if ((c0 = d.mv_size) == 0) {	/* an empty body: one empty chunk, alone */
+		rc = mdb_cursor_get(c, &k, &d, MDB_NEXT);
+		if (rc == 0 && same_body(&k, id, kind)) {
+			*why = "a body chunk has the wrong length";
+			return (SG_ECORRUPT);
+		}
+		return (rc == 0 || rc == MDB_NOTFOUND ? 0 : queue_err(rc));
+	}
+	if (len == 0)
 		return (0);
 	if ((seq = off / c0) > UINT32_MAX)
 		return (0);			/* past any end (a bad splice record) */
@@ -317,6 +327,10 @@ static int open_body(struct queue *q, MDB_txn *txn, uint64_t id, enum queue_body
 			v->at = queue_get_be64(d.mv_data);
 			v->off = queue_get_be64((const uint8_t *) d.mv_data + 8);
 			v->len = queue_get_be64((const uint8_t *) d.mv_data + 16);
+			if (v->at > UINT64_MAX - v->len || v->off > UINT64_MAX - v->len) {
+				*why = "a splice record points past any body";
+				return (SG_ECORRUPT);
+			}
 		} else if (rc == 0) {
 			*why = "a splice record has the wrong length";
 			return (SG_ECORRUPT);

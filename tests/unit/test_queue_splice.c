@@ -15,6 +15,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,9 +35,12 @@ struct msg {
 	struct queue_body_src src;
 };
 
-/* make_msg - an original, and a processed body of head + its body + tail */
-
-static void make_msg(struct msg *m, const char *head, const char *tail)
+/*
+ * make_msg_n - an original (its body varied bytes, or one byte repeated)
+ * and a processed body of head + that body + tail, saying so
+ */
+static void make_msg_n(struct msg *m, const char *head, size_t hlen, const char *tail,
+		       size_t tlen, bool uniform)
 {
 	size_t	h = strlen(HEADER);
 
@@ -44,13 +48,18 @@ static void make_msg(struct msg *m, const char *head, const char *tail)
 	m->orig = sg_xmalloc(m->olen);
 	memcpy(m->orig, HEADER, h);
 	for (size_t i = 0; i < BODY; i++)
-		m->orig[h + i] = (char) ('a' + (i * 7 + i / 64) % 26);
+		m->orig[h + i] = uniform ? 'x' : (char) ('a' + (i * 7 + i / 64) % 26);
 	m->out = (struct sg_buf) SG_BUF_INIT;
-	sg_buf_append(&m->out, head, strlen(head));
+	sg_buf_append(&m->out, head, hlen);
 	sg_buf_append(&m->out, m->orig + h, BODY);
-	sg_buf_append(&m->out, tail, strlen(tail));
+	sg_buf_append(&m->out, tail, tlen);
 	m->src = (struct queue_body_src) {.data = m->out.data,.fd = -1,.len = m->out.len,
-		.same_at = strlen(head),.same_off = h,.same_len = BODY };
+		.same_at = hlen,.same_off = h,.same_len = BODY };
+}
+
+static void make_msg(struct msg *m, const char *head, const char *tail)
+{
+	make_msg_n(m, head, strlen(head), tail, strlen(tail), false);
 }
 
 static void free_msg(struct msg *m)
@@ -132,14 +141,16 @@ static int count_bytes(const void *chunk, size_t len, void *arg)
 	return (0);
 }
 
-/* assert_reads - every way of reading id's processed body gives want */
-
-static void assert_reads(struct queue *q, uint64_t id, const struct sg_buf *want)
+/*
+ * assert_reads - every way of reading id's processed body gives want (at:
+ * where the original's run starts in it, if it has one)
+ */
+static void assert_reads_at(struct queue *q, uint64_t id, const struct sg_buf *want, uint64_t at)
 {
 	static const size_t pieces[] = {1 << 20, 7000, 65536, 4093};
 	struct sg_buf got = SG_BUF_INIT;
 	enum queue_body_kind which;
-	char	buf[100];
+	char	buf[3000];
 	size_t	n;
 
 	for (size_t i = 0; i < SG_NELEM(pieces); i++) {
@@ -151,11 +162,25 @@ static void assert_reads(struct queue *q, uint64_t id, const struct sg_buf *want
 	assert_int_equal(queue_body_foreach(q, id, QUEUE_BODY_PROCESSED, collect, &got, &which), 0);
 	assert_int_equal(got.len, want->len);
 	assert_memory_equal(got.data, want->data, want->len);
-	/* a read from inside, across the splice's start */
-	assert_int_equal(queue_body_read(q, id, QUEUE_BODY_PROCESSED, 10, buf, sizeof(buf), &n), 0);
-	assert_int_equal(n, want->len - 10 < sizeof(buf) ? want->len - 10 : sizeof(buf));
-	assert_memory_equal(buf, want->data + 10, n);
+	/* reads from inside: across the splice's ends, and all over */
+	for (uint64_t off = 1; off < want->len; off = off < 7919 ? off * 10 : off + 7919) {
+		uint64_t offs[] = {off, at > 0 ? at - 1 : 0, at + BODY - 1};
+
+		for (size_t i = 0; i < SG_NELEM(offs); i++) {
+			size_t	max = offs[i] < want->len ? (size_t) (want->len - offs[i]) : 0;
+
+			assert_int_equal(queue_body_read(q, id, QUEUE_BODY_PROCESSED, offs[i], buf,
+							 sizeof(buf), &n), 0);
+			assert_int_equal(n, max < sizeof(buf) ? max : sizeof(buf));
+			assert_memory_equal(buf, want->data + offs[i], n);
+		}
+	}
 	sg_buf_free(&got);
+}
+
+static void assert_reads(struct queue *q, uint64_t id, const struct sg_buf *want)
+{
+	assert_reads_at(q, id, want, 0);
 }
 
 /* stored - bytes stored under (id, kind), read by hand, the queue closed */
@@ -206,7 +231,7 @@ static void test_spliced_body_reads_whole(void **state)
 	id = spool_msg(f->q, &m);
 	claim(f->q, id);
 	complete(f->q, id, &m.src, QUEUE_READY);
-	assert_reads(f->q, id, &m.out);
+	assert_reads_at(f->q, id, &m.out, m.src.same_at);
 	assert_int_equal(queue_body_foreach(f->q, id, QUEUE_BODY_PROCESSED, count_bytes, &n,
 					    &which), 0);
 	assert_true(which == QUEUE_BODY_PROCESSED && n == m.out.len);
@@ -225,7 +250,7 @@ static void test_spliced_body_reads_whole(void **state)
 		id = spool_msg(f->q, &m2);
 		claim(f->q, id);
 		complete(f->q, id, &m2.src, QUEUE_READY);
-		assert_reads(f->q, id, &m2.out);
+		assert_reads_at(f->q, id, &m2.out, m2.src.same_at);
 		assert_int_equal(stored(f, id, QUEUE_BODY_PROCESSED), m2.out.len - BODY);
 		free_msg(&m2);
 	}
@@ -248,7 +273,7 @@ static void test_a_wrong_claim_is_stored_as_is(void **state)
 	assert_int_equal(stored(f, id, 2), 0);
 	free_msg(&m);
 	/* a run said to reach past the original's end, or past the body's */
-	make_msg(&m, "head\r\n", "tail\r\n");
+	make_msg_n(&m, "head\r\n", 6, "tail\r\n", 6, true);	/* only the length can tell */
 	id = spool_msg(f->q, &m);
 	m.src.same_off += 10;
 	claim(f->q, id);
@@ -328,7 +353,7 @@ static void test_split_parts_refer_to_their_copy(void **state)
 	assert_int_equal(queue_complete(f->q, id, "w", parts, 2, ids), 0);
 	queue_env_free(&e);
 	for (int i = 0; i < 2; i++) {
-		assert_reads(f->q, ids[i], &m.out);
+		assert_reads_at(f->q, ids[i], &m.out, m.src.same_at);
 		assert_int_equal(stored(f, ids[i], QUEUE_BODY_PROCESSED), m.out.len - BODY);
 	}
 	free_msg(&m);
@@ -382,6 +407,119 @@ static void test_a_damaged_original_is_corrupt(void **state)
 	free_msg(&m);
 }
 
+/*
+ * What the worker adds, before and after the run, around every chunk
+ * boundary of the stored rest: written, read and walked across them.
+ */
+static void test_spliced_across_chunks(void **state)
+{
+	static const size_t heads[] = {0, 1, 65535, 65536, 65537, 131072};
+	static const size_t tails[] = {0, 1, 65536, 65537};
+	struct fix *f = *state;
+	char   *fill = sg_xmalloc(140000);
+
+	for (size_t i = 0; i < 140000; i++)
+		fill[i] = (char) ('A' + i % 23);
+	for (size_t h = 0; h < SG_NELEM(heads); h++)
+		for (size_t t = 0; t < SG_NELEM(tails); t++) {
+			struct msg m;
+			uint64_t id;
+
+			make_msg_n(&m, fill, heads[h], fill + 3, tails[t], false);
+			id = spool_msg(f->q, &m);
+			claim(f->q, id);
+			complete(f->q, id, &m.src, QUEUE_READY);
+			assert_reads_at(f->q, id, &m.out, m.src.same_at);
+			assert_int_equal(stored(f, id, QUEUE_BODY_PROCESSED), m.out.len - BODY);
+			free_msg(&m);
+		}
+	free(fill);
+}
+
+/* splice_key - the key of id's splice record */
+
+static void splice_key(uint8_t kb[13], uint64_t id)
+{
+	memset(kb, 0, 13);
+	for (int i = 0; i < 8; i++)
+		kb[i] = (uint8_t) (id >> (56 - 8 * i));
+	kb[8] = 2;
+}
+
+static void be64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t) (v >> (56 - 8 * i));
+}
+
+/* A splice record damaged on disk: never read as if it were whole. */
+static void test_a_damaged_splice_record_is_corrupt(void **state)
+{
+	struct fix *f = *state;
+	struct msg m;
+	uint64_t id[3], sum;
+	uint8_t	kb[13], rec[24];
+	char	buf[4096];
+	size_t	got, nc;
+
+	make_msg(&m, "head\r\n", "tail\r\n");
+	for (int i = 0; i < 3; i++) {
+		id[i] = spool_msg(f->q, &m);
+		claim(f->q, id[i]);
+		complete(f->q, id[i], &m.src, QUEUE_READY);
+	}
+	/* one byte short; the run placed past the stored rest; an offset that wraps */
+	splice_key(kb, id[0]);
+	fixture_raw(f, "body", kb, 13, "12345678901234567890123", 23);
+	be64(rec, 1000);
+	be64(rec + 8, strlen(HEADER));
+	be64(rec + 16, BODY);
+	splice_key(kb, id[1]);
+	fixture_raw(f, "body", kb, 13, rec, 24);
+	be64(rec, 6);
+	be64(rec + 8, UINT64_MAX - 10);
+	splice_key(kb, id[2]);
+	fixture_raw(f, "body", kb, 13, rec, 24);
+	assert_int_equal(queue_body_read(f->q, id[0], QUEUE_BODY_PROCESSED, 0, buf, sizeof(buf),
+					 &got), SG_ECORRUPT);
+	assert_int_equal(queue_body_read(f->q, id[2], QUEUE_BODY_PROCESSED, 26, buf, sizeof(buf),
+					 &got), SG_ECORRUPT);
+	for (int i = 0; i < 3; i++) {
+		sum = 0;
+		assert_int_equal(queue_body_foreach(f->q, id[i], QUEUE_BODY_PROCESSED, count_bytes,
+						    &sum, NULL), SG_ECORRUPT);
+	}
+	assert_int_equal(queue_corrupt_count(f->q, &nc), 0);
+	assert_int_equal(nc, 3);
+	free_msg(&m);
+}
+
+/* An empty body is one empty chunk: a chunk after it is damage. */
+static void test_an_empty_body_followed_by_a_chunk(void **state)
+{
+	struct fix *f = *state;
+	struct queue_body_src b = {.data = "",.fd = -1,.len = 0};
+	struct queue_env e;
+	uint64_t id, sum = 0;
+	uint8_t	kb[13];
+
+	queue_env_init(&e);
+	e.state = QUEUE_READY;
+	e.sender = "a@example.com";
+	e.client_addr = "192.0.2.1";
+	queue_env_rcpt_add(&e, "b@example.net");
+	assert_int_equal(queue_spool(f->q, &e, &b, &id), 0);
+	queue_env_free(&e);
+	assert_int_equal(queue_body_foreach(f->q, id, QUEUE_BODY_ORIGINAL, count_bytes, &sum,
+					    NULL), 0);
+	splice_key(kb, id);
+	kb[8] = QUEUE_BODY_ORIGINAL;
+	kb[12] = 1;
+	fixture_raw(f, "body", kb, 13, "extra", 5);
+	assert_int_equal(queue_body_foreach(f->q, id, QUEUE_BODY_ORIGINAL, count_bytes, &sum,
+					    NULL), SG_ECORRUPT);
+}
+
 int	main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -395,6 +533,12 @@ int	main(void)
 						fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_a_damaged_original_is_corrupt, fixture_setup,
 						fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_spliced_across_chunks, fixture_setup,
+						fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_a_damaged_splice_record_is_corrupt,
+						fixture_setup, fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_an_empty_body_followed_by_a_chunk,
+						fixture_setup, fixture_teardown),
 	};
 
 	return (cmocka_run_group_tests(tests, NULL, NULL));
