@@ -108,6 +108,29 @@ static void claim(struct queue *q, uint64_t want)
 	assert_true(n == 1 && ids[0] == want);
 }
 
+/* spliced - n messages of m, each completed with m's spliced body */
+
+static void spliced(struct fix *f, struct msg *m, uint64_t *ids, size_t n)
+{
+	make_msg(m, "head\r\n", "tail\r\n");
+	for (size_t i = 0; i < n; i++) {
+		ids[i] = spool_msg(f->q, m);
+		claim(f->q, ids[i]);
+		complete(f->q, ids[i], &m->src, QUEUE_READY);
+	}
+}
+
+/* body_key - a body record's key: id, kind, chunk number */
+
+static void body_key(uint8_t kb[13], uint64_t id, int kind, uint32_t seq)
+{
+	for (int i = 0; i < 8; i++)
+		kb[i] = (uint8_t) (id >> (56 - 8 * i));
+	kb[8] = (uint8_t) kind;
+	for (int i = 0; i < 4; i++)
+		kb[9 + i] = (uint8_t) (seq >> (24 - 8 * i));
+}
+
 /* read_in - the processed body read in pieces of size piece */
 
 static void read_in(struct queue *q, uint64_t id, size_t piece, struct sg_buf *out)
@@ -192,15 +215,13 @@ static size_t stored(struct fix *f, uint64_t id, int kind)
 	MDB_txn *txn;
 	MDB_dbi	dbi;
 	MDB_cursor *c;
-	uint8_t	kb[13] = {0};
+	uint8_t	kb[13];
 	MDB_val	k = {9, kb}, d;
 	size_t	total = 0;
 	int	rc;
 
 	queue_close(f->q);
-	for (int i = 0; i < 8; i++)
-		kb[i] = (uint8_t) (id >> (56 - 8 * i));
-	kb[8] = (uint8_t) kind;
+	body_key(kb, id, kind, 0);
 	snprintf(path, sizeof(path), "%s/queue", f->dir);
 	assert_int_equal(mdb_env_create(&env), 0);
 	mdb_env_set_maxdbs(env, 24);
@@ -369,18 +390,9 @@ static void test_a_damaged_original_is_corrupt(void **state)
 	char	buf[BODY + 1000];
 	size_t	got, nc;
 
-	make_msg(&m, "head\r\n", "tail\r\n");
+	spliced(f, &m, id, 2);
 	for (int i = 0; i < 2; i++) {
-		id[i] = spool_msg(f->q, &m);
-		claim(f->q, id[i]);
-		complete(f->q, id[i], &m.src, QUEUE_READY);
-	}
-	for (int i = 0; i < 2; i++) {
-		for (int b = 0; b < 8; b++)
-			kb[b] = (uint8_t) (id[i] >> (56 - 8 * b));
-		kb[8] = QUEUE_BODY_ORIGINAL;
-		kb[9] = kb[10] = kb[11] = 0;
-		kb[12] = 2;			/* the last chunk: short, then gone */
+		body_key(kb, id[i], QUEUE_BODY_ORIGINAL, 2);	/* the last chunk: short, then gone */
 		if (i == 0)
 			fixture_raw(f, "body", kb, 13, "short", 5);
 		else
@@ -436,16 +448,6 @@ static void test_spliced_across_chunks(void **state)
 	free(fill);
 }
 
-/* splice_key - the key of id's splice record */
-
-static void splice_key(uint8_t kb[13], uint64_t id)
-{
-	memset(kb, 0, 13);
-	for (int i = 0; i < 8; i++)
-		kb[i] = (uint8_t) (id >> (56 - 8 * i));
-	kb[8] = 2;
-}
-
 static void be64(uint8_t *p, uint64_t v)
 {
 	for (int i = 0; i < 8; i++)
@@ -462,23 +464,18 @@ static void test_a_damaged_splice_record_is_corrupt(void **state)
 	char	buf[4096];
 	size_t	got, nc;
 
-	make_msg(&m, "head\r\n", "tail\r\n");
-	for (int i = 0; i < 3; i++) {
-		id[i] = spool_msg(f->q, &m);
-		claim(f->q, id[i]);
-		complete(f->q, id[i], &m.src, QUEUE_READY);
-	}
+	spliced(f, &m, id, 3);
 	/* one byte short; the run placed past the stored rest; an offset that wraps */
-	splice_key(kb, id[0]);
+	body_key(kb, id[0], 2, 0);
 	fixture_raw(f, "body", kb, 13, "12345678901234567890123", 23);
 	be64(rec, 1000);
 	be64(rec + 8, strlen(HEADER));
 	be64(rec + 16, BODY);
-	splice_key(kb, id[1]);
+	body_key(kb, id[1], 2, 0);
 	fixture_raw(f, "body", kb, 13, rec, 24);
 	be64(rec, 6);
 	be64(rec + 8, UINT64_MAX - 10);
-	splice_key(kb, id[2]);
+	body_key(kb, id[2], 2, 0);
 	fixture_raw(f, "body", kb, 13, rec, 24);
 	assert_int_equal(queue_body_read(f->q, id[0], QUEUE_BODY_PROCESSED, 0, buf, sizeof(buf),
 					 &got), SG_ECORRUPT);
@@ -512,9 +509,7 @@ static void test_an_empty_body_followed_by_a_chunk(void **state)
 	queue_env_free(&e);
 	assert_int_equal(queue_body_foreach(f->q, id, QUEUE_BODY_ORIGINAL, count_bytes, &sum,
 					    NULL), 0);
-	splice_key(kb, id);
-	kb[8] = QUEUE_BODY_ORIGINAL;
-	kb[12] = 1;
+	body_key(kb, id, QUEUE_BODY_ORIGINAL, 1);
 	fixture_raw(f, "body", kb, 13, "extra", 5);
 	assert_int_equal(queue_body_foreach(f->q, id, QUEUE_BODY_ORIGINAL, count_bytes, &sum,
 					    NULL), SG_ECORRUPT);
