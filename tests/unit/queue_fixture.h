@@ -15,7 +15,8 @@
  *	with the configuration's defaults. fixture_corrupt_env() overwrites a
  *	message's envelope record behind the queue's back, as a bad disk
  *	would, and reopens the queue; fixture_raw() puts or deletes any
- *	record so (fixture_raw_closed(): with the queue left closed).
+ *	record so (fixture_raw_closed(): with the queue left closed), under
+ *	a key fixture_body_key() makes for a body record.
  *	fixture_spool() spools a one-recipient message in a given state and
  *	returns its id.
  */
@@ -108,6 +109,17 @@ static inline void fixture_raw(struct fix *f, const char *db, const void *key, s
 	f->q = NULL;
 	fixture_raw_closed(f, db, key, klen, data, dlen);
 	assert_int_equal(queue_open(&f->main, &f->conf, 0, &f->q), 0);
+}
+
+/* fixture_body_key - a body record's key: id, kind, chunk number */
+
+static inline void fixture_body_key(uint8_t kb[13], uint64_t id, int kind, uint32_t seq)
+{
+	for (int i = 0; i < 8; i++)
+		kb[i] = (uint8_t) (id >> (56 - 8 * i));
+	kb[8] = (uint8_t) kind;
+	for (int i = 0; i < 4; i++)
+		kb[9 + i] = (uint8_t) (seq >> (24 - 8 * i));
 }
 
 static inline void fixture_corrupt_env(struct fix *f, uint64_t id)

@@ -581,17 +581,6 @@ static void test_corrupt_quarantined(void **state)
 	assert_true(n == 1 && ids[0] == a);
 }
 
-/* body_key - a body chunk's key: id, kind, sequence number */
-
-static void body_key(uint8_t kb[13], uint64_t id, int kind, uint32_t seq)
-{
-	for (int i = 0; i < 8; i++)
-		kb[i] = (uint8_t) (id >> (56 - 8 * i));
-	kb[8] = (uint8_t) kind;
-	for (int i = 0; i < 4; i++)
-		kb[9 + i] = (uint8_t) (seq >> (24 - 8 * i));
-}
-
 static void test_corrupt_body_quarantined(void **state)
 {
 	struct fix *f = *state;
@@ -605,11 +594,11 @@ static void test_corrupt_body_quarantined(void **state)
 	for (int i = 0; i < 3; i++)
 		ids[i] = spool(f->q, QUEUE_READY, big, 1, 0);
 	/* a middle chunk cut short; the last chunk gone; the first chunk gone */
-	body_key(kb, ids[0], QUEUE_BODY_ORIGINAL, 1);
+	fixture_body_key(kb, ids[0], QUEUE_BODY_ORIGINAL, 1);
 	fixture_raw(f, "body", kb, 13, big, 1000);
-	body_key(kb, ids[1], QUEUE_BODY_ORIGINAL, 3);
+	fixture_body_key(kb, ids[1], QUEUE_BODY_ORIGINAL, 3);
 	fixture_raw(f, "body", kb, 13, NULL, 0);
-	body_key(kb, ids[2], QUEUE_BODY_ORIGINAL, 0);
+	fixture_body_key(kb, ids[2], QUEUE_BODY_ORIGINAL, 0);
 	fixture_raw(f, "body", kb, 13, NULL, 0);
 	for (int i = 0; i < 3; i++) {
 		total = 0;

@@ -120,17 +120,6 @@ static void spliced(struct fix *f, struct msg *m, uint64_t *ids, size_t n)
 	}
 }
 
-/* body_key - a body record's key: id, kind, chunk number */
-
-static void body_key(uint8_t kb[13], uint64_t id, int kind, uint32_t seq)
-{
-	for (int i = 0; i < 8; i++)
-		kb[i] = (uint8_t) (id >> (56 - 8 * i));
-	kb[8] = (uint8_t) kind;
-	for (int i = 0; i < 4; i++)
-		kb[9 + i] = (uint8_t) (seq >> (24 - 8 * i));
-}
-
 /* read_in - the processed body read in pieces of size piece */
 
 static void read_in(struct queue *q, uint64_t id, size_t piece, struct sg_buf *out)
@@ -221,7 +210,7 @@ static size_t stored(struct fix *f, uint64_t id, int kind)
 	int	rc;
 
 	queue_close(f->q);
-	body_key(kb, id, kind, 0);
+	fixture_body_key(kb, id, kind, 0);
 	snprintf(path, sizeof(path), "%s/queue", f->dir);
 	assert_int_equal(mdb_env_create(&env), 0);
 	mdb_env_set_maxdbs(env, 24);
@@ -240,6 +229,19 @@ static size_t stored(struct fix *f, uint64_t id, int kind)
 	return (total);
 }
 
+/* round_trip - m spooled, completed with its spliced body and read back every way */
+
+static uint64_t round_trip(struct fix *f, struct msg *m)
+{
+	uint64_t id = spool_msg(f->q, m);
+
+	claim(f->q, id);
+	complete(f->q, id, &m->src, QUEUE_READY);
+	assert_reads_at(f->q, id, &m->out, m->src.same_at);
+	assert_int_equal(stored(f, id, QUEUE_BODY_PROCESSED), m->out.len - BODY);
+	return (id);
+}
+
 static void test_spliced_body_reads_whole(void **state)
 {
 	struct fix *f = *state;
@@ -249,10 +251,7 @@ static void test_spliced_body_reads_whole(void **state)
 	uint64_t id, n = 0;
 
 	make_msg(&m, "Content-Type: multipart/signed\r\n\r\n--b\r\n", "\r\n--b\r\nsignature\r\n--b--\r\n");
-	id = spool_msg(f->q, &m);
-	claim(f->q, id);
-	complete(f->q, id, &m.src, QUEUE_READY);
-	assert_reads_at(f->q, id, &m.out, m.src.same_at);
+	id = round_trip(f, &m);
 	assert_int_equal(queue_body_foreach(f->q, id, QUEUE_BODY_PROCESSED, count_bytes, &n,
 					    &which), 0);
 	assert_true(which == QUEUE_BODY_PROCESSED && n == m.out.len);
@@ -260,19 +259,14 @@ static void test_spliced_body_reads_whole(void **state)
 	assert_int_equal(queue_get(f->q, id, 0, &e), 0);
 	assert_int_equal(e.processed_size, m.out.len);
 	queue_env_free(&e);
-	/* only what the worker added was written: the splice record beside it */
-	assert_int_equal(stored(f, id, QUEUE_BODY_PROCESSED), m.out.len - BODY);
+	/* only what the worker added was written (round_trip): the splice record beside it */
 	assert_int_equal(stored(f, id, 2), 24);
 	/* a splice at the very start and at the very end */
 	for (int edge = 0; edge < 2; edge++) {
 		struct msg m2;
 
 		make_msg(&m2, edge ? "added before\r\n" : "", edge ? "" : "added after\r\n");
-		id = spool_msg(f->q, &m2);
-		claim(f->q, id);
-		complete(f->q, id, &m2.src, QUEUE_READY);
-		assert_reads_at(f->q, id, &m2.out, m2.src.same_at);
-		assert_int_equal(stored(f, id, QUEUE_BODY_PROCESSED), m2.out.len - BODY);
+		round_trip(f, &m2);
 		free_msg(&m2);
 	}
 	free_msg(&m);
@@ -392,7 +386,7 @@ static void test_a_damaged_original_is_corrupt(void **state)
 
 	spliced(f, &m, id, 2);
 	for (int i = 0; i < 2; i++) {
-		body_key(kb, id[i], QUEUE_BODY_ORIGINAL, 2);	/* the last chunk: short, then gone */
+		fixture_body_key(kb, id[i], QUEUE_BODY_ORIGINAL, 2);	/* the last chunk: short, then gone */
 		if (i == 0)
 			fixture_raw(f, "body", kb, 13, "short", 5);
 		else
@@ -435,14 +429,9 @@ static void test_spliced_across_chunks(void **state)
 	for (size_t h = 0; h < SG_NELEM(heads); h++)
 		for (size_t t = 0; t < SG_NELEM(tails); t++) {
 			struct msg m;
-			uint64_t id;
 
 			make_msg_n(&m, fill, heads[h], fill + 3, tails[t], false);
-			id = spool_msg(f->q, &m);
-			claim(f->q, id);
-			complete(f->q, id, &m.src, QUEUE_READY);
-			assert_reads_at(f->q, id, &m.out, m.src.same_at);
-			assert_int_equal(stored(f, id, QUEUE_BODY_PROCESSED), m.out.len - BODY);
+			round_trip(f, &m);
 			free_msg(&m);
 		}
 	free(fill);
@@ -466,16 +455,16 @@ static void test_a_damaged_splice_record_is_corrupt(void **state)
 
 	spliced(f, &m, id, 3);
 	/* one byte short; the run placed past the stored rest; an offset that wraps */
-	body_key(kb, id[0], 2, 0);
+	fixture_body_key(kb, id[0], 2, 0);
 	fixture_raw(f, "body", kb, 13, "12345678901234567890123", 23);
 	be64(rec, 1000);
 	be64(rec + 8, strlen(HEADER));
 	be64(rec + 16, BODY);
-	body_key(kb, id[1], 2, 0);
+	fixture_body_key(kb, id[1], 2, 0);
 	fixture_raw(f, "body", kb, 13, rec, 24);
 	be64(rec, 6);
 	be64(rec + 8, UINT64_MAX - 10);
-	body_key(kb, id[2], 2, 0);
+	fixture_body_key(kb, id[2], 2, 0);
 	fixture_raw(f, "body", kb, 13, rec, 24);
 	assert_int_equal(queue_body_read(f->q, id[0], QUEUE_BODY_PROCESSED, 0, buf, sizeof(buf),
 					 &got), SG_ECORRUPT);
@@ -509,7 +498,7 @@ static void test_an_empty_body_followed_by_a_chunk(void **state)
 	queue_env_free(&e);
 	assert_int_equal(queue_body_foreach(f->q, id, QUEUE_BODY_ORIGINAL, count_bytes, &sum,
 					    NULL), 0);
-	body_key(kb, id, QUEUE_BODY_ORIGINAL, 1);
+	fixture_body_key(kb, id, QUEUE_BODY_ORIGINAL, 1);
 	fixture_raw(f, "body", kb, 13, "extra", 5);
 	assert_int_equal(queue_body_foreach(f->q, id, QUEUE_BODY_ORIGINAL, count_bytes, &sum,
 					    NULL), SG_ECORRUPT);
