@@ -133,14 +133,11 @@ void	sealctl_out_u64(struct sealctl_out *o, uint64_t v)
  */
 static inline bool plain8(const unsigned char *s)
 {
-	const uint64_t ones = 0x0101010101010101ULL, tops = 0x8080808080808080ULL;
-	uint64_t w, q, b;
+	uint64_t w;
 
 	memcpy(&w, s, 8);
-	q = w ^ (ones * '"');
-	b = w ^ (ones * '\\');
-	return ((((w - ones * 0x20) & ~w) | ((w + ones) | w) | ((q - ones) & ~q) |
-		 ((b - ones) & ~b)) & tops) == 0;
+	return (((((w - SG_ONES * 0x20) & ~w) | ((w + SG_ONES) | w)) & SG_TOPS) == 0
+		&& (sg_byte_is(w, '"') | sg_byte_is(w, '\\')) == 0);
 }
 
 /*

@@ -39,6 +39,24 @@
 
 #define SG_NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
+/*
+ * Eight bytes at a time: sg_zero_byte(w) is not 0 when a byte of w is 0
+ * (subtracting 1 from each byte borrows into a top bit that was clear),
+ * and sg_byte_is(w, c) when a byte of w is c (zero after the xor).
+ */
+#define SG_ONES	0x0101010101010101ULL
+#define SG_TOPS	0x8080808080808080ULL
+
+static inline uint64_t sg_zero_byte(uint64_t w)
+{
+	return ((w - SG_ONES) & ~w & SG_TOPS);
+}
+
+static inline uint64_t sg_byte_is(uint64_t w, unsigned char c)
+{
+	return (sg_zero_byte(w ^ (SG_ONES * c)));
+}
+
 /* Errors: 0 is success, everything else a negative sg_err. */
 enum sg_err {
 	SG_OK = 0,

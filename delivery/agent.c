@@ -736,7 +736,7 @@ static int scan_8bit(const void *chunk, size_t len, void *arg)
 	}
 	for (; i < len; i++)
 		acc |= p[i];
-	if ((acc & 0x8080808080808080ULL) == 0)
+	if ((acc & SG_TOPS) == 0)
 		return (0);
 	*(bool *) arg = true;
 	return (0);

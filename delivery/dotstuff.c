@@ -21,11 +21,29 @@
  *	the ".\r\n" that ends DATA.
  */
 
+#include <string.h>
+
 #include "delivery.h"
 
 #define ST_BOL	(1u << 0)	/* the next byte starts a line */
 #define ST_CR	(1u << 1)	/* a CR was seen, its line ending not yet written */
 #define ST_MID	(1u << 2)	/* anything was written */
+
+/* line_end - the first CR or LF from p on, or end: eight bytes a step */
+
+static const unsigned char *line_end(const unsigned char *p, const unsigned char *end)
+{
+	for (; end - p >= 8; p += 8) {
+		uint64_t w;
+
+		memcpy(&w, p, 8);
+		if (sg_byte_is(w, '\r') | sg_byte_is(w, '\n'))
+			break;
+	}
+	while (p < end && *p != '\r' && *p != '\n')
+		p++;
+	return (p);
+}
 
 static void put_crlf(unsigned *state, struct sg_buf *out)
 {
@@ -35,7 +53,7 @@ static void put_crlf(unsigned *state, struct sg_buf *out)
 
 void	delivery_dot_encode(unsigned *state, const void *data, size_t len, struct sg_buf *out)
 {
-	const unsigned char *p = data, *end = p + len;
+	const unsigned char *p = data, *end = p + len, *q;
 
 	if ((*state & ST_MID) == 0)
 		*state = ST_BOL | ST_MID;
@@ -49,26 +67,25 @@ void	delivery_dot_encode(unsigned *state, const void *data, size_t len, struct s
 				continue;
 			}
 		}
-		if (*p == '\r') {
-			*state |= ST_CR;
-			p++;
-			continue;
-		}
-		if (*p == '\n') {
-			put_crlf(state, out);
-			p++;
-			continue;
-		}
 		if ((*state & ST_BOL) && *p == '.')
 			sg_buf_putc(out, '.');
-		*state &= ~ST_BOL;
-
-		const unsigned char *q = p;
-
-		while (q < end && *q != '\r' && *q != '\n')
-			q++;
+		q = line_end(p, end);
+		if (end - q >= 2 && q[0] == '\r' && q[1] == '\n') {
+			/* the usual line: out as it came, its CRLF in the same piece */
+			sg_buf_append(out, p, (size_t) (q + 2 - p));
+			*state |= ST_BOL;
+			p = q + 2;
+			continue;
+		}
+		if (q > p)
+			*state &= ~ST_BOL;
 		sg_buf_append(out, p, (size_t) (q - p));
-		p = q;
+		if ((p = q) == end)
+			break;
+		if (*p++ == '\r')
+			*state |= ST_CR;	/* its LF, if any, may come in the next piece */
+		else
+			put_crlf(state, out);	/* a bare LF */
 	}
 }
 

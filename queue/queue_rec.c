@@ -321,20 +321,18 @@ static int val_enum(struct rd v, unsigned max, int *out)
 }
 
 /*
- * no_nul - no NUL in n bytes, eight at a time (a word has a zero byte
- * when subtracting 1 from each byte borrows into a top bit that was 0):
- * most strings are short, where a call to memchr() costs more than this
+ * no_nul - no NUL in n bytes, eight at a time (sg_zero_byte()): most
+ * strings are short, where a call to memchr() costs more than this
  */
 static inline bool no_nul(const uint8_t *p, size_t n)
 {
-	const uint64_t ones = 0x0101010101010101ULL, tops = 0x8080808080808080ULL;
 	size_t	i = 0;
 
 	for (; i + 8 <= n; i += 8) {
 		uint64_t w;
 
 		memcpy(&w, p + i, 8);
-		if ((w - ones) & ~w & tops)
+		if (sg_zero_byte(w))
 			return (false);
 	}
 	for (; i < n; i++)

@@ -61,16 +61,13 @@
 
 static bool ascii_line(const char *p, size_t n)
 {
-	const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
-	const uint64_t lfs = ones * '\n';
 	size_t	i = 0;
 
 	for (; i + 8 <= n; i += 8) {
 		uint64_t v;
 
 		memcpy(&v, p + i, 8);
-		/* a high bit, a zero byte, or a byte equal to LF (zero after xor) */
-		if ((v & highs) || ((v - ones) & ~v & highs) || (((v ^ lfs) - ones) & ~(v ^ lfs) & highs))
+		if ((v & SG_TOPS) | sg_zero_byte(v) | sg_byte_is(v, '\n'))
 			return (false);
 	}
 	for (; i < n; i++)

@@ -122,6 +122,63 @@ static void test_dotstuff(void **state)
 	}
 }
 
+/* ref_encode - dot-stuffing spelled out a byte at a time, to compare with */
+
+static void ref_encode(const char *in, size_t n, struct sg_buf *out)
+{
+	bool	bol = true;
+
+	for (size_t i = 0; i < n; i++) {
+		if (in[i] == '\r' || in[i] == '\n') {
+			sg_buf_append(out, "\r\n", 2);
+			bol = true;
+			i += in[i] == '\r' && i + 1 < n && in[i + 1] == '\n';
+			continue;
+		}
+		if (bol && in[i] == '.')
+			sg_buf_putc(out, '.');
+		sg_buf_putc(out, in[i]);
+		bol = false;
+	}
+	if (!bol)
+		sg_buf_append(out, "\r\n", 2);
+	sg_buf_append(out, ".\r\n", 3);
+	sg_buf_putc(out, 0);
+}
+
+/*
+ * Random bodies of dots, line endings and runs of text long and short,
+ * in pieces of every size up to 17: the same bytes as the reference,
+ * wherever a CR, LF or dot falls in the eight bytes looked at at once.
+ */
+static void test_dotstuff_against_reference(void **state)
+{
+	static const char alphabet[] = "..\r\r\n\nabcdefghijklmnopq";
+	char	in[200];
+	unsigned seed = 1;
+
+	(void) state;
+	for (int round = 0; round < 3000; round++) {
+		size_t	n = (size_t) (rand_r(&seed) % sizeof(in));
+
+		for (size_t i = 0; i < n; i++)
+			in[i] = round % 3 == 0 && rand_r(&seed) % 8 ? 'x'
+				: alphabet[rand_r(&seed) % (sizeof(alphabet) - 1)];
+		in[n] = 0;
+		struct sg_buf want = SG_BUF_INIT;
+
+		ref_encode(in, n, &want);
+		for (size_t chunk = 1; chunk <= 17; chunk++) {
+			struct sg_buf got = SG_BUF_INIT;
+
+			encode(in, chunk, &got);
+			assert_string_equal(got.data, want.data);
+			sg_buf_free(&got);
+		}
+		sg_buf_free(&want);
+	}
+}
+
 /* Session helpers */
 
 struct t {
@@ -819,6 +876,7 @@ int	main(void)
 		cmocka_unit_test(test_reply_multi),
 		cmocka_unit_test(test_reply_malformed),
 		cmocka_unit_test(test_dotstuff),
+		cmocka_unit_test(test_dotstuff_against_reference),
 		cmocka_unit_test(test_session_plain_pipelined),
 		cmocka_unit_test(test_session_no_pipelining_all_rejected),
 		cmocka_unit_test(test_session_ehlo_refused_helo),
