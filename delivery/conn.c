@@ -305,12 +305,19 @@ static void tls_start(struct dl_conn *c)
 
 /* ------------------------------------------------------------ body */
 
+/* feed - queue_body_pieces()'s callback: the bytes, dot-stuffed, into the session */
+
+static int feed(const void *piece, size_t len, void *arg)
+{
+	delivery_session_body(arg, piece, len);
+	return (0);
+}
+
 static void body_step(struct dl_conn *c)
 {
 	struct dl_job *j = c->job;
 	enum queue_body_kind kind = (j->u->env.flags & QUEUE_F_PROCESSED)
 		? QUEUE_BODY_PROCESSED : QUEUE_BODY_ORIGINAL;
-	char   *buf = sg_xmalloc(BODY_CHUNK);
 
 	while (delivery_session_want(c->s) == DELIVERY_WANT_BODY) {
 		size_t	got = 0;
@@ -320,7 +327,8 @@ static void body_step(struct dl_conn *c)
 			c->body_wait = true;
 			break;
 		}
-		rc = queue_body_read(c->a->q, j->u->id, kind, c->body_off, buf, BODY_CHUNK, &got);
+		rc = queue_body_pieces(c->a->q, j->u->id, kind, c->body_off, BODY_CHUNK, feed, c->s,
+				       &got);
 		if (rc < 0) {
 			/* The connection is unusable mid-DATA: a temporary failure. */
 			delivery_session_abort(c->s, "cannot read the message body from the queue");
@@ -331,16 +339,12 @@ static void body_step(struct dl_conn *c)
 			delivery_session_abort(c->s, "the message body in the queue is incomplete");
 			break;
 		}
-		if (got == 0) {
+		if (got == 0)
 			delivery_session_body_end(c->s);
-		} else {
-			delivery_session_body(c->s, buf, got);
-			c->body_off += got;
-		}
+		c->body_off += got;
 		flush(c);
 		arm(c, c->a->conf->data_block_timeout);
 	}
-	free(buf);
 }
 
 /* ------------------------------------------------------------ pump */

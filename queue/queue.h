@@ -283,6 +283,17 @@ struct queue_body_src {
  */
 int	queue_body_read(struct queue *, uint64_t id, enum queue_body_kind,
 			uint64_t off, void *buf, size_t len, size_t *got);
+
+/*
+ * queue_body_pieces() is queue_body_read() without the copy: fn gets the
+ * bytes where they lie in the queue, piece by piece, inside the one read
+ * transaction (keep fn fast; what it is given is gone after it returns).
+ * *got counts the bytes handed over; fn's non-zero return stops it and is
+ * returned.
+ */
+int	queue_body_pieces(struct queue *, uint64_t id, enum queue_body_kind, uint64_t off,
+			  size_t len, int (*fn) (const void *, size_t, void *), void *arg,
+			  size_t *got);
 int	queue_body_foreach(struct queue *, uint64_t id, enum queue_body_kind,
 			   int (*fn) (const void *chunk, size_t len, void *arg), void *arg,
 			   enum queue_body_kind *which);

@@ -7,6 +7,7 @@
  *	#include "queue/queue.h"
  *
  *	int	queue_body_read(q, id, kind, off, buf, len, got)
+ *	int	queue_body_pieces(q, id, kind, off, len, fn, arg, got)
  *	int	queue_body_foreach(q, id, kind, fn, arg, which)
  *
  *	#include "queue_int.h"
@@ -353,17 +354,17 @@ static int copy_to(const void *chunk, size_t n, void *arg)
 }
 
 /*
- * read_view - up to len bytes from off, across a splice's three runs; a
- * run that ends short ends the read there (never the next run's bytes in
- * its place).
+ * read_view - fn on up to len bytes from off, across a splice's three
+ * runs; a run that ends short ends the read there (never the next run's
+ * bytes in its place)
  */
 static int read_view(MDB_cursor *c, uint64_t id, const struct view *v, uint64_t off,
-		     char *buf, size_t len, size_t *got, const char **why)
+		     size_t len, int (*fn) (const void *, size_t, void *), void *arg,
+		     size_t *got, const char **why)
 {
 	*got = 0;
 	while (*got < len) {
 		uint64_t x = off + *got, from = x, n = len - *got, have;
-		char   *dst = buf + *got;
 		int	kind = v->used, rc;
 
 		if (v->spliced && x < v->at) {
@@ -375,17 +376,19 @@ static int read_view(MDB_cursor *c, uint64_t id, const struct view *v, uint64_t 
 		} else if (v->spliced) {
 			from = x - v->len;
 		}
-		if ((rc = range(c, id, kind, from, n, copy_to, &dst, &have, why)) != 0)
-			return (rc);
+		rc = range(c, id, kind, from, n, fn, arg, &have, why);
 		*got += (size_t) have;
+		if (rc != 0)
+			return (rc);
 		if (have < n)
 			break;
 	}
 	return (0);
 }
 
-int	queue_body_read(struct queue *q, uint64_t id, enum queue_body_kind kind,
-			uint64_t off, void *buf, size_t len, size_t *got)
+int	queue_body_pieces(struct queue *q, uint64_t id, enum queue_body_kind kind, uint64_t off,
+			  size_t len, int (*fn) (const void *, size_t, void *), void *arg,
+			  size_t *got)
 {
 	const char *why = NULL;
 	struct view v;
@@ -397,11 +400,19 @@ int	queue_body_read(struct queue *q, uint64_t id, enum queue_body_kind kind,
 	if ((err = queue_txn_begin(q, true, &txn)) != 0)
 		return (err);
 	if ((err = open_body(q, txn, id, kind, &c, &v, &why)) == 0) {
-		err = read_view(c, id, &v, off, buf, len, got, &why);
+		err = read_view(c, id, &v, off, len, fn, arg, got, &why);
 		mdb_cursor_close(c);
 	}
 	queue_txn_abort(txn);
 	return (err);
+}
+
+int	queue_body_read(struct queue *q, uint64_t id, enum queue_body_kind kind,
+			uint64_t off, void *buf, size_t len, size_t *got)
+{
+	char   *dst = buf;
+
+	return (queue_body_pieces(q, id, kind, off, len, copy_to, &dst, got));
 }
 
 /*
