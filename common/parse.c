@@ -17,6 +17,7 @@
  *	bool	sg_domain_listed(list, d, len)
  *	size_t	sg_utf8_len(s, len)
  *	int	sg_base64_value(c)
+ *	size_t	sg_line_end(s, len)
  * DESCRIPTION
  *	Every parser reads exactly len bytes (no NUL needed), rejects
  *	overflow instead of wrapping, and returns 0 or SG_EINVAL.
@@ -27,6 +28,13 @@
  *	sg_utf8_len() is the length of the well-formed UTF-8 sequence at s
  *	(2 to 4 bytes; no overlong form, surrogate or code point beyond
  *	U+10FFFF), or 0: for parsers and printers of peer text.
+ *
+ *	sg_line_end() is where the first CR or LF in s lies (len: none),
+ *	found eight bytes at a time: the one search for a line's end in the
+ *	readers and writers of message text, so that none of them looks
+ *	further than the line it is on (two searches, one for each byte,
+ *	each to the end of the buffer, cost time in the square of a body of
+ *	bare line ends).
  *
  *	sg_base64_value() is the 6-bit value of a base64 letter (RFC 4648's
  *	alphabet; '=' and everything else -1), for the MIME and the RFC 2047
@@ -408,4 +416,20 @@ int	sg_base64_value(unsigned char c)
 	if (c >= '0' && c <= '9')
 		return (c - '0' + 52);
 	return (c == '+' ? 62 : c == '/' ? 63 : -1);
+}
+
+size_t	sg_line_end(const char *s, size_t len)
+{
+	size_t	i = 0;
+
+	for (; i + 8 <= len; i += 8) {
+		uint64_t w;
+
+		memcpy(&w, s + i, 8);
+		if (sg_byte_is(w, '\r') | sg_byte_is(w, '\n'))
+			break;
+	}
+	while (i < len && s[i] != '\r' && s[i] != '\n')
+		i++;
+	return (i);
 }

@@ -179,6 +179,7 @@ void	sg_arena_free(struct sg_arena *);
 
 /* Parsers of numbers with an explicit length; 0 or SG_EINVAL. */
 int	sg_parse_u64(const char *s, size_t len, uint64_t *out);
+size_t	sg_line_end(const char *s, size_t len);	/* the first CR or LF, or len */
 int	sg_parse_size(const char *s, size_t len, uint64_t *bytes);	/* 50M */
 int	sg_parse_duration(const char *s, size_t len, int64_t *msec);	/* 5m */
 

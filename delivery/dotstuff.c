@@ -21,29 +21,11 @@
  *	the ".\r\n" that ends DATA.
  */
 
-#include <string.h>
-
 #include "delivery.h"
 
 #define ST_BOL	(1u << 0)	/* the next byte starts a line */
 #define ST_CR	(1u << 1)	/* a CR was seen, its line ending not yet written */
 #define ST_MID	(1u << 2)	/* anything was written */
-
-/* line_end - the first CR or LF from p on, or end: eight bytes a step */
-
-static const unsigned char *line_end(const unsigned char *p, const unsigned char *end)
-{
-	for (; end - p >= 8; p += 8) {
-		uint64_t w;
-
-		memcpy(&w, p, 8);
-		if (sg_byte_is(w, '\r') | sg_byte_is(w, '\n'))
-			break;
-	}
-	while (p < end && *p != '\r' && *p != '\n')
-		p++;
-	return (p);
-}
 
 static void put_crlf(unsigned *state, struct sg_buf *out)
 {
@@ -69,7 +51,7 @@ void	delivery_dot_encode(unsigned *state, const void *data, size_t len, struct s
 		}
 		if ((*state & ST_BOL) && *p == '.')
 			sg_buf_putc(out, '.');
-		q = line_end(p, end);
+		q = p + sg_line_end((const char *) p, (size_t) (end - p));
 		if (end - q >= 2 && q[0] == '\r' && q[1] == '\n') {
 			/* the usual line: out as it came, its CRLF in the same piece */
 			sg_buf_append(out, p, (size_t) (q + 2 - p));

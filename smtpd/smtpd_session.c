@@ -831,10 +831,7 @@ static size_t data_feed(struct smtpd_session *s, const char *p, size_t len)
 			tx->dstate = D_MID;
 			break;
 		case D_MID:{
-				const char *cr = memchr(p + i, '\r', len - i);
-				size_t	lim = cr ? (size_t) (cr - p) : len;
-				const char *lf = memchr(p + i, '\n', lim - i);
-				size_t	j = lf ? (size_t) (lf - p) : lim;
+				size_t	j = i + sg_line_end(p + i, len - i);
 
 				if (tx->in_header && tx->lhead_len < sizeof(tx->lhead)) {
 					size_t	n = sizeof(tx->lhead) - tx->lhead_len;

@@ -57,20 +57,22 @@ int	worker_mime_canon(const char *p, size_t len, struct sg_buf *out)
 	size_t	start = 0, i = 0;
 
 	sg_buf_reserve(out, len + len / 32 + 2);
-	/* line by line with memchr: mail is CRLF already, nearly always */
+	/*
+	 * Line by line: mail is CRLF already, nearly always. One search for
+	 * the first CR or LF, which never looks past the line it is on (text
+	 * of bare CRs, from a decrypted message, made a search for LF to the
+	 * end per line cost time in the square of its size).
+	 */
 	while (i < len) {
-		const char *lf = memchr(p + i, '\n', len - i);
-		size_t	end = lf ? (size_t) (lf - p) : len;
-		const char *cr = memchr(p + i, '\r', end - i);
-		size_t	at;
+		size_t	at = i + sg_line_end(p + i, len - i);
 
-		if (cr && lf && (size_t) (cr - p) + 1 == end) {
-			i = end + 1;			/* CRLF */
+		if (at == len)
+			break;
+		if (p[at] == '\r' && at + 1 < len && p[at + 1] == '\n') {
+			i = at + 2;			/* CRLF */
 			continue;
 		}
-		if (cr == NULL && lf == NULL)
-			break;
-		at = cr ? (size_t) (cr - p) : end;	/* a bare CR, else a bare LF */
+		/* a bare CR, or a bare LF */
 		sg_buf_append(out, p + start, at - start);
 		sg_buf_append(out, "\r\n", 2);
 		start = i = at + 1;

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <cmocka.h>
 
 #include "worker/worker.h"
@@ -31,6 +32,42 @@ static void test_canon(void **state)
 	(void) state;
 	worker_mime_canon(S("a\nb\r\nc\rd\n\n"), &b);
 	buf_is(&b, "a\r\nb\r\nc\r\nd\r\n\r\n");
+	sg_buf_free(&b);
+}
+
+static double cpu_seconds(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return ((double) ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6
+		+ (double) ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6);
+}
+
+/*
+ * Text of bare CRs (what a decrypted message may hold: anyone can encrypt
+ * to the gateway) costs time in proportion to its size. The canonical
+ * copy used to search for an LF to the end at every bare CR: the two
+ * texts of 512 KiB below took about 4 s here before, now a few ms.
+ */
+static void test_canon_linear(void **state)
+{
+	struct sg_buf b = SG_BUF_INIT;
+	size_t	n = 512 * 1024;
+	char   *text = sg_xmalloc(n);
+	double	t0 = cpu_seconds();
+
+	(void) state;
+	memset(text, '\r', n);
+	worker_mime_canon(text, n, &b);
+	assert_int_equal(b.len, 2 * n);
+	for (size_t i = 0; i < n; i += 2)
+		memcpy(text + i, "a\r", 2);
+	sg_buf_reset(&b);
+	worker_mime_canon(text, n, &b);
+	assert_int_equal(b.len, n + n / 2);
+	assert_true(cpu_seconds() - t0 < 1.0);
+	free(text);
 	sg_buf_free(&b);
 }
 
@@ -589,6 +626,7 @@ int	main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_canon),
+		cmocka_unit_test(test_canon_linear),
 		cmocka_unit_test(test_fast_paths_agree),
 		cmocka_unit_test(test_parse_entity),
 		cmocka_unit_test(test_parts),

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/resource.h>
 #include <arpa/inet.h>
 #include <cmocka.h>
 
@@ -571,6 +572,54 @@ static void test_spill(void **state)
 	smtpd_session_free(&s);
 }
 
+static double cpu_seconds(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return ((double) ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6
+		+ (double) ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6);
+}
+
+/*
+ * A body of bare line feeds costs time in proportion to its size: a
+ * line's search for its end looks no further than the line. It used to
+ * search the rest of the buffer for a CR at every line, so that 64 KiB
+ * of LFs were 2 G byte comparisons, and the 16 MiB below about 8 s of
+ * smtpd's one thread (here, before the fix): anyone could stall every
+ * session with a few such messages. Now they take about 0.1 s; the bound
+ * leaves room for a slow or sanitized build on either side.
+ */
+static void test_bare_line_ends_cost_linear_time(void **state)
+{
+	struct smtpd_session s;
+	struct smtpd_policy *pol = policy(false, 10, 20);
+	struct sockaddr_in sin = {.sin_family = AF_INET};
+	char   *lfs = sg_xmalloc(65536);
+	double	t0;
+
+	(void) state;
+	pol->conf.max_message_size = 64 << 20;
+	inet_pton(AF_INET, "192.0.2.7", &sin.sin_addr);
+	smtpd_session_init(&s, pol, (struct sockaddr *) &sin, "mx", SMTPD_SEC_NONE, 42);
+	smtpd_policy_unref(pol);
+	smtpd_session_greet(&s);
+	feed_all(&s, S("EHLO c\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<u@own.test>\r\nDATA\r\n"), 1000);
+	memset(lfs, '\n', 65536);
+	t0 = cpu_seconds();
+	for (int i = 0; i < 128; i++)
+		assert_int_equal(smtpd_session_feed(&s, lfs, 65536), 65536);
+	memset(lfs, 'a', 65536);	/* and lines of one byte */
+	for (size_t i = 1; i < 65536; i += 2)
+		lfs[i] = '\n';
+	for (int i = 0; i < 128; i++)
+		assert_int_equal(smtpd_session_feed(&s, lfs, 65536), 65536);
+	assert_true(cpu_seconds() - t0 < 2.0);
+	assert_int_equal(s.state, SMTPD_S_DATA);
+	free(lfs);
+	smtpd_session_free(&s);
+}
+
 static void test_policy(void **state)
 {
 	static struct sg_conf_main m;
@@ -636,6 +685,7 @@ int	main(void)
 		cmocka_unit_test(test_data_refusals),
 		cmocka_unit_test(test_line_length_per_class),
 		cmocka_unit_test(test_spill),
+		cmocka_unit_test(test_bare_line_ends_cost_linear_time),
 		cmocka_unit_test(test_policy),
 	};
 
