@@ -191,7 +191,7 @@ static void spool_many(struct queue *q, enum queue_state s, size_t n)
 	queue_env_rcpt_add(&e, "r@example.net");
 	sy.done = sy.errors = 0;
 	for (size_t i = 0; i < n; i++)
-		reqs[i] = (struct queue_req) {.env = &e,.body = {"b",-1, 0, 1},.done = on_done};
+		reqs[i] = (struct queue_req) {.env = &e,.body = {.data = "b",.fd = -1,.len = 1},.done = on_done};
 	assert_int_equal(queue_committer_start(q, &c), 0);
 	for (size_t i = 0; i < n; i++)
 		queue_submit(c, &reqs[i]);
