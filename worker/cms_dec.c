@@ -132,6 +132,16 @@ static SECKEYPrivateKey *key_for(struct certs *c, bool ski, const struct worker_
 	return (key);
 }
 
+/*
+ * Each of our keys is tried once a message, and so many recipient infos
+ * are looked at: a message naming our certificate in a thousand of them,
+ * each wrapping another wrong key, made us do a thousand private-key
+ * operations and decrypt the whole content after each (minutes for a
+ * few MB, and anyone can write one).
+ */
+#define KEYS_TRIED_MAX	8
+#define RECIPIENTS_MAX	1024
+
 /* The recipient infos tried so far, for the reason when none worked. */
 struct tried {
 	unsigned kinds;			/* WORKER_RI_* seen */
@@ -139,7 +149,22 @@ struct tried {
 	bool	static_dh;		/* a kari from a static sender */
 	char	token[80];		/* a token that refused the operation */
 	const char *op;			/* what it refused */
+	CERTCertificate *keys[KEYS_TRIED_MAX];	/* ours, tried already */
+	size_t	nkeys;
 };
+
+/* first_try - may the key of our cert be tried? (see KEYS_TRIED_MAX) */
+
+static bool first_try(struct tried *t, const CERTCertificate *cert)
+{
+	for (size_t i = 0; i < t->nkeys; i++)
+		if (SECITEM_ItemsAreEqual(&t->keys[i]->derCert, &cert->derCert))
+			return (false);
+	if (t->nkeys == KEYS_TRIED_MAX)
+		return (false);
+	t->keys[t->nkeys++] = CERT_DupCertificate((CERTCertificate *) cert);
+	return (true);
+}
 
 /*
  * token_refused - a key on a PKCS#11 token gave no content key because
@@ -336,6 +361,11 @@ static PK11SymKey *try_ktri(struct certs *c, const struct worker_der *tlv,
 	if (worker__cms_ktri_parse(tlv, &k) < 0 || (key = key_for(c, k.rid_ski, &k.rid, &cert)) == NULL)
 		return (NULL);
 	t->ours = true;
+	if (!first_try(t, cert)) {
+		SECKEY_DestroyPrivateKey(key);
+		CERT_DestroyCertificate(cert);
+		return (NULL);
+	}
 	if ((cek = worker__ktri_unwrap(key, &k, ct->mech, ct->keylen)) == NULL)
 		token_refused(t, key, true, k.kea.oid == WORKER_OID_RSAES_OAEP ? "RSAES-OAEP with these "
 			      "parameters (SoftHSM2: SHA-1 only)" : "RSA PKCS#1 v1.5 key transport");
@@ -367,7 +397,7 @@ static PK11SymKey *try_kari(struct certs *c, const struct worker_der *tlv,
 		if (key == NULL)
 			continue;
 		t->ours = true;
-		if ((pub = CERT_ExtractPublicKey(cert)) != NULL) {
+		if (first_try(t, cert) && (pub = CERT_ExtractPublicKey(cert)) != NULL) {
 			if ((cek = worker__kari_unwrap(key, pub, &k, &r, ct->mech, ct->keylen)) == NULL)
 				token_refused(t, key, false, "ECDH with the X9.63 KDF, nor let the shared "
 					      "secret out for it (SoftHSM2: neither)");
@@ -400,7 +430,7 @@ int	worker__cms_decrypt(struct certs *c, const void *der, size_t len, struct sg_
 	struct worker_cms_ri ri;
 	struct content ct;
 	struct tried t;
-	size_t	off = 0;
+	size_t	off = 0, nri = 0;
 	bool	done = false;
 	int	rc;
 
@@ -414,7 +444,7 @@ int	worker__cms_decrypt(struct certs *c, const void *der, size_t len, struct sg_
 	memset(&t, 0, sizeof(t));
 	if ((rc = prepare(&env, &ct, reason, rlen)) < 0)
 		goto out;
-	while (!done && (rc = worker__cms_ri_next(&env, &off, &ri)) == 0) {
+	while (!done && nri++ < RECIPIENTS_MAX && (rc = worker__cms_ri_next(&env, &off, &ri)) == 0) {
 		PK11SymKey *cek;
 
 		t.kinds |= ri.kind;
@@ -434,11 +464,16 @@ int	worker__cms_decrypt(struct certs *c, const void *der, size_t len, struct sg_
 	else {
 		if (rc != 0 && rc != SG_ENOTFOUND)
 			snprintf(reason, rlen, "cannot decrypt: malformed recipient infos");
+		else if (nri > RECIPIENTS_MAX && !t.ours)
+			snprintf(reason, rlen, "no key for the first %d recipients (the rest not "
+				 "looked at)", RECIPIENTS_MAX);
 		else
 			describe(&t, ct.gcm, reason, rlen);
 		rc = SG_ECRYPTO;
 	}
 out:
+	for (size_t i = 0; i < t.nkeys; i++)
+		CERT_DestroyCertificate(t.keys[i]);
 	sg_buf_free(&ct.aad);
 	sg_buf_free(&ct.in);
 	return (rc);

@@ -15,6 +15,8 @@
  *	int	worker__cms_gcm_parse(algid, gcm)
  *	int	worker__cms_kari_parse(ri, kari)
  *	int	worker__cms_rek_next(kari, it, rek)
+ *
+ *	int	worker__cms_signed_check(der, len, why)
  * DESCRIPTION
  *	NSS 3.87's CMS decoder knows neither AuthEnvelopedData (RFC 5083)
  *	nor RSAES-OAEP (RFC 3560) nor key agreement (RFC 5753), so the
@@ -35,6 +37,16 @@
  *	[2] (p NULL when absent) and the mac. Bytes after the ContentInfo
  *	must be zeros. SG_ENOTFOUND: a valid ContentInfo of another type
  *	(signed-data, say): not ours to decrypt.
+ *
+ *	worker__cms_signed_check() looks at a SignedData before NSS decodes
+ *	it: SG_ELIMIT (with *why) for more than WORKER_DIGESTS_MAX digest
+ *	algorithms, one listed twice, or more than WORKER_CERTS_MAX
+ *	certificates. NSS hashes the content once for every listed
+ *	algorithm, and grows its array of certificates one entry at a time
+ *	(time and memory in the square of their number), all before any
+ *	signature is checked: a few MB of either stalled a crypto thread for
+ *	minutes or took gigabytes. Anything else, also what is not a
+ *	SignedData, is 0: NSS's decoder judges it.
  *
  *	worker__cms_ri_next() walks env's RecipientInfos (start *it at 0):
  *	ri->kind is WORKER_RI_KTRI (a SEQUENCE), WORKER_RI_KARI ([1]) or
@@ -390,5 +402,49 @@ int	worker__cms_rek_next(const struct worker_cms_kari *k, size_t *off, struct wo
 		return (SG_EINVAL);
 	if (expect(&in, 0x04, &r->ekey) < 0 || worker__der_next(&in, &extra) != SG_ENOTFOUND)
 		return (SG_EINVAL);
+	return (0);
+}
+
+/* same_tlv - two elements of the same bytes */
+
+static bool same_tlv(const struct worker_der *a, const struct worker_der *b)
+{
+	return (worker__der_size(a) == worker__der_size(b)
+		&& memcmp(a->p, b->p, worker__der_size(a)) == 0);
+}
+
+int	worker__cms_signed_check(const void *der, size_t len, const char **why)
+{
+	struct worker_der oid, body, ver, algs, eci, certs, alg[WORKER_DIGESTS_MAX], e;
+	struct worker_der_it it, ai;
+	size_t	n = 0;
+
+	if (content_info(der, len, &oid, &body) < 0 || worker__oid_of(&oid) != WORKER_OID_SIGNED_DATA)
+		return (0);
+	worker__der_enter(&body, &it);
+	if (expect(&it, 0x02, &ver) < 0 || expect(&it, 0x31, &algs) < 0
+	    || expect(&it, 0x30, &eci) < 0)
+		return (0);
+	worker__der_enter(&algs, &ai);
+	for (; worker__der_next(&ai, &e) == 0; n++) {
+		if (n == WORKER_DIGESTS_MAX) {
+			*why = "more digest algorithms than any signer needs";
+			return (SG_ELIMIT);
+		}
+		for (size_t i = 0; i < n; i++)
+			if (same_tlv(&alg[i], &e)) {
+				*why = "a digest algorithm listed twice";
+				return (SG_ELIMIT);
+			}
+		alg[n] = e;
+	}
+	if (!optional(&it, 0xa0, &certs))
+		return (0);
+	worker__der_enter(&certs, &ai);
+	for (n = 0; worker__der_next(&ai, &e) == 0; n++)
+		if (n == WORKER_CERTS_MAX) {
+			*why = "more certificates than any chain needs";
+			return (SG_ELIMIT);
+		}
 	return (0);
 }

@@ -482,7 +482,9 @@ static void verify_cms(struct certs *c, const struct sg_buf *der, const char *co
 	CERTCertDBHandle *db = CERT_GetDefaultCertDB();
 	PLArenaPool *pool = PORT_NewArena(1024);
 	SECOidTag tag = SEC_OID_UNKNOWN;
-	NSSCMSMessage *cmsg = decode(der, &tag);
+	const char *refused = NULL;
+	NSSCMSMessage *cmsg = worker__cms_signed_check(der->data, der->len, &refused) < 0 ? NULL
+		: decode(der, &tag);
 	NSSCMSSignedData *sigd;
 	CERTCertificate *certs[WORKER_SIGNERS_MAX];
 	char	from[256];
@@ -490,6 +492,10 @@ static void verify_cms(struct certs *c, const struct sg_buf *der, const char *co
 	bool	from_ok = false, all_ok = true, known;
 
 	*keep = cmsg;
+	if (refused) {
+		invalid(v, "signature not looked at: %s", refused);
+		goto out;
+	}
 	if (cmsg == NULL || tag != SEC_OID_PKCS7_SIGNED_DATA) {
 		invalid(v, "%s", "signature cannot be decoded");
 		goto out;

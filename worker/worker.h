@@ -200,6 +200,8 @@ struct CERTCertificateStr;
 struct worker_signer;
 
 #define WORKER_SIGNERS_MAX	8	/* signer infos we look at */
+#define WORKER_DIGESTS_MAX	8	/* digest algorithms a signature may list */
+#define WORKER_CERTS_MAX	64	/* certificates a signature may carry */
 #define WORKER_CHAIN_MAX	8	/* a signer and its issuers, kept */
 
 /*

@@ -199,6 +199,7 @@ struct worker_cms_oaep {
 
 int	worker__cms_env_parse(const void *der, size_t len, struct worker_cms_env *);
 int	worker__cms_ri_next(const struct worker_cms_env *, size_t *off, struct worker_cms_ri *);
+int	worker__cms_signed_check(const void *der, size_t len, const char **why);
 int	worker__cms_ktri_parse(const struct worker_der *ri, struct worker_cms_ktri *);
 int	worker__cms_oaep_parse(const struct worker_algid *kea, struct worker_cms_oaep *);
 

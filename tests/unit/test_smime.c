@@ -974,6 +974,156 @@ static void test_strip(void **state)
 	sg_buf_free(&o);
 }
 
+/* der - a TLV with a definite length, appended to out */
+
+static void der(struct sg_buf *out, unsigned char tag, const void *p, size_t len)
+{
+	unsigned char h[6] = {tag};
+	size_t	n = 2;
+
+	if (len < 0x80)
+		h[1] = (unsigned char) len;
+	else if (len < 0x10000)
+		h[1] = 0x82, h[2] = (unsigned char) (len >> 8), h[3] = (unsigned char) len, n = 4;
+	else
+		h[1] = 0x83, h[2] = (unsigned char) (len >> 16), h[3] = (unsigned char) (len >> 8),
+			h[4] = (unsigned char) len, n = 5;
+	sg_buf_append(out, h, n);
+	sg_buf_append(out, p, len);
+}
+
+/* signed_data - a SignedData ContentInfo listing nalgs digest algorithms and ncerts certificates */
+
+static void signed_data(size_t nalgs, size_t ncerts, struct sg_buf *out)
+{
+	static const unsigned char sha256[] = {0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65,
+		0x03, 0x04, 0x02, 0x01, 0x05, 0x00};
+	static const unsigned char data_oid[] = {0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d,
+		0x01, 0x07, 0x01};
+	static const unsigned char signed_oid[] = {0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d,
+		0x01, 0x07, 0x02};
+	struct sg_buf algs = SG_BUF_INIT, certs = SG_BUF_INIT, sd = SG_BUF_INIT, seq = SG_BUF_INIT;
+	struct sg_buf ci = SG_BUF_INIT;
+	CERTCertificate *c = cert("alice");
+
+	for (size_t i = 0; i < nalgs; i++)
+		sg_buf_append(&algs, sha256, sizeof(sha256));
+	for (size_t i = 0; i < ncerts; i++)
+		sg_buf_append(&certs, c->derCert.data, c->derCert.len);
+	sg_buf_append(&sd, "\x02\x01\x01", 3);
+	der(&sd, 0x31, algs.data, algs.len);
+	der(&sd, 0x30, data_oid, sizeof(data_oid));
+	der(&sd, 0xa0, certs.data, certs.len);
+	der(&sd, 0x31, "", 0);
+	der(&seq, 0x30, sd.data, sd.len);
+	sg_buf_append(&ci, signed_oid, sizeof(signed_oid));
+	der(&ci, 0xa0, seq.data, seq.len);
+	sg_buf_reset(out);
+	der(out, 0x30, ci.data, ci.len);
+	CERT_DestroyCertificate(c);
+	sg_buf_free(&algs);
+	sg_buf_free(&certs);
+	sg_buf_free(&sd);
+	sg_buf_free(&seq);
+	sg_buf_free(&ci);
+}
+
+/*
+ * A signature NSS is not given: one listing a digest algorithm twice
+ * (NSS hashed the content once per entry: 1.9 MB of them cost 23 s),
+ * or more certificates than any chain needs (NSS grows its array one at
+ * a time: 14 MB of them took a GB), detached or opaque. Before, the
+ * first came out "no signer" after the hashing, the second after the
+ * import.
+ */
+static void test_signatures_nss_is_not_given(void **state)
+{
+	static const struct {
+		size_t	nalgs, ncerts;
+		const char *why;
+	} cases[] = {
+		{2, 1, "signature not looked at: a digest algorithm listed twice"},
+		{1, 65, "signature not looked at: more certificates than any chain needs"},
+	};
+	struct sg_buf sig = SG_BUF_INIT, m = SG_BUF_INIT, o = SG_BUF_INIT;
+	struct worker_verdict v;
+
+	(void) state;
+	for (size_t i = 0; i < SG_NELEM(cases); i++)
+		for (int opaque = 0; opaque < 2; opaque++) {
+			signed_data(cases[i].nalgs, cases[i].ncerts, &sig);
+			sg_buf_reset(&m);
+			sg_buf_puts(&m, "From: alice@example.com\r\nTo: bob@example.com\r\n"
+				    "Subject: x\r\nMIME-Version: 1.0\r\n");
+			if (opaque)
+				sg_buf_puts(&m, "Content-Type: application/pkcs7-mime; "
+					    "smime-type=signed-data\r\n"
+					    "Content-Transfer-Encoding: base64\r\n\r\n");
+			else
+				sg_buf_puts(&m, "Content-Type: multipart/signed; "
+					    "protocol=\"application/pkcs7-signature\"; "
+					    "micalg=sha-256; boundary=\"b\"\r\n\r\n--b\r\n"
+					    "Content-Type: text/plain\r\n\r\nhello\r\n--b\r\n"
+					    "Content-Type: application/pkcs7-signature\r\n"
+					    "Content-Transfer-Encoding: base64\r\n\r\n");
+			worker_mime_base64_encode(sig.data, sig.len, &m);
+			sg_buf_puts(&m, opaque ? "\r\n" : "\r\n--b--\r\n");
+			assert_int_equal(verify_here(&m, &o, &v), 0);
+			assert_int_equal(v.status, WORKER_SIG_INVALID);
+			assert_string_equal(v.reason, cases[i].why);
+			worker_verdict_free(&v);
+		}
+	sg_buf_free(&sig);
+	sg_buf_free(&m);
+	sg_buf_free(&o);
+}
+
+/*
+ * Our key is tried once a message: twenty recipient infos naming the
+ * gateway's certificate, all but the last wrapping a wrong key, are one
+ * failed private-key operation, not twenty with the content decrypted
+ * after each (a thousand of them on a few MB took minutes). The real one
+ * at the end is never reached: such a message is not decryptable.
+ */
+static void test_our_key_is_tried_once(void **state)
+{
+	struct worker_recipient rc[20];
+	struct sg_buf e = SG_BUF_INIT, body = SG_BUF_INIT, d = SG_BUF_INIT, m = SG_BUF_INIT;
+	const char *msg = "From: a@example.com\r\nTo: gw@example.com\r\nSubject: x\r\n"
+		"Content-Type: text/plain\r\n\r\nsecret\r\n";
+	static const unsigned char ek[] = {0x04, 0x82, 0x01, 0x00};	/* a 2048-bit encryptedKey */
+	const char *hdr;
+	char	why[160];
+	size_t	found = 0;
+
+	(void) state;
+	for (size_t i = 0; i < SG_NELEM(rc); i++)
+		rc[i] = (struct worker_recipient) {cert("gw"), WORKER_KT_PKCS1};
+	assert_int_equal(worker_smime_encrypt(rc, SG_NELEM(rc), WORKER_CE_AES128_CBC, msg,
+					      strlen(msg), &e), 0);
+	assert_int_equal(worker_smime_decrypt(NULL, e.data, e.len, &d, why, sizeof(why)), 0);
+	assert_non_null(hdr = memmem(e.data, e.len, "\r\n\r\n", 4));
+	assert_int_equal(worker_mime_base64_decode(hdr + 4, e.len - (size_t) (hdr + 4 - e.data),
+						   &body), 0);
+	for (unsigned char *p = (unsigned char *) body.data; found < SG_NELEM(rc) - 1
+	     && (p = memmem(p, body.len - (size_t) (p - (unsigned char *) body.data), ek,
+			    sizeof(ek))) != NULL; p += sizeof(ek), found++)
+		p[sizeof(ek) + 9] ^= 0x5a;	/* a wrong key wrapped */
+	assert_int_equal(found, SG_NELEM(rc) - 1);
+	sg_buf_append(&m, e.data, (size_t) (hdr + 4 - e.data));
+	worker_mime_base64_encode(body.data, body.len, &m);
+	sg_buf_reset(&d);
+	assert_int_equal(worker_smime_decrypt(NULL, m.data, m.len, &d, why, sizeof(why)),
+			 SG_ECRYPTO);
+	assert_string_equal(why, "cannot decrypt: the key does not open the message");
+	for (size_t i = 0; i < SG_NELEM(rc); i++)
+		CERT_DestroyCertificate(rc[i].cert);
+	sg_buf_free(&e);
+	sg_buf_free(&body);
+	sg_buf_free(&d);
+	sg_buf_free(&m);
+}
+
 int	main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -993,6 +1143,8 @@ int	main(void)
 		cmocka_unit_test(test_cmsutil_made),
 		cmocka_unit_test(test_efail_and_spoofing),
 		cmocka_unit_test(test_strip),
+		cmocka_unit_test(test_signatures_nss_is_not_given),
+		cmocka_unit_test(test_our_key_is_tried_once),
 	};
 
 	return (cmocka_run_group_tests(tests, setup, teardown));
