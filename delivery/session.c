@@ -80,6 +80,8 @@ struct delivery_session {
 	bool	tls_active;
 	bool	tls_declined;		/* opportunistic and STARTTLS refused */
 	struct sg_buf in;
+	size_t	in_seen;		/* in: continuation lines up to here */
+	size_t	in_lines;		/* ... so many of them */
 	struct sg_buf out;
 	struct delivery_msg *msg;	/* the transaction in progress */
 	struct delivery_msg *done;	/* finished, not yet collected */
@@ -397,6 +399,7 @@ static void on_starttls(struct delivery_session *s, const struct delivery_reply 
 	if (r->code == 220) {
 		/* Anything after the 220 was sent in plaintext: never trust it. */
 		sg_buf_reset(&s->in);
+		s->in_seen = s->in_lines = 0;
 		enter_state(s, S_HANDSHAKE);
 		return;
 	}
@@ -684,6 +687,31 @@ static int dispatch(struct delivery_session *s, const struct delivery_reply *r,
 	return (0);
 }
 
+/*
+ * reply_ends - does s->in hold a whole reply (its last line, or a line
+ * for the parser to refuse)? The continuation lines seen in earlier
+ * reads are not read again: a server sending a long multi-line reply a
+ * byte at a time made every byte re-parse all of it (64 KiB: a quarter
+ * of a second of delivery's one thread, again for every connection).
+ */
+static bool reply_ends(struct delivery_session *s)
+{
+	const char *p = s->in.data;
+
+	while (s->in_seen < s->in.len) {
+		const char *lf = memchr(p + s->in_seen, '\n', s->in.len - s->in_seen);
+		size_t	start = s->in_seen;
+
+		if (lf == NULL)		/* a line too long is the parser's to refuse */
+			return (s->in.len - start >= DELIVERY_REPLY_LINE_MAX);
+		s->in_seen = (size_t) (lf - p) + 1;
+		if (s->in_seen - start < 4 || p[start + 3] != '-'
+		    || ++s->in_lines > DELIVERY_REPLY_LINES_MAX)
+			return (true);
+	}
+	return (false);
+}
+
 int	delivery_session_input(struct delivery_session *s, const char *data, size_t len)
 {
 	struct delivery_reply r;
@@ -698,6 +726,8 @@ int	delivery_session_input(struct delivery_session *s, const char *data, size_t 
 	}
 	sg_buf_append(&s->in, data, len);
 	while (s->in.len > 0 && s->state != S_CLOSED && s->state != S_HANDSHAKE) {
+		if (!reply_ends(s))
+			break;
 		rc = delivery_reply_parse(s->in.data, s->in.len, &r, &used);
 		if (rc == 0)
 			break;
@@ -709,6 +739,7 @@ int	delivery_session_input(struct delivery_session *s, const char *data, size_t 
 		if (s->state == S_HANDSHAKE || s->state == S_CLOSED)
 			break;		/* the buffer was reset or no longer matters */
 		sg_buf_consume(&s->in, used);
+		s->in_seen = s->in_lines = 0;
 		if (rc < 0)
 			return (rc);
 	}
@@ -721,6 +752,7 @@ int	delivery_session_tls_result(struct delivery_session *s, bool ok, bool chain_
 	if (s->state != S_HANDSHAKE)
 		return (SG_EINVAL);
 	sg_buf_reset(&s->in);
+	s->in_seen = s->in_lines = 0;
 	if (!ok) {
 		fail(s, DELIVERY_TEMP, true, "4.7.4", "%sTLS handshake with %s failed: %s",
 		     s->p.tls >= DELIVERY_TLS_ENCRYPT ? "TLS is required, but the " : "",
