@@ -81,11 +81,12 @@ struct smtpd_body {
 
 void	smtpd_body_init(struct smtpd_body *, const char *dir, uint64_t spill_at);
 void	smtpd_body_append(struct smtpd_body *, const void *, size_t);
+int	smtpd_body_end(struct smtpd_body *);
 /* The whole body in memory (a spilled one is mapped); unmap with _release. */
 int	smtpd_body_map(struct smtpd_body *, const char **p, size_t *len);
 void	smtpd_body_unmap(struct smtpd_body *, const char *p, size_t len);
 void	smtpd_body_free(struct smtpd_body *);
-size_t	smtpd_body_head(const struct smtpd_body *, char *buf, size_t len, const char **p);
+size_t	smtpd_body_head(struct smtpd_body *, char *buf, size_t len, const char **p);
 
 /* One accepted recipient with its DSN parameters (RFC 3461). */
 #define SMTPD_NOTIFY_NEVER	(1u << 0)

@@ -773,7 +773,7 @@ static void data_end(struct smtpd_session *s)
 		       (unsigned long long) tx->line_max);
 	else if (tx->hops > (unsigned) s->pol->conf.max_hops)
 		refuse(s, "554 5.4.0 Error: too many hops");
-	else if (tx->body.err == SG_EFULL)	/* the spill file: the disk is full */
+	else if (smtpd_body_end(&tx->body) == SG_EFULL)	/* the spill file: the disk is full */
 		refuse(s, "452 4.3.1 Insufficient system storage");
 	else if (tx->body.err)
 		refuse(s, "451 4.3.0 Error: local error writing the message");

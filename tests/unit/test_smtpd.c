@@ -620,6 +620,49 @@ static void test_bare_line_ends_cost_linear_time(void **state)
 	smtpd_session_free(&s);
 }
 
+/*
+ * Once a body is spilled to its file, lines that begin with a dot are
+ * not a write(2) each: the text between two dots used to go to the file
+ * in its own call (16 MiB of ".a" lines took about 3.5 s of smtpd's
+ * thread, 0.21 s a MiB). What is gathered reaches the file whole at the
+ * final dot.
+ */
+static void test_spilled_dot_lines_are_gathered(void **state)
+{
+	struct smtpd_session s;
+	struct smtpd_policy *pol = policy(false, 10, 20);
+	struct sockaddr_in sin = {.sin_family = AF_INET};
+	char   *lines = sg_xmalloc(65536);
+	const char *body;
+	size_t	len, head;
+	double	t0;
+
+	(void) state;
+	pol->conf.max_message_size = 64 << 20;
+	inet_pton(AF_INET, "192.0.2.7", &sin.sin_addr);
+	smtpd_session_init(&s, pol, (struct sockaddr *) &sin, "mx", SMTPD_SEC_NONE, 42);
+	smtpd_policy_unref(pol);
+	smtpd_session_greet(&s);
+	feed_all(&s, S("EHLO c\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<u@own.test>\r\nDATA\r\n"), 1000);
+	head = (size_t) s.tx->body.size;	/* the Received field */
+	for (size_t i = 0; i < 65536; i += 4)
+		memcpy(lines + i, ".a\r\n", 4);
+	t0 = cpu_seconds();
+	for (int i = 0; i < 256; i++)
+		assert_int_equal(smtpd_session_feed(&s, lines, 65536), 65536);
+	assert_true(s.tx->body.fd >= 0);
+	assert_int_equal(smtpd_session_feed(&s, S(".\r\n")), 3);
+	assert_true(cpu_seconds() - t0 < 1.5);
+	assert_true(s.actions & SMTPD_ACT_MESSAGE);
+	assert_int_equal(smtpd_body_map(&s.tx->body, &body, &len), 0);
+	assert_int_equal(len, head + 256 * 16384 * 3);
+	assert_memory_equal(body + head, "a\r\na\r\n", 6);
+	assert_memory_equal(body + len - 6, "a\r\na\r\n", 6);
+	smtpd_body_unmap(&s.tx->body, body, len);
+	free(lines);
+	smtpd_session_free(&s);
+}
+
 static void test_policy(void **state)
 {
 	static struct sg_conf_main m;
@@ -686,6 +729,7 @@ int	main(void)
 		cmocka_unit_test(test_line_length_per_class),
 		cmocka_unit_test(test_spill),
 		cmocka_unit_test(test_bare_line_ends_cost_linear_time),
+		cmocka_unit_test(test_spilled_dot_lines_are_gathered),
 		cmocka_unit_test(test_policy),
 	};
 
