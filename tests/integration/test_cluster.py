@@ -233,7 +233,9 @@ def test_acknowledgements_beyond_one_page_all_arrive(pg, db, sink, nodes):
     gwA takes them in pages of 1,000, the second at once after the first,
     not at some later NOTIFY. (Ids gwA never had: taken as done.)"""
     a = nodes("gwA")
-    a.start()
+    d = a.start()
+    # the tables exist once the node has made them (slow under ASan)
+    d.wait_log(r"event=cluster_schema node=gwA version=\d+", 15)
     wait_until(lambda: rows(pg, db, "SELECT count(*) FROM sg_node")[0][0] == "1", 15,
                what="gwA in sg_node")
     rows(pg, db, "INSERT INTO sg_incident (node,id,time,last,count,kind,ack_ms,ack_by,"
@@ -515,6 +517,8 @@ def test_a_row_written_into_the_database_is_not_applied(tmp_path, pg, db, sink):
         return name in b.sealctl("cert", "list").stdout
     try:
         da, dbb = a.start(), b.start()
+        for d, name in ((da, "gwA"), (dbb, "gwB")):
+            d.wait_log(rf"event=cluster_schema node={name} version=\d+", 15)
         wait_until(lambda: rows(pg, db, "SELECT count(*) FROM sg_node")[0][0] == "2", 15,
                    what="both nodes in sg_node")
         forged = pki.root.cert.read_bytes().hex()
@@ -598,7 +602,7 @@ def test_a_node_rebuilt_under_its_name_gets_what_it_shared(tmp_path, pg, db, sin
     try:
         assert "shared with the cluster" in a.sealctl("cert", "import", pki.root.cert,
                                                       "--ca").stdout
-        a.start()
+        a.start().wait_log(r"event=cluster_schema node=gwA version=\d+", 15)
         wait_until(lambda: rows(pg, db, "SELECT count(*) FROM sg_cert")[0][0] == "1", 15,
                    what="the CA shipped")
         for d in a.daemons:
