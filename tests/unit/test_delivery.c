@@ -16,8 +16,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <cmocka.h>
+
+#include "test_cpu.h"
 
 #include "delivery/delivery.h"
 
@@ -582,15 +583,6 @@ static void test_session_malformed_reply(void **state)
 	t_free(t);
 }
 
-static double cpu_seconds(void)
-{
-	struct rusage ru;
-
-	getrusage(RUSAGE_SELF, &ru);
-	return ((double) ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6
-		+ (double) ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6);
-}
-
 /*
  * A long multi-line reply sent a byte at a time is read once: each byte
  * used to re-parse every line before it (a quarter of a second of
@@ -600,7 +592,7 @@ static double cpu_seconds(void)
 static void test_session_reply_a_byte_at_a_time(void **state)
 {
 	struct sg_buf greet = SG_BUF_INIT;
-	double	t0 = cpu_seconds();
+	double	t0 = test_cpu_seconds();
 
 	(void) state;
 	while (greet.len < 57000) {	/* 190 lines: DELIVERY_REPLY_LINES_MAX is 200 */
@@ -619,7 +611,7 @@ static void test_session_reply_a_byte_at_a_time(void **state)
 		assert_memory_equal(delivery_session_output(t->s)->data, "EHLO gw.test\r\n", 14);
 		t_free(t);
 	}
-	assert_true(cpu_seconds() - t0 < 2.5);	/* ASan: about 0.7 s */
+	assert_true(test_cpu_seconds() - t0 < 2.5);	/* ASan: about 0.7 s */
 	sg_buf_free(&greet);
 }
 

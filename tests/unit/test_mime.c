@@ -11,8 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <cmocka.h>
+
+#include "test_cpu.h"
 
 #include "worker/worker.h"
 
@@ -35,15 +36,6 @@ static void test_canon(void **state)
 	sg_buf_free(&b);
 }
 
-static double cpu_seconds(void)
-{
-	struct rusage ru;
-
-	getrusage(RUSAGE_SELF, &ru);
-	return ((double) ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6
-		+ (double) ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6);
-}
-
 /*
  * Text of bare CRs (what a decrypted message may hold: anyone can encrypt
  * to the gateway) costs time in proportion to its size. The canonical
@@ -55,7 +47,7 @@ static void test_canon_linear(void **state)
 	struct sg_buf b = SG_BUF_INIT;
 	size_t	n = 512 * 1024;
 	char   *text = sg_xmalloc(n);
-	double	t0 = cpu_seconds();
+	double	t0 = test_cpu_seconds();
 
 	(void) state;
 	memset(text, '\r', n);
@@ -66,7 +58,7 @@ static void test_canon_linear(void **state)
 	sg_buf_reset(&b);
 	worker_mime_canon(text, n, &b);
 	assert_int_equal(b.len, n + n / 2);
-	assert_true(cpu_seconds() - t0 < 1.0);
+	assert_true(test_cpu_seconds() - t0 < 1.0);
 	free(text);
 	sg_buf_free(&b);
 }

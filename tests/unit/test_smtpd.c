@@ -19,9 +19,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <sys/resource.h>
 #include <arpa/inet.h>
 #include <cmocka.h>
+
+#include "test_cpu.h"
 
 #include "smtpd/smtpd_int.h"
 
@@ -572,13 +573,19 @@ static void test_spill(void **state)
 	smtpd_session_free(&s);
 }
 
-static double cpu_seconds(void)
-{
-	struct rusage ru;
+/* in_big_data - a session in DATA that takes messages of up to 64 MiB */
 
-	getrusage(RUSAGE_SELF, &ru);
-	return ((double) ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6
-		+ (double) ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6);
+static void in_big_data(struct smtpd_session *s)
+{
+	struct smtpd_policy *pol = policy(false, 10, 20);
+	struct sockaddr_in sin = {.sin_family = AF_INET};
+
+	pol->conf.max_message_size = 64 << 20;
+	inet_pton(AF_INET, "192.0.2.7", &sin.sin_addr);
+	smtpd_session_init(s, pol, (struct sockaddr *) &sin, "mx", SMTPD_SEC_NONE, 42);
+	smtpd_policy_unref(pol);
+	smtpd_session_greet(s);
+	feed_all(s, S("EHLO c\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<u@own.test>\r\nDATA\r\n"), 1000);
 }
 
 /*
@@ -593,20 +600,13 @@ static double cpu_seconds(void)
 static void test_bare_line_ends_cost_linear_time(void **state)
 {
 	struct smtpd_session s;
-	struct smtpd_policy *pol = policy(false, 10, 20);
-	struct sockaddr_in sin = {.sin_family = AF_INET};
 	char   *lfs = sg_xmalloc(65536);
 	double	t0;
 
 	(void) state;
-	pol->conf.max_message_size = 64 << 20;
-	inet_pton(AF_INET, "192.0.2.7", &sin.sin_addr);
-	smtpd_session_init(&s, pol, (struct sockaddr *) &sin, "mx", SMTPD_SEC_NONE, 42);
-	smtpd_policy_unref(pol);
-	smtpd_session_greet(&s);
-	feed_all(&s, S("EHLO c\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<u@own.test>\r\nDATA\r\n"), 1000);
+	in_big_data(&s);
 	memset(lfs, '\n', 65536);
-	t0 = cpu_seconds();
+	t0 = test_cpu_seconds();
 	for (int i = 0; i < 128; i++)
 		assert_int_equal(smtpd_session_feed(&s, lfs, 65536), 65536);
 	memset(lfs, 'a', 65536);	/* and lines of one byte */
@@ -614,7 +614,7 @@ static void test_bare_line_ends_cost_linear_time(void **state)
 		lfs[i] = '\n';
 	for (int i = 0; i < 128; i++)
 		assert_int_equal(smtpd_session_feed(&s, lfs, 65536), 65536);
-	assert_true(cpu_seconds() - t0 < 2.0);
+	assert_true(test_cpu_seconds() - t0 < 2.0);
 	assert_int_equal(s.state, SMTPD_S_DATA);
 	free(lfs);
 	smtpd_session_free(&s);
@@ -630,29 +630,22 @@ static void test_bare_line_ends_cost_linear_time(void **state)
 static void test_spilled_dot_lines_are_gathered(void **state)
 {
 	struct smtpd_session s;
-	struct smtpd_policy *pol = policy(false, 10, 20);
-	struct sockaddr_in sin = {.sin_family = AF_INET};
 	char   *lines = sg_xmalloc(65536);
 	const char *body;
 	size_t	len, head;
 	double	t0;
 
 	(void) state;
-	pol->conf.max_message_size = 64 << 20;
-	inet_pton(AF_INET, "192.0.2.7", &sin.sin_addr);
-	smtpd_session_init(&s, pol, (struct sockaddr *) &sin, "mx", SMTPD_SEC_NONE, 42);
-	smtpd_policy_unref(pol);
-	smtpd_session_greet(&s);
-	feed_all(&s, S("EHLO c\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<u@own.test>\r\nDATA\r\n"), 1000);
+	in_big_data(&s);
 	head = (size_t) s.tx->body.size;	/* the Received field */
 	for (size_t i = 0; i < 65536; i += 4)
 		memcpy(lines + i, ".a\r\n", 4);
-	t0 = cpu_seconds();
+	t0 = test_cpu_seconds();
 	for (int i = 0; i < 256; i++)
 		assert_int_equal(smtpd_session_feed(&s, lines, 65536), 65536);
 	assert_true(s.tx->body.fd >= 0);
 	assert_int_equal(smtpd_session_feed(&s, S(".\r\n")), 3);
-	assert_true(cpu_seconds() - t0 < 1.5);
+	assert_true(test_cpu_seconds() - t0 < 1.5);
 	assert_true(s.actions & SMTPD_ACT_MESSAGE);
 	assert_int_equal(smtpd_body_map(&s.tx->body, &body, &len), 0);
 	assert_int_equal(len, head + 256 * 16384 * 3);
