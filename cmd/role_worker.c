@@ -46,8 +46,10 @@ static void *worker_start(uv_loop_t *loop, const struct sealgate_conf *conf)
 	 * next message: 34 page faults a message. Kept up to these sizes, a
 	 * thread's heap serves the next message itself (1.7 faults).
 	 */
+#ifdef M_MMAP_THRESHOLD			/* glibc */
 	(void) mallopt(M_MMAP_THRESHOLD, 4 << 20);
 	(void) mallopt(M_TRIM_THRESHOLD, 8 << 20);
+#endif
 	worker_params(conf, &p);
 	return (worker_agent_start(loop, &p, &a) < 0 ? NULL : a);
 }

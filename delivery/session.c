@@ -705,8 +705,10 @@ static bool reply_ends(struct delivery_session *s)
 		if (lf == NULL)		/* a line too long is the parser's to refuse */
 			return (s->in.len - start >= DELIVERY_REPLY_LINE_MAX);
 		s->in_seen = (size_t) (lf - p) + 1;
+		/* the last line, or one the parser refuses at once */
 		if (s->in_seen - start < 4 || p[start + 3] != '-'
-		    || ++s->in_lines > DELIVERY_REPLY_LINES_MAX)
+		    || ++s->in_lines > DELIVERY_REPLY_LINES_MAX
+		    || s->in_seen - start > DELIVERY_REPLY_LINE_MAX || memcmp(p, p + start, 3) != 0)
 			return (true);
 	}
 	return (false);

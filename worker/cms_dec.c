@@ -431,7 +431,7 @@ int	worker__cms_decrypt(struct certs *c, const void *der, size_t len, struct sg_
 	struct content ct;
 	struct tried t;
 	size_t	off = 0, nri = 0;
-	bool	done = false;
+	bool	done = false, capped = false;
 	int	rc;
 
 	if ((rc = worker__cms_env_parse(der, len, &env)) == SG_ENOTFOUND)
@@ -444,9 +444,11 @@ int	worker__cms_decrypt(struct certs *c, const void *der, size_t len, struct sg_
 	memset(&t, 0, sizeof(t));
 	if ((rc = prepare(&env, &ct, reason, rlen)) < 0)
 		goto out;
-	while (!done && nri++ < RECIPIENTS_MAX && (rc = worker__cms_ri_next(&env, &off, &ri)) == 0) {
+	while (!done && (rc = worker__cms_ri_next(&env, &off, &ri)) == 0) {
 		PK11SymKey *cek;
 
+		if ((capped = ++nri > RECIPIENTS_MAX))
+			break;
 		t.kinds |= ri.kind;
 		if (ri.kind == WORKER_RI_KTRI)
 			cek = try_ktri(c, &ri.tlv, &ct, &t);
@@ -464,7 +466,7 @@ int	worker__cms_decrypt(struct certs *c, const void *der, size_t len, struct sg_
 	else {
 		if (rc != 0 && rc != SG_ENOTFOUND)
 			snprintf(reason, rlen, "cannot decrypt: malformed recipient infos");
-		else if (nri > RECIPIENTS_MAX && !t.ours)
+		else if (capped && !t.ours)
 			snprintf(reason, rlen, "no key for the first %d recipients (the rest not "
 				 "looked at)", RECIPIENTS_MAX);
 		else

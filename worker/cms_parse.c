@@ -38,15 +38,16 @@
  *	must be zeros. SG_ENOTFOUND: a valid ContentInfo of another type
  *	(signed-data, say): not ours to decrypt.
  *
- *	worker__cms_signed_check() looks at a SignedData before NSS decodes
+ *	worker__cms_signed_check() looks at a signature before NSS decodes
  *	it: SG_ELIMIT (with *why) for more than WORKER_DIGESTS_MAX digest
- *	algorithms, one listed twice, or more than WORKER_CERTS_MAX
- *	certificates. NSS hashes the content once for every listed
- *	algorithm, and grows its array of certificates one entry at a time
- *	(time and memory in the square of their number), all before any
- *	signature is checked: a few MB of either stalled a crypto thread for
- *	minutes or took gigabytes. Anything else, also what is not a
- *	SignedData, is 0: NSS's decoder judges it.
+ *	algorithms (gpgsm lists one per signer, duplicates and all) or more
+ *	than WORKER_CERTS_MAX certificates. NSS hashes the content once for
+ *	every listed algorithm, and grows its array of certificates one
+ *	entry at a time (time and memory in the square of their number),
+ *	all before any signature is checked: a few MB of either stalled a
+ *	crypto thread for minutes or took gigabytes. SG_EINVAL (with *why)
+ *	for a ContentInfo it cannot walk, since NSS would read it on; 0 for
+ *	a readable one that is no SignedData (NSS says what it is not).
  *
  *	worker__cms_ri_next() walks env's RecipientInfos (start *it at 0):
  *	ri->kind is WORKER_RI_KTRI (a SEQUENCE), WORKER_RI_KARI ([1]) or
@@ -405,46 +406,47 @@ int	worker__cms_rek_next(const struct worker_cms_kari *k, size_t *off, struct wo
 	return (0);
 }
 
-/* same_tlv - two elements of the same bytes */
-
-static bool same_tlv(const struct worker_der *a, const struct worker_der *b)
-{
-	return (worker__der_size(a) == worker__der_size(b)
-		&& memcmp(a->p, b->p, worker__der_size(a)) == 0);
-}
-
 int	worker__cms_signed_check(const void *der, size_t len, const char **why)
 {
-	struct worker_der oid, body, ver, algs, eci, certs, alg[WORKER_DIGESTS_MAX], e;
+	struct worker_der top, oid, expl, body, ver, algs, eci, certs, e;
 	struct worker_der_it it, ai;
 	size_t	n = 0;
 
-	if (content_info(der, len, &oid, &body) < 0 || worker__oid_of(&oid) != WORKER_OID_SIGNED_DATA)
-		return (0);
+	/* Fail closed: NSS reads encodings this walker refuses (a longer
+	 * length, bytes after the ContentInfo) and would hash on regardless. */
+	*why = "a signature that cannot be read";
+	if (worker__der_read(der, len, &top) < 0 || top.p[0] != 0x30)
+		return (SG_EINVAL);
+	worker__der_enter(&top, &it);
+	if (expect(&it, 0x06, &oid) < 0)
+		return (SG_EINVAL);
+	if (worker__oid_of(&oid) != WORKER_OID_SIGNED_DATA) {
+		*why = NULL;
+		return (0);			/* NSS says what it is not */
+	}
+	if (expect(&it, 0xa0, &expl) < 0)
+		return (SG_EINVAL);
+	worker__der_enter(&expl, &it);
+	if (expect(&it, 0x30, &body) < 0)
+		return (SG_EINVAL);
 	worker__der_enter(&body, &it);
 	if (expect(&it, 0x02, &ver) < 0 || expect(&it, 0x31, &algs) < 0
 	    || expect(&it, 0x30, &eci) < 0)
-		return (0);
+		return (SG_EINVAL);
 	worker__der_enter(&algs, &ai);
-	for (; worker__der_next(&ai, &e) == 0; n++) {
-		if (n == WORKER_DIGESTS_MAX) {
+	while (worker__der_next(&ai, &e) == 0)
+		if (++n > WORKER_DIGESTS_MAX) {
 			*why = "more digest algorithms than any signer needs";
 			return (SG_ELIMIT);
 		}
-		for (size_t i = 0; i < n; i++)
-			if (same_tlv(&alg[i], &e)) {
-				*why = "a digest algorithm listed twice";
+	if (optional(&it, 0xa0, &certs)) {
+		worker__der_enter(&certs, &ai);
+		for (n = 0; worker__der_next(&ai, &e) == 0;)
+			if (++n > WORKER_CERTS_MAX) {
+				*why = "more certificates than any chain needs";
 				return (SG_ELIMIT);
 			}
-		alg[n] = e;
 	}
-	if (!optional(&it, 0xa0, &certs))
-		return (0);
-	worker__der_enter(&certs, &ai);
-	for (n = 0; worker__der_next(&ai, &e) == 0; n++)
-		if (n == WORKER_CERTS_MAX) {
-			*why = "more certificates than any chain needs";
-			return (SG_ELIMIT);
-		}
+	*why = NULL;
 	return (0);
 }

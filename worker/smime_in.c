@@ -483,8 +483,8 @@ static void verify_cms(struct certs *c, const struct sg_buf *der, const char *co
 	PLArenaPool *pool = PORT_NewArena(1024);
 	SECOidTag tag = SEC_OID_UNKNOWN;
 	const char *refused = NULL;
-	NSSCMSMessage *cmsg = worker__cms_signed_check(der->data, der->len, &refused) < 0 ? NULL
-		: decode(der, &tag);
+	int	checked = worker__cms_signed_check(der->data ? der->data : "", der->len, &refused);
+	NSSCMSMessage *cmsg = checked < 0 ? NULL : decode(der, &tag);
 	NSSCMSSignedData *sigd;
 	CERTCertificate *certs[WORKER_SIGNERS_MAX];
 	char	from[256];
@@ -492,7 +492,7 @@ static void verify_cms(struct certs *c, const struct sg_buf *der, const char *co
 	bool	from_ok = false, all_ok = true, known;
 
 	*keep = cmsg;
-	if (refused) {
+	if (checked == SG_ELIMIT) {
 		invalid(v, "signature not looked at: %s", refused);
 		goto out;
 	}

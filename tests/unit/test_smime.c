@@ -1029,21 +1029,25 @@ static void signed_data(size_t nalgs, size_t ncerts, struct sg_buf *out)
 }
 
 /*
- * A signature NSS is not given: one listing a digest algorithm twice
- * (NSS hashed the content once per entry: 1.9 MB of them cost 23 s),
- * or more certificates than any chain needs (NSS grows its array one at
- * a time: 14 MB of them took a GB), detached or opaque. Before, the
- * first came out "no signer" after the hashing, the second after the
- * import.
+ * A signature NSS is not given: one listing more digest algorithms than
+ * any signer needs (NSS hashed the content once per entry: 1.9 MB of
+ * them cost 23 s), or more certificates than any chain needs (NSS grows
+ * its array one at a time: 14 MB of them took a GB), detached or opaque,
+ * also with bytes after it, which NSS reads past. Before, the first came
+ * out "no signer" after the hashing, the second after the import.
  */
 static void test_signatures_nss_is_not_given(void **state)
 {
 	static const struct {
 		size_t	nalgs, ncerts;
+		const char *tail;		/* after the ContentInfo: NSS reads on */
 		const char *why;
 	} cases[] = {
-		{2, 1, "signature not looked at: a digest algorithm listed twice"},
-		{1, 65, "signature not looked at: more certificates than any chain needs"},
+		{9, 1, "", "signature not looked at: more digest algorithms than any signer needs"},
+		{9, 1, "\x01\x02", "signature not looked at: more digest algorithms than any "
+		 "signer needs"},
+		{1, 65, "", "signature not looked at: more certificates than any chain needs"},
+		{1, 65, "\x05", "signature not looked at: more certificates than any chain needs"},
 	};
 	struct sg_buf sig = SG_BUF_INIT, m = SG_BUF_INIT, o = SG_BUF_INIT;
 	struct worker_verdict v;
@@ -1052,6 +1056,7 @@ static void test_signatures_nss_is_not_given(void **state)
 	for (size_t i = 0; i < SG_NELEM(cases); i++)
 		for (int opaque = 0; opaque < 2; opaque++) {
 			signed_data(cases[i].nalgs, cases[i].ncerts, &sig);
+			sg_buf_puts(&sig, cases[i].tail);
 			sg_buf_reset(&m);
 			sg_buf_puts(&m, "From: alice@example.com\r\nTo: bob@example.com\r\n"
 				    "Subject: x\r\nMIME-Version: 1.0\r\n");

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 #include <arpa/inet.h>
 #include <cmocka.h>
 
@@ -631,6 +632,7 @@ static void test_spilled_dot_lines_are_gathered(void **state)
 {
 	struct smtpd_session s;
 	char   *lines = sg_xmalloc(65536);
+	struct stat st;
 	const char *body;
 	size_t	len, head;
 	double	t0;
@@ -647,6 +649,9 @@ static void test_spilled_dot_lines_are_gathered(void **state)
 	assert_int_equal(smtpd_session_feed(&s, S(".\r\n")), 3);
 	assert_true(test_cpu_seconds() - t0 < 1.5);
 	assert_true(s.actions & SMTPD_ACT_MESSAGE);
+	/* whole in the file at the dot: what the queue is handed is fd and size */
+	assert_int_equal(fstat(s.tx->body.fd, &st), 0);
+	assert_int_equal(st.st_size, s.tx->body.size);
 	assert_int_equal(smtpd_body_map(&s.tx->body, &body, &len), 0);
 	assert_int_equal(len, head + 256 * 16384 * 3);
 	assert_memory_equal(body + head, "a\r\na\r\n", 6);
