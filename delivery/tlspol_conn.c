@@ -31,7 +31,9 @@
  *	an RFC 8460 result-type. dl_conn_refuse_result() names the
  *	result-type of a refused host.
  * DIAGNOSTICS
- *	Logs event=dane_match or event=dane_mismatch with the relay.
+ *	Logs event=dane_match, event=dane_mismatch or (TLSA records none of
+ *	which SMTP can use: encrypted, not authenticated) event=dane_unusable
+ *	with the relay.
  */
 
 #include <stdio.h>
@@ -75,7 +77,8 @@ void	dl_conn_dane_check(const struct dl_hosts *h, const struct dl_addr *a,
 		snprintf(tlsdesc, desclen, "dane");
 		sg_info("event=dane_match relay=\"%s\"", relay);
 	} else {
-		sg_info("event=dane_mismatch relay=\"%s\" reason=\"%s\"", relay, why);
+		sg_info("event=%s relay=\"%s\" reason=\"%s\"",
+			rc == SG_ENOTFOUND ? "dane_unusable" : "dane_mismatch", relay, why);
 	}
 }
 

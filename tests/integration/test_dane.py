@@ -135,6 +135,8 @@ def test_no_usable_tlsa_record_means_encrypted_not_authenticated(sealgate, tmp_p
         Injector(sealgate).inject("s@sender.test", ["u@unusable.dane.test", "u@clear.dane.test"])
         r = wait_result(d, "u@unusable.dane.test", "sent")
         assert r["tls"].startswith("TLSv1."), r
+        d.wait_log(r'event=dane_unusable relay="[^"]*127\.0\.0\.21[^"]*" '
+                   r'reason="no usable TLSA record"', 5)
         assert mx9.messages[0]["tls"] is True
         r = wait_result(d, "u@clear.dane.test", "deferred")
         assert r["dsn"].startswith("4.7."), r
