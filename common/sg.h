@@ -179,7 +179,6 @@ void	sg_arena_free(struct sg_arena *);
 
 /* Parsers of numbers with an explicit length; 0 or SG_EINVAL. */
 int	sg_parse_u64(const char *s, size_t len, uint64_t *out);
-size_t	sg_line_end(const char *s, size_t len);	/* the first CR or LF, or len */
 int	sg_parse_size(const char *s, size_t len, uint64_t *bytes);	/* 50M */
 int	sg_parse_duration(const char *s, size_t len, int64_t *msec);	/* 5m */
 
@@ -213,6 +212,7 @@ const char *sg_sockaddr_str(const struct sockaddr *, char *buf, size_t len);
 
 /* UTF-8: length of the well-formed sequence at s (at most len bytes), or 0. */
 size_t	sg_utf8_len(const unsigned char *s, size_t len);
+size_t	sg_line_end(const char *s, size_t len);	/* the first CR or LF, or len */
 int	sg_base64_value(unsigned char c);	/* 0..63, or -1 */
 
 /* Domains: a syntactically valid DNS name (labels, lengths), no trailing dot. */

@@ -406,11 +406,25 @@ int	worker__cms_rek_next(const struct worker_cms_kari *k, size_t *off, struct wo
 	return (0);
 }
 
+/* more_than - has the constructed TLV t more than max elements? */
+
+static bool more_than(const struct worker_der *t, size_t max)
+{
+	struct worker_der_it it;
+	struct worker_der e;
+	size_t	n = 0;
+
+	worker__der_enter(t, &it);
+	while (worker__der_next(&it, &e) == 0)
+		if (++n > max)
+			return (true);
+	return (false);
+}
+
 int	worker__cms_signed_check(const void *der, size_t len, const char **why)
 {
-	struct worker_der top, oid, expl, body, ver, algs, eci, certs, e;
-	struct worker_der_it it, ai;
-	size_t	n = 0;
+	struct worker_der top, oid, expl, body, ver, algs, eci, certs;
+	struct worker_der_it it;
 
 	/* Fail closed: NSS reads encodings this walker refuses (a longer
 	 * length, bytes after the ContentInfo) and would hash on regardless. */
@@ -433,20 +447,10 @@ int	worker__cms_signed_check(const void *der, size_t len, const char **why)
 	if (expect(&it, 0x02, &ver) < 0 || expect(&it, 0x31, &algs) < 0
 	    || expect(&it, 0x30, &eci) < 0)
 		return (SG_EINVAL);
-	worker__der_enter(&algs, &ai);
-	while (worker__der_next(&ai, &e) == 0)
-		if (++n > WORKER_DIGESTS_MAX) {
-			*why = "more digest algorithms than any signer needs";
-			return (SG_ELIMIT);
-		}
-	if (optional(&it, 0xa0, &certs)) {
-		worker__der_enter(&certs, &ai);
-		for (n = 0; worker__der_next(&ai, &e) == 0;)
-			if (++n > WORKER_CERTS_MAX) {
-				*why = "more certificates than any chain needs";
-				return (SG_ELIMIT);
-			}
-	}
 	*why = NULL;
-	return (0);
+	if (more_than(&algs, WORKER_DIGESTS_MAX))
+		*why = "more digest algorithms than any signer needs";
+	else if (optional(&it, 0xa0, &certs) && more_than(&certs, WORKER_CERTS_MAX))
+		*why = "more certificates than any chain needs";
+	return (*why ? SG_ELIMIT : 0);
 }

@@ -1078,6 +1078,23 @@ static void test_signatures_nss_is_not_given(void **state)
 			assert_string_equal(v.reason, cases[i].why);
 			worker_verdict_free(&v);
 		}
+	/* a length in five octets, which NSS reads and the walker does not: not given */
+	signed_data(9, 1, &sig);
+	assert_true((unsigned char) sig.data[1] == 0x82);
+	sg_buf_reset(&m);
+	sg_buf_append(&m, "\x30\x85\x00\x00\x00", 5);
+	sg_buf_append(&m, sig.data + 2, sig.len - 2);
+	sg_buf_reset(&sig);
+	sg_buf_append(&sig, m.data, m.len);
+	sg_buf_reset(&m);
+	sg_buf_puts(&m, "From: alice@example.com\r\nTo: bob@example.com\r\nSubject: x\r\n"
+		    "MIME-Version: 1.0\r\nContent-Type: application/pkcs7-mime; "
+		    "smime-type=signed-data\r\nContent-Transfer-Encoding: base64\r\n\r\n");
+	worker_mime_base64_encode(sig.data, sig.len, &m);
+	assert_int_equal(verify_here(&m, &o, &v), 0);
+	assert_int_equal(v.status, WORKER_SIG_INVALID);
+	assert_string_equal(v.reason, "signature cannot be decoded");
+	worker_verdict_free(&v);
 	sg_buf_free(&sig);
 	sg_buf_free(&m);
 	sg_buf_free(&o);
